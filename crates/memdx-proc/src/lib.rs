@@ -1,0 +1,17 @@
+//! Readers of `/proc` and `/sys`.
+//!
+//! Every reader takes a [`ProcRoot`], so the same code reads the live machine
+//! or a fixture tree captured from another machine (`tests/fixtures/...`).
+//! Readers never print and never interpret: they return what the kernel
+//! wrote, with fields the kernel did not write as `None`. Arithmetic and
+//! formatting live in `memdx-model` and `memdx-views`.
+
+#![deny(missing_docs)]
+
+mod error;
+pub mod meminfo;
+mod root;
+
+pub use error::{ProcError, Result};
+pub use meminfo::MemInfo;
+pub use root::ProcRoot;
