@@ -8,3 +8,4 @@
 
 pub mod free;
 pub mod scale;
+pub mod vmstat;
