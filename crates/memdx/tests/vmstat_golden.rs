@@ -38,9 +38,10 @@ fn cases() -> Vec<Case> {
         .collect()
 }
 
+/// Delays and `-y` sleep; `-t` prints the (simulated) clock.
 fn needs_replay(args: &[String]) -> bool {
     args.iter()
-        .any(|a| a == "-y" || a.chars().all(|c| c.is_ascii_digit()))
+        .any(|a| a == "-y" || a == "-t" || a.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Runs `memdx vmstat ARGS` on the case's fixture; returns stdout, stderr

@@ -208,6 +208,22 @@ fn tick_delta(new: u64, old: u64) -> i64 {
     (new.wrapping_sub(old) as i64).max(0)
 }
 
+/// procps' derived tick sums (`stat_derive_unique`): user+nice,
+/// system+irq+softirq, idle+iowait, busy, total (guest counted again).
+fn derived_sums(t: &CpuTicks) -> [u64; 5] {
+    let o = field;
+    let usr = t.user.wrapping_add(t.nice);
+    let sys = t.system.wrapping_add(o(t.irq)).wrapping_add(o(t.softirq));
+    let idl = t.idle.wrapping_add(o(t.iowait));
+    let tot = usr
+        .wrapping_add(sys)
+        .wrapping_add(idl)
+        .wrapping_add(o(t.steal))
+        .wrapping_add(o(t.guest))
+        .wrapping_add(o(t.guest_nice));
+    [usr, sys, idl, tot.wrapping_sub(idl), tot]
+}
+
 /// One line over an interval of `delay` seconds between two samples.
 /// `mem` is whichever meminfo the caller shows: procps 4.0.2 keeps the
 /// first sample's for every line (its memory columns never change), memdx's
@@ -222,7 +238,17 @@ pub fn interval(
     delay: u32,
     state: &mut IntervalState,
 ) -> ReportLine {
-    let (old, new) = (&prev.0.total, &cur.0.total);
+    let (mut old, new) = (&prev.0.total, &cur.0.total);
+    // procps "doesn't distort deltas when cpus are taken offline": if any
+    // derived sum went backwards, the old ticks are forgotten and every
+    // tick delta of this interval is 0.
+    if derived_sums(new)
+        .iter()
+        .zip(derived_sums(old))
+        .any(|(n, o)| *n < o)
+    {
+        old = new;
+    }
     let d = |n: u64, o: u64| tick_delta(n, o);
     let o = |v: Option<u64>| field(v);
     let mut split = CpuSplit {
@@ -375,7 +401,7 @@ mod tests {
     }
 
     #[test]
-    fn ticks_running_backwards_count_as_zero() {
+    fn idle_running_backwards_zeroes_the_whole_interval_like_procps() {
         let a = stat([100, 0, 100, 1000, 0, 0, 0, 0, 0, 0], 0, 0);
         let b = stat([150, 0, 150, 900, 0, 0, 0, 0, 0, 0], 0, 0);
         let mut st = IntervalState::default();
@@ -388,6 +414,26 @@ mod tests {
             1,
             &mut st,
         );
-        assert_eq!((line.us, line.sy, line.id), (50, 50, 0));
+        // All deltas 0: procps counts the interval as 100% idle.
+        assert_eq!((line.us, line.sy, line.id), (0, 0, 100));
+    }
+
+    #[test]
+    fn a_single_backwards_field_inside_a_growing_sum_counts_as_zero() {
+        // iowait drops by 10 while idle grows by 20: idle+iowait still grows.
+        let a = stat([100, 0, 100, 1000, 50, 0, 0, 0, 0, 0], 0, 0);
+        let b = stat([150, 0, 150, 1020, 40, 0, 0, 0, 0, 0], 0, 0);
+        let mut st = IntervalState::default();
+        let line = interval(
+            (&a, &Paging::default()),
+            (&b, &Paging::default()),
+            &Memory::default(),
+            &MACHINE,
+            &LineOptions::default(),
+            1,
+            &mut st,
+        );
+        // deltas: user 50, system 50, idle 20, iowait clamped to 0.
+        assert_eq!((line.us, line.sy, line.id, line.wa), (42, 42, 17, 0));
     }
 }
