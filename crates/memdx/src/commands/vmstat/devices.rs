@@ -35,12 +35,18 @@ pub fn disks(
             String::new()
         }
     };
+    // The first sample is read before anything is printed (no half output
+    // on a broken file).
+    let mut first = Some(read_disks(src)?);
     if height == 0 && !run.json {
         write_disk_header(out, run.wide, run.timestamp, &zone(src))?;
     }
     let mut i: u64 = 0;
     while run.infinite || i < run.count {
-        let (stats, whole) = read_disks(src)?;
+        let (stats, whole) = match first.take() {
+            Some(sample) => sample,
+            None => read_disks(src)?,
+        };
         let all = entries(&stats, whole.as_deref());
         if run.json {
             let disks = all.iter().filter(|e| e.is_disk).map(|e| &e.row).collect();
@@ -122,12 +128,18 @@ pub fn slabs(
     height: u64,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
+    let read =
+        |src: &Source| SlabInfo::read(&src.root_for(memdx_proc::slabinfo::REL_PATH)).map_err(fail);
+    let mut first = Some(read(src)?);
     if height == 0 && !run.json {
         write_slab_header(out)?;
     }
     let mut i: u64 = 0;
     while run.infinite || i < run.count {
-        let info = SlabInfo::read(&src.root_for(memdx_proc::slabinfo::REL_PATH)).map_err(fail)?;
+        let info = match first.take() {
+            Some(info) => info,
+            None => read(src)?,
+        };
         let rows = slab::rows(&info);
         if run.json {
             write_json_line(

@@ -57,11 +57,13 @@ pub fn run(
         }
     };
 
-    header(src, out)?;
+    // Read before printing anything, as procps does: a broken file gives an
+    // error and no half report.
     let mut stat = read_stat(src)?;
     let mut paging = read_paging(src)?;
     // procps 4.0.2 reads meminfo once: every line shows these figures.
     let first_memory = read_memory(src)?;
+    header(src, out)?;
     let mut count = run.count;
     if !run.no_first {
         if run.json {
