@@ -31,6 +31,7 @@ pub enum Command {
         disable_help_flag = true,
         disable_version_flag = true,
         infer_long_args = true,
+        override_help = commands::free::HELP,
         long_about = "Display the amount of free and used memory in the system, exactly as \
 procps-ng 4.0.2's free(1) does for the same /proc/meminfo (same options, same columns, same \
 rounding). Add --json for one JSON object per report, sizes in bytes."

@@ -1,5 +1,7 @@
 //! README.md promises two commands; `.ci/run` must run exactly the test one.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 use std::path::Path;
 
 fn repo_file(rel: &str) -> String {
@@ -56,4 +58,63 @@ fn readme_main_command_runs_memdx() {
         "{}",
         commands[0]
     );
+}
+
+fn memdx(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_memdx"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn completions_cover_every_command_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = memdx(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("free") && text.contains("human") && text.contains("committed"),
+            "{shell}: {text}"
+        );
+    }
+}
+
+#[test]
+fn man_pages_render_for_the_tool_and_each_command() {
+    let main = String::from_utf8(memdx(&["man"]).stdout).unwrap();
+    assert!(main.contains(".TH memdx 1"), "{main}");
+    let free = memdx(&["man", "free"]);
+    let text = String::from_utf8(free.stdout).unwrap();
+    assert!(
+        text.contains(".TH memdx-free 1") && text.contains("\\-\\-committed"),
+        "{text}"
+    );
+    let missing = memdx(&["man", "nosuch"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such command: nosuch"));
+}
+
+#[test]
+fn help_texts_name_the_commands_and_options() {
+    let top = String::from_utf8(memdx(&["--help"]).stdout).unwrap();
+    assert!(top.contains("free") && top.contains("completions") && top.contains("MEMDX_PROC_ROOT"));
+    let free = memdx(&["free", "--help"]);
+    assert!(free.status.success());
+    let text = String::from_utf8(free.stdout).unwrap();
+    for opt in [
+        "--bytes",
+        "--kilo",
+        "--pebi",
+        "--human",
+        "--si",
+        "--lohi",
+        "--committed",
+        "--seconds",
+        "--count",
+        "--wide",
+        "--json",
+    ] {
+        assert!(text.contains(opt), "free --help lacks {opt}");
+    }
 }
