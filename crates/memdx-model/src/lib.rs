@@ -8,5 +8,6 @@
 #![deny(missing_docs)]
 
 pub mod free;
+pub mod ps;
 
 pub use free::{FreeFigures, MissingField};

@@ -10,6 +10,7 @@
 
 mod error;
 pub mod meminfo;
+pub mod process;
 mod root;
 
 pub use error::{ProcError, Result};

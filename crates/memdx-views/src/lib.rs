@@ -7,4 +7,5 @@
 #![deny(missing_docs)]
 
 pub mod free;
+pub mod ps;
 pub mod scale;

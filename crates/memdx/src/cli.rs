@@ -38,6 +38,18 @@ rounding). Add --json for one JSON object per report, sizes in bytes."
     )]
     Free(commands::free::FreeArgs),
 
+    /// Every process's memory: RSS, PSS, USS, swap, shared, cgroup (like ps aux + smem).
+    #[command(
+        disable_help_flag = true,
+        long_about = "List processes with their memory: RSS (resident), PSS (proportional: \
+shared pages divided among sharers, so PSS sums to real usage), USS (unique: freed if the \
+process exits), SWAP, SHR (resident shared), VIRT, %MEM (RSS/MemTotal) and the cgroup \
+(container or service) the memory is charged to. Sorted by PSS, largest first.\n\n\
+PSS and USS of other users' processes need root (or CAP_SYS_PTRACE); without it those \
+cells are '-' and a note on stderr says why. --fast skips them altogether."
+    )]
+    Ps(commands::ps::PsArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to generate completions for.

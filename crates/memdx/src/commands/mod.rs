@@ -4,12 +4,14 @@
 pub mod docs;
 pub mod free;
 pub mod procps_args;
+pub mod ps;
 
 use crate::cli::{Cli, Command};
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Free(args) => free::run(args),
+        Command::Ps(args) => ps::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
     }
