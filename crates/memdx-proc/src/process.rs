@@ -269,15 +269,45 @@ pub fn read_process(
 
 /// Reads every process under the root, skipping those that vanish. Errors
 /// other than "vanished" and "permission denied" on optional files abort.
+///
+/// The kernel generates each file on read, so the work is CPU-bound in the
+/// kernel: the pid list is split across the available cores.
 pub fn read_all(root: &ProcRoot, opts: ReadOptions) -> Result<Vec<ProcessMemory>> {
-    let mut buf = Vec::with_capacity(4096);
-    let mut out = Vec::new();
-    for pid in list_pids(root)? {
-        if let Some(p) = read_process(root, pid, opts, &mut buf)? {
-            out.push(p);
-        }
+    let pids = list_pids(root)?;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(pids.len().div_ceil(64).max(1));
+    let chunk = pids.len().div_ceil(threads).max(1);
+    let results: Vec<Result<Vec<ProcessMemory>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pids
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut buf = Vec::with_capacity(4096);
+                    let mut out = Vec::with_capacity(part.len());
+                    for &pid in part {
+                        if let Some(p) = read_process(root, pid, opts, &mut buf)? {
+                            out.push(p);
+                        }
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut all = Vec::with_capacity(pids.len());
+    for part in results {
+        all.extend(part?);
     }
-    Ok(out)
+    Ok(all)
 }
 
 /// User names from `etc/passwd` under the root (`uid → name`). A missing

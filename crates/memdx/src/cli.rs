@@ -46,7 +46,7 @@ shared pages divided among sharers, so PSS sums to real usage), USS (unique: fre
 process exits), SWAP, SHR (resident shared), VIRT, %MEM (RSS/MemTotal) and the cgroup \
 (container or service) the memory is charged to. Sorted by PSS, largest first.\n\n\
 PSS and USS of other users' processes need root (or CAP_SYS_PTRACE); without it those \
-cells are '-' and a note on stderr says why. --fast skips them altogether."
+cells are '-' and a note on stderr says why. --fast skips smaps_rollup and cgroup altogether."
     )]
     Ps(commands::ps::PsArgs),
 

@@ -43,7 +43,8 @@ pub struct PsArgs {
     /// One row per user, command name or cgroup, summing the memory columns.
     #[arg(long, value_enum)]
     by: Option<By>,
-    /// Skip smaps_rollup (no PSS/USS): as fast as ps. SWAP comes from status.
+    /// Skip smaps_rollup and cgroup (no PSS, USS, CGROUP): faster than ps.
+    /// SWAP still shows (from /proc/PID/status).
     #[arg(long)]
     fast: bool,
     /// Omit the TOTAL row.
@@ -144,7 +145,7 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
         .map(|kb| kb * 1024);
     let opts = ReadOptions {
         smaps: !args.fast,
-        cgroup: true,
+        cgroup: !args.fast,
     };
     let procs = read_all(&root, opts).with_context(|| "reading processes".to_string())?;
 
