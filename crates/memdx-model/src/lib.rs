@@ -9,5 +9,6 @@
 
 pub mod free;
 pub mod ps;
+pub mod top;
 
 pub use free::{FreeFigures, MissingField};

@@ -37,11 +37,13 @@ pub enum Column {
     Command,
     /// Number of processes (grouped views).
     Count,
+    /// CPU use since the previous sample (top only).
+    Cpu,
 }
 
 impl Column {
     /// Every column, in table order.
-    pub const ALL: [Column; 12] = [
+    pub const ALL: [Column; 13] = [
         Column::Pid,
         Column::User,
         Column::Rss,
@@ -54,6 +56,7 @@ impl Column {
         Column::Cgroup,
         Column::Command,
         Column::Count,
+        Column::Cpu,
     ];
 
     /// The lower-case name used in `--sort` and JSON.
@@ -71,6 +74,7 @@ impl Column {
             Column::Cgroup => "cgroup",
             Column::Command => "command",
             Column::Count => "count",
+            Column::Cpu => "cpu",
         }
     }
 
@@ -80,6 +84,8 @@ impl Column {
         let lower = name.to_ascii_lowercase();
         let alias = match lower.as_str() {
             "%mem" | "pmem" => "mem",
+            "%cpu" | "pcpu" => "cpu",
+            "res" => "rss",
             "vsz" | "vms" => "virt",
             "comm" | "cmd" | "name" => "command",
             "shared" => "shr",
@@ -150,6 +156,9 @@ pub struct PsRow {
     pub command: String,
     /// Processes in this row (1 for a process).
     pub count: u64,
+    /// Percent of one CPU used since the previous sample (`memdx top`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<f64>,
 }
 
 impl PsRow {
@@ -184,6 +193,7 @@ impl PsRow {
             cgroup: p.cgroup.clone(),
             command,
             count: 1,
+            cpu: None,
         }
     }
 
@@ -209,6 +219,7 @@ impl PsRow {
             Column::Cgroup => self.cgroup.cmp(&other.cgroup),
             Column::Command => self.command.cmp(&other.command),
             Column::Count => self.count.cmp(&other.count),
+            Column::Cpu => opt(&self.cpu, &other.cpu),
         }
     }
 }
@@ -226,6 +237,7 @@ pub fn sort_rows(rows: &mut [PsRow], keys: &[SortKey]) {
                 Column::Shr => r.shr.is_some(),
                 Column::Virt => r.virt.is_some(),
                 Column::Mem => r.mem.is_some(),
+                Column::Cpu => r.cpu.is_some(),
                 _ => true,
             };
             let ord = match (present(a), present(b)) {
@@ -319,6 +331,7 @@ pub fn sum_rows<'a>(rows: impl IntoIterator<Item = &'a PsRow>, label: &str) -> P
         cgroup: None,
         command: label.to_string(),
         count: 0,
+        cpu: None,
     };
     for r in rows {
         total.rss = add(total.rss, r.rss);
@@ -328,6 +341,7 @@ pub fn sum_rows<'a>(rows: impl IntoIterator<Item = &'a PsRow>, label: &str) -> P
         total.shr = add(total.shr, r.shr);
         total.virt = add(total.virt, r.virt);
         total.mem = add_f(total.mem, r.mem);
+        total.cpu = add_f(total.cpu, r.cpu);
         total.count += r.count;
     }
     total
@@ -387,6 +401,7 @@ mod tests {
             cgroup: Some(format!("/user.slice/{user}")),
             command: format!("prog{pid} --flag"),
             count: 1,
+            cpu: None,
         }
     }
 

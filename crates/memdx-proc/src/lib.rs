@@ -10,8 +10,10 @@
 
 mod error;
 pub mod meminfo;
+pub mod pressure;
 pub mod process;
 mod root;
+pub mod smaps;
 
 pub use error::{ProcError, Result};
 pub use meminfo::MemInfo;

@@ -22,6 +22,8 @@ pub struct ReadOptions {
     pub smaps: bool,
     /// Read `cgroup`.
     pub cgroup: bool,
+    /// Read `stat` for CPU time (top's %CPU).
+    pub cpu: bool,
 }
 
 impl Default for ReadOptions {
@@ -29,6 +31,7 @@ impl Default for ReadOptions {
         Self {
             smaps: true,
             cgroup: true,
+            cpu: false,
         }
     }
 }
@@ -68,6 +71,8 @@ pub struct ProcessMemory {
     pub swap_pss: Option<u64>,
     /// Whether smaps_rollup existed but we were not allowed to read it.
     pub smaps_denied: bool,
+    /// utime + stime from `stat`, in clock ticks (when asked for).
+    pub cpu_ticks: Option<u64>,
     /// The cgroup path the process's memory is charged to (see
     /// [`parse_cgroup`]); `None` when not read or not available.
     pub cgroup: Option<String>,
@@ -178,6 +183,18 @@ fn parse_smaps_rollup(text: &[u8], p: &mut ProcessMemory) {
     p.uss = private;
 }
 
+/// utime + stime (fields 14 and 15) of `/proc/PID/stat`. The command name
+/// in parentheses may itself contain spaces and parentheses, so fields are
+/// counted after the last `)`.
+fn parse_stat_cpu_ticks(text: &[u8]) -> Option<u64> {
+    let close = text.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&text[close + 1..]).ok()?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// Picks the cgroup a process's memory is charged to from `/proc/PID/cgroup`:
 /// the cgroup v1 `memory` controller's path when it is mounted and not the
 /// root, otherwise the unified (v2, `0::`) path, otherwise the
@@ -253,6 +270,15 @@ pub fn read_process(
             Read2::Ok => {}
             Read2::Gone => return Ok(None),
             Read2::Denied => p.smaps_denied = true,
+        }
+    }
+
+    if opts.cpu {
+        let path = dir.join("stat");
+        match read_into(&path, buf).map_err(|e| io_err(path.clone(), e))? {
+            Read2::Ok => p.cpu_ticks = parse_stat_cpu_ticks(buf),
+            Read2::Gone => return Ok(None),
+            Read2::Denied => {}
         }
     }
 
@@ -345,6 +371,12 @@ mod tests {
         assert_eq!(p.rss, Some(2000 * 1024));
         assert_eq!(p.shr, Some(1820 * 1024));
         assert_eq!(p.swap_status, Some(8 * 1024));
+    }
+
+    #[test]
+    fn cpu_ticks_survive_parentheses_in_the_command_name() {
+        let stat = b"4242 (we(ird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 17 0 0 20 0 1 0 500 3920000 500 18446744073709551615";
+        assert_eq!(parse_stat_cpu_ticks(stat), Some(267));
     }
 
     #[test]

@@ -9,3 +9,4 @@
 pub mod free;
 pub mod ps;
 pub mod scale;
+pub mod top;

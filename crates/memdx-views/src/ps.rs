@@ -18,6 +18,8 @@ pub struct PsLayout {
     pub grouped: bool,
     /// Print a TOTAL row.
     pub totals: bool,
+    /// Show a %CPU column (top).
+    pub cpu: bool,
 }
 
 fn size(v: Option<u64>, scale: Scale) -> String {
@@ -28,7 +30,7 @@ fn size(v: Option<u64>, scale: Scale) -> String {
 }
 
 /// Shortens a cgroup path to its last two components (`system.slice/ssh.service`).
-fn short_cgroup(path: Option<&str>) -> String {
+pub fn short_cgroup(path: Option<&str>) -> String {
     let Some(path) = path else { return "-".into() };
     if path == "/" {
         return "/".into();
@@ -51,7 +53,13 @@ fn short_cgroup(path: Option<&str>) -> String {
     s
 }
 
-fn write_row(out: &mut impl Write, r: &PsRow, layout: &PsLayout, first: &str) -> io::Result<()> {
+/// Writes one row (used by the TUI too).
+pub fn write_row(
+    out: &mut impl Write,
+    r: &PsRow,
+    layout: &PsLayout,
+    first: &str,
+) -> io::Result<()> {
     let s = layout.scale;
     let user: String = if r.user.chars().count() > 10 {
         format!("{}+", r.user.chars().take(9).collect::<String>())
@@ -63,13 +71,24 @@ fn write_row(out: &mut impl Write, r: &PsRow, layout: &PsLayout, first: &str) ->
         write!(out, " {:>9} {:>9}", size(r.pss, s), size(r.uss, s))?;
     }
     let mem = r.mem.map_or("-".to_string(), |m| format!("{m:.1}"));
-    writeln!(
+    write!(
         out,
-        " {:>9} {:>9} {:>9} {:>5} {:<28} {}",
+        " {:>9} {:>9} {:>9} {:>5}",
         size(r.swap, s),
         size(r.shr, s),
         size(r.virt, s),
         mem,
+    )?;
+    if layout.cpu {
+        write!(
+            out,
+            " {:>5}",
+            r.cpu.map_or("-".to_string(), |c| format!("{c:.1}"))
+        )?;
+    }
+    writeln!(
+        out,
+        " {:<28} {}",
         short_cgroup(r.cgroup.as_deref()),
         r.command
     )
@@ -87,11 +106,15 @@ pub fn write_table(
     if layout.smaps {
         write!(out, " {:>9} {:>9}", "PSS", "USS")?;
     }
-    writeln!(
+    write!(
         out,
-        " {:>9} {:>9} {:>9} {:>5} {:<28} COMMAND",
-        "SWAP", "SHR", "VIRT", "%MEM", "CGROUP"
+        " {:>9} {:>9} {:>9} {:>5}",
+        "SWAP", "SHR", "VIRT", "%MEM"
     )?;
+    if layout.cpu {
+        write!(out, " {:>5}", "%CPU")?;
+    }
+    writeln!(out, " {:<28} COMMAND", "CGROUP")?;
     for r in rows {
         let first = if layout.grouped {
             r.count.to_string()
@@ -144,6 +167,7 @@ mod tests {
             cgroup: Some("/system.slice/ssh.service".into()),
             command: "sshd: alice [priv]".into(),
             count: 1,
+            cpu: None,
         }
     }
 

@@ -146,6 +146,7 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
     let opts = ReadOptions {
         smaps: !args.fast,
         cgroup: !args.fast,
+        cpu: false,
     };
     let procs = read_all(&root, opts).with_context(|| "reading processes".to_string())?;
 
