@@ -37,6 +37,9 @@ rounding). Add --json for one JSON object per report, sizes in bytes."
     )]
     Free(commands::free::FreeArgs),
 
+    /// Kernel memory leaks: kmemleak status, scan, report, diff and control.
+    Kmemleak(commands::kmemleak::KmemleakArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to generate completions for.

@@ -3,6 +3,7 @@
 
 pub mod docs;
 pub mod free;
+pub mod kmemleak;
 pub mod procps_args;
 
 use crate::cli::{Cli, Command};
@@ -10,6 +11,7 @@ use crate::cli::{Cli, Command};
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Free(args) => free::run(args),
+        Command::Kmemleak(args) => kmemleak::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
     }
