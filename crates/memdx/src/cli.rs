@@ -50,6 +50,9 @@ cells are '-' and a note on stderr says why. --fast skips smaps_rollup and cgrou
     )]
     Ps(commands::ps::PsArgs),
 
+    /// Kernel memory leaks: kmemleak status, scan, report, diff and control.
+    Kmemleak(commands::kmemleak::KmemleakArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to generate completions for.

@@ -3,6 +3,7 @@
 
 pub mod docs;
 pub mod free;
+pub mod kmemleak;
 pub mod procps_args;
 pub mod ps;
 
@@ -12,6 +13,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Free(args) => free::run(args),
         Command::Ps(args) => ps::run(args),
+        Command::Kmemleak(args) => kmemleak::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
     }

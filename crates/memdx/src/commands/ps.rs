@@ -201,6 +201,7 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
             smaps: !args.fast,
             grouped: args.by.is_some(),
             totals: !args.no_totals,
+            cpu: false,
         };
         write_table(&mut out, &rows, &totals, &layout)?;
         for note in &notes {
