@@ -50,6 +50,17 @@ cells are '-' and a note on stderr says why. --fast skips smaps_rollup and cgrou
     )]
     Ps(commands::ps::PsArgs),
 
+    /// Live, memory-first process view (TUI); -b prints frames like top's batch mode.
+    #[command(
+        long_about = "A live view of memory: Mem/Swap lines as top shows them plus \
+MemAvailable and memory pressure (PSI), and every process with RSS, PSS, USS, SWAP, SHR, \
+VIRT, %MEM, %CPU and cgroup. Keys: M/P sort by memory/CPU, < > pick the sort column, R \
+reverses, / filters (regex), e/E cycle units, d sets the delay, arrows/PgUp/PgDn select, \
+q quits. The pane at the bottom shows where the selected process's memory is (heap, \
+stacks, anonymous, file, shared) and its RSS/PSS since the view started."
+    )]
+    Top(commands::top::TopArgs),
+
     /// Kernel memory leaks: kmemleak status, scan, report, diff and control.
     Kmemleak(commands::kmemleak::KmemleakArgs),
 

@@ -6,6 +6,7 @@ pub mod free;
 pub mod kmemleak;
 pub mod procps_args;
 pub mod ps;
+pub mod top;
 
 use crate::cli::{Cli, Command};
 
@@ -13,6 +14,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Free(args) => free::run(args),
         Command::Ps(args) => ps::run(args),
+        Command::Top(args) => top::run(args),
         Command::Kmemleak(args) => kmemleak::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
