@@ -8,6 +8,8 @@
 #![deny(missing_docs)]
 
 pub mod free;
+pub mod ps;
+pub mod top;
 pub mod vmstat;
 
 pub use free::{FreeFigures, MissingField};

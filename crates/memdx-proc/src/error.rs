@@ -12,8 +12,8 @@ pub enum ProcError {
     Io {
         /// The file that failed.
         path: PathBuf,
-        /// The operating system's reason.
-        #[source]
+        /// The operating system's reason (part of the message, so not also
+        /// a `source()`, which would print it twice).
         source: std::io::Error,
     },
     /// The file was read but its contents are not what the kernel writes.

@@ -11,8 +11,11 @@
 pub mod diskstats;
 mod error;
 pub mod meminfo;
+pub mod pressure;
+pub mod process;
 mod root;
 pub mod slabinfo;
+pub mod smaps;
 pub mod stat;
 pub mod sysconf;
 pub mod uptime;

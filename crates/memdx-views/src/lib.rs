@@ -7,5 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod free;
+pub mod ps;
 pub mod scale;
+pub mod top;
 pub mod vmstat;

@@ -31,6 +31,7 @@ pub enum Command {
         disable_help_flag = true,
         disable_version_flag = true,
         infer_long_args = true,
+        override_help = commands::free::HELP,
         long_about = "Display the amount of free and used memory in the system, exactly as \
 procps-ng 4.0.2's free(1) does for the same /proc/meminfo (same options, same columns, same \
 rounding). Add --json for one JSON object per report, sizes in bytes."
@@ -56,6 +57,31 @@ prints zeros or a generic message); usage errors print one line, not the usage t
 memdx's version too."
     )]
     Vmstat(commands::vmstat::VmstatArgs),
+    /// Every process's memory: RSS, PSS, USS, swap, shared, cgroup (like ps aux + smem).
+    #[command(
+        disable_help_flag = true,
+        long_about = "List processes with their memory: RSS (resident), PSS (proportional: \
+shared pages divided among sharers, so PSS sums to real usage), USS (unique: freed if the \
+process exits), SWAP, SHR (resident shared), VIRT, %MEM (RSS/MemTotal) and the cgroup \
+(container or service) the memory is charged to. Sorted by PSS, largest first.\n\n\
+PSS and USS of other users' processes need root (or CAP_SYS_PTRACE); without it those \
+cells are '-' and a note on stderr says why. --fast skips smaps_rollup and cgroup altogether."
+    )]
+    Ps(commands::ps::PsArgs),
+
+    /// Live, memory-first process view (TUI); -b prints frames like top's batch mode.
+    #[command(
+        long_about = "A live view of memory: Mem/Swap lines as top shows them plus \
+MemAvailable and memory pressure (PSI), and every process with RSS, PSS, USS, SWAP, SHR, \
+VIRT, %MEM, %CPU and cgroup. Keys: M/P sort by memory/CPU, < > pick the sort column, R \
+reverses, / filters (regex), e/E cycle units, d sets the delay, arrows/PgUp/PgDn select, \
+q quits. The pane at the bottom shows where the selected process's memory is (heap, \
+stacks, anonymous, file, shared) and its RSS/PSS since the view started."
+    )]
+    Top(commands::top::TopArgs),
+
+    /// Kernel memory leaks: kmemleak status, scan, report, diff and control.
+    Kmemleak(commands::kmemleak::KmemleakArgs),
 
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {

@@ -6,7 +6,7 @@ use serde::Serialize;
 /// Whether `name` is a whole disk: listed in `/sys/block`, or every device
 /// when that directory could not be read (procps' rule).
 pub fn is_disk(name: &str, whole_disks: Option<&[String]>) -> bool {
-    whole_disks.map_or(true, |list| list.iter().any(|d| d == name))
+    whole_disks.is_none_or(|list| list.iter().any(|d| d == name))
 }
 
 /// One `-d` row. `in_progress` and `io_seconds` are procps' figures: the

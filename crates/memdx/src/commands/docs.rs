@@ -27,6 +27,7 @@ pub fn man(command: Option<&str>) -> anyhow::Result<()> {
             let full = format!("memdx-{name}");
             sub.name(Box::leak(full.clone().into_boxed_str()) as &str)
                 .bin_name(full)
+                .version(env!("CARGO_PKG_VERSION"))
         }
     };
     let mut buf = Vec::new();

@@ -12,6 +12,49 @@ use memdx_views::scale::Scale;
 use crate::commands::procps_args::{strtod_nol_or_err, strtol_or_err};
 use crate::exit::Exit;
 
+/// `memdx free --help`: procps' own option list (what `free` users know),
+/// plus what memdx adds.
+pub const HELP: &str = "\
+Display the amount of free and used memory, exactly as procps-ng 4.0.2's free(1)
+does for the same /proc/meminfo: same options, columns, rounding and errors.
+
+Usage:
+ memdx free [options]
+
+Options:
+ -b, --bytes         show output in bytes
+     --kilo          show output in kilobytes
+     --mega          show output in megabytes
+     --giga          show output in gigabytes
+     --tera          show output in terabytes
+     --peta          show output in petabytes
+ -k, --kibi          show output in kibibytes
+ -m, --mebi          show output in mebibytes
+ -g, --gibi          show output in gibibytes
+     --tebi          show output in tebibytes
+     --pebi          show output in pebibytes
+ -h, --human         show human-readable output
+     --si            use powers of 1000 not 1024
+ -l, --lohi          show detailed low and high memory statistics
+ -t, --total         show total for RAM + swap
+ -v, --committed     show committed memory and commit limit
+ -s N, --seconds N   repeat printing every N seconds
+ -c N, --count N     repeat printing N times, then exit
+ -w, --wide          wide output
+     --json          one JSON object per report, sizes in bytes (docs/json.md)
+
+     --help     display this help and exit
+ -V, --version  output version information and exit
+
+Columns: used = total - available; buff/cache = Buffers + Cached + SReclaimable;
+available = MemAvailable (MemFree on kernels without it, or when it exceeds
+MemTotal as in LXC containers). Figures are KiB unless a unit option is given.
+
+Differences from procps: a corrupt or truncated meminfo is an error naming the
+file and line (procps prints zeros); a usage error prints one line, not the
+whole usage text. Set MEMDX_PROC_ROOT=DIR to read DIR/proc/meminfo.
+";
+
 #[derive(Debug, Args)]
 pub struct FreeArgs {
     /// Show output in bytes.

@@ -3,7 +3,10 @@
 
 pub mod docs;
 pub mod free;
+pub mod kmemleak;
 pub mod procps_args;
+pub mod ps;
+pub mod top;
 pub mod vmstat;
 
 use crate::cli::{Cli, Command};
@@ -11,6 +14,9 @@ use crate::cli::{Cli, Command};
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Free(args) => free::run(args),
+        Command::Ps(args) => ps::run(args),
+        Command::Top(args) => top::run(args),
+        Command::Kmemleak(args) => kmemleak::run(args),
         Command::Vmstat(args) => vmstat::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),

@@ -1,0 +1,254 @@
+//! Drawing one frame: summary, status line, process table, detail pane.
+
+use memdx_model::ps::{Column, PsRow};
+use memdx_model::top::HistoryPoint;
+use memdx_proc::smaps::Breakdown;
+use memdx_views::ps::short_cgroup;
+use memdx_views::scale::{scale_size, Scale};
+use memdx_views::top::summary_lines;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Sparkline, Table, TableState, Wrap};
+use ratatui::Frame;
+
+use crate::state::{Prompt, UiState};
+use crate::Snapshot;
+
+/// Columns shown at a given terminal width, with their widths; the command
+/// takes what is left.
+fn columns_for(width: u16) -> Vec<(Column, u16)> {
+    let mut cols = vec![
+        (Column::Pid, 7),
+        (Column::User, 8),
+        (Column::Rss, 8),
+        (Column::Pss, 8),
+        (Column::Uss, 8),
+        (Column::Swap, 7),
+    ];
+    if width >= 100 {
+        cols.push((Column::Shr, 8));
+        cols.push((Column::Virt, 9));
+    }
+    cols.push((Column::Mem, 5));
+    cols.push((Column::Cpu, 5));
+    if width >= 120 {
+        cols.push((Column::Cgroup, 24));
+    }
+    cols.push((Column::Command, 0));
+    cols
+}
+
+fn header(c: Column) -> &'static str {
+    match c {
+        Column::Pid => "PID",
+        Column::User => "USER",
+        Column::Rss => "RSS",
+        Column::Pss => "PSS",
+        Column::Uss => "USS",
+        Column::Swap => "SWAP",
+        Column::Shr => "SHR",
+        Column::Virt => "VIRT",
+        Column::Mem => "%MEM",
+        Column::Cpu => "%CPU",
+        Column::Cgroup => "CGROUP",
+        Column::Command => "COMMAND",
+        Column::Count => "COUNT",
+    }
+}
+
+fn cell(r: &PsRow, c: Column, scale: Scale) -> String {
+    let size = |v: Option<u64>| v.map_or("-".to_string(), |b| scale_size(b / 1024, scale));
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |p| format!("{p:.1}"));
+    match c {
+        Column::Pid => r.pid.map_or("-".into(), |p| p.to_string()),
+        Column::User => r.user.clone(),
+        Column::Rss => size(r.rss),
+        Column::Pss => size(r.pss),
+        Column::Uss => size(r.uss),
+        Column::Swap => size(r.swap),
+        Column::Shr => size(r.shr),
+        Column::Virt => size(r.virt),
+        Column::Mem => pct(r.mem),
+        Column::Cpu => pct(r.cpu),
+        Column::Cgroup => short_cgroup(r.cgroup.as_deref()),
+        Column::Command => r.command.clone(),
+        Column::Count => r.count.to_string(),
+    }
+}
+
+fn right_aligned(c: Column) -> bool {
+    !matches!(c, Column::User | Column::Cgroup | Column::Command)
+}
+
+fn pad(text: String, width: u16, right: bool) -> String {
+    let w = width as usize;
+    if w == 0 {
+        return text;
+    }
+    let t: String = text.chars().take(w).collect();
+    if right {
+        format!("{t:>w$}")
+    } else {
+        format!("{t:<w$}")
+    }
+}
+
+pub fn frame(
+    f: &mut Frame,
+    ui: &mut UiState,
+    snap: &Snapshot,
+    detail: Option<&(Result<Breakdown, String>, Vec<HistoryPoint>)>,
+) {
+    let area = f.area();
+    let detail_height = if area.height >= 20 { 8 } else { 0 };
+    let [summary_area, status_area, table_area, detail_area] = Layout::vertical([
+        Constraint::Length(4),
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(detail_height),
+    ])
+    .areas(area);
+
+    let mut summary = snap.summary.clone();
+    summary.tasks = ui.visible.len();
+    let lines: Vec<Line> = summary_lines(&summary, ui.summary_unit)
+        .into_iter()
+        .map(Line::from)
+        .collect();
+    f.render_widget(Paragraph::new(lines), summary_area);
+
+    let status = match (&ui.prompt, &ui.message) {
+        (Prompt::Filter(t), _) => format!("filter (regex, Enter applies, empty clears): {t}_"),
+        (Prompt::Delay(t), _) => format!("delay in seconds: {t}_"),
+        (Prompt::None, Some(m)) => m.clone(),
+        (Prompt::None, None) => format!(
+            "sort {}{}  filter {}  units {}  delay {:.1}s   M/P sort  </> column  / filter  e/E units  d delay  q quit",
+            if ui.sort.descending { "-" } else { "+" },
+            ui.sort.column.name(),
+            ui.filter.as_ref().map_or("none", |f| f.0.as_str()),
+            ui.table_unit.label(),
+            ui.delay.as_secs_f64(),
+        ),
+    };
+    f.render_widget(
+        Paragraph::new(status).style(Style::default().add_modifier(Modifier::REVERSED)),
+        status_area,
+    );
+
+    draw_table(f, ui, table_area);
+    if detail_height > 0 {
+        draw_detail(f, ui, detail, detail_area);
+    }
+}
+
+fn draw_table(f: &mut Frame, ui: &mut UiState, area: Rect) {
+    let cols = columns_for(area.width);
+    let scale = ui.table_unit.scale();
+    let head = Row::new(cols.iter().map(|&(c, w)| {
+        let mut h = header(c).to_string();
+        if c == ui.sort.column {
+            h.push(if ui.sort.descending { '▼' } else { '▲' });
+        }
+        pad(h, w, right_aligned(c))
+    }))
+    .style(Style::default().add_modifier(Modifier::BOLD));
+    let rows = ui.visible.iter().map(|r| {
+        Row::new(
+            cols.iter()
+                .map(|&(c, w)| pad(cell(r, c, scale), w, right_aligned(c))),
+        )
+    });
+    let widths: Vec<Constraint> = cols
+        .iter()
+        .map(|&(_, w)| {
+            if w == 0 {
+                Constraint::Fill(1)
+            } else {
+                Constraint::Length(w)
+            }
+        })
+        .collect();
+    ui.page = area.height.saturating_sub(1) as usize;
+    let table = Table::new(rows, widths)
+        .header(head)
+        .column_spacing(1)
+        .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED));
+    let mut state = TableState::default().with_selected(Some(ui.selected));
+    f.render_stateful_widget(table, area, &mut state);
+}
+
+fn draw_detail(
+    f: &mut Frame,
+    ui: &UiState,
+    detail: Option<&(Result<Breakdown, String>, Vec<HistoryPoint>)>,
+    area: Rect,
+) {
+    let Some(row) = ui.visible.get(ui.selected) else {
+        f.render_widget(
+            Block::default()
+                .borders(Borders::TOP)
+                .title(" no process selected "),
+            area,
+        );
+        return;
+    };
+    let title = format!(
+        " {} {} ",
+        row.pid.unwrap_or(0),
+        row.command.chars().take(60).collect::<String>()
+    );
+    let block = Block::default().borders(Borders::TOP).title(title);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(46), Constraint::Fill(1)]).areas(inner);
+
+    let human = Scale {
+        human: true,
+        ..Scale::default()
+    };
+    let size = |b: u64| scale_size(b / 1024, human);
+    let lines: Vec<Line> = match detail.map(|d| &d.0) {
+        Some(Ok(kinds)) => {
+            let mut v = vec![Line::from(format!(
+                "{:<7}{:>9}{:>9}{:>9}{:>6}",
+                "where", "RSS", "PSS", "SWAP", "maps"
+            ))];
+            v.extend(kinds.iter().map(|(k, t)| {
+                Line::from(format!(
+                    "{:<7}{:>9}{:>9}{:>9}{:>6}",
+                    k.name(),
+                    size(t.rss),
+                    size(t.pss),
+                    size(t.swap),
+                    t.mappings
+                ))
+            }));
+            v
+        }
+        Some(Err(why)) => vec![Line::from(format!("memory map unavailable: {why}"))],
+        None => vec![],
+    };
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), left);
+
+    let history = detail.map(|d| d.1.as_slice()).unwrap_or_default();
+    let [rss_area, pss_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Fill(1)]).areas(right);
+    for (i, area) in [(0usize, rss_area), (1, pss_area)] {
+        let data: Vec<u64> = history
+            .iter()
+            .map(|h| if i == 0 { h.0 } else { h.1 }.unwrap_or(0) / 1024)
+            .collect();
+        let last = data.last().copied().unwrap_or(0);
+        let label = format!(
+            "{} {}",
+            if i == 0 { "RSS" } else { "PSS" },
+            scale_size(last, human)
+        );
+        let spark = Sparkline::default()
+            .block(Block::default().title(label))
+            .data(&data[data.len().saturating_sub(area.width as usize)..]);
+        f.render_widget(spark, area);
+    }
+}
