@@ -44,6 +44,7 @@ rounding). Add --json for one JSON object per report, sizes in bytes."
         disable_version_flag = true,
         infer_long_args = true,
         args_override_self = true,
+        override_help = commands::vmstat::HELP,
         long_about = "Report virtual memory statistics (processes, memory, paging, block I/O, \
 traps, disks, CPU) exactly as procps-ng 4.0.2's vmstat(8) does for the same /proc files: same \
 options, columns, rounding, header repetition and quirks. Add --json for one JSON object per \

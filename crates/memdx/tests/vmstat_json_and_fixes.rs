@@ -188,3 +188,32 @@ fn fresh_memory_rereads_meminfo_where_procps_repeats_the_first() {
     assert_eq!(fresh, expected);
     assert_eq!(procps_like, vec![expected[0]; 3]);
 }
+
+#[test]
+fn help_documents_the_fixes_and_version_names_both() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
+            .arg("vmstat")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let help = run(&["--help"]);
+    assert_eq!(help, run(&["-h"]));
+    for needle in [
+        "--exact-rates",
+        "--fresh-memory",
+        "--json",
+        "-S, --unit <char>",
+        "-y, --no-first",
+    ] {
+        assert!(help.contains(needle), "help lacks {needle}");
+    }
+    let version = run(&["-V"]);
+    assert!(
+        version.starts_with("vmstat from procps-ng 4.0.2 (memdx "),
+        "{version}"
+    );
+}

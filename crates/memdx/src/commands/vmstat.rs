@@ -22,6 +22,53 @@ use crate::commands::procps_args::strtol_or_err;
 use crate::exit::Exit;
 use source::Source;
 
+/// `memdx vmstat --help`: procps' own option list (what `vmstat` users
+/// know), plus what memdx adds and where it differs.
+pub const HELP: &str = "\
+Report virtual memory statistics exactly as procps-ng 4.0.2's vmstat(8) does
+for the same /proc files: same options, columns, rounding, header repetition,
+errors and quirks.
+
+Usage:
+ memdx vmstat [options] [delay [count]]
+
+Options:
+ -a, --active           active/inactive memory
+ -f, --forks            number of forks since boot
+ -m, --slabs            slabinfo
+ -n, --one-header       do not redisplay header
+ -s, --stats            event counter statistics
+ -d, --disk             disk statistics
+ -D, --disk-sum         summarize disk statistics
+ -p, --partition <dev>  partition specific statistics
+ -S, --unit <char>      define display unit (k, K, m, M; b or B for bytes)
+ -w, --wide             wide output
+ -t, --timestamp        show timestamp
+ -y, --no-first         skips first line of output
+     --json             one JSON object per report: bytes, exact per-second
+                        rates (docs/json.md)
+     --exact-rates      first report: divide by the uptime (see below)
+     --fresh-memory     re-read memory for every report (see below)
+
+ -h, --help     display this help and exit
+ -V, --version  output version information and exit
+
+procps 4.0.2 quirks, kept by default so scripts see the same numbers:
+ - the first report's si, so, bi, bo, in and cs are divided by the clock
+   ticks of all CPUs together, so they are too small by the number of CPUs;
+   --exact-rates divides them by the real uptime instead;
+ - with a delay, swpd, free, buff and cache keep the first sample's values in
+   every report (procps never re-reads /proc/meminfo); --fresh-memory
+   re-reads it.
+
+Differences from procps: a corrupt or truncated /proc file is an error naming
+the file and line (procps prints zeros or \"Unable to create ... structure\");
+a usage error prints one line, not the whole usage text; -V, then a bad -S,
+then -f take effect whatever their order (procps acts on whichever comes
+first). Set MEMDX_PROC_ROOT=DIR to read DIR/proc and DIR/sys instead of this
+machine's.
+";
+
 #[derive(Debug, Args)]
 pub struct VmstatArgs {
     /// Seconds between reports (a positive integer). Without it, one report
