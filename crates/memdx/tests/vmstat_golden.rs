@@ -40,8 +40,13 @@ fn cases() -> Vec<Case> {
 
 /// Delays and `-y` sleep; `-t` prints the (simulated) clock.
 fn needs_replay(args: &[String]) -> bool {
-    args.iter()
-        .any(|a| a == "-y" || a == "-t" || a.chars().all(|c| c.is_ascii_digit()))
+    args.iter().any(|a| {
+        let short_flags = a.starts_with('-') && !a.starts_with("--");
+        (short_flags && (a.contains('t') || a.contains('y')))
+            || a.starts_with("--t")
+            || a.starts_with("--no")
+            || (!a.is_empty() && a.chars().all(|c| c.is_ascii_digit()))
+    })
 }
 
 /// Runs `memdx vmstat ARGS` on the case's fixture; returns stdout, stderr
