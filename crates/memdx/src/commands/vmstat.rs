@@ -6,6 +6,7 @@
 
 mod clock;
 mod devices;
+mod order;
 mod report;
 mod source;
 
@@ -63,10 +64,9 @@ procps 4.0.2 quirks, kept by default so scripts see the same numbers:
 
 Differences from procps: a corrupt or truncated /proc file is an error naming
 the file and line (procps prints zeros or \"Unable to create ... structure\");
-a usage error prints one line, not the whole usage text; -V, then a bad -S,
-then -f take effect whatever their order (procps acts on whichever comes
-first). Set MEMDX_PROC_ROOT=DIR to read DIR/proc and DIR/sys instead of this
-machine's.
+a usage error prints one line, not the whole usage text, and is reported
+even after -f or -V (procps stops parsing at those). Set MEMDX_PROC_ROOT=DIR
+to read DIR/proc and DIR/sys instead of this machine's.
 ";
 
 #[derive(Debug, Args)]
@@ -332,26 +332,47 @@ fn disk_sum(json: bool, src: &Source, out: &mut impl Write) -> anyhow::Result<()
 pub fn run(args: VmstatArgs) -> anyhow::Result<()> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    if args.version {
-        writeln!(
-            out,
-            "vmstat from procps-ng 4.0.2 (memdx {})",
-            env!("CARGO_PKG_VERSION")
-        )?;
-        out.flush()?;
-        return Ok(());
+    // procps acts on -V, -f and a bad -S as it meets them: the first wins.
+    let raw: Vec<std::ffi::OsString> = std::env::args_os()
+        .skip_while(|a| a != "vmstat")
+        .skip(1)
+        .collect();
+    let immediate = order::first_immediate(&raw).or_else(|| {
+        // Not invoked as `memdx vmstat ...` (tests, aliases): fixed order.
+        if args.version {
+            Some(order::Immediate::Version)
+        } else if args
+            .unit
+            .as_deref()
+            .is_some_and(|u| DataUnit::from_arg(u).is_none())
+        {
+            Some(order::Immediate::BadUnit)
+        } else {
+            args.forks.then_some(order::Immediate::Forks)
+        }
+    });
+    let src = Source::from_env();
+    match immediate {
+        Some(order::Immediate::Version) => {
+            writeln!(
+                out,
+                "vmstat from procps-ng 4.0.2 (memdx {})",
+                env!("CARGO_PKG_VERSION")
+            )?;
+            out.flush()?;
+            return Ok(());
+        }
+        Some(order::Immediate::BadUnit) => {
+            return Err(fail("-S requires k, K, m or M (default is KiB)").into());
+        }
+        Some(order::Immediate::Forks) => {
+            forks(args.json, &src, &mut out)?;
+            out.flush()?;
+            return Ok(());
+        }
+        None => {}
     }
-    // procps validates -S while parsing options, before acting on -f.
-    if let Some(text) = &args.unit {
-        DataUnit::from_arg(text)
-            .ok_or_else(|| fail("-S requires k, K, m or M (default is KiB)"))?;
-    }
-    let mut src = Source::from_env();
-    if args.forks {
-        forks(args.json, &src, &mut out)?;
-        out.flush()?;
-        return Ok(());
-    }
+    let mut src = src;
     let run = validate(&args)?;
     let height = if run.more_headers { header_height() } else { 0 };
     match &run.mode {
