@@ -40,6 +40,9 @@ rounding). Add --json for one JSON object per report, sizes in bytes."
     /// Kernel memory leaks: kmemleak status, scan, report, diff and control.
     Kmemleak(commands::kmemleak::KmemleakArgs),
 
+    /// Slab caches like slabtop, kernel memory, and caches that keep growing.
+    Slab(commands::slab::SlabArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to generate completions for.

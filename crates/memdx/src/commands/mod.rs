@@ -5,6 +5,7 @@ pub mod docs;
 pub mod free;
 pub mod kmemleak;
 pub mod procps_args;
+pub mod slab;
 
 use crate::cli::{Cli, Command};
 
@@ -12,6 +13,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Free(args) => free::run(args),
         Command::Kmemleak(args) => kmemleak::run(args),
+        Command::Slab(args) => slab::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
     }
