@@ -64,6 +64,9 @@ stacks, anonymous, file, shared) and its RSS/PSS since the view started."
     /// Kernel memory leaks: kmemleak status, scan, report, diff and control.
     Kmemleak(commands::kmemleak::KmemleakArgs),
 
+    /// Slab caches like slabtop, kernel memory, and caches that keep growing.
+    Slab(commands::slab::SlabArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to generate completions for.

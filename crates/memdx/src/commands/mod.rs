@@ -7,6 +7,7 @@ pub mod kmemleak;
 pub mod procps_args;
 pub mod ps;
 pub mod top;
+pub mod slab;
 
 use crate::cli::{Cli, Command};
 
@@ -16,6 +17,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Ps(args) => ps::run(args),
         Command::Top(args) => top::run(args),
         Command::Kmemleak(args) => kmemleak::run(args),
+        Command::Slab(args) => slab::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
     }

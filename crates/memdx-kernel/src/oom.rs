@@ -1,0 +1,1 @@
+//! OOM-killer reports in kernel log text.
