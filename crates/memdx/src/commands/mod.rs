@@ -6,8 +6,8 @@ pub mod free;
 pub mod kmemleak;
 pub mod procps_args;
 pub mod ps;
-pub mod top;
 pub mod slab;
+pub mod top;
 
 use crate::cli::{Cli, Command};
 
