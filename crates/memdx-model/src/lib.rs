@@ -10,5 +10,6 @@
 pub mod free;
 pub mod ps;
 pub mod top;
+pub mod vmstat;
 
 pub use free::{FreeFigures, MissingField};

@@ -8,13 +8,24 @@
 
 #![deny(missing_docs)]
 
+pub mod diskstats;
 mod error;
 pub mod meminfo;
 pub mod pressure;
 pub mod process;
 mod root;
+pub mod slabinfo;
 pub mod smaps;
+pub mod stat;
+pub mod sysconf;
+pub mod uptime;
+pub mod vmstat;
 
+pub use diskstats::{DiskStat, DiskStats};
 pub use error::{ProcError, Result};
 pub use meminfo::MemInfo;
 pub use root::ProcRoot;
+pub use slabinfo::{SlabCache, SlabInfo};
+pub use stat::{CpuTicks, ProcStat};
+pub use uptime::Uptime;
+pub use vmstat::VmStat;

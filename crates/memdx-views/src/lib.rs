@@ -10,3 +10,4 @@ pub mod free;
 pub mod ps;
 pub mod scale;
 pub mod top;
+pub mod vmstat;

@@ -38,6 +38,25 @@ rounding). Add --json for one JSON object per report, sizes in bytes."
     )]
     Free(commands::free::FreeArgs),
 
+    /// Virtual memory statistics, as procps `vmstat` prints them.
+    #[command(
+        disable_help_flag = true,
+        disable_version_flag = true,
+        infer_long_args = true,
+        args_override_self = true,
+        long_about = "Report virtual memory statistics (processes, memory, paging, block I/O, \
+traps, disks, CPU) exactly as procps-ng 4.0.2's vmstat(8) does for the same /proc files: same \
+options, columns, rounding, header repetition and quirks. Add --json for one JSON object per \
+report (sizes in bytes, exact per-second rates; see docs/json.md).\n\n\
+Known procps 4.0.2 quirks, kept by default: the first report's rates are divided by the ticks \
+of all CPUs together (too small by the number of CPUs; --exact-rates divides by the uptime), \
+and the memory columns keep the first sample's values in every later report (--fresh-memory \
+re-reads them).\n\n\
+Deviations: a corrupt or truncated /proc file is an error naming the file and line (procps \
+prints zeros or a generic message); usage errors print one line, not the usage text; -V names \
+memdx's version too."
+    )]
+    Vmstat(commands::vmstat::VmstatArgs),
     /// Every process's memory: RSS, PSS, USS, swap, shared, cgroup (like ps aux + smem).
     #[command(
         disable_help_flag = true,

@@ -8,6 +8,7 @@ pub mod procps_args;
 pub mod ps;
 pub mod slab;
 pub mod top;
+pub mod vmstat;
 
 use crate::cli::{Cli, Command};
 
@@ -18,6 +19,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Top(args) => top::run(args),
         Command::Kmemleak(args) => kmemleak::run(args),
         Command::Slab(args) => slab::run(args),
+        Command::Vmstat(args) => vmstat::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
     }

@@ -1,0 +1,216 @@
+//! `vmstat -d`, `-D` and `-p`: block device counters as procps prints them.
+
+use memdx_proc::{DiskStat, DiskStats};
+use serde::Serialize;
+
+/// Whether `name` is a whole disk: listed in `/sys/block`, or every device
+/// when that directory could not be read (procps' rule).
+pub fn is_disk(name: &str, whole_disks: Option<&[String]>) -> bool {
+    whole_disks.is_none_or(|list| list.iter().any(|d| d == name))
+}
+
+/// One `-d` row. `in_progress` and `io_seconds` are procps' figures: the
+/// in-flight I/O count (a C `int`) divided by 1000, and milliseconds spent
+/// doing I/O divided by 1000.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct DiskRow {
+    /// Device name.
+    pub name: String,
+    /// Reads completed.
+    pub reads: u64,
+    /// Reads merged.
+    pub reads_merged: u64,
+    /// Sectors read.
+    pub read_sectors: u64,
+    /// Milliseconds reading.
+    pub read_ms: u64,
+    /// Writes completed.
+    pub writes: u64,
+    /// Writes merged.
+    pub writes_merged: u64,
+    /// Sectors written.
+    pub write_sectors: u64,
+    /// Milliseconds writing.
+    pub write_ms: u64,
+    /// procps' "cur": in-flight I/Os / 1000 (not in JSON).
+    #[serde(skip)]
+    pub in_progress: i32,
+    /// procps' "sec": I/O milliseconds / 1000 (not in JSON).
+    #[serde(skip)]
+    pub io_seconds: u64,
+    /// I/Os in flight now.
+    pub io_in_flight: u64,
+    /// Milliseconds spent doing I/O.
+    pub io_ms: u64,
+    /// Weighted milliseconds spent doing I/O.
+    pub weighted_io_ms: u64,
+}
+
+/// A device in `/proc/diskstats` order with its disk/partition class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskEntry {
+    /// Whole disk (printed by `-d`) or partition (skipped).
+    pub is_disk: bool,
+    /// The row.
+    pub row: DiskRow,
+}
+
+fn in_progress(d: &DiskStat) -> i32 {
+    // C: (int)io_inprogress / 1000.
+    (d.io_in_progress as i32) / 1000
+}
+
+/// All devices, classified, in file order (procps' header repetition
+/// counts partitions too, so the caller needs them).
+pub fn entries(stats: &DiskStats, whole_disks: Option<&[String]>) -> Vec<DiskEntry> {
+    stats
+        .devices
+        .iter()
+        .map(|d| DiskEntry {
+            is_disk: is_disk(&d.name, whole_disks),
+            row: DiskRow {
+                name: d.name.clone(),
+                reads: d.reads,
+                reads_merged: d.reads_merged,
+                read_sectors: d.read_sectors,
+                read_ms: d.read_ms,
+                writes: d.writes,
+                writes_merged: d.writes_merged,
+                write_sectors: d.write_sectors,
+                write_ms: d.write_ms,
+                in_progress: in_progress(d),
+                io_seconds: d.io_ms / 1000,
+                io_in_flight: d.io_in_progress,
+                io_ms: d.io_ms,
+                weighted_io_ms: d.weighted_io_ms,
+            },
+        })
+        .collect()
+}
+
+/// `-D`: the disks' counters summed (partitions only counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct DiskSummary {
+    /// Whole disks.
+    pub disks: i32,
+    /// Partitions.
+    pub partitions: i32,
+    /// Reads.
+    pub reads: u64,
+    /// Merged reads.
+    pub merged_reads: u64,
+    /// Sectors read.
+    pub read_sectors: u64,
+    /// Milliseconds reading.
+    pub milli_reading: u64,
+    /// Writes.
+    pub writes: u64,
+    /// Merged writes.
+    pub merged_writes: u64,
+    /// Sectors written.
+    pub written_sectors: u64,
+    /// Milliseconds writing.
+    pub milli_writing: u64,
+    /// Sum of in-flight I/Os / 1000 per disk (procps' arithmetic).
+    pub inprogress_io: u64,
+    /// Sum of I/O milliseconds / 1000 per disk.
+    pub milli_spent_io: u64,
+    /// Sum of weighted I/O milliseconds / 1000 per disk.
+    pub milli_weighted_io: u64,
+}
+
+impl DiskSummary {
+    /// Sums the whole disks of `stats` in C `unsigned long` arithmetic.
+    pub fn new(stats: &DiskStats, whole_disks: Option<&[String]>) -> Self {
+        let mut s = Self::default();
+        for d in &stats.devices {
+            if !is_disk(&d.name, whole_disks) {
+                s.partitions += 1;
+                continue;
+            }
+            s.disks += 1;
+            s.reads = s.reads.wrapping_add(d.reads);
+            s.merged_reads = s.merged_reads.wrapping_add(d.reads_merged);
+            s.read_sectors = s.read_sectors.wrapping_add(d.read_sectors);
+            s.milli_reading = s.milli_reading.wrapping_add(d.read_ms);
+            s.writes = s.writes.wrapping_add(d.writes);
+            s.merged_writes = s.merged_writes.wrapping_add(d.writes_merged);
+            s.written_sectors = s.written_sectors.wrapping_add(d.write_sectors);
+            s.milli_writing = s.milli_writing.wrapping_add(d.write_ms);
+            s.inprogress_io = s
+                .inprogress_io
+                .wrapping_add(i64::from(in_progress(d)) as u64);
+            s.milli_spent_io = s.milli_spent_io.wrapping_add(d.io_ms / 1000);
+            s.milli_weighted_io = s.milli_weighted_io.wrapping_add(d.weighted_io_ms / 1000);
+        }
+        s
+    }
+}
+
+/// `-p`: the four counters of one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct PartitionRow {
+    /// Reads completed.
+    pub reads: u64,
+    /// Sectors read.
+    pub read_sectors: u64,
+    /// Writes completed.
+    pub writes: u64,
+    /// Sectors written ("requested writes").
+    pub requested_writes: u64,
+}
+
+impl PartitionRow {
+    /// The row of device `name`, if present.
+    pub fn find(stats: &DiskStats, name: &str) -> Option<Self> {
+        stats.get(name).map(|d| Self {
+            reads: d.reads,
+            read_sectors: d.read_sectors,
+            writes: d.writes,
+            requested_writes: d.write_sectors,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats() -> DiskStats {
+        DiskStats::parse(
+            "8 0 sda 10 1 100 5 20 2 200 7 1500 2500 9999\n8 1 sda1 4 0 40 1 2 0 20 1 0 0 0\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn partitions_are_what_sys_block_does_not_list() {
+        let whole = vec!["sda".to_string()];
+        let e = entries(&stats(), Some(&whole));
+        assert!(e[0].is_disk && !e[1].is_disk);
+        assert_eq!((e[0].row.in_progress, e[0].row.io_seconds), (1, 2));
+        let all = entries(&stats(), None);
+        assert!(all[1].is_disk);
+    }
+
+    #[test]
+    fn summary_sums_disks_and_counts_partitions() {
+        let whole = vec!["sda".to_string()];
+        let s = DiskSummary::new(&stats(), Some(&whole));
+        assert_eq!((s.disks, s.partitions, s.reads), (1, 1, 10));
+        assert_eq!(
+            (s.inprogress_io, s.milli_spent_io, s.milli_weighted_io),
+            (1, 2, 9)
+        );
+    }
+
+    #[test]
+    fn partition_row_by_name() {
+        let p = PartitionRow::find(&stats(), "sda1").unwrap();
+        assert_eq!(
+            (p.reads, p.read_sectors, p.writes, p.requested_writes),
+            (4, 40, 2, 20)
+        );
+        assert!(PartitionRow::find(&stats(), "sdz").is_none());
+    }
+}
