@@ -43,6 +43,9 @@ rounding). Add --json for one JSON object per report, sizes in bytes."
     /// Slab caches like slabtop, kernel memory, and caches that keep growing.
     Slab(commands::slab::SlabArgs),
 
+    /// OOM kills from the kernel log: victim, RSS at the kill, constraint, cgroup, task table.
+    Oom(commands::oom::OomArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to generate completions for.

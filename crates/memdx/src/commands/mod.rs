@@ -4,6 +4,7 @@
 pub mod docs;
 pub mod free;
 pub mod kmemleak;
+pub mod oom;
 pub mod procps_args;
 pub mod slab;
 
@@ -14,6 +15,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Free(args) => free::run(args),
         Command::Kmemleak(args) => kmemleak::run(args),
         Command::Slab(args) => slab::run(args),
+        Command::Oom(args) => oom::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
     }
