@@ -8,6 +8,7 @@
 //! - [`kmsg`]: kernel log text from `/dev/kmsg` or dmesg.
 //! - [`slab`]: parse `/proc/slabinfo` (or `/sys/kernel/slab`), and detect
 //!   caches that keep growing (Theil–Sen slope, Mann–Kendall test).
+//! - [`oom`]: OOM-killer reports from kernel log text, one event per kill.
 //!
 //! Every file is reached through a [`memdx_proc::ProcRoot`], so tests run on
 //! fixture trees. Nothing here prints, except the `render` modules, which
@@ -27,6 +28,7 @@ mod error;
 pub mod kallsyms;
 pub mod kmemleak;
 pub mod kmsg;
+pub mod oom;
 pub mod slab;
 pub mod wait;
 

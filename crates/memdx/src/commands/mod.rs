@@ -4,6 +4,7 @@
 pub mod docs;
 pub mod free;
 pub mod kmemleak;
+pub mod oom;
 pub mod procps_args;
 pub mod ps;
 pub mod slab;
@@ -20,6 +21,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Kmemleak(args) => kmemleak::run(args),
         Command::Slab(args) => slab::run(args),
         Command::Vmstat(args) => vmstat::run(args),
+        Command::Oom(args) => oom::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
     }
