@@ -341,7 +341,7 @@ mod tests {
 pub fn since(events: Vec<OomEvent>, since_time: f64) -> Vec<OomEvent> {
     events
         .into_iter()
-        .filter(|e| e.time.map_or(true, |t| t >= since_time))
+        .filter(|e| e.time.is_none_or(|t| t >= since_time))
         .collect()
 }
 
