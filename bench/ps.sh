@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # memdx ps vs ps aux, smem and top with 2,000 extra idle processes, one run.
 # Targets (issue 6): memdx ps >= 5x faster than smem and <= 1.5x ps aux;
-# memdx ps --fast <= 0.5x ps aux.
+# memdx ps --fast <= 0.5x ps aux; memdx top -b -n1 <= top -b -n1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -24,4 +24,4 @@ if command -v smem >/dev/null; then
 else
     echo "smem not installed: apt install smem"
 fi
-compare "top -b -n1 (reference)" "$N" "top -b -n1" "ps aux --sort=-%mem"
+compare "memdx top -b -n1 vs top -b -n1" "$N" "$memdx top -b -n1" "top -b -n1"

@@ -6,6 +6,9 @@
 //!   file (scan, wait, rescan, read) and diagnose why kmemleak is unusable.
 //! - [`kallsyms`]: symbolize raw addresses.
 //! - [`kmsg`]: kernel log text from `/dev/kmsg` or dmesg.
+//! - [`slab`]: parse `/proc/slabinfo` (or `/sys/kernel/slab`), and detect
+//!   caches that keep growing (Theil–Sen slope, Mann–Kendall test).
+//! - [`oom`]: OOM-killer reports from kernel log text, one event per kill.
 //!
 //! Every file is reached through a [`memdx_proc::ProcRoot`], so tests run on
 //! fixture trees. Nothing here prints, except the `render` modules, which
@@ -25,5 +28,8 @@ mod error;
 pub mod kallsyms;
 pub mod kmemleak;
 pub mod kmsg;
+pub mod oom;
+pub mod slab;
+pub mod wait;
 
 pub use error::{read_text, KernelError, Result};

@@ -84,6 +84,12 @@ stacks, anonymous, file, shared) and its RSS/PSS since the view started."
     /// Kernel memory leaks: kmemleak status, scan, report, diff and control.
     Kmemleak(commands::kmemleak::KmemleakArgs),
 
+    /// Slab caches like slabtop, kernel memory, and caches that keep growing.
+    Slab(commands::slab::SlabArgs),
+
+    /// OOM kills from the kernel log: victim, RSS at the kill, constraint, cgroup, task table.
+    Oom(commands::oom::OomArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to generate completions for.

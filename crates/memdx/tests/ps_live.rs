@@ -26,19 +26,26 @@ impl Drop for Sharer {
     }
 }
 
+/// Builds tests/programs/ps_sharer.c once for all tests (tests run in
+/// parallel: rebuilding while another test executes it fails with ETXTBSY).
+fn sharer_binary() -> Option<&'static PathBuf> {
+    static BIN: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/ps_sharer.c");
+        let bin = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ps_sharer");
+        let cc = Command::new("gcc").args(["-O2", "-o"]).arg(&bin).arg(&src).status();
+        if !cc.is_ok_and(|s| s.success()) {
+            println!("SKIPPED: gcc could not build {}", src.display());
+            return None;
+        }
+        Some(bin)
+    })
+    .as_ref()
+}
+
 fn start_sharer() -> Option<Sharer> {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/ps_sharer.c");
-    let bin = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ps_sharer");
-    let cc = Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .status();
-    if !cc.is_ok_and(|s| s.success()) {
-        println!("SKIPPED: gcc could not build {}", src.display());
-        return None;
-    }
-    let mut parent = Command::new(&bin).stdout(Stdio::piped()).spawn().unwrap();
+    let bin = sharer_binary()?;
+    let mut parent = Command::new(bin).stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(parent.stdout.take().unwrap()).lines();
     let mut pids = Vec::new();
     for _ in 0..2 {

@@ -31,21 +31,7 @@ pub trait Control {
     fn read(&mut self) -> Result<String>;
 }
 
-/// Something that waits (the real clock, or a recorder in tests).
-pub trait Wait {
-    /// Waits for `duration`.
-    fn wait(&mut self, duration: Duration);
-}
-
-/// Waits by sleeping the thread.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Sleep;
-
-impl Wait for Sleep {
-    fn wait(&mut self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
-}
+pub use crate::wait::{Sleep, Wait};
 
 /// The debugfs file under a root.
 #[derive(Debug, Clone)]

@@ -4,8 +4,10 @@
 pub mod docs;
 pub mod free;
 pub mod kmemleak;
+pub mod oom;
 pub mod procps_args;
 pub mod ps;
+pub mod slab;
 pub mod top;
 pub mod vmstat;
 
@@ -17,7 +19,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Ps(args) => ps::run(args),
         Command::Top(args) => top::run(args),
         Command::Kmemleak(args) => kmemleak::run(args),
+        Command::Slab(args) => slab::run(args),
         Command::Vmstat(args) => vmstat::run(args),
+        Command::Oom(args) => oom::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
     }
