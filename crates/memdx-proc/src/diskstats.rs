@@ -6,7 +6,7 @@
 //! Whether a device is a whole disk or a partition is not in the file: a
 //! whole disk has an entry in `/sys/block`.
 
-use crate::error::{ProcError, Result};
+use crate::error::Result;
 use crate::root::ProcRoot;
 
 /// Path of the file relative to the root.
@@ -62,12 +62,7 @@ pub struct DiskStats {
 impl DiskStats {
     /// Reads and parses `proc/diskstats` under `root`.
     pub fn read(root: &ProcRoot) -> Result<Self> {
-        let text = root.read_to_string(REL_PATH)?;
-        Self::parse(&text).map_err(|(line, message)| ProcError::Parse {
-            path: root.path(REL_PATH),
-            line,
-            message,
-        })
+        root.read_parsed(REL_PATH, Self::parse)
     }
 
     /// Parses the text of a diskstats file (an empty file is a machine

@@ -6,7 +6,7 @@
 //! depends on the kernel version and configuration, so every lookup returns
 //! an `Option`.
 
-use crate::error::{ProcError, Result};
+use crate::error::Result;
 use crate::root::ProcRoot;
 
 /// Path of the file relative to the root.
@@ -21,23 +21,13 @@ pub struct MemInfo {
 impl MemInfo {
     /// Reads and parses `proc/meminfo` under `root`.
     pub fn read(root: &ProcRoot) -> Result<Self> {
-        let text = root.read_to_string(REL_PATH)?;
-        Self::parse(&text).map_err(|(line, message)| ProcError::Parse {
-            path: root.path(REL_PATH),
-            line,
-            message,
-        })
+        root.read_parsed(REL_PATH, Self::parse)
     }
 
     /// Parses the text of a meminfo file. On error returns the 1-based line
     /// (0 for the whole file) and what was wrong.
     pub fn parse(text: &str) -> std::result::Result<Self, (usize, String)> {
-        if text.trim().is_empty() {
-            return Err((0, "file is empty".into()));
-        }
-        if !text.ends_with('\n') {
-            return Err((0, "file is truncated (last line has no newline)".into()));
-        }
+        crate::root::whole_file(text, false)?;
         let mut entries = Vec::with_capacity(64);
         for (idx, line) in text.lines().enumerate() {
             let lineno = idx + 1;

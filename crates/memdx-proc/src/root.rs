@@ -59,6 +59,44 @@ impl ProcRoot {
     }
 }
 
+impl ProcRoot {
+    /// Reads `rel` under this root and parses it with `parse`, which reports
+    /// failure as `(1-based line or 0 for the whole file, what is wrong)`;
+    /// the error then names the file and line.
+    pub fn read_parsed<T>(
+        &self,
+        rel: &str,
+        parse: impl FnOnce(&str) -> std::result::Result<T, (usize, String)>,
+    ) -> Result<T> {
+        let text = self.read_to_string(rel)?;
+        parse(&text).map_err(|(line, message)| ProcError::Parse {
+            path: self.path(rel),
+            line,
+            message,
+        })
+    }
+}
+
+/// Rejects text that cannot be a whole file the kernel wrote: empty (unless
+/// `allow_empty`) or cut off mid-line (the kernel ends every line with a
+/// newline).
+pub(crate) fn whole_file(
+    text: &str,
+    allow_empty: bool,
+) -> std::result::Result<(), (usize, String)> {
+    if text.trim().is_empty() {
+        return if allow_empty && text.is_empty() {
+            Ok(())
+        } else {
+            Err((0, "file is empty".into()))
+        };
+    }
+    if !text.ends_with('\n') {
+        return Err((0, "file is truncated (last line has no newline)".into()));
+    }
+    Ok(())
+}
+
 impl Default for ProcRoot {
     fn default() -> Self {
         Self::from_env()

@@ -5,7 +5,7 @@
 //! pagesperslab : tunables ... : slabdata active_slabs num_slabs
 //! sharedavail`, optionally followed by statistics.
 
-use crate::error::{ProcError, Result};
+use crate::error::Result;
 use crate::root::ProcRoot;
 
 /// Path of the file relative to the root.
@@ -44,12 +44,7 @@ pub struct SlabInfo {
 impl SlabInfo {
     /// Reads and parses `proc/slabinfo` under `root`.
     pub fn read(root: &ProcRoot) -> Result<Self> {
-        let text = root.read_to_string(REL_PATH)?;
-        Self::parse(&text).map_err(|(line, message)| ProcError::Parse {
-            path: root.path(REL_PATH),
-            line,
-            message,
-        })
+        root.read_parsed(REL_PATH, Self::parse)
     }
 
     /// Parses the text of a slabinfo file. On error returns the 1-based line

@@ -1,6 +1,6 @@
 //! `/proc/PID/smaps`: where one process's memory is, by kind of mapping.
 
-use crate::error::{ProcError, Result};
+use crate::error::Result;
 use crate::root::ProcRoot;
 
 /// The kinds of mapping a breakdown distinguishes.
@@ -76,13 +76,7 @@ pub type Breakdown = Vec<(MappingKind, KindTotals)>;
 /// Reads and classifies `/proc/PID/smaps`. Needs the same permission as
 /// smaps_rollup.
 pub fn read_breakdown(root: &ProcRoot, pid: u32) -> Result<Breakdown> {
-    let rel = format!("proc/{pid}/smaps");
-    let text = root.read_to_string(&rel)?;
-    parse_breakdown(&text).map_err(|(line, message)| ProcError::Parse {
-        path: root.path(&rel),
-        line,
-        message,
-    })
+    root.read_parsed(&format!("proc/{pid}/smaps"), parse_breakdown)
 }
 
 /// Classifies the text of an smaps file.

@@ -7,7 +7,7 @@
 //! (iowait/irq/softirq in 2.6, steal in 2.6.11, guest in 2.6.24, guest_nice
 //! in 2.6.33), so the later ones are `Option`.
 
-use crate::error::{ProcError, Result};
+use crate::error::Result;
 use crate::root::ProcRoot;
 
 /// Path of the file relative to the root.
@@ -80,23 +80,13 @@ pub struct ProcStat {
 impl ProcStat {
     /// Reads and parses `proc/stat` under `root`.
     pub fn read(root: &ProcRoot) -> Result<Self> {
-        let text = root.read_to_string(REL_PATH)?;
-        Self::parse(&text).map_err(|(line, message)| ProcError::Parse {
-            path: root.path(REL_PATH),
-            line,
-            message,
-        })
+        root.read_parsed(REL_PATH, Self::parse)
     }
 
     /// Parses the text of a stat file. On error returns the 1-based line (0
     /// for the whole file) and what was wrong.
     pub fn parse(text: &str) -> std::result::Result<Self, (usize, String)> {
-        if text.trim().is_empty() {
-            return Err((0, "file is empty".into()));
-        }
-        if !text.ends_with('\n') {
-            return Err((0, "file is truncated (last line has no newline)".into()));
-        }
+        crate::root::whole_file(text, false)?;
         let mut stat = ProcStat::default();
         let mut saw_total = false;
         for (idx, line) in text.lines().enumerate() {

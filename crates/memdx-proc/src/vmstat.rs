@@ -5,7 +5,7 @@
 //! `pgpgin`/`pgpgout` count KiB moved to and from block devices;
 //! `pswpin`/`pswpout` count pages swapped in and out.
 
-use crate::error::{ProcError, Result};
+use crate::error::Result;
 use crate::root::ProcRoot;
 
 /// Path of the file relative to the root.
@@ -20,23 +20,13 @@ pub struct VmStat {
 impl VmStat {
     /// Reads and parses `proc/vmstat` under `root`.
     pub fn read(root: &ProcRoot) -> Result<Self> {
-        let text = root.read_to_string(REL_PATH)?;
-        Self::parse(&text).map_err(|(line, message)| ProcError::Parse {
-            path: root.path(REL_PATH),
-            line,
-            message,
-        })
+        root.read_parsed(REL_PATH, Self::parse)
     }
 
     /// Parses the text of a vmstat file. On error returns the 1-based line
     /// (0 for the whole file) and what was wrong.
     pub fn parse(text: &str) -> std::result::Result<Self, (usize, String)> {
-        if text.trim().is_empty() {
-            return Err((0, "file is empty".into()));
-        }
-        if !text.ends_with('\n') {
-            return Err((0, "file is truncated (last line has no newline)".into()));
-        }
+        crate::root::whole_file(text, false)?;
         let mut entries = Vec::with_capacity(200);
         for (idx, line) in text.lines().enumerate() {
             let lineno = idx + 1;

@@ -31,9 +31,14 @@ impl Drop for Sharer {
 fn sharer_binary() -> Option<&'static PathBuf> {
     static BIN: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
-        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/ps_sharer.c");
+        let src =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/ps_sharer.c");
         let bin = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ps_sharer");
-        let cc = Command::new("gcc").args(["-O2", "-o"]).arg(&bin).arg(&src).status();
+        let cc = Command::new("gcc")
+            .args(["-O2", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .status();
         if !cc.is_ok_and(|s| s.success()) {
             println!("SKIPPED: gcc could not build {}", src.display());
             return None;

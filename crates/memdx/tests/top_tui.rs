@@ -11,7 +11,10 @@ fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/ps/cgroup-v2-containers")
 }
 
+/// A tmux server of the test's own (`-L socket`): tests run in parallel and
+/// two `new-session`s racing to start one shared server can fail.
 struct Tmux {
+    socket: String,
     session: String,
 }
 
@@ -24,6 +27,7 @@ impl Tmux {
             return None;
         }
         let session = format!("memdx-{name}-{}", std::process::id());
+        let socket = session.clone();
         let cmd = format!(
             "env MEMDX_PROC_ROOT='{}' '{}' top -d 60; echo EXITED $?; sleep 30",
             fixture().display(),
@@ -31,6 +35,10 @@ impl Tmux {
         );
         let ok = Command::new("tmux")
             .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
                 "new-session",
                 "-d",
                 "-s",
@@ -45,14 +53,21 @@ impl Tmux {
             .unwrap()
             .success();
         assert!(ok, "tmux new-session failed");
-        let t = Tmux { session };
+        let t = Tmux { socket, session };
         t.wait_for("PID");
         Some(t)
     }
 
     fn screen(&self) -> String {
         let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
+            .args([
+                "-L",
+                &self.socket,
+                "capture-pane",
+                "-p",
+                "-t",
+                &self.session,
+            ])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -61,7 +76,7 @@ impl Tmux {
     fn keys(&self, keys: &[&str]) {
         for k in keys {
             Command::new("tmux")
-                .args(["send-keys", "-t", &self.session, k])
+                .args(["-L", &self.socket, "send-keys", "-t", &self.session, k])
                 .status()
                 .unwrap();
         }
@@ -100,7 +115,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
+            .args(["-L", &self.socket, "kill-server"])
             .status();
     }
 }
