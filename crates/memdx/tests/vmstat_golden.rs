@@ -56,6 +56,13 @@ fn tty_rows(name: &str) -> Option<u32> {
     rest.split('-').next()?.parse().ok()
 }
 
+/// `tz-Area_City-...` cases print timestamps in Area/City, others in UTC.
+fn case_tz(name: &str) -> String {
+    name.strip_prefix("tz-")
+        .and_then(|rest| rest.split('-').next())
+        .map_or_else(|| "UTC".to_string(), |zone| zone.replace('_', "/"))
+}
+
 fn have_script() -> bool {
     Command::new("script").arg("--version").output().is_ok()
 }
@@ -84,7 +91,7 @@ fn run_memdx(case: &Case) -> (Vec<u8>, String, i32) {
             c
         }
     };
-    cmd.env("TZ", "UTC").env("LC_ALL", "C");
+    cmd.env("TZ", case_tz(&case.name)).env("LC_ALL", "C");
     cmd.env_remove("MEMDX_PROC_ROOT")
         .env_remove("MEMDX_REPLAY_ROOT");
     if needs_replay(&case.args) {
