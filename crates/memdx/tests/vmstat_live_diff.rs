@@ -52,10 +52,12 @@ fn stats_agree_with_procps_on_the_live_machine() {
     for exact in ["total memory", "total swap", "boot time"] {
         assert_eq!(p[exact], m[exact], "{exact}");
     }
-    // Things that move between two runs a few milliseconds apart.
+    // Things that move between two runs a few milliseconds apart (other
+    // jobs may be allocating: memory within 2% of RAM or 256 MiB).
+    let mem_tolerance = (p["total memory"] / 50).max(256 * 1024);
     let tolerance = |label: &str| -> i128 {
         match label {
-            l if l.ends_with("memory") || l.contains("swap") => 64 * 1024, // KiB
+            l if l.ends_with("memory") || l.contains("swap") => mem_tolerance, // KiB
             l if l.ends_with("ticks") => 2000,
             "interrupts" | "CPU context switches" => 200_000,
             "forks" => 2000,
