@@ -89,6 +89,16 @@ stacks, anonymous, file, shared) and its RSS/PSS since the view started."
 
     /// OOM kills from the kernel log: victim, RSS at the kill, constraint, cgroup, task table.
     Oom(commands::oom::OomArgs),
+    /// Run a program under memdx's checker: leaks and bad frees, Valgrind-style report.
+    #[command(
+        long_about = "Run PROGRAM with memdx's checker runtime preloaded (unmodified binary) and \
+print a Valgrind-memcheck-style report on stderr: invalid, double and mismatched frees as they \
+happen, then the HEAP SUMMARY, loss records and LEAK SUMMARY at exit. Options use Valgrind's \
+names and defaults; Valgrind options memdx does not implement yet print a warning and are \
+ignored. The program's output, exit status and death by signal are passed through.\n\n\
+Set MEMDX_RUNTIME=PATH to use a specific libmemdx_runtime.so."
+    )]
+    Check(commands::check::CheckArgs),
 
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {

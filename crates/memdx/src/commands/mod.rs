@@ -1,6 +1,7 @@
 //! One module per command. Each reads through `memdx-proc`, derives through
 //! `memdx-model` and prints through `memdx-views`.
 
+pub mod check;
 pub mod docs;
 pub mod free;
 pub mod kmemleak;
@@ -22,6 +23,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Slab(args) => slab::run(args),
         Command::Vmstat(args) => vmstat::run(args),
         Command::Oom(args) => oom::run(args),
+        Command::Check(args) => check::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
     }

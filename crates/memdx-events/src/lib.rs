@@ -1,0 +1,1005 @@
+//! The event stream between memdx's checker runtime (`memdx-runtime`, preloaded
+//! into the program under test) and the analyzer in the `memdx` CLI.
+//!
+//! The runtime never symbolizes or formats text: it sends addresses, sizes and
+//! ids; the analyzer turns them into Valgrind-style reports. This crate is the
+//! contract between the two and has no dependencies, so the runtime can link it
+//! without pulling in an allocator-hungry library.
+//!
+//! # Wire format (version 1)
+//!
+//! All integers are little-endian. A stream is one process's report: a forked
+//! child opens its own stream (its own connection), with its own header.
+//!
+//! ## Header (20 bytes)
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 4 | magic `b"MDXE"` |
+//! | 4 | 2 | version (`1`) |
+//! | 6 | 1 | pointer size in bytes (`8` on x86_64) |
+//! | 7 | 1 | reserved, 0 |
+//! | 8 | 4 | pid of the process writing the stream |
+//! | 12 | 4 | parent pid |
+//! | 16 | 4 | flags: bit 0 = the process is a fork child of a checked process |
+//!
+//! ## Records
+//!
+//! Each record is `tag: u8`, `len: u32`, then `len` payload bytes. A reader
+//! skips tags it does not know, so new record kinds can be added without a
+//! version change; the layout of an existing tag never changes (a new layout
+//! gets a new tag). Stack id 0 means "no stack was captured".
+//!
+//! | tag | record | payload |
+//! |---|---|---|
+//! | 1 | [`Event::Alloc`] | ptr u64, size u64, kind u8 ([`AllocKind`]), stack u32 |
+//! | 2 | [`Event::Free`] | ptr u64, dealloc u8 ([`Dealloc`]), stack u32 |
+//! | 3 | [`Event::Stack`] | id u32, n u16, then n return addresses u64 (innermost first; frame 0 is the allocator entry point itself) |
+//! | 4 | [`Event::Module`] | load bias u64, start u64, end u64 (the object's mapped address range), then the path (rest of the payload, UTF-8 or raw bytes) |
+//! | 5 | [`Event::BadFree`] | see [`BadFree`]: kind u8, dealloc u8, addr u64, stack u32, place u8, tid u32, block start u64, block size u64, alloc stack u32, free stack u32 |
+//! | 6 | [`Event::LossRecord`] | state u8 ([`LeakState`]), stack u32, bytes u64, indirect bytes u64, blocks u64 |
+//! | 7 | [`Event::HeapTotals`] | in-use bytes u64, in-use blocks u64, allocs u64, frees u64, bytes allocated u64 |
+//! | 8 | [`Event::HeuristicTotal`] | heuristic u8 ([`Heuristic`]), bytes u64, blocks u64 |
+//! | 9 | [`Event::FatalSignal`] | signo i32, si_code i32, fault address u64, stack u32 |
+//! | 10 | [`Event::ReportEnd`] | leak scan done u8 (0 when the scan was not run) |
+//! | 11 | [`Event::Note`] | code u16, then UTF-8 text (a runtime limitation the user must know about) |
+//!
+//! In `memdx check` the runtime does not stream `Alloc`/`Free` (it keeps the
+//! live-block table itself and reports the outcome of the leak scan); they are
+//! defined for heap-profiling modes. A stack record is always sent before the
+//! first record that refers to its id. `ReportEnd` closes a process's report.
+
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::io::{self, Read};
+
+/// First four bytes of every stream.
+pub const MAGIC: [u8; 4] = *b"MDXE";
+/// The version this crate writes and reads.
+pub const VERSION: u16 = 1;
+/// Size of the encoded [`Header`].
+pub const HEADER_LEN: usize = 20;
+/// Header flag: the process is a fork child of a checked process.
+pub const FLAG_FORK_CHILD: u32 = 1;
+/// Bytes before a record's payload (tag and length).
+pub const RECORD_PREFIX: usize = 5;
+/// The largest number of frames a stack record may carry.
+pub const MAX_FRAMES: usize = 256;
+
+/// The header that starts a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Format version; see [`VERSION`].
+    pub version: u16,
+    /// Pointer size of the process, in bytes.
+    pub pointer_size: u8,
+    /// Process id of the writer.
+    pub pid: u32,
+    /// Its parent's pid.
+    pub ppid: u32,
+    /// [`FLAG_FORK_CHILD`] and future flags.
+    pub flags: u32,
+}
+
+impl Header {
+    /// Encodes the header.
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..4].copy_from_slice(&MAGIC);
+        b[4..6].copy_from_slice(&self.version.to_le_bytes());
+        b[6] = self.pointer_size;
+        b[8..12].copy_from_slice(&self.pid.to_le_bytes());
+        b[12..16].copy_from_slice(&self.ppid.to_le_bytes());
+        b[16..20].copy_from_slice(&self.flags.to_le_bytes());
+        b
+    }
+
+    /// Decodes and validates a header.
+    pub fn decode(b: &[u8; HEADER_LEN]) -> Result<Header, DecodeError> {
+        if b[0..4] != MAGIC {
+            return Err(DecodeError::BadMagic);
+        }
+        let version = u16::from_le_bytes([b[4], b[5]]);
+        if version != VERSION {
+            return Err(DecodeError::UnsupportedVersion(version));
+        }
+        let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        Ok(Header {
+            version,
+            pointer_size: b[6],
+            pid: u32_at(8),
+            ppid: u32_at(12),
+            flags: u32_at(16),
+        })
+    }
+}
+
+/// How a block was allocated; decides which deallocation matches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum AllocKind {
+    /// malloc, calloc, realloc, memalign and friends: release with free.
+    Malloc = 0,
+    /// operator new (any variant): release with delete.
+    New = 1,
+    /// operator new[] (any variant): release with delete[].
+    NewArray = 2,
+}
+
+impl AllocKind {
+    /// Decodes the wire value.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Self::Malloc,
+            1 => Self::New,
+            2 => Self::NewArray,
+            _ => return None,
+        })
+    }
+
+    /// The deallocation function that matches this kind.
+    pub fn matching_dealloc(self) -> Dealloc {
+        match self {
+            Self::Malloc => Dealloc::Free,
+            Self::New => Dealloc::Delete,
+            Self::NewArray => Dealloc::DeleteArray,
+        }
+    }
+}
+
+/// The function that released (or tried to release) a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Dealloc {
+    /// free()
+    Free = 0,
+    /// operator delete (any variant)
+    Delete = 1,
+    /// operator delete[] (any variant)
+    DeleteArray = 2,
+    /// realloc() (and reallocarray)
+    Realloc = 3,
+}
+
+impl Dealloc {
+    /// Decodes the wire value.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Self::Free,
+            1 => Self::Delete,
+            2 => Self::DeleteArray,
+            3 => Self::Realloc,
+            _ => return None,
+        })
+    }
+}
+
+/// What was wrong with a deallocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum BadFreeKind {
+    /// The pointer is not the start of a live block (never allocated, interior
+    /// pointer, stack or global address, or already freed). The call was skipped.
+    Invalid = 0,
+    /// The block was allocated with a function the deallocation does not
+    /// match (e.g. `new[]` then `free`). The block was released anyway.
+    Mismatched = 1,
+}
+
+/// Where the address of a bad deallocation points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Place {
+    /// Nothing the runtime knows about (global data, unmapped, garbage).
+    Unknown = 0,
+    /// On the stack of thread `tid` (Valgrind numbers threads from 1).
+    ThreadStack = 1,
+    /// Inside (or at the start of) a live block.
+    InsideLive = 2,
+    /// Inside (or at the start of) a block that was already freed.
+    InsideFreed = 3,
+}
+
+impl Place {
+    /// Decodes the wire value.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Self::Unknown,
+            1 => Self::ThreadStack,
+            2 => Self::InsideLive,
+            3 => Self::InsideFreed,
+            _ => return None,
+        })
+    }
+}
+
+/// A bad deallocation, reported when it happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BadFree {
+    /// Invalid or mismatched.
+    pub kind: BadFreeKind,
+    /// The function called.
+    pub dealloc: Dealloc,
+    /// The pointer passed to it.
+    pub addr: u64,
+    /// Stack of the call.
+    pub stack: u32,
+    /// What the address points into.
+    pub place: Place,
+    /// Thread number when `place` is [`Place::ThreadStack`].
+    pub tid: u32,
+    /// Start of the block `addr` points into (InsideLive / InsideFreed).
+    pub block_start: u64,
+    /// Its size.
+    pub block_size: u64,
+    /// Where it was allocated.
+    pub alloc_stack: u32,
+    /// Where it was freed (InsideFreed), else 0.
+    pub free_stack: u32,
+}
+
+/// Valgrind's reachedness states, in Valgrind's order (which is also the
+/// order loss records are sorted by when their sizes tie).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum LeakState {
+    /// No pointer to the block was found anywhere.
+    DefinitelyLost = 0,
+    /// Reachable only from lost blocks.
+    IndirectlyLost = 1,
+    /// Reachable only through an interior pointer somewhere in the chain.
+    PossiblyLost = 2,
+    /// A chain of start pointers leads to it from a root.
+    StillReachable = 3,
+}
+
+impl LeakState {
+    /// Decodes the wire value.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Self::DefinitelyLost,
+            1 => Self::IndirectlyLost,
+            2 => Self::PossiblyLost,
+            3 => Self::StillReachable,
+            _ => return None,
+        })
+    }
+}
+
+/// Valgrind's leak heuristics that turn an interior pointer into a reason
+/// for reachability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Heuristic {
+    /// Pointer to the chars of a pre-C++11 `std::string` (length, capacity, refcount before).
+    StdString = 1,
+    /// Pointer 8 bytes in, after a 64-bit length of the rest of the block.
+    Length64 = 2,
+    /// Pointer 8 bytes in, after the element count of a `new[]` array.
+    NewArray = 3,
+    /// Pointer to a secondary vtable of an object with multiple inheritance.
+    MultipleInheritance = 4,
+}
+
+impl Heuristic {
+    /// Decodes the wire value.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            1 => Self::StdString,
+            2 => Self::Length64,
+            3 => Self::NewArray,
+            4 => Self::MultipleInheritance,
+            _ => return None,
+        })
+    }
+
+    /// Valgrind's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::StdString => "stdstring",
+            Self::Length64 => "length64",
+            Self::NewArray => "newarray",
+            Self::MultipleInheritance => "multipleinheritance",
+        }
+    }
+}
+
+/// One aggregated loss record: the blocks of one state allocated at one stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LossRecord {
+    /// The blocks' state.
+    pub state: LeakState,
+    /// Their allocation stack.
+    pub stack: u32,
+    /// Sum of the blocks' sizes.
+    pub bytes: u64,
+    /// Sum of the sizes of blocks only these (definitely lost) blocks lead to.
+    pub indirect_bytes: u64,
+    /// Number of blocks.
+    pub blocks: u64,
+}
+
+/// Heap totals at exit (Valgrind's HEAP SUMMARY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeapTotals {
+    /// Bytes in live blocks.
+    pub in_use_bytes: u64,
+    /// Live blocks.
+    pub in_use_blocks: u64,
+    /// Allocation calls (realloc counts one alloc and one free).
+    pub allocs: u64,
+    /// Deallocation calls with a non-null pointer, including bad ones.
+    pub frees: u64,
+    /// Bytes ever allocated.
+    pub bytes_allocated: u64,
+}
+
+/// One decoded record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A block was allocated.
+    Alloc {
+        /// Its address.
+        ptr: u64,
+        /// Its size.
+        size: u64,
+        /// The allocating family.
+        kind: AllocKind,
+        /// Allocation stack.
+        stack: u32,
+    },
+    /// A block was released.
+    Free {
+        /// Its address.
+        ptr: u64,
+        /// The function used.
+        dealloc: Dealloc,
+        /// Deallocation stack.
+        stack: u32,
+    },
+    /// A stack definition.
+    Stack {
+        /// Its id (never 0).
+        id: u32,
+        /// Return addresses, innermost first.
+        frames: Vec<u64>,
+    },
+    /// A loaded object.
+    Module {
+        /// Load bias (runtime address minus file virtual address).
+        bias: u64,
+        /// Lowest mapped address.
+        start: u64,
+        /// One past the highest mapped address.
+        end: u64,
+        /// Path (empty for the vdso).
+        path: Vec<u8>,
+    },
+    /// A bad deallocation.
+    BadFree(BadFree),
+    /// A loss record from the leak scan.
+    LossRecord(LossRecord),
+    /// Heap totals at exit.
+    HeapTotals(HeapTotals),
+    /// Blocks kept reachable only by a heuristic.
+    HeuristicTotal {
+        /// The heuristic.
+        heuristic: Heuristic,
+        /// Bytes.
+        bytes: u64,
+        /// Blocks.
+        blocks: u64,
+    },
+    /// The process is being killed by a signal whose default action terminates it.
+    FatalSignal {
+        /// Signal number.
+        signo: i32,
+        /// `si_code`.
+        code: i32,
+        /// Fault address (SIGSEGV/SIGBUS), else 0.
+        addr: u64,
+        /// Where it happened.
+        stack: u32,
+    },
+    /// The end of this process's report.
+    ReportEnd {
+        /// Whether the leak scan ran.
+        leak_scan_done: bool,
+    },
+    /// A runtime limitation the user must be told about.
+    Note {
+        /// Machine-readable code.
+        code: u16,
+        /// Text.
+        text: String,
+    },
+}
+
+/// Tags of the records.
+pub mod tag {
+    /// [`super::Event::Alloc`]
+    pub const ALLOC: u8 = 1;
+    /// [`super::Event::Free`]
+    pub const FREE: u8 = 2;
+    /// [`super::Event::Stack`]
+    pub const STACK: u8 = 3;
+    /// [`super::Event::Module`]
+    pub const MODULE: u8 = 4;
+    /// [`super::Event::BadFree`]
+    pub const BAD_FREE: u8 = 5;
+    /// [`super::Event::LossRecord`]
+    pub const LOSS_RECORD: u8 = 6;
+    /// [`super::Event::HeapTotals`]
+    pub const HEAP_TOTALS: u8 = 7;
+    /// [`super::Event::HeuristicTotal`]
+    pub const HEURISTIC_TOTAL: u8 = 8;
+    /// [`super::Event::FatalSignal`]
+    pub const FATAL_SIGNAL: u8 = 9;
+    /// [`super::Event::ReportEnd`]
+    pub const REPORT_END: u8 = 10;
+    /// [`super::Event::Note`]
+    pub const NOTE: u8 = 11;
+}
+
+/// Writes records into a caller-provided byte buffer, without allocating
+/// (the runtime encodes inside allocator hooks).
+pub struct Encoder<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+    overflow: bool,
+}
+
+impl<'a> Encoder<'a> {
+    /// An encoder writing from the start of `buf`.
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        Encoder {
+            buf,
+            pos: 0,
+            overflow: false,
+        }
+    }
+
+    /// The encoded bytes, or `None` if the buffer was too small.
+    pub fn finish(self) -> Option<&'a [u8]> {
+        if self.overflow {
+            return None;
+        }
+        let Encoder { buf, pos, .. } = self;
+        let buf: &'a [u8] = buf;
+        buf.get(..pos)
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.pos + bytes.len();
+        match self.buf.get_mut(self.pos..end) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.pos = end;
+            }
+            None => self.overflow = true,
+        }
+    }
+    fn u8(&mut self, v: u8) {
+        self.put(&[v]);
+    }
+    fn u16(&mut self, v: u16) {
+        self.put(&v.to_le_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.put(&v.to_le_bytes());
+    }
+    fn i32(&mut self, v: i32) {
+        self.put(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.put(&v.to_le_bytes());
+    }
+    /// Starts a record; the length is patched in by [`Encoder::end`].
+    fn begin(&mut self, tag: u8, _len_hint: usize) -> usize {
+        self.u8(tag);
+        let at = self.pos;
+        self.u32(0);
+        at
+    }
+
+    fn end(&mut self, at: usize) {
+        let len = (self.pos - at - 4) as u32;
+        if let Some(dst) = self.buf.get_mut(at..at + 4) {
+            dst.copy_from_slice(&len.to_le_bytes());
+        }
+    }
+
+    /// Appends an `Alloc` record.
+    pub fn alloc(&mut self, ptr: u64, size: u64, kind: AllocKind, stack: u32) {
+        let at = self.begin(tag::ALLOC, 21);
+        self.u64(ptr);
+        self.u64(size);
+        self.u8(kind as u8);
+        self.u32(stack);
+        self.end(at);
+    }
+
+    /// Appends a `Free` record.
+    pub fn free(&mut self, ptr: u64, dealloc: Dealloc, stack: u32) {
+        let at = self.begin(tag::FREE, 13);
+        self.u64(ptr);
+        self.u8(dealloc as u8);
+        self.u32(stack);
+        self.end(at);
+    }
+
+    /// Appends a `Stack` record (frames beyond [`MAX_FRAMES`] are dropped).
+    pub fn stack(&mut self, id: u32, frames: &[u64]) {
+        let frames = &frames[..frames.len().min(MAX_FRAMES)];
+        let at = self.begin(tag::STACK, 6 + 8 * frames.len());
+        self.u32(id);
+        self.u16(frames.len() as u16);
+        for &f in frames {
+            self.u64(f);
+        }
+        self.end(at);
+    }
+
+    /// Appends a `Module` record.
+    pub fn module(&mut self, bias: u64, start: u64, end: u64, path: &[u8]) {
+        let at = self.begin(tag::MODULE, 24 + path.len());
+        self.u64(bias);
+        self.u64(start);
+        self.u64(end);
+        self.put(path);
+        self.end(at);
+    }
+
+    /// Appends a `BadFree` record.
+    pub fn bad_free(&mut self, e: &BadFree) {
+        let at = self.begin(tag::BAD_FREE, 47);
+        self.u8(e.kind as u8);
+        self.u8(e.dealloc as u8);
+        self.u64(e.addr);
+        self.u32(e.stack);
+        self.u8(e.place as u8);
+        self.u32(e.tid);
+        self.u64(e.block_start);
+        self.u64(e.block_size);
+        self.u32(e.alloc_stack);
+        self.u32(e.free_stack);
+        self.end(at);
+    }
+
+    /// Appends a `LossRecord` record.
+    pub fn loss_record(&mut self, r: &LossRecord) {
+        let at = self.begin(tag::LOSS_RECORD, 29);
+        self.u8(r.state as u8);
+        self.u32(r.stack);
+        self.u64(r.bytes);
+        self.u64(r.indirect_bytes);
+        self.u64(r.blocks);
+        self.end(at);
+    }
+
+    /// Appends a `HeapTotals` record.
+    pub fn heap_totals(&mut self, t: &HeapTotals) {
+        let at = self.begin(tag::HEAP_TOTALS, 40);
+        self.u64(t.in_use_bytes);
+        self.u64(t.in_use_blocks);
+        self.u64(t.allocs);
+        self.u64(t.frees);
+        self.u64(t.bytes_allocated);
+        self.end(at);
+    }
+
+    /// Appends a `HeuristicTotal` record.
+    pub fn heuristic_total(&mut self, h: Heuristic, bytes: u64, blocks: u64) {
+        let at = self.begin(tag::HEURISTIC_TOTAL, 17);
+        self.u8(h as u8);
+        self.u64(bytes);
+        self.u64(blocks);
+        self.end(at);
+    }
+
+    /// Appends a `FatalSignal` record.
+    pub fn fatal_signal(&mut self, signo: i32, code: i32, addr: u64, stack: u32) {
+        let at = self.begin(tag::FATAL_SIGNAL, 20);
+        self.i32(signo);
+        self.i32(code);
+        self.u64(addr);
+        self.u32(stack);
+        self.end(at);
+    }
+
+    /// Appends a `ReportEnd` record.
+    pub fn report_end(&mut self, leak_scan_done: bool) {
+        let at = self.begin(tag::REPORT_END, 1);
+        self.u8(leak_scan_done as u8);
+        self.end(at);
+    }
+
+    /// Appends a `Note` record.
+    pub fn note(&mut self, code: u16, text: &str) {
+        let at = self.begin(tag::NOTE, 2 + text.len());
+        self.u16(code);
+        self.put(text.as_bytes());
+        self.end(at);
+    }
+}
+
+/// Why a stream could not be decoded.
+#[derive(Debug)]
+pub enum DecodeError {
+    /// The stream does not start with [`MAGIC`].
+    BadMagic,
+    /// A version this reader does not understand.
+    UnsupportedVersion(u16),
+    /// A known record with a payload of the wrong length or a bad enum value.
+    Malformed {
+        /// The record's tag.
+        tag: u8,
+    },
+    /// The stream ended inside a record.
+    Truncated,
+    /// Reading failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadMagic => f.write_str("not a memdx event stream (bad magic)"),
+            Self::UnsupportedVersion(v) => write!(f, "unsupported event stream version {v}"),
+            Self::Malformed { tag } => write!(f, "malformed event record (tag {tag})"),
+            Self::Truncated => f.write_str("event stream ends inside a record"),
+            Self::Io(e) => write!(f, "reading the event stream: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a stream: the header first, then records one by one.
+pub struct EventReader<R> {
+    inner: R,
+    payload: Vec<u8>,
+}
+
+/// Fills `buf` completely; `Ok(false)` on a clean end of stream before the first byte.
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<bool, DecodeError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => return Err(DecodeError::Truncated),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(DecodeError::Io(e)),
+        }
+    }
+    Ok(true)
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    tag: u8,
+}
+
+impl Cursor<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], DecodeError> {
+        if self.b.len() < n {
+            return Err(DecodeError::Malformed { tag: self.tag });
+        }
+        let (h, t) = self.b.split_at(n);
+        self.b = t;
+        Ok(h)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let s = self.take(2)?;
+        Ok(u16::from_le_bytes([s[0], s[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let s = self.take(4)?;
+        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn i32(&mut self) -> Result<i32, DecodeError> {
+        Ok(self.u32()? as i32)
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let s = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn bad(&self) -> DecodeError {
+        DecodeError::Malformed { tag: self.tag }
+    }
+}
+
+impl<R: Read> EventReader<R> {
+    /// Wraps a byte source.
+    pub fn new(inner: R) -> Self {
+        EventReader {
+            inner,
+            payload: Vec::new(),
+        }
+    }
+
+    /// Reads the stream header; call once, first.
+    pub fn read_header(&mut self) -> Result<Header, DecodeError> {
+        let mut b = [0u8; HEADER_LEN];
+        if !read_full(&mut self.inner, &mut b)? {
+            return Err(DecodeError::Truncated);
+        }
+        Header::decode(&b)
+    }
+
+    /// The next known record; `Ok(None)` at the end of the stream.
+    pub fn next_event(&mut self) -> Result<Option<Event>, DecodeError> {
+        loop {
+            let mut prefix = [0u8; RECORD_PREFIX];
+            if !read_full(&mut self.inner, &mut prefix)? {
+                return Ok(None);
+            }
+            let tag = prefix[0];
+            let len = u32::from_le_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
+            self.payload.resize(len, 0);
+            if len > 0 && !read_full(&mut self.inner, &mut self.payload)? {
+                return Err(DecodeError::Truncated);
+            }
+            if let Some(ev) = decode_payload(tag, &self.payload)? {
+                return Ok(Some(ev));
+            }
+        }
+    }
+}
+
+/// Decodes one record's payload; `Ok(None)` for an unknown tag.
+pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeError> {
+    let mut c = Cursor { b: payload, tag };
+    let ev = match tag {
+        tag::ALLOC => Event::Alloc {
+            ptr: c.u64()?,
+            size: c.u64()?,
+            kind: AllocKind::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
+            stack: c.u32()?,
+        },
+        tag::FREE => Event::Free {
+            ptr: c.u64()?,
+            dealloc: Dealloc::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
+            stack: c.u32()?,
+        },
+        tag::STACK => {
+            let id = c.u32()?;
+            let n = c.u16()? as usize;
+            let mut frames = Vec::with_capacity(n);
+            for _ in 0..n {
+                frames.push(c.u64()?);
+            }
+            Event::Stack { id, frames }
+        }
+        tag::MODULE => {
+            let bias = c.u64()?;
+            let start = c.u64()?;
+            let end = c.u64()?;
+            let path = c.b.to_vec();
+            c.b = &[];
+            Event::Module {
+                bias,
+                start,
+                end,
+                path,
+            }
+        }
+        tag::BAD_FREE => {
+            let kind = match c.u8()? {
+                0 => BadFreeKind::Invalid,
+                1 => BadFreeKind::Mismatched,
+                _ => return Err(c.bad()),
+            };
+            Event::BadFree(BadFree {
+                kind,
+                dealloc: Dealloc::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
+                addr: c.u64()?,
+                stack: c.u32()?,
+                place: Place::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
+                tid: c.u32()?,
+                block_start: c.u64()?,
+                block_size: c.u64()?,
+                alloc_stack: c.u32()?,
+                free_stack: c.u32()?,
+            })
+        }
+        tag::LOSS_RECORD => Event::LossRecord(LossRecord {
+            state: LeakState::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
+            stack: c.u32()?,
+            bytes: c.u64()?,
+            indirect_bytes: c.u64()?,
+            blocks: c.u64()?,
+        }),
+        tag::HEAP_TOTALS => Event::HeapTotals(HeapTotals {
+            in_use_bytes: c.u64()?,
+            in_use_blocks: c.u64()?,
+            allocs: c.u64()?,
+            frees: c.u64()?,
+            bytes_allocated: c.u64()?,
+        }),
+        tag::HEURISTIC_TOTAL => Event::HeuristicTotal {
+            heuristic: Heuristic::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
+            bytes: c.u64()?,
+            blocks: c.u64()?,
+        },
+        tag::FATAL_SIGNAL => Event::FatalSignal {
+            signo: c.i32()?,
+            code: c.i32()?,
+            addr: c.u64()?,
+            stack: c.u32()?,
+        },
+        tag::REPORT_END => Event::ReportEnd {
+            leak_scan_done: c.u8()? != 0,
+        },
+        tag::NOTE => {
+            let code = c.u16()?;
+            let text = String::from_utf8_lossy(c.b).into_owned();
+            c.b = &[];
+            Event::Note { code, text }
+        }
+        _ => return Ok(None),
+    };
+    if !c.b.is_empty() {
+        return Err(DecodeError::Malformed { tag });
+    }
+    Ok(Some(ev))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips_and_rejects_bad_magic() {
+        let h = Header {
+            version: VERSION,
+            pointer_size: 8,
+            pid: 1234,
+            ppid: 1,
+            flags: FLAG_FORK_CHILD,
+        };
+        let b = h.encode();
+        assert_eq!(Header::decode(&b).unwrap(), h);
+        let mut bad = b;
+        bad[0] = b'X';
+        assert!(matches!(Header::decode(&bad), Err(DecodeError::BadMagic)));
+        let mut v2 = b;
+        v2[4] = 2;
+        assert!(matches!(
+            Header::decode(&v2),
+            Err(DecodeError::UnsupportedVersion(2))
+        ));
+    }
+
+    #[test]
+    fn every_record_round_trips_and_unknown_tags_are_skipped() {
+        let mut buf = [0u8; 1024];
+        let bf = BadFree {
+            kind: BadFreeKind::Mismatched,
+            dealloc: Dealloc::DeleteArray,
+            addr: 0x1000,
+            stack: 7,
+            place: Place::InsideLive,
+            tid: 1,
+            block_start: 0x1000,
+            block_size: 16,
+            alloc_stack: 3,
+            free_stack: 0,
+        };
+        let lr = LossRecord {
+            state: LeakState::PossiblyLost,
+            stack: 9,
+            bytes: 100,
+            indirect_bytes: 32,
+            blocks: 2,
+        };
+        let totals = HeapTotals {
+            in_use_bytes: 1,
+            in_use_blocks: 2,
+            allocs: 3,
+            frees: 4,
+            bytes_allocated: 5,
+        };
+        let mut e = Encoder::new(&mut buf);
+        e.alloc(0x10, 24, AllocKind::New, 2);
+        e.free(0x10, Dealloc::Delete, 3);
+        e.stack(2, &[0xaa, 0xbb]);
+        // An unknown record from a future runtime.
+        let at = e.begin(200, 3);
+        e.put(&[1, 2, 3]);
+        e.end(at);
+        e.module(0x5000, 0x5000, 0x9000, b"/bin/true");
+        e.bad_free(&bf);
+        e.loss_record(&lr);
+        e.heap_totals(&totals);
+        e.heuristic_total(Heuristic::NewArray, 12, 1);
+        e.fatal_signal(6, -6, 0, 4);
+        e.note(1, "hello");
+        e.report_end(true);
+        let bytes = e.finish().unwrap().to_vec();
+        let mut r = EventReader::new(&bytes[..]);
+        let mut got = Vec::new();
+        while let Some(ev) = r.next_event().unwrap() {
+            got.push(ev);
+        }
+        assert_eq!(
+            got,
+            vec![
+                Event::Alloc {
+                    ptr: 0x10,
+                    size: 24,
+                    kind: AllocKind::New,
+                    stack: 2
+                },
+                Event::Free {
+                    ptr: 0x10,
+                    dealloc: Dealloc::Delete,
+                    stack: 3
+                },
+                Event::Stack {
+                    id: 2,
+                    frames: vec![0xaa, 0xbb]
+                },
+                Event::Module {
+                    bias: 0x5000,
+                    start: 0x5000,
+                    end: 0x9000,
+                    path: b"/bin/true".to_vec()
+                },
+                Event::BadFree(bf),
+                Event::LossRecord(lr),
+                Event::HeapTotals(totals),
+                Event::HeuristicTotal {
+                    heuristic: Heuristic::NewArray,
+                    bytes: 12,
+                    blocks: 1
+                },
+                Event::FatalSignal {
+                    signo: 6,
+                    code: -6,
+                    addr: 0,
+                    stack: 4
+                },
+                Event::Note {
+                    code: 1,
+                    text: "hello".into()
+                },
+                Event::ReportEnd {
+                    leak_scan_done: true
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn encoder_reports_overflow_instead_of_panicking() {
+        let mut buf = [0u8; 8];
+        let mut e = Encoder::new(&mut buf);
+        e.heap_totals(&HeapTotals::default());
+        assert!(e.finish().is_none());
+    }
+
+    #[test]
+    fn truncated_record_is_an_error() {
+        let mut buf = [0u8; 64];
+        let mut e = Encoder::new(&mut buf);
+        e.free(1, Dealloc::Free, 1);
+        let bytes = e.finish().unwrap();
+        let mut r = EventReader::new(&bytes[..bytes.len() - 2]);
+        assert!(matches!(r.next_event(), Err(DecodeError::Truncated)));
+    }
+}

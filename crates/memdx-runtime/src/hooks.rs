@@ -1,0 +1,589 @@
+//! The interposed allocator family. Every hook calls glibc's real allocator
+//! through its `__libc_*` names, records or checks the block in the table,
+//! and reports bad frees without passing them to glibc (the program goes on,
+//! as under Valgrind). Nothing here allocates through `malloc`, formats text
+//! or panics; the per-thread `IN_HOOK` flag stops stack capture from
+//! recursing when the unwinder itself allocates.
+
+// The C++ operators keep their Itanium-mangled names (that is what is
+// interposed), which are not snake case.
+#![allow(non_snake_case)]
+
+use core::cell::Cell;
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use libc::{c_int, c_void, size_t};
+use memdx_events::{AllocKind, BadFree, BadFreeKind, Dealloc, Place};
+
+use crate::sys::{self, Racy, SpinLock};
+use crate::table::{self, Block, Release};
+use crate::{out, stacks};
+
+thread_local! {
+    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+    static LAST_ARENA: Cell<usize> = const { Cell::new(0) };
+    static THREAD_NO: Cell<u32> = const { Cell::new(0) };
+}
+
+static NEXT_THREAD_NO: AtomicU32 = AtomicU32::new(2);
+
+/// glibc's HEAP_MAX_SIZE on 64-bit: non-main arenas are heaps aligned to it.
+const HEAP_MAX: usize = 64 << 20;
+const MAX_ARENAS: usize = 1024;
+pub static ARENAS: Racy<[usize; MAX_ARENAS]> = Racy::new([0; MAX_ARENAS]);
+pub static ARENAS_N: AtomicUsize = AtomicUsize::new(0);
+pub static ARENAS_LOCK: SpinLock = SpinLock::new();
+
+/// Runs `f` with the re-entry flag set; returns `None` if it already was.
+#[inline]
+fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
+    IN_HOOK
+        .try_with(|g| {
+            if g.get() {
+                return None;
+            }
+            g.set(true);
+            let r = f();
+            g.set(false);
+            Some(r)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Sets the re-entry flag for the runtime's own work (constructor, report).
+pub fn enter_runtime() -> bool {
+    IN_HOOK.try_with(|g| !g.replace(true)).unwrap_or(false)
+}
+pub fn leave_runtime() {
+    let _ = IN_HOOK.try_with(|g| g.set(false));
+}
+
+#[inline]
+fn capture(entry: usize) -> u32 {
+    guarded(|| stacks::capture(entry)).unwrap_or(0)
+}
+
+/// Valgrind-style thread number: 1 for the main thread, then in order of
+/// first use of the allocator (Valgrind uses creation order).
+pub fn thread_no() -> u32 {
+    // SAFETY: getpid has no preconditions.
+    if sys::gettid() == unsafe { libc::getpid() } {
+        return 1;
+    }
+    THREAD_NO
+        .try_with(|t| {
+            if t.get() == 0 {
+                t.set(NEXT_THREAD_NO.fetch_add(1, Ordering::Relaxed));
+            }
+            t.get()
+        })
+        .unwrap_or(0)
+}
+
+/// Remembers the glibc heap a block came from when it is a non-main arena,
+/// so the leak scan does not take glibc's own heap pages for roots.
+#[inline]
+unsafe fn note_arena(p: usize) {
+    // SAFETY: glibc keeps the chunk's size word (with its flag bits) just
+    // before the user pointer.
+    let size_word = unsafe { *((p - 8) as *const usize) };
+    if size_word & 2 != 0 || size_word & 4 == 0 {
+        return; // mmapped chunk, or the main (brk) arena
+    }
+    let base = p & !(HEAP_MAX - 1);
+    if LAST_ARENA.try_with(|c| c.replace(base)).unwrap_or(0) == base {
+        return;
+    }
+    ARENAS_LOCK.lock();
+    // SAFETY: under ARENAS_LOCK.
+    let arenas = unsafe { &mut *ARENAS.get() };
+    let n = ARENAS_N.load(Ordering::Relaxed);
+    if !arenas[..n].contains(&base) && n < MAX_ARENAS {
+        arenas[n] = base;
+        ARENAS_N.store(n + 1, Ordering::Relaxed);
+    }
+    ARENAS_LOCK.unlock();
+}
+
+#[inline]
+unsafe fn track(p: *mut c_void, size: usize, kind: AllocKind, entry: usize) -> *mut c_void {
+    if p.is_null() {
+        return p;
+    }
+    // SAFETY: p is a fresh glibc block.
+    unsafe { note_arena(p as usize) };
+    // Blocks the runtime's own work allocates (the unwinder loading
+    // libgcc_s, dlsym) are not the program's: kept out of counts and leaks.
+    let internal = IN_HOOK.try_with(|g| g.get()).unwrap_or(true);
+    let stack = if internal { 0 } else { capture(entry) };
+    table::shard_of(p as usize).insert(Block {
+        ptr: p as usize,
+        size,
+        stack,
+        kind: kind as u8 | if internal { table::INTERNAL } else { 0 },
+    });
+    p
+}
+
+fn give_back(p: usize) {
+    // SAFETY: p is a block glibc gave us that the program released.
+    unsafe { sys::__libc_free(p as *mut c_void) };
+}
+
+/// Describes where a pointer that is no block start points.
+fn describe(addr: usize, e: &mut BadFree) {
+    if let Some((live, b, free_stack)) = table::find_containing(addr) {
+        e.place = if live {
+            Place::InsideLive
+        } else {
+            Place::InsideFreed
+        };
+        e.block_start = b.ptr as u64;
+        e.block_size = b.size as u64;
+        e.alloc_stack = b.stack;
+        e.free_stack = free_stack;
+        return;
+    }
+    // On this thread's stack: between our frame and the top of the stack.
+    let here = &addr as *const usize as usize;
+    if addr >= here && addr < here + (8 << 20) && on_stack_mapping(addr, here) {
+        e.place = Place::ThreadStack;
+        e.tid = thread_no();
+    }
+}
+
+/// Whether `addr` is in the same mapping as our stack pointer (cheap
+/// approximation: no unmapped page between them).
+fn on_stack_mapping(addr: usize, sp: usize) -> bool {
+    let mut page = sp & !4095;
+    let mut vec = 0u8;
+    while page <= addr {
+        // SAFETY: mincore only reports residency; ENOMEM means unmapped.
+        let r = unsafe { libc::mincore(page as *mut c_void, 4096, &mut vec) };
+        if r != 0 {
+            return false;
+        }
+        page += 4096;
+    }
+    true
+}
+
+fn report(e: BadFree) {
+    if guarded(|| ()).is_none() {
+        // Inside the runtime itself: nothing sensible to report.
+        return;
+    }
+    out::ensure_modules();
+    out::ensure_stack(e.stack);
+    out::ensure_stack(e.alloc_stack);
+    out::ensure_stack(e.free_stack);
+    out::emit(|enc| enc.bad_free(&e));
+}
+
+unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
+    if p.is_null() {
+        return;
+    }
+    let addr = p as usize;
+    let stack = capture(entry);
+    match table::shard_of(addr).release(addr, stack, &mut give_back) {
+        Release::Live(b) => {
+            let kind = AllocKind::from_u8(b.kind & !table::INTERNAL).unwrap_or(AllocKind::Malloc);
+            let internal = b.kind & table::INTERNAL != 0;
+            if !internal && kind.matching_dealloc() != dealloc && dealloc != Dealloc::Realloc {
+                report(BadFree {
+                    kind: BadFreeKind::Mismatched,
+                    dealloc,
+                    addr: addr as u64,
+                    stack,
+                    place: Place::InsideLive,
+                    tid: 0,
+                    block_start: b.ptr as u64,
+                    block_size: b.size as u64,
+                    alloc_stack: b.stack,
+                    free_stack: 0,
+                });
+            }
+        }
+        Release::AlreadyFreed(f) => report(BadFree {
+            kind: BadFreeKind::Invalid,
+            dealloc,
+            addr: addr as u64,
+            stack,
+            place: Place::InsideFreed,
+            tid: 0,
+            block_start: f.ptr as u64,
+            block_size: f.size as u64,
+            alloc_stack: f.alloc_stack,
+            free_stack: f.free_stack,
+        }),
+        Release::Unknown => {
+            let mut e = BadFree {
+                kind: BadFreeKind::Invalid,
+                dealloc,
+                addr: addr as u64,
+                stack,
+                place: Place::Unknown,
+                tid: 0,
+                block_start: 0,
+                block_size: 0,
+                alloc_stack: 0,
+                free_stack: 0,
+            };
+            describe(addr, &mut e);
+            report(e);
+        }
+    }
+}
+
+unsafe fn alloc(size: usize, kind: AllocKind, entry: usize) -> *mut c_void {
+    // SAFETY: glibc's malloc.
+    let p = unsafe { sys::__libc_malloc(size) };
+    // SAFETY: fresh block or null.
+    unsafe { track(p, size, kind, entry) }
+}
+
+unsafe fn aligned(align: usize, size: usize, kind: AllocKind, entry: usize) -> *mut c_void {
+    // SAFETY: glibc's memalign validates the alignment itself.
+    let p = unsafe { sys::__libc_memalign(align, size) };
+    // SAFETY: fresh block or null.
+    unsafe { track(p, size, kind, entry) }
+}
+
+/// Throws std::bad_alloc for a failed throwing `operator new`.
+unsafe fn throw_bad_alloc() -> ! {
+    // SAFETY: dlsym with a static name; the function, when present, is
+    // libstdc++'s `std::__throw_bad_alloc()`, which never returns.
+    unsafe {
+        let f = libc::dlsym(libc::RTLD_DEFAULT, c"_ZSt17__throw_bad_allocv".as_ptr());
+        if !f.is_null() {
+            let throw: extern "C-unwind" fn() -> ! = core::mem::transmute(f);
+            throw();
+        }
+        libc::abort()
+    }
+}
+
+macro_rules! entry {
+    ($f:ident) => {
+        $f as *const () as usize
+    };
+}
+
+// ---- C allocator -------------------------------------------------------
+
+/// malloc(3)
+///
+/// # Safety
+/// C allocator contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn malloc(size: size_t) -> *mut c_void {
+    // SAFETY: forwarded contract.
+    unsafe { alloc(size, AllocKind::Malloc, entry!(malloc)) }
+}
+
+/// free(3)
+///
+/// # Safety
+/// C allocator contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn free(p: *mut c_void) {
+    // SAFETY: forwarded contract.
+    unsafe { release(p, Dealloc::Free, entry!(free)) }
+}
+
+/// calloc(3)
+///
+/// # Safety
+/// C allocator contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn calloc(n: size_t, size: size_t) -> *mut c_void {
+    let Some(total) = n.checked_mul(size) else {
+        // SAFETY: errno location is valid.
+        unsafe { *libc::__errno_location() = libc::ENOMEM };
+        return core::ptr::null_mut();
+    };
+    // SAFETY: glibc's calloc.
+    let p = unsafe { sys::__libc_calloc(n, size) };
+    // SAFETY: fresh block or null.
+    unsafe { track(p, total, AllocKind::Malloc, entry!(calloc)) }
+}
+
+unsafe fn realloc_impl(p: *mut c_void, size: usize, entry: usize) -> *mut c_void {
+    if p.is_null() {
+        // SAFETY: forwarded.
+        return unsafe { alloc(size, AllocKind::Malloc, entry) };
+    }
+    if size == 0 {
+        // SAFETY: forwarded; glibc's realloc(p, 0) frees and returns NULL.
+        unsafe { release(p, Dealloc::Realloc, entry) };
+        return core::ptr::null_mut();
+    }
+    let addr = p as usize;
+    let Some(old) = table::shard_of(addr).get(addr) else {
+        // Freed or never allocated: report, leave memory alone, fail.
+        // SAFETY: forwarded; release() finds no live block and reports.
+        unsafe { release(p, Dealloc::Realloc, entry) };
+        return core::ptr::null_mut();
+    };
+    // Like Valgrind, always move: stale pointers into the old block then
+    // point into a freed block.
+    // SAFETY: glibc's malloc.
+    let q = unsafe { sys::__libc_malloc(size) };
+    if q.is_null() {
+        return q;
+    }
+    // SAFETY: both blocks are at least min(old.size, size) long.
+    unsafe { core::ptr::copy_nonoverlapping(p as *const u8, q as *mut u8, old.size.min(size)) };
+    let stack = capture(entry);
+    // SAFETY: q is a fresh block.
+    unsafe { note_arena(q as usize) };
+    table::shard_of(q as usize).insert(Block {
+        ptr: q as usize,
+        size,
+        stack,
+        kind: AllocKind::Malloc as u8,
+    });
+    let _ = table::shard_of(addr).release(addr, stack, &mut give_back);
+    q
+}
+
+/// realloc(3)
+///
+/// # Safety
+/// C allocator contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn realloc(p: *mut c_void, size: size_t) -> *mut c_void {
+    // SAFETY: forwarded contract.
+    unsafe { realloc_impl(p, size, entry!(realloc)) }
+}
+
+/// reallocarray(3)
+///
+/// # Safety
+/// C allocator contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: size_t, size: size_t) -> *mut c_void {
+    let Some(total) = n.checked_mul(size) else {
+        // SAFETY: errno location is valid.
+        unsafe { *libc::__errno_location() = libc::ENOMEM };
+        return core::ptr::null_mut();
+    };
+    // SAFETY: forwarded contract.
+    unsafe { realloc_impl(p, total, entry!(reallocarray)) }
+}
+
+/// memalign(3)
+///
+/// # Safety
+/// C allocator contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn memalign(align: size_t, size: size_t) -> *mut c_void {
+    // SAFETY: forwarded contract.
+    unsafe { aligned(align, size, AllocKind::Malloc, entry!(memalign)) }
+}
+
+/// aligned_alloc(3)
+///
+/// # Safety
+/// C allocator contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn aligned_alloc(align: size_t, size: size_t) -> *mut c_void {
+    // SAFETY: forwarded contract.
+    unsafe { aligned(align, size, AllocKind::Malloc, entry!(aligned_alloc)) }
+}
+
+/// posix_memalign(3)
+///
+/// # Safety
+/// C allocator contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn posix_memalign(
+    out: *mut *mut c_void,
+    align: size_t,
+    size: size_t,
+) -> c_int {
+    if align == 0 || !align.is_power_of_two() || align % core::mem::size_of::<usize>() != 0 {
+        return libc::EINVAL;
+    }
+    // SAFETY: forwarded contract.
+    let p = unsafe { aligned(align, size, AllocKind::Malloc, entry!(posix_memalign)) };
+    if p.is_null() {
+        return libc::ENOMEM;
+    }
+    // SAFETY: the caller passes a valid out pointer.
+    unsafe { *out = p };
+    0
+}
+
+/// valloc(3)
+///
+/// # Safety
+/// C allocator contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn valloc(size: size_t) -> *mut c_void {
+    // SAFETY: forwarded contract.
+    unsafe { aligned(4096, size, AllocKind::Malloc, entry!(valloc)) }
+}
+
+/// pvalloc(3)
+///
+/// # Safety
+/// C allocator contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn pvalloc(size: size_t) -> *mut c_void {
+    let rounded = sys::round_page(size.max(1));
+    // SAFETY: forwarded contract.
+    unsafe { aligned(4096, rounded, AllocKind::Malloc, entry!(pvalloc)) }
+}
+
+/// malloc_usable_size(3): the size asked for, as under Valgrind (using the
+/// slack glibc leaves would hide overruns).
+///
+/// # Safety
+/// C allocator contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> size_t {
+    if p.is_null() {
+        return 0;
+    }
+    table::shard_of(p as usize)
+        .get(p as usize)
+        .map_or(0, |b| b.size)
+}
+
+// ---- C++ operators -----------------------------------------------------
+
+macro_rules! op_new {
+    ($name:ident, $kind:expr, throwing) => {
+        /// A C++ `operator new` variant.
+        ///
+        /// # Safety
+        /// C++ allocator contract.
+        #[cfg_attr(not(test), no_mangle)]
+        pub unsafe extern "C-unwind" fn $name(size: size_t) -> *mut c_void {
+            // SAFETY: forwarded contract.
+            let p = unsafe { alloc(size, $kind, entry!($name)) };
+            if p.is_null() {
+                // SAFETY: throws std::bad_alloc or aborts.
+                unsafe { throw_bad_alloc() }
+            }
+            p
+        }
+    };
+    ($name:ident, $kind:expr, nothrow) => {
+        /// A C++ `operator new(std::nothrow)` variant.
+        ///
+        /// # Safety
+        /// C++ allocator contract.
+        #[cfg_attr(not(test), no_mangle)]
+        pub unsafe extern "C" fn $name(size: size_t, _nt: *const c_void) -> *mut c_void {
+            // SAFETY: forwarded contract.
+            unsafe { alloc(size, $kind, entry!($name)) }
+        }
+    };
+}
+
+macro_rules! op_new_aligned {
+    ($name:ident, $kind:expr, throwing) => {
+        /// A C++ aligned `operator new` variant.
+        ///
+        /// # Safety
+        /// C++ allocator contract.
+        #[cfg_attr(not(test), no_mangle)]
+        pub unsafe extern "C-unwind" fn $name(size: size_t, align: size_t) -> *mut c_void {
+            // SAFETY: forwarded contract.
+            let p = unsafe { aligned(align, size, $kind, entry!($name)) };
+            if p.is_null() {
+                // SAFETY: throws std::bad_alloc or aborts.
+                unsafe { throw_bad_alloc() }
+            }
+            p
+        }
+    };
+    ($name:ident, $kind:expr, nothrow) => {
+        /// A C++ aligned `operator new(std::nothrow)` variant.
+        ///
+        /// # Safety
+        /// C++ allocator contract.
+        #[cfg_attr(not(test), no_mangle)]
+        pub unsafe extern "C" fn $name(
+            size: size_t,
+            align: size_t,
+            _nt: *const c_void,
+        ) -> *mut c_void {
+            // SAFETY: forwarded contract.
+            unsafe { aligned(align, size, $kind, entry!($name)) }
+        }
+    };
+}
+
+op_new!(_Znwm, AllocKind::New, throwing);
+op_new!(_Znam, AllocKind::NewArray, throwing);
+op_new!(_ZnwmRKSt9nothrow_t, AllocKind::New, nothrow);
+op_new!(_ZnamRKSt9nothrow_t, AllocKind::NewArray, nothrow);
+op_new_aligned!(_ZnwmSt11align_val_t, AllocKind::New, throwing);
+op_new_aligned!(_ZnamSt11align_val_t, AllocKind::NewArray, throwing);
+op_new_aligned!(_ZnwmSt11align_val_tRKSt9nothrow_t, AllocKind::New, nothrow);
+op_new_aligned!(
+    _ZnamSt11align_val_tRKSt9nothrow_t,
+    AllocKind::NewArray,
+    nothrow
+);
+
+macro_rules! op_delete {
+    ($name:ident, $dealloc:expr, ($($arg:ident: $ty:ty),*)) => {
+        /// A C++ `operator delete` variant.
+        ///
+        /// # Safety
+        /// C++ allocator contract.
+        #[cfg_attr(not(test), no_mangle)]
+        pub unsafe extern "C" fn $name(p: *mut c_void $(, $arg: $ty)*) {
+            $(let _ = $arg;)*
+            // SAFETY: forwarded contract.
+            unsafe { release(p, $dealloc, entry!($name)) }
+        }
+    };
+}
+
+op_delete!(_ZdlPv, Dealloc::Delete, ());
+op_delete!(_ZdaPv, Dealloc::DeleteArray, ());
+op_delete!(_ZdlPvm, Dealloc::Delete, (_size: size_t));
+op_delete!(_ZdaPvm, Dealloc::DeleteArray, (_size: size_t));
+op_delete!(_ZdlPvRKSt9nothrow_t, Dealloc::Delete, (_nt: *const c_void));
+op_delete!(_ZdaPvRKSt9nothrow_t, Dealloc::DeleteArray, (_nt: *const c_void));
+op_delete!(_ZdlPvSt11align_val_t, Dealloc::Delete, (_al: size_t));
+op_delete!(_ZdaPvSt11align_val_t, Dealloc::DeleteArray, (_al: size_t));
+op_delete!(_ZdlPvmSt11align_val_t, Dealloc::Delete, (_size: size_t, _al: size_t));
+op_delete!(_ZdaPvmSt11align_val_t, Dealloc::DeleteArray, (_size: size_t, _al: size_t));
+op_delete!(_ZdlPvSt11align_val_tRKSt9nothrow_t, Dealloc::Delete, (_al: size_t, _nt: *const c_void));
+op_delete!(_ZdaPvSt11align_val_tRKSt9nothrow_t, Dealloc::DeleteArray, (_al: size_t, _nt: *const c_void));
+
+// ---- process exit without destructors ------------------------------------
+
+/// _exit(2): the report still runs (as under Valgrind), then the process ends.
+///
+/// # Safety
+/// Never returns.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn _exit(status: c_int) -> ! {
+    crate::report::final_report(None);
+    // SAFETY: exit_group ends the process.
+    unsafe {
+        libc::syscall(libc::SYS_exit_group, status);
+    }
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// _Exit(2): same as `_exit`.
+///
+/// # Safety
+/// Never returns.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn _Exit(status: c_int) -> ! {
+    // SAFETY: forwarded.
+    unsafe { _exit(status) }
+}

@@ -1,0 +1,197 @@
+//! memdx's checker runtime, preloaded into the program under test by
+//! `memdx check` (`LD_PRELOAD`).
+//!
+//! It interposes the whole malloc family and every C++ `operator new` /
+//! `operator delete` variant (`hooks`), keeps a table of live blocks and a
+//! quarantine of freed ones (`table`), reports bad frees as they happen and,
+//! at exit, scans memory for leaks with Valgrind's classification (`leak`,
+//! `report`). It sends addresses and ids only, over the event stream defined
+//! in `memdx-events`; the `memdx` CLI symbolizes and renders.
+//!
+//! Configuration comes from the environment (set by the CLI):
+//! `MEMDX_EVENTS_SOCK` (Unix socket to connect to), `MEMDX_NUM_CALLERS`,
+//! `MEMDX_FREELIST_VOL`, `MEMDX_LEAK_CHECK` (`no` skips the scan),
+//! `MEMDX_TRACE_CHILDREN` (unless `yes`, `LD_PRELOAD` is removed from the
+//! environment so exec'd programs run unchecked).
+//!
+//! Rules for code in this crate: nothing reachable from a hook may allocate
+//! through `malloc` (the crate's own global allocator goes straight to
+//! glibc, as a safety net), format text, take a lock held across a call into
+//! libc's allocator, or panic. Only the allocator family and `_exit`/`_Exit`
+//! are exported (`exports.map`).
+
+#![allow(clippy::missing_safety_doc)]
+// Under `cargo test` the hooks are not exported (so the test binary keeps
+// glibc's allocator), which leaves most of the crate unused.
+#![cfg_attr(test, allow(dead_code))]
+
+mod hooks;
+mod leak;
+mod out;
+mod report;
+mod stacks;
+mod sys;
+mod table;
+
+use core::sync::atomic::Ordering;
+
+/// The runtime's own Rust allocations (there should be none on hook paths)
+/// go straight to glibc, never through the interposed `malloc`.
+struct LibcAlloc;
+
+// SAFETY: forwards to glibc's allocator with its alignment guarantees.
+unsafe impl core::alloc::GlobalAlloc for LibcAlloc {
+    unsafe fn alloc(&self, l: core::alloc::Layout) -> *mut u8 {
+        // SAFETY: glibc memalign accepts any power-of-two alignment.
+        unsafe { sys::__libc_memalign(l.align().max(16), l.size()).cast() }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, _l: core::alloc::Layout) {
+        // SAFETY: p came from alloc above.
+        unsafe { sys::__libc_free(p.cast()) }
+    }
+}
+
+#[cfg(not(test))]
+#[global_allocator]
+static GLOBAL: LibcAlloc = LibcAlloc;
+
+#[cfg(not(test))]
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn() = init;
+
+#[cfg(not(test))]
+#[used]
+#[link_section = ".fini_array"]
+static FINI: extern "C" fn() = fini;
+
+/// Fatal signals whose default action kills the process: the report runs
+/// first, then the signal is re-raised with its default action.
+const FATAL: [i32; 6] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGILL,
+    libc::SIGABRT,
+    libc::SIGTRAP,
+];
+
+extern "C" fn init() {
+    let entered = hooks::enter_runtime();
+    // SAFETY: getpid has no preconditions.
+    report::OWNER_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
+    if let Some(n) = sys::getenv(c"MEMDX_NUM_CALLERS").and_then(sys::parse_usize) {
+        stacks::NUM_CALLERS.store(n.clamp(1, stacks::CAPTURE), Ordering::Relaxed);
+    }
+    if let Some(v) = sys::getenv(c"MEMDX_FREELIST_VOL").and_then(sys::parse_usize) {
+        table::set_quarantine_volume(v);
+    }
+    if sys::getenv(c"MEMDX_DEBUG_ROOTS").is_some() {
+        report::DEBUG_ROOTS.store(true, Ordering::Relaxed);
+    }
+    if sys::getenv(c"MEMDX_LEAK_CHECK") == Some(b"no") {
+        report::LEAK_CHECK.store(false, Ordering::Relaxed);
+    }
+    if sys::getenv(c"MEMDX_TRACE_CHILDREN") != Some(b"yes") {
+        // SAFETY: unsetenv edits environ in place (no allocation).
+        unsafe { libc::unsetenv(c"LD_PRELOAD".as_ptr()) };
+    }
+    let (lo, hi) = out::self_range(init as *const () as usize);
+    stacks::SELF_LO.store(lo, Ordering::Relaxed);
+    stacks::SELF_HI.store(hi, Ordering::Relaxed);
+    // Load the unwinder now (it allocates and dlopens libgcc_s), not from
+    // inside the program's first malloc.
+    let mut warm = [core::ptr::null_mut(); 4];
+    // SAFETY: 4-entry buffer.
+    unsafe { sys::backtrace(warm.as_mut_ptr(), 4) };
+    stacks::CAPTURE_ON.store(true, Ordering::Release);
+    // SAFETY: dlsym with a static name, as runtime work.
+    let exit_fn = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"exit".as_ptr()) };
+    report::EXIT_FN.store(exit_fn as usize, Ordering::Relaxed);
+    if let Some(path) = sys::getenv(c"MEMDX_EVENTS_SOCK") {
+        out::configure(path);
+        out::connect(false);
+        out::ensure_modules();
+    }
+    // SAFETY: registering plain C callbacks.
+    unsafe {
+        libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
+        for sig in FATAL {
+            let mut old: libc::sigaction = core::mem::zeroed();
+            libc::sigaction(sig, core::ptr::null(), &mut old);
+            if old.sa_sigaction == libc::SIG_DFL {
+                let mut sa: libc::sigaction = core::mem::zeroed();
+                sa.sa_sigaction = fatal_handler as *const () as usize;
+                sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut sa.sa_mask);
+                libc::sigaction(sig, &sa, core::ptr::null_mut());
+            }
+        }
+    }
+    if entered {
+        hooks::leave_runtime();
+    }
+}
+
+extern "C" fn fini() {
+    report::final_report(None);
+}
+
+extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes valid siginfo and ucontext pointers.
+    let (code, addr, pc) = unsafe {
+        let (code, addr) = if info.is_null() {
+            (0, 0)
+        } else {
+            ((*info).si_code, (*info).si_addr() as usize)
+        };
+        let pc = if ctx.is_null() {
+            0
+        } else {
+            (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_RIP as usize] as usize
+        };
+        (code, addr, pc)
+    };
+    report::final_report(Some((sig, code, addr, pc)));
+    // SAFETY: restore the default action and re-raise: the signal is
+    // blocked while we run, so it is delivered (and kills) when we return.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = libc::SIG_DFL;
+        libc::sigaction(sig, &sa, core::ptr::null_mut());
+        libc::syscall(libc::SYS_tgkill, libc::getpid(), sys::gettid(), sig);
+    }
+}
+
+extern "C" fn fork_prepare() {
+    out::lock();
+    stacks::lock();
+    table::lock_all();
+    hooks::ARENAS_LOCK.lock();
+}
+
+extern "C" fn fork_parent() {
+    hooks::ARENAS_LOCK.unlock();
+    table::unlock_all();
+    stacks::unlock();
+    out::unlock();
+}
+
+extern "C" fn fork_child() {
+    hooks::ARENAS_LOCK.reset();
+    for s in table::TABLE.iter() {
+        s.lock.reset();
+    }
+    stacks::reset_lock_in_child();
+    out::reset_in_child();
+    let entered = hooks::enter_runtime();
+    // SAFETY: getpid has no preconditions.
+    report::OWNER_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
+    report::reset_in_child();
+    stacks::reset_emitted();
+    out::connect(true);
+    out::ensure_modules();
+    if entered {
+        hooks::leave_runtime();
+    }
+}

@@ -1,0 +1,243 @@
+//! The event stream to the analyzer: a Unix stream socket whose path is in
+//! `MEMDX_EVENTS_SOCK`. Each process (a fork child too) connects once and
+//! sends its own header, so every process gets its own report.
+
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+
+use memdx_events::{Encoder, Header, FLAG_FORK_CHILD, VERSION};
+
+use crate::stacks;
+use crate::sys::{self, Racy, SpinLock};
+
+/// The socket path (NUL-terminated), copied from the environment at start.
+static SOCK_PATH: Racy<[u8; 108]> = Racy::new([0; 108]);
+static FD: AtomicI32 = AtomicI32::new(-1);
+static LOCK: SpinLock = SpinLock::new();
+/// `dlpi_adds` when the module map was last sent.
+static MODULES_SENT_AT: AtomicU32 = AtomicU32::new(u32::MAX);
+/// The main program's path (dl_iterate_phdr names it "").
+static EXE: Racy<[u8; 4096]> = Racy::new([0; 4096]);
+static EXE_LEN: AtomicI32 = AtomicI32::new(0);
+
+/// Remembers the socket path; call from the constructor.
+pub fn configure(path: &[u8]) {
+    // SAFETY: called once from the constructor, before any emission.
+    let dst = unsafe { &mut *SOCK_PATH.get() };
+    let n = path.len().min(dst.len() - 1);
+    dst[..n].copy_from_slice(&path[..n]);
+    dst[n] = 0;
+    // SAFETY: readlink into our static buffer.
+    let exe = unsafe { &mut *EXE.get() };
+    let len = unsafe {
+        libc::readlink(
+            c"/proc/self/exe".as_ptr(),
+            exe.as_mut_ptr().cast(),
+            exe.len() - 1,
+        )
+    };
+    EXE_LEN.store(len.max(0) as i32, Ordering::Relaxed);
+}
+
+/// Connects and sends the header. `fork_child` marks a fork child's stream.
+pub fn connect(fork_child: bool) {
+    // SAFETY: SOCK_PATH is written once in the constructor.
+    let path = unsafe { &*SOCK_PATH.get() };
+    if path[0] == 0 {
+        return;
+    }
+    // SAFETY: plain socket calls on a local sockaddr_un.
+    unsafe {
+        let old = FD.swap(-1, Ordering::AcqRel);
+        if old >= 0 {
+            libc::close(old);
+        }
+        let s = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if s < 0 {
+            return;
+        }
+        let mut addr: libc::sockaddr_un = core::mem::zeroed();
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (d, &c) in addr.sun_path.iter_mut().zip(path.iter()) {
+            *d = c as libc::c_char;
+        }
+        let r = libc::connect(
+            s,
+            (&addr as *const libc::sockaddr_un).cast(),
+            core::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+        );
+        if r != 0 {
+            libc::close(s);
+            return;
+        }
+        // Keep out of the low descriptors the program may expect to be free.
+        let high = libc::fcntl(s, libc::F_DUPFD_CLOEXEC, 700);
+        let fd = if high >= 0 {
+            libc::close(s);
+            high
+        } else {
+            s
+        };
+        FD.store(fd, Ordering::Release);
+    }
+    let h = Header {
+        version: VERSION,
+        pointer_size: 8,
+        // SAFETY: getpid/getppid have no preconditions.
+        pid: unsafe { libc::getpid() } as u32,
+        ppid: unsafe { libc::getppid() } as u32,
+        flags: if fork_child { FLAG_FORK_CHILD } else { 0 },
+    };
+    send(&h.encode());
+    MODULES_SENT_AT.store(u32::MAX, Ordering::Relaxed);
+}
+
+/// Forgets the parent's connection state in a fork child (locks included).
+pub fn reset_in_child() {
+    LOCK.reset();
+}
+
+pub fn lock() {
+    LOCK.lock()
+}
+pub fn unlock() {
+    LOCK.unlock()
+}
+
+fn send(mut bytes: &[u8]) {
+    let fd = FD.load(Ordering::Acquire);
+    if fd < 0 {
+        return;
+    }
+    while !bytes.is_empty() {
+        // SAFETY: writing our own buffer; MSG_NOSIGNAL so a gone analyzer
+        // cannot kill the program with SIGPIPE.
+        let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            if sys::errno() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        bytes = bytes.get(n as usize..).unwrap_or(&[]);
+    }
+}
+
+/// Encodes records with `f` into a stack buffer and sends them as one write.
+pub fn emit(f: impl FnOnce(&mut Encoder<'_>)) {
+    let mut buf = [0u8; 4096];
+    let mut enc = Encoder::new(&mut buf);
+    f(&mut enc);
+    if let Some(bytes) = enc.finish() {
+        LOCK.lock();
+        send(bytes);
+        LOCK.unlock();
+    }
+}
+
+/// Sends the definition of stack `id` unless it was sent already.
+pub fn ensure_stack(id: u32) {
+    let Some(rec) = stacks::get(id) else { return };
+    if rec.emitted.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let n = (rec.n as usize).min(rec.frames.len());
+    emit(|e| e.stack(id, &rec.frames[..n]));
+}
+
+/// Sends the module map if objects were loaded since it was last sent.
+pub fn ensure_modules() {
+    // SAFETY: dl_iterate_phdr with a callback that only reads its argument
+    // and sends records (no allocation).
+    unsafe {
+        let mut adds: u64 = u64::MAX;
+        libc::dl_iterate_phdr(Some(adds_cb), (&mut adds as *mut u64).cast());
+        if adds as u32 == MODULES_SENT_AT.load(Ordering::Relaxed) {
+            return;
+        }
+        MODULES_SENT_AT.store(adds as u32, Ordering::Relaxed);
+        libc::dl_iterate_phdr(Some(module_cb), core::ptr::null_mut());
+    }
+}
+
+unsafe extern "C" fn adds_cb(
+    info: *mut libc::dl_phdr_info,
+    _size: libc::size_t,
+    data: *mut libc::c_void,
+) -> libc::c_int {
+    // SAFETY: called by dl_iterate_phdr with a valid info and our data.
+    unsafe { *data.cast::<u64>() = (*info).dlpi_adds };
+    1
+}
+
+unsafe extern "C" fn module_cb(
+    info: *mut libc::dl_phdr_info,
+    _size: libc::size_t,
+    _data: *mut libc::c_void,
+) -> libc::c_int {
+    // SAFETY: dl_iterate_phdr passes a valid info with dlpi_phnum headers.
+    let info = unsafe { &*info };
+    let mut lo = u64::MAX;
+    let mut hi = 0u64;
+    for i in 0..info.dlpi_phnum as usize {
+        // SAFETY: i < dlpi_phnum.
+        let ph = unsafe { &*info.dlpi_phdr.add(i) };
+        if ph.p_type == libc::PT_LOAD {
+            let a = info.dlpi_addr + ph.p_vaddr;
+            lo = lo.min(a);
+            hi = hi.max(a + ph.p_memsz);
+        }
+    }
+    if lo >= hi {
+        return 0;
+    }
+    let name: &[u8] = if info.dlpi_name.is_null() {
+        b""
+    } else {
+        // SAFETY: a NUL-terminated string owned by the loader.
+        unsafe { core::ffi::CStr::from_ptr(info.dlpi_name) }.to_bytes()
+    };
+    let name = if name.is_empty() && lo != 0 {
+        // SAFETY: EXE is written once in the constructor.
+        let exe = unsafe { &*EXE.get() };
+        exe.get(..EXE_LEN.load(Ordering::Relaxed) as usize)
+            .unwrap_or(&[])
+    } else {
+        name
+    };
+    emit(|e| e.module(info.dlpi_addr, lo, hi, name));
+    0
+}
+
+/// Our own code's address range (to drop our frames from stacks).
+pub fn self_range(probe: usize) -> (usize, usize) {
+    let mut r: [usize; 3] = [probe, 0, 0];
+    // SAFETY: callback only reads info and writes into `r`.
+    unsafe { libc::dl_iterate_phdr(Some(self_cb), (&mut r as *mut [usize; 3]).cast()) };
+    (r[1], r[2])
+}
+
+unsafe extern "C" fn self_cb(
+    info: *mut libc::dl_phdr_info,
+    _size: libc::size_t,
+    data: *mut libc::c_void,
+) -> libc::c_int {
+    // SAFETY: valid info from dl_iterate_phdr; data is our [usize; 3].
+    let (info, r) = unsafe { (&*info, &mut *data.cast::<[usize; 3]>()) };
+    let mut lo = usize::MAX;
+    let mut hi = 0;
+    for i in 0..info.dlpi_phnum as usize {
+        // SAFETY: i < dlpi_phnum.
+        let ph = unsafe { &*info.dlpi_phdr.add(i) };
+        if ph.p_type == libc::PT_LOAD {
+            let a = (info.dlpi_addr + ph.p_vaddr) as usize;
+            lo = lo.min(a);
+            hi = hi.max(a + ph.p_memsz as usize);
+        }
+    }
+    if r[0] >= lo && r[0] < hi {
+        r[1] = lo;
+        r[2] = hi;
+        return 1;
+    }
+    0
+}

@@ -1,0 +1,245 @@
+//! Stack capture and interning: return addresses only, deduplicated by hash
+//! into ids that the event stream refers to. Stacks live in private memory
+//! and are never freed.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+use crate::sys::{self, Racy, SpinLock};
+
+/// Frames captured at most (before the `--num-callers` cut).
+pub const CAPTURE: usize = 64;
+
+/// `--num-callers`, frame 0 (the allocator entry point) included.
+pub static NUM_CALLERS: AtomicUsize = AtomicUsize::new(12);
+/// The runtime's own code range; frames inside it are dropped.
+pub static SELF_LO: AtomicUsize = AtomicUsize::new(0);
+pub static SELF_HI: AtomicUsize = AtomicUsize::new(0);
+/// Stack capture is off until the constructor ran (glibc's unwinder is
+/// loaded lazily and must not be first touched inside an early malloc).
+pub static CAPTURE_ON: AtomicBool = AtomicBool::new(false);
+
+#[repr(C)]
+pub struct StackRec {
+    pub hash: u64,
+    pub id: u32,
+    pub n: u32,
+    pub emitted: AtomicBool,
+    pub frames: [u64; CAPTURE],
+}
+
+const BUCKETS: usize = 1 << 16;
+const ID_CHUNK: usize = 1 << 16;
+const ID_CHUNKS: usize = 1024;
+
+struct Interner {
+    /// Chained hash buckets: the newest record of each chain.
+    buckets: *mut *mut StackRec,
+    /// id -> record, in chunks of ID_CHUNK.
+    by_id: [*mut *mut StackRec; ID_CHUNKS],
+    arena: *mut u8,
+    arena_left: usize,
+}
+
+static LOCK: SpinLock = SpinLock::new();
+static INTERNER: Racy<Interner> = Racy::new(Interner {
+    buckets: core::ptr::null_mut(),
+    by_id: [core::ptr::null_mut(); ID_CHUNKS],
+    arena: core::ptr::null_mut(),
+    arena_left: 0,
+});
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+pub fn lock() {
+    LOCK.lock()
+}
+pub fn unlock() {
+    LOCK.unlock()
+}
+
+fn hash_frames(frames: &[u64]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &f in frames {
+        h = (h ^ f).wrapping_mul(0x1000_0000_01b3);
+        h ^= h >> 29;
+    }
+    h
+}
+
+/// Captures the current stack with `entry` (the interposed function's
+/// address) as frame 0 and returns its id, or 0 when capture is off.
+#[inline(never)]
+pub fn capture(entry: usize) -> u32 {
+    if !CAPTURE_ON.load(Ordering::Relaxed) {
+        return 0;
+    }
+    let mut raw = [core::ptr::null_mut::<libc::c_void>(); CAPTURE];
+    // SAFETY: the buffer holds CAPTURE entries.
+    let n = unsafe { sys::backtrace(raw.as_mut_ptr(), CAPTURE as i32) };
+    let n = (n.max(0) as usize).min(CAPTURE);
+    let lo = SELF_LO.load(Ordering::Relaxed);
+    let hi = SELF_HI.load(Ordering::Relaxed);
+    let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(1, CAPTURE);
+    let mut frames = [0u64; CAPTURE];
+    frames[0] = entry as u64;
+    let mut k = 1;
+    for &f in raw.get(..n).unwrap_or(&[]) {
+        let a = f as usize;
+        if a >= lo && a < hi {
+            continue;
+        }
+        if k >= want {
+            break;
+        }
+        frames[k] = a as u64;
+        k += 1;
+    }
+    intern(frames.get(..k).unwrap_or(&[]))
+}
+
+/// Captures from a signal handler: the frames above the handler, with the
+/// faulting pc as frame 0.
+pub fn capture_from_signal(pc: usize) -> u32 {
+    let mut raw = [core::ptr::null_mut::<libc::c_void>(); CAPTURE];
+    // SAFETY: the buffer holds CAPTURE entries.
+    let n = unsafe { sys::backtrace(raw.as_mut_ptr(), CAPTURE as i32) };
+    let n = (n.max(0) as usize).min(CAPTURE);
+    let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(1, CAPTURE);
+    let raw = raw.get(..n).unwrap_or(&[]);
+    // Skip everything up to and including the frame of the faulting pc
+    // (the unwinder reports it exactly, not as a return address).
+    let start = raw.iter().position(|&f| f as usize == pc);
+    let mut frames = [0u64; CAPTURE];
+    frames[0] = pc as u64;
+    let mut k = 1;
+    if let Some(s) = start {
+        for &f in raw.iter().skip(s + 1) {
+            if k >= want {
+                break;
+            }
+            frames[k] = f as u64;
+            k += 1;
+        }
+    }
+    intern(frames.get(..k).unwrap_or(&[]))
+}
+
+/// Interns a stack, returning its id (0 if the runtime is out of memory).
+pub fn intern(frames: &[u64]) -> u32 {
+    let h = hash_frames(frames);
+    LOCK.lock();
+    // SAFETY: INTERNER is only accessed under LOCK.
+    let id = unsafe { intern_locked(&mut *INTERNER.get(), h, frames) };
+    LOCK.unlock();
+    id
+}
+
+unsafe fn intern_locked(t: &mut Interner, h: u64, frames: &[u64]) -> u32 {
+    if t.buckets.is_null() {
+        t.buckets = sys::map_private(BUCKETS * 8).cast();
+        if t.buckets.is_null() {
+            return 0;
+        }
+    }
+    let b = (h as usize) & (BUCKETS - 1);
+    // SAFETY: b < BUCKETS; records are valid for the process lifetime.
+    unsafe {
+        let mut r = *t.buckets.add(b);
+        while !r.is_null() {
+            let rec = &*r;
+            if rec.hash == h
+                && rec.n as usize == frames.len()
+                && rec.frames.get(..frames.len()) == Some(frames)
+            {
+                return rec.id;
+            }
+            // The chain link is kept next to the id's slot in `by_id`.
+            r = next_of(t, rec.id);
+        }
+    }
+    let id = NEXT_ID.load(Ordering::Relaxed);
+    let chunk = id as usize / ID_CHUNK;
+    if chunk >= ID_CHUNKS {
+        return 0;
+    }
+    if t.by_id[chunk].is_null() {
+        t.by_id[chunk] = sys::map_private(ID_CHUNK * 16).cast();
+        if t.by_id[chunk].is_null() {
+            return 0;
+        }
+    }
+    let size = core::mem::size_of::<StackRec>();
+    if t.arena_left < size {
+        t.arena = sys::map_private(1 << 20);
+        if t.arena.is_null() {
+            return 0;
+        }
+        t.arena_left = 1 << 20;
+    }
+    let rec = t.arena.cast::<StackRec>();
+    // SAFETY: the arena has room for one record; records are 8-aligned.
+    unsafe {
+        t.arena = t.arena.add(size);
+        t.arena_left -= size;
+        let mut fr = [0u64; CAPTURE];
+        fr[..frames.len()].copy_from_slice(frames);
+        rec.write(StackRec {
+            hash: h,
+            id,
+            n: frames.len() as u32,
+            emitted: AtomicBool::new(false),
+            frames: fr,
+        });
+        // by_id chunk holds pairs (record, next-in-chain).
+        let slot = t.by_id[chunk].add((id as usize % ID_CHUNK) * 2);
+        *slot = rec;
+        *slot.add(1) = *t.buckets.add(b);
+        *t.buckets.add(b) = rec;
+    }
+    NEXT_ID.store(id + 1, Ordering::Relaxed);
+    id
+}
+
+fn next_of(t: &Interner, id: u32) -> *mut StackRec {
+    let chunk = id as usize / ID_CHUNK;
+    match t.by_id.get(chunk) {
+        Some(c) if !c.is_null() => {
+            // SAFETY: the chunk holds ID_CHUNK pairs.
+            unsafe { *c.add((id as usize % ID_CHUNK) * 2 + 1) }
+        }
+        _ => core::ptr::null_mut(),
+    }
+}
+
+/// The record of a stack id (valid for the process lifetime).
+pub fn get(id: u32) -> Option<&'static StackRec> {
+    if id == 0 {
+        return None;
+    }
+    LOCK.lock();
+    // SAFETY: under LOCK.
+    let t = unsafe { &*INTERNER.get() };
+    let chunk = id as usize / ID_CHUNK;
+    let r = match t.by_id.get(chunk) {
+        Some(c) if !c.is_null() => {
+            // SAFETY: the chunk holds ID_CHUNK pairs; records are never freed.
+            unsafe { (*c.add((id as usize % ID_CHUNK) * 2)).as_ref() }
+        }
+        _ => None,
+    };
+    LOCK.unlock();
+    r
+}
+
+/// Forgets which stacks were sent (a fork child starts a new stream).
+pub fn reset_emitted() {
+    let n = NEXT_ID.load(Ordering::Relaxed);
+    for id in 1..n {
+        if let Some(r) = get(id) {
+            r.emitted.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+pub fn reset_lock_in_child() {
+    LOCK.reset();
+}

@@ -1,0 +1,82 @@
+//! `memdx check`: run a program under memdx's checker runtime and print a
+//! Valgrind-memcheck-style report.
+//!
+//! The CLI listens on a Unix socket, starts the program with the runtime
+//! preloaded (`LD_PRELOAD`) and the socket's path in `MEMDX_EVENTS_SOCK`,
+//! and renders each process's event stream (the program and every fork
+//! child connect separately) as it arrives. The program's stdin, stdout and
+//! stderr are its own; its exit status (or death by signal) becomes ours.
+
+mod options;
+mod render;
+mod session;
+mod symbolize;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::exit::Exit;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Valgrind memcheck options (--leak-check=no|summary|full,
+    /// --show-leak-kinds=..., --errors-for-leak-kinds=..., --error-exitcode=N,
+    /// --num-callers=N, --log-file=FILE (%p = pid), -q, --trace-children=yes|no,
+    /// --freelist-vol=N), then the program and its arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "[OPTIONS] [--] PROGRAM [ARGS]"
+    )]
+    args: Vec<OsString>,
+}
+
+/// Finds the runtime library: `MEMDX_RUNTIME`, the copy this binary's build
+/// script built, or next to this executable (where cargo puts workspace
+/// members and where an install puts both).
+fn runtime_path() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("MEMDX_RUNTIME") {
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return Ok(std::fs::canonicalize(&p).unwrap_or(p));
+        }
+        anyhow::bail!("MEMDX_RUNTIME={} is not a file", p.display());
+    }
+    // The copy built with this binary first (always in step with its event
+    // format), then next to the executable (installed copies).
+    let mut candidates = Vec::new();
+    if let Some(built) = option_env!("MEMDX_RUNTIME_BUILT") {
+        candidates.push(PathBuf::from(built));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            candidates.push(dir.join("libmemdx_runtime.so"));
+            if let Some(up) = dir.parent() {
+                candidates.push(up.join("libmemdx_runtime.so"));
+            }
+        }
+    }
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "cannot find libmemdx_runtime.so next to memdx; build it with \
+                 'cargo build --release --workspace' or point MEMDX_RUNTIME at it"
+        )
+    })
+}
+
+pub fn run(args: CheckArgs) -> anyhow::Result<()> {
+    let opts = options::parse(&args.args).map_err(|e| {
+        Exit::new(
+            1,
+            format!("memdx check: {} (see 'memdx check --help')", e.0),
+        )
+    })?;
+    for w in &opts.warnings {
+        eprintln!("{w}");
+    }
+    let runtime = runtime_path()?;
+    let outcome = session::run(&opts, &runtime)?;
+    outcome.exit()
+}

@@ -1,0 +1,366 @@
+//! Valgrind's command-line options for memcheck, parsed by hand: Valgrind's
+//! grammar (`--opt=value`, options before the program, `--` optional) is not
+//! clap's, and habits copied from Valgrind command lines must keep working.
+
+use std::ffi::OsString;
+
+/// `--leak-check=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeakCheck {
+    /// No leak scan.
+    No,
+    /// LEAK SUMMARY only (Valgrind's default).
+    Summary,
+    /// Loss records too.
+    Full,
+}
+
+/// A set of leak kinds (`--show-leak-kinds=`, `--errors-for-leak-kinds=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeakKinds {
+    pub definite: bool,
+    pub indirect: bool,
+    pub possible: bool,
+    pub reachable: bool,
+}
+
+impl LeakKinds {
+    fn parse(v: &str) -> Option<LeakKinds> {
+        let mut k = LeakKinds {
+            definite: false,
+            indirect: false,
+            possible: false,
+            reachable: false,
+        };
+        match v {
+            "all" => return Some(LeakKinds::ALL),
+            "none" => return Some(k),
+            _ => {}
+        }
+        for part in v.split(',') {
+            match part {
+                "definite" => k.definite = true,
+                "indirect" => k.indirect = true,
+                "possible" => k.possible = true,
+                "reachable" => k.reachable = true,
+                _ => return None,
+            }
+        }
+        Some(k)
+    }
+
+    const ALL: LeakKinds = LeakKinds {
+        definite: true,
+        indirect: true,
+        possible: true,
+        reachable: true,
+    };
+    const DEFAULT: LeakKinds = LeakKinds {
+        definite: true,
+        indirect: false,
+        possible: true,
+        reachable: false,
+    };
+
+    /// Whether the set holds `state`.
+    pub fn has(&self, state: memdx_events::LeakState) -> bool {
+        use memdx_events::LeakState::*;
+        match state {
+            DefinitelyLost => self.definite,
+            IndirectlyLost => self.indirect,
+            PossiblyLost => self.possible,
+            StillReachable => self.reachable,
+        }
+    }
+}
+
+/// Everything `memdx check` takes from its command line.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    pub leak_check: LeakCheck,
+    pub show_leak_kinds: LeakKinds,
+    pub errors_for_leak_kinds: LeakKinds,
+    pub error_exitcode: Option<i32>,
+    pub num_callers: usize,
+    pub log_file: Option<String>,
+    pub quiet: bool,
+    pub trace_children: bool,
+    pub freelist_vol: Option<u64>,
+    /// One line per accepted-but-not-honoured option.
+    pub warnings: Vec<String>,
+    pub program: OsString,
+    pub args: Vec<OsString>,
+}
+
+/// Why the command line was refused. The text is the whole message.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OptionError(pub String);
+
+/// Valgrind options memdx accepts but does not honour yet, with what the
+/// user loses. Anything matching these prints one warning and the run goes on.
+const NOT_IMPLEMENTED: &[(&str, &str)] = &[
+    (
+        "--track-origins",
+        "origins of uninitialised values are not tracked",
+    ),
+    (
+        "--undef-value-errors",
+        "uses of uninitialised values are not checked",
+    ),
+    (
+        "--expensive-definedness-checks",
+        "uses of uninitialised values are not checked",
+    ),
+    ("--xml", "XML output is not written yet"),
+    ("--xml-file", "XML output is not written yet"),
+    ("--xml-fd", "XML output is not written yet"),
+    ("--suppressions", "suppression files are not read yet"),
+    ("--gen-suppressions", "suppressions are not generated yet"),
+    ("--track-fds", "file descriptors are not tracked"),
+    (
+        "--leak-resolution",
+        "loss records are always merged at full stack resolution",
+    ),
+    (
+        "--leak-check-heuristics",
+        "heuristics stdstring, length64 and newarray are always on",
+    ),
+    (
+        "--freelist-big-blocks",
+        "the quarantine is FIFO per address shard",
+    ),
+    ("--partial-loads-ok", "memory accesses are not checked"),
+    ("--malloc-fill", "new blocks are not filled"),
+    ("--free-fill", "freed blocks are not filled"),
+    (
+        "--keep-stacktraces",
+        "alloc and free stacks are always kept",
+    ),
+    (
+        "--show-mismatched-frees",
+        "mismatched frees are always shown",
+    ),
+    ("--show-reachable", "use --show-leak-kinds"),
+    ("--show-possibly-lost", "use --show-leak-kinds"),
+    ("--time-stamp", "lines are not time-stamped"),
+    ("--log-fd", "the report goes to stderr or --log-file"),
+    ("--log-socket", "the report goes to stderr or --log-file"),
+    ("--child-silent-after-fork", "fork children always report"),
+    ("--demangle", "names are always demangled"),
+    ("--read-var-info", "variable info is not read"),
+    ("--read-inline-info", "inlined frames are always shown"),
+    ("--vgdb", "there is no gdb server"),
+    ("--vgdb-error", "there is no gdb server"),
+    ("--max-stackframe", "stack accesses are not checked"),
+    ("--main-stacksize", "the program's own stack size is used"),
+    ("--fair-sched", "threads are scheduled natively"),
+    ("--smc-check", "code is not translated"),
+    ("--error-limit", "errors are not limited"),
+    (
+        "--show-error-list",
+        "the error list is not repeated at exit",
+    ),
+    ("--redzone-size", "blocks have no redzones yet"),
+    ("--alignment", "glibc's alignment is used"),
+    ("--ignore-ranges", "memory accesses are not checked"),
+    ("--trace-malloc", "allocation calls are not traced"),
+    ("--sim-hints", "there is no simulator"),
+    (
+        "--soname-synonyms",
+        "every loaded object's allocator calls are intercepted by symbol",
+    ),
+    ("--run-libc-freeres", "libc's freeres always runs"),
+    ("--run-cxx-freeres", "libstdc++'s freeres always runs"),
+    ("--exit-on-first-error", "the run continues after errors"),
+    ("--show-below-main", "frames below main are not shown"),
+    (
+        "--fullpath-after",
+        "file names are shown without directories",
+    ),
+    (
+        "--extra-debuginfo-path",
+        "debug info is found next to objects and in /usr/lib/debug",
+    ),
+    (
+        "--allow-mismatched-debuginfo",
+        "debug info is matched as found",
+    ),
+    (
+        "--merge-recursive-frames",
+        "recursive frames are not merged",
+    ),
+    (
+        "--trace-children-skip",
+        "--trace-children applies to every exec",
+    ),
+    ("--verbose", "no extra detail is printed"),
+    ("-v", "no extra detail is printed"),
+    ("-s", "the error list is not repeated at exit"),
+    ("--track-destroy", "not a memcheck feature"),
+];
+
+fn need<'a>(name: &str, v: Option<&'a str>) -> Result<&'a str, OptionError> {
+    v.ok_or_else(|| OptionError(format!("Option {name} needs a value: {name}=...")))
+}
+
+fn yes_no(name: &str, v: &str) -> Result<bool, OptionError> {
+    match v {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(OptionError(format!(
+            "Invalid argument '{v}' for option {name}: expected yes or no"
+        ))),
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, OptionError> {
+    v.parse()
+        .map_err(|_| OptionError(format!("Invalid number '{v}' for option {name}")))
+}
+
+/// Parses `[valgrind options] [--] PROGRAM [ARGS...]`.
+pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
+    let mut o = CheckOptions {
+        leak_check: LeakCheck::Summary,
+        show_leak_kinds: LeakKinds::DEFAULT,
+        errors_for_leak_kinds: LeakKinds::DEFAULT,
+        error_exitcode: None,
+        num_callers: 12,
+        log_file: None,
+        quiet: false,
+        trace_children: false,
+        freelist_vol: None,
+        warnings: Vec::new(),
+        program: OsString::new(),
+        args: Vec::new(),
+    };
+    let mut i = 0;
+    while let Some(arg) = raw.get(i) {
+        let Some(s) = arg.to_str() else { break };
+        if s == "--" {
+            i += 1;
+            break;
+        }
+        if !s.starts_with('-') || s == "-" {
+            break;
+        }
+        i += 1;
+        let (name, value) = match s.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (s, None),
+        };
+        match name {
+            "--tool" => {
+                let v = need(name, value)?;
+                if v != "memcheck" {
+                    return Err(OptionError(format!(
+                        "Only --tool=memcheck is available, not --tool={v}"
+                    )));
+                }
+            }
+            "--leak-check" => {
+                o.leak_check = match need(name, value)? {
+                    "no" => LeakCheck::No,
+                    "summary" => LeakCheck::Summary,
+                    "full" | "yes" => LeakCheck::Full,
+                    v => {
+                        return Err(OptionError(format!(
+                    "Invalid argument '{v}' for option --leak-check: expected no, summary or full"
+                )))
+                    }
+                }
+            }
+            "--show-leak-kinds" | "--errors-for-leak-kinds" => {
+                let v = need(name, value)?;
+                let k = LeakKinds::parse(v).ok_or_else(|| {
+                    OptionError(format!(
+                        "Invalid argument '{v}' for option {name}: expected a list of definite,indirect,possible,reachable or all or none"
+                    ))
+                })?;
+                if name == "--show-leak-kinds" {
+                    o.show_leak_kinds = k;
+                } else {
+                    o.errors_for_leak_kinds = k;
+                }
+            }
+            "--error-exitcode" => o.error_exitcode = Some(number(name, need(name, value)?)?),
+            "--num-callers" => {
+                let n: usize = number(name, need(name, value)?)?;
+                if !(1..=500).contains(&n) {
+                    return Err(OptionError(format!(
+                        "Invalid number '{n}' for option --num-callers: expected 1 to 500"
+                    )));
+                }
+                o.num_callers = n;
+            }
+            "--log-file" => o.log_file = Some(need(name, value)?.to_string()),
+            "-q" | "--quiet" => o.quiet = true,
+            "--trace-children" => o.trace_children = yes_no(name, need(name, value)?)?,
+            "--freelist-vol" => o.freelist_vol = Some(number(name, need(name, value)?)?),
+            _ => match NOT_IMPLEMENTED.iter().find(|(n, _)| *n == name) {
+                Some((_, what)) => o.warnings.push(format!(
+                    "memdx check: warning: {s} is not implemented ({what}); continuing"
+                )),
+                None => {
+                    return Err(OptionError(format!("Unknown option: {s}")));
+                }
+            },
+        }
+    }
+    let Some(program) = raw.get(i) else {
+        return Err(OptionError("no program specified".into()));
+    };
+    o.program = program.clone();
+    o.args = raw.get(i + 1..).unwrap_or(&[]).to_vec();
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn defaults_are_valgrinds() {
+        let o = parse(&args(&["./prog", "a"])).unwrap();
+        assert_eq!(o.leak_check, LeakCheck::Summary);
+        assert_eq!(o.num_callers, 12);
+        assert!(o.show_leak_kinds.definite && o.show_leak_kinds.possible);
+        assert!(!o.show_leak_kinds.reachable && !o.show_leak_kinds.indirect);
+        assert_eq!(o.program, "./prog");
+        assert_eq!(o.args, args(&["a"]));
+    }
+
+    #[test]
+    fn options_before_program_and_double_dash() {
+        let o = parse(&args(&[
+            "--leak-check=full",
+            "--show-leak-kinds=all",
+            "--error-exitcode=9",
+            "-q",
+            "--",
+            "./prog",
+            "--leak-check=no",
+        ]))
+        .unwrap();
+        assert_eq!(o.leak_check, LeakCheck::Full);
+        assert!(o.show_leak_kinds.reachable);
+        assert_eq!(o.error_exitcode, Some(9));
+        assert!(o.quiet);
+        assert_eq!(o.args, args(&["--leak-check=no"]));
+    }
+
+    #[test]
+    fn known_unimplemented_option_warns_and_unknown_option_fails() {
+        let o = parse(&args(&["--track-origins=yes", "./p"])).unwrap();
+        assert_eq!(o.warnings.len(), 1);
+        assert!(o.warnings[0].contains("--track-origins=yes is not implemented"));
+        let e = parse(&args(&["--frobnicate=1", "./p"])).unwrap_err();
+        assert_eq!(e.0, "Unknown option: --frobnicate=1");
+        assert!(parse(&args(&["--leak-check=maybe", "./p"])).is_err());
+        assert!(parse(&args(&["--leak-check=full"])).is_err());
+    }
+}

@@ -1,0 +1,334 @@
+//! One checked run: the socket, the program, one reader thread per process
+//! stream, and the program's fate turned into ours.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use memdx_events::{EventReader, FLAG_FORK_CHILD};
+
+use super::options::{CheckOptions, LeakCheck};
+use super::render::{ProcessReport, Sink};
+
+/// Where reports go: stderr, or `--log-file` (with `%p` per process).
+#[derive(Clone)]
+struct Output {
+    template: Option<String>,
+    files: Arc<Mutex<HashMap<PathBuf, Arc<Mutex<File>>>>>,
+}
+
+struct ProcessSink {
+    file: Option<Arc<Mutex<File>>>,
+}
+
+impl Sink for ProcessSink {
+    fn write_chunk(&mut self, text: &str) {
+        // A report that cannot be written (closed stderr, full disk) must
+        // not change the program's fate; it is dropped.
+        match &self.file {
+            Some(f) => {
+                if let Ok(mut f) = f.lock() {
+                    let _ = f.write_all(text.as_bytes());
+                }
+            }
+            None => {
+                let mut e = std::io::stderr().lock();
+                let _ = e.write_all(text.as_bytes());
+                let _ = e.flush();
+            }
+        }
+    }
+}
+
+impl Output {
+    fn sink(&self, pid: u32) -> ProcessSink {
+        let Some(t) = &self.template else {
+            return ProcessSink { file: None };
+        };
+        let path = PathBuf::from(expand_log_name(t, pid));
+        let file = self.files.lock().ok().and_then(|mut files| {
+            if let Some(f) = files.get(&path) {
+                return Some(f.clone());
+            }
+            let f = File::create(&path).ok().map(|f| Arc::new(Mutex::new(f)));
+            if let Some(f) = &f {
+                files.insert(path.clone(), f.clone());
+            }
+            f
+        });
+        if file.is_none() {
+            eprintln!(
+                "memdx check: cannot create log file '{}'; reporting to stderr",
+                path.display()
+            );
+        }
+        ProcessSink { file }
+    }
+}
+
+/// Valgrind's `--log-file` expansion: `%p` is the pid, `%%` a percent sign.
+fn expand_log_name(t: &str, pid: u32) -> String {
+    let mut out = String::new();
+    let mut chars = t.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('p') => out.push_str(&pid.to_string()),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+/// What the run ended with.
+pub struct Outcome {
+    status: ExitStatus,
+    errors: u64,
+    error_exitcode: Option<i32>,
+}
+
+impl Outcome {
+    /// Ends memdx the way the program ended (or with `--error-exitcode`).
+    pub fn exit(self) -> anyhow::Result<()> {
+        let _ = std::io::stderr().flush();
+        let _ = std::io::stdout().flush();
+        if let (Some(code), true) = (self.error_exitcode, self.errors > 0) {
+            std::process::exit(code);
+        }
+        if let Some(sig) = self.status.signal() {
+            // Die the same way: default action, then the same signal.
+            // SAFETY: resetting a disposition and signalling ourselves.
+            unsafe {
+                libc::signal(sig, libc::SIG_DFL);
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, sig);
+                libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+                // No core file from memdx itself: the program already dumped
+                // one if the system is configured to.
+                let rl = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &rl);
+                libc::raise(sig);
+            }
+            std::process::exit(128 + sig);
+        }
+        std::process::exit(self.status.code().unwrap_or(1));
+    }
+}
+
+fn command_line(program: &OsString, args: &[OsString]) -> String {
+    std::iter::once(program)
+        .chain(args.iter())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn read_cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+fn process_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks existence.
+    unsafe { libc::kill(pid as i32, 0) == 0 }
+}
+
+/// Reads one process's stream to its end; returns (pid, errors).
+fn serve(stream: UnixStream, opts: CheckOptions, out: Output, main_pid: u32) -> Option<(u32, u64)> {
+    let _ = stream.set_nonblocking(false);
+    let mut reader = EventReader::new(BufReader::with_capacity(1 << 16, stream));
+    let header = reader.read_header().ok()?;
+    let mut sink = out.sink(header.pid);
+    let mut report = ProcessReport::new(header.pid, opts);
+    if header.pid != main_pid && header.flags & FLAG_FORK_CHILD == 0 {
+        // A program exec'd under --trace-children=yes: its own preamble.
+        report.preamble(&mut sink, &read_cmdline(header.pid));
+    }
+    loop {
+        match reader.next_event() {
+            Ok(Some(ev)) => report.handle(ev, &mut sink),
+            Ok(None) => break,
+            Err(e) => {
+                sink.write_chunk(&format!("=={}== memdx: {e}\n", header.pid));
+                break;
+            }
+        }
+    }
+    if !report.finished && !process_alive(header.pid) {
+        report.abandoned(&mut sink);
+    }
+    Some((header.pid, report.errors))
+}
+
+struct TempDir(PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn make_temp_dir() -> anyhow::Result<TempDir> {
+    let base = std::env::temp_dir();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = base.join(format!("memdx-check-{}-{nanos}", std::process::id()));
+    std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("securing {}", dir.display()))?;
+    Ok(TempDir(dir))
+}
+
+pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
+    let dir = make_temp_dir()?;
+    let sock = dir.0.join("events.sock");
+    let listener =
+        UnixListener::bind(&sock).with_context(|| format!("listening on {}", sock.display()))?;
+    listener.set_nonblocking(true)?;
+
+    let mut preload = runtime.as_os_str().to_os_string();
+    if let Some(old) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+        preload.push(":");
+        preload.push(old);
+    }
+    let mut cmd = Command::new(&opts.program);
+    cmd.args(&opts.args)
+        .env("LD_PRELOAD", preload)
+        .env("MEMDX_EVENTS_SOCK", &sock)
+        .env("MEMDX_NUM_CALLERS", opts.num_callers.to_string())
+        .env(
+            "MEMDX_TRACE_CHILDREN",
+            if opts.trace_children { "yes" } else { "no" },
+        );
+    if opts.leak_check == LeakCheck::No {
+        cmd.env("MEMDX_LEAK_CHECK", "no");
+    }
+    if let Some(v) = opts.freelist_vol {
+        cmd.env("MEMDX_FREELIST_VOL", v.to_string());
+    }
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    // While the program runs, a terminal's ^C is the program's to handle;
+    // memdx stays to print the report (as `system()` does).
+    // SAFETY: plain disposition changes.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        crate::exit::Exit::new(
+            1,
+            format!(
+                "memdx check: cannot run '{}': {e}",
+                opts.program.to_string_lossy()
+            ),
+        )
+    })?;
+    let main_pid = child.id();
+    let out = Output {
+        template: opts.log_file.clone(),
+        files: Arc::default(),
+    };
+    {
+        let mut sink = out.sink(main_pid);
+        ProcessReport::new(main_pid, opts.clone())
+            .preamble(&mut sink, &command_line(&opts.program, &opts.args));
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acceptor = {
+        let stop = stop.clone();
+        let opts = opts.clone();
+        let out = out.clone();
+        std::thread::spawn(move || {
+            let mut readers = Vec::new();
+            loop {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let opts = opts.clone();
+                        let out = out.clone();
+                        readers.push(std::thread::spawn(move || {
+                            serve(stream, opts, out, main_pid)
+                        }));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        if stop.load(Ordering::Acquire) {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Err(_) => break,
+                }
+            }
+            readers
+                .into_iter()
+                .filter_map(|r| r.join().ok().flatten())
+                .collect::<Vec<_>>()
+        })
+    };
+    let status = child.wait().context("waiting for the program")?;
+    // A fork child still connecting when the program exits gets a moment.
+    std::thread::sleep(Duration::from_millis(20));
+    stop.store(true, Ordering::Release);
+    let results = acceptor
+        .join()
+        .map_err(|_| anyhow::anyhow!("event reader thread panicked"))?;
+    let errors = results
+        .iter()
+        .filter(|(pid, _)| *pid == main_pid)
+        .map(|(_, e)| *e)
+        .sum();
+    Ok(Outcome {
+        status,
+        errors,
+        error_exitcode: opts.error_exitcode,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_file_names_expand_pid_and_percent() {
+        assert_eq!(expand_log_name("vg.%p.log", 42), "vg.42.log");
+        assert_eq!(expand_log_name("100%%-%p", 7), "100%-7");
+        assert_eq!(expand_log_name("plain", 7), "plain");
+    }
+}

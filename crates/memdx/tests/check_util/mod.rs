@@ -1,0 +1,192 @@
+//! Shared helpers for the `memdx check` tests: build corpus programs, run
+//! them under memdx (and Valgrind), and parse the Valgrind-style report.
+
+#![allow(dead_code)]
+// Test support: a failed setup step should stop the test loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus/check")
+}
+
+/// The corpus programs (C and C++ sources), sorted.
+pub fn corpus_sources() -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(corpus_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "c" || e == "cpp"))
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn memdx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_memdx"))
+}
+
+/// A scratch directory under the cargo target dir, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("check-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a corpus program's header comment promises.
+#[derive(Debug, Default, Clone)]
+pub struct Expect {
+    pub leaks: BTreeMap<String, String>,
+    pub errors: Vec<String>,
+    pub exit: Option<i32>,
+    pub signal: Option<i32>,
+    pub build: Vec<String>,
+    pub valgrind_skip: Option<String>,
+}
+
+pub fn parse_expect(src: &str) -> Expect {
+    let mut e = Expect::default();
+    let header = match src.find("*/") {
+        Some(end) => &src[..end],
+        None => "",
+    };
+    for line in header.lines() {
+        let line = line.trim().trim_start_matches("/*").trim();
+        if let Some(rest) = line.strip_prefix("expect-error:") {
+            e.errors.push(rest.trim().to_string());
+        } else if let Some(rest) = line.strip_prefix("expect-exit:") {
+            e.exit = Some(rest.trim().parse().unwrap());
+        } else if let Some(rest) = line.strip_prefix("expect-signal:") {
+            e.signal = Some(rest.trim().parse().unwrap());
+        } else if let Some(rest) = line.strip_prefix("expect:") {
+            let (kind, value) = rest.split_once(':').unwrap();
+            e.leaks
+                .insert(kind.trim().to_string(), value.trim().to_string());
+        } else if let Some(rest) = line.strip_prefix("build:") {
+            e.build = rest.split_whitespace().map(String::from).collect();
+        } else if let Some(rest) = line.strip_prefix("valgrind: skip") {
+            e.valgrind_skip = Some(rest.trim().to_string());
+        }
+    }
+    e
+}
+
+/// Compiles one corpus source with the system compiler, as a distribution
+/// would: -O2, debug info, no frame pointers.
+pub fn build(src: &Path, out_dir: &Path, extra: &[String]) -> PathBuf {
+    let is_cpp = src.extension().is_some_and(|e| e == "cpp");
+    let exe = out_dir.join(src.file_stem().unwrap());
+    let status = Command::new(if is_cpp { "g++" } else { "gcc" })
+        .args(["-O2", "-g", "-fomit-frame-pointer", "-w", "-I"])
+        .arg(corpus_dir())
+        .arg(src)
+        .args(extra)
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .expect("running the C compiler");
+    assert!(status.success(), "compiling {}", src.display());
+    exe
+}
+
+/// The report of the first process in a Valgrind-style log (the program
+/// itself; fork children have other pids).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub pid: String,
+    /// "definitely lost" -> "16 bytes in 1 blocks", etc.
+    pub summary: BTreeMap<String, String>,
+    /// Error headlines in order.
+    pub errors: Vec<String>,
+    pub heap_summary: Vec<String>,
+    pub error_summary: Option<String>,
+}
+
+pub fn parse_report(stderr: &str) -> Report {
+    let mut r = Report::default();
+    for line in stderr.lines() {
+        let Some(rest) = line.strip_prefix("==") else {
+            continue;
+        };
+        let Some((pid, text)) = rest.split_once("== ") else {
+            continue;
+        };
+        if r.pid.is_empty() {
+            r.pid = pid.to_string();
+        }
+        if pid != r.pid {
+            continue;
+        }
+        let t = text.trim();
+        for kind in [
+            "definitely lost",
+            "indirectly lost",
+            "possibly lost",
+            "still reachable",
+        ] {
+            if let Some(v) = t.strip_prefix(&format!("{kind}: ")) {
+                r.summary.insert(kind.to_string(), v.to_string());
+            }
+        }
+        if text.starts_with("Invalid free()") || text.starts_with("Mismatched free()") {
+            r.errors.push(text.to_string());
+        }
+        if t.starts_with("in use at exit:") || t.starts_with("total heap usage:") {
+            r.heap_summary.push(t.to_string());
+        }
+        if let Some(v) = t.strip_prefix("ERROR SUMMARY: ") {
+            r.error_summary = Some(v.to_string());
+        }
+    }
+    r
+}
+
+impl Report {
+    /// A summary figure, "0 bytes in 0 blocks" when the line is absent
+    /// (Valgrind prints no LEAK SUMMARY when nothing is in use).
+    pub fn leak(&self, kind: &str) -> String {
+        self.summary
+            .get(kind)
+            .cloned()
+            .unwrap_or_else(|| "0 bytes in 0 blocks".into())
+    }
+}
+
+pub fn run_memdx(exe: &Path, opts: &[&str]) -> Output {
+    memdx()
+        .arg("check")
+        .args(opts)
+        .arg(exe)
+        .output()
+        .expect("running memdx check")
+}
+
+pub fn valgrind_available() -> bool {
+    Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+pub fn run_valgrind(exe: &Path) -> Output {
+    Command::new("valgrind")
+        .args(["--leak-check=full"])
+        .arg(exe)
+        .output()
+        .expect("running valgrind")
+}

@@ -1,0 +1,64 @@
+//! Differential test: Valgrind 3.19 and `memdx check` on the same corpus
+//! binaries must give the same LEAK SUMMARY bytes and blocks for definitely,
+//! indirectly and possibly lost, and the same error headlines.
+
+mod check_util;
+
+use check_util::*;
+
+#[test]
+fn corpus_agrees_with_valgrind() {
+    if !valgrind_available() {
+        println!("SKIPPED: valgrind is not installed (.ci/run installs it)");
+        return;
+    }
+    let scratch = Scratch::new("valgrind");
+    let sources = corpus_sources();
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for src in &sources {
+        let expect = parse_expect(&std::fs::read_to_string(src).unwrap());
+        let name = src.file_name().unwrap().to_string_lossy().to_string();
+        if let Some(why) = &expect.valgrind_skip {
+            println!("{name:32} not compared: {why}");
+            continue;
+        }
+        let exe = build(src, &scratch.0, &expect.build);
+        let ours = parse_report(&String::from_utf8_lossy(
+            &run_memdx(&exe, &["--leak-check=full"]).stderr,
+        ));
+        let vg_out = run_valgrind(&exe);
+        let vg_text = String::from_utf8_lossy(&vg_out.stderr).to_string();
+        let theirs = parse_report(&vg_text);
+        let mut problems = Vec::new();
+        for kind in ["definitely lost", "indirectly lost", "possibly lost"] {
+            if ours.leak(kind) != theirs.leak(kind) {
+                problems.push(format!(
+                    "{kind}: memdx '{}', valgrind '{}'",
+                    ours.leak(kind),
+                    theirs.leak(kind)
+                ));
+            }
+        }
+        let (mut a, mut b) = (ours.errors.clone(), theirs.errors.clone());
+        a.sort();
+        b.sort();
+        if a != b {
+            problems.push(format!("errors: memdx {a:?}, valgrind {b:?}"));
+        }
+        compared += 1;
+        println!(
+            "{name:32} {}",
+            if problems.is_empty() {
+                "same"
+            } else {
+                "DIFFERENT"
+            }
+        );
+        if !problems.is_empty() {
+            failures.push(format!("{name}: {}\n{vg_text}", problems.join("; ")));
+        }
+    }
+    println!("compared {compared} programs with valgrind");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
