@@ -104,13 +104,16 @@ fn percentages(line: &mut ReportLine, mut c: CpuSplit) -> i64 {
         div = 1;
         c.idle = 1;
     }
-    let half = div / 2;
+    // C: `divo2 = Div / 2UL` divides as unsigned (long long meets unsigned
+    // long), which differs from a signed halving when the tick sum wrapped.
+    let half = ((div as u64) / 2) as i64;
     c.user = if c.user >= c.guest {
-        c.user - c.guest
+        c.user.wrapping_sub(c.guest)
     } else {
         0
     };
-    let pct = |x: i64| (x.wrapping_mul(100).wrapping_add(half) / div) as u32;
+    // wrapping_div: i64::MIN / -1 traps in C; here it must not panic.
+    let pct = |x: i64| (x.wrapping_mul(100).wrapping_add(half).wrapping_div(div)) as u32;
     line.us = pct(c.user);
     line.sy = pct(c.system);
     line.id = pct(c.idle);
@@ -344,6 +347,40 @@ mod tests {
         assert_eq!((line.us, line.sy, line.id), (5, 5, 90));
         let exact = since_boot_exact(&s, &paging, &mem, &MACHINE, &opts, 100.0);
         assert_eq!((exact.interrupts, exact.cs, exact.bi), (100, 200, 20));
+    }
+
+    #[test]
+    fn wrapped_tick_sums_use_procps_c_arithmetic() {
+        // A random cpu line whose sums wrap; procps 4.0.2 -w printed
+        // us sy id wa st gu = 4294967276 7 7 8 10 4294967281 for it.
+        let mut s = stat(
+            [
+                649699198517617158,
+                16022993947311483646,
+                6113333991329661212,
+                16478465703857514335,
+                7068196794706063805,
+                5415006313990732751,
+                6981537414641121884,
+                14622093609659047679,
+                3483866075666569647,
+                0,
+            ],
+            0,
+            0,
+        );
+        s.total.guest_nice = None;
+        let line = since_boot(
+            &s,
+            &Paging::default(),
+            &Memory::default(),
+            &MACHINE,
+            &LineOptions::default(),
+        );
+        assert_eq!(
+            (line.us, line.sy, line.id, line.wa, line.st, line.gu),
+            (4294967276, 7, 7, 8, 10, 4294967281)
+        );
     }
 
     #[test]

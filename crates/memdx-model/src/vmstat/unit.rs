@@ -40,7 +40,29 @@ impl DataUnit {
     /// precision (a float has 24 bits of mantissa) and procps prints the
     /// rounded value, so we do too.
     pub fn convert_kib(&self, kib: u64) -> u64 {
-        ((kib as f32) / (self.bytes as f32) * 1024.0f32) as u64
+        c_float_to_ulong((kib as f32) / (self.bytes as f32) * 1024.0f32)
+    }
+}
+
+/// C's `(unsigned long)` of a `float` as gcc compiles it on x86-64: values
+/// below 2^63 through `cvttss2si`, larger ones as `cvttss2si(x - 2^63)` with
+/// bit 63 flipped, so anything from 2^64 up (out of range, undefined in C)
+/// comes out as 0 — not saturated as Rust's `as` would. procps prints that
+/// 0 for wrapped "negative" sizes, e.g. swap used when SwapFree > SwapTotal.
+fn c_float_to_ulong(x: f32) -> u64 {
+    const TWO_63: f32 = 9_223_372_036_854_775_808.0;
+    // cvttss2si's "integer indefinite" for NaN and out-of-range values.
+    let cvttss2si = |v: f32| -> i64 {
+        if v.is_nan() || !(-TWO_63..TWO_63).contains(&v) {
+            i64::MIN
+        } else {
+            v as i64
+        }
+    };
+    if x.is_nan() || x < TWO_63 {
+        cvttss2si(x) as u64
+    } else {
+        (cvttss2si(x - TWO_63) as u64) ^ (1 << 63)
     }
 }
 
@@ -66,6 +88,19 @@ mod tests {
         assert_eq!(b.convert_kib(22368180), 22_905_016_320);
         let m = DataUnit::from_arg("m").unwrap();
         assert_eq!(m.convert_kib(22368180), 22905);
+    }
+
+    #[test]
+    fn float_to_ulong_matches_gcc_beyond_range() {
+        // Printed by gcc -O2 `(unsigned long)strtof(argv[i])` on x86-64.
+        assert_eq!(c_float_to_ulong(1.8446744e19), 0);
+        assert_eq!(c_float_to_ulong(9.3e18), 9_300_000_300_729_368_576);
+        assert_eq!(c_float_to_ulong(9.22e18), 9_219_999_834_692_386_816);
+        assert_eq!(c_float_to_ulong(1e20), 0);
+        assert_eq!(c_float_to_ulong(f32::INFINITY), 0);
+        assert_eq!(c_float_to_ulong(1.5), 1);
+        // A wrapped "negative" size converts to 0 in every unit.
+        assert_eq!(DataUnit::default().convert_kib(u64::MAX - 5), 0);
     }
 
     #[test]
