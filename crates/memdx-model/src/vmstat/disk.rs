@@ -88,6 +88,73 @@ pub fn entries(stats: &DiskStats, whole_disks: Option<&[String]>) -> Vec<DiskEnt
         .collect()
 }
 
+/// procps' device list for `-d` over several samples. procps keeps one
+/// linked list for the whole run: a device is appended when first seen and
+/// updated in place after that; a device that vanished from
+/// `/proc/diskstats` stays listed with its last counters; one that comes
+/// back after missing a read is dropped and appended again. Whether a
+/// device is a disk is decided once, when it is appended.
+#[derive(Debug, Clone, Default)]
+pub struct DiskTracker {
+    nodes: Vec<TrackedDevice>,
+    old_stamp: i64,
+    new_stamp: i64,
+}
+
+#[derive(Debug, Clone)]
+struct TrackedDevice {
+    entry: DiskEntry,
+    stamped: i64,
+}
+
+impl DiskTracker {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes one sample read at `now` (seconds; procps stamps reads with
+    /// `time(NULL)`).
+    pub fn update(&mut self, stats: &DiskStats, whole_disks: Option<&[String]>, now: i64) {
+        self.old_stamp = self.new_stamp;
+        self.new_stamp = now;
+        for fresh in entries(stats, whole_disks) {
+            let found = self
+                .nodes
+                .iter()
+                .position(|n| n.entry.row.name == fresh.row.name);
+            let found = match found {
+                Some(i)
+                    if self.nodes[i].stamped != self.old_stamp
+                        && self.nodes[i].stamped != self.new_stamp =>
+                {
+                    // stale: forget it, it is appended again below
+                    self.nodes.remove(i);
+                    None
+                }
+                other => other,
+            };
+            match found {
+                Some(i) => {
+                    let node = &mut self.nodes[i];
+                    node.entry.row = fresh.row;
+                    node.stamped = self.new_stamp;
+                }
+                None => self.nodes.push(TrackedDevice {
+                    entry: fresh,
+                    stamped: self.new_stamp,
+                }),
+            }
+        }
+    }
+
+    /// The list as procps prints it, partitions included (for the header
+    /// arithmetic).
+    pub fn entries(&self) -> impl Iterator<Item = &DiskEntry> {
+        self.nodes.iter().map(|n| &n.entry)
+    }
+}
+
 /// `-D`: the disks' counters summed (partitions only counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct DiskSummary {
@@ -191,6 +258,38 @@ mod tests {
         assert_eq!((e[0].row.in_progress, e[0].row.io_seconds), (1, 2));
         let all = entries(&stats(), None);
         assert!(all[1].is_disk);
+    }
+
+    #[test]
+    fn tracker_keeps_vanished_devices_and_appends_new_ones_like_procps() {
+        let whole = vec!["sda".to_string(), "sdb".to_string()];
+        let a = DiskStats::parse("8 0 sda 1 0 0 0 0 0 0 0 0 0 0\n8 16 sdb 2 0 0 0 0 0 0 0 0 0 0\n")
+            .unwrap();
+        let b = DiskStats::parse("8 32 sdc 3 0 0 0 0 0 0 0 0 0 0\n8 0 sda 4 0 0 0 0 0 0 0 0 0 0\n")
+            .unwrap();
+        let c = DiskStats::parse("8 16 sdb 5 0 0 0 0 0 0 0 0 0 0\n8 0 sda 6 0 0 0 0 0 0 0 0 0 0\n")
+            .unwrap();
+        let mut t = DiskTracker::new();
+        t.update(&a, Some(&whole), 100);
+        t.update(&b, Some(&whole), 101);
+        let seen: Vec<(String, u64, bool)> = t
+            .entries()
+            .map(|e| (e.row.name.clone(), e.row.reads, e.is_disk))
+            .collect();
+        // sdb vanished but stays with its last counters; sdc (not in
+        // /sys/block here) is appended as a partition.
+        assert_eq!(
+            seen,
+            vec![
+                ("sda".into(), 4, true),
+                ("sdb".into(), 2, true),
+                ("sdc".into(), 3, false)
+            ]
+        );
+        t.update(&c, Some(&whole), 102);
+        let names: Vec<&str> = t.entries().map(|e| e.row.name.as_str()).collect();
+        // sdb missed a read: dropped and appended again.
+        assert_eq!(names, vec!["sda", "sdc", "sdb"]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use memdx_model::vmstat::disk::{entries, PartitionRow};
+use memdx_model::vmstat::disk::{DiskTracker, PartitionRow};
 use memdx_model::vmstat::slab;
 use memdx_proc::SlabInfo;
 use memdx_views::vmstat::disk::{
@@ -41,13 +41,15 @@ pub fn disks(
     if height == 0 && !run.json {
         write_disk_header(out, run.wide, run.timestamp, &zone(src))?;
     }
+    let mut devices = DiskTracker::new();
     let mut i: u64 = 0;
     while run.infinite || i < run.count {
         let (stats, whole) = match first.take() {
             Some(sample) => sample,
             None => read_disks(src)?,
         };
-        let all = entries(&stats, whole.as_deref());
+        devices.update(&stats, whole.as_deref(), src.now());
+        let all: Vec<_> = devices.entries().collect();
         if run.json {
             let disks = all.iter().filter(|e| e.is_disk).map(|e| &e.row).collect();
             write_json_line(
