@@ -326,6 +326,22 @@ mod tests {
     }
 
     #[test]
+    fn dmesg_t_wall_clock_stamps_keep_the_comm_clean() {
+        let text = "[Mon Nov 25 08:00:00 2026] python3 invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0\n\
+[Mon Nov 25 08:00:00 2026] [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name\n\
+[Mon Nov 25 08:00:00 2026] [    812]  1000   812   525400   499712  4030464        0             0 python3\n\
+[Mon Nov 25 08:00:00 2026] Out of memory: Killed process 812 (python3) total-vm:2101600kB, anon-rss:1998848kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:3936kB oom_score_adj:0\n";
+        let ev = parse_events(&parse_log(text));
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            ev[0].trigger.as_ref().map(|t| t.comm.as_str()),
+            Some("python3")
+        );
+        assert_eq!(ev[0].tasks.len(), 1);
+        assert_eq!(ev[0].time, None);
+    }
+
+    #[test]
     fn a_kill_without_its_start_is_still_an_event() {
         let lines = parse_log("[  99.5] Out of memory: Killed process 7 (x) total-vm:10kB, anon-rss:8kB, file-rss:0kB, shmem-rss:0kB\n[  99.6] oom_reaper: reaped process 7 (x), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB\n");
         let ev = parse_events(&lines);

@@ -16,6 +16,12 @@ use memdx_proc::ProcRoot;
 use crate::exit::Exit;
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Settings are passed through to the kernel as written: stack=on, stack=off, \
+scan=on, scan=off, scan=SECONDS (e.g. `memdx kmemleak scan=600`).\n\n\
+Paths are read under MEMDX_PROC_ROOT when it is set (…/sys/kernel/debug/kmemleak, \
+…/proc/kallsyms, …/proc/config.gz, …/dev/kmsg)."
+)]
 pub struct KmemleakArgs {
     #[command(subcommand)]
     command: KmemleakCommand,
@@ -175,8 +181,7 @@ pub fn run(args: KmemleakArgs) -> anyhow::Result<()> {
                 None => {
                     let mut ctl = DebugfsControl::new(&root);
                     let text = ctl.read().map_err(|e| control_error(&root, &e))?;
-                    let objs = parse(&text, &ctl.path().display().to_string())?;
-                    let mut objs = objs;
+                    let mut objs = parse(&text, &ctl.path().display().to_string())?;
                     symbolize_live(&root, &mut objs);
                     objs
                 }
