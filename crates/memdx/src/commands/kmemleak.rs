@@ -43,6 +43,9 @@ enum KmemleakCommand {
         /// Seconds to wait between the two scans (kmemleak ignores objects younger than 5 s).
         #[arg(long, value_name = "SECONDS", default_value = "6")]
         wait: f64,
+        /// If anything is reported, wait, scan and read once more (drops objects that were only briefly unreferenced).
+        #[arg(long)]
+        confirm: bool,
         #[command(flatten)]
         report: ReportOptions,
     },
@@ -150,6 +153,7 @@ pub fn run(args: KmemleakArgs) -> anyhow::Result<()> {
         KmemleakCommand::Scan {
             clear_first,
             wait,
+            confirm,
             report,
         } => {
             if !(wait.is_finite() && wait >= 0.0) {
@@ -164,6 +168,7 @@ pub fn run(args: KmemleakArgs) -> anyhow::Result<()> {
             let plan = ScanPlan {
                 clear_first,
                 wait: Duration::from_secs_f64(wait),
+                confirm,
             };
             let mut ctl = DebugfsControl::new(&root);
             let text =
