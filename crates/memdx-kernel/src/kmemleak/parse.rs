@@ -188,6 +188,9 @@ fn parse_comm(rest: &str, obj: &mut LeakObject) -> std::result::Result<(), Strin
             .ok_or_else(bad)?;
         let (whole, frac) = secs.split_once('.').unwrap_or((secs, "0"));
         let whole: u64 = whole.parse().map_err(|_| bad())?;
+        if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
         let frac = format!("{frac:0<3}");
         let millis: u64 = frac[..3].parse().map_err(|_| bad())?;
         obj.age_ms = Some(whole * 1000 + millis);
@@ -299,6 +302,13 @@ unreferenced object 0xffff888005a3b000 (size 32):
         let o = &parse_report(text, "t").unwrap()[0];
         assert_eq!(o.comm, "a \"b\"");
         assert_eq!(o.age_ms, Some(12_050));
+    }
+
+    #[test]
+    fn non_ascii_age_is_an_error_not_a_panic() {
+        let text = "unreferenced object 0xc1234567 (size 8):\n  comm \"a\", pid 7, jiffies 100 (age 1.ééés)\n";
+        let e = parse_report(text, "t").unwrap_err().to_string();
+        assert!(e.starts_with("t line 2: bad 'comm' line"), "{e}");
     }
 
     #[test]
