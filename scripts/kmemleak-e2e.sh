@@ -11,7 +11,8 @@
 #   E2E_DIR=/tmp/x scripts/kmemleak-e2e.sh
 #   E2E_CAPTURE=tests/fixtures/kmemleak/qemu-6.1-kmemleak-test.txt scripts/kmemleak-e2e.sh
 #                                      # also save the guest's raw kmemleak files
-#                                      # (after insmod, and ...-after-rmmod.txt)
+#                                      # (after insmod, ...-after-rmmod.txt, and the
+#                                      # guest's dmesg with kmemleak.verbose=1: ...-dmesg.txt)
 #
 # Needs (installed with apt-get when missing, as root): linux-source-6.1,
 # qemu-system-x86, busybox-static, flex, bison, bc, libelf-dev, libssl-dev.
@@ -102,6 +103,8 @@ section scan2 memdx kmemleak scan --json
 cat /sys/kernel/debug/kmemleak >/tmp/r2.txt
 section raw2 cat /tmp/r2.txt
 section diff memdx kmemleak diff /tmp/r1.txt /tmp/r2.txt
+# kmemleak.verbose=1 also printed each new leak to the kernel log.
+section dmesg dmesg
 section done echo ok
 reboot -f
 INIT
@@ -116,14 +119,14 @@ rm -f "$work/console.log" "$work/out.log"
 start=$(date +%s)
 timeout 900 qemu-system-x86_64 -accel $accel -m 512 -smp 1 \
     -kernel "$ksrc/arch/x86/boot/bzImage" -initrd "$work/initramfs.cpio.gz" \
-    -append "console=ttyS0 panic=-1 loglevel=4" \
+    -append "console=ttyS0 panic=-1 loglevel=4 kmemleak.verbose=1" \
     -display none -monitor none -serial "file:$work/console.log" -serial "file:$work/out.log" \
     -no-reboot
 log "guest ran $(( $(date +%s) - start )) s"
 
 # 5. Check what the guest printed.
 sec() { tr -d '\r' <"$work/out.log" | awk -v n="$1" '$0=="@@@ BEGIN " n {on=1; next} /^@@@ END/ {on=0} on'; }
-for s in status scan1 raw1 report1 scan2 raw2 diff done; do
+for s in status scan1 raw1 report1 scan2 raw2 diff dmesg done; do
     grep -qx "@@@ BEGIN $s" <(tr -d '\r' <"$work/out.log") || { log "guest did not reach '$s' (see $work/console.log)"; tail -20 "$work/console.log"; exit 1; }
 done
 sec status
@@ -154,9 +157,12 @@ check "rmmod orphans the 10 list elements: one group of 10" 'sec diff | grep -q 
 check "the host parses the guest's raw file to the same object count" \
     '[ "$(sec raw1 | "$bin" kmemleak report - --json | objects)" = "$(printf %s "$scan1" | objects)" ]'
 check "diff shows new groups after rmmod (the orphaned list elements)" 'sec diff | grep -q "^ *new "'
+check "the kernel log (kmemleak.verbose=1) holds the same objects as the debugfs file" \
+    '[ "$(sec dmesg | "$bin" kmemleak report - --json | objects)" = "$(sec raw2 | "$bin" kmemleak report - --json | objects)" ]'
 if [ -n "${E2E_CAPTURE:-}" ]; then
     sec raw1 >"$repo/$E2E_CAPTURE"
     sec raw2 >"$repo/${E2E_CAPTURE%.txt}-after-rmmod.txt"
+    sec dmesg >"$repo/${E2E_CAPTURE%.txt}-dmesg.txt"
     log "saved the guest's kmemleak file to $E2E_CAPTURE (and after rmmod to ${E2E_CAPTURE%.txt}-after-rmmod.txt)"
 fi
 exit $fail

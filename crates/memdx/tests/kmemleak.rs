@@ -554,3 +554,17 @@ fn real_capture_diff_after_rmmod_shows_the_orphaned_list() {
     );
     assert_eq!(g.iter().filter(|x| x["change"] == "same").count(), 14);
 }
+
+/// The same guest booted with kmemleak.verbose=1: each scan also printed
+/// its new leaks to the kernel log, among boot messages.
+#[test]
+fn real_dmesg_from_the_6_1_guest_with_verbose_kmemleak() {
+    let v = report_json("qemu-6.1-kmemleak-test-dmesg.txt", &[]);
+    assert_eq!(v["objects"], 24);
+    assert_eq!(v["groups"].as_array().unwrap().len(), 15);
+    assert_eq!(
+        v["groups"][0]["count"], 10,
+        "the orphaned list elements, one call site"
+    );
+    assert_eq!(v["groups"][0]["bytes"], 5120);
+}
