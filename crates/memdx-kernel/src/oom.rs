@@ -187,6 +187,11 @@ fn apply_summary(text: &str, ev: &mut OomEvent) {
             _ => {}
         }
     }
+    // Kernels without memory cgroups print neither `global_oom` nor
+    // `oom_memcg=`; CONSTRAINT_NONE is then a machine-wide OOM all the same.
+    if ev.global.is_none() && ev.constraint.as_deref() == Some("CONSTRAINT_NONE") {
+        ev.global = Some(true);
+    }
 }
 
 /// `memory: usage 524288kB, limit 524288kB, failcnt 52` (also `swap:`, `kmem:`, `memory+swap:`).
