@@ -103,6 +103,8 @@ section scan2 memdx kmemleak scan --json
 cat /sys/kernel/debug/kmemleak >/tmp/r2.txt
 section raw2 cat /tmp/r2.txt
 section diff memdx kmemleak diff /tmp/r1.txt /tmp/r2.txt
+# Slab caches and kernel memory as `memdx slab` sees them in the guest.
+section slab sh -c 'ls /proc/slabinfo 2>&1; memdx slab --top 8'
 # An OOM kill for `memdx oom`: two 300 MiB buffers in a 512 MiB guest.
 section oom sh -c 'dd if=/dev/zero of=/dev/null bs=300M count=1 & dd if=/dev/zero of=/dev/null bs=300M count=1; wait; true'
 # kmemleak.verbose=1 also printed each new leak to the kernel log.
@@ -128,7 +130,7 @@ log "guest ran $(( $(date +%s) - start )) s"
 
 # 5. Check what the guest printed.
 sec() { tr -d '\r' <"$work/out.log" | awk -v n="$1" '$0=="@@@ BEGIN " n {on=1; next} /^@@@ END/ {on=0} on'; }
-for s in status scan1 raw1 report1 scan2 raw2 diff oom dmesg done; do
+for s in status scan1 raw1 report1 scan2 raw2 diff slab oom dmesg done; do
     grep -qx "@@@ BEGIN $s" <(tr -d '\r' <"$work/out.log") || { log "guest did not reach '$s' (see $work/console.log)"; tail -20 "$work/console.log"; exit 1; }
 done
 sec status
@@ -161,6 +163,7 @@ check "the host parses the guest's raw file to the same object count" \
 check "diff shows new groups after rmmod (the orphaned list elements)" 'sec diff | grep -q "^ *new "'
 check "the kernel log (kmemleak.verbose=1) holds the same objects as the debugfs file" \
     '[ "$(sec dmesg | "$bin" kmemleak report - --json | objects)" = "$(sec raw2 | "$bin" kmemleak report - --json | objects)" ]'
+check "memdx slab lists the guest's caches" 'sec slab | grep -q " kmalloc-"'
 oom_json=$(sec dmesg | "$bin" oom - --json)
 check "memdx oom finds the kill of a dd in the guest's log" 'printf %s "$oom_json" | grep -q "\"comm\": \"dd\""'
 if [ -n "${E2E_CAPTURE:-}" ]; then
