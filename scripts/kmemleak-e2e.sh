@@ -74,7 +74,7 @@ rootfs="$work/rootfs"
 rm -rf "$rootfs"
 mkdir -p "$rootfs"/{bin,sbin,proc,sys,dev,tmp,lib,lib64}
 cp /bin/busybox "$rootfs/bin/busybox"
-for app in sh mount cat echo insmod rmmod sleep reboot grep head wc dmesg; do ln -s busybox "$rootfs/bin/$app"; done
+for app in sh mount cat echo insmod rmmod sleep usleep reboot grep head wc dmesg; do ln -s busybox "$rootfs/bin/$app"; done
 cp "$bin" "$rootfs/bin/memdx"
 ldd "$bin" | awk '/=>/ {print $3} /ld-linux/ {print $1}' | while read -r lib; do
     [ -f "$lib" ] || continue
@@ -105,6 +105,9 @@ section raw2 cat /tmp/r2.txt
 section diff memdx kmemleak diff /tmp/r1.txt /tmp/r2.txt
 # Slab caches and kernel memory as `memdx slab` sees them in the guest.
 section slab sh -c 'ls /proc/slabinfo 2>&1; memdx slab --top 8'
+# A kernel-side "leak" for the trend test: processes that never exit, started
+# steadily while memdx samples (their task_struct, pid, mm, vma... caches grow).
+section slabtrend sh -c '(i=0; while [ $i -lt 300 ]; do sleep 100000 & i=$((i+1)); usleep 30000; done) & memdx slab --interval 1 --duration 10 --json'
 # An OOM kill for `memdx oom`: two 300 MiB buffers in a 512 MiB guest.
 section oom sh -c 'dd if=/dev/zero of=/dev/null bs=300M count=1 & dd if=/dev/zero of=/dev/null bs=300M count=1; wait; true'
 # kmemleak.verbose=1 also printed each new leak to the kernel log.
@@ -130,7 +133,7 @@ log "guest ran $(( $(date +%s) - start )) s"
 
 # 5. Check what the guest printed.
 sec() { tr -d '\r' <"$work/out.log" | awk -v n="$1" '$0=="@@@ BEGIN " n {on=1; next} /^@@@ END/ {on=0} on'; }
-for s in status scan1 raw1 report1 scan2 raw2 diff slab oom dmesg done; do
+for s in status scan1 raw1 report1 scan2 raw2 diff slab slabtrend oom dmesg done; do
     grep -qx "@@@ BEGIN $s" <(tr -d '\r' <"$work/out.log") || { log "guest did not reach '$s' (see $work/console.log)"; tail -20 "$work/console.log"; exit 1; }
 done
 sec status
@@ -164,6 +167,9 @@ check "diff shows new groups after rmmod (the orphaned list elements)" 'sec diff
 check "the kernel log (kmemleak.verbose=1) holds the same objects as the debugfs file" \
     '[ "$(sec dmesg | "$bin" kmemleak report - --json | objects)" = "$(sec raw2 | "$bin" kmemleak report - --json | objects)" ]'
 check "memdx slab lists the guest's caches" 'sec slab | grep -q " kmalloc-"'
+growing=$(sec slabtrend | tr -d ' \n' | grep -o '"name":"[^"]*","reclaimable":[a-z]*,"samples":[0-9]*,"first_bytes":[0-9]*,"last_bytes":[0-9]*,"slope_bytes_per_s":[-0-9.e]*,"slope_objs_per_s":[-0-9.e]*,"mk_s":[-0-9]*,"p_value":[-0-9.e]*,"growing":true' | sed 's/"name":"\([^"]*\)".*/\1/' | tr '\n' ' ')
+log "caches memdx slab flagged while processes piled up: ${growing:-none}"
+check "memdx slab flags growing caches while processes pile up" '[ -n "$growing" ]'
 oom_json=$(sec dmesg | "$bin" oom - --json)
 check "memdx oom finds the kill of a dd in the guest's log" 'printf %s "$oom_json" | grep -q "\"comm\": \"dd\""'
 if [ -n "${E2E_CAPTURE:-}" ]; then
