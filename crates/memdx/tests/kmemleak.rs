@@ -568,3 +568,20 @@ fn real_dmesg_from_the_6_1_guest_with_verbose_kmemleak() {
     );
     assert_eq!(v["groups"][0]["bytes"], 5120);
 }
+
+#[test]
+fn unsymbolized_culprits_get_a_hint_in_text_output() {
+    let path = fixtures().join("qemu-6.1-kmemleak-test.txt");
+    let out = memdx(&["kmemleak", "report", path.to_str().unwrap()], None);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.matches("  (culprit not symbolized:").count(),
+        14,
+        "{text}"
+    );
+    let path = fixtures().join("hashed-6.1.txt");
+    let out = memdx(&["kmemleak", "report", path.to_str().unwrap()], None);
+    assert!(!String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("culprit not symbolized"));
+}
