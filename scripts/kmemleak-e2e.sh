@@ -137,14 +137,14 @@ for s in status scan1 raw1 report1 scan2 raw2 diff slab slabtrend oom dmesg done
     grep -qx "@@@ BEGIN $s" <(tr -d '\r' <"$work/out.log") || { log "guest did not reach '$s' (see $work/console.log)"; tail -20 "$work/console.log"; exit 1; }
 done
 sec status
-sec report1 | head -40
+sec report1 | sed -n 1,40p
 sec diff
 fail=0
 check() { if eval "$2"; then log "ok: $1"; else log "FAILED: $1"; fail=1; fi; }
 scan1=$(sec scan1)
 objects() { grep -m1 '"objects"' | tr -dc 0-9; }
 count() { grep -c -- "$1" || true; }
-check "status says usable" '[ "$(sec status | head -1)" = "kmemleak: usable" ]'
+check "status says usable" '[ "$(sec status | sed -n 1p)" = "kmemleak: usable" ]'
 # kmemleak_test_init lives in the module's .init.text, freed after loading, so
 # its frames print as raw module addresses: one group per call site.
 found=$(printf %s "$scan1" | count "\"title\": \"memory leak in 0xffffffffa")
@@ -167,10 +167,10 @@ check "diff shows new groups after rmmod (the orphaned list elements)" 'sec diff
 check "the kernel log (kmemleak.verbose=1) holds the same objects as the debugfs file" \
     '[ "$(sec dmesg | "$bin" kmemleak report - --json | objects)" = "$(sec raw2 | "$bin" kmemleak report - --json | objects)" ]'
 check "memdx slab lists the guest's caches" 'sec slab | grep -q " kmalloc-"'
-growing=$(sec slabtrend | tr -d ' \n' | grep -o '"name":"[^"]*","reclaimable":[a-z]*,"samples":[0-9]*,"first_bytes":[0-9]*,"last_bytes":[0-9]*,"slope_bytes_per_s":[-0-9.e]*,"slope_objs_per_s":[-0-9.e]*,"mk_s":[-0-9]*,"p_value":[-0-9.e]*,"growing":true' | sed 's/"name":"\([^"]*\)".*/\1/' | tr '\n' ' ')
+growing=$(sec slabtrend | tr -d ' \n' | grep -o '"name":"[^"]*","reclaimable":[a-z]*,"samples":[0-9]*,"first_bytes":[0-9]*,"last_bytes":[0-9]*,"slope_bytes_per_s":[-0-9.e]*,"slope_objs_per_s":[-0-9.e]*,"mk_s":[-0-9]*,"p_value":[-0-9.e]*,"growing":true' | sed 's/"name":"\([^"]*\)".*/\1/' | tr '\n' ' ') || true
 log "caches memdx slab flagged while processes piled up: ${growing:-none}"
 check "memdx slab flags growing caches while processes pile up" '[ -n "$growing" ]'
-oom_json=$(sec dmesg | "$bin" oom - --json)
+oom_json=$(sec dmesg | "$bin" oom - --json) || true
 check "memdx oom finds the kill of a dd in the guest's log" 'printf %s "$oom_json" | grep -q "\"comm\": \"dd\""'
 if [ -n "${E2E_CAPTURE:-}" ]; then
     sec raw1 >"$repo/$E2E_CAPTURE"
