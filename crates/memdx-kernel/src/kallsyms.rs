@@ -8,6 +8,10 @@ use crate::kmemleak::record::Frame;
 /// Relative path of the symbol table under a `ProcRoot`.
 pub const REL_PATH: &str = "proc/kallsyms";
 
+/// How far past the last known symbol of a module (or of vmlinux) an
+/// address may lie and still be taken as inside it.
+pub const LAST_SYMBOL_SPAN: u64 = 4096;
+
 /// One text symbol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Symbol {
@@ -75,13 +79,20 @@ impl Kallsyms {
         !self.symbols.is_empty()
     }
 
-    /// The symbol containing `address` and the offset into it. Addresses past
-    /// the last symbol, or more than 1 MiB past the nearest one, are unknown.
+    /// The symbol containing `address` and the offset into it. A symbol
+    /// ends where the next one of the same module (or vmlinux) starts; the
+    /// last symbol of a module gets at most [`LAST_SYMBOL_SPAN`] bytes, because
+    /// what follows it may be code whose symbols are gone (a module's init
+    /// code is freed after loading), and a wrong name is worse than none.
     pub fn lookup(&self, address: u64) -> Option<(&Symbol, u64)> {
         let idx = self.symbols.partition_point(|s| s.address <= address);
         let sym = self.symbols.get(idx.checked_sub(1)?)?;
         let offset = address - sym.address;
-        (idx < self.symbols.len() && offset < 1 << 20).then_some((sym, offset))
+        let limit = match self.symbols.get(idx) {
+            Some(next) if next.module == sym.module => next.address - sym.address,
+            _ => LAST_SYMBOL_SPAN,
+        };
+        (offset < limit && offset < 1 << 20).then_some((sym, offset))
     }
 
     /// Fills in function, offset and module for frames that only have an
@@ -118,6 +129,19 @@ mod tests {
         }];
         assert_eq!(k.symbolize(&mut frames), 1);
         assert_eq!(frames[0].display(), "leak_init+0x7a [kmemleak_test]");
+    }
+
+    #[test]
+    fn freed_module_init_code_is_not_named_after_the_module_s_last_function() {
+        // kmemleak_test's init code at ...a0005000 was freed after loading:
+        // only its exit function is left in kallsyms.
+        let k = Kallsyms::parse("ffffffff81000000 T _text\nffffffff81001000 T _etext\nffffffffa0000000 t kmemleak_test_exit\t[kmemleak_test]\n", "k").unwrap();
+        assert_eq!(
+            k.lookup(0xffff_ffff_a000_0040)
+                .map(|(s, o)| (s.name.as_str(), o)),
+            Some(("kmemleak_test_exit", 0x40))
+        );
+        assert!(k.lookup(0xffff_ffff_a000_5029).is_none());
     }
 
     #[test]

@@ -58,9 +58,15 @@ pub fn strip_dmesg_prefix(line: &str) -> (Option<f64>, &str) {
     let trimmed = rest.trim_start();
     if let Some(inner) = trimmed.strip_prefix('[') {
         if let Some(end) = inner.find(']') {
-            if let Ok(t) = inner[..end].trim().parse::<f64>() {
-                let msg = &inner[end + 1..];
-                return (Some(t), msg.strip_prefix(' ').unwrap_or(msg));
+            let stamp = inner[..end].trim();
+            let msg = &inner[end + 1..];
+            let msg = msg.strip_prefix(' ').unwrap_or(msg);
+            if let Ok(t) = stamp.parse::<f64>() {
+                return (Some(t), msg);
+            }
+            // `dmesg -T`: "[Mon Nov 25 08:00:00 2026] msg" — no uptime, same message.
+            if stamp.len() >= 20 && stamp.contains(':') && stamp.split_whitespace().count() == 5 {
+                return (None, msg);
             }
         }
     }
@@ -167,5 +173,13 @@ mod tests {
             (Some(3.25), "oom")
         );
         assert_eq!(strip_dmesg_prefix("no prefix"), (None, "no prefix"));
+        assert_eq!(
+            strip_dmesg_prefix("[Mon Nov 25 08:00:00 2026] python3 invoked oom-killer: x"),
+            (None, "python3 invoked oom-killer: x")
+        );
+        assert_eq!(
+            strip_dmesg_prefix("[  pid  ]   uid  tgid"),
+            (None, "[  pid  ]   uid  tgid")
+        );
     }
 }

@@ -102,6 +102,7 @@ fn clear_first_clears_before_the_first_scan() {
     let plan = ScanPlan {
         clear_first: true,
         wait: Duration::from_millis(7500),
+        confirm: false,
     };
     scan(&mut fake(&log, None), &mut FakeClock(log.clone()), &plan).unwrap();
     assert_eq!(
@@ -136,4 +137,32 @@ fn a_refused_write_stops_the_sequence_before_any_wait() {
         "nothing written, nothing waited: {:?}",
         log.borrow()
     );
+}
+
+#[test]
+fn confirm_rescans_only_when_something_was_reported() {
+    let log: Log = Rc::default();
+    let plan = ScanPlan {
+        confirm: true,
+        ..ScanPlan::default()
+    };
+    scan(&mut fake(&log, None), &mut FakeClock(log.clone()), &plan).unwrap();
+    assert_eq!(
+        *log.borrow(),
+        vec![
+            Event::Write("scan".into()),
+            Event::Wait(DEFAULT_WAIT),
+            Event::Write("scan".into()),
+            Event::Read,
+            Event::Wait(DEFAULT_WAIT),
+            Event::Write("scan".into()),
+            Event::Read
+        ]
+    );
+    // Nothing reported: nothing to confirm.
+    let log: Log = Rc::default();
+    let mut quiet = fake(&log, None);
+    quiet.report = String::new();
+    scan(&mut quiet, &mut FakeClock(log.clone()), &plan).unwrap();
+    assert_eq!(log.borrow().len(), 4);
 }

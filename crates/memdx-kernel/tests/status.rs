@@ -64,7 +64,10 @@ fn find<'a>(s: &'a Status, check: &str) -> &'a Finding {
         .unwrap_or_else(|| panic!("no {check} finding in {s:#?}"))
 }
 
-fn eperm(_: &Path) -> std::io::Result<()> {
+/// What a locked-down kernel answers when opening a debugfs file that
+/// exists and is writable (a missing file is still ENOENT).
+fn eperm(path: &Path) -> std::io::Result<()> {
+    std::fs::metadata(path)?;
     Err(std::io::Error::from_raw_os_error(1))
 }
 
@@ -151,6 +154,51 @@ fn boot_config_securityfs_lockdown_eperm_and_not_root() {
     let user = find(&s, "user");
     assert_eq!(user.verdict, Verdict::Blocks);
     assert!(user.detail.contains("uid 1000"), "{}", user.detail);
+}
+
+const MOUNTS_DEBUGFS_ONLY: &str =
+    "proc /proc proc rw,relatime 0 0\ndebugfs /sys/kernel/debug debugfs rw,relatime 0 0\n";
+
+/// No securityfs and no log line: EPERM on opening some writable debugfs
+/// file (not kmemleak, which this kernel lacks) is the lockdown evidence.
+#[test]
+fn eperm_on_any_writable_debugfs_file_shows_lockdown() {
+    let t = Tree::new("probe-eperm");
+    t.gz("proc/config.gz", CONFIG_NO)
+        .file("proc/self/mounts", MOUNTS_DEBUGFS_ONLY)
+        .file("sys/kernel/debug/sched/nr_migrate", "32\n")
+        .file("proc/self/status", STATUS_ROOT);
+    let s = diagnose_with(&t.root(), None, &eperm);
+    let ld = find(&s, "lockdown");
+    assert_eq!(ld.verdict, Verdict::Blocks);
+    assert!(
+        ld.detail
+            .contains("sys/kernel/debug/sched/nr_migrate (a writable debugfs file) answered EPERM"),
+        "{}",
+        ld.detail
+    );
+    assert!(
+        ld.detail.contains("securityfs is not mounted"),
+        "{}",
+        ld.detail
+    );
+    assert!(find(&s, "control-file")
+        .detail
+        .contains("built without CONFIG_DEBUG_KMEMLEAK"));
+}
+
+#[test]
+fn a_writable_debugfs_file_that_opens_means_no_lockdown() {
+    let t = Tree::new("probe-ok");
+    t.gz("proc/config.gz", CONFIG_YES)
+        .file("proc/self/mounts", MOUNTS_DEBUGFS_ONLY)
+        .file("sys/kernel/debug/kmemleak", "")
+        .file("proc/self/status", STATUS_ROOT);
+    let s = diagnose(&t.root(), None);
+    let ld = find(&s, "lockdown");
+    assert_eq!(ld.verdict, Verdict::Ok, "{ld:?}");
+    assert!(ld.detail.starts_with("not locked down"), "{}", ld.detail);
+    assert!(s.usable, "{s:#?}");
 }
 
 /// EPERM without lockdown means kmemleak itself is off.

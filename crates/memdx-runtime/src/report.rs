@@ -268,6 +268,12 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize)>) {
         return;
     }
     let entered = hooks::enter_runtime();
+    if DEBUG_ROOTS.load(Ordering::Relaxed) {
+        debug_root_hit(
+            stacks::CACHE_HITS.load(Ordering::Relaxed),
+            stacks::CACHE_MISSES.load(Ordering::Relaxed),
+        );
+    }
     if let Some((signo, code, addr, pc)) = fatal {
         let stack = stacks::capture_from_signal(pc);
         out::ensure_modules();
@@ -323,14 +329,19 @@ extern "C" fn find_exit_frame(ctx: *mut libc::c_void, arg: *mut libc::c_void) ->
     // SAFETY: the unwinder passes a live context; arg is our [usize; 2].
     unsafe {
         let state = &mut *arg.cast::<[usize; 2]>();
+        if state[0] == 0 {
+            // The previous frame was exit(): in this callback the CFA is
+            // exit()'s own, the stack pointer of its caller at the call.
+            state[1] = _Unwind_GetCFA(ctx);
+            return 5;
+        }
         let ip = _Unwind_GetIP(ctx);
         let mut info: libc::Dl_info = core::mem::zeroed();
         // ip - 1: the call instruction. exit() ends with a call to a
         // noreturn function, so its return address is past its last byte.
         let found = ip > 1 && libc::dladdr((ip - 1) as *const libc::c_void, &mut info) != 0;
         if found && info.dli_saddr as usize == state[0] {
-            state[1] = _Unwind_GetCFA(ctx);
-            return 5; // _URC_END_OF_STACK: stop here
+            state[0] = 0; // take the CFA from the next frame
         }
     }
     0
@@ -542,7 +553,7 @@ fn main_arena(maps: &[Mapping]) -> Option<(usize, usize)> {
 }
 
 /// Prints "root ADDR -> block START" on stderr without allocating.
-fn debug_root_hit(root: usize, block: usize) {
+pub fn debug_root_hit(root: usize, block: usize) {
     let mut buf = [0u8; 64];
     let mut n = 0;
     let mut put = |s: &[u8], buf: &mut [u8; 64]| {

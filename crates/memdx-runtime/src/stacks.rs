@@ -65,6 +65,84 @@ fn hash_frames(frames: &[u64]) -> u64 {
     h
 }
 
+extern "C" {
+    fn _Unwind_Backtrace(
+        cb: extern "C" fn(*mut libc::c_void, *mut libc::c_void) -> libc::c_int,
+        arg: *mut libc::c_void,
+    ) -> libc::c_int;
+    fn _Unwind_GetIP(ctx: *mut libc::c_void) -> usize;
+    fn _Unwind_GetCFA(ctx: *mut libc::c_void) -> usize;
+}
+
+/// One unwound stack: return addresses of the program's frames and the
+/// stack slots they were read from.
+#[derive(Clone, Copy)]
+struct Unwound {
+    n: usize,
+    ras: [usize; CAPTURE],
+    slots: [usize; CAPTURE],
+    want: usize,
+    lo: usize,
+    hi: usize,
+}
+
+extern "C" fn unwind_cb(ctx: *mut libc::c_void, arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: the unwinder passes a live context; arg is our Unwound.
+    let u = unsafe { &mut *arg.cast::<Unwound>() };
+    // SAFETY: ctx is valid for the duration of the callback.
+    let (ip, cfa) = unsafe { (_Unwind_GetIP(ctx), _Unwind_GetCFA(ctx)) };
+    // In the callback, the CFA is that of the frame `ip` returns from: the
+    // call that pushed `ip` left it just below that CFA.
+    let slot = cfa.wrapping_sub(8);
+    if ip == 0 {
+        return 5; // _URC_END_OF_STACK
+    }
+    if ip >= u.lo && ip < u.hi {
+        return 0; // the runtime's own frame
+    }
+    if u.n >= u.want {
+        return 5;
+    }
+    u.ras[u.n] = ip;
+    u.slots[u.n] = slot;
+    u.n += 1;
+    0
+}
+
+/// The last stack captured for one allocator entry point on this thread,
+/// with where each return address was found. If the same slots still hold
+/// the same return addresses (same call chain, same stack depth), the stack
+/// is the same and no unwinding is needed: a loop allocating from one frame
+/// pays a dozen loads instead of a full DWARF unwind.
+#[derive(Clone, Copy)]
+struct CacheEntry {
+    entry: usize,
+    anchor: usize,
+    n: usize,
+    ras: [usize; CAPTURE],
+    slots: [usize; CAPTURE],
+    id: u32,
+}
+
+const CACHE_WAYS: usize = 4;
+
+/// Stack cache statistics (printed with MEMDX_DEBUG_ROOTS).
+pub static CACHE_HITS: AtomicUsize = AtomicUsize::new(0);
+pub static CACHE_MISSES: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static CACHE: core::cell::UnsafeCell<[CacheEntry; CACHE_WAYS]> = const {
+        core::cell::UnsafeCell::new([CacheEntry {
+            entry: 0,
+            anchor: 0,
+            n: 0,
+            ras: [0; CAPTURE],
+            slots: [0; CAPTURE],
+            id: 0,
+        }; CACHE_WAYS])
+    };
+}
+
 /// Captures the current stack with `entry` (the interposed function's
 /// address) as frame 0 and returns its id, or 0 when capture is off.
 #[inline(never)]
@@ -72,28 +150,73 @@ pub fn capture(entry: usize) -> u32 {
     if !CAPTURE_ON.load(Ordering::Relaxed) {
         return 0;
     }
-    let mut raw = [core::ptr::null_mut::<libc::c_void>(); CAPTURE];
-    // SAFETY: the buffer holds CAPTURE entries.
-    let n = unsafe { sys::backtrace(raw.as_mut_ptr(), CAPTURE as i32) };
-    let n = (n.max(0) as usize).min(CAPTURE);
-    let lo = SELF_LO.load(Ordering::Relaxed);
-    let hi = SELF_HI.load(Ordering::Relaxed);
-    let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(1, CAPTURE);
+    let anchor_local = 0u8;
+    let anchor = &anchor_local as *const u8 as usize;
+    let way = (entry >> 4) % CACHE_WAYS;
+    let hit = CACHE
+        .try_with(|c| {
+            // SAFETY: this thread's cache; capture() is not re-entered on a
+            // thread (the hooks' IN_HOOK guard).
+            let e = unsafe { &(*c.get())[way] };
+            if e.entry != entry || e.anchor != anchor || e.id == 0 {
+                return None;
+            }
+            for k in 0..e.n.min(CAPTURE) {
+                // SAFETY: the slot is in this thread's stack above our own
+                // frame (it held a return address of a live caller when
+                // cached, and the anchor proves the same depth).
+                let v = unsafe { core::ptr::read_volatile(e.slots[k] as *const usize) };
+                if v != e.ras[k] {
+                    return None;
+                }
+            }
+            Some(e.id)
+        })
+        .ok()
+        .flatten();
+    if let Some(id) = hit {
+        CACHE_HITS.fetch_add(1, Ordering::Relaxed);
+        return id;
+    }
+    CACHE_MISSES.fetch_add(1, Ordering::Relaxed);
+    let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(1, CAPTURE) - 1;
+    let mut u = Unwound {
+        n: 0,
+        ras: [0; CAPTURE],
+        slots: [0; CAPTURE],
+        want,
+        lo: SELF_LO.load(Ordering::Relaxed),
+        hi: SELF_HI.load(Ordering::Relaxed),
+    };
+    // SAFETY: the callback only reads the context and writes `u`.
+    unsafe { _Unwind_Backtrace(unwind_cb, (&mut u as *mut Unwound).cast()) };
     let mut frames = [0u64; CAPTURE];
     frames[0] = entry as u64;
-    let mut k = 1;
-    for &f in raw.get(..n).unwrap_or(&[]) {
-        let a = f as usize;
-        if a >= lo && a < hi {
-            continue;
-        }
-        if k >= want {
-            break;
-        }
-        frames[k] = a as u64;
-        k += 1;
+    let n = u.n.min(CAPTURE - 1);
+    for k in 0..n {
+        frames[k + 1] = u.ras[k] as u64;
     }
-    intern(frames.get(..k).unwrap_or(&[]))
+    let id = intern(frames.get(..n + 1).unwrap_or(&[]));
+    let _ = CACHE.try_with(|c| {
+        // SAFETY: this thread's cache, not re-entered (see above).
+        let e = unsafe { &mut (*c.get())[way] };
+        // Only frames whose slot is known can be validated; a frame found
+        // without a callee CFA (slot 0 - 8) disables caching.
+        let cacheable = u
+            .slots
+            .iter()
+            .take(n)
+            .all(|&s| s > 4096 && s < usize::MAX - 4096);
+        *e = CacheEntry {
+            entry,
+            anchor,
+            n,
+            ras: u.ras,
+            slots: u.slots,
+            id: if cacheable { id } else { 0 },
+        };
+    });
+    id
 }
 
 /// Captures from a signal handler: the frames above the handler, with the

@@ -212,3 +212,37 @@ fn live_machine_lists_kills_or_explains_why_the_log_is_unreadable() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("kmsg"));
     }
 }
+
+/// A real OOM kill captured by scripts/kmemleak-e2e.sh: a 6.1 tinyconfig
+/// guest (no memory cgroups, so the summary line has no `global_oom`) where
+/// two 300 MiB `dd` buffers met 512 MiB of RAM.
+#[test]
+fn real_oom_from_a_6_1_guest_without_memcg() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/kmemleak/qemu-6.1-kmemleak-test-dmesg.txt");
+    let out = memdx(&["oom", path.to_str().unwrap(), "--json"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ev = v["events"].as_array().unwrap();
+    assert_eq!(ev.len(), 1);
+    let e = &ev[0];
+    assert_eq!(e["victim"]["comm"], "dd");
+    assert_eq!(e["victim"]["anon_rss"], 245_772u64 * 1024);
+    assert_eq!(e["constraint"], "CONSTRAINT_NONE");
+    assert_eq!(
+        e["global"], true,
+        "CONSTRAINT_NONE without memcg is machine-wide"
+    );
+    assert_eq!(e["task_memcg"], Value::Null);
+    let names: Vec<&str> = e["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.iter().filter(|n| **n == "dd").count(), 2, "{names:?}");
+}

@@ -107,6 +107,10 @@ pub struct ScanPlan {
     pub clear_first: bool,
     /// Wait between the two scans (at least [`MIN_AGE`] to be reliable).
     pub wait: Duration,
+    /// When the report is not empty, wait and scan once more before reading
+    /// again: objects that were only briefly unreferenced (a pointer in
+    /// flight) are no longer listed after a later scan finds a reference.
+    pub confirm: bool,
 }
 
 impl Default for ScanPlan {
@@ -114,17 +118,25 @@ impl Default for ScanPlan {
         Self {
             clear_first: false,
             wait: DEFAULT_WAIT,
+            confirm: false,
         }
     }
 }
 
 /// Runs the scan sequence and returns the report text:
-/// `[clear,] scan, wait, scan, read`.
+/// `[clear,] scan, wait, scan, read`, and with `confirm`, when that read
+/// lists anything: `wait, scan, read` once more.
 pub fn scan(control: &mut dyn Control, waiter: &mut dyn Wait, plan: &ScanPlan) -> Result<String> {
     if plan.clear_first {
         control.write("clear")?;
     }
     control.write("scan")?;
+    waiter.wait(plan.wait);
+    control.write("scan")?;
+    let report = control.read()?;
+    if !plan.confirm || report.trim().is_empty() {
+        return Ok(report);
+    }
     waiter.wait(plan.wait);
     control.write("scan")?;
     control.read()

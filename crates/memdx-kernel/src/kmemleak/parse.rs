@@ -188,6 +188,9 @@ fn parse_comm(rest: &str, obj: &mut LeakObject) -> std::result::Result<(), Strin
             .ok_or_else(bad)?;
         let (whole, frac) = secs.split_once('.').unwrap_or((secs, "0"));
         let whole: u64 = whole.parse().map_err(|_| bad())?;
+        if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
         let frac = format!("{frac:0<3}");
         let millis: u64 = frac[..3].parse().map_err(|_| bad())?;
         obj.age_ms = Some(whole * 1000 + millis);
@@ -237,16 +240,24 @@ fn parse_frame(line: &str) -> std::result::Result<Option<Frame>, String> {
     let (digits, sym) = rest
         .split_once(">]")
         .ok_or_else(|| format!("bad backtrace frame: {:?}", clip(line)))?;
-    let value = u64::from_str_radix(digits, 16)
-        .map_err(|_| format!("bad address in backtrace frame: {:?}", clip(line)))?;
-    if value == u64::MAX {
-        return Ok(None);
-    }
+    // `%p` prints "(____ptrval____)" until the kernel's pointer-hashing key
+    // is ready (seen early after boot on machines short of entropy, e.g.
+    // small VMs): no address, but the symbol is still there.
+    let value = if digits == "(____ptrval____)" || digits == "(ptrval)" {
+        None
+    } else {
+        let v = u64::from_str_radix(digits, 16)
+            .map_err(|_| format!("bad address in backtrace frame: {:?}", clip(line)))?;
+        if v == u64::MAX {
+            return Ok(None);
+        }
+        Some(v)
+    };
     let Some(mut frame) = parse_symbol(sym) else {
         return Ok(None);
     };
-    if frame.address.is_none() && is_kernel_address(digits, value) {
-        frame.address = Some(value);
+    if frame.address.is_none() {
+        frame.address = value.filter(|v| is_kernel_address(digits, *v));
     }
     Ok(Some(frame))
 }
@@ -294,6 +305,13 @@ unreferenced object 0xffff888005a3b000 (size 32):
     }
 
     #[test]
+    fn non_ascii_age_is_an_error_not_a_panic() {
+        let text = "unreferenced object 0xc1234567 (size 8):\n  comm \"a\", pid 7, jiffies 100 (age 1.ééés)\n";
+        let e = parse_report(text, "t").unwrap_err().to_string();
+        assert!(e.starts_with("t line 2: bad 'comm' line"), "{e}");
+    }
+
+    #[test]
     fn garbage_in_debugfs_layout_names_the_line() {
         let text = format!("{SIX_EIGHT}this is not kmemleak\n");
         let e = parse_report(&text, "saved.txt").unwrap_err().to_string();
@@ -323,6 +341,18 @@ unreferenced object 0xffff888005a3b000 (size 32):
         assert_eq!(objs[0].backtrace.len(), 2);
         assert_eq!(objs[0].backtrace[1].function.as_deref(), Some("foo_probe"));
         assert_eq!(objs[0].backtrace[0].address, None);
+    }
+
+    #[test]
+    fn ptrval_placeholder_is_no_address_but_keeps_the_symbol() {
+        let text = "unreferenced object 0xffff888000154ca0 (size 32):\n  comm \"insmod\", pid 23, jiffies 4294892699\n  backtrace:\n    [<(____ptrval____)>] kmalloc_trace+0xf/0x10\n    [<(____ptrval____)>] 0xffffffffa0005029\n    [<zzzz>] x+0x1/0x2\n";
+        let e = parse_report(text, "t").unwrap_err().to_string();
+        assert!(e.contains("t line 6: bad address"), "{e}");
+        let objs = parse_report(&text.replace("    [<zzzz>] x+0x1/0x2\n", ""), "t").unwrap();
+        let bt = &objs[0].backtrace;
+        assert_eq!(bt[0].function.as_deref(), Some("kmalloc_trace"));
+        assert_eq!(bt[0].address, None);
+        assert_eq!(bt[1].address, Some(0xffff_ffff_a000_5029));
     }
 
     #[test]

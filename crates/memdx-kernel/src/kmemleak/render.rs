@@ -45,6 +45,16 @@ fn write_group_text(out: &mut dyn Write, g: &LeakGroup, max_frames: usize) -> io
         Some(m) => writeln!(out, "{} [{m}]", g.title)?,
         None => writeln!(out, "{}", g.title)?,
     }
+    if g.function.is_none()
+        && g.frames
+            .iter()
+            .any(|f| f.function.is_none() && f.address.is_some())
+    {
+        writeln!(
+            out,
+            "  (culprit not symbolized: code of a module whose symbols are gone, such as init code freed after loading, or no kallsyms; try --kallsyms FILE)"
+        )?;
+    }
     let sizes: Vec<String> = g
         .sizes
         .iter()

@@ -141,21 +141,61 @@ pub fn lockdown_mode(root: &ProcRoot) -> Option<String> {
     Some(text[start + 1..end].to_string())
 }
 
-/// Opens the control file for reading and reads its first bytes, as the
-/// status check does on a live machine.
-pub fn probe_read(path: &std::path::Path) -> std::io::Result<()> {
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut [0u8; 256]))
-        .map(|_| ())
+/// Opens a debugfs file for reading without reading from it: lockdown
+/// refuses at open (EPERM), and an open has no side effect on debugfs files.
+pub fn probe_open(path: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(path).map(|_| ())
+}
+
+/// The first regular debugfs file (top level, then one level down, by
+/// name) that has a write permission bit: lockdown refuses to open such
+/// files, so opening one shows lockdown even where kmemleak is absent.
+fn writable_debugfs_file(root: &ProcRoot) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let top = root.path("sys/kernel/debug");
+    let list = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .map(|r| r.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let writable = |p: &std::path::Path| {
+        std::fs::symlink_metadata(p)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o222 != 0)
+    };
+    let first = list(&top);
+    first.iter().find(|p| writable(p)).cloned().or_else(|| {
+        first
+            .iter()
+            .filter(|p| p.is_dir())
+            .flat_map(|d| list(d))
+            .find(|p| writable(p))
+    })
+}
+
+type ProbeResult = Option<(std::path::PathBuf, std::io::Result<()>)>;
+
+fn writable_debugfs_probe(
+    root: &ProcRoot,
+    mounted: bool,
+    probe: &dyn Fn(&std::path::Path) -> std::io::Result<()>,
+) -> ProbeResult {
+    if !mounted {
+        return None;
+    }
+    let file = writable_debugfs_file(root)?;
+    let result = probe(&file);
+    Some((file, result))
 }
 
 /// Runs every check. `kernel_log` is the kernel log text if it could be read
 /// (kmsg or dmesg layout), used for lockdown and kmemleak messages.
 pub fn diagnose(root: &ProcRoot, kernel_log: Option<&str>) -> Status {
-    diagnose_with(root, kernel_log, &probe_read)
+    diagnose_with(root, kernel_log, &probe_open)
 }
 
-/// [`diagnose`] with the read probe injected (tests make it answer EPERM,
+/// [`diagnose`] with the open probe injected (tests make it answer EPERM,
 /// which root cannot get from a plain file).
 pub fn diagnose_with(
     root: &ProcRoot,
@@ -216,6 +256,11 @@ pub fn diagnose_with(
     }
 
     // 3. Lockdown.
+    let debugfs = mount_points(root, "debugfs");
+    let debugfs_mounted = match &debugfs {
+        Some(points) => points.iter().any(|p| p == "/sys/kernel/debug"),
+        None => root.path("sys/kernel/debug").join("kmemleak").exists(),
+    };
     let securityfs = mount_points(root, "securityfs").unwrap_or_default();
     let lockdown_line = log_has("Kernel is locked down");
     let locked = match lockdown_mode(root) {
@@ -232,30 +277,60 @@ pub fn diagnose_with(
             findings.push(finding("lockdown", Verdict::Blocks, format!("the kernel is locked down ({mode} mode, per {}): debugfs refuses to open files that are writable, such as kmemleak, with EPERM", root.path("sys/kernel/security/lockdown").display()), Some(LOCKDOWN_FIX)));
             true
         }
-        None => match &lockdown_line {
-            Some(line) => {
-                findings.push(finding("lockdown", Verdict::Blocks, format!("the kernel is locked down: the kernel log says {:?}{}; debugfs refuses to open writable files such as kmemleak (EPERM)", line.trim(), if securityfs.is_empty() { " (securityfs is not mounted, so the mode cannot be read from /sys/kernel/security/lockdown)" } else { "" }), Some(LOCKDOWN_FIX)));
-                true
+        None => {
+            let probe_note = writable_debugfs_probe(root, debugfs_mounted, probe);
+            let securityfs_note = if securityfs.is_empty() {
+                " (securityfs is not mounted, so the mode cannot be read from /sys/kernel/security/lockdown)"
+            } else {
+                ""
+            };
+            match (&lockdown_line, probe_note) {
+                (Some(line), probe_note) => {
+                    let also = match probe_note {
+                        Some((file, Err(e))) if e.raw_os_error() == Some(1) => format!(
+                            "; opening {} (a writable debugfs file) answered EPERM",
+                            file.display()
+                        ),
+                        _ => String::new(),
+                    };
+                    findings.push(finding("lockdown", Verdict::Blocks, format!("the kernel is locked down: the kernel log says {:?}{securityfs_note}{also}; debugfs refuses to open writable files such as kmemleak (EPERM)", line.trim()), Some(LOCKDOWN_FIX)));
+                    true
+                }
+                (None, Some((file, Err(e)))) if e.raw_os_error() == Some(1) => {
+                    findings.push(finding("lockdown", Verdict::Blocks, format!("opening {} (a writable debugfs file) answered EPERM, which is what kernel lockdown does to writable debugfs files such as kmemleak{securityfs_note}", file.display()), Some(LOCKDOWN_FIX)));
+                    true
+                }
+                (None, Some((file, Ok(())))) => {
+                    findings.push(finding(
+                        "lockdown",
+                        Verdict::Ok,
+                        format!(
+                            "not locked down: {} (a writable debugfs file) opens",
+                            file.display()
+                        ),
+                        None,
+                    ));
+                    false
+                }
+                (None, _) => {
+                    let why = if securityfs.is_empty() {
+                        "securityfs is not mounted, the kernel log has no lockdown line and no writable debugfs file could be tried"
+                    } else {
+                        "no lockdown file under securityfs (no lockdown LSM)"
+                    };
+                    findings.push(finding(
+                        "lockdown",
+                        Verdict::Unknown,
+                        format!("lockdown state not readable: {why}"),
+                        None,
+                    ));
+                    false
+                }
             }
-            None => {
-                let why = if securityfs.is_empty() {
-                    "securityfs is not mounted and the kernel log has no lockdown line"
-                } else {
-                    "no lockdown file under securityfs (no lockdown LSM)"
-                };
-                findings.push(finding(
-                    "lockdown",
-                    Verdict::Unknown,
-                    format!("lockdown state not readable: {why}"),
-                    None,
-                ));
-                false
-            }
-        },
+        }
     };
 
     // 4. debugfs and the control file.
-    let debugfs = mount_points(root, "debugfs");
     let control = root.path(REL_PATH);
     let mounted = match &debugfs {
         Some(points) if points.iter().any(|p| p == "/sys/kernel/debug") => true,
@@ -295,10 +370,10 @@ pub fn diagnose_with(
             None,
         ));
         match probe(&control) {
-            Ok(_) => findings.push(finding(
+            Ok(()) => findings.push(finding(
                 "control-file",
                 Verdict::Ok,
-                format!("{} is readable", control.display()),
+                format!("{} opens for reading", control.display()),
                 None,
             )),
             Err(e) => {

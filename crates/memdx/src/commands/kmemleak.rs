@@ -16,6 +16,12 @@ use memdx_proc::ProcRoot;
 use crate::exit::Exit;
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Settings are passed through to the kernel as written: stack=on, stack=off, \
+scan=on, scan=off, scan=SECONDS (e.g. `memdx kmemleak scan=600`).\n\n\
+Paths are read under MEMDX_PROC_ROOT when it is set (…/sys/kernel/debug/kmemleak, \
+…/proc/kallsyms, …/proc/config.gz, …/dev/kmsg)."
+)]
 pub struct KmemleakArgs {
     #[command(subcommand)]
     command: KmemleakCommand,
@@ -37,6 +43,9 @@ enum KmemleakCommand {
         /// Seconds to wait between the two scans (kmemleak ignores objects younger than 5 s).
         #[arg(long, value_name = "SECONDS", default_value = "6")]
         wait: f64,
+        /// If anything is reported, wait, scan and read once more (drops objects that were only briefly unreferenced).
+        #[arg(long)]
+        confirm: bool,
         #[command(flatten)]
         report: ReportOptions,
     },
@@ -144,6 +153,7 @@ pub fn run(args: KmemleakArgs) -> anyhow::Result<()> {
         KmemleakCommand::Scan {
             clear_first,
             wait,
+            confirm,
             report,
         } => {
             if !(wait.is_finite() && wait >= 0.0) {
@@ -158,6 +168,7 @@ pub fn run(args: KmemleakArgs) -> anyhow::Result<()> {
             let plan = ScanPlan {
                 clear_first,
                 wait: Duration::from_secs_f64(wait),
+                confirm,
             };
             let mut ctl = DebugfsControl::new(&root);
             let text =
@@ -175,8 +186,7 @@ pub fn run(args: KmemleakArgs) -> anyhow::Result<()> {
                 None => {
                     let mut ctl = DebugfsControl::new(&root);
                     let text = ctl.read().map_err(|e| control_error(&root, &e))?;
-                    let objs = parse(&text, &ctl.path().display().to_string())?;
-                    let mut objs = objs;
+                    let mut objs = parse(&text, &ctl.path().display().to_string())?;
                     symbolize_live(&root, &mut objs);
                     objs
                 }

@@ -16,6 +16,8 @@ use serde::Serialize;
 
 use crate::kmsg::LogLine;
 
+pub mod render;
+
 /// The allocation that ran out of memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Trigger {
@@ -187,6 +189,11 @@ fn apply_summary(text: &str, ev: &mut OomEvent) {
             _ => {}
         }
     }
+    // Kernels without memory cgroups print neither `global_oom` nor
+    // `oom_memcg=`; CONSTRAINT_NONE is then a machine-wide OOM all the same.
+    if ev.global.is_none() && ev.constraint.as_deref() == Some("CONSTRAINT_NONE") {
+        ev.global = Some(true);
+    }
 }
 
 /// `memory: usage 524288kB, limit 524288kB, failcnt 52` (also `swap:`, `kmem:`, `memory+swap:`).
@@ -299,6 +306,15 @@ pub fn parse_events(lines: &[LogLine]) -> Vec<OomEvent> {
     events
 }
 
+/// Keeps events at or after `since_time` (seconds since boot); events
+/// without a timestamp are kept.
+pub fn since(events: Vec<OomEvent>, since_time: f64) -> Vec<OomEvent> {
+    events
+        .into_iter()
+        .filter(|e| e.time.is_none_or(|t| t >= since_time))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +342,22 @@ mod tests {
     }
 
     #[test]
+    fn dmesg_t_wall_clock_stamps_keep_the_comm_clean() {
+        let text = "[Mon Nov 25 08:00:00 2026] python3 invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0\n\
+[Mon Nov 25 08:00:00 2026] [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name\n\
+[Mon Nov 25 08:00:00 2026] [    812]  1000   812   525400   499712  4030464        0             0 python3\n\
+[Mon Nov 25 08:00:00 2026] Out of memory: Killed process 812 (python3) total-vm:2101600kB, anon-rss:1998848kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:3936kB oom_score_adj:0\n";
+        let ev = parse_events(&parse_log(text));
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            ev[0].trigger.as_ref().map(|t| t.comm.as_str()),
+            Some("python3")
+        );
+        assert_eq!(ev[0].tasks.len(), 1);
+        assert_eq!(ev[0].time, None);
+    }
+
+    #[test]
     fn a_kill_without_its_start_is_still_an_event() {
         let lines = parse_log("[  99.5] Out of memory: Killed process 7 (x) total-vm:10kB, anon-rss:8kB, file-rss:0kB, shmem-rss:0kB\n[  99.6] oom_reaper: reaped process 7 (x), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB\n");
         let ev = parse_events(&lines);
@@ -333,139 +365,5 @@ mod tests {
         assert!(ev[0].reaped);
         assert_eq!(ev[0].time, Some(99.5));
         assert!(ev[0].trigger.is_none());
-    }
-}
-
-/// Keeps events at or after `since_time` (seconds since boot); events
-/// without a timestamp are kept.
-pub fn since(events: Vec<OomEvent>, since_time: f64) -> Vec<OomEvent> {
-    events
-        .into_iter()
-        .filter(|e| e.time.is_none_or(|t| t >= since_time))
-        .collect()
-}
-
-/// Text and JSON output for OOM events.
-pub mod render {
-    use std::io::{self, Write};
-
-    use super::OomEvent;
-
-    fn mib(b: Option<u64>) -> String {
-        b.map_or("-".into(), |v| format!("{:.1}M", v as f64 / 1_048_576.0))
-    }
-
-    /// Writes events as text; `tasks` limits the task table rows (by rss, 0 = all).
-    pub fn write_text(out: &mut dyn Write, events: &[OomEvent], tasks: usize) -> io::Result<()> {
-        if events.is_empty() {
-            writeln!(out, "No OOM kills found.")?;
-            return Ok(());
-        }
-        for (i, e) in events.iter().enumerate() {
-            if i > 0 {
-                writeln!(out)?;
-            }
-            let when = e
-                .time
-                .map_or("unknown time".into(), |t| format!("{t:.6}s after boot"));
-            match &e.victim {
-                Some(v) => writeln!(
-                    out,
-                    "OOM kill at {when}: killed pid {} ({}){}",
-                    v.pid,
-                    v.comm,
-                    v.uid.map(|u| format!(", uid {u}")).unwrap_or_default()
-                )?,
-                None => writeln!(out, "OOM at {when}: no kill recorded")?,
-            }
-            if let Some(t) = &e.trigger {
-                let mut detail = Vec::new();
-                if let Some(g) = &t.gfp_mask {
-                    detail.push(format!("gfp_mask={g}"));
-                }
-                if let Some(o) = t.order {
-                    detail.push(format!("order={o}"));
-                }
-                writeln!(
-                    out,
-                    "  trigger: {} invoked oom-killer ({})",
-                    t.comm,
-                    detail.join(", ")
-                )?;
-            }
-            let mut scope = e
-                .constraint
-                .clone()
-                .unwrap_or_else(|| "constraint not printed".into());
-            match (e.global, &e.oom_memcg) {
-                (Some(true), _) => scope.push_str(" (global)"),
-                (_, Some(m)) => scope.push_str(&format!(" (cgroup {m} hit its limit)")),
-                _ => {}
-            }
-            if let Some(m) = &e.task_memcg {
-                scope.push_str(&format!("; victim cgroup {m}"));
-            }
-            writeln!(out, "  constraint: {scope}")?;
-            if let Some(v) = &e.victim {
-                writeln!(
-                    out,
-                    "  victim RSS at kill: anon {}, file {}, shmem {}; total-vm {}; pgtables {}{}",
-                    mib(v.anon_rss),
-                    mib(v.file_rss),
-                    mib(v.shmem_rss),
-                    mib(v.total_vm),
-                    mib(v.pgtables),
-                    if e.reaped { "; reaped" } else { "" }
-                )?;
-            }
-            for (kind, u) in &e.memcg {
-                writeln!(
-                    out,
-                    "  memcg {kind}: usage {} of limit {}, failcnt {}",
-                    mib(Some(u.usage)),
-                    mib(Some(u.limit)),
-                    u.failcnt
-                )?;
-            }
-            if !e.tasks.is_empty() {
-                let mut rows: Vec<_> = e.tasks.iter().collect();
-                rows.sort_by_key(|r| std::cmp::Reverse(r.columns.get("rss").copied().unwrap_or(0)));
-                let shown = if tasks == 0 {
-                    rows.len()
-                } else {
-                    tasks.min(rows.len())
-                };
-                writeln!(
-                    out,
-                    "  tasks (top {shown} of {} by rss, pages):",
-                    rows.len()
-                )?;
-                writeln!(
-                    out,
-                    "    {:>8} {:>6} {:>10} {:>10} {:>6}  name",
-                    "pid", "uid", "total_vm", "rss", "adj"
-                )?;
-                for r in &rows[..shown] {
-                    let c = |k: &str| r.columns.get(k).map_or("-".into(), |v| v.to_string());
-                    writeln!(
-                        out,
-                        "    {:>8} {:>6} {:>10} {:>10} {:>6}  {}",
-                        r.pid,
-                        c("uid"),
-                        c("total_vm"),
-                        c("rss"),
-                        c("oom_score_adj"),
-                        r.name
-                    )?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes `{"events": [...]}` as JSON.
-    pub fn write_json(out: &mut dyn Write, events: &[OomEvent]) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "events": events }))?;
-        writeln!(out)
     }
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Times an allocation-heavy workload natively, under `memdx check
+# --leak-check=full`, under `valgrind --leak-check=full` and under heaptrack
+# (when installed), in one run, and prints wall time, ratio to native and
+# peak RSS for each. Not a test: numbers depend on the machine.
+#
+#   bench/check.sh [PAIRS [NODES]]     (defaults: 10000000 1000000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pairs=${1:-10000000}
+nodes=${2:-1000000}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cargo build --release -q -p memdx
+memdx=target/release/memdx
+gcc -O2 -g -fomit-frame-pointer bench/alloc_heavy.c -o "$work/alloc_heavy"
+
+# run NAME CMD...: prints "NAME seconds peak_rss_kib"
+run() {
+    local name=$1; shift
+    /usr/bin/time -f "%e %M" -o "$work/time" "$@" "$work/alloc_heavy" "$pairs" "$nodes" \
+        >"$work/$name.out" 2>"$work/$name.err" || true
+    read -r secs rss <"$work/time"
+    echo "$name $secs $rss"
+}
+
+results=()
+results+=("$(run native)")
+results+=("$(run memdx "$memdx" check --leak-check=full)")
+if command -v valgrind >/dev/null; then
+    results+=("$(run valgrind valgrind --leak-check=full)")
+fi
+if command -v heaptrack >/dev/null; then
+    results+=("$(run heaptrack heaptrack -o "$work/heaptrack.out")")
+fi
+
+native_s=$(echo "${results[0]}" | awk '{print $2}')
+native_rss=$(echo "${results[0]}" | awk '{print $3}')
+memdx_s=$(echo "${results[1]}" | awk '{print $2}')
+printf '%-10s %10s %10s %12s %10s\n' tool seconds x-native peak-RSS-MiB x-native
+for r in "${results[@]}"; do
+    set -- $r
+    awk -v n="$1" -v s="$2" -v m="$3" -v ns="$native_s" -v nm="$native_rss" \
+        'BEGIN { printf "%-10s %10.2f %10.1f %12.1f %10.2f\n", n, s, s/ns, m/1024, m/nm }'
+done
+for r in "${results[@]:2}"; do
+    set -- $r
+    awk -v n="$1" -v s="$2" -v ms="$memdx_s" \
+        'BEGIN { printf "memdx is %.1fx faster than %s\n", s/ms, n }'
+done
+echo "memdx's report:"
+sed -n '/HEAP SUMMARY/,$p' "$work/memdx.err"
