@@ -116,3 +116,39 @@ fn default_report_agrees_with_procps_on_the_live_machine() {
         assert!((pv[i] - mv[i]).abs() <= 2, "cpu column {i}: {p:?} vs {m:?}");
     }
 }
+
+#[test]
+fn live_delay_mode_prints_timestamped_interval_lines() {
+    // One real second of sleep; the format is checked, never the timing.
+    let out = run(memdx().args(["-t", "-w", "1", "2"])).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].ends_with(" -----timestamp-----"), "{out}");
+    for line in &lines[2..] {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(words.len(), 20, "{line}");
+        assert!(
+            words[..18].iter().all(|w| w.parse::<u64>().is_ok()),
+            "{line}"
+        );
+        let (date, time) = (words[18], words[19]);
+        let digits = |s: &str, seps: &[usize], sep: u8| {
+            s.len() == seps.iter().max().map_or(0, |m| m + 3)
+                && s.bytes().enumerate().all(|(i, b)| {
+                    if seps.contains(&i) {
+                        b == sep
+                    } else {
+                        b.is_ascii_digit()
+                    }
+                })
+        };
+        assert!(digits(date, &[4, 7], b'-'), "{date}");
+        assert!(digits(time, &[2, 5], b':'), "{time}");
+    }
+    // CPU columns of an interval line add up to about 100.
+    let cpu: u64 = lines[3].split_whitespace().collect::<Vec<_>>()[12..17]
+        .iter()
+        .map(|w| w.parse::<u64>().unwrap())
+        .sum();
+    assert!((97..=103).contains(&cpu), "{}", lines[3]);
+}
