@@ -148,6 +148,17 @@ impl DiskTracker {
         }
     }
 
+    /// The device called `name` as procps' `node_get` finds it: updated by
+    /// the latest read or the one before (so a device that just vanished
+    /// still shows its previous counters), else not found.
+    pub fn get(&self, name: &str) -> Option<&DiskRow> {
+        self.nodes
+            .iter()
+            .find(|n| n.entry.row.name == name)
+            .filter(|n| n.stamped == self.old_stamp || n.stamped == self.new_stamp)
+            .map(|n| &n.entry.row)
+    }
+
     /// The list as procps prints it, partitions included (for the header
     /// arithmetic).
     pub fn entries(&self) -> impl Iterator<Item = &DiskEntry> {
@@ -228,6 +239,16 @@ pub struct PartitionRow {
 }
 
 impl PartitionRow {
+    /// The four counters of a `-d` row.
+    pub fn from_row(r: &DiskRow) -> Self {
+        Self {
+            reads: r.reads,
+            read_sectors: r.read_sectors,
+            writes: r.writes,
+            requested_writes: r.write_sectors,
+        }
+    }
+
     /// The row of device `name`, if present.
     pub fn find(stats: &DiskStats, name: &str) -> Option<Self> {
         stats.get(name).map(|d| Self {
@@ -290,6 +311,11 @@ mod tests {
         let names: Vec<&str> = t.entries().map(|e| e.row.name.as_str()).collect();
         // sdb missed a read: dropped and appended again.
         assert_eq!(names, vec!["sda", "sdc", "sdb"]);
+        // sdc vanished in this read: still found (previous counters) ...
+        assert_eq!(t.get("sdc").map(|r| r.reads), Some(3));
+        t.update(&c, Some(&whole), 103);
+        // ... but not after missing a second read.
+        assert!(t.get("sdc").is_none());
     }
 
     #[test]

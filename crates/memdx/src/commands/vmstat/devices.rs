@@ -90,8 +90,12 @@ pub fn partition(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let not_found = || fail(format!("Disk/Partition {name} not found"));
-    let (stats, _) = read_disks(src)?;
-    if stats.get(name).is_none() {
+    // procps looks the device up in its persistent list: one that vanishes
+    // shows its previous counters once, then is "not found".
+    let mut devices = DiskTracker::new();
+    let (stats, whole) = read_disks(src)?;
+    devices.update(&stats, whole.as_deref(), src.now());
+    if devices.get(name).is_none() {
         return Err(not_found().into());
     }
     if !run.json {
@@ -99,8 +103,12 @@ pub fn partition(
     }
     let mut i: u64 = 0;
     while run.infinite || i < run.count {
-        let (stats, _) = read_disks(src)?;
-        let row = PartitionRow::find(&stats, name).ok_or_else(not_found)?;
+        let (stats, whole) = read_disks(src)?;
+        devices.update(&stats, whole.as_deref(), src.now());
+        let row = devices
+            .get(name)
+            .map(PartitionRow::from_row)
+            .ok_or_else(not_found)?;
         if run.json {
             write_json_line(
                 out,
