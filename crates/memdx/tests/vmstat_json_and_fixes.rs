@@ -136,6 +136,19 @@ fn json_other_modes_are_one_object_per_report() {
         names.contains(&"sda") && !names.contains(&"sda1"),
         "{names:?}"
     );
+    // JSON lists each sample's own devices (text keeps procps' remembered
+    // list, where a vanished disk stays).
+    let hot = json_lines(&replay("hotplug", &["--json", "-d", "1", "2"]));
+    let names = |v: &Value| -> Vec<String> {
+        v["disks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&hot[0]), ["sda", "sdb"]);
+    assert_eq!(names(&hot[1]), ["sda", "sdc"]);
     let p = json_lines(&replay("disks", &["--json", "-p", "sda2"]));
     assert_eq!(p[0]["device"], "sda2");
     assert!(p[0]["reads"].as_u64().unwrap() > 0);

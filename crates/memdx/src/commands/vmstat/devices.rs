@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use memdx_model::vmstat::disk::{DiskTracker, PartitionRow};
+use memdx_model::vmstat::disk::{entries, DiskTracker, PartitionRow};
 use memdx_model::vmstat::slab;
 use memdx_proc::SlabInfo;
 use memdx_views::vmstat::disk::{
@@ -48,10 +48,14 @@ pub fn disks(
             Some(sample) => sample,
             None => read_disks(src)?,
         };
-        devices.update(&stats, whole.as_deref(), src.now());
-        let all: Vec<_> = devices.entries().collect();
         if run.json {
-            let disks = all.iter().filter(|e| e.is_disk).map(|e| &e.row).collect();
+            // JSON shows this sample's devices, not procps' remembered list.
+            let current = entries(&stats, whole.as_deref());
+            let disks = current
+                .iter()
+                .filter(|e| e.is_disk)
+                .map(|e| &e.row)
+                .collect();
             write_json_line(
                 out,
                 &DisksJson {
@@ -60,6 +64,8 @@ pub fn disks(
                 },
             )?;
         } else {
+            devices.update(&stats, whole.as_deref(), src.now());
+            let all: Vec<_> = devices.entries().collect();
             let stamp = run
                 .timestamp
                 .then(|| clock::format_local(src.now(), "%Y-%m-%d %H:%M:%S"));
