@@ -188,3 +188,25 @@ fn bad_arguments_give_procps_messages() {
         assert_one_line_error(&out, &[message]);
     }
 }
+
+#[test]
+fn unreadable_slabinfo_for_an_unprivileged_user_is_one_line() {
+    // /proc/slabinfo is root-only; drop to nobody when we are root.
+    let root = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&root.stdout).trim() != "0" {
+        println!("SKIPPED: not root, cannot drop to another user");
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_memdx"))
+        .args(["vmstat", "-m"])
+        .env_remove("MEMDX_PROC_ROOT")
+        .env_remove("MEMDX_REPLAY_ROOT")
+        .output();
+    let Ok(out) = out else {
+        println!("SKIPPED: no setpriv");
+        return;
+    };
+    assert_one_line_error(&out, &["/proc/slabinfo", "Permission denied"]);
+}
