@@ -179,6 +179,7 @@ fn report(e: BadFree) {
     out::ensure_stack(e.alloc_stack);
     out::ensure_stack(e.free_stack);
     out::emit(|enc| enc.bad_free(&e));
+    out::wait_ack();
 }
 
 unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {

@@ -139,20 +139,24 @@ extern "C" fn fini() {
 
 extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes valid siginfo and ucontext pointers.
-    let (code, addr, pc) = unsafe {
+    let (code, addr, pc, sp) = unsafe {
         let (code, addr) = if info.is_null() {
             (0, 0)
         } else {
             ((*info).si_code, (*info).si_addr() as usize)
         };
-        let pc = if ctx.is_null() {
-            0
+        let (pc, sp) = if ctx.is_null() {
+            (0, 0)
         } else {
-            (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_RIP as usize] as usize
+            let g = &(*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs;
+            (
+                g[libc::REG_RIP as usize] as usize,
+                g[libc::REG_RSP as usize] as usize,
+            )
         };
-        (code, addr, pc)
+        (code, addr, pc, sp)
     };
-    report::final_report(Some((sig, code, addr, pc)));
+    report::final_report(Some((sig, code, addr, pc, sp)));
     // SAFETY: restore the default action and re-raise: the signal is
     // blocked while we run, so it is delivered (and kills) when we return.
     unsafe {

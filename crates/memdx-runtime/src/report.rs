@@ -213,6 +213,9 @@ struct Mapping {
     heap: bool,
     /// libc's writable data (where glibc keeps `main_arena`).
     libc: bool,
+    writable: bool,
+    /// Read-only data of a loaded object (where vtables end up after RELRO).
+    ro_file: bool,
 }
 
 fn parse_maps(text: &[u8], out: &mut PrivVec<Mapping>) {
@@ -221,16 +224,20 @@ fn parse_maps(text: &[u8], out: &mut PrivVec<Mapping>) {
         let rest = line.get(n1 + 1..).unwrap_or(&[]);
         let (end, n2) = sys::parse_hex(rest);
         let perms = rest.get(n2 + 1..n2 + 5).unwrap_or(&[]);
-        if n1 == 0 || n2 == 0 || perms.len() < 2 || perms[0] != b'r' || perms[1] != b'w' {
+        if n1 == 0 || n2 == 0 || perms.len() < 4 || perms[0] != b'r' {
             continue;
         }
+        let writable = perms[1] == b'w';
         let heap = line.ends_with(b"[heap]");
         let libc = line.windows(8).any(|w| w == b"/libc.so");
+        let file = line.windows(2).any(|w| w == b" /");
         out.push(Mapping {
             start,
             end,
             heap,
             libc,
+            writable,
+            ro_file: !writable && perms[2] != b'x' && file,
         });
     }
 }
@@ -258,8 +265,8 @@ fn scan_minus(m: &mut Marker<'_>, start: usize, end: usize, excluded: &[(usize, 
 // ---- the report ---------------------------------------------------------
 
 /// Runs the end-of-process report once. `fatal` carries (signo, si_code,
-/// fault address, pc) when the process is dying from a signal.
-pub fn final_report(fatal: Option<(i32, i32, usize, usize)>) {
+/// fault address, pc, sp) when the process is dying from a signal.
+pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
     // SAFETY: getpid has no preconditions.
     if OWNER_PID.load(Ordering::Relaxed) != unsafe { libc::getpid() } {
         return;
@@ -274,11 +281,12 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize)>) {
             stacks::CACHE_MISSES.load(Ordering::Relaxed),
         );
     }
-    if let Some((signo, code, addr, pc)) = fatal {
+    if let Some((signo, code, addr, pc, _)) = fatal {
         let stack = stacks::capture_from_signal(pc);
         out::ensure_modules();
         out::ensure_stack(stack);
         out::emit(|e| e.fatal_signal(signo, code, addr as u64, stack));
+        out::wait_ack();
     } else {
         // Look libstdc++'s freeres up as runtime work (a failed dlsym
         // allocates its error message), then run both as the program would.
@@ -296,10 +304,13 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize)>) {
     // (which hold block addresses while scanning) are never scanned.
     let marker_frame = 0usize;
     let here = &marker_frame as *const usize as usize;
-    let my_sp = if fatal.is_none() {
-        exit_caller_sp().filter(|&sp| sp > here).unwrap_or(here)
-    } else {
-        here
+    // On a fatal signal, the scan starts at the interrupted stack pointer:
+    // the signal frame (and the registers saved in it) is not the
+    // program's memory; Valgrind has no such frame on the client stack.
+    let my_sp = match fatal {
+        None => exit_caller_sp().filter(|&sp| sp > here).unwrap_or(here),
+        Some((.., sp)) if sp > here => sp,
+        Some(_) => here,
     };
     let scanned = LEAK_CHECK.load(Ordering::Relaxed);
     let totals = scan_and_send(my_sp, scanned);
@@ -308,6 +319,7 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize)>) {
         e.heap_totals(&totals);
         e.report_end(scanned);
     });
+    out::wait_ack();
     if entered {
         hooks::leave_runtime();
     }
@@ -399,11 +411,12 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
         return totals;
     }
     let n = totals.in_use_blocks as usize;
-    let (Some(mut blocks), Some(mut mark), Some(mut excluded), Some(mut maps)) = (
+    let (Some(mut blocks), Some(mut mark), Some(mut excluded), Some(mut maps), Some(mut vtables)) = (
         PrivVec::<ScanBlock>::with_capacity(n),
         PrivVec::<u32>::with_capacity(2 * n + 16),
         PrivVec::<(usize, usize)>::with_capacity(n + freed + 2048),
         PrivVec::<Mapping>::with_capacity(65536),
+        PrivVec::<(usize, usize)>::with_capacity(65536),
     ) else {
         table::unlock_all();
         return totals;
@@ -463,6 +476,9 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     excluded.as_mut_slice().sort_unstable();
     merge_ranges(&mut excluded);
     blocks.as_mut_slice().sort_unstable_by_key(|b| b.start);
+    for m in maps.as_slice().iter().filter(|m| m.ro_file) {
+        vtables.push((m.start, m.end));
+    }
 
     // Thread stack pointers: ours and each suspended thread's.
     let suspended = SLOT_NEXT
@@ -473,12 +489,13 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     let slots = unsafe { &*SLOTS.get() };
     {
         let mut m = Marker::new(blocks.as_mut_slice(), mark.as_mut_slice_full());
+        m.vtable_ranges = vtables.as_slice();
         if DEBUG_ROOTS.load(Ordering::Relaxed) {
             m.on_root_hit = Some(debug_root_hit);
             debug_root_hit(my_sp, 0);
         }
         for map in maps.as_slice() {
-            if map.heap {
+            if map.heap || !map.writable {
                 continue;
             }
             let sp = core::iter::once(my_sp)
@@ -529,6 +546,9 @@ fn main_arena(maps: &[Mapping]) -> Option<(usize, usize)> {
     let heap = maps.iter().find(|m| m.heap)?;
     let mut prev_libc_end = 0;
     for m in maps {
+        if !m.writable {
+            continue;
+        }
         let candidate = m.libc || (m.start == prev_libc_end && prev_libc_end != 0);
         prev_libc_end = if m.libc { m.end } else { 0 };
         if !candidate {

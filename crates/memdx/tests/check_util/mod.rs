@@ -18,10 +18,20 @@ pub fn corpus_sources() -> Vec<PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(corpus_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "c" || e == "cpp"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "c" || e == "cpp" || e == "rs")
+        })
         .collect();
     v.sort();
     v
+}
+
+/// Builds one corpus program by file name with its header's flags.
+pub fn build_corpus(name: &str, scratch: &Scratch) -> PathBuf {
+    let src = corpus_dir().join(name);
+    let expect = parse_expect(&std::fs::read_to_string(&src).unwrap());
+    build(&src, &scratch.0, &expect.build)
 }
 
 pub fn memdx() -> Command {
@@ -90,6 +100,24 @@ pub fn parse_expect(src: &str) -> Expect {
 pub fn build(src: &Path, out_dir: &Path, extra: &[String]) -> PathBuf {
     let is_cpp = src.extension().is_some_and(|e| e == "cpp");
     let exe = out_dir.join(src.file_stem().unwrap());
+    if src.extension().is_some_and(|e| e == "rs") {
+        let status = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+            .args([
+                "-C",
+                "opt-level=2",
+                "-g",
+                "-C",
+                "force-frame-pointers=no",
+                "--edition=2021",
+            ])
+            .arg(src)
+            .arg("-o")
+            .arg(&exe)
+            .status()
+            .expect("running rustc");
+        assert!(status.success(), "compiling {}", src.display());
+        return exe;
+    }
     let status = Command::new(if is_cpp { "g++" } else { "gcc" })
         .args(["-O2", "-g", "-fomit-frame-pointer", "-w", "-I"])
         .arg(corpus_dir())

@@ -64,6 +64,9 @@ pub struct ProcessReport {
     totals: Option<HeapTotals>,
     notes: Vec<String>,
     pub finished: bool,
+    /// Print a preamble when the command line arrives (a program exec'd
+    /// under --trace-children=yes; the first program's is printed at start).
+    pub announce_command: bool,
 }
 
 impl ProcessReport {
@@ -81,6 +84,7 @@ impl ProcessReport {
             totals: None,
             notes: Vec::new(),
             finished: false,
+            announce_command: false,
         }
     }
 
@@ -173,6 +177,16 @@ impl ProcessReport {
                 sink.write_chunk(&s);
             }
             Event::Note { text, .. } => self.notes.push(text),
+            Event::CommandLine { args } => {
+                if self.announce_command {
+                    let cmd = args
+                        .iter()
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    self.preamble(sink, &cmd);
+                }
+            }
             Event::ReportEnd { leak_scan_done } => self.end(leak_scan_done, sink),
             Event::Alloc { .. } | Event::Free { .. } => {}
         }
