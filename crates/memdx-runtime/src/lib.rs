@@ -17,8 +17,8 @@
 //! Rules for code in this crate: nothing reachable from a hook may allocate
 //! through `malloc` (the crate's own global allocator goes straight to
 //! glibc, as a safety net), format text, take a lock held across a call into
-//! libc's allocator, or panic. Only the allocator family and `_exit`/`_Exit`
-//! are exported (`exports.map`).
+//! libc's allocator, or panic. Only the allocator family, `_exit`/`_Exit`
+//! and `sigaction` are exported (`exports.map`).
 
 #![allow(clippy::missing_safety_doc)]
 // Under `cargo test` the hooks are not exported (so the test binary keeps
@@ -118,7 +118,7 @@ extern "C" fn init() {
         libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
         for sig in FATAL {
             let mut old: libc::sigaction = core::mem::zeroed();
-            libc::sigaction(sig, core::ptr::null(), &mut old);
+            __sigaction(sig, core::ptr::null(), &mut old);
             if old.sa_sigaction == libc::SIG_DFL {
                 let mut sa: libc::sigaction = core::mem::zeroed();
                 sa.sa_sigaction = fatal_handler as *const () as usize;
@@ -156,7 +156,12 @@ extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         };
         (code, addr, pc, sp)
     };
-    report::final_report(Some((sig, code, addr, pc, sp)));
+    // The report needs tens of KiB of stack. On a small alternate signal
+    // stack (Rust's stack-overflow handler aborts from one) it is skipped
+    // rather than turning the program's death into a different one.
+    if stack_room() >= 256 * 1024 {
+        report::final_report(Some((sig, code, addr, pc, sp)));
+    }
     // SAFETY: restore the default action and re-raise: the signal is
     // blocked while we run, so it is delivered (and kills) when we return.
     unsafe {
@@ -164,6 +169,60 @@ extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         sa.sa_sigaction = libc::SIG_DFL;
         libc::sigaction(sig, &sa, core::ptr::null_mut());
         libc::syscall(libc::SYS_tgkill, libc::getpid(), sys::gettid(), sig);
+    }
+}
+
+extern "C" {
+    /// glibc's sigaction under its other exported name.
+    fn __sigaction(
+        sig: libc::c_int,
+        act: *const libc::sigaction,
+        old: *mut libc::sigaction,
+    ) -> libc::c_int;
+}
+
+/// sigaction(2), interposed only to keep the runtime's fatal-signal
+/// handlers invisible: a program (Rust's runtime, for one) that asks whether
+/// SIGSEGV still has its default action must get the answer it would get
+/// without memdx, or it changes what it does (Rust then skips its stack
+/// overflow handler). Installing a handler replaces ours, as it would
+/// replace the default.
+///
+/// # Safety
+/// sigaction(2)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn sigaction(
+    sig: libc::c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> libc::c_int {
+    // SAFETY: forwarded to glibc with the caller's pointers.
+    let r = unsafe { __sigaction(sig, act, old) };
+    if r == 0 && !old.is_null() && FATAL.contains(&sig) {
+        // SAFETY: glibc filled *old.
+        unsafe {
+            if (*old).sa_sigaction == fatal_handler as *const () as usize {
+                (*old).sa_sigaction = libc::SIG_DFL;
+                (*old).sa_flags = 0;
+                libc::sigemptyset(&mut (*old).sa_mask);
+            }
+        }
+    }
+    r
+}
+
+/// Bytes of stack left below this frame when running on an alternate
+/// signal stack; `usize::MAX` on the thread's normal stack.
+fn stack_room() -> usize {
+    // SAFETY: querying the current alternate stack.
+    unsafe {
+        let mut ss: libc::stack_t = core::mem::zeroed();
+        if libc::sigaltstack(core::ptr::null(), &mut ss) != 0 || ss.ss_flags & libc::SS_ONSTACK == 0
+        {
+            return usize::MAX;
+        }
+        let here = &ss as *const libc::stack_t as usize;
+        here.saturating_sub(ss.ss_sp as usize)
     }
 }
 
