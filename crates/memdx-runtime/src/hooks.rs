@@ -324,6 +324,7 @@ unsafe fn realloc_impl(p: *mut c_void, size: usize, entry: usize) -> *mut c_void
     let addr = p as usize;
     let Some(old) = table::shard_of(addr).get(addr) else {
         // Freed or never allocated: report, leave memory alone, fail.
+        table::shard_of(addr).count_failed_alloc(size);
         // SAFETY: forwarded; release() finds no live block and reports.
         unsafe { release(p, Dealloc::Realloc, entry) };
         return core::ptr::null_mut();

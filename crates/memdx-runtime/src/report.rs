@@ -242,8 +242,10 @@ fn parse_maps(text: &[u8], out: &mut PrivVec<Mapping>) {
     }
 }
 
-/// Scans `[start, end)` minus the sorted, merged `excluded` ranges.
-fn scan_minus(m: &mut Marker<'_>, start: usize, end: usize, excluded: &[(usize, usize)]) {
+/// Scans `[start, end)` minus the sorted, merged `excluded` ranges;
+/// returns the bytes scanned.
+fn scan_minus(m: &mut Marker<'_>, start: usize, end: usize, excluded: &[(usize, usize)]) -> usize {
+    let mut scanned = 0;
     let mut cur = start;
     let first = excluded.partition_point(|e| e.1 <= start);
     for &(a, b) in excluded.get(first..).unwrap_or(&[]) {
@@ -253,13 +255,16 @@ fn scan_minus(m: &mut Marker<'_>, start: usize, end: usize, excluded: &[(usize, 
         if a > cur {
             // SAFETY: part of a readable rw mapping.
             unsafe { m.scan_root(cur, a) };
+            scanned += a - cur;
         }
         cur = cur.max(b);
     }
     if cur < end {
         // SAFETY: part of a readable rw mapping.
         unsafe { m.scan_root(cur, end) };
+        scanned += end - cur;
     }
+    scanned
 }
 
 // ---- the report ---------------------------------------------------------
@@ -275,12 +280,6 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
         return;
     }
     let entered = hooks::enter_runtime();
-    if DEBUG_ROOTS.load(Ordering::Relaxed) {
-        debug_root_hit(
-            stacks::CACHE_HITS.load(Ordering::Relaxed),
-            stacks::CACHE_MISSES.load(Ordering::Relaxed),
-        );
-    }
     if let Some((signo, code, addr, pc, _)) = fatal {
         let stack = stacks::capture_from_signal(pc);
         out::ensure_modules();
@@ -392,6 +391,7 @@ fn run_freeres(cxx: *mut libc::c_void) {
 }
 
 fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
+    let t0 = now_nanos();
     table::lock_all();
     let mut totals = HeapTotals::default();
     let mut freed = 0usize;
@@ -480,6 +480,7 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
         vtables.push((m.start, m.end));
     }
 
+    let mut root_bytes = 0usize;
     // Thread stack pointers: ours and each suspended thread's.
     let suspended = SLOT_NEXT
         .load(Ordering::Acquire)
@@ -502,7 +503,7 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
                 .chain(slots.iter().take(suspended).map(|s| s.sp))
                 .find(|&sp| sp >= map.start && sp < map.end);
             let start = sp.unwrap_or(map.start);
-            scan_minus(&mut m, start, map.end, excluded.as_slice());
+            root_bytes += scan_minus(&mut m, start, map.end, excluded.as_slice());
         }
         for s in slots.iter().take(suspended) {
             for &r in s.regs.iter() {
@@ -520,8 +521,20 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     stacks::unlock();
     table::unlock_all();
 
+    let nblocks = blocks.len as u64;
     send_loss_records(blocks.as_mut_slice());
+    let nanos = now_nanos().saturating_sub(t0);
+    out::emit(|e| e.scan_stats(nblocks, root_bytes as u64, nanos));
     totals
+}
+
+fn now_nanos() -> u64 {
+    // SAFETY: clock_gettime into a local.
+    unsafe {
+        let mut ts: libc::timespec = core::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
 }
 
 impl PrivVec<u32> {

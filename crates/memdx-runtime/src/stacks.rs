@@ -126,10 +126,6 @@ struct CacheEntry {
 
 const CACHE_WAYS: usize = 4;
 
-/// Stack cache statistics (printed with MEMDX_DEBUG_ROOTS).
-pub static CACHE_HITS: AtomicUsize = AtomicUsize::new(0);
-pub static CACHE_MISSES: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
     static CACHE: core::cell::UnsafeCell<[CacheEntry; CACHE_WAYS]> = const {
         core::cell::UnsafeCell::new([CacheEntry {
@@ -175,10 +171,8 @@ pub fn capture(entry: usize) -> u32 {
         .ok()
         .flatten();
     if let Some(id) = hit {
-        CACHE_HITS.fetch_add(1, Ordering::Relaxed);
         return id;
     }
-    CACHE_MISSES.fetch_add(1, Ordering::Relaxed);
     let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(1, CAPTURE) - 1;
     let mut u = Unwound {
         n: 0,

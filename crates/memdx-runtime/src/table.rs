@@ -182,6 +182,17 @@ impl Shard {
         r
     }
 
+    /// Counts an allocation that made no block (Valgrind counts a realloc
+    /// of an invalid pointer as an allocation of the new size).
+    pub fn count_failed_alloc(&self, size: usize) {
+        self.lock.lock();
+        // SAFETY: under self.lock.
+        let s = unsafe { &mut *self.inner.get() };
+        s.counters.allocs += 1;
+        s.counters.bytes_allocated += size as u64;
+        self.lock.unlock();
+    }
+
     /// Looks a live block start up without changing anything.
     pub fn get(&self, p: usize) -> Option<Block> {
         self.lock.lock();

@@ -66,6 +66,8 @@ pub struct Expect {
     pub signal: Option<i32>,
     pub build: Vec<String>,
     pub valgrind_skip: Option<String>,
+    /// Why the HEAP SUMMARY differs from Valgrind's (`heap-summary: differs ...`).
+    pub heap_summary_differs: Option<String>,
 }
 
 pub fn parse_expect(src: &str) -> Expect {
@@ -88,6 +90,8 @@ pub fn parse_expect(src: &str) -> Expect {
                 .insert(kind.trim().to_string(), value.trim().to_string());
         } else if let Some(rest) = line.strip_prefix("build:") {
             e.build = rest.split_whitespace().map(String::from).collect();
+        } else if let Some(rest) = line.strip_prefix("heap-summary: differs") {
+            e.heap_summary_differs = Some(rest.trim().to_string());
         } else if let Some(rest) = line.strip_prefix("valgrind: skip") {
             e.valgrind_skip = Some(rest.trim().to_string());
         }

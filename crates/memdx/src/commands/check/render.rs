@@ -177,6 +177,20 @@ impl ProcessReport {
                 sink.write_chunk(&s);
             }
             Event::Note { text, .. } => self.notes.push(text),
+            Event::ScanStats {
+                blocks,
+                root_bytes,
+                nanos,
+            } => {
+                if self.opts.verbose {
+                    self.notes.push(format!(
+                        "leak scan: {} blocks, {} bytes of roots, {:.3} s",
+                        commas(blocks),
+                        commas(root_bytes),
+                        nanos as f64 / 1e9
+                    ));
+                }
+            }
             Event::CommandLine { args } => {
                 if self.announce_command {
                     let cmd = args
