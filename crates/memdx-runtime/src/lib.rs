@@ -226,21 +226,27 @@ fn stack_room() -> usize {
     }
 }
 
+/// Lock order, everywhere: table shards, stack interner, output, arenas,
+/// private-memory registry (the end-of-process report takes them in this
+/// order too).
 extern "C" fn fork_prepare() {
-    out::lock();
-    stacks::lock();
     table::lock_all();
+    stacks::lock();
+    out::lock();
     hooks::ARENAS_LOCK.lock();
+    sys::private_lock();
 }
 
 extern "C" fn fork_parent() {
+    sys::private_unlock();
     hooks::ARENAS_LOCK.unlock();
-    table::unlock_all();
-    stacks::unlock();
     out::unlock();
+    stacks::unlock();
+    table::unlock_all();
 }
 
 extern "C" fn fork_child() {
+    sys::private_reset();
     hooks::ARENAS_LOCK.reset();
     for s in table::TABLE.iter() {
         s.lock.reset();

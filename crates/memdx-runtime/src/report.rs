@@ -411,13 +411,22 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
         return totals;
     }
     let n = totals.in_use_blocks as usize;
-    let (Some(mut blocks), Some(mut mark), Some(mut excluded), Some(mut maps), Some(mut vtables)) = (
+    let (
+        Some(mut blocks),
+        Some(mut mark),
+        Some(mut excluded),
+        Some(mut maps),
+        Some(mut vtables),
+        Some(mut privs),
+    ) = (
         PrivVec::<ScanBlock>::with_capacity(n),
-        PrivVec::<u32>::with_capacity(2 * n + 16),
-        PrivVec::<(usize, usize)>::with_capacity(n + freed + 2048),
+        PrivVec::<u32>::with_capacity(3 * n + 16),
+        PrivVec::<(usize, usize)>::with_capacity(n + freed + sys::MAX_PRIVATE + 2048),
         PrivVec::<Mapping>::with_capacity(65536),
         PrivVec::<(usize, usize)>::with_capacity(65536),
-    ) else {
+        PrivVec::<(usize, usize)>::with_capacity(sys::MAX_PRIVATE),
+    )
+    else {
         table::unlock_all();
         return totals;
     };
@@ -465,9 +474,8 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
         let text = unsafe { core::slice::from_raw_parts(buf, len) };
         parse_maps(text, &mut maps);
     }
-    let mut priv_ranges = [(0usize, 0usize); 600];
-    let np = sys::private_ranges(&mut priv_ranges);
-    for &r in priv_ranges.iter().take(np) {
+    privs.len = sys::private_ranges(privs.full_capacity());
+    for &r in privs.as_slice() {
         excluded.push(r);
     }
     if let Some(arena) = main_arena(maps.as_slice()) {
@@ -541,6 +549,14 @@ impl PrivVec<u32> {
     /// The whole capacity as a slice (the mark stack).
     fn as_mut_slice_full(&mut self) -> &mut [u32] {
         // SAFETY: the mapping is zero-initialized and cap long.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.cap) }
+    }
+}
+
+impl PrivVec<(usize, usize)> {
+    /// The whole capacity as a slice, to be filled by a callee.
+    fn full_capacity(&mut self) -> &mut [(usize, usize)] {
+        // SAFETY: the mapping is zero-initialized (valid pairs) and cap long.
         unsafe { core::slice::from_raw_parts_mut(self.ptr, self.cap) }
     }
 }

@@ -28,6 +28,8 @@ pub struct StackRec {
 }
 
 const BUCKETS: usize = 1 << 16;
+/// Stack records are carved from chunks this big (pages are touched lazily).
+const ARENA_CHUNK: usize = 16 << 20;
 const ID_CHUNK: usize = 1 << 16;
 const ID_CHUNKS: usize = 1024;
 
@@ -286,11 +288,11 @@ unsafe fn intern_locked(t: &mut Interner, h: u64, frames: &[u64]) -> u32 {
     }
     let size = core::mem::size_of::<StackRec>();
     if t.arena_left < size {
-        t.arena = sys::map_private(1 << 20);
+        t.arena = sys::map_private(ARENA_CHUNK);
         if t.arena.is_null() {
             return 0;
         }
-        t.arena_left = 1 << 20;
+        t.arena_left = ARENA_CHUNK;
     }
     let rec = t.arena.cast::<StackRec>();
     // SAFETY: the arena has room for one record; records are 8-aligned.
