@@ -92,10 +92,7 @@ extern "C" fn init() {
     if sys::getenv(c"MEMDX_LEAK_CHECK") == Some(b"no") {
         report::LEAK_CHECK.store(false, Ordering::Relaxed);
     }
-    if sys::getenv(c"MEMDX_TRACE_CHILDREN") != Some(b"yes") {
-        // SAFETY: unsetenv edits environ in place (no allocation).
-        unsafe { libc::unsetenv(c"LD_PRELOAD".as_ptr()) };
-    }
+
     let (lo, hi) = out::self_range(init as *const () as usize);
     stacks::SELF_LO.store(lo, Ordering::Relaxed);
     stacks::SELF_HI.store(hi, Ordering::Relaxed);
@@ -112,6 +109,22 @@ extern "C" fn init() {
         out::configure(path);
         out::connect(false);
         out::ensure_modules();
+    }
+    if sys::getenv(c"MEMDX_TRACE_CHILDREN") != Some(b"yes") {
+        // Programs exec'd from here run unchecked, and the program sees the
+        // environment it would see without memdx.
+        for var in [
+            c"LD_PRELOAD",
+            c"MEMDX_EVENTS_SOCK",
+            c"MEMDX_NUM_CALLERS",
+            c"MEMDX_FREELIST_VOL",
+            c"MEMDX_LEAK_CHECK",
+            c"MEMDX_TRACE_CHILDREN",
+            c"MEMDX_DEBUG_ROOTS",
+        ] {
+            // SAFETY: unsetenv edits environ in place (no allocation).
+            unsafe { libc::unsetenv(var.as_ptr()) };
+        }
     }
     // SAFETY: registering plain C callbacks.
     unsafe {
