@@ -257,7 +257,12 @@ unsafe fn throw_bad_alloc() -> ! {
     // SAFETY: dlsym with a static name; the function, when present, is
     // libstdc++'s `std::__throw_bad_alloc()`, which never returns.
     unsafe {
+        // The lookup is the runtime's own work (dlsym may allocate).
+        let entered = enter_runtime();
         let f = libc::dlsym(libc::RTLD_DEFAULT, c"_ZSt17__throw_bad_allocv".as_ptr());
+        if entered {
+            leave_runtime();
+        }
         if !f.is_null() {
             let throw: extern "C-unwind" fn() -> ! = core::mem::transmute(f);
             throw();
