@@ -291,9 +291,16 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
         // allocates its error message), then run both as the program would.
         // SAFETY: dlsym with a static name.
         let cxx = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"_ZN9__gnu_cxx9__freeresEv".as_ptr()) };
-        leave_for_freeres(entered);
-        run_freeres(cxx);
-        hooks::enter_runtime();
+        // freeres frees buffers other threads may still be using: run it
+        // only when this thread is alone (Valgrind stops the others first;
+        // here they would still run after the report).
+        let mut threads = 0;
+        for_each_task(|_| threads += 1);
+        if threads <= 1 {
+            leave_for_freeres(entered);
+            run_freeres(cxx);
+            hooks::enter_runtime();
+        }
     }
     // The scan of this thread's stack starts at the caller of exit() when
     // the program is exiting normally: Valgrind scans at exit_group, when
