@@ -207,3 +207,30 @@ fn trace_children_decides_whether_exec_is_checked() {
     assert_eq!(yes_err.matches("Command:").count(), 2, "{yes_err}");
     assert!(yes_err.contains("Command: echo hi"), "{yes_err}");
 }
+
+#[test]
+fn fatal_signal_is_reported_then_the_program_dies_by_it() {
+    use std::os::unix::process::ExitStatusExt;
+    let scratch = Scratch::new("segv");
+    let exe = build_corpus("segv_after_leak.c", &scratch);
+    let out = run_memdx(&exe, &[]);
+    assert_eq!(out.status.signal(), Some(11));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let lines: Vec<&str> = err
+        .lines()
+        .map(|l| l.split_once("== ").map_or(l, |(_, t)| t))
+        .collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == "Process terminating with default action of signal 11 (SIGSEGV)")
+        .expect(&err);
+    assert_eq!(
+        lines[at + 1],
+        " Access not within mapped region at address 0x10"
+    );
+    assert!(
+        lines[at + 2].contains(": main (segv_after_leak.c:7)"),
+        "{err}"
+    );
+    assert!(err.contains("definitely lost: 32 bytes in 1 blocks"));
+}
