@@ -234,3 +234,43 @@ fn fatal_signal_is_reported_then_the_program_dies_by_it() {
     );
     assert!(err.contains("definitely lost: 32 bytes in 1 blocks"));
 }
+
+#[test]
+fn num_callers_limits_the_frames_shown() {
+    let scratch = Scratch::new("callers");
+    let exe = build_corpus("indirect_tree.c", &scratch);
+    let frames_after_headline = |opts: &[&str]| {
+        let err = String::from_utf8_lossy(&run_memdx(&exe, opts).stderr).to_string();
+        err.lines()
+            .skip_while(|l| !l.contains("are definitely lost in loss record"))
+            .skip(1)
+            .take_while(|l| l.contains(" at 0x") || l.contains(" by 0x"))
+            .count()
+    };
+    assert_eq!(
+        frames_after_headline(&["--leak-check=full", "--num-callers=1"]),
+        1
+    );
+    assert_eq!(
+        frames_after_headline(&["--leak-check=full", "--num-callers=2"]),
+        2
+    );
+    assert!(frames_after_headline(&["--leak-check=full"]) > 2);
+}
+
+#[test]
+fn show_and_error_leak_kinds_select_records_and_errors() {
+    let scratch = Scratch::new("kinds");
+    let exe = build_corpus("possibly_lost.c", &scratch);
+    let run = |opts: &[&str]| String::from_utf8_lossy(&run_memdx(&exe, opts).stderr).to_string();
+    let default = run(&["--leak-check=full"]);
+    assert!(default.contains("are possibly lost in loss record"));
+    assert!(default.contains("ERROR SUMMARY: 1 errors from 1 contexts"));
+    // Valgrind counts a hidden record of an error kind as an error.
+    let definite_only = run(&["--leak-check=full", "--show-leak-kinds=definite"]);
+    assert!(!definite_only.contains("are possibly lost in loss record"));
+    assert!(definite_only.contains("ERROR SUMMARY: 1 errors from 1 contexts"));
+    let not_errors = run(&["--leak-check=full", "--errors-for-leak-kinds=definite"]);
+    assert!(not_errors.contains("are possibly lost in loss record"));
+    assert!(not_errors.contains("ERROR SUMMARY: 0 errors from 0 contexts"));
+}

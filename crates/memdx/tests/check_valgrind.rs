@@ -1,7 +1,8 @@
 //! Differential test: Valgrind 3.19 and `memdx check` on the same corpus
 //! binaries must give the same LEAK SUMMARY bytes and blocks for definitely,
 //! indirectly and possibly lost, the same error headlines and the same
-//! HEAP SUMMARY (unless a program's header documents why not).
+//! HEAP SUMMARY and ERROR SUMMARY (unless a program's header documents why
+//! not).
 
 mod check_util;
 
@@ -47,6 +48,12 @@ fn corpus_agrees_with_valgrind() {
             problems.push(format!(
                 "heap summary: memdx {:?}, valgrind {:?}",
                 ours.heap_summary, theirs.heap_summary
+            ));
+        }
+        if ours.error_summary != theirs.error_summary && expect.error_summary_differs.is_none() {
+            problems.push(format!(
+                "error summary: memdx {:?}, valgrind {:?}",
+                ours.error_summary, theirs.error_summary
             ));
         }
         let (mut a, mut b) = (ours.errors.clone(), theirs.errors.clone());

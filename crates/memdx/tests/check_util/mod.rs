@@ -68,6 +68,8 @@ pub struct Expect {
     pub valgrind_skip: Option<String>,
     /// Why the HEAP SUMMARY differs from Valgrind's (`heap-summary: differs ...`).
     pub heap_summary_differs: Option<String>,
+    /// Why the ERROR SUMMARY differs from Valgrind's (`error-summary: differs ...`).
+    pub error_summary_differs: Option<String>,
 }
 
 pub fn parse_expect(src: &str) -> Expect {
@@ -90,6 +92,8 @@ pub fn parse_expect(src: &str) -> Expect {
                 .insert(kind.trim().to_string(), value.trim().to_string());
         } else if let Some(rest) = line.strip_prefix("build:") {
             e.build = rest.split_whitespace().map(String::from).collect();
+        } else if let Some(rest) = line.strip_prefix("error-summary: differs") {
+            e.error_summary_differs = Some(rest.trim().to_string());
         } else if let Some(rest) = line.strip_prefix("heap-summary: differs") {
             e.heap_summary_differs = Some(rest.trim().to_string());
         } else if let Some(rest) = line.strip_prefix("valgrind: skip") {

@@ -397,12 +397,14 @@ impl ProcessReport {
         }
         if self.opts.leak_check == LeakCheck::Full {
             for (i, r) in records.iter().enumerate() {
-                if !self.opts.show_leak_kinds.has(r.state) {
-                    continue;
-                }
+                // As in Valgrind, a loss record of a kind in
+                // --errors-for-leak-kinds is an error even when not shown.
                 if self.opts.errors_for_leak_kinds.has(r.state) {
                     self.errors += 1;
                     self.error_contexts += 1;
+                }
+                if !self.opts.show_leak_kinds.has(r.state) {
+                    continue;
                 }
                 let what = match r.state {
                     LeakState::DefinitelyLost => "definitely lost",
