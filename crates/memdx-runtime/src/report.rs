@@ -67,17 +67,28 @@ extern "C" fn suspend_handler(_sig: i32, _info: *mut libc::siginfo_t, ctx: *mut 
         }
     }
     ACKS.fetch_add(1, Ordering::AcqRel);
-    while RESUME.load(Ordering::Acquire) == 0 {
-        // SAFETY: futex wait on our own word; spurious wake-ups re-check.
+    // Stay stopped until resumed, or for two seconds at most: the report runs
+    // at process exit, and the other threads are not resumed (under Valgrind
+    // they are gone by then; resumed, one of them could end the process
+    // first, with its own exit status). The time limit covers an exiting
+    // thread that needs a lock one of them holds.
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 100_000_000,
+    };
+    let mut waited = 0;
+    while RESUME.load(Ordering::Acquire) == 0 && waited < 20 {
+        // SAFETY: futex wait on our own word, 100 ms at a time.
         unsafe {
             libc::syscall(
                 libc::SYS_futex,
                 RESUME.as_ptr(),
                 libc::FUTEX_WAIT,
                 0,
-                core::ptr::null::<libc::timespec>(),
+                &ts as *const libc::timespec,
             );
         }
+        waited += 1;
     }
 }
 
@@ -123,6 +134,9 @@ fn suspend_others() -> usize {
     sent
 }
 
+/// Lets the stopped threads go on (unused: they stay stopped until the
+/// process ends or their time limit passes; see `suspend_handler`).
+#[allow(dead_code)]
 fn resume_others() {
     RESUME.store(1, Ordering::Release);
     // SAFETY: wake every waiter on our futex word.
@@ -527,7 +541,6 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
         }
         m.finish();
     }
-    resume_others();
     if let Some((buf, cap, _)) = maps_text {
         sys::unmap_private(buf, cap);
     }
