@@ -104,9 +104,18 @@ pub fn set_quarantine_volume(total: usize) {
     QUARANTINE_BYTES_PER_SHARD.store(total / SHARDS, core::sync::atomic::Ordering::Relaxed);
 }
 
+/// Mixes all bits of the address (murmur3's finalizer): both the shard (top
+/// bits) and the slot (low bits) come from it, and a plain multiplicative
+/// hash leaves the low bits of nearby addresses clustered (long probe runs).
 #[inline]
 fn hash(p: usize) -> usize {
-    (p >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    let mut x = (p >> 4) as u64;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^= x >> 33;
+    x as usize
 }
 
 #[inline]
