@@ -29,7 +29,9 @@ mod hooks;
 mod leak;
 mod out;
 mod report;
+mod roots;
 mod stacks;
+mod suspend;
 mod sys;
 mod table;
 
