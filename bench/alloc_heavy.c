@@ -1,6 +1,8 @@
 /* The allocation-heavy workload of issue 3's benchmark: 10 million
    malloc/free pairs of 8-264 bytes with a window of 4,096 live blocks, then
-   a 1-million-node linked list built and freed at the end. */
+   a 1-million-node linked list built and freed at the end. With a third
+   argument "keep", the list is kept (reachable from a global) at exit, so
+   the leak scan has a million live blocks to classify. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #define WINDOW 4096
 
 struct node { struct node *next; long payload[3]; };
+struct node *kept;
 
 int main(int argc, char **argv) {
   long pairs = argc > 1 ? atol(argv[1]) : 10000000L;
@@ -31,6 +34,7 @@ int main(int argc, char **argv) {
     head = n;
   }
   long sum = 0;
+  if (argc > 3 && strcmp(argv[3], "keep") == 0) { kept = head; head = 0; }
   while (head) { struct node *next = head->next; sum += head->payload[0]; free(head); head = next; }
   printf("%ld\n", sum);
   return 0;

@@ -49,5 +49,10 @@ for r in "${results[@]:2}"; do
     awk -v n="$1" -v s="$2" -v ms="$memdx_s" \
         'BEGIN { printf "memdx is %.1fx faster than %s\n", s/ms, n }'
 done
+# The leak scan on its own: a run that keeps the million-node list alive
+# (reachable from a global) at exit; -v makes memdx print the scan's duration.
+"$memdx" check -v --leak-check=full "$work/alloc_heavy" "$pairs" "$nodes" keep \
+    >/dev/null 2>"$work/keep.err"
+grep -E "leak scan:|still reachable:" "$work/keep.err"
 echo "memdx's report:"
 sed -n '/HEAP SUMMARY/,$p' "$work/memdx.err"

@@ -43,6 +43,16 @@
 //! | 9 | [`Event::FatalSignal`] | signo i32, si_code i32, fault address u64, stack u32 |
 //! | 10 | [`Event::ReportEnd`] | leak scan done u8 (0 when the scan was not run) |
 //! | 11 | [`Event::Note`] | code u16, then UTF-8 text (a runtime limitation the user must know about) |
+//! | 13 | [`Event::ScanStats`] | blocks scanned u64, root bytes scanned u64, nanoseconds u64 (the leak scan, from stopping the threads to classifying) |
+//! | 12 | [`Event::CommandLine`] | the process's arguments, each followed by a NUL byte (as in `/proc/PID/cmdline`); sent by a process that is not a fork child, right after the header |
+//!
+//! ## Acknowledgements
+//!
+//! After a `BadFree`, `FatalSignal` or `ReportEnd` record the writer waits
+//! (a few seconds at most) for one byte from the reader, which the reader
+//! sends once it has rendered the record: the report's text then comes in
+//! order with the program's own output and with other processes' reports,
+//! as it does under Valgrind. [`needs_ack`] tells which records.
 //!
 //! In `memdx check` the runtime does not stream `Alloc`/`Free` (it keeps the
 //! live-block table itself and reports the outcome of the leak scan); they are
@@ -407,6 +417,20 @@ pub enum Event {
         /// Whether the leak scan ran.
         leak_scan_done: bool,
     },
+    /// How long the leak scan took.
+    ScanStats {
+        /// Live blocks classified.
+        blocks: u64,
+        /// Bytes of root memory scanned.
+        root_bytes: u64,
+        /// Duration in nanoseconds.
+        nanos: u64,
+    },
+    /// The command line of a process that was exec'd (not a fork child).
+    CommandLine {
+        /// The arguments, program first.
+        args: Vec<Vec<u8>>,
+    },
     /// A runtime limitation the user must be told about.
     Note {
         /// Machine-readable code.
@@ -414,6 +438,14 @@ pub enum Event {
         /// Text.
         text: String,
     },
+}
+
+/// Whether the writer waits for an acknowledgement byte after this record.
+pub fn needs_ack(ev: &Event) -> bool {
+    matches!(
+        ev,
+        Event::BadFree(_) | Event::FatalSignal { .. } | Event::ReportEnd { .. }
+    )
 }
 
 /// Tags of the records.
@@ -440,6 +472,10 @@ pub mod tag {
     pub const REPORT_END: u8 = 10;
     /// [`super::Event::Note`]
     pub const NOTE: u8 = 11;
+    /// [`super::Event::CommandLine`]
+    pub const COMMAND_LINE: u8 = 12;
+    /// [`super::Event::ScanStats`]
+    pub const SCAN_STATS: u8 = 13;
 }
 
 /// Writes records into a caller-provided byte buffer, without allocating
@@ -612,6 +648,23 @@ impl<'a> Encoder<'a> {
     pub fn report_end(&mut self, leak_scan_done: bool) {
         let at = self.begin(tag::REPORT_END, 1);
         self.u8(leak_scan_done as u8);
+        self.end(at);
+    }
+
+    /// Appends a `CommandLine` record from `/proc/PID/cmdline`-style bytes
+    /// (each argument NUL-terminated).
+    pub fn command_line(&mut self, nul_separated: &[u8]) {
+        let at = self.begin(tag::COMMAND_LINE, nul_separated.len());
+        self.put(nul_separated);
+        self.end(at);
+    }
+
+    /// Appends a `ScanStats` record.
+    pub fn scan_stats(&mut self, blocks: u64, root_bytes: u64, nanos: u64) {
+        let at = self.begin(tag::SCAN_STATS, 24);
+        self.u64(blocks);
+        self.u64(root_bytes);
+        self.u64(nanos);
         self.end(at);
     }
 
@@ -845,6 +898,17 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
         tag::REPORT_END => Event::ReportEnd {
             leak_scan_done: c.u8()? != 0,
         },
+        tag::SCAN_STATS => Event::ScanStats {
+            blocks: c.u64()?,
+            root_bytes: c.u64()?,
+            nanos: c.u64()?,
+        },
+        tag::COMMAND_LINE => {
+            let body = c.b.strip_suffix(&[0]).unwrap_or(c.b);
+            let args = body.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
+            c.b = &[];
+            Event::CommandLine { args }
+        }
         tag::NOTE => {
             let code = c.u16()?;
             let text = String::from_utf8_lossy(c.b).into_owned();
@@ -929,6 +993,8 @@ mod tests {
         e.heuristic_total(Heuristic::NewArray, 12, 1);
         e.fatal_signal(6, -6, 0, 4);
         e.note(1, "hello");
+        e.command_line(b"./prog\0-x\0");
+        e.scan_stats(3, 4096, 1000);
         e.report_end(true);
         let bytes = e.finish().unwrap().to_vec();
         let mut r = EventReader::new(&bytes[..]);
@@ -977,6 +1043,14 @@ mod tests {
                 Event::Note {
                     code: 1,
                     text: "hello".into()
+                },
+                Event::CommandLine {
+                    args: vec![b"./prog".to_vec(), b"-x".to_vec()]
+                },
+                Event::ScanStats {
+                    blocks: 3,
+                    root_bytes: 4096,
+                    nanos: 1000
                 },
                 Event::ReportEnd {
                     leak_scan_done: true

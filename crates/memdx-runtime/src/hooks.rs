@@ -179,6 +179,7 @@ fn report(e: BadFree) {
     out::ensure_stack(e.alloc_stack);
     out::ensure_stack(e.free_stack);
     out::emit(|enc| enc.bad_free(&e));
+    out::wait_ack();
 }
 
 unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
@@ -256,7 +257,12 @@ unsafe fn throw_bad_alloc() -> ! {
     // SAFETY: dlsym with a static name; the function, when present, is
     // libstdc++'s `std::__throw_bad_alloc()`, which never returns.
     unsafe {
+        // The lookup is the runtime's own work (dlsym may allocate).
+        let entered = enter_runtime();
         let f = libc::dlsym(libc::RTLD_DEFAULT, c"_ZSt17__throw_bad_allocv".as_ptr());
+        if entered {
+            leave_runtime();
+        }
         if !f.is_null() {
             let throw: extern "C-unwind" fn() -> ! = core::mem::transmute(f);
             throw();
@@ -323,6 +329,7 @@ unsafe fn realloc_impl(p: *mut c_void, size: usize, entry: usize) -> *mut c_void
     let addr = p as usize;
     let Some(old) = table::shard_of(addr).get(addr) else {
         // Freed or never allocated: report, leave memory alone, fail.
+        table::shard_of(addr).count_failed_alloc(size);
         // SAFETY: forwarded; release() finds no live block and reports.
         unsafe { release(p, Dealloc::Realloc, entry) };
         return core::ptr::null_mut();

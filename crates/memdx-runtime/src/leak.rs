@@ -45,6 +45,9 @@ pub struct Marker<'a> {
     /// Debugging aid (MEMDX_DEBUG_ROOTS): called with (root address, block
     /// start) when a root makes a block reachable.
     pub on_root_hit: Option<fn(usize, usize)>,
+    /// Sorted address ranges where vtables may live (read-only data of
+    /// loaded objects), for the multipleinheritance heuristic.
+    pub vtable_ranges: &'a [(usize, usize)],
 }
 
 impl<'a> Marker<'a> {
@@ -59,6 +62,7 @@ impl<'a> Marker<'a> {
             hi,
             heuristics: true,
             on_root_hit: None,
+            vtable_ranges: &[],
         }
     }
 
@@ -152,7 +156,7 @@ impl<'a> Marker<'a> {
             true
         } else if heuristics {
             // SAFETY: b is a live block, readable in full.
-            let h = unsafe { heuristic(b, w) };
+            let h = unsafe { heuristic(b, w, self.vtable_ranges) };
             b.heuristic = h;
             h != 0
         } else {
@@ -208,12 +212,13 @@ impl<'a> Marker<'a> {
     }
 }
 
-/// Valgrind's default heuristics (`--leak-check-heuristics=all`, minus
-/// multipleinheritance, which needs vtable symbols: not implemented).
+/// Valgrind's default heuristics (`--leak-check-heuristics=all`).
+/// Valgrind recognises a vtable by its `_ZTV` symbol; memdx accepts any
+/// address in the read-only data of a loaded object (an approximation).
 ///
 /// # Safety
 /// `b` must be readable in full.
-unsafe fn heuristic(b: &ScanBlock, w: usize) -> u8 {
+unsafe fn heuristic(b: &ScanBlock, w: usize, vtables: &[(usize, usize)]) -> u8 {
     const WORD: usize = 8;
     let word_at = |off: usize| -> Option<usize> {
         // SAFETY: only called for offsets inside the block (checked by callers).
@@ -237,6 +242,21 @@ unsafe fn heuristic(b: &ScanBlock, w: usize) -> u8 {
             // newarray: the element count of a new[] array.
             if first > 0 && (b.size - WORD) % first == 0 {
                 return memdx_events::Heuristic::NewArray as u8;
+            }
+        }
+    }
+    // multipleinheritance: the interior pointer points at a vtable pointer,
+    // and so does the block's first word.
+    let is_vtable = |a: usize| {
+        a % WORD == 0 && a >= 4096 && {
+            let i = vtables.partition_point(|r| r.1 <= a);
+            vtables.get(i).is_some_and(|r| r.0 <= a)
+        }
+    };
+    if w % WORD == 0 && !vtables.is_empty() {
+        if let (Some(inner), Some(first)) = (word_at(w - b.start), word_at(0)) {
+            if is_vtable(inner) && is_vtable(first) {
+                return memdx_events::Heuristic::MultipleInheritance as u8;
             }
         }
     }

@@ -17,8 +17,8 @@
 //! Rules for code in this crate: nothing reachable from a hook may allocate
 //! through `malloc` (the crate's own global allocator goes straight to
 //! glibc, as a safety net), format text, take a lock held across a call into
-//! libc's allocator, or panic. Only the allocator family and `_exit`/`_Exit`
-//! are exported (`exports.map`).
+//! libc's allocator, or panic. Only the allocator family, `_exit`/`_Exit`
+//! and `sigaction` are exported (`exports.map`).
 
 #![allow(clippy::missing_safety_doc)]
 // Under `cargo test` the hooks are not exported (so the test binary keeps
@@ -29,7 +29,9 @@ mod hooks;
 mod leak;
 mod out;
 mod report;
+mod roots;
 mod stacks;
+mod suspend;
 mod sys;
 mod table;
 
@@ -92,10 +94,7 @@ extern "C" fn init() {
     if sys::getenv(c"MEMDX_LEAK_CHECK") == Some(b"no") {
         report::LEAK_CHECK.store(false, Ordering::Relaxed);
     }
-    if sys::getenv(c"MEMDX_TRACE_CHILDREN") != Some(b"yes") {
-        // SAFETY: unsetenv edits environ in place (no allocation).
-        unsafe { libc::unsetenv(c"LD_PRELOAD".as_ptr()) };
-    }
+
     let (lo, hi) = out::self_range(init as *const () as usize);
     stacks::SELF_LO.store(lo, Ordering::Relaxed);
     stacks::SELF_HI.store(hi, Ordering::Relaxed);
@@ -113,12 +112,28 @@ extern "C" fn init() {
         out::connect(false);
         out::ensure_modules();
     }
+    if sys::getenv(c"MEMDX_TRACE_CHILDREN") != Some(b"yes") {
+        // Programs exec'd from here run unchecked, and the program sees the
+        // environment it would see without memdx.
+        for var in [
+            c"LD_PRELOAD",
+            c"MEMDX_EVENTS_SOCK",
+            c"MEMDX_NUM_CALLERS",
+            c"MEMDX_FREELIST_VOL",
+            c"MEMDX_LEAK_CHECK",
+            c"MEMDX_TRACE_CHILDREN",
+            c"MEMDX_DEBUG_ROOTS",
+        ] {
+            // SAFETY: unsetenv edits environ in place (no allocation).
+            unsafe { libc::unsetenv(var.as_ptr()) };
+        }
+    }
     // SAFETY: registering plain C callbacks.
     unsafe {
         libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
         for sig in FATAL {
             let mut old: libc::sigaction = core::mem::zeroed();
-            libc::sigaction(sig, core::ptr::null(), &mut old);
+            __sigaction(sig, core::ptr::null(), &mut old);
             if old.sa_sigaction == libc::SIG_DFL {
                 let mut sa: libc::sigaction = core::mem::zeroed();
                 sa.sa_sigaction = fatal_handler as *const () as usize;
@@ -139,20 +154,29 @@ extern "C" fn fini() {
 
 extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes valid siginfo and ucontext pointers.
-    let (code, addr, pc) = unsafe {
+    let (code, addr, pc, sp) = unsafe {
         let (code, addr) = if info.is_null() {
             (0, 0)
         } else {
             ((*info).si_code, (*info).si_addr() as usize)
         };
-        let pc = if ctx.is_null() {
-            0
+        let (pc, sp) = if ctx.is_null() {
+            (0, 0)
         } else {
-            (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_RIP as usize] as usize
+            let g = &(*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs;
+            (
+                g[libc::REG_RIP as usize] as usize,
+                g[libc::REG_RSP as usize] as usize,
+            )
         };
-        (code, addr, pc)
+        (code, addr, pc, sp)
     };
-    report::final_report(Some((sig, code, addr, pc)));
+    // The report needs tens of KiB of stack. On a small alternate signal
+    // stack (Rust's stack-overflow handler aborts from one) it is skipped
+    // rather than turning the program's death into a different one.
+    if stack_room() >= 256 * 1024 {
+        report::final_report(Some((sig, code, addr, pc, sp)));
+    }
     // SAFETY: restore the default action and re-raise: the signal is
     // blocked while we run, so it is delivered (and kills) when we return.
     unsafe {
@@ -163,21 +187,81 @@ extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
     }
 }
 
+extern "C" {
+    /// glibc's sigaction under its other exported name.
+    fn __sigaction(
+        sig: libc::c_int,
+        act: *const libc::sigaction,
+        old: *mut libc::sigaction,
+    ) -> libc::c_int;
+}
+
+/// sigaction(2), interposed only to keep the runtime's fatal-signal
+/// handlers invisible: a program (Rust's runtime, for one) that asks whether
+/// SIGSEGV still has its default action must get the answer it would get
+/// without memdx, or it changes what it does (Rust then skips its stack
+/// overflow handler). Installing a handler replaces ours, as it would
+/// replace the default.
+///
+/// # Safety
+/// sigaction(2)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn sigaction(
+    sig: libc::c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> libc::c_int {
+    // SAFETY: forwarded to glibc with the caller's pointers.
+    let r = unsafe { __sigaction(sig, act, old) };
+    if r == 0 && !old.is_null() && FATAL.contains(&sig) {
+        // SAFETY: glibc filled *old.
+        unsafe {
+            if (*old).sa_sigaction == fatal_handler as *const () as usize {
+                (*old).sa_sigaction = libc::SIG_DFL;
+                (*old).sa_flags = 0;
+                libc::sigemptyset(&mut (*old).sa_mask);
+            }
+        }
+    }
+    r
+}
+
+/// Bytes of stack left below this frame when running on an alternate
+/// signal stack; `usize::MAX` on the thread's normal stack.
+fn stack_room() -> usize {
+    // SAFETY: querying the current alternate stack.
+    unsafe {
+        let mut ss: libc::stack_t = core::mem::zeroed();
+        if libc::sigaltstack(core::ptr::null(), &mut ss) != 0 || ss.ss_flags & libc::SS_ONSTACK == 0
+        {
+            return usize::MAX;
+        }
+        let here = &ss as *const libc::stack_t as usize;
+        here.saturating_sub(ss.ss_sp as usize)
+    }
+}
+
+/// Lock order, everywhere: table shards, stack interner, output, arenas,
+/// private-memory registry (the end-of-process report takes them in this
+/// order too).
 extern "C" fn fork_prepare() {
-    out::lock();
-    stacks::lock();
     table::lock_all();
+    stacks::lock();
+    out::lock();
     hooks::ARENAS_LOCK.lock();
+    sys::private_lock();
 }
 
 extern "C" fn fork_parent() {
+    sys::private_unlock();
     hooks::ARENAS_LOCK.unlock();
-    table::unlock_all();
-    stacks::unlock();
     out::unlock();
+    stacks::unlock();
+    table::unlock_all();
 }
 
 extern "C" fn fork_child() {
+    sys::private_reset();
     hooks::ARENAS_LOCK.reset();
     for s in table::TABLE.iter() {
         s.lock.reset();

@@ -77,6 +77,17 @@ pub fn connect(fork_child: bool) {
         } else {
             s
         };
+        let tv = libc::timeval {
+            tv_sec: 5,
+            tv_usec: 0,
+        };
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            core::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        );
         FD.store(fd, Ordering::Release);
     }
     let h = Header {
@@ -89,6 +100,16 @@ pub fn connect(fork_child: bool) {
     };
     send(&h.encode());
     MODULES_SENT_AT.store(u32::MAX, Ordering::Relaxed);
+    if !fork_child {
+        // The analyzer cannot read /proc/PID/cmdline of a process that has
+        // already exited: send it.
+        if let Some((buf, cap, len)) = sys::read_file(b"/proc/self/cmdline\0") {
+            // SAFETY: read_file returns a mapping holding `len` bytes.
+            let text = unsafe { core::slice::from_raw_parts(buf, len.min(3000)) };
+            emit(|e| e.command_line(text));
+            sys::unmap_private(buf, cap);
+        }
+    }
 }
 
 /// Forgets the parent's connection state in a fork child (locks included).
@@ -131,6 +152,25 @@ pub fn emit(f: impl FnOnce(&mut Encoder<'_>)) {
         LOCK.lock();
         send(bytes);
         LOCK.unlock();
+    }
+}
+
+/// Waits until the analyzer has rendered what was sent (one byte back), so
+/// the report stays in order with the program's own output. Gives up after
+/// a few seconds (an analyzer that went away must not hang the program).
+pub fn wait_ack() {
+    let fd = FD.load(Ordering::Acquire);
+    if fd < 0 {
+        return;
+    }
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: reading one byte into a local from our own socket.
+        let n = unsafe { libc::recv(fd, (&mut byte as *mut u8).cast(), 1, 0) };
+        if n < 0 && sys::errno() == libc::EINTR {
+            continue;
+        }
+        return;
     }
 }
 

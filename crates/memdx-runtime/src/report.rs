@@ -12,7 +12,11 @@ use memdx_events::{HeapTotals, Heuristic, LeakState, LossRecord};
 
 use crate::hooks;
 use crate::leak::{Marker, ScanBlock, INDIRECT, POSSIBLE, REACHABLE, UNREACHED};
-use crate::sys::{self, Racy};
+use crate::roots::{
+    is_mmapped_chunk, main_arena, merge_ranges, parse_maps, scan_minus, Mapping, PrivVec,
+};
+use crate::suspend::{for_each_task, suspend_others, MAX_THREADS, SLOTS, SLOT_NEXT};
+use crate::sys;
 use crate::table::{self, TABLE};
 use crate::{out, stacks};
 
@@ -30,236 +34,9 @@ pub fn reset_in_child() {
     DONE.store(false, Ordering::Relaxed);
 }
 
-// ---- stopping the other threads -------------------------------------------
-
-const MAX_THREADS: usize = 4096;
-const NREGS: usize = 23;
-/// Signal used to suspend threads during the scan.
-const SUSPEND_SIG: i32 = 62;
-
-#[derive(Clone, Copy)]
-struct Slot {
-    sp: usize,
-    regs: [usize; NREGS],
-}
-
-static SLOTS: Racy<[Slot; MAX_THREADS]> = Racy::new(
-    [Slot {
-        sp: 0,
-        regs: [0; NREGS],
-    }; MAX_THREADS],
-);
-static SLOT_NEXT: AtomicUsize = AtomicUsize::new(0);
-static ACKS: AtomicUsize = AtomicUsize::new(0);
-static RESUME: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn suspend_handler(_sig: i32, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    let i = SLOT_NEXT.fetch_add(1, Ordering::AcqRel);
-    if i < MAX_THREADS && !ctx.is_null() {
-        // SAFETY: the kernel passes a ucontext_t; slot i is ours alone.
-        unsafe {
-            let uc = &*ctx.cast::<libc::ucontext_t>();
-            let slot = &mut (*SLOTS.get())[i];
-            for (r, g) in slot.regs.iter_mut().zip(uc.uc_mcontext.gregs.iter()) {
-                *r = *g as usize;
-            }
-            slot.sp = uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize;
-        }
-    }
-    ACKS.fetch_add(1, Ordering::AcqRel);
-    while RESUME.load(Ordering::Acquire) == 0 {
-        // SAFETY: futex wait on our own word; spurious wake-ups re-check.
-        unsafe {
-            libc::syscall(
-                libc::SYS_futex,
-                RESUME.as_ptr(),
-                libc::FUTEX_WAIT,
-                0,
-                core::ptr::null::<libc::timespec>(),
-            );
-        }
-    }
-}
-
-/// Signals every other thread and waits until each has saved its registers
-/// (or a second has passed). Returns how many threads were signalled.
-fn suspend_others() -> usize {
-    SLOT_NEXT.store(0, Ordering::Relaxed);
-    ACKS.store(0, Ordering::Relaxed);
-    RESUME.store(0, Ordering::Relaxed);
-    // SAFETY: installing a handler for a signal the runtime owns for the
-    // duration of the scan.
-    unsafe {
-        let mut sa: libc::sigaction = core::mem::zeroed();
-        sa.sa_sigaction = suspend_handler as *const () as usize;
-        sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-        libc::sigfillset(&mut sa.sa_mask);
-        libc::sigaction(SUSPEND_SIG, &sa, core::ptr::null_mut());
-    }
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
-    let me = sys::gettid();
-    let mut sent = 0;
-    for_each_task(|tid| {
-        if tid != me {
-            // SAFETY: tgkill to a thread of our own process.
-            if unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, SUSPEND_SIG) } == 0 {
-                sent += 1;
-            }
-        }
-    });
-    if sent > 0 {
-        let mut waited = 0;
-        while ACKS.load(Ordering::Acquire) < sent && waited < 1000 {
-            let ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 1_000_000,
-            };
-            // SAFETY: plain sleep.
-            unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
-            waited += 1;
-        }
-    }
-    sent
-}
-
-fn resume_others() {
-    RESUME.store(1, Ordering::Release);
-    // SAFETY: wake every waiter on our futex word.
-    unsafe {
-        libc::syscall(libc::SYS_futex, RESUME.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
-    }
-}
-
-/// Calls `f` with each thread id in /proc/self/task (raw getdents64: no malloc).
-fn for_each_task(mut f: impl FnMut(i32)) {
-    // SAFETY: open/getdents64/close on our own buffer.
-    unsafe {
-        let fd = libc::open(
-            c"/proc/self/task".as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        );
-        if fd < 0 {
-            return;
-        }
-        let mut buf = [0u8; 8192];
-        loop {
-            let n = libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len());
-            if n <= 0 {
-                break;
-            }
-            let mut off = 0usize;
-            while off + 19 < n as usize {
-                let reclen = u16::from_le_bytes([buf[off + 16], buf[off + 17]]) as usize;
-                let name = &buf[off + 19..(off + reclen).min(n as usize)];
-                if let Some(tid) = sys::parse_usize(name) {
-                    f(tid as i32);
-                }
-                if reclen == 0 {
-                    break;
-                }
-                off += reclen;
-            }
-        }
-        libc::close(fd);
-    }
-}
-
-// ---- roots ------------------------------------------------------------------
-
-/// A growable array in private memory (no malloc).
-struct PrivVec<T: Copy> {
-    ptr: *mut T,
-    cap: usize,
-    len: usize,
-}
-
-impl<T: Copy> PrivVec<T> {
-    fn with_capacity(cap: usize) -> Option<Self> {
-        let cap = cap.max(16);
-        let ptr = sys::map_private(cap * core::mem::size_of::<T>()).cast::<T>();
-        (!ptr.is_null()).then_some(PrivVec { ptr, cap, len: 0 })
-    }
-    fn push(&mut self, v: T) -> bool {
-        if self.len == self.cap {
-            return false;
-        }
-        // SAFETY: len < cap.
-        unsafe { self.ptr.add(self.len).write(v) };
-        self.len += 1;
-        true
-    }
-    fn as_mut_slice(&mut self) -> &mut [T] {
-        // SAFETY: the first len elements are initialized.
-        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
-    }
-    fn as_slice(&self) -> &[T] {
-        // SAFETY: the first len elements are initialized.
-        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
-    }
-}
-
-impl<T: Copy> Drop for PrivVec<T> {
-    fn drop(&mut self) {
-        sys::unmap_private(self.ptr.cast(), self.cap * core::mem::size_of::<T>());
-    }
-}
-
-/// One line of /proc/self/maps that may be a root.
-#[derive(Clone, Copy)]
-struct Mapping {
-    start: usize,
-    end: usize,
-    heap: bool,
-    /// libc's writable data (where glibc keeps `main_arena`).
-    libc: bool,
-}
-
-fn parse_maps(text: &[u8], out: &mut PrivVec<Mapping>) {
-    for line in text.split(|&c| c == b'\n') {
-        let (start, n1) = sys::parse_hex(line);
-        let rest = line.get(n1 + 1..).unwrap_or(&[]);
-        let (end, n2) = sys::parse_hex(rest);
-        let perms = rest.get(n2 + 1..n2 + 5).unwrap_or(&[]);
-        if n1 == 0 || n2 == 0 || perms.len() < 2 || perms[0] != b'r' || perms[1] != b'w' {
-            continue;
-        }
-        let heap = line.ends_with(b"[heap]");
-        let libc = line.windows(8).any(|w| w == b"/libc.so");
-        out.push(Mapping {
-            start,
-            end,
-            heap,
-            libc,
-        });
-    }
-}
-
-/// Scans `[start, end)` minus the sorted, merged `excluded` ranges.
-fn scan_minus(m: &mut Marker<'_>, start: usize, end: usize, excluded: &[(usize, usize)]) {
-    let mut cur = start;
-    let first = excluded.partition_point(|e| e.1 <= start);
-    for &(a, b) in excluded.get(first..).unwrap_or(&[]) {
-        if a >= end {
-            break;
-        }
-        if a > cur {
-            // SAFETY: part of a readable rw mapping.
-            unsafe { m.scan_root(cur, a) };
-        }
-        cur = cur.max(b);
-    }
-    if cur < end {
-        // SAFETY: part of a readable rw mapping.
-        unsafe { m.scan_root(cur, end) };
-    }
-}
-
-// ---- the report ---------------------------------------------------------
-
 /// Runs the end-of-process report once. `fatal` carries (signo, si_code,
-/// fault address, pc) when the process is dying from a signal.
-pub fn final_report(fatal: Option<(i32, i32, usize, usize)>) {
+/// fault address, pc, sp) when the process is dying from a signal.
+pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
     // SAFETY: getpid has no preconditions.
     if OWNER_PID.load(Ordering::Relaxed) != unsafe { libc::getpid() } {
         return;
@@ -268,25 +45,27 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize)>) {
         return;
     }
     let entered = hooks::enter_runtime();
-    if DEBUG_ROOTS.load(Ordering::Relaxed) {
-        debug_root_hit(
-            stacks::CACHE_HITS.load(Ordering::Relaxed),
-            stacks::CACHE_MISSES.load(Ordering::Relaxed),
-        );
-    }
-    if let Some((signo, code, addr, pc)) = fatal {
+    if let Some((signo, code, addr, pc, _)) = fatal {
         let stack = stacks::capture_from_signal(pc);
         out::ensure_modules();
         out::ensure_stack(stack);
         out::emit(|e| e.fatal_signal(signo, code, addr as u64, stack));
+        out::wait_ack();
     } else {
         // Look libstdc++'s freeres up as runtime work (a failed dlsym
         // allocates its error message), then run both as the program would.
         // SAFETY: dlsym with a static name.
         let cxx = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"_ZN9__gnu_cxx9__freeresEv".as_ptr()) };
-        leave_for_freeres(entered);
-        run_freeres(cxx);
-        hooks::enter_runtime();
+        // freeres frees buffers other threads may still be using: run it
+        // only when this thread is alone (Valgrind stops the others first;
+        // here they would still run after the report).
+        let mut threads = 0;
+        for_each_task(|_| threads += 1);
+        if threads <= 1 {
+            leave_for_freeres(entered);
+            run_freeres(cxx);
+            hooks::enter_runtime();
+        }
     }
     // The scan of this thread's stack starts at the caller of exit() when
     // the program is exiting normally: Valgrind scans at exit_group, when
@@ -296,10 +75,13 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize)>) {
     // (which hold block addresses while scanning) are never scanned.
     let marker_frame = 0usize;
     let here = &marker_frame as *const usize as usize;
-    let my_sp = if fatal.is_none() {
-        exit_caller_sp().filter(|&sp| sp > here).unwrap_or(here)
-    } else {
-        here
+    // On a fatal signal, the scan starts at the interrupted stack pointer:
+    // the signal frame (and the registers saved in it) is not the
+    // program's memory; Valgrind has no such frame on the client stack.
+    let my_sp = match fatal {
+        None => exit_caller_sp().filter(|&sp| sp > here).unwrap_or(here),
+        Some((.., sp)) if sp > here => sp,
+        Some(_) => here,
     };
     let scanned = LEAK_CHECK.load(Ordering::Relaxed);
     let totals = scan_and_send(my_sp, scanned);
@@ -308,6 +90,7 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize)>) {
         e.heap_totals(&totals);
         e.report_end(scanned);
     });
+    out::wait_ack();
     if entered {
         hooks::leave_runtime();
     }
@@ -380,6 +163,7 @@ fn run_freeres(cxx: *mut libc::c_void) {
 }
 
 fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
+    let t0 = now_nanos();
     table::lock_all();
     let mut totals = HeapTotals::default();
     let mut freed = 0usize;
@@ -399,12 +183,22 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
         return totals;
     }
     let n = totals.in_use_blocks as usize;
-    let (Some(mut blocks), Some(mut mark), Some(mut excluded), Some(mut maps)) = (
+    let (
+        Some(mut blocks),
+        Some(mut mark),
+        Some(mut excluded),
+        Some(mut maps),
+        Some(mut vtables),
+        Some(mut privs),
+    ) = (
         PrivVec::<ScanBlock>::with_capacity(n),
-        PrivVec::<u32>::with_capacity(2 * n + 16),
-        PrivVec::<(usize, usize)>::with_capacity(n + freed + 2048),
+        PrivVec::<u32>::with_capacity(3 * n + 16),
+        PrivVec::<(usize, usize)>::with_capacity(n + freed + sys::MAX_PRIVATE + 2048),
         PrivVec::<Mapping>::with_capacity(65536),
-    ) else {
+        PrivVec::<(usize, usize)>::with_capacity(65536),
+        PrivVec::<(usize, usize)>::with_capacity(sys::MAX_PRIVATE),
+    )
+    else {
         table::unlock_all();
         return totals;
     };
@@ -452,9 +246,8 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
         let text = unsafe { core::slice::from_raw_parts(buf, len) };
         parse_maps(text, &mut maps);
     }
-    let mut priv_ranges = [(0usize, 0usize); 600];
-    let np = sys::private_ranges(&mut priv_ranges);
-    for &r in priv_ranges.iter().take(np) {
+    privs.len = sys::private_ranges(privs.full_capacity());
+    for &r in privs.as_slice() {
         excluded.push(r);
     }
     if let Some(arena) = main_arena(maps.as_slice()) {
@@ -463,7 +256,11 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     excluded.as_mut_slice().sort_unstable();
     merge_ranges(&mut excluded);
     blocks.as_mut_slice().sort_unstable_by_key(|b| b.start);
+    for m in maps.as_slice().iter().filter(|m| m.ro_file) {
+        vtables.push((m.start, m.end));
+    }
 
+    let mut root_bytes = 0usize;
     // Thread stack pointers: ours and each suspended thread's.
     let suspended = SLOT_NEXT
         .load(Ordering::Acquire)
@@ -473,19 +270,20 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     let slots = unsafe { &*SLOTS.get() };
     {
         let mut m = Marker::new(blocks.as_mut_slice(), mark.as_mut_slice_full());
+        m.vtable_ranges = vtables.as_slice();
         if DEBUG_ROOTS.load(Ordering::Relaxed) {
             m.on_root_hit = Some(debug_root_hit);
             debug_root_hit(my_sp, 0);
         }
         for map in maps.as_slice() {
-            if map.heap {
+            if map.heap || !map.writable {
                 continue;
             }
             let sp = core::iter::once(my_sp)
                 .chain(slots.iter().take(suspended).map(|s| s.sp))
                 .find(|&sp| sp >= map.start && sp < map.end);
             let start = sp.unwrap_or(map.start);
-            scan_minus(&mut m, start, map.end, excluded.as_slice());
+            root_bytes += scan_minus(&mut m, start, map.end, excluded.as_slice());
         }
         for s in slots.iter().take(suspended) {
             for &r in s.regs.iter() {
@@ -494,7 +292,6 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
         }
         m.finish();
     }
-    resume_others();
     if let Some((buf, cap, _)) = maps_text {
         sys::unmap_private(buf, cap);
     }
@@ -503,53 +300,20 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     stacks::unlock();
     table::unlock_all();
 
+    let nblocks = blocks.len as u64;
     send_loss_records(blocks.as_mut_slice());
+    let nanos = now_nanos().saturating_sub(t0);
+    out::emit(|e| e.scan_stats(nblocks, root_bytes as u64, nanos));
     totals
 }
 
-impl PrivVec<u32> {
-    /// The whole capacity as a slice (the mark stack).
-    fn as_mut_slice_full(&mut self) -> &mut [u32] {
-        // SAFETY: the mapping is zero-initialized and cap long.
-        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.cap) }
+fn now_nanos() -> u64 {
+    // SAFETY: clock_gettime into a local.
+    unsafe {
+        let mut ts: libc::timespec = core::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
     }
-}
-
-/// Offset of `top` in glibc 2.36's `struct malloc_state`, and its size.
-const ARENA_TOP_OFFSET: usize = 96;
-const ARENA_SIZE: usize = 2200;
-
-/// Finds glibc's `main_arena` (not exported) in libc's writable data: the
-/// word that points at the top chunk, which ends exactly at the end of the
-/// brk heap. The arena's bin and top pointers point at chunk headers, which
-/// lie inside the preceding block; scanned as a root they would make lost
-/// blocks look possibly lost, so the arena is not a root (Valgrind's own
-/// heap is not a root either).
-fn main_arena(maps: &[Mapping]) -> Option<(usize, usize)> {
-    let heap = maps.iter().find(|m| m.heap)?;
-    let mut prev_libc_end = 0;
-    for m in maps {
-        let candidate = m.libc || (m.start == prev_libc_end && prev_libc_end != 0);
-        prev_libc_end = if m.libc { m.end } else { 0 };
-        if !candidate {
-            continue;
-        }
-        let mut a = m.start;
-        while a + 8 <= m.end {
-            // SAFETY: a readable rw mapping of libc.
-            let t = unsafe { core::ptr::read_volatile(a as *const usize) };
-            if t >= heap.start && t + 16 <= heap.end && t % 16 == 0 {
-                // SAFETY: t + 8 is inside the heap mapping.
-                let size = unsafe { core::ptr::read_volatile((t + 8) as *const usize) } & !7;
-                if t + size == heap.end && a >= m.start + ARENA_TOP_OFFSET {
-                    let start = a - ARENA_TOP_OFFSET;
-                    return Some((start, start + ARENA_SIZE));
-                }
-            }
-            a += 8;
-        }
-    }
-    None
 }
 
 /// Prints "root ADDR -> block START" on stderr without allocating.
@@ -579,26 +343,6 @@ pub fn debug_root_hit(root: usize, block: usize) {
     put(b"\n", &mut buf);
     // SAFETY: writing our own buffer to stderr.
     unsafe { libc::write(2, buf.as_ptr().cast(), n) };
-}
-
-fn merge_ranges(v: &mut PrivVec<(usize, usize)>) {
-    let s = v.as_mut_slice();
-    let mut w = 0usize;
-    for r in 0..s.len() {
-        let cur = s[r];
-        if w > 0 && cur.0 <= s[w - 1].1 {
-            s[w - 1].1 = s[w - 1].1.max(cur.1);
-        } else {
-            s[w] = cur;
-            w += 1;
-        }
-    }
-    v.len = w;
-}
-
-fn is_mmapped_chunk(p: usize) -> bool {
-    // SAFETY: glibc's chunk size word precedes every block it returned.
-    unsafe { *((p - 8) as *const usize) & 2 != 0 }
 }
 
 fn state_of(s: u8) -> LeakState {

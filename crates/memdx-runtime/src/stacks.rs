@@ -28,6 +28,8 @@ pub struct StackRec {
 }
 
 const BUCKETS: usize = 1 << 16;
+/// Stack records are carved from chunks this big (pages are touched lazily).
+const ARENA_CHUNK: usize = 16 << 20;
 const ID_CHUNK: usize = 1 << 16;
 const ID_CHUNKS: usize = 1024;
 
@@ -126,10 +128,6 @@ struct CacheEntry {
 
 const CACHE_WAYS: usize = 4;
 
-/// Stack cache statistics (printed with MEMDX_DEBUG_ROOTS).
-pub static CACHE_HITS: AtomicUsize = AtomicUsize::new(0);
-pub static CACHE_MISSES: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
     static CACHE: core::cell::UnsafeCell<[CacheEntry; CACHE_WAYS]> = const {
         core::cell::UnsafeCell::new([CacheEntry {
@@ -175,10 +173,8 @@ pub fn capture(entry: usize) -> u32 {
         .ok()
         .flatten();
     if let Some(id) = hit {
-        CACHE_HITS.fetch_add(1, Ordering::Relaxed);
         return id;
     }
-    CACHE_MISSES.fetch_add(1, Ordering::Relaxed);
     let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(1, CAPTURE) - 1;
     let mut u = Unwound {
         n: 0,
@@ -292,11 +288,11 @@ unsafe fn intern_locked(t: &mut Interner, h: u64, frames: &[u64]) -> u32 {
     }
     let size = core::mem::size_of::<StackRec>();
     if t.arena_left < size {
-        t.arena = sys::map_private(1 << 20);
+        t.arena = sys::map_private(ARENA_CHUNK);
         if t.arena.is_null() {
             return 0;
         }
-        t.arena_left = 1 << 20;
+        t.arena_left = ARENA_CHUNK;
     }
     let rec = t.arena.cast::<StackRec>();
     // SAFETY: the arena has room for one record; records are 8-aligned.

@@ -80,7 +80,7 @@ impl<T> Racy<T> {
     }
 }
 
-const MAX_PRIVATE: usize = 512;
+pub const MAX_PRIVATE: usize = 4096;
 /// Address ranges of the runtime's own memory. The leak scan must not treat
 /// them as roots: the block table points at every block.
 static PRIVATE: Racy<[(usize, usize); MAX_PRIVATE]> = Racy::new([(0, 0); MAX_PRIVATE]);
@@ -107,12 +107,36 @@ pub fn map_private(len: usize) -> *mut u8 {
     PRIVATE_LOCK.lock();
     // SAFETY: PRIVATE is only touched under PRIVATE_LOCK.
     let table = unsafe { &mut *PRIVATE.get() };
-    if let Some(slot) = table.iter_mut().find(|s| s.1 == 0) {
-        *slot = (p as usize, len);
-        PRIVATE_N.fetch_add(1, Ordering::Relaxed);
-    }
+    let registered = match table.iter_mut().find(|s| s.1 == 0) {
+        Some(slot) => {
+            *slot = (p as usize, len);
+            PRIVATE_N.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        None => false,
+    };
     PRIVATE_LOCK.unlock();
+    if !registered {
+        // Unregistered memory would be scanned as a root (and it holds
+        // block addresses): better to fail the runtime's allocation.
+        // SAFETY: p/len were just mapped.
+        unsafe { libc::munmap(p, len) };
+        return core::ptr::null_mut();
+    }
     p.cast()
+}
+
+/// Holds the private-memory registry lock (fork prepare).
+pub fn private_lock() {
+    PRIVATE_LOCK.lock();
+}
+/// Releases it (fork parent).
+pub fn private_unlock() {
+    PRIVATE_LOCK.unlock();
+}
+/// Forces it free (fork child).
+pub fn private_reset() {
+    PRIVATE_LOCK.reset();
 }
 
 /// Unmaps memory from [`map_private`].

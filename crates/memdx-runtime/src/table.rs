@@ -104,9 +104,18 @@ pub fn set_quarantine_volume(total: usize) {
     QUARANTINE_BYTES_PER_SHARD.store(total / SHARDS, core::sync::atomic::Ordering::Relaxed);
 }
 
+/// Mixes all bits of the address (murmur3's finalizer): both the shard (top
+/// bits) and the slot (low bits) come from it, and a plain multiplicative
+/// hash leaves the low bits of nearby addresses clustered (long probe runs).
 #[inline]
 fn hash(p: usize) -> usize {
-    (p >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    let mut x = (p >> 4) as u64;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^= x >> 33;
+    x as usize
 }
 
 #[inline]
@@ -180,6 +189,17 @@ impl Shard {
         };
         self.lock.unlock();
         r
+    }
+
+    /// Counts an allocation that made no block (Valgrind counts a realloc
+    /// of an invalid pointer as an allocation of the new size).
+    pub fn count_failed_alloc(&self, size: usize) {
+        self.lock.lock();
+        // SAFETY: under self.lock.
+        let s = unsafe { &mut *self.inner.get() };
+        s.counters.allocs += 1;
+        s.counters.bytes_allocated += size as u64;
+        self.lock.unlock();
     }
 
     /// Looks a live block start up without changing anything.

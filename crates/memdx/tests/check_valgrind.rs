@@ -1,6 +1,8 @@
 //! Differential test: Valgrind 3.19 and `memdx check` on the same corpus
 //! binaries must give the same LEAK SUMMARY bytes and blocks for definitely,
-//! indirectly and possibly lost, and the same error headlines.
+//! indirectly and possibly lost, the same error headlines and the same
+//! HEAP SUMMARY and ERROR SUMMARY (unless a program's header documents why
+//! not).
 
 mod check_util;
 
@@ -39,6 +41,20 @@ fn corpus_agrees_with_valgrind() {
                     theirs.leak(kind)
                 ));
             }
+        }
+        // The HEAP SUMMARY (in use at exit, allocs, frees, bytes) must be
+        // the same too, unless the program says why not.
+        if ours.heap_summary != theirs.heap_summary && expect.heap_summary_differs.is_none() {
+            problems.push(format!(
+                "heap summary: memdx {:?}, valgrind {:?}",
+                ours.heap_summary, theirs.heap_summary
+            ));
+        }
+        if ours.error_summary != theirs.error_summary && expect.error_summary_differs.is_none() {
+            problems.push(format!(
+                "error summary: memdx {:?}, valgrind {:?}",
+                ours.error_summary, theirs.error_summary
+            ));
         }
         let (mut a, mut b) = (ours.errors.clone(), theirs.errors.clone());
         a.sort();

@@ -23,8 +23,8 @@ use crate::exit::Exit;
 pub struct CheckArgs {
     /// Valgrind memcheck options (--leak-check=no|summary|full,
     /// --show-leak-kinds=..., --errors-for-leak-kinds=..., --error-exitcode=N,
-    /// --num-callers=N, --log-file=FILE (%p = pid), -q, --trace-children=yes|no,
-    /// --freelist-vol=N), then the program and its arguments.
+    /// --num-callers=N, --log-file=FILE (%p = pid), -q, -v, --trace-children=yes|no,
+    /// --freelist-vol=N (memdx's default 2000000)), then the program and its arguments.
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,

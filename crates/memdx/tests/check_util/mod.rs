@@ -18,10 +18,20 @@ pub fn corpus_sources() -> Vec<PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(corpus_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "c" || e == "cpp"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "c" || e == "cpp" || e == "rs")
+        })
         .collect();
     v.sort();
     v
+}
+
+/// Builds one corpus program by file name with its header's flags.
+pub fn build_corpus(name: &str, scratch: &Scratch) -> PathBuf {
+    let src = corpus_dir().join(name);
+    let expect = parse_expect(&std::fs::read_to_string(&src).unwrap());
+    build(&src, &scratch.0, &expect.build)
 }
 
 pub fn memdx() -> Command {
@@ -56,6 +66,10 @@ pub struct Expect {
     pub signal: Option<i32>,
     pub build: Vec<String>,
     pub valgrind_skip: Option<String>,
+    /// Why the HEAP SUMMARY differs from Valgrind's (`heap-summary: differs ...`).
+    pub heap_summary_differs: Option<String>,
+    /// Why the ERROR SUMMARY differs from Valgrind's (`error-summary: differs ...`).
+    pub error_summary_differs: Option<String>,
 }
 
 pub fn parse_expect(src: &str) -> Expect {
@@ -78,6 +92,10 @@ pub fn parse_expect(src: &str) -> Expect {
                 .insert(kind.trim().to_string(), value.trim().to_string());
         } else if let Some(rest) = line.strip_prefix("build:") {
             e.build = rest.split_whitespace().map(String::from).collect();
+        } else if let Some(rest) = line.strip_prefix("error-summary: differs") {
+            e.error_summary_differs = Some(rest.trim().to_string());
+        } else if let Some(rest) = line.strip_prefix("heap-summary: differs") {
+            e.heap_summary_differs = Some(rest.trim().to_string());
         } else if let Some(rest) = line.strip_prefix("valgrind: skip") {
             e.valgrind_skip = Some(rest.trim().to_string());
         }
@@ -90,6 +108,24 @@ pub fn parse_expect(src: &str) -> Expect {
 pub fn build(src: &Path, out_dir: &Path, extra: &[String]) -> PathBuf {
     let is_cpp = src.extension().is_some_and(|e| e == "cpp");
     let exe = out_dir.join(src.file_stem().unwrap());
+    if src.extension().is_some_and(|e| e == "rs") {
+        let status = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+            .args([
+                "-C",
+                "opt-level=2",
+                "-g",
+                "-C",
+                "force-frame-pointers=no",
+                "--edition=2021",
+            ])
+            .arg(src)
+            .arg("-o")
+            .arg(&exe)
+            .status()
+            .expect("running rustc");
+        assert!(status.success(), "compiling {}", src.display());
+        return exe;
+    }
     let status = Command::new(if is_cpp { "g++" } else { "gcc" })
         .args(["-O2", "-g", "-fomit-frame-pointer", "-w", "-I"])
         .arg(corpus_dir())

@@ -84,6 +84,8 @@ pub struct CheckOptions {
     pub num_callers: usize,
     pub log_file: Option<String>,
     pub quiet: bool,
+    /// -v: also print the leak scan's size and duration.
+    pub verbose: bool,
     pub trace_children: bool,
     pub freelist_vol: Option<u64>,
     /// One line per accepted-but-not-honoured option.
@@ -193,8 +195,6 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
         "--trace-children-skip",
         "--trace-children applies to every exec",
     ),
-    ("--verbose", "no extra detail is printed"),
-    ("-v", "no extra detail is printed"),
     ("-s", "the error list is not repeated at exit"),
     ("--track-destroy", "not a memcheck feature"),
 ];
@@ -228,6 +228,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         num_callers: 12,
         log_file: None,
         quiet: false,
+        verbose: false,
         trace_children: false,
         freelist_vol: None,
         warnings: Vec::new(),
@@ -295,6 +296,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
             }
             "--log-file" => o.log_file = Some(need(name, value)?.to_string()),
             "-q" | "--quiet" => o.quiet = true,
+            "-v" | "--verbose" => o.verbose = true,
             "--trace-children" => o.trace_children = yes_no(name, need(name, value)?)?,
             "--freelist-vol" => o.freelist_vol = Some(number(name, need(name, value)?)?),
             _ => match NOT_IMPLEMENTED.iter().find(|(n, _)| *n == name) {

@@ -50,6 +50,23 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
+/// si_code values for SIGSEGV (Linux `asm-generic/siginfo.h`).
+const SEGV_MAPERR: i32 = 1;
+const SEGV_ACCERR: i32 = 2;
+
+/// The stack size limit the program ran with (inherited from memdx).
+fn main_stack_size() -> u64 {
+    // SAFETY: getrlimit into a local.
+    unsafe {
+        let mut rl: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_STACK, &mut rl) == 0 && rl.rlim_cur != libc::RLIM_INFINITY {
+            rl.rlim_cur
+        } else {
+            8 << 20
+        }
+    }
+}
+
 /// The report of one process.
 pub struct ProcessReport {
     pid: u32,
@@ -64,6 +81,9 @@ pub struct ProcessReport {
     totals: Option<HeapTotals>,
     notes: Vec<String>,
     pub finished: bool,
+    /// Print a preamble when the command line arrives (a program exec'd
+    /// under --trace-children=yes; the first program's is printed at start).
+    pub announce_command: bool,
 }
 
 impl ProcessReport {
@@ -81,6 +101,7 @@ impl ProcessReport {
             totals: None,
             notes: Vec::new(),
             finished: false,
+            announce_command: false,
         }
     }
 
@@ -156,8 +177,8 @@ impl ProcessReport {
             Event::HeapTotals(t) => self.totals = Some(t),
             Event::FatalSignal {
                 signo,
-                code: _,
-                addr: _,
+                code,
+                addr,
                 stack,
             } => {
                 let mut s = String::new();
@@ -169,10 +190,64 @@ impl ProcessReport {
                         signal_name(signo)
                     ),
                 );
+                // As Valgrind words the kernel's si_code for SIGSEGV.
+                let segv_maperr = signo == libc::SIGSEGV && code == SEGV_MAPERR;
+                if segv_maperr {
+                    self.line(
+                        &mut s,
+                        &format!(" Access not within mapped region at address 0x{addr:X}"),
+                    );
+                } else if signo == libc::SIGSEGV && code == SEGV_ACCERR {
+                    self.line(
+                        &mut s,
+                        &format!(" Bad permissions for mapped region at address 0x{addr:X}"),
+                    );
+                }
                 self.stack_lines(&mut s, stack);
+                if segv_maperr {
+                    for text in [
+                        " If you believe this happened as a result of a stack",
+                        " overflow in your program's main thread (unlikely but",
+                        " possible), you can try to increase the size of the",
+                        " main thread stack using the --main-stacksize= flag.",
+                    ] {
+                        self.line(&mut s, text);
+                    }
+                    self.line(
+                        &mut s,
+                        &format!(
+                            " The main thread stack size used in this run was {}.",
+                            main_stack_size()
+                        ),
+                    );
+                }
                 sink.write_chunk(&s);
             }
             Event::Note { text, .. } => self.notes.push(text),
+            Event::ScanStats {
+                blocks,
+                root_bytes,
+                nanos,
+            } => {
+                if self.opts.verbose {
+                    self.notes.push(format!(
+                        "leak scan: {} blocks, {} bytes of roots, {:.3} s",
+                        commas(blocks),
+                        commas(root_bytes),
+                        nanos as f64 / 1e9
+                    ));
+                }
+            }
+            Event::CommandLine { args } => {
+                if self.announce_command {
+                    let cmd = args
+                        .iter()
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    self.preamble(sink, &cmd);
+                }
+            }
             Event::ReportEnd { leak_scan_done } => self.end(leak_scan_done, sink),
             Event::Alloc { .. } | Event::Free { .. } => {}
         }
@@ -322,12 +397,14 @@ impl ProcessReport {
         }
         if self.opts.leak_check == LeakCheck::Full {
             for (i, r) in records.iter().enumerate() {
-                if !self.opts.show_leak_kinds.has(r.state) {
-                    continue;
-                }
+                // As in Valgrind, a loss record of a kind in
+                // --errors-for-leak-kinds is an error even when not shown.
                 if self.opts.errors_for_leak_kinds.has(r.state) {
                     self.errors += 1;
                     self.error_contexts += 1;
+                }
+                if !self.opts.show_leak_kinds.has(r.state) {
+                    continue;
                 }
                 let what = match r.state {
                     LeakState::DefinitelyLost => "definitely lost",

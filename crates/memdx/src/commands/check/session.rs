@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use memdx_events::{EventReader, FLAG_FORK_CHILD};
+use memdx_events::{needs_ack, EventReader, FLAG_FORK_CHILD};
 
 use super::options::{CheckOptions, LeakCheck};
 use super::render::{ProcessReport, Sink};
@@ -145,18 +145,6 @@ fn command_line(program: &OsString, args: &[OsString]) -> String {
         .join(" ")
 }
 
-fn read_cmdline(pid: u32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            b.split(|&c| c == 0)
-                .filter(|s| !s.is_empty())
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
-}
-
 fn process_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks existence.
     unsafe { libc::kill(pid as i32, 0) == 0 }
@@ -165,17 +153,25 @@ fn process_alive(pid: u32) -> bool {
 /// Reads one process's stream to its end; returns (pid, errors).
 fn serve(stream: UnixStream, opts: CheckOptions, out: Output, main_pid: u32) -> Option<(u32, u64)> {
     let _ = stream.set_nonblocking(false);
+    let mut acks = stream.try_clone().ok();
     let mut reader = EventReader::new(BufReader::with_capacity(1 << 16, stream));
     let header = reader.read_header().ok()?;
     let mut sink = out.sink(header.pid);
     let mut report = ProcessReport::new(header.pid, opts);
-    if header.pid != main_pid && header.flags & FLAG_FORK_CHILD == 0 {
-        // A program exec'd under --trace-children=yes: its own preamble.
-        report.preamble(&mut sink, &read_cmdline(header.pid));
-    }
+    // A program exec'd under --trace-children=yes gets its own preamble
+    // (when its command line arrives).
+    report.announce_command = header.pid != main_pid && header.flags & FLAG_FORK_CHILD == 0;
     loop {
         match reader.next_event() {
-            Ok(Some(ev)) => report.handle(ev, &mut sink),
+            Ok(Some(ev)) => {
+                let ack = needs_ack(&ev);
+                report.handle(ev, &mut sink);
+                if ack {
+                    if let Some(a) = acks.as_mut() {
+                        let _ = a.write_all(&[1]);
+                    }
+                }
+            }
             Ok(None) => break,
             Err(e) => {
                 sink.write_chunk(&format!("=={}== memdx: {e}\n", header.pid));

@@ -1,0 +1,154 @@
+//! Stopping the other threads for the leak scan, the way the Boehm collector
+//! does: a signal whose handler saves the thread's registers and stack
+//! pointer, acknowledges, and waits.
+
+use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+use crate::sys::{self, Racy};
+
+pub const MAX_THREADS: usize = 4096;
+pub const NREGS: usize = 23;
+/// Signal used to suspend threads during the scan.
+const SUSPEND_SIG: i32 = 62;
+
+#[derive(Clone, Copy)]
+pub struct Slot {
+    pub sp: usize,
+    pub regs: [usize; NREGS],
+}
+
+pub static SLOTS: Racy<[Slot; MAX_THREADS]> = Racy::new(
+    [Slot {
+        sp: 0,
+        regs: [0; NREGS],
+    }; MAX_THREADS],
+);
+pub static SLOT_NEXT: AtomicUsize = AtomicUsize::new(0);
+static ACKS: AtomicUsize = AtomicUsize::new(0);
+static RESUME: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn suspend_handler(_sig: i32, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let i = SLOT_NEXT.fetch_add(1, Ordering::AcqRel);
+    if i < MAX_THREADS && !ctx.is_null() {
+        // SAFETY: the kernel passes a ucontext_t; slot i is ours alone.
+        unsafe {
+            let uc = &*ctx.cast::<libc::ucontext_t>();
+            let slot = &mut (*SLOTS.get())[i];
+            for (r, g) in slot.regs.iter_mut().zip(uc.uc_mcontext.gregs.iter()) {
+                *r = *g as usize;
+            }
+            slot.sp = uc.uc_mcontext.gregs[libc::REG_RSP as usize] as usize;
+        }
+    }
+    ACKS.fetch_add(1, Ordering::AcqRel);
+    // Stay stopped until resumed, or for two seconds at most: the report runs
+    // at process exit, and the other threads are not resumed (under Valgrind
+    // they are gone by then; resumed, one of them could end the process
+    // first, with its own exit status). The time limit covers an exiting
+    // thread that needs a lock one of them holds.
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 100_000_000,
+    };
+    let mut waited = 0;
+    while RESUME.load(Ordering::Acquire) == 0 && waited < 20 {
+        // SAFETY: futex wait on our own word, 100 ms at a time.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                RESUME.as_ptr(),
+                libc::FUTEX_WAIT,
+                0,
+                &ts as *const libc::timespec,
+            );
+        }
+        waited += 1;
+    }
+}
+
+/// Signals every other thread and waits until each has saved its registers
+/// (or a second has passed). Returns how many threads were signalled.
+pub fn suspend_others() -> usize {
+    SLOT_NEXT.store(0, Ordering::Relaxed);
+    ACKS.store(0, Ordering::Relaxed);
+    RESUME.store(0, Ordering::Relaxed);
+    // SAFETY: installing a handler for a signal the runtime owns for the
+    // duration of the scan.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = suspend_handler as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        libc::sigfillset(&mut sa.sa_mask);
+        libc::sigaction(SUSPEND_SIG, &sa, core::ptr::null_mut());
+    }
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    let me = sys::gettid();
+    let mut sent = 0;
+    for_each_task(|tid| {
+        if tid != me {
+            // SAFETY: tgkill to a thread of our own process.
+            if unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, SUSPEND_SIG) } == 0 {
+                sent += 1;
+            }
+        }
+    });
+    if sent > 0 {
+        let mut waited = 0;
+        while ACKS.load(Ordering::Acquire) < sent && waited < 1000 {
+            let ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 1_000_000,
+            };
+            // SAFETY: plain sleep.
+            unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
+            waited += 1;
+        }
+    }
+    sent
+}
+
+/// Lets the stopped threads go on (unused: they stay stopped until the
+/// process ends or their time limit passes; see `suspend_handler`).
+#[allow(dead_code)]
+pub fn resume_others() {
+    RESUME.store(1, Ordering::Release);
+    // SAFETY: wake every waiter on our futex word.
+    unsafe {
+        libc::syscall(libc::SYS_futex, RESUME.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
+    }
+}
+
+/// Calls `f` with each thread id in /proc/self/task (raw getdents64: no malloc).
+pub fn for_each_task(mut f: impl FnMut(i32)) {
+    // SAFETY: open/getdents64/close on our own buffer.
+    unsafe {
+        let fd = libc::open(
+            c"/proc/self/task".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return;
+        }
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len());
+            if n <= 0 {
+                break;
+            }
+            let mut off = 0usize;
+            while off + 19 < n as usize {
+                let reclen = u16::from_le_bytes([buf[off + 16], buf[off + 17]]) as usize;
+                let name = &buf[off + 19..(off + reclen).min(n as usize)];
+                if let Some(tid) = sys::parse_usize(name) {
+                    f(tid as i32);
+                }
+                if reclen == 0 {
+                    break;
+                }
+                off += reclen;
+            }
+        }
+        libc::close(fd);
+    }
+}

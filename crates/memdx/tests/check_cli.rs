@@ -1,0 +1,276 @@
+//! `memdx check` command-line behaviour: Valgrind option names and
+//! defaults, warnings for known-but-unimplemented options, errors for
+//! unknown ones, --error-exitcode, --log-file, -q, fork and exec.
+
+mod check_util;
+
+use check_util::*;
+
+#[test]
+fn unknown_option_is_an_error_naming_it() {
+    let out = memdx()
+        .args(["check", "--bogus-option=1", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        "memdx check: Unknown option: --bogus-option=1 (see 'memdx check --help')"
+    );
+}
+
+#[test]
+fn missing_program_is_an_error() {
+    let out = memdx()
+        .args(["check", "--leak-check=full"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no program specified"));
+    let out = memdx()
+        .args(["check", "/nonexistent/program"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run '/nonexistent/program'"));
+}
+
+#[test]
+fn known_unimplemented_option_warns_once_and_runs() {
+    let scratch = Scratch::new("warn");
+    let exe = build_corpus("exit_status.c", &scratch);
+    let out = run_memdx(&exe, &["--track-origins=yes"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<_> = err.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(warnings[0].contains("--track-origins=yes is not implemented"));
+    assert_eq!(out.status.code(), Some(3), "the program still ran");
+    assert!(err.contains("LEAK SUMMARY"));
+}
+
+#[test]
+fn error_exitcode_applies_to_errors_and_full_leaks_only() {
+    let scratch = Scratch::new("exitcode");
+    let leak = build_corpus("definite_leak.c", &scratch);
+    let bad = build_corpus("double_free.c", &scratch);
+    let clean = build_corpus("realloc_moves.c", &scratch);
+    // A definite leak is an error only with --leak-check=full (Valgrind).
+    assert_eq!(
+        run_memdx(&leak, &["--error-exitcode=42", "--leak-check=full"])
+            .status
+            .code(),
+        Some(42)
+    );
+    assert_eq!(
+        run_memdx(&leak, &["--error-exitcode=42"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        run_memdx(&bad, &["--error-exitcode=42"]).status.code(),
+        Some(42)
+    );
+    assert_eq!(
+        run_memdx(&clean, &["--error-exitcode=42", "--leak-check=full"])
+            .status
+            .code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn log_file_gets_the_report_with_pid_expanded() {
+    let scratch = Scratch::new("logfile");
+    let exe = build_corpus("definite_leak.c", &scratch);
+    let template = scratch.0.join("report.%p.txt");
+    let out = run_memdx(&exe, &[&format!("--log-file={}", template.display())]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("=="), "report went to stderr: {err}");
+    let logs: Vec<_> = std::fs::read_dir(&scratch.0)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("report."))
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let text = std::fs::read_to_string(&logs[0]).unwrap();
+    let report = parse_report(&text);
+    assert!(logs[0]
+        .to_string_lossy()
+        .contains(&format!("report.{}.txt", report.pid)));
+    assert_eq!(report.leak("definitely lost"), "100 bytes in 1 blocks");
+}
+
+#[test]
+fn quiet_prints_errors_but_no_preamble_or_summaries() {
+    let scratch = Scratch::new("quiet");
+    let exe = build_corpus("double_free.c", &scratch);
+    let out = run_memdx(&exe, &["-q"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Invalid free() / delete / delete[] / realloc()"));
+    assert!(!err.contains("Command:"));
+    assert!(!err.contains("HEAP SUMMARY"));
+    assert!(!err.contains("ERROR SUMMARY"));
+}
+
+#[test]
+fn leak_check_levels_follow_valgrind() {
+    let scratch = Scratch::new("levels");
+    let exe = build_corpus("reachable_chain.c", &scratch);
+    let summary = String::from_utf8_lossy(&run_memdx(&exe, &[]).stderr).to_string();
+    assert!(summary.contains("LEAK SUMMARY"));
+    assert!(summary.contains("Rerun with --leak-check=full to see details of leaked memory"));
+    assert!(!summary.contains("loss record"));
+    let none = String::from_utf8_lossy(&run_memdx(&exe, &["--leak-check=no"]).stderr).to_string();
+    assert!(none.contains("HEAP SUMMARY"));
+    assert!(!none.contains("LEAK SUMMARY"));
+    let full = String::from_utf8_lossy(&run_memdx(&exe, &["--leak-check=full"]).stderr).to_string();
+    assert!(full.contains(
+        "32 (16 direct, 16 indirect) bytes in 1 blocks are definitely lost in loss record"
+    ));
+    assert!(!full.contains("are still reachable in loss record"));
+    assert!(full.contains("To see them, rerun with: --leak-check=full --show-leak-kinds=all"));
+    let all = String::from_utf8_lossy(
+        &run_memdx(&exe, &["--leak-check=full", "--show-leak-kinds=all"]).stderr,
+    )
+    .to_string();
+    assert!(all.contains("160 bytes in 10 blocks are still reachable in loss record"));
+    assert!(all.contains("bytes in 1 blocks are indirectly lost in loss record"));
+}
+
+#[test]
+fn loss_record_stack_names_the_allocating_function_and_line() {
+    let scratch = Scratch::new("stack");
+    let exe = build_corpus("definite_leak.c", &scratch);
+    let err = String::from_utf8_lossy(&run_memdx(&exe, &["--leak-check=full"]).stderr).to_string();
+    let record: Vec<&str> = err
+        .lines()
+        .skip_while(|l| !l.contains("are definitely lost in loss record 1 of 1"))
+        .take(4)
+        .collect();
+    assert!(record[1].contains(": malloc (in "), "{err}");
+    assert!(record[1].contains("libmemdx_runtime.so)"), "{err}");
+    // -O2 inlines leak() into main: the inlined frame and main, with lines.
+    assert!(record[2].contains("leak (definite_leak.c:4)"), "{err}");
+    assert!(record[3].contains("main (definite_leak.c:5)"), "{err}");
+}
+
+#[test]
+fn fork_child_gets_its_own_report() {
+    let scratch = Scratch::new("fork");
+    let exe = build_corpus("fork_child.c", &scratch);
+    let out = run_memdx(&exe, &[]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let pids: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("HEAP SUMMARY"))
+        .map(|l| l.split("==").nth(1).unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2, "{err}");
+    // The parent waits for the child, so the child's report comes first
+    // (reports are acknowledged, hence in order, as under Valgrind). The
+    // child inherits the parent's leaked block and adds its own.
+    let child = pids[0];
+    assert!(!err.contains(&format!("=={child}== Command:")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "=={child}==    definitely lost: 18 bytes in 2 blocks"
+        )),
+        "{err}"
+    );
+    let parent = parse_report(
+        &err.lines()
+            .filter(|l| !l.contains(&format!("=={child}==")))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    assert_eq!(parent.leak("definitely lost"), "7 bytes in 1 blocks");
+}
+
+#[test]
+fn trace_children_decides_whether_exec_is_checked() {
+    let scratch = Scratch::new("trace");
+    let src = scratch.0.join("spawn.c");
+    std::fs::write(
+        &src,
+        "#include <unistd.h>\n#include <sys/wait.h>\nint main(void){ pid_t c = fork(); if (c == 0) { execl(\"/bin/echo\", \"echo\", \"hi\", (char*)0); _exit(127);} int st; waitpid(c, &st, 0); return 0; }\n",
+    )
+    .unwrap();
+    let exe = build(&src, &scratch.0, &[]);
+    let no = run_memdx(&exe, &[]);
+    assert_eq!(String::from_utf8_lossy(&no.stdout), "hi\n");
+    let no_err = String::from_utf8_lossy(&no.stderr).to_string();
+    assert_eq!(no_err.matches("Command:").count(), 1, "{no_err}");
+    let yes = run_memdx(&exe, &["--trace-children=yes"]);
+    assert_eq!(String::from_utf8_lossy(&yes.stdout), "hi\n");
+    let yes_err = String::from_utf8_lossy(&yes.stderr).to_string();
+    assert_eq!(yes_err.matches("Command:").count(), 2, "{yes_err}");
+    assert!(yes_err.contains("Command: echo hi"), "{yes_err}");
+}
+
+#[test]
+fn fatal_signal_is_reported_then_the_program_dies_by_it() {
+    use std::os::unix::process::ExitStatusExt;
+    let scratch = Scratch::new("segv");
+    let exe = build_corpus("segv_after_leak.c", &scratch);
+    let out = run_memdx(&exe, &[]);
+    assert_eq!(out.status.signal(), Some(11));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let lines: Vec<&str> = err
+        .lines()
+        .map(|l| l.split_once("== ").map_or(l, |(_, t)| t))
+        .collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == "Process terminating with default action of signal 11 (SIGSEGV)")
+        .expect(&err);
+    assert_eq!(
+        lines[at + 1],
+        " Access not within mapped region at address 0x10"
+    );
+    assert!(
+        lines[at + 2].contains(": main (segv_after_leak.c:"),
+        "{err}"
+    );
+    assert!(err.contains("definitely lost: 32 bytes in 1 blocks"));
+}
+
+#[test]
+fn num_callers_limits_the_frames_shown() {
+    let scratch = Scratch::new("callers");
+    let exe = build_corpus("indirect_tree.c", &scratch);
+    let frames_after_headline = |opts: &[&str]| {
+        let err = String::from_utf8_lossy(&run_memdx(&exe, opts).stderr).to_string();
+        err.lines()
+            .skip_while(|l| !l.contains("are definitely lost in loss record"))
+            .skip(1)
+            .take_while(|l| l.contains(" at 0x") || l.contains(" by 0x"))
+            .count()
+    };
+    assert_eq!(
+        frames_after_headline(&["--leak-check=full", "--num-callers=1"]),
+        1
+    );
+    assert_eq!(
+        frames_after_headline(&["--leak-check=full", "--num-callers=2"]),
+        2
+    );
+    assert!(frames_after_headline(&["--leak-check=full"]) > 2);
+}
+
+#[test]
+fn show_and_error_leak_kinds_select_records_and_errors() {
+    let scratch = Scratch::new("kinds");
+    let exe = build_corpus("possibly_lost.c", &scratch);
+    let run = |opts: &[&str]| String::from_utf8_lossy(&run_memdx(&exe, opts).stderr).to_string();
+    let default = run(&["--leak-check=full"]);
+    assert!(default.contains("are possibly lost in loss record"));
+    assert!(default.contains("ERROR SUMMARY: 1 errors from 1 contexts"));
+    // Valgrind counts a hidden record of an error kind as an error.
+    let definite_only = run(&["--leak-check=full", "--show-leak-kinds=definite"]);
+    assert!(!definite_only.contains("are possibly lost in loss record"));
+    assert!(definite_only.contains("ERROR SUMMARY: 1 errors from 1 contexts"));
+    let not_errors = run(&["--leak-check=full", "--errors-for-leak-kinds=definite"]);
+    assert!(not_errors.contains("are possibly lost in loss record"));
+    assert!(not_errors.contains("ERROR SUMMARY: 0 errors from 0 contexts"));
+}

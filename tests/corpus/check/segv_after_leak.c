@@ -1,0 +1,8 @@
+/* The report runs before the program dies by SIGSEGV, as it would.
+   expect: definitely lost: 32 bytes in 1 blocks
+   expect-signal: 11
+   error-summary: differs Valgrind also reports the invalid read (memdx does not check accesses) */
+#include <stdlib.h>
+#include "common.h"
+__attribute__((noinline)) static void leak(void) { void *p = malloc(32); ESCAPE(p); }
+int main(void) { leak(); volatile int *bad = (int *)16; return *bad; }
