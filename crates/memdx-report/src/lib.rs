@@ -7,6 +7,7 @@
 //!   Valgrind writes for the same content (CI plugins parse it);
 //!   [`xml::read`] reads such a document back into the model.
 //! - [`json::write`]: one JSON document, schema in `docs/check-json.md`.
+//! - [`text::write`]: Valgrind's text report (`==PID== ...`).
 //!
 //! Every writer takes an `impl io::Write`; nothing here prints or reads the
 //! clock. The differential test `tests/valgrind_roundtrip.rs` runs Valgrind
@@ -29,6 +30,7 @@ pub mod json;
 mod model;
 #[cfg(test)]
 mod sample;
+pub mod text;
 pub mod xml;
 
 pub use error::ReportError;
