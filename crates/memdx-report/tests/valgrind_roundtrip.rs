@@ -34,6 +34,13 @@ fn round_trip(theirs: &str) -> Report {
             b[lo..(i + 5).min(b.len())].join("\n"),
         );
     }
+    // The JSON document carries the same report.
+    let mut json = Vec::new();
+    memdx_report::json::write(&report, &mut json).unwrap();
+    assert_eq!(
+        memdx_report::json::read(std::str::from_utf8(&json).unwrap()).unwrap(),
+        report
+    );
     report
 }
 
@@ -158,8 +165,19 @@ fn heap_errors_round_trip() {
         .unwrap();
     assert_eq!(double.aux.len(), 2, "freed at, alloc'd at");
     assert!(double.aux.iter().all(|a| a.stack.is_some()));
-    // every run-time error is counted once
+    // one count per run-time error context; write_past runs twice
     assert_eq!(r.error_counts.len(), r.run_errors().count());
+    let write = r
+        .errors
+        .iter()
+        .find(|e| e.kind == ErrorKind::InvalidWrite)
+        .unwrap();
+    let count = r
+        .error_counts
+        .iter()
+        .find(|c| c.unique == write.unique)
+        .unwrap();
+    assert_eq!(count.count, 2);
 }
 
 #[test]

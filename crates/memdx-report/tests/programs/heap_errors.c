@@ -36,7 +36,7 @@ __attribute__((noinline)) void free_interior(void) { char *i = malloc(32); ESCAP
 
 int main(void) {
     int s = read_past();
-    write_past();
+    for (volatile int k = 0; k < 2; k++) write_past(); /* one context, counted twice */
     s += use_after_free();
     overlap();
     s += uninit_cond();
