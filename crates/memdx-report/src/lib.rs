@@ -36,5 +36,6 @@ pub mod xml;
 pub use error::ReportError;
 pub use model::{
     Amount, Aux, CommandLine, Error, ErrorCount, ErrorKind, ErrorSummary, FatalSignal, Frame,
-    HeapSummary, LeakSummary, Report, Stack, Status, SuppCount, SuppFrame, Suppression, What,
+    HeapSummary, HeuristicAmount, LeakSummary, Report, Stack, Status, SuppCount, SuppFrame,
+    Suppression, What,
 };

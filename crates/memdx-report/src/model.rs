@@ -53,6 +53,10 @@ pub struct Report {
     /// The LEAK SUMMARY figures, when a leak check ran (not in Valgrind's
     /// XML).
     pub leak_summary: Option<LeakSummary>,
+    /// Messages of the checker itself, not Valgrind's (e.g. why a leak
+    /// scan could not run). The text report prints them as `memdx: ...`
+    /// after the heap summary; Valgrind's XML has no place for them.
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -344,6 +348,10 @@ pub struct FatalSignal {
     pub event: Option<String>,
     /// The faulting address, for signals that have one.
     pub siaddr: Option<u64>,
+    /// The main thread's stack size, when the text report should add
+    /// Valgrind's advice on stack overflows (a SIGSEGV on an unmapped or
+    /// protected address); not in Valgrind's XML.
+    pub main_stack_size: Option<u64>,
     /// Where the thread was.
     pub stack: Stack,
 }
@@ -404,7 +412,7 @@ pub struct Amount {
 }
 
 /// The LEAK SUMMARY figures.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeakSummary {
     /// Definitely lost.
     pub definitely_lost: Amount,
@@ -414,6 +422,20 @@ pub struct LeakSummary {
     pub possibly_lost: Amount,
     /// Still reachable.
     pub still_reachable: Amount,
+    /// The part of `still_reachable` found only through an interior
+    /// pointer that a `--leak-check-heuristics` heuristic explains, per
+    /// heuristic, in the order printed.
+    pub reachable_via_heuristic: Vec<HeuristicAmount>,
     /// Suppressed.
     pub suppressed: Amount,
+}
+
+/// Blocks reachable through one leak-check heuristic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeuristicAmount {
+    /// Valgrind's name: `stdstring`, `length64`, `newarray`,
+    /// `multipleinheritance`.
+    pub heuristic: String,
+    /// Bytes and blocks.
+    pub amount: Amount,
 }

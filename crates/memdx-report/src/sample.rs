@@ -99,5 +99,6 @@ pub fn report() -> Report {
         error_summary: None,
         heap_summary: None,
         leak_summary: None,
+        notes: vec![],
     }
 }

@@ -18,23 +18,25 @@
 //! [==PID==
 //!  ==PID== Process terminating with default action of signal 6 (SIGABRT)
 //!  ==PID==  EVENT at address 0xADDR            when the signal has one
-//!  ==PID==    at ...]
+//!  ==PID==    at ...
+//!  ==PID==  If you believe this happened ...  FatalSignal::main_stack_size]
 //! ==PID==
 //! ==PID== HEAP SUMMARY:
 //! ==PID==     in use at exit: 337 bytes in 6 blocks
 //! ==PID==   total heap usage: 6 allocs, 0 frees, 337 bytes allocated
 //! ==PID==
+//! ==PID== memdx: NOTE                          Report::notes (memdx's own)
 //! ... one block per leak ...
 //! ==PID== LEAK SUMMARY:                        or "All heap blocks were freed -- no leaks are possible"
 //! ==PID==    definitely lost: 132 bytes in 2 blocks
-//! ...
+//! ...                                          with "of which reachable via heuristic:"
+//! ==PID==                                      and a hint line or two, by TextOptions
 //! ==PID== For lists of detected and suppressed errors, rerun with: -s
 //! ==PID== ERROR SUMMARY: 3 errors from 3 contexts (suppressed: 0 from 0)
 //! ```
 //!
 //! Numbers in the summaries have thousands separators (`1,024`). Not
-//! reproduced: the error listing of `-s`, `--gen-suppressions` blocks, and
-//! the stack-overflow advice Valgrind adds to a SIGSEGV.
+//! reproduced: the error listing of `-s` and `--gen-suppressions` blocks.
 
 use std::io::{self, Write};
 
@@ -163,11 +165,24 @@ pub fn write(report: &Report, options: &TextOptions, out: impl Write) -> io::Res
         ))?;
         if let Some(event) = &sig.event {
             match sig.siaddr {
-                Some(addr) => w.line(&format!(" {event} at address 0x{addr:X}"))?,
+                Some(addr) => w.line(&format!(" {event} at address 0x{addr:x}"))?,
                 None => w.line(&format!(" {event}"))?,
             }
         }
         w.stack(&sig.stack)?;
+        if let Some(size) = sig.main_stack_size {
+            for line in [
+                " If you believe this happened as a result of a stack",
+                " overflow in your program's main thread (unlikely but",
+                " possible), you can try to increase the size of the",
+                " main thread stack using the --main-stacksize= flag.",
+            ] {
+                w.line(line)?;
+            }
+            w.line(&format!(
+                " The main thread stack size used in this run was {size}."
+            ))?;
+        }
     }
     if report.finished.is_none() {
         return w.out.flush();
@@ -187,20 +202,34 @@ pub fn write(report: &Report, options: &TextOptions, out: impl Write) -> io::Res
             commas(heap.allocated_bytes)
         ))?;
         w.line("")?;
-        if heap.in_use_blocks == 0 {
-            w.line("All heap blocks were freed -- no leaks are possible")?;
-            w.line("")?;
-        }
+    }
+    for note in &report.notes {
+        w.line(&format!("memdx: {note}"))?;
+    }
+    if report.heap_summary.is_some_and(|h| h.in_use_blocks == 0) {
+        w.line("All heap blocks were freed -- no leaks are possible")?;
+        w.line("")?;
     }
     for e in report.leak_errors() {
         error(&mut w, e)?;
     }
-    if let Some(leaks) = report.leak_summary {
+    if let Some(leaks) = &report.leak_summary {
         w.line("LEAK SUMMARY:")?;
         w.amount("definitely lost", leaks.definitely_lost)?;
         w.amount("indirectly lost", leaks.indirectly_lost)?;
         w.amount("possibly lost", leaks.possibly_lost)?;
         w.amount("still reachable", leaks.still_reachable)?;
+        if !leaks.reachable_via_heuristic.is_empty() {
+            w.line("                      of which reachable via heuristic:")?;
+            for h in &leaks.reachable_via_heuristic {
+                w.line(&format!(
+                    "                        {:<19}: {} bytes in {} blocks",
+                    h.heuristic,
+                    commas(h.amount.bytes),
+                    commas(h.amount.blocks)
+                ))?;
+            }
+        }
         w.amount("suppressed", leaks.suppressed)?;
         match options.leak_check {
             LeakCheck::Summary => {
@@ -294,6 +323,15 @@ mod tests {
             contexts: 1,
             ..ErrorSummary::default()
         });
+        r.notes = vec!["the leak scan was skipped".into()];
+        let text = written(&r, &FULL_ALL);
+        assert!(
+            text.contains(
+                "==4242== \n==4242== memdx: the leak scan was skipped\n==4242== All heap"
+            ),
+            "{text}"
+        );
+        r.notes.clear();
         let text = written(&r, &FULL_ALL);
         assert!(text.starts_with(
             "==4242== Memcheck, a memory error detector\n==4242== Command: ./prog <in\n==4242== \n==4242== Thread 3 worker:\n==4242== Invalid free()"

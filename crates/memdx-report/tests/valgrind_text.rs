@@ -13,7 +13,9 @@ use std::process::Command;
 
 use common::{build, have_valgrind, program, valgrind_xml, work_dir};
 use memdx_report::text::{self, LeakCheck, TextOptions};
-use memdx_report::{xml, Amount, ErrorKind, ErrorSummary, HeapSummary, LeakSummary, Report};
+use memdx_report::{
+    xml, Amount, ErrorKind, ErrorSummary, HeapSummary, HeuristicAmount, LeakSummary, Report,
+};
 
 fn valgrind_text(tag: &str, bin: &Path, options: &[&str], args: &[&str]) -> String {
     let log = work_dir("text").join(format!("{tag}.txt"));
@@ -68,13 +70,39 @@ fn add_text_facts(report: &mut Report, text: &str) {
             blocks: n[1],
         }
     };
+    // "                        newarray           : 40 bytes in 1 blocks"
+    let heuristics = text
+        .lines()
+        .skip_while(|l| !l.ends_with("of which reachable via heuristic:"))
+        .skip(1)
+        .map_while(|l| {
+            let rest = l
+                .split_once("== ")?
+                .1
+                .strip_prefix("                        ")?;
+            let (name, _) = rest.split_once(':')?;
+            let n = numbers_after(rest, ":")?;
+            Some(HeuristicAmount {
+                heuristic: name.trim_end().to_owned(),
+                amount: Amount {
+                    bytes: n[0],
+                    blocks: n[1],
+                },
+            })
+        })
+        .collect();
     report.leak_summary = text.contains("LEAK SUMMARY:").then(|| LeakSummary {
         definitely_lost: amount("definitely lost: "),
         indirectly_lost: amount("indirectly lost: "),
         possibly_lost: amount("possibly lost: "),
         still_reachable: amount("still reachable: "),
+        reachable_via_heuristic: heuristics,
         suppressed: amount("suppressed: "),
     });
+    if let Some(sig) = &mut report.fatal_signal {
+        sig.main_stack_size =
+            numbers_after(text, "The main thread stack size used in this run was ").map(|n| n[0]);
+    }
     let e = numbers_after(text, "ERROR SUMMARY: ").unwrap();
     report.error_summary = Some(ErrorSummary {
         errors: e[0],
@@ -173,6 +201,26 @@ fn cpp_and_threads_text_matches_valgrind() {
     same_text("thread", &bin, ALL, &[]);
     let r = same_text("thread-abort", &bin, ALL, &["abort"]);
     assert!(r.fatal_signal.is_some());
+}
+
+#[test]
+fn segv_heuristics_and_error_counts_text_matches_valgrind() {
+    need_valgrind!();
+    let r = same_text("segv", &build(&program("segv.c"), &[]), ALL, &[]);
+    let sig = r.fatal_signal.unwrap();
+    assert!(sig.main_stack_size.is_some() && sig.siaddr == Some(0x10));
+
+    let bin = build(&program("heuristic.cpp"), &[]);
+    for (tag, opts) in [("heuristic-all", ALL), ("heuristic-default", DEFAULT_KINDS)] {
+        let r = same_text(tag, &bin, opts, &[]);
+        let via = &r.leak_summary.unwrap().reachable_via_heuristic;
+        assert_eq!(via.len(), 1, "{via:?}");
+        assert_eq!(via[0].heuristic, "newarray");
+    }
+
+    let r = same_text("many", &build(&program("many_errors.c"), &[]), ALL, &[]);
+    assert_eq!(r.error_summary.unwrap().errors, 1500);
+    assert_eq!(r.error_counts[0].count, 1500);
 }
 
 #[test]

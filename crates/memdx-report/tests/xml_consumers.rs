@@ -136,6 +136,7 @@ fn fixture(name: &str) -> (PathBuf, PathBuf) {
         error_summary: None,
         heap_summary: None,
         leak_summary: None,
+        notes: vec![],
     };
     let path = dir.join("memdx.xml");
     let mut out = Vec::new();

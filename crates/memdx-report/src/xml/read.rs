@@ -222,6 +222,7 @@ impl<'a> Document<'a> {
             error_summary: None,
             heap_summary: None,
             leak_summary: None,
+            notes: Vec::new(),
         };
         let mut running = false;
         let mut last_suppression: Option<Suppression> = None;
@@ -478,6 +479,7 @@ fn fatal_signal(node: &Node) -> Result<FatalSignal, ReportError> {
             Some(a) => Some(a.hex()?),
             None => None,
         },
+        main_stack_size: None,
         stack: stack(node.child("stack")?)?,
     })
 }
