@@ -25,6 +25,9 @@ pub struct Report {
     pub pid: u32,
     /// Its parent.
     pub ppid: u32,
+    /// `--xml-user-comment`: an XML fragment copied into the XML report
+    /// as it is (not escaped).
+    pub user_comment: Option<String>,
     /// The checker's own command line: its executable and its options.
     pub checker: CommandLine,
     /// The program's command line.

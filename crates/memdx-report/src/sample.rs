@@ -35,6 +35,7 @@ pub fn report() -> Report {
         ],
         pid: 4242,
         ppid: 42,
+        user_comment: None,
         checker: CommandLine {
             exe: "/usr/bin/memdx".into(),
             args: vec!["--xml=yes".into()],

@@ -277,3 +277,28 @@ fn a_child_writing_into_the_parents_file_is_not_one_document() {
         "{err}"
     );
 }
+
+#[test]
+fn user_comments_heuristics_and_repeated_errors_round_trip() {
+    need_valgrind!();
+    let bin = build(&program("many_errors.c"), &[]);
+    let comment = r#"<ci job="7">build &amp; test 42</ci>"#;
+    let opt = format!("--xml-user-comment={comment}");
+    let r = round_trip(&valgrind_xml(
+        "many",
+        &bin,
+        &[FULL, &[opt.as_str()]].concat(),
+        &[],
+    ));
+    assert_eq!(r.user_comment.as_deref(), Some(comment));
+    assert_eq!(r.error_counts.len(), 1);
+    assert_eq!(r.error_counts[0].count, 1500);
+    assert_eq!(r.errors[0].kind, ErrorKind::InvalidRead);
+
+    let bin = build(&program("heuristic.cpp"), &[]);
+    let r = round_trip(&valgrind_xml("heuristic", &bin, FULL, &[]));
+    assert_eq!(r.leak_errors().count(), 3);
+    assert!(r
+        .leak_errors()
+        .all(|e| e.kind == ErrorKind::LeakStillReachable));
+}

@@ -73,6 +73,7 @@ fn fixture(name: &str) -> (PathBuf, PathBuf) {
         ],
         pid: 1234,
         ppid: 1,
+        user_comment: None,
         checker: CommandLine {
             exe: "/usr/bin/memdx".into(),
             args: vec!["check".into(), "--xml=yes".into()],

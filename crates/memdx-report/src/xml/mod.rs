@@ -13,7 +13,9 @@
 //! <protocolversion>4</protocolversion>⏎
 //! <protocoltool>memcheck</protocoltool>⏎⏎
 //! <preamble>⏎  <line>…</line>⏎ …</preamble>⏎⏎          Report::preamble
-//! <pid>…</pid>⏎<ppid>…</ppid>⏎<tool>memcheck</tool>⏎⏎
+//! <pid>…</pid>⏎<ppid>…</ppid>⏎<tool>memcheck</tool>⏎
+//! <usercomment>RAW XML</usercomment>⏎                 Report::user_comment, if any
+//! ⏎
 //! <args>⏎                                              Report::checker, ::program
 //!   <vargv>⏎    <exe>…</exe>⏎    <arg>…</arg>⏎ …  </vargv>⏎
 //!   <argv>⏎    <exe>…</exe>⏎    <arg>…</arg>⏎ …  </argv>⏎
@@ -84,7 +86,7 @@
 //!
 //! Not written (memdx does not produce them; the reader rejects them with
 //! [`ReportError::Unsupported`](crate::ReportError::Unsupported)):
-//! `<clientmsg>`, `<usercomment>`, `<logfilequalifier>`, `<xauxwhat>`,
+//! `<clientmsg>`, `<logfilequalifier>`, `<xauxwhat>`,
 //! `<origin>`, and other tools' elements.
 
 pub mod read;

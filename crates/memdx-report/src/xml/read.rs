@@ -26,14 +26,17 @@ pub fn read(xml: &str) -> Result<Report, ReportError> {
     Document::new(&root).report()
 }
 
-/// An element: its name, where it starts, its child elements and its text
-/// (character data and CDATA, concatenated, whitespace kept).
+/// An element: its name, where it starts, its child elements, its text
+/// (character data and CDATA, concatenated, whitespace kept) and its
+/// content as written (for `<usercomment>`, which holds raw XML).
 #[derive(Debug)]
 struct Node {
     name: String,
     position: u64,
+    content_start: u64,
     children: Vec<Node>,
     text: String,
+    raw: String,
 }
 
 fn parse_tree(xml: &str) -> Result<Node, ReportError> {
@@ -59,15 +62,19 @@ fn parse_tree(xml: &str) -> Result<Node, ReportError> {
             Event::Start(e) => open.push(Node {
                 name: String::from_utf8_lossy(e.name().as_ref()).into_owned(),
                 position,
+                content_start: reader.buffer_position(),
                 children: Vec::new(),
                 text: String::new(),
+                raw: String::new(),
             }),
             Event::Empty(e) => {
                 let node = Node {
                     name: String::from_utf8_lossy(e.name().as_ref()).into_owned(),
                     position,
+                    content_start: reader.buffer_position(),
                     children: Vec::new(),
                     text: String::new(),
+                    raw: String::new(),
                 };
                 match open.last_mut() {
                     Some(parent) => parent.children.push(node),
@@ -75,11 +82,15 @@ fn parse_tree(xml: &str) -> Result<Node, ReportError> {
                 }
             }
             Event::End(_) => {
-                let Some(node) = open.pop() else {
+                let Some(mut node) = open.pop() else {
                     return Err(ReportError::Structure(format!(
                         "closing tag without opening at byte {position}"
                     )));
                 };
+                node.raw = xml
+                    .get(node.content_start as usize..position as usize)
+                    .unwrap_or_default()
+                    .to_owned();
                 match open.last_mut() {
                     Some(parent) => parent.children.push(node),
                     None => root = Some(node),
@@ -174,13 +185,7 @@ impl Node {
 }
 
 /// Elements of protocol 4 this crate does not model.
-const UNSUPPORTED: &[&str] = &[
-    "clientmsg",
-    "usercomment",
-    "logfilequalifier",
-    "xauxwhat",
-    "origin",
-];
+const UNSUPPORTED: &[&str] = &["clientmsg", "logfilequalifier", "xauxwhat", "origin"];
 
 struct Document<'a> {
     root: &'a Node,
@@ -223,13 +228,18 @@ impl<'a> Document<'a> {
             heap_summary: None,
             leak_summary: None,
             notes: Vec::new(),
+            user_comment: r
+                .children
+                .iter()
+                .find(|c| c.name == "usercomment")
+                .map(|c| c.raw.clone()),
         };
         let mut running = false;
         let mut last_suppression: Option<Suppression> = None;
         for node in &r.children {
             match node.name.as_str() {
                 "protocolversion" | "protocoltool" | "preamble" | "pid" | "ppid" | "tool"
-                | "args" => {}
+                | "usercomment" | "args" => {}
                 "status" => {
                     let state = node.text_of("state")?;
                     let status = Status {

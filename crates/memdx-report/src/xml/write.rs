@@ -104,6 +104,10 @@ impl<W: Write> XmlWriter<W> {
         self.leaf(0, "pid", &r.pid.to_string())?;
         self.leaf(0, "ppid", &r.ppid.to_string())?;
         self.leaf(0, "tool", &r.tool)?;
+        if let Some(comment) = &r.user_comment {
+            // Raw XML by design (--xml-user-comment), not escaped.
+            writeln!(self.out, "<usercomment>{comment}</usercomment>")?;
+        }
         self.raw("\n<args>\n")?;
         for (tag, cmd) in [("vargv", &r.checker), ("argv", &r.program)] {
             writeln!(self.out, "  <{tag}>")?;
