@@ -53,7 +53,7 @@ pub fn write(report: &Report, mut out: impl Write) -> Result<(), ReportError> {
     Ok(())
 }
 
-/// Reads a document [`write`] wrote.
+/// Reads a document [`write()`] wrote.
 pub fn read(json: &str) -> Result<Report, ReportError> {
     let doc: In = serde_json::from_str(json)?;
     if doc.format != FORMAT || doc.version != VERSION {

@@ -13,6 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::commas;
+
 /// One memcheck run of one process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -239,6 +241,46 @@ pub enum What {
 }
 
 impl What {
+    /// A leak's headline as memcheck words it, e.g. "96 (32 direct, 64
+    /// indirect) bytes in 1 blocks are definitely lost in loss record 5 of
+    /// 6"; numbers with thousands separators. `kind` must be a leak kind.
+    pub fn leak(
+        kind: ErrorKind,
+        direct_bytes: u64,
+        indirect_bytes: u64,
+        blocks: u64,
+        record: u64,
+        records: u64,
+    ) -> What {
+        let state = match kind {
+            ErrorKind::LeakIndirectlyLost => "indirectly lost",
+            ErrorKind::LeakPossiblyLost => "possibly lost",
+            ErrorKind::LeakStillReachable => "still reachable",
+            _ => "definitely lost",
+        };
+        let total = direct_bytes + indirect_bytes;
+        let size = if indirect_bytes > 0 {
+            format!(
+                "{} ({} direct, {} indirect) bytes",
+                commas(total),
+                commas(direct_bytes),
+                commas(indirect_bytes)
+            )
+        } else {
+            format!("{} bytes", commas(total))
+        };
+        What::Leak {
+            text: format!(
+                "{size} in {} blocks are {state} in loss record {} of {}",
+                commas(blocks),
+                commas(record),
+                commas(records)
+            ),
+            leaked_bytes: total,
+            leaked_blocks: blocks,
+        }
+    }
+
     /// The headline text.
     pub fn text(&self) -> &str {
         match self {
@@ -441,4 +483,27 @@ pub struct HeuristicAmount {
     pub heuristic: String,
     /// Bytes and blocks.
     pub amount: Amount,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leak_headlines_split_direct_and_indirect_and_group_thousands() {
+        let w = What::leak(ErrorKind::LeakDefinitelyLost, 32, 1024, 1, 5, 1200);
+        assert_eq!(
+            w,
+            What::Leak {
+                text: "1,056 (32 direct, 1,024 indirect) bytes in 1 blocks are definitely lost in loss record 5 of 1,200".into(),
+                leaked_bytes: 1056,
+                leaked_blocks: 1,
+            }
+        );
+        let w = What::leak(ErrorKind::LeakStillReachable, 77, 0, 1, 4, 6);
+        assert_eq!(
+            w.text(),
+            "77 bytes in 1 blocks are still reachable in loss record 4 of 6"
+        );
+    }
 }

@@ -34,6 +34,30 @@ fn round_trip(theirs: &str) -> Report {
             b[lo..(i + 5).min(b.len())].join("\n"),
         );
     }
+    // Every leak headline is what What::leak words from its figures.
+    for e in report.leak_errors() {
+        let text = e.what.text();
+        let nums: Vec<u64> = text
+            .split(|c: char| !c.is_ascii_digit() && c != ',')
+            .filter(|w| !w.is_empty() && *w != ",")
+            .map(|w| w.replace(',', "").parse().unwrap())
+            .collect();
+        // [total, (direct, indirect,)? blocks, record, records]
+        let (direct, indirect) = match nums.len() {
+            6 => (nums[1], nums[2]),
+            _ => (nums[0], 0),
+        };
+        let n = nums.len();
+        let ours = What::leak(
+            e.kind,
+            direct,
+            indirect,
+            nums[n - 3],
+            nums[n - 2],
+            nums[n - 1],
+        );
+        assert_eq!(ours, e.what);
+    }
     // The JSON document carries the same report.
     let mut json = Vec::new();
     memdx_report::json::write(&report, &mut json).unwrap();

@@ -1,5 +1,5 @@
 //! Valgrind's XML output, protocol 4, exactly as Valgrind 3.19's memcheck
-//! writes it ([`write`]), and a reader for it ([`read`]).
+//! writes it ([`write()`]), and a reader for it ([`read()`]).
 //!
 //! # The document
 //!
