@@ -1,0 +1,344 @@
+//! Valgrind 3.19's text report (what memcheck prints on stderr or into
+//! `--log-file`), from the same [`Report`].
+//!
+//! Every line starts with `==PID== `. The layout:
+//!
+//! ```text
+//! ==PID== <preamble line>                      Report::preamble
+//! ==PID== Parent PID: PPID                     TextOptions::parent_pid
+//! ==PID==
+//! [==PID== Thread 2 NAME:]                     when the thread changes
+//! ==PID== Invalid free() / delete / delete[] / realloc()
+//! ==PID==    at 0x484417B: free (in /usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so)
+//! ==PID==    by 0x10907D: main (double_free.c:4)
+//! ==PID==  Address 0x4a43040 is 0 bytes inside a block of size 10 free'd
+//! ==PID==    at ...                            aux lines: one space, then their stack
+//! ==PID==
+//! ... one block per run-time error ...
+//! [==PID==
+//!  ==PID== Process terminating with default action of signal 6 (SIGABRT)
+//!  ==PID==  EVENT at address 0xADDR            when the signal has one
+//!  ==PID==    at ...
+//!  ==PID==  If you believe this happened ...  FatalSignal::main_stack_size]
+//! ==PID==
+//! ==PID== HEAP SUMMARY:
+//! ==PID==     in use at exit: 337 bytes in 6 blocks
+//! ==PID==   total heap usage: 6 allocs, 0 frees, 337 bytes allocated
+//! ==PID==
+//! ==PID== memdx: NOTE                          Report::notes (memdx's own)
+//! ... one block per leak ...
+//! ==PID== LEAK SUMMARY:                        or "All heap blocks were freed -- no leaks are possible"
+//! ==PID==    definitely lost: 132 bytes in 2 blocks
+//! ...                                          with "of which reachable via heuristic:"
+//! ==PID==                                      and a hint line or two, by TextOptions
+//! ==PID== For lists of detected and suppressed errors, rerun with: -s
+//! ==PID== ERROR SUMMARY: 3 errors from 3 contexts (suppressed: 0 from 0)
+//! ```
+//!
+//! Numbers in the summaries have thousands separators (`1,024`). Not
+//! reproduced: the error listing of `-s` and `--gen-suppressions` blocks.
+
+use std::io::{self, Write};
+
+use crate::model::{Amount, Frame, Report, Stack};
+
+/// What the text depends on besides the report: choices of the command
+/// line that Valgrind's XML does not record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextOptions {
+    /// Print `Parent PID: N` after the preamble (Valgrind does when it
+    /// writes to a log file).
+    pub parent_pid: bool,
+    /// How leaks were checked; decides the hint after LEAK SUMMARY.
+    pub leak_check: LeakCheck,
+    /// Print "Use --track-origins=yes ..." (uninitialised values were
+    /// reported and their origins were not tracked).
+    pub track_origins_hint: bool,
+}
+
+/// `--leak-check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeakCheck {
+    /// `--leak-check=summary`: figures only.
+    Summary,
+    /// `--leak-check=full`; `reachable_shown` when still-reachable blocks
+    /// are listed (`--show-leak-kinds=all` or `reachable`).
+    Full {
+        /// Whether still-reachable blocks are listed.
+        reachable_shown: bool,
+    },
+}
+
+/// Valgrind's `%'lu`: thousands separated by commas.
+pub fn commas(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One frame as Valgrind describes an address: `0x10907D: main
+/// (double_free.c:4)`, `0x484417B: free (in /path/obj.so)`, `0x4011: ???`.
+pub fn describe(f: &Frame) -> String {
+    let name = f.function.as_deref().unwrap_or("???");
+    match (&f.file, f.line, &f.obj) {
+        (Some(file), Some(line), _) => format!("0x{:X}: {name} ({file}:{line})", f.ip),
+        (_, _, Some(obj)) => format!("0x{:X}: {name} (in {obj})", f.ip),
+        _ => format!("0x{:X}: {name}", f.ip),
+    }
+}
+
+struct TextWriter<W> {
+    out: W,
+    prefix: String,
+}
+
+impl<W: Write> TextWriter<W> {
+    fn line(&mut self, text: &str) -> io::Result<()> {
+        writeln!(self.out, "{}{text}", self.prefix)
+    }
+
+    fn stack(&mut self, stack: &Stack) -> io::Result<()> {
+        for (i, f) in stack.frames.iter().enumerate() {
+            let word = if i == 0 { "at" } else { "by" };
+            self.line(&format!("   {word} {}", describe(f)))?;
+        }
+        Ok(())
+    }
+
+    fn amount(&mut self, label: &str, a: Amount) -> io::Result<()> {
+        self.line(&format!(
+            "{label:>18}: {} bytes in {} blocks",
+            commas(a.bytes),
+            commas(a.blocks)
+        ))
+    }
+}
+
+/// Writes `report` as Valgrind's text report.
+pub fn write(report: &Report, options: &TextOptions, out: impl Write) -> io::Result<()> {
+    let mut w = TextWriter {
+        out,
+        prefix: format!("=={}== ", report.pid),
+    };
+    for line in &report.preamble {
+        w.line(line)?;
+    }
+    if options.parent_pid {
+        w.line(&format!("Parent PID: {}", report.ppid))?;
+    }
+    w.line("")?;
+    // Valgrind names the thread when it differs from the last one named,
+    // starting from the main thread.
+    let mut last_tid = 1;
+    let mut error = |w: &mut TextWriter<_>, e: &crate::model::Error| -> io::Result<()> {
+        if e.tid != last_tid {
+            match &e.thread_name {
+                Some(name) => w.line(&format!("Thread {} {name}:", e.tid))?,
+                None => w.line(&format!("Thread {}:", e.tid))?,
+            }
+            last_tid = e.tid;
+        }
+        w.line(e.what.text())?;
+        w.stack(&e.stack)?;
+        for aux in &e.aux {
+            w.line(&format!(" {}", aux.what))?;
+            if let Some(s) = &aux.stack {
+                w.stack(s)?;
+            }
+        }
+        w.line("")
+    };
+    for e in report.run_errors() {
+        error(&mut w, e)?;
+    }
+    if let Some(sig) = &report.fatal_signal {
+        w.line("")?;
+        w.line(&format!(
+            "Process terminating with default action of signal {} ({})",
+            sig.signo, sig.signame
+        ))?;
+        if let Some(event) = &sig.event {
+            match sig.siaddr {
+                Some(addr) => w.line(&format!(" {event} at address 0x{addr:x}"))?,
+                None => w.line(&format!(" {event}"))?,
+            }
+        }
+        w.stack(&sig.stack)?;
+        if let Some(size) = sig.main_stack_size {
+            for line in [
+                " If you believe this happened as a result of a stack",
+                " overflow in your program's main thread (unlikely but",
+                " possible), you can try to increase the size of the",
+                " main thread stack using the --main-stacksize= flag.",
+            ] {
+                w.line(line)?;
+            }
+            w.line(&format!(
+                " The main thread stack size used in this run was {size}."
+            ))?;
+        }
+    }
+    if report.finished.is_none() {
+        return w.out.flush();
+    }
+    if let Some(heap) = report.heap_summary {
+        w.line("")?;
+        w.line("HEAP SUMMARY:")?;
+        w.line(&format!(
+            "    in use at exit: {} bytes in {} blocks",
+            commas(heap.in_use_bytes),
+            commas(heap.in_use_blocks)
+        ))?;
+        w.line(&format!(
+            "  total heap usage: {} allocs, {} frees, {} bytes allocated",
+            commas(heap.allocs),
+            commas(heap.frees),
+            commas(heap.allocated_bytes)
+        ))?;
+        w.line("")?;
+    }
+    for note in &report.notes {
+        w.line(&format!("memdx: {note}"))?;
+    }
+    if report.heap_summary.is_some_and(|h| h.in_use_blocks == 0) {
+        w.line("All heap blocks were freed -- no leaks are possible")?;
+        w.line("")?;
+    }
+    for e in report.leak_errors() {
+        error(&mut w, e)?;
+    }
+    if let Some(leaks) = &report.leak_summary {
+        w.line("LEAK SUMMARY:")?;
+        w.amount("definitely lost", leaks.definitely_lost)?;
+        w.amount("indirectly lost", leaks.indirectly_lost)?;
+        w.amount("possibly lost", leaks.possibly_lost)?;
+        w.amount("still reachable", leaks.still_reachable)?;
+        if !leaks.reachable_via_heuristic.is_empty() {
+            w.line("                      of which reachable via heuristic:")?;
+            for h in &leaks.reachable_via_heuristic {
+                w.line(&format!(
+                    "                        {:<19}: {} bytes in {} blocks",
+                    h.heuristic,
+                    commas(h.amount.bytes),
+                    commas(h.amount.blocks)
+                ))?;
+            }
+        }
+        w.amount("suppressed", leaks.suppressed)?;
+        match options.leak_check {
+            LeakCheck::Summary => {
+                w.line("Rerun with --leak-check=full to see details of leaked memory")?
+            }
+            LeakCheck::Full {
+                reachable_shown: false,
+            } if leaks.still_reachable.blocks > 0 => {
+                w.line("Reachable blocks (those to which a pointer was found) are not shown.")?;
+                w.line("To see them, rerun with: --leak-check=full --show-leak-kinds=all")?;
+            }
+            LeakCheck::Full { .. } => {}
+        }
+        w.line("")?;
+    }
+    if options.track_origins_hint {
+        w.line("Use --track-origins=yes to see where uninitialised values come from")?;
+    }
+    if let Some(s) = report.error_summary {
+        w.line("For lists of detected and suppressed errors, rerun with: -s")?;
+        w.line(&format!(
+            "ERROR SUMMARY: {} errors from {} contexts (suppressed: {} from {})",
+            s.errors, s.contexts, s.suppressed, s.suppressed_contexts
+        ))?;
+    }
+    w.out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ErrorSummary, HeapSummary};
+    use crate::sample;
+
+    const FULL_ALL: TextOptions = TextOptions {
+        parent_pid: false,
+        leak_check: LeakCheck::Full {
+            reachable_shown: true,
+        },
+        track_origins_hint: false,
+    };
+
+    fn written(r: &Report, o: &TextOptions) -> String {
+        let mut out = Vec::new();
+        write(r, o, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn thousands_are_separated_by_commas() {
+        assert_eq!(commas(0), "0");
+        assert_eq!(commas(999), "999");
+        assert_eq!(commas(1000), "1,000");
+        assert_eq!(commas(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn frames_are_described_by_source_line_then_object() {
+        let mut f = Frame {
+            ip: 0x10907d,
+            obj: Some("/tmp/prog".into()),
+            function: Some("main".into()),
+            dir: Some("/src".into()),
+            file: Some("prog.c".into()),
+            line: Some(4),
+        };
+        assert_eq!(describe(&f), "0x10907D: main (prog.c:4)");
+        f.file = None;
+        assert_eq!(describe(&f), "0x10907D: main (in /tmp/prog)");
+        f.function = None;
+        assert_eq!(describe(&f), "0x10907D: ??? (in /tmp/prog)");
+        f.obj = None;
+        assert_eq!(describe(&f), "0x10907D: ???");
+    }
+
+    #[test]
+    fn names_a_thread_when_it_changes_and_says_when_all_was_freed() {
+        let mut r = sample::report();
+        r.errors.truncate(1);
+        r.errors[0].tid = 3;
+        r.errors[0].thread_name = Some("worker".into());
+        r.heap_summary = Some(HeapSummary {
+            in_use_bytes: 0,
+            in_use_blocks: 0,
+            allocs: 1200,
+            frees: 1200,
+            allocated_bytes: 1_048_576,
+        });
+        r.error_summary = Some(ErrorSummary {
+            errors: 1,
+            contexts: 1,
+            ..ErrorSummary::default()
+        });
+        r.notes = vec!["the leak scan was skipped".into()];
+        let text = written(&r, &FULL_ALL);
+        assert!(
+            text.contains(
+                "==4242== \n==4242== memdx: the leak scan was skipped\n==4242== All heap"
+            ),
+            "{text}"
+        );
+        r.notes.clear();
+        let text = written(&r, &FULL_ALL);
+        assert!(text.starts_with(
+            "==4242== Memcheck, a memory error detector\n==4242== Command: ./prog <in\n==4242== \n==4242== Thread 3 worker:\n==4242== Invalid free()"
+        ), "{text}");
+        assert!(text.contains("==4242==  Address 0x4a43040 is 0 bytes inside a block of size 10 free'd\n==4242==    at 0x484417B: free (in /usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so)\n"), "{text}");
+        assert!(text.ends_with(
+            "==4242== \n==4242== HEAP SUMMARY:\n==4242==     in use at exit: 0 bytes in 0 blocks\n==4242==   total heap usage: 1,200 allocs, 1,200 frees, 1,048,576 bytes allocated\n==4242== \n==4242== All heap blocks were freed -- no leaks are possible\n==4242== \n==4242== For lists of detected and suppressed errors, rerun with: -s\n==4242== ERROR SUMMARY: 1 errors from 1 contexts (suppressed: 0 from 0)\n"
+        ), "{text}");
+    }
+}

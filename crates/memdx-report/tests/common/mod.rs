@@ -1,0 +1,89 @@
+//! Helpers shared by the integration tests: building the C/C++ programs once
+//! and running Valgrind 3.19 on them.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// Whether `valgrind` runs here.
+pub fn have_valgrind() -> bool {
+    Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The directory the tests write into.
+pub fn work_dir(sub: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("memdx-report")
+        .join(sub);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+static BUILT: Mutex<BTreeMap<PathBuf, PathBuf>> = Mutex::new(BTreeMap::new());
+
+/// Compiles `source` (C, or C++ for `.cpp`) at `-O2 -g` with `extra` flags,
+/// once per source file per test process: tests running in parallel would
+/// otherwise rewrite a binary another one is executing (ETXTBSY).
+pub fn build(source: &Path, extra: &[&str]) -> PathBuf {
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(bin) = built.get(source) {
+        return bin.clone();
+    }
+    let stem = source.file_stem().unwrap().to_str().unwrap();
+    let bin = work_dir("bin").join(stem);
+    let cpp = source.extension().is_some_and(|e| e == "cpp");
+    let out = Command::new(if cpp { "g++" } else { "gcc" })
+        .args(["-O2", "-g", "-w"])
+        .arg(format!("-I{}", source.parent().unwrap().display()))
+        .args(extra)
+        .arg("-o")
+        .arg(&bin)
+        .arg(source)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "compiling {}: {}",
+        source.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    built.insert(source.to_owned(), bin.clone());
+    bin
+}
+
+/// A program of this crate's `tests/programs`.
+pub fn program(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/programs")
+        .join(name)
+}
+
+/// Runs `valgrind --xml=yes --xml-file=... OPTIONS BIN ARGS` and returns
+/// the XML it wrote. `tag` names the output file.
+pub fn valgrind_xml(tag: &str, bin: &Path, options: &[&str], args: &[&str]) -> String {
+    let xml = work_dir("xml").join(format!("{tag}.xml"));
+    let _ = std::fs::remove_file(&xml);
+    let out = Command::new("valgrind")
+        .arg("--xml=yes")
+        .arg(format!("--xml-file={}", xml.display()))
+        .args(options)
+        .arg(bin)
+        .args(args)
+        .output()
+        .unwrap();
+    std::fs::read_to_string(&xml).unwrap_or_else(|e| {
+        panic!(
+            "valgrind wrote no XML ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Valgrind's options for a full leak report.
+pub const FULL: &[&str] = &["--leak-check=full", "--show-leak-kinds=all"];
