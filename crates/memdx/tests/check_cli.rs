@@ -274,3 +274,23 @@ fn show_and_error_leak_kinds_select_records_and_errors() {
     assert!(not_errors.contains("are possibly lost in loss record"));
     assert!(not_errors.contains("ERROR SUMMARY: 0 errors from 0 contexts"));
 }
+
+#[test]
+fn a_process_killed_without_a_report_is_said_so_and_the_signal_passes_through() {
+    use std::os::unix::process::ExitStatusExt;
+    let scratch = Scratch::new("sigkill");
+    let src = scratch.0.join("killed.c");
+    std::fs::write(
+        &src,
+        "#include <signal.h>\n#include <stdlib.h>\n#include <unistd.h>\nint main(void){ void *p = malloc(5); __asm__ volatile(\"\" : : \"g\"(p) : \"memory\"); kill(getpid(), SIGKILL); return 0; }\n",
+    )
+    .unwrap();
+    let exe = build(&src, &scratch.0, &[]);
+    let out = run_memdx(&exe, &[]);
+    assert_eq!(out.status.signal(), Some(9));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("memdx: the process ended without a final report"),
+        "{err}"
+    );
+}

@@ -145,9 +145,15 @@ fn command_line(program: &OsString, args: &[OsString]) -> String {
         .join(" ")
 }
 
+/// Whether `pid` still runs (a zombie does not: it died without reporting).
 fn process_alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks existence.
-    unsafe { libc::kill(pid as i32, 0) == 0 }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X'),
+        Err(_) => false,
+    }
 }
 
 /// Reads one process's stream to its end; returns (pid, errors).
