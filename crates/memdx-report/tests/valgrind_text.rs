@@ -184,6 +184,11 @@ fn leaks_text_matches_valgrind() {
         .errors
         .iter()
         .any(|e| e.kind == ErrorKind::LeakStillReachable));
+    // suppressed leaks: counted in LEAK SUMMARY and ERROR SUMMARY, not listed
+    let supp = format!("--suppressions={}", program("leaks.supp").display());
+    let r = same_text("leaks-supp", &bin, &[ALL, &[supp.as_str()]].concat(), &[]);
+    assert_eq!(r.leak_summary.unwrap().suppressed.blocks, 3);
+    assert_eq!(r.error_summary.unwrap().suppressed, 1);
 }
 
 #[test]
