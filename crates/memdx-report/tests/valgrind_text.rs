@@ -134,9 +134,16 @@ fn same_text(tag: &str, bin: &Path, options: &[&str], args: &[&str]) -> Report {
     let theirs = valgrind_text(tag, bin, options, args);
     add_text_facts(&mut report, &theirs);
     let reachable_shown = options.contains(&"--show-leak-kinds=all");
+    let leak_check = if options.contains(&"--leak-check=no") {
+        LeakCheck::No
+    } else if options.contains(&"--leak-check=full") {
+        LeakCheck::Full { reachable_shown }
+    } else {
+        LeakCheck::Summary
+    };
     let opts = TextOptions {
         parent_pid: true,
-        leak_check: LeakCheck::Full { reachable_shown },
+        leak_check,
         track_origins_hint: value_errors(&report) && !options.contains(&"--track-origins=yes"),
     };
     let mut ours = Vec::new();
@@ -185,6 +192,11 @@ fn leaks_text_matches_valgrind() {
         .errors
         .iter()
         .any(|e| e.kind == ErrorKind::LeakStillReachable));
+    // suppressed leaks: counted in LEAK SUMMARY and ERROR SUMMARY, not listed
+    let supp = format!("--suppressions={}", program("leaks.supp").display());
+    let r = same_text("leaks-supp", &bin, &[ALL, &[supp.as_str()]].concat(), &[]);
+    assert_eq!(r.leak_summary.unwrap().suppressed.blocks, 3);
+    assert_eq!(r.error_summary.unwrap().suppressed, 1);
 }
 
 #[test]
@@ -264,4 +276,22 @@ fn check_corpus_text_matches_valgrind() {
         }
         same_text(&format!("corpus-{name}"), &bin, ALL, &[]);
     }
+}
+
+#[test]
+fn summary_and_no_leak_check_text_matches_valgrind() {
+    need_valgrind!();
+    let bin = build(&program("leaks.c"), &[]);
+    // Valgrind's XML lists loss records even with --leak-check=summary;
+    // its text (and so ours, compared above) does not.
+    let r = same_text("leaks-summary", &bin, &["--leak-check=summary"], &[]);
+    assert_eq!(r.leak_errors().count(), 3);
+    assert_eq!(r.leak_summary.unwrap().still_reachable.bytes, 77);
+    let r = same_text("leaks-no", &bin, &["--leak-check=no"], &[]);
+    assert!(r.leak_summary.is_none());
+    assert_eq!(r.heap_summary.unwrap().in_use_blocks, 6);
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus/check");
+    let bin = build(&corpus.join("double_free.c"), &[]);
+    let r = same_text("double-free-no", &bin, &["--leak-check=no"], &[]);
+    assert_eq!(r.heap_summary.unwrap().in_use_blocks, 0);
 }

@@ -36,7 +36,10 @@ pub fn build(source: &Path, extra: &[&str]) -> PathBuf {
         return bin.clone();
     }
     let stem = source.file_stem().unwrap().to_str().unwrap();
-    let bin = work_dir("bin").join(stem);
+    // One directory per test executable, in case two ever run at once.
+    let exe = std::env::current_exe().unwrap();
+    let tests = exe.file_stem().unwrap().to_str().unwrap();
+    let bin = work_dir(&format!("bin/{tests}")).join(stem);
     let cpp = source.extension().is_some_and(|e| e == "cpp");
     let out = Command::new(if cpp { "g++" } else { "gcc" })
         .args(["-O2", "-g", "-w"])
