@@ -271,7 +271,9 @@ fn check_corpus_text_matches_valgrind() {
             continue;
         }
         if valgrind_gives_up(&bin) {
-            println!("SKIPPED: {name}: Valgrind aborts it (<clientmsg>), which the model does not hold");
+            println!(
+                "SKIPPED: {name}: Valgrind aborts it (<clientmsg>), which the model does not hold"
+            );
             continue;
         }
         same_text(&format!("corpus-{name}"), &bin, ALL, &[]);
