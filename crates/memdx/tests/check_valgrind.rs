@@ -27,7 +27,7 @@ fn corpus_agrees_with_valgrind() {
         }
         let exe = build(src, &scratch.0, &expect.build);
         let ours = parse_report(&String::from_utf8_lossy(
-            &run_memdx(&exe, &["--leak-check=full"]).stderr,
+            &run_memdx(&exe, &["--leak-check=full", "--default-suppressions=no"]).stderr,
         ));
         let vg_out = run_valgrind(&exe);
         let vg_text = String::from_utf8_lossy(&vg_out.stderr).to_string();

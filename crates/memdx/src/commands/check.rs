@@ -24,7 +24,10 @@ pub struct CheckArgs {
     /// Valgrind memcheck options (--leak-check=no|summary|full,
     /// --show-leak-kinds=..., --errors-for-leak-kinds=..., --error-exitcode=N,
     /// --num-callers=N, --log-file=FILE (%p = pid), -q, -v, --trace-children=yes|no,
-    /// --freelist-vol=N (memdx's default 2000000)), then the program and its arguments.
+    /// --freelist-vol=N (memdx's default 2000000), --xml=yes with --xml-file=FILE
+    /// (%p = pid) or --xml-fd=N, --json=FILE, --suppressions=FILE (repeatable),
+    /// --default-suppressions=yes|no, --gen-suppressions=all|yes), then the
+    /// program and its arguments.
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
@@ -73,9 +76,26 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
             format!("memdx check: {} (see 'memdx check --help')", e.0),
         )
     })?;
+    let mut opts = opts;
     for w in &opts.warnings {
         eprintln!("{w}");
     }
+    let _ = session::start_clock();
+    let mut supps = Vec::new();
+    if opts.default_suppressions {
+        let defaults = memdx_supp::parse(
+            memdx_supp::DEFAULT_SUPPRESSIONS,
+            std::path::Path::new("<memdx default suppressions>"),
+        )
+        .map_err(|e| Exit::new(1, format!("memdx check: {e}")))?;
+        supps.extend(defaults);
+    }
+    for f in &opts.suppression_files {
+        let parsed = memdx_supp::parse_file(std::path::Path::new(f))
+            .map_err(|e| Exit::new(1, format!("memdx check: bad suppression file: {e}")))?;
+        supps.extend(parsed);
+    }
+    opts.suppressions = std::sync::Arc::new(supps);
     let runtime = runtime_path()?;
     let outcome = session::run(&opts, &runtime)?;
     outcome.exit()

@@ -88,6 +88,25 @@ pub struct CheckOptions {
     pub verbose: bool,
     pub trace_children: bool,
     pub freelist_vol: Option<u64>,
+    /// `--xml=yes`.
+    pub xml: bool,
+    /// `--xml-file=FILE` (`%p` = pid).
+    pub xml_file: Option<String>,
+    /// `--xml-fd=N`.
+    pub xml_fd: Option<i32>,
+    /// `--json=FILE` (`%p` = pid): memdx's JSON report.
+    pub json_file: Option<String>,
+    /// `--suppressions=FILE`, in order.
+    pub suppression_files: Vec<String>,
+    /// `--default-suppressions=yes|no`: memdx's built-in file.
+    pub default_suppressions: bool,
+    /// `--gen-suppressions=yes|all` (memdx prints for both).
+    pub gen_suppressions: bool,
+    /// The options as given (before the program), for the XML's `<vargv>`.
+    pub raw_options: Vec<String>,
+    /// The suppressions in force (read by `check::run` from the files and
+    /// the built-in defaults).
+    pub suppressions: std::sync::Arc<Vec<memdx_supp::Suppression>>,
     /// One line per accepted-but-not-honoured option.
     pub warnings: Vec<String>,
     pub program: OsString,
@@ -113,11 +132,6 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
         "--expensive-definedness-checks",
         "uses of uninitialised values are not checked",
     ),
-    ("--xml", "XML output is not written yet"),
-    ("--xml-file", "XML output is not written yet"),
-    ("--xml-fd", "XML output is not written yet"),
-    ("--suppressions", "suppression files are not read yet"),
-    ("--gen-suppressions", "suppressions are not generated yet"),
     ("--track-fds", "file descriptors are not tracked"),
     (
         "--leak-resolution",
@@ -231,6 +245,15 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         verbose: false,
         trace_children: false,
         freelist_vol: None,
+        xml: false,
+        xml_file: None,
+        xml_fd: None,
+        json_file: None,
+        suppression_files: Vec::new(),
+        default_suppressions: true,
+        gen_suppressions: false,
+        raw_options: Vec::new(),
+        suppressions: std::sync::Arc::default(),
         warnings: Vec::new(),
         program: OsString::new(),
         args: Vec::new(),
@@ -246,6 +269,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
             break;
         }
         i += 1;
+        o.raw_options.push(s.to_string());
         let (name, value) = match s.split_once('=') {
             Some((n, v)) => (n, Some(v)),
             None => (s, None),
@@ -299,6 +323,37 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
             "-v" | "--verbose" => o.verbose = true,
             "--trace-children" => o.trace_children = yes_no(name, need(name, value)?)?,
             "--freelist-vol" => o.freelist_vol = Some(number(name, need(name, value)?)?),
+            "--xml" => o.xml = yes_no(name, need(name, value)?)?,
+            "--xml-file" => o.xml_file = Some(need(name, value)?.to_string()),
+            "--xml-fd" => {
+                let fd: i32 = number(name, need(name, value)?)?;
+                if fd < 0 {
+                    return Err(OptionError(format!(
+                        "Invalid number '{fd}' for option --xml-fd"
+                    )));
+                }
+                o.xml_fd = Some(fd);
+            }
+            "--json" => o.json_file = Some(need(name, value)?.to_string()),
+            "--suppressions" => o.suppression_files.push(need(name, value)?.to_string()),
+            "--default-suppressions" => o.default_suppressions = yes_no(name, need(name, value)?)?,
+            "--gen-suppressions" => match need(name, value)? {
+                "no" => o.gen_suppressions = false,
+                "all" => o.gen_suppressions = true,
+                "yes" => {
+                    o.gen_suppressions = true;
+                    o.warnings.push(
+                        "memdx check: warning: --gen-suppressions=yes does not ask; \
+                         every suppression is printed, as with --gen-suppressions=all"
+                            .to_string(),
+                    );
+                }
+                v => {
+                    return Err(OptionError(format!(
+                    "Invalid argument '{v}' for option --gen-suppressions: expected no, yes or all"
+                )))
+                }
+            },
             _ => match NOT_IMPLEMENTED.iter().find(|(n, _)| *n == name) {
                 Some((_, what)) => o.warnings.push(format!(
                     "memdx check: warning: {s} is not implemented ({what}); continuing"
@@ -308,6 +363,13 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
                 }
             },
         }
+    }
+    if o.xml && o.xml_file.is_none() && o.xml_fd.is_none() {
+        return Err(OptionError(
+            "--xml=yes has been specified, but there is no XML output destination: \
+             use --xml-file=FILE or --xml-fd=N"
+                .into(),
+        ));
     }
     let Some(program) = raw.get(i) else {
         return Err(OptionError("no program specified".into()));

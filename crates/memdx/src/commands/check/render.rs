@@ -4,14 +4,16 @@
 //! runtime closes its report. Each chunk of text is handed to a sink as a
 //! whole, so the reports of several processes do not interleave mid-line.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use memdx_report as model;
 
 use memdx_events::{
     BadFree, BadFreeKind, Dealloc, Event, HeapTotals, Heuristic, LeakState, LossRecord, Place,
 };
 
 use super::options::{CheckOptions, LeakCheck};
-use super::symbolize::{Module, Symbolizer};
+use super::symbolize::{FrameText, Module, Symbolizer};
 
 /// Where rendered text goes.
 pub trait Sink {
@@ -67,15 +69,134 @@ fn main_stack_size() -> u64 {
     }
 }
 
+/// What became of a bad-free context the first time it was seen.
+#[derive(Debug, Clone, Copy)]
+enum Context {
+    /// Reported; the index into `run_errors` / `error_counts`.
+    Shown(usize),
+    /// Suppressed; the index into `supp_counts`.
+    Suppressed(usize),
+}
+
+fn leak_kind(state: LeakState) -> memdx_supp::LeakKind {
+    match state {
+        LeakState::DefinitelyLost => memdx_supp::LeakKind::Definite,
+        LeakState::IndirectlyLost => memdx_supp::LeakKind::Indirect,
+        LeakState::PossiblyLost => memdx_supp::LeakKind::Possible,
+        LeakState::StillReachable => memdx_supp::LeakKind::Reachable,
+    }
+}
+
+fn error_kind(state: LeakState) -> model::ErrorKind {
+    match state {
+        LeakState::DefinitelyLost => model::ErrorKind::LeakDefinitelyLost,
+        LeakState::IndirectlyLost => model::ErrorKind::LeakIndirectlyLost,
+        LeakState::PossiblyLost => model::ErrorKind::LeakPossiblyLost,
+        LeakState::StillReachable => model::ErrorKind::LeakStillReachable,
+    }
+}
+
+/// The report model's stack for symbolized frames.
+fn model_stack(frames: &[FrameText]) -> model::Stack {
+    model::Stack {
+        frames: frames
+            .iter()
+            .map(|f| model::Frame {
+                ip: f.addr,
+                obj: f.object.clone(),
+                function: f.function.clone(),
+                dir: f.file_line.as_ref().and(f.dir.clone()),
+                file: f.file_line.as_ref().map(|(file, _)| file.clone()),
+                line: f.file_line.as_ref().map(|(_, line)| *line),
+            })
+            .collect(),
+    }
+}
+
+/// The suppression matcher's view of symbolized frames.
+fn supp_frames(frames: &[FrameText]) -> Vec<memdx_supp::Frame<'_>> {
+    frames
+        .iter()
+        .map(|f| memdx_supp::Frame {
+            fun: f.mangled.as_deref().or(f.function.as_deref()),
+            obj: f.object.as_deref(),
+            file: f.file_line.as_ref().map(|(file, _)| file.as_str()),
+            line: f.file_line.as_ref().map(|(_, line)| *line),
+        })
+        .collect()
+}
+
+/// The block `--gen-suppressions` prints for an error with these frames.
+fn gen_suppression(query: memdx_supp::Query<'_>, frames: &[FrameText]) -> model::Suppression {
+    let (kind, aux) = match query {
+        memdx_supp::Query::Leak(k) => (
+            "Memcheck:Leak",
+            Some(format!("match-leak-kinds: {}", k.name())),
+        ),
+        _ => ("Memcheck:Free", None),
+    };
+    let sframes = frames
+        .iter()
+        .map(|f| match (&f.mangled, &f.function, &f.object) {
+            (Some(m), _, _) => model::SuppFrame::Fun(m.clone()),
+            (None, Some(n), _) => model::SuppFrame::Fun(n.clone()),
+            (None, None, Some(o)) => model::SuppFrame::Obj(o.clone()),
+            (None, None, None) => model::SuppFrame::Obj("*".into()),
+        })
+        .collect();
+    model::Suppression::new(
+        "insert_a_suppression_name_here",
+        kind,
+        aux.as_deref(),
+        sframes,
+    )
+}
+
+/// The parent of `pid`, from `/proc` (memdx itself once the program has
+/// exited and cannot be asked).
+fn parent_pid(pid: u32) -> u32 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(')')?;
+            rest.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or_else(std::process::id)
+}
+
 /// The report of one process.
 pub struct ProcessReport {
     pid: u32,
     opts: CheckOptions,
     sym: Symbolizer,
     stacks: HashMap<u32, Vec<u64>>,
-    contexts: HashSet<(u8, u8, u32, u8)>,
+    contexts: HashMap<(u8, u8, u32, u8), Context>,
     pub errors: u64,
     pub error_contexts: u64,
+    /// Suppressed errors and their distinct contexts (ERROR SUMMARY).
+    suppressed_errors: u64,
+    suppressed_contexts: u64,
+    /// Bytes and blocks of suppressed loss records (LEAK SUMMARY).
+    suppressed_leaks: model::Amount,
+    /// Used suppressions: name, count and when last used (Valgrind moves
+    /// a suppression to the front of its list when it matches, and lists
+    /// `<suppcounts>` in that order).
+    supp_counts: Vec<(String, u64, u64)>,
+    supp_uses: u64,
+    /// The order suppressions are tried in (indices into the options').
+    supp_order: Vec<usize>,
+    /// The report model, built alongside the text.
+    run_errors: Vec<model::Error>,
+    error_counts: Vec<u64>,
+    leak_errors: Vec<model::Error>,
+    fatal: Option<model::FatalSignal>,
+    program: model::CommandLine,
+    ppid: u32,
+    started_ms: u64,
+    finished_ms: Option<u64>,
+    heap_summary: Option<model::HeapSummary>,
+    leak_summary: Option<model::LeakSummary>,
+    next_unique: u64,
     loss: Vec<LossRecord>,
     heuristics: Vec<(Heuristic, u64, u64)>,
     totals: Option<HeapTotals>,
@@ -88,14 +209,39 @@ pub struct ProcessReport {
 
 impl ProcessReport {
     pub fn new(pid: u32, opts: CheckOptions) -> Self {
+        let program = model::CommandLine {
+            exe: opts.program.to_string_lossy().into_owned(),
+            args: opts
+                .args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+        };
         ProcessReport {
             pid,
             opts,
             sym: Symbolizer::default(),
             stacks: HashMap::new(),
-            contexts: HashSet::new(),
+            contexts: HashMap::new(),
             errors: 0,
             error_contexts: 0,
+            suppressed_errors: 0,
+            suppressed_contexts: 0,
+            suppressed_leaks: model::Amount::default(),
+            supp_counts: Vec::new(),
+            supp_uses: 0,
+            supp_order: Vec::new(),
+            run_errors: Vec::new(),
+            error_counts: Vec::new(),
+            leak_errors: Vec::new(),
+            fatal: None,
+            program,
+            ppid: parent_pid(pid),
+            started_ms: super::session::elapsed_ms(),
+            finished_ms: None,
+            heap_summary: None,
+            leak_summary: None,
+            next_unique: 0,
             loss: Vec::new(),
             heuristics: Vec::new(),
             totals: None,
@@ -109,31 +255,38 @@ impl ProcessReport {
         out.push_str(&format!("=={}== {}\n", self.pid, text));
     }
 
+    /// The banner lines (without the `==PID== ` prefix).
+    fn banner(command: &str) -> Vec<String> {
+        vec![
+            "Memcheck-compatible memory error detector (memdx check)".to_string(),
+            format!(
+                "Using memdx-{} (LD_PRELOAD runtime, unmodified binary)",
+                env!("CARGO_PKG_VERSION")
+            ),
+            format!("Command: {command}"),
+        ]
+    }
+
     /// The preamble Valgrind prints before running the program.
     pub fn preamble(&self, sink: &mut dyn Sink, command: &str) {
         if self.opts.quiet {
             return;
         }
         let mut s = String::new();
-        self.line(
-            &mut s,
-            "Memcheck-compatible memory error detector (memdx check)",
-        );
-        self.line(
-            &mut s,
-            &format!(
-                "Using memdx-{} (LD_PRELOAD runtime, unmodified binary)",
-                env!("CARGO_PKG_VERSION")
-            ),
-        );
-        self.line(&mut s, &format!("Command: {command}"));
+        for l in Self::banner(command) {
+            self.line(&mut s, &l);
+        }
         self.line(&mut s, "");
         sink.write_chunk(&s);
     }
 
-    fn stack_lines(&mut self, out: &mut String, id: u32) {
+    /// Symbolizes stack `id` (Valgrind's rendering: nothing below main).
+    fn frames_of(&mut self, id: u32) -> Vec<FrameText> {
         let frames = self.stacks.get(&id).cloned().unwrap_or_default();
-        let rendered = self.sym.stack(&frames);
+        self.sym.stack(&frames)
+    }
+
+    fn frame_lines(&self, out: &mut String, rendered: &[FrameText]) {
         if rendered.is_empty() {
             self.line(out, "   at 0x0: ??? (no stack recorded)");
         }
@@ -142,6 +295,53 @@ impl ProcessReport {
             let text = format!("   {word} {}", f.render());
             self.line(out, &text);
         }
+    }
+
+    /// Prints stack `id`; returns it as the report model has it.
+    fn stack_lines(&mut self, out: &mut String, id: u32) -> model::Stack {
+        let rendered = self.frames_of(id);
+        self.frame_lines(out, &rendered);
+        model_stack(&rendered)
+    }
+
+    fn use_suppression(&mut self, i: usize) {
+        self.supp_uses += 1;
+        if let Some(c) = self.supp_counts.get_mut(i) {
+            c.1 += 1;
+            c.2 = self.supp_uses;
+        }
+    }
+
+    /// The first suppression matching; counts its use.
+    fn suppressed_by(
+        &mut self,
+        query: memdx_supp::Query<'_>,
+        frames: &[FrameText],
+    ) -> Option<usize> {
+        let supps = self.opts.suppressions.clone();
+        if self.supp_order.len() != supps.len() {
+            // Valgrind's list: each suppression loaded is put in front
+            // (so later files and later blocks are tried first) ...
+            self.supp_order = (0..supps.len()).rev().collect();
+        }
+        let sframes = supp_frames(frames);
+        let pos = self
+            .supp_order
+            .iter()
+            .position(|&i| supps.get(i).is_some_and(|s| s.matches(query, &sframes)))?;
+        // ... and one that matches moves to the front.
+        let idx = self.supp_order.remove(pos);
+        self.supp_order.insert(0, idx);
+        let s = supps.get(idx)?;
+        let i = match self.supp_counts.iter().position(|(n, _, _)| *n == s.name) {
+            Some(i) => i,
+            None => {
+                self.supp_counts.push((s.name.clone(), 0, 0));
+                self.supp_counts.len() - 1
+            }
+        };
+        self.use_suppression(i);
+        Some(i)
     }
 
     /// Handles one event.
@@ -203,7 +403,28 @@ impl ProcessReport {
                         &format!(" Bad permissions for mapped region at address 0x{addr:X}"),
                     );
                 }
-                self.stack_lines(&mut s, stack);
+                let model_stack = self.stack_lines(&mut s, stack);
+                self.fatal = Some(model::FatalSignal {
+                    tid: 1,
+                    thread_name: None,
+                    signo,
+                    signame: signal_name(signo).to_string(),
+                    sicode: code,
+                    event: if segv_maperr {
+                        Some("Access not within mapped region".into())
+                    } else if signo == libc::SIGSEGV && code == SEGV_ACCERR {
+                        Some("Bad permissions for mapped region".into())
+                    } else {
+                        None
+                    },
+                    siaddr: matches!(
+                        signo,
+                        libc::SIGSEGV | libc::SIGBUS | libc::SIGFPE | libc::SIGILL
+                    )
+                    .then_some(addr),
+                    main_stack_size: segv_maperr.then(main_stack_size),
+                    stack: model_stack,
+                });
                 if segv_maperr {
                     for text in [
                         " If you believe this happened as a result of a stack",
@@ -239,13 +460,18 @@ impl ProcessReport {
                 }
             }
             Event::CommandLine { args } => {
+                let words: Vec<String> = args
+                    .iter()
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
                 if self.announce_command {
-                    let cmd = args
-                        .iter()
-                        .map(|a| String::from_utf8_lossy(a).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    self.preamble(sink, &cmd);
+                    self.preamble(sink, &words.join(" "));
+                }
+                if let Some((exe, rest)) = words.split_first() {
+                    self.program = model::CommandLine {
+                        exe: exe.clone(),
+                        args: rest.to_vec(),
+                    };
                 }
             }
             Event::ReportEnd { leak_scan_done } => self.end(leak_scan_done, sink),
@@ -254,12 +480,34 @@ impl ProcessReport {
     }
 
     fn bad_free(&mut self, e: BadFree, sink: &mut dyn Sink) {
-        self.errors += 1;
         let key = (e.kind as u8, e.dealloc as u8, e.stack, e.place as u8);
-        if !self.contexts.insert(key) {
+        match self.contexts.get(&key).copied() {
+            Some(Context::Shown(i)) => {
+                self.errors += 1;
+                if let Some(c) = self.error_counts.get_mut(i) {
+                    *c += 1;
+                }
+                return;
+            }
+            Some(Context::Suppressed(i)) => {
+                self.suppressed_errors += 1;
+                self.use_suppression(i);
+                return;
+            }
+            None => {}
+        }
+        let frames = self.frames_of(e.stack);
+        if let Some(i) = self.suppressed_by(memdx_supp::Query::Free, &frames) {
+            self.contexts.insert(key, Context::Suppressed(i));
+            self.suppressed_errors += 1;
+            self.suppressed_contexts += 1;
             return;
         }
+        self.errors += 1;
         self.error_contexts += 1;
+        self.contexts
+            .insert(key, Context::Shown(self.run_errors.len()));
+        let mut aux: Vec<model::Aux> = Vec::new();
         let mut s = String::new();
         let headline = match (e.kind, e.dealloc) {
             (BadFreeKind::Mismatched, _) => "Mismatched free() / delete / delete []",
@@ -269,66 +517,103 @@ impl ProcessReport {
             (BadFreeKind::Invalid, _) => "Invalid free() / delete / delete[] / realloc()",
         };
         self.line(&mut s, headline);
-        self.stack_lines(&mut s, e.stack);
+        self.frame_lines(&mut s, &frames);
         let offset = e.addr.wrapping_sub(e.block_start);
         match e.place {
             Place::InsideFreed => {
-                self.line(
-                    &mut s,
-                    &format!(
-                        " Address 0x{:x} is {} bytes inside a block of size {} free'd",
-                        e.addr,
-                        commas(offset),
-                        commas(e.block_size)
-                    ),
+                let what = format!(
+                    "Address 0x{:x} is {} bytes inside a block of size {} free'd",
+                    e.addr,
+                    commas(offset),
+                    commas(e.block_size)
                 );
-                self.stack_lines(&mut s, e.free_stack);
+                self.line(&mut s, &format!(" {what}"));
+                let st = self.stack_lines(&mut s, e.free_stack);
+                aux.push(model::Aux {
+                    what,
+                    stack: Some(st),
+                });
                 self.line(&mut s, " Block was alloc'd at");
-                self.stack_lines(&mut s, e.alloc_stack);
+                let st = self.stack_lines(&mut s, e.alloc_stack);
+                aux.push(model::Aux {
+                    what: "Block was alloc'd at".into(),
+                    stack: Some(st),
+                });
             }
             Place::InsideLive => {
-                self.line(
-                    &mut s,
-                    &format!(
-                        " Address 0x{:x} is {} bytes inside a block of size {} alloc'd",
-                        e.addr,
-                        commas(offset),
-                        commas(e.block_size)
-                    ),
+                let what = format!(
+                    "Address 0x{:x} is {} bytes inside a block of size {} alloc'd",
+                    e.addr,
+                    commas(offset),
+                    commas(e.block_size)
                 );
-                self.stack_lines(&mut s, e.alloc_stack);
+                self.line(&mut s, &format!(" {what}"));
+                let st = self.stack_lines(&mut s, e.alloc_stack);
+                aux.push(model::Aux {
+                    what,
+                    stack: Some(st),
+                });
             }
             Place::ThreadStack => {
-                self.line(
-                    &mut s,
-                    &format!(" Address 0x{:x} is on thread {}'s stack", e.addr, e.tid),
-                );
+                let what = format!("Address 0x{:x} is on thread {}'s stack", e.addr, e.tid);
+                self.line(&mut s, &format!(" {what}"));
+                aux.push(model::Aux { what, stack: None });
             }
             Place::Unknown => {
-                let text = match self.sym.data_symbol(e.addr) {
+                let what = match self.sym.data_symbol(e.addr) {
                     Some((name, off)) => format!(
-                        " Address 0x{:x} is {} bytes inside data symbol \"{}\"",
+                        "Address 0x{:x} is {} bytes inside data symbol \"{}\"",
                         e.addr,
                         commas(off),
                         name
                     ),
                     None => format!(
-                        " Address 0x{:x} is not stack'd, malloc'd or (recently) free'd",
+                        "Address 0x{:x} is not stack'd, malloc'd or (recently) free'd",
                         e.addr
                     ),
                 };
-                self.line(&mut s, &text);
+                self.line(&mut s, &format!(" {what}"));
+                aux.push(model::Aux { what, stack: None });
             }
         }
         self.line(&mut s, "");
+        let suppression = self.opts.gen_suppressions.then(|| {
+            let supp = gen_suppression(memdx_supp::Query::Free, &frames);
+            s.push_str(&supp.raw_text);
+            supp
+        });
         sink.write_chunk(&s);
+        let unique = self.next_unique;
+        self.next_unique += 1;
+        self.run_errors.push(model::Error {
+            unique,
+            tid: 1,
+            thread_name: None,
+            kind: match e.kind {
+                BadFreeKind::Mismatched => model::ErrorKind::MismatchedFree,
+                BadFreeKind::Invalid => model::ErrorKind::InvalidFree,
+            },
+            what: model::What::Text(headline.to_string()),
+            stack: model_stack(&frames),
+            aux,
+            suppression,
+        });
+        self.error_counts.push(1);
     }
 
     fn end(&mut self, leak_scan_done: bool, sink: &mut dyn Sink) {
         self.finished = true;
+        self.finished_ms = Some(super::session::elapsed_ms());
         let mut s = String::new();
         let quiet = self.opts.quiet;
         let totals = self.totals.unwrap_or_default();
+        self.heap_summary = Some(model::HeapSummary {
+            in_use_bytes: totals.in_use_bytes,
+            in_use_blocks: totals.in_use_blocks,
+            allocs: totals.allocs,
+            frees: totals.frees,
+            allocated_bytes: totals.bytes_allocated,
+        });
         if !quiet {
             self.line(&mut s, "");
             self.line(&mut s, "HEAP SUMMARY:");
@@ -351,7 +636,7 @@ impl ProcessReport {
             );
             self.line(&mut s, "");
         }
-        for note in std::mem::take(&mut self.notes) {
+        for note in &self.notes {
             self.line(&mut s, &format!("memdx: {note}"));
         }
         if totals.in_use_blocks == 0 {
@@ -373,9 +658,11 @@ impl ProcessReport {
             self.line(
                 &mut s,
                 &format!(
-                    "ERROR SUMMARY: {} errors from {} contexts (suppressed: 0 from 0)",
+                    "ERROR SUMMARY: {} errors from {} contexts (suppressed: {} from {})",
                     commas(self.errors),
-                    commas(self.error_contexts)
+                    commas(self.error_contexts),
+                    commas(self.suppressed_errors),
+                    commas(self.suppressed_contexts)
                 ),
             );
         }
@@ -389,17 +676,40 @@ impl ProcessReport {
         // the stack's age (ids are handed out in order of first use).
         records.sort_by_key(|r| (r.bytes + r.indirect_bytes, r.state, r.blocks, r.stack));
         let n = records.len();
+        let full = self.opts.leak_check == LeakCheck::Full;
         let mut sums: HashMap<LeakState, (u64, u64)> = HashMap::new();
-        for r in &records {
+        // As in Valgrind, every loss record is matched against the
+        // suppressions (in summary mode too); a suppressed one counts only
+        // in "suppressed:" (and, when it would have been an error, in the
+        // ERROR SUMMARY's suppressed figures).
+        let mut kept = Vec::with_capacity(n);
+        for (i, r) in records.iter().enumerate() {
+            let frames = if self.opts.suppressions.is_empty() && !full {
+                Vec::new()
+            } else {
+                self.frames_of(r.stack)
+            };
+            let query = memdx_supp::Query::Leak(leak_kind(r.state));
+            let counts_as_error = full && self.opts.errors_for_leak_kinds.has(r.state);
+            if self.suppressed_by(query, &frames).is_some() {
+                self.suppressed_leaks.bytes += r.bytes;
+                self.suppressed_leaks.blocks += r.blocks;
+                if counts_as_error {
+                    self.suppressed_errors += 1;
+                    self.suppressed_contexts += 1;
+                }
+                continue;
+            }
             let e = sums.entry(r.state).or_default();
             e.0 += r.bytes;
             e.1 += r.blocks;
+            kept.push((i, r, frames, counts_as_error));
         }
-        if self.opts.leak_check == LeakCheck::Full {
-            for (i, r) in records.iter().enumerate() {
+        if full {
+            for (i, r, frames, counts_as_error) in kept {
                 // As in Valgrind, a loss record of a kind in
                 // --errors-for-leak-kinds is an error even when not shown.
-                if self.opts.errors_for_leak_kinds.has(r.state) {
+                if counts_as_error {
                     self.errors += 1;
                     self.error_contexts += 1;
                 }
@@ -431,12 +741,35 @@ impl ProcessReport {
                         commas(n as u64)
                     ),
                 );
-                self.stack_lines(s, r.stack);
+                self.frame_lines(s, &frames);
                 self.line(s, "");
+                let query = memdx_supp::Query::Leak(leak_kind(r.state));
+                let suppression = self.opts.gen_suppressions.then(|| {
+                    let supp = gen_suppression(query, &frames);
+                    s.push_str(&supp.raw_text);
+                    supp
+                });
+                let kind = error_kind(r.state);
+                let unique = self.next_unique;
+                self.next_unique += 1;
+                self.leak_errors.push(model::Error {
+                    unique,
+                    tid: 1,
+                    thread_name: None,
+                    kind,
+                    what: model::What::leak(
+                        kind,
+                        r.bytes,
+                        r.indirect_bytes,
+                        r.blocks,
+                        i as u64 + 1,
+                        n as u64,
+                    ),
+                    stack: model_stack(&frames),
+                    aux: Vec::new(),
+                    suppression,
+                });
             }
-        }
-        if quiet {
-            return;
         }
         let get = |st| sums.get(&st).copied().unwrap_or_default();
         let (dl, il, pl, sr) = (
@@ -445,6 +778,26 @@ impl ProcessReport {
             get(LeakState::PossiblyLost),
             get(LeakState::StillReachable),
         );
+        let amount = |(bytes, blocks): (u64, u64)| model::Amount { bytes, blocks };
+        let mut hs = self.heuristics.clone();
+        hs.sort_by_key(|h| h.0);
+        self.leak_summary = Some(model::LeakSummary {
+            definitely_lost: amount(dl),
+            indirectly_lost: amount(il),
+            possibly_lost: amount(pl),
+            still_reachable: amount(sr),
+            reachable_via_heuristic: hs
+                .iter()
+                .map(|(h, b, n)| model::HeuristicAmount {
+                    heuristic: h.name().to_string(),
+                    amount: amount((*b, *n)),
+                })
+                .collect(),
+            suppressed: self.suppressed_leaks,
+        });
+        if quiet {
+            return;
+        }
         self.line(s, "LEAK SUMMARY:");
         for (label, (b, n)) in [
             ("   definitely lost", dl),
@@ -473,7 +826,14 @@ impl ProcessReport {
                 }
             }
         }
-        self.line(s, "        suppressed: 0 bytes in 0 blocks");
+        self.line(
+            s,
+            &format!(
+                "        suppressed: {} bytes in {} blocks",
+                commas(self.suppressed_leaks.bytes),
+                commas(self.suppressed_leaks.blocks)
+            ),
+        );
         let any = dl.1 + il.1 + pl.1 + sr.1 > 0;
         if self.opts.leak_check != LeakCheck::Full && any {
             self.line(
@@ -495,6 +855,69 @@ impl ProcessReport {
             );
         }
         self.line(s, "");
+    }
+
+    /// The report model of this process so far (`finished: None` when
+    /// the runtime's closing record has not arrived).
+    pub fn to_report(&self) -> model::Report {
+        let mut checker_args = self.opts.raw_options.clone();
+        checker_args.retain(|a| !a.is_empty());
+        let checker = model::CommandLine {
+            exe: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "memdx".into()),
+            args: std::iter::once("check".to_string())
+                .chain(checker_args)
+                .collect(),
+        };
+        let command = std::iter::once(self.program.exe.clone())
+            .chain(self.program.args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut errors = self.run_errors.clone();
+        errors.extend(self.leak_errors.iter().cloned());
+        model::Report {
+            tool: "memcheck".into(),
+            preamble: Self::banner(&command),
+            pid: self.pid,
+            ppid: self.ppid,
+            user_comment: None,
+            checker,
+            program: self.program.clone(),
+            started: model::Status {
+                elapsed_ms: self.started_ms,
+            },
+            errors,
+            fatal_signal: self.fatal.clone(),
+            finished: self
+                .finished_ms
+                .map(|elapsed_ms| model::Status { elapsed_ms }),
+            error_counts: self
+                .run_errors
+                .iter()
+                .zip(&self.error_counts)
+                .map(|(e, &count)| model::ErrorCount {
+                    count,
+                    unique: e.unique,
+                })
+                .collect(),
+            supp_counts: {
+                let mut used = self.supp_counts.clone();
+                used.sort_by_key(|u| std::cmp::Reverse(u.2));
+                used.into_iter()
+                    .map(|(name, count, _)| model::SuppCount { count, name })
+                    .collect()
+            },
+            error_summary: self.finished.then_some(model::ErrorSummary {
+                errors: self.errors,
+                contexts: self.error_contexts,
+                suppressed: self.suppressed_errors,
+                suppressed_contexts: self.suppressed_contexts,
+            }),
+            heap_summary: self.heap_summary,
+            leak_summary: self.leak_summary.clone(),
+            notes: self.notes.clone(),
+        }
     }
 
     /// The stream ended without the runtime's closing record.

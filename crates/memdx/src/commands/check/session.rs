@@ -98,6 +98,75 @@ fn expand_log_name(t: &str, pid: u32) -> String {
     out
 }
 
+static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Starts the clock the XML's `<time>` counts from (memdx's start).
+pub fn start_clock() -> std::time::Instant {
+    *START.get_or_init(std::time::Instant::now)
+}
+
+/// Milliseconds since [`start_clock`].
+pub fn elapsed_ms() -> u64 {
+    u64::try_from(start_clock().elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Writes the machine-readable reports of one process: `--xml-file` /
+/// `--xml-fd` (with `--xml=yes`) and `--json`. A file name without `%p`
+/// is written by the program's own process only (fork children and
+/// exec'd programs need `%p` to get their own file, as under Valgrind).
+fn write_machine_reports(report: &ProcessReport, opts: &CheckOptions, pid: u32, main_pid: u32) {
+    let wants = |t: &Option<String>| {
+        t.as_ref()
+            .filter(|t| pid == main_pid || t.contains("%p"))
+            .map(|t| PathBuf::from(expand_log_name(t, pid)))
+    };
+    let xml_path = if opts.xml {
+        wants(&opts.xml_file)
+    } else {
+        None
+    };
+    let xml_fd = opts.xml_fd.filter(|_| opts.xml && pid == main_pid);
+    let json_path = wants(&opts.json_file);
+    if xml_path.is_none() && xml_fd.is_none() && json_path.is_none() {
+        return;
+    }
+    let model = report.to_report();
+    if let Some(path) = xml_path {
+        let r = File::create(&path).and_then(|f| {
+            let mut w = std::io::BufWriter::new(f);
+            memdx_report::xml::write(&model, &mut w)?;
+            w.flush()
+        });
+        if let Err(e) = r {
+            eprintln!(
+                "memdx check: cannot write XML file '{}': {e}",
+                path.display()
+            );
+        }
+    }
+    if let Some(fd) = xml_fd {
+        use std::os::fd::FromRawFd;
+        // SAFETY: the fd is the user's (--xml-fd=N); ManuallyDrop keeps it
+        // open for them after writing.
+        let f = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
+        let mut w: &File = &f;
+        if let Err(e) = memdx_report::xml::write(&model, &mut w) {
+            eprintln!("memdx check: cannot write XML to fd {fd}: {e}");
+        }
+    }
+    if let Some(path) = json_path {
+        let r = File::create(&path)
+            .map_err(memdx_report::ReportError::from)
+            .and_then(|f| memdx_report::json::write(&model, std::io::BufWriter::new(f)));
+        if let Err(e) = r {
+            eprintln!(
+                "memdx check: cannot write JSON file '{}': {e}",
+                path.display()
+            );
+        }
+    }
+}
+
 /// What the run ended with.
 pub struct Outcome {
     status: ExitStatus,
@@ -163,7 +232,7 @@ fn serve(stream: UnixStream, opts: CheckOptions, out: Output, main_pid: u32) -> 
     let mut reader = EventReader::new(BufReader::with_capacity(1 << 16, stream));
     let header = reader.read_header().ok()?;
     let mut sink = out.sink(header.pid);
-    let mut report = ProcessReport::new(header.pid, opts);
+    let mut report = ProcessReport::new(header.pid, opts.clone());
     // A program exec'd under --trace-children=yes gets its own preamble
     // (when its command line arrives).
     report.announce_command = header.pid != main_pid && header.flags & FLAG_FORK_CHILD == 0;
@@ -188,6 +257,7 @@ fn serve(stream: UnixStream, opts: CheckOptions, out: Output, main_pid: u32) -> 
     if !report.finished && !process_alive(header.pid) {
         report.abandoned(&mut sink);
     }
+    write_machine_reports(&report, &opts, header.pid, main_pid);
     Some((header.pid, report.errors))
 }
 

@@ -20,6 +20,10 @@ pub struct Module {
 pub struct FrameText {
     pub addr: u64,
     pub function: Option<String>,
+    /// The linkage (mangled) name, as suppressions match it.
+    pub mangled: Option<String>,
+    /// The source file's directory, as the debug info names it.
+    pub dir: Option<String>,
     pub file_line: Option<(String, u32)>,
     pub object: Option<String>,
 }
@@ -34,6 +38,36 @@ impl FrameText {
             (None, None) => format!("0x{:X}: {func}", self.addr),
         }
     }
+}
+
+/// The separate debug file of an object that has none of its own: by
+/// build-id (`/usr/lib/debug/.build-id/ab/cdef….debug`), then by path
+/// (`/usr/lib/debug/usr/lib/…`), as gdb and Valgrind look for them.
+fn separate_debug_file(path: &std::path::Path) -> Option<PathBuf> {
+    use object::{Object, ObjectSection};
+    let data = std::fs::read(path).ok()?;
+    let obj = object::File::parse(&*data).ok()?;
+    if obj
+        .section_by_name(".debug_info")
+        .is_some_and(|s| s.size() > 0)
+    {
+        return None;
+    }
+    let root = std::path::Path::new("/usr/lib/debug");
+    if let Ok(Some(id)) = obj.build_id() {
+        if id.len() > 1 {
+            let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+            let p = root
+                .join(".build-id")
+                .join(&hex[..2])
+                .join(format!("{}.debug", &hex[2..]));
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    let by_path = root.join(path.strip_prefix("/").ok()?);
+    by_path.is_file().then_some(by_path)
 }
 
 #[derive(Default)]
@@ -63,7 +97,12 @@ impl Symbolizer {
     fn loader(&mut self, path: &PathBuf) -> Option<&addr2line::Loader> {
         self.loaders
             .entry(path.clone())
-            .or_insert_with(|| addr2line::Loader::new(path).ok())
+            .or_insert_with(|| {
+                let file = separate_debug_file(path).unwrap_or_else(|| path.clone());
+                addr2line::Loader::new(&file)
+                    .ok()
+                    .or_else(|| addr2line::Loader::new(path).ok())
+            })
             .as_ref()
     }
 
@@ -84,6 +123,8 @@ impl Symbolizer {
             return vec![FrameText {
                 addr,
                 function: None,
+                mangled: None,
+                dir: None,
                 file_line: None,
                 object: None,
             }];
@@ -98,12 +139,14 @@ impl Symbolizer {
         if is_runtime {
             // The interposed allocator entry point: shown like Valgrind's
             // replacement functions, by symbol name and object.
-            let function = self
+            let mangled = self
                 .loader(&m.path)
-                .and_then(|l| l.find_symbol(probe).map(demangle));
+                .and_then(|l| l.find_symbol(probe).map(str::to_owned));
             return vec![FrameText {
                 addr,
-                function,
+                function: mangled.as_deref().map(demangle),
+                mangled,
+                dir: None,
                 file_line: None,
                 object,
             }];
@@ -115,26 +158,55 @@ impl Symbolizer {
                         .function
                         .as_ref()
                         .and_then(|n| n.demangle().ok().map(|s| s.into_owned()));
+                    let mangled = f
+                        .function
+                        .as_ref()
+                        .and_then(|n| n.raw_name().ok().map(|s| s.into_owned()));
                     let file_line = f.location.as_ref().and_then(|l| {
                         let file = l.file?;
                         let base = file.rsplit('/').next().unwrap_or(file).to_string();
                         Some((base, l.line?))
                     });
+                    let dir = f
+                        .location
+                        .as_ref()
+                        .and_then(|l| l.file)
+                        .and_then(|file| file.rsplit_once('/'))
+                        .map(|(d, _)| d.to_string())
+                        .filter(|d| !d.is_empty());
                     out.push(FrameText {
                         addr,
                         function,
+                        mangled,
+                        dir,
                         file_line,
                         object: object.clone(),
                     });
                 }
             }
+            // As Valgrind names frames: the function an address is in
+            // (the outermost of its inlined frames) by its symbol-table
+            // name, which is also what suppressions' `fun:` lines match;
+            // inlined calls by their debug-info names.
+            if let (Some(last), Some(sym)) = (out.last_mut(), loader.find_symbol(probe)) {
+                if last.function.is_some() {
+                    last.function = Some(demangle(sym));
+                    last.mangled = Some(sym.to_string());
+                }
+            }
             if out.iter().all(|f| f.function.is_none()) {
-                let sym = loader.find_symbol(probe).map(demangle);
+                let raw = loader.find_symbol(probe).map(str::to_owned);
+                let sym = raw.as_deref().map(demangle);
                 match out.first_mut() {
-                    Some(first) => first.function = sym,
+                    Some(first) => {
+                        first.function = sym;
+                        first.mangled = raw;
+                    }
                     None => out.push(FrameText {
                         addr,
                         function: sym,
+                        mangled: raw,
+                        dir: None,
                         file_line: None,
                         object: object.clone(),
                     }),
@@ -145,6 +217,8 @@ impl Symbolizer {
             out.push(FrameText {
                 addr,
                 function: None,
+                mangled: None,
+                dir: None,
                 file_line: None,
                 object,
             });

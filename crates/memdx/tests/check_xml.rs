@@ -1,0 +1,277 @@
+//! Differential test of `memdx check --xml=yes`: Valgrind 3.19 and memdx
+//! run the same corpus binaries, both XML documents are read with
+//! `memdx_report::xml::read`, and each error must agree on kind, leaked
+//! bytes and blocks, and the top user frame's function, file and line
+//! (order-insensitive: the order of equal-sized loss records is not
+//! Valgrind's to keep). Also: frames carry obj and dir, `--xml-fd`, and
+//! `--json` writes the same model.
+
+#![allow(clippy::unwrap_used)]
+
+mod check_util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use check_util::*;
+use memdx_report::{Error, Frame, Report};
+
+/// Reads the report of the program's own process from the `%p` files in
+/// `dir` (a fork child writes its own file; the program's is the one whose
+/// parent is none of the others).
+fn main_report(dir: &Path, prefix: &str) -> Result<Report, String> {
+    let mut reports = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with(prefix) && name.ends_with(".xml") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let r = memdx_report::xml::read(&text).map_err(|e| format!("{name}: {e}"))?;
+            reports.push(r);
+        }
+    }
+    let pids: Vec<u32> = reports.iter().map(|r| r.pid).collect();
+    reports
+        .into_iter()
+        .find(|r| !pids.contains(&r.ppid))
+        .ok_or_else(|| format!("no {prefix}*.xml report in {}", dir.display()))
+}
+
+/// The first frame with source information: the program's own code (the
+/// allocator frames of Valgrind's preload and of memdx's runtime, and libc
+/// without debug info, have none).
+fn top_user_frame(e: &Error) -> Option<&Frame> {
+    e.stack.frames.iter().find(|f| f.file.is_some())
+}
+
+/// A function name as both tools can agree on it: Valgrind names inlined
+/// frames by their short debug-info name (`allocate`), memdx by the
+/// qualified one (`std::__new_allocator<...>::allocate(unsigned long, ...)`):
+/// compare the last path component without parameters or template
+/// arguments.
+fn short_fn(name: &str) -> String {
+    let mut depth = 0i32;
+    let mut base = String::new();
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth -= 1,
+            '(' if depth == 0 => break,
+            ':' if depth == 0 && chars.peek() == Some(&':') => {
+                chars.next();
+                base.clear();
+            }
+            _ if depth == 0 => base.push(c),
+            _ => {}
+        }
+    }
+    base.trim().to_string()
+}
+
+/// The file name without directories (Valgrind keeps the line table's
+/// relative part, e.g. `library/alloc/src/alloc.rs`; memdx the base name).
+fn base_name(file: &str) -> &str {
+    file.rsplit('/').next().unwrap_or(file)
+}
+
+/// What must agree per error.
+fn facts(r: &Report) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .errors
+        .iter()
+        .map(|e| {
+            let (bytes, blocks) = match &e.what {
+                memdx_report::What::Leak {
+                    leaked_bytes,
+                    leaked_blocks,
+                    ..
+                } => (*leaked_bytes, *leaked_blocks),
+                memdx_report::What::Text(_) => (0, 0),
+            };
+            let top = top_user_frame(e)
+                .map(|f| {
+                    format!(
+                        "{} ({}:{})",
+                        short_fn(f.function.as_deref().unwrap_or("???")),
+                        base_name(f.file.as_deref().unwrap_or("?")),
+                        f.line.unwrap_or(0)
+                    )
+                })
+                .unwrap_or_else(|| "-".into());
+            format!("{} {bytes}/{blocks} {top}", e.kind.xml_name())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn run_both(
+    exe: &Path,
+    dir: &Path,
+    opts: &[&str],
+) -> (Result<Report, String>, Result<Report, String>) {
+    memdx()
+        .arg("check")
+        // Valgrind's verdicts: memdx's built-in suppressions off.
+        .arg("--default-suppressions=no")
+        .args(opts)
+        .arg("--xml=yes")
+        .arg(format!("--xml-file={}/memdx.%p.xml", dir.display()))
+        .arg(exe)
+        .output()
+        .unwrap();
+    Command::new("valgrind")
+        .args(opts)
+        .arg("--xml=yes")
+        .arg(format!("--xml-file={}/valgrind.%p.xml", dir.display()))
+        .arg(exe)
+        .output()
+        .unwrap();
+    (main_report(dir, "memdx."), main_report(dir, "valgrind."))
+}
+
+#[test]
+fn corpus_xml_agrees_with_valgrind() {
+    if !valgrind_available() {
+        println!("SKIPPED: valgrind is not installed (.ci/run installs it)");
+        return;
+    }
+    let scratch = Scratch::new("xml");
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    let mut errors_compared = 0;
+    for src in corpus_sources() {
+        let expect = parse_expect(&std::fs::read_to_string(&src).unwrap());
+        let name = src.file_name().unwrap().to_string_lossy().to_string();
+        if let Some(why) = &expect.valgrind_skip {
+            println!("{name:32} not compared: {why}");
+            continue;
+        }
+        let exe = build(&src, &scratch.0, &expect.build);
+        let dir = scratch.0.join(format!("{name}.out"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ours, theirs) = run_both(&exe, &dir, &["--leak-check=full"]);
+        let theirs = match theirs {
+            Ok(r) => r,
+            // Valgrind keeps writing a fork child's XML into the parent's
+            // file (it opens it once, before the fork): not one document.
+            Err(e) if std::fs::read_to_string(&src).unwrap().contains("fork(") => {
+                println!("{name:32} not compared: valgrind's XML is not one document ({e})");
+                continue;
+            }
+            Err(e) => {
+                failures.push(format!("{name}: valgrind's XML unreadable: {e}"));
+                continue;
+            }
+        };
+        let ours = match ours {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{name}: memdx's XML unreadable: {e}"));
+                continue;
+            }
+        };
+        assert!(ours.finished.is_some(), "{name}: no FINISHED status");
+        // Third-party consumers need the object and, with debug info, the
+        // directory of every user frame.
+        for e in &ours.errors {
+            for f in &e.stack.frames {
+                assert!(f.obj.is_some(), "{name}: frame without <obj>: {f:?}");
+                if f.file.is_some() {
+                    assert!(f.dir.is_some(), "{name}: frame without <dir>: {f:?}");
+                }
+            }
+        }
+        let mut theirs = theirs;
+        if expect.error_summary_differs.is_some() {
+            // Declared: Valgrind also reports errors memdx does not check
+            // for (invalid reads and writes, uninitialised values).
+            theirs.errors.retain(|e| {
+                e.kind.is_leak()
+                    || matches!(
+                        e.kind,
+                        memdx_report::ErrorKind::InvalidFree
+                            | memdx_report::ErrorKind::MismatchedFree
+                    )
+            });
+        }
+        assert_eq!(
+            ours.fatal_signal.as_ref().map(|f| f.signo),
+            theirs.fatal_signal.as_ref().map(|f| f.signo),
+            "{name}: fatal signal"
+        );
+        let (a, b) = (facts(&ours), facts(&theirs));
+        compared += 1;
+        errors_compared += b.len();
+        if a == b {
+            println!("{name:32} same ({} errors)", b.len());
+        } else {
+            println!("{name:32} DIFFERENT");
+            failures.push(format!("{name}:\n  memdx    {a:?}\n  valgrind {b:?}"));
+        }
+    }
+    println!("compared the XML of {compared} programs ({errors_compared} errors) with valgrind");
+    assert!(compared > 0);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn corpus_program(name: &str) -> PathBuf {
+    static DIR: std::sync::OnceLock<Scratch> = std::sync::OnceLock::new();
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let scratch = DIR.get_or_init(|| Scratch::new("xml-programs"));
+    let mut built = BUILT.lock().unwrap();
+    if let Some((_, p)) = built.iter().find(|(n, _)| n == name) {
+        return p.clone();
+    }
+    let p = build_corpus(name, scratch);
+    built.push((name.to_string(), p.clone()));
+    p
+}
+
+#[test]
+fn xml_fd_and_json_carry_the_same_report() {
+    let exe = corpus_program("double_free.c");
+    let scratch = Scratch::new("xml-fd");
+    let json = scratch.0.join("report.json");
+    // fd 3 is the XML file, opened by the shell.
+    let xml = scratch.0.join("fd.xml");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec \"$0\" check --leak-check=full --xml=yes --xml-fd=3 --json={} {} 3>{}",
+            json.display(),
+            exe.display(),
+            xml.display()
+        ))
+        .arg(env!("CARGO_BIN_EXE_memdx"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The text report still goes to stderr.
+    assert!(
+        stderr.contains("ERROR SUMMARY: 1 errors from 1 contexts"),
+        "{stderr}"
+    );
+    let from_xml = memdx_report::xml::read(&std::fs::read_to_string(&xml).unwrap()).unwrap();
+    let from_json = memdx_report::json::read(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(from_xml.errors, from_json.errors);
+    assert_eq!(from_xml.pid, from_json.pid);
+    let kinds: Vec<_> = from_xml.errors.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![memdx_report::ErrorKind::InvalidFree]);
+    assert_eq!(from_xml.error_counts.len(), 1);
+    let summary = from_json.error_summary.unwrap();
+    assert_eq!((summary.errors, summary.contexts), (1, 1));
+    assert!(from_json.heap_summary.is_some());
+}
+
+#[test]
+fn xml_without_a_destination_is_refused() {
+    let out = memdx()
+        .args(["check", "--xml=yes", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--xml-file"), "{stderr}");
+}
