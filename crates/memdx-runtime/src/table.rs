@@ -15,6 +15,12 @@ pub const SHARDS: usize = 64;
 const EMPTY: usize = 0;
 const TOMBSTONE: usize = 1;
 const QUARANTINE_SLOTS: usize = 4096;
+/// First capacity of a shard's quarantine ring. The ring doubles (up to
+/// QUARANTINE_SLOTS) only when it fills before the byte limit, so with the
+/// default volume and ordinary block sizes it stays a few KiB per shard: a
+/// full-size ring per shard cycled through 8 MiB of memory and missed the
+/// cache on every free.
+const QUARANTINE_FIRST_SLOTS: usize = 128;
 /// Block kind flag: allocated by the runtime's own work (not counted, not
 /// reported, not scanned).
 pub const INTERNAL: u8 = 0x80;
@@ -60,6 +66,8 @@ struct ShardInner {
     used: usize,
     counters: Counters,
     ring: *mut Freed,
+    /// Capacity of `ring` (a power of two, at most QUARANTINE_SLOTS).
+    ring_cap: usize,
     ring_head: usize,
     ring_len: usize,
     ring_bytes: usize,
@@ -81,6 +89,7 @@ impl Shard {
                     bytes_allocated: 0,
                 },
                 ring: ptr::null_mut(),
+                ring_cap: 0,
                 ring_head: 0,
                 ring_len: 0,
                 ring_bytes: 0,
@@ -345,35 +354,68 @@ impl ShardInner {
             give_back(f.ptr);
             return;
         }
-        if self.ring.is_null() {
-            self.ring = sys::map_private(QUARANTINE_SLOTS * core::mem::size_of::<Freed>()).cast();
-            if self.ring.is_null() {
-                give_back(f.ptr);
-                return;
-            }
+        if self.ring_len == self.ring_cap
+            && self.ring_cap < QUARANTINE_SLOTS
+            && self.ring_bytes + f.size <= limit
+            && !self.grow_ring()
+            && self.ring.is_null()
+        {
+            give_back(f.ptr);
+            return;
         }
-        while self.ring_len == QUARANTINE_SLOTS
+        while self.ring_len == self.ring_cap
             || (self.ring_len > 0 && self.ring_bytes + f.size > limit)
         {
-            // SAFETY: ring_head < QUARANTINE_SLOTS.
+            // SAFETY: ring_head < ring_cap.
             let old = unsafe { *self.ring.add(self.ring_head) };
-            self.ring_head = (self.ring_head + 1) % QUARANTINE_SLOTS;
+            self.ring_head = (self.ring_head + 1) & (self.ring_cap - 1);
             self.ring_len -= 1;
             self.ring_bytes -= old.size;
             give_back(old.ptr);
         }
-        let tail = (self.ring_head + self.ring_len) % QUARANTINE_SLOTS;
-        // SAFETY: tail < QUARANTINE_SLOTS.
+        let tail = (self.ring_head + self.ring_len) & (self.ring_cap - 1);
+        // SAFETY: tail < ring_cap.
         unsafe { *self.ring.add(tail) = f };
         self.ring_len += 1;
         self.ring_bytes += f.size;
     }
 
+    /// Doubles the ring (or makes the first one), keeping its order.
+    /// Returns false, leaving the ring as it was, if no memory was mapped.
+    fn grow_ring(&mut self) -> bool {
+        let new_cap = if self.ring_cap == 0 {
+            QUARANTINE_FIRST_SLOTS
+        } else {
+            self.ring_cap * 2
+        };
+        let ring: *mut Freed = sys::map_private(new_cap * core::mem::size_of::<Freed>()).cast();
+        if ring.is_null() {
+            return false;
+        }
+        for k in 0..self.ring_len {
+            // SAFETY: k < ring_len <= ring_cap < new_cap; the old ring is
+            // mapped while ring_len > 0.
+            unsafe {
+                *ring.add(k) = *self.ring.add((self.ring_head + k) & (self.ring_cap - 1));
+            }
+        }
+        if !self.ring.is_null() {
+            sys::unmap_private(
+                self.ring.cast(),
+                self.ring_cap * core::mem::size_of::<Freed>(),
+            );
+        }
+        self.ring = ring;
+        self.ring_cap = new_cap;
+        self.ring_head = 0;
+        true
+    }
+
     /// Newest first, so a double free names the most recent free.
     fn find_freed(&self, mut pred: impl FnMut(&Freed) -> bool) -> Option<Freed> {
         for k in (0..self.ring_len).rev() {
-            let i = (self.ring_head + k) % QUARANTINE_SLOTS;
-            // SAFETY: i < QUARANTINE_SLOTS and ring is mapped when ring_len > 0.
+            let i = (self.ring_head + k) & (self.ring_cap - 1);
+            // SAFETY: i < ring_cap and ring is mapped when ring_len > 0.
             let f = unsafe { &*self.ring.add(i) };
             if pred(f) {
                 return Some(*f);
@@ -471,5 +513,38 @@ mod tests {
         assert!(s.get(0x10_0000 + 16 * 7).is_none());
         assert_eq!(s.get(0x10_0000 + 16 * 1999).map(|b| b.size), Some(8));
         assert!(given_back.is_empty());
+    }
+
+    #[test]
+    fn quarantine_ring_grows_and_keeps_order() {
+        let s = &TABLE[9];
+        let mut given_back = Vec::new();
+        // Tiny blocks: the slot count, not the byte limit, bounds the ring.
+        let n = QUARANTINE_SLOTS + 100;
+        for i in 0..n {
+            assert!(s.insert(Block {
+                ptr: 0x20_0000 + i * 16,
+                size: 1,
+                stack: i as u32,
+                kind: 0
+            }));
+        }
+        for i in 0..n {
+            assert!(matches!(
+                s.release(0x20_0000 + i * 16, i as u32, &mut |p| given_back.push(p)),
+                Release::Live(_)
+            ));
+        }
+        // The oldest 100 went back to glibc first, in order.
+        let expect: Vec<usize> = (0..100).map(|i| 0x20_0000 + i * 16).collect();
+        assert_eq!(given_back, expect);
+        match s.release(0x20_0000 + 100 * 16, 7, &mut |p| given_back.push(p)) {
+            Release::AlreadyFreed(f) => assert_eq!((f.alloc_stack, f.free_stack), (100, 100)),
+            _ => panic!("expected already freed"),
+        }
+        assert!(matches!(
+            s.release(0x20_0000 + 99 * 16, 7, &mut |p| given_back.push(p)),
+            Release::Unknown
+        ));
     }
 }
