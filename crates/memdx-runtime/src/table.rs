@@ -283,12 +283,40 @@ impl ShardInner {
         }
     }
 
+    /// Removes by backward-shift deletion (no tombstones): the entries of
+    /// the probe run after the hole move back when their home slot allows,
+    /// so lookups stay short under constant alloc/free churn (tombstones
+    /// made every probe run grow to the 7/8 load limit between rehashes).
     fn remove(&mut self, p: usize) -> Option<Block> {
-        let i = self.lookup(p)?;
-        // SAFETY: i < cap.
-        let e = unsafe { &mut *self.slots.add(i) };
-        let b = *e;
-        e.ptr = TOMBSTONE;
+        let mut hole = self.lookup(p)?;
+        let mask = self.cap - 1;
+        // SAFETY: hole < cap.
+        let b = unsafe { *self.slots.add(hole) };
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            // SAFETY: j is masked below cap.
+            let e = unsafe { *self.slots.add(j) };
+            if e.ptr == EMPTY {
+                break;
+            }
+            let home = hash(e.ptr) & mask;
+            // The entry at j may fill the hole unless its home lies
+            // cyclically in (hole, j].
+            let stays = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !stays {
+                // SAFETY: hole < cap.
+                unsafe { *self.slots.add(hole) = e };
+                hole = j;
+            }
+        }
+        // SAFETY: hole < cap.
+        unsafe { (*self.slots.add(hole)).ptr = EMPTY };
+        self.used -= 1;
         Some(b)
     }
 
@@ -546,5 +574,52 @@ mod tests {
             s.release(0x20_0000 + 99 * 16, 7, &mut |p| given_back.push(p)),
             Release::Unknown
         ));
+    }
+
+    #[test]
+    fn churn_keeps_every_live_block_findable() {
+        let mut t = ShardInner {
+            slots: ptr::null_mut(),
+            cap: 0,
+            used: 0,
+            counters: Counters {
+                live_blocks: 0,
+                live_bytes: 0,
+                allocs: 0,
+                frees: 0,
+                bytes_allocated: 0,
+            },
+            ring: ptr::null_mut(),
+            ring_cap: 0,
+            ring_head: 0,
+            ring_len: 0,
+            ring_bytes: 0,
+        };
+        let mut live = std::collections::BTreeSet::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..200_000usize {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let p = 0x1000 + ((x % 5000) as usize) * 16;
+            if live.remove(&p) {
+                assert_eq!(t.remove(p).map(|b| b.ptr), Some(p));
+            } else {
+                assert!(t.lookup(p).is_none());
+                assert!(t.insert(Block {
+                    ptr: p,
+                    size: round,
+                    stack: 0,
+                    kind: 0
+                }));
+                live.insert(p);
+            }
+            if round % 9973 == 0 {
+                for &q in &live {
+                    assert!(t.lookup(q).is_some());
+                }
+                assert_eq!(t.used, live.len());
+            }
+        }
     }
 }
