@@ -116,6 +116,7 @@ unsafe fn track(p: *mut c_void, size: usize, kind: AllocKind, entry: usize) -> *
     // Blocks the runtime's own work allocates (the unwinder loading
     // libgcc_s, dlsym) are not the program's: kept out of counts and leaks.
     let internal = IN_HOOK.try_with(|g| g.get()).unwrap_or(true);
+    table::prefetch(p as usize);
     let stack = if internal { 0 } else { capture(entry) };
     table::shard_of(p as usize).insert(Block {
         ptr: p as usize,
@@ -187,6 +188,7 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
         return;
     }
     let addr = p as usize;
+    table::prefetch(addr);
     let stack = capture(entry);
     match table::shard_of(addr).release(addr, stack, &mut give_back) {
         Release::Live(b) => {
