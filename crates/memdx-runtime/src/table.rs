@@ -152,10 +152,15 @@ pub fn prefetch(p: usize) {
         return;
     }
     let i = hash(p) & s.mask_hint.load(Ordering::Relaxed);
-    let at = base.wrapping_add(i.wrapping_mul(core::mem::size_of::<Block>()));
+    prefetch_line(base.wrapping_add(i.wrapping_mul(core::mem::size_of::<Block>())));
+}
+
+/// Asks the CPU to start loading the cache line of `at`.
+#[inline]
+fn prefetch_line(at: usize) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint: it never faults, even when a
-    // concurrent grow has unmapped `base` or the hints are mismatched.
+    // SAFETY: a prefetch is only a hint: it never faults, whatever the
+    // address (a concurrent grow may have unmapped it; hints may be stale).
     unsafe {
         core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(at as *const i8)
     };
@@ -434,6 +439,14 @@ impl ShardInner {
             self.ring_len -= 1;
             self.ring_bytes -= old.size;
             give_back(old.ptr);
+        }
+        if self.ring_len > 0 {
+            // The next block this shard gives back has long left the cache;
+            // glibc's free reads its chunk header and the next chunk's.
+            // SAFETY: ring_head < ring_cap and the ring is mapped.
+            let next = unsafe { *self.ring.add(self.ring_head) };
+            prefetch_line(next.ptr.wrapping_sub(8));
+            prefetch_line(next.ptr.wrapping_add(next.size));
         }
         let tail = (self.ring_head + self.ring_len) & (self.ring_cap - 1);
         // SAFETY: tail < ring_cap.
