@@ -333,3 +333,38 @@ fn valgrind_ci_reads_memdx_check_xml() {
     assert!(stdout.contains("double_free.c"), "{stdout}");
     assert!(stdout.contains("line 4: InvalidFree"), "{stdout}");
 }
+
+/// `--gen-suppressions=all` puts each error's block into the XML too, and
+/// the document still reads back.
+#[test]
+fn generated_suppressions_are_in_the_xml() {
+    let exe = corpus_program("strdup_leak.c");
+    let scratch = Scratch::new("xml-gen");
+    let xml = scratch.0.join("gen.xml");
+    memdx()
+        .args([
+            "check",
+            "--leak-check=full",
+            "--gen-suppressions=all",
+            "--xml=yes",
+        ])
+        .arg(format!("--xml-file={}", xml.display()))
+        .arg(&exe)
+        .output()
+        .unwrap();
+    let r = memdx_report::xml::read(&std::fs::read_to_string(&xml).unwrap()).unwrap();
+    assert_eq!(r.errors.len(), 2);
+    for e in &r.errors {
+        let s = e.suppression.as_ref().unwrap();
+        assert_eq!(s.kind, "Memcheck:Leak");
+        assert_eq!(s.aux.as_deref(), Some("match-leak-kinds: definite"));
+        assert!(s
+            .raw_text
+            .starts_with("{\n   <insert_a_suppression_name_here>\n"));
+        assert!(
+            s.raw_text.contains("   fun:leak\n   fun:main\n}"),
+            "{}",
+            s.raw_text
+        );
+    }
+}
