@@ -254,6 +254,19 @@ fn generated_suppressions_round_trip() {
             );
         }
         assert!(r.errors.is_empty(), "{prog}\n{text2}");
+        // The blocks are Valgrind's too: Valgrind suppresses the same with them.
+        if valgrind_available() {
+            let vg = run(Command::new("valgrind")
+                .args(["--leak-check=full", "--show-leak-kinds=all"])
+                .arg(format!("--suppressions={}", file.display()))
+                .arg(&exe));
+            let vg_text = String::from_utf8_lossy(&vg.stderr).to_string();
+            assert_eq!(
+                parse_report(&vg_text).error_summary,
+                r.error_summary,
+                "{prog}: valgrind with memdx's generated suppressions\n{vg_text}"
+            );
+        }
     }
 }
 

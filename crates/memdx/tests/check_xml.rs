@@ -275,3 +275,96 @@ fn xml_without_a_destination_is_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--xml-file"), "{stderr}");
 }
+
+fn python() -> String {
+    std::env::var("MEMDX_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// A third-party consumer of Valgrind XML (ValgrindCI, PyPI `valgrindci`)
+/// reads what `memdx check --xml=yes` writes for a real program and finds
+/// its errors at the program's source lines.
+#[test]
+fn valgrind_ci_reads_memdx_check_xml() {
+    let have = Command::new(python())
+        .args(["-c", "import ValgrindCI"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        println!(
+            "SKIPPED: ValgrindCI (pip install valgrindci) is not available to {}",
+            python()
+        );
+        return;
+    }
+    // Built from a copy in a directory without `..` in its path: ValgrindCI
+    // matches the frames' <dir> against --source-dir literally.
+    let scratch = Scratch::new("xml-valgrindci");
+    let src = scratch.0.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for f in ["double_free.c", "common.h"] {
+        std::fs::copy(corpus_dir().join(f), src.join(f)).unwrap();
+    }
+    let exe = build(&src.join("double_free.c"), &scratch.0, &[]);
+    let xml = scratch.0.join("memdx.xml");
+    let out = memdx()
+        .args(["check", "--leak-check=full", "--xml=yes"])
+        .arg(format!("--xml-file={}", xml.display()))
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let html = scratch.0.join("html");
+    let ci = Command::new(python())
+        .args(["-m", "ValgrindCI"])
+        .arg(&xml)
+        .arg("--source-dir")
+        .arg(&src)
+        .args(["--number-of-errors", "--summary", "--output-dir"])
+        .arg(&html)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&ci.stdout).to_string();
+    assert!(
+        ci.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ci.stderr)
+    );
+    assert!(stdout.contains("1 errors."), "{stdout}");
+    assert!(stdout.contains("double_free.c"), "{stdout}");
+    assert!(stdout.contains("line 4: InvalidFree"), "{stdout}");
+}
+
+/// `--gen-suppressions=all` puts each error's block into the XML too, and
+/// the document still reads back.
+#[test]
+fn generated_suppressions_are_in_the_xml() {
+    let exe = corpus_program("strdup_leak.c");
+    let scratch = Scratch::new("xml-gen");
+    let xml = scratch.0.join("gen.xml");
+    memdx()
+        .args([
+            "check",
+            "--leak-check=full",
+            "--gen-suppressions=all",
+            "--xml=yes",
+        ])
+        .arg(format!("--xml-file={}", xml.display()))
+        .arg(&exe)
+        .output()
+        .unwrap();
+    let r = memdx_report::xml::read(&std::fs::read_to_string(&xml).unwrap()).unwrap();
+    assert_eq!(r.errors.len(), 2);
+    for e in &r.errors {
+        let s = e.suppression.as_ref().unwrap();
+        assert_eq!(s.kind, "Memcheck:Leak");
+        assert_eq!(s.aux.as_deref(), Some("match-leak-kinds: definite"));
+        assert!(s
+            .raw_text
+            .starts_with("{\n   <insert_a_suppression_name_here>\n"));
+        assert!(
+            s.raw_text.contains("   fun:leak\n   fun:main\n}"),
+            "{}",
+            s.raw_text
+        );
+    }
+}

@@ -94,6 +94,8 @@ pub struct CheckOptions {
     pub xml_file: Option<String>,
     /// `--xml-fd=N`.
     pub xml_fd: Option<i32>,
+    /// `--xml-user-comment=STR`: copied into the XML as it is.
+    pub xml_user_comment: Option<String>,
     /// `--json=FILE` (`%p` = pid): memdx's JSON report.
     pub json_file: Option<String>,
     /// `--suppressions=FILE`, in order.
@@ -133,6 +135,7 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
         "uses of uninitialised values are not checked",
     ),
     ("--track-fds", "file descriptors are not tracked"),
+    ("--xml-socket", "XML goes to --xml-file or --xml-fd only"),
     (
         "--leak-resolution",
         "loss records are always merged at full stack resolution",
@@ -248,6 +251,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         xml: false,
         xml_file: None,
         xml_fd: None,
+        xml_user_comment: None,
         json_file: None,
         suppression_files: Vec::new(),
         default_suppressions: true,
@@ -334,6 +338,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
                 }
                 o.xml_fd = Some(fd);
             }
+            "--xml-user-comment" => o.xml_user_comment = Some(need(name, value)?.to_string()),
             "--json" => o.json_file = Some(need(name, value)?.to_string()),
             "--suppressions" => o.suppression_files.push(need(name, value)?.to_string()),
             "--default-suppressions" => o.default_suppressions = yes_no(name, need(name, value)?)?,
@@ -385,6 +390,36 @@ mod tests {
 
     fn args(v: &[&str]) -> Vec<OsString> {
         v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn xml_json_and_suppression_options() {
+        let o = parse(&args(&[
+            "--xml=yes",
+            "--xml-file=out.%p.xml",
+            "--xml-user-comment=<c>x</c>",
+            "--json=r.json",
+            "--suppressions=a.supp",
+            "--suppressions=b.supp",
+            "--default-suppressions=no",
+            "--gen-suppressions=all",
+            "./prog",
+        ]))
+        .unwrap();
+        assert!(o.xml && o.gen_suppressions && !o.default_suppressions);
+        assert_eq!(o.xml_file.as_deref(), Some("out.%p.xml"));
+        assert_eq!(o.xml_user_comment.as_deref(), Some("<c>x</c>"));
+        assert_eq!(o.json_file.as_deref(), Some("r.json"));
+        assert_eq!(o.suppression_files, vec!["a.supp", "b.supp"]);
+        assert!(o.warnings.is_empty());
+        assert_eq!(o.raw_options.len(), 8);
+        let o = parse(&args(&["--gen-suppressions=yes", "./p"])).unwrap();
+        assert!(o.gen_suppressions && o.warnings.len() == 1);
+        assert!(parse(&args(&["--gen-suppressions=maybe", "./p"])).is_err());
+        assert!(parse(&args(&["--xml=yes", "./p"])).is_err());
+        assert!(parse(&args(&["--xml-fd=-1", "./p"])).is_err());
+        let o = parse(&args(&["--xml-socket=1.2.3.4", "./p"])).unwrap();
+        assert_eq!(o.warnings.len(), 1);
     }
 
     #[test]

@@ -881,7 +881,7 @@ impl ProcessReport {
             preamble: Self::banner(&command),
             pid: self.pid,
             ppid: self.ppid,
-            user_comment: None,
+            user_comment: self.opts.xml_user_comment.clone(),
             checker,
             program: self.program.clone(),
             started: model::Status {
