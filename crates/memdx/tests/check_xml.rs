@@ -368,3 +368,23 @@ fn generated_suppressions_are_in_the_xml() {
         );
     }
 }
+
+#[test]
+fn an_xml_file_that_cannot_be_created_is_refused_before_the_program_runs() {
+    let out = memdx()
+        .args([
+            "check",
+            "--xml=yes",
+            "--xml-file=/nonexistent/dir/out.%p.xml",
+            "/bin/true",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/dir"), "{stderr}");
+    assert!(
+        !stderr.contains("HEAP SUMMARY"),
+        "the program ran: {stderr}"
+    );
+}

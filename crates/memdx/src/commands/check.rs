@@ -81,6 +81,28 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
         eprintln!("{w}");
     }
     let _ = session::start_clock();
+    // As Valgrind, refuse up front an output file that cannot be created
+    // (the XML and JSON are written when the program ends).
+    let outputs = [
+        opts.xml_file.as_ref().filter(|_| opts.xml),
+        opts.json_file.as_ref(),
+    ];
+    for file in outputs.into_iter().flatten() {
+        let dir = std::path::Path::new(file)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            return Err(Exit::new(
+                1,
+                format!(
+                    "memdx check: cannot create '{file}': {} is not a directory",
+                    dir.display()
+                ),
+            )
+            .into());
+        }
+    }
     let mut supps = Vec::new();
     if opts.default_suppressions {
         let defaults = memdx_supp::parse(
