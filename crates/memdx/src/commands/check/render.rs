@@ -27,18 +27,7 @@ impl Sink for Vec<u8> {
     }
 }
 
-/// Valgrind's `%'lu`: thousands separated by commas.
-pub fn commas(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use memdx_report::text::commas;
 
 fn signal_name(sig: i32) -> &'static str {
     match sig {
