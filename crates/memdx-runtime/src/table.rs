@@ -86,23 +86,7 @@ impl Shard {
             lock: SpinLock::new(),
             slots_hint: AtomicUsize::new(0),
             mask_hint: AtomicUsize::new(0),
-            inner: Racy::new(ShardInner {
-                slots: ptr::null_mut(),
-                cap: 0,
-                used: 0,
-                counters: Counters {
-                    live_blocks: 0,
-                    live_bytes: 0,
-                    allocs: 0,
-                    frees: 0,
-                    bytes_allocated: 0,
-                },
-                ring: ptr::null_mut(),
-                ring_cap: 0,
-                ring_head: 0,
-                ring_len: 0,
-                ring_bytes: 0,
-            }),
+            inner: Racy::new(ShardInner::NEW),
         }
     }
 }
@@ -303,6 +287,26 @@ impl Shard {
 }
 
 impl ShardInner {
+    /// A shard with no table and no quarantine yet (both are mapped on
+    /// first use).
+    const NEW: ShardInner = ShardInner {
+        slots: ptr::null_mut(),
+        cap: 0,
+        used: 0,
+        counters: Counters {
+            live_blocks: 0,
+            live_bytes: 0,
+            allocs: 0,
+            frees: 0,
+            bytes_allocated: 0,
+        },
+        ring: ptr::null_mut(),
+        ring_cap: 0,
+        ring_head: 0,
+        ring_len: 0,
+        ring_bytes: 0,
+    };
+
     fn lookup(&self, p: usize) -> Option<usize> {
         if self.cap == 0 {
             return None;
@@ -625,23 +629,7 @@ mod tests {
 
     #[test]
     fn churn_keeps_every_live_block_findable() {
-        let mut t = ShardInner {
-            slots: ptr::null_mut(),
-            cap: 0,
-            used: 0,
-            counters: Counters {
-                live_blocks: 0,
-                live_bytes: 0,
-                allocs: 0,
-                frees: 0,
-                bytes_allocated: 0,
-            },
-            ring: ptr::null_mut(),
-            ring_cap: 0,
-            ring_head: 0,
-            ring_len: 0,
-            ring_bytes: 0,
-        };
+        let mut t = ShardInner::NEW;
         let mut live = std::collections::BTreeSet::new();
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         for round in 0..200_000usize {

@@ -1,6 +1,6 @@
 //! `memdx ps`: every process's memory, with PSS, USS, swap and cgroup.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
 use anyhow::Context;
@@ -156,9 +156,16 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
         .map(|p| PsRow::from_process(p, &users, mem_total))
         .filter(|r| filter.keep(r))
         .collect();
-    let denied = procs
+    // Only the rows shown count; a set keeps this linear (thousands of
+    // processes are denied at once for an unprivileged user).
+    let denied_pids: HashSet<u32> = procs
         .iter()
-        .filter(|p| p.smaps_denied && rows.iter().any(|r| r.pid == Some(p.pid)))
+        .filter(|p| p.smaps_denied)
+        .map(|p| p.pid)
+        .collect();
+    let denied = rows
+        .iter()
+        .filter(|r| r.pid.is_some_and(|pid| denied_pids.contains(&pid)))
         .count();
     let mut notes = Vec::new();
     if denied > 0 {
