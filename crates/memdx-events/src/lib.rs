@@ -44,6 +44,7 @@
 //! | 10 | [`Event::ReportEnd`] | leak scan done u8 (0 when the scan was not run) |
 //! | 11 | [`Event::Note`] | code u16, then UTF-8 text (a runtime limitation the user must know about) |
 //! | 13 | [`Event::ScanStats`] | blocks scanned u64, root bytes scanned u64, nanoseconds u64 (the leak scan, from stopping the threads to classifying) |
+//! | 20 | [`Event::Corruption`] | see [`Corruption`]: kind u8, block start u64, block size u64, first u64, last u64, stack u32, alloc stack u32, free stack u32 |
 //! | 12 | [`Event::CommandLine`] | the process's arguments, each followed by a NUL byte (as in `/proc/PID/cmdline`); sent by a process that is not a fork child, right after the header |
 //!
 //! ## Acknowledgements
@@ -249,6 +250,41 @@ pub struct BadFree {
     pub free_stack: u32,
 }
 
+/// Where a damaged canary or poison was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum CorruptionKind {
+    /// The redzone after a live block was overwritten (found when the block
+    /// was freed or at exit): `first`/`last` are offsets from the block's end.
+    AfterEnd = 0,
+    /// A freed block was written to while in the quarantine (found when it
+    /// left the quarantine or at exit): offsets from the block's start.
+    AfterFree = 1,
+}
+
+/// Damage to a block's redzone or to a freed block's poison: a write that
+/// no instruction was caught doing (the writing instruction is unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Corruption {
+    /// What was damaged.
+    pub kind: CorruptionKind,
+    /// The block's start.
+    pub block_start: u64,
+    /// Its size.
+    pub block_size: u64,
+    /// First damaged byte (see [`CorruptionKind`] for the origin).
+    pub first: u64,
+    /// Last damaged byte.
+    pub last: u64,
+    /// Where the damage was found (the free or the later allocation
+    /// call), 0 at exit.
+    pub stack: u32,
+    /// Where the block was allocated.
+    pub alloc_stack: u32,
+    /// Where it was freed (AfterFree), else 0.
+    pub free_stack: u32,
+}
+
 /// Valgrind's reachedness states, in Valgrind's order (which is also the
 /// order loss records are sorted by when their sizes tie).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -388,6 +424,8 @@ pub enum Event {
     },
     /// A bad deallocation.
     BadFree(BadFree),
+    /// A damaged redzone or poison.
+    Corruption(Corruption),
     /// A loss record from the leak scan.
     LossRecord(LossRecord),
     /// Heap totals at exit.
@@ -444,7 +482,10 @@ pub enum Event {
 pub fn needs_ack(ev: &Event) -> bool {
     matches!(
         ev,
-        Event::BadFree(_) | Event::FatalSignal { .. } | Event::ReportEnd { .. }
+        Event::BadFree(_)
+            | Event::Corruption(_)
+            | Event::FatalSignal { .. }
+            | Event::ReportEnd { .. }
     )
 }
 
@@ -476,6 +517,8 @@ pub mod tag {
     pub const COMMAND_LINE: u8 = 12;
     /// [`super::Event::ScanStats`]
     pub const SCAN_STATS: u8 = 13;
+    /// [`super::Event::Corruption`]
+    pub const CORRUPTION: u8 = 20;
 }
 
 /// Writes records into a caller-provided byte buffer, without allocating
@@ -600,6 +643,20 @@ impl<'a> Encoder<'a> {
         self.u64(e.block_size);
         self.u32(e.alloc_stack);
         self.u32(e.free_stack);
+        self.end(at);
+    }
+
+    /// Appends a `Corruption` record.
+    pub fn corruption(&mut self, c: &Corruption) {
+        let at = self.begin(tag::CORRUPTION, 45);
+        self.u8(c.kind as u8);
+        self.u64(c.block_start);
+        self.u64(c.block_size);
+        self.u64(c.first);
+        self.u64(c.last);
+        self.u32(c.stack);
+        self.u32(c.alloc_stack);
+        self.u32(c.free_stack);
         self.end(at);
     }
 
@@ -870,6 +927,20 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
                 free_stack: c.u32()?,
             })
         }
+        tag::CORRUPTION => Event::Corruption(Corruption {
+            kind: match c.u8()? {
+                0 => CorruptionKind::AfterEnd,
+                1 => CorruptionKind::AfterFree,
+                _ => return Err(c.bad()),
+            },
+            block_start: c.u64()?,
+            block_size: c.u64()?,
+            first: c.u64()?,
+            last: c.u64()?,
+            stack: c.u32()?,
+            alloc_stack: c.u32()?,
+            free_stack: c.u32()?,
+        }),
         tag::LOSS_RECORD => Event::LossRecord(LossRecord {
             state: LeakState::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
             stack: c.u32()?,
@@ -971,6 +1042,16 @@ mod tests {
             indirect_bytes: 32,
             blocks: 2,
         };
+        let cor = Corruption {
+            kind: CorruptionKind::AfterFree,
+            block_start: 0x2000,
+            block_size: 40,
+            first: 8,
+            last: 11,
+            stack: 5,
+            alloc_stack: 3,
+            free_stack: 4,
+        };
         let totals = HeapTotals {
             in_use_bytes: 1,
             in_use_blocks: 2,
@@ -988,6 +1069,7 @@ mod tests {
         e.end(at);
         e.module(0x5000, 0x5000, 0x9000, b"/bin/true");
         e.bad_free(&bf);
+        e.corruption(&cor);
         e.loss_record(&lr);
         e.heap_totals(&totals);
         e.heuristic_total(Heuristic::NewArray, 12, 1);
@@ -1027,6 +1109,7 @@ mod tests {
                     path: b"/bin/true".to_vec()
                 },
                 Event::BadFree(bf),
+                Event::Corruption(cor),
                 Event::LossRecord(lr),
                 Event::HeapTotals(totals),
                 Event::HeuristicTotal {

@@ -9,21 +9,14 @@
 // interposed), which are not snake case.
 #![allow(non_snake_case)]
 
-use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use libc::{c_int, c_void, size_t};
-use memdx_events::{AllocKind, BadFree, BadFreeKind, Dealloc, Place};
+use memdx_events::{AllocKind, BadFree, BadFreeKind, Corruption, CorruptionKind, Dealloc, Place};
 
 use crate::sys::{self, Racy, SpinLock};
-use crate::table::{self, Block, Release};
-use crate::{out, stacks};
-
-thread_local! {
-    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
-    static LAST_ARENA: Cell<usize> = const { Cell::new(0) };
-    static THREAD_NO: Cell<u32> = const { Cell::new(0) };
-}
+use crate::table::{self, Damage, Release};
+use crate::{out, stacks, tls};
 
 static NEXT_THREAD_NO: AtomicU32 = AtomicU32::new(2);
 
@@ -37,31 +30,22 @@ pub static ARENAS_LOCK: SpinLock = SpinLock::new();
 /// Runs `f` with the re-entry flag set; returns `None` if it already was.
 #[inline]
 fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
-    IN_HOOK
-        .try_with(|g| {
-            if g.get() {
-                return None;
-            }
-            g.set(true);
-            let r = f();
-            g.set(false);
-            Some(r)
-        })
-        .ok()
-        .flatten()
+    let g = &tls::get().in_hook;
+    if g.get() {
+        return None;
+    }
+    g.set(true);
+    let r = f();
+    g.set(false);
+    Some(r)
 }
 
 /// Sets the re-entry flag for the runtime's own work (constructor, report).
 pub fn enter_runtime() -> bool {
-    IN_HOOK.try_with(|g| !g.replace(true)).unwrap_or(false)
+    !tls::get().in_hook.replace(true)
 }
 pub fn leave_runtime() {
-    let _ = IN_HOOK.try_with(|g| g.set(false));
-}
-
-#[inline]
-fn capture(entry: usize) -> u32 {
-    guarded(|| stacks::capture(entry)).unwrap_or(0)
+    tls::get().in_hook.set(false);
 }
 
 /// Valgrind-style thread number: 1 for the main thread, then in order of
@@ -71,14 +55,11 @@ pub fn thread_no() -> u32 {
     if sys::gettid() == unsafe { libc::getpid() } {
         return 1;
     }
-    THREAD_NO
-        .try_with(|t| {
-            if t.get() == 0 {
-                t.set(NEXT_THREAD_NO.fetch_add(1, Ordering::Relaxed));
-            }
-            t.get()
-        })
-        .unwrap_or(0)
+    let t = &tls::get().thread_no;
+    if t.get() == 0 {
+        t.set(NEXT_THREAD_NO.fetch_add(1, Ordering::Relaxed));
+    }
+    t.get()
 }
 
 /// Remembers the glibc heap a block came from when it is a non-main arena,
@@ -92,7 +73,7 @@ unsafe fn note_arena(p: usize) {
         return; // mmapped chunk, or the main (brk) arena
     }
     let base = p & !(HEAP_MAX - 1);
-    if LAST_ARENA.try_with(|c| c.replace(base)).unwrap_or(0) == base {
+    if table::with_state(|s| core::mem::replace(&mut s.last_arena, base)) == Some(base) {
         return;
     }
     ARENAS_LOCK.lock();
@@ -107,29 +88,104 @@ unsafe fn note_arena(p: usize) {
 }
 
 #[inline]
-unsafe fn track(p: *mut c_void, size: usize, kind: AllocKind, entry: usize) -> *mut c_void {
-    if p.is_null() {
-        return p;
-    }
-    // SAFETY: p is a fresh glibc block.
-    unsafe { note_arena(p as usize) };
-    // Blocks the runtime's own work allocates (the unwinder loading
-    // libgcc_s, dlsym) are not the program's: kept out of counts and leaks.
-    let internal = IN_HOOK.try_with(|g| g.get()).unwrap_or(true);
-    table::prefetch(p as usize);
-    let stack = if internal { 0 } else { capture(entry) };
-    table::shard_of(p as usize).insert(Block {
-        ptr: p as usize,
-        size,
-        stack,
-        kind: kind as u8 | if internal { table::INTERNAL } else { 0 },
-    });
-    p
+fn capture(entry: usize) -> u32 {
+    guarded(|| stacks::capture(entry)).unwrap_or(0)
 }
 
-fn give_back(p: usize) {
-    // SAFETY: p is a block glibc gave us that the program released.
-    unsafe { sys::__libc_free(p as *mut c_void) };
+/// Bytes glibc must give for a block of `size` at offset `off`, or None on
+/// overflow.
+#[inline]
+fn raw_len(size: usize, off: usize) -> Option<usize> {
+    if size > table::MAX_SIZE {
+        return None;
+    }
+    size.checked_add(off)?.checked_add(table::redzone())
+}
+
+/// Registers a fresh glibc block `raw` as the program's block at `raw +
+/// off`; null (and ENOMEM) when it cannot be tracked.
+#[inline]
+unsafe fn track(
+    raw: *mut c_void,
+    off: usize,
+    size: usize,
+    kind: AllocKind,
+    entry: usize,
+) -> *mut c_void {
+    if raw.is_null() {
+        return raw;
+    }
+    let raw = raw as usize;
+    // SAFETY: raw is a fresh glibc block.
+    unsafe { note_arena(raw) };
+    // Blocks the runtime's own work allocates (the unwinder loading
+    // libgcc_s, dlsym) are not the program's: kept out of counts and leaks.
+    let internal = tls::get().in_hook.get();
+    let stack = if internal { 0 } else { capture(entry) };
+    let q = raw + off;
+    let kind = kind as u8 | if internal { table::INTERNAL } else { 0 };
+    // SAFETY: raw .. q + size + redzone is the fresh block.
+    if !unsafe { table::register(raw, q, size, kind, stack) } {
+        // SAFETY: glibc's own block.
+        unsafe { sys::__libc_free(raw as *mut c_void) };
+        // SAFETY: errno location is valid.
+        unsafe { *libc::__errno_location() = libc::ENOMEM };
+        return core::ptr::null_mut();
+    }
+    q as *mut c_void
+}
+
+/// Damage found while blocks left the quarantine during one release.
+/// (Not initialised up front: this lives on every free's stack frame.)
+struct Found {
+    n: usize,
+    items: [core::mem::MaybeUninit<Corruption>; 4],
+}
+
+impl Found {
+    #[inline]
+    const fn new() -> Found {
+        Found {
+            n: 0,
+            items: [core::mem::MaybeUninit::uninit(); 4],
+        }
+    }
+    fn push(&mut self, c: Corruption) {
+        if let Some(slot) = self.items.get_mut(self.n) {
+            slot.write(c);
+            self.n += 1;
+        }
+    }
+    #[inline]
+    fn report(&self, stack: u32) {
+        for c in self.items.iter().take(self.n) {
+            // SAFETY: the first n items were written by push.
+            let c = unsafe { c.assume_init() };
+            report_corruption(Corruption { stack, ..c });
+        }
+    }
+}
+
+/// Gives a block leaving the quarantine back to glibc, after checking that
+/// nothing wrote to it while it was freed.
+fn evict(q: usize, found: &mut Found) {
+    // SAFETY: q is a block start the caller released.
+    unsafe {
+        if let Some(Damage::AfterFree { first, last }) = table::check_poison(q) {
+            let (b, free_stack, _, _) = table::read_block(q);
+            found.push(Corruption {
+                kind: CorruptionKind::AfterFree,
+                block_start: q as u64,
+                block_size: b.size as u64,
+                first: first as u64,
+                last: last as u64,
+                stack: 0,
+                alloc_stack: b.stack,
+                free_stack,
+            });
+        }
+        sys::__libc_free(table::raw_of(q) as *mut c_void);
+    }
 }
 
 /// Describes where a pointer that is no block start points.
@@ -183,17 +239,43 @@ fn report(e: BadFree) {
     out::wait_ack();
 }
 
+/// Reports a damaged redzone or poison.
+pub fn report_corruption(c: Corruption) {
+    if guarded(|| ()).is_none() {
+        return;
+    }
+    out::ensure_modules();
+    out::ensure_stack(c.stack);
+    out::ensure_stack(c.alloc_stack);
+    out::ensure_stack(c.free_stack);
+    out::emit(|enc| enc.corruption(&c));
+    out::wait_ack();
+}
+
 unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     if p.is_null() {
         return;
     }
     let addr = p as usize;
-    table::prefetch(addr);
     let stack = capture(entry);
-    match table::shard_of(addr).release(addr, stack, &mut give_back) {
-        Release::Live(b) => {
+    let mut found = Found::new();
+    let r = table::release(addr, stack, &mut |q| evict(q, &mut found));
+    match r {
+        Release::Live(b, damage) => {
             let kind = AllocKind::from_u8(b.kind & !table::INTERNAL).unwrap_or(AllocKind::Malloc);
             let internal = b.kind & table::INTERNAL != 0;
+            if let (Some(Damage::AfterEnd { first, last }), false) = (damage, internal) {
+                report_corruption(Corruption {
+                    kind: CorruptionKind::AfterEnd,
+                    block_start: b.ptr as u64,
+                    block_size: b.size as u64,
+                    first: first as u64,
+                    last: last as u64,
+                    stack,
+                    alloc_stack: b.stack,
+                    free_stack: 0,
+                });
+            }
             if !internal && kind.matching_dealloc() != dealloc && dealloc != Dealloc::Realloc {
                 report(BadFree {
                     kind: BadFreeKind::Mismatched,
@@ -238,20 +320,42 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
             report(e);
         }
     }
+    found.report(stack);
 }
 
 unsafe fn alloc(size: usize, kind: AllocKind, entry: usize) -> *mut c_void {
+    let Some(len) = raw_len(size, table::HEADER) else {
+        // SAFETY: errno location is valid.
+        unsafe { *libc::__errno_location() = libc::ENOMEM };
+        return core::ptr::null_mut();
+    };
     // SAFETY: glibc's malloc.
-    let p = unsafe { sys::__libc_malloc(size) };
+    let raw = unsafe { sys::__libc_malloc(len) };
     // SAFETY: fresh block or null.
-    unsafe { track(p, size, kind, entry) }
+    unsafe { track(raw, table::HEADER, size, kind, entry) }
 }
 
 unsafe fn aligned(align: usize, size: usize, kind: AllocKind, entry: usize) -> *mut c_void {
-    // SAFETY: glibc's memalign validates the alignment itself.
-    let p = unsafe { sys::__libc_memalign(align, size) };
+    if align <= table::HEADER {
+        // SAFETY: glibc's malloc is 16-byte aligned.
+        return unsafe { alloc(size, kind, entry) };
+    }
+    // glibc rounds an alignment that is no power of two up to one.
+    let Some(align) = align.checked_next_power_of_two() else {
+        // SAFETY: errno location is valid.
+        unsafe { *libc::__errno_location() = libc::EINVAL };
+        return core::ptr::null_mut();
+    };
+    let Some(len) = raw_len(size, align) else {
+        // SAFETY: errno location is valid.
+        unsafe { *libc::__errno_location() = libc::ENOMEM };
+        return core::ptr::null_mut();
+    };
+    // SAFETY: glibc's memalign; the header sits at the end of the first
+    // `align` bytes, so the program's pointer keeps the alignment.
+    let raw = unsafe { sys::__libc_memalign(align, len) };
     // SAFETY: fresh block or null.
-    unsafe { track(p, size, kind, entry) }
+    unsafe { track(raw, align, size, kind, entry) }
 }
 
 /// Throws std::bad_alloc for a failed throwing `operator new`.
@@ -312,10 +416,15 @@ pub unsafe extern "C" fn calloc(n: size_t, size: size_t) -> *mut c_void {
         unsafe { *libc::__errno_location() = libc::ENOMEM };
         return core::ptr::null_mut();
     };
-    // SAFETY: glibc's calloc.
-    let p = unsafe { sys::__libc_calloc(n, size) };
+    let Some(len) = raw_len(total, table::HEADER) else {
+        // SAFETY: errno location is valid.
+        unsafe { *libc::__errno_location() = libc::ENOMEM };
+        return core::ptr::null_mut();
+    };
+    // SAFETY: glibc's calloc (zeroed memory).
+    let raw = unsafe { sys::__libc_calloc(1, len) };
     // SAFETY: fresh block or null.
-    unsafe { track(p, total, AllocKind::Malloc, entry!(calloc)) }
+    unsafe { track(raw, table::HEADER, total, AllocKind::Malloc, entry!(calloc)) }
 }
 
 unsafe fn realloc_impl(p: *mut c_void, size: usize, entry: usize) -> *mut c_void {
@@ -329,32 +438,24 @@ unsafe fn realloc_impl(p: *mut c_void, size: usize, entry: usize) -> *mut c_void
         return core::ptr::null_mut();
     }
     let addr = p as usize;
-    let Some(old) = table::shard_of(addr).get(addr) else {
+    let Some(old) = table::lookup(addr) else {
         // Freed or never allocated: report, leave memory alone, fail.
-        table::shard_of(addr).count_failed_alloc(size);
+        table::count_failed_alloc(size);
         // SAFETY: forwarded; release() finds no live block and reports.
         unsafe { release(p, Dealloc::Realloc, entry) };
         return core::ptr::null_mut();
     };
     // Like Valgrind, always move: stale pointers into the old block then
     // point into a freed block.
-    // SAFETY: glibc's malloc.
-    let q = unsafe { sys::__libc_malloc(size) };
+    // SAFETY: a fresh block from our own malloc path.
+    let q = unsafe { alloc(size, AllocKind::Malloc, entry) };
     if q.is_null() {
         return q;
     }
     // SAFETY: both blocks are at least min(old.size, size) long.
     unsafe { core::ptr::copy_nonoverlapping(p as *const u8, q as *mut u8, old.size.min(size)) };
-    let stack = capture(entry);
-    // SAFETY: q is a fresh block.
-    unsafe { note_arena(q as usize) };
-    table::shard_of(q as usize).insert(Block {
-        ptr: q as usize,
-        size,
-        stack,
-        kind: AllocKind::Malloc as u8,
-    });
-    let _ = table::shard_of(addr).release(addr, stack, &mut give_back);
+    // SAFETY: the old block is live; release() quarantines it.
+    unsafe { release(p, Dealloc::Realloc, entry) };
     q
 }
 
@@ -457,9 +558,7 @@ pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> size_t {
     if p.is_null() {
         return 0;
     }
-    table::shard_of(p as usize)
-        .get(p as usize)
-        .map_or(0, |b| b.size)
+    table::lookup(p as usize).map_or(0, |b| b.size)
 }
 
 // ---- C++ operators -----------------------------------------------------

@@ -34,6 +34,7 @@ mod stacks;
 mod suspend;
 mod sys;
 mod table;
+mod tls;
 
 use core::sync::atomic::Ordering;
 
@@ -78,6 +79,28 @@ const FATAL: [i32; 6] = [
     libc::SIGTRAP,
 ];
 
+/// Whether this library was loaded with the program through LD_PRELOAD
+/// (its thread-local data is then in the static TLS block).
+fn preloaded() -> bool {
+    let Some(list) = sys::getenv(c"LD_PRELOAD") else {
+        return false;
+    };
+    // SAFETY: dladdr on our own function; dli_fname is a C string owned by
+    // the loader.
+    let name = unsafe {
+        let mut info: libc::Dl_info = core::mem::zeroed();
+        if libc::dladdr(init as *const libc::c_void, &mut info) == 0 || info.dli_fname.is_null() {
+            return false;
+        }
+        core::ffi::CStr::from_ptr(info.dli_fname).to_bytes()
+    };
+    let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+    !base.is_empty()
+        && list
+            .split(|&b| b == b':' || b == b' ')
+            .any(|item| item.rsplit(|&b| b == b'/').next() == Some(base))
+}
+
 extern "C" fn init() {
     let entered = hooks::enter_runtime();
     // SAFETY: getpid has no preconditions.
@@ -88,6 +111,8 @@ extern "C" fn init() {
     if let Some(v) = sys::getenv(c"MEMDX_FREELIST_VOL").and_then(sys::parse_usize) {
         table::set_quarantine_volume(v);
     }
+    table::init_thread_key();
+    tls::init_fast_path(preloaded());
     if sys::getenv(c"MEMDX_DEBUG_ROOTS").is_some() {
         report::DEBUG_ROOTS.store(true, Ordering::Relaxed);
     }
@@ -120,6 +145,8 @@ extern "C" fn init() {
             c"MEMDX_EVENTS_SOCK",
             c"MEMDX_NUM_CALLERS",
             c"MEMDX_FREELIST_VOL",
+            c"MEMDX_REDZONE_SIZE",
+            c"MEMDX_POISON_SIZE",
             c"MEMDX_LEAK_CHECK",
             c"MEMDX_TRACE_CHILDREN",
             c"MEMDX_DEBUG_ROOTS",
@@ -263,9 +290,7 @@ extern "C" fn fork_parent() {
 extern "C" fn fork_child() {
     sys::private_reset();
     hooks::ARENAS_LOCK.reset();
-    for s in table::TABLE.iter() {
-        s.lock.reset();
-    }
+    table::reset_in_child();
     stacks::reset_lock_in_child();
     out::reset_in_child();
     let entered = hooks::enter_runtime();

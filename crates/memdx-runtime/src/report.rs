@@ -8,7 +8,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
-use memdx_events::{HeapTotals, Heuristic, LeakState, LossRecord};
+use memdx_events::{Corruption, CorruptionKind, HeapTotals, Heuristic, LeakState, LossRecord};
 
 use crate::hooks;
 use crate::leak::{Marker, ScanBlock, INDIRECT, POSSIBLE, REACHABLE, UNREACHED};
@@ -17,7 +17,7 @@ use crate::roots::{
 };
 use crate::suspend::{for_each_task, suspend_others, MAX_THREADS, SLOTS, SLOT_NEXT};
 use crate::sys;
-use crate::table::{self, TABLE};
+use crate::table;
 use crate::{out, stacks};
 
 static DONE: AtomicBool = AtomicBool::new(false);
@@ -164,25 +164,35 @@ fn run_freeres(cxx: *mut libc::c_void) {
 
 fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     let t0 = now_nanos();
+    check_at_exit();
     table::lock_all();
-    let mut totals = HeapTotals::default();
+    let c = table::totals();
+    let mut totals = HeapTotals {
+        in_use_bytes: 0,
+        in_use_blocks: 0,
+        allocs: c.allocs,
+        frees: c.frees,
+        bytes_allocated: c.bytes_allocated,
+    };
+    // Live blocks are counted from the bitmap (frees of unknown pointers
+    // and failed reallocs count, as under Valgrind, so the counters'
+    // differences are not it).
+    let mut n = 0usize;
+    table::for_each_live(&mut |q| {
+        // SAFETY: a set bit means a complete header.
+        let (b, ..) = unsafe { table::read_block(q) };
+        if b.kind & table::INTERNAL == 0 {
+            n += 1;
+            totals.in_use_bytes += b.size as u64;
+        }
+    });
+    totals.in_use_blocks = n as u64;
     let mut freed = 0usize;
-    for s in TABLE.iter() {
-        // SAFETY: all shards are locked.
-        let c = unsafe { s.counters_locked() };
-        totals.in_use_bytes += c.live_bytes;
-        totals.in_use_blocks += c.live_blocks;
-        totals.allocs += c.allocs;
-        totals.frees += c.frees;
-        totals.bytes_allocated += c.bytes_allocated;
-        // SAFETY: all shards are locked.
-        unsafe { s.for_each_freed_locked(&mut |_| freed += 1) };
-    }
-    if !scan || totals.in_use_blocks == 0 {
+    table::for_each_state(&mut |s| s.for_each_freed(&mut |_| freed += 1));
+    if !scan || n == 0 {
         table::unlock_all();
         return totals;
     }
-    let n = totals.in_use_blocks as usize;
     let (
         Some(mut blocks),
         Some(mut mark),
@@ -207,30 +217,35 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     hooks::ARENAS_LOCK.lock();
     let others = suspend_others();
 
-    for s in TABLE.iter() {
-        // SAFETY: all shards are locked.
-        unsafe {
-            s.for_each_live_locked(&mut |b| {
-                if b.kind & table::INTERNAL != 0 {
-                    return;
-                }
-                blocks.push(ScanBlock {
-                    start: b.ptr,
-                    size: b.size,
-                    stack: b.stack,
-                    ..Default::default()
-                });
-                if is_mmapped_chunk(b.ptr) {
-                    excluded.push((b.ptr & !4095, sys::round_page(b.ptr + b.size)));
-                }
-            });
-            s.for_each_freed_locked(&mut |f| {
-                if is_mmapped_chunk(f.ptr) {
-                    excluded.push((f.ptr & !4095, sys::round_page(f.ptr + f.size)));
-                }
-            });
+    table::for_each_live(&mut |q| {
+        // SAFETY: a set bit means a complete header.
+        let (b, ..) = unsafe { table::read_block(q) };
+        if b.kind & table::INTERNAL != 0 {
+            return;
         }
-    }
+        blocks.push(ScanBlock {
+            start: b.ptr,
+            size: b.size,
+            stack: b.stack,
+            ..Default::default()
+        });
+        // SAFETY: as above.
+        let raw = unsafe { table::raw_of(q) };
+        if is_mmapped_chunk(raw) {
+            excluded.push((raw & !4095, sys::round_page(b.ptr + b.size)));
+        }
+    });
+    table::for_each_state(&mut |s| {
+        s.for_each_freed(&mut |q| {
+            // SAFETY: quarantined blocks keep their headers.
+            let (b, ..) = unsafe { table::read_block(q) };
+            // SAFETY: as above.
+            let raw = unsafe { table::raw_of(q) };
+            if is_mmapped_chunk(raw) {
+                excluded.push((raw & !4095, sys::round_page(b.ptr + b.size)));
+            }
+        })
+    });
     {
         // SAFETY: under ARENAS_LOCK.
         let arenas = unsafe { &*hooks::ARENAS.get() };
@@ -305,6 +320,67 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     let nanos = now_nanos().saturating_sub(t0);
     out::emit(|e| e.scan_stats(nblocks, root_bytes as u64, nanos));
     totals
+}
+
+/// Verifies every live block's redzone and every quarantined block's poison
+/// (Valgrind-style errors, before the heap summary).
+fn check_at_exit() {
+    let mut found = [None; 8];
+    let mut n = 0usize;
+    let mut note = |c: Corruption| {
+        if let Some(slot) = found.get_mut(n) {
+            *slot = Some(c);
+            n += 1;
+        }
+    };
+    table::for_each_live(&mut |q| {
+        // SAFETY: a set bit means a complete header and a canary.
+        let (b, ..) = unsafe { table::read_block(q) };
+        if b.kind & table::INTERNAL != 0 {
+            return;
+        }
+        // SAFETY: as above.
+        if let Some((first, last)) = unsafe { table::check_canary(q, b.size) } {
+            note(Corruption {
+                kind: CorruptionKind::AfterEnd,
+                block_start: q as u64,
+                block_size: b.size as u64,
+                first: first as u64,
+                last: last as u64,
+                stack: 0,
+                alloc_stack: b.stack,
+                free_stack: 0,
+            });
+        }
+    });
+    table::for_each_state(&mut |s| {
+        s.for_each_freed(&mut |q| {
+            // SAFETY: quarantined blocks keep header and poison.
+            if let Some(table::Damage::AfterFree { first, last }) =
+                unsafe { table::check_poison(q) }
+            {
+                // SAFETY: as above.
+                let (b, free_stack, ..) = unsafe { table::read_block(q) };
+                note(Corruption {
+                    kind: CorruptionKind::AfterFree,
+                    block_start: q as u64,
+                    block_size: b.size as u64,
+                    first: first as u64,
+                    last: last as u64,
+                    stack: 0,
+                    alloc_stack: b.stack,
+                    free_stack,
+                });
+            }
+        })
+    });
+    for c in found.iter().flatten() {
+        out::ensure_modules();
+        out::ensure_stack(c.alloc_stack);
+        out::ensure_stack(c.free_stack);
+        out::emit(|e| e.corruption(c));
+        out::wait_ack();
+    }
 }
 
 fn now_nanos() -> u64 {

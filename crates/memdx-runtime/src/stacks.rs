@@ -117,7 +117,7 @@ extern "C" fn unwind_cb(ctx: *mut libc::c_void, arg: *mut libc::c_void) -> libc:
 /// is the same and no unwinding is needed: a loop allocating from one frame
 /// pays a dozen loads instead of a full DWARF unwind.
 #[derive(Clone, Copy)]
-struct CacheEntry {
+pub struct CacheEntry {
     entry: usize,
     anchor: usize,
     n: usize,
@@ -126,20 +126,17 @@ struct CacheEntry {
     id: u32,
 }
 
-const CACHE_WAYS: usize = 4;
+pub const CACHE_WAYS: usize = 4;
 
-thread_local! {
-    static CACHE: core::cell::UnsafeCell<[CacheEntry; CACHE_WAYS]> = const {
-        core::cell::UnsafeCell::new([CacheEntry {
-            entry: 0,
-            anchor: 0,
-            n: 0,
-            ras: [0; CAPTURE],
-            slots: [0; CAPTURE],
-            id: 0,
-        }; CACHE_WAYS])
-    };
-}
+/// An unused cache entry (never matches: id 0).
+pub const EMPTY_CACHE_ENTRY: CacheEntry = CacheEntry {
+    entry: 0,
+    anchor: 0,
+    n: 0,
+    ras: [0; CAPTURE],
+    slots: [0; CAPTURE],
+    id: 0,
+};
 
 /// Captures the current stack with `entry` (the interposed function's
 /// address) as frame 0 and returns its id, or 0 when capture is off.
@@ -151,27 +148,25 @@ pub fn capture(entry: usize) -> u32 {
     let anchor_local = 0u8;
     let anchor = &anchor_local as *const u8 as usize;
     let way = (entry >> 4) % CACHE_WAYS;
-    let hit = CACHE
-        .try_with(|c| {
-            // SAFETY: this thread's cache; capture() is not re-entered on a
-            // thread (the hooks' IN_HOOK guard).
-            let e = unsafe { &(*c.get())[way] };
-            if e.entry != entry || e.anchor != anchor || e.id == 0 {
+    let cache = &crate::tls::get().stack_cache;
+    let hit = (|| {
+        // SAFETY: this thread's cache; capture() is not re-entered on a
+        // thread (the hooks' IN_HOOK guard).
+        let e = unsafe { &(*cache.get())[way] };
+        if e.entry != entry || e.anchor != anchor || e.id == 0 {
+            return None;
+        }
+        for k in 0..e.n.min(CAPTURE) {
+            // SAFETY: the slot is in this thread's stack above our own
+            // frame (it held a return address of a live caller when
+            // cached, and the anchor proves the same depth).
+            let v = unsafe { core::ptr::read_volatile(e.slots[k] as *const usize) };
+            if v != e.ras[k] {
                 return None;
             }
-            for k in 0..e.n.min(CAPTURE) {
-                // SAFETY: the slot is in this thread's stack above our own
-                // frame (it held a return address of a live caller when
-                // cached, and the anchor proves the same depth).
-                let v = unsafe { core::ptr::read_volatile(e.slots[k] as *const usize) };
-                if v != e.ras[k] {
-                    return None;
-                }
-            }
-            Some(e.id)
-        })
-        .ok()
-        .flatten();
+        }
+        Some(e.id)
+    })();
     if let Some(id) = hit {
         return id;
     }
@@ -193,9 +188,9 @@ pub fn capture(entry: usize) -> u32 {
         frames[k + 1] = u.ras[k] as u64;
     }
     let id = intern(frames.get(..n + 1).unwrap_or(&[]));
-    let _ = CACHE.try_with(|c| {
+    {
         // SAFETY: this thread's cache, not re-entered (see above).
-        let e = unsafe { &mut (*c.get())[way] };
+        let e = unsafe { &mut (*cache.get())[way] };
         // Only frames whose slot is known can be validated; a frame found
         // without a callee CFA (slot 0 - 8) disables caching.
         let cacheable = u
@@ -211,7 +206,7 @@ pub fn capture(entry: usize) -> u32 {
             slots: u.slots,
             id: if cacheable { id } else { 0 },
         };
-    });
+    }
     id
 }
 

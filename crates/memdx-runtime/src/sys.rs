@@ -89,6 +89,16 @@ static PRIVATE_N: AtomicUsize = AtomicUsize::new(0);
 
 /// Maps `len` bytes of zeroed private memory (rounded up to pages), or null.
 pub fn map_private(len: usize) -> *mut u8 {
+    map_private_flags(len, 0)
+}
+
+/// Like [`map_private`], without reserving swap: for large, sparsely
+/// touched tables.
+pub fn map_private_noreserve(len: usize) -> *mut u8 {
+    map_private_flags(len, libc::MAP_NORESERVE)
+}
+
+fn map_private_flags(len: usize, flags: libc::c_int) -> *mut u8 {
     let len = round_page(len);
     // SAFETY: anonymous private mapping; the result is checked.
     let p = unsafe {
@@ -96,7 +106,7 @@ pub fn map_private(len: usize) -> *mut u8 {
             core::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | flags,
             -1,
             0,
         )

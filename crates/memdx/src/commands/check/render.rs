@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use memdx_report as model;
 
 use memdx_events::{
-    BadFree, BadFreeKind, Dealloc, Event, HeapTotals, Heuristic, LeakState, LossRecord, Place,
+    BadFree, BadFreeKind, Corruption, CorruptionKind, Dealloc, Event, HeapTotals, Heuristic,
+    LeakState, LossRecord, Place,
 };
 
 use super::options::{CheckOptions, LeakCheck};
@@ -357,6 +358,7 @@ impl ProcessReport {
                 });
             }
             Event::BadFree(e) => self.bad_free(e, sink),
+            Event::Corruption(c) => self.corruption(c, sink),
             Event::LossRecord(r) => self.loss.push(r),
             Event::HeuristicTotal {
                 heuristic,
@@ -582,6 +584,128 @@ impl ProcessReport {
                 BadFreeKind::Mismatched => model::ErrorKind::MismatchedFree,
                 BadFreeKind::Invalid => model::ErrorKind::InvalidFree,
             },
+            what: model::What::Text(headline.to_string()),
+            stack: model_stack(&frames),
+            aux,
+            suppression,
+        });
+        self.error_counts.push(1);
+    }
+
+    /// A damaged redzone or poison: a write the runtime found only after
+    /// the fact, so the writing instruction (and its size) is unknown.
+    fn corruption(&mut self, c: Corruption, sink: &mut dyn Sink) {
+        let after_free = c.kind == CorruptionKind::AfterFree;
+        let key = (100 + c.kind as u8, 0, c.alloc_stack, 0);
+        match self.contexts.get(&key).copied() {
+            Some(Context::Shown(i)) => {
+                self.errors += 1;
+                if let Some(n) = self.error_counts.get_mut(i) {
+                    *n += 1;
+                }
+                return;
+            }
+            Some(Context::Suppressed(i)) => {
+                self.suppressed_errors += 1;
+                self.use_suppression(i);
+                return;
+            }
+            None => {}
+        }
+        // The error's own stack: where the damage was noticed, else (at
+        // exit) where the block was freed or allocated.
+        let main = [c.stack, c.free_stack, c.alloc_stack]
+            .into_iter()
+            .find(|&id| id != 0)
+            .unwrap_or(0);
+        let frames = self.frames_of(main);
+        let span = (c.last.saturating_sub(c.first) + 1).min(u64::from(u32::MAX)) as u32;
+        if let Some(i) = self.suppressed_by(memdx_supp::Query::Addr(span), &frames) {
+            self.contexts.insert(key, Context::Suppressed(i));
+            self.suppressed_errors += 1;
+            self.suppressed_contexts += 1;
+            return;
+        }
+        self.errors += 1;
+        self.error_contexts += 1;
+        self.contexts
+            .insert(key, Context::Shown(self.run_errors.len()));
+        let headline = if after_free {
+            "Invalid write to a freed block (the writing instruction is unknown)"
+        } else {
+            "Invalid write after the end of a block (the writing instruction is unknown)"
+        };
+        let mut s = String::new();
+        let mut aux: Vec<model::Aux> = Vec::new();
+        self.line(&mut s, headline);
+        self.frame_lines(&mut s, &frames);
+        let found = match (c.stack != 0, after_free) {
+            (false, _) => "found at exit",
+            (true, true) => "found when the block left the freed-block quarantine",
+            (true, false) => "found when the block was freed",
+        };
+        if after_free {
+            let what = format!(
+                "Address 0x{:x} is {} bytes inside a block of size {} free'd",
+                c.block_start + c.first,
+                commas(c.first),
+                commas(c.block_size)
+            );
+            self.line(&mut s, &format!(" {what}"));
+            let st = self.stack_lines(&mut s, c.free_stack);
+            aux.push(model::Aux {
+                what,
+                stack: Some(st),
+            });
+            self.line(&mut s, " Block was alloc'd at");
+            let st = self.stack_lines(&mut s, c.alloc_stack);
+            aux.push(model::Aux {
+                what: "Block was alloc'd at".into(),
+                stack: Some(st),
+            });
+        } else {
+            let what = format!(
+                "Address 0x{:x} is {} bytes after a block of size {} alloc'd",
+                c.block_start + c.block_size + c.first,
+                commas(c.first),
+                commas(c.block_size)
+            );
+            self.line(&mut s, &format!(" {what}"));
+            let st = self.stack_lines(&mut s, c.alloc_stack);
+            aux.push(model::Aux {
+                what,
+                stack: Some(st),
+            });
+        }
+        let what = if after_free {
+            format!(
+                "Bytes {} to {} of the freed block were overwritten ({found})",
+                commas(c.first),
+                commas(c.last)
+            )
+        } else {
+            format!(
+                "Bytes {} to {} after the block's end were overwritten ({found})",
+                commas(c.first),
+                commas(c.last)
+            )
+        };
+        self.line(&mut s, &format!(" {what}"));
+        aux.push(model::Aux { what, stack: None });
+        self.line(&mut s, "");
+        let suppression = self.opts.gen_suppressions.then(|| {
+            let supp = gen_suppression(memdx_supp::Query::Addr(span), &frames);
+            s.push_str(&supp.raw_text);
+            supp
+        });
+        sink.write_chunk(&s);
+        let unique = self.next_unique;
+        self.next_unique += 1;
+        self.run_errors.push(model::Error {
+            unique,
+            tid: 1,
+            thread_name: None,
+            kind: model::ErrorKind::InvalidWrite,
             what: model::What::Text(headline.to_string()),
             stack: model_stack(&frames),
             aux,

@@ -1,0 +1,92 @@
+//! The runtime's per-thread data, in one thread-local block reached without
+//! calling `__tls_get_addr`.
+//!
+//! Rust's `thread_local!` in a shared library uses the general-dynamic TLS
+//! model: every access calls `__tls_get_addr` (about 3 ns), and the hooks
+//! made seven such accesses per malloc/free pair. A library loaded at
+//! program start (as `LD_PRELOAD` loads this one) lives in the static TLS
+//! block, at the same offset from the thread pointer in every thread (what
+//! the initial-exec model relies on). The constructor measures that offset
+//! once on the main thread; from then on an access is one load of `%fs:0`
+//! plus the offset. Before the constructor has run (allocations by the
+//! dynamic loader) the slow, always-correct path is used.
+
+use core::cell::{Cell, UnsafeCell};
+use core::sync::atomic::{AtomicIsize, Ordering};
+
+use crate::stacks::{CacheEntry, CACHE_WAYS, EMPTY_CACHE_ENTRY};
+use crate::table::ThreadState;
+
+/// Everything the runtime keeps per thread.
+pub struct ThreadData {
+    /// Set while the runtime's own code runs on this thread (re-entry
+    /// guard: allocations then are the runtime's, not the program's).
+    pub in_hook: Cell<bool>,
+    /// This thread's counters and quarantine (see `table`).
+    pub state: Cell<*mut ThreadState>,
+    /// Valgrind-style thread number (0 until first needed).
+    pub thread_no: Cell<u32>,
+    /// The last stacks captured (see `stacks::capture`).
+    pub stack_cache: UnsafeCell<[CacheEntry; CACHE_WAYS]>,
+}
+
+thread_local! {
+    static DATA: ThreadData = const {
+        ThreadData {
+            in_hook: Cell::new(false),
+            state: Cell::new(core::ptr::null_mut()),
+            thread_no: Cell::new(0),
+            stack_cache: UnsafeCell::new([EMPTY_CACHE_ENTRY; CACHE_WAYS]),
+        }
+    };
+}
+
+/// Offset of DATA from the thread pointer; 0 while unknown.
+static OFFSET: AtomicIsize = AtomicIsize::new(0);
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[inline]
+fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: on x86-64 Linux, %fs:0 holds the thread pointer itself
+    // (the TCB's self pointer), readable in every thread.
+    unsafe {
+        core::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags))
+    };
+    tp
+}
+
+/// Measures the static-TLS offset (from the constructor, on the main
+/// thread). Only done when the library was loaded with the program (its
+/// TLS is then static); `preloaded` says so.
+pub fn init_fast_path(preloaded: bool) {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    if preloaded {
+        let addr = DATA.with(|d| d as *const ThreadData as usize);
+        let off = addr as isize - thread_pointer() as isize;
+        if off != 0 {
+            OFFSET.store(off, Ordering::Release);
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    let _ = preloaded;
+}
+
+/// This thread's data.
+#[inline(always)]
+pub fn get() -> &'static ThreadData {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        let off = OFFSET.load(Ordering::Relaxed);
+        if off != 0 {
+            // SAFETY: static TLS sits at the same offset from the thread
+            // pointer in every thread (measured in init_fast_path); the
+            // block lives as long as the thread, and ThreadData is only
+            // touched by its own thread.
+            return unsafe { &*((thread_pointer() as isize + off) as *const ThreadData) };
+        }
+    }
+    // SAFETY: as above; ThreadData has no destructor, so the slot never
+    // goes away while the thread runs.
+    DATA.with(|d| unsafe { &*(d as *const ThreadData) })
+}
