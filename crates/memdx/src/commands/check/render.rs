@@ -793,6 +793,16 @@ impl ProcessReport {
             self.exit_on_first_error(sink);
             return;
         }
+        if self.opts.verbose {
+            self.line(
+                &mut s,
+                &format!(
+                    "memdx: symbolization: {} addresses, {:.3} s",
+                    commas(self.sym.resolved() as u64),
+                    self.sym.lookup_time.as_secs_f64()
+                ),
+            );
+        }
         if !quiet {
             if !self.opts.show_error_list {
                 self.line(

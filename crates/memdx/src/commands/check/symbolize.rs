@@ -351,6 +351,9 @@ impl DebugObject {
 pub struct Symbolizer {
     modules: Vec<Module>,
     cache: HashMap<(u64, bool), Vec<FrameText>>,
+    /// Time spent resolving addresses not in the cache (loading debug
+    /// information included), for `-v`.
+    pub lookup_time: std::time::Duration,
 }
 
 fn demangle(name: &str) -> String {
@@ -358,6 +361,11 @@ fn demangle(name: &str) -> String {
 }
 
 impl Symbolizer {
+    /// How many distinct addresses were resolved.
+    pub fn resolved(&self) -> usize {
+        self.cache.len()
+    }
+
     /// Adds or replaces a module (keyed by its start address).
     pub fn add_module(&mut self, m: Module) {
         self.modules.retain(|o| o.start != m.start);
@@ -377,7 +385,9 @@ impl Symbolizer {
         if let Some(f) = self.cache.get(&(addr, exact)) {
             return f.clone();
         }
+        let started = std::time::Instant::now();
         let r = self.lookup(addr, exact);
+        self.lookup_time += started.elapsed();
         self.cache.insert((addr, exact), r.clone());
         r
     }
