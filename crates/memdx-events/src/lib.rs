@@ -242,7 +242,11 @@ pub struct BadFree {
     pub stack: u32,
     /// What the address points into.
     pub place: Place,
-    /// Thread number when `place` is [`Place::ThreadStack`].
+    /// Thread number (Valgrind's numbering: 1 for the main thread) of the
+    /// caller, whose stack `addr` is on when `place` is
+    /// [`Place::ThreadStack`]; 0 when not known. The analyzer shows it as
+    /// the error's `<tid>` (1 when 0). The runtime fills it only for
+    /// `ThreadStack` so far.
     pub tid: u32,
     /// Start of the block `addr` points into (InsideLive / InsideFreed).
     pub block_start: u64,

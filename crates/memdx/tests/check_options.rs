@@ -355,3 +355,19 @@ fn socket_options_are_refused_in_one_line() {
         assert!(e.contains("is not supported"), "{e}");
     }
 }
+
+#[test]
+fn verbose_prints_the_symbolization_time() {
+    let exe = error_list_program();
+    let out = memdx_check(&["-v", "--leak-check=full"], &exe);
+    let e = text(&out.stderr);
+    let re =
+        regex::Regex::new(r"(?m)^==\d+== memdx: symbolization: ([\d,]+) addresses, \d+\.\d{3} s$")
+            .unwrap();
+    let n: u64 = re.captures(&e).expect("a symbolization line")[1]
+        .replace(',', "")
+        .parse()
+        .unwrap();
+    // malloc, free, main's call sites, free_junk: at least those.
+    assert!(n >= 6, "{e}");
+}

@@ -626,7 +626,9 @@ impl ProcessReport {
         self.next_unique += 1;
         self.run_errors.push(model::Error {
             unique,
-            tid: 1,
+            // The runtime fills `tid` only for addresses on a thread's
+            // stack so far (0 = not sent): Valgrind's main thread then.
+            tid: e.tid.max(1),
             thread_name: None,
             kind: match e.kind {
                 BadFreeKind::Mismatched => model::ErrorKind::MismatchedFree,
