@@ -95,6 +95,7 @@ fn show_error_list_matches_valgrind() {
         vec!["--show-error-list=yes", "--leak-check=full", supp.as_str()],
         vec!["-s", "--leak-check=summary", supp.as_str()],
         vec!["-s", "--leak-check=no"],
+        vec!["-s", "--gen-suppressions=all", "--leak-check=full"],
     ] {
         let ours = memdx_check(&opts, &exe);
         let theirs = valgrind(&opts, &exe);

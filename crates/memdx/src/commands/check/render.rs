@@ -613,14 +613,15 @@ impl ProcessReport {
             }
         }
         self.line(&mut s, "");
-        self.error_texts.push(s.clone());
-        self.occurrences += 1;
-        self.error_last.push(self.occurrences);
         let suppression = self.opts.gen_suppressions.then(|| {
             let supp = gen_suppression(memdx_supp::Query::Free, &frames);
             s.push_str(&supp.raw_text);
             supp
         });
+        // `-s` repeats the error as printed (its suppression block too).
+        self.error_texts.push(s.clone());
+        self.occurrences += 1;
+        self.error_last.push(self.occurrences);
         sink.write_chunk(&s);
         let unique = self.next_unique;
         self.next_unique += 1;
