@@ -271,19 +271,20 @@ impl DebugObject {
     /// naming the outermost one, as Valgrind names frames.
     fn frames(&mut self, addr: u64, probe: u64, object: &Option<String>) -> Vec<FrameText> {
         let mut out = Vec::new();
-        let unit = self.ctx.find_dwarf_and_unit(probe).skip_all_loads();
+        let ctx = &self.ctx;
+        let unit = ctx.find_dwarf_and_unit(probe).skip_all_loads();
         let names = unit.map(|u| {
             let key = u
                 .header
                 .offset()
                 .as_debug_info_offset()
                 .map_or(usize::MAX, |o| o.0);
-            self.file_names
+            &*self
+                .file_names
                 .entry(key)
                 .or_insert_with(|| Self::unit_file_names(u))
-                .clone()
         });
-        if let Ok(mut frames) = self.ctx.find_frames(probe).skip_all_loads() {
+        if let Ok(mut frames) = ctx.find_frames(probe).skip_all_loads() {
             while let Ok(Some(f)) = frames.next() {
                 let mangled = f
                     .function
