@@ -1,8 +1,8 @@
 //! Differential test of `memdx check --xml=yes`: Valgrind 3.19 and memdx
 //! run the same corpus binaries, both XML documents are read with
 //! `memdx_report::xml::read`, and each error must agree on kind, leaked
-//! bytes and blocks, and the top user frame's function, file and line
-//! (order-insensitive: the order of equal-sized loss records is not
+//! bytes and blocks, and the top user frame's function, directory, file and
+//! line exactly as Valgrind writes them (order-insensitive: the order of equal-sized loss records is not
 //! Valgrind's to keep). Also: frames carry obj and dir, `--xml-fd`, and
 //! `--json` writes the same model.
 
@@ -44,37 +44,6 @@ fn top_user_frame(e: &Error) -> Option<&Frame> {
     e.stack.frames.iter().find(|f| f.file.is_some())
 }
 
-/// A function name as both tools can agree on it: Valgrind names inlined
-/// frames by their short debug-info name (`allocate`), memdx by the
-/// qualified one (`std::__new_allocator<...>::allocate(unsigned long, ...)`):
-/// compare the last path component without parameters or template
-/// arguments.
-fn short_fn(name: &str) -> String {
-    let mut depth = 0i32;
-    let mut base = String::new();
-    let mut chars = name.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '<' => depth += 1,
-            '>' => depth -= 1,
-            '(' if depth == 0 => break,
-            ':' if depth == 0 && chars.peek() == Some(&':') => {
-                chars.next();
-                base.clear();
-            }
-            _ if depth == 0 => base.push(c),
-            _ => {}
-        }
-    }
-    base.trim().to_string()
-}
-
-/// The file name without directories (Valgrind keeps the line table's
-/// relative part, e.g. `library/alloc/src/alloc.rs`; memdx the base name).
-fn base_name(file: &str) -> &str {
-    file.rsplit('/').next().unwrap_or(file)
-}
-
 /// What must agree per error.
 fn facts(r: &Report) -> Vec<String> {
     let mut v: Vec<String> = r
@@ -92,9 +61,10 @@ fn facts(r: &Report) -> Vec<String> {
             let top = top_user_frame(e)
                 .map(|f| {
                     format!(
-                        "{} ({}:{})",
-                        short_fn(f.function.as_deref().unwrap_or("???")),
-                        base_name(f.file.as_deref().unwrap_or("?")),
+                        "{} ({}/{}:{})",
+                        f.function.as_deref().unwrap_or("???"),
+                        f.dir.as_deref().unwrap_or("?"),
+                        f.file.as_deref().unwrap_or("?"),
                         f.line.unwrap_or(0)
                     )
                 })

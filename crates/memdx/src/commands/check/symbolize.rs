@@ -119,7 +119,16 @@ struct DebugObject {
     /// Per unit (by its offset): the full path addr2line reports for each
     /// line-table file, and the file's name as the table writes it
     /// (Valgrind prints that name: `library/alloc/src/alloc.rs`, `foo.c`).
-    file_names: HashMap<usize, HashMap<String, String>>,
+    file_names: HashMap<usize, HashMap<String, FileName>>,
+}
+
+/// A line-table file as Valgrind names it.
+#[derive(Debug, Clone)]
+struct FileName {
+    /// The name the table gives (`library/alloc/src/alloc.rs`, `foo.c`).
+    name: String,
+    /// The compilation directory joined with the file's directory entry.
+    dir: String,
 }
 
 /// The file contents, kept for the rest of the run: the objects are cached
@@ -233,7 +242,7 @@ impl DebugObject {
     }
 
     /// Full path → the name the line table gives, for `unit`'s files.
-    fn unit_file_names(unit: addr2line::gimli::UnitRef<'_, Reader>) -> HashMap<String, String> {
+    fn unit_file_names(unit: addr2line::gimli::UnitRef<'_, Reader>) -> HashMap<String, FileName> {
         let mut out = HashMap::new();
         let Some(program) = &unit.line_program else {
             return out;
@@ -251,18 +260,28 @@ impl DebugObject {
             else {
                 continue;
             };
+            let entry_dir = file
+                .directory(header)
+                .and_then(|d| unit.attr_string(d).ok())
+                .map(|d| d.to_string_lossy().into_owned());
             let mut path = comp_dir.clone();
             if file.directory_index() != 0 {
-                if let Some(dir) = file
-                    .directory(header)
-                    .and_then(|d| unit.attr_string(d).ok())
-                    .map(|d| d.to_string_lossy().into_owned())
-                {
-                    path_push(&mut path, &dir);
+                if let Some(dir) = &entry_dir {
+                    path_push(&mut path, dir);
                 }
             }
             path_push(&mut path, &name);
-            out.insert(path, name);
+            // Valgrind joins the compilation directory with the file's
+            // directory entry even for DWARF 5's entry 0 (the compilation
+            // directory itself): glibc's relative "./string" becomes
+            // "./string/./string".
+            let mut dir = comp_dir.clone();
+            if let Some(d) = &entry_dir {
+                path_push(&mut dir, d);
+            }
+            // The first entry of a path wins (DWARF 5 lists the primary
+            // source file twice, as entries 0 and 1).
+            out.entry(path).or_insert(FileName { name, dir });
         }
         out
     }
@@ -301,18 +320,14 @@ impl DebugObject {
                 let (dir, file_line) =
                     match f.location.as_ref().and_then(|l| Some((l.file?, l.line?))) {
                         Some((path, line)) => {
-                            let raw = names
-                                .as_ref()
-                                .and_then(|m| m.get(path).cloned())
-                                .unwrap_or_else(|| {
-                                    path.rsplit('/').next().unwrap_or(path).to_string()
-                                });
-                            let dir = path
-                                .strip_suffix(raw.as_str())
-                                .map(|d| d.trim_end_matches('/'))
-                                .filter(|d| !d.is_empty())
-                                .map(str::to_string);
-                            (dir, Some((raw, line)))
+                            let (raw, dir) = match names.as_ref().and_then(|m| m.get(path)) {
+                                Some(f) => (f.name.clone(), Some(f.dir.clone())),
+                                None => {
+                                    let (d, n) = path.rsplit_once('/').unwrap_or(("", path));
+                                    (n.to_string(), Some(d.to_string()))
+                                }
+                            };
+                            (dir.filter(|d| !d.is_empty()), Some((raw, line)))
                         }
                         None => (None, None),
                     };
