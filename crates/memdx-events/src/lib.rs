@@ -55,6 +55,11 @@
 //! order with the program's own output and with other processes' reports,
 //! as it does under Valgrind. [`needs_ack`] tells which records.
 //!
+//! The byte is [`ACK_CONTINUE`] (go on), or [`ACK_EXIT`] followed by one
+//! more byte, an exit status: the writer then ends the process at once with
+//! that status (`exit_group`, no exit handlers, no leak scan). The reader
+//! sends it for `--exit-on-first-error=yes` after the first error it shows.
+//!
 //! In `memdx check` the runtime does not stream `Alloc`/`Free` (it keeps the
 //! live-block table itself and reports the outcome of the leak scan); they are
 //! defined for heap-profiling modes. A stack record is always sent before the
@@ -238,7 +243,11 @@ pub struct BadFree {
     pub stack: u32,
     /// What the address points into.
     pub place: Place,
-    /// Thread number when `place` is [`Place::ThreadStack`].
+    /// Thread number (Valgrind's numbering: 1 for the main thread) of the
+    /// caller, whose stack `addr` is on when `place` is
+    /// [`Place::ThreadStack`]; 0 when not known. The analyzer shows it as
+    /// the error's `<tid>` (1 when 0). The runtime fills it only for
+    /// `ThreadStack` so far.
     pub tid: u32,
     /// Start of the block `addr` points into (InsideLive / InsideFreed).
     pub block_start: u64,
@@ -477,6 +486,12 @@ pub enum Event {
         text: String,
     },
 }
+
+/// Acknowledgement byte: the record was rendered, go on.
+pub const ACK_CONTINUE: u8 = 1;
+/// Acknowledgement byte: end the process now with the status in the next
+/// byte (`--exit-on-first-error=yes`).
+pub const ACK_EXIT: u8 = 2;
 
 /// Whether the writer waits for an acknowledgement byte after this record.
 pub fn needs_ack(ev: &Event) -> bool {

@@ -4,7 +4,7 @@
 
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
-use memdx_events::{Encoder, Header, FLAG_FORK_CHILD, VERSION};
+use memdx_events::{Encoder, Header, ACK_EXIT, FLAG_FORK_CHILD, VERSION};
 
 use crate::stacks;
 use crate::sys::{self, Racy, SpinLock};
@@ -158,11 +158,24 @@ pub fn emit(f: impl FnOnce(&mut Encoder<'_>)) {
 /// Waits until the analyzer has rendered what was sent (one byte back), so
 /// the report stays in order with the program's own output. Gives up after
 /// a few seconds (an analyzer that went away must not hang the program).
+/// An [`ACK_EXIT`] reply (`--exit-on-first-error=yes`) ends the process
+/// here with the status byte that follows it, as Valgrind does: no exit
+/// handlers, no leak scan.
 pub fn wait_ack() {
     let fd = FD.load(Ordering::Acquire);
     if fd < 0 {
         return;
     }
+    if recv_byte(fd) == Some(ACK_EXIT) {
+        let status = recv_byte(fd).unwrap_or(0);
+        // SAFETY: exit_group ends every thread of the process; nothing
+        // runs after it.
+        unsafe { libc::syscall(libc::SYS_exit_group, libc::c_int::from(status)) };
+    }
+}
+
+/// One byte from the analyzer (None on error, timeout or end of stream).
+fn recv_byte(fd: i32) -> Option<u8> {
     let mut byte = 0u8;
     loop {
         // SAFETY: reading one byte into a local from our own socket.
@@ -170,7 +183,7 @@ pub fn wait_ack() {
         if n < 0 && sys::errno() == libc::EINTR {
             continue;
         }
-        return;
+        return (n == 1).then_some(byte);
     }
 }
 

@@ -70,6 +70,8 @@ pub struct Suppression {
     pub file: PathBuf,
     /// Line of its opening brace.
     pub line: usize,
+    /// Line of its name (Valgrind's `used_suppression:` lines cite it).
+    pub name_line: usize,
 }
 
 fn memcheck_kind(name: &str, extra: Option<&str>) -> Result<(SuppKind, bool), String> {
@@ -161,7 +163,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Suppression>, SuppError> {
                 format!("'{{' inside a suppression (is a '}}' missing?): {l:?}"),
             ));
         }
-        let Some(&(_, name)) = body.first() else {
+        let Some(&(name_line, name)) = body.first() else {
             return Err(err(open_line, "empty suppression: no name".into()));
         };
         let &(kind_line, kind_text) = body.get(1).ok_or_else(|| {
@@ -222,6 +224,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Suppression>, SuppError> {
             locations,
             file: file.to_path_buf(),
             line: open_line,
+            name_line,
         });
         i = body_end + 1;
     }

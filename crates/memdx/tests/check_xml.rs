@@ -1,8 +1,9 @@
 //! Differential test of `memdx check --xml=yes`: Valgrind 3.19 and memdx
 //! run the same corpus binaries, both XML documents are read with
 //! `memdx_report::xml::read`, and each error must agree on kind, leaked
-//! bytes and blocks, and the top user frame's function, file and line
-//! (order-insensitive: the order of equal-sized loss records is not
+//! bytes and blocks, and the top user frame's function, directory, file and
+//! line exactly as Valgrind writes them, and so must every frame of every
+//! stack, down to `start_thread` (order-insensitive: the order of equal-sized loss records is not
 //! Valgrind's to keep). Also: frames carry obj and dir, `--xml-fd`, and
 //! `--json` writes the same model.
 
@@ -44,37 +45,6 @@ fn top_user_frame(e: &Error) -> Option<&Frame> {
     e.stack.frames.iter().find(|f| f.file.is_some())
 }
 
-/// A function name as both tools can agree on it: Valgrind names inlined
-/// frames by their short debug-info name (`allocate`), memdx by the
-/// qualified one (`std::__new_allocator<...>::allocate(unsigned long, ...)`):
-/// compare the last path component without parameters or template
-/// arguments.
-fn short_fn(name: &str) -> String {
-    let mut depth = 0i32;
-    let mut base = String::new();
-    let mut chars = name.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '<' => depth += 1,
-            '>' => depth -= 1,
-            '(' if depth == 0 => break,
-            ':' if depth == 0 && chars.peek() == Some(&':') => {
-                chars.next();
-                base.clear();
-            }
-            _ if depth == 0 => base.push(c),
-            _ => {}
-        }
-    }
-    base.trim().to_string()
-}
-
-/// The file name without directories (Valgrind keeps the line table's
-/// relative part, e.g. `library/alloc/src/alloc.rs`; memdx the base name).
-fn base_name(file: &str) -> &str {
-    file.rsplit('/').next().unwrap_or(file)
-}
-
 /// What must agree per error.
 fn facts(r: &Report) -> Vec<String> {
     let mut v: Vec<String> = r
@@ -92,9 +62,10 @@ fn facts(r: &Report) -> Vec<String> {
             let top = top_user_frame(e)
                 .map(|f| {
                     format!(
-                        "{} ({}:{})",
-                        short_fn(f.function.as_deref().unwrap_or("???")),
-                        base_name(f.file.as_deref().unwrap_or("?")),
+                        "{} ({}/{}:{})",
+                        f.function.as_deref().unwrap_or("???"),
+                        f.dir.as_deref().unwrap_or("?"),
+                        f.file.as_deref().unwrap_or("?"),
                         f.line.unwrap_or(0)
                     )
                 })
@@ -105,6 +76,51 @@ fn facts(r: &Report) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Every error's whole stack as Valgrind prints it (function, dir, file,
+/// line of each frame; the allocator's own frames, whose object differs
+/// (and of which Valgrind may show two: its posix_memalign calls its
+/// memalign), and addresses left out), down to `start_thread`: below it glibc
+/// calls `clone3` natively, `clone` under Valgrind 3.19 (which makes
+/// clone3 fail with ENOSYS).
+fn stacks(r: &Report) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .errors
+        .iter()
+        .map(|e| {
+            let mut frames = Vec::new();
+            let preload = |f: &&Frame| {
+                f.obj.as_deref().is_some_and(|o| {
+                    o.contains("vgpreload_memcheck") || o.contains("libmemdx_runtime")
+                })
+            };
+            for f in e.stack.frames.iter().filter(|f| !preload(f)) {
+                let fun = f.function.as_deref().unwrap_or("???");
+                frames.push(format!(
+                    "{fun} ({}/{}:{})",
+                    f.dir.as_deref().unwrap_or("?"),
+                    f.file.as_deref().unwrap_or("?"),
+                    f.line.unwrap_or(0)
+                ));
+                if fun == "start_thread" {
+                    break;
+                }
+            }
+            format!("{} {}", e.kind.xml_name(), frames.join(" | "))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Programs whose whole stacks may differ from Valgrind's, and why (their
+/// top frames must still agree).
+const STACKS_DIFFER: &[(&str, &str)] = &[(
+    "cpp_shared_ptr_cycle.cpp",
+    "the cpp_demangle crate prints the constructor template \
+     `shared_ptr<std::allocator<void>, >(&&)` where libiberty (Valgrind) prints \
+     `shared_ptr<std::allocator<void>>(std::_Sp_alloc_shared_tag<...>)`",
+)];
 
 fn run_both(
     exe: &Path,
@@ -204,11 +220,21 @@ fn corpus_xml_agrees_with_valgrind() {
         let (a, b) = (facts(&ours), facts(&theirs));
         compared += 1;
         errors_compared += b.len();
-        if a == b {
-            println!("{name:32} same ({} errors)", b.len());
-        } else {
+        let (sa, sb) = (stacks(&ours), stacks(&theirs));
+        let known = STACKS_DIFFER.iter().find(|(n, _)| *n == name);
+        if a != b {
             println!("{name:32} DIFFERENT");
             failures.push(format!("{name}:\n  memdx    {a:?}\n  valgrind {b:?}"));
+        } else if sa != sb && known.is_none() {
+            println!("{name:32} DIFFERENT STACKS");
+            failures.push(format!("{name}:\n  memdx    {sa:?}\n  valgrind {sb:?}"));
+        } else if let (false, Some((_, why))) = (sa == sb, known) {
+            println!(
+                "{name:32} same top frames ({} errors); stacks differ: {why}",
+                b.len()
+            );
+        } else {
+            println!("{name:32} same ({} errors, whole stacks)", b.len());
         }
     }
     println!("compared the XML of {compared} programs ({errors_compared} errors) with valgrind");
@@ -248,11 +274,8 @@ fn xml_fd_and_json_carry_the_same_report() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // The text report still goes to stderr.
-    assert!(
-        stderr.contains("ERROR SUMMARY: 1 errors from 1 contexts"),
-        "{stderr}"
-    );
+    // As under Valgrind 3.19, XML mode prints no text report.
+    assert_eq!(stderr, "");
     let from_xml = memdx_report::xml::read(&std::fs::read_to_string(&xml).unwrap()).unwrap();
     let from_json = memdx_report::json::read(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(from_xml.errors, from_json.errors);

@@ -7,6 +7,29 @@ use crate::model::{
     Error, ErrorKind, FatalSignal, Report, Stack, Status, SuppFrame, Suppression, What,
 };
 
+/// Writes the document Valgrind 3.19 leaves after `--exit-on-first-error=yes`
+/// stopped the program: the header, the errors so far (the leak errors after
+/// the FINISHED status when the run had finished), and the closing tag, with
+/// no error or suppression counts.
+pub fn write_stopped(report: &Report, out: impl Write) -> io::Result<()> {
+    let mut w = XmlWriter { out };
+    w.header(report)?;
+    w.status("RUNNING", report.started)?;
+    for e in report.run_errors() {
+        w.error(e)?;
+    }
+    if let Some(finished) = report.finished {
+        w.raw("\n")?;
+        w.status("FINISHED", finished)?;
+        for e in report.leak_errors() {
+            w.error(e)?;
+        }
+    }
+    // Each error ends with a blank line already.
+    w.raw("</valgrindoutput>\n")?;
+    w.out.flush()
+}
+
 /// Writes `report` as a Valgrind XML protocol 4 document.
 pub fn write(report: &Report, out: impl Write) -> io::Result<()> {
     let mut w = XmlWriter { out };

@@ -23,11 +23,13 @@ use crate::exit::Exit;
 pub struct CheckArgs {
     /// Valgrind memcheck options (--leak-check=no|summary|full,
     /// --show-leak-kinds=..., --errors-for-leak-kinds=..., --error-exitcode=N,
-    /// --num-callers=N, --log-file=FILE (%p = pid), -q, -v, --trace-children=yes|no,
+    /// --num-callers=N, --log-file=FILE (%p = pid), --log-fd=N, -q, -v,
+    /// -s/--show-error-list=yes, --exit-on-first-error=yes, --trace-children=yes|no,
     /// --freelist-vol=N (memdx's default 2000000), --xml=yes with --xml-file=FILE
     /// (%p = pid) or --xml-fd=N, --json=FILE, --suppressions=FILE (repeatable),
     /// --default-suppressions=yes|no, --gen-suppressions=all|yes), then the
-    /// program and its arguments.
+    /// program and its arguments. Separate debug files are also looked for
+    /// under the directories in MEMDX_DEBUG_DIRS (colon-separated).
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,

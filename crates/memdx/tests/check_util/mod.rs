@@ -118,6 +118,7 @@ pub fn build(src: &Path, out_dir: &Path, extra: &[String]) -> PathBuf {
                 "force-frame-pointers=no",
                 "--edition=2021",
             ])
+            .args(extra)
             .arg(src)
             .arg("-o")
             .arg(&exe)

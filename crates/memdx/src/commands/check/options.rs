@@ -83,6 +83,14 @@ pub struct CheckOptions {
     pub error_exitcode: Option<i32>,
     pub num_callers: usize,
     pub log_file: Option<String>,
+    /// `--log-fd=N`: the text report goes to descriptor N (default 2).
+    pub log_fd: Option<i32>,
+    /// `--exit-on-first-error=yes`: stop the process at its first shown
+    /// error with `--error-exitcode`'s status.
+    pub exit_on_first_error: bool,
+    /// `-s` / `--show-error-list=yes`: list the error contexts and the
+    /// used suppressions after the ERROR SUMMARY.
+    pub show_error_list: bool,
     pub quiet: bool,
     /// -v: also print the leak scan's size and duration.
     pub verbose: bool,
@@ -135,7 +143,6 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
         "uses of uninitialised values are not checked",
     ),
     ("--track-fds", "file descriptors are not tracked"),
-    ("--xml-socket", "XML goes to --xml-file or --xml-fd only"),
     (
         "--leak-resolution",
         "loss records are always merged at full stack resolution",
@@ -162,8 +169,6 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("--show-reachable", "use --show-leak-kinds"),
     ("--show-possibly-lost", "use --show-leak-kinds"),
     ("--time-stamp", "lines are not time-stamped"),
-    ("--log-fd", "the report goes to stderr or --log-file"),
-    ("--log-socket", "the report goes to stderr or --log-file"),
     ("--child-silent-after-fork", "fork children always report"),
     ("--demangle", "names are always demangled"),
     ("--read-var-info", "variable info is not read"),
@@ -175,10 +180,6 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("--fair-sched", "threads are scheduled natively"),
     ("--smc-check", "code is not translated"),
     ("--error-limit", "errors are not limited"),
-    (
-        "--show-error-list",
-        "the error list is not repeated at exit",
-    ),
     ("--redzone-size", "blocks have no redzones yet"),
     ("--alignment", "glibc's alignment is used"),
     ("--ignore-ranges", "memory accesses are not checked"),
@@ -190,7 +191,6 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ),
     ("--run-libc-freeres", "libc's freeres always runs"),
     ("--run-cxx-freeres", "libstdc++'s freeres always runs"),
-    ("--exit-on-first-error", "the run continues after errors"),
     ("--show-below-main", "frames below main are not shown"),
     (
         "--fullpath-after",
@@ -212,7 +212,6 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
         "--trace-children-skip",
         "--trace-children applies to every exec",
     ),
-    ("-s", "the error list is not repeated at exit"),
     ("--track-destroy", "not a memcheck feature"),
 ];
 
@@ -244,6 +243,9 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         error_exitcode: None,
         num_callers: 12,
         log_file: None,
+        log_fd: None,
+        exit_on_first_error: false,
+        show_error_list: false,
         quiet: false,
         verbose: false,
         trace_children: false,
@@ -322,13 +324,45 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
                 }
                 o.num_callers = n;
             }
-            "--log-file" => o.log_file = Some(need(name, value)?.to_string()),
+            "--log-file" => {
+                // As in Valgrind, the last of --log-file/--log-fd wins.
+                o.log_file = Some(need(name, value)?.to_string());
+                o.log_fd = None;
+            }
+            "--log-fd" => {
+                let fd: i32 = number(name, need(name, value)?)?;
+                if fd < 0 {
+                    return Err(OptionError(format!(
+                        "Invalid number '{fd}' for option --log-fd"
+                    )));
+                }
+                o.log_fd = Some(fd);
+                o.log_file = None;
+            }
+            "--xml-socket" | "--log-socket" => {
+                return Err(OptionError(format!(
+                    "{name} is not supported: use {} instead",
+                    if name == "--xml-socket" {
+                        "--xml-file=FILE or --xml-fd=N"
+                    } else {
+                        "--log-file=FILE or --log-fd=N"
+                    }
+                )));
+            }
+            "--exit-on-first-error" => {
+                o.exit_on_first_error = yes_no(name, need(name, value)?)?;
+            }
+            "-s" => o.show_error_list = true,
+            "--show-error-list" => o.show_error_list = yes_no(name, need(name, value)?)?,
             "-q" | "--quiet" => o.quiet = true,
             "-v" | "--verbose" => o.verbose = true,
             "--trace-children" => o.trace_children = yes_no(name, need(name, value)?)?,
             "--freelist-vol" => o.freelist_vol = Some(number(name, need(name, value)?)?),
             "--xml" => o.xml = yes_no(name, need(name, value)?)?,
-            "--xml-file" => o.xml_file = Some(need(name, value)?.to_string()),
+            "--xml-file" => {
+                o.xml_file = Some(need(name, value)?.to_string());
+                o.xml_fd = None;
+            }
             "--xml-fd" => {
                 let fd: i32 = number(name, need(name, value)?)?;
                 if fd < 0 {
@@ -337,6 +371,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
                     )));
                 }
                 o.xml_fd = Some(fd);
+                o.xml_file = None;
             }
             "--xml-user-comment" => o.xml_user_comment = Some(need(name, value)?.to_string()),
             "--json" => o.json_file = Some(need(name, value)?.to_string()),
@@ -418,8 +453,20 @@ mod tests {
         assert!(parse(&args(&["--gen-suppressions=maybe", "./p"])).is_err());
         assert!(parse(&args(&["--xml=yes", "./p"])).is_err());
         assert!(parse(&args(&["--xml-fd=-1", "./p"])).is_err());
-        let o = parse(&args(&["--xml-socket=1.2.3.4", "./p"])).unwrap();
-        assert_eq!(o.warnings.len(), 1);
+        let e = parse(&args(&["--xml-socket=1.2.3.4", "./p"])).unwrap_err();
+        assert!(e.0.starts_with("--xml-socket is not supported"), "{}", e.0);
+        assert!(parse(&args(&["--log-socket=1.2.3.4:1500", "./p"])).is_err());
+        let o = parse(&args(&[
+            "--log-fd=9",
+            "-s",
+            "--exit-on-first-error=yes",
+            "./p",
+        ]))
+        .unwrap();
+        assert_eq!(o.log_fd, Some(9));
+        assert!(o.show_error_list && o.exit_on_first_error && o.warnings.is_empty());
+        assert!(parse(&args(&["--log-fd=-2", "./p"])).is_err());
+        assert!(parse(&args(&["--show-error-list=maybe", "./p"])).is_err());
     }
 
     #[test]

@@ -18,8 +18,13 @@ use super::symbolize::{FrameText, Module, Symbolizer};
 
 /// Where rendered text goes.
 pub trait Sink {
-    /// Writes one chunk of whole lines.
+    /// Writes one chunk of whole lines of the report.
     fn write_chunk(&mut self, text: &str);
+    /// Writes lines Valgrind prints even in XML mode (where the report
+    /// itself goes only to the XML): `--exit-on-first-error`'s notice.
+    fn write_always(&mut self, text: &str) {
+        self.write_chunk(text);
+    }
 }
 
 impl Sink for Vec<u8> {
@@ -154,6 +159,20 @@ fn parent_pid(pid: u32) -> u32 {
         .unwrap_or_else(std::process::id)
 }
 
+/// A suppression that matched at least once.
+#[derive(Debug, Clone)]
+struct UsedSupp {
+    name: String,
+    count: u64,
+    /// When last used (a sequence number).
+    last: u64,
+    /// Its index in the options' suppressions.
+    supp: usize,
+    /// Leaked bytes and blocks it suppressed (Leak suppressions).
+    bytes: u64,
+    blocks: u64,
+}
+
 /// The report of one process.
 pub struct ProcessReport {
     pid: u32,
@@ -171,7 +190,7 @@ pub struct ProcessReport {
     /// Used suppressions: name, count and when last used (Valgrind moves
     /// a suppression to the front of its list when it matches, and lists
     /// `<suppcounts>` in that order).
-    supp_counts: Vec<(String, u64, u64)>,
+    supp_counts: Vec<UsedSupp>,
     supp_uses: u64,
     /// The order suppressions are tried in (indices into the options').
     supp_order: Vec<usize>,
@@ -192,6 +211,16 @@ pub struct ProcessReport {
     totals: Option<HeapTotals>,
     notes: Vec<String>,
     pub finished: bool,
+    /// The text of each shown run-time error context (for `-s`), its
+    /// error count being `error_counts`' and ...
+    error_texts: Vec<String>,
+    /// ... when it last occurred (a sequence number).
+    error_last: Vec<u64>,
+    occurrences: u64,
+    /// `--exit-on-first-error=yes` and an error was shown: the runtime is
+    /// told to end the process (see `session::serve`); nothing more is
+    /// rendered.
+    pub stop_requested: bool,
     /// Print a preamble when the command line arrives (a program exec'd
     /// under --trace-children=yes; the first program's is printed at start).
     pub announce_command: bool,
@@ -237,6 +266,10 @@ impl ProcessReport {
             totals: None,
             notes: Vec::new(),
             finished: false,
+            error_texts: Vec::new(),
+            error_last: Vec::new(),
+            occurrences: 0,
+            stop_requested: false,
             announce_command: false,
         }
     }
@@ -297,8 +330,8 @@ impl ProcessReport {
     fn use_suppression(&mut self, i: usize) {
         self.supp_uses += 1;
         if let Some(c) = self.supp_counts.get_mut(i) {
-            c.1 += 1;
-            c.2 = self.supp_uses;
+            c.count += 1;
+            c.last = self.supp_uses;
         }
     }
 
@@ -323,10 +356,17 @@ impl ProcessReport {
         let idx = self.supp_order.remove(pos);
         self.supp_order.insert(0, idx);
         let s = supps.get(idx)?;
-        let i = match self.supp_counts.iter().position(|(n, _, _)| *n == s.name) {
+        let i = match self.supp_counts.iter().position(|u| u.name == s.name) {
             Some(i) => i,
             None => {
-                self.supp_counts.push((s.name.clone(), 0, 0));
+                self.supp_counts.push(UsedSupp {
+                    name: s.name.clone(),
+                    count: 0,
+                    last: 0,
+                    supp: idx,
+                    bytes: 0,
+                    blocks: 0,
+                });
                 self.supp_counts.len() - 1
             }
         };
@@ -336,6 +376,9 @@ impl ProcessReport {
 
     /// Handles one event.
     pub fn handle(&mut self, ev: Event, sink: &mut dyn Sink) {
+        if self.stop_requested {
+            return;
+        }
         match ev {
             Event::Stack { id, frames } => {
                 self.stacks.insert(id, frames);
@@ -475,8 +518,12 @@ impl ProcessReport {
         match self.contexts.get(&key).copied() {
             Some(Context::Shown(i)) => {
                 self.errors += 1;
+                self.occurrences += 1;
                 if let Some(c) = self.error_counts.get_mut(i) {
                     *c += 1;
+                }
+                if let Some(l) = self.error_last.get_mut(i) {
+                    *l = self.occurrences;
                 }
                 return;
             }
@@ -573,12 +620,18 @@ impl ProcessReport {
             s.push_str(&supp.raw_text);
             supp
         });
+        // `-s` repeats the error as printed (its suppression block too).
+        self.error_texts.push(s.clone());
+        self.occurrences += 1;
+        self.error_last.push(self.occurrences);
         sink.write_chunk(&s);
         let unique = self.next_unique;
         self.next_unique += 1;
         self.run_errors.push(model::Error {
             unique,
-            tid: 1,
+            // The runtime fills `tid` only for addresses on a thread's
+            // stack so far (0 = not sent): Valgrind's main thread then.
+            tid: e.tid.max(1),
             thread_name: None,
             kind: match e.kind {
                 BadFreeKind::Mismatched => model::ErrorKind::MismatchedFree,
@@ -590,6 +643,96 @@ impl ProcessReport {
             suppression,
         });
         self.error_counts.push(1);
+        if self.opts.exit_on_first_error {
+            self.exit_on_first_error(sink);
+        }
+    }
+
+    /// `--exit-on-first-error=yes`: Valgrind's notice (printed in XML mode
+    /// too), then nothing more; the session tells the runtime to end the
+    /// process with `--error-exitcode`'s status.
+    fn exit_on_first_error(&mut self, sink: &mut dyn Sink) {
+        let mut s = String::new();
+        self.line(&mut s, "");
+        self.line(
+            &mut s,
+            "Exit program on first error (--exit-on-first-error=yes)",
+        );
+        sink.write_always(&s);
+        self.stop_requested = true;
+        self.finished = true;
+    }
+
+    /// `-s`: the error contexts (fewest occurrences first; among equals the
+    /// most recent first, as Valgrind's list keeps them), then the
+    /// suppressions used, then the ERROR SUMMARY again.
+    fn error_list(&self, s: &mut String) {
+        let mut order: Vec<usize> = (0..self.error_texts.len()).collect();
+        order.sort_by_key(|&i| {
+            (
+                self.error_counts.get(i).copied().unwrap_or(0),
+                std::cmp::Reverse(self.error_last.get(i).copied().unwrap_or(0)),
+            )
+        });
+        for (n, &i) in order.iter().enumerate() {
+            self.line(s, "");
+            self.line(
+                s,
+                &format!(
+                    "{} errors in context {} of {}:",
+                    self.error_counts.get(i).copied().unwrap_or(0),
+                    n + 1,
+                    self.error_contexts
+                ),
+            );
+            s.push_str(self.error_texts.get(i).map(String::as_str).unwrap_or(""));
+        }
+        let mut used = self.supp_counts.clone();
+        used.sort_by_key(|u| std::cmp::Reverse(u.last));
+        if !used.is_empty() {
+            s.push_str(&format!("--{}-- \n", self.pid));
+        }
+        for u in &used {
+            let Some(supp) = self.opts.suppressions.get(u.supp) else {
+                continue;
+            };
+            let leaked = if matches!(supp.kind, memdx_supp::SuppKind::Leak(_)) {
+                format!(
+                    " suppressed: {} bytes in {} blocks",
+                    commas(u.bytes),
+                    commas(u.blocks)
+                )
+            } else {
+                String::new()
+            };
+            s.push_str(&format!(
+                "--{}-- used_suppression: {:>6} {} {}:{}{leaked}\n",
+                self.pid,
+                u.count,
+                u.name,
+                supp.file.display(),
+                supp.name_line
+            ));
+        }
+        if !used.is_empty() {
+            self.line(s, "");
+        }
+        if !order.is_empty() || !used.is_empty() {
+            self.error_summary(s);
+        }
+    }
+
+    fn error_summary(&self, s: &mut String) {
+        self.line(
+            s,
+            &format!(
+                "ERROR SUMMARY: {} errors from {} contexts (suppressed: {} from {})",
+                commas(self.errors),
+                commas(self.error_contexts),
+                commas(self.suppressed_errors),
+                commas(self.suppressed_contexts)
+            ),
+        );
     }
 
     /// A damaged redzone or poison: a write the runtime found only after
@@ -752,7 +895,16 @@ impl ProcessReport {
         for note in &self.notes {
             self.line(&mut s, &format!("memdx: {note}"));
         }
-        if totals.in_use_blocks == 0 {
+        if self.opts.leak_check == LeakCheck::No {
+            // Valgrind always points at the leak check it did not run.
+            if !quiet {
+                self.line(
+                    &mut s,
+                    "For a detailed leak analysis, rerun with: --leak-check=full",
+                );
+                self.line(&mut s, "");
+            }
+        } else if totals.in_use_blocks == 0 {
             if !quiet {
                 self.line(
                     &mut s,
@@ -760,29 +912,42 @@ impl ProcessReport {
                 );
                 self.line(&mut s, "");
             }
-        } else if self.opts.leak_check != LeakCheck::No && leak_scan_done {
-            self.leak_report(&mut s);
+        } else if self.opts.leak_check != LeakCheck::No
+            && leak_scan_done
+            && self.leak_report(&mut s)
+        {
+            sink.write_chunk(&s);
+            self.exit_on_first_error(sink);
+            return;
         }
-        if !quiet {
-            self.line(
-                &mut s,
-                "For lists of detected and suppressed errors, rerun with: -s",
-            );
+        if self.opts.verbose {
             self.line(
                 &mut s,
                 &format!(
-                    "ERROR SUMMARY: {} errors from {} contexts (suppressed: {} from {})",
-                    commas(self.errors),
-                    commas(self.error_contexts),
-                    commas(self.suppressed_errors),
-                    commas(self.suppressed_contexts)
+                    "memdx: symbolization: {} addresses, {:.3} s",
+                    commas(self.sym.resolved() as u64),
+                    self.sym.lookup_time.as_secs_f64()
                 ),
             );
+        }
+        if !quiet {
+            if !self.opts.show_error_list {
+                self.line(
+                    &mut s,
+                    "For lists of detected and suppressed errors, rerun with: -s",
+                );
+            }
+            self.error_summary(&mut s);
+            if self.opts.show_error_list {
+                self.error_list(&mut s);
+            }
         }
         sink.write_chunk(&s);
     }
 
-    fn leak_report(&mut self, s: &mut String) {
+    /// The loss records and LEAK SUMMARY; true when a loss record was shown
+    /// under `--exit-on-first-error=yes` (the report stops there).
+    fn leak_report(&mut self, s: &mut String) -> bool {
         let quiet = self.opts.quiet;
         let mut records = std::mem::take(&mut self.loss);
         // Valgrind's order: total size, then state, then block count, then
@@ -804,7 +969,11 @@ impl ProcessReport {
             };
             let query = memdx_supp::Query::Leak(leak_kind(r.state));
             let counts_as_error = full && self.opts.errors_for_leak_kinds.has(r.state);
-            if self.suppressed_by(query, &frames).is_some() {
+            if let Some(u) = self.suppressed_by(query, &frames) {
+                if let Some(u) = self.supp_counts.get_mut(u) {
+                    u.bytes += r.bytes;
+                    u.blocks += r.blocks;
+                }
                 self.suppressed_leaks.bytes += r.bytes;
                 self.suppressed_leaks.blocks += r.blocks;
                 if counts_as_error {
@@ -882,6 +1051,9 @@ impl ProcessReport {
                     aux: Vec::new(),
                     suppression,
                 });
+                if self.opts.exit_on_first_error {
+                    return true;
+                }
             }
         }
         let get = |st| sums.get(&st).copied().unwrap_or_default();
@@ -909,7 +1081,7 @@ impl ProcessReport {
             suppressed: self.suppressed_leaks,
         });
         if quiet {
-            return;
+            return false;
         }
         self.line(s, "LEAK SUMMARY:");
         for (label, (b, n)) in [
@@ -968,6 +1140,7 @@ impl ProcessReport {
             );
         }
         self.line(s, "");
+        false
     }
 
     /// The report model of this process so far (`finished: None` when
@@ -1016,9 +1189,12 @@ impl ProcessReport {
                 .collect(),
             supp_counts: {
                 let mut used = self.supp_counts.clone();
-                used.sort_by_key(|u| std::cmp::Reverse(u.2));
+                used.sort_by_key(|u| std::cmp::Reverse(u.last));
                 used.into_iter()
-                    .map(|(name, count, _)| model::SuppCount { count, name })
+                    .map(|u| model::SuppCount {
+                        count: u.count,
+                        name: u.name,
+                    })
                     .collect()
             },
             error_summary: self.finished.then_some(model::ErrorSummary {

@@ -20,19 +20,31 @@ use memdx_events::{needs_ack, EventReader, FLAG_FORK_CHILD};
 use super::options::{CheckOptions, LeakCheck};
 use super::render::{ProcessReport, Sink};
 
-/// Where reports go: stderr, or `--log-file` (with `%p` per process).
+/// Where reports go: stderr, `--log-fd` or `--log-file` (with `%p` per
+/// process). In XML mode the text report is not written at all (Valgrind
+/// 3.19 prints nothing there then; a `--log-file` is created empty).
 #[derive(Clone)]
 struct Output {
     template: Option<String>,
     files: Arc<Mutex<HashMap<PathBuf, Arc<Mutex<File>>>>>,
+    /// `--log-fd=N` (a duplicate of it).
+    fd: Option<Arc<Mutex<File>>>,
+    silent: bool,
 }
 
 struct ProcessSink {
     file: Option<Arc<Mutex<File>>>,
+    silent: bool,
 }
 
 impl Sink for ProcessSink {
     fn write_chunk(&mut self, text: &str) {
+        if !self.silent {
+            self.write_always(text);
+        }
+    }
+
+    fn write_always(&mut self, text: &str) {
         // A report that cannot be written (closed stderr, full disk) must
         // not change the program's fate; it is dropped.
         match &self.file {
@@ -52,8 +64,12 @@ impl Sink for ProcessSink {
 
 impl Output {
     fn sink(&self, pid: u32) -> ProcessSink {
+        let silent = self.silent;
         let Some(t) = &self.template else {
-            return ProcessSink { file: None };
+            return ProcessSink {
+                file: self.fd.clone(),
+                silent,
+            };
         };
         let path = PathBuf::from(expand_log_name(t, pid));
         let file = self.files.lock().ok().and_then(|mut files| {
@@ -72,8 +88,19 @@ impl Output {
                 path.display()
             );
         }
-        ProcessSink { file }
+        ProcessSink { file, silent }
     }
+}
+
+/// A duplicate of the user's descriptor `fd` (`--log-fd`, `--xml-fd`), or
+/// None when it is not open (Valgrind then falls back to stderr).
+fn user_fd(fd: i32) -> Option<File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_DUPFD_CLOEXEC on any number is harmless; a new descriptor
+    // is ours to own.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    // SAFETY: `dup` is a fresh descriptor owned by nobody else.
+    (dup >= 0).then(|| unsafe { File::from_raw_fd(dup) })
 }
 
 /// Valgrind's `--log-file` expansion: `%p` is the pid, `%%` a percent sign.
@@ -114,7 +141,13 @@ pub fn elapsed_ms() -> u64 {
 /// `--xml-fd` (with `--xml=yes`) and `--json`. A file name without `%p`
 /// is written by the program's own process only (fork children and
 /// exec'd programs need `%p` to get their own file, as under Valgrind).
-fn write_machine_reports(report: &ProcessReport, opts: &CheckOptions, pid: u32, main_pid: u32) {
+fn write_machine_reports(
+    report: &ProcessReport,
+    opts: &CheckOptions,
+    pid: u32,
+    main_pid: u32,
+    xml_out: Option<&File>,
+) {
     let wants = |t: &Option<String>| {
         t.as_ref()
             .filter(|t| pid == main_pid || t.contains("%p"))
@@ -125,16 +158,25 @@ fn write_machine_reports(report: &ProcessReport, opts: &CheckOptions, pid: u32, 
     } else {
         None
     };
-    let xml_fd = opts.xml_fd.filter(|_| opts.xml && pid == main_pid);
+    let xml_fd = xml_out.filter(|_| opts.xml && pid == main_pid);
     let json_path = wants(&opts.json_file);
     if xml_path.is_none() && xml_fd.is_none() && json_path.is_none() {
         return;
     }
     let model = report.to_report();
+    // After --exit-on-first-error, Valgrind closes the document right
+    // after that error.
+    let write_xml = |m: &memdx_report::Report, w: &mut dyn Write| {
+        if report.stop_requested {
+            memdx_report::xml::write_stopped(m, w)
+        } else {
+            memdx_report::xml::write(m, w)
+        }
+    };
     if let Some(path) = xml_path {
         let r = File::create(&path).and_then(|f| {
             let mut w = std::io::BufWriter::new(f);
-            memdx_report::xml::write(&model, &mut w)?;
+            write_xml(&model, &mut w)?;
             w.flush()
         });
         if let Err(e) = r {
@@ -144,14 +186,10 @@ fn write_machine_reports(report: &ProcessReport, opts: &CheckOptions, pid: u32, 
             );
         }
     }
-    if let Some(fd) = xml_fd {
-        use std::os::fd::FromRawFd;
-        // SAFETY: the fd is the user's (--xml-fd=N); ManuallyDrop keeps it
-        // open for them after writing.
-        let f = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
-        let mut w: &File = &f;
-        if let Err(e) = memdx_report::xml::write(&model, &mut w) {
-            eprintln!("memdx check: cannot write XML to fd {fd}: {e}");
+    if let Some(f) = xml_fd {
+        let mut w = std::io::BufWriter::new(f);
+        if let Err(e) = write_xml(&model, &mut w).and_then(|()| w.flush()) {
+            eprintln!("memdx check: cannot write XML to --xml-fd: {e}");
         }
     }
     if let Some(path) = json_path {
@@ -226,7 +264,13 @@ fn process_alive(pid: u32) -> bool {
 }
 
 /// Reads one process's stream to its end; returns (pid, errors).
-fn serve(stream: UnixStream, opts: CheckOptions, out: Output, main_pid: u32) -> Option<(u32, u64)> {
+fn serve(
+    stream: UnixStream,
+    opts: CheckOptions,
+    out: Output,
+    main_pid: u32,
+    xml_out: Option<Arc<File>>,
+) -> Option<(u32, u64)> {
     let _ = stream.set_nonblocking(false);
     let mut acks = stream.try_clone().ok();
     let mut reader = EventReader::new(BufReader::with_capacity(1 << 16, stream));
@@ -240,10 +284,20 @@ fn serve(stream: UnixStream, opts: CheckOptions, out: Output, main_pid: u32) -> 
         match reader.next_event() {
             Ok(Some(ev)) => {
                 let ack = needs_ack(&ev);
+                let stopping = report.stop_requested;
                 report.handle(ev, &mut sink);
                 if ack {
+                    // --exit-on-first-error: the runtime ends the process
+                    // with --error-exitcode's status (memdx-events'
+                    // "Acknowledgements").
+                    let reply = if report.stop_requested && !stopping {
+                        let code = opts.error_exitcode.unwrap_or(0);
+                        vec![memdx_events::ACK_EXIT, code as u8]
+                    } else {
+                        vec![memdx_events::ACK_CONTINUE]
+                    };
                     if let Some(a) = acks.as_mut() {
-                        let _ = a.write_all(&[1]);
+                        let _ = a.write_all(&reply);
                     }
                 }
             }
@@ -257,7 +311,7 @@ fn serve(stream: UnixStream, opts: CheckOptions, out: Output, main_pid: u32) -> 
     if !report.finished && !process_alive(header.pid) {
         report.abandoned(&mut sink);
     }
-    write_machine_reports(&report, &opts, header.pid, main_pid);
+    write_machine_reports(&report, &opts, header.pid, main_pid, xml_out.as_deref());
     Some((header.pid, report.errors))
 }
 
@@ -333,12 +387,45 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
         )
     })?;
     let main_pid = child.id();
-    let out = Output {
+    let mut out = Output {
         template: opts.log_file.clone(),
         files: Arc::default(),
+        fd: None,
+        silent: opts.xml,
     };
+    // As Valgrind: a descriptor that is not open means stderr.
+    if let Some(fd) = opts.log_fd.filter(|&fd| fd != 2) {
+        match user_fd(fd) {
+            Some(f) => out.fd = Some(Arc::new(Mutex::new(f))),
+            None => eprintln!(
+                "=={main_pid}== Valgrind: failed to move log file descriptor into safe range, using stderr"
+            ),
+        }
+    }
+    let xml_out = opts.xml_fd.filter(|_| opts.xml).map(|fd| {
+        Arc::new(user_fd(fd).unwrap_or_else(|| {
+            eprintln!(
+                "=={main_pid}== Valgrind: failed to move XML file descriptor into safe range, using stderr"
+            );
+            user_fd(2).unwrap_or_else(|| {
+                use std::os::fd::FromRawFd;
+                // SAFETY: only reached when stderr itself is closed; the
+                // write then fails and is reported to nobody.
+                unsafe { File::from_raw_fd(2) }
+            })
+        }))
+    });
     {
         let mut sink = out.sink(main_pid);
+        if opts.exit_on_first_error && opts.error_exitcode.unwrap_or(0) == 0 {
+            // Valgrind 3.19 says so, then runs anyway (and exits with 0 at
+            // the first error).
+            sink.write_always(&format!(
+                "=={main_pid}== Bad option: --exit-on-first-error=yes\n\
+                 =={main_pid}== You must define a non nul exit error code, with --error-exitcode=...\n\
+                 =={main_pid}== Use --help for more information or consult the user manual.\n"
+            ));
+        }
         ProcessReport::new(main_pid, opts.clone())
             .preamble(&mut sink, &command_line(&opts.program, &opts.args));
     }
@@ -355,8 +442,9 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
                     Ok((stream, _)) => {
                         let opts = opts.clone();
                         let out = out.clone();
+                        let xml_out = xml_out.clone();
                         readers.push(std::thread::spawn(move || {
-                            serve(stream, opts, out, main_pid)
+                            serve(stream, opts, out, main_pid, xml_out)
                         }));
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {

@@ -4,7 +4,9 @@
 //! (C++ and Rust).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// One loaded object, from the runtime's module records.
 #[derive(Debug, Clone)]
@@ -40,41 +42,334 @@ impl FrameText {
     }
 }
 
-/// The separate debug file of an object that has none of its own: by
-/// build-id (`/usr/lib/debug/.build-id/ab/cdef….debug`), then by path
-/// (`/usr/lib/debug/usr/lib/…`), as gdb and Valgrind look for them.
-fn separate_debug_file(path: &std::path::Path) -> Option<PathBuf> {
+/// The directories searched for separate debug files: those in
+/// `MEMDX_DEBUG_DIRS` (colon-separated, first), then `/usr/lib/debug`.
+fn debug_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("MEMDX_DEBUG_DIRS")
+        .map(|v| {
+            std::env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.push(PathBuf::from("/usr/lib/debug"));
+    dirs
+}
+
+/// The separate debug file of an object that has no DWARF of its own, as
+/// gdb and Valgrind look for it: by build-id
+/// (`DIR/.build-id/ab/cdef….debug`), then by `.gnu_debuglink` (beside the
+/// object, in its `.debug/` subdirectory, then `DIR/<object's directory>/`;
+/// the link's CRC must match), then by path (`DIR/<object's path>`), for
+/// each `DIR` of [`debug_dirs`].
+fn separate_debug_file(path: &Path, obj: &object::File<'_>) -> Option<PathBuf> {
     use object::{Object, ObjectSection};
-    let data = std::fs::read(path).ok()?;
-    let obj = object::File::parse(&*data).ok()?;
     if obj
         .section_by_name(".debug_info")
         .is_some_and(|s| s.size() > 0)
     {
         return None;
     }
-    let root = std::path::Path::new("/usr/lib/debug");
+    let dirs = debug_dirs();
     if let Ok(Some(id)) = obj.build_id() {
         if id.len() > 1 {
             let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
-            let p = root
-                .join(".build-id")
-                .join(&hex[..2])
-                .join(format!("{}.debug", &hex[2..]));
-            if p.is_file() {
-                return Some(p);
+            for root in &dirs {
+                let p = root
+                    .join(".build-id")
+                    .join(&hex[..2])
+                    .join(format!("{}.debug", &hex[2..]));
+                if p.is_file() {
+                    return Some(p);
+                }
             }
         }
     }
-    let by_path = root.join(path.strip_prefix("/").ok()?);
-    by_path.is_file().then_some(by_path)
+    if let Ok(Some((name, crc))) = obj.gnu_debuglink() {
+        let name = std::ffi::OsStr::from_bytes(name);
+        let parent = path.parent().unwrap_or(Path::new("/"));
+        let mut candidates = vec![parent.join(name), parent.join(".debug").join(name)];
+        for root in &dirs {
+            if let Ok(rel) = parent.strip_prefix("/") {
+                candidates.push(root.join(rel).join(name));
+            }
+        }
+        for c in candidates {
+            // The object itself may carry the link's name: skip it.
+            if c == path {
+                continue;
+            }
+            let matches = std::fs::read(&c).is_ok_and(|d| crc32fast::hash(&d) == crc);
+            if matches {
+                return Some(c);
+            }
+        }
+    }
+    let rel = path.strip_prefix("/").ok()?;
+    dirs.iter().map(|root| root.join(rel)).find(|p| p.is_file())
+}
+
+type Reader = addr2line::gimli::EndianSlice<'static, addr2line::gimli::RunTimeEndian>;
+
+/// One object's debug information and symbol table, loaded once per run
+/// (shared by every process's report; see [`debug_object`]).
+struct DebugObject {
+    ctx: addr2line::Context<Reader>,
+    symbols: object::SymbolMap<object::SymbolMapName<'static>>,
+    /// Per unit (by its offset): the full path addr2line reports for each
+    /// line-table file, and the file's name as the table writes it
+    /// (Valgrind prints that name: `library/alloc/src/alloc.rs`, `foo.c`).
+    file_names: HashMap<usize, HashMap<String, FileName>>,
+}
+
+/// A line-table file as Valgrind names it.
+#[derive(Debug, Clone)]
+struct FileName {
+    /// The name the table gives (`library/alloc/src/alloc.rs`, `foo.c`).
+    name: String,
+    /// The compilation directory joined with the file's directory entry.
+    dir: String,
+}
+
+/// The file contents, kept for the rest of the run: the objects are cached
+/// process-wide and never evicted, so their debug data is never freed.
+fn read_static(path: &Path) -> Option<&'static [u8]> {
+    let data = std::fs::read(path).ok()?;
+    Some(Box::leak(data.into_boxed_slice()))
+}
+
+fn load_debug_object(path: &Path) -> Option<DebugObject> {
+    use object::{Object, ObjectSection};
+    let data = read_static(path)?;
+    let obj = object::File::parse(data).ok()?;
+    let debug = separate_debug_file(path, &obj)
+        .and_then(|p| read_static(&p))
+        .and_then(|d| object::File::parse(d).ok());
+    let dwarf_obj = debug.as_ref().unwrap_or(&obj);
+    let endian = if dwarf_obj.is_little_endian() {
+        addr2line::gimli::RunTimeEndian::Little
+    } else {
+        addr2line::gimli::RunTimeEndian::Big
+    };
+    let dwarf = addr2line::gimli::Dwarf::load(|id| -> Result<Reader, addr2line::gimli::Error> {
+        let bytes: &'static [u8] = match dwarf_obj.section_by_name(id.name()) {
+            Some(sec) => match sec.uncompressed_data().ok() {
+                Some(std::borrow::Cow::Borrowed(b)) => b,
+                Some(std::borrow::Cow::Owned(v)) => Box::leak(v.into_boxed_slice()),
+                None => &[],
+            },
+            None => &[],
+        };
+        Ok(addr2line::gimli::EndianSlice::new(bytes, endian))
+    })
+    .ok()?;
+    let ctx = addr2line::Context::from_dwarf(dwarf).ok()?;
+    // The object's own symbol table, or the debug file's when the object
+    // was stripped (objcopy --only-keep-debug keeps .symtab).
+    let own = obj.symbol_map();
+    let symbols = match &debug {
+        Some(d) if own.symbols().is_empty() || obj.symbols().next().is_none() => d.symbol_map(),
+        _ => own,
+    };
+    Some(DebugObject {
+        ctx,
+        symbols,
+        file_names: HashMap::new(),
+    })
+}
+
+/// The process-wide cache of loaded objects (by path; None = unreadable).
+type Cache = Mutex<HashMap<PathBuf, Option<Arc<Mutex<DebugObject>>>>>;
+
+fn debug_object(path: &Path) -> Option<Arc<Mutex<DebugObject>>> {
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Cache::default);
+    if let Some(hit) = cache.lock().ok()?.get(path) {
+        return hit.clone();
+    }
+    // Loaded outside the lock: another process's reader may load the same
+    // object meanwhile; the first one stored wins.
+    let loaded = load_debug_object(path).map(|d| Arc::new(Mutex::new(d)));
+    let mut c = cache.lock().ok()?;
+    c.entry(path.to_path_buf()).or_insert(loaded).clone()
+}
+
+/// addr2line's joining of a line-table file's directory and name.
+fn path_push(path: &mut String, p: &str) {
+    if p.starts_with('/') || path.is_empty() {
+        *path = p.to_string();
+    } else {
+        if !path.ends_with('/') {
+            path.push('/');
+        }
+        path.push_str(p);
+    }
+}
+
+impl DebugObject {
+    fn symbol(&self, probe: u64) -> Option<(&'static str, u64)> {
+        self.symbols.get(probe).map(|s| (s.name(), s.address()))
+    }
+
+    /// The name an inlined call is shown by: the `DW_AT_name` of the
+    /// function it inlines (Valgrind's short names: `alloc`,
+    /// `try_allocate_in<alloc::alloc::Global>`, `make<int>`).
+    fn inlined_name(
+        unit: addr2line::gimli::UnitRef<'_, Reader>,
+        offset: addr2line::gimli::UnitOffset,
+    ) -> Option<String> {
+        use addr2line::gimli::{
+            AttributeValue, DW_AT_abstract_origin, DW_AT_name, DW_AT_specification,
+        };
+        let mut off = offset;
+        for _ in 0..8 {
+            let entry = unit.entry(off).ok()?;
+            if let Ok(Some(v)) = entry.attr_value(DW_AT_name) {
+                let s = unit.attr_string(v).ok()?;
+                return Some(s.to_string_lossy().into_owned());
+            }
+            let next = entry
+                .attr_value(DW_AT_abstract_origin)
+                .ok()
+                .flatten()
+                .or_else(|| entry.attr_value(DW_AT_specification).ok().flatten());
+            match next {
+                Some(AttributeValue::UnitRef(o)) => off = o,
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Full path → the name the line table gives, for `unit`'s files.
+    fn unit_file_names(unit: addr2line::gimli::UnitRef<'_, Reader>) -> HashMap<String, FileName> {
+        let mut out = HashMap::new();
+        let Some(program) = &unit.line_program else {
+            return out;
+        };
+        let header = program.header();
+        let comp_dir = unit
+            .comp_dir
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for file in header.file_names() {
+            let Some(name) = unit
+                .attr_string(file.path_name())
+                .ok()
+                .map(|n| n.to_string_lossy().into_owned())
+            else {
+                continue;
+            };
+            let entry_dir = file
+                .directory(header)
+                .and_then(|d| unit.attr_string(d).ok())
+                .map(|d| d.to_string_lossy().into_owned());
+            let mut path = comp_dir.clone();
+            if file.directory_index() != 0 {
+                if let Some(dir) = &entry_dir {
+                    path_push(&mut path, dir);
+                }
+            }
+            path_push(&mut path, &name);
+            // Valgrind joins the compilation directory with the file's
+            // directory entry even for DWARF 5's entry 0 (the compilation
+            // directory itself): glibc's relative "./string" becomes
+            // "./string/./string".
+            let mut dir = comp_dir.clone();
+            if let Some(d) = &entry_dir {
+                path_push(&mut dir, d);
+            }
+            // The first entry of a path wins (DWARF 5 lists the primary
+            // source file twice, as entries 0 and 1).
+            out.entry(path).or_insert(FileName { name, dir });
+        }
+        out
+    }
+
+    /// The frames at `probe` (innermost first), with the object's symbol
+    /// naming the outermost one, as Valgrind names frames.
+    fn frames(&mut self, addr: u64, probe: u64, object: &Option<String>) -> Vec<FrameText> {
+        let mut out = Vec::new();
+        let ctx = &self.ctx;
+        let unit = ctx.find_dwarf_and_unit(probe).skip_all_loads();
+        let names = unit.map(|u| {
+            let key = u
+                .header
+                .offset()
+                .as_debug_info_offset()
+                .map_or(usize::MAX, |o| o.0);
+            &*self
+                .file_names
+                .entry(key)
+                .or_insert_with(|| Self::unit_file_names(u))
+        });
+        if let Ok(mut frames) = ctx.find_frames(probe).skip_all_loads() {
+            while let Ok(Some(f)) = frames.next() {
+                let mangled = f
+                    .function
+                    .as_ref()
+                    .and_then(|n| n.raw_name().ok().map(|s| s.into_owned()));
+                let function = f
+                    .function
+                    .as_ref()
+                    .and_then(|n| n.demangle().ok().map(|s| s.into_owned()));
+                let short = match (unit, f.dw_die_offset) {
+                    (Some(u), Some(o)) => Self::inlined_name(u, o),
+                    _ => None,
+                };
+                let (dir, file_line) =
+                    match f.location.as_ref().and_then(|l| Some((l.file?, l.line?))) {
+                        Some((path, line)) => {
+                            let (raw, dir) = match names.as_ref().and_then(|m| m.get(path)) {
+                                Some(f) => (f.name.clone(), Some(f.dir.clone())),
+                                None => {
+                                    let (d, n) = path.rsplit_once('/').unwrap_or(("", path));
+                                    (n.to_string(), Some(d.to_string()))
+                                }
+                            };
+                            (dir.filter(|d| !d.is_empty()), Some((raw, line)))
+                        }
+                        None => (None, None),
+                    };
+                out.push(FrameText {
+                    addr,
+                    function: short.clone().or(function),
+                    mangled: short.or(mangled),
+                    dir,
+                    file_line,
+                    object: object.clone(),
+                });
+            }
+        }
+        // The function the address is in (the outermost of its inlined
+        // frames) is named by its symbol-table name, as Valgrind does; it
+        // is also what suppressions' `fun:` lines match.
+        let sym = self.symbol(probe).map(|(n, _)| n);
+        if let (Some(last), Some(sym)) = (out.last_mut(), sym) {
+            last.function = Some(demangle(sym));
+            last.mangled = Some(sym.to_string());
+        }
+        if out.is_empty() {
+            out.push(FrameText {
+                addr,
+                function: sym.map(demangle),
+                mangled: sym.map(str::to_string),
+                dir: None,
+                file_line: None,
+                object: object.clone(),
+            });
+        }
+        out
+    }
 }
 
 #[derive(Default)]
 pub struct Symbolizer {
     modules: Vec<Module>,
-    loaders: HashMap<PathBuf, Option<addr2line::Loader>>,
     cache: HashMap<(u64, bool), Vec<FrameText>>,
+    /// Time spent resolving addresses not in the cache (loading debug
+    /// information included), for `-v`.
+    pub lookup_time: std::time::Duration,
 }
 
 fn demangle(name: &str) -> String {
@@ -82,6 +377,11 @@ fn demangle(name: &str) -> String {
 }
 
 impl Symbolizer {
+    /// How many distinct addresses were resolved.
+    pub fn resolved(&self) -> usize {
+        self.cache.len()
+    }
+
     /// Adds or replaces a module (keyed by its start address).
     pub fn add_module(&mut self, m: Module) {
         self.modules.retain(|o| o.start != m.start);
@@ -94,18 +394,6 @@ impl Symbolizer {
             .find(|m| addr >= m.start && addr < m.end)
     }
 
-    fn loader(&mut self, path: &PathBuf) -> Option<&addr2line::Loader> {
-        self.loaders
-            .entry(path.clone())
-            .or_insert_with(|| {
-                let file = separate_debug_file(path).unwrap_or_else(|| path.clone());
-                addr2line::Loader::new(&file)
-                    .ok()
-                    .or_else(|| addr2line::Loader::new(path).ok())
-            })
-            .as_ref()
-    }
-
     /// The frames for `addr`, innermost inlined frame first. `exact` is
     /// true for frame 0 (a function entry or faulting pc); other frames
     /// are return addresses, looked up one byte back (the call).
@@ -113,15 +401,19 @@ impl Symbolizer {
         if let Some(f) = self.cache.get(&(addr, exact)) {
             return f.clone();
         }
+        let started = std::time::Instant::now();
         let r = self.lookup(addr, exact);
+        self.lookup_time += started.elapsed();
         self.cache.insert((addr, exact), r.clone());
         r
     }
 
     fn lookup(&mut self, addr: u64, exact: bool) -> Vec<FrameText> {
+        // Valgrind shows a return address less one (inside the call).
+        let shown = if exact { addr } else { addr.wrapping_sub(1) };
         let Some(m) = self.module_of(addr).cloned() else {
             return vec![FrameText {
-                addr,
+                addr: shown,
                 function: None,
                 mangled: None,
                 dir: None,
@@ -131,7 +423,19 @@ impl Symbolizer {
         };
         let object = Some(m.path.display().to_string());
         let probe = addr.wrapping_sub(m.bias).wrapping_sub(u64::from(!exact));
-        let mut out = Vec::new();
+        let Some(dbg) = debug_object(&m.path) else {
+            return vec![FrameText {
+                addr: shown,
+                function: None,
+                mangled: None,
+                dir: None,
+                file_line: None,
+                object,
+            }];
+        };
+        let Ok(mut dbg) = dbg.lock() else {
+            return Vec::new();
+        };
         let is_runtime = m
             .path
             .file_name()
@@ -139,11 +443,9 @@ impl Symbolizer {
         if is_runtime {
             // The interposed allocator entry point: shown like Valgrind's
             // replacement functions, by symbol name and object.
-            let mangled = self
-                .loader(&m.path)
-                .and_then(|l| l.find_symbol(probe).map(str::to_owned));
+            let mangled = dbg.symbol(probe).map(|(n, _)| n.to_string());
             return vec![FrameText {
-                addr,
+                addr: shown,
                 function: mangled.as_deref().map(demangle),
                 mangled,
                 dir: None,
@@ -151,79 +453,7 @@ impl Symbolizer {
                 object,
             }];
         }
-        if let Some(loader) = self.loader(&m.path) {
-            if let Ok(mut frames) = loader.find_frames(probe) {
-                while let Ok(Some(f)) = frames.next() {
-                    let function = f
-                        .function
-                        .as_ref()
-                        .and_then(|n| n.demangle().ok().map(|s| s.into_owned()));
-                    let mangled = f
-                        .function
-                        .as_ref()
-                        .and_then(|n| n.raw_name().ok().map(|s| s.into_owned()));
-                    let file_line = f.location.as_ref().and_then(|l| {
-                        let file = l.file?;
-                        let base = file.rsplit('/').next().unwrap_or(file).to_string();
-                        Some((base, l.line?))
-                    });
-                    let dir = f
-                        .location
-                        .as_ref()
-                        .and_then(|l| l.file)
-                        .and_then(|file| file.rsplit_once('/'))
-                        .map(|(d, _)| d.to_string())
-                        .filter(|d| !d.is_empty());
-                    out.push(FrameText {
-                        addr,
-                        function,
-                        mangled,
-                        dir,
-                        file_line,
-                        object: object.clone(),
-                    });
-                }
-            }
-            // As Valgrind names frames: the function an address is in
-            // (the outermost of its inlined frames) by its symbol-table
-            // name, which is also what suppressions' `fun:` lines match;
-            // inlined calls by their debug-info names.
-            if let (Some(last), Some(sym)) = (out.last_mut(), loader.find_symbol(probe)) {
-                if last.function.is_some() {
-                    last.function = Some(demangle(sym));
-                    last.mangled = Some(sym.to_string());
-                }
-            }
-            if out.iter().all(|f| f.function.is_none()) {
-                let raw = loader.find_symbol(probe).map(str::to_owned);
-                let sym = raw.as_deref().map(demangle);
-                match out.first_mut() {
-                    Some(first) => {
-                        first.function = sym;
-                        first.mangled = raw;
-                    }
-                    None => out.push(FrameText {
-                        addr,
-                        function: sym,
-                        mangled: raw,
-                        dir: None,
-                        file_line: None,
-                        object: object.clone(),
-                    }),
-                }
-            }
-        }
-        if out.is_empty() {
-            out.push(FrameText {
-                addr,
-                function: None,
-                mangled: None,
-                dir: None,
-                file_line: None,
-                object,
-            });
-        }
-        out
+        dbg.frames(shown, probe, &object)
     }
 
     /// The data symbol containing `addr` and the offset into it, for
@@ -231,20 +461,37 @@ impl Symbolizer {
     pub fn data_symbol(&mut self, addr: u64) -> Option<(String, u64)> {
         let m = self.module_of(addr)?.clone();
         let probe = addr.wrapping_sub(m.bias);
-        let loader = self.loader(&m.path)?;
-        let sym = loader.find_symbol_info(probe)?;
-        Some((demangle(sym.name()), probe - sym.address()))
+        let dbg = debug_object(&m.path)?;
+        let dbg = dbg.lock().ok()?;
+        let (name, start) = dbg.symbol(probe)?;
+        Some((demangle(name), probe - start))
     }
-
     /// Valgrind's stack rendering: frame 0 exact, the rest return
     /// addresses, nothing below `main`.
     pub fn stack(&mut self, frames: &[u64]) -> Vec<FrameText> {
         let mut out = Vec::new();
         for (i, &a) in frames.iter().enumerate() {
-            let fs = self.frames(a, i == 0);
+            let mut fs = self.frames(a, i == 0);
             let is_main = fs.iter().any(|f| f.function.as_deref() == Some("main"));
+            // When main itself has no name (a stripped program), Valgrind
+            // stops at the C library's caller of main, "(below main)".
+            let below = fs.iter().position(|f| {
+                f.mangled.as_deref().is_some_and(|n| {
+                    let n = n.split('@').next().unwrap_or(n);
+                    matches!(
+                        n,
+                        "__libc_start_main" | "__libc_start_call_main" | "generic_start_main"
+                    )
+                })
+            });
+            if let Some(b) = below {
+                if let Some(f) = fs.get_mut(b) {
+                    f.function = Some("(below main)".to_string());
+                }
+                fs.truncate(b + 1);
+            }
             out.extend(fs);
-            if is_main {
+            if is_main || below.is_some() {
                 break;
             }
         }
