@@ -269,6 +269,10 @@ pub enum CorruptionKind {
     /// A freed block was written to while in the quarantine (found when it
     /// left the quarantine or at exit): offsets from the block's start.
     AfterFree = 1,
+    /// Bytes just before a live block were overwritten (found when it was
+    /// freed): `first`/`last` count back from the block's start (1 = the
+    /// byte just before it).
+    BeforeStart = 2,
 }
 
 /// Damage to a block's redzone or to a freed block's poison: a write that
@@ -946,6 +950,7 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
             kind: match c.u8()? {
                 0 => CorruptionKind::AfterEnd,
                 1 => CorruptionKind::AfterFree,
+                2 => CorruptionKind::BeforeStart,
                 _ => return Err(c.bad()),
             },
             block_start: c.u64()?,

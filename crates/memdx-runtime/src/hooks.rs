@@ -16,7 +16,7 @@ use memdx_events::{AllocKind, BadFree, BadFreeKind, Corruption, CorruptionKind, 
 
 use crate::sys::{self, Racy, SpinLock};
 use crate::table::{self, Damage, Release};
-use crate::{out, stacks, tls};
+use crate::{guard, out, stacks, tls};
 
 static NEXT_THREAD_NO: AtomicU32 = AtomicU32::new(2);
 
@@ -102,35 +102,68 @@ fn raw_len(size: usize, off: usize) -> Option<usize> {
     size.checked_add(off)?.checked_add(table::redzone())
 }
 
-/// Registers a fresh glibc block `raw` as the program's block at `raw +
-/// off`; null (and ENOMEM) when it cannot be tracked.
+/// Allocates a block of `size` bytes aligned to `align` (zeroed when
+/// `zero`): a guarded block when the pool wants it, else a glibc block with
+/// header and redzone. Null (and errno) on failure.
 #[inline]
-unsafe fn track(
-    raw: *mut c_void,
-    off: usize,
-    size: usize,
-    kind: AllocKind,
-    entry: usize,
-) -> *mut c_void {
+unsafe fn allocate(size: usize, align: usize, zero: bool, kind: AllocKind, entry: usize) -> *mut c_void {
+    let fail = |e: c_int| {
+        // SAFETY: errno location is valid.
+        unsafe { *libc::__errno_location() = e };
+        core::ptr::null_mut()
+    };
+    // Blocks the runtime's own work allocates (the unwinder loading
+    // libgcc_s, dlsym) are not the program's: kept out of counts and leaks.
+    let td = tls::get();
+    let internal = td.in_hook.get();
+    let stack = if internal { 0 } else { capture(entry) };
+    if !internal && align <= table::HEADER && guard::wanted(size, stack, td) {
+        if let Some(q) = guard::alloc(size, kind as u8, stack, zero) {
+            table::count_alloc(size);
+            return q as *mut c_void;
+        }
+    }
+    let off = if align <= table::HEADER {
+        table::HEADER
+    } else {
+        // glibc rounds an alignment that is no power of two up to one.
+        match align.checked_next_power_of_two() {
+            Some(a) => a,
+            None => return fail(libc::EINVAL),
+        }
+    };
+    let Some(len) = raw_len(size, off) else {
+        return fail(libc::ENOMEM);
+    };
+    // SAFETY: glibc's allocator; for aligned blocks the header sits at the
+    // end of the first `off` bytes, so the program's pointer keeps the
+    // alignment.
+    let raw = unsafe {
+        if off > table::HEADER {
+            let p = sys::__libc_memalign(off, len);
+            if zero && !p.is_null() {
+                core::ptr::write_bytes(p.cast::<u8>(), 0, len);
+            }
+            p
+        } else if zero {
+            sys::__libc_calloc(1, len)
+        } else {
+            sys::__libc_malloc(len)
+        }
+    };
     if raw.is_null() {
-        return raw;
+        return fail(libc::ENOMEM);
     }
     let raw = raw as usize;
     // SAFETY: raw is a fresh glibc block.
     unsafe { note_arena(raw) };
-    // Blocks the runtime's own work allocates (the unwinder loading
-    // libgcc_s, dlsym) are not the program's: kept out of counts and leaks.
-    let internal = tls::get().in_hook.get();
-    let stack = if internal { 0 } else { capture(entry) };
     let q = raw + off;
     let kind = kind as u8 | if internal { table::INTERNAL } else { 0 };
     // SAFETY: raw .. q + size + redzone is the fresh block.
     if !unsafe { table::register(raw, q, size, kind, stack) } {
         // SAFETY: glibc's own block.
         unsafe { sys::__libc_free(raw as *mut c_void) };
-        // SAFETY: errno location is valid.
-        unsafe { *libc::__errno_location() = libc::ENOMEM };
-        return core::ptr::null_mut();
+        return fail(libc::ENOMEM);
     }
     q as *mut c_void
 }
@@ -226,10 +259,13 @@ fn on_stack_mapping(addr: usize, sp: usize) -> bool {
     true
 }
 
-fn report(e: BadFree) {
+fn report(mut e: BadFree) {
     if guarded(|| ()).is_none() {
         // Inside the runtime itself: nothing sensible to report.
         return;
+    }
+    if e.tid == 0 {
+        e.tid = thread_no();
     }
     out::ensure_modules();
     out::ensure_stack(e.stack);
@@ -259,22 +295,51 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     let addr = p as usize;
     let stack = capture(entry);
     let mut found = Found::new();
-    let r = table::release(addr, stack, &mut |q| evict(q, &mut found));
+    let r = if guard::contains(addr) {
+        match guard::release(addr, stack) {
+            guard::GuardRelease::Live(b, before) => {
+                table::count_free(b.size);
+                Release::Live(
+                    b,
+                    table::Damages {
+                        before_start: before,
+                        after_end: None,
+                    },
+                )
+            }
+            guard::GuardRelease::AlreadyFreed(f) => {
+                table::count_free(0);
+                Release::AlreadyFreed(f)
+            }
+            guard::GuardRelease::Unknown => {
+                table::count_free(0);
+                Release::Unknown
+            }
+        }
+    } else {
+        table::release(addr, stack, &mut |q| evict(q, &mut found))
+    };
     match r {
         Release::Live(b, damage) => {
             let kind = AllocKind::from_u8(b.kind & !table::INTERNAL).unwrap_or(AllocKind::Malloc);
             let internal = b.kind & table::INTERNAL != 0;
-            if let (Some(Damage::AfterEnd { first, last }), false) = (damage, internal) {
-                report_corruption(Corruption {
-                    kind: CorruptionKind::AfterEnd,
-                    block_start: b.ptr as u64,
-                    block_size: b.size as u64,
-                    first: first as u64,
-                    last: last as u64,
-                    stack,
-                    alloc_stack: b.stack,
-                    free_stack: 0,
-                });
+            let edges = [
+                (CorruptionKind::BeforeStart, damage.before_start),
+                (CorruptionKind::AfterEnd, damage.after_end),
+            ];
+            for (ck, range) in edges {
+                if let (Some((first, last)), false) = (range, internal) {
+                    report_corruption(Corruption {
+                        kind: ck,
+                        block_start: b.ptr as u64,
+                        block_size: b.size as u64,
+                        first: first as u64,
+                        last: last as u64,
+                        stack,
+                        alloc_stack: b.stack,
+                        free_stack: 0,
+                    });
+                }
             }
             if !internal && kind.matching_dealloc() != dealloc && dealloc != Dealloc::Realloc {
                 report(BadFree {
@@ -324,38 +389,13 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
 }
 
 unsafe fn alloc(size: usize, kind: AllocKind, entry: usize) -> *mut c_void {
-    let Some(len) = raw_len(size, table::HEADER) else {
-        // SAFETY: errno location is valid.
-        unsafe { *libc::__errno_location() = libc::ENOMEM };
-        return core::ptr::null_mut();
-    };
-    // SAFETY: glibc's malloc.
-    let raw = unsafe { sys::__libc_malloc(len) };
-    // SAFETY: fresh block or null.
-    unsafe { track(raw, table::HEADER, size, kind, entry) }
+    // SAFETY: forwarded.
+    unsafe { allocate(size, 0, false, kind, entry) }
 }
 
 unsafe fn aligned(align: usize, size: usize, kind: AllocKind, entry: usize) -> *mut c_void {
-    if align <= table::HEADER {
-        // SAFETY: glibc's malloc is 16-byte aligned.
-        return unsafe { alloc(size, kind, entry) };
-    }
-    // glibc rounds an alignment that is no power of two up to one.
-    let Some(align) = align.checked_next_power_of_two() else {
-        // SAFETY: errno location is valid.
-        unsafe { *libc::__errno_location() = libc::EINVAL };
-        return core::ptr::null_mut();
-    };
-    let Some(len) = raw_len(size, align) else {
-        // SAFETY: errno location is valid.
-        unsafe { *libc::__errno_location() = libc::ENOMEM };
-        return core::ptr::null_mut();
-    };
-    // SAFETY: glibc's memalign; the header sits at the end of the first
-    // `align` bytes, so the program's pointer keeps the alignment.
-    let raw = unsafe { sys::__libc_memalign(align, len) };
-    // SAFETY: fresh block or null.
-    unsafe { track(raw, align, size, kind, entry) }
+    // SAFETY: forwarded.
+    unsafe { allocate(size, align, false, kind, entry) }
 }
 
 /// Throws std::bad_alloc for a failed throwing `operator new`.
@@ -416,15 +456,8 @@ pub unsafe extern "C" fn calloc(n: size_t, size: size_t) -> *mut c_void {
         unsafe { *libc::__errno_location() = libc::ENOMEM };
         return core::ptr::null_mut();
     };
-    let Some(len) = raw_len(total, table::HEADER) else {
-        // SAFETY: errno location is valid.
-        unsafe { *libc::__errno_location() = libc::ENOMEM };
-        return core::ptr::null_mut();
-    };
-    // SAFETY: glibc's calloc (zeroed memory).
-    let raw = unsafe { sys::__libc_calloc(1, len) };
-    // SAFETY: fresh block or null.
-    unsafe { track(raw, table::HEADER, total, AllocKind::Malloc, entry!(calloc)) }
+    // SAFETY: forwarded.
+    unsafe { allocate(total, 0, true, AllocKind::Malloc, entry!(calloc)) }
 }
 
 unsafe fn realloc_impl(p: *mut c_void, size: usize, entry: usize) -> *mut c_void {

@@ -203,7 +203,16 @@ impl<'a> Marker<'a> {
 
     /// Phase 2: group what is still unreached into cliques.
     pub fn finish(&mut self) {
-        for i in 0..self.blocks.len() {
+        self.finish_first(0..0);
+    }
+
+    /// Phase 2, trying the blocks in `first` (indices) before the others
+    /// for leadership. The leader of a lost structure is the first of its
+    /// blocks tried; Valgrind tries in address order, which in its heap is
+    /// allocation order. Guarded blocks (the first allocations from each
+    /// call site) live in a pool above the heap, so they are tried first.
+    pub fn finish_first(&mut self, first: core::ops::Range<usize>) {
+        for i in first.clone().chain((0..self.blocks.len()).filter(|i| !first.contains(i))) {
             if self.blocks.get(i).map(|b| b.state) == Some(UNREACHED) {
                 self.push(i);
                 self.process(Some(i));

@@ -25,6 +25,7 @@
 // glibc's allocator), which leaves most of the crate unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod guard;
 mod hooks;
 mod leak;
 mod out;
@@ -147,6 +148,7 @@ extern "C" fn init() {
             c"MEMDX_FREELIST_VOL",
             c"MEMDX_REDZONE_SIZE",
             c"MEMDX_POISON_SIZE",
+            c"MEMDX_GUARD_PAGES",
             c"MEMDX_LEAK_CHECK",
             c"MEMDX_TRACE_CHILDREN",
             c"MEMDX_DEBUG_ROOTS",
@@ -273,6 +275,7 @@ fn stack_room() -> usize {
 /// order too).
 extern "C" fn fork_prepare() {
     table::lock_all();
+    guard::lock();
     stacks::lock();
     out::lock();
     hooks::ARENAS_LOCK.lock();
@@ -284,6 +287,7 @@ extern "C" fn fork_parent() {
     hooks::ARENAS_LOCK.unlock();
     out::unlock();
     stacks::unlock();
+    guard::unlock();
     table::unlock_all();
 }
 
@@ -291,6 +295,7 @@ extern "C" fn fork_child() {
     sys::private_reset();
     hooks::ARENAS_LOCK.reset();
     table::reset_in_child();
+    guard::reset_in_child();
     stacks::reset_lock_in_child();
     out::reset_in_child();
     let entered = hooks::enter_runtime();

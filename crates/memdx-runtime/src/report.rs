@@ -186,6 +186,10 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
             totals.in_use_bytes += b.size as u64;
         }
     });
+    crate::guard::for_each_live(&mut |b| {
+        n += 1;
+        totals.in_use_bytes += b.size as u64;
+    });
     totals.in_use_blocks = n as u64;
     let mut freed = 0usize;
     table::for_each_state(&mut |s| s.for_each_freed(&mut |_| freed += 1));
@@ -212,6 +216,7 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
         table::unlock_all();
         return totals;
     };
+    crate::guard::lock();
     stacks::lock();
     out::lock();
     hooks::ARENAS_LOCK.lock();
@@ -235,6 +240,17 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
             excluded.push((raw & !4095, sys::round_page(b.ptr + b.size)));
         }
     });
+    crate::guard::for_each_live(&mut |b| {
+        blocks.push(ScanBlock {
+            start: b.ptr,
+            size: b.size,
+            stack: b.stack,
+            ..Default::default()
+        });
+    });
+    if let Some(pool) = crate::guard::range() {
+        excluded.push(pool);
+    }
     table::for_each_state(&mut |s| {
         s.for_each_freed(&mut |q| {
             // SAFETY: quarantined blocks keep their headers.
@@ -305,7 +321,11 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
                 m.root_word(r);
             }
         }
-        m.finish();
+        let pool = crate::guard::range().map_or(0..0, |(lo, hi)| {
+            let all = &*m.blocks;
+            all.partition_point(|b| b.start < lo)..all.partition_point(|b| b.start < hi)
+        });
+        m.finish_first(pool);
     }
     if let Some((buf, cap, _)) = maps_text {
         sys::unmap_private(buf, cap);
@@ -313,6 +333,7 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     hooks::ARENAS_LOCK.unlock();
     out::unlock();
     stacks::unlock();
+    crate::guard::unlock();
     table::unlock_all();
 
     let nblocks = blocks.len as u64;

@@ -148,8 +148,54 @@ pub unsafe fn write_header(q: usize, size: usize, kind: u8, stack: u32, offset_l
     // SAFETY: per the contract.
     unsafe {
         h.write(w);
-        h.add(1).write(u64::from(stack));
+        h.add(1)
+            .write(u64::from(stack) | (u64::from(check_word(q, w)) << 32));
     }
+}
+
+/// The check kept in the top half of a live block's second header word:
+/// a write just before the block (an underflow) changes it.
+#[inline]
+fn check_word(q: usize, w0: u64) -> u32 {
+    ((q as u64 ^ w0).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32
+}
+
+/// Verifies a live block's header before it is trusted with a release.
+/// Returns the damaged bytes as offsets before the block (1 = the byte just
+/// before it), and whether the first word (size, alignment) is still
+/// believable: glibc's chunk size before our header must fit it.
+///
+/// # Safety
+/// `q` is a live block start (its bit was set).
+pub unsafe fn check_header(q: usize) -> Option<(usize, usize, bool)> {
+    let h = header_at(q);
+    // SAFETY: per the contract.
+    let (w0, w1) = unsafe { (h.read(), h.add(1).read()) };
+    let want = check_word(q, w0);
+    let got = (w1 >> 32) as u32;
+    if want == got {
+        return None;
+    }
+    let size = (w0 & SIZE_MASK) as usize;
+    let off = 1usize << ((w0 >> OFFSET_SHIFT) & 0x3f);
+    let believable = off >= HEADER
+        && off <= 1 << 40
+        && q >= off + 8
+        // SAFETY: glibc's size word just before the chunk's user pointer;
+        // `raw - 8` is readable when raw is believable.
+        && {
+            let raw = q - off;
+            let csize = unsafe { ((raw - 8) as *const usize).read() } & !7;
+            csize >= size + off + redzone() && csize <= size + off + redzone() + (1 << 20) + 4096
+        };
+    // Which bytes of the check differ (offsets before the block: the
+    // check's top byte is the byte just before the block). Bytes further
+    // down (the allocation stack, the first word) cannot be compared.
+    let diff = (want ^ got).to_le_bytes();
+    let before = |i: usize| 4 - i; // byte i of the check is 4 - i bytes before q
+    let last_i = diff.iter().position(|&b| b != 0).unwrap_or(0);
+    let first_i = diff.iter().rposition(|&b| b != 0).unwrap_or(3);
+    Some((before(first_i), before(last_i), believable))
 }
 
 /// Reads the header of block `q`.
@@ -172,7 +218,8 @@ pub unsafe fn read_block(q: usize) -> (Block, u32, bool, usize) {
         kind,
     };
     let offset = 1usize << ((w >> OFFSET_SHIFT) & 0x3f);
-    (b, (s >> 32) as u32, w & FLAG_FREED != 0, offset)
+    let freed = w & FLAG_FREED != 0;
+    (b, if freed { (s >> 32) as u32 } else { 0 }, freed, offset)
 }
 
 /// Marks block `q` freed by `free_stack` in its header.
@@ -399,6 +446,9 @@ pub fn is_live(q: usize) -> bool {
 /// The live block starting at `q`, if any.
 #[inline]
 pub fn lookup(q: usize) -> Option<Block> {
+    if crate::guard::contains(q) {
+        return crate::guard::lookup(q);
+    }
     // SAFETY: a set bit means a complete header.
     is_live(q).then(|| unsafe { read_block(q) }.0)
 }
@@ -769,6 +819,23 @@ pub unsafe fn register(raw: usize, q: usize, size: usize, kind: u8, stack: u32) 
     true
 }
 
+/// Counts a guarded block's allocation (see `guard`).
+pub fn count_alloc(size: usize) {
+    with_state(|s| {
+        s.counters.allocs += 1;
+        s.counters.bytes_allocated += size as u64;
+    });
+}
+
+/// Counts a release that `release` did not see (guarded blocks, and bad
+/// frees of addresses in the guard pool).
+pub fn count_free(size: usize) {
+    with_state(|s| {
+        s.counters.frees += 1;
+        s.counters.bytes_freed += size as u64;
+    });
+}
+
 /// Counts an allocation that made no block (Valgrind counts a realloc of
 /// an invalid pointer as an allocation of the new size).
 pub fn count_failed_alloc(size: usize) {
@@ -781,17 +848,24 @@ pub fn count_failed_alloc(size: usize) {
 /// Damage found on a block when it was released or left the quarantine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Damage {
-    /// Bytes after the block's end were overwritten (offsets from the end).
-    AfterEnd { first: usize, last: usize },
     /// Bytes of the freed block were overwritten while it was quarantined
     /// (offsets from the block start).
     AfterFree { first: usize, last: usize },
 }
 
+/// Damage found on a live block's edges when it was released: bytes before
+/// its start (offsets counted back from the start, 1 = the byte just before)
+/// and after its end (offsets from the end).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Damages {
+    pub before_start: Option<(usize, usize)>,
+    pub after_end: Option<(usize, usize)>,
+}
+
 /// What a release found.
 pub enum Release {
     /// The block was live; it is now quarantined (or given back).
-    Live(Block, Option<Damage>),
+    Live(Block, Damages),
     /// The pointer is the start of a block freed earlier (still quarantined).
     AlreadyFreed(Freed),
     /// Not a block start the runtime knows.
@@ -823,11 +897,24 @@ pub fn release(q: usize, free_stack: u32, evict: &mut dyn FnMut(usize)) -> Relea
             None => Release::Unknown,
         };
     }
-    // SAFETY: we own the release of a block whose header is complete.
-    let (b, _, _, _) = unsafe { read_block(q) };
+    // SAFETY: we own the release of a block whose header was complete.
+    let before = unsafe { check_header(q) };
+    // SAFETY: as above.
+    let (mut b, _, _, _) = unsafe { read_block(q) };
+    let mut damage = Damages {
+        before_start: before.map(|(first, last, _)| (first, last)),
+        after_end: None,
+    };
+    if let Some((_, _, false)) = before {
+        // The size and alignment were overwritten: the block cannot be
+        // checked, held or given back safely. It stays allocated.
+        b.size = 0;
+        b.stack = 0;
+        with_state(|s| s.counters.frees += 1);
+        return Release::Live(b, damage);
+    }
     // SAFETY: the canary was written at allocation.
-    let damage =
-        unsafe { check_canary(q, b.size) }.map(|(first, last)| Damage::AfterEnd { first, last });
+    damage.after_end = unsafe { check_canary(q, b.size) };
     if b.kind & INTERNAL != 0 {
         evict(q);
         return Release::Live(b, damage);
@@ -895,6 +982,9 @@ pub fn find_freed(mut pred: impl FnMut(&Freed) -> bool) -> Option<Freed> {
 /// The block (live or quarantined) whose memory or redzone holds `addr`:
 /// `(live, block, free stack)`. Slow: for error reports only.
 pub fn find_containing(addr: usize) -> Option<(bool, Block, u32)> {
+    if let Some(found) = crate::guard::find(addr) {
+        return Some(found);
+    }
     let rz = redzone();
     let reach = MAX_SIZE_SEEN.load(Ordering::Relaxed) + rz;
     if let Some(q) = live_start_below(addr, reach) {
@@ -961,7 +1051,7 @@ mod tests {
         match release(q, 9, &mut |p| evicted.push(p)) {
             Release::Live(b, damage) => {
                 assert_eq!(b.size, 40);
-                assert_eq!(damage, None);
+                assert_eq!(damage, Damages::default());
             }
             _ => panic!("first release must find the live block"),
         }
@@ -983,7 +1073,7 @@ mod tests {
         // SAFETY: within buf (the redzone follows the block).
         unsafe { *((q + 13) as *mut u8) = 0 };
         match release(q, 2, &mut |_| {}) {
-            Release::Live(_, d) => assert_eq!(d, Some(Damage::AfterEnd { first: 0, last: 0 })),
+            Release::Live(_, d) => assert_eq!(d.after_end, Some((0, 0))),
             _ => panic!("live block expected"),
         }
     }

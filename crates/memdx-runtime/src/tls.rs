@@ -26,6 +26,8 @@ pub struct ThreadData {
     pub state: Cell<*mut ThreadState>,
     /// Valgrind-style thread number (0 until first needed).
     pub thread_no: Cell<u32>,
+    /// Allocations left before the next sampled guarded block.
+    pub sample_countdown: Cell<u32>,
     /// The last stacks captured (see `stacks::capture`).
     pub stack_cache: UnsafeCell<[CacheEntry; CACHE_WAYS]>,
 }
@@ -36,6 +38,7 @@ thread_local! {
             in_hook: Cell::new(false),
             state: Cell::new(core::ptr::null_mut()),
             thread_no: Cell::new(0),
+            sample_countdown: Cell::new(crate::guard::SAMPLE_EVERY),
             stack_cache: UnsafeCell::new([EMPTY_CACHE_ENTRY; CACHE_WAYS]),
         }
     };

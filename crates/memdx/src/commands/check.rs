@@ -25,7 +25,10 @@ pub struct CheckArgs {
     /// --show-leak-kinds=..., --errors-for-leak-kinds=..., --error-exitcode=N,
     /// --num-callers=N, --log-file=FILE (%p = pid), --log-fd=N, -q, -v,
     /// -s/--show-error-list=yes, --exit-on-first-error=yes, --trace-children=yes|no,
-    /// --freelist-vol=N (memdx's default 2000000), --xml=yes with --xml-file=FILE
+    /// --freelist-vol=N (bytes of freed blocks held back per thread, memdx's
+    /// default 2000000), --redzone-size=BYTES (default 16), --guard-pages=N|all|0
+    /// (guard-page pool, default 4096 slots), --poison-size=BYTES (default
+    /// 4096), --xml=yes with --xml-file=FILE
     /// (%p = pid) or --xml-fd=N, --json=FILE, --suppressions=FILE (repeatable),
     /// --default-suppressions=yes|no, --gen-suppressions=all|yes), then the
     /// program and its arguments. Separate debug files are also looked for

@@ -96,6 +96,14 @@ pub struct CheckOptions {
     pub verbose: bool,
     pub trace_children: bool,
     pub freelist_vol: Option<u64>,
+    /// `--redzone-size=BYTES`: canary bytes after each block (Valgrind's
+    /// option; default 16, at most 4096).
+    pub redzone_size: Option<u64>,
+    /// `--guard-pages=N|all|0`: size of the guard-page pool (memdx).
+    pub guard_pages: Option<String>,
+    /// `--poison-size=BYTES`: bytes of each freed block filled and checked
+    /// while it is quarantined (memdx; default 4096).
+    pub poison_size: Option<u64>,
     /// `--xml=yes`.
     pub xml: bool,
     /// `--xml-file=FILE` (`%p` = pid).
@@ -180,7 +188,6 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("--fair-sched", "threads are scheduled natively"),
     ("--smc-check", "code is not translated"),
     ("--error-limit", "errors are not limited"),
-    ("--redzone-size", "blocks have no redzones yet"),
     ("--alignment", "glibc's alignment is used"),
     ("--ignore-ranges", "memory accesses are not checked"),
     ("--trace-malloc", "allocation calls are not traced"),
@@ -250,6 +257,9 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         verbose: false,
         trace_children: false,
         freelist_vol: None,
+        redzone_size: None,
+        guard_pages: None,
+        poison_size: None,
         xml: false,
         xml_file: None,
         xml_fd: None,
@@ -358,6 +368,23 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
             "-v" | "--verbose" => o.verbose = true,
             "--trace-children" => o.trace_children = yes_no(name, need(name, value)?)?,
             "--freelist-vol" => o.freelist_vol = Some(number(name, need(name, value)?)?),
+            "--redzone-size" => {
+                let v = number(name, need(name, value)?)?;
+                if v > 4096 {
+                    return Err(OptionError(format!(
+                        "Invalid --redzone-size value {v}: the maximum is 4096"
+                    )));
+                }
+                o.redzone_size = Some(v);
+            }
+            "--poison-size" => o.poison_size = Some(number(name, need(name, value)?)?),
+            "--guard-pages" => {
+                let v = need(name, value)?;
+                if v != "all" {
+                    number::<u64>(name, v)?;
+                }
+                o.guard_pages = Some(v.to_string());
+            }
             "--xml" => o.xml = yes_no(name, need(name, value)?)?,
             "--xml-file" => {
                 o.xml_file = Some(need(name, value)?.to_string());

@@ -773,8 +773,11 @@ impl ProcessReport {
         self.error_contexts += 1;
         self.contexts
             .insert(key, Context::Shown(self.run_errors.len()));
+        let before = c.kind == CorruptionKind::BeforeStart;
         let headline = if after_free {
             "Invalid write to a freed block (the writing instruction is unknown)"
+        } else if before {
+            "Invalid write before the start of a block (the writing instruction is unknown)"
         } else {
             "Invalid write after the end of a block (the writing instruction is unknown)"
         };
@@ -806,6 +809,19 @@ impl ProcessReport {
                 what: "Block was alloc'd at".into(),
                 stack: Some(st),
             });
+        } else if before {
+            let what = format!(
+                "Address 0x{:x} is {} bytes before a block of size {} alloc'd",
+                c.block_start.wrapping_sub(c.first),
+                commas(c.first),
+                commas(c.block_size)
+            );
+            self.line(&mut s, &format!(" {what}"));
+            let st = self.stack_lines(&mut s, c.alloc_stack);
+            aux.push(model::Aux {
+                what,
+                stack: Some(st),
+            });
         } else {
             let what = format!(
                 "Address 0x{:x} is {} bytes after a block of size {} alloc'd",
@@ -823,6 +839,12 @@ impl ProcessReport {
         let what = if after_free {
             format!(
                 "Bytes {} to {} of the freed block were overwritten ({found})",
+                commas(c.first),
+                commas(c.last)
+            )
+        } else if before {
+            format!(
+                "Bytes {} to {} before the block's start were overwritten ({found})",
                 commas(c.first),
                 commas(c.last)
             )

@@ -362,6 +362,15 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
     if let Some(v) = opts.freelist_vol {
         cmd.env("MEMDX_FREELIST_VOL", v.to_string());
     }
+    if let Some(v) = opts.redzone_size {
+        cmd.env("MEMDX_REDZONE_SIZE", v.to_string());
+    }
+    if let Some(v) = opts.poison_size {
+        cmd.env("MEMDX_POISON_SIZE", v.to_string());
+    }
+    if let Some(v) = &opts.guard_pages {
+        cmd.env("MEMDX_GUARD_PAGES", v);
+    }
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {

@@ -1,0 +1,449 @@
+//! Guard pages around a bounded pool of sampled blocks.
+//!
+//! A guarded block sits alone at the end of a page, right before an
+//! inaccessible page, so the first byte read or written past its end
+//! faults; when it is freed its page is made inaccessible too, so a use
+//! after free faults. The fault handler asks [`on_fault`] which block the
+//! address belongs to, reports the access, opens the page and lets the
+//! program go on (as under Valgrind, an invalid access is reported and
+//! executed).
+//!
+//! Each slot is two pages of one reserved region (block page, guard page).
+//! Opening a block page splits the region's mapping, so a slot costs up to
+//! two memory mappings; the pool (`--guard-pages`, default
+//! [`DEFAULT_SLOTS`]) stays far below the kernel's limit of about 65,000.
+//! Which blocks: the first allocation from each call site (stack id), then
+//! one allocation in [`SAMPLE_EVERY`]. When the pool is full, the slot freed
+//! longest ago is reused; while no slot is free, blocks go to glibc.
+//!
+//! The block's start is aligned to the largest power of two (at most 16)
+//! dividing its size — what any C type of that size needs — so most
+//! blocks end exactly at the guard page (malloc(40): 8-aligned, 0 bytes of
+//! slack). Its header (see `table`) is written unaligned just before it.
+
+use core::ptr;
+use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+use crate::sys::{self, Racy, SpinLock};
+use crate::table::{self, Block};
+
+const PAGE: usize = 4096;
+const SLOT_BYTES: usize = 2 * PAGE;
+/// Slots when `--guard-pages` is not given.
+pub const DEFAULT_SLOTS: usize = 4096;
+/// The pool's size with `--guard-pages=all` (and the most allowed): two
+/// mappings a slot stays well below the kernel's 65,530.
+const MAX_SLOTS: usize = 30_000;
+/// `--guard-pages=all`: every block that fits is guarded while slots last.
+static ALL: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// One allocation in this many is guarded (besides first ones per site).
+pub const SAMPLE_EVERY: u32 = 5000;
+/// Largest block size that fits a slot.
+const MAX_GUARDED: usize = PAGE;
+
+/// Canary bytes written before a guarded block (underflows are found
+/// when it is freed).
+const FRONT: usize = 16;
+
+const FREE: u8 = 0;
+const LIVE: u8 = 1;
+const FREED: u8 = 2;
+
+/// Per-slot metadata (also readable while the block's page is closed).
+#[derive(Clone, Copy)]
+struct Slot {
+    q: usize,
+    size: usize,
+    alloc_stack: u32,
+    free_stack: u32,
+    kind: u8,
+    /// The page or the guard page was opened after a reported fault.
+    opened: bool,
+}
+
+static BASE: AtomicUsize = AtomicUsize::new(0);
+static SLOTS_N: AtomicUsize = AtomicUsize::new(0);
+static STATE: AtomicPtr8 = AtomicPtr8::new();
+static META: Racy<*mut Slot> = Racy::new(ptr::null_mut());
+static LOCK: SpinLock = SpinLock::new();
+/// Ring of freed slots, oldest first (reused when no slot is unused).
+static FREED_RING: Racy<*mut u32> = Racy::new(ptr::null_mut());
+static FREED_HEAD: AtomicUsize = AtomicUsize::new(0);
+static FREED_LEN: AtomicUsize = AtomicUsize::new(0);
+/// Slots never used yet start here.
+static NEXT_UNUSED: AtomicUsize = AtomicUsize::new(0);
+/// 0: not set up; 1: ready; 2: off or failed.
+static SETUP: AtomicU8 = AtomicU8::new(0);
+/// Call sites that already had a guarded block: one bit per stack id.
+static SEEN: AtomicUsize = AtomicUsize::new(0);
+const SEEN_BITS: usize = 1 << 24;
+
+/// Slot states, one byte each (in private memory).
+struct AtomicPtr8(AtomicUsize);
+impl AtomicPtr8 {
+    const fn new() -> Self {
+        AtomicPtr8(AtomicUsize::new(0))
+    }
+    fn at(&self, i: usize) -> &'static AtomicU8 {
+        // SAFETY: i < SLOTS_N; the array has SLOTS_N bytes.
+        unsafe { &*(self.0.load(Ordering::Acquire) as *const AtomicU8).add(i) }
+    }
+}
+
+fn setup() -> bool {
+    match SETUP.load(Ordering::Acquire) {
+        1 => return true,
+        2 => return false,
+        _ => {}
+    }
+    LOCK.lock();
+    if SETUP.load(Ordering::Acquire) == 0 {
+        let v = sys::getenv(c"MEMDX_GUARD_PAGES");
+        let n = if v == Some(b"all") {
+            ALL.store(true, Ordering::Relaxed);
+            MAX_SLOTS
+        } else {
+            v.and_then(sys::parse_usize)
+                .unwrap_or(DEFAULT_SLOTS)
+                .min(MAX_SLOTS)
+        };
+        let ok = n > 0 && reserve(n);
+        SETUP.store(if ok { 1 } else { 2 }, Ordering::Release);
+    }
+    LOCK.unlock();
+    SETUP.load(Ordering::Acquire) == 1
+}
+
+fn reserve(n: usize) -> bool {
+    let len = n * SLOT_BYTES;
+    // SAFETY: a fresh inaccessible reservation; checked below.
+    let base = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        return false;
+    }
+    let meta = sys::map_private(n * core::mem::size_of::<Slot>()).cast::<Slot>();
+    let states = sys::map_private(n);
+    let ring = sys::map_private(n * 4).cast::<u32>();
+    let seen = sys::map_private_noreserve(SEEN_BITS / 8);
+    if meta.is_null() || states.is_null() || ring.is_null() || seen.is_null() {
+        return false;
+    }
+    // SAFETY: under LOCK, before SETUP publishes them.
+    unsafe {
+        *META.get() = meta;
+        *FREED_RING.get() = ring;
+    }
+    STATE.0.store(states as usize, Ordering::Release);
+    SEEN.store(seen as usize, Ordering::Release);
+    SLOTS_N.store(n, Ordering::Release);
+    BASE.store(base as usize, Ordering::Release);
+    true
+}
+
+/// Whether the allocation about to be made from call site `stack` should
+/// be guarded.
+#[inline]
+pub fn wanted(size: usize, stack: u32, td: &crate::tls::ThreadData) -> bool {
+    if size > MAX_GUARDED || SETUP.load(Ordering::Relaxed) == 2 {
+        return false;
+    }
+    let first_from_site = {
+        let seen = SEEN.load(Ordering::Relaxed);
+        let i = stack as usize;
+        if seen == 0 {
+            true // not set up yet: the first allocation of all
+        } else if stack == 0 || i >= SEEN_BITS {
+            false
+        } else {
+            // SAFETY: i / 64 < SEEN_BITS / 64 words of the bitset.
+            let w = unsafe { &*(seen as *const AtomicU64).add(i / 64) };
+            let m = 1u64 << (i % 64);
+            w.load(Ordering::Relaxed) & m == 0 && w.fetch_or(m, Ordering::Relaxed) & m == 0
+        }
+    };
+    if first_from_site || ALL.load(Ordering::Relaxed) {
+        return true;
+    }
+    let c = td.sample_countdown.get();
+    if c <= 1 {
+        td.sample_countdown.set(SAMPLE_EVERY);
+        return true;
+    }
+    td.sample_countdown.set(c - 1);
+    false
+}
+
+#[inline]
+pub fn contains(addr: usize) -> bool {
+    let base = BASE.load(Ordering::Relaxed);
+    base != 0 && addr.wrapping_sub(base) < SLOTS_N.load(Ordering::Relaxed) * SLOT_BYTES
+}
+
+fn slot_of(addr: usize) -> usize {
+    (addr - BASE.load(Ordering::Relaxed)) / SLOT_BYTES
+}
+
+fn page_of(slot: usize) -> usize {
+    BASE.load(Ordering::Relaxed) + slot * SLOT_BYTES
+}
+
+fn meta(slot: usize) -> *mut Slot {
+    // SAFETY: slot < SLOTS_N; META has SLOTS_N entries once set up.
+    unsafe { (*META.get()).add(slot) }
+}
+
+fn protect(addr: usize, len: usize, prot: libc::c_int) -> bool {
+    // SAFETY: within our reservation.
+    unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) == 0 }
+}
+
+/// Allocates a guarded block, or None (pool off or exhausted).
+pub fn alloc(size: usize, kind: u8, stack: u32, zero: bool) -> Option<usize> {
+    if !setup() {
+        return None;
+    }
+    LOCK.lock();
+    let n = SLOTS_N.load(Ordering::Relaxed);
+    let slot = if NEXT_UNUSED.load(Ordering::Relaxed) < n {
+        let s = NEXT_UNUSED.fetch_add(1, Ordering::Relaxed);
+        Some(s)
+    } else if FREED_LEN.load(Ordering::Relaxed) > 0 {
+        let h = FREED_HEAD.load(Ordering::Relaxed);
+        // SAFETY: h < n, the ring's length.
+        let s = unsafe { *(*FREED_RING.get()).add(h) } as usize;
+        FREED_HEAD.store((h + 1) % n, Ordering::Relaxed);
+        FREED_LEN.fetch_sub(1, Ordering::Relaxed);
+        Some(s)
+    } else {
+        None
+    };
+    let Some(slot) = slot else {
+        LOCK.unlock();
+        return None;
+    };
+    let page = page_of(slot);
+    // SAFETY: slot metadata under LOCK.
+    let m = unsafe { &mut *meta(slot) };
+    let reused = STATE.at(slot).load(Ordering::Relaxed) == FREED;
+    if !protect(page, PAGE, libc::PROT_READ | libc::PROT_WRITE) {
+        LOCK.unlock();
+        return None;
+    }
+    if reused && m.opened {
+        protect(page + PAGE, PAGE, libc::PROT_NONE);
+    }
+    let align = if size == 0 { 16 } else { (size & size.wrapping_neg()).min(16) };
+    let q = (page + PAGE - size) & !(align - 1);
+    if reused || zero {
+        // SAFETY: the page is ours and writable.
+        unsafe { ptr::write_bytes(page as *mut u8, 0, PAGE) };
+    }
+    // The bytes before the block are its front redzone: checked on free.
+    let front = FRONT.min(q - page);
+    // SAFETY: within the page.
+    unsafe { ptr::write_bytes((q - front) as *mut u8, table::CANARY, front) };
+    *m = Slot {
+        q,
+        size,
+        alloc_stack: stack,
+        free_stack: 0,
+        kind,
+        opened: false,
+    };
+    STATE.at(slot).store(LIVE, Ordering::Release);
+    LOCK.unlock();
+    Some(q)
+}
+
+/// The live guarded block starting at `q`.
+pub fn lookup(q: usize) -> Option<Block> {
+    if !contains(q) {
+        return None;
+    }
+    let slot = slot_of(q);
+    if STATE.at(slot).load(Ordering::Acquire) != LIVE {
+        return None;
+    }
+    // SAFETY: slot < SLOTS_N.
+    let m = unsafe { *meta(slot) };
+    (m.q == q).then_some(Block {
+        ptr: q,
+        size: m.size,
+        stack: m.alloc_stack,
+        kind: m.kind,
+    })
+}
+
+/// What releasing a pointer into the pool found.
+pub enum GuardRelease {
+    /// Released; with the damaged bytes before its start, if any (offsets
+    /// counted back from the start).
+    Live(Block, Option<(usize, usize)>),
+    AlreadyFreed(table::Freed),
+    Unknown,
+}
+
+/// Releases guarded block `q`: its page is closed (use after free faults)
+/// and the slot joins the freed ring.
+pub fn release(q: usize, free_stack: u32) -> GuardRelease {
+    let slot = slot_of(q);
+    LOCK.lock();
+    // SAFETY: slot < SLOTS_N, under LOCK.
+    let m = unsafe { &mut *meta(slot) };
+    let state = STATE.at(slot).load(Ordering::Relaxed);
+    let r = if m.q != q {
+        GuardRelease::Unknown
+    } else if state == FREED {
+        GuardRelease::AlreadyFreed(table::Freed {
+            ptr: q,
+            size: m.size,
+            alloc_stack: m.alloc_stack,
+            free_stack: m.free_stack,
+        })
+    } else if state == LIVE {
+        let b = Block {
+            ptr: q,
+            size: m.size,
+            stack: m.alloc_stack,
+            kind: m.kind,
+        };
+        m.free_stack = free_stack;
+        let page = page_of(slot);
+        let front = FRONT.min(q - page);
+        // SAFETY: the block's page is open while it is live.
+        let zone = unsafe { core::slice::from_raw_parts((q - front) as *const u8, front) };
+        let damaged = zone.iter().position(|&c| c != table::CANARY).map(|lo| {
+            let hi = zone.iter().rposition(|&c| c != table::CANARY).unwrap_or(lo);
+            (front - lo, front - hi)
+        });
+        STATE.at(slot).store(FREED, Ordering::Release);
+        protect(page, PAGE, libc::PROT_NONE);
+        if m.opened {
+            protect(page + PAGE, PAGE, libc::PROT_NONE);
+            m.opened = false;
+        }
+        let n = SLOTS_N.load(Ordering::Relaxed);
+        let at = (FREED_HEAD.load(Ordering::Relaxed) + FREED_LEN.load(Ordering::Relaxed)) % n;
+        // SAFETY: at < n.
+        unsafe { *(*FREED_RING.get()).add(at) = slot as u32 };
+        FREED_LEN.fetch_add(1, Ordering::Relaxed);
+        GuardRelease::Live(b, damaged)
+    } else {
+        GuardRelease::Unknown
+    };
+    LOCK.unlock();
+    r
+}
+
+/// A fault in the pool: the block it concerns, whether the block is live,
+/// and its free stack. The faulting page is opened so the access can be
+/// executed when the handler returns. None when `addr` is not in the pool
+/// or concerns no block (the fault is then the program's own).
+///
+/// Async-signal-safe: no locks (a fault inside the pool's own code cannot
+/// happen), only mprotect.
+pub fn on_fault(addr: usize) -> Option<(bool, Block, u32)> {
+    if !contains(addr) {
+        return None;
+    }
+    let slot = slot_of(addr);
+    let state = STATE.at(slot).load(Ordering::Acquire);
+    if state == FREE {
+        return None;
+    }
+    // SAFETY: slot < SLOTS_N; the metadata is not in the faulting page.
+    let m = unsafe { &mut *meta(slot) };
+    let page = page_of(slot);
+    let live = state == LIVE;
+    if live {
+        if addr < page + PAGE {
+            return None; // the block's own page is open: not our fault
+        }
+        protect(page + PAGE, PAGE, libc::PROT_READ | libc::PROT_WRITE);
+    } else {
+        protect(page, PAGE, libc::PROT_READ | libc::PROT_WRITE);
+    }
+    m.opened = true;
+    Some((
+        live,
+        Block {
+            ptr: m.q,
+            size: m.size,
+            stack: m.alloc_stack,
+            kind: m.kind,
+        },
+        m.free_stack,
+    ))
+}
+
+/// The guarded block (live or freed) whose page or guard page holds
+/// `addr`: for describing addresses in reports.
+pub fn find(addr: usize) -> Option<(bool, Block, u32)> {
+    if !contains(addr) {
+        return None;
+    }
+    let slot = slot_of(addr);
+    let state = STATE.at(slot).load(Ordering::Acquire);
+    if state == FREE {
+        return None;
+    }
+    // SAFETY: slot < SLOTS_N.
+    let m = unsafe { *meta(slot) };
+    Some((
+        state == LIVE,
+        Block {
+            ptr: m.q,
+            size: m.size,
+            stack: m.alloc_stack,
+            kind: m.kind,
+        },
+        m.free_stack,
+    ))
+}
+
+/// Calls `f` with each live guarded block.
+pub fn for_each_live(f: &mut dyn FnMut(Block)) {
+    if SETUP.load(Ordering::Acquire) != 1 {
+        return;
+    }
+    let used = NEXT_UNUSED
+        .load(Ordering::Relaxed)
+        .min(SLOTS_N.load(Ordering::Relaxed));
+    for slot in 0..used {
+        if STATE.at(slot).load(Ordering::Acquire) == LIVE {
+            // SAFETY: slot < SLOTS_N.
+            let m = unsafe { *meta(slot) };
+            f(Block {
+                ptr: m.q,
+                size: m.size,
+                stack: m.alloc_stack,
+                kind: m.kind,
+            });
+        }
+    }
+}
+
+/// The pool's address range (not a root for the leak scan).
+pub fn range() -> Option<(usize, usize)> {
+    let base = BASE.load(Ordering::Relaxed);
+    (base != 0).then(|| (base, base + SLOTS_N.load(Ordering::Relaxed) * SLOT_BYTES))
+}
+
+pub fn lock() {
+    LOCK.lock()
+}
+pub fn unlock() {
+    LOCK.unlock()
+}
+pub fn reset_in_child() {
+    LOCK.reset()
+}
