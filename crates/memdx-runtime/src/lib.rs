@@ -149,7 +149,7 @@ extern "C" fn init() {
 }
 
 extern "C" fn fini() {
-    report::final_report(None);
+    report::final_report_at_exit();
 }
 
 extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {

@@ -119,7 +119,49 @@ pub fn resume_others() {
     }
 }
 
-/// Calls `f` with each thread id in /proc/self/task (raw getdents64: no malloc).
+/// Whether thread `tid` of this process has exited but is still listed: the
+/// main thread after `pthread_exit` stays a zombie until the process ends.
+/// It runs no code (a signal to it is never handled) and uses no libc state.
+fn is_zombie(tid: i32) -> bool {
+    let mut path = *b"/proc/self/task/\0\0\0\0\0\0\0\0\0\0\0\0/stat\0";
+    let mut digits = [0u8; 12];
+    let mut n = 0;
+    let mut v = tid.max(0) as u32;
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 || n == digits.len() {
+            break;
+        }
+    }
+    let mut at = 16;
+    for k in (0..n).rev() {
+        path[at] = digits[k];
+        at += 1;
+    }
+    path[at..at + 6].copy_from_slice(b"/stat\0");
+    let mut buf = [0u8; 512];
+    // SAFETY: open/read/close on a NUL-terminated path and our own buffer.
+    let len = unsafe {
+        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return false;
+        }
+        let len = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        len
+    };
+    let text = buf.get(..len.max(0) as usize).unwrap_or(&[]);
+    // "tid (comm) S ...": the state follows the last ')'.
+    match text.iter().rposition(|&c| c == b')') {
+        Some(p) => matches!(text.get(p + 2), Some(b'Z' | b'X')),
+        None => false,
+    }
+}
+
+/// Calls `f` with each live thread id in /proc/self/task (raw getdents64:
+/// no malloc). Zombie threads (see `is_zombie`) are left out.
 pub fn for_each_task(mut f: impl FnMut(i32)) {
     // SAFETY: open/getdents64/close on our own buffer.
     unsafe {
@@ -141,7 +183,9 @@ pub fn for_each_task(mut f: impl FnMut(i32)) {
                 let reclen = u16::from_le_bytes([buf[off + 16], buf[off + 17]]) as usize;
                 let name = &buf[off + 19..(off + reclen).min(n as usize)];
                 if let Some(tid) = sys::parse_usize(name) {
-                    f(tid as i32);
+                    if !is_zombie(tid as i32) {
+                        f(tid as i32);
+                    }
                 }
                 if reclen == 0 {
                     break;
