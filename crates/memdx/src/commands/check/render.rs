@@ -196,6 +196,30 @@ pub struct ProcessReport {
     pub announce_command: bool,
 }
 
+/// A command line as Valgrind 3.19 prints it after `Command: `, on one
+/// line: words joined by spaces; in each word a space, `\\`, `<` and `>`
+/// get a backslash, and control characters and non-ASCII bytes become `_`
+/// (so a `-c` script with newlines cannot break the `==PID==` layout).
+pub fn command_text<'a>(words: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut out = String::new();
+    for (i, word) in words.into_iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        for &b in word {
+            match b {
+                b' ' | b'\\' | b'<' | b'>' => {
+                    out.push('\\');
+                    out.push(b as char);
+                }
+                0..=0x1f | 0x80..=0xff => out.push('_'),
+                _ => out.push(b as char),
+            }
+        }
+    }
+    out
+}
+
 impl ProcessReport {
     pub fn new(pid: u32, opts: CheckOptions) -> Self {
         let program = model::CommandLine {
@@ -454,7 +478,7 @@ impl ProcessReport {
                     .map(|a| String::from_utf8_lossy(a).into_owned())
                     .collect();
                 if self.announce_command {
-                    self.preamble(sink, &words.join(" "));
+                    self.preamble(sink, &command_text(args.iter().map(|a| a.as_slice())));
                 }
                 if let Some((exe, rest)) = words.split_first() {
                     self.program = model::CommandLine {
@@ -928,6 +952,28 @@ impl ProcessReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_lines_are_escaped_like_valgrind() {
+        // Valgrind 3.19 printed, for these arguments:
+        // Command: /bin/true a\ b t_ab n_l back\\slash q'uote \<\> __  _
+        let words: [&[u8]; 10] = [
+            b"/bin/true",
+            b"a b",
+            b"t\tab",
+            b"n\nl",
+            b"back\\slash",
+            b"q'uote",
+            b"<>",
+            "\u{fc}".as_bytes(),
+            b"",
+            b"\x01",
+        ];
+        assert_eq!(
+            command_text(words),
+            "/bin/true a\\ b t_ab n_l back\\\\slash q'uote \\<\\> __  _"
+        );
+    }
 
     #[test]
     fn commas_group_thousands_like_valgrind() {
