@@ -56,6 +56,9 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
         return;
     }
     let entered = hooks::enter_runtime();
+    // The program may have closed our socket (daemons close every
+    // descriptor): reconnect before anything of the report is sent.
+    out::reconnect_if_lost();
     if let Some((signo, code, addr, pc, _)) = fatal {
         let stack = stacks::capture_from_signal(pc);
         out::ensure_modules();
