@@ -512,6 +512,81 @@ fn sort_large_file() {
         ],
     )
     .check();
+    // `sort FILE | head -1`: sort's own SIGPIPE handler removes its
+    // temporary files, restores the default action and re-raises; memdx
+    // reports, then sort dies by SIGPIPE as it does natively.
+    let (native, _) = run_head_1(
+        {
+            let mut c = Command::new(&sort);
+            c.arg(&path).env("LC_ALL", "C");
+            c
+        },
+        "sort | head -1 (native)",
+    );
+    let (ours, report) = run_head_1(
+        {
+            let mut c = memdx();
+            c.args(["check", "--"])
+                .arg(&sort)
+                .arg(&path)
+                .env("LC_ALL", "C");
+            c
+        },
+        "sort | head -1 (memdx check)",
+    );
+    assert_eq!(
+        native.signal(),
+        Some(libc::SIGPIPE),
+        "native sort: {native:?}"
+    );
+    assert_eq!(ours.signal(), native.signal(), "{report}");
+    assert!(
+        report.contains("Process terminating with default action of signal 13 (SIGPIPE)"),
+        "{report}"
+    );
+    let problems: Vec<String> = report_problems(&report)
+        .into_iter()
+        .filter(|p| !p.contains("Process terminating"))
+        .collect();
+    assert!(problems.is_empty(), "{problems:?}\n{report}");
+}
+
+/// Runs `cmd`, reads the first line of its stdout and closes the pipe (as
+/// `| head -1` does); returns how it ended and its stderr.
+fn run_head_1(mut cmd: Command, what: &str) -> (ExitStatus, String) {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn().unwrap();
+    let pgid = child.id() as i32;
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        String::from_utf8_lossy(&v).into_owned()
+    });
+    let mut byte = [0u8; 1];
+    while out.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {}
+    drop(out);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > WATCHDOG {
+            // SAFETY: signalling the process group this test created.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            let _ = child.wait();
+            panic!(
+                "{what}: still running after {} s: killed it",
+                WATCHDOG.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, err_reader.join().unwrap())
 }
 
 #[test]
