@@ -576,7 +576,13 @@ pub unsafe extern "C" fn valloc(size: size_t) -> *mut c_void {
 /// C allocator contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn pvalloc(size: size_t) -> *mut c_void {
-    let rounded = sys::round_page(size.max(1));
+    // A size within a page of SIZE_MAX cannot be rounded up: it fails like
+    // glibc's pvalloc (round_page would wrap to 0 and allocate a block).
+    let Some(rounded) = size.max(1).checked_add(4095).map(|s| s & !4095) else {
+        // SAFETY: errno location is valid.
+        unsafe { *libc::__errno_location() = libc::ENOMEM };
+        return core::ptr::null_mut();
+    };
     // SAFETY: forwarded contract.
     unsafe { aligned(4096, rounded, AllocKind::Malloc, entry!(pvalloc)) }
 }

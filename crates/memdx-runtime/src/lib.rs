@@ -70,14 +70,22 @@ static INIT: extern "C" fn() = init;
 static FINI: extern "C" fn() = fini;
 
 /// Fatal signals whose default action kills the process: the report runs
-/// first, then the signal is re-raised with its default action.
-const FATAL: [i32; 6] = [
+/// first, then the signal is re-raised with its default action. All are
+/// raised by the thread's own action (a fault, abort, a write to a closed
+/// pipe or past the file size limit, a forbidden system call), never in the
+/// middle of the runtime's own locked sections. Asynchronous ones (SIGTERM,
+/// SIGINT, SIGHUP, ...) could land while this thread holds a table lock, and
+/// the report would then wait for it forever: not handled.
+const FATAL: [i32; 9] = [
     libc::SIGSEGV,
     libc::SIGBUS,
     libc::SIGFPE,
     libc::SIGILL,
     libc::SIGABRT,
     libc::SIGTRAP,
+    libc::SIGPIPE,
+    libc::SIGXFSZ,
+    libc::SIGSYS,
 ];
 
 /// Whether this library was loaded with the program through LD_PRELOAD
@@ -169,6 +177,7 @@ extern "C" fn init() {
                 sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
                 libc::sigemptyset(&mut sa.sa_mask);
                 libc::sigaction(sig, &sa, core::ptr::null_mut());
+                HANDLING.fetch_or(1 << sig, Ordering::Relaxed);
             }
         }
     }
@@ -178,7 +187,7 @@ extern "C" fn init() {
 }
 
 extern "C" fn fini() {
-    report::final_report(None);
+    report::final_report_at_exit();
 }
 
 extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
@@ -211,7 +220,9 @@ extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
     unsafe {
         let mut sa: libc::sigaction = core::mem::zeroed();
         sa.sa_sigaction = libc::SIG_DFL;
-        libc::sigaction(sig, &sa, core::ptr::null_mut());
+        // glibc's own: the interposed `sigaction` would put this handler
+        // back instead of the default action.
+        __sigaction(sig, &sa, core::ptr::null_mut());
         libc::syscall(libc::SYS_tgkill, libc::getpid(), sys::gettid(), sig);
     }
 }
@@ -234,12 +245,30 @@ extern "C" {
 ///
 /// # Safety
 /// sigaction(2)'s contract.
+///
+/// Setting the default action of one of the fatal signals installs the
+/// runtime's handler instead (which reports, then dies by the default
+/// action): a program whose own handler cleans up, restores the default and
+/// re-raises (coreutils `sort` on SIGPIPE) still gets its report.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn sigaction(
     sig: libc::c_int,
     act: *const libc::sigaction,
     old: *mut libc::sigaction,
 ) -> libc::c_int {
+    let mut ours: libc::sigaction = unsafe { core::mem::zeroed() };
+    // SAFETY: the caller's act is readable when not null.
+    let act = if !act.is_null() && unsafe { sets_default(sig, &*act) } {
+        // SAFETY: copying the caller's mask into our replacement.
+        unsafe {
+            ours.sa_mask = (*act).sa_mask;
+        }
+        ours.sa_sigaction = fatal_handler as *const () as usize;
+        ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        &ours as *const libc::sigaction
+    } else {
+        act
+    };
     // SAFETY: forwarded to glibc with the caller's pointers.
     let r = unsafe { __sigaction(sig, act, old) };
     if r == 0 && !old.is_null() && FATAL.contains(&sig) {
@@ -253,6 +282,53 @@ pub unsafe extern "C" fn sigaction(
         }
     }
     r
+}
+
+/// Whether `act` gives fatal signal `sig` its default action.
+fn sets_default(sig: libc::c_int, act: &libc::sigaction) -> bool {
+    FATAL.contains(&sig)
+        && act.sa_sigaction == libc::SIG_DFL
+        && HANDLING.load(Ordering::Relaxed) & (1 << sig) != 0
+}
+
+/// The fatal signals whose handler the constructor installed (bit per
+/// signal): only those keep reporting when the program restores the
+/// default (a signal ignored when the program started is left alone).
+static HANDLING: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+extern "C" {
+    /// glibc's `signal` under its other exported name (BSD semantics).
+    fn bsd_signal(sig: libc::c_int, handler: libc::sighandler_t) -> libc::sighandler_t;
+}
+
+/// signal(3), interposed for the same reasons as `sigaction`: glibc's own
+/// `signal` does not go through the exported `sigaction`.
+///
+/// # Safety
+/// signal(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn signal(
+    sig: libc::c_int,
+    handler: libc::sighandler_t,
+) -> libc::sighandler_t {
+    let mut act: libc::sigaction = unsafe { core::mem::zeroed() };
+    act.sa_sigaction = handler;
+    if !sets_default(sig, &act) {
+        // SAFETY: forwarded.
+        let r = unsafe { bsd_signal(sig, handler) };
+        return if r == fatal_handler as *const () as usize {
+            libc::SIG_DFL
+        } else {
+            r
+        };
+    }
+    let mut old: libc::sigaction = unsafe { core::mem::zeroed() };
+    // SAFETY: our interposed sigaction installs the runtime's handler and
+    // hides it in `old`.
+    if unsafe { sigaction(sig, &act, &mut old) } != 0 {
+        return libc::SIG_ERR;
+    }
+    old.sa_sigaction
 }
 
 /// Bytes of stack left below this frame when running on an alternate

@@ -2,7 +2,7 @@
 //! `MEMDX_EVENTS_SOCK`. Each process (a fork child too) connects once and
 //! sends its own header, so every process gets its own report.
 
-use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use memdx_events::{Encoder, Header, ACK_EXIT, FLAG_FORK_CHILD, VERSION};
 
@@ -12,6 +12,13 @@ use crate::sys::{self, Racy, SpinLock};
 /// The socket path (NUL-terminated), copied from the environment at start.
 static SOCK_PATH: Racy<[u8; 108]> = Racy::new([0; 108]);
 static FD: AtomicI32 = AtomicI32::new(-1);
+/// Device and inode of our socket: the program may close our descriptor
+/// (daemons close every descriptor above 2) and reuse its number for a file
+/// of its own, which must never receive our events.
+static SOCK_DEV: AtomicU64 = AtomicU64::new(0);
+static SOCK_INO: AtomicU64 = AtomicU64::new(0);
+/// Whether this process's stream was opened by a fork child.
+static FORK_CHILD: AtomicBool = AtomicBool::new(false);
 static LOCK: SpinLock = SpinLock::new();
 /// `dlpi_adds` when the module map was last sent.
 static MODULES_SENT_AT: AtomicU32 = AtomicU32::new(u32::MAX);
@@ -47,10 +54,12 @@ pub fn connect(fork_child: bool) {
     }
     // SAFETY: plain socket calls on a local sockaddr_un.
     unsafe {
-        let old = FD.swap(-1, Ordering::AcqRel);
-        if old >= 0 {
+        // The previous stream's descriptor (a fork child's copy of the
+        // parent's) is closed only if it still is our socket.
+        if let Some(old) = our_fd() {
             libc::close(old);
         }
+        FD.store(-1, Ordering::Release);
         let s = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
         if s < 0 {
             return;
@@ -88,6 +97,12 @@ pub fn connect(fork_child: bool) {
             (&tv as *const libc::timeval).cast(),
             core::mem::size_of::<libc::timeval>() as libc::socklen_t,
         );
+        let mut st: libc::stat = core::mem::zeroed();
+        if libc::fstat(fd, &mut st) == 0 {
+            SOCK_DEV.store(st.st_dev, Ordering::Relaxed);
+            SOCK_INO.store(st.st_ino, Ordering::Relaxed);
+        }
+        FORK_CHILD.store(fork_child, Ordering::Relaxed);
         FD.store(fd, Ordering::Release);
     }
     let h = Header {
@@ -124,11 +139,41 @@ pub fn unlock() {
     LOCK.unlock()
 }
 
-fn send(mut bytes: &[u8]) {
+/// Our socket's descriptor, if it still is our socket.
+fn our_fd() -> Option<i32> {
     let fd = FD.load(Ordering::Acquire);
     if fd < 0 {
+        return None;
+    }
+    // SAFETY: fstat into a local.
+    let same = unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0
+            && st.st_dev == SOCK_DEV.load(Ordering::Relaxed)
+            && st.st_ino == SOCK_INO.load(Ordering::Relaxed)
+    };
+    same.then_some(fd)
+}
+
+/// Opens a new stream if the program closed ours (or reused its number):
+/// the end-of-process report then still reaches the analyzer. The analyzer
+/// sees a new stream for the same pid, with the command line (or the fork
+/// child flag) and every stack and module sent again.
+pub fn reconnect_if_lost() {
+    if FD.load(Ordering::Acquire) < 0 || our_fd().is_some() {
         return;
     }
+    // Not ours any more: forget the number without closing it (it may be
+    // the program's now).
+    FD.store(-1, Ordering::Release);
+    stacks::reset_emitted();
+    connect(FORK_CHILD.load(Ordering::Relaxed));
+}
+
+fn send(mut bytes: &[u8]) {
+    let Some(fd) = our_fd() else {
+        return;
+    };
     while !bytes.is_empty() {
         // SAFETY: writing our own buffer; MSG_NOSIGNAL so a gone analyzer
         // cannot kill the program with SIGPIPE.
@@ -162,10 +207,9 @@ pub fn emit(f: impl FnOnce(&mut Encoder<'_>)) {
 /// here with the status byte that follows it, as Valgrind does: no exit
 /// handlers, no leak scan.
 pub fn wait_ack() {
-    let fd = FD.load(Ordering::Acquire);
-    if fd < 0 {
+    let Some(fd) = our_fd() else {
         return;
-    }
+    };
     if recv_byte(fd) == Some(ACK_EXIT) {
         let status = recv_byte(fd).unwrap_or(0);
         // SAFETY: exit_group ends every thread of the process; nothing
@@ -199,6 +243,9 @@ pub fn ensure_stack(id: u32) {
 
 /// Sends the module map if objects were loaded since it was last sent.
 pub fn ensure_modules() {
+    // Every report starts here: if the program closed our socket, this is
+    // the moment to open a new one.
+    reconnect_if_lost();
     // SAFETY: dl_iterate_phdr with a callback that only reads its argument
     // and sends records (no allocation).
     unsafe {

@@ -29,6 +29,17 @@ pub static DEBUG_ROOTS: AtomicBool = AtomicBool::new(false);
 /// `--leak-check=no` turns the scan off (totals are still sent).
 pub static LEAK_CHECK: AtomicBool = AtomicBool::new(true);
 
+/// Set when the report runs from the runtime's ELF destructor, i.e. inside
+/// `exit()`, which flushes stdio itself. Any other report without a fatal
+/// signal comes from `_exit`/`_Exit`, which must not flush it.
+static FROM_EXIT: AtomicBool = AtomicBool::new(false);
+
+/// The report at `exit()` (the runtime's ELF destructor).
+pub fn final_report_at_exit() {
+    FROM_EXIT.store(true, Ordering::Relaxed);
+    final_report(None);
+}
+
 /// Forget that the report ran (fork child).
 pub fn reset_in_child() {
     DONE.store(false, Ordering::Relaxed);
@@ -45,6 +56,9 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
         return;
     }
     let entered = hooks::enter_runtime();
+    // The program may have closed our socket (daemons close every
+    // descriptor): reconnect before anything of the report is sent.
+    out::reconnect_if_lost();
     if let Some((signo, code, addr, pc, _)) = fatal {
         let stack = stacks::capture_from_signal(pc);
         out::ensure_modules();
@@ -62,6 +76,9 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
         let mut threads = 0;
         for_each_task(|_| threads += 1);
         if threads <= 1 {
+            if !FROM_EXIT.load(Ordering::Relaxed) {
+                discard_stdio_buffers();
+            }
             leave_for_freeres(entered);
             run_freeres(cxx);
             hooks::enter_runtime();
@@ -140,6 +157,68 @@ fn exit_caller_sp() -> Option<usize> {
     // SAFETY: the callback only reads the context and writes `state`.
     unsafe { _Unwind_Backtrace(find_exit_frame, (&mut state as *mut [usize; 2]).cast()) };
     (state[1] != 0).then_some(state[1])
+}
+
+/// The start of glibc's `struct _IO_FILE` (public layout,
+/// `bits/types/struct_FILE.h`), up to the fields used here.
+#[repr(C)]
+struct IoFile {
+    flags: libc::c_int,
+    read_ptr: *mut u8,
+    read_end: *mut u8,
+    read_base: *mut u8,
+    write_base: *mut u8,
+    write_ptr: *mut u8,
+    write_end: *mut u8,
+    buf_base: *mut u8,
+    buf_end: *mut u8,
+    save_base: *mut u8,
+    backup_base: *mut u8,
+    save_end: *mut u8,
+    markers: *mut libc::c_void,
+    chain: *mut IoFile,
+    fileno: libc::c_int,
+    flags2: libc::c_int,
+    old_offset: libc::off_t,
+    cur_column: libc::c_ushort,
+    vtable_offset: libc::c_schar,
+    shortbuf: [libc::c_char; 1],
+    lock: *mut libc::c_void,
+    offset: libc::off64_t,
+    codecvt: *mut libc::c_void,
+    wide_data: *mut libc::c_void,
+    freeres_list: *mut IoFile,
+    freeres_buf: *mut libc::c_void,
+    pad5: libc::size_t,
+    mode: libc::c_int,
+}
+
+extern "C" {
+    /// glibc's list of open streams (exported, GLIBC_2.2.5).
+    static _IO_list_all: *mut IoFile;
+}
+
+/// Before `__libc_freeres` on the `_exit` path: freeres flushes every stdio
+/// stream (and seeks input streams back to their logical position), which
+/// `_exit` never does. Pending output and read-ahead are dropped first, so
+/// the program's output is what it is without memdx (Valgrind 3.19 prints
+/// it). Only byte-oriented streams are touched; the thread is alone.
+fn discard_stdio_buffers() {
+    // SAFETY: walking glibc's stream list while no other thread runs; the
+    // fields written are the public buffer pointers of each FILE.
+    unsafe {
+        let mut fp = _IO_list_all;
+        let mut guard = 0;
+        while !fp.is_null() && guard < 100_000 {
+            let f = &mut *fp;
+            if f.mode <= 0 {
+                f.write_ptr = f.write_base;
+                f.read_end = f.read_ptr;
+            }
+            fp = f.chain;
+            guard += 1;
+        }
+    }
 }
 
 fn leave_for_freeres(entered: bool) {
@@ -271,7 +350,17 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     }
     // The maps text stays mapped until the scan is over: its own mapping is
     // in the maps it lists, and must not disappear under the scanner.
-    let maps_text = sys::read_file(b"/proc/self/maps\0");
+    // This thread's view: once the main thread has left with pthread_exit,
+    // /proc/self (the thread group leader, a zombie) lists no mappings.
+    let maps_text = match sys::read_file(b"/proc/thread-self/maps\0") {
+        Some((buf, cap, len)) if len > 0 => Some((buf, cap, len)),
+        other => {
+            if let Some((buf, cap, _)) = other {
+                sys::unmap_private(buf, cap);
+            }
+            sys::read_file(b"/proc/self/maps\0")
+        }
+    };
     if let Some((buf, _, len)) = maps_text {
         // SAFETY: read_file returns a mapping holding `len` bytes.
         let text = unsafe { core::slice::from_raw_parts(buf, len) };

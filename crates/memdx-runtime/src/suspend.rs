@@ -86,7 +86,10 @@ pub fn suspend_others() -> usize {
     let me = sys::gettid();
     let mut sent = 0;
     for_each_task(|tid| {
-        if tid != me {
+        // A thread that blocks the signal (threads created with every
+        // signal blocked are common) would never answer: not waited for.
+        // Its stack is then scanned from the mapping's start.
+        if tid != me && !blocks_suspend_signal(tid) {
             // SAFETY: tgkill to a thread of our own process.
             if unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, SUSPEND_SIG) } == 0 {
                 sent += 1;
@@ -119,7 +122,85 @@ pub fn resume_others() {
     }
 }
 
-/// Calls `f` with each thread id in /proc/self/task (raw getdents64: no malloc).
+/// `/proc/self/task/TID/FILE` as a NUL-terminated path in `buf`.
+fn task_path<'a>(buf: &'a mut [u8; 48], tid: i32, file: &[u8]) -> &'a [u8] {
+    let prefix = b"/proc/self/task/";
+    buf[..prefix.len()].copy_from_slice(prefix);
+    let mut at = prefix.len();
+    let mut digits = [0u8; 12];
+    let mut n = 0;
+    let mut v = tid.max(0) as u32;
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 || n == digits.len() {
+            break;
+        }
+    }
+    for k in (0..n).rev() {
+        buf[at] = digits[k];
+        at += 1;
+    }
+    buf[at] = b'/';
+    at += 1;
+    let file = &file[..file.len().min(buf.len() - at - 1)];
+    buf[at..at + file.len()].copy_from_slice(file);
+    at += file.len();
+    buf[at] = 0;
+    &buf[..=at]
+}
+
+/// Reads a small /proc file of thread `tid` into `out`; returns its length.
+fn read_task_file(tid: i32, file: &[u8], out: &mut [u8]) -> usize {
+    let mut pbuf = [0u8; 48];
+    let path = task_path(&mut pbuf, tid, file);
+    // SAFETY: open/read/close on a NUL-terminated path and our own buffer.
+    unsafe {
+        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return 0;
+        }
+        let len = libc::read(fd, out.as_mut_ptr().cast(), out.len());
+        libc::close(fd);
+        len.max(0) as usize
+    }
+}
+
+/// Whether thread `tid` blocks the suspend signal (its `SigBlk` mask).
+fn blocks_suspend_signal(tid: i32) -> bool {
+    let mut buf = [0u8; 4096];
+    let len = read_task_file(tid, b"status", &mut buf);
+    let text = buf.get(..len).unwrap_or(&[]);
+    let key = b"\nSigBlk:";
+    let Some(at) = text.windows(key.len()).position(|w| w == key) else {
+        return false;
+    };
+    let rest = text.get(at + key.len()..).unwrap_or(&[]);
+    let start = rest
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(0);
+    let (mask, n) = sys::parse_hex(rest.get(start..).unwrap_or(&[]));
+    n > 0 && mask & (1usize << (SUSPEND_SIG - 1)) != 0
+}
+
+/// Whether thread `tid` of this process has exited but is still listed: the
+/// main thread after `pthread_exit` stays a zombie until the process ends.
+/// It runs no code (a signal to it is never handled) and uses no libc state.
+fn is_zombie(tid: i32) -> bool {
+    let mut buf = [0u8; 512];
+    let len = read_task_file(tid, b"stat", &mut buf);
+    let text = buf.get(..len).unwrap_or(&[]);
+    // "tid (comm) S ...": the state follows the last ')'.
+    match text.iter().rposition(|&c| c == b')') {
+        Some(p) => matches!(text.get(p + 2), Some(b'Z' | b'X')),
+        None => false,
+    }
+}
+
+/// Calls `f` with each live thread id in /proc/self/task (raw getdents64:
+/// no malloc). Zombie threads (see `is_zombie`) are left out.
 pub fn for_each_task(mut f: impl FnMut(i32)) {
     // SAFETY: open/getdents64/close on our own buffer.
     unsafe {
@@ -141,7 +222,9 @@ pub fn for_each_task(mut f: impl FnMut(i32)) {
                 let reclen = u16::from_le_bytes([buf[off + 16], buf[off + 17]]) as usize;
                 let name = &buf[off + 19..(off + reclen).min(n as usize)];
                 if let Some(tid) = sys::parse_usize(name) {
-                    f(tid as i32);
+                    if !is_zombie(tid as i32) {
+                        f(tid as i32);
+                    }
                 }
                 if reclen == 0 {
                     break;

@@ -172,7 +172,13 @@ fn corpus_xml_agrees_with_valgrind() {
             Ok(r) => r,
             // Valgrind keeps writing a fork child's XML into the parent's
             // file (it opens it once, before the fork): not one document.
-            Err(e) if std::fs::read_to_string(&src).unwrap().contains("fork(") => {
+            // posix_spawn's vfork-like clone is a fork under Valgrind, and a
+            // child whose exec fails reports there too.
+            Err(e)
+                if ["fork(", "posix_spawn("]
+                    .iter()
+                    .any(|f| std::fs::read_to_string(&src).unwrap().contains(f)) =>
+            {
                 println!("{name:32} not compared: valgrind's XML is not one document ({e})");
                 continue;
             }
@@ -193,7 +199,14 @@ fn corpus_xml_agrees_with_valgrind() {
         // directory of every user frame.
         for e in &ours.errors {
             for f in &e.stack.frames {
-                assert!(f.obj.is_some(), "{name}: frame without <obj>: {f:?}");
+                // An address in no loaded object (code of a library
+                // dlclose'd before the report) has none, as under Valgrind
+                // (`???`, a frame with only <ip>).
+                let unknown = f.function.is_none() && f.file.is_none();
+                assert!(
+                    f.obj.is_some() || unknown,
+                    "{name}: frame without <obj>: {f:?}"
+                );
                 if f.file.is_some() {
                     assert!(f.dir.is_some(), "{name}: frame without <dir>: {f:?}");
                 }

@@ -65,6 +65,9 @@ pub struct Expect {
     pub exit: Option<i32>,
     pub signal: Option<i32>,
     pub build: Vec<String>,
+    /// Shared libraries the program loads (`lib: NAME`): built from
+    /// `lib/NAME.c` into `NAME.so` next to the program.
+    pub libs: Vec<String>,
     pub valgrind_skip: Option<String>,
     /// Why the HEAP SUMMARY differs from Valgrind's (`heap-summary: differs ...`).
     pub heap_summary_differs: Option<String>,
@@ -90,6 +93,8 @@ pub fn parse_expect(src: &str) -> Expect {
             let (kind, value) = rest.split_once(':').unwrap();
             e.leaks
                 .insert(kind.trim().to_string(), value.trim().to_string());
+        } else if let Some(rest) = line.strip_prefix("lib:") {
+            e.libs.push(rest.trim().to_string());
         } else if let Some(rest) = line.strip_prefix("build:") {
             e.build = rest.split_whitespace().map(String::from).collect();
         } else if let Some(rest) = line.strip_prefix("error-summary: differs") {
@@ -104,8 +109,14 @@ pub fn parse_expect(src: &str) -> Expect {
 }
 
 /// Compiles one corpus source with the system compiler, as a distribution
-/// would: -O2, debug info, no frame pointers.
+/// would: -O2, debug info, no frame pointers. The shared libraries its
+/// header names (`lib: NAME`) are built next to it.
 pub fn build(src: &Path, out_dir: &Path, extra: &[String]) -> PathBuf {
+    if let Ok(text) = std::fs::read_to_string(src) {
+        for lib in parse_expect(&text).libs {
+            build_lib(&lib, out_dir);
+        }
+    }
     let is_cpp = src.extension().is_some_and(|e| e == "cpp");
     let exe = out_dir.join(src.file_stem().unwrap());
     if src.extension().is_some_and(|e| e == "rs") {
@@ -138,6 +149,28 @@ pub fn build(src: &Path, out_dir: &Path, extra: &[String]) -> PathBuf {
         .expect("running the C compiler");
     assert!(status.success(), "compiling {}", src.display());
     exe
+}
+
+/// Builds `lib/NAME.c` of the corpus into `out_dir/NAME.so`.
+pub fn build_lib(name: &str, out_dir: &Path) -> PathBuf {
+    let src = corpus_dir().join("lib").join(format!("{name}.c"));
+    let out = out_dir.join(format!("{name}.so"));
+    let status = Command::new("gcc")
+        .args([
+            "-O2",
+            "-g",
+            "-fomit-frame-pointer",
+            "-w",
+            "-shared",
+            "-fPIC",
+        ])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("running the C compiler");
+    assert!(status.success(), "compiling {}", src.display());
+    out
 }
 
 /// The report of the first process in a Valgrind-style log (the program

@@ -43,6 +43,9 @@ fn signal_name(sig: i32) -> &'static str {
         libc::SIGILL => "SIGILL",
         libc::SIGABRT => "SIGABRT",
         libc::SIGTRAP => "SIGTRAP",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGSYS => "SIGSYS",
         _ => "signal",
     }
 }
@@ -224,6 +227,30 @@ pub struct ProcessReport {
     /// Print a preamble when the command line arrives (a program exec'd
     /// under --trace-children=yes; the first program's is printed at start).
     pub announce_command: bool,
+}
+
+/// A command line as Valgrind 3.19 prints it after `Command: `, on one
+/// line: words joined by spaces; in each word a space, `\\`, `<` and `>`
+/// get a backslash, and control characters and non-ASCII bytes become `_`
+/// (so a `-c` script with newlines cannot break the `==PID==` layout).
+pub fn command_text<'a>(words: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut out = String::new();
+    for (i, word) in words.into_iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        for &b in word {
+            match b {
+                b' ' | b'\\' | b'<' | b'>' => {
+                    out.push('\\');
+                    out.push(b as char);
+                }
+                0..=0x1f | 0x80..=0xff => out.push('_'),
+                _ => out.push(b as char),
+            }
+        }
+    }
+    out
 }
 
 impl ProcessReport {
@@ -499,7 +526,7 @@ impl ProcessReport {
                     .map(|a| String::from_utf8_lossy(a).into_owned())
                     .collect();
                 if self.announce_command {
-                    self.preamble(sink, &words.join(" "));
+                    self.preamble(sink, &command_text(args.iter().map(|a| a.as_slice())));
                 }
                 if let Some((exe, rest)) = words.split_first() {
                     self.program = model::CommandLine {
@@ -1250,6 +1277,28 @@ impl ProcessReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_lines_are_escaped_like_valgrind() {
+        // Valgrind 3.19 printed, for these arguments:
+        // Command: /bin/true a\ b t_ab n_l back\\slash q'uote \<\> __  _
+        let words: [&[u8]; 10] = [
+            b"/bin/true",
+            b"a b",
+            b"t\tab",
+            b"n\nl",
+            b"back\\slash",
+            b"q'uote",
+            b"<>",
+            "\u{fc}".as_bytes(),
+            b"",
+            b"\x01",
+        ];
+        assert_eq!(
+            command_text(words),
+            "/bin/true a\\ b t_ab n_l back\\\\slash q'uote \\<\\> __  _"
+        );
+    }
 
     #[test]
     fn commas_group_thousands_like_valgrind() {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufReader, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -245,11 +246,11 @@ impl Outcome {
 }
 
 fn command_line(program: &OsString, args: &[OsString]) -> String {
-    std::iter::once(program)
-        .chain(args.iter())
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
+    super::render::command_text(
+        std::iter::once(program)
+            .chain(args.iter())
+            .map(|a| a.as_bytes()),
+    )
 }
 
 /// Whether `pid` still runs (a zombie does not: it died without reporting).
