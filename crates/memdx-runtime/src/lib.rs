@@ -25,6 +25,7 @@
 // glibc's allocator), which leaves most of the crate unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod access;
 mod hooks;
 mod leak;
 mod out;
@@ -128,6 +129,9 @@ extern "C" fn init() {
             unsafe { libc::unsetenv(var.as_ptr()) };
         }
     }
+    // The fault handler runs on its own stack (a stack overflow leaves no
+    // room on the thread's own).
+    access::install_alt_stack();
     // SAFETY: registering plain C callbacks.
     unsafe {
         libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
@@ -135,17 +139,79 @@ extern "C" fn init() {
             let mut old: libc::sigaction = core::mem::zeroed();
             __sigaction(sig, core::ptr::null(), &mut old);
             if old.sa_sigaction == libc::SIG_DFL {
-                let mut sa: libc::sigaction = core::mem::zeroed();
-                sa.sa_sigaction = fatal_handler as *const () as usize;
-                sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-                libc::sigemptyset(&mut sa.sa_mask);
-                libc::sigaction(sig, &sa, core::ptr::null_mut());
+                install_fatal(sig);
             }
         }
     }
     if entered {
         hooks::leave_runtime();
     }
+}
+
+/// Installs the runtime's handler for `sig` with the default action's
+/// meaning (report, then die by the signal).
+///
+/// # Safety
+/// Changes the process's disposition of `sig`.
+unsafe fn install_fatal(sig: i32) {
+    // SAFETY: a zeroed sigaction is valid; glibc's own sigaction.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = fatal_handler as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        libc::sigemptyset(&mut sa.sa_mask);
+        __sigaction(sig, &sa, core::ptr::null_mut());
+    }
+}
+
+/// Signals whose program handlers are chained behind the runtime's (so an
+/// invalid access is reported before the program's handler runs, as under
+/// Valgrind): SIGSEGV and SIGBUS.
+const CHAIN: [i32; 2] = [libc::SIGSEGV, libc::SIGBUS];
+
+/// The program's handler for each signal of [`CHAIN`], when it installed
+/// one (then the kernel has the runtime's handler in its place).
+static CHAINED: [core::sync::atomic::AtomicBool; 2] =
+    [const { core::sync::atomic::AtomicBool::new(false) }; 2];
+// SAFETY (of the zeroed value): all-zero is a valid sigaction.
+static PROGRAM_ACT: sys::Racy<[libc::sigaction; 2]> =
+    sys::Racy::new(unsafe { core::mem::zeroed() });
+
+fn chain_index(sig: i32) -> Option<usize> {
+    CHAIN.iter().position(|&s| s == sig)
+}
+
+/// Runs the program's own handler for `sig` (chained). Returns false when
+/// there is none.
+fn call_program_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) -> bool {
+    let Some(i) = chain_index(sig) else {
+        return false;
+    };
+    if !CHAINED[i].load(Ordering::Acquire) {
+        return false;
+    }
+    // SAFETY: PROGRAM_ACT[i] was written before CHAINED[i] was set.
+    let act = unsafe { (*PROGRAM_ACT.get())[i] };
+    if act.sa_flags & libc::SA_RESETHAND != 0 {
+        // One-shot handler: the disposition becomes the default one, which
+        // under memdx is the runtime's fatal handler.
+        CHAINED[i].store(false, Ordering::Release);
+        // SAFETY: reinstalling the runtime's handler for a chained signal.
+        unsafe { install_fatal(sig) };
+    }
+    // SAFETY: calling the handler the program registered, with the
+    // kernel's arguments, as the kernel would have.
+    unsafe {
+        if act.sa_flags & libc::SA_SIGINFO != 0 {
+            let h: extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) =
+                core::mem::transmute(act.sa_sigaction);
+            h(sig, info, ctx);
+        } else {
+            let h: extern "C" fn(i32) = core::mem::transmute(act.sa_sigaction);
+            h(sig);
+        }
+    }
+    true
 }
 
 extern "C" fn fini() {
@@ -171,6 +237,16 @@ extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         };
         (code, addr, pc, sp)
     };
+    // An invalid access is reported first (Valgrind reports it before the
+    // signal is delivered); then the program's own handler runs, if it
+    // installed one.
+    let room = stack_room() >= 64 * 1024;
+    if room {
+        access::report_fault(sig, code, addr, pc, sp);
+    }
+    if call_program_handler(sig, info, ctx) {
+        return;
+    }
     // The report needs tens of KiB of stack. On a small alternate signal
     // stack (Rust's stack-overflow handler aborts from one) it is skipped
     // rather than turning the program's death into a different one.
@@ -182,7 +258,8 @@ extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
     unsafe {
         let mut sa: libc::sigaction = core::mem::zeroed();
         sa.sa_sigaction = libc::SIG_DFL;
-        libc::sigaction(sig, &sa, core::ptr::null_mut());
+        // glibc's own: the interposed one would put the runtime's back.
+        __sigaction(sig, &sa, core::ptr::null_mut());
         libc::syscall(libc::SYS_tgkill, libc::getpid(), sys::gettid(), sig);
     }
 }
@@ -211,6 +288,10 @@ pub unsafe extern "C" fn sigaction(
     act: *const libc::sigaction,
     old: *mut libc::sigaction,
 ) -> libc::c_int {
+    if let Some(i) = chain_index(sig) {
+        // SAFETY: sigaction's contract for the caller's pointers.
+        return unsafe { chained_sigaction(i, sig, act, old) };
+    }
     // SAFETY: forwarded to glibc with the caller's pointers.
     let r = unsafe { __sigaction(sig, act, old) };
     if r == 0 && !old.is_null() && FATAL.contains(&sig) {
@@ -224,6 +305,68 @@ pub unsafe extern "C" fn sigaction(
         }
     }
     r
+}
+
+/// sigaction for SIGSEGV and SIGBUS: a program handler is remembered and
+/// the runtime's stays installed in front of it (with the program's mask
+/// and flags, so the kernel treats the signal as the program asked);
+/// queries see the program's handler, or the default action.
+///
+/// # Safety
+/// sigaction(2)'s contract.
+unsafe fn chained_sigaction(
+    i: usize,
+    sig: libc::c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> libc::c_int {
+    // SAFETY: the caller's pointers, checked for null; glibc's sigaction.
+    unsafe {
+        let mut prev: libc::sigaction = core::mem::zeroed();
+        let r = __sigaction(sig, core::ptr::null(), &mut prev);
+        if r != 0 {
+            return r;
+        }
+        let ours = fatal_handler as *const () as usize;
+        let was_chained = CHAINED[i].load(Ordering::Acquire);
+        let shown = if was_chained {
+            (*PROGRAM_ACT.get())[i]
+        } else if prev.sa_sigaction == ours {
+            let mut dfl: libc::sigaction = core::mem::zeroed();
+            dfl.sa_sigaction = libc::SIG_DFL;
+            dfl
+        } else {
+            prev
+        };
+        if !act.is_null() {
+            let h = (*act).sa_sigaction;
+            if h == libc::SIG_DFL {
+                CHAINED[i].store(false, Ordering::Release);
+                install_fatal(sig);
+            } else if h == libc::SIG_IGN {
+                CHAINED[i].store(false, Ordering::Release);
+                let r = __sigaction(sig, act, core::ptr::null_mut());
+                if r != 0 {
+                    return r;
+                }
+            } else {
+                let mut sa = *act;
+                sa.sa_sigaction = ours;
+                sa.sa_flags = ((*act).sa_flags | libc::SA_SIGINFO) & !libc::SA_RESETHAND;
+                CHAINED[i].store(false, Ordering::Release);
+                (*PROGRAM_ACT.get())[i] = *act;
+                let r = __sigaction(sig, &sa, core::ptr::null_mut());
+                if r != 0 {
+                    return r;
+                }
+                CHAINED[i].store(true, Ordering::Release);
+            }
+        }
+        if !old.is_null() {
+            *old = shown;
+        }
+        0
+    }
 }
 
 /// Bytes of stack left below this frame when running on an alternate

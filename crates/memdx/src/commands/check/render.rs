@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use memdx_report as model;
 
 use memdx_events::{
-    BadFree, BadFreeKind, Dealloc, Event, HeapTotals, Heuristic, LeakState, LossRecord, Place,
+    Access, AccessKind, BadFree, BadFreeKind, Dealloc, Event, HeapTotals, Heuristic, LeakState,
+    LossRecord, Place,
 };
 
 use super::options::{CheckOptions, LeakCheck};
@@ -122,9 +123,27 @@ fn gen_suppression(query: memdx_supp::Query<'_>, frames: &[FrameText]) -> model:
             "Memcheck:Leak",
             Some(format!("match-leak-kinds: {}", k.name())),
         ),
+        memdx_supp::Query::Addr(n) => {
+            return model::Suppression::new(
+                "insert_a_suppression_name_here",
+                &format!("Memcheck:Addr{n}"),
+                None,
+                supp_model_frames(frames),
+            )
+        }
+        memdx_supp::Query::Overlap => ("Memcheck:Overlap", None),
         _ => ("Memcheck:Free", None),
     };
-    let sframes = frames
+    model::Suppression::new(
+        "insert_a_suppression_name_here",
+        kind,
+        aux.as_deref(),
+        supp_model_frames(frames),
+    )
+}
+
+fn supp_model_frames(frames: &[FrameText]) -> Vec<model::SuppFrame> {
+    frames
         .iter()
         .map(|f| match (&f.mangled, &f.function, &f.object) {
             (Some(m), _, _) => model::SuppFrame::Fun(m.clone()),
@@ -132,13 +151,7 @@ fn gen_suppression(query: memdx_supp::Query<'_>, frames: &[FrameText]) -> model:
             (None, None, Some(o)) => model::SuppFrame::Obj(o.clone()),
             (None, None, None) => model::SuppFrame::Obj("*".into()),
         })
-        .collect();
-    model::Suppression::new(
-        "insert_a_suppression_name_here",
-        kind,
-        aux.as_deref(),
-        sframes,
-    )
+        .collect()
 }
 
 /// The parent of `pid`, from `/proc` (memdx itself once the program has
@@ -160,6 +173,8 @@ pub struct ProcessReport {
     sym: Symbolizer,
     stacks: HashMap<u32, Vec<u64>>,
     contexts: HashMap<(u8, u8, u32, u8), Context>,
+    /// Invalid-access contexts: (read/write/overlap, routine, size, stack).
+    access_contexts: HashMap<(u8, u8, u64, u32), Context>,
     pub errors: u64,
     pub error_contexts: u64,
     /// Suppressed errors and their distinct contexts (ERROR SUMMARY).
@@ -212,6 +227,7 @@ impl ProcessReport {
             sym: Symbolizer::default(),
             stacks: HashMap::new(),
             contexts: HashMap::new(),
+            access_contexts: HashMap::new(),
             errors: 0,
             error_contexts: 0,
             suppressed_errors: 0,
@@ -357,6 +373,7 @@ impl ProcessReport {
                 });
             }
             Event::BadFree(e) => self.bad_free(e, sink),
+            Event::Access(a) => self.access(a, sink),
             Event::LossRecord(r) => self.loss.push(r),
             Event::HeuristicTotal {
                 heuristic,
@@ -583,6 +600,186 @@ impl ProcessReport {
                 BadFreeKind::Invalid => model::ErrorKind::InvalidFree,
             },
             what: model::What::Text(headline.to_string()),
+            stack: model_stack(&frames),
+            aux,
+            suppression,
+        });
+        self.error_counts.push(1);
+    }
+
+    /// Valgrind's "Address 0x... is ..." line (and the block's stacks) for
+    /// an address the runtime described.
+    fn address_lines(
+        &mut self,
+        s: &mut String,
+        aux: &mut Vec<model::Aux>,
+        addr: u64,
+        place: Place,
+        block: (u64, u64, u32, u32),
+    ) {
+        let (start, size, alloc_stack, free_stack) = block;
+        let rel = if addr < start {
+            format!("{} bytes before", commas(start - addr))
+        } else if addr - start >= size && !(size == 0 && addr == start) {
+            format!("{} bytes after", commas(addr - start - size))
+        } else {
+            format!("{} bytes inside", commas(addr - start))
+        };
+        match place {
+            Place::InsideLive => {
+                let what = format!(
+                    "Address 0x{addr:x} is {rel} a block of size {} alloc'd",
+                    commas(size)
+                );
+                self.line(s, &format!(" {what}"));
+                let st = self.stack_lines(s, alloc_stack);
+                aux.push(model::Aux {
+                    what,
+                    stack: Some(st),
+                });
+            }
+            Place::InsideFreed => {
+                let what = format!(
+                    "Address 0x{addr:x} is {rel} a block of size {} free'd",
+                    commas(size)
+                );
+                self.line(s, &format!(" {what}"));
+                let st = self.stack_lines(s, free_stack);
+                aux.push(model::Aux {
+                    what,
+                    stack: Some(st),
+                });
+                self.line(s, " Block was alloc'd at");
+                let st = self.stack_lines(s, alloc_stack);
+                aux.push(model::Aux {
+                    what: "Block was alloc'd at".into(),
+                    stack: Some(st),
+                });
+            }
+            Place::ThreadStack | Place::Unknown => {
+                let what = match self.sym.data_symbol(addr) {
+                    Some((name, off)) => format!(
+                        "Address 0x{addr:x} is {} bytes inside data symbol \"{name}\"",
+                        commas(off)
+                    ),
+                    None => {
+                        format!("Address 0x{addr:x} is not stack'd, malloc'd or (recently) free'd")
+                    }
+                };
+                self.line(s, &format!(" {what}"));
+                aux.push(model::Aux { what, stack: None });
+            }
+        }
+    }
+
+    /// An invalid access: a faulting instruction (decoded here) or a C
+    /// library routine the runtime checked.
+    fn access(&mut self, a: Access, sink: &mut dyn Sink) {
+        let func = memdx_events::ACCESS_FUNCS
+            .get(a.func as usize)
+            .copied()
+            .unwrap_or("");
+        let (headline, kind, query, size) = match a.kind {
+            AccessKind::Overlap => {
+                // Valgrind prints the length only for routines that take one.
+                let text = if matches!(func, "strcpy" | "strcat" | "stpcpy") {
+                    format!(
+                        "Source and destination overlap in {func}(0x{:x}, 0x{:x})",
+                        a.dst, a.src
+                    )
+                } else {
+                    format!(
+                        "Source and destination overlap in {func}(0x{:x}, 0x{:x}, {})",
+                        a.dst, a.src, a.len
+                    )
+                };
+                (
+                    text,
+                    model::ErrorKind::Overlap,
+                    memdx_supp::Query::Overlap,
+                    0,
+                )
+            }
+            _ => {
+                let (write, size) = match a.kind {
+                    AccessKind::Write => (true, a.size),
+                    AccessKind::Read => (false, a.size),
+                    _ => {
+                        let n = a.code.len().min(a.code_len as usize);
+                        match super::access::decode(a.pc, &a.code[..n], a.addr) {
+                            Some(d) => (d.write, d.size),
+                            // Undecodable: a read of unknown size.
+                            None => (false, 0),
+                        }
+                    }
+                };
+                let text = format!(
+                    "Invalid {} of size {size}",
+                    if write { "write" } else { "read" }
+                );
+                let kind = if write {
+                    model::ErrorKind::InvalidWrite
+                } else {
+                    model::ErrorKind::InvalidRead
+                };
+                (text, kind, memdx_supp::Query::Addr(size as u32), size)
+            }
+        };
+        let key = (kind as u8, a.func, size, a.stack);
+        match self.access_contexts.get(&key).copied() {
+            Some(Context::Shown(i)) => {
+                self.errors += 1;
+                if let Some(c) = self.error_counts.get_mut(i) {
+                    *c += 1;
+                }
+                return;
+            }
+            Some(Context::Suppressed(i)) => {
+                self.suppressed_errors += 1;
+                self.use_suppression(i);
+                return;
+            }
+            None => {}
+        }
+        let frames = self.frames_of(a.stack);
+        if let Some(i) = self.suppressed_by(query, &frames) {
+            self.access_contexts.insert(key, Context::Suppressed(i));
+            self.suppressed_errors += 1;
+            self.suppressed_contexts += 1;
+            return;
+        }
+        self.errors += 1;
+        self.error_contexts += 1;
+        self.access_contexts
+            .insert(key, Context::Shown(self.run_errors.len()));
+        let mut aux: Vec<model::Aux> = Vec::new();
+        let mut s = String::new();
+        self.line(&mut s, &headline);
+        self.frame_lines(&mut s, &frames);
+        if a.kind != AccessKind::Overlap {
+            self.address_lines(
+                &mut s,
+                &mut aux,
+                a.addr,
+                a.place,
+                (a.block_start, a.block_size, a.alloc_stack, a.free_stack),
+            );
+        }
+        self.line(&mut s, "");
+        let suppression = self.opts.gen_suppressions.then(|| {
+            let supp = gen_suppression(query, &frames);
+            s.push_str(&supp.raw_text);
+            supp
+        });
+        sink.write_chunk(&s);
+        let unique = self.next_unique;
+        self.next_unique += 1;
+        self.run_errors.push(model::Error {
+            unique,
+            tid: a.tid,
+            thread_name: None,
+            kind,
+            what: model::What::Text(headline),
             stack: model_stack(&frames),
             aux,
             suppression,
