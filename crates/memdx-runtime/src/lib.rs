@@ -32,6 +32,7 @@ mod out;
 mod report;
 mod roots;
 mod stacks;
+mod strmem;
 mod suspend;
 mod sys;
 mod table;
@@ -81,6 +82,7 @@ const FATAL: [i32; 6] = [
 
 extern "C" fn init() {
     let entered = hooks::enter_runtime();
+    strmem::init();
     // SAFETY: getpid has no preconditions.
     report::OWNER_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
     if let Some(n) = sys::getenv(c"MEMDX_NUM_CALLERS").and_then(sys::parse_usize) {

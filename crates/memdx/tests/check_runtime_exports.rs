@@ -1,5 +1,5 @@
-//! The runtime library exports the allocator family (plus `_exit`, `_Exit`
-//! and `sigaction`) and nothing else: any other exported symbol (a Rust
+//! The runtime library exports the allocator family (plus `_exit`, `_Exit`,
+//! `sigaction` and the checked memory and string routines) and nothing else: any other exported symbol (a Rust
 //! unwinder's `_Unwind_*`, say) would interpose on the program under test.
 
 use std::path::{Path, PathBuf};
@@ -82,6 +82,15 @@ fn only_the_allocator_family_is_exported() {
         "_exit",
         "_Exit",
         "sigaction",
+        "memcpy",
+        "memmove",
+        "memset",
+        "strcpy",
+        "stpcpy",
+        "strncpy",
+        "strcat",
+        "strncat",
+        "strlen",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -726,17 +726,25 @@ impl ProcessReport {
             }
         };
         let key = (kind as u8, a.func, size, a.stack);
+        // A checked routine's record stands for `len` accesses of one site
+        // of Valgrind's loop, each an error there.
+        let count = match a.kind {
+            AccessKind::Read | AccessKind::Write => a.len.max(1),
+            _ => 1,
+        };
         match self.access_contexts.get(&key).copied() {
             Some(Context::Shown(i)) => {
-                self.errors += 1;
+                self.errors += count;
                 if let Some(c) = self.error_counts.get_mut(i) {
-                    *c += 1;
+                    *c += count;
                 }
                 return;
             }
             Some(Context::Suppressed(i)) => {
-                self.suppressed_errors += 1;
-                self.use_suppression(i);
+                self.suppressed_errors += count;
+                for _ in 0..count {
+                    self.use_suppression(i);
+                }
                 return;
             }
             None => {}
@@ -744,11 +752,14 @@ impl ProcessReport {
         let frames = self.frames_of(a.stack);
         if let Some(i) = self.suppressed_by(query, &frames) {
             self.access_contexts.insert(key, Context::Suppressed(i));
-            self.suppressed_errors += 1;
+            self.suppressed_errors += count;
+            for _ in 1..count {
+                self.use_suppression(i);
+            }
             self.suppressed_contexts += 1;
             return;
         }
-        self.errors += 1;
+        self.errors += count;
         self.error_contexts += 1;
         self.access_contexts
             .insert(key, Context::Shown(self.run_errors.len()));
@@ -784,7 +795,7 @@ impl ProcessReport {
             aux,
             suppression,
         });
-        self.error_counts.push(1);
+        self.error_counts.push(count);
     }
 
     fn end(&mut self, leak_scan_done: bool, sink: &mut dyn Sink) {
