@@ -675,3 +675,83 @@ pub unsafe extern "C" fn strlen(s: *const c_char) -> usize {
     }
     len
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn elems(d: usize, s: usize, len: usize) -> Vec<(u8, usize, usize)> {
+        let mut v = Vec::new();
+        memmove_elems(d, s, len, &mut |site, off, sz| v.push((site, off, sz)));
+        v
+    }
+
+    #[test]
+    fn memmove_replay_follows_valgrinds_loop() {
+        // Same alignment: 4 unrolled words, then one word.
+        assert_eq!(
+            elems(0x1000, 0x2000, 40),
+            vec![(1, 0, 8), (2, 8, 8), (3, 16, 8), (4, 24, 8), (5, 32, 8)]
+        );
+        // Same alignment, off by 6: two head bytes, a word, shorts, a byte.
+        assert_eq!(
+            elems(0x1006, 0x2006, 13),
+            vec![(0, 0, 1), (0, 1, 1), (5, 2, 8), (6, 10, 2), (7, 12, 1)]
+        );
+        // Different alignment, both even: shorts only.
+        assert_eq!(elems(0x1000, 0x2002, 4), vec![(6, 0, 2), (6, 2, 2)]);
+        // Overlapping with dst above src: backwards from the end.
+        assert_eq!(
+            elems(0x1001, 0x1000, 3),
+            vec![(15, 2, 1), (15, 1, 1), (15, 0, 1)]
+        );
+        // dst == src: Valgrind copies nothing.
+        assert!(elems(0x1000, 0x1000, 8).is_empty());
+        assert!(elems(0x1000, 0x2000, 0).is_empty());
+    }
+
+    #[test]
+    fn overlap_is_valgrinds_rule() {
+        assert!(is_overlap(0x1000, 0x1002, 9, 9));
+        assert!(!is_overlap(0x1000, 0x1009, 9, 9));
+        assert!(is_overlap(0x1009, 0x1000, 9, 10));
+        assert!(!is_overlap(0x1000, 0x1000, 0, 4));
+        assert!(is_overlap(0x1000, 0x1000, 1, 1));
+    }
+
+    #[test]
+    fn replay_groups_by_site_and_honours_partial_loads() {
+        let b = Block {
+            ptr: 0x1000,
+            size: 36,
+            stack: 0,
+            kind: 0,
+        };
+        let mut r = Replay::new();
+        // An aligned word read half outside: no error (partial loads ok).
+        r.access(false, 5, 0x1020, 8, Some(b));
+        assert!(!r.any());
+        // The same word written: an error at its start.
+        r.access(true, 5, 0x1020, 8, Some(b));
+        // Bytes past the end, twice from one site, once from another.
+        r.access(true, 7, 0x1024, 1, Some(b));
+        r.access(true, 7, 0x1025, 1, Some(b));
+        r.access(true, 2, 0x1026, 1, Some(b));
+        // Unknown block: never an error.
+        r.access(true, 7, 0x9000, 1, None);
+        let got: Vec<(bool, u8, usize, usize, u64)> = r
+            .groups
+            .iter()
+            .flatten()
+            .map(|g| (g.write, g.site, g.addr, g.size, g.count))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (true, 5, 0x1020, 8, 1),
+                (true, 7, 0x1024, 1, 2),
+                (true, 2, 0x1026, 1, 1)
+            ]
+        );
+    }
+}

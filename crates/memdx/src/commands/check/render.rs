@@ -1224,4 +1224,118 @@ mod tests {
 ";
         assert_eq!(text, expected);
     }
+
+    #[test]
+    fn invalid_accesses_use_valgrinds_wording_and_counts() {
+        let mut r = ProcessReport::new(7, opts(true));
+        let mut out: Vec<u8> = Vec::new();
+        for (id, pc) in [(1, 0x10), (2, 0x20), (3, 0x30), (4, 0x40)] {
+            r.handle(
+                Event::Stack {
+                    id,
+                    frames: vec![pc],
+                },
+                &mut out,
+            );
+        }
+        // A fault: `mov eax, [rdi]` at an address no block is near.
+        let mut code = [0u8; 16];
+        code[..2].copy_from_slice(&[0x8b, 0x07]);
+        r.handle(
+            Event::Access(Access {
+                addr: 0x10,
+                stack: 1,
+                signo: 11,
+                si_code: 1,
+                pc: 0x10,
+                code_len: 2,
+                code,
+                ..Access::default()
+            }),
+            &mut out,
+        );
+        // strcpy past a freed block, standing for 3 errors of one context.
+        let write = Access {
+            kind: AccessKind::Write,
+            func: 4,
+            addr: 0x1010,
+            size: 1,
+            len: 3,
+            stack: 2,
+            place: Place::InsideFreed,
+            block_start: 0x1000,
+            block_size: 16,
+            alloc_stack: 3,
+            free_stack: 4,
+            ..Access::default()
+        };
+        r.handle(Event::Access(write), &mut out);
+        r.handle(Event::Access(write), &mut out);
+        r.handle(
+            Event::Access(Access {
+                kind: AccessKind::Read,
+                func: 1,
+                addr: 0xff8,
+                size: 8,
+                stack: 2,
+                place: Place::InsideLive,
+                block_start: 0x1000,
+                block_size: 16,
+                alloc_stack: 3,
+                ..Access::default()
+            }),
+            &mut out,
+        );
+        r.handle(
+            Event::Access(Access {
+                kind: AccessKind::Overlap,
+                func: 4,
+                dst: 0x1000,
+                src: 0x1002,
+                stack: 2,
+                ..Access::default()
+            }),
+            &mut out,
+        );
+        r.handle(
+            Event::Access(Access {
+                kind: AccessKind::Overlap,
+                func: 5,
+                dst: 0x1004,
+                src: 0x1006,
+                len: 9,
+                stack: 3,
+                ..Access::default()
+            }),
+            &mut out,
+        );
+        assert_eq!(r.errors, 1 + 6 + 1 + 1 + 1);
+        assert_eq!(r.error_contexts, 5);
+        let text = String::from_utf8(out).unwrap();
+        let expected = "\
+==7== Invalid read of size 4
+==7==    at 0x10: ???
+==7==  Address 0x10 is not stack'd, malloc'd or (recently) free'd
+==7== 
+==7== Invalid write of size 1
+==7==    at 0x20: ???
+==7==  Address 0x1010 is 0 bytes after a block of size 16 free'd
+==7==    at 0x40: ???
+==7==  Block was alloc'd at
+==7==    at 0x30: ???
+==7== 
+==7== Invalid read of size 8
+==7==    at 0x20: ???
+==7==  Address 0xff8 is 8 bytes before a block of size 16 alloc'd
+==7==    at 0x30: ???
+==7== 
+==7== Source and destination overlap in strcpy(0x1000, 0x1002)
+==7==    at 0x20: ???
+==7== 
+==7== Source and destination overlap in strncpy(0x1004, 0x1006, 9)
+==7==    at 0x30: ???
+==7== 
+";
+        assert_eq!(text, expected);
+    }
 }
