@@ -46,6 +46,20 @@ fn signal_name(sig: i32) -> &'static str {
 const SEGV_MAPERR: i32 = 1;
 const SEGV_ACCERR: i32 = 2;
 
+/// Valgrind's words for SIGBUS's si_code (`BUS_ADRALN`, `BUS_ADRERR`,
+/// `BUS_OBJERR`).
+fn sigbus_event(signo: i32, code: i32) -> Option<&'static str> {
+    if signo != libc::SIGBUS {
+        return None;
+    }
+    match code {
+        1 => Some("Invalid address alignment"),
+        2 => Some("Non-existent physical address"),
+        3 => Some("Hardware error"),
+        _ => None,
+    }
+}
+
 /// The stack size limit the program ran with (inherited from memdx).
 fn main_stack_size() -> u64 {
     // SAFETY: getrlimit into a local.
@@ -408,6 +422,8 @@ impl ProcessReport {
                         &mut s,
                         &format!(" Bad permissions for mapped region at address 0x{addr:X}"),
                     );
+                } else if let Some(event) = sigbus_event(signo, code) {
+                    self.line(&mut s, &format!(" {event} at address 0x{addr:X}"));
                 }
                 let model_stack = self.stack_lines(&mut s, stack);
                 self.fatal = Some(model::FatalSignal {
@@ -421,7 +437,7 @@ impl ProcessReport {
                     } else if signo == libc::SIGSEGV && code == SEGV_ACCERR {
                         Some("Bad permissions for mapped region".into())
                     } else {
-                        None
+                        sigbus_event(signo, code).map(str::to_string)
                     },
                     siaddr: matches!(
                         signo,
