@@ -22,7 +22,7 @@ pub const REDZONE: usize = 16;
 /// Bytes of the alternate signal stack (a guard page below it). The fatal
 /// report (a leak scan) needs a few hundred KiB; the pages are only
 /// committed when touched.
-const ALT_STACK: usize = 1 << 20;
+pub const ALT_STACK: usize = 1 << 20;
 
 /// Fills `a.place`, `a.block_*`, `a.alloc_stack` and `a.free_stack` with the
 /// heap block `addr` is inside of, or within [`REDZONE`] bytes after or
@@ -68,6 +68,35 @@ pub fn send(a: &Access) {
     out::ensure_stack(a.free_stack);
     out::emit(|e| e.access(a));
     out::wait_ack();
+}
+
+/// The stack of a fault: the faulting pc, then the return addresses above
+/// the signal frame, without the runtime's own frames (the handler's, and
+/// the trampoline that starts threads).
+pub fn capture_fault_stack(pc: usize) -> u32 {
+    let id = stacks::capture_from_signal(pc);
+    let Some(rec) = stacks::get(id) else {
+        return id;
+    };
+    let (lo, hi) = (
+        stacks::SELF_LO.load(Ordering::Relaxed),
+        stacks::SELF_HI.load(Ordering::Relaxed),
+    );
+    let n = (rec.n as usize).min(rec.frames.len());
+    let all = rec.frames.get(..n).unwrap_or(&[]);
+    let ours = |f: &u64| (*f as usize) >= lo && (*f as usize) < hi;
+    if !all.iter().skip(1).any(ours) {
+        return id;
+    }
+    let mut frames = [0u64; stacks::CAPTURE];
+    let mut k = 0;
+    for (i, f) in all.iter().enumerate() {
+        if i == 0 || !ours(f) {
+            frames[k] = *f;
+            k += 1;
+        }
+    }
+    stacks::intern(frames.get(..k).unwrap_or(&[]))
 }
 
 /// Copies up to 16 bytes of code at `pc` without faulting (a pc in an
@@ -137,7 +166,7 @@ pub fn report_fault(sig: i32, code: i32, addr: usize, pc: usize, sp: usize) {
         si_code: code,
         pc: pc as u64,
         tid: hooks::thread_no(),
-        stack: stacks::capture_from_signal(pc),
+        stack: capture_fault_stack(pc),
         ..Access::default()
     };
     a.code_len = read_code(pc, &mut a.code);

@@ -36,6 +36,7 @@ mod strmem;
 mod suspend;
 mod sys;
 mod table;
+mod threads;
 
 use core::sync::atomic::Ordering;
 
@@ -134,6 +135,7 @@ extern "C" fn init() {
     // The fault handler runs on its own stack (a stack overflow leaves no
     // room on the thread's own).
     access::install_alt_stack();
+    threads::init();
     // SAFETY: registering plain C callbacks.
     unsafe {
         libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));

@@ -46,7 +46,7 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
     }
     let entered = hooks::enter_runtime();
     if let Some((signo, code, addr, pc, _)) = fatal {
-        let stack = stacks::capture_from_signal(pc);
+        let stack = crate::access::capture_fault_stack(pc);
         out::ensure_modules();
         out::ensure_stack(stack);
         out::emit(|e| e.fatal_signal(signo, code, addr as u64, stack));

@@ -187,6 +187,9 @@ pub struct ProcessReport {
     sym: Symbolizer,
     stacks: HashMap<u32, Vec<u64>>,
     contexts: HashMap<(u8, u8, u32, u8), Context>,
+    /// The thread of the last error shown (Valgrind prints "Thread N:"
+    /// before an error from another thread than the previous one's).
+    last_tid: u32,
     /// Invalid-access contexts: (read/write/overlap, routine, size, stack).
     access_contexts: HashMap<(u8, u8, u64, u32), Context>,
     pub errors: u64,
@@ -242,6 +245,7 @@ impl ProcessReport {
             stacks: HashMap::new(),
             contexts: HashMap::new(),
             access_contexts: HashMap::new(),
+            last_tid: 1,
             errors: 0,
             error_contexts: 0,
             suppressed_errors: 0,
@@ -781,6 +785,10 @@ impl ProcessReport {
             .insert(key, Context::Shown(self.run_errors.len()));
         let mut aux: Vec<model::Aux> = Vec::new();
         let mut s = String::new();
+        if a.tid != self.last_tid && a.tid != 0 {
+            self.line(&mut s, &format!("Thread {}:", a.tid));
+            self.last_tid = a.tid;
+        }
         self.line(&mut s, &headline);
         self.frame_lines(&mut s, &frames);
         if a.kind != AccessKind::Overlap {
