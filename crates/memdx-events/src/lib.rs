@@ -317,7 +317,9 @@ pub struct Access {
     pub dst: u64,
     /// Overlap: source.
     pub src: u64,
-    /// Overlap: length as passed (Valgrind prints it).
+    /// Overlap: the length as passed (Valgrind prints it). Read/Write: how
+    /// many accesses of Valgrind's loop (all alike: one error context)
+    /// this record stands for, each an error in the ERROR SUMMARY.
     pub len: u64,
     /// Fault: signal number.
     pub signo: i32,

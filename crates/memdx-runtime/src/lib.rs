@@ -17,8 +17,9 @@
 //! Rules for code in this crate: nothing reachable from a hook may allocate
 //! through `malloc` (the crate's own global allocator goes straight to
 //! glibc, as a safety net), format text, take a lock held across a call into
-//! libc's allocator, or panic. Only the allocator family, `_exit`/`_Exit`
-//! and `sigaction` are exported (`exports.map`).
+//! libc's allocator, or panic. Only the allocator family, `_exit`/`_Exit`,
+//! `sigaction`, `pthread_create` and the checked memory and string
+//! routines (`strmem`) are exported (`exports.map`).
 
 #![allow(clippy::missing_safety_doc)]
 // Under `cargo test` the hooks are not exported (so the test binary keeps
