@@ -312,6 +312,34 @@ pub unsafe extern "C" fn sigaction(
     r
 }
 
+/// signal(2), as glibc implements it (BSD semantics: `SA_RESTART`, the
+/// signal blocked in its handler), through the interposed `sigaction`, so
+/// a SIGSEGV handler installed with `signal()` is chained too.
+///
+/// # Safety
+/// signal(2)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn signal(
+    sig: libc::c_int,
+    handler: libc::sighandler_t,
+) -> libc::sighandler_t {
+    // SAFETY: a zeroed sigaction is valid; our sigaction with local structs.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = handler;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        if libc::sigaddset(&mut sa.sa_mask, sig) != 0 {
+            return libc::SIG_ERR;
+        }
+        let mut old: libc::sigaction = core::mem::zeroed();
+        if sigaction(sig, &sa, &mut old) != 0 {
+            return libc::SIG_ERR;
+        }
+        old.sa_sigaction
+    }
+}
+
 /// sigaction for SIGSEGV and SIGBUS: a program handler is remembered and
 /// the runtime's stays installed in front of it (with the program's mask
 /// and flags, so the kernel treats the signal as the program asked);

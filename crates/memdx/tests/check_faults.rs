@@ -60,6 +60,7 @@ fn fault_reports_are_valgrinds() {
         "memcpy_overflow.c",
         "strcpy_overflow.c",
         "strcpy_overlap.c",
+        "signal_handlers_chained.c",
     ] {
         let exe = build_corpus(name, &scratch);
         let ours = run_memdx(&exe, &["--leak-check=full", "--default-suppressions=no"]);

@@ -82,6 +82,7 @@ fn only_the_allocator_family_is_exported() {
         "_exit",
         "_Exit",
         "sigaction",
+        "signal",
         "memcpy",
         "memmove",
         "memset",
