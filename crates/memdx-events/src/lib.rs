@@ -45,11 +45,12 @@
 //! | 11 | [`Event::Note`] | code u16, then UTF-8 text (a runtime limitation the user must know about) |
 //! | 13 | [`Event::ScanStats`] | blocks scanned u64, root bytes scanned u64, nanoseconds u64 (the leak scan, from stopping the threads to classifying) |
 //! | 20 | [`Event::Corruption`] | see [`Corruption`]: kind u8, block start u64, block size u64, first u64, last u64, stack u32, alloc stack u32, free stack u32 |
+//! | 14 | [`Event::Access`] | see [`Access`]: kind u8, func u8, addr u64, size u64, stack u32, place u8, tid u32, block start u64, block size u64, alloc stack u32, free stack u32, dst u64, src u64, len u64, signo i32, si_code i32, pc u64, code length u8, code bytes 16 (108 bytes) |
 //! | 12 | [`Event::CommandLine`] | the process's arguments, each followed by a NUL byte (as in `/proc/PID/cmdline`); sent by a process that is not a fork child, right after the header |
 //!
 //! ## Acknowledgements
 //!
-//! After a `BadFree`, `FatalSignal` or `ReportEnd` record the writer waits
+//! After a `BadFree`, `Access`, `FatalSignal` or `ReportEnd` record the writer waits
 //! (a few seconds at most) for one byte from the reader, which the reader
 //! sends once it has rendered the record: the report's text then comes in
 //! order with the program's own output and with other processes' reports,
@@ -298,6 +299,115 @@ pub struct Corruption {
     pub free_stack: u32,
 }
 
+/// What kind of invalid access an [`Access`] record reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum AccessKind {
+    /// A fault (SIGSEGV/SIGBUS) on a data access: read or write and the size
+    /// are decoded by the analyzer from the instruction bytes in the record.
+    Fault = 0,
+    /// A C library routine (`func`) was about to read `size` bytes at `addr`
+    /// outside the block it starts in.
+    Read = 1,
+    /// Likewise for a write.
+    Write = 2,
+    /// The source and destination of `func` overlap (`dst`, `src`, `len`).
+    Overlap = 3,
+}
+
+impl AccessKind {
+    /// Decodes the wire value.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Self::Fault,
+            1 => Self::Read,
+            2 => Self::Write,
+            3 => Self::Overlap,
+            _ => return None,
+        })
+    }
+}
+
+/// The C library routines whose arguments the runtime checks (the `func`
+/// of an [`Access`] record), with the names Valgrind prints.
+pub const ACCESS_FUNCS: [&str; 12] = [
+    "", "memcpy", "memmove", "memset", "strcpy", "strncpy", "strcat", "strncat", "strlen",
+    "strnlen", "stpcpy", "mempcpy",
+];
+
+/// An invalid memory access, reported when it happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Access {
+    /// Fault, read, write or overlap.
+    pub kind: AccessKind,
+    /// Index into [`ACCESS_FUNCS`] (0 for a fault).
+    pub func: u8,
+    /// The first invalid address (the fault address for a fault).
+    pub addr: u64,
+    /// Bytes accessed at `addr` (0 for a fault: decode `code`).
+    pub size: u64,
+    /// Stack of the access (frame 0: the faulting pc, or the routine).
+    pub stack: u32,
+    /// What `addr` is near: [`Place::InsideLive`] / [`Place::InsideFreed`]
+    /// when `block_*` describe a block it is inside of or next to, else
+    /// [`Place::Unknown`].
+    pub place: Place,
+    /// Thread number of the accessing thread.
+    pub tid: u32,
+    /// Start of the block.
+    pub block_start: u64,
+    /// Its size.
+    pub block_size: u64,
+    /// Where it was allocated.
+    pub alloc_stack: u32,
+    /// Where it was freed ([`Place::InsideFreed`]), else 0.
+    pub free_stack: u32,
+    /// Overlap: destination.
+    pub dst: u64,
+    /// Overlap: source.
+    pub src: u64,
+    /// Overlap: the length as passed (Valgrind prints it). Read/Write: how
+    /// many accesses of Valgrind's loop (all alike: one error context)
+    /// this record stands for, each an error in the ERROR SUMMARY.
+    pub len: u64,
+    /// Fault: signal number.
+    pub signo: i32,
+    /// Fault: `si_code`.
+    pub si_code: i32,
+    /// Fault: address of the faulting instruction.
+    pub pc: u64,
+    /// Fault: how many bytes of `code` could be read.
+    pub code_len: u8,
+    /// Fault: the bytes at `pc`.
+    pub code: [u8; 16],
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Access {
+            kind: AccessKind::Fault,
+            func: 0,
+            addr: 0,
+            size: 0,
+            stack: 0,
+            place: Place::Unknown,
+            tid: 1,
+            block_start: 0,
+            block_size: 0,
+            alloc_stack: 0,
+            free_stack: 0,
+            dst: 0,
+            src: 0,
+            len: 0,
+            signo: 0,
+            si_code: 0,
+            pc: 0,
+            code_len: 0,
+            code: [0; 16],
+        }
+    }
+}
+
 /// Valgrind's reachedness states, in Valgrind's order (which is also the
 /// order loss records are sorted by when their sizes tie).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -439,6 +549,8 @@ pub enum Event {
     BadFree(BadFree),
     /// A damaged redzone or poison.
     Corruption(Corruption),
+    /// An invalid access (fault, or a checked C library routine).
+    Access(Access),
     /// A loss record from the leak scan.
     LossRecord(LossRecord),
     /// Heap totals at exit.
@@ -503,6 +615,7 @@ pub fn needs_ack(ev: &Event) -> bool {
         ev,
         Event::BadFree(_)
             | Event::Corruption(_)
+            | Event::Access(_)
             | Event::FatalSignal { .. }
             | Event::ReportEnd { .. }
     )
@@ -538,6 +651,8 @@ pub mod tag {
     pub const SCAN_STATS: u8 = 13;
     /// [`super::Event::Corruption`]
     pub const CORRUPTION: u8 = 20;
+    /// [`super::Event::Access`]
+    pub const ACCESS: u8 = 14;
 }
 
 /// Writes records into a caller-provided byte buffer, without allocating
@@ -676,6 +791,31 @@ impl<'a> Encoder<'a> {
         self.u32(c.stack);
         self.u32(c.alloc_stack);
         self.u32(c.free_stack);
+        self.end(at);
+    }
+
+    /// Appends an `Access` record.
+    pub fn access(&mut self, a: &Access) {
+        let at = self.begin(tag::ACCESS, 108);
+        self.u8(a.kind as u8);
+        self.u8(a.func);
+        self.u64(a.addr);
+        self.u64(a.size);
+        self.u32(a.stack);
+        self.u8(a.place as u8);
+        self.u32(a.tid);
+        self.u64(a.block_start);
+        self.u64(a.block_size);
+        self.u32(a.alloc_stack);
+        self.u32(a.free_stack);
+        self.u64(a.dst);
+        self.u64(a.src);
+        self.u64(a.len);
+        self.i32(a.signo);
+        self.i32(a.si_code);
+        self.u64(a.pc);
+        self.u8(a.code_len);
+        self.put(&a.code);
         self.end(at);
     }
 
@@ -961,6 +1101,34 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
             alloc_stack: c.u32()?,
             free_stack: c.u32()?,
         }),
+        tag::ACCESS => {
+            let mut a = Access {
+                kind: AccessKind::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
+                func: c.u8()?,
+                addr: c.u64()?,
+                size: c.u64()?,
+                stack: c.u32()?,
+                place: Place::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
+                tid: c.u32()?,
+                block_start: c.u64()?,
+                block_size: c.u64()?,
+                alloc_stack: c.u32()?,
+                free_stack: c.u32()?,
+                dst: c.u64()?,
+                src: c.u64()?,
+                len: c.u64()?,
+                signo: c.i32()?,
+                si_code: c.i32()?,
+                pc: c.u64()?,
+                code_len: c.u8()?,
+                code: [0; 16],
+            };
+            a.code.copy_from_slice(c.take(16)?);
+            if a.code_len > 16 {
+                return Err(c.bad());
+            }
+            Event::Access(a)
+        }
         tag::LOSS_RECORD => Event::LossRecord(LossRecord {
             state: LeakState::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
             stack: c.u32()?,
@@ -1055,6 +1223,17 @@ mod tests {
             alloc_stack: 3,
             free_stack: 0,
         };
+        let acc = Access {
+            kind: AccessKind::Fault,
+            addr: 0x10,
+            stack: 5,
+            signo: 11,
+            si_code: 1,
+            pc: 0x401000,
+            code_len: 2,
+            code: [0x8b, 0x07, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9],
+            ..Access::default()
+        };
         let lr = LossRecord {
             state: LeakState::PossiblyLost,
             stack: 9,
@@ -1090,6 +1269,7 @@ mod tests {
         e.module(0x5000, 0x5000, 0x9000, b"/bin/true");
         e.bad_free(&bf);
         e.corruption(&cor);
+        e.access(&acc);
         e.loss_record(&lr);
         e.heap_totals(&totals);
         e.heuristic_total(Heuristic::NewArray, 12, 1);
@@ -1130,6 +1310,7 @@ mod tests {
                 },
                 Event::BadFree(bf),
                 Event::Corruption(cor),
+                Event::Access(acc),
                 Event::LossRecord(lr),
                 Event::HeapTotals(totals),
                 Event::HeuristicTotal {

@@ -146,7 +146,9 @@ pub fn write(report: &Report, options: &TextOptions, out: impl Write) -> io::Res
             }
             last_tid = e.tid;
         }
-        w.line(e.what.text())?;
+        // Valgrind's XML ends some <what>s with a newline (Overlap's): the
+        // text has the line only once.
+        w.line(e.what.text().trim_end_matches('\n'))?;
         w.stack(&e.stack)?;
         for aux in &e.aux {
             w.line(&format!(" {}", aux.what))?;
@@ -167,7 +169,7 @@ pub fn write(report: &Report, options: &TextOptions, out: impl Write) -> io::Res
         ))?;
         if let Some(event) = &sig.event {
             match sig.siaddr {
-                Some(addr) => w.line(&format!(" {event} at address 0x{addr:x}"))?,
+                Some(addr) => w.line(&format!(" {event} at address 0x{addr:X}"))?,
                 None => w.line(&format!(" {event}"))?,
             }
         }

@@ -241,7 +241,11 @@ pub fn alloc(size: usize, kind: u8, stack: u32, zero: bool) -> Option<usize> {
     if reused && m.opened {
         protect(page + PAGE, PAGE, libc::PROT_NONE);
     }
-    let align = if size == 0 { 16 } else { (size & size.wrapping_neg()).min(16) };
+    let align = if size == 0 {
+        16
+    } else {
+        (size & size.wrapping_neg()).min(16)
+    };
     let q = (page + PAGE - size) & !(align - 1);
     if reused || zero {
         // SAFETY: the page is ours and writable.

@@ -106,7 +106,13 @@ fn raw_len(size: usize, off: usize) -> Option<usize> {
 /// `zero`): a guarded block when the pool wants it, else a glibc block with
 /// header and redzone. Null (and errno) on failure.
 #[inline]
-unsafe fn allocate(size: usize, align: usize, zero: bool, kind: AllocKind, entry: usize) -> *mut c_void {
+unsafe fn allocate(
+    size: usize,
+    align: usize,
+    zero: bool,
+    kind: AllocKind,
+    entry: usize,
+) -> *mut c_void {
     let fail = |e: c_int| {
         // SAFETY: errno location is valid.
         unsafe { *libc::__errno_location() = e };

@@ -202,6 +202,7 @@ impl<'a> Marker<'a> {
     }
 
     /// Phase 2: group what is still unreached into cliques.
+    #[cfg(test)]
     pub fn finish(&mut self) {
         self.finish_first(0..0);
     }
@@ -212,7 +213,10 @@ impl<'a> Marker<'a> {
     /// allocation order. Guarded blocks (the first allocations from each
     /// call site) live in a pool above the heap, so they are tried first.
     pub fn finish_first(&mut self, first: core::ops::Range<usize>) {
-        for i in first.clone().chain((0..self.blocks.len()).filter(|i| !first.contains(i))) {
+        for i in first
+            .clone()
+            .chain((0..self.blocks.len()).filter(|i| !first.contains(i)))
+        {
             if self.blocks.get(i).map(|b| b.state) == Some(UNREACHED) {
                 self.push(i);
                 self.process(Some(i));

@@ -17,14 +17,16 @@
 //! Rules for code in this crate: nothing reachable from a hook may allocate
 //! through `malloc` (the crate's own global allocator goes straight to
 //! glibc, as a safety net), format text, take a lock held across a call into
-//! libc's allocator, or panic. Only the allocator family, `_exit`/`_Exit`
-//! and `sigaction` are exported (`exports.map`).
+//! libc's allocator, or panic. Only the allocator family, `_exit`/`_Exit`,
+//! `sigaction`, `pthread_create` and the checked memory and string
+//! routines (`strmem`) are exported (`exports.map`).
 
 #![allow(clippy::missing_safety_doc)]
 // Under `cargo test` the hooks are not exported (so the test binary keeps
 // glibc's allocator), which leaves most of the crate unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod access;
 mod guard;
 mod hooks;
 mod leak;
@@ -32,9 +34,11 @@ mod out;
 mod report;
 mod roots;
 mod stacks;
+mod strmem;
 mod suspend;
 mod sys;
 mod table;
+mod threads;
 mod tls;
 
 use core::sync::atomic::Ordering;
@@ -112,6 +116,7 @@ fn preloaded() -> bool {
 
 extern "C" fn init() {
     let entered = hooks::enter_runtime();
+    strmem::init();
     // SAFETY: getpid has no preconditions.
     report::OWNER_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
     if let Some(n) = sys::getenv(c"MEMDX_NUM_CALLERS").and_then(sys::parse_usize) {
@@ -165,6 +170,10 @@ extern "C" fn init() {
             unsafe { libc::unsetenv(var.as_ptr()) };
         }
     }
+    // The fault handler runs on its own stack (a stack overflow leaves no
+    // room on the thread's own).
+    access::install_alt_stack();
+    threads::init();
     // SAFETY: registering plain C callbacks.
     unsafe {
         libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
@@ -172,18 +181,92 @@ extern "C" fn init() {
             let mut old: libc::sigaction = core::mem::zeroed();
             __sigaction(sig, core::ptr::null(), &mut old);
             if old.sa_sigaction == libc::SIG_DFL {
-                let mut sa: libc::sigaction = core::mem::zeroed();
-                sa.sa_sigaction = fatal_handler as *const () as usize;
-                sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-                libc::sigemptyset(&mut sa.sa_mask);
-                libc::sigaction(sig, &sa, core::ptr::null_mut());
-                HANDLING.fetch_or(1 << sig, Ordering::Relaxed);
+                install_fatal(sig);
             }
         }
     }
     if entered {
         hooks::leave_runtime();
     }
+}
+
+/// Installs the runtime's handler for `sig` with the default action's
+/// meaning (report, then die by the signal).
+///
+/// # Safety
+/// Changes the process's disposition of `sig`.
+unsafe fn install_fatal(sig: i32) {
+    // SAFETY: a zeroed sigaction is valid; glibc's own sigaction.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = fatal_handler as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        libc::sigemptyset(&mut sa.sa_mask);
+        __sigaction(sig, &sa, core::ptr::null_mut());
+    }
+    HANDLING.fetch_or(1 << sig, Ordering::Relaxed);
+}
+
+/// The fatal signals whose handler the constructor installed (bit per
+/// signal): only those keep reporting when the program restores the
+/// default (a signal ignored when the program started is left alone).
+static HANDLING: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Whether `act` gives fatal signal `sig` its default action.
+fn sets_default(sig: libc::c_int, act: &libc::sigaction) -> bool {
+    FATAL.contains(&sig)
+        && act.sa_sigaction == libc::SIG_DFL
+        && HANDLING.load(Ordering::Relaxed) & (1 << sig) != 0
+}
+
+/// Signals whose program handlers are chained behind the runtime's (so an
+/// invalid access is reported before the program's handler runs, as under
+/// Valgrind): SIGSEGV and SIGBUS.
+const CHAIN: [i32; 2] = [libc::SIGSEGV, libc::SIGBUS];
+
+/// The program's handler for each signal of [`CHAIN`], when it installed
+/// one (then the kernel has the runtime's handler in its place).
+static CHAINED: [core::sync::atomic::AtomicBool; 2] =
+    [const { core::sync::atomic::AtomicBool::new(false) }; 2];
+// SAFETY (of the zeroed value): all-zero is a valid sigaction.
+static PROGRAM_ACT: sys::Racy<[libc::sigaction; 2]> =
+    sys::Racy::new(unsafe { core::mem::zeroed() });
+
+fn chain_index(sig: i32) -> Option<usize> {
+    CHAIN.iter().position(|&s| s == sig)
+}
+
+/// Runs the program's own handler for `sig` (chained). Returns false when
+/// there is none.
+fn call_program_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) -> bool {
+    let Some(i) = chain_index(sig) else {
+        return false;
+    };
+    if !CHAINED[i].load(Ordering::Acquire) {
+        return false;
+    }
+    // SAFETY: PROGRAM_ACT[i] was written before CHAINED[i] was set.
+    let act = unsafe { (*PROGRAM_ACT.get())[i] };
+    if act.sa_flags & libc::SA_RESETHAND != 0 {
+        // One-shot handler: the disposition becomes the default one, which
+        // under memdx is the runtime's fatal handler.
+        CHAINED[i].store(false, Ordering::Release);
+        // SAFETY: reinstalling the runtime's handler for a chained signal.
+        unsafe { install_fatal(sig) };
+    }
+    // SAFETY: calling the handler the program registered, with the
+    // kernel's arguments, as the kernel would have.
+    unsafe {
+        if act.sa_flags & libc::SA_SIGINFO != 0 {
+            let h: extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) =
+                core::mem::transmute(act.sa_sigaction);
+            h(sig, info, ctx);
+        } else {
+            let h: extern "C" fn(i32) = core::mem::transmute(act.sa_sigaction);
+            h(sig);
+        }
+    }
+    true
 }
 
 extern "C" fn fini() {
@@ -209,6 +292,25 @@ extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         };
         (code, addr, pc, sp)
     };
+    // An invalid access is reported first (Valgrind reports it before the
+    // signal is delivered); then the program's own handler runs, if it
+    // installed one.
+    let room = stack_room() >= 64 * 1024;
+    // A guarded block's guard page, or a freed guarded block: report the
+    // access, open the page and let the instruction run again (as under
+    // Valgrind, an invalid access is reported and the program goes on).
+    if sig == libc::SIGSEGV && guard::on_fault(addr).is_some() {
+        if room {
+            access::report_fault(sig, code, addr, pc, sp);
+        }
+        return;
+    }
+    if room {
+        access::report_fault(sig, code, addr, pc, sp);
+    }
+    if call_program_handler(sig, info, ctx) {
+        return;
+    }
     // The report needs tens of KiB of stack. On a small alternate signal
     // stack (Rust's stack-overflow handler aborts from one) it is skipped
     // rather than turning the program's death into a different one.
@@ -220,8 +322,7 @@ extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
     unsafe {
         let mut sa: libc::sigaction = core::mem::zeroed();
         sa.sa_sigaction = libc::SIG_DFL;
-        // glibc's own: the interposed `sigaction` would put this handler
-        // back instead of the default action.
+        // glibc's own: the interposed one would put the runtime's back.
         __sigaction(sig, &sa, core::ptr::null_mut());
         libc::syscall(libc::SYS_tgkill, libc::getpid(), sys::gettid(), sig);
     }
@@ -256,6 +357,14 @@ pub unsafe extern "C" fn sigaction(
     act: *const libc::sigaction,
     old: *mut libc::sigaction,
 ) -> libc::c_int {
+    if let Some(i) = chain_index(sig) {
+        // SAFETY: sigaction's contract for the caller's pointers.
+        return unsafe { chained_sigaction(i, sig, act, old) };
+    }
+    // A program restoring the default action of a fatal signal (sort's
+    // "clean up, SIG_DFL, raise") gets the runtime's handler back, so the
+    // report still runs; queries keep answering SIG_DFL.
+    // SAFETY: a zeroed sigaction is valid.
     let mut ours: libc::sigaction = unsafe { core::mem::zeroed() };
     // SAFETY: the caller's act is readable when not null.
     let act = if !act.is_null() && unsafe { sets_default(sig, &*act) } {
@@ -284,51 +393,94 @@ pub unsafe extern "C" fn sigaction(
     r
 }
 
-/// Whether `act` gives fatal signal `sig` its default action.
-fn sets_default(sig: libc::c_int, act: &libc::sigaction) -> bool {
-    FATAL.contains(&sig)
-        && act.sa_sigaction == libc::SIG_DFL
-        && HANDLING.load(Ordering::Relaxed) & (1 << sig) != 0
-}
-
-/// The fatal signals whose handler the constructor installed (bit per
-/// signal): only those keep reporting when the program restores the
-/// default (a signal ignored when the program started is left alone).
-static HANDLING: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-
-extern "C" {
-    /// glibc's `signal` under its other exported name (BSD semantics).
-    fn bsd_signal(sig: libc::c_int, handler: libc::sighandler_t) -> libc::sighandler_t;
-}
-
-/// signal(3), interposed for the same reasons as `sigaction`: glibc's own
-/// `signal` does not go through the exported `sigaction`.
+/// signal(2), as glibc implements it (BSD semantics: `SA_RESTART`, the
+/// signal blocked in its handler), through the interposed `sigaction`, so
+/// a SIGSEGV handler installed with `signal()` is chained too.
 ///
 /// # Safety
-/// signal(3)'s contract.
+/// signal(2)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn signal(
     sig: libc::c_int,
     handler: libc::sighandler_t,
 ) -> libc::sighandler_t {
-    let mut act: libc::sigaction = unsafe { core::mem::zeroed() };
-    act.sa_sigaction = handler;
-    if !sets_default(sig, &act) {
-        // SAFETY: forwarded.
-        let r = unsafe { bsd_signal(sig, handler) };
-        return if r == fatal_handler as *const () as usize {
-            libc::SIG_DFL
+    // SAFETY: a zeroed sigaction is valid; our sigaction with local structs.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = handler;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        if libc::sigaddset(&mut sa.sa_mask, sig) != 0 {
+            return libc::SIG_ERR;
+        }
+        let mut old: libc::sigaction = core::mem::zeroed();
+        if sigaction(sig, &sa, &mut old) != 0 {
+            return libc::SIG_ERR;
+        }
+        old.sa_sigaction
+    }
+}
+
+/// sigaction for SIGSEGV and SIGBUS: a program handler is remembered and
+/// the runtime's stays installed in front of it (with the program's mask
+/// and flags, so the kernel treats the signal as the program asked);
+/// queries see the program's handler, or the default action.
+///
+/// # Safety
+/// sigaction(2)'s contract.
+unsafe fn chained_sigaction(
+    i: usize,
+    sig: libc::c_int,
+    act: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> libc::c_int {
+    // SAFETY: the caller's pointers, checked for null; glibc's sigaction.
+    unsafe {
+        let mut prev: libc::sigaction = core::mem::zeroed();
+        let r = __sigaction(sig, core::ptr::null(), &mut prev);
+        if r != 0 {
+            return r;
+        }
+        let ours = fatal_handler as *const () as usize;
+        let was_chained = CHAINED[i].load(Ordering::Acquire);
+        let shown = if was_chained {
+            (*PROGRAM_ACT.get())[i]
+        } else if prev.sa_sigaction == ours {
+            let mut dfl: libc::sigaction = core::mem::zeroed();
+            dfl.sa_sigaction = libc::SIG_DFL;
+            dfl
         } else {
-            r
+            prev
         };
+        if !act.is_null() {
+            let h = (*act).sa_sigaction;
+            if h == libc::SIG_DFL {
+                CHAINED[i].store(false, Ordering::Release);
+                install_fatal(sig);
+            } else if h == libc::SIG_IGN {
+                CHAINED[i].store(false, Ordering::Release);
+                let r = __sigaction(sig, act, core::ptr::null_mut());
+                if r != 0 {
+                    return r;
+                }
+            } else {
+                let mut sa = *act;
+                sa.sa_sigaction = ours;
+                sa.sa_flags = ((*act).sa_flags | libc::SA_SIGINFO) & !libc::SA_RESETHAND;
+                CHAINED[i].store(false, Ordering::Release);
+                (*PROGRAM_ACT.get())[i] = *act;
+                let r = __sigaction(sig, &sa, core::ptr::null_mut());
+                if r != 0 {
+                    return r;
+                }
+                CHAINED[i].store(true, Ordering::Release);
+            }
+        }
+        if !old.is_null() {
+            *old = shown;
+        }
+        0
     }
-    let mut old: libc::sigaction = unsafe { core::mem::zeroed() };
-    // SAFETY: our interposed sigaction installs the runtime's handler and
-    // hides it in `old`.
-    if unsafe { sigaction(sig, &act, &mut old) } != 0 {
-        return libc::SIG_ERR;
-    }
-    old.sa_sigaction
 }
 
 /// Bytes of stack left below this frame when running on an alternate

@@ -60,7 +60,7 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
     // descriptor): reconnect before anything of the report is sent.
     out::reconnect_if_lost();
     if let Some((signo, code, addr, pc, _)) = fatal {
-        let stack = stacks::capture_from_signal(pc);
+        let stack = crate::access::capture_fault_stack(pc);
         out::ensure_modules();
         out::ensure_stack(stack);
         out::emit(|e| e.fatal_signal(signo, code, addr as u64, stack));

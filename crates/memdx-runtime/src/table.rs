@@ -178,8 +178,7 @@ pub unsafe fn check_header(q: usize) -> Option<(usize, usize, bool)> {
     }
     let size = (w0 & SIZE_MASK) as usize;
     let off = 1usize << ((w0 >> OFFSET_SHIFT) & 0x3f);
-    let believable = off >= HEADER
-        && off <= 1 << 40
+    let believable = (HEADER..=1 << 40).contains(&off)
         && q >= off + 8
         // SAFETY: glibc's size word just before the chunk's user pointer;
         // `raw - 8` is readable when raw is believable.

@@ -1,5 +1,5 @@
 //! The runtime library exports the allocator family (plus `_exit`, `_Exit`,
-//! `sigaction` and `signal`) and nothing else: any other exported symbol (a Rust
+//! `sigaction`, the checked memory and string routines and `pthread_create`) and nothing else: any other exported symbol (a Rust
 //! unwinder's `_Unwind_*`, say) would interpose on the program under test.
 
 use std::path::{Path, PathBuf};
@@ -83,6 +83,16 @@ fn only_the_allocator_family_is_exported() {
         "_Exit",
         "sigaction",
         "signal",
+        "memcpy",
+        "memmove",
+        "memset",
+        "strcpy",
+        "stpcpy",
+        "strncpy",
+        "strcat",
+        "strncat",
+        "strlen",
+        "pthread_create",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -62,6 +62,14 @@ fn corpus_agrees_with_valgrind() {
         if a != b {
             problems.push(format!("errors: memdx {a:?}, valgrind {b:?}"));
         }
+        // Invalid accesses: the same "N bytes after/before/inside a block
+        // of size M alloc'd/free'd" facts.
+        let (mut a, mut b) = (ours.facts.clone(), theirs.facts.clone());
+        a.sort();
+        b.sort();
+        if a != b {
+            problems.push(format!("address facts: memdx {a:?}, valgrind {b:?}"));
+        }
         compared += 1;
         println!(
             "{name:32} {}",

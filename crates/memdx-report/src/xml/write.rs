@@ -254,7 +254,7 @@ impl<W: Write> XmlWriter<W> {
             self.leaf(2, "event", event)?;
         }
         if let Some(addr) = sig.siaddr {
-            self.leaf(2, "siaddr", &format!("0x{addr:x}"))?;
+            self.leaf(2, "siaddr", &format!("0x{addr:X}"))?;
         }
         self.stack(&sig.stack)?;
         self.raw("</fatal_signal>\n\n")

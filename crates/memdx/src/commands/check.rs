@@ -7,6 +7,7 @@
 //! child connect separately) as it arrives. The program's stdin, stdout and
 //! stderr are its own; its exit status (or death by signal) becomes ours.
 
+mod access;
 mod options;
 mod render;
 mod session;

@@ -182,6 +182,9 @@ pub struct Report {
     pub summary: BTreeMap<String, String>,
     /// Error headlines in order.
     pub errors: Vec<String>,
+    /// The facts of invalid-access errors: "Address 0x... is N bytes after
+    /// a block of size M alloc'd" without the address.
+    pub facts: Vec<String>,
     pub heap_summary: Vec<String>,
     pub error_summary: Option<String>,
 }
@@ -212,8 +215,25 @@ pub fn parse_report(stderr: &str) -> Report {
                 r.summary.insert(kind.to_string(), v.to_string());
             }
         }
-        if text.starts_with("Invalid free()") || text.starts_with("Mismatched free()") {
+        if text.starts_with("Invalid free()")
+            || text.starts_with("Mismatched free()")
+            || text.starts_with("Invalid read of size")
+            || text.starts_with("Invalid write of size")
+        {
             r.errors.push(text.to_string());
+        }
+        // Valgrind's overlap headline carries the addresses: keep the routine.
+        if let Some(rest) = text.strip_prefix("Source and destination overlap in ") {
+            let func = rest.split('(').next().unwrap_or(rest);
+            r.errors
+                .push(format!("Source and destination overlap in {func}"));
+        }
+        if let Some(rest) = text.strip_prefix(" Address 0x") {
+            if let Some((_, fact)) = rest.split_once(' ') {
+                if fact.contains(" a block of size ") {
+                    r.facts.push(fact.to_string());
+                }
+            }
         }
         if t.starts_with("in use at exit:") || t.starts_with("total heap usage:") {
             r.heap_summary.push(t.to_string());

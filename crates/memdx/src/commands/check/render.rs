@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use memdx_report as model;
 
 use memdx_events::{
-    BadFree, BadFreeKind, Corruption, CorruptionKind, Dealloc, Event, HeapTotals, Heuristic,
-    LeakState, LossRecord, Place,
+    Access, AccessKind, BadFree, BadFreeKind, Corruption, CorruptionKind, Dealloc, Event,
+    HeapTotals, Heuristic, LeakState, LossRecord, Place,
 };
 
 use super::options::{CheckOptions, LeakCheck};
@@ -53,6 +53,20 @@ fn signal_name(sig: i32) -> &'static str {
 /// si_code values for SIGSEGV (Linux `asm-generic/siginfo.h`).
 const SEGV_MAPERR: i32 = 1;
 const SEGV_ACCERR: i32 = 2;
+
+/// Valgrind's words for SIGBUS's si_code (`BUS_ADRALN`, `BUS_ADRERR`,
+/// `BUS_OBJERR`).
+fn sigbus_event(signo: i32, code: i32) -> Option<&'static str> {
+    if signo != libc::SIGBUS {
+        return None;
+    }
+    match code {
+        1 => Some("Invalid address alignment"),
+        2 => Some("Non-existent physical address"),
+        3 => Some("Hardware error"),
+        _ => None,
+    }
+}
 
 /// The stack size limit the program ran with (inherited from memdx).
 fn main_stack_size() -> u64 {
@@ -131,9 +145,27 @@ fn gen_suppression(query: memdx_supp::Query<'_>, frames: &[FrameText]) -> model:
             "Memcheck:Leak",
             Some(format!("match-leak-kinds: {}", k.name())),
         ),
+        memdx_supp::Query::Addr(n) => {
+            return model::Suppression::new(
+                "insert_a_suppression_name_here",
+                &format!("Memcheck:Addr{n}"),
+                None,
+                supp_model_frames(frames),
+            )
+        }
+        memdx_supp::Query::Overlap => ("Memcheck:Overlap", None),
         _ => ("Memcheck:Free", None),
     };
-    let sframes = frames
+    model::Suppression::new(
+        "insert_a_suppression_name_here",
+        kind,
+        aux.as_deref(),
+        supp_model_frames(frames),
+    )
+}
+
+fn supp_model_frames(frames: &[FrameText]) -> Vec<model::SuppFrame> {
+    frames
         .iter()
         .map(|f| match (&f.mangled, &f.function, &f.object) {
             (Some(m), _, _) => model::SuppFrame::Fun(m.clone()),
@@ -141,13 +173,7 @@ fn gen_suppression(query: memdx_supp::Query<'_>, frames: &[FrameText]) -> model:
             (None, None, Some(o)) => model::SuppFrame::Obj(o.clone()),
             (None, None, None) => model::SuppFrame::Obj("*".into()),
         })
-        .collect();
-    model::Suppression::new(
-        "insert_a_suppression_name_here",
-        kind,
-        aux.as_deref(),
-        sframes,
-    )
+        .collect()
 }
 
 /// The parent of `pid`, from `/proc` (memdx itself once the program has
@@ -183,6 +209,11 @@ pub struct ProcessReport {
     sym: Symbolizer,
     stacks: HashMap<u32, Vec<u64>>,
     contexts: HashMap<(u8, u8, u32, u8), Context>,
+    /// The thread of the last error shown (Valgrind prints "Thread N:"
+    /// before an error from another thread than the previous one's).
+    last_tid: u32,
+    /// Invalid-access contexts: (read/write/overlap, routine, size, stack).
+    access_contexts: HashMap<(u8, u8, u64, u32), Context>,
     pub errors: u64,
     pub error_contexts: u64,
     /// Suppressed errors and their distinct contexts (ERROR SUMMARY).
@@ -269,6 +300,8 @@ impl ProcessReport {
             sym: Symbolizer::default(),
             stacks: HashMap::new(),
             contexts: HashMap::new(),
+            access_contexts: HashMap::new(),
+            last_tid: 1,
             errors: 0,
             error_contexts: 0,
             suppressed_errors: 0,
@@ -429,6 +462,7 @@ impl ProcessReport {
             }
             Event::BadFree(e) => self.bad_free(e, sink),
             Event::Corruption(c) => self.corruption(c, sink),
+            Event::Access(a) => self.access(a, sink),
             Event::LossRecord(r) => self.loss.push(r),
             Event::HeuristicTotal {
                 heuristic,
@@ -463,6 +497,8 @@ impl ProcessReport {
                         &mut s,
                         &format!(" Bad permissions for mapped region at address 0x{addr:X}"),
                     );
+                } else if let Some(event) = sigbus_event(signo, code) {
+                    self.line(&mut s, &format!(" {event} at address 0x{addr:X}"));
                 }
                 let model_stack = self.stack_lines(&mut s, stack);
                 self.fatal = Some(model::FatalSignal {
@@ -476,7 +512,7 @@ impl ProcessReport {
                     } else if signo == libc::SIGSEGV && code == SEGV_ACCERR {
                         Some("Bad permissions for mapped region".into())
                     } else {
-                        None
+                        sigbus_event(signo, code).map(str::to_string)
                     },
                     siaddr: matches!(
                         signo,
@@ -904,6 +940,201 @@ impl ProcessReport {
             suppression,
         });
         self.error_counts.push(1);
+    }
+
+    /// Valgrind's "Address 0x... is ..." line (and the block's stacks) for
+    /// an address the runtime described.
+    fn address_lines(
+        &mut self,
+        s: &mut String,
+        aux: &mut Vec<model::Aux>,
+        addr: u64,
+        place: Place,
+        block: (u64, u64, u32, u32),
+    ) {
+        let (start, size, alloc_stack, free_stack) = block;
+        let rel = if addr < start {
+            format!("{} bytes before", commas(start - addr))
+        } else if addr - start >= size && !(size == 0 && addr == start) {
+            format!("{} bytes after", commas(addr - start - size))
+        } else {
+            format!("{} bytes inside", commas(addr - start))
+        };
+        match place {
+            Place::InsideLive => {
+                let what = format!(
+                    "Address 0x{addr:x} is {rel} a block of size {} alloc'd",
+                    commas(size)
+                );
+                self.line(s, &format!(" {what}"));
+                let st = self.stack_lines(s, alloc_stack);
+                aux.push(model::Aux {
+                    what,
+                    stack: Some(st),
+                });
+            }
+            Place::InsideFreed => {
+                let what = format!(
+                    "Address 0x{addr:x} is {rel} a block of size {} free'd",
+                    commas(size)
+                );
+                self.line(s, &format!(" {what}"));
+                let st = self.stack_lines(s, free_stack);
+                aux.push(model::Aux {
+                    what,
+                    stack: Some(st),
+                });
+                self.line(s, " Block was alloc'd at");
+                let st = self.stack_lines(s, alloc_stack);
+                aux.push(model::Aux {
+                    what: "Block was alloc'd at".into(),
+                    stack: Some(st),
+                });
+            }
+            Place::ThreadStack | Place::Unknown => {
+                let what = match self.sym.data_symbol(addr) {
+                    Some((name, off)) => format!(
+                        "Address 0x{addr:x} is {} bytes inside data symbol \"{name}\"",
+                        commas(off)
+                    ),
+                    None => {
+                        format!("Address 0x{addr:x} is not stack'd, malloc'd or (recently) free'd")
+                    }
+                };
+                self.line(s, &format!(" {what}"));
+                aux.push(model::Aux { what, stack: None });
+            }
+        }
+    }
+
+    /// An invalid access: a faulting instruction (decoded here) or a C
+    /// library routine the runtime checked.
+    fn access(&mut self, a: Access, sink: &mut dyn Sink) {
+        let func = memdx_events::ACCESS_FUNCS
+            .get(a.func as usize)
+            .copied()
+            .unwrap_or("");
+        let (headline, kind, query, size) = match a.kind {
+            AccessKind::Overlap => {
+                // Valgrind prints the length only for routines that take one.
+                let text = if matches!(func, "strcpy" | "strcat" | "stpcpy") {
+                    format!(
+                        "Source and destination overlap in {func}(0x{:x}, 0x{:x})",
+                        a.dst, a.src
+                    )
+                } else {
+                    format!(
+                        "Source and destination overlap in {func}(0x{:x}, 0x{:x}, {})",
+                        a.dst, a.src, a.len
+                    )
+                };
+                (
+                    text,
+                    model::ErrorKind::Overlap,
+                    memdx_supp::Query::Overlap,
+                    0,
+                )
+            }
+            _ => {
+                let (write, size) = match a.kind {
+                    AccessKind::Write => (true, a.size),
+                    AccessKind::Read => (false, a.size),
+                    _ => {
+                        let n = a.code.len().min(a.code_len as usize);
+                        match super::access::decode(a.pc, &a.code[..n], a.addr) {
+                            Some(d) => (d.write, d.size),
+                            // Undecodable: a read of unknown size.
+                            None => (false, 0),
+                        }
+                    }
+                };
+                let text = format!(
+                    "Invalid {} of size {size}",
+                    if write { "write" } else { "read" }
+                );
+                let kind = if write {
+                    model::ErrorKind::InvalidWrite
+                } else {
+                    model::ErrorKind::InvalidRead
+                };
+                (text, kind, memdx_supp::Query::Addr(size as u32), size)
+            }
+        };
+        let key = (kind as u8, a.func, size, a.stack);
+        // A checked routine's record stands for `len` accesses of one site
+        // of Valgrind's loop, each an error there.
+        let count = match a.kind {
+            AccessKind::Read | AccessKind::Write => a.len.max(1),
+            _ => 1,
+        };
+        match self.access_contexts.get(&key).copied() {
+            Some(Context::Shown(i)) => {
+                self.errors += count;
+                if let Some(c) = self.error_counts.get_mut(i) {
+                    *c += count;
+                }
+                return;
+            }
+            Some(Context::Suppressed(i)) => {
+                self.suppressed_errors += count;
+                for _ in 0..count {
+                    self.use_suppression(i);
+                }
+                return;
+            }
+            None => {}
+        }
+        let frames = self.frames_of(a.stack);
+        if let Some(i) = self.suppressed_by(query, &frames) {
+            self.access_contexts.insert(key, Context::Suppressed(i));
+            self.suppressed_errors += count;
+            for _ in 1..count {
+                self.use_suppression(i);
+            }
+            self.suppressed_contexts += 1;
+            return;
+        }
+        self.errors += count;
+        self.error_contexts += 1;
+        self.access_contexts
+            .insert(key, Context::Shown(self.run_errors.len()));
+        let mut aux: Vec<model::Aux> = Vec::new();
+        let mut s = String::new();
+        if a.tid != self.last_tid && a.tid != 0 {
+            self.line(&mut s, &format!("Thread {}:", a.tid));
+            self.last_tid = a.tid;
+        }
+        self.line(&mut s, &headline);
+        self.frame_lines(&mut s, &frames);
+        if a.kind != AccessKind::Overlap {
+            self.address_lines(
+                &mut s,
+                &mut aux,
+                a.addr,
+                a.place,
+                (a.block_start, a.block_size, a.alloc_stack, a.free_stack),
+            );
+        }
+        self.line(&mut s, "");
+        let suppression = self.opts.gen_suppressions.then(|| {
+            let supp = gen_suppression(query, &frames);
+            s.push_str(&supp.raw_text);
+            supp
+        });
+        sink.write_chunk(&s);
+        let unique = self.next_unique;
+        self.next_unique += 1;
+        self.run_errors.push(model::Error {
+            unique,
+            tid: a.tid,
+            thread_name: None,
+            kind,
+            what: model::What::Text(headline),
+            stack: model_stack(&frames),
+            aux,
+            suppression,
+        });
+        self.error_counts.push(count);
     }
 
     fn end(&mut self, leak_scan_done: bool, sink: &mut dyn Sink) {
@@ -1384,6 +1615,120 @@ mod tests {
 ==42== 
 ==42== For lists of detected and suppressed errors, rerun with: -s
 ==42== ERROR SUMMARY: 1 errors from 1 contexts (suppressed: 0 from 0)
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn invalid_accesses_use_valgrinds_wording_and_counts() {
+        let mut r = ProcessReport::new(7, opts(true));
+        let mut out: Vec<u8> = Vec::new();
+        for (id, pc) in [(1, 0x10), (2, 0x20), (3, 0x30), (4, 0x40)] {
+            r.handle(
+                Event::Stack {
+                    id,
+                    frames: vec![pc],
+                },
+                &mut out,
+            );
+        }
+        // A fault: `mov eax, [rdi]` at an address no block is near.
+        let mut code = [0u8; 16];
+        code[..2].copy_from_slice(&[0x8b, 0x07]);
+        r.handle(
+            Event::Access(Access {
+                addr: 0x10,
+                stack: 1,
+                signo: 11,
+                si_code: 1,
+                pc: 0x10,
+                code_len: 2,
+                code,
+                ..Access::default()
+            }),
+            &mut out,
+        );
+        // strcpy past a freed block, standing for 3 errors of one context.
+        let write = Access {
+            kind: AccessKind::Write,
+            func: 4,
+            addr: 0x1010,
+            size: 1,
+            len: 3,
+            stack: 2,
+            place: Place::InsideFreed,
+            block_start: 0x1000,
+            block_size: 16,
+            alloc_stack: 3,
+            free_stack: 4,
+            ..Access::default()
+        };
+        r.handle(Event::Access(write), &mut out);
+        r.handle(Event::Access(write), &mut out);
+        r.handle(
+            Event::Access(Access {
+                kind: AccessKind::Read,
+                func: 1,
+                addr: 0xff8,
+                size: 8,
+                stack: 2,
+                place: Place::InsideLive,
+                block_start: 0x1000,
+                block_size: 16,
+                alloc_stack: 3,
+                ..Access::default()
+            }),
+            &mut out,
+        );
+        r.handle(
+            Event::Access(Access {
+                kind: AccessKind::Overlap,
+                func: 4,
+                dst: 0x1000,
+                src: 0x1002,
+                stack: 2,
+                ..Access::default()
+            }),
+            &mut out,
+        );
+        r.handle(
+            Event::Access(Access {
+                kind: AccessKind::Overlap,
+                func: 5,
+                dst: 0x1004,
+                src: 0x1006,
+                len: 9,
+                stack: 3,
+                ..Access::default()
+            }),
+            &mut out,
+        );
+        assert_eq!(r.errors, 1 + 6 + 1 + 1 + 1);
+        assert_eq!(r.error_contexts, 5);
+        let text = String::from_utf8(out).unwrap();
+        let expected = "\
+==7== Invalid read of size 4
+==7==    at 0x10: ???
+==7==  Address 0x10 is not stack'd, malloc'd or (recently) free'd
+==7== 
+==7== Invalid write of size 1
+==7==    at 0x20: ???
+==7==  Address 0x1010 is 0 bytes after a block of size 16 free'd
+==7==    at 0x40: ???
+==7==  Block was alloc'd at
+==7==    at 0x30: ???
+==7== 
+==7== Invalid read of size 8
+==7==    at 0x20: ???
+==7==  Address 0xff8 is 8 bytes before a block of size 16 alloc'd
+==7==    at 0x30: ???
+==7== 
+==7== Source and destination overlap in strcpy(0x1000, 0x1002)
+==7==    at 0x20: ???
+==7== 
+==7== Source and destination overlap in strncpy(0x1004, 0x1006, 9)
+==7==    at 0x30: ???
+==7== 
 ";
         assert_eq!(text, expected);
     }

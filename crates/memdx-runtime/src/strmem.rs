@@ -1,0 +1,755 @@
+//! Checked copies of the C library's memory and string routines (memcpy,
+//! memmove, memset, strcpy, stpcpy, strncpy, strcat, strncat, strlen), as
+//! Valgrind's `vg_replace_strmem.c` replaces them.
+//!
+//! Each routine looks up the heap blocks its pointers start (one hash probe
+//! each: interior pointers are not looked up), and when the call would
+//! touch bytes outside them, or (string routines) its source and
+//! destination overlap, reports it before doing the work. The work itself
+//! is glibc's routine, found with `dlsym(RTLD_NEXT)` at start: the program
+//! gets glibc's result and glibc's speed, whatever was reported.
+//!
+//! The report is Valgrind's: memcheck runs its own simple loops instead of
+//! glibc's and reports each access its loops make outside a block, so the
+//! error path here replays those loops (without touching memory) to report
+//! the same first address, access size and error count, one context per
+//! access site of Valgrind's loop (e.g. strcpy's copy loop and its
+//! terminating NUL are two contexts under Valgrind, so two here). Valgrind
+//! 3.19 does not check `memcpy`'s arguments for overlap on amd64 (KDE bug
+//! 402833: glibc's memcpy is memmove there), so neither does memdx.
+
+use core::ffi::{c_char, c_int, c_void};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use memdx_events::{Access, AccessKind, Place};
+
+use crate::table::{self, Block};
+use crate::{access, hooks, stacks};
+
+const F_MEMCPY: u8 = 1;
+const F_MEMMOVE: u8 = 2;
+const F_MEMSET: u8 = 3;
+const F_STRCPY: u8 = 4;
+const F_STRNCPY: u8 = 5;
+const F_STRCAT: u8 = 6;
+const F_STRNCAT: u8 = 7;
+const F_STRLEN: u8 = 8;
+const F_STPCPY: u8 = 10;
+
+/// glibc's implementations, by `F_*` index.
+static REAL: [AtomicUsize; 12] = [const { AtomicUsize::new(0) }; 12];
+
+/// Resolves glibc's routines; call from the constructor.
+pub fn init() {
+    let names: [(u8, &core::ffi::CStr); 9] = [
+        (F_MEMCPY, c"memcpy"),
+        (F_MEMMOVE, c"memmove"),
+        (F_MEMSET, c"memset"),
+        (F_STRCPY, c"strcpy"),
+        (F_STRNCPY, c"strncpy"),
+        (F_STRCAT, c"strcat"),
+        (F_STRNCAT, c"strncat"),
+        (F_STRLEN, c"strlen"),
+        (F_STPCPY, c"stpcpy"),
+    ];
+    for (i, name) in names {
+        // SAFETY: dlsym with a static name.
+        let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
+        REAL[i as usize].store(p as usize, Ordering::Release);
+    }
+}
+
+fn real(i: u8) -> usize {
+    REAL[i as usize].load(Ordering::Acquire)
+}
+
+// Fallbacks for calls made before the constructor resolved glibc's
+// routines (other libraries' constructors, the dynamic loader). Volatile
+// accesses keep the compiler from turning the loops back into calls.
+
+unsafe fn copy_fwd(d: *mut u8, s: *const u8, n: usize) {
+    for i in 0..n {
+        // SAFETY: the caller's contract (as for memcpy).
+        unsafe { d.add(i).write_volatile(s.add(i).read_volatile()) };
+    }
+}
+
+unsafe fn copy_move(d: *mut u8, s: *const u8, n: usize) {
+    if (d as usize) <= (s as usize) {
+        // SAFETY: forwarded.
+        unsafe { copy_fwd(d, s, n) };
+    } else {
+        for i in (0..n).rev() {
+            // SAFETY: the caller's contract (as for memmove).
+            unsafe { d.add(i).write_volatile(s.add(i).read_volatile()) };
+        }
+    }
+}
+
+unsafe fn c_strlen(s: *const u8) -> usize {
+    let f = real(F_STRLEN);
+    if f != 0 {
+        // SAFETY: glibc's strlen.
+        let f: unsafe extern "C" fn(*const u8) -> usize = unsafe { core::mem::transmute(f) };
+        return unsafe { f(s) };
+    }
+    let mut i = 0;
+    // SAFETY: s is a C string (the caller's contract).
+    while unsafe { s.add(i).read_volatile() } != 0 {
+        i += 1;
+    }
+    i
+}
+
+unsafe fn c_strnlen(s: *const u8, n: usize) -> usize {
+    let mut i = 0;
+    // SAFETY: s holds a C string or at least n bytes (the caller's contract).
+    while i < n && unsafe { s.add(i).read_volatile() } != 0 {
+        i += 1;
+    }
+    i
+}
+
+/// The live block starting at `p` (not one of the runtime's own).
+fn block_at(p: usize) -> Option<Block> {
+    if p < 4096 {
+        return None;
+    }
+    table::lookup(p).filter(|b| b.kind & table::INTERNAL == 0)
+}
+
+fn is_overlap(dst: usize, src: usize, dstlen: usize, srclen: usize) -> bool {
+    if dstlen == 0 || srclen == 0 {
+        return false;
+    }
+    let (hi_s, hi_d) = (src + srclen - 1, dst + dstlen - 1);
+    if src < dst {
+        hi_s >= dst
+    } else if dst < src {
+        hi_d >= src
+    } else {
+        true
+    }
+}
+
+/// One error context of a replayed routine: the accesses of one kind made
+/// by one site of Valgrind's loop outside the block.
+#[derive(Clone, Copy)]
+struct Group {
+    write: bool,
+    site: u8,
+    addr: usize,
+    size: usize,
+    count: u64,
+    block: Block,
+}
+
+/// Collects the invalid accesses of a replayed call.
+struct Replay {
+    groups: [Option<Group>; 16],
+}
+
+impl Replay {
+    fn new() -> Self {
+        Replay { groups: [None; 16] }
+    }
+
+    /// One access of Valgrind's loop: `size` bytes at `addr`, checked
+    /// against `block` (the block the pointer started). Reads that are
+    /// naturally aligned words only partly outside are no error
+    /// (`--partial-loads-ok=yes`, Valgrind's default).
+    fn access(&mut self, write: bool, site: u8, addr: usize, size: usize, block: Option<Block>) {
+        let Some(b) = block else { return };
+        let end = b.ptr + b.size;
+        let outside = addr < b.ptr || addr + size > end;
+        if !outside {
+            return;
+        }
+        let partial = addr < end;
+        if !write && partial && size >= 4 && addr % size == 0 {
+            return;
+        }
+        for g in self.groups.iter_mut() {
+            match g {
+                Some(g) if g.write == write && g.site == site && g.size == size => {
+                    g.count += 1;
+                    return;
+                }
+                Some(_) => {}
+                None => {
+                    *g = Some(Group {
+                        write,
+                        site,
+                        addr,
+                        size,
+                        count: 1,
+                        block: b,
+                    });
+                    return;
+                }
+            }
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.groups[0].is_some()
+    }
+
+    /// Sends one record per context, in the order they first happened.
+    fn send(&self, func: u8, entry: usize) {
+        for g in self.groups.iter().flatten() {
+            let mut a = Access {
+                kind: if g.write {
+                    AccessKind::Write
+                } else {
+                    AccessKind::Read
+                },
+                func,
+                addr: g.addr as u64,
+                size: g.size as u64,
+                len: g.count,
+                tid: hooks::thread_no(),
+                // Each site of Valgrind's loop is its own context there: a
+                // distinct frame 0 inside the routine makes it one here.
+                stack: stacks::capture(entry + g.site as usize),
+                place: Place::InsideLive,
+                block_start: g.block.ptr as u64,
+                block_size: g.block.size as u64,
+                alloc_stack: g.block.stack,
+                ..Access::default()
+            };
+            if a.addr < a.block_start || a.addr >= a.block_start + a.block_size + 16 {
+                // Beyond the redzone: described by whatever is there.
+                a.place = Place::Unknown;
+                access::describe(g.addr, &mut a);
+            }
+            access::send(&a);
+        }
+    }
+}
+
+fn send_overlap(func: u8, entry: usize, dst: usize, src: usize, len: usize) {
+    let a = Access {
+        kind: AccessKind::Overlap,
+        func,
+        dst: dst as u64,
+        src: src as u64,
+        len: len as u64,
+        tid: hooks::thread_no(),
+        stack: stacks::capture(entry + 16),
+        ..Access::default()
+    };
+    access::send(&a);
+}
+
+/// Replays Valgrind's memmove/memcpy loop over `len` bytes: `f(site,
+/// offset, size)` for each element, in Valgrind's order.
+fn memmove_elems(d: usize, s: usize, len: usize, f: &mut dyn FnMut(u8, usize, usize)) {
+    if len == 0 {
+        return;
+    }
+    if d < s || !is_overlap(d, s, len, len) {
+        let (mut sa, mut da, mut n, mut off) = (s, d, len, 0usize);
+        let mut step = |site: u8, sz: usize, sa: &mut usize, da: &mut usize, n: &mut usize| {
+            f(site, off, sz);
+            off += sz;
+            *sa += sz;
+            *da += sz;
+            *n -= sz;
+        };
+        if (sa ^ da) & 7 == 0 {
+            while sa & 7 != 0 && n >= 1 {
+                step(0, 1, &mut sa, &mut da, &mut n);
+            }
+            while n >= 32 {
+                for site in 1..=4 {
+                    step(site, 8, &mut sa, &mut da, &mut n);
+                }
+            }
+            while n >= 8 {
+                step(5, 8, &mut sa, &mut da, &mut n);
+            }
+            if n == 0 {
+                return;
+            }
+        }
+        if (sa | da) & 1 == 0 {
+            while n >= 2 {
+                step(6, 2, &mut sa, &mut da, &mut n);
+            }
+        }
+        while n >= 1 {
+            step(7, 1, &mut sa, &mut da, &mut n);
+        }
+    } else if d > s {
+        let (mut sa, mut da, mut n) = (s + len, d + len, len);
+        let mut step = |site: u8, sz: usize, sa: &mut usize, da: &mut usize, n: &mut usize| {
+            *sa -= sz;
+            *da -= sz;
+            *n -= sz;
+            f(site, *sa - s, sz);
+        };
+        if (sa ^ da) & 7 == 0 {
+            while sa & 7 != 0 && n >= 1 {
+                step(8, 1, &mut sa, &mut da, &mut n);
+            }
+            while n >= 32 {
+                for site in 9..=12 {
+                    step(site, 8, &mut sa, &mut da, &mut n);
+                }
+            }
+            while n >= 8 {
+                step(13, 8, &mut sa, &mut da, &mut n);
+            }
+            if n == 0 {
+                return;
+            }
+        }
+        if (sa | da) & 1 == 0 {
+            while n >= 2 {
+                step(14, 2, &mut sa, &mut da, &mut n);
+            }
+        }
+        while n >= 1 {
+            step(15, 1, &mut sa, &mut da, &mut n);
+        }
+    }
+}
+
+/// The checks of memcpy/memmove (same loop in Valgrind, no overlap check
+/// on amd64).
+fn check_move(func: u8, entry: usize, d: usize, s: usize, n: usize) {
+    if n == 0 || !hooks::enter_runtime() {
+        return;
+    }
+    let bd = block_at(d);
+    let bs = block_at(s);
+    if bd.is_some_and(|b| n > b.size) || bs.is_some_and(|b| n > b.size) {
+        let mut r = Replay::new();
+        memmove_elems(d, s, n, &mut |site, off, sz| {
+            r.access(false, site, s + off, sz, bs);
+            r.access(true, site, d + off, sz, bd);
+        });
+        if r.any() {
+            r.send(func, entry);
+        }
+    }
+    hooks::leave_runtime();
+}
+
+/// # Safety
+/// memcpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn memcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
+    check_move(
+        F_MEMCPY,
+        memcpy as *const () as usize,
+        d as usize,
+        s as usize,
+        n,
+    );
+    let f = real(F_MEMCPY);
+    if f == 0 {
+        // SAFETY: memcpy's contract.
+        unsafe { copy_fwd(d.cast(), s.cast(), n) };
+        return d;
+    }
+    // SAFETY: glibc's memcpy with the caller's arguments.
+    unsafe {
+        let f: unsafe extern "C" fn(*mut c_void, *const c_void, usize) -> *mut c_void =
+            core::mem::transmute(f);
+        f(d, s, n)
+    }
+}
+
+/// # Safety
+/// memmove(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn memmove(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
+    check_move(
+        F_MEMMOVE,
+        memmove as *const () as usize,
+        d as usize,
+        s as usize,
+        n,
+    );
+    let f = real(F_MEMMOVE);
+    if f == 0 {
+        // SAFETY: memmove's contract.
+        unsafe { copy_move(d.cast(), s.cast(), n) };
+        return d;
+    }
+    // SAFETY: glibc's memmove with the caller's arguments.
+    unsafe {
+        let f: unsafe extern "C" fn(*mut c_void, *const c_void, usize) -> *mut c_void =
+            core::mem::transmute(f);
+        f(d, s, n)
+    }
+}
+
+/// # Safety
+/// memset(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn memset(d: *mut c_void, c: c_int, n: usize) -> *mut c_void {
+    if n != 0 && hooks::enter_runtime() {
+        let a = d as usize;
+        if let Some(b) = block_at(a).filter(|b| n > b.size) {
+            let mut r = Replay::new();
+            // Valgrind's memset: bytes to an 8-byte boundary, four words at
+            // a time, words, bytes.
+            let (mut p, mut left) = (a, n);
+            let step = |r: &mut Replay, site: u8, sz: usize, p: &mut usize, left: &mut usize| {
+                r.access(true, site, *p, sz, Some(b));
+                *p += sz;
+                *left -= sz;
+            };
+            while p & 7 != 0 && left >= 1 {
+                step(&mut r, 0, 1, &mut p, &mut left);
+            }
+            while left >= 32 {
+                for site in 1..=4 {
+                    step(&mut r, site, 8, &mut p, &mut left);
+                }
+            }
+            while left >= 8 {
+                step(&mut r, 5, 8, &mut p, &mut left);
+            }
+            while left >= 1 {
+                step(&mut r, 6, 1, &mut p, &mut left);
+            }
+            r.send(F_MEMSET, memset as *const () as usize);
+        }
+        hooks::leave_runtime();
+    }
+    let f = real(F_MEMSET);
+    if f == 0 {
+        for i in 0..n {
+            // SAFETY: memset's contract.
+            unsafe { d.cast::<u8>().add(i).write_volatile(c as u8) };
+        }
+        return d;
+    }
+    // SAFETY: glibc's memset with the caller's arguments.
+    unsafe {
+        let f: unsafe extern "C" fn(*mut c_void, c_int, usize) -> *mut c_void =
+            core::mem::transmute(f);
+        f(d, c, n)
+    }
+}
+
+/// Sites of the string loops (frame 0 offsets).
+const S_READ_SRC: u8 = 0;
+const S_WRITE: u8 = 1;
+const S_WRITE_NUL: u8 = 2;
+const S_READ_DST: u8 = 3;
+
+/// Checks a string copy of `len` bytes plus a NUL from `s` to `d`, after
+/// `scan`: strcat's search for the end of `d` (it reads that many bytes
+/// and the NUL). Reports what Valgrind's loop would.
+fn check_str_copy(func: u8, entry: usize, d: usize, s: usize, scan: Option<usize>, len: usize) {
+    let bd = block_at(d);
+    let bs = block_at(s);
+    let dl = scan.unwrap_or(0);
+    let bad = bd.is_some_and(|b| dl + len + 1 > b.size) || bs.is_some_and(|b| len + 1 > b.size);
+    if !bad {
+        return;
+    }
+    let mut r = Replay::new();
+    if scan.is_some() {
+        for i in 0..=dl {
+            r.access(false, S_READ_DST, d + i, 1, bd);
+        }
+    }
+    for i in 0..len {
+        r.access(false, S_READ_SRC, s + i, 1, bs);
+        r.access(true, S_WRITE, d + dl + i, 1, bd);
+    }
+    r.access(false, S_READ_SRC, s + len, 1, bs);
+    r.access(true, S_WRITE_NUL, d + dl + len, 1, bd);
+    r.send(func, entry);
+}
+
+/// strcpy and stpcpy.
+fn strcpy_checks(func: u8, entry: usize, d: usize, s: usize) {
+    if !hooks::enter_runtime() {
+        return;
+    }
+    // SAFETY: s is a C string (strcpy's contract).
+    let len = unsafe { c_strlen(s as *const u8) };
+    check_str_copy(func, entry, d, s, None, len);
+    if is_overlap(d, s, len + 1, len + 1) {
+        send_overlap(func, entry, d, s, 0);
+    }
+    hooks::leave_runtime();
+}
+
+/// # Safety
+/// strcpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn strcpy(d: *mut c_char, s: *const c_char) -> *mut c_char {
+    strcpy_checks(
+        F_STRCPY,
+        strcpy as *const () as usize,
+        d as usize,
+        s as usize,
+    );
+    let f = real(F_STRCPY);
+    // SAFETY: glibc's strcpy, or a copy of the string with its NUL.
+    unsafe {
+        if f == 0 {
+            let n = c_strlen(s.cast());
+            copy_fwd(d.cast(), s.cast(), n + 1);
+            return d;
+        }
+        let f: unsafe extern "C" fn(*mut c_char, *const c_char) -> *mut c_char =
+            core::mem::transmute(f);
+        f(d, s)
+    }
+}
+
+/// # Safety
+/// stpcpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn stpcpy(d: *mut c_char, s: *const c_char) -> *mut c_char {
+    strcpy_checks(
+        F_STPCPY,
+        stpcpy as *const () as usize,
+        d as usize,
+        s as usize,
+    );
+    let f = real(F_STPCPY);
+    // SAFETY: glibc's stpcpy, or a copy of the string with its NUL.
+    unsafe {
+        if f == 0 {
+            let n = c_strlen(s.cast());
+            copy_fwd(d.cast(), s.cast(), n + 1);
+            return d.add(n);
+        }
+        let f: unsafe extern "C" fn(*mut c_char, *const c_char) -> *mut c_char =
+            core::mem::transmute(f);
+        f(d, s)
+    }
+}
+
+/// # Safety
+/// strncpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn strncpy(d: *mut c_char, s: *const c_char, n: usize) -> *mut c_char {
+    if n != 0 && hooks::enter_runtime() {
+        let (da, sa) = (d as usize, s as usize);
+        // SAFETY: s holds a string or n bytes (strncpy's contract).
+        let m = unsafe { c_strnlen(s.cast(), n) };
+        let (bd, bs) = (block_at(da), block_at(sa));
+        let src_read = if m < n { m + 1 } else { m };
+        if bd.is_some_and(|b| n > b.size) || bs.is_some_and(|b| src_read > b.size) {
+            let mut r = Replay::new();
+            for i in 0..m {
+                r.access(false, S_READ_SRC, sa + i, 1, bs);
+                r.access(true, S_WRITE, da + i, 1, bd);
+            }
+            if m < n {
+                r.access(false, S_READ_SRC, sa + m, 1, bs);
+            }
+            for i in m..n {
+                r.access(true, S_WRITE_NUL, da + i, 1, bd);
+            }
+            r.send(F_STRNCPY, strncpy as *const () as usize);
+        }
+        let srclen = if m < n { m + 1 } else { n };
+        if is_overlap(da, sa, n, srclen) {
+            // Valgrind prints the pointers as they are after its copy loop.
+            send_overlap(F_STRNCPY, strncpy as *const () as usize, da + m, sa + m, n);
+        }
+        hooks::leave_runtime();
+    }
+    let f = real(F_STRNCPY);
+    // SAFETY: glibc's strncpy, or the same copy and padding.
+    unsafe {
+        if f == 0 {
+            let m = c_strnlen(s.cast(), n);
+            copy_fwd(d.cast(), s.cast(), m);
+            for i in m..n {
+                d.cast::<u8>().add(i).write_volatile(0);
+            }
+            return d;
+        }
+        let f: unsafe extern "C" fn(*mut c_char, *const c_char, usize) -> *mut c_char =
+            core::mem::transmute(f);
+        f(d, s, n)
+    }
+}
+
+/// # Safety
+/// strcat(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn strcat(d: *mut c_char, s: *const c_char) -> *mut c_char {
+    if hooks::enter_runtime() {
+        let (da, sa) = (d as usize, s as usize);
+        // SAFETY: both are C strings (strcat's contract).
+        let (dl, sl) = unsafe { (c_strlen(d.cast()), c_strlen(s.cast())) };
+        check_str_copy(F_STRCAT, strcat as *const () as usize, da, sa, Some(dl), sl);
+        if is_overlap(da, sa, dl + sl + 1, sl + 1) {
+            send_overlap(F_STRCAT, strcat as *const () as usize, da, sa, 0);
+        }
+        hooks::leave_runtime();
+    }
+    let f = real(F_STRCAT);
+    // SAFETY: glibc's strcat, or the same copy.
+    unsafe {
+        if f == 0 {
+            let dl = c_strlen(d.cast());
+            let n = c_strlen(s.cast());
+            copy_fwd(d.cast::<u8>().add(dl), s.cast(), n + 1);
+            return d;
+        }
+        let f: unsafe extern "C" fn(*mut c_char, *const c_char) -> *mut c_char =
+            core::mem::transmute(f);
+        f(d, s)
+    }
+}
+
+/// # Safety
+/// strncat(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn strncat(d: *mut c_char, s: *const c_char, n: usize) -> *mut c_char {
+    if hooks::enter_runtime() {
+        let (da, sa) = (d as usize, s as usize);
+        // SAFETY: d is a C string, s a string or n bytes (strncat's contract).
+        let (dl, m) = unsafe { (c_strlen(d.cast()), c_strnlen(s.cast(), n)) };
+        let (bd, bs) = (block_at(da), block_at(sa));
+        let src_read = if m < n { m + 1 } else { m };
+        if bd.is_some_and(|b| dl + m + 1 > b.size) || bs.is_some_and(|b| src_read > b.size) {
+            let mut r = Replay::new();
+            for i in 0..=dl {
+                r.access(false, S_READ_DST, da + i, 1, bd);
+            }
+            for i in 0..m {
+                r.access(false, S_READ_SRC, sa + i, 1, bs);
+                r.access(true, S_WRITE, da + dl + i, 1, bd);
+            }
+            if m < n {
+                r.access(false, S_READ_SRC, sa + m, 1, bs);
+            }
+            r.access(true, S_WRITE_NUL, da + dl + m, 1, bd);
+            r.send(F_STRNCAT, strncat as *const () as usize);
+        }
+        if is_overlap(da, sa, dl + m + 1, m) {
+            send_overlap(F_STRNCAT, strncat as *const () as usize, da, sa, n);
+        }
+        hooks::leave_runtime();
+    }
+    let f = real(F_STRNCAT);
+    // SAFETY: glibc's strncat, or the same copy.
+    unsafe {
+        if f == 0 {
+            let dl = c_strlen(d.cast());
+            let m = c_strnlen(s.cast(), n);
+            copy_fwd(d.cast::<u8>().add(dl), s.cast(), m);
+            d.cast::<u8>().add(dl + m).write_volatile(0);
+            return d;
+        }
+        let f: unsafe extern "C" fn(*mut c_char, *const c_char, usize) -> *mut c_char =
+            core::mem::transmute(f);
+        f(d, s, n)
+    }
+}
+
+/// # Safety
+/// strlen(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn strlen(s: *const c_char) -> usize {
+    // SAFETY: s is a C string.
+    let len = unsafe { c_strlen(s.cast()) };
+    if hooks::enter_runtime() {
+        let sa = s as usize;
+        if let Some(b) = block_at(sa).filter(|b| len + 1 > b.size) {
+            let mut r = Replay::new();
+            for i in 0..=len {
+                r.access(false, S_READ_SRC, sa + i, 1, Some(b));
+            }
+            r.send(F_STRLEN, strlen as *const () as usize);
+        }
+        hooks::leave_runtime();
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn elems(d: usize, s: usize, len: usize) -> Vec<(u8, usize, usize)> {
+        let mut v = Vec::new();
+        memmove_elems(d, s, len, &mut |site, off, sz| v.push((site, off, sz)));
+        v
+    }
+
+    #[test]
+    fn memmove_replay_follows_valgrinds_loop() {
+        // Same alignment: 4 unrolled words, then one word.
+        assert_eq!(
+            elems(0x1000, 0x2000, 40),
+            vec![(1, 0, 8), (2, 8, 8), (3, 16, 8), (4, 24, 8), (5, 32, 8)]
+        );
+        // Same alignment, off by 6: two head bytes, a word, shorts, a byte.
+        assert_eq!(
+            elems(0x1006, 0x2006, 13),
+            vec![(0, 0, 1), (0, 1, 1), (5, 2, 8), (6, 10, 2), (7, 12, 1)]
+        );
+        // Different alignment, both even: shorts only.
+        assert_eq!(elems(0x1000, 0x2002, 4), vec![(6, 0, 2), (6, 2, 2)]);
+        // Overlapping with dst above src: backwards from the end.
+        assert_eq!(
+            elems(0x1001, 0x1000, 3),
+            vec![(15, 2, 1), (15, 1, 1), (15, 0, 1)]
+        );
+        // dst == src: Valgrind copies nothing.
+        assert!(elems(0x1000, 0x1000, 8).is_empty());
+        assert!(elems(0x1000, 0x2000, 0).is_empty());
+    }
+
+    #[test]
+    fn overlap_is_valgrinds_rule() {
+        assert!(is_overlap(0x1000, 0x1002, 9, 9));
+        assert!(!is_overlap(0x1000, 0x1009, 9, 9));
+        assert!(is_overlap(0x1009, 0x1000, 9, 10));
+        assert!(!is_overlap(0x1000, 0x1000, 0, 4));
+        assert!(is_overlap(0x1000, 0x1000, 1, 1));
+    }
+
+    #[test]
+    fn replay_groups_by_site_and_honours_partial_loads() {
+        let b = Block {
+            ptr: 0x1000,
+            size: 36,
+            stack: 0,
+            kind: 0,
+        };
+        let mut r = Replay::new();
+        // An aligned word read half outside: no error (partial loads ok).
+        r.access(false, 5, 0x1020, 8, Some(b));
+        assert!(!r.any());
+        // The same word written: an error at its start.
+        r.access(true, 5, 0x1020, 8, Some(b));
+        // Bytes past the end, twice from one site, once from another.
+        r.access(true, 7, 0x1024, 1, Some(b));
+        r.access(true, 7, 0x1025, 1, Some(b));
+        r.access(true, 2, 0x1026, 1, Some(b));
+        // Unknown block: never an error.
+        r.access(true, 7, 0x9000, 1, None);
+        let got: Vec<(bool, u8, usize, usize, u64)> = r
+            .groups
+            .iter()
+            .flatten()
+            .map(|g| (g.write, g.site, g.addr, g.size, g.count))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (true, 5, 0x1020, 8, 1),
+                (true, 7, 0x1024, 1, 2),
+                (true, 2, 0x1026, 1, 1)
+            ]
+        );
+    }
+}
