@@ -30,7 +30,7 @@ use crate::table::{self, Block};
 const PAGE: usize = 4096;
 const SLOT_BYTES: usize = 2 * PAGE;
 /// Slots when `--guard-pages` is not given.
-pub const DEFAULT_SLOTS: usize = 4096;
+pub const DEFAULT_SLOTS: usize = 0;
 /// The pool's size with `--guard-pages=all` (and the most allowed): two
 /// mappings a slot stays well below the kernel's 65,530.
 const MAX_SLOTS: usize = 30_000;

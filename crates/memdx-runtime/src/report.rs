@@ -450,6 +450,10 @@ fn check_at_exit() {
             return;
         }
         // SAFETY: as above.
+        if unsafe { table::overrun_reported(q) } {
+            return;
+        }
+        // SAFETY: as above.
         if let Some((first, last)) = unsafe { table::check_canary(q, b.size) } {
             note(Corruption {
                 kind: CorruptionKind::AfterEnd,

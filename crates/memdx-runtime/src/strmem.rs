@@ -218,6 +218,11 @@ impl Replay {
                 alloc_stack: g.block.stack,
                 ..Access::default()
             };
+            if g.write {
+                // The routine will do the write after this report: its
+                // damage to the block's redzone is not a second error.
+                table::note_overrun_reported(g.block.ptr);
+            }
             if a.addr < a.block_start || a.addr >= a.block_start + a.block_size + 16 {
                 // Beyond the redzone: described by whatever is there.
                 a.place = Place::Unknown;

@@ -47,6 +47,10 @@ const KIND_SHIFT: u32 = 48;
 const FLAG_INTERNAL: u64 = 1 << 52;
 const FLAG_FREED: u64 = 1 << 53;
 const FLAG_POISONED: u64 = 1 << 54;
+/// An overrun of this live block was reported already (by a checked C
+/// library routine, before it did the write): its redzone damage is not
+/// reported again.
+const FLAG_OVERRUN_REPORTED: u64 = 1 << 55;
 const OFFSET_SHIFT: u32 = 56;
 /// Largest block size the header can hold.
 pub const MAX_SIZE: usize = SIZE_MASK as usize;
@@ -160,6 +164,33 @@ fn check_word(q: usize, w0: u64) -> u32 {
     ((q as u64 ^ w0).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32
 }
 
+/// Remembers that an overrun of live block `q` was reported (see
+/// [`FLAG_OVERRUN_REPORTED`]).
+pub fn note_overrun_reported(q: usize) {
+    if !is_live(q) {
+        return; // a guarded block (no redzone) or no block at all
+    }
+    let h = header_at(q);
+    // SAFETY: a live block's header; the flag is outside the check word's
+    // input only in the sense that the check is recomputed below.
+    unsafe {
+        let w0 = h.read() | FLAG_OVERRUN_REPORTED;
+        let w1 = h.add(1).read();
+        h.write(w0);
+        h.add(1)
+            .write((w1 & 0xffff_ffff) | (u64::from(check_word(q, w0)) << 32));
+    }
+}
+
+/// Whether an overrun of live block `q` was reported already.
+///
+/// # Safety
+/// `q` is a live block start.
+pub unsafe fn overrun_reported(q: usize) -> bool {
+    // SAFETY: per the contract.
+    unsafe { header_at(q).read() & FLAG_OVERRUN_REPORTED != 0 }
+}
+
 /// Verifies a live block's header before it is trusted with a release.
 /// Returns the damaged bytes as offsets before the block (1 = the byte just
 /// before it), and whether the first word (size, alignment) is still
@@ -192,8 +223,8 @@ pub unsafe fn check_header(q: usize) -> Option<(usize, usize, bool)> {
     // down (the allocation stack, the first word) cannot be compared.
     let diff = (want ^ got).to_le_bytes();
     let before = |i: usize| 4 - i; // byte i of the check is 4 - i bytes before q
-    let last_i = diff.iter().position(|&b| b != 0).unwrap_or(0);
-    let first_i = diff.iter().rposition(|&b| b != 0).unwrap_or(3);
+    let first_i = diff.iter().position(|&b| b != 0).unwrap_or(0);
+    let last_i = diff.iter().rposition(|&b| b != 0).unwrap_or(3);
     Some((before(first_i), before(last_i), believable))
 }
 
@@ -914,6 +945,10 @@ pub fn release(q: usize, free_stack: u32, evict: &mut dyn FnMut(usize)) -> Relea
     }
     // SAFETY: the canary was written at allocation.
     damage.after_end = unsafe { check_canary(q, b.size) };
+    // SAFETY: as above.
+    if unsafe { header_at(q).read() } & FLAG_OVERRUN_REPORTED != 0 {
+        damage.after_end = None;
+    }
     if b.kind & INTERNAL != 0 {
         evict(q);
         return Release::Live(b, damage);
