@@ -16,10 +16,16 @@
 //! one allocation in [`SAMPLE_EVERY`]. When the pool is full, the slot freed
 //! longest ago is reused; while no slot is free, blocks go to glibc.
 //!
-//! The block's start is aligned to the largest power of two (at most 16)
-//! dividing its size — what any C type of that size needs — so most
-//! blocks end exactly at the guard page (malloc(40): 8-aligned, 0 bytes of
-//! slack). Its header (see `table`) is written unaligned just before it.
+//! Blocks of 16 bytes or more start 16-aligned (glibc's promise: programs
+//! lay buffers out for it), smaller ones at the largest power of two
+//! dividing their size. Blocks whose size is a multiple of 16, and all
+//! small ones, end exactly at the guard page; others leave up to 15 bytes
+//! of slack before it, where an overrun is not caught. Sixteen canary
+//! bytes before the block catch underflowing writes when it is freed. The
+//! metadata lives in a side table (readable while the page is closed).
+//!
+//! Off by default (`--guard-pages=0`): the pool is opt-in until the cost of
+//! its first-allocation-per-site choice is measured on real programs.
 
 use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -90,6 +96,32 @@ impl AtomicPtr8 {
     }
 }
 
+/// Pool size from `MEMDX_GUARD_PAGES` (latched by the constructor, before
+/// the variable is removed from the environment); usize::MAX = not read.
+static WANTED_SLOTS: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Reads the pool settings from the environment (once).
+pub fn latch_settings() -> usize {
+    let n = WANTED_SLOTS.load(Ordering::Relaxed);
+    if n != usize::MAX {
+        return n;
+    }
+    let v = sys::getenv(c"MEMDX_GUARD_PAGES");
+    let n = if v == Some(b"all") {
+        ALL.store(true, Ordering::Relaxed);
+        MAX_SLOTS
+    } else {
+        v.and_then(sys::parse_usize)
+            .unwrap_or(DEFAULT_SLOTS)
+            .min(MAX_SLOTS)
+    };
+    WANTED_SLOTS.store(n, Ordering::Relaxed);
+    if n == 0 {
+        SETUP.store(2, Ordering::Release);
+    }
+    n
+}
+
 fn setup() -> bool {
     match SETUP.load(Ordering::Acquire) {
         1 => return true,
@@ -98,15 +130,7 @@ fn setup() -> bool {
     }
     LOCK.lock();
     if SETUP.load(Ordering::Acquire) == 0 {
-        let v = sys::getenv(c"MEMDX_GUARD_PAGES");
-        let n = if v == Some(b"all") {
-            ALL.store(true, Ordering::Relaxed);
-            MAX_SLOTS
-        } else {
-            v.and_then(sys::parse_usize)
-                .unwrap_or(DEFAULT_SLOTS)
-                .min(MAX_SLOTS)
-        };
+        let n = latch_settings();
         let ok = n > 0 && reserve(n);
         SETUP.store(if ok { 1 } else { 2 }, Ordering::Release);
     }
@@ -241,16 +265,23 @@ pub fn alloc(size: usize, kind: u8, stack: u32, zero: bool) -> Option<usize> {
     if reused && m.opened {
         protect(page + PAGE, PAGE, libc::PROT_NONE);
     }
-    let align = if size == 0 {
+    // glibc promises 16-byte alignment to every block of 16 bytes or more
+    // (programs lay buffers out for it); smaller blocks cannot hold a type
+    // that needs more than their size's largest power-of-two divisor.
+    let align = if size == 0 || size >= 16 {
         16
     } else {
-        (size & size.wrapping_neg()).min(16)
+        size & size.wrapping_neg()
     };
     let q = (page + PAGE - size) & !(align - 1);
     if reused || zero {
         // SAFETY: the page is ours and writable.
         unsafe { ptr::write_bytes(page as *mut u8, 0, PAGE) };
     }
+    // The slack between the block's end and the guard page (blocks whose
+    // size is no multiple of their alignment) is canary too.
+    // SAFETY: within the page.
+    unsafe { ptr::write_bytes((q + size) as *mut u8, table::CANARY, page + PAGE - q - size) };
     // The bytes before the block are its front redzone: checked on free.
     let front = FRONT.min(q - page);
     // SAFETY: within the page.
@@ -290,8 +321,9 @@ pub fn lookup(q: usize) -> Option<Block> {
 /// What releasing a pointer into the pool found.
 pub enum GuardRelease {
     /// Released; with the damaged bytes before its start, if any (offsets
-    /// counted back from the start).
-    Live(Block, Option<(usize, usize)>),
+    /// counted back from the start), and in the slack after its end
+    /// (offsets from the end).
+    Live(Block, Option<(usize, usize)>, Option<(usize, usize)>),
     AlreadyFreed(table::Freed),
     Unknown,
 }
@@ -329,6 +361,22 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
             let hi = zone.iter().rposition(|&c| c != table::CANARY).unwrap_or(lo);
             (front - lo, front - hi)
         });
+        let slack_len = page + PAGE - q - m.size;
+        // SAFETY: as above.
+        let slack = unsafe { core::slice::from_raw_parts((q + m.size) as *const u8, slack_len) };
+        let after = if m.opened {
+            None // the overrun was reported when it hit the guard page
+        } else {
+            slack.iter().position(|&c| c != table::CANARY).map(|lo| {
+                (
+                    lo,
+                    slack
+                        .iter()
+                        .rposition(|&c| c != table::CANARY)
+                        .unwrap_or(lo),
+                )
+            })
+        };
         STATE.at(slot).store(FREED, Ordering::Release);
         protect(page, PAGE, libc::PROT_NONE);
         if m.opened {
@@ -340,7 +388,7 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
         // SAFETY: at < n.
         unsafe { *(*FREED_RING.get()).add(at) = slot as u32 };
         FREED_LEN.fetch_add(1, Ordering::Relaxed);
-        GuardRelease::Live(b, damaged)
+        GuardRelease::Live(b, damaged, after)
     } else {
         GuardRelease::Unknown
     };

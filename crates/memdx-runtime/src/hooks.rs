@@ -303,13 +303,13 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     let mut found = Found::new();
     let r = if guard::contains(addr) {
         match guard::release(addr, stack) {
-            guard::GuardRelease::Live(b, before) => {
+            guard::GuardRelease::Live(b, before, after) => {
                 table::count_free(b.size);
                 Release::Live(
                     b,
                     table::Damages {
                         before_start: before,
-                        after_end: None,
+                        after_end: after,
                     },
                 )
             }

@@ -126,6 +126,11 @@ extern "C" fn init() {
         table::set_quarantine_volume(v);
     }
     table::init_thread_key();
+    // Settings read lazily elsewhere are latched now: the variables are
+    // removed from the environment below.
+    table::redzone();
+    table::poison_max();
+    guard::latch_settings();
     tls::init_fast_path(preloaded());
     if sys::getenv(c"MEMDX_DEBUG_ROOTS").is_some() {
         report::DEBUG_ROOTS.store(true, Ordering::Relaxed);

@@ -1,0 +1,79 @@
+//! Heap overflows and uses after free caught by guard pages
+//! (`--guard-pages=N`): for each program of `tests/corpus/guard`, the error
+//! headlines (kind and access size, decoded from the faulting instruction)
+//! and the "N bytes after/inside a block of size M" facts are Valgrind
+//! 3.19's, and the program's output and exit status are the native ones
+//! (an invalid access is reported and executed, as under Valgrind).
+
+#![allow(clippy::unwrap_used)]
+
+mod check_util;
+
+use std::path::Path;
+use std::process::Command;
+
+use check_util::*;
+
+#[test]
+fn guard_page_errors_are_valgrinds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/corpus/guard");
+    let scratch = Scratch::new("guard");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.ends_with(".c"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "guard corpus missing: {names:?}");
+    let mut failures = Vec::new();
+    for name in &names {
+        let src = dir.join(name);
+        let text = std::fs::read_to_string(&src).unwrap();
+        let expect = parse_expect(&text);
+        let exe = build(&src, &scratch.0, &expect.build);
+        let native = Command::new(&exe).output().unwrap();
+        let ours = run_memdx(&exe, &["--guard-pages=64", "--leak-check=full"]);
+        let r = parse_report(&String::from_utf8_lossy(&ours.stderr));
+        let mut problems = Vec::new();
+        if r.errors != expect.errors {
+            problems.push(format!(
+                "errors: got {:?}, want {:?}",
+                r.errors, expect.errors
+            ));
+        }
+        if ours.stdout != native.stdout || ours.status.code() != native.status.code() {
+            problems.push(format!(
+                "run differs from native: status {:?} vs {:?}",
+                ours.status, native.status
+            ));
+        }
+        if valgrind_available() {
+            let theirs = parse_report(&String::from_utf8_lossy(&run_valgrind(&exe).stderr));
+            if r.errors != theirs.errors {
+                problems.push(format!(
+                    "errors: memdx {:?}, valgrind {:?}",
+                    r.errors, theirs.errors
+                ));
+            }
+            if r.facts != theirs.facts {
+                problems.push(format!(
+                    "facts: memdx {:?}, valgrind {:?}",
+                    r.facts, theirs.facts
+                ));
+            }
+        } else {
+            println!("{name}: valgrind not installed, not compared (.ci/run installs it)");
+        }
+        if problems.is_empty() {
+            println!("{name:32} ok");
+        } else {
+            println!("{name:32} FAILED");
+            failures.push(format!(
+                "{name}:\n  {}\n--- stderr ---\n{}",
+                problems.join("\n  "),
+                String::from_utf8_lossy(&ours.stderr)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
