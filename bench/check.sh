@@ -49,6 +49,23 @@ for r in "${results[@]:2}"; do
     awk -v n="$1" -v s="$2" -v ms="$memdx_s" \
         'BEGIN { printf "memdx is %.1fx faster than %s\n", s/ms, n }'
 done
+# What each mechanism adds (issue 4): memdx with everything off but the
+# headers, bitmap and stacks, then each mechanism turned on alone.
+echo "cost of each mechanism (memdx check --leak-check=full, seconds; ratio to native):"
+mech() {
+    local label=$1; shift
+    /usr/bin/time -f "%e" -o "$work/time" "$memdx" check --leak-check=full "$@" \
+        "$work/alloc_heavy" "$pairs" "$nodes" >/dev/null 2>&1 || true
+    awk -v l="$label" -v s="$(cat "$work/time")" -v ns="$native_s" \
+        'BEGIN { printf "  %-44s %6.2f %6.1fx\n", l, s, s/ns }'
+}
+bare=(--redzone-size=0 --poison-size=0 --freelist-vol=0 --guard-pages=0)
+mech "base (no redzone, poison, quarantine, guards)" "${bare[@]}"
+mech "+ redzones (16 bytes)" --redzone-size=16 --poison-size=0 --freelist-vol=0 --guard-pages=0
+mech "+ quarantine (2,000,000 bytes), no poison" --redzone-size=0 --poison-size=0 --guard-pages=0
+mech "+ quarantine and poison (4096)" --redzone-size=0 --guard-pages=0
+mech "+ guard pages (4096 slots)" --redzone-size=0 --poison-size=0 --freelist-vol=0 --guard-pages=4096
+mech "defaults" 
 # The leak scan on its own: a run that keeps the million-node list alive
 # (reachable from a global) at exit; -v makes memdx print the scan's duration.
 "$memdx" check -v --leak-check=full "$work/alloc_heavy" "$pairs" "$nodes" keep \
