@@ -63,7 +63,8 @@ bare=(--redzone-size=0 --poison-size=0 --freelist-vol=0 --guard-pages=0)
 mech "base (no redzone, poison, quarantine, guards)" "${bare[@]}"
 mech "+ redzones (16 bytes)" --redzone-size=16 --poison-size=0 --freelist-vol=0 --guard-pages=0
 mech "+ quarantine (2,000,000 bytes), no poison" --redzone-size=0 --poison-size=0 --guard-pages=0
-mech "+ quarantine and poison (4096)" --redzone-size=0 --guard-pages=0
+mech "+ quarantine and poison (32 bytes)" --redzone-size=0 --guard-pages=0
+mech "+ quarantine and poison (4096 bytes)" --redzone-size=0 --poison-size=4096 --guard-pages=0
 mech "+ guard pages (4096 slots)" --redzone-size=0 --poison-size=0 --freelist-vol=0 --guard-pages=4096
 mech "defaults" 
 # The leak scan on its own: a run that keeps the million-node list alive

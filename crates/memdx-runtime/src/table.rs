@@ -85,7 +85,7 @@ pub const POISON: u8 = 0xfd;
 /// the first release, like the redzone.
 static POISON_MAX: AtomicUsize = AtomicUsize::new(usize::MAX);
 /// Poisoned bytes when the option is not given.
-pub const DEFAULT_POISON: usize = 4096;
+pub const DEFAULT_POISON: usize = 32;
 
 /// Bytes of a freed block to poison.
 #[inline]

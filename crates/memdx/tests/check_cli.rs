@@ -294,3 +294,45 @@ fn a_process_killed_without_a_report_is_said_so_and_the_signal_passes_through() 
         "{err}"
     );
 }
+
+#[test]
+fn memory_for_coverage_options_are_checked() {
+    for (args, want) in [
+        (
+            vec!["--redzone-size=5000"],
+            "Invalid --redzone-size value 5000: the maximum is 4096",
+        ),
+        (
+            vec!["--guard-pages=some"],
+            "Invalid number 'some' for option --guard-pages",
+        ),
+        (
+            vec!["--poison-size=x"],
+            "Invalid number 'x' for option --poison-size",
+        ),
+    ] {
+        let out = memdx()
+            .arg("check")
+            .args(&args)
+            .arg("/bin/true")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    // Accepted values run the program.
+    let out = memdx()
+        .args([
+            "check",
+            "-q",
+            "--redzone-size=64",
+            "--guard-pages=all",
+            "--poison-size=0",
+            "/bin/true",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -102,7 +102,7 @@ pub struct CheckOptions {
     /// `--guard-pages=N|all|0`: size of the guard-page pool (memdx).
     pub guard_pages: Option<String>,
     /// `--poison-size=BYTES`: bytes of each freed block filled and checked
-    /// while it is quarantined (memdx; default 4096).
+    /// while it is quarantined (memdx; default 32).
     pub poison_size: Option<u64>,
     /// `--xml=yes`.
     pub xml: bool,
