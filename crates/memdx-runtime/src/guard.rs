@@ -23,9 +23,6 @@
 //! of slack before it, where an overrun is not caught. Sixteen canary
 //! bytes before the block catch underflowing writes when it is freed. The
 //! metadata lives in a side table (readable while the page is closed).
-//!
-//! Off by default (`--guard-pages=0`): the pool is opt-in until the cost of
-//! its first-allocation-per-site choice is measured on real programs.
 
 use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -36,7 +33,7 @@ use crate::table::{self, Block};
 const PAGE: usize = 4096;
 const SLOT_BYTES: usize = 2 * PAGE;
 /// Slots when `--guard-pages` is not given.
-pub const DEFAULT_SLOTS: usize = 0;
+pub const DEFAULT_SLOTS: usize = 4096;
 /// The pool's size with `--guard-pages=all` (and the most allowed): two
 /// mappings a slot stays well below the kernel's 65,530.
 const MAX_SLOTS: usize = 30_000;
@@ -435,6 +432,28 @@ pub fn on_fault(addr: usize) -> Option<(bool, Block, u32)> {
         },
         m.free_stack,
     ))
+}
+
+/// Opens the guard page after live guarded block `q` (a checked C routine
+/// reported an overrun and is about to do it: it must not fault again).
+pub fn open_after(q: usize) {
+    if !contains(q) {
+        return;
+    }
+    let slot = slot_of(q);
+    if STATE.at(slot).load(Ordering::Acquire) != LIVE {
+        return;
+    }
+    // SAFETY: slot < SLOTS_N.
+    let m = unsafe { &mut *meta(slot) };
+    if m.q == q && !m.opened {
+        protect(
+            page_of(slot) + PAGE,
+            PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+        );
+        m.opened = true;
+    }
 }
 
 /// The guarded block (live or freed) whose page or guard page holds

@@ -304,7 +304,7 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     let r = if guard::contains(addr) {
         match guard::release(addr, stack) {
             guard::GuardRelease::Live(b, before, after) => {
-                table::count_free(b.size);
+                table::count_free();
                 Release::Live(
                     b,
                     table::Damages {
@@ -314,11 +314,11 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
                 )
             }
             guard::GuardRelease::AlreadyFreed(f) => {
-                table::count_free(0);
+                table::count_free();
                 Release::AlreadyFreed(f)
             }
             guard::GuardRelease::Unknown => {
-                table::count_free(0);
+                table::count_free();
                 Release::Unknown
             }
         }

@@ -167,12 +167,13 @@ fn check_word(q: usize, w0: u64) -> u32 {
 /// Remembers that an overrun of live block `q` was reported (see
 /// [`FLAG_OVERRUN_REPORTED`]).
 pub fn note_overrun_reported(q: usize) {
+    crate::guard::open_after(q);
     if !is_live(q) {
         return; // a guarded block (no redzone) or no block at all
     }
     let h = header_at(q);
-    // SAFETY: a live block's header; the flag is outside the check word's
-    // input only in the sense that the check is recomputed below.
+    // SAFETY: a live block's header. The check word covers the first word,
+    // so it is recomputed with the flag set.
     unsafe {
         let w0 = h.read() | FLAG_OVERRUN_REPORTED;
         let w1 = h.add(1).read();
@@ -556,7 +557,6 @@ pub struct Counters {
     pub allocs: u64,
     pub frees: u64,
     pub bytes_allocated: u64,
-    pub bytes_freed: u64,
 }
 
 /// A thread's counters and quarantine ring, in private memory.
@@ -699,7 +699,6 @@ pub fn totals() -> Counters {
         t.allocs += s.counters.allocs;
         t.frees += s.counters.frees;
         t.bytes_allocated += s.counters.bytes_allocated;
-        t.bytes_freed += s.counters.bytes_freed;
     });
     t
 }
@@ -859,11 +858,8 @@ pub fn count_alloc(size: usize) {
 
 /// Counts a release that `release` did not see (guarded blocks, and bad
 /// frees of addresses in the guard pool).
-pub fn count_free(size: usize) {
-    with_state(|s| {
-        s.counters.frees += 1;
-        s.counters.bytes_freed += size as u64;
-    });
+pub fn count_free() {
+    with_state(|s| s.counters.frees += 1);
 }
 
 /// Counts an allocation that made no block (Valgrind counts a realloc of
@@ -963,7 +959,6 @@ pub fn release(q: usize, free_stack: u32, evict: &mut dyn FnMut(usize)) -> Relea
     unsafe { ptr::write_bytes(q as *mut u8, POISON, poison) };
     with_state(|s| {
         s.counters.frees += 1;
-        s.counters.bytes_freed += b.size as u64;
         s.quarantine(q, b.size, evict);
     });
     Release::Live(b, damage)
