@@ -69,6 +69,17 @@ struct Slot {
     opened: bool,
 }
 
+impl Slot {
+    fn block(&self) -> Block {
+        Block {
+            ptr: self.q,
+            size: self.size,
+            stack: self.alloc_stack,
+            kind: self.kind,
+        }
+    }
+}
+
 static BASE: AtomicUsize = AtomicUsize::new(0);
 static SLOTS_N: AtomicUsize = AtomicUsize::new(0);
 static STATE: AtomicPtr8 = AtomicPtr8::new();
@@ -312,12 +323,7 @@ pub fn lookup(q: usize) -> Option<Block> {
     }
     // SAFETY: slot < SLOTS_N.
     let m = unsafe { *meta(slot) };
-    (m.q == q).then_some(Block {
-        ptr: q,
-        size: m.size,
-        stack: m.alloc_stack,
-        kind: m.kind,
-    })
+    (m.q == q).then_some(m.block())
 }
 
 /// What releasing a pointer into the pool found.
@@ -348,12 +354,7 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
             free_stack: m.free_stack,
         })
     } else if state == LIVE {
-        let b = Block {
-            ptr: q,
-            size: m.size,
-            stack: m.alloc_stack,
-            kind: m.kind,
-        };
+        let b = m.block();
         m.free_stack = free_stack;
         let page = page_of(slot);
         let front = FRONT.min(q - page);
@@ -427,16 +428,7 @@ pub fn on_fault(addr: usize) -> Option<(bool, Block, u32)> {
         protect(page, PAGE, libc::PROT_READ | libc::PROT_WRITE);
     }
     m.opened = true;
-    Some((
-        live,
-        Block {
-            ptr: m.q,
-            size: m.size,
-            stack: m.alloc_stack,
-            kind: m.kind,
-        },
-        m.free_stack,
-    ))
+    Some((live, m.block(), m.free_stack))
 }
 
 /// Opens the guard page after live guarded block `q` (a checked C routine
@@ -474,16 +466,7 @@ pub fn find(addr: usize) -> Option<(bool, Block, u32)> {
     }
     // SAFETY: slot < SLOTS_N.
     let m = unsafe { *meta(slot) };
-    Some((
-        state == LIVE,
-        Block {
-            ptr: m.q,
-            size: m.size,
-            stack: m.alloc_stack,
-            kind: m.kind,
-        },
-        m.free_stack,
-    ))
+    Some((state == LIVE, m.block(), m.free_stack))
 }
 
 /// Calls `f` with each live guarded block.
@@ -498,12 +481,7 @@ pub fn for_each_live(f: &mut dyn FnMut(Block)) {
         if STATE.at(slot).load(Ordering::Acquire) == LIVE {
             // SAFETY: slot < SLOTS_N.
             let m = unsafe { *meta(slot) };
-            f(Block {
-                ptr: m.q,
-                size: m.size,
-                stack: m.alloc_stack,
-                kind: m.kind,
-            });
+            f(m.block());
         }
     }
 }

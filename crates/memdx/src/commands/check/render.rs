@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use memdx_report as model;
 
 use memdx_events::{
-    Access, AccessKind, BadFree, BadFreeKind, Corruption, CorruptionKind, Dealloc, Event,
-    HeapTotals, Heuristic, LeakState, LossRecord, Place,
+    Access, AccessKind, BadFree, BadFreeKind, Corruption, CorruptionKind, Event, HeapTotals,
+    Heuristic, LeakState, LossRecord, Place,
 };
 
 use super::options::{CheckOptions, LeakCheck};
@@ -81,7 +81,7 @@ fn main_stack_size() -> u64 {
     }
 }
 
-/// What became of a bad-free context the first time it was seen.
+/// What became of an error context the first time it was seen.
 #[derive(Debug, Clone, Copy)]
 enum Context {
     /// Reported; the index into `run_errors` / `error_counts`.
@@ -578,104 +578,35 @@ impl ProcessReport {
 
     fn bad_free(&mut self, e: BadFree, sink: &mut dyn Sink) {
         let key = (e.kind as u8, e.dealloc as u8, e.stack, e.place as u8);
-        match self.contexts.get(&key).copied() {
-            Some(Context::Shown(i)) => {
-                self.errors += 1;
-                self.occurrences += 1;
-                if let Some(c) = self.error_counts.get_mut(i) {
-                    *c += 1;
-                }
-                if let Some(l) = self.error_last.get_mut(i) {
-                    *l = self.occurrences;
-                }
-                return;
-            }
-            Some(Context::Suppressed(i)) => {
-                self.suppressed_errors += 1;
-                self.use_suppression(i);
-                return;
-            }
-            None => {}
-        }
-        let frames = self.frames_of(e.stack);
-        if let Some(i) = self.suppressed_by(memdx_supp::Query::Free, &frames) {
-            self.contexts.insert(key, Context::Suppressed(i));
-            self.suppressed_errors += 1;
-            self.suppressed_contexts += 1;
+        if self.seen_before(self.contexts.get(&key).copied(), 1) {
             return;
         }
-        self.errors += 1;
-        self.error_contexts += 1;
-        self.contexts
-            .insert(key, Context::Shown(self.run_errors.len()));
+        let frames = self.frames_of(e.stack);
+        let ctx = self.new_context(memdx_supp::Query::Free, &frames, 1);
+        self.contexts.insert(key, ctx);
+        if matches!(ctx, Context::Suppressed(_)) {
+            return;
+        }
         let mut aux: Vec<model::Aux> = Vec::new();
         let mut s = String::new();
-        let headline = match (e.kind, e.dealloc) {
-            (BadFreeKind::Mismatched, _) => "Mismatched free() / delete / delete []",
-            (BadFreeKind::Invalid, Dealloc::Realloc) => {
-                "Invalid free() / delete / delete[] / realloc()"
-            }
-            (BadFreeKind::Invalid, _) => "Invalid free() / delete / delete[] / realloc()",
+        let headline = match e.kind {
+            BadFreeKind::Mismatched => "Mismatched free() / delete / delete []",
+            BadFreeKind::Invalid => "Invalid free() / delete / delete[] / realloc()",
         };
         self.line(&mut s, headline);
         self.frame_lines(&mut s, &frames);
-        let offset = e.addr.wrapping_sub(e.block_start);
-        match e.place {
-            Place::InsideFreed => {
-                let what = format!(
-                    "Address 0x{:x} is {} bytes inside a block of size {} free'd",
-                    e.addr,
-                    commas(offset),
-                    commas(e.block_size)
-                );
-                self.line(&mut s, &format!(" {what}"));
-                let st = self.stack_lines(&mut s, e.free_stack);
-                aux.push(model::Aux {
-                    what,
-                    stack: Some(st),
-                });
-                self.line(&mut s, " Block was alloc'd at");
-                let st = self.stack_lines(&mut s, e.alloc_stack);
-                aux.push(model::Aux {
-                    what: "Block was alloc'd at".into(),
-                    stack: Some(st),
-                });
-            }
-            Place::InsideLive => {
-                let what = format!(
-                    "Address 0x{:x} is {} bytes inside a block of size {} alloc'd",
-                    e.addr,
-                    commas(offset),
-                    commas(e.block_size)
-                );
-                self.line(&mut s, &format!(" {what}"));
-                let st = self.stack_lines(&mut s, e.alloc_stack);
-                aux.push(model::Aux {
-                    what,
-                    stack: Some(st),
-                });
-            }
-            Place::ThreadStack => {
-                let what = format!("Address 0x{:x} is on thread {}'s stack", e.addr, e.tid);
-                self.line(&mut s, &format!(" {what}"));
-                aux.push(model::Aux { what, stack: None });
-            }
-            Place::Unknown => {
-                let what = match self.sym.data_symbol(e.addr) {
-                    Some((name, off)) => format!(
-                        "Address 0x{:x} is {} bytes inside data symbol \"{}\"",
-                        e.addr,
-                        commas(off),
-                        name
-                    ),
-                    None => format!(
-                        "Address 0x{:x} is not stack'd, malloc'd or (recently) free'd",
-                        e.addr
-                    ),
-                };
-                self.line(&mut s, &format!(" {what}"));
-                aux.push(model::Aux { what, stack: None });
-            }
+        if e.place == Place::ThreadStack {
+            let what = format!("Address 0x{:x} is on thread {}'s stack", e.addr, e.tid);
+            self.line(&mut s, &format!(" {what}"));
+            aux.push(model::Aux { what, stack: None });
+        } else {
+            self.address_lines(
+                &mut s,
+                &mut aux,
+                e.addr,
+                e.place,
+                (e.block_start, e.block_size, e.alloc_stack, e.free_stack),
+            );
         }
         self.line(&mut s, "");
         let suppression = self.opts.gen_suppressions.then(|| {
@@ -683,15 +614,8 @@ impl ProcessReport {
             s.push_str(&supp.raw_text);
             supp
         });
-        // `-s` repeats the error as printed (its suppression block too).
-        self.error_texts.push(s.clone());
-        self.occurrences += 1;
-        self.error_last.push(self.occurrences);
-        sink.write_chunk(&s);
-        let unique = self.next_unique;
-        self.next_unique += 1;
-        self.run_errors.push(model::Error {
-            unique,
+        let error = model::Error {
+            unique: 0,
             // The runtime fills `tid` only for addresses on a thread's
             // stack so far (0 = not sent): Valgrind's main thread then.
             tid: e.tid.max(1),
@@ -704,8 +628,77 @@ impl ProcessReport {
             stack: model_stack(&frames),
             aux,
             suppression,
-        });
-        self.error_counts.push(1);
+        };
+        self.shown_error(s, error, 1, sink);
+    }
+
+    /// Counts `count` more occurrences of an error context met before
+    /// (shown or suppressed); false for a new context.
+    fn seen_before(&mut self, ctx: Option<Context>, count: u64) -> bool {
+        match ctx {
+            Some(Context::Shown(i)) => {
+                self.errors += count;
+                self.occurrences += 1;
+                if let Some(c) = self.error_counts.get_mut(i) {
+                    *c += count;
+                }
+                if let Some(l) = self.error_last.get_mut(i) {
+                    *l = self.occurrences;
+                }
+                true
+            }
+            Some(Context::Suppressed(i)) => {
+                self.suppressed_errors += count;
+                for _ in 0..count {
+                    self.use_suppression(i);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Counts a new error context of `count` errors: suppressed when a
+    /// suppression matches `frames`, else shown (the caller then prints it
+    /// and calls [`Self::shown_error`]).
+    fn new_context(
+        &mut self,
+        query: memdx_supp::Query<'_>,
+        frames: &[FrameText],
+        count: u64,
+    ) -> Context {
+        if let Some(i) = self.suppressed_by(query, frames) {
+            // suppressed_by counted one use.
+            self.suppressed_errors += count;
+            for _ in 1..count {
+                self.use_suppression(i);
+            }
+            self.suppressed_contexts += 1;
+            return Context::Suppressed(i);
+        }
+        self.errors += count;
+        self.error_contexts += 1;
+        Context::Shown(self.run_errors.len())
+    }
+
+    /// Prints a new error context's text and keeps it for the summaries,
+    /// `-s`, XML and JSON; stops the program under `--exit-on-first-error`.
+    fn shown_error(
+        &mut self,
+        text: String,
+        mut error: model::Error,
+        count: u64,
+        sink: &mut dyn Sink,
+    ) {
+        // `-s` repeats the error as printed (its suppression block too).
+        self.error_texts.push(text.clone());
+        self.occurrences += 1;
+        self.error_last.push(self.occurrences);
+        sink.write_chunk(&text);
+        error.unique = self.next_unique;
+        self.next_unique += 1;
+        self.run_errors.push(error);
+        self.error_counts.push(count);
         if self.opts.exit_on_first_error {
             self.exit_on_first_error(sink);
         }
@@ -801,22 +794,9 @@ impl ProcessReport {
     /// A damaged redzone or poison: a write the runtime found only after
     /// the fact, so the writing instruction (and its size) is unknown.
     fn corruption(&mut self, c: Corruption, sink: &mut dyn Sink) {
-        let after_free = c.kind == CorruptionKind::AfterFree;
         let key = (100 + c.kind as u8, 0, c.alloc_stack, 0);
-        match self.contexts.get(&key).copied() {
-            Some(Context::Shown(i)) => {
-                self.errors += 1;
-                if let Some(n) = self.error_counts.get_mut(i) {
-                    *n += 1;
-                }
-                return;
-            }
-            Some(Context::Suppressed(i)) => {
-                self.suppressed_errors += 1;
-                self.use_suppression(i);
-                return;
-            }
-            None => {}
+        if self.seen_before(self.contexts.get(&key).copied(), 1) {
+            return;
         }
         // The error's own stack: where the damage was noticed, else (at
         // exit) where the block was freed or allocated.
@@ -826,98 +806,55 @@ impl ProcessReport {
             .unwrap_or(0);
         let frames = self.frames_of(main);
         let span = (c.last.saturating_sub(c.first) + 1).min(u64::from(u32::MAX)) as u32;
-        if let Some(i) = self.suppressed_by(memdx_supp::Query::Addr(span), &frames) {
-            self.contexts.insert(key, Context::Suppressed(i));
-            self.suppressed_errors += 1;
-            self.suppressed_contexts += 1;
+        let ctx = self.new_context(memdx_supp::Query::Addr(span), &frames, 1);
+        self.contexts.insert(key, ctx);
+        if matches!(ctx, Context::Suppressed(_)) {
             return;
         }
-        self.errors += 1;
-        self.error_contexts += 1;
-        self.contexts
-            .insert(key, Context::Shown(self.run_errors.len()));
-        let before = c.kind == CorruptionKind::BeforeStart;
-        let headline = if after_free {
-            "Invalid write to a freed block (the writing instruction is unknown)"
-        } else if before {
-            "Invalid write before the start of a block (the writing instruction is unknown)"
-        } else {
-            "Invalid write after the end of a block (the writing instruction is unknown)"
+        // Where the first damaged byte is, and how the lines word it.
+        let (headline, addr, place, zone) = match c.kind {
+            CorruptionKind::AfterFree => (
+                "Invalid write to a freed block (the writing instruction is unknown)",
+                c.block_start + c.first,
+                Place::InsideFreed,
+                "of the freed block",
+            ),
+            CorruptionKind::BeforeStart => (
+                "Invalid write before the start of a block (the writing instruction is unknown)",
+                c.block_start.wrapping_sub(c.first),
+                Place::InsideLive,
+                "before the block's start",
+            ),
+            CorruptionKind::AfterEnd => (
+                "Invalid write after the end of a block (the writing instruction is unknown)",
+                c.block_start + c.block_size + c.first,
+                Place::InsideLive,
+                "after the block's end",
+            ),
+        };
+        let found = match (c.stack != 0, c.kind) {
+            (false, _) => "found at exit",
+            (true, CorruptionKind::AfterFree) => {
+                "found when the block left the freed-block quarantine"
+            }
+            (true, _) => "found when the block was freed",
         };
         let mut s = String::new();
         let mut aux: Vec<model::Aux> = Vec::new();
         self.line(&mut s, headline);
         self.frame_lines(&mut s, &frames);
-        let found = match (c.stack != 0, after_free) {
-            (false, _) => "found at exit",
-            (true, true) => "found when the block left the freed-block quarantine",
-            (true, false) => "found when the block was freed",
-        };
-        if after_free {
-            let what = format!(
-                "Address 0x{:x} is {} bytes inside a block of size {} free'd",
-                c.block_start + c.first,
-                commas(c.first),
-                commas(c.block_size)
-            );
-            self.line(&mut s, &format!(" {what}"));
-            let st = self.stack_lines(&mut s, c.free_stack);
-            aux.push(model::Aux {
-                what,
-                stack: Some(st),
-            });
-            self.line(&mut s, " Block was alloc'd at");
-            let st = self.stack_lines(&mut s, c.alloc_stack);
-            aux.push(model::Aux {
-                what: "Block was alloc'd at".into(),
-                stack: Some(st),
-            });
-        } else if before {
-            let what = format!(
-                "Address 0x{:x} is {} bytes before a block of size {} alloc'd",
-                c.block_start.wrapping_sub(c.first),
-                commas(c.first),
-                commas(c.block_size)
-            );
-            self.line(&mut s, &format!(" {what}"));
-            let st = self.stack_lines(&mut s, c.alloc_stack);
-            aux.push(model::Aux {
-                what,
-                stack: Some(st),
-            });
-        } else {
-            let what = format!(
-                "Address 0x{:x} is {} bytes after a block of size {} alloc'd",
-                c.block_start + c.block_size + c.first,
-                commas(c.first),
-                commas(c.block_size)
-            );
-            self.line(&mut s, &format!(" {what}"));
-            let st = self.stack_lines(&mut s, c.alloc_stack);
-            aux.push(model::Aux {
-                what,
-                stack: Some(st),
-            });
-        }
-        let what = if after_free {
-            format!(
-                "Bytes {} to {} of the freed block were overwritten ({found})",
-                commas(c.first),
-                commas(c.last)
-            )
-        } else if before {
-            format!(
-                "Bytes {} to {} before the block's start were overwritten ({found})",
-                commas(c.first),
-                commas(c.last)
-            )
-        } else {
-            format!(
-                "Bytes {} to {} after the block's end were overwritten ({found})",
-                commas(c.first),
-                commas(c.last)
-            )
-        };
+        self.address_lines(
+            &mut s,
+            &mut aux,
+            addr,
+            place,
+            (c.block_start, c.block_size, c.alloc_stack, c.free_stack),
+        );
+        let what = format!(
+            "Bytes {} to {} {zone} were overwritten ({found})",
+            commas(c.first),
+            commas(c.last)
+        );
         self.line(&mut s, &format!(" {what}"));
         aux.push(model::Aux { what, stack: None });
         self.line(&mut s, "");
@@ -926,11 +863,8 @@ impl ProcessReport {
             s.push_str(&supp.raw_text);
             supp
         });
-        sink.write_chunk(&s);
-        let unique = self.next_unique;
-        self.next_unique += 1;
-        self.run_errors.push(model::Error {
-            unique,
+        let error = model::Error {
+            unique: 0,
             tid: 1,
             thread_name: None,
             kind: model::ErrorKind::InvalidWrite,
@@ -938,8 +872,8 @@ impl ProcessReport {
             stack: model_stack(&frames),
             aux,
             suppression,
-        });
-        self.error_counts.push(1);
+        };
+        self.shown_error(s, error, 1, sink);
     }
 
     /// Valgrind's "Address 0x... is ..." line (and the block's stacks) for
@@ -1067,37 +1001,15 @@ impl ProcessReport {
             AccessKind::Read | AccessKind::Write => a.len.max(1),
             _ => 1,
         };
-        match self.access_contexts.get(&key).copied() {
-            Some(Context::Shown(i)) => {
-                self.errors += count;
-                if let Some(c) = self.error_counts.get_mut(i) {
-                    *c += count;
-                }
-                return;
-            }
-            Some(Context::Suppressed(i)) => {
-                self.suppressed_errors += count;
-                for _ in 0..count {
-                    self.use_suppression(i);
-                }
-                return;
-            }
-            None => {}
-        }
-        let frames = self.frames_of(a.stack);
-        if let Some(i) = self.suppressed_by(query, &frames) {
-            self.access_contexts.insert(key, Context::Suppressed(i));
-            self.suppressed_errors += count;
-            for _ in 1..count {
-                self.use_suppression(i);
-            }
-            self.suppressed_contexts += 1;
+        if self.seen_before(self.access_contexts.get(&key).copied(), count) {
             return;
         }
-        self.errors += count;
-        self.error_contexts += 1;
-        self.access_contexts
-            .insert(key, Context::Shown(self.run_errors.len()));
+        let frames = self.frames_of(a.stack);
+        let ctx = self.new_context(query, &frames, count);
+        self.access_contexts.insert(key, ctx);
+        if matches!(ctx, Context::Suppressed(_)) {
+            return;
+        }
         let mut aux: Vec<model::Aux> = Vec::new();
         let mut s = String::new();
         if a.tid != self.last_tid && a.tid != 0 {
@@ -1121,11 +1033,8 @@ impl ProcessReport {
             s.push_str(&supp.raw_text);
             supp
         });
-        sink.write_chunk(&s);
-        let unique = self.next_unique;
-        self.next_unique += 1;
-        self.run_errors.push(model::Error {
-            unique,
+        let error = model::Error {
+            unique: 0,
             tid: a.tid,
             thread_name: None,
             kind,
@@ -1133,8 +1042,8 @@ impl ProcessReport {
             stack: model_stack(&frames),
             aux,
             suppression,
-        });
-        self.error_counts.push(count);
+        };
+        self.shown_error(s, error, count, sink);
     }
 
     fn end(&mut self, leak_scan_done: bool, sink: &mut dyn Sink) {
