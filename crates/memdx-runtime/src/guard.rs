@@ -289,16 +289,16 @@ pub fn alloc(size: usize, kind: u8, stack: u32, zero: bool) -> Option<usize> {
     let q = (page + PAGE - size) & !(align - 1);
     if reused || zero {
         // SAFETY: the page is ours and writable.
-        unsafe { ptr::write_bytes(page as *mut u8, 0, PAGE) };
+        unsafe { crate::strmem::raw_memset(page as *mut u8, 0, PAGE) };
     }
     // The slack between the block's end and the guard page (blocks whose
     // size is no multiple of their alignment) is canary too.
     // SAFETY: within the page.
-    unsafe { ptr::write_bytes((q + size) as *mut u8, table::CANARY, page + PAGE - q - size) };
+    unsafe { table::fill(q + size, table::CANARY, page + PAGE - q - size) };
     // The bytes before the block are its front redzone: checked on free.
     let front = FRONT.min(q - page);
     // SAFETY: within the page.
-    unsafe { ptr::write_bytes((q - front) as *mut u8, table::CANARY, front) };
+    unsafe { table::fill(q - front, table::CANARY, front) };
     *m = Slot {
         q,
         size,

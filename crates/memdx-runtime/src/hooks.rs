@@ -15,7 +15,7 @@ use libc::{c_int, c_void, size_t};
 use memdx_events::{AllocKind, BadFree, BadFreeKind, Corruption, CorruptionKind, Dealloc, Place};
 
 use crate::sys::{self, Racy, SpinLock};
-use crate::table::{self, Damage, Release};
+use crate::table::{self, Release};
 use crate::{guard, out, stacks, tls};
 
 static NEXT_THREAD_NO: AtomicU32 = AtomicU32::new(2);
@@ -148,7 +148,7 @@ unsafe fn allocate(
         if off > table::HEADER {
             let p = sys::__libc_memalign(off, len);
             if zero && !p.is_null() {
-                core::ptr::write_bytes(p.cast::<u8>(), 0, len);
+                crate::strmem::raw_memset(p.cast::<u8>(), 0, len);
             }
             p
         } else if zero {
@@ -200,6 +200,9 @@ impl Found {
         for c in self.items.iter().take(self.n) {
             // SAFETY: the first n items were written by push.
             let c = unsafe { c.assume_init() };
+            // Damage found on eviction is reported at the evicting release,
+            // unless it carries its own stack.
+            let stack = if c.stack == 0 { stack } else { c.stack };
             report_corruption(Corruption { stack, ..c });
         }
     }
@@ -210,18 +213,35 @@ impl Found {
 fn evict(q: usize, found: &mut Found) {
     // SAFETY: q is a block start the caller released.
     unsafe {
-        if let Some(Damage::AfterFree { first, last }) = table::check_poison(q) {
+        let d = table::check_freed(q);
+        if d != table::FreedDamage::default() {
             let (b, free_stack, _, _) = table::read_block(q);
-            found.push(Corruption {
-                kind: CorruptionKind::AfterFree,
-                block_start: q as u64,
-                block_size: b.size as u64,
-                first: first as u64,
-                last: last as u64,
-                stack: 0,
-                alloc_stack: b.stack,
-                free_stack,
-            });
+            if let Some((first, last)) = d.after_end {
+                // Reported as at the block's release (where it was checked
+                // before the check was deferred to here).
+                found.push(Corruption {
+                    kind: CorruptionKind::AfterEnd,
+                    block_start: q as u64,
+                    block_size: b.size as u64,
+                    first: first as u64,
+                    last: last as u64,
+                    stack: free_stack,
+                    alloc_stack: b.stack,
+                    free_stack: 0,
+                });
+            }
+            if let Some((first, last)) = d.after_free {
+                found.push(Corruption {
+                    kind: CorruptionKind::AfterFree,
+                    block_start: q as u64,
+                    block_size: b.size as u64,
+                    first: first as u64,
+                    last: last as u64,
+                    stack: 0,
+                    alloc_stack: b.stack,
+                    free_stack,
+                });
+            }
         }
         sys::__libc_free(table::raw_of(q) as *mut c_void);
     }
@@ -492,7 +512,7 @@ unsafe fn realloc_impl(p: *mut c_void, size: usize, entry: usize) -> *mut c_void
         return q;
     }
     // SAFETY: both blocks are at least min(old.size, size) long.
-    unsafe { core::ptr::copy_nonoverlapping(p as *const u8, q as *mut u8, old.size.min(size)) };
+    unsafe { crate::strmem::raw_memcpy(q.cast::<u8>(), p as *const u8, old.size.min(size)) };
     // SAFETY: the old block is live; release() quarantines it.
     unsafe { release(p, Dealloc::Realloc, entry) };
     q

@@ -86,6 +86,47 @@ unsafe fn copy_move(d: *mut u8, s: *const u8, n: usize) {
     }
 }
 
+/// glibc's memcpy without the checks: the runtime's own copies (realloc).
+/// A call to `ptr::copy_nonoverlapping` would bind to the exported, checked
+/// `memcpy` above.
+///
+/// # Safety
+/// memcpy(3)'s contract.
+pub unsafe fn raw_memcpy(d: *mut u8, s: *const u8, n: usize) {
+    let f = real(F_MEMCPY);
+    if f == 0 {
+        // SAFETY: forwarded.
+        unsafe { copy_fwd(d, s, n) };
+        return;
+    }
+    // SAFETY: glibc's memcpy with the caller's arguments.
+    unsafe {
+        let f: unsafe extern "C" fn(*mut u8, *const u8, usize) -> *mut u8 = core::mem::transmute(f);
+        f(d, s, n);
+    }
+}
+
+/// glibc's memset without the checks: the runtime's own fills (canaries,
+/// poison, zeroing).
+///
+/// # Safety
+/// memset(3)'s contract.
+pub unsafe fn raw_memset(d: *mut u8, c: u8, n: usize) {
+    let f = real(F_MEMSET);
+    if f == 0 {
+        for i in 0..n {
+            // SAFETY: memset's contract; volatile keeps this a loop.
+            unsafe { d.add(i).write_volatile(c) };
+        }
+        return;
+    }
+    // SAFETY: glibc's memset with the caller's arguments.
+    unsafe {
+        let f: unsafe extern "C" fn(*mut u8, c_int, usize) -> *mut u8 = core::mem::transmute(f);
+        f(d, c_int::from(c), n);
+    }
+}
+
 unsafe fn c_strlen(s: *const u8) -> usize {
     let f = real(F_STRLEN);
     if f != 0 {

@@ -273,6 +273,33 @@ unsafe fn mark_freed(q: usize, alloc_stack: u32, free_stack: u32, poisoned: bool
     }
 }
 
+/// Sets `n` bytes at `at` to `byte`: up to 32 bytes (the default canary
+/// and poison) with four overlapping word stores, longer runs with glibc's
+/// memset (`ptr::write_bytes` would call the exported, checked `memset`).
+///
+/// # Safety
+/// `at .. at + n` must be writable.
+#[inline(always)]
+pub unsafe fn fill(at: usize, byte: u8, n: usize) {
+    if n == 0 {
+        return;
+    }
+    if (8..=32).contains(&n) {
+        let v = u64::from_ne_bytes([byte; 8]);
+        let p = at as *mut u8;
+        // SAFETY: every store ends at or before at + n.
+        unsafe {
+            p.cast::<u64>().write_unaligned(v);
+            p.add(8.min(n - 8)).cast::<u64>().write_unaligned(v);
+            p.add(16.min(n - 8)).cast::<u64>().write_unaligned(v);
+            p.add(n - 8).cast::<u64>().write_unaligned(v);
+        }
+    } else {
+        // SAFETY: forwarded.
+        unsafe { crate::strmem::raw_memset(at as *mut u8, byte, n) };
+    }
+}
+
 /// Writes the redzone canary after a block.
 ///
 /// # Safety
@@ -281,7 +308,7 @@ unsafe fn mark_freed(q: usize, alloc_stack: u32, free_stack: u32, poisoned: bool
 pub unsafe fn write_canary(q: usize, size: usize) {
     let rz = redzone();
     // SAFETY: per the contract.
-    unsafe { ptr::write_bytes((q + size) as *mut u8, CANARY, rz) };
+    unsafe { fill(q + size, CANARY, rz) };
 }
 
 /// Offsets (relative to the block end) of the first and last damaged byte
@@ -402,6 +429,38 @@ fn summary(l: *mut AtomicU64, s: usize) -> &'static AtomicU64 {
     unsafe { &*l.add(s) }
 }
 
+/// Set once a second thread may touch the bitmap. Until then the process
+/// has one thread and the live bits are updated with plain loads and
+/// stores: a locked read-modify-write costs about 20 cycles, twice per
+/// malloc/free pair (glibc's allocator skips its atomics the same way).
+///
+/// Set by the interposed `pthread_create` before the new thread exists,
+/// and by any thread that is not the first to get a [`ThreadState`] (a
+/// thread glibc creates internally, bypassing the interposition, before
+/// its first allocation or release).
+static THREADED: AtomicBool = AtomicBool::new(false);
+/// Set when the first thread state was handed out.
+static FIRST_STATE: AtomicBool = AtomicBool::new(false);
+
+#[inline(always)]
+fn threaded() -> bool {
+    THREADED.load(Ordering::Relaxed)
+}
+
+/// Gives the calling thread its state before it first touches the bitmap:
+/// a thread that is not the first one to get a state sets [`THREADED`].
+#[inline(always)]
+fn ensure_state() {
+    if crate::tls::get().state.get().is_null() {
+        with_state(|_| ());
+    }
+}
+
+/// The process may have more than one thread from now on.
+pub fn set_threaded() {
+    THREADED.store(true, Ordering::SeqCst);
+}
+
 /// Marks `q` a live block start. False when the bitmap cannot cover it.
 #[inline]
 fn set_live(q: usize) -> bool {
@@ -409,7 +468,13 @@ fn set_live(q: usize) -> bool {
         return false;
     };
     let (w, m) = bit_pos(q);
-    word(l, w).fetch_or(m, Ordering::Release);
+    let wd = word(l, w);
+    if threaded() {
+        wd.fetch_or(m, Ordering::Release);
+    } else {
+        // One thread: no other writer can race this word (see THREADED).
+        wd.store(wd.load(Ordering::Relaxed) | m, Ordering::Release);
+    }
     let page = w / PAGE_WORDS;
     let s = summary(l, page / 64);
     let sm = 1u64 << (page % 64);
@@ -430,7 +495,17 @@ fn take_live(q: usize) -> bool {
         return false;
     };
     let (w, m) = bit_pos(q);
-    test_and_clear(word(l, w), m.trailing_zeros())
+    let wd = word(l, w);
+    if threaded() {
+        return test_and_clear(wd, m.trailing_zeros());
+    }
+    // One thread: a plain read-modify-write is exact (see THREADED).
+    let v = wd.load(Ordering::Relaxed);
+    if v & m == 0 {
+        return false;
+    }
+    wd.store(v & !m, Ordering::Relaxed);
+    true
 }
 
 /// Atomically clears bit `bit` of `w`; true when it was set.
@@ -562,7 +637,10 @@ pub struct Counters {
 /// A thread's counters and quarantine ring, in private memory.
 pub struct ThreadState {
     pub counters: Counters,
-    ring: *mut usize,
+    /// Quarantined blocks, oldest at `ring_head`: (block start, size). The
+    /// size is kept here so that evicting and prefetching need not read
+    /// the block's header first (a cache miss they would wait on).
+    ring: *mut [usize; 2],
     ring_cap: usize,
     ring_head: usize,
     ring_len: usize,
@@ -652,6 +730,9 @@ pub fn with_state<T>(f: impl FnOnce(&mut ThreadState) -> T) -> Option<T> {
         return Some(f(unsafe { &mut *cur }));
     }
     if cur.is_null() {
+        if FIRST_STATE.swap(true, Ordering::AcqRel) {
+            set_threaded();
+        }
         let s = new_state();
         if !s.is_null() {
             crate::tls::get().state.set(s);
@@ -664,6 +745,7 @@ pub fn with_state<T>(f: impl FnOnce(&mut ThreadState) -> T) -> Option<T> {
             return Some(f(unsafe { &mut *s }));
         }
     }
+    set_threaded();
     ORPHAN_LOCK.lock();
     let mut o = ORPHAN.load(Ordering::Acquire);
     if o.is_null() {
@@ -709,7 +791,7 @@ impl ThreadState {
         for k in 0..self.ring_len {
             let i = (self.ring_head + k) & (self.ring_cap.wrapping_sub(1));
             // SAFETY: i < ring_cap (ring_len > 0 implies a ring).
-            f(unsafe { *self.ring.add(i) });
+            f(unsafe { (*self.ring.add(i))[0] });
         }
     }
 
@@ -719,7 +801,7 @@ impl ThreadState {
         } else {
             self.ring_cap * 2
         };
-        let new = sys::map_private(cap * 8).cast::<usize>();
+        let new = sys::map_private(cap * 16).cast::<[usize; 2]>();
         if new.is_null() {
             return false;
         }
@@ -730,7 +812,7 @@ impl ThreadState {
             }
         }
         if !self.ring.is_null() {
-            sys::unmap_private(self.ring.cast(), self.ring_cap * 8);
+            sys::unmap_private(self.ring.cast(), self.ring_cap * 16);
         }
         self.ring = new;
         self.ring_cap = cap;
@@ -738,36 +820,35 @@ impl ThreadState {
         true
     }
 
-    /// Starts loading what the next evictions will touch: blocks leave the
+    /// Starts loading what a coming eviction will touch: blocks leave the
     /// ring long after they were last used, and reading their header and
-    /// poison (and glibc's free touching the chunk and its neighbour) missed
-    /// the cache on every free. Two stages: the header of the block 16
-    /// places from the head, then the whole of the block 8 places from it
-    /// (its size read from the header the first stage loaded).
+    /// poison, and glibc's free touching the chunk header and the next
+    /// chunk's, missed the cache on every free. The block `AHEAD` places
+    /// from the head gets its header and poisoned lines and the line past
+    /// its end prefetched; its size comes from the ring, so nothing here
+    /// waits for memory.
     #[inline]
     fn prefetch_next(&self) {
-        const FAR: usize = 16;
-        const NEAR: usize = 8;
-        if self.ring_len <= FAR {
+        const AHEAD: usize = 12;
+        if self.ring_len <= AHEAD {
             return;
         }
-        let mask = self.ring_cap - 1;
-        // SAFETY: indices masked below ring_cap, within the ring's entries.
-        let (far, near) = unsafe {
-            (
-                *self.ring.add((self.ring_head + FAR) & mask),
-                *self.ring.add((self.ring_head + NEAR) & mask),
-            )
+        // SAFETY: index masked below ring_cap, within the ring's entries.
+        let [q, size] = unsafe {
+            *self
+                .ring
+                .add((self.ring_head + AHEAD) & (self.ring_cap - 1))
         };
-        prefetch(far - HEADER);
-        // SAFETY: a quarantined block keeps its header.
-        let (b, ..) = unsafe { read_block(near) };
-        let checked = b.size.min(poison_max());
-        let end = near + checked.max(b.size.min(512)) + 16;
-        let mut line = (near - HEADER) & !63;
-        while line < end {
+        let first = (q - HEADER - 8) & !63;
+        let last = (q + size.min(poison_max())) & !63;
+        let mut line = first;
+        while line <= last {
             prefetch(line);
             line += 64;
+        }
+        let end = (q + size + redzone()) & !63;
+        if end > last {
+            prefetch(end);
         }
     }
 
@@ -775,7 +856,7 @@ impl ThreadState {
     /// to `evict`.
     fn quarantine(&mut self, q: usize, size: usize, evict: &mut dyn FnMut(usize)) {
         let limit = QUARANTINE_BYTES.load(Ordering::Relaxed);
-        if size > limit / 2 {
+        if limit == 0 || size > limit / 2 {
             // Too big to hold back without pushing out everything else
             // (Valgrind's --freelist-big-blocks lets such blocks go first).
             evict(q);
@@ -787,18 +868,16 @@ impl ThreadState {
         }
         let i = (self.ring_head + self.ring_len) & (self.ring_cap - 1);
         // SAFETY: i < ring_cap.
-        unsafe { *self.ring.add(i) = q };
+        unsafe { *self.ring.add(i) = [q, size] };
         self.ring_len += 1;
         self.ring_bytes += size;
         self.prefetch_next();
         while self.ring_bytes > limit && self.ring_len > 0 {
             // SAFETY: ring_head < ring_cap.
-            let old = unsafe { *self.ring.add(self.ring_head) };
+            let [old, old_size] = unsafe { *self.ring.add(self.ring_head) };
             self.ring_head = (self.ring_head + 1) & (self.ring_cap - 1);
             self.ring_len -= 1;
-            // SAFETY: a quarantined block keeps its header.
-            let (b, ..) = unsafe { read_block(old) };
-            self.ring_bytes -= b.size;
+            self.ring_bytes -= old_size;
             evict(old);
         }
     }
@@ -871,12 +950,15 @@ pub fn count_failed_alloc(size: usize) {
     });
 }
 
-/// Damage found on a block when it was released or left the quarantine.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Damage {
-    /// Bytes of the freed block were overwritten while it was quarantined
-    /// (offsets from the block start).
-    AfterFree { first: usize, last: usize },
+/// Damage found on a block leaving the quarantine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FreedDamage {
+    /// Bytes of the freed block overwritten while it was quarantined
+    /// (first and last offset from the block start).
+    pub after_free: Option<(usize, usize)>,
+    /// The damaged canary after the block's end (offsets from the end):
+    /// written while the block was live or while it was quarantined.
+    pub after_end: Option<(usize, usize)>,
 }
 
 /// Damage found on a live block's edges when it was released: bytes before
@@ -939,11 +1021,17 @@ pub fn release(q: usize, free_stack: u32, evict: &mut dyn FnMut(usize)) -> Relea
         with_state(|s| s.counters.frees += 1);
         return Release::Live(b, damage);
     }
+    // A block the quarantine will hold has its canary checked when it
+    // leaves (see `ThreadState::quarantine`'s caller): the block's end is
+    // often cold when it is freed, and reading it there waited for memory
+    // on every free; on eviction it has been prefetched. The report is the
+    // same: it carries the stack of the block's free.
+    let limit = QUARANTINE_BYTES.load(Ordering::Relaxed);
+    let held = b.kind & INTERNAL == 0 && limit != 0 && b.size <= limit / 2;
     // SAFETY: the canary was written at allocation.
-    damage.after_end = unsafe { check_canary(q, b.size) };
-    // SAFETY: as above.
-    if unsafe { header_at(q).read() } & FLAG_OVERRUN_REPORTED != 0 {
-        damage.after_end = None;
+    if !held && !unsafe { overrun_reported(q) } {
+        // SAFETY: as above.
+        damage.after_end = unsafe { check_canary(q, b.size) };
     }
     if b.kind & INTERNAL != 0 {
         evict(q);
@@ -951,12 +1039,11 @@ pub fn release(q: usize, free_stack: u32, evict: &mut dyn FnMut(usize)) -> Relea
     }
     // A block the quarantine will not hold is not worth poisoning (nothing
     // can write to it before it is given back).
-    let held = b.size <= QUARANTINE_BYTES.load(Ordering::Relaxed) / 2;
     let poison = if held { b.size.min(poison_max()) } else { 0 };
     // SAFETY: as above.
     unsafe { mark_freed(q, b.stack, free_stack, poison > 0) };
     // SAFETY: the block's memory is still ours.
-    unsafe { ptr::write_bytes(q as *mut u8, POISON, poison) };
+    unsafe { fill(q, POISON, poison) };
     with_state(|s| {
         s.counters.frees += 1;
         s.quarantine(q, b.size, evict);
@@ -964,21 +1051,31 @@ pub fn release(q: usize, free_stack: u32, evict: &mut dyn FnMut(usize)) -> Relea
     Release::Live(b, damage)
 }
 
-/// Checks a block leaving the quarantine: damage of its poison.
+/// Checks a block leaving the quarantine (or still in it at exit): its
+/// poison, and its canary (deferred from the release, see [`release`]).
 ///
 /// # Safety
 /// `q` is a quarantined (freed) block start.
-pub unsafe fn check_poison(q: usize) -> Option<Damage> {
+pub unsafe fn check_freed(q: usize) -> FreedDamage {
+    let mut d = FreedDamage::default();
     // SAFETY: per the contract.
     let (b, _, freed, _) = unsafe { read_block(q) };
-    // SAFETY: as above.
-    if !freed || unsafe { header_at(q).read() } & FLAG_POISONED == 0 {
-        return None;
+    if !freed {
+        return d;
     }
-    let n = b.size.min(poison_max());
-    // SAFETY: the block's memory is still ours.
-    let bytes = unsafe { core::slice::from_raw_parts(q as *const u8, n) };
-    first_last_not(bytes, POISON).map(|(first, last)| Damage::AfterFree { first, last })
+    // SAFETY: as above.
+    let h = unsafe { header_at(q).read() };
+    if h & FLAG_POISONED != 0 {
+        let n = b.size.min(poison_max());
+        // SAFETY: the block's memory is still ours.
+        let bytes = unsafe { core::slice::from_raw_parts(q as *const u8, n) };
+        d.after_free = first_last_not(bytes, POISON);
+    }
+    if h & FLAG_OVERRUN_REPORTED == 0 {
+        // SAFETY: the canary was written at allocation and is still ours.
+        d.after_end = unsafe { check_canary(q, b.size) };
+    }
+    d
 }
 
 /// A quarantined block matching `pred` (all threads' rings).
@@ -1096,13 +1193,31 @@ mod tests {
     }
 
     #[test]
-    fn canary_damage_is_found_on_release() {
+    fn canary_damage_of_a_held_block_is_found_when_it_leaves() {
         let mut buf = vec![0u64; 64];
         let q = make(&mut buf, 13, 1);
         // SAFETY: within buf (the redzone follows the block).
         unsafe { *((q + 13) as *mut u8) = 0 };
         match release(q, 2, &mut |_| {}) {
-            Release::Live(_, d) => assert_eq!(d.after_end, Some((0, 0))),
+            // Quarantined: the canary check is deferred to its eviction.
+            Release::Live(_, d) => assert_eq!(d.after_end, None),
+            _ => panic!("live block expected"),
+        }
+        // SAFETY: the quarantined block's memory is buf's.
+        let d = unsafe { check_freed(q) };
+        assert_eq!((d.after_end, d.after_free), (Some((0, 0)), None));
+    }
+
+    #[test]
+    fn canary_damage_of_a_block_too_big_to_hold_is_found_on_release() {
+        // Bigger than half the default quarantine: given back at once.
+        let size = DEFAULT_QUARANTINE / 2 + 16;
+        let mut buf = vec![0u64; (size + 256) / 8];
+        let q = make(&mut buf, size, 1);
+        // SAFETY: within buf (the redzone follows the block).
+        unsafe { *((q + size + 3) as *mut u8) = 0 };
+        match release(q, 2, &mut |_| {}) {
+            Release::Live(_, d) => assert_eq!(d.after_end, Some((3, 3))),
             _ => panic!("live block expected"),
         }
     }
@@ -1113,12 +1228,12 @@ mod tests {
         let q = make(&mut buf, 32, 1);
         let _ = release(q, 2, &mut |_| {});
         // SAFETY: the quarantined block's memory is buf's.
-        unsafe { assert_eq!(check_poison(q), None) };
+        unsafe { assert_eq!(check_freed(q), FreedDamage::default()) };
         // SAFETY: as above.
         unsafe { *((q + 8) as *mut u32) = 5 };
         // SAFETY: as above.
-        let d = unsafe { check_poison(q) };
-        assert!(matches!(d, Some(Damage::AfterFree { first: 8, .. })));
+        let d = unsafe { check_freed(q) };
+        assert!(matches!(d.after_free, Some((8, _))));
     }
 
     #[test]

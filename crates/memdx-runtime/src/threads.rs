@@ -135,6 +135,8 @@ pub unsafe extern "C" fn pthread_create(
             return libc::EAGAIN;
         }
     }
+    // Before the thread exists: from now on live bits change atomically.
+    crate::table::set_threaded();
     // SAFETY: glibc's pthread_create with the caller's arguments, or with
     // the trampoline and a Start from glibc's allocator (not a program
     // block: the runtime's own, freed by the new thread).
