@@ -3,8 +3,7 @@
 //! even when only this package was built. The runtime is a separate cdylib
 //! (it is preloaded into other programs), so it is built by a nested cargo
 //! into its own target directory under OUT_DIR; its path is baked in as
-//! MEMDX_RUNTIME_BUILT. A runtime found next to the executable (a workspace
-//! build, an install) is preferred at run time.
+//! MEMDX_RUNTIME_BUILT, and a failure fails this build (never a stale copy).
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -46,10 +45,10 @@ fn main() {
             println!("cargo:rustc-env=MEMDX_RUNTIME_BUILT={}", lib.display());
         }
         other => {
-            println!(
-                "cargo:warning=building libmemdx_runtime.so failed ({other:?}); \
-                 memdx check will look for it next to the executable"
-            );
+            // Fail the build: falling back to a copy next to the executable
+            // would silently run `memdx check` with a stale runtime.
+            eprintln!("building libmemdx_runtime.so failed ({other:?}); see the errors above");
+            std::process::exit(1);
         }
     }
 }

@@ -84,8 +84,8 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
             hooks::enter_runtime();
         }
     }
-    // The scan of this thread's stack starts at the caller of exit() when
-    // the program is exiting normally: Valgrind scans at exit_group, when
+    // The scan of this thread's stack starts at the caller of exit() (or
+    // _exit()) when the program is exiting normally: Valgrind scans at exit_group, when
     // exit()'s own frames (and _dl_fini's, and ours) are gone, and stale
     // copies of pointers in them would otherwise keep lost blocks reachable.
     // Otherwise it starts at this frame: the runtime's own deeper frames
@@ -147,16 +147,21 @@ extern "C" fn find_exit_frame(ctx: *mut libc::c_void, arg: *mut libc::c_void) ->
     0
 }
 
-/// The stack pointer of exit()'s caller, if this thread is inside exit().
+/// The stack pointer of the program's call to exit(), _Exit() or _exit()
+/// (the runtime's own two), if this thread is inside one of them.
 fn exit_caller_sp() -> Option<usize> {
-    let exit_fn = EXIT_FN.load(Ordering::Relaxed);
-    if exit_fn == 0 {
-        return None;
-    }
-    let mut state = [exit_fn, 0usize];
-    // SAFETY: the callback only reads the context and writes `state`.
-    unsafe { _Unwind_Backtrace(find_exit_frame, (&mut state as *mut [usize; 2]).cast()) };
-    (state[1] != 0).then_some(state[1])
+    let ours: [unsafe extern "C" fn(libc::c_int) -> !; 2] = [hooks::_Exit, hooks::_exit];
+    let fns = [
+        EXIT_FN.load(Ordering::Relaxed),
+        ours[0] as usize,
+        ours[1] as usize,
+    ];
+    fns.into_iter().filter(|&f| f != 0).find_map(|f| {
+        let mut state = [f, 0usize];
+        // SAFETY: the callback only reads the context and writes `state`.
+        unsafe { _Unwind_Backtrace(find_exit_frame, (&mut state as *mut [usize; 2]).cast()) };
+        (state[1] != 0).then_some(state[1])
+    })
 }
 
 /// The start of glibc's `struct _IO_FILE` (public layout,
@@ -241,10 +246,83 @@ fn run_freeres(cxx: *mut libc::c_void) {
     }
 }
 
+/// Live and quarantined blocks (not the runtime's own).
+fn count_blocks() -> (usize, usize) {
+    let mut n = 0usize;
+    table::for_each_live(&mut |q| {
+        // SAFETY: a set bit means a complete header.
+        if unsafe { table::read_block(q) }.0.kind & table::INTERNAL == 0 {
+            n += 1;
+        }
+    });
+    crate::guard::for_each_live(&mut |_| n += 1);
+    let mut freed = 0usize;
+    table::for_each_state(&mut |s| s.for_each_freed(&mut |_| freed += 1));
+    (n, freed)
+}
+
+/// The leak scan's working memory (private mappings: nothing here may
+/// allocate through the program's allocator).
+struct ScanArrays {
+    blocks: PrivVec<ScanBlock>,
+    mark: PrivVec<u32>,
+    excluded: PrivVec<(usize, usize)>,
+    maps: PrivVec<Mapping>,
+    vtables: PrivVec<(usize, usize)>,
+    privs: PrivVec<(usize, usize)>,
+    /// The counts it was sized for.
+    live: usize,
+    freed: usize,
+}
+
+impl ScanArrays {
+    fn new(live: usize, freed: usize) -> Option<ScanArrays> {
+        Some(ScanArrays {
+            blocks: PrivVec::with_capacity(live)?,
+            mark: PrivVec::with_capacity(3 * live + 16)?,
+            excluded: PrivVec::with_capacity(live + freed + sys::MAX_PRIVATE + 2048)?,
+            maps: PrivVec::with_capacity(65536)?,
+            vtables: PrivVec::with_capacity(65536)?,
+            privs: PrivVec::with_capacity(sys::MAX_PRIVATE)?,
+            live,
+            freed,
+        })
+    }
+}
+
+/// Stops the program's other threads, checks redzones and poison, takes
+/// the heap totals and (when `scan`) classifies every live block, then
+/// sends what was found. Everything is read while the other threads are
+/// stopped: running, they would free and reuse blocks under the checks
+/// (false "invalid write" reports) and the counts (a heap summary that
+/// disagrees with the leak summary). Under Valgrind they are gone by then.
 fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     let t0 = now_nanos();
-    check_at_exit();
     table::lock_all();
+    // A first count sizes the scan's memory, with room for what the other
+    // threads allocate before they are stopped.
+    let (n, freed) = count_blocks();
+    let mut arrays = if scan && n > 0 {
+        ScanArrays::new(n + n / 8 + 64, freed + freed / 8 + 64)
+    } else {
+        None
+    };
+    crate::guard::lock();
+    stacks::lock();
+    out::lock();
+    hooks::ARENAS_LOCK.lock();
+    // No stopped thread may hold the private-memory registry: the scan
+    // maps memory (a bigger array, the maps text) after stopping them.
+    sys::hold_private();
+    let others = suspend_others();
+
+    let damage = collect_damage();
+    let (n2, freed2) = count_blocks();
+    if let Some(a) = &arrays {
+        if n2 > a.live || freed2 > a.freed {
+            arrays = ScanArrays::new(n2, freed2).or(arrays);
+        }
+    }
     let c = table::totals();
     let mut totals = HeapTotals {
         in_use_bytes: 0,
@@ -256,50 +334,51 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     // Live blocks are counted from the bitmap (frees of unknown pointers
     // and failed reallocs count, as under Valgrind, so the counters'
     // differences are not it).
-    let mut n = 0usize;
     table::for_each_live(&mut |q| {
         // SAFETY: a set bit means a complete header.
         let (b, ..) = unsafe { table::read_block(q) };
         if b.kind & table::INTERNAL == 0 {
-            n += 1;
+            totals.in_use_blocks += 1;
             totals.in_use_bytes += b.size as u64;
         }
     });
     crate::guard::for_each_live(&mut |b| {
-        n += 1;
+        totals.in_use_blocks += 1;
         totals.in_use_bytes += b.size as u64;
     });
-    totals.in_use_blocks = n as u64;
-    let mut freed = 0usize;
-    table::for_each_state(&mut |s| s.for_each_freed(&mut |_| freed += 1));
-    if !scan || n == 0 {
-        table::unlock_all();
-        return totals;
-    }
-    let (
-        Some(mut blocks),
-        Some(mut mark),
-        Some(mut excluded),
-        Some(mut maps),
-        Some(mut vtables),
-        Some(mut privs),
-    ) = (
-        PrivVec::<ScanBlock>::with_capacity(n),
-        PrivVec::<u32>::with_capacity(3 * n + 16),
-        PrivVec::<(usize, usize)>::with_capacity(n + freed + sys::MAX_PRIVATE + 2048),
-        PrivVec::<Mapping>::with_capacity(65536),
-        PrivVec::<(usize, usize)>::with_capacity(65536),
-        PrivVec::<(usize, usize)>::with_capacity(sys::MAX_PRIVATE),
-    )
-    else {
-        table::unlock_all();
-        return totals;
+    let root_bytes = match &mut arrays {
+        Some(a) if n2 > 0 => Some(scan_heap(a, my_sp, others)),
+        _ => None,
     };
-    crate::guard::lock();
-    stacks::lock();
-    out::lock();
-    hooks::ARENAS_LOCK.lock();
-    let others = suspend_others();
+    sys::release_private();
+    hooks::ARENAS_LOCK.unlock();
+    out::unlock();
+    stacks::unlock();
+    crate::guard::unlock();
+    table::unlock_all();
+
+    emit_damage(&damage);
+    if let (Some(a), Some(root_bytes)) = (&mut arrays, root_bytes) {
+        let nblocks = a.blocks.len as u64;
+        send_loss_records(a.blocks.as_mut_slice());
+        let nanos = now_nanos().saturating_sub(t0);
+        out::emit(|e| e.scan_stats(nblocks, root_bytes as u64, nanos));
+    }
+    totals
+}
+
+/// Collects the live blocks and the roots and marks what they reach
+/// (other threads stopped). Returns the bytes of roots scanned.
+fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> usize {
+    let ScanArrays {
+        blocks,
+        mark,
+        excluded,
+        maps,
+        vtables,
+        privs,
+        ..
+    } = a;
 
     table::for_each_live(&mut |q| {
         // SAFETY: a set bit means a complete header.
@@ -364,7 +443,7 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     if let Some((buf, _, len)) = maps_text {
         // SAFETY: read_file returns a mapping holding `len` bytes.
         let text = unsafe { core::slice::from_raw_parts(buf, len) };
-        parse_maps(text, &mut maps);
+        parse_maps(text, maps);
     }
     privs.len = sys::private_ranges(privs.full_capacity());
     for &r in privs.as_slice() {
@@ -374,7 +453,7 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
         excluded.push(arena);
     }
     excluded.as_mut_slice().sort_unstable();
-    merge_ranges(&mut excluded);
+    merge_ranges(excluded);
     blocks.as_mut_slice().sort_unstable_by_key(|b| b.start);
     for m in maps.as_slice().iter().filter(|m| m.ro_file) {
         vtables.push((m.start, m.end));
@@ -419,22 +498,13 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     if let Some((buf, cap, _)) = maps_text {
         sys::unmap_private(buf, cap);
     }
-    hooks::ARENAS_LOCK.unlock();
-    out::unlock();
-    stacks::unlock();
-    crate::guard::unlock();
-    table::unlock_all();
-
-    let nblocks = blocks.len as u64;
-    send_loss_records(blocks.as_mut_slice());
-    let nanos = now_nanos().saturating_sub(t0);
-    out::emit(|e| e.scan_stats(nblocks, root_bytes as u64, nanos));
-    totals
+    root_bytes
 }
 
 /// Verifies every live block's redzone and every quarantined block's poison
-/// (Valgrind-style errors, before the heap summary).
-fn check_at_exit() {
+/// and canary (Valgrind-style errors, before the heap summary). Other
+/// threads must be stopped.
+fn collect_damage() -> [Option<Corruption>; 8] {
     let mut found = [None; 8];
     let mut n = 0usize;
     let mut note = |c: Corruption| {
@@ -500,6 +570,11 @@ fn check_at_exit() {
             }
         })
     });
+    found
+}
+
+/// Sends what [`collect_damage`] found.
+fn emit_damage(found: &[Option<Corruption>; 8]) {
     for c in found.iter().flatten() {
         out::ensure_modules();
         out::ensure_stack(c.stack);

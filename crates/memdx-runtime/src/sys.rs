@@ -85,6 +85,37 @@ pub const MAX_PRIVATE: usize = 4096;
 /// them as roots: the block table points at every block.
 static PRIVATE: Racy<[(usize, usize); MAX_PRIVATE]> = Racy::new([(0, 0); MAX_PRIVATE]);
 static PRIVATE_LOCK: SpinLock = SpinLock::new();
+/// The thread (its thread pointer) holding PRIVATE_LOCK through
+/// [`hold_private`]: its own calls below then do not take it again.
+static PRIVATE_OWNER: AtomicUsize = AtomicUsize::new(0);
+
+fn lock_private() -> bool {
+    if PRIVATE_OWNER.load(Ordering::Acquire) == crate::tls::thread_pointer() {
+        return false;
+    }
+    PRIVATE_LOCK.lock();
+    true
+}
+
+fn unlock_private(taken: bool) {
+    if taken {
+        PRIVATE_LOCK.unlock();
+    }
+}
+
+/// Holds the private-memory registry for this thread (the leak scan,
+/// before it stops the other threads: a stopped thread must not hold it
+/// while the scan maps memory).
+pub fn hold_private() {
+    PRIVATE_LOCK.lock();
+    PRIVATE_OWNER.store(crate::tls::thread_pointer(), Ordering::Release);
+}
+
+/// Ends [`hold_private`].
+pub fn release_private() {
+    PRIVATE_OWNER.store(0, Ordering::Release);
+    PRIVATE_LOCK.unlock();
+}
 static PRIVATE_N: AtomicUsize = AtomicUsize::new(0);
 
 /// Maps `len` bytes of zeroed private memory (rounded up to pages), or null.
@@ -114,7 +145,7 @@ fn map_private_flags(len: usize, flags: libc::c_int) -> *mut u8 {
     if p == libc::MAP_FAILED {
         return core::ptr::null_mut();
     }
-    PRIVATE_LOCK.lock();
+    let taken = lock_private();
     // SAFETY: PRIVATE is only touched under PRIVATE_LOCK.
     let table = unsafe { &mut *PRIVATE.get() };
     let registered = match table.iter_mut().find(|s| s.1 == 0) {
@@ -125,7 +156,7 @@ fn map_private_flags(len: usize, flags: libc::c_int) -> *mut u8 {
         }
         None => false,
     };
-    PRIVATE_LOCK.unlock();
+    unlock_private(taken);
     if !registered {
         // Unregistered memory would be scanned as a root (and it holds
         // block addresses): better to fail the runtime's allocation.
@@ -147,25 +178,26 @@ pub fn private_unlock() {
 /// Forces it free (fork child).
 pub fn private_reset() {
     PRIVATE_LOCK.reset();
+    PRIVATE_OWNER.store(0, Ordering::Release);
 }
 
 /// Unmaps memory from [`map_private`].
 pub fn unmap_private(p: *mut u8, len: usize) {
     let len = round_page(len);
-    PRIVATE_LOCK.lock();
+    let taken = lock_private();
     // SAFETY: PRIVATE is only touched under PRIVATE_LOCK.
     let table = unsafe { &mut *PRIVATE.get() };
     if let Some(slot) = table.iter_mut().find(|s| s.0 == p as usize) {
         *slot = (0, 0);
     }
-    PRIVATE_LOCK.unlock();
+    unlock_private(taken);
     // SAFETY: p/len came from map_private.
     unsafe { libc::munmap(p.cast(), len) };
 }
 
 /// Copies the private ranges into `out`; returns how many.
 pub fn private_ranges(out: &mut [(usize, usize)]) -> usize {
-    PRIVATE_LOCK.lock();
+    let taken = lock_private();
     // SAFETY: under PRIVATE_LOCK.
     let table = unsafe { &*PRIVATE.get() };
     let mut n = 0;
@@ -175,7 +207,7 @@ pub fn private_ranges(out: &mut [(usize, usize)]) -> usize {
             n += 1;
         }
     }
-    PRIVATE_LOCK.unlock();
+    unlock_private(taken);
     n
 }
 

@@ -33,7 +33,7 @@
 //! to the next new thread.
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use crate::sys::{self, SpinLock};
 
@@ -649,6 +649,11 @@ pub struct ThreadState {
     pub last_arena: usize,
     next: *mut ThreadState,
     in_use: AtomicBool,
+    /// Set while the owner changes its ring. The leak report stops threads
+    /// with a signal wherever they are; a ring caught halfway through a
+    /// change (an entry counted but not written, a block handed to glibc
+    /// but still listed) is not read then.
+    busy: AtomicBool,
 }
 
 /// Every state ever made (a singly linked list, newest first).
@@ -712,6 +717,7 @@ fn new_state() -> *mut ThreadState {
                 last_arena: 0,
                 next: STATES.load(Ordering::Relaxed),
                 in_use: AtomicBool::new(true),
+                busy: AtomicBool::new(false),
             })
         };
         STATES.store(p, Ordering::Release);
@@ -788,6 +794,9 @@ pub fn totals() -> Counters {
 impl ThreadState {
     /// Calls `f` on each quarantined block start, oldest first.
     pub fn for_each_freed(&self, f: &mut dyn FnMut(usize)) {
+        if self.busy.load(Ordering::Acquire) {
+            return;
+        }
         for k in 0..self.ring_len {
             let i = (self.ring_head + k) & (self.ring_cap.wrapping_sub(1));
             // SAFETY: i < ring_cap (ring_len > 0 implies a ring).
@@ -855,6 +864,16 @@ impl ThreadState {
     /// Puts a released block in the ring; blocks that leave it are handed
     /// to `evict`.
     fn quarantine(&mut self, q: usize, size: usize, evict: &mut dyn FnMut(usize)) {
+        self.busy.store(true, Ordering::Relaxed);
+        // Ordered against a signal handler on this thread (the stop).
+        compiler_fence(Ordering::SeqCst);
+        self.quarantine_inner(q, size, evict);
+        compiler_fence(Ordering::SeqCst);
+        self.busy.store(false, Ordering::Relaxed);
+    }
+
+    #[inline(always)]
+    fn quarantine_inner(&mut self, q: usize, size: usize, evict: &mut dyn FnMut(usize)) {
         let limit = QUARANTINE_BYTES.load(Ordering::Relaxed);
         if limit == 0 || size > limit / 2 {
             // Too big to hold back without pushing out everything else
@@ -906,6 +925,7 @@ fn prefetch(at: usize) {
 /// power of two of at least [`HEADER`].
 #[inline]
 pub unsafe fn register(raw: usize, q: usize, size: usize, kind: u8, stack: u32) -> bool {
+    ensure_state();
     let off_log2 = (q - raw).trailing_zeros();
     // SAFETY: per the contract.
     unsafe {
@@ -998,6 +1018,7 @@ pub unsafe fn raw_of(q: usize) -> usize {
 /// `on_damage`).
 #[inline]
 pub fn release(q: usize, free_stack: u32, evict: &mut dyn FnMut(usize)) -> Release {
+    ensure_state();
     if !take_live(q) {
         with_state(|s| s.counters.frees += 1);
         return match find_freed(|f| f.ptr == q) {

@@ -47,9 +47,10 @@ thread_local! {
 /// Offset of DATA from the thread pointer; 0 while unknown.
 static OFFSET: AtomicIsize = AtomicIsize::new(0);
 
+/// This thread's thread pointer (distinct for every live thread).
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #[inline]
-fn thread_pointer() -> usize {
+pub fn thread_pointer() -> usize {
     let tp: usize;
     // SAFETY: on x86-64 Linux, %fs:0 holds the thread pointer itself
     // (the TCB's self pointer), readable in every thread.
@@ -57,6 +58,12 @@ fn thread_pointer() -> usize {
         core::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags))
     };
     tp
+}
+
+/// This thread's identity where the thread pointer is not read directly.
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+pub fn thread_pointer() -> usize {
+    DATA.with(|d| d as *const ThreadData as usize)
 }
 
 /// Measures the static-TLS offset (from the constructor, on the main

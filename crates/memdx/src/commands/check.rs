@@ -28,7 +28,7 @@ pub struct CheckArgs {
     /// -s/--show-error-list=yes, --exit-on-first-error=yes, --trace-children=yes|no,
     /// --freelist-vol=N (bytes of freed blocks held back per thread, memdx's
     /// default 2000000), --redzone-size=BYTES (default 16), --guard-pages=N|all|0
-    /// (guard-page pool: off by default; e.g. 4096 slots), --poison-size=BYTES (default
+    /// (guard-page pool size, default 4096; 0 turns it off), --poison-size=BYTES (default
     /// 32), --xml=yes with --xml-file=FILE
     /// (%p = pid) or --xml-fd=N, --json=FILE, --suppressions=FILE (repeatable),
     /// --default-suppressions=yes|no, --gen-suppressions=all|yes), then the
