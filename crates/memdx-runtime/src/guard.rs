@@ -384,6 +384,10 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
         };
         STATE.at(slot).store(FREED, Ordering::Release);
         protect(page, PAGE, libc::PROT_NONE);
+        // A closed page keeps no memory: a freed slot is only address
+        // space until it is reused (the reuse clears the page anyway).
+        // SAFETY: the slot's own page, within our reservation.
+        unsafe { libc::madvise(page as *mut libc::c_void, PAGE, libc::MADV_DONTNEED) };
         if m.opened {
             protect(page + PAGE, PAGE, libc::PROT_NONE);
             m.opened = false;
