@@ -430,8 +430,9 @@ fn summary(l: *mut AtomicU64, s: usize) -> &'static AtomicU64 {
 }
 
 /// Set once a second thread may touch the bitmap. Until then the process
-/// has one thread and the live bits are updated with plain loads and
-/// stores: a locked read-modify-write costs about 20 cycles, twice per
+/// has one thread and the live bits are updated by single read-modify-write
+/// instructions without a lock prefix (still whole with respect to a signal
+/// handler that allocates): a locked one costs about 20 cycles, twice per
 /// malloc/free pair (glibc's allocator skips its atomics the same way).
 ///
 /// Set by the interposed `pthread_create` before the new thread exists,
@@ -473,7 +474,7 @@ fn set_live(q: usize) -> bool {
         wd.fetch_or(m, Ordering::Release);
     } else {
         // One thread: no other writer can race this word (see THREADED).
-        wd.store(wd.load(Ordering::Relaxed) | m, Ordering::Release);
+        or_unlocked(wd, m);
     }
     let page = w / PAGE_WORDS;
     let s = summary(l, page / 64);
@@ -499,13 +500,47 @@ fn take_live(q: usize) -> bool {
     if threaded() {
         return test_and_clear(wd, m.trailing_zeros());
     }
-    // One thread: a plain read-modify-write is exact (see THREADED).
-    let v = wd.load(Ordering::Relaxed);
-    if v & m == 0 {
-        return false;
+    // One thread: no other writer can race this word (see THREADED).
+    test_and_clear_unlocked(wd, m.trailing_zeros())
+}
+
+/// `*w |= m` as one instruction without a lock prefix: exact when no other
+/// thread writes the word, and a signal handler (which may allocate) cannot
+/// run between the read and the write, as it could between a load and a
+/// store.
+#[inline(always)]
+fn or_unlocked(w: &AtomicU64, m: u64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a read-modify-write of a valid, aligned u64.
+    unsafe {
+        core::arch::asm!("or qword ptr [{w}], {m}", w = in(reg) w.as_ptr(), m = in(reg) m, options(nostack));
     }
-    wd.store(v & !m, Ordering::Relaxed);
-    true
+    #[cfg(not(target_arch = "x86_64"))]
+    w.fetch_or(m, Ordering::Release);
+}
+
+/// Clears bit `bit` of `w` in one instruction without a lock prefix (see
+/// [`or_unlocked`]); true when it was set.
+#[inline(always)]
+fn test_and_clear_unlocked(w: &AtomicU64, bit: u32) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let was: u8;
+        // SAFETY: a bit-test-and-reset of a valid, aligned u64; bit < 64.
+        unsafe {
+            core::arch::asm!(
+                "btr qword ptr [{w}], {b}",
+                "setc {r}",
+                w = in(reg) w.as_ptr(),
+                b = in(reg) u64::from(bit),
+                r = out(reg_byte) was,
+                options(nostack),
+            );
+        }
+        was != 0
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    test_and_clear(w, bit)
 }
 
 /// Atomically clears bit `bit` of `w`; true when it was set.
