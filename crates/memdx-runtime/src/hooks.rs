@@ -208,40 +208,46 @@ impl Found {
     }
 }
 
+/// The damage found on a quarantined block (see `table::check_freed`) as
+/// error events: a damaged redzone as at the block's release (where it was
+/// checked before the check was deferred to the quarantine), written poison
+/// as at the release that found it (`stack` 0, filled in by the caller).
+///
+/// # Safety
+/// `q` is a quarantined (freed) block start.
+pub unsafe fn freed_corruptions(q: usize) -> [Option<Corruption>; 2] {
+    // SAFETY: per the contract.
+    let d = unsafe { table::check_freed(q) };
+    if d == table::FreedDamage::default() {
+        return [None, None];
+    }
+    // SAFETY: as above.
+    let (b, free_stack, _, _) = unsafe { table::read_block(q) };
+    let event = |kind, (first, last): (usize, usize), stack, free_stack| Corruption {
+        kind,
+        block_start: q as u64,
+        block_size: b.size as u64,
+        first: first as u64,
+        last: last as u64,
+        stack,
+        alloc_stack: b.stack,
+        free_stack,
+    };
+    [
+        d.after_end
+            .map(|r| event(CorruptionKind::AfterEnd, r, free_stack, 0)),
+        d.after_free
+            .map(|r| event(CorruptionKind::AfterFree, r, 0, free_stack)),
+    ]
+}
+
 /// Gives a block leaving the quarantine back to glibc, after checking that
 /// nothing wrote to it while it was freed.
 fn evict(q: usize, found: &mut Found) {
     // SAFETY: q is a block start the caller released.
     unsafe {
-        let d = table::check_freed(q);
-        if d != table::FreedDamage::default() {
-            let (b, free_stack, _, _) = table::read_block(q);
-            if let Some((first, last)) = d.after_end {
-                // Reported as at the block's release (where it was checked
-                // before the check was deferred to here).
-                found.push(Corruption {
-                    kind: CorruptionKind::AfterEnd,
-                    block_start: q as u64,
-                    block_size: b.size as u64,
-                    first: first as u64,
-                    last: last as u64,
-                    stack: free_stack,
-                    alloc_stack: b.stack,
-                    free_stack: 0,
-                });
-            }
-            if let Some((first, last)) = d.after_free {
-                found.push(Corruption {
-                    kind: CorruptionKind::AfterFree,
-                    block_start: q as u64,
-                    block_size: b.size as u64,
-                    first: first as u64,
-                    last: last as u64,
-                    stack: 0,
-                    alloc_stack: b.stack,
-                    free_stack,
-                });
-            }
+        for c in freed_corruptions(q).into_iter().flatten() {
+            found.push(c);
         }
         sys::__libc_free(table::raw_of(q) as *mut c_void);
     }

@@ -540,33 +540,8 @@ fn collect_damage() -> [Option<Corruption>; 8] {
     table::for_each_state(&mut |s| {
         s.for_each_freed(&mut |q| {
             // SAFETY: quarantined blocks keep header, poison and canary.
-            let d = unsafe { table::check_freed(q) };
-            // SAFETY: as above.
-            let (b, free_stack, ..) = unsafe { table::read_block(q) };
-            if let Some((first, last)) = d.after_end {
-                // As when found on eviction: at the block's release.
-                note(Corruption {
-                    kind: CorruptionKind::AfterEnd,
-                    block_start: q as u64,
-                    block_size: b.size as u64,
-                    first: first as u64,
-                    last: last as u64,
-                    stack: free_stack,
-                    alloc_stack: b.stack,
-                    free_stack: 0,
-                });
-            }
-            if let Some((first, last)) = d.after_free {
-                note(Corruption {
-                    kind: CorruptionKind::AfterFree,
-                    block_start: q as u64,
-                    block_size: b.size as u64,
-                    first: first as u64,
-                    last: last as u64,
-                    stack: 0,
-                    alloc_stack: b.stack,
-                    free_stack,
-                });
+            for c in unsafe { hooks::freed_corruptions(q) }.into_iter().flatten() {
+                note(c);
             }
         })
     });
