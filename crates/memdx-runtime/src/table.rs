@@ -445,7 +445,9 @@ static FIRST_STATE: AtomicBool = AtomicBool::new(false);
 
 #[inline(always)]
 fn threaded() -> bool {
-    THREADED.load(Ordering::Relaxed)
+    // Unit tests run on the test harness's threads, which the interposed
+    // pthread_create never sees: always the atomic path there.
+    cfg!(test) || THREADED.load(Ordering::Relaxed)
 }
 
 /// Gives the calling thread its state before it first touches the bitmap:
@@ -1307,8 +1309,13 @@ mod tests {
             find_containing(starts[3] + 99).map(|(l, b, _)| (l, b.ptr)),
             Some((true, starts[3]))
         );
+        // Past the end: in no live block. (Other tests running beside this
+        // one leave freed blocks of their dropped buffers in their
+        // quarantines, which may lie where this buffer now is.)
         assert_eq!(
-            find_containing(starts[3] + 100).map(|(l, b, _)| (l, b.ptr)),
+            find_containing(starts[3] + 100)
+                .filter(|&(live, ..)| live)
+                .map(|(l, b, _)| (l, b.ptr)),
             None
         );
         let mut seen = Vec::new();
