@@ -35,13 +35,37 @@ const F_STRCAT: u8 = 6;
 const F_STRNCAT: u8 = 7;
 const F_STRLEN: u8 = 8;
 const F_STPCPY: u8 = 10;
+const F_MEMPCPY: u8 = 11;
+const F_STPNCPY: u8 = 12;
+const F_MEMCPY_CHK: u8 = 13;
+const F_MEMMOVE_CHK: u8 = 14;
+const F_STRCPY_CHK: u8 = 15;
+const F_STPCPY_CHK: u8 = 16;
+const F_MEMCHR: u8 = 17;
+const F_STRCMP: u8 = 20;
+const F_STRNCMP: u8 = 21;
+// glibc's routines without a name of their own in the reports (the checks
+// report under the plain routine's name, as Valgrind does).
+const F_MEMSET_CHK: u8 = 22;
+const F_STRNCPY_CHK: u8 = 23;
 
 /// glibc's implementations, by `F_*` index.
-static REAL: [AtomicUsize; 12] = [const { AtomicUsize::new(0) }; 12];
+static REAL: [AtomicUsize; 24] = [const { AtomicUsize::new(0) }; 24];
 
 /// Resolves glibc's routines; call from the constructor.
 pub fn init() {
-    let names: [(u8, &core::ffi::CStr); 9] = [
+    let names: [(u8, &core::ffi::CStr); 20] = [
+        (F_MEMPCPY, c"mempcpy"),
+        (F_STPNCPY, c"stpncpy"),
+        (F_MEMCPY_CHK, c"__memcpy_chk"),
+        (F_MEMMOVE_CHK, c"__memmove_chk"),
+        (F_STRCPY_CHK, c"__strcpy_chk"),
+        (F_STPCPY_CHK, c"__stpcpy_chk"),
+        (F_MEMCHR, c"memchr"),
+        (F_STRCMP, c"strcmp"),
+        (F_STRNCMP, c"strncmp"),
+        (F_MEMSET_CHK, c"__memset_chk"),
+        (F_STRNCPY_CHK, c"__strncpy_chk"),
         (F_MEMCPY, c"memcpy"),
         (F_MEMMOVE, c"memmove"),
         (F_MEMSET, c"memset"),
@@ -433,40 +457,47 @@ pub unsafe extern "C" fn memmove(d: *mut c_void, s: *const c_void, n: usize) -> 
     }
 }
 
+/// The checks of memset (and of `__memset_chk` once its length check
+/// passed: Valgrind reports glibc's memset there, whose word stores land
+/// where Valgrind's own memset loop's do).
+fn memset_checks(entry: usize, a: usize, n: usize) {
+    if n == 0 || !hooks::enter_runtime() {
+        return;
+    }
+    if let Some(b) = block_at(a).filter(|b| n > b.size) {
+        let mut r = Replay::new();
+        // Valgrind's memset: bytes to an 8-byte boundary, four words at
+        // a time, words, bytes.
+        let (mut p, mut left) = (a, n);
+        let step = |r: &mut Replay, site: u8, sz: usize, p: &mut usize, left: &mut usize| {
+            r.access(true, site, *p, sz, Some(b));
+            *p += sz;
+            *left -= sz;
+        };
+        while p & 7 != 0 && left >= 1 {
+            step(&mut r, 0, 1, &mut p, &mut left);
+        }
+        while left >= 32 {
+            for site in 1..=4 {
+                step(&mut r, site, 8, &mut p, &mut left);
+            }
+        }
+        while left >= 8 {
+            step(&mut r, 5, 8, &mut p, &mut left);
+        }
+        while left >= 1 {
+            step(&mut r, 6, 1, &mut p, &mut left);
+        }
+        r.send(F_MEMSET, entry);
+    }
+    hooks::leave_runtime();
+}
+
 /// # Safety
 /// memset(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn memset(d: *mut c_void, c: c_int, n: usize) -> *mut c_void {
-    if n != 0 && hooks::enter_runtime() {
-        let a = d as usize;
-        if let Some(b) = block_at(a).filter(|b| n > b.size) {
-            let mut r = Replay::new();
-            // Valgrind's memset: bytes to an 8-byte boundary, four words at
-            // a time, words, bytes.
-            let (mut p, mut left) = (a, n);
-            let step = |r: &mut Replay, site: u8, sz: usize, p: &mut usize, left: &mut usize| {
-                r.access(true, site, *p, sz, Some(b));
-                *p += sz;
-                *left -= sz;
-            };
-            while p & 7 != 0 && left >= 1 {
-                step(&mut r, 0, 1, &mut p, &mut left);
-            }
-            while left >= 32 {
-                for site in 1..=4 {
-                    step(&mut r, site, 8, &mut p, &mut left);
-                }
-            }
-            while left >= 8 {
-                step(&mut r, 5, 8, &mut p, &mut left);
-            }
-            while left >= 1 {
-                step(&mut r, 6, 1, &mut p, &mut left);
-            }
-            r.send(F_MEMSET, memset as *const () as usize);
-        }
-        hooks::leave_runtime();
-    }
+    memset_checks(memset as *const () as usize, d as usize, n);
     let f = real(F_MEMSET);
     if f == 0 {
         for i in 0..n {
@@ -577,37 +608,50 @@ pub unsafe extern "C" fn stpcpy(d: *mut c_char, s: *const c_char) -> *mut c_char
     }
 }
 
+/// The checks of strncpy and stpncpy (one loop in Valgrind: the copy, its
+/// read of the terminating NUL, the padding; the overlap check after the
+/// copy loop).
+fn strncpy_checks(func: u8, entry: usize, da: usize, sa: usize, n: usize) {
+    if n == 0 || !hooks::enter_runtime() {
+        return;
+    }
+    // SAFETY: s holds a string or n bytes (strncpy's contract).
+    let m = unsafe { c_strnlen(sa as *const u8, n) };
+    let (bd, bs) = (block_at(da), block_at(sa));
+    let src_read = if m < n { m + 1 } else { m };
+    if bd.is_some_and(|b| n > b.size) || bs.is_some_and(|b| src_read > b.size) {
+        let mut r = Replay::new();
+        for i in 0..m {
+            r.access(false, S_READ_SRC, sa + i, 1, bs);
+            r.access(true, S_WRITE, da + i, 1, bd);
+        }
+        if m < n {
+            r.access(false, S_READ_SRC, sa + m, 1, bs);
+        }
+        for i in m..n {
+            r.access(true, S_WRITE_NUL, da + i, 1, bd);
+        }
+        r.send(func, entry);
+    }
+    let srclen = if m < n { m + 1 } else { n };
+    if is_overlap(da, sa, n, srclen) {
+        // Valgrind prints the pointers as they are after its copy loop.
+        send_overlap(func, entry, da + m, sa + m, n);
+    }
+    hooks::leave_runtime();
+}
+
 /// # Safety
 /// strncpy(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn strncpy(d: *mut c_char, s: *const c_char, n: usize) -> *mut c_char {
-    if n != 0 && hooks::enter_runtime() {
-        let (da, sa) = (d as usize, s as usize);
-        // SAFETY: s holds a string or n bytes (strncpy's contract).
-        let m = unsafe { c_strnlen(s.cast(), n) };
-        let (bd, bs) = (block_at(da), block_at(sa));
-        let src_read = if m < n { m + 1 } else { m };
-        if bd.is_some_and(|b| n > b.size) || bs.is_some_and(|b| src_read > b.size) {
-            let mut r = Replay::new();
-            for i in 0..m {
-                r.access(false, S_READ_SRC, sa + i, 1, bs);
-                r.access(true, S_WRITE, da + i, 1, bd);
-            }
-            if m < n {
-                r.access(false, S_READ_SRC, sa + m, 1, bs);
-            }
-            for i in m..n {
-                r.access(true, S_WRITE_NUL, da + i, 1, bd);
-            }
-            r.send(F_STRNCPY, strncpy as *const () as usize);
-        }
-        let srclen = if m < n { m + 1 } else { n };
-        if is_overlap(da, sa, n, srclen) {
-            // Valgrind prints the pointers as they are after its copy loop.
-            send_overlap(F_STRNCPY, strncpy as *const () as usize, da + m, sa + m, n);
-        }
-        hooks::leave_runtime();
-    }
+    strncpy_checks(
+        F_STRNCPY,
+        strncpy as *const () as usize,
+        d as usize,
+        s as usize,
+        n,
+    );
     let f = real(F_STRNCPY);
     // SAFETY: glibc's strncpy, or the same copy and padding.
     unsafe {
@@ -718,6 +762,500 @@ pub unsafe extern "C" fn strlen(s: *const c_char) -> usize {
         hooks::leave_runtime();
     }
     len
+}
+
+/// Calls glibc's routine `i` with the caller's arguments (`$t` its type).
+macro_rules! call_real {
+    ($i:expr, $t:ty, $($a:expr),*) => {{
+        let f = real($i);
+        // SAFETY: REAL[$i] holds glibc's routine of this type (dlsym).
+        let f: $t = unsafe { core::mem::transmute(f) };
+        // SAFETY: the caller's arguments, under the routine's contract.
+        unsafe { f($($a),*) }
+    }};
+}
+
+/// Valgrind's byte loops of mempcpy, `__memcpy_chk` and `__memmove_chk`:
+/// backwards when the destination is above the source, forwards when it is
+/// below, nothing when they are equal. `overlap`: the routine first
+/// reports overlapping arguments (mempcpy, `__memcpy_chk`).
+fn check_byte_copy(func: u8, entry: usize, d: usize, s: usize, n: usize, overlap: bool) {
+    if n == 0 || !hooks::enter_runtime() {
+        return;
+    }
+    if overlap && is_overlap(d, s, n, n) {
+        send_overlap(func, entry, d, s, n);
+    }
+    let (bd, bs) = (block_at(d), block_at(s));
+    if bd.is_some_and(|b| n > b.size) || bs.is_some_and(|b| n > b.size) {
+        let mut r = Replay::new();
+        if d > s {
+            for i in (0..n).rev() {
+                r.access(false, 1, s + i, 1, bs);
+                r.access(true, 1, d + i, 1, bd);
+            }
+        } else if d < s {
+            for i in 0..n {
+                r.access(false, 0, s + i, 1, bs);
+                r.access(true, 0, d + i, 1, bd);
+            }
+        }
+        r.send(func, entry);
+    }
+    hooks::leave_runtime();
+}
+
+type CopyChk = unsafe extern "C" fn(*mut c_void, *const c_void, usize, usize) -> *mut c_void;
+type StrCopyChk = unsafe extern "C" fn(*mut c_char, *const c_char, usize) -> *mut c_char;
+
+/// Which of Valgrind's replacements serves both `__memcpy_chk` and
+/// `__memmove_chk`: 0 until the first call of either, then its `F_*`.
+/// In glibc 2.36 the two are one function, and Valgrind redirects that
+/// function to the replacement of whichever name the program resolved
+/// first (lazily: its first call), for the rest of the run.
+static CHK_COPY: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+/// The checks of `__memcpy_chk` and `__memmove_chk` (`func`: the one
+/// called). glibc aborts when `dstlen < n` (Valgrind's replacement would
+/// exit with its own message, before copying: nothing is reported then,
+/// glibc's abort is the program's native end). Otherwise Valgrind's byte
+/// loop of the replacement in use, `__memcpy_chk`'s with its overlap check.
+fn chk_copy_checks(func: u8, d: usize, s: usize, n: usize, dstlen: usize) {
+    let used = match CHK_COPY.compare_exchange(0, func, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => func,
+        Err(v) => v,
+    };
+    if dstlen < n {
+        return;
+    }
+    if used == F_MEMCPY_CHK {
+        let entry = __memcpy_chk as *const () as usize;
+        check_byte_copy(F_MEMCPY_CHK, entry, d, s, n, true);
+    } else {
+        let entry = __memmove_chk as *const () as usize;
+        check_byte_copy(F_MEMMOVE_CHK, entry, d, s, n, false);
+    }
+}
+
+/// `_FORTIFY_SOURCE`'s memcpy.
+///
+/// # Safety
+/// memcpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __memcpy_chk(
+    d: *mut c_void,
+    s: *const c_void,
+    n: usize,
+    dstlen: usize,
+) -> *mut c_void {
+    chk_copy_checks(F_MEMCPY_CHK, d as usize, s as usize, n, dstlen);
+    if real(F_MEMCPY_CHK) == 0 {
+        if dstlen < n {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: memcpy's contract.
+        unsafe { copy_fwd(d.cast(), s.cast(), n) };
+        return d;
+    }
+    call_real!(F_MEMCPY_CHK, CopyChk, d, s, n, dstlen)
+}
+
+/// `_FORTIFY_SOURCE`'s memmove.
+///
+/// # Safety
+/// memmove(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __memmove_chk(
+    d: *mut c_void,
+    s: *const c_void,
+    n: usize,
+    dstlen: usize,
+) -> *mut c_void {
+    chk_copy_checks(F_MEMMOVE_CHK, d as usize, s as usize, n, dstlen);
+    if real(F_MEMMOVE_CHK) == 0 {
+        if dstlen < n {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: memmove's contract.
+        unsafe { copy_move(d.cast(), s.cast(), n) };
+        return d;
+    }
+    call_real!(F_MEMMOVE_CHK, CopyChk, d, s, n, dstlen)
+}
+
+/// # Safety
+/// mempcpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn mempcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
+    check_byte_copy(
+        F_MEMPCPY,
+        mempcpy as *const () as usize,
+        d as usize,
+        s as usize,
+        n,
+        true,
+    );
+    if real(F_MEMPCPY) == 0 {
+        // SAFETY: mempcpy's contract.
+        unsafe { copy_move(d.cast(), s.cast(), n) };
+        return d.cast::<u8>().wrapping_add(n).cast();
+    }
+    call_real!(
+        F_MEMPCPY,
+        unsafe extern "C" fn(*mut c_void, *const c_void, usize) -> *mut c_void,
+        d,
+        s,
+        n
+    )
+}
+
+/// Valgrind's `__strcpy_chk`/`__stpcpy_chk` loop: it copies byte by byte
+/// and gives up (exits) once `destlen` bytes are written without the NUL;
+/// glibc checks the length first and aborts without copying. The accesses
+/// Valgrind made before giving up are reported; glibc then runs.
+fn strcpy_chk_checks(func: u8, entry: usize, d: usize, s: usize, destlen: usize) {
+    if destlen == 0 || !hooks::enter_runtime() {
+        return;
+    }
+    let (bd, bs) = (block_at(d), block_at(s));
+    if bd.is_some() || bs.is_some() {
+        // SAFETY: s is a C string (strcpy's contract).
+        let k = (unsafe { c_strlen(s as *const u8) } + 1).min(destlen);
+        if bd.is_some_and(|b| k > b.size) || bs.is_some_and(|b| k > b.size) {
+            let mut r = Replay::new();
+            for i in 0..k {
+                r.access(false, S_READ_SRC, s + i, 1, bs);
+                r.access(true, S_WRITE, d + i, 1, bd);
+            }
+            r.send(func, entry);
+        }
+    }
+    hooks::leave_runtime();
+}
+
+/// # Safety
+/// strcpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __strcpy_chk(
+    d: *mut c_char,
+    s: *const c_char,
+    destlen: usize,
+) -> *mut c_char {
+    strcpy_chk_checks(
+        F_STRCPY_CHK,
+        __strcpy_chk as *const () as usize,
+        d as usize,
+        s as usize,
+        destlen,
+    );
+    if real(F_STRCPY_CHK) == 0 {
+        // SAFETY: s is a C string.
+        let n = unsafe { c_strlen(s.cast()) };
+        if n >= destlen {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: strcpy's contract.
+        unsafe { copy_fwd(d.cast(), s.cast(), n + 1) };
+        return d;
+    }
+    call_real!(F_STRCPY_CHK, StrCopyChk, d, s, destlen)
+}
+
+/// # Safety
+/// stpcpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __stpcpy_chk(
+    d: *mut c_char,
+    s: *const c_char,
+    destlen: usize,
+) -> *mut c_char {
+    strcpy_chk_checks(
+        F_STPCPY_CHK,
+        __stpcpy_chk as *const () as usize,
+        d as usize,
+        s as usize,
+        destlen,
+    );
+    if real(F_STPCPY_CHK) == 0 {
+        // SAFETY: s is a C string.
+        let n = unsafe { c_strlen(s.cast()) };
+        if n >= destlen {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: stpcpy's contract.
+        unsafe { copy_fwd(d.cast(), s.cast(), n + 1) };
+        return d.wrapping_add(n);
+    }
+    call_real!(F_STPCPY_CHK, StrCopyChk, d, s, destlen)
+}
+
+/// `_FORTIFY_SOURCE`'s memset. Valgrind does not replace it: glibc's
+/// memset runs under memcheck, whose stores past a block are reported as
+/// Valgrind's own memset loop would (same first address and size for the
+/// lengths tested); glibc aborts when `dstlen < n`.
+///
+/// # Safety
+/// memset(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __memset_chk(
+    d: *mut c_void,
+    c: c_int,
+    n: usize,
+    dstlen: usize,
+) -> *mut c_void {
+    if dstlen >= n {
+        memset_checks(__memset_chk as *const () as usize, d as usize, n);
+    }
+    if real(F_MEMSET_CHK) == 0 {
+        if dstlen < n {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: memset's contract.
+        unsafe { raw_memset(d.cast(), c as u8, n) };
+        return d;
+    }
+    call_real!(
+        F_MEMSET_CHK,
+        unsafe extern "C" fn(*mut c_void, c_int, usize, usize) -> *mut c_void,
+        d,
+        c,
+        n,
+        dstlen
+    )
+}
+
+/// `_FORTIFY_SOURCE`'s strncpy: glibc aborts when `destlen < n`, else it
+/// calls strncpy, which is where Valgrind reports (its strncpy).
+///
+/// # Safety
+/// strncpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __strncpy_chk(
+    d: *mut c_char,
+    s: *const c_char,
+    n: usize,
+    destlen: usize,
+) -> *mut c_char {
+    if destlen >= n {
+        strncpy_checks(
+            F_STRNCPY,
+            strncpy as *const () as usize,
+            d as usize,
+            s as usize,
+            n,
+        );
+    }
+    if real(F_STRNCPY_CHK) == 0 {
+        if destlen < n {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: strncpy's contract.
+        return unsafe { strncpy(d, s, n) };
+    }
+    call_real!(
+        F_STRNCPY_CHK,
+        unsafe extern "C" fn(*mut c_char, *const c_char, usize, usize) -> *mut c_char,
+        d,
+        s,
+        n,
+        destlen
+    )
+}
+
+/// # Safety
+/// stpncpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn stpncpy(d: *mut c_char, s: *const c_char, n: usize) -> *mut c_char {
+    strncpy_checks(
+        F_STPNCPY,
+        stpncpy as *const () as usize,
+        d as usize,
+        s as usize,
+        n,
+    );
+    if real(F_STPNCPY) == 0 {
+        // SAFETY: s holds a string or n bytes.
+        let m = unsafe { c_strnlen(s.cast(), n) };
+        // SAFETY: stpncpy's contract.
+        unsafe {
+            copy_fwd(d.cast(), s.cast(), m);
+            for i in m..n {
+                d.cast::<u8>().add(i).write_volatile(0);
+            }
+        }
+        return d.wrapping_add(m);
+    }
+    call_real!(
+        F_STPNCPY,
+        unsafe extern "C" fn(*mut c_char, *const c_char, usize) -> *mut c_char,
+        d,
+        s,
+        n
+    )
+}
+
+/// Reports Valgrind's byte loop reading `count` bytes from `s` (one site),
+/// when they go past the block `s` starts.
+fn check_read(func: u8, entry: usize, s: usize, count: usize) {
+    if count == 0 || !hooks::enter_runtime() {
+        return;
+    }
+    if let Some(b) = block_at(s).filter(|b| count > b.size) {
+        let mut r = Replay::new();
+        for i in 0..count {
+            r.access(false, S_READ_SRC, s + i, 1, Some(b));
+        }
+        r.send(func, entry);
+    }
+    hooks::leave_runtime();
+}
+
+/// # Safety
+/// memchr(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn memchr(s: *const c_void, c: c_int, n: usize) -> *mut c_void {
+    let r = if real(F_MEMCHR) == 0 {
+        let mut hit = core::ptr::null_mut();
+        for i in 0..n {
+            // SAFETY: s holds n bytes.
+            if unsafe { s.cast::<u8>().add(i).read_volatile() } == c as u8 {
+                hit = s.cast::<u8>().wrapping_add(i).cast_mut().cast();
+                break;
+            }
+        }
+        hit
+    } else {
+        call_real!(
+            F_MEMCHR,
+            unsafe extern "C" fn(*const c_void, c_int, usize) -> *mut c_void,
+            s,
+            c,
+            n
+        )
+    };
+    // Valgrind's loop reads up to the byte found, or all n.
+    let count = if r.is_null() {
+        n
+    } else {
+        r as usize - s as usize + 1
+    };
+    check_read(F_MEMCHR, memchr as *const () as usize, s as usize, count);
+    r
+}
+
+/// strcmp and strncmp (at most `n` bytes): Valgrind's loop reads a byte of
+/// each string (two sites) until they differ or both end. Walked again
+/// here only when one of the pointers starts a heap block.
+fn check_cmp(func: u8, entry: usize, a: usize, b: usize, n: usize) {
+    if n == 0 || !hooks::enter_runtime() {
+        return;
+    }
+    let (ba, bb) = (block_at(a), block_at(b));
+    if ba.is_some() || bb.is_some() {
+        let mut i = 0;
+        let count = loop {
+            if i >= n {
+                break n;
+            }
+            // SAFETY: both are C strings (or hold n bytes): the routine
+            // reads these bytes too.
+            let (x, y) = unsafe {
+                (
+                    (a as *const u8).add(i).read_volatile(),
+                    (b as *const u8).add(i).read_volatile(),
+                )
+            };
+            if x != y || x == 0 {
+                break i + 1;
+            }
+            i += 1;
+        };
+        if ba.is_some_and(|k| count > k.size) || bb.is_some_and(|k| count > k.size) {
+            let mut r = Replay::new();
+            for i in 0..count {
+                r.access(false, 0, a + i, 1, ba);
+                r.access(false, 1, b + i, 1, bb);
+            }
+            r.send(func, entry);
+        }
+    }
+    hooks::leave_runtime();
+}
+
+/// # Safety
+/// strcmp(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn strcmp(a: *const c_char, b: *const c_char) -> c_int {
+    check_cmp(
+        F_STRCMP,
+        strcmp as *const () as usize,
+        a as usize,
+        b as usize,
+        usize::MAX,
+    );
+    if real(F_STRCMP) == 0 {
+        let mut i = 0;
+        loop {
+            // SAFETY: both are C strings.
+            let (x, y) = unsafe {
+                (
+                    a.cast::<u8>().add(i).read_volatile(),
+                    b.cast::<u8>().add(i).read_volatile(),
+                )
+            };
+            if x != y || x == 0 {
+                return c_int::from(x) - c_int::from(y);
+            }
+            i += 1;
+        }
+    }
+    call_real!(
+        F_STRCMP,
+        unsafe extern "C" fn(*const c_char, *const c_char) -> c_int,
+        a,
+        b
+    )
+}
+
+/// # Safety
+/// strncmp(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn strncmp(a: *const c_char, b: *const c_char, n: usize) -> c_int {
+    check_cmp(
+        F_STRNCMP,
+        strncmp as *const () as usize,
+        a as usize,
+        b as usize,
+        n,
+    );
+    if real(F_STRNCMP) == 0 {
+        for i in 0..n {
+            // SAFETY: both are C strings or hold n bytes.
+            let (x, y) = unsafe {
+                (
+                    a.cast::<u8>().add(i).read_volatile(),
+                    b.cast::<u8>().add(i).read_volatile(),
+                )
+            };
+            if x != y || x == 0 {
+                return c_int::from(x) - c_int::from(y);
+            }
+        }
+        return 0;
+    }
+    call_real!(
+        F_STRNCMP,
+        unsafe extern "C" fn(*const c_char, *const c_char, usize) -> c_int,
+        a,
+        b,
+        n
+    )
 }
 
 #[cfg(test)]

@@ -92,6 +92,17 @@ fn only_the_allocator_family_is_exported() {
         "strcat",
         "strncat",
         "strlen",
+        "__memcpy_chk",
+        "__memmove_chk",
+        "__memset_chk",
+        "__strcpy_chk",
+        "__stpcpy_chk",
+        "__strncpy_chk",
+        "mempcpy",
+        "stpncpy",
+        "memchr",
+        "strcmp",
+        "strncmp",
         "pthread_create",
     ]
     .iter()
