@@ -34,6 +34,7 @@ const F_STRNCPY: u8 = 5;
 const F_STRCAT: u8 = 6;
 const F_STRNCAT: u8 = 7;
 const F_STRLEN: u8 = 8;
+const F_STRNLEN: u8 = 9;
 const F_STPCPY: u8 = 10;
 const F_MEMPCPY: u8 = 11;
 const F_STPNCPY: u8 = 12;
@@ -54,7 +55,8 @@ static REAL: [AtomicUsize; 24] = [const { AtomicUsize::new(0) }; 24];
 
 /// Resolves glibc's routines; call from the constructor.
 pub fn init() {
-    let names: [(u8, &core::ffi::CStr); 20] = [
+    let names: [(u8, &core::ffi::CStr); 21] = [
+        (F_STRNLEN, c"strnlen"),
         (F_MEMPCPY, c"mempcpy"),
         (F_STPNCPY, c"stpncpy"),
         (F_MEMCPY_CHK, c"__memcpy_chk"),
@@ -167,6 +169,12 @@ unsafe fn c_strlen(s: *const u8) -> usize {
 }
 
 unsafe fn c_strnlen(s: *const u8, n: usize) -> usize {
+    let f = real(F_STRNLEN);
+    if f != 0 {
+        // SAFETY: glibc's strnlen.
+        let f: unsafe extern "C" fn(*const u8, usize) -> usize = unsafe { core::mem::transmute(f) };
+        return unsafe { f(s, n) };
+    }
     let mut i = 0;
     // SAFETY: s holds a C string or at least n bytes (the caller's contract).
     while i < n && unsafe { s.add(i).read_volatile() } != 0 {
@@ -615,9 +623,14 @@ fn strncpy_checks(func: u8, entry: usize, da: usize, sa: usize, n: usize) {
     if n == 0 || !hooks::enter_runtime() {
         return;
     }
+    let (bd, bs) = (block_at(da), block_at(sa));
+    if bd.is_none() && bs.is_none() && !is_overlap(da, sa, n, n) {
+        // Nothing to check: the source's length does not matter.
+        hooks::leave_runtime();
+        return;
+    }
     // SAFETY: s holds a string or n bytes (strncpy's contract).
     let m = unsafe { c_strnlen(sa as *const u8, n) };
-    let (bd, bs) = (block_at(da), block_at(sa));
     let src_read = if m < n { m + 1 } else { m };
     if bd.is_some_and(|b| n > b.size) || bs.is_some_and(|b| src_read > b.size) {
         let mut r = Replay::new();
@@ -821,10 +834,13 @@ static CHK_COPY: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::ne
 /// glibc's abort is the program's native end). Otherwise Valgrind's byte
 /// loop of the replacement in use, `__memcpy_chk`'s with its overlap check.
 fn chk_copy_checks(func: u8, d: usize, s: usize, n: usize, dstlen: usize) {
-    let used = match CHK_COPY.compare_exchange(0, func, Ordering::Relaxed, Ordering::Relaxed) {
-        Ok(_) => func,
-        Err(v) => v,
-    };
+    let mut used = CHK_COPY.load(Ordering::Relaxed);
+    if used == 0 {
+        used = match CHK_COPY.compare_exchange(0, func, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => func,
+            Err(v) => v,
+        };
+    }
     if dstlen < n {
         return;
     }
@@ -1157,7 +1173,13 @@ fn check_cmp(func: u8, entry: usize, a: usize, b: usize, n: usize) {
         return;
     }
     let (ba, bb) = (block_at(a), block_at(b));
-    if ba.is_some() || bb.is_some() {
+    // The loop reads at most one byte past the shorter string: a string
+    // that ends inside its block keeps its reads inside.
+    // SAFETY: the routine reads these strings up to their NUL (or n bytes).
+    let ends_inside = |p: usize, k: Option<Block>| {
+        k.is_none_or(|k| k.size >= n || unsafe { c_strnlen(p as *const u8, k.size) } < k.size)
+    };
+    if !(ends_inside(a, ba) && ends_inside(b, bb)) {
         let mut i = 0;
         let count = loop {
             if i >= n {
