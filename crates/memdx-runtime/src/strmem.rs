@@ -1,6 +1,11 @@
 //! Checked copies of the C library's memory and string routines (memcpy,
-//! memmove, memset, strcpy, stpcpy, strncpy, strcat, strncat, strlen), as
-//! Valgrind's `vg_replace_strmem.c` replaces them.
+//! memmove, memset, strcpy, stpcpy, strncpy, strcat, strncat, strlen,
+//! mempcpy, stpncpy, memchr, strcmp, strncmp, and the `_FORTIFY_SOURCE`
+//! entry points `__memcpy_chk`, `__memmove_chk`, `__memset_chk`,
+//! `__strcpy_chk`, `__stpcpy_chk`, `__strncpy_chk`, `__strcat_chk`,
+//! `__strncat_chk`, `__mempcpy_chk`), as Valgrind 3.19 checks them: with
+//! its `vg_replace_strmem.c` replacements, or, for the `_chk` routines it
+//! does not replace, with glibc's own loops running under memcheck.
 //!
 //! Each routine looks up the heap blocks its pointers start (one hash probe
 //! each: interior pointers are not looked up), and when the call would
@@ -49,13 +54,16 @@ const F_STRNCMP: u8 = 21;
 // report under the plain routine's name, as Valgrind does).
 const F_MEMSET_CHK: u8 = 22;
 const F_STRNCPY_CHK: u8 = 23;
+const F_STRCAT_CHK: u8 = 24;
+const F_STRNCAT_CHK: u8 = 25;
+const F_MEMPCPY_CHK: u8 = 26;
 
 /// glibc's implementations, by `F_*` index.
-static REAL: [AtomicUsize; 24] = [const { AtomicUsize::new(0) }; 24];
+static REAL: [AtomicUsize; 27] = [const { AtomicUsize::new(0) }; 27];
 
 /// Resolves glibc's routines; call from the constructor.
 pub fn init() {
-    let names: [(u8, &core::ffi::CStr); 21] = [
+    let names: [(u8, &core::ffi::CStr); 24] = [
         (F_STRNLEN, c"strnlen"),
         (F_MEMPCPY, c"mempcpy"),
         (F_STPNCPY, c"stpncpy"),
@@ -68,6 +76,9 @@ pub fn init() {
         (F_STRNCMP, c"strncmp"),
         (F_MEMSET_CHK, c"__memset_chk"),
         (F_STRNCPY_CHK, c"__strncpy_chk"),
+        (F_STRCAT_CHK, c"__strcat_chk"),
+        (F_STRNCAT_CHK, c"__strncat_chk"),
+        (F_MEMPCPY_CHK, c"__mempcpy_chk"),
         (F_MEMCPY, c"memcpy"),
         (F_MEMMOVE, c"memmove"),
         (F_MEMSET, c"memset"),
@@ -1082,6 +1093,227 @@ pub unsafe extern "C" fn __strncpy_chk(
         n,
         destlen
     )
+}
+
+/// Sites of glibc's `__strcat_chk`/`__strncat_chk` loops (frame 0 offsets).
+const C_SCAN: u8 = 0;
+const C_READ: u8 = 1;
+const C_WRITE: u8 = 2;
+const C_READ4: u8 = 3; // ..=6: strncat's loop unrolled by four
+const C_WRITE4: u8 = 7; // ..=10
+const C_READ_TAIL: u8 = 11;
+const C_WRITE_TAIL: u8 = 12;
+const C_WRITE_NUL: u8 = 13;
+
+/// The checks of `__strcat_chk` (`n` None) and `__strncat_chk`. Valgrind
+/// has no replacement for them: glibc's own C loops (debug/strcat_chk.c,
+/// debug/strncat_chk.c) run under memcheck, which reports each of their
+/// byte accesses outside a block, one context per access site, and they
+/// call `__chk_fail` (abort) when `destlen` runs out, after the accesses
+/// made so far. The replay follows those loops (strncat's is unrolled by
+/// four: four sites, then a tail loop and the NUL store).
+fn strcat_chk_checks(func: u8, entry: usize, d: usize, s: usize, n: Option<usize>, destlen: usize) {
+    if !hooks::enter_runtime() {
+        return;
+    }
+    let (bd, bs) = (block_at(d), block_at(s));
+    if bd.is_none() && bs.is_none() {
+        hooks::leave_runtime();
+        return;
+    }
+    // SAFETY: d is a C string, s a string or n bytes (strcat's contract).
+    let dl = unsafe { c_strlen(d as *const u8) };
+    // SAFETY: as above.
+    let m = unsafe {
+        match n {
+            None => c_strlen(s as *const u8),
+            Some(n) => c_strnlen(s as *const u8, n),
+        }
+    };
+    let src_read = match n {
+        Some(n) if m == n => m,
+        _ => m + 1,
+    };
+    if !(bd.is_some_and(|b| dl + m + 1 > b.size) || bs.is_some_and(|b| src_read > b.size)) {
+        hooks::leave_runtime();
+        return;
+    }
+    let mut r = Replay::new();
+    let mut left = destlen;
+    // One step of a loop: false when glibc gives up (`__chk_fail`).
+    let take = |left: &mut usize| {
+        if *left == 0 {
+            return false;
+        }
+        *left -= 1;
+        true
+    };
+    'replay: {
+        for i in 0..=dl {
+            if !take(&mut left) {
+                break 'replay;
+            }
+            r.access(false, C_SCAN, d + i, 1, bd);
+        }
+        left += 1;
+        let w = d + dl;
+        match n {
+            None => {
+                for i in 0..=m {
+                    if !take(&mut left) {
+                        break 'replay;
+                    }
+                    r.access(false, C_READ, s + i, 1, bs);
+                    r.access(true, C_WRITE, w + i, 1, bd);
+                }
+            }
+            Some(n) => {
+                // The byte copied at i is the NUL when i == m < n.
+                let (mut i, mut rest) = (0usize, n);
+                if n >= 4 {
+                    for _ in 0..n >> 2 {
+                        for k in 0..4u8 {
+                            if !take(&mut left) {
+                                break 'replay;
+                            }
+                            r.access(false, C_READ4 + k, s + i, 1, bs);
+                            r.access(true, C_WRITE4 + k, w + i, 1, bd);
+                            i += 1;
+                            if i - 1 == m {
+                                break 'replay;
+                            }
+                        }
+                    }
+                    rest &= 3;
+                }
+                while rest > 0 {
+                    if !take(&mut left) {
+                        break 'replay;
+                    }
+                    r.access(false, C_READ_TAIL, s + i, 1, bs);
+                    r.access(true, C_WRITE_TAIL, w + i, 1, bd);
+                    i += 1;
+                    if i - 1 == m {
+                        break 'replay;
+                    }
+                    rest -= 1;
+                }
+                // n bytes copied without a NUL (n > 0): glibc adds one.
+                if n > 0 && take(&mut left) {
+                    r.access(true, C_WRITE_NUL, w + i, 1, bd);
+                }
+            }
+        }
+    }
+    r.send(func, entry);
+    hooks::leave_runtime();
+}
+
+/// # Safety
+/// strcat(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __strcat_chk(
+    d: *mut c_char,
+    s: *const c_char,
+    destlen: usize,
+) -> *mut c_char {
+    strcat_chk_checks(
+        F_STRCAT,
+        __strcat_chk as *const () as usize,
+        d as usize,
+        s as usize,
+        None,
+        destlen,
+    );
+    if real(F_STRCAT_CHK) == 0 {
+        // SAFETY: both are C strings.
+        let (dl, sl) = unsafe { (c_strlen(d.cast()), c_strlen(s.cast())) };
+        if dl + sl >= destlen {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: strcat's contract.
+        unsafe { copy_fwd(d.cast::<u8>().add(dl), s.cast(), sl + 1) };
+        return d;
+    }
+    call_real!(F_STRCAT_CHK, StrCopyChk, d, s, destlen)
+}
+
+/// # Safety
+/// strncat(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __strncat_chk(
+    d: *mut c_char,
+    s: *const c_char,
+    n: usize,
+    destlen: usize,
+) -> *mut c_char {
+    strcat_chk_checks(
+        F_STRNCAT,
+        __strncat_chk as *const () as usize,
+        d as usize,
+        s as usize,
+        Some(n),
+        destlen,
+    );
+    if real(F_STRNCAT_CHK) == 0 {
+        // SAFETY: d is a C string, s a string or n bytes.
+        let (dl, m) = unsafe { (c_strlen(d.cast()), c_strnlen(s.cast(), n)) };
+        if dl + m >= destlen {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: strncat's contract.
+        unsafe {
+            copy_fwd(d.cast::<u8>().add(dl), s.cast(), m);
+            d.cast::<u8>().add(dl + m).write_volatile(0);
+        }
+        return d;
+    }
+    call_real!(
+        F_STRNCAT_CHK,
+        unsafe extern "C" fn(*mut c_char, *const c_char, usize, usize) -> *mut c_char,
+        d,
+        s,
+        n,
+        destlen
+    )
+}
+
+/// `_FORTIFY_SOURCE`'s mempcpy. Valgrind does not replace it: glibc's
+/// memcpy runs under memcheck, whose stores past a block are reported as
+/// Valgrind's own memcpy word loop would (same first address and size for
+/// the lengths tested), without an overlap check; glibc aborts when
+/// `dstlen < n`.
+///
+/// # Safety
+/// mempcpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __mempcpy_chk(
+    d: *mut c_void,
+    s: *const c_void,
+    n: usize,
+    dstlen: usize,
+) -> *mut c_void {
+    if dstlen >= n {
+        check_move(
+            F_MEMPCPY,
+            __mempcpy_chk as *const () as usize,
+            d as usize,
+            s as usize,
+            n,
+        );
+    }
+    if real(F_MEMPCPY_CHK) == 0 {
+        if dstlen < n {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: mempcpy's contract.
+        unsafe { copy_move(d.cast(), s.cast(), n) };
+        return d.cast::<u8>().wrapping_add(n).cast();
+    }
+    call_real!(F_MEMPCPY_CHK, CopyChk, d, s, n, dstlen)
 }
 
 /// # Safety
