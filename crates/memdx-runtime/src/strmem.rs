@@ -1139,6 +1139,26 @@ fn strcat_chk_checks(func: u8, entry: usize, d: usize, s: usize, n: Option<usize
         return;
     }
     let mut r = Replay::new();
+    strcat_chk_replay(&mut r, d, s, dl, m, n, destlen, bd, bs);
+    r.send(func, entry);
+    hooks::leave_runtime();
+}
+
+/// glibc's `__strcat_chk`/`__strncat_chk` loops over `d` (a string of
+/// `dl` bytes) and `s` (`m` bytes copied: its length, at most `n`), up to
+/// the end or to `__chk_fail` when `destlen` runs out.
+#[allow(clippy::too_many_arguments)]
+fn strcat_chk_replay(
+    r: &mut Replay,
+    d: usize,
+    s: usize,
+    dl: usize,
+    m: usize,
+    n: Option<usize>,
+    destlen: usize,
+    bd: Option<Block>,
+    bs: Option<Block>,
+) {
     let mut left = destlen;
     // One step of a loop: false when glibc gives up (`__chk_fail`).
     let take = |left: &mut usize| {
@@ -1205,8 +1225,6 @@ fn strcat_chk_checks(func: u8, entry: usize, d: usize, s: usize, n: Option<usize
             }
         }
     }
-    r.send(func, entry);
-    hooks::leave_runtime();
 }
 
 /// # Safety
@@ -1544,6 +1562,65 @@ mod tests {
         // dst == src: Valgrind copies nothing.
         assert!(elems(0x1000, 0x1000, 8).is_empty());
         assert!(elems(0x1000, 0x2000, 0).is_empty());
+    }
+
+    fn groups(r: &Replay) -> Vec<(bool, u8, usize, usize, u64)> {
+        r.groups
+            .iter()
+            .flatten()
+            .map(|g| (g.write, g.site, g.addr, g.size, g.count))
+            .collect()
+    }
+
+    #[test]
+    fn strncat_chk_replay_follows_glibcs_loop() {
+        let b = Block {
+            ptr: 0x1000,
+            size: 36,
+            stack: 0,
+            kind: 0,
+        };
+        // 31 bytes + 6 appended: four by the unrolled loop (31..34), two by
+        // the tail loop (35, 36: one past the end), then the NUL (37).
+        let mut r = Replay::new();
+        strcat_chk_replay(&mut r, 0x1000, 0x9000, 31, 6, Some(6), 64, Some(b), None);
+        assert_eq!(
+            groups(&r),
+            vec![
+                (true, C_WRITE_TAIL, 0x1024, 1, 1),
+                (true, C_WRITE_NUL, 0x1025, 1, 1)
+            ]
+        );
+        // Empty string + 40: the unrolled loop's four stores past the end,
+        // then the NUL.
+        let mut r = Replay::new();
+        strcat_chk_replay(&mut r, 0x1000, 0x9000, 0, 40, Some(40), 64, Some(b), None);
+        assert_eq!(
+            groups(&r),
+            vec![
+                (true, C_WRITE4, 0x1024, 1, 1),
+                (true, C_WRITE4 + 1, 0x1025, 1, 1),
+                (true, C_WRITE4 + 2, 0x1026, 1, 1),
+                (true, C_WRITE4 + 3, 0x1027, 1, 1),
+                (true, C_WRITE_NUL, 0x1028, 1, 1)
+            ]
+        );
+        // destlen 38: the scan's NUL read takes one and gives it back, the
+        // copy writes 38 bytes (0..=37) and glibc gives up at the 39th: 36
+        // and 37 only, no NUL.
+        let mut r = Replay::new();
+        strcat_chk_replay(&mut r, 0x1000, 0x9000, 0, 40, Some(40), 38, Some(b), None);
+        assert_eq!(
+            groups(&r),
+            vec![
+                (true, C_WRITE4, 0x1024, 1, 1),
+                (true, C_WRITE4 + 1, 0x1025, 1, 1)
+            ]
+        );
+        // strcat: one store site, the NUL included (36..39 for 39 + NUL).
+        let mut r = Replay::new();
+        strcat_chk_replay(&mut r, 0x1000, 0x9000, 5, 34, None, 64, Some(b), None);
+        assert_eq!(groups(&r), vec![(true, C_WRITE, 0x1024, 1, 4)]);
     }
 
     #[test]
