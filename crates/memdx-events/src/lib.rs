@@ -330,9 +330,29 @@ impl AccessKind {
 
 /// The C library routines whose arguments the runtime checks (the `func`
 /// of an [`Access`] record), with the names Valgrind prints.
-pub const ACCESS_FUNCS: [&str; 12] = [
-    "", "memcpy", "memmove", "memset", "strcpy", "strncpy", "strcat", "strncat", "strlen",
-    "strnlen", "stpcpy", "mempcpy",
+pub const ACCESS_FUNCS: [&str; 22] = [
+    "",
+    "memcpy",
+    "memmove",
+    "memset",
+    "strcpy",
+    "strncpy",
+    "strcat",
+    "strncat",
+    "strlen",
+    "strnlen",
+    "stpcpy",
+    "mempcpy",
+    "stpncpy",
+    "memcpy_chk",
+    "memmove_chk",
+    "strcpy_chk",
+    "stpcpy_chk",
+    "memchr",
+    "index",
+    "rindex",
+    "strcmp",
+    "strncmp",
 ];
 
 /// An invalid memory access, reported when it happens.

@@ -1,6 +1,11 @@
 //! Checked copies of the C library's memory and string routines (memcpy,
-//! memmove, memset, strcpy, stpcpy, strncpy, strcat, strncat, strlen), as
-//! Valgrind's `vg_replace_strmem.c` replaces them.
+//! memmove, memset, strcpy, stpcpy, strncpy, strcat, strncat, strlen,
+//! mempcpy, stpncpy, memchr, strcmp, strncmp, and the `_FORTIFY_SOURCE`
+//! entry points `__memcpy_chk`, `__memmove_chk`, `__memset_chk`,
+//! `__strcpy_chk`, `__stpcpy_chk`, `__strncpy_chk`, `__strcat_chk`,
+//! `__strncat_chk`, `__mempcpy_chk`), as Valgrind 3.19 checks them: with
+//! its `vg_replace_strmem.c` replacements, or, for the `_chk` routines it
+//! does not replace, with glibc's own loops running under memcheck.
 //!
 //! Each routine looks up the heap blocks its pointers start (one hash probe
 //! each: interior pointers are not looked up), and when the call would
@@ -34,14 +39,46 @@ const F_STRNCPY: u8 = 5;
 const F_STRCAT: u8 = 6;
 const F_STRNCAT: u8 = 7;
 const F_STRLEN: u8 = 8;
+const F_STRNLEN: u8 = 9;
 const F_STPCPY: u8 = 10;
+const F_MEMPCPY: u8 = 11;
+const F_STPNCPY: u8 = 12;
+const F_MEMCPY_CHK: u8 = 13;
+const F_MEMMOVE_CHK: u8 = 14;
+const F_STRCPY_CHK: u8 = 15;
+const F_STPCPY_CHK: u8 = 16;
+const F_MEMCHR: u8 = 17;
+const F_STRCMP: u8 = 20;
+const F_STRNCMP: u8 = 21;
+// glibc's routines without a name of their own in the reports (the checks
+// report under the plain routine's name, as Valgrind does).
+const F_MEMSET_CHK: u8 = 22;
+const F_STRNCPY_CHK: u8 = 23;
+const F_STRCAT_CHK: u8 = 24;
+const F_STRNCAT_CHK: u8 = 25;
+const F_MEMPCPY_CHK: u8 = 26;
 
 /// glibc's implementations, by `F_*` index.
-static REAL: [AtomicUsize; 12] = [const { AtomicUsize::new(0) }; 12];
+static REAL: [AtomicUsize; 27] = [const { AtomicUsize::new(0) }; 27];
 
 /// Resolves glibc's routines; call from the constructor.
 pub fn init() {
-    let names: [(u8, &core::ffi::CStr); 9] = [
+    let names: [(u8, &core::ffi::CStr); 24] = [
+        (F_STRNLEN, c"strnlen"),
+        (F_MEMPCPY, c"mempcpy"),
+        (F_STPNCPY, c"stpncpy"),
+        (F_MEMCPY_CHK, c"__memcpy_chk"),
+        (F_MEMMOVE_CHK, c"__memmove_chk"),
+        (F_STRCPY_CHK, c"__strcpy_chk"),
+        (F_STPCPY_CHK, c"__stpcpy_chk"),
+        (F_MEMCHR, c"memchr"),
+        (F_STRCMP, c"strcmp"),
+        (F_STRNCMP, c"strncmp"),
+        (F_MEMSET_CHK, c"__memset_chk"),
+        (F_STRNCPY_CHK, c"__strncpy_chk"),
+        (F_STRCAT_CHK, c"__strcat_chk"),
+        (F_STRNCAT_CHK, c"__strncat_chk"),
+        (F_MEMPCPY_CHK, c"__mempcpy_chk"),
         (F_MEMCPY, c"memcpy"),
         (F_MEMMOVE, c"memmove"),
         (F_MEMSET, c"memset"),
@@ -143,6 +180,12 @@ unsafe fn c_strlen(s: *const u8) -> usize {
 }
 
 unsafe fn c_strnlen(s: *const u8, n: usize) -> usize {
+    let f = real(F_STRNLEN);
+    if f != 0 {
+        // SAFETY: glibc's strnlen.
+        let f: unsafe extern "C" fn(*const u8, usize) -> usize = unsafe { core::mem::transmute(f) };
+        return unsafe { f(s, n) };
+    }
     let mut i = 0;
     // SAFETY: s holds a C string or at least n bytes (the caller's contract).
     while i < n && unsafe { s.add(i).read_volatile() } != 0 {
@@ -433,40 +476,47 @@ pub unsafe extern "C" fn memmove(d: *mut c_void, s: *const c_void, n: usize) -> 
     }
 }
 
+/// The checks of memset (and of `__memset_chk` once its length check
+/// passed: Valgrind reports glibc's memset there, whose word stores land
+/// where Valgrind's own memset loop's do).
+fn memset_checks(entry: usize, a: usize, n: usize) {
+    if n == 0 || !hooks::enter_runtime() {
+        return;
+    }
+    if let Some(b) = block_at(a).filter(|b| n > b.size) {
+        let mut r = Replay::new();
+        // Valgrind's memset: bytes to an 8-byte boundary, four words at
+        // a time, words, bytes.
+        let (mut p, mut left) = (a, n);
+        let step = |r: &mut Replay, site: u8, sz: usize, p: &mut usize, left: &mut usize| {
+            r.access(true, site, *p, sz, Some(b));
+            *p += sz;
+            *left -= sz;
+        };
+        while p & 7 != 0 && left >= 1 {
+            step(&mut r, 0, 1, &mut p, &mut left);
+        }
+        while left >= 32 {
+            for site in 1..=4 {
+                step(&mut r, site, 8, &mut p, &mut left);
+            }
+        }
+        while left >= 8 {
+            step(&mut r, 5, 8, &mut p, &mut left);
+        }
+        while left >= 1 {
+            step(&mut r, 6, 1, &mut p, &mut left);
+        }
+        r.send(F_MEMSET, entry);
+    }
+    hooks::leave_runtime();
+}
+
 /// # Safety
 /// memset(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn memset(d: *mut c_void, c: c_int, n: usize) -> *mut c_void {
-    if n != 0 && hooks::enter_runtime() {
-        let a = d as usize;
-        if let Some(b) = block_at(a).filter(|b| n > b.size) {
-            let mut r = Replay::new();
-            // Valgrind's memset: bytes to an 8-byte boundary, four words at
-            // a time, words, bytes.
-            let (mut p, mut left) = (a, n);
-            let step = |r: &mut Replay, site: u8, sz: usize, p: &mut usize, left: &mut usize| {
-                r.access(true, site, *p, sz, Some(b));
-                *p += sz;
-                *left -= sz;
-            };
-            while p & 7 != 0 && left >= 1 {
-                step(&mut r, 0, 1, &mut p, &mut left);
-            }
-            while left >= 32 {
-                for site in 1..=4 {
-                    step(&mut r, site, 8, &mut p, &mut left);
-                }
-            }
-            while left >= 8 {
-                step(&mut r, 5, 8, &mut p, &mut left);
-            }
-            while left >= 1 {
-                step(&mut r, 6, 1, &mut p, &mut left);
-            }
-            r.send(F_MEMSET, memset as *const () as usize);
-        }
-        hooks::leave_runtime();
-    }
+    memset_checks(memset as *const () as usize, d as usize, n);
     let f = real(F_MEMSET);
     if f == 0 {
         for i in 0..n {
@@ -577,37 +627,55 @@ pub unsafe extern "C" fn stpcpy(d: *mut c_char, s: *const c_char) -> *mut c_char
     }
 }
 
+/// The checks of strncpy and stpncpy (one loop in Valgrind: the copy, its
+/// read of the terminating NUL, the padding; the overlap check after the
+/// copy loop).
+fn strncpy_checks(func: u8, entry: usize, da: usize, sa: usize, n: usize) {
+    if n == 0 || !hooks::enter_runtime() {
+        return;
+    }
+    let (bd, bs) = (block_at(da), block_at(sa));
+    if bd.is_none() && bs.is_none() && !is_overlap(da, sa, n, n) {
+        // Nothing to check: the source's length does not matter.
+        hooks::leave_runtime();
+        return;
+    }
+    // SAFETY: s holds a string or n bytes (strncpy's contract).
+    let m = unsafe { c_strnlen(sa as *const u8, n) };
+    let src_read = if m < n { m + 1 } else { m };
+    if bd.is_some_and(|b| n > b.size) || bs.is_some_and(|b| src_read > b.size) {
+        let mut r = Replay::new();
+        for i in 0..m {
+            r.access(false, S_READ_SRC, sa + i, 1, bs);
+            r.access(true, S_WRITE, da + i, 1, bd);
+        }
+        if m < n {
+            r.access(false, S_READ_SRC, sa + m, 1, bs);
+        }
+        for i in m..n {
+            r.access(true, S_WRITE_NUL, da + i, 1, bd);
+        }
+        r.send(func, entry);
+    }
+    let srclen = if m < n { m + 1 } else { n };
+    if is_overlap(da, sa, n, srclen) {
+        // Valgrind prints the pointers as they are after its copy loop.
+        send_overlap(func, entry, da + m, sa + m, n);
+    }
+    hooks::leave_runtime();
+}
+
 /// # Safety
 /// strncpy(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn strncpy(d: *mut c_char, s: *const c_char, n: usize) -> *mut c_char {
-    if n != 0 && hooks::enter_runtime() {
-        let (da, sa) = (d as usize, s as usize);
-        // SAFETY: s holds a string or n bytes (strncpy's contract).
-        let m = unsafe { c_strnlen(s.cast(), n) };
-        let (bd, bs) = (block_at(da), block_at(sa));
-        let src_read = if m < n { m + 1 } else { m };
-        if bd.is_some_and(|b| n > b.size) || bs.is_some_and(|b| src_read > b.size) {
-            let mut r = Replay::new();
-            for i in 0..m {
-                r.access(false, S_READ_SRC, sa + i, 1, bs);
-                r.access(true, S_WRITE, da + i, 1, bd);
-            }
-            if m < n {
-                r.access(false, S_READ_SRC, sa + m, 1, bs);
-            }
-            for i in m..n {
-                r.access(true, S_WRITE_NUL, da + i, 1, bd);
-            }
-            r.send(F_STRNCPY, strncpy as *const () as usize);
-        }
-        let srclen = if m < n { m + 1 } else { n };
-        if is_overlap(da, sa, n, srclen) {
-            // Valgrind prints the pointers as they are after its copy loop.
-            send_overlap(F_STRNCPY, strncpy as *const () as usize, da + m, sa + m, n);
-        }
-        hooks::leave_runtime();
-    }
+    strncpy_checks(
+        F_STRNCPY,
+        strncpy as *const () as usize,
+        d as usize,
+        s as usize,
+        n,
+    );
     let f = real(F_STRNCPY);
     // SAFETY: glibc's strncpy, or the same copy and padding.
     unsafe {
@@ -720,6 +788,748 @@ pub unsafe extern "C" fn strlen(s: *const c_char) -> usize {
     len
 }
 
+/// Calls glibc's routine `i` with the caller's arguments (`$t` its type).
+macro_rules! call_real {
+    ($i:expr, $t:ty, $($a:expr),*) => {{
+        let f = real($i);
+        // SAFETY: REAL[$i] holds glibc's routine of this type (dlsym).
+        let f: $t = unsafe { core::mem::transmute(f) };
+        // SAFETY: the caller's arguments, under the routine's contract.
+        unsafe { f($($a),*) }
+    }};
+}
+
+/// Valgrind's byte loops of mempcpy, `__memcpy_chk` and `__memmove_chk`:
+/// backwards when the destination is above the source, forwards when it is
+/// below, nothing when they are equal. `overlap`: the routine first
+/// reports overlapping arguments (mempcpy, `__memcpy_chk`).
+fn check_byte_copy(func: u8, entry: usize, d: usize, s: usize, n: usize, overlap: bool) {
+    if n == 0 || !hooks::enter_runtime() {
+        return;
+    }
+    if overlap && is_overlap(d, s, n, n) {
+        send_overlap(func, entry, d, s, n);
+    }
+    let (bd, bs) = (block_at(d), block_at(s));
+    if bd.is_some_and(|b| n > b.size) || bs.is_some_and(|b| n > b.size) {
+        let mut r = Replay::new();
+        if d > s {
+            for i in (0..n).rev() {
+                r.access(false, 1, s + i, 1, bs);
+                r.access(true, 1, d + i, 1, bd);
+            }
+        } else if d < s {
+            for i in 0..n {
+                r.access(false, 0, s + i, 1, bs);
+                r.access(true, 0, d + i, 1, bd);
+            }
+        }
+        r.send(func, entry);
+    }
+    hooks::leave_runtime();
+}
+
+type CopyChk = unsafe extern "C" fn(*mut c_void, *const c_void, usize, usize) -> *mut c_void;
+type StrCopyChk = unsafe extern "C" fn(*mut c_char, *const c_char, usize) -> *mut c_char;
+
+/// Which of Valgrind's replacements serves both `__memcpy_chk` and
+/// `__memmove_chk`: 0 until the first call of either, then its `F_*`.
+/// In glibc 2.36 the two are one function, and Valgrind redirects that
+/// function to the replacement of whichever name the program resolved
+/// first (lazily: its first call), for the rest of the run.
+static CHK_COPY: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+/// The checks of `__memcpy_chk` and `__memmove_chk` (`func`: the one
+/// called). glibc aborts when `dstlen < n` (Valgrind's replacement would
+/// exit with its own message, before copying: nothing is reported then,
+/// glibc's abort is the program's native end). Otherwise Valgrind's byte
+/// loop of the replacement in use, `__memcpy_chk`'s with its overlap check.
+fn chk_copy_checks(func: u8, d: usize, s: usize, n: usize, dstlen: usize) {
+    let mut used = CHK_COPY.load(Ordering::Relaxed);
+    if used == 0 {
+        used = match CHK_COPY.compare_exchange(0, func, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => func,
+            Err(v) => v,
+        };
+    }
+    if dstlen < n {
+        return;
+    }
+    if used == F_MEMCPY_CHK {
+        let entry = __memcpy_chk as *const () as usize;
+        check_byte_copy(F_MEMCPY_CHK, entry, d, s, n, true);
+    } else {
+        let entry = __memmove_chk as *const () as usize;
+        check_byte_copy(F_MEMMOVE_CHK, entry, d, s, n, false);
+    }
+}
+
+/// `_FORTIFY_SOURCE`'s memcpy.
+///
+/// # Safety
+/// memcpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __memcpy_chk(
+    d: *mut c_void,
+    s: *const c_void,
+    n: usize,
+    dstlen: usize,
+) -> *mut c_void {
+    chk_copy_checks(F_MEMCPY_CHK, d as usize, s as usize, n, dstlen);
+    if real(F_MEMCPY_CHK) == 0 {
+        if dstlen < n {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: memcpy's contract.
+        unsafe { copy_fwd(d.cast(), s.cast(), n) };
+        return d;
+    }
+    call_real!(F_MEMCPY_CHK, CopyChk, d, s, n, dstlen)
+}
+
+/// `_FORTIFY_SOURCE`'s memmove.
+///
+/// # Safety
+/// memmove(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __memmove_chk(
+    d: *mut c_void,
+    s: *const c_void,
+    n: usize,
+    dstlen: usize,
+) -> *mut c_void {
+    chk_copy_checks(F_MEMMOVE_CHK, d as usize, s as usize, n, dstlen);
+    if real(F_MEMMOVE_CHK) == 0 {
+        if dstlen < n {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: memmove's contract.
+        unsafe { copy_move(d.cast(), s.cast(), n) };
+        return d;
+    }
+    call_real!(F_MEMMOVE_CHK, CopyChk, d, s, n, dstlen)
+}
+
+/// # Safety
+/// mempcpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn mempcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
+    check_byte_copy(
+        F_MEMPCPY,
+        mempcpy as *const () as usize,
+        d as usize,
+        s as usize,
+        n,
+        true,
+    );
+    if real(F_MEMPCPY) == 0 {
+        // SAFETY: mempcpy's contract.
+        unsafe { copy_move(d.cast(), s.cast(), n) };
+        return d.cast::<u8>().wrapping_add(n).cast();
+    }
+    call_real!(
+        F_MEMPCPY,
+        unsafe extern "C" fn(*mut c_void, *const c_void, usize) -> *mut c_void,
+        d,
+        s,
+        n
+    )
+}
+
+/// Valgrind's `__strcpy_chk`/`__stpcpy_chk` loop: it copies byte by byte
+/// and gives up (exits) once `destlen` bytes are written without the NUL;
+/// glibc checks the length first and aborts without copying. The accesses
+/// Valgrind made before giving up are reported; glibc then runs.
+fn strcpy_chk_checks(func: u8, entry: usize, d: usize, s: usize, destlen: usize) {
+    if destlen == 0 || !hooks::enter_runtime() {
+        return;
+    }
+    let (bd, bs) = (block_at(d), block_at(s));
+    if bd.is_some() || bs.is_some() {
+        // SAFETY: s is a C string (strcpy's contract).
+        let k = (unsafe { c_strlen(s as *const u8) } + 1).min(destlen);
+        if bd.is_some_and(|b| k > b.size) || bs.is_some_and(|b| k > b.size) {
+            let mut r = Replay::new();
+            for i in 0..k {
+                r.access(false, S_READ_SRC, s + i, 1, bs);
+                r.access(true, S_WRITE, d + i, 1, bd);
+            }
+            r.send(func, entry);
+        }
+    }
+    hooks::leave_runtime();
+}
+
+/// # Safety
+/// strcpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __strcpy_chk(
+    d: *mut c_char,
+    s: *const c_char,
+    destlen: usize,
+) -> *mut c_char {
+    strcpy_chk_checks(
+        F_STRCPY_CHK,
+        __strcpy_chk as *const () as usize,
+        d as usize,
+        s as usize,
+        destlen,
+    );
+    if real(F_STRCPY_CHK) == 0 {
+        // SAFETY: s is a C string.
+        let n = unsafe { c_strlen(s.cast()) };
+        if n >= destlen {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: strcpy's contract.
+        unsafe { copy_fwd(d.cast(), s.cast(), n + 1) };
+        return d;
+    }
+    call_real!(F_STRCPY_CHK, StrCopyChk, d, s, destlen)
+}
+
+/// # Safety
+/// stpcpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __stpcpy_chk(
+    d: *mut c_char,
+    s: *const c_char,
+    destlen: usize,
+) -> *mut c_char {
+    strcpy_chk_checks(
+        F_STPCPY_CHK,
+        __stpcpy_chk as *const () as usize,
+        d as usize,
+        s as usize,
+        destlen,
+    );
+    if real(F_STPCPY_CHK) == 0 {
+        // SAFETY: s is a C string.
+        let n = unsafe { c_strlen(s.cast()) };
+        if n >= destlen {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: stpcpy's contract.
+        unsafe { copy_fwd(d.cast(), s.cast(), n + 1) };
+        return d.wrapping_add(n);
+    }
+    call_real!(F_STPCPY_CHK, StrCopyChk, d, s, destlen)
+}
+
+/// `_FORTIFY_SOURCE`'s memset. Valgrind does not replace it: glibc's
+/// memset runs under memcheck, whose stores past a block are reported as
+/// Valgrind's own memset loop would (same first address and size for the
+/// lengths tested); glibc aborts when `dstlen < n`.
+///
+/// # Safety
+/// memset(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __memset_chk(
+    d: *mut c_void,
+    c: c_int,
+    n: usize,
+    dstlen: usize,
+) -> *mut c_void {
+    if dstlen >= n {
+        memset_checks(__memset_chk as *const () as usize, d as usize, n);
+    }
+    if real(F_MEMSET_CHK) == 0 {
+        if dstlen < n {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: memset's contract.
+        unsafe { raw_memset(d.cast(), c as u8, n) };
+        return d;
+    }
+    call_real!(
+        F_MEMSET_CHK,
+        unsafe extern "C" fn(*mut c_void, c_int, usize, usize) -> *mut c_void,
+        d,
+        c,
+        n,
+        dstlen
+    )
+}
+
+/// `_FORTIFY_SOURCE`'s strncpy: glibc aborts when `destlen < n`, else it
+/// calls strncpy, which is where Valgrind reports (its strncpy).
+///
+/// # Safety
+/// strncpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __strncpy_chk(
+    d: *mut c_char,
+    s: *const c_char,
+    n: usize,
+    destlen: usize,
+) -> *mut c_char {
+    if destlen >= n {
+        strncpy_checks(
+            F_STRNCPY,
+            strncpy as *const () as usize,
+            d as usize,
+            s as usize,
+            n,
+        );
+    }
+    if real(F_STRNCPY_CHK) == 0 {
+        if destlen < n {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: strncpy's contract.
+        return unsafe { strncpy(d, s, n) };
+    }
+    call_real!(
+        F_STRNCPY_CHK,
+        unsafe extern "C" fn(*mut c_char, *const c_char, usize, usize) -> *mut c_char,
+        d,
+        s,
+        n,
+        destlen
+    )
+}
+
+/// Sites of glibc's `__strcat_chk`/`__strncat_chk` loops (frame 0 offsets).
+const C_SCAN: u8 = 0;
+const C_READ: u8 = 1;
+const C_WRITE: u8 = 2;
+const C_READ4: u8 = 3; // ..=6: strncat's loop unrolled by four
+const C_WRITE4: u8 = 7; // ..=10
+const C_READ_TAIL: u8 = 11;
+const C_WRITE_TAIL: u8 = 12;
+const C_WRITE_NUL: u8 = 13;
+
+/// The checks of `__strcat_chk` (`n` None) and `__strncat_chk`. Valgrind
+/// has no replacement for them: glibc's own C loops (debug/strcat_chk.c,
+/// debug/strncat_chk.c) run under memcheck, which reports each of their
+/// byte accesses outside a block, one context per access site, and they
+/// call `__chk_fail` (abort) when `destlen` runs out, after the accesses
+/// made so far. The replay follows those loops (strncat's is unrolled by
+/// four: four sites, then a tail loop and the NUL store).
+fn strcat_chk_checks(func: u8, entry: usize, d: usize, s: usize, n: Option<usize>, destlen: usize) {
+    if !hooks::enter_runtime() {
+        return;
+    }
+    let (bd, bs) = (block_at(d), block_at(s));
+    if bd.is_none() && bs.is_none() {
+        hooks::leave_runtime();
+        return;
+    }
+    // SAFETY: d is a C string, s a string or n bytes (strcat's contract).
+    let dl = unsafe { c_strlen(d as *const u8) };
+    // SAFETY: as above.
+    let m = unsafe {
+        match n {
+            None => c_strlen(s as *const u8),
+            Some(n) => c_strnlen(s as *const u8, n),
+        }
+    };
+    let src_read = match n {
+        Some(n) if m == n => m,
+        _ => m + 1,
+    };
+    if !(bd.is_some_and(|b| dl + m + 1 > b.size) || bs.is_some_and(|b| src_read > b.size)) {
+        hooks::leave_runtime();
+        return;
+    }
+    let mut r = Replay::new();
+    strcat_chk_replay(&mut r, d, s, dl, m, n, destlen, bd, bs);
+    r.send(func, entry);
+    hooks::leave_runtime();
+}
+
+/// glibc's `__strcat_chk`/`__strncat_chk` loops over `d` (a string of
+/// `dl` bytes) and `s` (`m` bytes copied: its length, at most `n`), up to
+/// the end or to `__chk_fail` when `destlen` runs out.
+#[allow(clippy::too_many_arguments)]
+fn strcat_chk_replay(
+    r: &mut Replay,
+    d: usize,
+    s: usize,
+    dl: usize,
+    m: usize,
+    n: Option<usize>,
+    destlen: usize,
+    bd: Option<Block>,
+    bs: Option<Block>,
+) {
+    let mut left = destlen;
+    // One step of a loop: false when glibc gives up (`__chk_fail`).
+    let take = |left: &mut usize| {
+        if *left == 0 {
+            return false;
+        }
+        *left -= 1;
+        true
+    };
+    'replay: {
+        for i in 0..=dl {
+            if !take(&mut left) {
+                break 'replay;
+            }
+            r.access(false, C_SCAN, d + i, 1, bd);
+        }
+        left += 1;
+        let w = d + dl;
+        match n {
+            None => {
+                for i in 0..=m {
+                    if !take(&mut left) {
+                        break 'replay;
+                    }
+                    r.access(false, C_READ, s + i, 1, bs);
+                    r.access(true, C_WRITE, w + i, 1, bd);
+                }
+            }
+            Some(n) => {
+                // The byte copied at i is the NUL when i == m < n.
+                let (mut i, mut rest) = (0usize, n);
+                if n >= 4 {
+                    for _ in 0..n >> 2 {
+                        for k in 0..4u8 {
+                            if !take(&mut left) {
+                                break 'replay;
+                            }
+                            r.access(false, C_READ4 + k, s + i, 1, bs);
+                            r.access(true, C_WRITE4 + k, w + i, 1, bd);
+                            i += 1;
+                            if i - 1 == m {
+                                break 'replay;
+                            }
+                        }
+                    }
+                    rest &= 3;
+                }
+                while rest > 0 {
+                    if !take(&mut left) {
+                        break 'replay;
+                    }
+                    r.access(false, C_READ_TAIL, s + i, 1, bs);
+                    r.access(true, C_WRITE_TAIL, w + i, 1, bd);
+                    i += 1;
+                    if i - 1 == m {
+                        break 'replay;
+                    }
+                    rest -= 1;
+                }
+                // n bytes copied without a NUL (n > 0): glibc adds one.
+                if n > 0 && take(&mut left) {
+                    r.access(true, C_WRITE_NUL, w + i, 1, bd);
+                }
+            }
+        }
+    }
+}
+
+/// # Safety
+/// strcat(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __strcat_chk(
+    d: *mut c_char,
+    s: *const c_char,
+    destlen: usize,
+) -> *mut c_char {
+    strcat_chk_checks(
+        F_STRCAT,
+        __strcat_chk as *const () as usize,
+        d as usize,
+        s as usize,
+        None,
+        destlen,
+    );
+    if real(F_STRCAT_CHK) == 0 {
+        // SAFETY: both are C strings.
+        let (dl, sl) = unsafe { (c_strlen(d.cast()), c_strlen(s.cast())) };
+        if dl + sl >= destlen {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: strcat's contract.
+        unsafe { copy_fwd(d.cast::<u8>().add(dl), s.cast(), sl + 1) };
+        return d;
+    }
+    call_real!(F_STRCAT_CHK, StrCopyChk, d, s, destlen)
+}
+
+/// # Safety
+/// strncat(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __strncat_chk(
+    d: *mut c_char,
+    s: *const c_char,
+    n: usize,
+    destlen: usize,
+) -> *mut c_char {
+    strcat_chk_checks(
+        F_STRNCAT,
+        __strncat_chk as *const () as usize,
+        d as usize,
+        s as usize,
+        Some(n),
+        destlen,
+    );
+    if real(F_STRNCAT_CHK) == 0 {
+        // SAFETY: d is a C string, s a string or n bytes.
+        let (dl, m) = unsafe { (c_strlen(d.cast()), c_strnlen(s.cast(), n)) };
+        if dl + m >= destlen {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: strncat's contract.
+        unsafe {
+            copy_fwd(d.cast::<u8>().add(dl), s.cast(), m);
+            d.cast::<u8>().add(dl + m).write_volatile(0);
+        }
+        return d;
+    }
+    call_real!(
+        F_STRNCAT_CHK,
+        unsafe extern "C" fn(*mut c_char, *const c_char, usize, usize) -> *mut c_char,
+        d,
+        s,
+        n,
+        destlen
+    )
+}
+
+/// `_FORTIFY_SOURCE`'s mempcpy. Valgrind does not replace it: glibc's
+/// memcpy runs under memcheck, whose stores past a block are reported as
+/// Valgrind's own memcpy word loop would (same first address and size for
+/// the lengths tested), without an overlap check; glibc aborts when
+/// `dstlen < n`.
+///
+/// # Safety
+/// mempcpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn __mempcpy_chk(
+    d: *mut c_void,
+    s: *const c_void,
+    n: usize,
+    dstlen: usize,
+) -> *mut c_void {
+    if dstlen >= n {
+        check_move(
+            F_MEMPCPY,
+            __mempcpy_chk as *const () as usize,
+            d as usize,
+            s as usize,
+            n,
+        );
+    }
+    if real(F_MEMPCPY_CHK) == 0 {
+        if dstlen < n {
+            // SAFETY: as glibc's __chk_fail.
+            unsafe { libc::abort() };
+        }
+        // SAFETY: mempcpy's contract.
+        unsafe { copy_move(d.cast(), s.cast(), n) };
+        return d.cast::<u8>().wrapping_add(n).cast();
+    }
+    call_real!(F_MEMPCPY_CHK, CopyChk, d, s, n, dstlen)
+}
+
+/// # Safety
+/// stpncpy(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn stpncpy(d: *mut c_char, s: *const c_char, n: usize) -> *mut c_char {
+    strncpy_checks(
+        F_STPNCPY,
+        stpncpy as *const () as usize,
+        d as usize,
+        s as usize,
+        n,
+    );
+    if real(F_STPNCPY) == 0 {
+        // SAFETY: s holds a string or n bytes.
+        let m = unsafe { c_strnlen(s.cast(), n) };
+        // SAFETY: stpncpy's contract.
+        unsafe {
+            copy_fwd(d.cast(), s.cast(), m);
+            for i in m..n {
+                d.cast::<u8>().add(i).write_volatile(0);
+            }
+        }
+        return d.wrapping_add(m);
+    }
+    call_real!(
+        F_STPNCPY,
+        unsafe extern "C" fn(*mut c_char, *const c_char, usize) -> *mut c_char,
+        d,
+        s,
+        n
+    )
+}
+
+/// Reports Valgrind's byte loop reading `count` bytes from `s` (one site),
+/// when they go past the block `s` starts.
+fn check_read(func: u8, entry: usize, s: usize, count: usize) {
+    if count == 0 || !hooks::enter_runtime() {
+        return;
+    }
+    if let Some(b) = block_at(s).filter(|b| count > b.size) {
+        let mut r = Replay::new();
+        for i in 0..count {
+            r.access(false, S_READ_SRC, s + i, 1, Some(b));
+        }
+        r.send(func, entry);
+    }
+    hooks::leave_runtime();
+}
+
+/// # Safety
+/// memchr(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn memchr(s: *const c_void, c: c_int, n: usize) -> *mut c_void {
+    let r = if real(F_MEMCHR) == 0 {
+        let mut hit = core::ptr::null_mut();
+        for i in 0..n {
+            // SAFETY: s holds n bytes.
+            if unsafe { s.cast::<u8>().add(i).read_volatile() } == c as u8 {
+                hit = s.cast::<u8>().wrapping_add(i).cast_mut().cast();
+                break;
+            }
+        }
+        hit
+    } else {
+        call_real!(
+            F_MEMCHR,
+            unsafe extern "C" fn(*const c_void, c_int, usize) -> *mut c_void,
+            s,
+            c,
+            n
+        )
+    };
+    // Valgrind's loop reads up to the byte found, or all n.
+    let count = if r.is_null() {
+        n
+    } else {
+        r as usize - s as usize + 1
+    };
+    check_read(F_MEMCHR, memchr as *const () as usize, s as usize, count);
+    r
+}
+
+/// strcmp and strncmp (at most `n` bytes): Valgrind's loop reads a byte of
+/// each string (two sites) until they differ or both end. Walked again
+/// here only when one of the pointers starts a heap block.
+fn check_cmp(func: u8, entry: usize, a: usize, b: usize, n: usize) {
+    if n == 0 || !hooks::enter_runtime() {
+        return;
+    }
+    let (ba, bb) = (block_at(a), block_at(b));
+    // The loop reads at most one byte past the shorter string: a string
+    // that ends inside its block keeps its reads inside.
+    // SAFETY: the routine reads these strings up to their NUL (or n bytes).
+    let ends_inside = |p: usize, k: Option<Block>| {
+        k.is_none_or(|k| k.size >= n || unsafe { c_strnlen(p as *const u8, k.size) } < k.size)
+    };
+    if !(ends_inside(a, ba) && ends_inside(b, bb)) {
+        let mut i = 0;
+        let count = loop {
+            if i >= n {
+                break n;
+            }
+            // SAFETY: both are C strings (or hold n bytes): the routine
+            // reads these bytes too.
+            let (x, y) = unsafe {
+                (
+                    (a as *const u8).add(i).read_volatile(),
+                    (b as *const u8).add(i).read_volatile(),
+                )
+            };
+            if x != y || x == 0 {
+                break i + 1;
+            }
+            i += 1;
+        };
+        if ba.is_some_and(|k| count > k.size) || bb.is_some_and(|k| count > k.size) {
+            let mut r = Replay::new();
+            for i in 0..count {
+                r.access(false, 0, a + i, 1, ba);
+                r.access(false, 1, b + i, 1, bb);
+            }
+            r.send(func, entry);
+        }
+    }
+    hooks::leave_runtime();
+}
+
+/// # Safety
+/// strcmp(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn strcmp(a: *const c_char, b: *const c_char) -> c_int {
+    check_cmp(
+        F_STRCMP,
+        strcmp as *const () as usize,
+        a as usize,
+        b as usize,
+        usize::MAX,
+    );
+    if real(F_STRCMP) == 0 {
+        let mut i = 0;
+        loop {
+            // SAFETY: both are C strings.
+            let (x, y) = unsafe {
+                (
+                    a.cast::<u8>().add(i).read_volatile(),
+                    b.cast::<u8>().add(i).read_volatile(),
+                )
+            };
+            if x != y || x == 0 {
+                return c_int::from(x) - c_int::from(y);
+            }
+            i += 1;
+        }
+    }
+    call_real!(
+        F_STRCMP,
+        unsafe extern "C" fn(*const c_char, *const c_char) -> c_int,
+        a,
+        b
+    )
+}
+
+/// # Safety
+/// strncmp(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn strncmp(a: *const c_char, b: *const c_char, n: usize) -> c_int {
+    check_cmp(
+        F_STRNCMP,
+        strncmp as *const () as usize,
+        a as usize,
+        b as usize,
+        n,
+    );
+    if real(F_STRNCMP) == 0 {
+        for i in 0..n {
+            // SAFETY: both are C strings or hold n bytes.
+            let (x, y) = unsafe {
+                (
+                    a.cast::<u8>().add(i).read_volatile(),
+                    b.cast::<u8>().add(i).read_volatile(),
+                )
+            };
+            if x != y || x == 0 {
+                return c_int::from(x) - c_int::from(y);
+            }
+        }
+        return 0;
+    }
+    call_real!(
+        F_STRNCMP,
+        unsafe extern "C" fn(*const c_char, *const c_char, usize) -> c_int,
+        a,
+        b,
+        n
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -752,6 +1562,65 @@ mod tests {
         // dst == src: Valgrind copies nothing.
         assert!(elems(0x1000, 0x1000, 8).is_empty());
         assert!(elems(0x1000, 0x2000, 0).is_empty());
+    }
+
+    fn groups(r: &Replay) -> Vec<(bool, u8, usize, usize, u64)> {
+        r.groups
+            .iter()
+            .flatten()
+            .map(|g| (g.write, g.site, g.addr, g.size, g.count))
+            .collect()
+    }
+
+    #[test]
+    fn strncat_chk_replay_follows_glibcs_loop() {
+        let b = Block {
+            ptr: 0x1000,
+            size: 36,
+            stack: 0,
+            kind: 0,
+        };
+        // 31 bytes + 6 appended: four by the unrolled loop (31..34), two by
+        // the tail loop (35, 36: one past the end), then the NUL (37).
+        let mut r = Replay::new();
+        strcat_chk_replay(&mut r, 0x1000, 0x9000, 31, 6, Some(6), 64, Some(b), None);
+        assert_eq!(
+            groups(&r),
+            vec![
+                (true, C_WRITE_TAIL, 0x1024, 1, 1),
+                (true, C_WRITE_NUL, 0x1025, 1, 1)
+            ]
+        );
+        // Empty string + 40: the unrolled loop's four stores past the end,
+        // then the NUL.
+        let mut r = Replay::new();
+        strcat_chk_replay(&mut r, 0x1000, 0x9000, 0, 40, Some(40), 64, Some(b), None);
+        assert_eq!(
+            groups(&r),
+            vec![
+                (true, C_WRITE4, 0x1024, 1, 1),
+                (true, C_WRITE4 + 1, 0x1025, 1, 1),
+                (true, C_WRITE4 + 2, 0x1026, 1, 1),
+                (true, C_WRITE4 + 3, 0x1027, 1, 1),
+                (true, C_WRITE_NUL, 0x1028, 1, 1)
+            ]
+        );
+        // destlen 38: the scan's NUL read takes one and gives it back, the
+        // copy writes 38 bytes (0..=37) and glibc gives up at the 39th: 36
+        // and 37 only, no NUL.
+        let mut r = Replay::new();
+        strcat_chk_replay(&mut r, 0x1000, 0x9000, 0, 40, Some(40), 38, Some(b), None);
+        assert_eq!(
+            groups(&r),
+            vec![
+                (true, C_WRITE4, 0x1024, 1, 1),
+                (true, C_WRITE4 + 1, 0x1025, 1, 1)
+            ]
+        );
+        // strcat: one store site, the NUL included (36..39 for 39 + NUL).
+        let mut r = Replay::new();
+        strcat_chk_replay(&mut r, 0x1000, 0x9000, 5, 34, None, 64, Some(b), None);
+        assert_eq!(groups(&r), vec![(true, C_WRITE, 0x1024, 1, 4)]);
     }
 
     #[test]

@@ -61,6 +61,11 @@ fn fault_reports_are_valgrinds() {
         "strcpy_overflow.c",
         "strcpy_overlap.c",
         "signal_handlers_chained.c",
+        "fortify_overflows.c",
+        "fortify_memcpy_overlap.c",
+        "fortify_memmove_first.c",
+        "mempcpy_stpncpy.c",
+        "read_overruns.c",
     ] {
         let exe = build_corpus(name, &scratch);
         let ours = run_memdx(&exe, &["--leak-check=full", "--default-suppressions=no"]);
