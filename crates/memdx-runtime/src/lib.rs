@@ -191,6 +191,9 @@ extern "C" fn init() {
     let (lo, hi) = out::self_range(init as *const () as usize);
     stacks::SELF_LO.store(lo, Ordering::Relaxed);
     stacks::SELF_HI.store(hi, Ordering::Relaxed);
+    let (lo, hi) = out::self_range(sys::__libc_malloc as *const () as usize);
+    LIBC_LO.store(lo, Ordering::Relaxed);
+    LIBC_HI.store(hi, Ordering::Relaxed);
     // Load the unwinder now (it allocates and dlopens libgcc_s), not from
     // inside the program's first malloc.
     let mut warm = [core::ptr::null_mut(); 4];
@@ -467,9 +470,16 @@ fn defer_if_in_runtime(sig: i32, pc: usize) -> bool {
     true
 }
 
+/// The C library's mapped range, to tell its frames from the program's.
+static LIBC_LO: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+static LIBC_HI: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
 /// Whether the thread a signal interrupted at `pc` is inside the runtime:
-/// its re-entry flag is set, or `pc` or one of the return addresses above
-/// it (unwound through the signal frame) is in the runtime's own code.
+/// its re-entry flag is set, or, walking up from `pc` (unwound through the
+/// signal frame), the first frame outside the C library is the runtime's
+/// (a hook, possibly inside glibc's allocator). A runtime frame further up,
+/// behind program code (the thread-start trampoline of `pthread_create`,
+/// the fatal handler calling a program's chained handler), does not count.
 fn interrupted_in_runtime(pc: usize) -> bool {
     if tls::get().in_hook.get() {
         return true;
@@ -478,9 +488,17 @@ fn interrupted_in_runtime(pc: usize) -> bool {
         stacks::SELF_LO.load(Ordering::Relaxed),
         stacks::SELF_HI.load(Ordering::Relaxed),
     );
+    let (clo, chi) = (
+        LIBC_LO.load(Ordering::Relaxed),
+        LIBC_HI.load(Ordering::Relaxed),
+    );
     let ours = |a: usize| a >= lo && a < hi;
+    let libc = |a: usize| a >= clo && a < chi;
     if ours(pc) {
         return true;
+    }
+    if !libc(pc) {
+        return false;
     }
     let mut raw = [core::ptr::null_mut::<libc::c_void>(); stacks::CAPTURE];
     // SAFETY: the buffer holds CAPTURE entries.
@@ -489,10 +507,14 @@ fn interrupted_in_runtime(pc: usize) -> bool {
         .get(..(n.max(0) as usize).min(stacks::CAPTURE))
         .unwrap_or(&[]);
     // The handler's own frames come first, then the interrupted pc.
-    match raw.iter().position(|&f| f as usize == pc) {
-        Some(s) => raw.iter().skip(s + 1).any(|&f| ours(f as usize)),
-        None => false,
-    }
+    let Some(s) = raw.iter().position(|&f| f as usize == pc) else {
+        return false;
+    };
+    raw.iter()
+        .skip(s + 1)
+        .map(|&f| f as usize)
+        .find(|&f| !libc(f))
+        .is_some_and(ours)
 }
 
 extern "C" {
