@@ -242,3 +242,30 @@ fn signal_inside_the_allocator_still_reports() {
         assert!(text.contains("ERROR SUMMARY: "), "run {run}: {text}");
     }
 }
+
+/// A program that handles SIGTERM itself gets it when SIGTERM is sent to
+/// memdx, runs its handler and exits normally: a normal exit report (no
+/// "Process terminating"), and memdx exits with the program's status.
+#[test]
+fn sigterm_sent_to_memdx_reaches_the_programs_own_handler() {
+    let scratch = Scratch::new("sigterm-handler");
+    let src = scratch.0.join("handles_term.c");
+    std::fs::write(
+        &src,
+        "#include <signal.h>\n#include <stdio.h>\n#include <unistd.h>\n\
+         static volatile sig_atomic_t got;\n\
+         static void on(int s) { got = s; }\n\
+         int main(void) { signal(SIGTERM, on); puts(\"ready\"); fflush(stdout);\n\
+         while (!got) pause(); printf(\"got %d\\n\", got); return 3; }\n",
+    )
+    .unwrap();
+    let exe = build(&src, &scratch.0, &[]);
+    let mut cmd = memdx();
+    cmd.args(["check", "--leak-check=full"]).arg(&exe);
+    let out = signal_when_ready(cmd, libc::SIGTERM);
+    let text = String::from_utf8_lossy(&out.stderr);
+    // 3: returned from main after the handler ran.
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(!text.contains("Process terminating"), "{text}");
+    assert!(text.contains("ERROR SUMMARY: 0 errors"), "{text}");
+}
