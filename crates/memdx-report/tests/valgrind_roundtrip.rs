@@ -338,7 +338,9 @@ fn user_comments_heuristics_and_repeated_errors_round_trip() {
 }
 
 /// Whether a corpus program makes a second process that Valgrind reports
-/// into the same output (fork, vfork, posix_spawn).
+/// into the same output (fork, vfork, posix_spawn, daemon).
 fn two_processes(source: &str) -> bool {
-    ["fork(", "posix_spawn("].iter().any(|f| source.contains(f))
+    ["fork(", "posix_spawn(", "daemon("]
+        .iter()
+        .any(|f| source.contains(f))
 }

@@ -299,7 +299,9 @@ fn summary_and_no_leak_check_text_matches_valgrind() {
 }
 
 /// Whether a corpus program makes a second process that Valgrind reports
-/// into the same output (fork, vfork, posix_spawn).
+/// into the same output (fork, vfork, posix_spawn, daemon).
 fn two_processes(source: &str) -> bool {
-    ["fork(", "posix_spawn("].iter().any(|f| source.contains(f))
+    ["fork(", "posix_spawn(", "daemon("]
+        .iter()
+        .any(|f| source.contains(f))
 }

@@ -18,7 +18,7 @@
 //! through `malloc` (the crate's own global allocator goes straight to
 //! glibc, as a safety net), format text, take a lock held across a call into
 //! libc's allocator, or panic. Only the allocator family, `_exit`/`_Exit`,
-//! `sigaction`, `pthread_create` and the checked memory and string
+//! `sigaction`, `signal`, `daemon`, `pthread_create` and the checked memory and string
 //! routines (`strmem`) are exported (`exports.map`).
 
 #![allow(clippy::missing_safety_doc)]
@@ -74,13 +74,15 @@ static INIT: extern "C" fn() = init;
 static FINI: extern "C" fn() = fini;
 
 /// Fatal signals whose default action kills the process: the report runs
-/// first, then the signal is re-raised with its default action. All are
-/// raised by the thread's own action (a fault, abort, a write to a closed
-/// pipe or past the file size limit, a forbidden system call), never in the
-/// middle of the runtime's own locked sections. Asynchronous ones (SIGTERM,
-/// SIGINT, SIGHUP, ...) could land while this thread holds a table lock, and
-/// the report would then wait for it forever: not handled.
-const FATAL: [i32; 9] = [
+/// first, then the signal is re-raised with its default action. The first
+/// nine are mostly raised by the thread's own action (a fault, abort, a
+/// write to a closed pipe or past the file size limit, a forbidden system
+/// call); the rest ([`ASYNC`]) come from outside (kill(2), a terminal, a
+/// timer). A signal sent by a process (`si_code <= 0`) or one of [`ASYNC`]
+/// can land while the thread is inside the runtime, holding one of its
+/// locks: its report is deferred until the thread is out (see
+/// [`defer_if_in_runtime`]).
+const FATAL: [i32; 22] = [
     libc::SIGSEGV,
     libc::SIGBUS,
     libc::SIGFPE,
@@ -90,7 +92,54 @@ const FATAL: [i32; 9] = [
     libc::SIGPIPE,
     libc::SIGXFSZ,
     libc::SIGSYS,
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGTERM,
+    libc::SIGSTKFLT,
+    libc::SIGXCPU,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGIO,
+    libc::SIGPWR,
 ];
+
+/// The fatal signals that arrive asynchronously (from another process, a
+/// terminal or a timer), whatever their `si_code`. They are blocked while
+/// the runtime's handler runs, so a second one cannot cut a report short.
+const ASYNC: [i32; 13] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGTERM,
+    libc::SIGSTKFLT,
+    libc::SIGXCPU,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGIO,
+    libc::SIGPWR,
+];
+
+/// Whether this delivery of `sig` may have interrupted the thread anywhere
+/// (sent by a process: kill, tgkill, sigqueue, a POSIX timer; or one of
+/// [`ASYNC`]), rather than being caused by the interrupted instruction.
+fn asynchronous(sig: i32, code: i32) -> bool {
+    code <= 0 || ASYNC.contains(&sig)
+}
+
+/// Adds [`ASYNC`] to `mask`.
+fn block_async(mask: &mut libc::sigset_t) {
+    for s in ASYNC {
+        // SAFETY: a valid set and signal number.
+        unsafe { libc::sigaddset(mask, s) };
+    }
+}
 
 /// Whether this library was loaded with the program through LD_PRELOAD
 /// (its thread-local data is then in the static TLS block).
@@ -142,6 +191,9 @@ extern "C" fn init() {
     let (lo, hi) = out::self_range(init as *const () as usize);
     stacks::SELF_LO.store(lo, Ordering::Relaxed);
     stacks::SELF_HI.store(hi, Ordering::Relaxed);
+    let (lo, hi) = out::self_range(sys::__libc_malloc as *const () as usize);
+    LIBC_LO.store(lo, Ordering::Relaxed);
+    LIBC_HI.store(hi, Ordering::Relaxed);
     // Load the unwinder now (it allocates and dlopens libgcc_s), not from
     // inside the program's first malloc.
     let mut warm = [core::ptr::null_mut(); 4];
@@ -205,8 +257,9 @@ unsafe fn install_fatal(sig: i32) {
     unsafe {
         let mut sa: libc::sigaction = core::mem::zeroed();
         sa.sa_sigaction = fatal_handler as *const () as usize;
-        sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
         libc::sigemptyset(&mut sa.sa_mask);
+        block_async(&mut sa.sa_mask);
         __sigaction(sig, &sa, core::ptr::null_mut());
     }
     HANDLING.fetch_or(1 << sig, Ordering::Relaxed);
@@ -297,6 +350,10 @@ extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         };
         (code, addr, pc, sp)
     };
+    let asynchronous = asynchronous(sig, code);
+    if asynchronous && defer_if_in_runtime(sig, pc) {
+        return;
+    }
     // An invalid access is reported first (Valgrind reports it before the
     // signal is delivered); then the program's own handler runs, if it
     // installed one.
@@ -304,7 +361,7 @@ extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
     // A guarded block's guard page, or a freed guarded block: report the
     // access, open the page and let the instruction run again (as under
     // Valgrind, an invalid access is reported and the program goes on).
-    if sig == libc::SIGSEGV && guard::on_fault(addr).is_some() {
+    if sig == libc::SIGSEGV && !asynchronous && guard::on_fault(addr).is_some() {
         if room {
             access::report_fault(sig, code, addr, pc, sp);
         }
@@ -331,6 +388,133 @@ extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         __sigaction(sig, &sa, core::ptr::null_mut());
         libc::syscall(libc::SYS_tgkill, libc::getpid(), sys::gettid(), sig);
     }
+}
+
+/// The kernel timer that re-sends a deferred asynchronous signal (-1: none).
+static DEFER_TIMER: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(-1);
+
+/// How long a deferred signal waits before it is sent again (1 ms).
+const DEFER_NS: i64 = 1_000_000;
+
+/// Called for an asynchronous fatal signal before anything else: when the
+/// interrupted thread is inside the runtime (a hook, the unwinder called by
+/// one, glibc's allocator called by one, or the runtime's own work), it may
+/// hold a lock the report needs, so the report cannot run now. The signal
+/// is then sent again to this thread a millisecond later by a one-shot
+/// POSIX timer (a syscall: nothing allocated, no lock taken), by which time
+/// the hook has returned; returns true. The program meanwhile runs on as
+/// if the signal had not arrived yet (it is asynchronous: it might have).
+fn defer_if_in_runtime(sig: i32, pc: usize) -> bool {
+    let old = DEFER_TIMER.swap(-1, Ordering::AcqRel);
+    if old >= 0 {
+        // SAFETY: deleting the timer this handler armed (it has fired).
+        unsafe { libc::syscall(libc::SYS_timer_delete, old) };
+    }
+    if !interrupted_in_runtime(pc) {
+        return false;
+    }
+    /// The kernel's `struct sigevent` (64 bytes) with `SIGEV_THREAD_ID`.
+    #[repr(C)]
+    struct SigEvent {
+        value: usize,
+        signo: i32,
+        notify: i32,
+        tid: i32,
+        pad: [i32; 11],
+    }
+    const SIGEV_THREAD_ID: i32 = 4;
+    let ev = SigEvent {
+        value: 0,
+        signo: sig,
+        notify: SIGEV_THREAD_ID,
+        tid: sys::gettid(),
+        pad: [0; 11],
+    };
+    let mut id: i32 = -1;
+    let spec = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: DEFER_NS,
+        },
+    };
+    // SAFETY: raw timer syscalls on local structures.
+    unsafe {
+        if libc::syscall(
+            libc::SYS_timer_create,
+            libc::CLOCK_MONOTONIC,
+            &ev as *const SigEvent,
+            &mut id as *mut i32,
+        ) != 0
+        {
+            // No timer: report now rather than lose the report (the
+            // previous behaviour was to die without one).
+            return false;
+        }
+        if libc::syscall(
+            libc::SYS_timer_settime,
+            id,
+            0,
+            &spec as *const libc::itimerspec,
+            core::ptr::null_mut::<libc::itimerspec>(),
+        ) != 0
+        {
+            libc::syscall(libc::SYS_timer_delete, id);
+            return false;
+        }
+    }
+    DEFER_TIMER.store(id, Ordering::Release);
+    true
+}
+
+/// The C library's mapped range, to tell its frames from the program's.
+static LIBC_LO: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+static LIBC_HI: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Whether the thread a signal interrupted at `pc` is inside the runtime:
+/// its re-entry flag is set, or, walking up from `pc` (unwound through the
+/// signal frame), the first frame outside the C library is the runtime's
+/// (a hook, possibly inside glibc's allocator). A runtime frame further up,
+/// behind program code (the thread-start trampoline of `pthread_create`,
+/// the fatal handler calling a program's chained handler), does not count.
+fn interrupted_in_runtime(pc: usize) -> bool {
+    if tls::get().in_hook.get() {
+        return true;
+    }
+    let (lo, hi) = (
+        stacks::SELF_LO.load(Ordering::Relaxed),
+        stacks::SELF_HI.load(Ordering::Relaxed),
+    );
+    let (clo, chi) = (
+        LIBC_LO.load(Ordering::Relaxed),
+        LIBC_HI.load(Ordering::Relaxed),
+    );
+    let ours = |a: usize| a >= lo && a < hi;
+    let libc = |a: usize| a >= clo && a < chi;
+    if ours(pc) {
+        return true;
+    }
+    if !libc(pc) {
+        return false;
+    }
+    let mut raw = [core::ptr::null_mut::<libc::c_void>(); stacks::CAPTURE];
+    // SAFETY: the buffer holds CAPTURE entries.
+    let n = unsafe { sys::backtrace(raw.as_mut_ptr(), stacks::CAPTURE as i32) };
+    let raw = raw
+        .get(..(n.max(0) as usize).min(stacks::CAPTURE))
+        .unwrap_or(&[]);
+    // The handler's own frames come first, then the interrupted pc.
+    let Some(s) = raw.iter().position(|&f| f as usize == pc) else {
+        return false;
+    };
+    raw.iter()
+        .skip(s + 1)
+        .map(|&f| f as usize)
+        .find(|&f| !libc(f))
+        .is_some_and(ours)
 }
 
 extern "C" {
@@ -377,8 +561,9 @@ pub unsafe extern "C" fn sigaction(
         unsafe {
             ours.sa_mask = (*act).sa_mask;
         }
+        block_async(&mut ours.sa_mask);
         ours.sa_sigaction = fatal_handler as *const () as usize;
-        ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+        ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
         &ours as *const libc::sigaction
     } else {
         act
@@ -396,6 +581,54 @@ pub unsafe extern "C" fn sigaction(
         }
     }
     r
+}
+
+/// daemon(3), as glibc 2.36 implements it (`misc/daemon.c`), except that
+/// the parent leaves through the runtime's `_exit`: glibc's calls its
+/// internal `_exit`, which is not interposed, so the program's own process
+/// would end without its report (Valgrind reports at `exit_group`).
+///
+/// # Safety
+/// daemon(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn daemon(nochdir: libc::c_int, noclose: libc::c_int) -> libc::c_int {
+    // SAFETY: the calls glibc's daemon makes, on local structures.
+    unsafe {
+        match libc::fork() {
+            -1 => return -1,
+            0 => {}
+            _ => hooks::_exit(0),
+        }
+        if libc::setsid() == -1 {
+            return -1;
+        }
+        if nochdir == 0 {
+            libc::chdir(c"/".as_ptr());
+        }
+        if noclose == 0 {
+            let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if fd == -1 {
+                return -1;
+            }
+            let mut st: libc::stat = core::mem::zeroed();
+            if libc::fstat(fd, &mut st) != 0 {
+                libc::close(fd);
+                return -1;
+            }
+            if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(1, 3) {
+                libc::close(fd);
+                *libc::__errno_location() = libc::ENODEV;
+                return -1;
+            }
+            libc::dup2(fd, 0);
+            libc::dup2(fd, 1);
+            libc::dup2(fd, 2);
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
+    0
 }
 
 /// signal(2), as glibc implements it (BSD semantics: `SA_RESTART`, the

@@ -60,7 +60,7 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
     // descriptor): reconnect before anything of the report is sent.
     out::reconnect_if_lost();
     if let Some((signo, code, addr, pc, _)) = fatal {
-        let stack = crate::access::capture_fault_stack(pc);
+        let stack = after_syscall(crate::access::capture_fault_stack(pc), pc);
         out::ensure_modules();
         out::ensure_stack(stack);
         out::emit(|e| e.fatal_signal(signo, code, addr as u64, stack));
@@ -111,6 +111,30 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
     if entered {
         hooks::leave_runtime();
     }
+}
+
+/// A signal that interrupted a system call the kernel will restart leaves
+/// the pc on the `syscall` instruction (0f 05); Valgrind shows the thread
+/// after it (where it is while in the kernel). Frame 0 of `stack` is moved
+/// there.
+fn after_syscall(stack: u32, pc: usize) -> u32 {
+    // SAFETY: pc is code the thread was executing; the second byte is only
+    // read when the first starts a two-byte opcode (so it is mapped too).
+    let at_syscall =
+        pc != 0 && unsafe { *(pc as *const u8) == 0x0f && *((pc + 1) as *const u8) == 0x05 };
+    if !at_syscall {
+        return stack;
+    }
+    let Some(rec) = crate::stacks::get(stack) else {
+        return stack;
+    };
+    let n = (rec.n as usize).min(rec.frames.len());
+    let mut frames = [0u64; crate::stacks::CAPTURE];
+    for (d, s) in frames.iter_mut().zip(rec.frames.iter().take(n)) {
+        *d = *s;
+    }
+    frames[0] = pc as u64 + 2;
+    crate::stacks::intern(frames.get(..n.max(1)).unwrap_or(&[]))
 }
 
 extern "C" {

@@ -336,3 +336,82 @@ fn memory_for_coverage_options_are_checked() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// daemon(3): memdx returns when the program's own process exits, with its
+/// report and status, while the daemon (its fork child) still runs, as
+/// Valgrind does; with --trace-children=yes memdx waits for the daemon's
+/// report too. A watchdog fails the test instead of hanging.
+#[test]
+fn daemon_child_is_not_waited_for() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let scratch = Scratch::new("daemon");
+    let exe = build_corpus("daemon_child.c", &scratch);
+    let dir = scratch.0.join("handshake");
+    std::fs::create_dir_all(&dir).unwrap();
+    let release = dir.join("release");
+    // The watchdog releases the daemon (and so lets memdx return even if it
+    // waits for it) after 120 s; the test then fails below.
+    let done = Arc::new(AtomicBool::new(false));
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let (done, timed_out, release) = (done.clone(), timed_out.clone(), release.clone());
+        std::thread::spawn(move || {
+            for _ in 0..1200 {
+                if done.load(Ordering::Acquire) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            timed_out.store(true, Ordering::Release);
+            let _ = std::fs::write(&release, "");
+        })
+    };
+    let out = memdx()
+        .args(["check", "--leak-check=full"])
+        .arg(&exe)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let daemon_alive = std::fs::read_to_string(dir.join("pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .is_some_and(|stat| !stat.contains(") Z"));
+    std::fs::write(&release, "").unwrap();
+    done.store(true, Ordering::Release);
+    watchdog.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !timed_out.load(Ordering::Acquire),
+        "memdx waited for the daemon: {err}"
+    );
+    assert!(
+        daemon_alive,
+        "the daemon was not running when memdx returned: {err}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let report = parse_report(&err);
+    assert_eq!(
+        report.leak("definitely lost"),
+        "40 bytes in 1 blocks",
+        "{err}"
+    );
+    assert_eq!(err.matches("HEAP SUMMARY").count(), 1, "{err}");
+
+    // --trace-children=yes: the daemon's report (its 13 bytes and the 40
+    // it inherited) is waited for. Released at once here.
+    let out = memdx()
+        .args(["check", "--leak-check=full", "--trace-children=yes"])
+        .arg(&exe)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(err.matches("HEAP SUMMARY").count(), 2, "{err}");
+    assert!(
+        err.contains("definitely lost: 53 bytes in 2 blocks"),
+        "{err}"
+    );
+}

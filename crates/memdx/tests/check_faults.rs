@@ -7,8 +7,11 @@
 
 mod check_util;
 
+use std::io::BufRead;
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use check_util::*;
 
@@ -66,6 +69,9 @@ fn fault_reports_are_valgrinds() {
         "fortify_memmove_first.c",
         "mempcpy_stpncpy.c",
         "read_overruns.c",
+        "sigterm_self_after_leak.c",
+        "sigterm_handled_exit.c",
+        "signal_from_outside.c",
     ] {
         let exe = build_corpus(name, &scratch);
         let ours = run_memdx(&exe, &["--leak-check=full", "--default-suppressions=no"]);
@@ -110,4 +116,161 @@ fn fault_reports_are_valgrinds() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Runs `cmd` with stdout piped, waits for the program's "ready" line,
+/// sends `sig` to the process `cmd` started (memdx, or valgrind: the tool's
+/// own process, as `kill` or `timeout` would) and returns its output. A
+/// watchdog kills it after 120 s (the test then fails on its status).
+fn signal_when_ready(mut cmd: Command, sig: i32) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let done = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            for _ in 0..1200 {
+                if done.load(Ordering::Acquire) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            // SAFETY: killing the child we started (not reaped yet).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        })
+    };
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    // SAFETY: signalling the child we started.
+    unsafe { libc::kill(pid, sig) };
+    let out = child.wait_with_output().unwrap();
+    done.store(true, Ordering::Release);
+    watchdog.join().unwrap();
+    out
+}
+
+/// SIGTERM sent to memdx's own process (`kill PID`, `timeout`, `docker
+/// stop`) reaches the program, which is reported as Valgrind reports a
+/// program killed by it ("Process terminating with default action of
+/// signal 15 (SIGTERM)", the stack where it arrived, the summaries), and
+/// memdx dies by SIGTERM as the program did.
+#[test]
+fn sigterm_sent_to_memdx_reaches_the_program() {
+    let scratch = Scratch::new("sigterm-outside");
+    let exe = build_corpus("signal_from_outside.c", &scratch);
+    let mut ours = memdx();
+    ours.args(["check", "--leak-check=full", "--default-suppressions=no"])
+        .arg(&exe)
+        .arg("wait");
+    let ours = signal_when_ready(ours, libc::SIGTERM);
+    let text = String::from_utf8_lossy(&ours.stderr);
+    assert_eq!(ours.status.signal(), Some(libc::SIGTERM), "{text}");
+    assert!(
+        text.contains("Process terminating with default action of signal 15 (SIGTERM)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("definitely lost: 40 bytes in 1 blocks"),
+        "{text}"
+    );
+    if !valgrind_available() {
+        println!("SKIPPED the comparison: valgrind is not installed");
+        return;
+    }
+    let mut theirs = Command::new("valgrind");
+    theirs.arg("--leak-check=full").arg(&exe).arg("wait");
+    let theirs = signal_when_ready(theirs, libc::SIGTERM);
+    assert_eq!(theirs.status.signal(), Some(libc::SIGTERM));
+    assert_eq!(
+        normalized(&text),
+        normalized(&String::from_utf8_lossy(&theirs.stderr))
+    );
+}
+
+/// A signal landing inside the runtime's allocator hooks (a profiling
+/// timer while the program allocates in a loop) does not deadlock the
+/// report: it is deferred until the hook returns, the report is complete
+/// and the program dies by the signal. Several runs, as where the signal
+/// lands varies.
+#[test]
+fn signal_inside_the_allocator_still_reports() {
+    let scratch = Scratch::new("sigprof-malloc");
+    let exe = build_corpus("sigprof_during_malloc.c", &scratch);
+    for run in 0..4 {
+        let mut cmd = memdx();
+        cmd.args(["check", "--leak-check=full"]).arg(&exe);
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let done = Arc::new(AtomicBool::new(false));
+        let watchdog = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                for _ in 0..1200 {
+                    if done.load(Ordering::Acquire) {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                // SAFETY: killing the child we started (not reaped yet).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            })
+        };
+        let out = child.wait_with_output().unwrap();
+        done.store(true, Ordering::Release);
+        watchdog.join().unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPROF),
+            "run {run}: {text}"
+        );
+        assert!(
+            text.contains("Process terminating with default action of signal 27 (SIGPROF)"),
+            "run {run}: {text}"
+        );
+        assert!(
+            text.contains("definitely lost: 40 bytes in 1 blocks"),
+            "run {run}: {text}"
+        );
+        assert!(text.contains("ERROR SUMMARY: "), "run {run}: {text}");
+    }
+}
+
+/// A program that handles SIGTERM itself gets it when SIGTERM is sent to
+/// memdx, runs its handler and exits normally: a normal exit report (no
+/// "Process terminating"), and memdx exits with the program's status.
+#[test]
+fn sigterm_sent_to_memdx_reaches_the_programs_own_handler() {
+    let scratch = Scratch::new("sigterm-handler");
+    let src = scratch.0.join("handles_term.c");
+    std::fs::write(
+        &src,
+        "#include <signal.h>\n#include <stdio.h>\n#include <unistd.h>\n\
+         static volatile sig_atomic_t got;\n\
+         static void on(int s) { got = s; }\n\
+         int main(void) { signal(SIGTERM, on); puts(\"ready\"); fflush(stdout);\n\
+         while (!got) pause(); printf(\"got %d\\n\", got); return 3; }\n",
+    )
+    .unwrap();
+    let exe = build(&src, &scratch.0, &[]);
+    let mut cmd = memdx();
+    cmd.args(["check", "--leak-check=full"]).arg(&exe);
+    let out = signal_when_ready(cmd, libc::SIGTERM);
+    let text = String::from_utf8_lossy(&out.stderr);
+    // 3: returned from main after the handler ran.
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(!text.contains("Process terminating"), "{text}");
+    assert!(text.contains("ERROR SUMMARY: 0 errors"), "{text}");
 }

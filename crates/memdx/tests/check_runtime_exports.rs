@@ -1,5 +1,5 @@
 //! The runtime library exports the allocator family (plus `_exit`, `_Exit`,
-//! `sigaction`, the checked memory and string routines and `pthread_create`) and nothing else: any other exported symbol (a Rust
+//! `sigaction`, `daemon`, the checked memory and string routines and `pthread_create`) and nothing else: any other exported symbol (a Rust
 //! unwinder's `_Unwind_*`, say) would interpose on the program under test.
 
 use std::path::{Path, PathBuf};
@@ -83,6 +83,7 @@ fn only_the_allocator_family_is_exported() {
         "_Exit",
         "sigaction",
         "signal",
+        "daemon",
         "memcpy",
         "memmove",
         "memset",

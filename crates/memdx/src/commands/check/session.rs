@@ -8,7 +8,7 @@ use std::io::{BufReader, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -271,11 +271,13 @@ fn serve(
     out: Output,
     main_pid: u32,
     xml_out: Option<Arc<File>>,
+    state: &ReaderState,
 ) -> Option<(u32, u64)> {
     let _ = stream.set_nonblocking(false);
     let mut acks = stream.try_clone().ok();
     let mut reader = EventReader::new(BufReader::with_capacity(1 << 16, stream));
     let header = reader.read_header().ok()?;
+    state.pid.store(header.pid, Ordering::Release);
     let mut sink = out.sink(header.pid);
     let mut report = ProcessReport::new(header.pid, opts.clone());
     // A program exec'd under --trace-children=yes gets its own preamble
@@ -314,6 +316,129 @@ fn serve(
     }
     write_machine_reports(&report, &opts, header.pid, main_pid, xml_out.as_deref());
     Some((header.pid, report.errors))
+}
+
+/// What the main thread knows of one process stream's reader.
+#[derive(Default)]
+struct ReaderState {
+    /// The process's pid, once its header is read (0 before).
+    pid: std::sync::atomic::AtomicU32,
+    /// The stream has ended and the report is written.
+    done: AtomicBool,
+}
+
+struct Reader {
+    handle: std::thread::JoinHandle<Option<(u32, u64)>>,
+    state: Arc<ReaderState>,
+}
+
+/// Signals whose default action would end memdx while the program runs:
+/// they are the program's (Valgrind is the program's process, so a signal
+/// sent to "valgrind" reaches the program).
+const FORWARDED: [i32; 13] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGXCPU,
+    libc::SIGIO,
+    libc::SIGPWR,
+    libc::SIGSTKFLT,
+];
+
+/// The program's pid while it runs; 0 before it starts (signals are then
+/// kept in `HELD`), -1 once it has exited (nothing is forwarded: the pid
+/// may be reused).
+static CHILD_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+/// Signals received before the program started (bit per signal).
+static HELD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// A signal arrived after the program exited: stop waiting for the
+/// reports of its fork children.
+static STOP_WAITING: AtomicBool = AtomicBool::new(false);
+
+fn stop_requested() -> bool {
+    STOP_WAITING.load(Ordering::Acquire)
+}
+
+/// memdx's handler for [`FORWARDED`]: sends the signal on to the program.
+/// One a terminal sent (`si_code` `SI_KERNEL`: ^C, ^\, hangup) went to the
+/// whole foreground process group, the program included, and is not sent
+/// twice.
+extern "C" fn forward_signal(sig: i32, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo.
+    let from_terminal = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;
+    let pid = CHILD_PID.load(Ordering::Acquire);
+    if pid > 0 {
+        if !from_terminal {
+            // SAFETY: kill(2) is async-signal-safe; the pid is not reaped
+            // yet (see `wait_program`).
+            unsafe { libc::kill(pid, sig) };
+        }
+    } else if pid == 0 {
+        if !from_terminal {
+            HELD.fetch_or(1 << sig, Ordering::AcqRel);
+        }
+    } else {
+        STOP_WAITING.store(true, Ordering::Release);
+    }
+}
+
+/// Installs [`forward_signal`] for each signal of [`FORWARDED`] that memdx
+/// was not started with ignored.
+fn install_forwarding() {
+    for sig in FORWARDED {
+        // SAFETY: querying and setting dispositions with local structs.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0
+                || old.sa_sigaction == libc::SIG_IGN
+            {
+                continue;
+            }
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward_signal as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The program runs as `pid`: signals from now on are forwarded, and those
+/// that came while it was starting are sent now.
+fn start_forwarding(pid: u32) {
+    let Ok(pid) = i32::try_from(pid) else { return };
+    CHILD_PID.store(pid, Ordering::Release);
+    let held = HELD.swap(0, Ordering::AcqRel);
+    for sig in FORWARDED {
+        if held & (1 << sig) != 0 {
+            // SAFETY: the program is running (not reaped).
+            unsafe { libc::kill(pid, sig) };
+        }
+    }
+}
+
+/// Waits for the program to end. Forwarding stops before the process is
+/// reaped, so a signal is never sent to a reused pid.
+fn wait_program(child: &mut std::process::Child) -> anyhow::Result<ExitStatus> {
+    let pid: libc::id_t = child.id();
+    loop {
+        // SAFETY: waitid with WNOWAIT leaves the child to reap below.
+        let r = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT)
+        };
+        if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    CHILD_PID.store(-1, Ordering::Release);
+    child.wait().context("waiting for the program")
 }
 
 struct TempDir(PathBuf);
@@ -372,21 +497,11 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
     if let Some(v) = &opts.guard_pages {
         cmd.env("MEMDX_GUARD_PAGES", v);
     }
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
-            Ok(())
-        });
-    }
-    // While the program runs, a terminal's ^C is the program's to handle;
-    // memdx stays to print the report (as `system()` does).
-    // SAFETY: plain disposition changes.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
-    }
+    // While the program runs, a signal that would end memdx is the
+    // program's (see `forward_signal`); memdx stays to print the report.
+    // A signal memdx was started with ignored stays ignored, for the
+    // program too (exec keeps SIG_IGN; caught signals become SIG_DFL).
+    install_forwarding();
     let mut child = cmd.spawn().map_err(|e| {
         crate::exit::Exit::new(
             1,
@@ -397,6 +512,7 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
         )
     })?;
     let main_pid = child.id();
+    start_forwarding(main_pid);
     let mut out = Output {
         template: opts.log_file.clone(),
         files: Arc::default(),
@@ -441,44 +557,84 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
     }
 
     let stop = Arc::new(AtomicBool::new(false));
+    let readers: Arc<Mutex<Vec<Reader>>> = Arc::default();
     let acceptor = {
         let stop = stop.clone();
         let opts = opts.clone();
         let out = out.clone();
-        std::thread::spawn(move || {
-            let mut readers = Vec::new();
-            loop {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let opts = opts.clone();
-                        let out = out.clone();
-                        let xml_out = xml_out.clone();
-                        readers.push(std::thread::spawn(move || {
-                            serve(stream, opts, out, main_pid, xml_out)
-                        }));
+        let readers = readers.clone();
+        std::thread::spawn(move || loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let opts = opts.clone();
+                    let out = out.clone();
+                    let xml_out = xml_out.clone();
+                    let state = Arc::new(ReaderState::default());
+                    let st = state.clone();
+                    let handle = std::thread::spawn(move || {
+                        let r = serve(stream, opts, out, main_pid, xml_out, &st);
+                        st.done.store(true, Ordering::Release);
+                        r
+                    });
+                    if let Ok(mut list) = readers.lock() {
+                        list.push(Reader { handle, state });
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        if stop.load(Ordering::Acquire) {
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
-                    Err(_) => break,
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if stop.load(Ordering::Acquire) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(_) => break,
             }
-            readers
-                .into_iter()
-                .filter_map(|r| r.join().ok().flatten())
-                .collect::<Vec<_>>()
         })
     };
-    let status = child.wait().context("waiting for the program")?;
+    let status = wait_program(&mut child)?;
     // A fork child still connecting when the program exits gets a moment.
     std::thread::sleep(Duration::from_millis(20));
+    // The program's own report is waited for, and those of processes that
+    // are gone (their streams are ending). A fork child still running (a
+    // daemon) is not waited for, as under Valgrind, which returns when the
+    // program exits; with --trace-children=yes it is (all of the program's
+    // processes are checked), until memdx itself gets a terminating signal.
+    loop {
+        let waiting = readers.lock().is_ok_and(|list| {
+            list.iter().any(|r| {
+                if r.state.done.load(Ordering::Acquire) {
+                    return false;
+                }
+                let pid = r.state.pid.load(Ordering::Acquire);
+                pid == 0
+                    || pid == main_pid
+                    || !process_alive(pid)
+                    || (opts.trace_children && !stop_requested())
+            })
+        });
+        if !waiting {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
     stop.store(true, Ordering::Release);
-    let results = acceptor
+    acceptor
         .join()
         .map_err(|_| anyhow::anyhow!("event reader thread panicked"))?;
+    // Streams still open belong to processes that outlive the program:
+    // their readers are left behind (memdx's exit ends them).
+    let finished: Vec<Reader> = readers.lock().map_or_else(
+        |_| Vec::new(),
+        |mut list| {
+            let (done, _running): (Vec<Reader>, Vec<Reader>) = list
+                .drain(..)
+                .partition(|r| r.state.done.load(Ordering::Acquire));
+            done
+        },
+    );
+    let results: Vec<(u32, u64)> = finished
+        .into_iter()
+        .filter_map(|r| r.handle.join().ok().flatten())
+        .collect();
     let errors = results
         .iter()
         .filter(|(pid, _)| *pid == main_pid)
