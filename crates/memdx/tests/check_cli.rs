@@ -337,6 +337,33 @@ fn memory_for_coverage_options_are_checked() {
     assert_eq!(out.status.code(), Some(0));
 }
 
+/// A fork child still running in the program's session when the program
+/// exits is waited for: its report follows the parent's, as under Valgrind
+/// (whose children keep its output open).
+#[test]
+fn fork_child_outliving_the_parent_still_reports() {
+    let scratch = Scratch::new("parent-first");
+    let exe = build_corpus("fork_parent_exits_first.c", &scratch);
+    let out = memdx()
+        .args(["check", "--leak-check=full"])
+        .arg(&exe)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(err.matches("HEAP SUMMARY").count(), 2, "{err}");
+    // The child holds the parent's 5 bytes too.
+    assert!(
+        err.contains("77 bytes in 1 blocks are definitely lost")
+            && err.contains("definitely lost: 82 bytes in 2 blocks"),
+        "the child's report is missing: {err}"
+    );
+    assert!(
+        err.contains("definitely lost: 5 bytes in 1 blocks"),
+        "{err}"
+    );
+}
+
 /// daemon(3): memdx returns when the program's own process exits, with its
 /// report and status, while the daemon (its fork child) still runs, as
 /// Valgrind does; with --trace-children=yes memdx waits for the daemon's

@@ -264,6 +264,23 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
+/// The session of `pid` (field 6 of /proc/PID/stat), None when gone.
+fn session_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // After the command: state, ppid, pgrp, session.
+    rest.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Whether `pid` left the program's session (`setsid`, as `daemon(3)` and
+/// hand-written daemons do): such a process is not waited for.
+fn detached(pid: u32, main_session: Option<u32>) -> bool {
+    match (session_of(pid), main_session) {
+        (Some(s), Some(m)) => s != m,
+        _ => true,
+    }
+}
+
 /// Reads one process's stream to its end; returns (pid, errors).
 fn serve(
     stream: UnixStream,
@@ -590,14 +607,19 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
             }
         })
     };
+    // The program's session, taken while it runs (its children's are
+    // compared with it once it is gone).
+    let main_session = session_of(main_pid);
     let status = wait_program(&mut child)?;
     // A fork child still connecting when the program exits gets a moment.
     std::thread::sleep(Duration::from_millis(20));
-    // The program's own report is waited for, and those of processes that
-    // are gone (their streams are ending). A fork child still running (a
-    // daemon) is not waited for, as under Valgrind, which returns when the
-    // program exits; with --trace-children=yes it is (all of the program's
-    // processes are checked), until memdx itself gets a terminating signal.
+    // The program's own report is waited for, those of processes that are
+    // gone (their streams are ending), and those of fork children still
+    // running in the program's session (under Valgrind they keep its
+    // output open and their reports follow). A child that left the session
+    // (a daemon: setsid) is not waited for, as Valgrind returns without
+    // it; with --trace-children=yes it is (all of the program's processes
+    // are checked). A terminating signal to memdx ends the wait.
     loop {
         let waiting = readers.lock().is_ok_and(|list| {
             list.iter().any(|r| {
@@ -608,7 +630,7 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
                 pid == 0
                     || pid == main_pid
                     || !process_alive(pid)
-                    || (opts.trace_children && !stop_requested())
+                    || ((opts.trace_children || !detached(pid, main_session)) && !stop_requested())
             })
         });
         if !waiting {
