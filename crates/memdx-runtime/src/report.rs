@@ -342,10 +342,11 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
 
     let damage = collect_damage();
     let (n2, freed2) = count_blocks();
-    if let Some(a) = &arrays {
-        if n2 > a.live || freed2 > a.freed {
-            arrays = ScanArrays::new(n2, freed2).or(arrays);
-        }
+    let fits = arrays
+        .as_ref()
+        .is_some_and(|a| n2 <= a.live && freed2 <= a.freed);
+    if scan && n2 > 0 && !fits {
+        arrays = ScanArrays::new(n2, freed2).or(arrays);
     }
     let c = table::totals();
     let mut totals = HeapTotals {
