@@ -74,7 +74,7 @@ static INIT: extern "C" fn() = init;
 static FINI: extern "C" fn() = fini;
 
 /// Fatal signals whose default action kills the process: the report runs
-/// first, then the signal is re-raised with its default action. The first
+/// first, then the signal is re-raised with its default action. These
 /// nine are mostly raised by the thread's own action (a fault, abort, a
 /// write to a closed pipe or past the file size limit, a forbidden system
 /// call); the rest ([`ASYNC`]) come from outside (kill(2), a terminal, a
@@ -82,7 +82,7 @@ static FINI: extern "C" fn() = fini;
 /// can land while the thread is inside the runtime, holding one of its
 /// locks: its report is deferred until the thread is out (see
 /// [`defer_if_in_runtime`]).
-const FATAL: [i32; 22] = [
+const SYNC: [i32; 9] = [
     libc::SIGSEGV,
     libc::SIGBUS,
     libc::SIGFPE,
@@ -92,20 +92,12 @@ const FATAL: [i32; 22] = [
     libc::SIGPIPE,
     libc::SIGXFSZ,
     libc::SIGSYS,
-    libc::SIGHUP,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGALRM,
-    libc::SIGTERM,
-    libc::SIGSTKFLT,
-    libc::SIGXCPU,
-    libc::SIGVTALRM,
-    libc::SIGPROF,
-    libc::SIGIO,
-    libc::SIGPWR,
 ];
+
+/// Every fatal signal the runtime reports: [`SYNC`] and [`ASYNC`].
+fn fatal_signals() -> impl Iterator<Item = i32> {
+    SYNC.into_iter().chain(ASYNC)
+}
 
 /// The fatal signals that arrive asynchronously (from another process, a
 /// terminal or a timer), whatever their `si_code`. They are blocked while
@@ -234,7 +226,7 @@ extern "C" fn init() {
     // SAFETY: registering plain C callbacks.
     unsafe {
         libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
-        for sig in FATAL {
+        for sig in fatal_signals() {
             let mut old: libc::sigaction = core::mem::zeroed();
             __sigaction(sig, core::ptr::null(), &mut old);
             if old.sa_sigaction == libc::SIG_DFL {
@@ -272,7 +264,7 @@ static HANDLING: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::
 
 /// Whether `act` gives fatal signal `sig` its default action.
 fn sets_default(sig: libc::c_int, act: &libc::sigaction) -> bool {
-    FATAL.contains(&sig)
+    fatal_signals().any(|f| f == sig)
         && act.sa_sigaction == libc::SIG_DFL
         && HANDLING.load(Ordering::Relaxed) & (1 << sig) != 0
 }
@@ -570,7 +562,7 @@ pub unsafe extern "C" fn sigaction(
     };
     // SAFETY: forwarded to glibc with the caller's pointers.
     let r = unsafe { __sigaction(sig, act, old) };
-    if r == 0 && !old.is_null() && FATAL.contains(&sig) {
+    if r == 0 && !old.is_null() && fatal_signals().any(|f| f == sig) {
         // SAFETY: glibc filled *old.
         unsafe {
             if (*old).sa_sigaction == fatal_handler as *const () as usize {
