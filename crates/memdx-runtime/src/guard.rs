@@ -405,6 +405,17 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
     r
 }
 
+/// The slot whose page or guard page holds `addr`, and its state, when it
+/// holds a block (live or freed). Lock-free (used by the fault handler).
+fn used_slot(addr: usize) -> Option<(usize, u8)> {
+    if !contains(addr) {
+        return None;
+    }
+    let slot = slot_of(addr);
+    let state = STATE.at(slot).load(Ordering::Acquire);
+    (state != FREE).then_some((slot, state))
+}
+
 /// A fault in the pool: the block it concerns, whether the block is live,
 /// and its free stack. The faulting page is opened so the access can be
 /// executed when the handler returns. None when `addr` is not in the pool
@@ -413,14 +424,7 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
 /// Async-signal-safe: no locks (a fault inside the pool's own code cannot
 /// happen), only mprotect.
 pub fn on_fault(addr: usize) -> Option<(bool, Block, u32)> {
-    if !contains(addr) {
-        return None;
-    }
-    let slot = slot_of(addr);
-    let state = STATE.at(slot).load(Ordering::Acquire);
-    if state == FREE {
-        return None;
-    }
+    let (slot, state) = used_slot(addr)?;
     // SAFETY: slot < SLOTS_N; the metadata is not in the faulting page.
     let m = unsafe { &mut *meta(slot) };
     let page = page_of(slot);
@@ -462,14 +466,7 @@ pub fn open_after(q: usize) {
 /// The guarded block (live or freed) whose page or guard page holds
 /// `addr`: for describing addresses in reports.
 pub fn find(addr: usize) -> Option<(bool, Block, u32)> {
-    if !contains(addr) {
-        return None;
-    }
-    let slot = slot_of(addr);
-    let state = STATE.at(slot).load(Ordering::Acquire);
-    if state == FREE {
-        return None;
-    }
+    let (slot, state) = used_slot(addr)?;
     // SAFETY: slot < SLOTS_N.
     let m = unsafe { *meta(slot) };
     Some((state == LIVE, m.block(), m.free_stack))

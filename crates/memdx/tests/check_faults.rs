@@ -118,6 +118,24 @@ fn fault_reports_are_valgrinds() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// Kills process `pid` after 120 s unless the returned flag is set first
+/// (a hang then fails the test on its status instead of hanging it).
+fn watchdog(pid: i32) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let handle = std::thread::spawn(move || {
+        for _ in 0..1200 {
+            if flag.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        // SAFETY: killing the child we started (not reaped yet).
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    (done, handle)
+}
+
 /// Runs `cmd` with stdout piped, waits for the program's "ready" line,
 /// sends `sig` to the process `cmd` started (memdx, or valgrind: the tool's
 /// own process, as `kill` or `timeout` would) and returns its output. A
@@ -130,20 +148,7 @@ fn signal_when_ready(mut cmd: Command, sig: i32) -> Output {
         .spawn()
         .unwrap();
     let pid = child.id() as i32;
-    let done = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            for _ in 0..1200 {
-                if done.load(Ordering::Acquire) {
-                    return;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            // SAFETY: killing the child we started (not reaped yet).
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        })
-    };
+    let (done, watchdog) = watchdog(pid);
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
@@ -212,21 +217,7 @@ fn signal_inside_the_allocator_still_reports() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let pid = child.id() as i32;
-        let done = Arc::new(AtomicBool::new(false));
-        let watchdog = {
-            let done = done.clone();
-            std::thread::spawn(move || {
-                for _ in 0..1200 {
-                    if done.load(Ordering::Acquire) {
-                        return;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-                // SAFETY: killing the child we started (not reaped yet).
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            })
-        };
+        let (done, watchdog) = watchdog(child.id() as i32);
         let out = child.wait_with_output().unwrap();
         done.store(true, Ordering::Release);
         watchdog.join().unwrap();
