@@ -174,40 +174,6 @@ unsafe fn allocate(
     q as *mut c_void
 }
 
-/// Damage found while blocks left the quarantine during one release.
-/// (Not initialised up front: this lives on every free's stack frame.)
-struct Found {
-    n: usize,
-    items: [core::mem::MaybeUninit<Corruption>; 4],
-}
-
-impl Found {
-    #[inline]
-    const fn new() -> Found {
-        Found {
-            n: 0,
-            items: [core::mem::MaybeUninit::uninit(); 4],
-        }
-    }
-    fn push(&mut self, c: Corruption) {
-        if let Some(slot) = self.items.get_mut(self.n) {
-            slot.write(c);
-            self.n += 1;
-        }
-    }
-    #[inline]
-    fn report(&self, stack: u32) {
-        for c in self.items.iter().take(self.n) {
-            // SAFETY: the first n items were written by push.
-            let c = unsafe { c.assume_init() };
-            // Damage found on eviction is reported at the evicting release,
-            // unless it carries its own stack.
-            let stack = if c.stack == 0 { stack } else { c.stack };
-            report_corruption(Corruption { stack, ..c });
-        }
-    }
-}
-
 /// The damage found on a quarantined block (see `table::check_freed`) as
 /// error events: a damaged redzone as at the block's release (where it was
 /// checked before the check was deferred to the quarantine), written poison
@@ -241,15 +207,25 @@ pub unsafe fn freed_corruptions(q: usize) -> [Option<Corruption>; 2] {
     ]
 }
 
-/// Gives a block leaving the quarantine back to glibc, after checking that
-/// nothing wrote to it while it was freed.
-fn evict(q: usize, found: &mut Found) {
-    // SAFETY: q is a block start the caller released.
-    unsafe {
-        for c in freed_corruptions(q).into_iter().flatten() {
-            found.push(c);
+/// Gives a released or evicted block back to glibc.
+fn give_back(q: usize) {
+    // SAFETY: q is a block start the caller released (its header intact).
+    unsafe { sys::__libc_free(table::raw_of(q) as *mut c_void) };
+}
+
+/// Reports the blocks found damaged as they left the quarantine during the
+/// release whose stack is `stack` (written poison is reported at that
+/// release; a damaged redzone as at the block's own), then gives them back.
+#[cold]
+#[inline(never)]
+fn report_damaged(damaged: &table::Damaged, stack: u32) {
+    for &q in damaged.blocks() {
+        // SAFETY: a quarantined block, not given back yet.
+        for c in unsafe { freed_corruptions(q) }.into_iter().flatten() {
+            let stack = if c.stack == 0 { stack } else { c.stack };
+            report_corruption(Corruption { stack, ..c });
         }
-        sys::__libc_free(table::raw_of(q) as *mut c_void);
+        give_back(q);
     }
 }
 
@@ -326,7 +302,7 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     }
     let addr = p as usize;
     let stack = capture(entry);
-    let mut found = Found::new();
+    let mut damaged = table::Damaged::new();
     let r = if guard::contains(addr) {
         match guard::release(addr, stack) {
             guard::GuardRelease::Live(b, before, after) => {
@@ -349,7 +325,7 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
             }
         }
     } else {
-        table::release(addr, stack, &mut |q| evict(q, &mut found))
+        table::release(addr, stack, &mut damaged, &mut give_back)
     };
     match r {
         Release::Live(b, damage) => {
@@ -417,7 +393,9 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
             report(e);
         }
     }
-    found.report(stack);
+    if !damaged.blocks().is_empty() {
+        report_damaged(&damaged, stack);
+    }
 }
 
 unsafe fn alloc(size: usize, kind: AllocKind, entry: usize) -> *mut c_void {

@@ -140,36 +140,54 @@ pub const EMPTY_CACHE_ENTRY: CacheEntry = CacheEntry {
 
 /// Captures the current stack with `entry` (the interposed function's
 /// address) as frame 0 and returns its id, or 0 when capture is off.
-#[inline(never)]
+///
+/// The common case is a hit in this thread's cache (see [`CacheEntry`]):
+/// a few loads and compares, kept apart from the unwinding path (whose
+/// kilobytes of frame state would otherwise be set up on every call).
+/// Inlined into the hooks: the anchor is then a slot of the hook's own
+/// frame, as fixed for a given call depth as one of ours would be.
+#[inline(always)]
 pub fn capture(entry: usize) -> u32 {
     if !CAPTURE_ON.load(Ordering::Relaxed) {
         return 0;
     }
     let anchor_local = 0u8;
-    let anchor = &anchor_local as *const u8 as usize;
+    let anchor = core::hint::black_box(&anchor_local) as *const u8 as usize;
     let way = (entry >> 4) % CACHE_WAYS;
     let cache = &crate::tls::get().stack_cache;
-    let hit = (|| {
-        // SAFETY: this thread's cache; capture() is not re-entered on a
-        // thread (the hooks' IN_HOOK guard).
-        let e = unsafe { &(*cache.get())[way] };
-        if e.entry != entry || e.anchor != anchor || e.id == 0 {
-            return None;
-        }
-        for k in 0..e.n.min(CAPTURE) {
-            // SAFETY: the slot is in this thread's stack above our own
-            // frame (it held a return address of a live caller when
-            // cached, and the anchor proves the same depth).
-            let v = unsafe { core::ptr::read_volatile(e.slots[k] as *const usize) };
-            if v != e.ras[k] {
-                return None;
-            }
-        }
-        Some(e.id)
-    })();
-    if let Some(id) = hit {
-        return id;
+    // SAFETY: this thread's cache; capture() is not re-entered on a
+    // thread (the hooks' IN_HOOK guard).
+    let e = unsafe { &(*cache.get())[way] };
+    if e.entry == entry && e.anchor == anchor && e.id != 0 && cached_frames_hold(e) {
+        return e.id;
     }
+    capture_slow(entry, anchor, way)
+}
+
+/// Whether the stack slots a cache entry was made from still hold the
+/// same return addresses.
+#[inline(always)]
+fn cached_frames_hold(e: &CacheEntry) -> bool {
+    let n = e.n.min(CAPTURE);
+    let mut k = 0;
+    while k < n {
+        // SAFETY: the slot is in this thread's stack above our own
+        // frame (it held a return address of a live caller when
+        // cached, and the anchor proves the same depth).
+        let v = unsafe { core::ptr::read_volatile(e.slots[k] as *const usize) };
+        if v != e.ras[k] {
+            return false;
+        }
+        k += 1;
+    }
+    true
+}
+
+/// A cache miss: unwinds, interns the stack and refreshes the cache entry.
+#[cold]
+#[inline(never)]
+fn capture_slow(entry: usize, anchor: usize, way: usize) -> u32 {
+    let cache = &crate::tls::get().stack_cache;
     let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(1, CAPTURE) - 1;
     let mut u = Unwound {
         n: 0,

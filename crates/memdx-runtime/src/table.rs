@@ -320,8 +320,37 @@ pub unsafe fn write_canary(q: usize, size: usize) {
 pub unsafe fn check_canary(q: usize, size: usize) -> Option<(usize, usize)> {
     let rz = redzone();
     // SAFETY: per the contract.
+    if unsafe { all_bytes(q + size, CANARY, rz) } {
+        return None;
+    }
+    // SAFETY: per the contract.
     let zone = unsafe { core::slice::from_raw_parts((q + size) as *const u8, rz) };
     first_last_not(zone, CANARY)
+}
+
+/// Whether all `n` bytes at `at` are `byte`: the check of every redzone
+/// and poisoned block, so the default sizes (8 to 32 bytes) take four
+/// overlapping word loads, as [`fill`] writes them.
+///
+/// # Safety
+/// `at .. at + n` must be readable.
+#[inline(always)]
+unsafe fn all_bytes(at: usize, byte: u8, n: usize) -> bool {
+    if !(8..=32).contains(&n) {
+        // SAFETY: per the contract.
+        let bytes = unsafe { core::slice::from_raw_parts(at as *const u8, n) };
+        return first_last_not(bytes, byte).is_none();
+    }
+    let v = u64::from_ne_bytes([byte; 8]);
+    let p = at as *const u8;
+    // SAFETY: every load ends at or before at + n.
+    unsafe {
+        let a = p.cast::<u64>().read_unaligned();
+        let b = p.add(8.min(n - 8)).cast::<u64>().read_unaligned();
+        let c = p.add(16.min(n - 8)).cast::<u64>().read_unaligned();
+        let d = p.add(n - 8).cast::<u64>().read_unaligned();
+        ((a ^ v) | (b ^ v) | (c ^ v) | (d ^ v)) == 0
+    }
 }
 
 /// Offsets of the first and last byte of `bytes` that differ from `want`.
@@ -704,6 +733,9 @@ static KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
 
 const EXITED: *mut ThreadState = ptr::without_provenance_mut(1);
 const RING_FIRST: usize = 256;
+/// Blocks evicted together once a quarantine is over its volume (see
+/// `ThreadState::prefetch_entry`).
+pub const EVICT_BATCH: usize = 16;
 
 /// Creates the thread-exit key (from the constructor).
 pub fn init_thread_key() {
@@ -866,25 +898,16 @@ impl ThreadState {
         true
     }
 
-    /// Starts loading what a coming eviction will touch: blocks leave the
-    /// ring long after they were last used, and reading their header and
-    /// poison, and glibc's free touching the chunk header and the next
-    /// chunk's, missed the cache on every free. The block `AHEAD` places
-    /// from the head gets its header and poisoned lines and the line past
-    /// its end prefetched; its size comes from the ring, so nothing here
-    /// waits for memory.
+    /// Starts loading everything the eviction of ring entry `k` (counted
+    /// from the head) will touch: its header (and glibc's chunk header
+    /// before it), its poisoned lines and its redzone. Blocks leave the
+    /// ring long after they were last used, so each of these lines misses
+    /// the cache; the evictions of a batch are prefetched together so the
+    /// misses overlap instead of being waited for one after the other.
     #[inline]
-    fn prefetch_next(&self) {
-        const AHEAD: usize = 12;
-        if self.ring_len <= AHEAD {
-            return;
-        }
+    fn prefetch_entry(&self, k: usize) {
         // SAFETY: index masked below ring_cap, within the ring's entries.
-        let [q, size] = unsafe {
-            *self
-                .ring
-                .add((self.ring_head + AHEAD) & (self.ring_cap - 1))
-        };
+        let [q, size] = unsafe { *self.ring.add((self.ring_head + k) & (self.ring_cap - 1)) };
         let first = (q - HEADER - 8) & !63;
         let last = (q + size.min(poison_max())) & !63;
         let mut line = first;
@@ -892,34 +915,46 @@ impl ThreadState {
             prefetch(line);
             line += 64;
         }
-        let end = (q + size + redzone()) & !63;
-        if end > last {
-            prefetch(end);
+        let rz_first = (q + size) & !63;
+        let rz_last = (q + size + redzone()) & !63;
+        if rz_first > last {
+            prefetch(rz_first);
+        }
+        if rz_last > rz_first.max(last) {
+            prefetch(rz_last);
         }
     }
 
-    /// Puts a released block in the ring; blocks that leave it are handed
-    /// to `evict`.
-    fn quarantine(&mut self, q: usize, size: usize, evict: &mut dyn FnMut(usize)) {
+    /// Puts a released block in the ring. Blocks that leave it are checked
+    /// (poison, redzone): clean ones are handed to `evict` (which gives
+    /// them back to glibc), damaged ones are kept in `damaged` for the
+    /// caller to report before it gives them back.
+    fn quarantine(
+        &mut self,
+        q: usize,
+        size: usize,
+        damaged: &mut Damaged,
+        evict: &mut dyn FnMut(usize),
+    ) {
         self.busy.store(true, Ordering::Relaxed);
         // Ordered against a signal handler on this thread (the stop).
         compiler_fence(Ordering::SeqCst);
-        self.quarantine_inner(q, size, evict);
+        self.quarantine_inner(q, size, damaged, evict);
         compiler_fence(Ordering::SeqCst);
         self.busy.store(false, Ordering::Relaxed);
     }
 
     #[inline(always)]
-    fn quarantine_inner(&mut self, q: usize, size: usize, evict: &mut dyn FnMut(usize)) {
+    fn quarantine_inner(
+        &mut self,
+        q: usize,
+        size: usize,
+        damaged: &mut Damaged,
+        evict: &mut dyn FnMut(usize),
+    ) {
         let limit = QUARANTINE_BYTES.load(Ordering::Relaxed);
-        if limit == 0 || size > limit / 2 {
-            // Too big to hold back without pushing out everything else
-            // (Valgrind's --freelist-big-blocks lets such blocks go first).
-            evict(q);
-            return;
-        }
         if self.ring_len == self.ring_cap && !self.grow_ring() {
-            evict(q);
+            leave_quarantine(q, damaged, evict);
             return;
         }
         let i = (self.ring_head + self.ring_len) & (self.ring_cap - 1);
@@ -927,15 +962,76 @@ impl ThreadState {
         unsafe { *self.ring.add(i) = [q, size] };
         self.ring_len += 1;
         self.ring_bytes += size;
-        self.prefetch_next();
-        while self.ring_bytes > limit && self.ring_len > 0 {
+        if self.ring_bytes <= limit {
+            return;
+        }
+        // Over the volume: evict a batch of the oldest blocks (at least
+        // enough to get back under it), their lines prefetched first.
+        let batch = self.ring_len.min(EVICT_BATCH);
+        for k in 0..batch {
+            self.prefetch_entry(k);
+        }
+        let mut evicted = 0;
+        // A full `damaged` list stops the batch: the rest stays held (and
+        // checked) until a later release.
+        while (evicted < batch || self.ring_bytes > limit) && self.ring_len > 0 && !damaged.full() {
             // SAFETY: ring_head < ring_cap.
             let [old, old_size] = unsafe { *self.ring.add(self.ring_head) };
             self.ring_head = (self.ring_head + 1) & (self.ring_cap - 1);
             self.ring_len -= 1;
             self.ring_bytes -= old_size;
-            evict(old);
+            leave_quarantine(old, damaged, evict);
+            evicted += 1;
         }
+    }
+}
+
+/// Blocks found damaged as they left a quarantine, not yet given back.
+pub struct Damaged {
+    n: usize,
+    items: [usize; DAMAGED_MAX],
+}
+
+/// Damaged blocks one release can hand back for reporting.
+const DAMAGED_MAX: usize = 8;
+
+impl Damaged {
+    /// An empty list.
+    #[inline]
+    pub const fn new() -> Damaged {
+        Damaged {
+            n: 0,
+            items: [0; DAMAGED_MAX],
+        }
+    }
+    #[inline]
+    fn full(&self) -> bool {
+        self.n == DAMAGED_MAX
+    }
+    /// The damaged block starts (still quarantined memory, headers intact).
+    pub fn blocks(&self) -> &[usize] {
+        self.items.get(..self.n).unwrap_or(&[])
+    }
+}
+
+/// A block leaves the quarantine: given to `evict` when its poison and
+/// redzone are intact, else kept in `damaged` (see [`check_freed`] for the
+/// details the report needs).
+#[inline(always)]
+fn leave_quarantine(q: usize, damaged: &mut Damaged, evict: &mut dyn FnMut(usize)) {
+    // SAFETY: a quarantined block keeps its header.
+    let w0 = unsafe { header_at(q).read() };
+    let size = (w0 & SIZE_MASK) as usize;
+    // SAFETY: the block's memory and redzone are still ours.
+    let clean = unsafe {
+        (w0 & FLAG_POISONED == 0 || all_bytes(q, POISON, size.min(poison_max())))
+            && (w0 & FLAG_OVERRUN_REPORTED != 0 || all_bytes(q + size, CANARY, redzone()))
+    };
+    if clean || damaged.full() {
+        evict(q);
+    } else {
+        damaged.items[damaged.n] = q;
+        damaged.n += 1;
     }
 }
 
@@ -962,7 +1058,7 @@ fn prefetch(at: usize) {
 /// power of two of at least [`HEADER`].
 #[inline]
 pub unsafe fn register(raw: usize, q: usize, size: usize, kind: u8, stack: u32) -> bool {
-    ensure_state();
+    let st = state_ptr();
     let off_log2 = (q - raw).trailing_zeros();
     // SAFETY: per the contract.
     unsafe {
@@ -976,10 +1072,16 @@ pub unsafe fn register(raw: usize, q: usize, size: usize, kind: u8, stack: u32) 
         return false;
     }
     if kind & INTERNAL == 0 {
-        with_state(|s| {
+        let count = |s: &mut ThreadState| {
             s.counters.allocs += 1;
             s.counters.bytes_allocated += size as u64;
-        });
+        };
+        if st.is_null() {
+            with_state(count);
+        } else {
+            // SAFETY: this thread's own state (see state_ptr).
+            count(unsafe { &mut *st });
+        }
     }
     true
 }
@@ -1048,14 +1150,19 @@ pub unsafe fn raw_of(q: usize) -> usize {
     q - off
 }
 
-/// Releases block `q`: the live bit is cleared, the header marked, the
-/// canary checked, the memory poisoned and quarantined. Blocks leaving the
-/// quarantine (or not held) are handed to `evict` (which gives them back to
-/// glibc; a poisoned block is checked first and its damage reported through
-/// `on_damage`).
+/// Releases block `q`: the live bit is cleared, the header checked and
+/// marked, the memory poisoned and quarantined. Blocks given back to glibc
+/// (leaving the quarantine clean, or never held) are handed to `evict`;
+/// blocks found damaged on leaving are listed in `damaged` (the caller
+/// reports them, then gives them back).
 #[inline]
-pub fn release(q: usize, free_stack: u32, evict: &mut dyn FnMut(usize)) -> Release {
-    ensure_state();
+pub fn release(
+    q: usize,
+    free_stack: u32,
+    damaged: &mut Damaged,
+    evict: &mut dyn FnMut(usize),
+) -> Release {
+    let st = state_ptr();
     if !take_live(q) {
         with_state(|s| s.counters.frees += 1);
         return match find_freed(|f| f.ptr == q) {
@@ -1063,6 +1170,80 @@ pub fn release(q: usize, free_stack: u32, evict: &mut dyn FnMut(usize)) -> Relea
             None => Release::Unknown,
         };
     }
+    let h = header_at(q);
+    // SAFETY: we own the release of a block whose header was complete.
+    let (w0, w1) = unsafe { (h.read(), h.add(1).read()) };
+    if check_word(q, w0) != (w1 >> 32) as u32 {
+        return release_damaged_header(q, free_stack, damaged, evict);
+    }
+    let mut kind = ((w0 >> KIND_SHIFT) & 0x0f) as u8;
+    if w0 & FLAG_INTERNAL != 0 {
+        kind |= INTERNAL;
+    }
+    let b = Block {
+        ptr: q,
+        size: (w0 & SIZE_MASK) as usize,
+        stack: w1 as u32,
+        kind,
+    };
+    let mut damage = Damages::default();
+    // A block the quarantine will hold has its canary checked when it
+    // leaves (see `leave_quarantine`): the block's end is often cold when
+    // it is freed, and reading it there waited for memory on every free;
+    // on eviction it has been prefetched. The report is the same: it
+    // carries the stack of the block's free.
+    let limit = QUARANTINE_BYTES.load(Ordering::Relaxed);
+    let held = kind & INTERNAL == 0 && limit != 0 && b.size <= limit / 2;
+    if !held {
+        if w0 & FLAG_OVERRUN_REPORTED == 0 {
+            // SAFETY: the canary was written at allocation.
+            damage.after_end = unsafe { check_canary(q, b.size) };
+        }
+        if kind & INTERNAL == 0 {
+            if st.is_null() {
+                with_state(|s| s.counters.frees += 1);
+            } else {
+                // SAFETY: this thread's own state (see state_ptr).
+                unsafe { (*st).counters.frees += 1 };
+            }
+        }
+        // Not worth poisoning or holding: given back at once.
+        evict(q);
+        return Release::Live(b, damage);
+    }
+    let poison = b.size.min(poison_max());
+    // SAFETY: as above; the block's memory is still ours.
+    unsafe {
+        h.write(w0 | FLAG_FREED | if poison > 0 { FLAG_POISONED } else { 0 });
+        h.add(1)
+            .write((w1 & 0xffff_ffff) | (u64::from(free_stack) << 32));
+        fill(q, POISON, poison);
+    }
+    if st.is_null() {
+        with_state(|s| {
+            s.counters.frees += 1;
+            s.quarantine(q, b.size, damaged, evict);
+        });
+    } else {
+        // SAFETY: this thread's own state (see state_ptr).
+        let s = unsafe { &mut *st };
+        s.counters.frees += 1;
+        s.quarantine(q, b.size, damaged, evict);
+    }
+    Release::Live(b, damage)
+}
+
+/// The release of a live block whose check word was damaged (an underflow
+/// wrote before it): reported, and held or given back only when the size
+/// and alignment are still believable.
+#[cold]
+#[inline(never)]
+fn release_damaged_header(
+    q: usize,
+    free_stack: u32,
+    damaged: &mut Damaged,
+    evict: &mut dyn FnMut(usize),
+) -> Release {
     // SAFETY: we own the release of a block whose header was complete.
     let before = unsafe { check_header(q) };
     // SAFETY: as above.
@@ -1079,11 +1260,6 @@ pub fn release(q: usize, free_stack: u32, evict: &mut dyn FnMut(usize)) -> Relea
         with_state(|s| s.counters.frees += 1);
         return Release::Live(b, damage);
     }
-    // A block the quarantine will hold has its canary checked when it
-    // leaves (see `ThreadState::quarantine`'s caller): the block's end is
-    // often cold when it is freed, and reading it there waited for memory
-    // on every free; on eviction it has been prefetched. The report is the
-    // same: it carries the stack of the block's free.
     let limit = QUARANTINE_BYTES.load(Ordering::Relaxed);
     let held = b.kind & INTERNAL == 0 && limit != 0 && b.size <= limit / 2;
     // SAFETY: the canary was written at allocation.
@@ -1091,22 +1267,36 @@ pub fn release(q: usize, free_stack: u32, evict: &mut dyn FnMut(usize)) -> Relea
         // SAFETY: as above.
         damage.after_end = unsafe { check_canary(q, b.size) };
     }
-    if b.kind & INTERNAL != 0 {
+    if !held {
+        if b.kind & INTERNAL == 0 {
+            with_state(|s| s.counters.frees += 1);
+        }
         evict(q);
         return Release::Live(b, damage);
     }
-    // A block the quarantine will not hold is not worth poisoning (nothing
-    // can write to it before it is given back).
-    let poison = if held { b.size.min(poison_max()) } else { 0 };
+    let poison = b.size.min(poison_max());
     // SAFETY: as above.
     unsafe { mark_freed(q, b.stack, free_stack, poison > 0) };
     // SAFETY: the block's memory is still ours.
     unsafe { fill(q, POISON, poison) };
     with_state(|s| {
         s.counters.frees += 1;
-        s.quarantine(q, b.size, evict);
+        s.quarantine(q, b.size, damaged, evict);
     });
     Release::Live(b, damage)
+}
+
+/// This thread's own state, or null when it has none yet or is exiting
+/// (then [`with_state`] finds or makes one). Gives the thread its state
+/// first, as [`ensure_state`] does.
+#[inline(always)]
+fn state_ptr() -> *mut ThreadState {
+    let cur = crate::tls::get().state.get();
+    if !cur.is_null() && cur != EXITED {
+        return cur;
+    }
+    ensure_state();
+    ptr::null_mut()
 }
 
 /// Checks a block leaving the quarantine (or still in it at exit): its
@@ -1126,8 +1316,11 @@ pub unsafe fn check_freed(q: usize) -> FreedDamage {
     if h & FLAG_POISONED != 0 {
         let n = b.size.min(poison_max());
         // SAFETY: the block's memory is still ours.
-        let bytes = unsafe { core::slice::from_raw_parts(q as *const u8, n) };
-        d.after_free = first_last_not(bytes, POISON);
+        if !unsafe { all_bytes(q, POISON, n) } {
+            // SAFETY: as above.
+            let bytes = unsafe { core::slice::from_raw_parts(q as *const u8, n) };
+            d.after_free = first_last_not(bytes, POISON);
+        }
     }
     if h & FLAG_OVERRUN_REPORTED == 0 {
         // SAFETY: the canary was written at allocation and is still ours.
@@ -1232,7 +1425,7 @@ mod tests {
         let q = make(&mut buf, 40, 7);
         assert_eq!(lookup(q).map(|b| (b.size, b.stack)), Some((40, 7)));
         let mut evicted = Vec::new();
-        match release(q, 9, &mut |p| evicted.push(p)) {
+        match release(q, 9, &mut Damaged::new(), &mut |p| evicted.push(p)) {
             Release::Live(b, damage) => {
                 assert_eq!(b.size, 40);
                 assert_eq!(damage, Damages::default());
@@ -1240,14 +1433,17 @@ mod tests {
             _ => panic!("first release must find the live block"),
         }
         assert!(lookup(q).is_none());
-        match release(q, 11, &mut |p| evicted.push(p)) {
+        match release(q, 11, &mut Damaged::new(), &mut |p| evicted.push(p)) {
             Release::AlreadyFreed(f) => {
                 assert_eq!((f.ptr, f.size, f.alloc_stack, f.free_stack), (q, 40, 7, 9));
             }
             _ => panic!("second release must find the quarantined block"),
         }
         assert!(evicted.is_empty());
-        assert!(matches!(release(q + 8, 1, &mut |_| {}), Release::Unknown));
+        assert!(matches!(
+            release(q + 8, 1, &mut Damaged::new(), &mut |_| {}),
+            Release::Unknown
+        ));
     }
 
     #[test]
@@ -1256,7 +1452,7 @@ mod tests {
         let q = make(&mut buf, 13, 1);
         // SAFETY: within buf (the redzone follows the block).
         unsafe { *((q + 13) as *mut u8) = 0 };
-        match release(q, 2, &mut |_| {}) {
+        match release(q, 2, &mut Damaged::new(), &mut |_| {}) {
             // Quarantined: the canary check is deferred to its eviction.
             Release::Live(_, d) => assert_eq!(d.after_end, None),
             _ => panic!("live block expected"),
@@ -1274,17 +1470,37 @@ mod tests {
         let q = make(&mut buf, size, 1);
         // SAFETY: within buf (the redzone follows the block).
         unsafe { *((q + size + 3) as *mut u8) = 0 };
-        match release(q, 2, &mut |_| {}) {
+        match release(q, 2, &mut Damaged::new(), &mut |_| {}) {
             Release::Live(_, d) => assert_eq!(d.after_end, Some((3, 3))),
             _ => panic!("live block expected"),
         }
     }
 
     #[test]
+    fn a_damaged_block_leaving_the_quarantine_is_kept_for_the_report() {
+        let mut buf = vec![0u64; 128];
+        let clean = make(&mut buf[..64], 24, 1);
+        let dirty = make(&mut buf[64..], 24, 1);
+        let _ = release(clean, 2, &mut Damaged::new(), &mut |_| {});
+        let _ = release(dirty, 2, &mut Damaged::new(), &mut |_| {});
+        // SAFETY: the quarantined block's memory is buf's.
+        unsafe { *((dirty + 4) as *mut u8) = 1 };
+        let mut damaged = Damaged::new();
+        let mut evicted = Vec::new();
+        leave_quarantine(clean, &mut damaged, &mut |p| evicted.push(p));
+        leave_quarantine(dirty, &mut damaged, &mut |p| evicted.push(p));
+        assert_eq!(evicted, vec![clean]);
+        assert_eq!(damaged.blocks(), &[dirty]);
+        // SAFETY: as above.
+        let d = unsafe { check_freed(dirty) };
+        assert_eq!(d.after_free, Some((4, 4)));
+    }
+
+    #[test]
     fn write_after_free_is_found_in_the_poison() {
         let mut buf = vec![0u64; 64];
         let q = make(&mut buf, 32, 1);
-        let _ = release(q, 2, &mut |_| {});
+        let _ = release(q, 2, &mut Damaged::new(), &mut |_| {});
         // SAFETY: the quarantined block's memory is buf's.
         unsafe { assert_eq!(check_freed(q), FreedDamage::default()) };
         // SAFETY: as above.
@@ -1326,7 +1542,7 @@ mod tests {
         });
         assert_eq!(seen, starts);
         for q in starts {
-            let _ = release(q, 1, &mut |_| {});
+            let _ = release(q, 1, &mut Damaged::new(), &mut |_| {});
         }
     }
 }

@@ -12,7 +12,6 @@
 //! dynamic loader) the slow, always-correct path is used.
 
 use core::cell::{Cell, UnsafeCell};
-use core::sync::atomic::{AtomicIsize, Ordering};
 
 use crate::stacks::{CacheEntry, CACHE_WAYS, EMPTY_CACHE_ENTRY};
 use crate::table::ThreadState;
@@ -45,7 +44,10 @@ thread_local! {
 }
 
 /// Offset of DATA from the thread pointer; 0 while unknown.
-static OFFSET: AtomicIsize = AtomicIsize::new(0);
+/// Written once, by the constructor before the program runs (so before
+/// any other thread exists) and read without atomics afterwards, so the
+/// compiler can reuse one read for every access in a hook.
+static OFFSET: crate::sys::Racy<isize> = crate::sys::Racy::new(0);
 
 /// This thread's thread pointer (distinct for every live thread).
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -55,7 +57,9 @@ pub fn thread_pointer() -> usize {
     // SAFETY: on x86-64 Linux, %fs:0 holds the thread pointer itself
     // (the TCB's self pointer), readable in every thread.
     unsafe {
-        core::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags))
+        // `pure, nomem`: a thread's thread pointer never changes, so the
+        // compiler may reuse one read for every access in a hook.
+        core::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(pure, nomem, nostack, preserves_flags))
     };
     tp
 }
@@ -75,7 +79,8 @@ pub fn init_fast_path(preloaded: bool) {
         let addr = DATA.with(|d| d as *const ThreadData as usize);
         let off = addr as isize - thread_pointer() as isize;
         if off != 0 {
-            OFFSET.store(off, Ordering::Release);
+            // SAFETY: the constructor runs before any other thread exists.
+            unsafe { *OFFSET.get() = off };
         }
     }
     #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
@@ -87,7 +92,8 @@ pub fn init_fast_path(preloaded: bool) {
 pub fn get() -> &'static ThreadData {
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     {
-        let off = OFFSET.load(Ordering::Relaxed);
+        // SAFETY: see OFFSET.
+        let off = unsafe { *OFFSET.get() };
         if off != 0 {
             // SAFETY: static TLS sits at the same offset from the thread
             // pointer in every thread (measured in init_fast_path); the
@@ -96,7 +102,16 @@ pub fn get() -> &'static ThreadData {
             return unsafe { &*((thread_pointer() as isize + off) as *const ThreadData) };
         }
     }
-    // SAFETY: as above; ThreadData has no destructor, so the slot never
-    // goes away while the thread runs.
+    get_slow()
+}
+
+/// This thread's data through `__tls_get_addr` (before the offset is
+/// known, or when the library was not preloaded). Kept out of line so the
+/// compiler does not hoist the call into the hooks' fast paths.
+#[cold]
+#[inline(never)]
+fn get_slow() -> &'static ThreadData {
+    // SAFETY: ThreadData has no destructor, so the slot never goes away
+    // while the thread runs.
     DATA.with(|d| unsafe { &*(d as *const ThreadData) })
 }
