@@ -904,24 +904,21 @@ impl ThreadState {
     /// ring long after they were last used, so each of these lines misses
     /// the cache; the evictions of a batch are prefetched together so the
     /// misses overlap instead of being waited for one after the other.
-    #[inline]
-    fn prefetch_entry(&self, k: usize) {
+    #[inline(always)]
+    fn prefetch_entry(&self, k: usize, pmax: usize, rz: usize) {
         // SAFETY: index masked below ring_cap, within the ring's entries.
         let [q, size] = unsafe { *self.ring.add((self.ring_head + k) & (self.ring_cap - 1)) };
-        let first = (q - HEADER - 8) & !63;
-        let last = (q + size.min(poison_max())) & !63;
-        let mut line = first;
-        while line <= last {
+        let head_line = (q - HEADER - 8) & !63;
+        prefetch(head_line);
+        let poison_end = q + size.min(pmax);
+        let mut line = head_line + 64;
+        while line < poison_end {
             prefetch(line);
             line += 64;
         }
-        let rz_first = (q + size) & !63;
-        let rz_last = (q + size + redzone()) & !63;
-        if rz_first > last {
-            prefetch(rz_first);
-        }
-        if rz_last > rz_first.max(last) {
-            prefetch(rz_last);
+        prefetch(q + size);
+        if rz > 0 {
+            prefetch(q + size + rz - 1);
         }
     }
 
@@ -929,12 +926,12 @@ impl ThreadState {
     /// (poison, redzone): clean ones are handed to `evict` (which gives
     /// them back to glibc), damaged ones are kept in `damaged` for the
     /// caller to report before it gives them back.
-    fn quarantine(
+    fn quarantine<E: FnMut(usize)>(
         &mut self,
         q: usize,
         size: usize,
         damaged: &mut Damaged,
-        evict: &mut dyn FnMut(usize),
+        evict: &mut E,
     ) {
         self.busy.store(true, Ordering::Relaxed);
         // Ordered against a signal handler on this thread (the stop).
@@ -945,16 +942,16 @@ impl ThreadState {
     }
 
     #[inline(always)]
-    fn quarantine_inner(
+    fn quarantine_inner<E: FnMut(usize)>(
         &mut self,
         q: usize,
         size: usize,
         damaged: &mut Damaged,
-        evict: &mut dyn FnMut(usize),
+        evict: &mut E,
     ) {
         let limit = QUARANTINE_BYTES.load(Ordering::Relaxed);
         if self.ring_len == self.ring_cap && !self.grow_ring() {
-            leave_quarantine(q, damaged, evict);
+            leave_quarantine(q, poison_max(), redzone(), damaged, evict);
             return;
         }
         let i = (self.ring_head + self.ring_len) & (self.ring_cap - 1);
@@ -968,8 +965,9 @@ impl ThreadState {
         // Over the volume: evict a batch of the oldest blocks (at least
         // enough to get back under it), their lines prefetched first.
         let batch = self.ring_len.min(EVICT_BATCH);
+        let (pmax, rz) = (poison_max(), redzone());
         for k in 0..batch {
-            self.prefetch_entry(k);
+            self.prefetch_entry(k, pmax, rz);
         }
         let mut evicted = 0;
         // A full `damaged` list stops the batch: the rest stays held (and
@@ -980,7 +978,7 @@ impl ThreadState {
             self.ring_head = (self.ring_head + 1) & (self.ring_cap - 1);
             self.ring_len -= 1;
             self.ring_bytes -= old_size;
-            leave_quarantine(old, damaged, evict);
+            leave_quarantine(old, pmax, rz, damaged, evict);
             evicted += 1;
         }
     }
@@ -1018,14 +1016,20 @@ impl Damaged {
 /// redzone are intact, else kept in `damaged` (see [`check_freed`] for the
 /// details the report needs).
 #[inline(always)]
-fn leave_quarantine(q: usize, damaged: &mut Damaged, evict: &mut dyn FnMut(usize)) {
+fn leave_quarantine<E: FnMut(usize)>(
+    q: usize,
+    pmax: usize,
+    rz: usize,
+    damaged: &mut Damaged,
+    evict: &mut E,
+) {
     // SAFETY: a quarantined block keeps its header.
     let w0 = unsafe { header_at(q).read() };
     let size = (w0 & SIZE_MASK) as usize;
     // SAFETY: the block's memory and redzone are still ours.
     let clean = unsafe {
-        (w0 & FLAG_POISONED == 0 || all_bytes(q, POISON, size.min(poison_max())))
-            && (w0 & FLAG_OVERRUN_REPORTED != 0 || all_bytes(q + size, CANARY, redzone()))
+        (w0 & FLAG_POISONED == 0 || all_bytes(q, POISON, size.min(pmax)))
+            && (w0 & FLAG_OVERRUN_REPORTED != 0 || all_bytes(q + size, CANARY, rz))
     };
     if clean || damaged.full() {
         evict(q);
@@ -1156,11 +1160,11 @@ pub unsafe fn raw_of(q: usize) -> usize {
 /// blocks found damaged on leaving are listed in `damaged` (the caller
 /// reports them, then gives them back).
 #[inline]
-pub fn release(
+pub fn release<E: FnMut(usize)>(
     q: usize,
     free_stack: u32,
     damaged: &mut Damaged,
-    evict: &mut dyn FnMut(usize),
+    evict: &mut E,
 ) -> Release {
     let st = state_ptr();
     if !take_live(q) {
@@ -1238,11 +1242,11 @@ pub fn release(
 /// and alignment are still believable.
 #[cold]
 #[inline(never)]
-fn release_damaged_header(
+fn release_damaged_header<E: FnMut(usize)>(
     q: usize,
     free_stack: u32,
     damaged: &mut Damaged,
-    evict: &mut dyn FnMut(usize),
+    evict: &mut E,
 ) -> Release {
     // SAFETY: we own the release of a block whose header was complete.
     let before = unsafe { check_header(q) };
@@ -1487,8 +1491,12 @@ mod tests {
         unsafe { *((dirty + 4) as *mut u8) = 1 };
         let mut damaged = Damaged::new();
         let mut evicted = Vec::new();
-        leave_quarantine(clean, &mut damaged, &mut |p| evicted.push(p));
-        leave_quarantine(dirty, &mut damaged, &mut |p| evicted.push(p));
+        leave_quarantine(clean, poison_max(), redzone(), &mut damaged, &mut |p| {
+            evicted.push(p)
+        });
+        leave_quarantine(dirty, poison_max(), redzone(), &mut damaged, &mut |p| {
+            evicted.push(p)
+        });
         assert_eq!(evicted, vec![clean]);
         assert_eq!(damaged.blocks(), &[dirty]);
         // SAFETY: as above.
