@@ -327,6 +327,31 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     } else {
         table::release(addr, stack, &mut damaged, &mut give_back)
     };
+    // The common case: a live block released by its own deallocator, its
+    // edges intact.
+    let clean = match &r {
+        Release::Live(b, d) => {
+            let kind = AllocKind::from_u8(b.kind & !table::INTERNAL).unwrap_or(AllocKind::Malloc);
+            *d == table::Damages::default()
+                && (b.kind & table::INTERNAL != 0
+                    || kind.matching_dealloc() == dealloc
+                    || dealloc == Dealloc::Realloc)
+        }
+        _ => false,
+    };
+    if !clean {
+        report_release(r, addr, dealloc, stack);
+    }
+    if !damaged.blocks().is_empty() {
+        report_damaged(&damaged, stack);
+    }
+}
+
+/// Reports what a release found wrong: damaged edges, a mismatched
+/// deallocator, a double or invalid free.
+#[cold]
+#[inline(never)]
+fn report_release(r: Release, addr: usize, dealloc: Dealloc, stack: u32) {
     match r {
         Release::Live(b, damage) => {
             let kind = AllocKind::from_u8(b.kind & !table::INTERNAL).unwrap_or(AllocKind::Malloc);
@@ -392,9 +417,6 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
             describe(addr, &mut e);
             report(e);
         }
-    }
-    if !damaged.blocks().is_empty() {
-        report_damaged(&damaged, stack);
     }
 }
 

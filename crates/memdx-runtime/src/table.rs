@@ -273,8 +273,8 @@ unsafe fn mark_freed(q: usize, alloc_stack: u32, free_stack: u32, poisoned: bool
     }
 }
 
-/// Sets `n` bytes at `at` to `byte`: up to 32 bytes (the default canary
-/// and poison) with four overlapping word stores, longer runs with glibc's
+/// Sets `n` bytes at `at` to `byte`: 8 to 32 bytes (the default canary
+/// and poison) with two overlapping stores, other lengths with glibc's
 /// memset (`ptr::write_bytes` would call the exported, checked `memset`).
 ///
 /// # Safety
@@ -284,14 +284,21 @@ pub unsafe fn fill(at: usize, byte: u8, n: usize) {
     if n == 0 {
         return;
     }
-    if (8..=32).contains(&n) {
+    if (16..=32).contains(&n) {
+        // Two overlapping 16-byte stores.
+        let v = u128::from_ne_bytes([byte; 16]);
+        let p = at as *mut u8;
+        // SAFETY: both stores end at or before at + n.
+        unsafe {
+            p.cast::<u128>().write_unaligned(v);
+            p.add(n - 16).cast::<u128>().write_unaligned(v);
+        }
+    } else if (8..16).contains(&n) {
         let v = u64::from_ne_bytes([byte; 8]);
         let p = at as *mut u8;
-        // SAFETY: every store ends at or before at + n.
+        // SAFETY: both stores end at or before at + n.
         unsafe {
             p.cast::<u64>().write_unaligned(v);
-            p.add(8.min(n - 8)).cast::<u64>().write_unaligned(v);
-            p.add(16.min(n - 8)).cast::<u64>().write_unaligned(v);
             p.add(n - 8).cast::<u64>().write_unaligned(v);
         }
     } else {
@@ -329,28 +336,33 @@ pub unsafe fn check_canary(q: usize, size: usize) -> Option<(usize, usize)> {
 }
 
 /// Whether all `n` bytes at `at` are `byte`: the check of every redzone
-/// and poisoned block, so the default sizes (8 to 32 bytes) take four
-/// overlapping word loads, as [`fill`] writes them.
+/// and poisoned block, so the default sizes (8 to 32 bytes) take two
+/// overlapping loads, as [`fill`] writes them.
 ///
 /// # Safety
 /// `at .. at + n` must be readable.
 #[inline(always)]
 unsafe fn all_bytes(at: usize, byte: u8, n: usize) -> bool {
-    if !(8..=32).contains(&n) {
-        // SAFETY: per the contract.
-        let bytes = unsafe { core::slice::from_raw_parts(at as *const u8, n) };
-        return first_last_not(bytes, byte).is_none();
-    }
-    let v = u64::from_ne_bytes([byte; 8]);
     let p = at as *const u8;
-    // SAFETY: every load ends at or before at + n.
-    unsafe {
-        let a = p.cast::<u64>().read_unaligned();
-        let b = p.add(8.min(n - 8)).cast::<u64>().read_unaligned();
-        let c = p.add(16.min(n - 8)).cast::<u64>().read_unaligned();
-        let d = p.add(n - 8).cast::<u64>().read_unaligned();
-        ((a ^ v) | (b ^ v) | (c ^ v) | (d ^ v)) == 0
+    if (16..=32).contains(&n) {
+        let v = u128::from_ne_bytes([byte; 16]);
+        // SAFETY: both loads end at or before at + n.
+        return unsafe {
+            (p.cast::<u128>().read_unaligned() ^ v)
+                | (p.add(n - 16).cast::<u128>().read_unaligned() ^ v)
+        } == 0;
     }
+    if (8..16).contains(&n) {
+        let v = u64::from_ne_bytes([byte; 8]);
+        // SAFETY: both loads end at or before at + n.
+        return unsafe {
+            (p.cast::<u64>().read_unaligned() ^ v)
+                | (p.add(n - 8).cast::<u64>().read_unaligned() ^ v)
+        } == 0;
+    }
+    // SAFETY: per the contract.
+    let bytes = unsafe { core::slice::from_raw_parts(p, n) };
+    first_last_not(bytes, byte).is_none()
 }
 
 /// Offsets of the first and last byte of `bytes` that differ from `want`.
