@@ -41,6 +41,7 @@
 //! | 7 | [`Event::HeapTotals`] | in-use bytes u64, in-use blocks u64, allocs u64, frees u64, bytes allocated u64 |
 //! | 8 | [`Event::HeuristicTotal`] | heuristic u8 ([`Heuristic`]), bytes u64, blocks u64 |
 //! | 9 | [`Event::FatalSignal`] | signo i32, si_code i32, fault address u64, stack u32 |
+//! | 21 | [`Event::StackOverflow`] | thread number u32, lowest address the stack could not grow to u64; sent just before the `FatalSignal` of a main-thread stack overflow |
 //! | 10 | [`Event::ReportEnd`] | leak scan done u8 (0 when the scan was not run) |
 //! | 11 | [`Event::Note`] | code u16, then UTF-8 text (a runtime limitation the user must know about) |
 //! | 13 | [`Event::ScanStats`] | blocks scanned u64, root bytes scanned u64, nanoseconds u64 (the leak scan, from stopping the threads to classifying) |
@@ -595,6 +596,15 @@ pub enum Event {
         /// Where it happened.
         stack: u32,
     },
+    /// The fatal SIGSEGV that follows is a stack overflow of the main
+    /// thread (Valgrind's "Stack overflow in thread #N: can't grow stack
+    /// to ADDR").
+    StackOverflow {
+        /// Valgrind-style thread number (1: the main thread).
+        tid: u32,
+        /// The page the stack would have had to grow to.
+        base: u64,
+    },
     /// The end of this process's report.
     ReportEnd {
         /// Whether the leak scan ran.
@@ -667,6 +677,8 @@ pub mod tag {
     pub const NOTE: u8 = 11;
     /// [`super::Event::CommandLine`]
     pub const COMMAND_LINE: u8 = 12;
+    /// [`super::Event::StackOverflow`]
+    pub const STACK_OVERFLOW: u8 = 21;
     /// [`super::Event::ScanStats`]
     pub const SCAN_STATS: u8 = 13;
     /// [`super::Event::Corruption`]
@@ -877,6 +889,14 @@ impl<'a> Encoder<'a> {
         self.i32(code);
         self.u64(addr);
         self.u32(stack);
+        self.end(at);
+    }
+
+    /// Appends a `StackOverflow` record.
+    pub fn stack_overflow(&mut self, tid: u32, base: u64) {
+        let at = self.begin(tag::STACK_OVERFLOW, 12);
+        self.u32(tid);
+        self.u64(base);
         self.end(at);
     }
 
@@ -1177,6 +1197,10 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
         tag::REPORT_END => Event::ReportEnd {
             leak_scan_done: c.u8()? != 0,
         },
+        tag::STACK_OVERFLOW => Event::StackOverflow {
+            tid: c.u32()?,
+            base: c.u64()?,
+        },
         tag::SCAN_STATS => Event::ScanStats {
             blocks: c.u64()?,
             root_bytes: c.u64()?,
@@ -1294,6 +1318,7 @@ mod tests {
         e.heap_totals(&totals);
         e.heuristic_total(Heuristic::NewArray, 12, 1);
         e.fatal_signal(6, -6, 0, 4);
+        e.stack_overflow(1, 0x7ffe_0000_0000);
         e.note(1, "hello");
         e.command_line(b"./prog\0-x\0");
         e.scan_stats(3, 4096, 1000);
@@ -1343,6 +1368,10 @@ mod tests {
                     code: -6,
                     addr: 0,
                     stack: 4
+                },
+                Event::StackOverflow {
+                    tid: 1,
+                    base: 0x7ffe_0000_0000
                 },
                 Event::Note {
                     code: 1,

@@ -149,7 +149,7 @@ pub fn report_fault(sig: i32, code: i32, addr: usize, pc: usize, sp: usize) {
     if sig != libc::SIGSEGV || (code != SEGV_MAPERR && code != SEGV_ACCERR) {
         return;
     }
-    if addr < sp.saturating_add(4096) && addr > sp.saturating_sub(1 << 20) {
+    if is_stack_overflow(addr, sp) {
         return;
     }
     // SAFETY: getpid has no preconditions.
@@ -181,9 +181,37 @@ pub fn report_fault(sig: i32, code: i32, addr: usize, pc: usize, sp: usize) {
     }
 }
 
+/// Whether a fault at `addr` with the stack pointer at `sp` is the stack
+/// running out: the address just below (or at) the stack pointer.
+pub fn is_stack_overflow(addr: usize, sp: usize) -> bool {
+    addr < sp.saturating_add(4096) && addr > sp.saturating_sub(1 << 20)
+}
+
+/// Whether `len` bytes at `addr` can be read (without faulting: through
+/// the kernel, as [`read_code`] reads code).
+pub fn readable(addr: usize, len: usize) -> bool {
+    let mut buf = [0u8; 16];
+    let len = len.min(buf.len());
+    if addr == 0 || len == 0 {
+        return false;
+    }
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: len,
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: len,
+    };
+    // SAFETY: reads our own memory through the kernel (EFAULT instead of a
+    // fault) into a local buffer of `len` bytes.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    n == len as isize
+}
+
 /// `si_code` of SIGSEGV for an address in no mapping, and for one whose
 /// mapping does not allow the access.
-const SEGV_MAPERR: i32 = 1;
+pub const SEGV_MAPERR: i32 = 1;
 const SEGV_ACCERR: i32 = 2;
 
 static MAIN_ALT: AtomicBool = AtomicBool::new(false);

@@ -59,10 +59,27 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
     // The program may have closed our socket (daemons close every
     // descriptor): reconnect before anything of the report is sent.
     out::reconnect_if_lost();
-    if let Some((signo, code, addr, pc, _)) = fatal {
-        let stack = after_syscall(crate::access::capture_fault_stack(pc), pc);
+    if let Some((signo, code, addr, pc, sp)) = fatal {
+        // As Valgrind: when the stack pointer itself is not readable (the
+        // stack overflowed past its end) only the faulting instruction is
+        // shown; a stack overflow of the main thread is named before and
+        // after "Process terminating" ("can't grow stack to" the page of
+        // the stack pointer less the 128-byte red zone).
+        let stack = if crate::access::readable(sp, 8) {
+            after_syscall(crate::access::capture_fault_stack(pc), pc)
+        } else {
+            crate::stacks::intern(&[pc as u64])
+        };
         out::ensure_modules();
         out::ensure_stack(stack);
+        if signo == libc::SIGSEGV
+            && code == crate::access::SEGV_MAPERR
+            && crate::access::is_stack_overflow(addr, sp)
+            && hooks::thread_no() == 1
+        {
+            let base = (sp.wrapping_sub(128) & !4095) as u64;
+            out::emit(|e| e.stack_overflow(1, base));
+        }
         out::emit(|e| e.fatal_signal(signo, code, addr as u64, stack));
         out::wait_ack();
     } else {

@@ -265,3 +265,49 @@ fn sigterm_sent_to_memdx_reaches_the_programs_own_handler() {
     assert!(!text.contains("Process terminating"), "{text}");
     assert!(text.contains("ERROR SUMMARY: 0 errors"), "{text}");
 }
+
+/// A stack overflow of the main thread is named as Valgrind names it:
+/// "Stack overflow in thread #1: can't grow stack to ADDR" before the blank
+/// line of "Process terminating" and again after "Access not within mapped
+/// region", then the "If you believe ..." advice, the leak check, and death
+/// by SIGSEGV. Compared with Valgrind line for line, stack frames aside:
+/// which instruction meets the end of the stack depends on where the stack
+/// starts (it differs between the two runs), and with it whether the stack
+/// pointer is still readable, which decides between Valgrind's one-frame
+/// and full stacks (memdx follows the same rule).
+#[test]
+fn main_thread_stack_overflow_is_named_as_valgrind_names_it() {
+    let scratch = Scratch::new("stack-overflow");
+    let exe = build_corpus("stack_overflow_main.c", &scratch);
+    let ours = run_memdx(&exe, &["--leak-check=full", "--default-suppressions=no"]);
+    let native = Command::new(&exe).output().unwrap();
+    let text = String::from_utf8_lossy(&ours.stderr);
+    assert_eq!(ours.status.signal(), Some(libc::SIGSEGV), "{text}");
+    assert_eq!(native.status.signal(), Some(libc::SIGSEGV));
+    assert_eq!(ours.stdout, native.stdout);
+    let overflow_lines = text
+        .lines()
+        .filter(|l| l.contains("Stack overflow in thread #1: can't grow stack to 0x"))
+        .count();
+    assert_eq!(overflow_lines, 2, "{text}");
+    assert!(
+        text.contains("definitely lost: 10 bytes in 1 blocks"),
+        "{text}"
+    );
+    if !valgrind_available() {
+        println!("SKIPPED the comparison: valgrind is not installed");
+        return;
+    }
+    let theirs = run_valgrind(&exe);
+    let without_frames = |report: &str| -> Vec<String> {
+        normalized(report)
+            .into_iter()
+            .filter(|l| !l.starts_with("   at 0xA: ") && !l.starts_with("   by 0xA: "))
+            .collect()
+    };
+    let (a, b) = (
+        without_frames(&text),
+        without_frames(&String::from_utf8_lossy(&theirs.stderr)),
+    );
+    assert_eq!(a, b);
+}

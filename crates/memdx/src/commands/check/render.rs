@@ -246,6 +246,9 @@ pub struct ProcessReport {
     error_counts: Vec<u64>,
     leak_errors: Vec<model::Error>,
     fatal: Option<model::FatalSignal>,
+    /// Valgrind's "Stack overflow in thread #N: can't grow stack to ADDR",
+    /// printed before the fatal signal and again after its address line.
+    stack_overflow: Option<String>,
     program: model::CommandLine,
     ppid: u32,
     started_ms: u64,
@@ -327,6 +330,7 @@ impl ProcessReport {
             error_counts: Vec::new(),
             leak_errors: Vec::new(),
             fatal: None,
+            stack_overflow: None,
             program,
             ppid: parent_pid(pid),
             started_ms: super::session::elapsed_ms(),
@@ -505,6 +509,9 @@ impl ProcessReport {
                         &mut s,
                         &format!(" Access not within mapped region at address 0x{addr:X}"),
                     );
+                    if let Some(text) = self.stack_overflow.take() {
+                        self.line(&mut s, &text);
+                    }
                 } else if signo == libc::SIGSEGV && code == SEGV_ACCERR {
                     self.line(
                         &mut s,
@@ -553,6 +560,14 @@ impl ProcessReport {
                     );
                 }
                 sink.write_chunk(&s);
+            }
+            Event::StackOverflow { tid, base } => {
+                let text =
+                    format!("Stack overflow in thread #{tid}: can't grow stack to {base:#x}");
+                let mut s = String::new();
+                self.line(&mut s, &text);
+                sink.write_chunk(&s);
+                self.stack_overflow = Some(text);
             }
             Event::Note { text, .. } => self.notes.push(text),
             Event::ScanStats {
