@@ -397,6 +397,12 @@ pub struct FatalSignal {
     /// Valgrind's advice on stack overflows (a SIGSEGV on an unmapped or
     /// protected address); not in Valgrind's XML.
     pub main_stack_size: Option<u64>,
+    /// Valgrind's "Stack overflow in thread #N: can't grow stack to ADDR",
+    /// when the signal is the main thread's stack running out (the text
+    /// report prints it before the signal and after its event line); not
+    /// in Valgrind's XML.
+    #[serde(default)]
+    pub stack_overflow: Option<String>,
     /// Where the thread was.
     pub stack: Stack,
 }

@@ -15,9 +15,11 @@
 //! ==PID==    at ...                            aux lines: one space, then their stack
 //! ==PID==
 //! ... one block per run-time error ...
-//! [==PID==
+//! [==PID== Stack overflow in thread #1: ...     FatalSignal::stack_overflow
+//!  ==PID==
 //!  ==PID== Process terminating with default action of signal 6 (SIGABRT)
 //!  ==PID==  EVENT at address 0xADDR            when the signal has one
+//!  ==PID== Stack overflow in thread #1: ...     again
 //!  ==PID==    at ...
 //!  ==PID==  If you believe this happened ...  FatalSignal::main_stack_size]
 //! ==PID==
@@ -162,6 +164,9 @@ pub fn write(report: &Report, options: &TextOptions, out: impl Write) -> io::Res
         error(&mut w, e)?;
     }
     if let Some(sig) = &report.fatal_signal {
+        if let Some(text) = &sig.stack_overflow {
+            w.line(text)?;
+        }
         w.line("")?;
         w.line(&format!(
             "Process terminating with default action of signal {} ({})",
@@ -172,6 +177,9 @@ pub fn write(report: &Report, options: &TextOptions, out: impl Write) -> io::Res
                 Some(addr) => w.line(&format!(" {event} at address 0x{addr:X}"))?,
                 None => w.line(&format!(" {event}"))?,
             }
+        }
+        if let Some(text) = &sig.stack_overflow {
+            w.line(text)?;
         }
         w.stack(&sig.stack)?;
         if let Some(size) = sig.main_stack_size {

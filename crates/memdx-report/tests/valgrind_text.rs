@@ -102,6 +102,10 @@ fn add_text_facts(report: &mut Report, text: &str) {
     if let Some(sig) = &mut report.fatal_signal {
         sig.main_stack_size =
             numbers_after(text, "The main thread stack size used in this run was ").map(|n| n[0]);
+        sig.stack_overflow = text.lines().find_map(|l| {
+            let at = l.find("Stack overflow in thread #")?;
+            Some(l[at..].to_string())
+        });
     }
     let e = numbers_after(text, "ERROR SUMMARY: ").unwrap();
     report.error_summary = Some(ErrorSummary {

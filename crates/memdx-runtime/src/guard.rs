@@ -12,9 +12,17 @@
 //! Opening a block page splits the region's mapping, so a slot costs up to
 //! two memory mappings; the pool (`--guard-pages`, default
 //! [`DEFAULT_SLOTS`]) stays far below the kernel's limit of about 65,000.
-//! Which blocks: the first allocation from each call site (stack id), then
-//! one allocation in [`SAMPLE_EVERY`]. When the pool is full, the slot freed
-//! longest ago is reused; while no slot is free, blocks go to glibc.
+//! Which blocks: the first allocation from each call site (stack id) at the
+//! end of its page (overflows fault), the second one from the same site at
+//! the start of its page (underflows fault: the page before it is the
+//! previous slot's guard page, and the pool starts with a guard page of its
+//! own), then one allocation in [`SAMPLE_EVERY`], alternately at the end and
+//! at the start. When the pool is full, the slot freed longest ago is
+//! reused; while no slot is free, blocks go to glibc.
+//!
+//! A fault in a guard page concerns the block before it (ending at the
+//! page: an overflow) or the one after it (starting right after the page:
+//! an underflow), whichever is nearer to the address.
 //!
 //! Blocks of 16 bytes or more start 16-aligned (glibc's promise: programs
 //! lay buffers out for it), smaller ones at the largest power of two
@@ -69,6 +77,12 @@ struct Slot {
     kind: u8,
     /// The page or the guard page was opened after a reported fault.
     opened: bool,
+    /// The block starts its page (the guard before it catches underflows)
+    /// instead of ending it.
+    left: bool,
+    /// Canary bytes between the block's end and the guard page (or, for a
+    /// block at the start of its page, after its end).
+    slack: u16,
 }
 
 impl Slot {
@@ -95,9 +109,10 @@ static FREED_LEN: AtomicUsize = AtomicUsize::new(0);
 static NEXT_UNUSED: AtomicUsize = AtomicUsize::new(0);
 /// 0: not set up; 1: ready; 2: off or failed.
 static SETUP: AtomicU8 = AtomicU8::new(0);
-/// Call sites that already had a guarded block: one bit per stack id.
+/// Call sites that already had their first and second guarded blocks:
+/// two bits per stack id.
 static SEEN: AtomicUsize = AtomicUsize::new(0);
-const SEEN_BITS: usize = 1 << 24;
+const SEEN_SITES: usize = 1 << 24;
 
 /// Slot states, one byte each (in private memory).
 struct AtomicPtr8(AtomicUsize);
@@ -154,7 +169,8 @@ fn setup() -> bool {
 }
 
 fn reserve(n: usize) -> bool {
-    let len = n * SLOT_BYTES;
+    // One more page in front: the guard before slot 0's block page.
+    let len = n * SLOT_BYTES + PAGE;
     // SAFETY: a fresh inaccessible reservation; checked below.
     let base = unsafe {
         libc::mmap(
@@ -172,7 +188,7 @@ fn reserve(n: usize) -> bool {
     let meta = sys::map_private(n * core::mem::size_of::<Slot>()).cast::<Slot>();
     let states = sys::map_private(n);
     let ring = sys::map_private(n * 4).cast::<u32>();
-    let seen = sys::map_private_noreserve(SEEN_BITS / 8);
+    let seen = sys::map_private_noreserve(SEEN_SITES * 2 / 8);
     if meta.is_null() || states.is_null() || ring.is_null() || seen.is_null() {
         return false;
     }
@@ -184,41 +200,62 @@ fn reserve(n: usize) -> bool {
     STATE.0.store(states as usize, Ordering::Release);
     SEEN.store(seen as usize, Ordering::Release);
     SLOTS_N.store(n, Ordering::Release);
-    BASE.store(base as usize, Ordering::Release);
+    BASE.store(base as usize + PAGE, Ordering::Release);
     true
 }
 
-/// Whether the allocation about to be made from call site `stack` should
-/// be guarded.
+/// Where a guarded block goes in its page.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Place {
+    /// At the end, against the guard page after it: overflows fault.
+    End,
+    /// At the start, right after the guard page before it: underflows fault.
+    Start,
+}
+
+/// Whether (and where) the allocation about to be made from call site
+/// `stack` should be guarded.
 #[inline]
-pub fn wanted(size: usize, stack: u32, td: &crate::tls::ThreadData) -> bool {
+pub fn wanted(size: usize, stack: u32, td: &crate::tls::ThreadData) -> Option<Place> {
     if size > MAX_GUARDED || SETUP.load(Ordering::Relaxed) == 2 {
-        return false;
+        return None;
     }
-    let first_from_site = {
-        let seen = SEEN.load(Ordering::Relaxed);
-        let i = stack as usize;
-        if seen == 0 {
-            true // not set up yet: the first allocation of all
-        } else if stack == 0 || i >= SEEN_BITS {
-            false
-        } else {
-            // SAFETY: i / 64 < SEEN_BITS / 64 words of the bitset.
-            let w = unsafe { &*(seen as *const AtomicU64).add(i / 64) };
-            let m = 1u64 << (i % 64);
-            w.load(Ordering::Relaxed) & m == 0 && w.fetch_or(m, Ordering::Relaxed) & m == 0
+    // Two bits per call site: its first guarded block (at the end of its
+    // page) and its second (at the start) were taken.
+    let mut seen = SEEN.load(Ordering::Relaxed);
+    if seen == 0 {
+        // The first allocation of all: set the pool up, so that this call
+        // site's first block is counted as such.
+        if !setup() {
+            return None;
         }
-    };
-    if first_from_site || ALL.load(Ordering::Relaxed) {
-        return true;
+        seen = SEEN.load(Ordering::Relaxed);
+    }
+    let i = stack as usize;
+    if stack != 0 && i < SEEN_SITES {
+        // SAFETY: 2i / 64 < SEEN_SITES * 2 / 64 words of the bitset.
+        let w = unsafe { &*(seen as *const AtomicU64).add(i / 32) };
+        let shift = 2 * (i % 32);
+        let v = (w.load(Ordering::Relaxed) >> shift) & 3;
+        if v != 3 {
+            let bit = if v & 1 == 0 { 1u64 } else { 2u64 };
+            if w.fetch_or(bit << shift, Ordering::Relaxed) & (bit << shift) == 0 {
+                return Some(if bit == 1 { Place::End } else { Place::Start });
+            }
+        }
+    }
+    if ALL.load(Ordering::Relaxed) {
+        return Some(Place::End);
     }
     let c = td.sample_countdown.get();
     if c <= 1 {
         td.sample_countdown.set(SAMPLE_EVERY);
-        return true;
+        let start = !td.sample_start.get();
+        td.sample_start.set(start);
+        return Some(if start { Place::Start } else { Place::End });
     }
     td.sample_countdown.set(c - 1);
-    false
+    None
 }
 
 #[inline]
@@ -246,7 +283,7 @@ fn protect(addr: usize, len: usize, prot: libc::c_int) -> bool {
 }
 
 /// Allocates a guarded block, or None (pool off or exhausted).
-pub fn alloc(size: usize, kind: u8, stack: u32, zero: bool) -> Option<usize> {
+pub fn alloc(size: usize, kind: u8, stack: u32, zero: bool, place: Place) -> Option<usize> {
     if !setup() {
         return None;
     }
@@ -277,9 +314,30 @@ pub fn alloc(size: usize, kind: u8, stack: u32, zero: bool) -> Option<usize> {
         LOCK.unlock();
         return None;
     }
-    if reused && m.opened {
+    // A guard page opened after a reported fault (this slot's overrun, or
+    // an underflow of the next slot's block) is closed again; a slot never
+    // used yet may have had it opened by its neighbour's underflow.
+    if m.opened {
         protect(page + PAGE, PAGE, libc::PROT_NONE);
     }
+    // The guard before a block at the start of its page is the previous
+    // slot's: if a reported overrun of that slot's live block opened it,
+    // this block goes at the end of its page instead.
+    // SAFETY: slot - 1 < SLOTS_N; slot metadata under LOCK.
+    let prev_opened = slot > 0 && unsafe { (*meta(slot - 1)).opened };
+    let start = place == Place::Start
+        && if slot == 0 {
+            // The pool's leading guard page (an earlier underflow of slot
+            // 0's block may have opened it).
+            protect(page - PAGE, PAGE, libc::PROT_NONE)
+        } else if prev_opened {
+            // Opened while its block lives: that block's overrun was
+            // reported and may go on; closing it would report it again.
+            STATE.at(slot - 1).load(Ordering::Relaxed) != LIVE
+                && protect(page - PAGE, PAGE, libc::PROT_NONE)
+        } else {
+            true
+        };
     // glibc promises 16-byte alignment to every block of 16 bytes or more
     // (programs lay buffers out for it); smaller blocks cannot hold a type
     // that needs more than their size's largest power-of-two divisor.
@@ -288,15 +346,25 @@ pub fn alloc(size: usize, kind: u8, stack: u32, zero: bool) -> Option<usize> {
     } else {
         size & size.wrapping_neg()
     };
-    let q = (page + PAGE - size) & !(align - 1);
+    let q = if start {
+        page
+    } else {
+        (page + PAGE - size) & !(align - 1)
+    };
     if reused || zero {
         // SAFETY: the page is ours and writable.
         unsafe { crate::strmem::raw_memset(page as *mut u8, 0, PAGE) };
     }
     // The slack between the block's end and the guard page (blocks whose
-    // size is no multiple of their alignment) is canary too.
+    // size is no multiple of their alignment) is canary too; after a block
+    // at the start of its page, a redzone as wide as a glibc block's.
+    let slack = if start {
+        table::redzone().max(FRONT).min(PAGE - size)
+    } else {
+        page + PAGE - q - size
+    };
     // SAFETY: within the page.
-    unsafe { table::fill(q + size, table::CANARY, page + PAGE - q - size) };
+    unsafe { table::fill(q + size, table::CANARY, slack) };
     // The bytes before the block are its front redzone: checked on free.
     let front = FRONT.min(q - page);
     // SAFETY: within the page.
@@ -308,6 +376,8 @@ pub fn alloc(size: usize, kind: u8, stack: u32, zero: bool) -> Option<usize> {
         free_stack: 0,
         kind,
         opened: false,
+        left: start,
+        slack: slack as u16,
     };
     STATE.at(slot).store(LIVE, Ordering::Release);
     LOCK.unlock();
@@ -366,7 +436,7 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
             let hi = zone.iter().rposition(|&c| c != table::CANARY).unwrap_or(lo);
             (front - lo, front - hi)
         });
-        let slack_len = page + PAGE - q - m.size;
+        let slack_len = usize::from(m.slack);
         // SAFETY: as above.
         let slack = unsafe { core::slice::from_raw_parts((q + m.size) as *const u8, slack_len) };
         let after = if m.opened {
@@ -405,15 +475,49 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
     r
 }
 
-/// The slot whose page or guard page holds `addr`, and its state, when it
-/// holds a block (live or freed). Lock-free (used by the fault handler).
+/// The slot whose block `addr` concerns, and its state, when it holds a
+/// block (live or freed): the slot whose block page holds `addr`, or, in a
+/// guard page, the nearer of the block ending at it (an overflow) and the
+/// block starting right after it (an underflow). Lock-free (used by the
+/// fault handler).
 fn used_slot(addr: usize) -> Option<(usize, u8)> {
-    if !contains(addr) {
+    let base = BASE.load(Ordering::Relaxed);
+    let n = SLOTS_N.load(Ordering::Relaxed);
+    // The pool's leading guard page belongs to no slot: only slot 0's
+    // underflows land there.
+    if base == 0 || addr < base - PAGE || addr >= base + n * SLOT_BYTES {
         return None;
     }
-    let slot = slot_of(addr);
-    let state = STATE.at(slot).load(Ordering::Acquire);
-    (state != FREE).then_some((slot, state))
+    let (before, in_guard) = if addr < base {
+        (None, true)
+    } else {
+        let s = slot_of(addr);
+        (Some(s), addr >= page_of(s) + PAGE)
+    };
+    if !in_guard {
+        let s = before?;
+        let state = STATE.at(s).load(Ordering::Acquire);
+        return (state != FREE).then_some((s, state));
+    }
+    let after = before.map_or(0, |s| s + 1);
+    let ending = before.and_then(|s| {
+        let state = STATE.at(s).load(Ordering::Acquire);
+        // SAFETY: s < SLOTS_N.
+        let m = unsafe { *meta(s) };
+        (state != FREE && !m.left).then(|| (s, state, addr - (m.q + m.size)))
+    });
+    let starting = (after < n).then_some(after).and_then(|s| {
+        let state = STATE.at(s).load(Ordering::Acquire);
+        // SAFETY: s < SLOTS_N.
+        let m = unsafe { *meta(s) };
+        (state != FREE && m.left).then(|| (s, state, m.q - addr))
+    });
+    match (ending, starting) {
+        (Some(e), Some(st)) => Some(if st.2 < e.2 { (st.0, st.1) } else { (e.0, e.1) }),
+        (Some(e), None) => Some((e.0, e.1)),
+        (None, Some(st)) => Some((st.0, st.1)),
+        (None, None) => None,
+    }
 }
 
 /// A fault in the pool: the block it concerns, whether the block is live,
@@ -429,15 +533,20 @@ pub fn on_fault(addr: usize) -> Option<(bool, Block, u32)> {
     let m = unsafe { &mut *meta(slot) };
     let page = page_of(slot);
     let live = state == LIVE;
-    if live {
-        if addr < page + PAGE {
-            return None; // the block's own page is open: not our fault
-        }
-        protect(page + PAGE, PAGE, libc::PROT_READ | libc::PROT_WRITE);
-    } else {
-        protect(page, PAGE, libc::PROT_READ | libc::PROT_WRITE);
+    let fault_page = addr & !(PAGE - 1);
+    if live && fault_page == page {
+        return None; // the block's own page is open: not our fault
     }
-    m.opened = true;
+    protect(fault_page, PAGE, libc::PROT_READ | libc::PROT_WRITE);
+    if fault_page == page {
+        m.opened = true; // a freed block's page
+    } else if fault_page >= BASE.load(Ordering::Relaxed) {
+        // A guard page: the slot before it closes it when it is reused or
+        // released (for an underflow, that is the previous slot; the
+        // pool's leading guard page stays open).
+        // SAFETY: the guard page's own slot < SLOTS_N.
+        unsafe { (*meta(slot_of(fault_page))).opened = true };
+    }
     Some((live, m.block(), m.free_stack))
 }
 
@@ -453,7 +562,8 @@ pub fn open_after(q: usize) {
     }
     // SAFETY: slot < SLOTS_N.
     let m = unsafe { &mut *meta(slot) };
-    if m.q == q && !m.opened {
+    // A block at the start of its page overruns into its own page's slack.
+    if m.q == q && !m.left && !m.opened {
         protect(
             page_of(slot) + PAGE,
             PAGE,

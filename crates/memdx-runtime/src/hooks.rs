@@ -123,8 +123,11 @@ unsafe fn allocate(
     let td = tls::get();
     let internal = td.in_hook.get();
     let stack = if internal { 0 } else { capture(entry) };
-    if !internal && align <= table::HEADER && guard::wanted(size, stack, td) {
-        if let Some(q) = guard::alloc(size, kind as u8, stack, zero) {
+    if let Some(place) = (!internal && align <= table::HEADER)
+        .then(|| guard::wanted(size, stack, td))
+        .flatten()
+    {
+        if let Some(q) = guard::alloc(size, kind as u8, stack, zero, place) {
             table::count_alloc(size);
             return q as *mut c_void;
         }

@@ -27,6 +27,9 @@ pub struct ThreadData {
     pub thread_no: Cell<u32>,
     /// Allocations left before the next sampled guarded block.
     pub sample_countdown: Cell<u32>,
+    /// Whether the last sampled guarded block went at the start of its
+    /// page (the next goes at the end, and so on).
+    pub sample_start: Cell<bool>,
     /// The last stacks captured (see `stacks::capture`).
     pub stack_cache: UnsafeCell<[CacheEntry; CACHE_WAYS]>,
 }
@@ -38,6 +41,7 @@ thread_local! {
             state: Cell::new(core::ptr::null_mut()),
             thread_no: Cell::new(0),
             sample_countdown: Cell::new(crate::guard::SAMPLE_EVERY),
+            sample_start: Cell::new(false),
             stack_cache: UnsafeCell::new([EMPTY_CACHE_ENTRY; CACHE_WAYS]),
         }
     };

@@ -490,6 +490,7 @@ fn fatal_signal(node: &Node) -> Result<FatalSignal, ReportError> {
             None => None,
         },
         main_stack_size: None,
+        stack_overflow: None,
         stack: stack(node.child("stack")?)?,
     })
 }

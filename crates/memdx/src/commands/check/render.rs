@@ -509,8 +509,8 @@ impl ProcessReport {
                         &mut s,
                         &format!(" Access not within mapped region at address 0x{addr:X}"),
                     );
-                    if let Some(text) = self.stack_overflow.take() {
-                        self.line(&mut s, &text);
+                    if let Some(text) = &self.stack_overflow {
+                        self.line(&mut s, text);
                     }
                 } else if signo == libc::SIGSEGV && code == SEGV_ACCERR {
                     self.line(
@@ -521,6 +521,7 @@ impl ProcessReport {
                     self.line(&mut s, &format!(" {event} at address 0x{addr:X}"));
                 }
                 let model_stack = self.stack_lines(&mut s, stack);
+                let overflow_text = self.stack_overflow.take().filter(|_| segv_maperr);
                 self.fatal = Some(model::FatalSignal {
                     tid: 1,
                     thread_name: None,
@@ -540,6 +541,7 @@ impl ProcessReport {
                     )
                     .then_some(addr),
                     main_stack_size: segv_maperr.then(main_stack_size),
+                    stack_overflow: overflow_text,
                     stack: model_stack,
                 });
                 if segv_maperr {
