@@ -88,8 +88,15 @@ unsafe fn note_arena(p: usize) {
 }
 
 #[inline]
-fn capture(entry: usize) -> u32 {
-    guarded(|| stacks::capture(entry)).unwrap_or(0)
+fn capture(td: &tls::ThreadData, entry: usize) -> u32 {
+    let g = &td.in_hook;
+    if g.get() {
+        return 0;
+    }
+    g.set(true);
+    let id = stacks::capture_on(td, entry);
+    g.set(false);
+    id
 }
 
 /// Bytes glibc must give for a block of `size` at offset `off`, or None on
@@ -122,7 +129,7 @@ unsafe fn allocate(
     // libgcc_s, dlsym) are not the program's: kept out of counts and leaks.
     let td = tls::get();
     let internal = td.in_hook.get();
-    let stack = if internal { 0 } else { capture(entry) };
+    let stack = if internal { 0 } else { capture(td, entry) };
     if let Some(place) = (!internal && align <= table::HEADER)
         .then(|| guard::wanted(size, stack, td))
         .flatten()
@@ -304,7 +311,7 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
         return;
     }
     let addr = p as usize;
-    let stack = capture(entry);
+    let stack = capture(tls::get(), entry);
     let mut damaged = table::Damaged::new();
     let r = if guard::contains(addr) {
         match guard::release(addr, stack) {

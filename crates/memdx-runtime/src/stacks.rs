@@ -148,13 +148,21 @@ pub const EMPTY_CACHE_ENTRY: CacheEntry = CacheEntry {
 /// frame, as fixed for a given call depth as one of ours would be.
 #[inline(always)]
 pub fn capture(entry: usize) -> u32 {
+    capture_on(crate::tls::get(), entry)
+}
+
+/// [`capture`] with this thread's data already at hand (the hooks pass it
+/// along: the compiler cannot tell that the thread-data address stays the
+/// same across their stores, and would compute it again).
+#[inline(always)]
+pub fn capture_on(td: &crate::tls::ThreadData, entry: usize) -> u32 {
     if !CAPTURE_ON.load(Ordering::Relaxed) {
         return 0;
     }
     let anchor_local = 0u8;
     let anchor = core::hint::black_box(&anchor_local) as *const u8 as usize;
     let way = (entry >> 4) % CACHE_WAYS;
-    let cache = &crate::tls::get().stack_cache;
+    let cache = &td.stack_cache;
     // SAFETY: this thread's cache; capture() is not re-entered on a
     // thread (the hooks' IN_HOOK guard).
     let e = unsafe { &(*cache.get())[way] };
