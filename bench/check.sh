@@ -7,8 +7,9 @@
 #   bench/check.sh [PAIRS [NODES]]     (defaults: 10000000 1000000)
 #
 # The machine is a shared VM whose wall times vary by a third from run to
-# run: native and memdx runs are repeated REPS times (default 5, from the
-# environment) and the fastest is kept; valgrind and heaptrack run once.
+# run: native and memdx runs alternate REPS times (default 5, from the
+# environment) and the fastest of each is kept; valgrind and heaptrack run
+# once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pairs=${1:-10000000}
@@ -30,21 +31,18 @@ run() {
     echo "$name $secs $rss"
 }
 
-# best NAME CMD...: the fastest of $reps runs of `run`
-best() {
-    local r b=""
-    for _ in $(seq "$reps"); do
-        r=$(run "$@")
-        if [ -z "$b" ] || awk -v a="$(echo "$r" | cut -d' ' -f2)" -v b="$(echo "$b" | cut -d' ' -f2)" 'BEGIN { exit !(a < b) }'; then
-            b=$r
-        fi
-    done
-    echo "$b"
-}
-
-results=()
-results+=("$(best native)")
-results+=("$(best memdx "$memdx" check --leak-check=full)")
+# Native and memdx alternate, so a slow spell of the machine hits both;
+# the fastest of each is kept, and the ratio of each alternated pair is
+# printed too (their median is the steadier figure on a busy machine).
+nat="" mdx="" pair_ratios=()
+for _ in $(seq "$reps"); do
+    a=$(run native)
+    m=$(run memdx "$memdx" check --leak-check=full)
+    pair_ratios+=("$(awk -v a="$(echo "$a" | cut -d' ' -f2)" -v m="$(echo "$m" | cut -d' ' -f2)" 'BEGIN { printf "%.2f", m / a }')")
+    if [ -z "$nat" ] || awk -v x="$(echo "$a" | cut -d' ' -f2)" -v y="$(echo "$nat" | cut -d' ' -f2)" 'BEGIN { exit !(x < y) }'; then nat=$a; fi
+    if [ -z "$mdx" ] || awk -v x="$(echo "$m" | cut -d' ' -f2)" -v y="$(echo "$mdx" | cut -d' ' -f2)" 'BEGIN { exit !(x < y) }'; then mdx=$m; fi
+done
+results=("$nat" "$mdx")
 if command -v valgrind >/dev/null; then
     results+=("$(run valgrind valgrind --leak-check=full)")
 fi
@@ -61,6 +59,8 @@ for r in "${results[@]}"; do
     awk -v n="$1" -v s="$2" -v m="$3" -v ns="$native_s" -v nm="$native_rss" \
         'BEGIN { printf "%-10s %10.2f %10.1f %12.1f %10.2f\n", n, s, s/ns, m/1024, m/nm }'
 done
+printf 'memdx/native of each alternated pair: %s (median %s)\n' "${pair_ratios[*]}" \
+    "$(printf '%s\n' "${pair_ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
 for r in "${results[@]:2}"; do
     set -- $r
     awk -v n="$1" -v s="$2" -v ms="$memdx_s" \
