@@ -311,3 +311,49 @@ fn main_thread_stack_overflow_is_named_as_valgrind_names_it() {
     );
     assert_eq!(a, b);
 }
+
+/// With `--xml=yes` the report goes to the XML file, but Valgrind still
+/// prints its user messages on stderr: the stack-overflow advice after an
+/// access to an unmapped address, and the "Stack overflow in thread #1"
+/// lines. memdx prints the same lines there, and nothing else.
+#[test]
+fn xml_mode_prints_valgrinds_user_messages_on_stderr() {
+    let scratch = Scratch::new("xml-umsg");
+    for name in ["null_read.c", "stack_overflow_main.c"] {
+        let exe = build_corpus(name, &scratch);
+        let xml = scratch.0.join(format!("{name}.xml"));
+        let xml_file = format!("--xml-file={}", xml.display());
+        let ours = run_memdx(&exe, &["--xml=yes", &xml_file]);
+        let ours_text = String::from_utf8_lossy(&ours.stderr).into_owned();
+        assert!(
+            ours_text.contains("If you believe this happened as a result of a stack"),
+            "{name}: {ours_text}"
+        );
+        assert!(std::fs::read_to_string(&xml)
+            .unwrap()
+            .contains("<fatal_signal>"));
+        if !valgrind_available() {
+            println!("SKIPPED the comparison: valgrind is not installed");
+            continue;
+        }
+        let vxml = scratch.0.join(format!("{name}.vg.xml"));
+        let theirs = Command::new("valgrind")
+            .arg("--xml=yes")
+            .arg(format!("--xml-file={}", vxml.display()))
+            .arg(&exe)
+            .output()
+            .unwrap();
+        let lines = |text: &str| -> Vec<String> {
+            let hex = regex::Regex::new(r"0x[0-9A-Fa-f]+").unwrap();
+            text.lines()
+                .filter_map(|l| l.strip_prefix("==")?.split_once("== "))
+                .map(|(_, t)| hex.replace_all(t, "0xA").into_owned())
+                .collect()
+        };
+        assert_eq!(
+            lines(&ours_text),
+            lines(&String::from_utf8_lossy(&theirs.stderr)),
+            "{name}"
+        );
+    }
+}

@@ -504,6 +504,9 @@ impl ProcessReport {
                 );
                 // As Valgrind words the kernel's si_code for SIGSEGV.
                 let segv_maperr = signo == libc::SIGSEGV && code == SEGV_MAPERR;
+                // Valgrind's user messages: printed on stderr in XML mode
+                // too (the rest of the text goes to the XML only there).
+                let mut umsg = String::new();
                 if segv_maperr {
                     self.line(
                         &mut s,
@@ -511,6 +514,7 @@ impl ProcessReport {
                     );
                     if let Some(text) = &self.stack_overflow {
                         self.line(&mut s, text);
+                        self.line(&mut umsg, text);
                     }
                 } else if signo == libc::SIGSEGV && code == SEGV_ACCERR {
                     self.line(
@@ -545,30 +549,37 @@ impl ProcessReport {
                     stack: model_stack,
                 });
                 if segv_maperr {
+                    let size_line = format!(
+                        " The main thread stack size used in this run was {}.",
+                        main_stack_size()
+                    );
                     for text in [
                         " If you believe this happened as a result of a stack",
                         " overflow in your program's main thread (unlikely but",
                         " possible), you can try to increase the size of the",
                         " main thread stack using the --main-stacksize= flag.",
+                        &size_line,
                     ] {
                         self.line(&mut s, text);
+                        self.line(&mut umsg, text);
                     }
-                    self.line(
-                        &mut s,
-                        &format!(
-                            " The main thread stack size used in this run was {}.",
-                            main_stack_size()
-                        ),
-                    );
                 }
-                sink.write_chunk(&s);
+                if self.opts.xml {
+                    sink.write_always(&umsg);
+                } else {
+                    sink.write_chunk(&s);
+                }
             }
             Event::StackOverflow { tid, base } => {
                 let text =
                     format!("Stack overflow in thread #{tid}: can't grow stack to {base:#x}");
                 let mut s = String::new();
                 self.line(&mut s, &text);
-                sink.write_chunk(&s);
+                if self.opts.xml {
+                    sink.write_always(&s);
+                } else {
+                    sink.write_chunk(&s);
+                }
                 self.stack_overflow = Some(text);
             }
             Event::Note { text, .. } => self.notes.push(text),
