@@ -319,6 +319,13 @@ fn main_thread_stack_overflow_is_named_as_valgrind_names_it() {
 #[test]
 fn xml_mode_prints_valgrinds_user_messages_on_stderr() {
     let scratch = Scratch::new("xml-umsg");
+    let hex = regex::Regex::new(r"0x[0-9A-Fa-f]+").unwrap();
+    let lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("==")?.split_once("== "))
+            .map(|(_, t)| hex.replace_all(t, "0xA").into_owned())
+            .collect()
+    };
     for name in ["null_read.c", "stack_overflow_main.c"] {
         let exe = build_corpus(name, &scratch);
         let xml = scratch.0.join(format!("{name}.xml"));
@@ -343,13 +350,6 @@ fn xml_mode_prints_valgrinds_user_messages_on_stderr() {
             .arg(&exe)
             .output()
             .unwrap();
-        let lines = |text: &str| -> Vec<String> {
-            let hex = regex::Regex::new(r"0x[0-9A-Fa-f]+").unwrap();
-            text.lines()
-                .filter_map(|l| l.strip_prefix("==")?.split_once("== "))
-                .map(|(_, t)| hex.replace_all(t, "0xA").into_owned())
-                .collect()
-        };
         assert_eq!(
             lines(&ours_text),
             lines(&String::from_utf8_lossy(&theirs.stderr)),
