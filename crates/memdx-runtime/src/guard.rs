@@ -232,7 +232,9 @@ pub fn wanted(size: usize, stack: u32, td: &crate::tls::ThreadData) -> Option<Pl
         seen = SEEN.load(Ordering::Relaxed);
     }
     let i = stack as usize;
-    if stack != 0 && i < SEEN_SITES {
+    // The call site this thread last found with both its blocks taken:
+    // a loop allocating from one site skips the bitset.
+    if stack != 0 && stack != td.site_done.get() && i < SEEN_SITES {
         // SAFETY: 2i / 64 < SEEN_SITES * 2 / 64 words of the bitset.
         let w = unsafe { &*(seen as *const AtomicU64).add(i / 32) };
         let shift = 2 * (i % 32);
@@ -242,6 +244,8 @@ pub fn wanted(size: usize, stack: u32, td: &crate::tls::ThreadData) -> Option<Pl
             if w.fetch_or(bit << shift, Ordering::Relaxed) & (bit << shift) == 0 {
                 return Some(if bit == 1 { Place::End } else { Place::Start });
             }
+        } else {
+            td.site_done.set(stack);
         }
     }
     if ALL.load(Ordering::Relaxed) {

@@ -30,6 +30,9 @@ pub struct ThreadData {
     /// Whether the last sampled guarded block went at the start of its
     /// page (the next goes at the end, and so on).
     pub sample_start: Cell<bool>,
+    /// A call site (stack id) whose two guarded blocks were taken (see
+    /// `guard::wanted`); 0 for none.
+    pub site_done: Cell<u32>,
     /// The last stacks captured (see `stacks::capture`).
     pub stack_cache: UnsafeCell<[CacheEntry; CACHE_WAYS]>,
 }
@@ -42,6 +45,7 @@ thread_local! {
             thread_no: Cell::new(0),
             sample_countdown: Cell::new(crate::guard::SAMPLE_EVERY),
             sample_start: Cell::new(false),
+            site_done: Cell::new(0),
             stack_cache: UnsafeCell::new([EMPTY_CACHE_ENTRY; CACHE_WAYS]),
         }
     };
