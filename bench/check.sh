@@ -31,6 +31,11 @@ run() {
     echo "$name $secs $rss"
 }
 
+# secs RESULT: the seconds of a `run` line
+secs() { echo "$1" | cut -d' ' -f2; }
+# faster A B: whether seconds A beat B (B empty: no run yet)
+faster() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(b == "" || a < b) }'; }
+
 # Native and memdx alternate, so a slow spell of the machine hits both;
 # the fastest of each is kept, and the ratio of each alternated pair is
 # printed too (their median is the steadier figure on a busy machine).
@@ -38,9 +43,9 @@ nat="" mdx="" pair_ratios=()
 for _ in $(seq "$reps"); do
     a=$(run native)
     m=$(run memdx "$memdx" check --leak-check=full)
-    pair_ratios+=("$(awk -v a="$(echo "$a" | cut -d' ' -f2)" -v m="$(echo "$m" | cut -d' ' -f2)" 'BEGIN { printf "%.2f", m / a }')")
-    if [ -z "$nat" ] || awk -v x="$(echo "$a" | cut -d' ' -f2)" -v y="$(echo "$nat" | cut -d' ' -f2)" 'BEGIN { exit !(x < y) }'; then nat=$a; fi
-    if [ -z "$mdx" ] || awk -v x="$(echo "$m" | cut -d' ' -f2)" -v y="$(echo "$mdx" | cut -d' ' -f2)" 'BEGIN { exit !(x < y) }'; then mdx=$m; fi
+    pair_ratios+=("$(awk -v a="$(secs "$a")" -v m="$(secs "$m")" 'BEGIN { printf "%.2f", m / a }')")
+    if faster "$(secs "$a")" "$(secs "$nat")"; then nat=$a; fi
+    if faster "$(secs "$m")" "$(secs "$mdx")"; then mdx=$m; fi
 done
 results=("$nat" "$mdx")
 if command -v valgrind >/dev/null; then
@@ -76,7 +81,7 @@ mech() {
         /usr/bin/time -f "%e" -o "$work/time" "$memdx" check --leak-check=full "$@" \
             "$work/alloc_heavy" "$pairs" "$nodes" >/dev/null 2>&1 || true
         t=$(cat "$work/time")
-        if [ -z "$b" ] || awk -v a="$t" -v b="$b" 'BEGIN { exit !(a < b) }'; then b=$t; fi
+        if faster "$t" "$b"; then b=$t; fi
     done
     awk -v l="$label" -v s="$b" -v ns="$native_s" \
         'BEGIN { printf "  %-44s %6.2f %6.1fx\n", l, s, s/ns }'

@@ -109,25 +109,30 @@ fn read_code(pc: usize, buf: &mut [u8; 16]) -> u8 {
     // Page by page: process_vm_readv stops at the first unreadable page.
     while got < buf.len() {
         let at = pc + got;
-        let in_page = 4096 - (at & 4095);
-        let want = (buf.len() - got).min(in_page);
-        let local = libc::iovec {
-            iov_base: buf[got..].as_mut_ptr().cast(),
-            iov_len: want,
-        };
-        let remote = libc::iovec {
-            iov_base: at as *mut libc::c_void,
-            iov_len: want,
-        };
-        // SAFETY: reads our own memory through the kernel (EFAULT instead
-        // of a fault) into a local buffer of `want` bytes.
-        let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-        if n <= 0 {
+        let want = (buf.len() - got).min(4096 - (at & 4095));
+        let n = read_own(at, &mut buf[got..got + want]);
+        if n == 0 {
             break;
         }
-        got += n as usize;
+        got += n;
     }
     got as u8
+}
+
+/// Copies our own memory at `addr` into `dst` through the kernel (EFAULT
+/// instead of a fault): the number of bytes read, 0 when none could be.
+fn read_own(addr: usize, dst: &mut [u8]) -> usize {
+    let local = libc::iovec {
+        iov_base: dst.as_mut_ptr().cast(),
+        iov_len: dst.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: dst.len(),
+    };
+    // SAFETY: reads our own memory through the kernel into `dst`.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    n.max(0) as usize
 }
 
 /// Reports the data access that raised SIGSEGV (`si_code` > 0: the kernel's,
@@ -187,26 +192,12 @@ pub fn is_stack_overflow(addr: usize, sp: usize) -> bool {
     addr < sp.saturating_add(4096) && addr > sp.saturating_sub(1 << 20)
 }
 
-/// Whether `len` bytes at `addr` can be read (without faulting: through
-/// the kernel, as [`read_code`] reads code).
+/// Whether `len` bytes (16 at most) at `addr` can be read, without
+/// faulting.
 pub fn readable(addr: usize, len: usize) -> bool {
     let mut buf = [0u8; 16];
     let len = len.min(buf.len());
-    if addr == 0 || len == 0 {
-        return false;
-    }
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: len,
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: len,
-    };
-    // SAFETY: reads our own memory through the kernel (EFAULT instead of a
-    // fault) into a local buffer of `len` bytes.
-    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-    n == len as isize
+    addr != 0 && len != 0 && read_own(addr, &mut buf[..len]) == len
 }
 
 /// `si_code` of SIGSEGV for an address in no mapping, and for one whose

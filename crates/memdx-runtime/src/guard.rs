@@ -492,6 +492,12 @@ fn used_slot(addr: usize) -> Option<(usize, u8)> {
     if base == 0 || addr < base - PAGE || addr >= base + n * SLOT_BYTES {
         return None;
     }
+    // A slot's state and metadata, when it holds a block.
+    let used = |s: usize| {
+        let state = STATE.at(s).load(Ordering::Acquire);
+        // SAFETY: s < SLOTS_N.
+        (state != FREE).then(|| (s, state, unsafe { *meta(s) }))
+    };
     let (before, in_guard) = if addr < base {
         (None, true)
     } else {
@@ -499,29 +505,26 @@ fn used_slot(addr: usize) -> Option<(usize, u8)> {
         (Some(s), addr >= page_of(s) + PAGE)
     };
     if !in_guard {
-        let s = before?;
-        let state = STATE.at(s).load(Ordering::Acquire);
-        return (state != FREE).then_some((s, state));
+        return before.and_then(used).map(|(s, state, _)| (s, state));
     }
+    // The block ending at the guard page (an overflow) and the one starting
+    // after it (an underflow), with their distance to `addr`; the nearer
+    // wins, the overflow on a tie.
     let after = before.map_or(0, |s| s + 1);
-    let ending = before.and_then(|s| {
-        let state = STATE.at(s).load(Ordering::Acquire);
-        // SAFETY: s < SLOTS_N.
-        let m = unsafe { *meta(s) };
-        (state != FREE && !m.left).then(|| (s, state, addr - (m.q + m.size)))
-    });
-    let starting = (after < n).then_some(after).and_then(|s| {
-        let state = STATE.at(s).load(Ordering::Acquire);
-        // SAFETY: s < SLOTS_N.
-        let m = unsafe { *meta(s) };
-        (state != FREE && m.left).then(|| (s, state, m.q - addr))
-    });
-    match (ending, starting) {
-        (Some(e), Some(st)) => Some(if st.2 < e.2 { (st.0, st.1) } else { (e.0, e.1) }),
-        (Some(e), None) => Some((e.0, e.1)),
-        (None, Some(st)) => Some((st.0, st.1)),
-        (None, None) => None,
-    }
+    let ending = before
+        .and_then(used)
+        .filter(|(_, _, m)| !m.left)
+        .map(|(s, state, m)| (s, state, addr - (m.q + m.size)));
+    let starting = (after < n)
+        .then_some(after)
+        .and_then(used)
+        .filter(|(_, _, m)| m.left)
+        .map(|(s, state, m)| (s, state, m.q - addr));
+    [ending, starting]
+        .into_iter()
+        .flatten()
+        .min_by_key(|&(_, _, distance)| distance)
+        .map(|(s, state, _)| (s, state))
 }
 
 /// A fault in the pool: the block it concerns, whether the block is live,
@@ -547,7 +550,8 @@ pub fn on_fault(addr: usize) -> Option<(bool, Block, u32)> {
     } else if fault_page >= BASE.load(Ordering::Relaxed) {
         // A guard page: the slot before it closes it when it is reused or
         // released (for an underflow, that is the previous slot; the
-        // pool's leading guard page stays open).
+        // pool's leading guard page is closed again when slot 0 next takes
+        // a block at the start of its page).
         // SAFETY: the guard page's own slot < SLOTS_N.
         unsafe { (*meta(slot_of(fault_page))).opened = true };
     }

@@ -747,7 +747,7 @@ const EXITED: *mut ThreadState = ptr::without_provenance_mut(1);
 const RING_FIRST: usize = 256;
 /// Blocks evicted together once a quarantine is over its volume (see
 /// `ThreadState::prefetch_entry`).
-pub const EVICT_BATCH: usize = 16;
+const EVICT_BATCH: usize = 16;
 
 /// Creates the thread-exit key (from the constructor).
 pub fn init_thread_key() {
@@ -1088,16 +1088,10 @@ pub unsafe fn register(raw: usize, q: usize, size: usize, kind: u8, stack: u32) 
         return false;
     }
     if kind & INTERNAL == 0 {
-        let count = |s: &mut ThreadState| {
+        on_state(st, |s| {
             s.counters.allocs += 1;
             s.counters.bytes_allocated += size as u64;
-        };
-        if st.is_null() {
-            with_state(count);
-        } else {
-            // SAFETY: this thread's own state (see state_ptr).
-            count(unsafe { &mut *st });
-        }
+        });
     }
     true
 }
@@ -1216,12 +1210,7 @@ pub fn release<E: FnMut(usize)>(
             damage.after_end = unsafe { check_canary(q, b.size) };
         }
         if kind & INTERNAL == 0 {
-            if st.is_null() {
-                with_state(|s| s.counters.frees += 1);
-            } else {
-                // SAFETY: this thread's own state (see state_ptr).
-                unsafe { (*st).counters.frees += 1 };
-            }
+            on_state(st, |s| s.counters.frees += 1);
         }
         // Not worth poisoning or holding: given back at once.
         evict(q);
@@ -1235,23 +1224,19 @@ pub fn release<E: FnMut(usize)>(
             .write((w1 & 0xffff_ffff) | (u64::from(free_stack) << 32));
         fill(q, POISON, poison);
     }
-    if st.is_null() {
-        with_state(|s| {
-            s.counters.frees += 1;
-            s.quarantine(q, b.size, damaged, evict);
-        });
-    } else {
-        // SAFETY: this thread's own state (see state_ptr).
-        let s = unsafe { &mut *st };
+    on_state(st, |s| {
         s.counters.frees += 1;
         s.quarantine(q, b.size, damaged, evict);
-    }
+    });
     Release::Live(b, damage)
 }
 
 /// The release of a live block whose check word was damaged (an underflow
 /// wrote before it): reported, and held or given back only when the size
-/// and alignment are still believable.
+/// and alignment are still believable. It repeats the end of [`release`]
+/// rather than rejoining it: with the damage known to be none on its path,
+/// `release` and its caller's check of the result stay about eight
+/// instructions shorter per free (`bench/check_instr.sh`).
 #[cold]
 #[inline(never)]
 fn release_damaged_header<E: FnMut(usize)>(
@@ -1313,6 +1298,18 @@ fn state_ptr() -> *mut ThreadState {
     }
     ensure_state();
     ptr::null_mut()
+}
+
+/// Runs `f` with state `st` from [`state_ptr`], or through [`with_state`]
+/// when that was null.
+#[inline(always)]
+fn on_state<T>(st: *mut ThreadState, f: impl FnOnce(&mut ThreadState) -> T) -> Option<T> {
+    if st.is_null() {
+        with_state(f)
+    } else {
+        // SAFETY: this thread's own state (see state_ptr).
+        Some(f(unsafe { &mut *st }))
+    }
 }
 
 /// Checks a block leaving the quarantine (or still in it at exit): its

@@ -357,3 +357,25 @@ fn xml_mode_prints_valgrinds_user_messages_on_stderr() {
         );
     }
 }
+
+/// A block the quarantine does not hold (`--freelist-vol=0`, or one bigger
+/// than half of it) has its redzone checked when it is freed, and only then:
+/// one overrun is one error (it was counted again when the block was
+/// given back right after).
+#[test]
+fn an_overrun_of_a_block_given_back_at_once_is_one_error() {
+    let scratch = Scratch::new("overrun-once");
+    let exe = build_corpus("redzone_overflow_write.c", &scratch);
+    let ours = run_memdx(&exe, &["--freelist-vol=0", "--guard-pages=0"]);
+    let text = String::from_utf8_lossy(&ours.stderr);
+    assert_eq!(
+        text.matches("Invalid write after the end of a block")
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        text.contains("ERROR SUMMARY: 1 errors from 1 contexts"),
+        "{text}"
+    );
+}

@@ -575,11 +575,8 @@ impl ProcessReport {
                     format!("Stack overflow in thread #{tid}: can't grow stack to {base:#x}");
                 let mut s = String::new();
                 self.line(&mut s, &text);
-                if self.opts.xml {
-                    sink.write_always(&s);
-                } else {
-                    sink.write_chunk(&s);
-                }
+                // A Valgrind user message: on stderr in XML mode too.
+                sink.write_always(&s);
                 self.stack_overflow = Some(text);
             }
             Event::Note { text, .. } => self.notes.push(text),
