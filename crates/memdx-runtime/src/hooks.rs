@@ -154,8 +154,18 @@ unsafe fn allocate(
     // SAFETY: glibc's allocator; for aligned blocks the header sits at the
     // end of the first `off` bytes, so the program's pointer keeps the
     // alignment.
+    let recycled = if off == table::HEADER {
+        table::take_recycled(len)
+    } else {
+        None
+    };
     let raw = unsafe {
-        if off > table::HEADER {
+        if let Some(raw) = recycled {
+            if zero {
+                crate::strmem::raw_memset((raw + off) as *mut u8, 0, size);
+            }
+            raw as *mut c_void
+        } else if off > table::HEADER {
             let p = sys::__libc_memalign(off, len);
             if zero && !p.is_null() {
                 crate::strmem::raw_memset(p.cast::<u8>(), 0, len);
@@ -171,8 +181,10 @@ unsafe fn allocate(
         return fail(libc::ENOMEM);
     }
     let raw = raw as usize;
-    // SAFETY: raw is a fresh glibc block.
-    unsafe { note_arena(raw) };
+    if recycled.is_none() {
+        // SAFETY: raw is a fresh glibc block.
+        unsafe { note_arena(raw) };
+    }
     let q = raw + off;
     let kind = kind as u8 | if internal { table::INTERNAL } else { 0 };
     // SAFETY: raw .. q + size + redzone is the fresh block.
@@ -217,10 +229,15 @@ pub unsafe fn freed_corruptions(q: usize) -> [Option<Corruption>; 2] {
     ]
 }
 
-/// Gives a released or evicted block back to glibc.
+/// Gives a released or evicted block back: kept for this thread's next
+/// allocation of its size (see `table::recycle`), else to glibc.
 fn give_back(q: usize) {
     // SAFETY: q is a block start the caller released (its header intact).
-    unsafe { sys::__libc_free(table::raw_of(q) as *mut c_void) };
+    unsafe {
+        if !table::recycle(q) {
+            sys::__libc_free(table::raw_of(q) as *mut c_void);
+        }
+    }
 }
 
 /// Reports the blocks found damaged as they left the quarantine during the
