@@ -957,24 +957,23 @@ impl ThreadState {
     /// from the head) will touch: its header (and glibc's chunk header
     /// before it), its poisoned lines and its redzone. Blocks leave the
     /// ring long after they were last used, so each of these lines misses
-    /// the cache; the evictions of a batch are prefetched together so the
-    /// misses overlap instead of being waited for one after the other.
+    /// the cache; a whole batch is prefetched together, a batch ahead, so
+    /// the misses overlap instead of being waited for one after the other.
     #[inline(always)]
     fn prefetch_entry(&self, k: usize, pmax: usize, rz: usize) {
         // SAFETY: index masked below ring_cap, within the ring's entries.
         let [q, size] = unsafe { *self.ring.add((self.ring_head + k) & (self.ring_cap - 1)) };
-        let head_line = (q - HEADER - 8) & !63;
-        prefetch(head_line);
+        // glibc's size word, the header and the poison's first line.
+        prefetch(q - HEADER - 8);
         let poison_end = q + size.min(pmax);
-        let mut line = head_line + 64;
-        while line < poison_end {
+        let mut line = ((q - HEADER - 8) & !63) + 64;
+        while line + 64 < poison_end {
             prefetch(line);
             line += 64;
         }
+        prefetch(poison_end.saturating_sub(1));
         prefetch(q + size);
-        if rz > 0 {
-            prefetch(q + size + rz - 1);
-        }
+        prefetch(q + size + rz.saturating_sub(1));
     }
 
     /// Puts a released block in the ring. Blocks that leave it are checked
@@ -1018,10 +1017,13 @@ impl ThreadState {
             return;
         }
         // Over the volume: evict a batch of the oldest blocks (at least
-        // enough to get back under it), their lines prefetched first.
+        // enough to get back under it). The lines of the batch after it
+        // are prefetched now: they have arrived by the time it leaves, some
+        // sixteen releases later, where a batch prefetched just before its
+        // own checks still waited on its first blocks.
         let batch = self.ring_len.min(EVICT_BATCH);
         let (pmax, rz) = (poison_max(), redzone());
-        for k in 0..batch {
+        for k in batch..self.ring_len.min(2 * EVICT_BATCH) {
             self.prefetch_entry(k, pmax, rz);
         }
         let mut evicted = 0;
