@@ -155,7 +155,7 @@ unsafe fn allocate(
     // end of the first `off` bytes, so the program's pointer keeps the
     // alignment.
     let recycled = if off == table::HEADER {
-        table::take_recycled(len)
+        table::take_recycled(td, len)
     } else {
         None
     };
@@ -188,7 +188,7 @@ unsafe fn allocate(
     let q = raw + off;
     let kind = kind as u8 | if internal { table::INTERNAL } else { 0 };
     // SAFETY: raw .. q + size + redzone is the fresh block.
-    if !unsafe { table::register(raw, q, size, kind, stack) } {
+    if !unsafe { table::register(td, raw, q, size, kind, stack) } {
         // SAFETY: glibc's own block.
         unsafe { sys::__libc_free(raw as *mut c_void) };
         return fail(libc::ENOMEM);
@@ -328,7 +328,8 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
         return;
     }
     let addr = p as usize;
-    let stack = capture(tls::get(), entry);
+    let td = tls::get();
+    let stack = capture(td, entry);
     let mut damaged = table::Damaged::new();
     let r = if guard::contains(addr) {
         match guard::release(addr, stack) {
@@ -352,7 +353,7 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
             }
         }
     } else {
-        table::release(addr, stack, &mut damaged, &mut give_back)
+        table::release(td, addr, stack, &mut damaged, &mut give_back)
     };
     // The common case: a live block released by its own deallocator, its
     // edges intact.

@@ -32,6 +32,7 @@
 //! ring. A thread's state (counters, ring) outlives the thread: it is handed
 //! to the next new thread.
 
+use crate::tls::ThreadData;
 use core::ptr;
 use core::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
@@ -891,15 +892,14 @@ impl ThreadState {
     /// or a full cache.
     ///
     /// # Safety
-    /// `q` is a released block start with its header intact.
+    /// `q` is a released block start, `w0` its header's first word, `rz`
+    /// the redzone size.
     #[inline(always)]
-    unsafe fn recycle(&mut self, q: usize) -> bool {
-        // SAFETY: per the contract.
-        let w0 = unsafe { header_at(q).read() };
+    unsafe fn recycle(&mut self, q: usize, w0: u64, rz: usize) -> bool {
         if (w0 >> OFFSET_SHIFT) & 0x3f != u64::from(HEADER.trailing_zeros()) {
             return false;
         }
-        let len = (w0 & SIZE_MASK) as usize + HEADER + redzone();
+        let len = (w0 & SIZE_MASK) as usize + HEADER + rz;
         if len > RECYCLE_MAX_LEN {
             return false;
         }
@@ -1005,7 +1005,7 @@ impl ThreadState {
     ) {
         let limit = QUARANTINE_BYTES.load(Ordering::Relaxed);
         if self.ring_len == self.ring_cap && !self.grow_ring() {
-            leave_quarantine(q, poison_max(), redzone(), damaged, evict);
+            leave_quarantine(q, poison_max(), redzone(), damaged, &mut |p, _| evict(p));
             return;
         }
         let i = (self.ring_head + self.ring_len) & (self.ring_cap - 1);
@@ -1026,30 +1026,38 @@ impl ThreadState {
         for k in batch..self.ring_len.min(2 * EVICT_BATCH) {
             self.prefetch_entry(k, pmax, rz);
         }
+        // The ring's position in locals (the busy flag covers the whole
+        // change): stores through `self` in the loop would make the
+        // compiler reload them on every block.
+        let mask = self.ring_cap - 1;
+        let (mut head, mut len, mut bytes) = (self.ring_head, self.ring_len, self.ring_bytes);
         let mut evicted = 0;
         // A full `damaged` list stops the batch: the rest stays held (and
         // checked) until a later release.
-        while (evicted < batch || self.ring_bytes > limit) && self.ring_len > 0 && !damaged.full() {
-            // SAFETY: ring_head < ring_cap.
-            let [old, old_size] = unsafe { *self.ring.add(self.ring_head) };
-            self.ring_head = (self.ring_head + 1) & (self.ring_cap - 1);
-            self.ring_len -= 1;
-            self.ring_bytes -= old_size;
-            leave_quarantine(old, pmax, rz, damaged, &mut |p| {
+        while (evicted < batch || bytes > limit) && len > 0 && !damaged.full() {
+            // SAFETY: head < ring_cap.
+            let [old, old_size] = unsafe { *self.ring.add(head) };
+            head = (head + 1) & mask;
+            len -= 1;
+            bytes -= old_size;
+            leave_quarantine(old, pmax, rz, damaged, &mut |p, w0| {
                 // SAFETY: a clean block that left the quarantine.
-                if !unsafe { self.recycle(p) } {
+                if !unsafe { self.recycle(p, w0, rz) } {
                     evict(p);
                 }
             });
             evicted += 1;
         }
+        (self.ring_head, self.ring_len, self.ring_bytes) = (head, len, bytes);
     }
 }
 
 /// Blocks found damaged as they left a quarantine, not yet given back.
 pub struct Damaged {
     n: usize,
-    items: [usize; DAMAGED_MAX],
+    /// The first `n` are set. Left unset, not zeroed: every free makes
+    /// one, and almost all stay empty.
+    items: [core::mem::MaybeUninit<usize>; DAMAGED_MAX],
 }
 
 /// Damaged blocks one release can hand back for reporting.
@@ -1061,7 +1069,7 @@ impl Damaged {
     pub const fn new() -> Damaged {
         Damaged {
             n: 0,
-            items: [0; DAMAGED_MAX],
+            items: [core::mem::MaybeUninit::uninit(); DAMAGED_MAX],
         }
     }
     #[inline]
@@ -1070,15 +1078,18 @@ impl Damaged {
     }
     /// The damaged block starts (still quarantined memory, headers intact).
     pub fn blocks(&self) -> &[usize] {
-        self.items.get(..self.n).unwrap_or(&[])
+        let set = self.items.get(..self.n).unwrap_or(&[]);
+        // SAFETY: the first `n` items are set; MaybeUninit<usize> has
+        // usize's layout.
+        unsafe { core::slice::from_raw_parts(set.as_ptr().cast::<usize>(), set.len()) }
     }
 }
 
-/// A block leaves the quarantine: given to `evict` when its poison and
-/// redzone are intact, else kept in `damaged` (see [`check_freed`] for the
-/// details the report needs).
+/// A block leaves the quarantine: given to `evict` (with its header's
+/// first word) when its poison and redzone are intact, else kept in
+/// `damaged` (see [`check_freed`] for the details the report needs).
 #[inline(always)]
-fn leave_quarantine<E: FnMut(usize)>(
+fn leave_quarantine<E: FnMut(usize, u64)>(
     q: usize,
     pmax: usize,
     rz: usize,
@@ -1094,9 +1105,9 @@ fn leave_quarantine<E: FnMut(usize)>(
             && (w0 & FLAG_OVERRUN_REPORTED != 0 || all_bytes(q + size, CANARY, rz))
     };
     if clean || damaged.full() {
-        evict(q);
+        evict(q, w0);
     } else {
-        damaged.items[damaged.n] = q;
+        damaged.items[damaged.n] = core::mem::MaybeUninit::new(q);
         damaged.n += 1;
     }
 }
@@ -1123,8 +1134,15 @@ fn prefetch(at: usize) {
 /// `raw .. q + size + REDZONE` must be a fresh glibc block; `q - raw` is a
 /// power of two of at least [`HEADER`].
 #[inline]
-pub unsafe fn register(raw: usize, q: usize, size: usize, kind: u8, stack: u32) -> bool {
-    let st = state_ptr();
+pub unsafe fn register(
+    td: &ThreadData,
+    raw: usize,
+    q: usize,
+    size: usize,
+    kind: u8,
+    stack: u32,
+) -> bool {
+    let st = state_of(td);
     let off_log2 = (q - raw).trailing_zeros();
     // SAFETY: per the contract.
     unsafe {
@@ -1229,17 +1247,17 @@ const fn recycle_class(len: usize) -> usize {
 pub unsafe fn recycle(q: usize) -> bool {
     let st = state_ptr();
     // SAFETY: this thread's own state; q per the contract.
-    !st.is_null() && unsafe { (*st).recycle(q) }
+    !st.is_null() && unsafe { (*st).recycle(q, header_at(q).read(), redzone()) }
 }
 
 /// A recycled chunk for a glibc request of `len` bytes (see [`recycle`]),
 /// or None.
 #[inline]
-pub fn take_recycled(len: usize) -> Option<usize> {
+pub fn take_recycled(td: &ThreadData, len: usize) -> Option<usize> {
     if len > RECYCLE_MAX_LEN {
         return None;
     }
-    let st = state_ptr();
+    let st = state_of(td);
     if st.is_null() {
         return None;
     }
@@ -1274,12 +1292,13 @@ pub unsafe fn raw_of(q: usize) -> usize {
 /// reports them, then gives them back).
 #[inline]
 pub fn release<E: FnMut(usize)>(
+    td: &ThreadData,
     q: usize,
     free_stack: u32,
     damaged: &mut Damaged,
     evict: &mut E,
 ) -> Release {
-    let st = state_ptr();
+    let st = state_of(td);
     if !take_live(q) {
         with_state(|s| s.counters.frees += 1);
         return match find_freed(|f| f.ptr == q) {
@@ -1399,7 +1418,14 @@ fn release_damaged_header<E: FnMut(usize)>(
 /// first, as [`ensure_state`] does.
 #[inline(always)]
 fn state_ptr() -> *mut ThreadState {
-    let cur = crate::tls::get().state.get();
+    state_of(crate::tls::get())
+}
+
+/// [`state_ptr`] with this thread's data at hand (the hooks pass it along:
+/// the compiler would otherwise compute its address again after each store).
+#[inline(always)]
+fn state_of(td: &ThreadData) -> *mut ThreadState {
+    let cur = td.state.get();
     if !cur.is_null() && cur != EXITED {
         return cur;
     }
@@ -1535,7 +1561,7 @@ mod tests {
         let q = (raw + HEADER + 15) & !15;
         let raw = q - HEADER;
         // SAFETY: buf is big enough for header, block and redzone.
-        assert!(unsafe { register(raw, q, size, 1, stack) });
+        assert!(unsafe { register(crate::tls::get(), raw, q, size, 1, stack) });
         q
     }
 
@@ -1545,7 +1571,9 @@ mod tests {
         let q = make(&mut buf, 40, 7);
         assert_eq!(lookup(q).map(|b| (b.size, b.stack)), Some((40, 7)));
         let mut evicted = Vec::new();
-        match release(q, 9, &mut Damaged::new(), &mut |p| evicted.push(p)) {
+        match release(crate::tls::get(), q, 9, &mut Damaged::new(), &mut |p| {
+            evicted.push(p)
+        }) {
             Release::Live(b, damage) => {
                 assert_eq!(b.size, 40);
                 assert_eq!(damage, Damages::default());
@@ -1553,7 +1581,9 @@ mod tests {
             _ => panic!("first release must find the live block"),
         }
         assert!(lookup(q).is_none());
-        match release(q, 11, &mut Damaged::new(), &mut |p| evicted.push(p)) {
+        match release(crate::tls::get(), q, 11, &mut Damaged::new(), &mut |p| {
+            evicted.push(p)
+        }) {
             Release::AlreadyFreed(f) => {
                 assert_eq!((f.ptr, f.size, f.alloc_stack, f.free_stack), (q, 40, 7, 9));
             }
@@ -1561,7 +1591,13 @@ mod tests {
         }
         assert!(evicted.is_empty());
         assert!(matches!(
-            release(q + 8, 1, &mut Damaged::new(), &mut |_| {}),
+            release(
+                crate::tls::get(),
+                q + 8,
+                1,
+                &mut Damaged::new(),
+                &mut |_| {}
+            ),
             Release::Unknown
         ));
     }
@@ -1572,7 +1608,7 @@ mod tests {
         let q = make(&mut buf, 13, 1);
         // SAFETY: within buf (the redzone follows the block).
         unsafe { *((q + 13) as *mut u8) = 0 };
-        match release(q, 2, &mut Damaged::new(), &mut |_| {}) {
+        match release(crate::tls::get(), q, 2, &mut Damaged::new(), &mut |_| {}) {
             // Quarantined: the canary check is deferred to its eviction.
             Release::Live(_, d) => assert_eq!(d.after_end, None),
             _ => panic!("live block expected"),
@@ -1590,7 +1626,7 @@ mod tests {
         let q = make(&mut buf, size, 1);
         // SAFETY: within buf (the redzone follows the block).
         unsafe { *((q + size + 3) as *mut u8) = 0 };
-        match release(q, 2, &mut Damaged::new(), &mut |_| {}) {
+        match release(crate::tls::get(), q, 2, &mut Damaged::new(), &mut |_| {}) {
             Release::Live(_, d) => assert_eq!(d.after_end, Some((3, 3))),
             _ => panic!("live block expected"),
         }
@@ -1601,16 +1637,28 @@ mod tests {
         let mut buf = vec![0u64; 128];
         let clean = make(&mut buf[..64], 24, 1);
         let dirty = make(&mut buf[64..], 24, 1);
-        let _ = release(clean, 2, &mut Damaged::new(), &mut |_| {});
-        let _ = release(dirty, 2, &mut Damaged::new(), &mut |_| {});
+        let _ = release(
+            crate::tls::get(),
+            clean,
+            2,
+            &mut Damaged::new(),
+            &mut |_| {},
+        );
+        let _ = release(
+            crate::tls::get(),
+            dirty,
+            2,
+            &mut Damaged::new(),
+            &mut |_| {},
+        );
         // SAFETY: the quarantined block's memory is buf's.
         unsafe { *((dirty + 4) as *mut u8) = 1 };
         let mut damaged = Damaged::new();
         let mut evicted = Vec::new();
-        leave_quarantine(clean, poison_max(), redzone(), &mut damaged, &mut |p| {
+        leave_quarantine(clean, poison_max(), redzone(), &mut damaged, &mut |p, _| {
             evicted.push(p)
         });
-        leave_quarantine(dirty, poison_max(), redzone(), &mut damaged, &mut |p| {
+        leave_quarantine(dirty, poison_max(), redzone(), &mut damaged, &mut |p, _| {
             evicted.push(p)
         });
         assert_eq!(evicted, vec![clean]);
@@ -1624,7 +1672,7 @@ mod tests {
     fn write_after_free_is_found_in_the_poison() {
         let mut buf = vec![0u64; 64];
         let q = make(&mut buf, 32, 1);
-        let _ = release(q, 2, &mut Damaged::new(), &mut |_| {});
+        let _ = release(crate::tls::get(), q, 2, &mut Damaged::new(), &mut |_| {});
         // SAFETY: the quarantined block's memory is buf's.
         unsafe { assert_eq!(check_freed(q), FreedDamage::default()) };
         // SAFETY: as above.
@@ -1642,7 +1690,7 @@ mod tests {
         for k in 0..20 {
             let q = base + k * 128;
             // SAFETY: within buf.
-            assert!(unsafe { register(q - HEADER, q, 100, 1, k as u32) });
+            assert!(unsafe { register(crate::tls::get(), q - HEADER, q, 100, 1, k as u32) });
             starts.push(q);
         }
         assert_eq!(
@@ -1666,7 +1714,7 @@ mod tests {
         });
         assert_eq!(seen, starts);
         for q in starts {
-            let _ = release(q, 1, &mut Damaged::new(), &mut |_| {});
+            let _ = release(crate::tls::get(), q, 1, &mut Damaged::new(), &mut |_| {});
         }
     }
 
@@ -1675,7 +1723,7 @@ mod tests {
         // Leaked: a recycled chunk stays the thread state's until taken.
         let buf: &'static mut [u64] = Box::leak(vec![0u64; 64].into_boxed_slice());
         let q = make(buf, 40, 1);
-        let _ = release(q, 2, &mut Damaged::new(), &mut |_| {});
+        let _ = release(crate::tls::get(), q, 2, &mut Damaged::new(), &mut |_| {});
         let len = 40 + HEADER + redzone();
         // SAFETY: a released block, its header intact.
         assert!(unsafe { recycle(q) });
@@ -1686,9 +1734,15 @@ mod tests {
         assert_eq!(recycle_class(lowest), class);
         assert_eq!(recycle_class(lowest - 1), class - 1);
         assert_eq!(recycle_class(highest + 1), class + 1);
-        assert_ne!(take_recycled(highest + 1), Some(q - HEADER));
-        assert_ne!(take_recycled(lowest - 1), Some(q - HEADER));
-        assert_eq!(take_recycled(lowest), Some(q - HEADER));
-        assert_ne!(take_recycled(highest), Some(q - HEADER));
+        assert_ne!(
+            take_recycled(crate::tls::get(), highest + 1),
+            Some(q - HEADER)
+        );
+        assert_ne!(
+            take_recycled(crate::tls::get(), lowest - 1),
+            Some(q - HEADER)
+        );
+        assert_eq!(take_recycled(crate::tls::get(), lowest), Some(q - HEADER));
+        assert_ne!(take_recycled(crate::tls::get(), highest), Some(q - HEADER));
     }
 }
