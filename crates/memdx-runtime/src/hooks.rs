@@ -87,16 +87,14 @@ unsafe fn note_arena(p: usize) {
     ARENAS_LOCK.unlock();
 }
 
+/// This thread's current stack, or 0 inside the runtime's own work. (The
+/// unwinding on a cache miss sets the re-entry flag itself.)
 #[inline]
 fn capture(td: &tls::ThreadData, entry: usize) -> u32 {
-    let g = &td.in_hook;
-    if g.get() {
+    if td.in_hook.get() {
         return 0;
     }
-    g.set(true);
-    let id = stacks::capture_on(td, entry);
-    g.set(false);
-    id
+    stacks::capture_on(td, entry)
 }
 
 /// Bytes glibc must give for a block of `size` at offset `off`, or None on

@@ -191,11 +191,21 @@ fn cached_frames_hold(e: &CacheEntry) -> bool {
     true
 }
 
-/// A cache miss: unwinds, interns the stack and refreshes the cache entry.
+/// A cache miss: unwinds, interns the stack and refreshes the cache entry,
+/// with the re-entry flag set (the unwinder may allocate: loading libgcc_s,
+/// its frame caches).
 #[cold]
 #[inline(never)]
 fn capture_slow(entry: usize, anchor: usize, way: usize) -> u32 {
-    let cache = &crate::tls::get().stack_cache;
+    let td = crate::tls::get();
+    let was_in_hook = td.in_hook.replace(true);
+    let id = capture_slow_inner(td, entry, anchor, way);
+    td.in_hook.set(was_in_hook);
+    id
+}
+
+fn capture_slow_inner(td: &crate::tls::ThreadData, entry: usize, anchor: usize, way: usize) -> u32 {
+    let cache = &td.stack_cache;
     let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(1, CAPTURE) - 1;
     let mut u = Unwound {
         n: 0,
