@@ -159,12 +159,14 @@ pub fn capture_on(td: &crate::tls::ThreadData, entry: usize) -> u32 {
     if !CAPTURE_ON.load(Ordering::Relaxed) {
         return 0;
     }
-    let anchor_local = 0u8;
-    let anchor = core::hint::black_box(&anchor_local) as *const u8 as usize;
+    let anchor = stack_pointer();
     let way = (entry >> 4) % CACHE_WAYS;
     let cache = &td.stack_cache;
-    // SAFETY: this thread's cache; capture() is not re-entered on a
-    // thread (the hooks' IN_HOOK guard).
+    // SAFETY: this thread's cache. Only the miss path writes it, with the
+    // re-entry flag set; a signal handler that allocates while this reads
+    // can still rewrite the entry (its own capture missed), and at worst
+    // this capture then answers with its stack: every slot read is in
+    // this thread's stacks, mapped while it runs.
     let e = unsafe { &(*cache.get())[way] };
     if e.entry == entry && e.anchor == anchor && e.id != 0 && cached_frames_hold(e) {
         return e.id;
@@ -172,18 +174,38 @@ pub fn capture_on(td: &crate::tls::ThreadData, entry: usize) -> u32 {
     capture_slow(entry, anchor, way)
 }
 
+/// The stack pointer: the anchor of a capture inlined into a hook, as
+/// fixed for a given call depth as the hook's frame.
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let sp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads a register.
+    unsafe {
+        core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let anchor_local = 0u8;
+        sp = core::hint::black_box(&anchor_local) as *const u8 as usize;
+    }
+    sp
+}
+
 /// Whether the stack slots a cache entry was made from still hold the
 /// same return addresses.
 #[inline(always)]
 fn cached_frames_hold(e: &CacheEntry) -> bool {
-    let n = e.n.min(CAPTURE);
+    let n = e.n;
     let mut k = 0;
     while k < n {
-        // SAFETY: the slot is in this thread's stack above our own
-        // frame (it held a return address of a live caller when
-        // cached, and the anchor proves the same depth).
-        let v = unsafe { core::ptr::read_volatile(e.slots[k] as *const usize) };
-        if v != e.ras[k] {
+        // SAFETY: k < n <= CAPTURE (capture_slow stores at most that
+        // many). The slot is in this thread's stack above our own frame
+        // (it held a return address of a live caller when cached, and the
+        // anchor proves the same depth).
+        let (slot, ra) = unsafe { (*e.slots.get_unchecked(k), *e.ras.get_unchecked(k)) };
+        // SAFETY: as above.
+        if unsafe { core::ptr::read_volatile(slot as *const usize) } != ra {
             return false;
         }
         k += 1;
