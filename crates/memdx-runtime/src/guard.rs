@@ -215,9 +215,28 @@ pub enum Place {
 
 /// Whether (and where) the allocation about to be made from call site
 /// `stack` should be guarded.
-#[inline]
+#[inline(always)]
 pub fn wanted(size: usize, stack: u32, td: &crate::tls::ThreadData) -> Option<Place> {
-    if size > MAX_GUARDED || SETUP.load(Ordering::Relaxed) == 2 {
+    if size > MAX_GUARDED {
+        return None;
+    }
+    // A loop allocating from the call site this thread last found with
+    // both its blocks taken, between two samples: nothing else to check
+    // (`site_done` is only set with the pool up and not guarding all).
+    if stack != 0 && stack == td.site_done.get() {
+        let c = td.sample_countdown.get();
+        if c > 1 {
+            td.sample_countdown.set(c - 1);
+            return None;
+        }
+    }
+    wanted_full(stack, td)
+}
+
+/// [`wanted`] past its loop case.
+#[inline]
+fn wanted_full(stack: u32, td: &crate::tls::ThreadData) -> Option<Place> {
+    if SETUP.load(Ordering::Relaxed) == 2 {
         return None;
     }
     // Two bits per call site: its first guarded block (at the end of its
@@ -244,7 +263,7 @@ pub fn wanted(size: usize, stack: u32, td: &crate::tls::ThreadData) -> Option<Pl
             if w.fetch_or(bit << shift, Ordering::Relaxed) & (bit << shift) == 0 {
                 return Some(if bit == 1 { Place::End } else { Place::Start });
             }
-        } else {
+        } else if !ALL.load(Ordering::Relaxed) {
             td.site_done.set(stack);
         }
     }
