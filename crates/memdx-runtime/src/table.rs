@@ -71,6 +71,13 @@ pub fn redzone() -> usize {
     if rz != usize::MAX {
         return rz;
     }
+    redzone_first()
+}
+
+/// Fixes the redzone size at its first use.
+#[cold]
+#[inline(never)]
+fn redzone_first() -> usize {
     let v = sys::getenv(c"MEMDX_REDZONE_SIZE")
         .and_then(sys::parse_usize)
         .map_or(DEFAULT_REDZONE, |v| v.min(4096));
@@ -95,6 +102,13 @@ pub fn poison_max() -> usize {
     if v != usize::MAX {
         return v;
     }
+    poison_first()
+}
+
+/// Fixes the poisoned size at its first use.
+#[cold]
+#[inline(never)]
+fn poison_first() -> usize {
     let v = sys::getenv(c"MEMDX_POISON_SIZE")
         .and_then(sys::parse_usize)
         .unwrap_or(DEFAULT_POISON);
