@@ -90,8 +90,25 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
         // freeres frees buffers other threads may still be using: run it
         // only when this thread is alone (Valgrind stops the others first;
         // here they would still run after the report).
-        let mut threads = 0;
-        for_each_task(|_| threads += 1);
+        let count = || {
+            let mut threads = 0;
+            for_each_task(|_| threads += 1);
+            threads
+        };
+        let mut threads = count();
+        // A thread the program has joined can still be listed for a
+        // moment: pthread_join returns when the kernel clears the thread's
+        // tid, and the task goes from /proc only once it has finished
+        // exiting (seen on a loaded machine: the joined thread's stack,
+        // not freed by the skipped freeres, kept its leak reachable).
+        // Such a thread gets up to 10 ms to go.
+        for _ in 0..20 {
+            if threads <= 1 {
+                break;
+            }
+            sys::sleep_us(500);
+            threads = count();
+        }
         if threads <= 1 {
             if !FROM_EXIT.load(Ordering::Relaxed) {
                 discard_stdio_buffers();

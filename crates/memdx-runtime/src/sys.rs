@@ -319,3 +319,14 @@ pub fn getenv(name: &core::ffi::CStr) -> Option<&'static [u8]> {
     // SAFETY: a NUL-terminated string that lives as long as the environment entry.
     Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
 }
+
+/// Sleeps `us` microseconds (a nanosleep interrupted by a signal ends it
+/// early).
+pub fn sleep_us(us: u64) {
+    let ts = libc::timespec {
+        tv_sec: (us / 1_000_000) as libc::time_t,
+        tv_nsec: ((us % 1_000_000) * 1000) as libc::c_long,
+    };
+    // SAFETY: a valid timespec; no remainder wanted.
+    unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
+}
