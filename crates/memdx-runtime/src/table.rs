@@ -1037,20 +1037,14 @@ impl ThreadState {
     ) {
         self.busy.store(true, Ordering::Relaxed);
         compiler_fence(Ordering::SeqCst);
-        if self.grow_ring() {
-            let i = (self.ring_head + self.ring_len) & (self.ring_cap - 1);
-            // SAFETY: i < ring_cap.
-            unsafe { *self.ring.add(i) = [q, size] };
-            self.ring_len += 1;
-            self.ring_bytes += size;
-            if self.ring_bytes > QUARANTINE_BYTES.load(Ordering::Relaxed) {
-                self.evict_batch(damaged, evict);
-            }
+        let grown = self.grow_ring();
+        compiler_fence(Ordering::SeqCst);
+        self.busy.store(false, Ordering::Relaxed);
+        if grown {
+            self.quarantine(q, size, damaged, evict);
         } else {
             leave_quarantine(q, poison_max(), redzone(), damaged, &mut |p, _| evict(p));
         }
-        compiler_fence(Ordering::SeqCst);
-        self.busy.store(false, Ordering::Relaxed);
     }
 
     /// Over the volume: evicts a batch of the oldest blocks (at least
