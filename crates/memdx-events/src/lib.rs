@@ -42,6 +42,7 @@
 //! | 8 | [`Event::HeuristicTotal`] | heuristic u8 ([`Heuristic`]), bytes u64, blocks u64 |
 //! | 9 | [`Event::FatalSignal`] | signo i32, si_code i32, fault address u64, stack u32 |
 //! | 21 | [`Event::StackOverflow`] | thread number u32, lowest address the stack could not grow to u64; sent just before the `FatalSignal` of a main-thread stack overflow |
+//! | 22 | [`Event::FaultRegs`] | 17 u64: the general registers at a fault in the x86-64 encoding order (rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8 .. r15), then the fs base; sent just before the `Access` record of a fault whose `si_code` is `SI_KERNEL` (a general protection fault: no fault address), from which the reader computes the address the instruction used |
 //! | 10 | [`Event::ReportEnd`] | leak scan done u8 (0 when the scan was not run) |
 //! | 11 | [`Event::Note`] | code u16, then UTF-8 text (a runtime limitation the user must know about) |
 //! | 13 | [`Event::ScanStats`] | blocks scanned u64, root bytes scanned u64, nanoseconds u64 (the leak scan, from stopping the threads to classifying) |
@@ -80,6 +81,8 @@ pub const VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 20;
 /// Header flag: the process is a fork child of a checked process.
 pub const FLAG_FORK_CHILD: u32 = 1;
+/// Registers an [`Event::FaultRegs`] record carries.
+pub const FAULT_REGS: usize = 17;
 /// Bytes before a record's payload (tag and length).
 pub const RECORD_PREFIX: usize = 5;
 /// The largest number of frames a stack record may carry.
@@ -605,6 +608,12 @@ pub enum Event {
         /// The page the stack would have had to grow to.
         base: u64,
     },
+    /// The registers of the fault whose `Access` record follows (see the
+    /// wire format table).
+    FaultRegs {
+        /// rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8 .. r15, fs base.
+        regs: [u64; FAULT_REGS],
+    },
     /// The end of this process's report.
     ReportEnd {
         /// Whether the leak scan ran.
@@ -679,6 +688,8 @@ pub mod tag {
     pub const COMMAND_LINE: u8 = 12;
     /// [`super::Event::StackOverflow`]
     pub const STACK_OVERFLOW: u8 = 21;
+    /// [`super::Event::FaultRegs`]
+    pub const FAULT_REGS: u8 = 22;
     /// [`super::Event::ScanStats`]
     pub const SCAN_STATS: u8 = 13;
     /// [`super::Event::Corruption`]
@@ -897,6 +908,15 @@ impl<'a> Encoder<'a> {
         let at = self.begin(tag::STACK_OVERFLOW, 12);
         self.u32(tid);
         self.u64(base);
+        self.end(at);
+    }
+
+    /// Appends a `FaultRegs` record.
+    pub fn fault_regs(&mut self, regs: &[u64; FAULT_REGS]) {
+        let at = self.begin(tag::FAULT_REGS, 8 * FAULT_REGS);
+        for &r in regs {
+            self.u64(r);
+        }
         self.end(at);
     }
 
@@ -1201,6 +1221,13 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
             tid: c.u32()?,
             base: c.u64()?,
         },
+        tag::FAULT_REGS => {
+            let mut regs = [0u64; FAULT_REGS];
+            for r in &mut regs {
+                *r = c.u64()?;
+            }
+            Event::FaultRegs { regs }
+        }
         tag::SCAN_STATS => Event::ScanStats {
             blocks: c.u64()?,
             root_bytes: c.u64()?,
@@ -1254,7 +1281,7 @@ mod tests {
 
     #[test]
     fn every_record_round_trips_and_unknown_tags_are_skipped() {
-        let mut buf = [0u8; 1024];
+        let mut buf = [0u8; 2048];
         let bf = BadFree {
             kind: BadFreeKind::Mismatched,
             dealloc: Dealloc::DeleteArray,
@@ -1319,6 +1346,7 @@ mod tests {
         e.heuristic_total(Heuristic::NewArray, 12, 1);
         e.fatal_signal(6, -6, 0, 4);
         e.stack_overflow(1, 0x7ffe_0000_0000);
+        e.fault_regs(&core::array::from_fn(|i| 0x1000 + i as u64));
         e.note(1, "hello");
         e.command_line(b"./prog\0-x\0");
         e.scan_stats(3, 4096, 1000);
@@ -1372,6 +1400,9 @@ mod tests {
                 Event::StackOverflow {
                     tid: 1,
                     base: 0x7ffe_0000_0000
+                },
+                Event::FaultRegs {
+                    regs: core::array::from_fn(|i| 0x1000 + i as u64)
                 },
                 Event::Note {
                     code: 1,

@@ -136,7 +136,8 @@ fn read_own(addr: usize, dst: &mut [u8]) -> usize {
 }
 
 /// Reports the data access that raised SIGSEGV (`si_code` > 0: the kernel's,
-/// not a `kill`). The analyzer prints Valgrind's "Invalid read/write of size
+/// not a `kill`; a general protection fault carries the registers instead
+/// of an address, see [`SI_KERNEL`]). The analyzer prints Valgrind's "Invalid read/write of size
 /// N" error for it; the signal itself is reported afterwards (fatal) or the
 /// program's own handler runs (chained).
 ///
@@ -150,8 +151,15 @@ fn read_own(addr: usize, dst: &mut [u8]) -> usize {
 ///
 /// A fault just below the stack pointer is a stack overflow, which
 /// Valgrind reports as such, not as an invalid access: no record.
-pub fn report_fault(sig: i32, code: i32, addr: usize, pc: usize, sp: usize) {
-    if sig != libc::SIGSEGV || (code != SEGV_MAPERR && code != SEGV_ACCERR) {
+pub fn report_fault(
+    sig: i32,
+    code: i32,
+    addr: usize,
+    pc: usize,
+    sp: usize,
+    regs: &[u64; memdx_events::FAULT_REGS],
+) {
+    if sig != libc::SIGSEGV || !matches!(code, SEGV_MAPERR | SEGV_ACCERR | SI_KERNEL) {
         return;
     }
     if is_stack_overflow(addr, sp) {
@@ -178,7 +186,13 @@ pub fn report_fault(sig: i32, code: i32, addr: usize, pc: usize, sp: usize) {
     if entered {
         describe(addr, &mut a);
     }
-    if code == SEGV_MAPERR || a.place != Place::Unknown {
+    if code == SI_KERNEL {
+        // No address: the reader computes it from the registers and the
+        // instruction, and reports the access only when it is one no
+        // process can map (a non-canonical address, as memcheck sees it).
+        out::emit(|e| e.fault_regs(regs));
+        send(&a);
+    } else if code == SEGV_MAPERR || a.place != Place::Unknown {
         send(&a);
     }
     if entered {
@@ -204,6 +218,10 @@ pub fn readable(addr: usize, len: usize) -> bool {
 /// mapping does not allow the access.
 pub const SEGV_MAPERR: i32 = 1;
 const SEGV_ACCERR: i32 = 2;
+/// `si_code` of a SIGSEGV the kernel raised for a general protection fault
+/// (a non-canonical address, a misaligned SSE operand, a privileged
+/// instruction): no fault address.
+const SI_KERNEL: i32 = 0x80;
 
 static MAIN_ALT: AtomicBool = AtomicBool::new(false);
 

@@ -323,6 +323,41 @@ extern "C" fn fini() {
     report::final_report_at_exit();
 }
 
+/// The general registers of a signal's context, in the order of
+/// `memdx_events::Event::FaultRegs` (zeros without a context).
+fn fault_regs(ctx: *mut libc::c_void) -> [u64; memdx_events::FAULT_REGS] {
+    let mut regs = [0u64; memdx_events::FAULT_REGS];
+    if ctx.is_null() {
+        return regs;
+    }
+    // SAFETY: the kernel passes a valid ucontext.
+    let g = unsafe { &(*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
+    let order = [
+        libc::REG_RAX,
+        libc::REG_RCX,
+        libc::REG_RDX,
+        libc::REG_RBX,
+        libc::REG_RSP,
+        libc::REG_RBP,
+        libc::REG_RSI,
+        libc::REG_RDI,
+        libc::REG_R8,
+        libc::REG_R9,
+        libc::REG_R10,
+        libc::REG_R11,
+        libc::REG_R12,
+        libc::REG_R13,
+        libc::REG_R14,
+        libc::REG_R15,
+    ];
+    for (r, i) in regs.iter_mut().zip(order) {
+        *r = g[i as usize] as u64;
+    }
+    // The handler runs on the faulting thread: its fs base is ours.
+    regs[16] = tls::thread_pointer() as u64;
+    regs
+}
+
 extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes valid siginfo and ucontext pointers.
     let (code, addr, pc, sp) = unsafe {
@@ -342,6 +377,7 @@ extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         };
         (code, addr, pc, sp)
     };
+    let regs = fault_regs(ctx);
     let asynchronous = asynchronous(sig, code);
     if asynchronous && defer_if_in_runtime(sig, pc) {
         return;
@@ -355,12 +391,12 @@ extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
     // Valgrind, an invalid access is reported and the program goes on).
     if sig == libc::SIGSEGV && !asynchronous && guard::on_fault(addr).is_some() {
         if room {
-            access::report_fault(sig, code, addr, pc, sp);
+            access::report_fault(sig, code, addr, pc, sp, &regs);
         }
         return;
     }
     if room {
-        access::report_fault(sig, code, addr, pc, sp);
+        access::report_fault(sig, code, addr, pc, sp, &regs);
     }
     if call_program_handler(sig, info, ctx) {
         return;

@@ -312,6 +312,38 @@ fn main_thread_stack_overflow_is_named_as_valgrind_names_it() {
     assert_eq!(a, b);
 }
 
+/// A garbage pointer whose address is not canonical faults with no address
+/// (the kernel's general protection fault): the address comes from the
+/// registers and the instruction, and the report is Valgrind's, "General
+/// Protection Fault" included, frames aside (Valgrind's frame 0 there is
+/// where its translation last recorded the pc, not the faulting callee).
+#[test]
+fn a_non_canonical_access_is_a_general_protection_fault_as_under_valgrind() {
+    let scratch = Scratch::new("gpf");
+    let exe = build_corpus("wild_noncanonical_read.c", &scratch);
+    let ours = run_memdx(&exe, &["--leak-check=full", "--default-suppressions=no"]);
+    let native = Command::new(&exe).output().unwrap();
+    let text = String::from_utf8_lossy(&ours.stderr).into_owned();
+    assert_eq!(ours.status.signal(), Some(libc::SIGSEGV), "{text}");
+    assert_eq!(native.status.signal(), Some(libc::SIGSEGV));
+    let address = "Address 0xabababababababbb is not stack'd, malloc'd or (recently) free'd";
+    assert!(text.contains(address), "{text}");
+    assert!(text.contains("==  General Protection Fault\n"), "{text}");
+    if !valgrind_available() {
+        println!("SKIPPED the comparison: valgrind is not installed");
+        return;
+    }
+    let theirs = String::from_utf8_lossy(&run_valgrind(&exe).stderr).into_owned();
+    assert!(theirs.contains(address), "{theirs}");
+    let without_frames = |report: &str| -> Vec<String> {
+        normalized(report)
+            .into_iter()
+            .filter(|l| !l.starts_with("   at 0xA: ") && !l.starts_with("   by 0xA: "))
+            .collect()
+    };
+    assert_eq!(without_frames(&text), without_frames(&theirs));
+}
+
 /// With `--xml=yes` the report goes to the XML file, but Valgrind still
 /// prints its user messages on stderr: the stack-overflow advice after an
 /// access to an unmapped address, and the "Stack overflow in thread #1"

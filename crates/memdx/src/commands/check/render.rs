@@ -66,6 +66,9 @@ fn signal_name(sig: i32) -> &'static str {
 /// si_code values for SIGSEGV (Linux `asm-generic/siginfo.h`).
 const SEGV_MAPERR: i32 = 1;
 const SEGV_ACCERR: i32 = 2;
+/// `si_code` of a SIGSEGV the kernel raised for a general protection fault
+/// (Valgrind's `VKI_SEGV_MADE_UP_GPF`): no address.
+const SI_KERNEL: i32 = 0x80;
 
 /// Valgrind's words for SIGBUS's si_code (`BUS_ADRALN`, `BUS_ADRERR`,
 /// `BUS_OBJERR`).
@@ -249,6 +252,9 @@ pub struct ProcessReport {
     /// Valgrind's "Stack overflow in thread #N: can't grow stack to ADDR",
     /// printed before the fatal signal and again after its address line.
     stack_overflow: Option<String>,
+    /// The registers of the general protection fault whose access record
+    /// comes next (`Event::FaultRegs`).
+    fault_regs: Option<[u64; memdx_events::FAULT_REGS]>,
     program: model::CommandLine,
     ppid: u32,
     started_ms: u64,
@@ -331,6 +337,7 @@ impl ProcessReport {
             leak_errors: Vec::new(),
             fatal: None,
             stack_overflow: None,
+            fault_regs: None,
             program,
             ppid: parent_pid(pid),
             started_ms: super::session::elapsed_ms(),
@@ -479,6 +486,7 @@ impl ProcessReport {
             }
             Event::BadFree(e) => self.bad_free(e, sink),
             Event::Corruption(c) => self.corruption(c, sink),
+            Event::FaultRegs { regs } => self.fault_regs = Some(regs),
             Event::Access(a) => self.access(a, sink),
             Event::LossRecord(r) => self.loss.push(r),
             Event::HeuristicTotal {
@@ -504,6 +512,9 @@ impl ProcessReport {
                 );
                 // As Valgrind words the kernel's si_code for SIGSEGV.
                 let segv_maperr = signo == libc::SIGSEGV && code == SEGV_MAPERR;
+                // The kernel's SI_KERNEL, Valgrind's "made-up GPF": no
+                // address.
+                let gpf = signo == libc::SIGSEGV && code == SI_KERNEL;
                 // Valgrind's user messages: printed on stderr in XML mode
                 // too (the rest of the text goes to the XML only there).
                 let mut umsg = String::new();
@@ -521,6 +532,8 @@ impl ProcessReport {
                         &mut s,
                         &format!(" Bad permissions for mapped region at address 0x{addr:X}"),
                     );
+                } else if gpf {
+                    self.line(&mut s, " General Protection Fault");
                 } else if let Some(event) = sigbus_event(signo, code) {
                     self.line(&mut s, &format!(" {event} at address 0x{addr:X}"));
                 }
@@ -536,14 +549,16 @@ impl ProcessReport {
                         Some("Access not within mapped region".into())
                     } else if signo == libc::SIGSEGV && code == SEGV_ACCERR {
                         Some("Bad permissions for mapped region".into())
+                    } else if gpf {
+                        Some("General Protection Fault".into())
                     } else {
                         sigbus_event(signo, code).map(str::to_string)
                     },
-                    siaddr: matches!(
+                    siaddr: (matches!(
                         signo,
                         libc::SIGSEGV | libc::SIGBUS | libc::SIGFPE | libc::SIGILL
-                    )
-                    .then_some(addr),
+                    ) && !gpf)
+                        .then_some(addr),
                     main_stack_size: segv_maperr.then(main_stack_size),
                     stack_overflow: overflow_text,
                     stack: model_stack,
@@ -981,7 +996,24 @@ impl ProcessReport {
 
     /// An invalid access: a faulting instruction (decoded here) or a C
     /// library routine the runtime checked.
-    fn access(&mut self, a: Access, sink: &mut dyn Sink) {
+    fn access(&mut self, mut a: Access, sink: &mut dyn Sink) {
+        let regs = self.fault_regs.take();
+        let mut gpf_access = None;
+        if a.kind == AccessKind::Fault && a.si_code == SI_KERNEL {
+            // A general protection fault carries no address: the one the
+            // instruction used comes from its registers. Only a
+            // non-canonical one is an invalid access for memcheck (which
+            // knows the address); a misaligned SSE operand or a privileged
+            // instruction is the fatal signal alone.
+            let n = a.code.len().min(a.code_len as usize);
+            match regs.and_then(|r| super::access::fault_address(a.pc, &a.code[..n], &r)) {
+                Some((addr, d)) if super::access::non_canonical(addr) => {
+                    a.addr = addr;
+                    gpf_access = Some(d);
+                }
+                _ => return,
+            }
+        }
         let func = memdx_events::ACCESS_FUNCS
             .get(a.func as usize)
             .copied()
@@ -1011,6 +1043,9 @@ impl ProcessReport {
                 let (write, size) = match a.kind {
                     AccessKind::Write => (true, a.size),
                     AccessKind::Read => (false, a.size),
+                    _ if gpf_access.is_some() => {
+                        gpf_access.map_or((false, 0), |d| (d.write, d.size))
+                    }
                     _ => {
                         let n = a.code.len().min(a.code_len as usize);
                         match super::access::decode(a.pc, &a.code[..n], a.addr) {
