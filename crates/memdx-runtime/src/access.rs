@@ -137,9 +137,10 @@ fn read_own(addr: usize, dst: &mut [u8]) -> usize {
 
 /// Reports the data access that raised SIGSEGV (`si_code` > 0: the kernel's,
 /// not a `kill`; a general protection fault carries the registers instead
-/// of an address, see [`SI_KERNEL`]). The analyzer prints Valgrind's "Invalid read/write of size
-/// N" error for it; the signal itself is reported afterwards (fatal) or the
-/// program's own handler runs (chained).
+/// of an address, see [`SI_KERNEL`]). The analyzer prints Valgrind's
+/// "Invalid read/write of size N" error for it; the signal itself is
+/// reported afterwards (fatal) or the program's own handler runs
+/// (chained).
 ///
 /// Only what memcheck would call unaddressable is reported: an address in
 /// no mapping (`SEGV_MAPERR`), or one the runtime knows as (next to) a heap
