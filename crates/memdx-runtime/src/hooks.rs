@@ -227,15 +227,10 @@ pub unsafe fn freed_corruptions(q: usize) -> [Option<Corruption>; 2] {
     ]
 }
 
-/// Gives a released or evicted block back: kept for this thread's next
-/// allocation of its size (see `table::recycle`), else to glibc.
-fn give_back(q: usize) {
-    // SAFETY: q is a block start the caller released (its header intact).
-    unsafe {
-        if !table::recycle(q) {
-            sys::__libc_free(table::raw_of(q) as *mut c_void);
-        }
-    }
+/// Gives a released or evicted block back to glibc.
+fn give_to_glibc(q: usize) {
+    // SAFETY: q is a block start the caller released.
+    unsafe { sys::__libc_free(table::raw_of(q) as *mut c_void) };
 }
 
 /// Reports the blocks found damaged as they left the quarantine during the
@@ -250,7 +245,8 @@ fn report_damaged(damaged: &table::Damaged, stack: u32) {
             let stack = if c.stack == 0 { stack } else { c.stack };
             report_corruption(Corruption { stack, ..c });
         }
-        give_back(q);
+        // Not recycled: the damage may have reached its header.
+        give_to_glibc(q);
     }
 }
 
@@ -351,7 +347,7 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
             }
         }
     } else {
-        table::release(td, addr, stack, &mut damaged, &mut give_back)
+        table::release(td, addr, stack, &mut damaged, &mut give_to_glibc)
     };
     // The common case: a live block released by its own deallocator, its
     // edges intact.

@@ -1043,7 +1043,9 @@ impl ThreadState {
         if grown {
             self.quarantine(q, size, damaged, evict);
         } else {
-            leave_quarantine(q, poison_max(), redzone(), damaged, &mut |p, _| evict(p));
+            leave_quarantine(q, size, poison_max(), redzone(), damaged, &mut |p, _| {
+                evict(p)
+            });
         }
     }
 
@@ -1074,8 +1076,9 @@ impl ThreadState {
             head = (head + 1) & mask;
             len -= 1;
             bytes -= old_size;
-            leave_quarantine(old, pmax, rz, damaged, &mut |p, w0| {
-                // SAFETY: a clean block that left the quarantine.
+            leave_quarantine(old, old_size, pmax, rz, damaged, &mut |p, w0| {
+                // SAFETY: a clean block that left the quarantine, its
+                // header's size the one recorded at its release.
                 if !unsafe { self.recycle(p, w0, rz) } {
                     evict(p);
                 }
@@ -1120,11 +1123,15 @@ impl Damaged {
 }
 
 /// A block leaves the quarantine: given to `evict` (with its header's
-/// first word) when its poison and redzone are intact, else kept in
-/// `damaged` (see [`check_freed`] for the details the report needs).
+/// first word) when its header still holds the size the ring recorded at
+/// its release (`size`) and its poison and redzone are intact, else kept
+/// in `damaged` (see [`check_freed`] for the details the report needs). A
+/// header overwritten after the free (an underflowing write) is never
+/// trusted with the block's size: its chunk is not recycled for it.
 #[inline(always)]
 fn leave_quarantine<E: FnMut(usize, u64)>(
     q: usize,
+    size: usize,
     pmax: usize,
     rz: usize,
     damaged: &mut Damaged,
@@ -1132,12 +1139,12 @@ fn leave_quarantine<E: FnMut(usize, u64)>(
 ) {
     // SAFETY: a quarantined block keeps its header.
     let w0 = unsafe { header_at(q).read() };
-    let size = (w0 & SIZE_MASK) as usize;
     // SAFETY: the block's memory and redzone are still ours.
-    let clean = unsafe {
-        (w0 & FLAG_POISONED == 0 || all_bytes(q, POISON, size.min(pmax)))
-            && (w0 & FLAG_OVERRUN_REPORTED != 0 || all_bytes(q + size, CANARY, rz))
-    };
+    let clean = (w0 & SIZE_MASK) as usize == size
+        && unsafe {
+            (w0 & FLAG_POISONED == 0 || all_bytes(q, POISON, size.min(pmax)))
+                && (w0 & FLAG_OVERRUN_REPORTED != 0 || all_bytes(q + size, CANARY, rz))
+        };
     if clean || damaged.full() {
         evict(q, w0);
     } else {
@@ -1270,21 +1277,8 @@ const fn recycle_class(len: usize) -> usize {
     (len + 8 + 15) >> 4
 }
 
-/// Keeps the chunk of block `q` (released, clean, not the program's any
-/// more) for this thread's next allocation of its class, instead of giving
-/// it back to glibc (see [`ThreadState::recycle`]). False when it must go
-/// back to glibc.
-///
-/// # Safety
-/// `q` is a released block start with its header intact.
-#[inline]
-pub unsafe fn recycle(q: usize) -> bool {
-    let st = state_ptr();
-    // SAFETY: this thread's own state; q per the contract.
-    !st.is_null() && unsafe { (*st).recycle(q, header_at(q).read(), redzone()) }
-}
-
-/// A recycled chunk for a glibc request of `len` bytes (see [`recycle`]),
+/// A recycled chunk for a glibc request of `len` bytes (see
+/// [`ThreadState::recycle`]),
 /// or None.
 #[inline]
 pub fn take_recycled(td: &ThreadData, len: usize) -> Option<usize> {
@@ -1320,10 +1314,11 @@ pub unsafe fn raw_of(q: usize) -> usize {
 }
 
 /// Releases block `q`: the live bit is cleared, the header checked and
-/// marked, the memory poisoned and quarantined. Blocks given back to glibc
-/// (leaving the quarantine clean, or never held) are handed to `evict`;
-/// blocks found damaged on leaving are listed in `damaged` (the caller
-/// reports them, then gives them back).
+/// marked, the memory poisoned and quarantined. Blocks leaving the
+/// quarantine clean, or never held, are recycled (see
+/// [`ThreadState::recycle`]) or handed to `evict` (which gives them to
+/// glibc); blocks found damaged on leaving are listed in `damaged` (the
+/// caller reports them, then gives them back).
 #[inline]
 pub fn release<E: FnMut(usize)>(
     td: &ThreadData,
@@ -1372,8 +1367,11 @@ pub fn release<E: FnMut(usize)>(
         if kind & INTERNAL == 0 {
             on_state(st, |s| s.counters.frees += 1);
         }
-        // Not worth poisoning or holding: given back at once.
-        evict(q);
+        // Not worth poisoning or holding: recycled or given back at once.
+        // SAFETY: st is this thread's state; the header was checked above.
+        if st.is_null() || !unsafe { (*st).recycle(q, w0, redzone()) } {
+            evict(q);
+        }
         return Release::Live(b, damage);
     }
     let poison = b.size.min(poison_max());
@@ -1448,15 +1446,10 @@ fn release_damaged_header<E: FnMut(usize)>(
 }
 
 /// This thread's own state, or null when it has none yet or is exiting
-/// (then [`with_state`] finds or makes one). Gives the thread its state
-/// first, as [`ensure_state`] does.
-#[inline(always)]
-fn state_ptr() -> *mut ThreadState {
-    state_of(crate::tls::get())
-}
-
-/// [`state_ptr`] with this thread's data at hand (the hooks pass it along:
-/// the compiler would otherwise compute its address again after each store).
+/// (then [`with_state`] finds or makes one; the thread is given its state
+/// first, as [`ensure_state`] does). `td` is this thread's data: the hooks
+/// pass it along, as the compiler would otherwise compute its address
+/// again after each store.
 #[inline(always)]
 fn state_of(td: &ThreadData) -> *mut ThreadState {
     let cur = td.state.get();
@@ -1467,14 +1460,14 @@ fn state_of(td: &ThreadData) -> *mut ThreadState {
     ptr::null_mut()
 }
 
-/// Runs `f` with state `st` from [`state_ptr`], or through [`with_state`]
+/// Runs `f` with state `st` from [`state_of`], or through [`with_state`]
 /// when that was null.
 #[inline(always)]
 fn on_state<T>(st: *mut ThreadState, f: impl FnOnce(&mut ThreadState) -> T) -> Option<T> {
     if st.is_null() {
         with_state(f)
     } else {
-        // SAFETY: this thread's own state (see state_ptr).
+        // SAFETY: this thread's own state (see state_of).
         Some(f(unsafe { &mut *st }))
     }
 }
@@ -1689,12 +1682,22 @@ mod tests {
         unsafe { *((dirty + 4) as *mut u8) = 1 };
         let mut damaged = Damaged::new();
         let mut evicted = Vec::new();
-        leave_quarantine(clean, poison_max(), redzone(), &mut damaged, &mut |p, _| {
-            evicted.push(p)
-        });
-        leave_quarantine(dirty, poison_max(), redzone(), &mut damaged, &mut |p, _| {
-            evicted.push(p)
-        });
+        leave_quarantine(
+            clean,
+            24,
+            poison_max(),
+            redzone(),
+            &mut damaged,
+            &mut |p, _| evicted.push(p),
+        );
+        leave_quarantine(
+            dirty,
+            24,
+            poison_max(),
+            redzone(),
+            &mut damaged,
+            &mut |p, _| evicted.push(p),
+        );
         assert_eq!(evicted, vec![clean]);
         assert_eq!(damaged.blocks(), &[dirty]);
         // SAFETY: as above.
@@ -1760,7 +1763,9 @@ mod tests {
         let _ = release(crate::tls::get(), q, 2, &mut Damaged::new(), &mut |_| {});
         let len = 40 + HEADER + redzone();
         // SAFETY: a released block, its header intact.
-        assert!(unsafe { recycle(q) });
+        assert!(unsafe {
+            (*state_of(crate::tls::get())).recycle(q, header_at(q).read(), redzone())
+        });
         // glibc gives a request of `len` a chunk of 16 * class bytes, of
         // which all but the size word are usable.
         let class = recycle_class(len);
