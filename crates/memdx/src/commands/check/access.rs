@@ -2,7 +2,9 @@
 //! decoded from the code bytes the runtime copied at the faulting pc (the
 //! runtime never decodes; this runs in the CLI).
 
-use iced_x86::{Decoder, DecoderOptions, InstructionInfoFactory, OpAccess, Register};
+use iced_x86::{
+    Decoder, DecoderOptions, Instruction, InstructionInfoFactory, OpAccess, Register, UsedMemory,
+};
 
 /// Direction and size of a memory access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,21 +21,10 @@ pub struct Decoded {
 /// first access made, which is the one Valgrind reports). `None` when the
 /// bytes do not decode or the instruction accesses no memory.
 pub fn decode(pc: u64, code: &[u8], addr: u64) -> Option<Decoded> {
-    let mut d = Decoder::with_ip(64, code, pc, DecoderOptions::NONE);
-    let ins = d.decode();
-    if ins.is_invalid() {
-        return None;
-    }
-    let mut f = InstructionInfoFactory::new();
-    let info = f.info(&ins);
-    let used = info.used_memory();
-    let mem = used
-        .iter()
-        .filter(|m| !matches!(m.access(), OpAccess::None | OpAccess::NoMemAccess))
-        .collect::<Vec<_>>();
+    let (_, mem) = memory_operands(pc, code)?;
     // The operand whose displacement-only address (no registers: the
-    // registers of the fault are not in the record) equals the fault
-    // address, else reads before writes.
+    // registers of an ordinary fault are not in the record) equals the
+    // fault address, else reads before writes.
     let pick = mem
         .iter()
         .find(|m| {
@@ -41,13 +32,44 @@ pub fn decode(pc: u64, code: &[u8], addr: u64) -> Option<Decoded> {
                 && m.index() == iced_x86::Register::None
                 && m.displacement() == addr
         })
-        .or_else(|| mem.iter().find(|m| is_read(m.access())))
-        .or_else(|| mem.first())?;
-    let size = pick.memory_size().size() as u64;
-    Some(Decoded {
-        write: !is_read(pick.access()),
-        size,
-    })
+        .or_else(|| first_read(&mem))?;
+    Some(Decoded::of(pick))
+}
+
+/// The instruction at `pc` decoded from `code` (64-bit mode), with the
+/// memory operands it accesses; `None` when the bytes do not decode.
+fn memory_operands(pc: u64, code: &[u8]) -> Option<(Instruction, Vec<UsedMemory>)> {
+    let mut d = Decoder::with_ip(64, code, pc, DecoderOptions::NONE);
+    let ins = d.decode();
+    if ins.is_invalid() {
+        return None;
+    }
+    let mut f = InstructionInfoFactory::new();
+    let mem = f
+        .info(&ins)
+        .used_memory()
+        .iter()
+        .filter(|m| !matches!(m.access(), OpAccess::None | OpAccess::NoMemAccess))
+        .copied()
+        .collect();
+    Some((ins, mem))
+}
+
+/// The operand Valgrind reports when the address does not tell: the read
+/// of a read-modify-write (the first access made), else the first one.
+fn first_read(mem: &[UsedMemory]) -> Option<&UsedMemory> {
+    mem.iter()
+        .find(|m| is_read(m.access()))
+        .or_else(|| mem.first())
+}
+
+impl Decoded {
+    fn of(m: &UsedMemory) -> Decoded {
+        Decoded {
+            write: !is_read(m.access()),
+            size: m.memory_size().size() as u64,
+        }
+    }
 }
 
 /// The address the instruction at `pc` in `code` accessed, computed from
@@ -63,31 +85,11 @@ pub fn fault_address(
     code: &[u8],
     regs: &[u64; memdx_events::FAULT_REGS],
 ) -> Option<(u64, Decoded)> {
-    let mut d = Decoder::with_ip(64, code, pc, DecoderOptions::NONE);
-    let ins = d.decode();
-    if ins.is_invalid() {
-        return None;
-    }
-    let mut f = InstructionInfoFactory::new();
-    let info = f.info(&ins);
-    let used = info.used_memory();
-    let mem = used
-        .iter()
-        .filter(|m| !matches!(m.access(), OpAccess::None | OpAccess::NoMemAccess))
-        .collect::<Vec<_>>();
-    let pick = mem
-        .iter()
-        .find(|m| is_read(m.access()))
-        .or_else(|| mem.first())?;
+    let (ins, mem) = memory_operands(pc, code)?;
+    let pick = first_read(&mem)?;
     let next_ip = ins.next_ip();
     let addr = pick.virtual_address(0, |reg, _, _| register_value(reg, regs, next_ip))?;
-    Some((
-        addr,
-        Decoded {
-            write: !is_read(pick.access()),
-            size: pick.memory_size().size() as u64,
-        },
-    ))
+    Some((addr, Decoded::of(pick)))
 }
 
 /// The value of `reg` at the fault, for an address computation.
