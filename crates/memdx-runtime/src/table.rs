@@ -741,7 +741,7 @@ pub struct ThreadState {
     /// Base of the last non-main glibc heap seen (see hooks::note_arena).
     pub last_arena: usize,
     /// Clean glibc chunks that left the quarantine, kept for this thread's
-    /// next allocations of their size class (see [`recycle`]): the head of
+    /// next allocations of their size class (see [`Self::recycle`]): the head of
     /// an intrusive list per class, and the bytes they hold.
     recycled: [usize; RECYCLE_CLASSES],
     recycled_bytes: usize,
