@@ -175,7 +175,7 @@ fn same_text(tag: &str, bin: &Path, options: &[&str], args: &[&str]) -> Report {
 macro_rules! need_valgrind {
     () => {
         if !have_valgrind() {
-            println!("SKIPPED: valgrind is not installed");
+            memdx_testkit::tool_missing("valgrind is not installed");
             return;
         }
     };
@@ -255,6 +255,7 @@ fn check_corpus_text_matches_valgrind() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "c" || e == "cpp"))
+        .filter(|p| memdx_testkit::corpus_selected(&p.file_name().unwrap().to_string_lossy()))
         .collect();
     sources.sort();
     for src in sources {

@@ -153,10 +153,10 @@ fn s(p: &Path) -> &str {
 #[test]
 fn valgrind_ci_counts_summarises_and_renders_our_xml() {
     if !have_module("ValgrindCI") {
-        println!(
-            "SKIPPED: ValgrindCI (pip install valgrindci) is not available to {}",
+        memdx_testkit::tool_missing(&format!(
+            "ValgrindCI (pip install valgrindci) is not available to {}",
             python()
-        );
+        ));
         return;
     }
     let (xml_path, src) = fixture("valgrind-ci");
@@ -201,10 +201,10 @@ fn valgrind_ci_counts_summarises_and_renders_our_xml() {
 #[test]
 fn valgrind_codequality_converts_our_xml_to_gitlab_issues() {
     if !have_module("valgrind_codequality") {
-        println!(
-            "SKIPPED: valgrind-codequality (pip install valgrind-codequality) is not available to {}",
+        memdx_testkit::tool_missing(&format!(
+            "valgrind-codequality (pip install valgrind-codequality) is not available to {}",
             python()
-        );
+        ));
         return;
     }
     let (xml_path, src) = fixture("codequality");

@@ -327,7 +327,7 @@ mod tests {
     fn valgrinds_own_default_suppressions_parse() {
         let path = Path::new("/usr/libexec/valgrind/default.supp");
         let Ok(text) = std::fs::read_to_string(path) else {
-            println!("SKIPPED: valgrind's default.supp is not installed");
+            memdx_testkit::tool_missing("valgrind's default.supp is not installed");
             return;
         };
         let s = parse(&text, path).unwrap();

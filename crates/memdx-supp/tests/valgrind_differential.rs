@@ -117,7 +117,7 @@ fn valgrind(bin: &Path, xml: &Path, supp: Option<&Path>) {
 #[test]
 fn matcher_suppresses_what_valgrind_suppresses() {
     if Command::new("valgrind").arg("--version").output().is_err() {
-        println!("SKIPPED: valgrind is not installed");
+        memdx_testkit::tool_missing("valgrind is not installed");
         return;
     }
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("supp-diff");

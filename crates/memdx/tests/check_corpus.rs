@@ -16,7 +16,11 @@ fn corpus_verdicts_match_expectations() {
     let scratch = Scratch::new("corpus");
     let mut failures = Vec::new();
     let sources = corpus_sources();
-    assert!(sources.len() >= 25, "corpus shrank: {}", sources.len());
+    assert!(
+        memdx_testkit::corpus_filtered() || sources.len() >= 25,
+        "corpus shrank: {}",
+        sources.len()
+    );
     for src in &sources {
         let text = std::fs::read_to_string(src).unwrap();
         let expect = parse_expect(&text);

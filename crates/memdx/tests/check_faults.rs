@@ -48,7 +48,7 @@ fn normalized(stderr: &str) -> Vec<String> {
 #[test]
 fn fault_reports_are_valgrinds() {
     if !valgrind_available() {
-        println!("SKIPPED: valgrind is not installed (.ci/run installs it)");
+        memdx_testkit::tool_missing("valgrind is not installed (.ci/run installs it)");
         return;
     }
     let scratch = Scratch::new("faults");
@@ -186,7 +186,7 @@ fn sigterm_sent_to_memdx_reaches_the_program() {
         "{text}"
     );
     if !valgrind_available() {
-        println!("SKIPPED the comparison: valgrind is not installed");
+        memdx_testkit::tool_missing("the comparison: valgrind is not installed");
         return;
     }
     let mut theirs = Command::new("valgrind");
@@ -295,7 +295,7 @@ fn main_thread_stack_overflow_is_named_as_valgrind_names_it() {
         "{text}"
     );
     if !valgrind_available() {
-        println!("SKIPPED the comparison: valgrind is not installed");
+        memdx_testkit::tool_missing("the comparison: valgrind is not installed");
         return;
     }
     let theirs = run_valgrind(&exe);
@@ -330,7 +330,7 @@ fn a_non_canonical_access_is_a_general_protection_fault_as_under_valgrind() {
     assert!(text.contains(address), "{text}");
     assert!(text.contains("==  General Protection Fault\n"), "{text}");
     if !valgrind_available() {
-        println!("SKIPPED the comparison: valgrind is not installed");
+        memdx_testkit::tool_missing("the comparison: valgrind is not installed");
         return;
     }
     let theirs = String::from_utf8_lossy(&run_valgrind(&exe).stderr).into_owned();
@@ -372,7 +372,7 @@ fn xml_mode_prints_valgrinds_user_messages_on_stderr() {
             .unwrap()
             .contains("<fatal_signal>"));
         if !valgrind_available() {
-            println!("SKIPPED the comparison: valgrind is not installed");
+            memdx_testkit::tool_missing("the comparison: valgrind is not installed");
             continue;
         }
         let vxml = scratch.0.join(format!("{name}.vg.xml"));

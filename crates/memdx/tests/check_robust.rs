@@ -53,7 +53,9 @@ fn tool(name: &str, package: &str) -> Option<PathBuf> {
         !installed,
         "package {package} is installed but no '{name}' program was found"
     );
-    println!("SKIPPED: {name} is not installed (package {package}; .ci/run installs it)");
+    memdx_testkit::tool_missing(&format!(
+        "{name} is not installed (package {package}; .ci/run installs it)"
+    ));
     None
 }
 
@@ -635,7 +637,9 @@ fn command_line_with_newlines_and_spaces_matches_valgrind() {
         "a report line without the ==PID== prefix:\n{ours}"
     );
     if !valgrind_available() {
-        println!("SKIPPED: valgrind comparison (valgrind is not installed; .ci/run installs it)");
+        memdx_testkit::tool_missing(
+            "valgrind comparison (valgrind is not installed; .ci/run installs it)",
+        );
         return;
     }
     let theirs = Command::new("valgrind")

@@ -122,7 +122,7 @@ fn run(cmd: &mut Command) -> Output {
 #[test]
 fn a_suppression_file_suppresses_what_valgrind_suppresses() {
     if !valgrind_available() {
-        println!("SKIPPED: valgrind is not installed (.ci/run installs it)");
+        memdx_testkit::tool_missing("valgrind is not installed (.ci/run installs it)");
         return;
     }
     let scratch = Scratch::new("supp-vg");

@@ -11,7 +11,7 @@ use check_util::*;
 #[test]
 fn corpus_agrees_with_valgrind() {
     if !valgrind_available() {
-        println!("SKIPPED: valgrind is not installed (.ci/run installs it)");
+        memdx_testkit::tool_missing("valgrind is not installed (.ci/run installs it)");
         return;
     }
     let scratch = Scratch::new("valgrind");

@@ -176,7 +176,7 @@ fn run_both(
 #[test]
 fn corpus_xml_agrees_with_valgrind() {
     if !valgrind_available() {
-        println!("SKIPPED: valgrind is not installed (.ci/run installs it)");
+        memdx_testkit::tool_missing("valgrind is not installed (.ci/run installs it)");
         return;
     }
     let scratch = Scratch::new("xml");
@@ -363,10 +363,10 @@ fn valgrind_ci_reads_memdx_check_xml() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !have {
-        println!(
-            "SKIPPED: ValgrindCI (pip install valgrindci) is not available to {}",
+        memdx_testkit::tool_missing(&format!(
+            "ValgrindCI (pip install valgrindci) is not available to {}",
             python()
-        );
+        ));
         return;
     }
     // Built from a copy in a directory without `..` in its path: ValgrindCI

@@ -166,7 +166,7 @@ fn goldens_are_what_the_installed_procps_prints_now() {
     match version {
         Ok(v) if String::from_utf8_lossy(&v.stdout).contains("procps-ng 4.0.2") => {}
         _ => {
-            println!("SKIPPED: procps-ng 4.0.2 `free` is not installed");
+            memdx_testkit::tool_missing("procps-ng 4.0.2 `free` is not installed");
             return;
         }
     }

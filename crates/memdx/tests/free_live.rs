@@ -32,7 +32,7 @@ fn rows(text: &str) -> Vec<(String, Vec<i64>)> {
 #[test]
 fn live_totals_agree_with_procps_and_the_rest_is_close() {
     let Ok(procps) = Command::new("free").args(["-b", "-t", "-v"]).output() else {
-        println!("SKIPPED: procps `free` is not installed");
+        memdx_testkit::tool_missing("procps `free` is not installed");
         return;
     };
     let ours = memdx(&["free", "-b", "-t", "-v"], None);

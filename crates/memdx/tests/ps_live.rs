@@ -166,7 +166,7 @@ fn rss_vsz_and_shr_agree_with_ps_and_top() {
         .args(["-o", "rss=,vsz=", "-p", &pid.to_string()])
         .output()
     else {
-        println!("SKIPPED: procps ps is not installed");
+        memdx_testkit::tool_missing("procps ps is not installed");
         return;
     };
     let ps = String::from_utf8(ps.stdout).unwrap();
@@ -201,7 +201,9 @@ fn rss_vsz_and_shr_agree_with_ps_and_top() {
 #[test]
 fn pss_uss_swap_agree_with_smem() {
     if Command::new("smem").arg("--version").output().is_err() || !can_read_own_smaps() {
-        println!("SKIPPED: smem is not installed (apt install smem) or smaps is unreadable");
+        memdx_testkit::tool_missing(
+            "smem is not installed (apt install smem) or smaps is unreadable",
+        );
         return;
     }
     let Some(s) = start_sharer() else { return };
@@ -264,7 +266,7 @@ fn unprivileged_user_sees_blanks_and_one_note_explaining_why() {
         .env_remove("MEMDX_PROC_ROOT")
         .output();
     let Ok(out) = out else {
-        println!("SKIPPED: setpriv is not installed");
+        memdx_testkit::tool_missing("setpriv is not installed");
         return;
     };
     assert!(

@@ -23,7 +23,7 @@ impl Tmux {
     /// the given size; `None` (test skipped) when tmux is missing.
     fn start(name: &str, width: u16, height: u16) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
-            println!("SKIPPED: tmux is not installed");
+            memdx_testkit::tool_missing("tmux is not installed");
             return None;
         }
         let session = format!("memdx-{name}-{}", std::process::id());

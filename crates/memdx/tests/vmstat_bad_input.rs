@@ -205,7 +205,7 @@ fn unreadable_slabinfo_for_an_unprivileged_user_is_one_line() {
         .env_remove("MEMDX_REPLAY_ROOT")
         .output();
     let Ok(out) = out else {
-        println!("SKIPPED: no setpriv");
+        memdx_testkit::tool_missing("no setpriv");
         return;
     };
     assert_one_line_error(&out, &["/proc/slabinfo", "Permission denied"]);

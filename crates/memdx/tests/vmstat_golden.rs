@@ -115,7 +115,9 @@ fn memdx_vmstat_matches_procps_goldens_byte_for_byte() {
     let mut failures = Vec::new();
     let script = have_script();
     if !script {
-        println!("SKIPPED: tty* cases (no `script` to make a pseudo-terminal)");
+        memdx_testkit::tool_missing(
+            "tty* cases: no `script` (util-linux) to make a pseudo-terminal",
+        );
     }
     for case in all.iter().filter(|c| script || tty_rows(&c.name).is_none()) {
         let dir = fixtures().join(&case.fixture).join("expected");

@@ -38,7 +38,7 @@ fn memdx() -> Command {
 #[test]
 fn stats_agree_with_procps_on_the_live_machine() {
     let Some(procps) = run(Command::new("vmstat").arg("-s")) else {
-        println!("SKIPPED: procps vmstat is not installed or failed");
+        memdx_testkit::tool_missing("procps vmstat is not installed or failed");
         return;
     };
     let ours = run(memdx().arg("-s")).unwrap();
@@ -86,7 +86,7 @@ fn stats_agree_with_procps_on_the_live_machine() {
 #[test]
 fn default_report_agrees_with_procps_on_the_live_machine() {
     let Some(procps) = run(&mut Command::new("vmstat")) else {
-        println!("SKIPPED: procps vmstat is not installed or failed");
+        memdx_testkit::tool_missing("procps vmstat is not installed or failed");
         return;
     };
     let ours = run(&mut memdx()).unwrap();

@@ -22,6 +22,7 @@ pub fn corpus_sources() -> Vec<PathBuf> {
             p.extension()
                 .is_some_and(|e| e == "c" || e == "cpp" || e == "rs")
         })
+        .filter(|p| memdx_testkit::corpus_selected(&p.file_name().unwrap().to_string_lossy()))
         .collect();
     v.sort();
     v
