@@ -152,7 +152,10 @@ fn bad_slabinfo_names_file_and_line() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1);
     assert!(
-        err.contains(&format!("{} line 2: bad number", bad.display())),
+        err.contains(&format!(
+            "{} line 2: kmalloc-64 has a non-numeric field \"x\"",
+            bad.display()
+        )),
         "{err}"
     );
     let out = memdx(&["slab", "--interval", "soon"], None);

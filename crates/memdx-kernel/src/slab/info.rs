@@ -14,38 +14,55 @@ pub const SYSFS_SLAB: &str = "sys/kernel/slab";
 /// Page size assumed for `pagesperslab` (4 KiB on x86 and most arm64 kernels).
 pub const PAGE_SIZE: u64 = 4096;
 
-/// One cache's counters at one moment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One cache at one moment: the counters of `/proc/slabinfo` (memdx-proc's
+/// one slabinfo parser and cache type) and whether the kernel reclaims it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlabCache {
-    /// Cache name (`kmalloc-64`, `dentry`, ...).
-    pub name: String,
-    /// Objects in use.
-    pub active_objs: u64,
-    /// Objects allocated (in use or free in partial slabs).
-    pub num_objs: u64,
-    /// Object size in bytes.
-    pub objsize: u64,
-    /// Objects per slab.
-    pub objperslab: u64,
-    /// Pages per slab.
-    pub pagesperslab: u64,
-    /// Slabs in use.
-    pub active_slabs: u64,
-    /// Slabs allocated.
-    pub num_slabs: u64,
+    /// The counters, as `/proc/slabinfo` (or sysfs) gives them.
+    pub counters: memdx_proc::SlabCache,
     /// Whether the kernel can reclaim it under pressure (SLAB_RECLAIM_ACCOUNT
     /// from sysfs, or a known reclaimable cache name).
     pub reclaimable: bool,
 }
 
 impl SlabCache {
+    /// A cache from its counters; reclaimable when its name says so.
+    pub fn from_counters(counters: memdx_proc::SlabCache) -> Self {
+        Self {
+            reclaimable: is_reclaimable_name(&counters.name),
+            counters,
+        }
+    }
+    /// The cache's name (`kmalloc-64`, `dentry`, ...).
+    pub fn name(&self) -> &str {
+        &self.counters.name
+    }
     /// Bytes held by objects in use.
     pub fn active_bytes(&self) -> u64 {
-        self.active_objs * self.objsize
+        self.counters.active_objs * self.counters.obj_size
     }
     /// Bytes of the slabs themselves (what slabtop calls CACHE SIZE).
     pub fn cache_bytes(&self) -> u64 {
-        self.num_slabs * self.pagesperslab * PAGE_SIZE
+        self.counters.num_slabs * self.counters.pages_per_slab * PAGE_SIZE
+    }
+}
+
+/// The JSON object of `docs/json.md` ("slab"): slabinfo's column names.
+impl Serialize for SlabCache {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let c = &self.counters;
+        let mut st = s.serialize_struct("SlabCache", 9)?;
+        st.serialize_field("name", &c.name)?;
+        st.serialize_field("active_objs", &c.active_objs)?;
+        st.serialize_field("num_objs", &c.num_objs)?;
+        st.serialize_field("objsize", &c.obj_size)?;
+        st.serialize_field("objperslab", &c.objs_per_slab)?;
+        st.serialize_field("pagesperslab", &c.pages_per_slab)?;
+        st.serialize_field("active_slabs", &c.active_slabs)?;
+        st.serialize_field("num_slabs", &c.num_slabs)?;
+        st.serialize_field("reclaimable", &self.reclaimable)?;
+        st.end()
     }
 }
 
@@ -69,49 +86,16 @@ pub fn is_reclaimable_name(name: &str) -> bool {
         || name.ends_with("_inode")
 }
 
-/// Parses `/proc/slabinfo` text.
+/// Parses `/proc/slabinfo` text (memdx-proc's parser); errors name `source`
+/// and the line.
 pub fn parse_slabinfo(text: &str, source: &str) -> Result<Vec<SlabCache>> {
-    let mut lines = text.lines().enumerate();
-    match lines.next() {
-        Some((_, first)) if first.starts_with("slabinfo - version: 2.") => {}
-        Some((_, first)) => {
-            return Err(KernelError::parse(
-                source,
-                1,
-                format!("not slabinfo 2.x: {first:?}"),
-            ))
-        }
-        None => return Err(KernelError::parse(source, 0, "empty file")),
-    }
-    let mut caches = Vec::new();
-    for (i, line) in lines {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let err = |m: &str| KernelError::parse(source, i + 1, format!("{m}: {line:?}"));
-        let mut f = line.split_whitespace();
-        let name = f.next().ok_or_else(|| err("empty line"))?.to_string();
-        let nums: Vec<u64> = f
-            .filter(|t| !matches!(*t, ":" | "tunables" | "slabdata"))
-            .map(|t| t.parse::<u64>().map_err(|_| err("bad number")))
-            .collect::<Result<_>>()?;
-        // name active num objsize objperslab pagesperslab : tunables l b s : slabdata active num shared
-        if nums.len() != 11 {
-            return Err(err("expected 11 numbers"));
-        }
-        caches.push(SlabCache {
-            reclaimable: is_reclaimable_name(&name),
-            name,
-            active_objs: nums[0],
-            num_objs: nums[1],
-            objsize: nums[2],
-            objperslab: nums[3],
-            pagesperslab: nums[4],
-            active_slabs: nums[8],
-            num_slabs: nums[9],
-        });
-    }
-    Ok(caches)
+    let info = memdx_proc::SlabInfo::parse(text)
+        .map_err(|(line, message)| KernelError::parse(source, line, message))?;
+    Ok(info
+        .caches
+        .into_iter()
+        .map(SlabCache::from_counters)
+        .collect())
 }
 
 /// Reads `proc/slabinfo` under `root`.
@@ -159,19 +143,22 @@ pub fn read_sysfs(root: &ProcRoot) -> Result<Vec<SlabCache>> {
         let objperslab = first_number(root, &rel("objs_per_slab"))?;
         let order = first_number(root, &rel("order"))?;
         let slabs = first_number(root, &rel("slabs"))?;
+        let reclaimable = first_number(root, &rel("reclaim_account"))
+            .map(|v| v == 1)
+            .unwrap_or(false)
+            || is_reclaimable_name(&name);
         caches.push(SlabCache {
-            active_objs: first_number(root, &rel("objects"))?,
-            num_objs: first_number(root, &rel("total_objects"))?,
-            objsize: first_number(root, &rel("object_size"))?,
-            objperslab,
-            pagesperslab: 1 << order,
-            active_slabs: slabs,
-            num_slabs: slabs,
-            reclaimable: first_number(root, &rel("reclaim_account"))
-                .map(|v| v == 1)
-                .unwrap_or(false)
-                || is_reclaimable_name(&name),
-            name,
+            counters: memdx_proc::SlabCache {
+                active_objs: first_number(root, &rel("objects"))?,
+                num_objs: first_number(root, &rel("total_objects"))?,
+                obj_size: first_number(root, &rel("object_size"))?,
+                objs_per_slab: objperslab,
+                pages_per_slab: 1 << order,
+                active_slabs: slabs,
+                num_slabs: slabs,
+                name,
+            },
+            reclaimable,
         });
     }
     Ok(caches)
@@ -196,7 +183,7 @@ mod tests {
     fn slabinfo_rows_become_caches() {
         let c = parse_slabinfo(TEXT, "s").unwrap();
         assert_eq!(c.len(), 2);
-        assert_eq!(c[0].name, "kmalloc-64");
+        assert_eq!(c[0].name(), "kmalloc-64");
         assert_eq!(c[0].active_bytes(), 5120 * 64);
         assert_eq!(c[0].cache_bytes(), 84 * 4096);
         assert!(!c[0].reclaimable);
@@ -210,11 +197,11 @@ mod tests {
             parse_slabinfo(bad, "/proc/slabinfo")
                 .unwrap_err()
                 .to_string(),
-            "/proc/slabinfo line 2: expected 11 numbers: \"kmalloc-64 1 2 3\""
+            "/proc/slabinfo line 2: kmalloc-64 has no slabdata section"
         );
         assert!(parse_slabinfo("hello\n", "x")
             .unwrap_err()
             .to_string()
-            .starts_with("x line 1: not slabinfo"));
+            .starts_with("x line 1: expected `slabinfo - version: 2.x`"));
     }
 }

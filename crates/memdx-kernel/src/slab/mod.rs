@@ -71,7 +71,7 @@ impl SlabReport {
         caches.sort_by(|a, b| {
             b.cache_bytes()
                 .cmp(&a.cache_bytes())
-                .then_with(|| a.name.cmp(&b.name))
+                .then_with(|| a.name().cmp(b.name()))
         });
         SlabReport {
             samples: samples.len(),

@@ -25,8 +25,8 @@ pub fn write_text(out: &mut dyn Write, r: &SlabReport, limit: usize) -> io::Resu
             f(k.percpu)
         )?;
     }
-    let active: u64 = r.caches.iter().map(|c| c.active_objs).sum();
-    let total: u64 = r.caches.iter().map(|c| c.num_objs).sum();
+    let active: u64 = r.caches.iter().map(|c| c.counters.active_objs).sum();
+    let total: u64 = r.caches.iter().map(|c| c.counters.num_objs).sum();
     let pct = |a: u64, t: u64| {
         if t == 0 {
             0.0
@@ -39,15 +39,19 @@ pub fn write_text(out: &mut dyn Write, r: &SlabReport, limit: usize) -> io::Resu
         " Active / Total Objects (% used)    : {active} / {total} ({:.1}%)",
         pct(active, total)
     )?;
-    let aslabs: u64 = r.caches.iter().map(|c| c.active_slabs).sum();
-    let tslabs: u64 = r.caches.iter().map(|c| c.num_slabs).sum();
+    let aslabs: u64 = r.caches.iter().map(|c| c.counters.active_slabs).sum();
+    let tslabs: u64 = r.caches.iter().map(|c| c.counters.num_slabs).sum();
     writeln!(
         out,
         " Active / Total Slabs (% used)      : {aslabs} / {tslabs} ({:.1}%)",
         pct(aslabs, tslabs)
     )?;
     let asize: u64 = r.caches.iter().map(|c| c.active_bytes()).sum();
-    let tsize: u64 = r.caches.iter().map(|c| c.num_objs * c.objsize).sum();
+    let tsize: u64 = r
+        .caches
+        .iter()
+        .map(|c| c.counters.num_objs * c.counters.obj_size)
+        .sum();
     writeln!(
         out,
         " Active / Total Size (% used)       : {:.2}K / {:.2}K ({:.1}%)",
@@ -104,14 +108,14 @@ pub fn write_text(out: &mut dyn Write, r: &SlabReport, limit: usize) -> io::Resu
         writeln!(
             out,
             "{:>6} {:>6} {:>3.0}% {:>7.2}K {:>6} {:>8} {:>9}K {}",
-            c.num_objs,
-            c.active_objs,
-            pct(c.active_objs, c.num_objs),
-            c.objsize as f64 / 1024.0,
-            c.num_slabs,
-            c.objperslab,
+            c.counters.num_objs,
+            c.counters.active_objs,
+            pct(c.counters.active_objs, c.counters.num_objs),
+            c.counters.obj_size as f64 / 1024.0,
+            c.counters.num_slabs,
+            c.counters.objs_per_slab,
             c.cache_bytes() / 1024,
-            c.name
+            c.name()
         )?;
     }
     Ok(())

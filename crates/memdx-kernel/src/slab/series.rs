@@ -69,7 +69,7 @@ pub fn trends(samples: &[Sample], rule: &TrendRule) -> Vec<CacheTrend> {
     let duration = samples.last().map_or(0.0, |l| l.t - first.t);
     let mut names: Vec<&str> = samples
         .iter()
-        .flat_map(|s| s.caches.iter().map(|c| c.name.as_str()))
+        .flat_map(|s| s.caches.iter().map(|c| c.name()))
         .collect();
     names.sort_unstable();
     names.dedup();
@@ -77,7 +77,7 @@ pub fn trends(samples: &[Sample], rule: &TrendRule) -> Vec<CacheTrend> {
     for name in names {
         let series: Vec<(f64, &SlabCache)> = samples
             .iter()
-            .filter_map(|s| s.caches.iter().find(|c| c.name == name).map(|c| (s.t, c)))
+            .filter_map(|s| s.caches.iter().find(|c| c.name() == name).map(|c| (s.t, c)))
             .collect();
         if series.len() < 4 {
             continue;
@@ -88,7 +88,7 @@ pub fn trends(samples: &[Sample], rule: &TrendRule) -> Vec<CacheTrend> {
             .collect();
         let objs: Vec<(f64, f64)> = series
             .iter()
-            .map(|(t, c)| (*t, c.active_objs as f64))
+            .map(|(t, c)| (*t, c.counters.active_objs as f64))
             .collect();
         let values: Vec<f64> = bytes.iter().map(|p| p.1).collect();
         let (Some(slope), Some(slope_objs), Some(mk)) =
@@ -128,17 +128,16 @@ mod tests {
     use super::*;
 
     fn cache(name: &str, active: u64, size: u64) -> SlabCache {
-        SlabCache {
+        SlabCache::from_counters(memdx_proc::SlabCache {
             name: name.into(),
             active_objs: active,
             num_objs: active,
-            objsize: size,
-            objperslab: 32,
-            pagesperslab: 1,
+            obj_size: size,
+            objs_per_slab: 32,
+            pages_per_slab: 1,
             active_slabs: active / 32,
             num_slabs: active / 32,
-            reclaimable: crate::slab::info::is_reclaimable_name(name),
-        }
+        })
     }
 
     #[test]
