@@ -47,7 +47,7 @@
 //! | 11 | [`Event::Note`] | code u16, then UTF-8 text (a runtime limitation the user must know about) |
 //! | 13 | [`Event::ScanStats`] | blocks scanned u64, root bytes scanned u64, nanoseconds u64 (the leak scan, from stopping the threads to classifying) |
 //! | 20 | [`Event::Corruption`] | see [`Corruption`]: kind u8, block start u64, block size u64, first u64, last u64, stack u32, alloc stack u32, free stack u32 |
-//! | 14 | [`Event::Access`] | see [`Access`]: kind u8, func u8, addr u64, size u64, stack u32, place u8, tid u32, block start u64, block size u64, alloc stack u32, free stack u32, dst u64, src u64, len u64, signo i32, si_code i32, pc u64, code length u8, code bytes 16 (108 bytes) |
+//! | 14 | [`Event::Access`] | see [`Access`]: kind u8, func u8 ([`Routine`], 0 for a fault), addr u64, size u64, stack u32, place u8, tid u32, block start u64, block size u64, alloc stack u32, free stack u32, dst u64, src u64, len u64, signo i32, si_code i32, pc u64, code length u8, code bytes 16 (108 bytes) |
 //! | 12 | [`Event::CommandLine`] | the process's arguments, each followed by a NUL byte (as in `/proc/PID/cmdline`); sent by a process that is not a fork child, right after the header |
 //!
 //! ## Acknowledgements
@@ -333,39 +333,135 @@ impl AccessKind {
 }
 
 /// The C library routines whose arguments the runtime checks (the `func`
-/// of an [`Access`] record), with the names Valgrind prints.
-pub const ACCESS_FUNCS: [&str; 22] = [
-    "",
-    "memcpy",
-    "memmove",
-    "memset",
-    "strcpy",
-    "strncpy",
-    "strcat",
-    "strncat",
-    "strlen",
-    "strnlen",
-    "stpcpy",
-    "mempcpy",
-    "stpncpy",
-    "memcpy_chk",
-    "memmove_chk",
-    "strcpy_chk",
-    "stpcpy_chk",
-    "memchr",
-    "index",
-    "rindex",
-    "strcmp",
-    "strncmp",
-];
+/// of an [`Access`] record). The wire value is the discriminant; values 18
+/// and 19 (once `index` and `rindex`, which nothing sent) are unassigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Routine {
+    /// `memcpy`.
+    Memcpy = 1,
+    /// `memmove`.
+    Memmove = 2,
+    /// `memset`.
+    Memset = 3,
+    /// `strcpy`.
+    Strcpy = 4,
+    /// `strncpy`.
+    Strncpy = 5,
+    /// `strcat`.
+    Strcat = 6,
+    /// `strncat`.
+    Strncat = 7,
+    /// `strlen`.
+    Strlen = 8,
+    /// `strnlen`.
+    Strnlen = 9,
+    /// `stpcpy`.
+    Stpcpy = 10,
+    /// `mempcpy`.
+    Mempcpy = 11,
+    /// `stpncpy`.
+    Stpncpy = 12,
+    /// glibc's `__memcpy_chk` (FORTIFY_SOURCE).
+    MemcpyChk = 13,
+    /// glibc's `__memmove_chk` (FORTIFY_SOURCE).
+    MemmoveChk = 14,
+    /// glibc's `__strcpy_chk` (FORTIFY_SOURCE).
+    StrcpyChk = 15,
+    /// glibc's `__stpcpy_chk` (FORTIFY_SOURCE).
+    StpcpyChk = 16,
+    /// `memchr`.
+    Memchr = 17,
+    /// `strcmp`.
+    Strcmp = 20,
+    /// `strncmp`.
+    Strncmp = 21,
+    /// glibc's `__memset_chk` (FORTIFY_SOURCE).
+    MemsetChk = 22,
+    /// glibc's `__strncpy_chk` (FORTIFY_SOURCE).
+    StrncpyChk = 23,
+    /// glibc's `__strcat_chk` (FORTIFY_SOURCE).
+    StrcatChk = 24,
+    /// glibc's `__strncat_chk` (FORTIFY_SOURCE).
+    StrncatChk = 25,
+    /// glibc's `__mempcpy_chk` (FORTIFY_SOURCE).
+    MempcpyChk = 26,
+}
+
+impl Routine {
+    /// Every routine, in wire order.
+    pub const ALL: [Routine; 24] = [
+        Routine::Memcpy,
+        Routine::Memmove,
+        Routine::Memset,
+        Routine::Strcpy,
+        Routine::Strncpy,
+        Routine::Strcat,
+        Routine::Strncat,
+        Routine::Strlen,
+        Routine::Strnlen,
+        Routine::Stpcpy,
+        Routine::Mempcpy,
+        Routine::Stpncpy,
+        Routine::MemcpyChk,
+        Routine::MemmoveChk,
+        Routine::StrcpyChk,
+        Routine::StpcpyChk,
+        Routine::Memchr,
+        Routine::Strcmp,
+        Routine::Strncmp,
+        Routine::MemsetChk,
+        Routine::StrncpyChk,
+        Routine::StrcatChk,
+        Routine::StrncatChk,
+        Routine::MempcpyChk,
+    ];
+
+    /// Decodes the wire value (0 and unassigned values are `None`).
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| *r as u8 == v)
+    }
+
+    /// The name Valgrind prints for it ("Source and destination overlap in
+    /// memcpy_chk(...)"). glibc's checked variants that Valgrind does not
+    /// name apart report under the plain routine's name, as Valgrind does.
+    pub fn name(self) -> &'static str {
+        match self {
+            Routine::Memcpy => "memcpy",
+            Routine::Memmove => "memmove",
+            Routine::Memset => "memset",
+            Routine::Strcpy => "strcpy",
+            Routine::Strncpy => "strncpy",
+            Routine::Strcat => "strcat",
+            Routine::Strncat => "strncat",
+            Routine::Strlen => "strlen",
+            Routine::Strnlen => "strnlen",
+            Routine::Stpcpy => "stpcpy",
+            Routine::Mempcpy => "mempcpy",
+            Routine::Stpncpy => "stpncpy",
+            Routine::MemcpyChk => "memcpy_chk",
+            Routine::MemmoveChk => "memmove_chk",
+            Routine::StrcpyChk => "strcpy_chk",
+            Routine::StpcpyChk => "stpcpy_chk",
+            Routine::Memchr => "memchr",
+            Routine::Strcmp => "strcmp",
+            Routine::Strncmp => "strncmp",
+            Routine::MemsetChk => "memset",
+            Routine::StrncpyChk => "strncpy",
+            Routine::StrcatChk => "strcat",
+            Routine::StrncatChk => "strncat",
+            Routine::MempcpyChk => "mempcpy",
+        }
+    }
+}
 
 /// An invalid memory access, reported when it happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Access {
     /// Fault, read, write or overlap.
     pub kind: AccessKind,
-    /// Index into [`ACCESS_FUNCS`] (0 for a fault).
-    pub func: u8,
+    /// The checked routine (`None` for a fault).
+    pub func: Option<Routine>,
     /// The first invalid address (the fault address for a fault).
     pub addr: u64,
     /// Bytes accessed at `addr` (0 for a fault: decode `code`).
@@ -410,7 +506,7 @@ impl Default for Access {
     fn default() -> Self {
         Access {
             kind: AccessKind::Fault,
-            func: 0,
+            func: None,
             addr: 0,
             size: 0,
             stack: 0,
@@ -841,7 +937,7 @@ impl<'a> Encoder<'a> {
     pub fn access(&mut self, a: &Access) {
         let at = self.begin(tag::ACCESS, 108);
         self.u8(a.kind as u8);
-        self.u8(a.func);
+        self.u8(a.func.map_or(0, |r| r as u8));
         self.u64(a.addr);
         self.u64(a.size);
         self.u32(a.stack);
@@ -1164,7 +1260,10 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
         tag::ACCESS => {
             let mut a = Access {
                 kind: AccessKind::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
-                func: c.u8()?,
+                func: match c.u8()? {
+                    0 => None,
+                    v => Some(Routine::from_u8(v).ok_or_else(|| c.bad())?),
+                },
                 addr: c.u64()?,
                 size: c.u64()?,
                 stack: c.u32()?,
@@ -1439,5 +1538,39 @@ mod tests {
         let bytes = e.finish().unwrap();
         let mut r = EventReader::new(&bytes[..bytes.len() - 2]);
         assert!(matches!(r.next_event(), Err(DecodeError::Truncated)));
+    }
+
+    #[test]
+    fn every_routine_round_trips_and_unassigned_ids_are_refused() {
+        let mut buf = [0u8; 256];
+        for r in Routine::ALL {
+            assert!(!r.name().is_empty(), "{r:?} has no name");
+            let mut e = Encoder::new(&mut buf);
+            e.access(&Access {
+                kind: AccessKind::Overlap,
+                func: Some(r),
+                ..Access::default()
+            });
+            let bytes = e.finish().unwrap();
+            match EventReader::new(bytes).next_event() {
+                Ok(Some(Event::Access(a))) => assert_eq!(a.func, Some(r)),
+                other => panic!("{r:?}: {other:?}"),
+            }
+        }
+        assert_eq!(Routine::from_u8(0), None);
+        assert_eq!(Routine::from_u8(18), None);
+        assert_eq!(Routine::from_u8(27), None);
+        // A record naming an unassigned routine is a malformed stream.
+        let mut e = Encoder::new(&mut buf);
+        e.access(&Access {
+            kind: AccessKind::Overlap,
+            func: Some(Routine::Memcpy),
+            ..Access::default()
+        });
+        let bytes = e.finish().unwrap().to_vec();
+        let func_at = bytes.len() - 107; // kind u8, then func u8, of a 108-byte payload
+        let mut bad = bytes.clone();
+        bad[func_at] = 19;
+        assert!(EventReader::new(&bad[..]).next_event().is_err());
     }
 }

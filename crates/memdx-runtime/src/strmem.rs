@@ -26,44 +26,44 @@
 use core::ffi::{c_char, c_int, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use memdx_events::{Access, AccessKind, Place};
+use memdx_events::{Access, AccessKind, Place, Routine};
 
 use crate::table::{self, Block};
 use crate::{access, hooks, stacks};
 
-const F_MEMCPY: u8 = 1;
-const F_MEMMOVE: u8 = 2;
-const F_MEMSET: u8 = 3;
-const F_STRCPY: u8 = 4;
-const F_STRNCPY: u8 = 5;
-const F_STRCAT: u8 = 6;
-const F_STRNCAT: u8 = 7;
-const F_STRLEN: u8 = 8;
-const F_STRNLEN: u8 = 9;
-const F_STPCPY: u8 = 10;
-const F_MEMPCPY: u8 = 11;
-const F_STPNCPY: u8 = 12;
-const F_MEMCPY_CHK: u8 = 13;
-const F_MEMMOVE_CHK: u8 = 14;
-const F_STRCPY_CHK: u8 = 15;
-const F_STPCPY_CHK: u8 = 16;
-const F_MEMCHR: u8 = 17;
-const F_STRCMP: u8 = 20;
-const F_STRNCMP: u8 = 21;
+const F_MEMCPY: Routine = Routine::Memcpy;
+const F_MEMMOVE: Routine = Routine::Memmove;
+const F_MEMSET: Routine = Routine::Memset;
+const F_STRCPY: Routine = Routine::Strcpy;
+const F_STRNCPY: Routine = Routine::Strncpy;
+const F_STRCAT: Routine = Routine::Strcat;
+const F_STRNCAT: Routine = Routine::Strncat;
+const F_STRLEN: Routine = Routine::Strlen;
+const F_STRNLEN: Routine = Routine::Strnlen;
+const F_STPCPY: Routine = Routine::Stpcpy;
+const F_MEMPCPY: Routine = Routine::Mempcpy;
+const F_STPNCPY: Routine = Routine::Stpncpy;
+const F_MEMCPY_CHK: Routine = Routine::MemcpyChk;
+const F_MEMMOVE_CHK: Routine = Routine::MemmoveChk;
+const F_STRCPY_CHK: Routine = Routine::StrcpyChk;
+const F_STPCPY_CHK: Routine = Routine::StpcpyChk;
+const F_MEMCHR: Routine = Routine::Memchr;
+const F_STRCMP: Routine = Routine::Strcmp;
+const F_STRNCMP: Routine = Routine::Strncmp;
 // glibc's routines without a name of their own in the reports (the checks
-// report under the plain routine's name, as Valgrind does).
-const F_MEMSET_CHK: u8 = 22;
-const F_STRNCPY_CHK: u8 = 23;
-const F_STRCAT_CHK: u8 = 24;
-const F_STRNCAT_CHK: u8 = 25;
-const F_MEMPCPY_CHK: u8 = 26;
+// report under the plain routine's name, as Valgrind does: Routine::name).
+const F_MEMSET_CHK: Routine = Routine::MemsetChk;
+const F_STRNCPY_CHK: Routine = Routine::StrncpyChk;
+const F_STRCAT_CHK: Routine = Routine::StrcatChk;
+const F_STRNCAT_CHK: Routine = Routine::StrncatChk;
+const F_MEMPCPY_CHK: Routine = Routine::MempcpyChk;
 
-/// glibc's implementations, by `F_*` index.
+/// glibc's implementations, by [`Routine`] wire value.
 static REAL: [AtomicUsize; 27] = [const { AtomicUsize::new(0) }; 27];
 
 /// Resolves glibc's routines; call from the constructor.
 pub fn init() {
-    let names: [(u8, &core::ffi::CStr); 24] = [
+    let names: [(Routine, &core::ffi::CStr); 24] = [
         (F_STRNLEN, c"strnlen"),
         (F_MEMPCPY, c"mempcpy"),
         (F_STPNCPY, c"stpncpy"),
@@ -96,7 +96,7 @@ pub fn init() {
     }
 }
 
-fn real(i: u8) -> usize {
+fn real(i: Routine) -> usize {
     REAL[i as usize].load(Ordering::Acquire)
 }
 
@@ -280,7 +280,7 @@ impl Replay {
     }
 
     /// Sends one record per context, in the order they first happened.
-    fn send(&self, func: u8, entry: usize) {
+    fn send(&self, func: Routine, entry: usize) {
         for g in self.groups.iter().flatten() {
             let mut a = Access {
                 kind: if g.write {
@@ -288,7 +288,7 @@ impl Replay {
                 } else {
                     AccessKind::Read
                 },
-                func,
+                func: Some(func),
                 addr: g.addr as u64,
                 size: g.size as u64,
                 len: g.count,
@@ -317,10 +317,10 @@ impl Replay {
     }
 }
 
-fn send_overlap(func: u8, entry: usize, dst: usize, src: usize, len: usize) {
+fn send_overlap(func: Routine, entry: usize, dst: usize, src: usize, len: usize) {
     let a = Access {
         kind: AccessKind::Overlap,
-        func,
+        func: Some(func),
         dst: dst as u64,
         src: src as u64,
         len: len as u64,
@@ -407,7 +407,7 @@ fn memmove_elems(d: usize, s: usize, len: usize, f: &mut dyn FnMut(u8, usize, us
 
 /// The checks of memcpy/memmove (same loop in Valgrind, no overlap check
 /// on amd64).
-fn check_move(func: u8, entry: usize, d: usize, s: usize, n: usize) {
+fn check_move(func: Routine, entry: usize, d: usize, s: usize, n: usize) {
     if n == 0 || !hooks::enter_runtime() {
         return;
     }
@@ -542,7 +542,14 @@ const S_READ_DST: u8 = 3;
 /// Checks a string copy of `len` bytes plus a NUL from `s` to `d`, after
 /// `scan`: strcat's search for the end of `d` (it reads that many bytes
 /// and the NUL). Reports what Valgrind's loop would.
-fn check_str_copy(func: u8, entry: usize, d: usize, s: usize, scan: Option<usize>, len: usize) {
+fn check_str_copy(
+    func: Routine,
+    entry: usize,
+    d: usize,
+    s: usize,
+    scan: Option<usize>,
+    len: usize,
+) {
     let bd = block_at(d);
     let bs = block_at(s);
     let dl = scan.unwrap_or(0);
@@ -566,7 +573,7 @@ fn check_str_copy(func: u8, entry: usize, d: usize, s: usize, scan: Option<usize
 }
 
 /// strcpy and stpcpy.
-fn strcpy_checks(func: u8, entry: usize, d: usize, s: usize) {
+fn strcpy_checks(func: Routine, entry: usize, d: usize, s: usize) {
     if !hooks::enter_runtime() {
         return;
     }
@@ -630,7 +637,7 @@ pub unsafe extern "C" fn stpcpy(d: *mut c_char, s: *const c_char) -> *mut c_char
 /// The checks of strncpy and stpncpy (one loop in Valgrind: the copy, its
 /// read of the terminating NUL, the padding; the overlap check after the
 /// copy loop).
-fn strncpy_checks(func: u8, entry: usize, da: usize, sa: usize, n: usize) {
+fn strncpy_checks(func: Routine, entry: usize, da: usize, sa: usize, n: usize) {
     if n == 0 || !hooks::enter_runtime() {
         return;
     }
@@ -803,7 +810,7 @@ macro_rules! call_real {
 /// backwards when the destination is above the source, forwards when it is
 /// below, nothing when they are equal. `overlap`: the routine first
 /// reports overlapping arguments (mempcpy, `__memcpy_chk`).
-fn check_byte_copy(func: u8, entry: usize, d: usize, s: usize, n: usize, overlap: bool) {
+fn check_byte_copy(func: Routine, entry: usize, d: usize, s: usize, n: usize, overlap: bool) {
     if n == 0 || !hooks::enter_runtime() {
         return;
     }
@@ -833,7 +840,8 @@ type CopyChk = unsafe extern "C" fn(*mut c_void, *const c_void, usize, usize) ->
 type StrCopyChk = unsafe extern "C" fn(*mut c_char, *const c_char, usize) -> *mut c_char;
 
 /// Which of Valgrind's replacements serves both `__memcpy_chk` and
-/// `__memmove_chk`: 0 until the first call of either, then its `F_*`.
+/// `__memmove_chk`: 0 until the first call of either, then its [`Routine`]
+/// wire value.
 /// In glibc 2.36 the two are one function, and Valgrind redirects that
 /// function to the replacement of whichever name the program resolved
 /// first (lazily: its first call), for the rest of the run.
@@ -844,18 +852,19 @@ static CHK_COPY: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::ne
 /// exit with its own message, before copying: nothing is reported then,
 /// glibc's abort is the program's native end). Otherwise Valgrind's byte
 /// loop of the replacement in use, `__memcpy_chk`'s with its overlap check.
-fn chk_copy_checks(func: u8, d: usize, s: usize, n: usize, dstlen: usize) {
+fn chk_copy_checks(func: Routine, d: usize, s: usize, n: usize, dstlen: usize) {
     let mut used = CHK_COPY.load(Ordering::Relaxed);
     if used == 0 {
-        used = match CHK_COPY.compare_exchange(0, func, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => func,
+        used = match CHK_COPY.compare_exchange(0, func as u8, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => func as u8,
             Err(v) => v,
         };
     }
     if dstlen < n {
         return;
     }
-    if used == F_MEMCPY_CHK {
+    if used == F_MEMCPY_CHK as u8 {
         let entry = __memcpy_chk as *const () as usize;
         check_byte_copy(F_MEMCPY_CHK, entry, d, s, n, true);
     } else {
@@ -942,7 +951,7 @@ pub unsafe extern "C" fn mempcpy(d: *mut c_void, s: *const c_void, n: usize) -> 
 /// and gives up (exits) once `destlen` bytes are written without the NUL;
 /// glibc checks the length first and aborts without copying. The accesses
 /// Valgrind made before giving up are reported; glibc then runs.
-fn strcpy_chk_checks(func: u8, entry: usize, d: usize, s: usize, destlen: usize) {
+fn strcpy_chk_checks(func: Routine, entry: usize, d: usize, s: usize, destlen: usize) {
     if destlen == 0 || !hooks::enter_runtime() {
         return;
     }
@@ -1112,7 +1121,14 @@ const C_WRITE_NUL: u8 = 13;
 /// call `__chk_fail` (abort) when `destlen` runs out, after the accesses
 /// made so far. The replay follows those loops (strncat's is unrolled by
 /// four: four sites, then a tail loop and the NUL store).
-fn strcat_chk_checks(func: u8, entry: usize, d: usize, s: usize, n: Option<usize>, destlen: usize) {
+fn strcat_chk_checks(
+    func: Routine,
+    entry: usize,
+    d: usize,
+    s: usize,
+    n: Option<usize>,
+    destlen: usize,
+) {
     if !hooks::enter_runtime() {
         return;
     }
@@ -1368,7 +1384,7 @@ pub unsafe extern "C" fn stpncpy(d: *mut c_char, s: *const c_char, n: usize) -> 
 
 /// Reports Valgrind's byte loop reading `count` bytes from `s` (one site),
 /// when they go past the block `s` starts.
-fn check_read(func: u8, entry: usize, s: usize, count: usize) {
+fn check_read(func: Routine, entry: usize, s: usize, count: usize) {
     if count == 0 || !hooks::enter_runtime() {
         return;
     }
@@ -1418,7 +1434,7 @@ pub unsafe extern "C" fn memchr(s: *const c_void, c: c_int, n: usize) -> *mut c_
 /// strcmp and strncmp (at most `n` bytes): Valgrind's loop reads a byte of
 /// each string (two sites) until they differ or both end. Walked again
 /// here only when one of the pointers starts a heap block.
-fn check_cmp(func: u8, entry: usize, a: usize, b: usize, n: usize) {
+fn check_cmp(func: Routine, entry: usize, a: usize, b: usize, n: usize) {
     if n == 0 || !hooks::enter_runtime() {
         return;
     }

@@ -1014,10 +1014,7 @@ impl ProcessReport {
                 _ => return,
             }
         }
-        let func = memdx_events::ACCESS_FUNCS
-            .get(a.func as usize)
-            .copied()
-            .unwrap_or("");
+        let func = a.func.map_or("", memdx_events::Routine::name);
         let (headline, kind, query, size) = match a.kind {
             AccessKind::Overlap => {
                 // Valgrind prints the length only for routines that take one.
@@ -1067,7 +1064,7 @@ impl ProcessReport {
                 (text, kind, memdx_supp::Query::Addr(size as u32), size)
             }
         };
-        let key = (kind as u8, a.func, size, a.stack);
+        let key = (kind as u8, a.func.map_or(0, |r| r as u8), size, a.stack);
         // A checked routine's record stands for `len` accesses of one site
         // of Valgrind's loop, each an error there.
         let count = match a.kind {
@@ -1633,7 +1630,7 @@ mod tests {
         // strcpy past a freed block, standing for 3 errors of one context.
         let write = Access {
             kind: AccessKind::Write,
-            func: 4,
+            func: Some(memdx_events::Routine::Strcpy),
             addr: 0x1010,
             size: 1,
             len: 3,
@@ -1650,7 +1647,7 @@ mod tests {
         r.handle(
             Event::Access(Access {
                 kind: AccessKind::Read,
-                func: 1,
+                func: Some(memdx_events::Routine::Memcpy),
                 addr: 0xff8,
                 size: 8,
                 stack: 2,
@@ -1665,7 +1662,7 @@ mod tests {
         r.handle(
             Event::Access(Access {
                 kind: AccessKind::Overlap,
-                func: 4,
+                func: Some(memdx_events::Routine::Strcpy),
                 dst: 0x1000,
                 src: 0x1002,
                 stack: 2,
@@ -1676,7 +1673,7 @@ mod tests {
         r.handle(
             Event::Access(Access {
                 kind: AccessKind::Overlap,
-                func: 5,
+                func: Some(memdx_events::Routine::Strncpy),
                 dst: 0x1004,
                 src: 0x1006,
                 len: 9,
