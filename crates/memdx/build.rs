@@ -3,7 +3,9 @@
 //! even when only this package was built. The runtime is a separate cdylib
 //! (it is preloaded into other programs), so it is built by a nested cargo
 //! into its own target directory under OUT_DIR; its path is baked in as
-//! MEMDX_RUNTIME_BUILT, and a failure fails this build (never a stale copy).
+//! MEMDX_RUNTIME_BUILT and the library is embedded in the binary
+//! (`commands/check/runtime_lib.rs`); a failure fails this build (never a
+//! stale copy).
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -19,6 +21,7 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
+    println!("cargo::rustc-check-cfg=cfg(memdx_runtime_embedded)");
     if std::env::var_os("MEMDX_SKIP_RUNTIME_BUILD").is_some() {
         return;
     }
@@ -43,6 +46,8 @@ fn main() {
     match status {
         Ok(s) if s.success() && lib.is_file() => {
             println!("cargo:rustc-env=MEMDX_RUNTIME_BUILT={}", lib.display());
+            // Embedded in the binary (commands/check/runtime_lib.rs).
+            println!("cargo:rustc-cfg=memdx_runtime_embedded");
         }
         other => {
             // Fail the build: falling back to a copy next to the executable

@@ -9,14 +9,27 @@ pub const MAX_LOCATIONS: usize = 24;
 
 /// A malformed suppression file: which file, which line, what.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}: {message}", file.display())]
+#[error("{}{}: {message}", file.display(), LineSuffix(*line))]
 pub struct SuppError {
     /// The file (or `<memdx default>` for the built-in file).
     pub file: PathBuf,
-    /// 1-based line.
+    /// 1-based line; 0 when the error concerns the whole file (it cannot
+    /// be read), which is then shown as `FILE: message`.
     pub line: usize,
     /// What is wrong.
     pub message: String,
+}
+
+/// `:LINE`, or nothing for line 0 (the whole file).
+struct LineSuffix(usize);
+
+impl std::fmt::Display for LineSuffix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            n => write!(f, ":{n}"),
+        }
+    }
 }
 
 /// Memcheck's suppression kinds.
@@ -231,6 +244,15 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Suppression>, SuppError> {
     Ok(out)
 }
 
+/// An I/O error's text without its ` (os error N)` tail.
+fn without_os_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => text[..i].to_string(),
+        _ => text,
+    }
+}
+
 fn body_end_line(lines: &[(usize, &str)], idx: usize) -> usize {
     lines[idx].0
 }
@@ -240,7 +262,7 @@ pub fn parse_file(path: &Path) -> Result<Vec<Suppression>, SuppError> {
     let text = std::fs::read_to_string(path).map_err(|e| SuppError {
         file: path.to_path_buf(),
         line: 0,
-        message: format!("cannot read: {e}"),
+        message: format!("cannot read: {}", without_os_error(&e)),
     })?;
     parse(&text, path)
 }

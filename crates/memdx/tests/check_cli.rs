@@ -28,12 +28,33 @@ fn missing_program_is_an_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no program specified"));
+    // As Valgrind and shells: 127 for no such program, 126 for one that
+    // cannot be executed; one line naming the program and the reason.
     let out = memdx()
         .args(["check", "/nonexistent/program"])
         .output()
         .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "memdx check: cannot run '/nonexistent/program': No such file or directory\n"
+    );
+    let out = memdx().args(["check", "/etc/hostname"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(126));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run '/etc/hostname'"));
+}
+
+#[test]
+fn an_unreadable_suppression_file_is_named_without_a_line() {
+    let out = memdx()
+        .args(["check", "--suppressions=/nonexistent/x.supp", "/bin/true"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run '/nonexistent/program'"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "memdx check: /nonexistent/x.supp: cannot read: No such file or directory\n"
+    );
 }
 
 #[test]

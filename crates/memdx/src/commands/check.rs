@@ -10,11 +10,11 @@
 mod access;
 mod options;
 mod render;
+mod runtime_lib;
 mod session;
 mod symbolize;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 
 use clap::Args;
 
@@ -40,39 +40,6 @@ pub struct CheckArgs {
         value_name = "[OPTIONS] [--] PROGRAM [ARGS]"
     )]
     args: Vec<OsString>,
-}
-
-/// Finds the runtime library: `MEMDX_RUNTIME`, the copy this binary's build
-/// script built, or next to this executable (where cargo puts workspace
-/// members and where an install puts both).
-fn runtime_path() -> anyhow::Result<PathBuf> {
-    if let Some(p) = std::env::var_os("MEMDX_RUNTIME") {
-        let p = PathBuf::from(p);
-        if p.is_file() {
-            return Ok(std::fs::canonicalize(&p).unwrap_or(p));
-        }
-        anyhow::bail!("MEMDX_RUNTIME={} is not a file", p.display());
-    }
-    // The copy built with this binary first (always in step with its event
-    // format), then next to the executable (installed copies).
-    let mut candidates = Vec::new();
-    if let Some(built) = option_env!("MEMDX_RUNTIME_BUILT") {
-        candidates.push(PathBuf::from(built));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(dir) = exe.parent() {
-            candidates.push(dir.join("libmemdx_runtime.so"));
-            if let Some(up) = dir.parent() {
-                candidates.push(up.join("libmemdx_runtime.so"));
-            }
-        }
-    }
-    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
-        anyhow::anyhow!(
-            "cannot find libmemdx_runtime.so next to memdx; build it with \
-                 'cargo build --release --workspace' or point MEMDX_RUNTIME at it"
-        )
-    })
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<()> {
@@ -119,12 +86,17 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
         supps.extend(defaults);
     }
     for f in &opts.suppression_files {
-        let parsed = memdx_supp::parse_file(std::path::Path::new(f))
-            .map_err(|e| Exit::new(1, format!("memdx check: bad suppression file: {e}")))?;
+        let parsed = memdx_supp::parse_file(std::path::Path::new(f)).map_err(|e| {
+            if e.line == 0 {
+                Exit::new(1, format!("memdx check: {e}"))
+            } else {
+                Exit::new(1, format!("memdx check: bad suppression file: {e}"))
+            }
+        })?;
         supps.extend(parsed);
     }
     opts.suppressions = std::sync::Arc::new(supps);
-    let runtime = runtime_path()?;
+    let runtime = runtime_lib::path()?;
     let outcome = session::run(&opts, &runtime)?;
     outcome.exit()
 }

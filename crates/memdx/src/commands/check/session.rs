@@ -520,10 +520,19 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
     // program too (exec keeps SIG_IGN; caught signals become SIG_DFL).
     install_forwarding();
     let mut child = cmd.spawn().map_err(|e| {
+        // As Valgrind and shells: 127 when there is no such program, 126
+        // when it cannot be executed.
+        let status = if e.kind() == std::io::ErrorKind::NotFound {
+            127
+        } else {
+            126
+        };
+        let reason = e.to_string();
+        let reason = reason.split(" (os error ").next().unwrap_or(&reason);
         crate::exit::Exit::new(
-            1,
+            status,
             format!(
-                "memdx check: cannot run '{}': {e}",
+                "memdx check: cannot run '{}': {reason}",
                 opts.program.to_string_lossy()
             ),
         )

@@ -109,6 +109,9 @@ fn separate_debug_file(path: &Path, obj: &object::File<'_>) -> Option<PathBuf> {
     dirs.iter().map(|root| root.join(rel)).find(|p| p.is_file())
 }
 
+/// How frames in the checker runtime name their object.
+pub const RUNTIME_OBJECT: &str = "libmemdx_runtime.so";
+
 type Reader = addr2line::gimli::EndianSlice<'static, addr2line::gimli::RunTimeEndian>;
 
 /// One object's debug information and symbol table, loaded once per run
@@ -421,7 +424,18 @@ impl Symbolizer {
                 object: None,
             }];
         };
-        let object = Some(m.path.display().to_string());
+        let is_runtime = m
+            .path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("libmemdx_runtime"));
+        // The runtime is shown by a short, stable name (it lives in a cache
+        // directory whose path says nothing to the reader), as Valgrind
+        // shows its replacements' file.
+        let object = Some(if is_runtime {
+            RUNTIME_OBJECT.to_string()
+        } else {
+            m.path.display().to_string()
+        });
         let probe = addr.wrapping_sub(m.bias).wrapping_sub(u64::from(!exact));
         let Some(dbg) = debug_object(&m.path) else {
             return vec![FrameText {
@@ -436,10 +450,6 @@ impl Symbolizer {
         let Ok(mut dbg) = dbg.lock() else {
             return Vec::new();
         };
-        let is_runtime = m
-            .path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("libmemdx_runtime"));
         if is_runtime {
             // The interposed allocator entry point: shown like Valgrind's
             // replacement functions, by symbol name and object.
