@@ -442,3 +442,95 @@ fn daemon_child_is_not_waited_for() {
         "{err}"
     );
 }
+
+/// `-q` output with the stack frames dropped and hexadecimal numbers
+/// blanked (addresses differ between the tools), without the `==PID==`
+/// prefix.
+fn quiet_shape(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .map(|l| l.split_once("== ").map_or(l, |(_, t)| t).to_string())
+        .filter(|l| !l.starts_with("   at 0x") && !l.starts_with("   by 0x"))
+        .map(|l| {
+            let mut out = String::new();
+            let mut rest = l.as_str();
+            while let Some(i) = rest.find("0x") {
+                out.push_str(&rest[..i + 2]);
+                rest = rest[i + 2..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
+                out.push('_');
+            }
+            out.push_str(rest);
+            out
+        })
+        .collect()
+}
+
+/// With `-q` a death by signal prints what Valgrind 3.19 `-q` prints:
+/// "Process terminating with default action of signal N" (and the
+/// si_code's words) only for a fault or trap the kernel raised, nothing
+/// for abort(), kill, raise or SIGPIPE; the program still dies by the
+/// signal.
+#[test]
+fn quiet_prints_fatal_signals_as_valgrind_quiet_does() {
+    use std::os::unix::process::ExitStatusExt;
+    let scratch = Scratch::new("quiet-signals");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/programs/fatal_signals.c");
+    let exe = build(&src, &scratch.0, &[]);
+    let with_valgrind = valgrind_available();
+    if !with_valgrind {
+        println!("valgrind not installed: only memdx's own expectations checked");
+    }
+    // (argument, signal, whether Valgrind -q prints the death)
+    let cases = [
+        ("abort", libc::SIGABRT, false),
+        ("kill-term", libc::SIGTERM, false),
+        ("raise-int", libc::SIGINT, false),
+        ("raise-quit", libc::SIGQUIT, false),
+        ("raise-segv", libc::SIGSEGV, false),
+        ("sigpipe", libc::SIGPIPE, false),
+        ("null-read", libc::SIGSEGV, true),
+        ("read-only-write", libc::SIGSEGV, true),
+        ("trap", libc::SIGTRAP, true),
+        ("ill", libc::SIGILL, true),
+        ("divide", libc::SIGFPE, true),
+    ];
+    let mut failures = Vec::new();
+    for (arg, signo, shown) in cases {
+        let ours = std::process::Command::new("timeout")
+            .arg("120")
+            .arg(env!("CARGO_BIN_EXE_memdx"))
+            .args(["check", "-q"])
+            .arg(&exe)
+            .arg(arg)
+            .output()
+            .unwrap();
+        // `timeout` reports a child's death by signal as 128 + N.
+        if ours.status.code() != Some(128 + signo) && ours.status.signal() != Some(signo) {
+            failures.push(format!(
+                "{arg}: status {:?}, want signal {signo}",
+                ours.status
+            ));
+        }
+        let shape = quiet_shape(&ours.stderr);
+        let said = shape
+            .iter()
+            .any(|l| l.starts_with("Process terminating with default action of signal"));
+        if said != shown {
+            failures.push(format!("{arg}: printed {shape:#?}"));
+        }
+        if with_valgrind {
+            let theirs = std::process::Command::new("timeout")
+                .args(["120", "valgrind", "-q"])
+                .arg(&exe)
+                .arg(arg)
+                .output()
+                .unwrap();
+            let want = quiet_shape(&theirs.stderr);
+            if shape != want {
+                failures.push(format!("{arg}: memdx {shape:#?}\nvalgrind {want:#?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
