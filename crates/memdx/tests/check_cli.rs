@@ -534,3 +534,128 @@ fn quiet_prints_fatal_signals_as_valgrind_quiet_does() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The lines of a run's stderr that warn that memdx cannot see the heap.
+fn blind_warnings(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|l| l.contains("memdx cannot see"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs `exe` natively and under `memdx check OPTS` (with a deadline) and
+/// requires the same stdout and exit status.
+fn run_both(exe: &std::path::Path, opts: &[&str]) -> std::process::Output {
+    let native = std::process::Command::new("timeout")
+        .arg("60")
+        .arg(exe)
+        .output()
+        .expect("running the program");
+    let ours = std::process::Command::new("timeout")
+        .arg("120")
+        .arg(env!("CARGO_BIN_EXE_memdx"))
+        .arg("check")
+        .args(opts)
+        .arg(exe)
+        .output()
+        .expect("running memdx check");
+    assert_eq!(ours.stdout, native.stdout, "stdout differs from native");
+    assert_eq!(ours.status.code(), native.status.code());
+    ours
+}
+
+/// A statically linked program (LD_PRELOAD has no effect) gets one
+/// warning line saying memdx cannot see its heap, in `==PID==` style, and
+/// runs as natively. Needs the static C library (libc6-dev's libc.a);
+/// without it this part is skipped and the own-malloc test still runs.
+#[test]
+fn static_program_gets_a_warning_that_its_heap_is_unseen() {
+    let libc_a = std::process::Command::new("gcc")
+        .arg("-print-file-name=libc.a")
+        .output()
+        .unwrap();
+    let libc_a = String::from_utf8_lossy(&libc_a.stdout).trim().to_string();
+    if !std::path::Path::new(&libc_a).is_absolute() {
+        println!("no static C library (libc.a): static case not run");
+        return;
+    }
+    let scratch = Scratch::new("static");
+    let src = scratch.0.join("static_leak.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <stdlib.h>\nint main(void){ char *p = malloc(10); \
+         __asm__ volatile(\"\" : : \"g\"(p) : \"memory\"); p = 0; puts(\"static\"); return 7; }\n",
+    )
+    .unwrap();
+    let exe = build(&src, &scratch.0, &["-static".to_string()]);
+    for opts in [&[][..], &["-q"][..]] {
+        let out = run_both(&exe, opts);
+        let warnings = blind_warnings(&out.stderr);
+        assert_eq!(
+            warnings.len(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let w = &warnings[0];
+        assert!(w.starts_with("==") && w.contains("== Warning: "), "{w}");
+        assert!(w.contains("static_leak is statically linked"), "{w}");
+    }
+}
+
+/// An executable that defines and exports its own malloc, free, calloc
+/// and realloc (they come before the preloaded runtime) gets one warning
+/// line naming them and runs as natively; a program using the C library's
+/// allocator gets none.
+#[test]
+fn program_with_its_own_malloc_gets_a_warning_naming_it() {
+    let scratch = Scratch::new("own-malloc");
+    let src = scratch.0.join("own_malloc.c");
+    std::fs::write(
+        &src,
+        r#"#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+static char arena[1 << 20];
+static size_t used;
+void *malloc(size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  if (used + n > sizeof arena) return NULL;
+  void *p = arena + used;
+  used += n;
+  return p;
+}
+void free(void *p) { (void)p; }
+void *calloc(size_t n, size_t s) { void *p = malloc(n * s); if (p) memset(p, 0, n * s); return p; }
+void *realloc(void *p, size_t n) { void *q = malloc(n); if (q && p) memcpy(q, p, n); return q; }
+int main(void) {
+  char *p = malloc(10);
+  __asm__ volatile("" : : "g"(p) : "memory");
+  p = 0;
+  puts("own allocator");
+  return 3;
+}
+"#,
+    )
+    .unwrap();
+    let exe = build(&src, &scratch.0, &[]);
+    for opts in [&[][..], &["-q"][..]] {
+        let out = run_both(&exe, opts);
+        let warnings = blind_warnings(&out.stderr);
+        assert_eq!(
+            warnings.len(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            warnings[0].contains("own_malloc defines its own malloc, free, calloc, realloc"),
+            "{}",
+            warnings[0]
+        );
+    }
+    let plain = build_corpus("exit_status.c", &scratch);
+    let out = run_both(&plain, &[]);
+    assert_eq!(blind_warnings(&out.stderr), Vec::<String>::new());
+}

@@ -8,6 +8,7 @@
 //! stderr are its own; its exit status (or death by signal) becomes ours.
 
 mod access;
+mod interpose;
 mod options;
 mod render;
 mod session;
