@@ -45,8 +45,66 @@ fn known_unimplemented_option_warns_once_and_runs() {
     let warnings: Vec<_> = err.lines().filter(|l| l.contains("warning")).collect();
     assert_eq!(warnings.len(), 1, "{err}");
     assert!(warnings[0].contains("--track-origins=yes is not implemented"));
+    assert!(
+        warnings[0].contains("does not check uses of uninitialised values at all"),
+        "{}",
+        warnings[0]
+    );
     assert_eq!(out.status.code(), Some(3), "the program still ran");
     assert!(err.contains("LEAK SUMMARY"));
+    let out = run_memdx(&exe, &["--undef-value-errors=yes"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<_> = err.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(warnings[0].contains("does not check uses of uninitialised values at all"));
+    // =no is what memdx does anyway: no warning.
+    let out = run_memdx(&exe, &["--undef-value-errors=no", "--track-origins=no"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("warning"), "{err}");
+}
+
+/// Each text report ends with one line naming the error classes memdx did
+/// not check, right after the (last) ERROR SUMMARY; not with -q, not on
+/// stderr in XML mode. `check --help` and `memdx man check` have a
+/// Limitations section.
+#[test]
+fn reports_end_with_what_was_not_checked_and_help_lists_limitations() {
+    let scratch = Scratch::new("not-checked");
+    let exe = build_corpus("definite_leak.c", &scratch);
+    for opts in [&["--leak-check=full"][..], &["-s", "--leak-check=full"][..]] {
+        let out = run_memdx(&exe, opts);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        let n = lines.len();
+        assert!(n >= 2, "{err}");
+        assert!(
+            lines[n - 1].contains("== Not checked by memdx: uses of uninitialised values, "),
+            "{opts:?}: {err}"
+        );
+        assert!(
+            lines[n - 2].contains("== ERROR SUMMARY: "),
+            "{opts:?}: {err}"
+        );
+        assert_eq!(err.matches("Not checked by memdx").count(), 1, "{err}");
+    }
+    let quiet = run_memdx(&exe, &["-q", "--leak-check=full"]);
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("Not checked"));
+    let xml = scratch.0.join("r.xml");
+    let xml_opt = format!("--xml-file={}", xml.display());
+    let out = run_memdx(&exe, &["--xml=yes", &xml_opt]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("Not checked"));
+    assert!(!std::fs::read_to_string(&xml)
+        .unwrap()
+        .contains("Not checked"));
+
+    let help = memdx().args(["check", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let at = help.find("\nLimitations:\n").expect(&help);
+    assert!(help[at..].contains("Uses of uninitialised values are not checked at all"));
+    let man = memdx().args(["man", "check"]).output().unwrap();
+    let man = String::from_utf8_lossy(&man.stdout);
+    let at = man.find(".SH LIMITATIONS").expect(&man);
+    assert!(man[at..].contains("Uses of uninitialised values are not checked at all"));
 }
 
 #[test]

@@ -9,6 +9,7 @@
 
 mod access;
 mod interpose;
+mod limits;
 mod options;
 mod render;
 mod session;
@@ -20,6 +21,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::exit::Exit;
+
+pub use limits::{HELP_SECTION as LIMITATIONS_HELP, LIMITATIONS};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {

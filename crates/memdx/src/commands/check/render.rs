@@ -1259,6 +1259,10 @@ impl ProcessReport {
             if self.opts.show_error_list {
                 self.error_list(&mut s);
             }
+            // memdx's own last line: what it did not look for. After the
+            // final ERROR SUMMARY, so the report up to there keeps
+            // Valgrind's layout byte for byte.
+            self.line(&mut s, super::limits::NOT_CHECKED);
         }
         sink.write_chunk(&s);
     }
@@ -1653,6 +1657,7 @@ mod tests {
 ==42== 
 ==42== For lists of detected and suppressed errors, rerun with: -s
 ==42== ERROR SUMMARY: 1 errors from 1 contexts (suppressed: 0 from 0)
+==42== Not checked by memdx: uses of uninitialised values, reads outside heap blocks that hit no guard page, stack and global overruns, system call arguments (see 'memdx check --help')
 ";
         assert_eq!(text, expected);
     }
