@@ -161,9 +161,12 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ),
     (
         "--freelist-big-blocks",
-        "the quarantine is FIFO per address shard",
+        "the quarantine is one FIFO per thread",
     ),
-    ("--partial-loads-ok", "memory accesses are not checked"),
+    (
+        "--partial-loads-ok",
+        "reads are checked only where they fault: see Limitations in --help",
+    ),
     ("--malloc-fill", "new blocks are not filled"),
     ("--free-fill", "freed blocks are not filled"),
     (
