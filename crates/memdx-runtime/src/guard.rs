@@ -26,9 +26,13 @@
 //!
 //! Blocks of 16 bytes or more start 16-aligned (glibc's promise: programs
 //! lay buffers out for it), smaller ones at the largest power of two
-//! dividing their size. Blocks whose size is a multiple of 16, and all
-//! small ones, end exactly at the guard page; others leave up to 15 bytes
-//! of slack before it, where an overrun is not caught. Sixteen canary
+//! dividing their size; an aligned allocation (memalign and the rest, up
+//! to [`MAX_ALIGN`]) at least at the alignment asked for. Blocks whose
+//! size is a multiple of their alignment end exactly at the guard page;
+//! others leave up to alignment - 1 bytes of slack before it, canary
+//! bytes where an overrun is not caught at once but when the block is
+//! freed (the block keeps its exact size: a write into the slack is an
+//! overrun, as under Valgrind, which tracks exact sizes). Sixteen canary
 //! bytes before the block catch underflowing writes when it is freed. The
 //! metadata lives in a side table (readable while the page is closed).
 //!
@@ -58,6 +62,9 @@ static ALL: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new
 pub const SAMPLE_EVERY: u32 = 5000;
 /// Largest block size that fits a slot.
 const MAX_GUARDED: usize = PAGE;
+/// Largest alignment a guarded block can have (a page: the slot's block
+/// page starts one).
+pub const MAX_ALIGN: usize = PAGE;
 
 /// Canary bytes written before a guarded block (underflows are found
 /// when it is freed).
@@ -305,8 +312,21 @@ fn protect(addr: usize, len: usize, prot: libc::c_int) -> bool {
     unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) == 0 }
 }
 
-/// Allocates a guarded block, or None (pool off or exhausted).
-pub fn alloc(size: usize, kind: u8, stack: u32, zero: bool, place: Place) -> Option<usize> {
+/// Allocates a guarded block, or None (pool off or exhausted). `align` is
+/// the alignment the program asked for (0 for none; at most
+/// [`MAX_ALIGN`]; one that is no power of two is rounded up to one, as
+/// glibc does).
+pub fn alloc(
+    size: usize,
+    align: usize,
+    kind: u8,
+    stack: u32,
+    zero: bool,
+    place: Place,
+) -> Option<usize> {
+    if align > MAX_ALIGN {
+        return None;
+    }
     if !setup() {
         return None;
     }
@@ -363,12 +383,14 @@ pub fn alloc(size: usize, kind: u8, stack: u32, zero: bool, place: Place) -> Opt
         };
     // glibc promises 16-byte alignment to every block of 16 bytes or more
     // (programs lay buffers out for it); smaller blocks cannot hold a type
-    // that needs more than their size's largest power-of-two divisor.
-    let align = if size == 0 || size >= 16 {
+    // that needs more than their size's largest power-of-two divisor. An
+    // aligned allocation gets at least what it asked for.
+    let natural = if size == 0 || size >= 16 {
         16
     } else {
         size & size.wrapping_neg()
     };
+    let align = natural.max(align.next_power_of_two());
     let q = if start {
         page
     } else {

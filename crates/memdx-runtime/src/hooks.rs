@@ -128,11 +128,11 @@ unsafe fn allocate(
     let td = tls::get();
     let internal = td.in_hook.get();
     let stack = if internal { 0 } else { capture(td, entry) };
-    if let Some(place) = (!internal && align <= table::HEADER)
+    if let Some(place) = (!internal && align <= guard::MAX_ALIGN)
         .then(|| guard::wanted(size, stack, td))
         .flatten()
     {
-        if let Some(q) = guard::alloc(size, kind as u8, stack, zero, place) {
+        if let Some(q) = guard::alloc(size, align, kind as u8, stack, zero, place) {
             table::count_alloc(size);
             return q as *mut c_void;
         }

@@ -96,7 +96,8 @@ print a Valgrind-memcheck-style report on stderr: invalid, double and mismatched
 happen, then the HEAP SUMMARY, loss records and LEAK SUMMARY at exit. Options use Valgrind's \
 names and defaults; Valgrind options memdx does not implement yet print a warning and are \
 ignored. The program's output, exit status and death by signal are passed through.\n\n\
-Set MEMDX_RUNTIME=PATH to use a specific libmemdx_runtime.so."
+Set MEMDX_RUNTIME=PATH to use a specific libmemdx_runtime.so.",
+        after_long_help = commands::check::LIMITATIONS_HELP
     )]
     Check(commands::check::CheckArgs),
 

@@ -66,8 +66,66 @@ fn known_unimplemented_option_warns_once_and_runs() {
     let warnings: Vec<_> = err.lines().filter(|l| l.contains("warning")).collect();
     assert_eq!(warnings.len(), 1, "{err}");
     assert!(warnings[0].contains("--track-origins=yes is not implemented"));
+    assert!(
+        warnings[0].contains("does not check uses of uninitialised values at all"),
+        "{}",
+        warnings[0]
+    );
     assert_eq!(out.status.code(), Some(3), "the program still ran");
     assert!(err.contains("LEAK SUMMARY"));
+    let out = run_memdx(&exe, &["--undef-value-errors=yes"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<_> = err.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(warnings[0].contains("does not check uses of uninitialised values at all"));
+    // =no is what memdx does anyway: no warning.
+    let out = run_memdx(&exe, &["--undef-value-errors=no", "--track-origins=no"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("warning"), "{err}");
+}
+
+/// Each text report ends with one line naming the error classes memdx did
+/// not check, right after the (last) ERROR SUMMARY; not with -q, not on
+/// stderr in XML mode. `check --help` and `memdx man check` have a
+/// Limitations section.
+#[test]
+fn reports_end_with_what_was_not_checked_and_help_lists_limitations() {
+    let scratch = Scratch::new("not-checked");
+    let exe = build_corpus("definite_leak.c", &scratch);
+    for opts in [&["--leak-check=full"][..], &["-s", "--leak-check=full"][..]] {
+        let out = run_memdx(&exe, opts);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        let n = lines.len();
+        assert!(n >= 2, "{err}");
+        assert!(
+            lines[n - 1].contains("== Not checked by memdx: uses of uninitialised values, "),
+            "{opts:?}: {err}"
+        );
+        assert!(
+            lines[n - 2].contains("== ERROR SUMMARY: "),
+            "{opts:?}: {err}"
+        );
+        assert_eq!(err.matches("Not checked by memdx").count(), 1, "{err}");
+    }
+    let quiet = run_memdx(&exe, &["-q", "--leak-check=full"]);
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("Not checked"));
+    let xml = scratch.0.join("r.xml");
+    let xml_opt = format!("--xml-file={}", xml.display());
+    let out = run_memdx(&exe, &["--xml=yes", &xml_opt]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("Not checked"));
+    assert!(!std::fs::read_to_string(&xml)
+        .unwrap()
+        .contains("Not checked"));
+
+    let help = memdx().args(["check", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let at = help.find("\nLimitations:\n").expect(&help);
+    assert!(help[at..].contains("Uses of uninitialised values are not checked at all"));
+    let man = memdx().args(["man", "check"]).output().unwrap();
+    let man = String::from_utf8_lossy(&man.stdout);
+    let at = man.find(".SH LIMITATIONS").expect(&man);
+    assert!(man[at..].contains("Uses of uninitialised values are not checked at all"));
 }
 
 #[test]
@@ -462,4 +520,221 @@ fn daemon_child_is_not_waited_for() {
         err.contains("definitely lost: 53 bytes in 2 blocks"),
         "{err}"
     );
+}
+
+/// `-q` output with the stack frames dropped and hexadecimal numbers
+/// blanked (addresses differ between the tools), without the `==PID==`
+/// prefix.
+fn quiet_shape(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .map(|l| l.split_once("== ").map_or(l, |(_, t)| t).to_string())
+        .filter(|l| !l.starts_with("   at 0x") && !l.starts_with("   by 0x"))
+        .map(|l| {
+            let mut out = String::new();
+            let mut rest = l.as_str();
+            while let Some(i) = rest.find("0x") {
+                out.push_str(&rest[..i + 2]);
+                rest = rest[i + 2..].trim_start_matches(|c: char| c.is_ascii_hexdigit());
+                out.push('_');
+            }
+            out.push_str(rest);
+            out
+        })
+        .collect()
+}
+
+/// With `-q` a death by signal prints what Valgrind 3.19 `-q` prints:
+/// "Process terminating with default action of signal N" (and the
+/// si_code's words) only for a fault or trap the kernel raised, nothing
+/// for abort(), kill, raise or SIGPIPE; the program still dies by the
+/// signal.
+#[test]
+fn quiet_prints_fatal_signals_as_valgrind_quiet_does() {
+    use std::os::unix::process::ExitStatusExt;
+    let scratch = Scratch::new("quiet-signals");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/programs/fatal_signals.c");
+    let exe = build(&src, &scratch.0, &[]);
+    let with_valgrind = valgrind_available();
+    if !with_valgrind {
+        println!("valgrind not installed: only memdx's own expectations checked");
+    }
+    // (argument, signal, whether Valgrind -q prints the death)
+    let cases = [
+        ("abort", libc::SIGABRT, false),
+        ("kill-term", libc::SIGTERM, false),
+        ("raise-int", libc::SIGINT, false),
+        ("raise-quit", libc::SIGQUIT, false),
+        ("raise-segv", libc::SIGSEGV, false),
+        ("sigpipe", libc::SIGPIPE, false),
+        ("null-read", libc::SIGSEGV, true),
+        ("read-only-write", libc::SIGSEGV, true),
+        ("trap", libc::SIGTRAP, true),
+        ("ill", libc::SIGILL, true),
+        ("divide", libc::SIGFPE, true),
+    ];
+    let mut failures = Vec::new();
+    for (arg, signo, shown) in cases {
+        let ours = std::process::Command::new("timeout")
+            .arg("120")
+            .arg(env!("CARGO_BIN_EXE_memdx"))
+            .args(["check", "-q"])
+            .arg(&exe)
+            .arg(arg)
+            .output()
+            .unwrap();
+        // `timeout` reports a child's death by signal as 128 + N.
+        if ours.status.code() != Some(128 + signo) && ours.status.signal() != Some(signo) {
+            failures.push(format!(
+                "{arg}: status {:?}, want signal {signo}",
+                ours.status
+            ));
+        }
+        let shape = quiet_shape(&ours.stderr);
+        let said = shape
+            .iter()
+            .any(|l| l.starts_with("Process terminating with default action of signal"));
+        if said != shown {
+            failures.push(format!("{arg}: printed {shape:#?}"));
+        }
+        if with_valgrind {
+            let theirs = std::process::Command::new("timeout")
+                .args(["120", "valgrind", "-q"])
+                .arg(&exe)
+                .arg(arg)
+                .output()
+                .unwrap();
+            let want = quiet_shape(&theirs.stderr);
+            if shape != want {
+                failures.push(format!("{arg}: memdx {shape:#?}\nvalgrind {want:#?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The lines of a run's stderr that warn that memdx cannot see the heap.
+fn blind_warnings(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|l| l.contains("memdx cannot see"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs `exe` natively and under `memdx check OPTS` (with a deadline) and
+/// requires the same stdout and exit status.
+fn run_both(exe: &std::path::Path, opts: &[&str]) -> std::process::Output {
+    let native = std::process::Command::new("timeout")
+        .arg("60")
+        .arg(exe)
+        .output()
+        .expect("running the program");
+    let ours = std::process::Command::new("timeout")
+        .arg("120")
+        .arg(env!("CARGO_BIN_EXE_memdx"))
+        .arg("check")
+        .args(opts)
+        .arg(exe)
+        .output()
+        .expect("running memdx check");
+    assert_eq!(ours.stdout, native.stdout, "stdout differs from native");
+    assert_eq!(ours.status.code(), native.status.code());
+    ours
+}
+
+/// A statically linked program (LD_PRELOAD has no effect) gets one
+/// warning line saying memdx cannot see its heap, in `==PID==` style, and
+/// runs as natively. Needs the static C library (libc6-dev's libc.a);
+/// without it this part is skipped and the own-malloc test still runs.
+#[test]
+fn static_program_gets_a_warning_that_its_heap_is_unseen() {
+    let libc_a = std::process::Command::new("gcc")
+        .arg("-print-file-name=libc.a")
+        .output()
+        .unwrap();
+    let libc_a = String::from_utf8_lossy(&libc_a.stdout).trim().to_string();
+    if !std::path::Path::new(&libc_a).is_absolute() {
+        println!("no static C library (libc.a): static case not run");
+        return;
+    }
+    let scratch = Scratch::new("static");
+    let src = scratch.0.join("static_leak.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <stdlib.h>\nint main(void){ char *p = malloc(10); \
+         __asm__ volatile(\"\" : : \"g\"(p) : \"memory\"); p = 0; puts(\"static\"); return 7; }\n",
+    )
+    .unwrap();
+    let exe = build(&src, &scratch.0, &["-static".to_string()]);
+    for opts in [&[][..], &["-q"][..]] {
+        let out = run_both(&exe, opts);
+        let warnings = blind_warnings(&out.stderr);
+        assert_eq!(
+            warnings.len(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let w = &warnings[0];
+        assert!(w.starts_with("==") && w.contains("== Warning: "), "{w}");
+        assert!(w.contains("static_leak is statically linked"), "{w}");
+    }
+}
+
+/// An executable that defines and exports its own malloc, free, calloc
+/// and realloc (they come before the preloaded runtime) gets one warning
+/// line naming them and runs as natively; a program using the C library's
+/// allocator gets none.
+#[test]
+fn program_with_its_own_malloc_gets_a_warning_naming_it() {
+    let scratch = Scratch::new("own-malloc");
+    let src = scratch.0.join("own_malloc.c");
+    std::fs::write(
+        &src,
+        r#"#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+static char arena[1 << 20];
+static size_t used;
+void *malloc(size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  if (used + n > sizeof arena) return NULL;
+  void *p = arena + used;
+  used += n;
+  return p;
+}
+void free(void *p) { (void)p; }
+void *calloc(size_t n, size_t s) { void *p = malloc(n * s); if (p) memset(p, 0, n * s); return p; }
+void *realloc(void *p, size_t n) { void *q = malloc(n); if (q && p) memcpy(q, p, n); return q; }
+int main(void) {
+  char *p = malloc(10);
+  __asm__ volatile("" : : "g"(p) : "memory");
+  p = 0;
+  puts("own allocator");
+  return 3;
+}
+"#,
+    )
+    .unwrap();
+    let exe = build(&src, &scratch.0, &[]);
+    for opts in [&[][..], &["-q"][..]] {
+        let out = run_both(&exe, opts);
+        let warnings = blind_warnings(&out.stderr);
+        assert_eq!(
+            warnings.len(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            warnings[0].contains("own_malloc defines its own malloc, free, calloc, realloc"),
+            "{}",
+            warnings[0]
+        );
+    }
+    let plain = build_corpus("exit_status.c", &scratch);
+    let out = run_both(&plain, &[]);
+    assert_eq!(blind_warnings(&out.stderr), Vec::<String>::new());
 }

@@ -22,7 +22,7 @@ fn normalized(stderr: &str) -> Vec<String> {
     let obj = regex::Regex::new(r"\(in [^)]*\)").unwrap();
     let mut lines = Vec::new();
     let mut in_preamble = true;
-    for line in stderr.lines() {
+    for line in without_not_checked(stderr).lines() {
         let Some(rest) = line.strip_prefix("==") else {
             continue; // the program's own output
         };

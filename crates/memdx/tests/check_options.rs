@@ -66,7 +66,7 @@ fn normalized(text: &str) -> String {
             .unwrap();
     let mut out = Vec::new();
     let mut started = false;
-    for line in text.lines() {
+    for line in without_not_checked(text).lines() {
         let line = prefix.replace(line, "${1}PID${2}");
         if !started {
             started = line.contains("Command: ");

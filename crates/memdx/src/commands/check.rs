@@ -8,6 +8,8 @@
 //! stderr are its own; its exit status (or death by signal) becomes ours.
 
 mod access;
+mod interpose;
+mod limits;
 mod options;
 mod render;
 mod runtime_lib;
@@ -19,6 +21,8 @@ use std::ffi::OsString;
 use clap::Args;
 
 use crate::exit::Exit;
+
+pub use limits::{HELP_SECTION as LIMITATIONS_HELP, LIMITATIONS};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {

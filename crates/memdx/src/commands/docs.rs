@@ -25,15 +25,28 @@ pub fn man(command: Option<&str>) -> anyhow::Result<()> {
                 bail!("no such command: {name} (see 'memdx --help')");
             };
             let full = format!("memdx-{name}");
-            sub.name(Box::leak(full.clone().into_boxed_str()) as &str)
+            let sub = sub
+                .name(Box::leak(full.clone().into_boxed_str()) as &str)
                 .bin_name(full)
-                .version(env!("CARGO_PKG_VERSION"))
+                .version(env!("CARGO_PKG_VERSION"));
+            // The check page's text after the options is its limitations:
+            // a LIMITATIONS section (clap_mangen calls it EXTRA).
+            if name == "check" {
+                sub.after_long_help(crate::commands::check::LIMITATIONS)
+            } else {
+                sub
+            }
         }
     };
+    let limitations = page.get_name() == "memdx-check";
     let mut buf = Vec::new();
     clap_mangen::Man::new(page)
         .render(&mut buf)
         .context("rendering the man page")?;
+    if limitations {
+        let text = String::from_utf8_lossy(&buf).replacen(".SH EXTRA", ".SH LIMITATIONS", 1);
+        buf = text.into_bytes();
+    }
     io::stdout().lock().write_all(&buf)?;
     Ok(())
 }

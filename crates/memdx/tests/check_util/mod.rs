@@ -285,3 +285,32 @@ pub fn run_valgrind(exe: &Path) -> Output {
         .output()
         .expect("running valgrind")
 }
+
+/// The start of memdx's last line of a text report, after the final
+/// ERROR SUMMARY (Valgrind has no such line).
+pub const NOT_CHECKED_PREFIX: &str = "Not checked by memdx: ";
+
+/// `stderr` without memdx's "Not checked by memdx: ..." lines, so that the
+/// rest can be compared with Valgrind's report byte for byte. Panics
+/// unless each such line directly follows an ERROR SUMMARY line (the place
+/// memdx's layout promises).
+pub fn without_not_checked(stderr: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for line in stderr.lines() {
+        let text = line.split_once("== ").map_or("", |(_, t)| t);
+        if text.starts_with(NOT_CHECKED_PREFIX) {
+            let before = out.last().copied().unwrap_or("");
+            assert!(
+                before.contains("== ERROR SUMMARY: "),
+                "'{line}' does not follow an ERROR SUMMARY line:\n{stderr}"
+            );
+            continue;
+        }
+        out.push(line);
+    }
+    let mut s = out.join("\n");
+    if stderr.ends_with('\n') {
+        s.push('\n');
+    }
+    s
+}

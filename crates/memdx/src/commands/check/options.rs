@@ -140,11 +140,11 @@ pub struct OptionError(pub String);
 const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     (
         "--track-origins",
-        "origins of uninitialised values are not tracked",
+        "memdx does not check uses of uninitialised values at all, so it has no origins to track",
     ),
     (
         "--undef-value-errors",
-        "uses of uninitialised values are not checked",
+        "memdx does not check uses of uninitialised values at all",
     ),
     (
         "--expensive-definedness-checks",
@@ -161,9 +161,12 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ),
     (
         "--freelist-big-blocks",
-        "the quarantine is FIFO per address shard",
+        "the quarantine is one FIFO per thread",
     ),
-    ("--partial-loads-ok", "memory accesses are not checked"),
+    (
+        "--partial-loads-ok",
+        "reads are checked only where they fault: see Limitations in --help",
+    ),
     ("--malloc-fill", "new blocks are not filled"),
     ("--free-fill", "freed blocks are not filled"),
     (
@@ -421,6 +424,8 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
                 )))
                 }
             },
+            // Not checking uninitialised values is what memdx always does.
+            "--track-origins" | "--undef-value-errors" if value == Some("no") => {}
             _ => match NOT_IMPLEMENTED.iter().find(|(n, _)| *n == name) {
                 Some((_, what)) => o.warnings.push(format!(
                     "memdx check: warning: {s} is not implemented ({what}); continuing"
@@ -531,6 +536,18 @@ mod tests {
         let o = parse(&args(&["--track-origins=yes", "./p"])).unwrap();
         assert_eq!(o.warnings.len(), 1);
         assert!(o.warnings[0].contains("--track-origins=yes is not implemented"));
+        assert!(o.warnings[0].contains("does not check uses of uninitialised values at all"));
+        let o = parse(&args(&["--undef-value-errors=yes", "./p"])).unwrap();
+        assert_eq!(o.warnings.len(), 1);
+        assert!(o.warnings[0].contains("does not check uses of uninitialised values at all"));
+        // =no asks for what memdx does anyway.
+        let o = parse(&args(&[
+            "--undef-value-errors=no",
+            "--track-origins=no",
+            "./p",
+        ]))
+        .unwrap();
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
         let e = parse(&args(&["--frobnicate=1", "./p"])).unwrap_err();
         assert_eq!(e.0, "Unknown option: --frobnicate=1");
         assert!(parse(&args(&["--leak-check=maybe", "./p"])).is_err());

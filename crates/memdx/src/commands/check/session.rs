@@ -519,6 +519,7 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
     // A signal memdx was started with ignored stays ignored, for the
     // program too (exec keeps SIG_IGN; caught signals become SIG_DFL).
     install_forwarding();
+    let blind = super::interpose::check(&opts.program);
     let mut child = cmd.spawn().map_err(|e| {
         // As Valgrind and shells: 127 when there is no such program, 126
         // when it cannot be executed.
@@ -580,6 +581,13 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
         }
         ProcessReport::new(main_pid, opts.clone())
             .preamble(&mut sink, &command_line(&opts.program, &opts.args));
+        // A program whose heap the runtime cannot see would otherwise get
+        // the preamble and then silence, which reads as a clean run: said
+        // even with -q and in XML mode (on stderr or the log).
+        if let Some(blind) = blind {
+            let program = opts.program.to_string_lossy();
+            sink.write_always(&format!("=={main_pid}== {}\n", blind.warning(&program)));
+        }
     }
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -1,0 +1,41 @@
+//! What `memdx check` does not check, said in one place: the last line of
+//! each text report, `memdx check --help` and `memdx man check`
+//! (LIMITATIONS), and the README's "Limitations". Keep them true with
+//! `docs/checker.md` ("Not done yet").
+
+/// The last line of a text report (after the final ERROR SUMMARY; not with
+/// `-q`, not in XML mode): the error classes memcheck reports that memdx
+/// did not look for at all.
+pub const NOT_CHECKED: &str = "Not checked by memdx: uses of uninitialised values, \
+reads outside heap blocks that hit no guard page, stack and global overruns, \
+system call arguments (see 'memdx check --help')";
+
+/// The body of the Limitations section (a macro so that
+/// [`HELP_SECTION`] can be built from it at compile time).
+macro_rules! limitations {
+    () => {
+        "\
+- Uses of uninitialised values are not checked at all: no \"Conditional jump or move \
+depends on uninitialised value(s)\", \"Use of uninitialised value\" or \"Syscall param ... \
+points to uninitialised byte(s)\" errors. --track-origins=yes and --undef-value-errors=yes \
+print a warning and change nothing.
+- Invalid reads and writes are seen only when they fault: on a guard page (the first two \
+blocks of each call site and one block in 5,000 sit against one), at an unmapped or \
+protected address (NULL, a wild pointer), or inside a checked C routine (memcpy, strcpy, \
+strlen, ...). Other writes past a heap block or into a freed one are found later, when \
+the block is freed or at exit, from its redzone or poison (\"the writing instruction is \
+unknown\"); other reads outside a heap block are not seen.
+- Stack and global buffer overruns and system call arguments (unaddressable buffers passed \
+to the kernel) are not checked.
+- The heap is seen through LD_PRELOAD: a statically linked program, or one that defines \
+its own malloc, gets a warning and no heap checking.
+- Each text report ends with one line after the ERROR SUMMARY naming what was not checked \
+(not with -q, not in the XML)."
+    };
+}
+
+/// The body of the Limitations section (`memdx man check`).
+pub const LIMITATIONS: &str = limitations!();
+
+/// The `--help` text after the options.
+pub const HELP_SECTION: &str = concat!("Limitations:\n", limitations!());

@@ -1,0 +1,39 @@
+/* Dies by the signal its argument names, after leaking a block, so that
+   `-q` runs can be compared with Valgrind's: which deaths print "Process
+   terminating with default action of signal N" (a fault or trap the
+   kernel raised) and which print nothing (abort(), kill, raise,
+   SIGPIPE). */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const int read_only = 1;
+
+int main(int argc, char **argv) {
+  if (argc < 2) return 2;
+  const char *m = argv[1];
+  char *leak = malloc(10);
+  __asm__ volatile("" : : "g"(leak) : "memory");
+  if (!strcmp(m, "abort")) abort();
+  if (!strcmp(m, "kill-term")) kill(getpid(), SIGTERM);
+  if (!strcmp(m, "raise-int")) raise(SIGINT);
+  if (!strcmp(m, "raise-quit")) raise(SIGQUIT);
+  if (!strcmp(m, "raise-segv")) raise(SIGSEGV);
+  if (!strcmp(m, "sigpipe")) {
+    int fd[2];
+    if (pipe(fd) != 0) return 3;
+    close(fd[0]);
+    if (write(fd[1], "x", 1) < 0) return 4;
+  }
+  if (!strcmp(m, "null-read")) return *(volatile int *)16;
+  if (!strcmp(m, "read-only-write")) *(volatile int *)&read_only = 2;
+  if (!strcmp(m, "trap")) __asm__ volatile("int3");
+  if (!strcmp(m, "ill")) __asm__ volatile("ud2");
+  if (!strcmp(m, "divide")) {
+    int zero = 0, q;
+    __asm__ volatile("cltd; idivl %2" : "=a"(q) : "a"(1), "r"(zero) : "edx");
+    return q;
+  }
+  return 0;
+}
