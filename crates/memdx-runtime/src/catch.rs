@@ -17,6 +17,8 @@
 //! handler and be unblocked on the thread: [`Armed`] sees to both for the
 //! duration of a report and restores what was there.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::tls;
 
 // memdx_try_call(f, arg, buf): saves rbx, rbp, r12-r15, the caller's
@@ -126,30 +128,54 @@ extern "C" fn touch(arg: *mut libc::c_void) {
     unsafe { core::ptr::read_volatile(arg.cast::<u8>()) };
 }
 
-/// The last page found readable by [`readable`], one per process (the
-/// report runs on one thread; a stale answer only costs a probe).
-static LAST_READABLE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+/// A run of pages found readable, `[KNOWN_LO, KNOWN_HI)`, one per process
+/// (the report runs on one thread). It grows as neighbouring pages are
+/// probed, so a heap (contiguous pages) is soon one run and a check is two
+/// compares.
+static KNOWN_LO: AtomicUsize = AtomicUsize::new(0);
+static KNOWN_HI: AtomicUsize = AtomicUsize::new(0);
+
+#[inline]
+fn known(start: usize, end: usize) -> bool {
+    start >= KNOWN_LO.load(Ordering::Relaxed) && end <= KNOWN_HI.load(Ordering::Relaxed)
+}
 
 /// Whether the page holding `addr` can be read (probed with one load that
-/// may fault). Needs an [`Armed`] report; the last readable page is
-/// remembered, so scanning a page's words probes it once.
+/// may fault). Needs an [`Armed`] report.
 pub fn page_readable(addr: usize) -> bool {
     let page = addr & !4095;
     if page == 0 {
         return false;
     }
-    if LAST_READABLE.load(core::sync::atomic::Ordering::Relaxed) == page {
+    if known(page, page + 4096) {
         return true;
     }
-    let ok = try_call(touch, page as *mut libc::c_void);
-    if ok {
-        LAST_READABLE.store(page, core::sync::atomic::Ordering::Relaxed);
+    if !try_call(touch, page as *mut libc::c_void) {
+        return false;
     }
-    ok
+    let (lo, hi) = (
+        KNOWN_LO.load(Ordering::Relaxed),
+        KNOWN_HI.load(Ordering::Relaxed),
+    );
+    if page == hi {
+        KNOWN_HI.store(page + 4096, Ordering::Relaxed);
+    } else if page + 4096 == lo {
+        KNOWN_LO.store(page, Ordering::Relaxed);
+    } else {
+        KNOWN_LO.store(page, Ordering::Relaxed);
+        KNOWN_HI.store(page + 4096, Ordering::Relaxed);
+    }
+    true
 }
 
 /// Whether every page of `[start, end)` can be read.
+#[inline]
 pub fn range_readable(start: usize, end: usize) -> bool {
+    known(start, end) || range_readable_slow(start, end)
+}
+
+#[inline(never)]
+fn range_readable_slow(start: usize, end: usize) -> bool {
     let mut page = start & !4095;
     while page < end {
         if !page_readable(page) {
@@ -162,7 +188,12 @@ pub fn range_readable(start: usize, end: usize) -> bool {
 
 /// Calls `f` with each readable run of pages of `[start, end)` (clipped to
 /// the range); returns the bytes skipped.
+#[inline]
 pub fn for_each_readable(start: usize, end: usize, mut f: impl FnMut(usize, usize)) -> usize {
+    if known(start, end) {
+        f(start, end);
+        return 0;
+    }
     let mut skipped = 0;
     let mut run = start;
     let mut at = start;
@@ -183,10 +214,11 @@ pub fn for_each_readable(start: usize, end: usize, mut f: impl FnMut(usize, usiz
     skipped
 }
 
-/// Forget the remembered readable page (before a report: the program may
-/// have changed its mappings since).
+/// Forget the pages found readable (before a report: the program may have
+/// changed its mappings since).
 pub fn forget_pages() {
-    LAST_READABLE.store(0, core::sync::atomic::Ordering::Relaxed);
+    KNOWN_LO.store(0, Ordering::Relaxed);
+    KNOWN_HI.store(0, Ordering::Relaxed);
 }
 
 /// The fault signals the runtime's handler recovers from.

@@ -390,6 +390,12 @@ pub(crate) extern "C" fn fatal_handler(
     };
     let regs = fault_regs(ctx);
     let asynchronous = asynchronous(sig, code);
+    if !asynchronous && report::reporting_here() {
+        // A fault in the report itself (a runtime bug): die by it now
+        // rather than wait for the locks this thread holds.
+        die_by(sig);
+        return;
+    }
     if asynchronous && defer_if_in_runtime(sig, pc) {
         return;
     }
@@ -437,8 +443,14 @@ pub(crate) extern "C" fn fatal_handler(
         ctx,
     };
     access::with_stack(256 * 1024, || report::final_report(Some(&fatal)));
-    // SAFETY: restore the default action and re-raise: the signal is
-    // blocked while we run, so it is delivered (and kills) when we return.
+    die_by(sig);
+}
+
+/// Restores the default action of `sig` and re-raises it: the signal is
+/// blocked while its handler runs, so it is delivered (and kills) when the
+/// handler returns (a fault's instruction runs again and faults).
+fn die_by(sig: i32) {
+    // SAFETY: a zeroed sigaction is valid; tgkill to this thread.
     unsafe {
         let mut sa: libc::sigaction = core::mem::zeroed();
         sa.sa_sigaction = libc::SIG_DFL;

@@ -21,6 +21,16 @@ use crate::table;
 use crate::{out, stacks};
 
 static DONE: AtomicBool = AtomicBool::new(false);
+/// The thread holding the runtime's locks for the scan (0: none). A fault
+/// of that thread that the scan did not expect (not one of `catch`'s)
+/// must not go through the fault handler's report: it would wait for
+/// those locks for ever.
+static REPORTING_TID: AtomicI32 = AtomicI32::new(0);
+
+/// Whether this thread holds the runtime's locks for the scan.
+pub fn reporting_here() -> bool {
+    REPORTING_TID.load(Ordering::Acquire) == sys::gettid()
+}
 /// The pid whose report this is (a vfork child shares our memory but not
 /// our pid, and must not run the report).
 pub static OWNER_PID: AtomicI32 = AtomicI32::new(0);
@@ -43,6 +53,7 @@ pub fn final_report_at_exit() {
 /// Forget that the report ran (fork child).
 pub fn reset_in_child() {
     DONE.store(false, Ordering::Relaxed);
+    REPORTING_TID.store(0, Ordering::Relaxed);
 }
 
 /// The signal a process is dying from, as its handler saw it.
@@ -401,6 +412,7 @@ impl ScanArrays {
 fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     let t0 = now_nanos();
     table::lock_all();
+    REPORTING_TID.store(sys::gettid(), Ordering::Release);
     // A first count sizes the scan's memory, with room for what the other
     // threads allocate before they are stopped.
     let (n, freed) = count_blocks();
@@ -463,6 +475,7 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     out::unlock();
     stacks::unlock();
     crate::guard::unlock();
+    REPORTING_TID.store(0, Ordering::Release);
     table::unlock_all();
 
     emit_damage(&damage);
