@@ -46,6 +46,7 @@
 //! | 10 | [`Event::ReportEnd`] | leak scan done u8 (0 when the scan was not run) |
 //! | 11 | [`Event::Note`] | code u16, then UTF-8 text (a runtime limitation the user must know about) |
 //! | 13 | [`Event::ScanStats`] | blocks scanned u64, root bytes scanned u64, nanoseconds u64 (the leak scan, from stopping the threads to classifying) |
+//! | 23 | [`Event::ScanSkipped`] | root bytes u64, block bytes u64, blocks u64: memory the leak scan could not read and skipped (pages the program protected or unmapped, a file mapping past the end of its file): bytes of roots, bytes of block contents, and blocks left out whole (their header was unreadable); sent after `ScanStats` when anything was skipped |
 //! | 20 | [`Event::Corruption`] | see [`Corruption`]: kind u8, block start u64, block size u64, first u64, last u64, stack u32, alloc stack u32, free stack u32 |
 //! | 14 | [`Event::Access`] | see [`Access`]: kind u8, func u8 ([`Routine`], 0 for a fault), addr u64, size u64, stack u32, place u8, tid u32, block start u64, block size u64, alloc stack u32, free stack u32, dst u64, src u64, len u64, signo i32, si_code i32, pc u64, code length u8, code bytes 16 (108 bytes) |
 //! | 12 | [`Event::CommandLine`] | the process's arguments, each followed by a NUL byte (as in `/proc/PID/cmdline`); sent by a process that is not a fork child, right after the header |
@@ -724,6 +725,15 @@ pub enum Event {
         /// Duration in nanoseconds.
         nanos: u64,
     },
+    /// Memory the leak scan could not read and skipped.
+    ScanSkipped {
+        /// Bytes of roots skipped.
+        root_bytes: u64,
+        /// Bytes of block contents skipped.
+        block_bytes: u64,
+        /// Blocks left out whole (their header could not be read).
+        blocks: u64,
+    },
     /// The command line of a process that was exec'd (not a fork child).
     CommandLine {
         /// The arguments, program first.
@@ -788,6 +798,8 @@ pub mod tag {
     pub const FAULT_REGS: u8 = 22;
     /// [`super::Event::ScanStats`]
     pub const SCAN_STATS: u8 = 13;
+    /// [`super::Event::ScanSkipped`]
+    pub const SCAN_SKIPPED: u8 = 23;
     /// [`super::Event::Corruption`]
     pub const CORRUPTION: u8 = 20;
     /// [`super::Event::Access`]
@@ -1037,6 +1049,15 @@ impl<'a> Encoder<'a> {
         self.u64(blocks);
         self.u64(root_bytes);
         self.u64(nanos);
+        self.end(at);
+    }
+
+    /// Appends a `ScanSkipped` record.
+    pub fn scan_skipped(&mut self, root_bytes: u64, block_bytes: u64, blocks: u64) {
+        let at = self.begin(tag::SCAN_SKIPPED, 24);
+        self.u64(root_bytes);
+        self.u64(block_bytes);
+        self.u64(blocks);
         self.end(at);
     }
 
@@ -1332,6 +1353,11 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
             root_bytes: c.u64()?,
             nanos: c.u64()?,
         },
+        tag::SCAN_SKIPPED => Event::ScanSkipped {
+            root_bytes: c.u64()?,
+            block_bytes: c.u64()?,
+            blocks: c.u64()?,
+        },
         tag::COMMAND_LINE => {
             let body = c.b.strip_suffix(&[0]).unwrap_or(c.b);
             let args = body.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
@@ -1449,6 +1475,7 @@ mod tests {
         e.note(1, "hello");
         e.command_line(b"./prog\0-x\0");
         e.scan_stats(3, 4096, 1000);
+        e.scan_skipped(8192, 4096, 2);
         e.report_end(true);
         let bytes = e.finish().unwrap().to_vec();
         let mut r = EventReader::new(&bytes[..]);
@@ -1514,6 +1541,11 @@ mod tests {
                     blocks: 3,
                     root_bytes: 4096,
                     nanos: 1000
+                },
+                Event::ScanSkipped {
+                    root_bytes: 8192,
+                    block_bytes: 4096,
+                    blocks: 2
                 },
                 Event::ReportEnd {
                     leak_scan_done: true

@@ -8,7 +8,7 @@
 //! alternate stack is mapped with `mmap` at start, the record is encoded on
 //! the stack.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use memdx_events::{Access, AccessKind, Place};
 
@@ -72,9 +72,9 @@ pub fn send(a: &Access) {
 
 /// The stack of a fault: the faulting pc, then the return addresses above
 /// the signal frame, without the runtime's own frames (the handler's, and
-/// the trampoline that starts threads).
-pub fn capture_fault_stack(pc: usize) -> u32 {
-    let id = stacks::capture_from_signal(pc);
+/// the trampoline that starts threads). `ctx`: the signal's context.
+pub fn capture_fault_stack(pc: usize, ctx: *mut libc::c_void) -> u32 {
+    let id = stacks::capture_from_signal(pc, ctx);
     let Some(rec) = stacks::get(id) else {
         return id;
     };
@@ -121,7 +121,7 @@ fn read_code(pc: usize, buf: &mut [u8; 16]) -> u8 {
 
 /// Copies our own memory at `addr` into `dst` through the kernel (EFAULT
 /// instead of a fault): the number of bytes read, 0 when none could be.
-fn read_own(addr: usize, dst: &mut [u8]) -> usize {
+pub fn read_own(addr: usize, dst: &mut [u8]) -> usize {
     let local = libc::iovec {
         iov_base: dst.as_mut_ptr().cast(),
         iov_len: dst.len(),
@@ -159,6 +159,7 @@ pub fn report_fault(
     pc: usize,
     sp: usize,
     regs: &[u64; memdx_events::FAULT_REGS],
+    ctx: *mut libc::c_void,
 ) {
     if sig != libc::SIGSEGV || !matches!(code, SEGV_MAPERR | SEGV_ACCERR | SI_KERNEL) {
         return;
@@ -180,7 +181,7 @@ pub fn report_fault(
         si_code: code,
         pc: pc as u64,
         tid: hooks::thread_no(),
-        stack: capture_fault_stack(pc),
+        stack: capture_fault_stack(pc, ctx),
         ..Access::default()
     };
     a.code_len = read_code(pc, &mut a.code);
@@ -233,6 +234,7 @@ pub fn install_alt_stack() {
     if MAIN_ALT.swap(true, Ordering::AcqRel) {
         return;
     }
+    map_report_stack();
     // SAFETY: querying and setting this thread's alternate stack; the
     // mapping is checked and never unmapped (the thread may be handling a
     // signal on it at any time).
@@ -255,4 +257,122 @@ pub fn install_alt_stack() {
         };
         libc::sigaltstack(&ss, core::ptr::null_mut());
     }
+}
+
+/// Bytes of the report stack: where a report runs when the signal handler
+/// is on a small alternate stack the program set up (16 KiB is common;
+/// the end-of-process report needs a few hundred KiB). Mapped at start
+/// with a guard page below; pages are committed only when touched.
+const REPORT_STACK: usize = 1 << 20;
+
+/// The top of the report stack (0: none), and whether a report runs on it.
+static REPORT_TOP: AtomicUsize = AtomicUsize::new(0);
+static REPORT_BUSY: AtomicBool = AtomicBool::new(false);
+
+/// Maps the report stack (registered as the runtime's private memory, so
+/// the leak scan skips it).
+fn map_report_stack() {
+    let base = sys::map_private(REPORT_STACK + 4096);
+    if base.is_null() {
+        return;
+    }
+    // SAFETY: the first page of our own mapping becomes the guard page.
+    unsafe { libc::mprotect(base.cast(), 4096, libc::PROT_NONE) };
+    REPORT_TOP.store(base as usize + 4096 + REPORT_STACK, Ordering::Release);
+}
+
+/// Bytes of stack left below this frame when running on an alternate
+/// signal stack; `usize::MAX` on the thread's normal stack.
+pub fn stack_room() -> usize {
+    // SAFETY: querying the current alternate stack.
+    unsafe {
+        let mut ss: libc::stack_t = core::mem::zeroed();
+        if libc::sigaltstack(core::ptr::null(), &mut ss) != 0 || ss.ss_flags & libc::SS_ONSTACK == 0
+        {
+            return usize::MAX;
+        }
+        let here = &ss as *const libc::stack_t as usize;
+        here.saturating_sub(ss.ss_sp as usize)
+    }
+}
+
+/// Whether `sp` lies in this thread's alternate signal stack.
+pub fn on_alt_stack(sp: usize) -> bool {
+    // SAFETY: querying the current alternate stack.
+    unsafe {
+        let mut ss: libc::stack_t = core::mem::zeroed();
+        libc::sigaltstack(core::ptr::null(), &mut ss) == 0
+            && ss.ss_flags & libc::SS_DISABLE == 0
+            && sp >= ss.ss_sp as usize
+            && sp < (ss.ss_sp as usize).saturating_add(ss.ss_size)
+    }
+}
+
+// memdx_call_on_stack(f, arg, top): calls f(arg) with the stack pointer at
+// `top` (aligned down to 16 bytes) and returns on the caller's stack. The
+// frame keeps the caller's stack pointer in rbp and says so in its unwind
+// information, so a stack captured inside f reaches the caller's frames.
+core::arch::global_asm!(
+    ".pushsection .text.memdx_call_on_stack,\"ax\",@progbits",
+    ".p2align 4",
+    ".globl memdx_call_on_stack",
+    ".hidden memdx_call_on_stack",
+    ".type memdx_call_on_stack,@function",
+    "memdx_call_on_stack:",
+    ".cfi_startproc",
+    "push rbp",
+    ".cfi_def_cfa_offset 16",
+    ".cfi_offset rbp, -16",
+    "mov rbp, rsp",
+    ".cfi_def_cfa_register rbp",
+    "mov rsp, rdx",
+    "and rsp, -16",
+    "mov rax, rdi",
+    "mov rdi, rsi",
+    "call rax",
+    "mov rsp, rbp",
+    ".cfi_def_cfa_register rsp",
+    "pop rbp",
+    ".cfi_def_cfa_offset 8",
+    "ret",
+    ".cfi_endproc",
+    ".size memdx_call_on_stack, .-memdx_call_on_stack",
+    ".popsection",
+);
+
+extern "C" {
+    fn memdx_call_on_stack(f: extern "C" fn(*mut libc::c_void), arg: *mut libc::c_void, top: usize);
+}
+
+extern "C" fn call_closure(arg: *mut libc::c_void) {
+    // SAFETY: `with_stack` passes a live `&mut dyn FnMut()`.
+    let f = unsafe { &mut *arg.cast::<&mut dyn FnMut()>() };
+    f();
+}
+
+/// Runs `f` with at least `need` bytes of stack: here when there is room
+/// (the thread's own stack, or an alternate signal stack big enough), else
+/// on the report stack. When that is in use too (another thread reports),
+/// `f` is skipped rather than risking an overflow that would turn the
+/// program's death into a different one.
+pub fn with_stack(need: usize, mut f: impl FnMut()) {
+    if stack_room() >= need {
+        f();
+        return;
+    }
+    let top = REPORT_TOP.load(Ordering::Acquire);
+    if top == 0 || REPORT_BUSY.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let mut dynf: &mut dyn FnMut() = &mut f;
+    // SAFETY: the report stack is ours (REPORT_BUSY) and mapped; the
+    // closure outlives the call.
+    unsafe {
+        memdx_call_on_stack(
+            call_closure,
+            (&mut dynf as *mut &mut dyn FnMut()).cast(),
+            top,
+        )
+    };
+    REPORT_BUSY.store(false, Ordering::Release);
 }

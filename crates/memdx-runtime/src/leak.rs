@@ -48,6 +48,10 @@ pub struct Marker<'a> {
     /// Sorted address ranges where vtables may live (read-only data of
     /// loaded objects), for the multipleinheritance heuristic.
     pub vtable_ranges: &'a [(usize, usize)],
+    /// Bytes of roots and of block contents that could not be read and
+    /// were skipped (see `catch`).
+    pub skipped_root_bytes: usize,
+    pub skipped_block_bytes: usize,
 }
 
 impl<'a> Marker<'a> {
@@ -63,6 +67,8 @@ impl<'a> Marker<'a> {
             heuristics: true,
             on_root_hit: None,
             vtable_ranges: &[],
+            skipped_root_bytes: 0,
+            skipped_block_bytes: 0,
         }
     }
 
@@ -90,13 +96,19 @@ impl<'a> Marker<'a> {
         self.stack.get(self.sp).map(|&i| i as usize)
     }
 
-    /// Scans `[start, end)` of root memory (readable, word-aligned reads).
+    /// Scans `[start, end)` of root memory (word-aligned reads). Pages
+    /// that cannot be read (protected, unmapped, past the end of a mapped
+    /// file) are skipped, as Valgrind skips them.
     ///
     /// # Safety
-    /// The range must be readable memory.
+    /// The range must be mapped by the program, not the runtime's
+    /// (its pages are probed, so a page the program made unreadable is
+    /// only skipped).
     pub unsafe fn scan_root(&mut self, start: usize, end: usize) {
-        // SAFETY: forwarded.
-        unsafe { self.scan_words(start, end, true, None) };
+        self.skipped_root_bytes += crate::catch::for_each_readable(start, end, |a, b| {
+            // SAFETY: a readable run of pages.
+            unsafe { self.scan_words(a, b, true, None) };
+        });
         self.process(None);
     }
 
@@ -196,8 +208,14 @@ impl<'a> Marker<'a> {
             let Some(&b) = self.blocks.get(i) else {
                 continue;
             };
-            // SAFETY: blocks are live heap memory, readable in full.
-            unsafe { self.scan_words(b.start, b.start + b.size, b.state == REACHABLE, clique) };
+            let definite = b.state == REACHABLE;
+            // A block in pages the program protected or unmapped is
+            // scanned where it can be read.
+            self.skipped_block_bytes +=
+                crate::catch::for_each_readable(b.start, b.start + b.size, |a, e| {
+                    // SAFETY: a readable run of the block's pages.
+                    unsafe { self.scan_words(a, e, definite, clique) };
+                });
         }
     }
 
@@ -234,9 +252,10 @@ impl<'a> Marker<'a> {
 unsafe fn heuristic(b: &ScanBlock, w: usize, vtables: &[(usize, usize)]) -> u8 {
     const WORD: usize = 8;
     let word_at = |off: usize| -> Option<usize> {
-        // SAFETY: only called for offsets inside the block (checked by callers).
-        (off + WORD <= b.size)
-            .then(|| unsafe { core::ptr::read_volatile((b.start + off) as *const usize) })
+        let at = b.start + off;
+        // SAFETY: inside the block, in readable pages.
+        (off + WORD <= b.size && crate::catch::range_readable(at, at + WORD))
+            .then(|| unsafe { core::ptr::read_volatile(at as *const usize) })
     };
     // stdstring: length, capacity, refcount, then the chars.
     if w == b.start + 3 * WORD {

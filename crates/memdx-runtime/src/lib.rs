@@ -27,6 +27,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod access;
+mod catch;
 mod guard;
 mod hooks;
 mod leak;
@@ -126,7 +127,7 @@ fn asynchronous(sig: i32, code: i32) -> bool {
 }
 
 /// Adds [`ASYNC`] to `mask`.
-fn block_async(mask: &mut libc::sigset_t) {
+pub(crate) fn block_async(mask: &mut libc::sigset_t) {
     for s in ASYNC {
         // SAFETY: a valid set and signal number.
         unsafe { libc::sigaddset(mask, s) };
@@ -358,7 +359,17 @@ fn fault_regs(ctx: *mut libc::c_void) -> [u64; memdx_events::FAULT_REGS] {
     regs
 }
 
-extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+pub(crate) extern "C" fn fatal_handler(
+    sig: i32,
+    info: *mut libc::siginfo_t,
+    ctx: *mut libc::c_void,
+) {
+    // A fault of the runtime's own fault-tolerant reads (the report's scan
+    // of memory the program made unreadable, the walk of a smashed stack):
+    // resume at the recovery point, nothing else.
+    if catch::recover(sig, info, ctx) {
+        return;
+    }
     // SAFETY: the kernel passes valid siginfo and ucontext pointers.
     let (code, addr, pc, sp) = unsafe {
         let (code, addr) = if info.is_null() {
@@ -379,36 +390,67 @@ extern "C" fn fatal_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
     };
     let regs = fault_regs(ctx);
     let asynchronous = asynchronous(sig, code);
+    if !asynchronous && report::reporting_here() {
+        // A fault in the report itself (a runtime bug): die by it now
+        // rather than wait for the locks this thread holds.
+        die_by(sig);
+        return;
+    }
     if asynchronous && defer_if_in_runtime(sig, pc) {
         return;
     }
     // An invalid access is reported first (Valgrind reports it before the
     // signal is delivered); then the program's own handler runs, if it
-    // installed one.
-    let room = stack_room() >= 64 * 1024;
+    // installed one. The reports need tens of KiB of stack: on a small
+    // alternate signal stack (the program's own) they run on the
+    // runtime's report stack.
+    let report_access = || {
+        let _armed = catch::Armed::new();
+        access::report_fault(sig, code, addr, pc, sp, &regs, ctx);
+    };
     // A guarded block's guard page, or a freed guarded block: report the
     // access, open the page and let the instruction run again (as under
     // Valgrind, an invalid access is reported and the program goes on).
     if sig == libc::SIGSEGV && !asynchronous && guard::on_fault(addr).is_some() {
-        if room {
-            access::report_fault(sig, code, addr, pc, sp, &regs);
-        }
+        access::with_stack(64 * 1024, report_access);
         return;
     }
-    if room {
-        access::report_fault(sig, code, addr, pc, sp, &regs);
+    access::with_stack(64 * 1024, report_access);
+    // A fatal signal the program's handler raises (abort() from a handler
+    // on its alternate stack, as Rust's stack-overflow handler does) scans
+    // this thread's stack from where this signal interrupted it.
+    let td = tls::get();
+    let outer = td.outer_sp.get();
+    if outer == 0 {
+        td.outer_sp.set(sp);
     }
-    if call_program_handler(sig, info, ctx) {
+    let handled = call_program_handler(sig, info, ctx);
+    td.outer_sp.set(outer);
+    if handled {
         return;
     }
-    // The report needs tens of KiB of stack. On a small alternate signal
-    // stack (Rust's stack-overflow handler aborts from one) it is skipped
-    // rather than turning the program's death into a different one.
-    if stack_room() >= 256 * 1024 {
-        report::final_report(Some((sig, code, addr, pc, sp)));
-    }
-    // SAFETY: restore the default action and re-raise: the signal is
-    // blocked while we run, so it is delivered (and kills) when we return.
+    let scan_sp = match outer {
+        o if o != 0 && access::on_alt_stack(sp) => o,
+        _ => sp,
+    };
+    let fatal = report::Fatal {
+        signo: sig,
+        code,
+        addr,
+        pc,
+        sp,
+        scan_sp,
+        ctx,
+    };
+    access::with_stack(256 * 1024, || report::final_report(Some(&fatal)));
+    die_by(sig);
+}
+
+/// Restores the default action of `sig` and re-raises it: the signal is
+/// blocked while its handler runs, so it is delivered (and kills) when the
+/// handler returns (a fault's instruction runs again and faults).
+fn die_by(sig: i32) {
+    // SAFETY: a zeroed sigaction is valid; tgkill to this thread.
     unsafe {
         let mut sa: libc::sigaction = core::mem::zeroed();
         sa.sa_sigaction = libc::SIG_DFL;
@@ -547,7 +589,7 @@ fn interrupted_in_runtime(pc: usize) -> bool {
 
 extern "C" {
     /// glibc's sigaction under its other exported name.
-    fn __sigaction(
+    pub(crate) fn __sigaction(
         sig: libc::c_int,
         act: *const libc::sigaction,
         old: *mut libc::sigaction,
@@ -746,21 +788,6 @@ unsafe fn chained_sigaction(
             *old = shown;
         }
         0
-    }
-}
-
-/// Bytes of stack left below this frame when running on an alternate
-/// signal stack; `usize::MAX` on the thread's normal stack.
-fn stack_room() -> usize {
-    // SAFETY: querying the current alternate stack.
-    unsafe {
-        let mut ss: libc::stack_t = core::mem::zeroed();
-        if libc::sigaltstack(core::ptr::null(), &mut ss) != 0 || ss.ss_flags & libc::SS_ONSTACK == 0
-        {
-            return usize::MAX;
-        }
-        let here = &ss as *const libc::stack_t as usize;
-        here.saturating_sub(ss.ss_sp as usize)
     }
 }
 

@@ -21,6 +21,16 @@ use crate::table;
 use crate::{out, stacks};
 
 static DONE: AtomicBool = AtomicBool::new(false);
+/// The thread holding the runtime's locks for the scan (0: none). A fault
+/// of that thread that the scan did not expect (not one of `catch`'s)
+/// must not go through the fault handler's report: it would wait for
+/// those locks for ever.
+static REPORTING_TID: AtomicI32 = AtomicI32::new(0);
+
+/// Whether this thread holds the runtime's locks for the scan.
+pub fn reporting_here() -> bool {
+    REPORTING_TID.load(Ordering::Acquire) == sys::gettid()
+}
 /// The pid whose report this is (a vfork child shares our memory but not
 /// our pid, and must not run the report).
 pub static OWNER_PID: AtomicI32 = AtomicI32::new(0);
@@ -43,11 +53,29 @@ pub fn final_report_at_exit() {
 /// Forget that the report ran (fork child).
 pub fn reset_in_child() {
     DONE.store(false, Ordering::Relaxed);
+    REPORTING_TID.store(0, Ordering::Relaxed);
 }
 
-/// Runs the end-of-process report once. `fatal` carries (signo, si_code,
-/// fault address, pc, sp) when the process is dying from a signal.
-pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
+/// The signal a process is dying from, as its handler saw it.
+pub struct Fatal {
+    pub signo: i32,
+    pub code: i32,
+    /// The fault address (`si_addr`).
+    pub addr: usize,
+    /// The interrupted pc and stack pointer.
+    pub pc: usize,
+    pub sp: usize,
+    /// Where this thread's stack is scanned from: `sp`, or, for a signal
+    /// raised from a program's handler on its alternate stack, the stack
+    /// pointer that handler's signal interrupted.
+    pub scan_sp: usize,
+    /// The signal's context (the kernel's ucontext).
+    pub ctx: *mut libc::c_void,
+}
+
+/// Runs the end-of-process report once. `fatal` describes the signal when
+/// the process is dying from one.
+pub fn final_report(fatal: Option<&Fatal>) {
     // SAFETY: getpid has no preconditions.
     if OWNER_PID.load(Ordering::Relaxed) != unsafe { libc::getpid() } {
         return;
@@ -56,17 +84,30 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
         return;
     }
     let entered = hooks::enter_runtime();
+    // Memory the program made unreadable (protected or unmapped heap
+    // pages, a file mapping past the end of its file) and a smashed stack
+    // are read fault-tolerantly from here on (see `catch`).
+    let armed = crate::catch::Armed::new();
     // The program may have closed our socket (daemons close every
     // descriptor): reconnect before anything of the report is sent.
     out::reconnect_if_lost();
-    if let Some((signo, code, addr, pc, sp)) = fatal {
+    if let Some(&Fatal {
+        signo,
+        code,
+        addr,
+        pc,
+        sp,
+        ctx,
+        ..
+    }) = fatal
+    {
         // As Valgrind: when the stack pointer itself is not readable (the
         // stack overflowed past its end) only the faulting instruction is
         // shown; a stack overflow of the main thread is named before and
         // after "Process terminating" ("can't grow stack to" the page of
         // the stack pointer less the 128-byte red zone).
         let stack = if crate::access::readable(sp, 8) {
-            after_syscall(crate::access::capture_fault_stack(pc), pc)
+            after_syscall(crate::access::capture_fault_stack(pc, ctx), pc)
         } else {
             crate::stacks::intern(&[pc as u64])
         };
@@ -131,7 +172,7 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
     // program's memory; Valgrind has no such frame on the client stack.
     let my_sp = match fatal {
         None => exit_caller_sp().filter(|&sp| sp > here).unwrap_or(here),
-        Some((.., sp)) if sp > here => sp,
+        Some(f) if f.scan_sp != 0 => f.scan_sp,
         Some(_) => here,
     };
     let scanned = LEAK_CHECK.load(Ordering::Relaxed);
@@ -142,6 +183,7 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
         e.report_end(scanned);
     });
     out::wait_ack();
+    drop(armed);
     if entered {
         hooks::leave_runtime();
     }
@@ -152,10 +194,9 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
 /// after it (where it is while in the kernel). Frame 0 of `stack` is moved
 /// there.
 fn after_syscall(stack: u32, pc: usize) -> u32 {
-    // SAFETY: pc is code the thread was executing; the second byte is only
-    // read when the first starts a two-byte opcode (so it is mapped too).
-    let at_syscall =
-        pc != 0 && unsafe { *(pc as *const u8) == 0x0f && *((pc + 1) as *const u8) == 0x05 };
+    // Read through the kernel: the pc may be a wild jump's target.
+    let mut code = [0u8; 2];
+    let at_syscall = pc != 0 && crate::access::read_own(pc, &mut code) == 2 && code == [0x0f, 0x05];
     if !at_syscall {
         return stack;
     }
@@ -304,12 +345,26 @@ fn run_freeres(cxx: *mut libc::c_void) {
     }
 }
 
+/// Whether block `q`'s header can be read. A block on a page the program
+/// protected or unmapped (behind glibc's back) is left out of the report:
+/// its size is in that header. Valgrind keeps its block list apart from
+/// the program's memory and still counts it.
+fn header_readable(q: usize) -> bool {
+    crate::catch::range_readable(q - table::HEADER, q)
+}
+
+/// Whether `len` bytes from `at` (a block's redzone, a freed block) can be
+/// read.
+fn bytes_readable(at: usize, len: usize) -> bool {
+    crate::catch::range_readable(at, at + len)
+}
+
 /// Live and quarantined blocks (not the runtime's own).
 fn count_blocks() -> (usize, usize) {
     let mut n = 0usize;
     table::for_each_live(&mut |q| {
-        // SAFETY: a set bit means a complete header.
-        if unsafe { table::read_block(q) }.0.kind & table::INTERNAL == 0 {
+        // SAFETY: a set bit means a complete header, checked readable.
+        if header_readable(q) && unsafe { table::read_block(q) }.0.kind & table::INTERNAL == 0 {
             n += 1;
         }
     });
@@ -357,6 +412,7 @@ impl ScanArrays {
 fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     let t0 = now_nanos();
     table::lock_all();
+    REPORTING_TID.store(sys::gettid(), Ordering::Release);
     // A first count sizes the scan's memory, with room for what the other
     // threads allocate before they are stopped.
     let (n, freed) = count_blocks();
@@ -393,7 +449,12 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     // Live blocks are counted from the bitmap (frees of unknown pointers
     // and failed reallocs count, as under Valgrind, so the counters'
     // differences are not it).
+    let mut unread_blocks = 0u64;
     table::for_each_live(&mut |q| {
+        if !header_readable(q) {
+            unread_blocks += 1;
+            return;
+        }
         // SAFETY: a set bit means a complete header.
         let (b, ..) = unsafe { table::read_block(q) };
         if b.kind & table::INTERNAL == 0 {
@@ -405,7 +466,7 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
         totals.in_use_blocks += 1;
         totals.in_use_bytes += b.size as u64;
     });
-    let root_bytes = match &mut arrays {
+    let scanned = match &mut arrays {
         Some(a) if n2 > 0 => Some(scan_heap(a, my_sp, others)),
         _ => None,
     };
@@ -414,21 +475,38 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     out::unlock();
     stacks::unlock();
     crate::guard::unlock();
+    REPORTING_TID.store(0, Ordering::Release);
     table::unlock_all();
 
     emit_damage(&damage);
-    if let (Some(a), Some(root_bytes)) = (&mut arrays, root_bytes) {
+    if let (Some(a), Some(scanned)) = (&mut arrays, scanned) {
         let nblocks = a.blocks.len as u64;
         send_loss_records(a.blocks.as_mut_slice());
         let nanos = now_nanos().saturating_sub(t0);
-        out::emit(|e| e.scan_stats(nblocks, root_bytes as u64, nanos));
+        out::emit(|e| e.scan_stats(nblocks, scanned.root_bytes as u64, nanos));
+        if scanned.skipped_root_bytes + scanned.skipped_block_bytes > 0 || unread_blocks > 0 {
+            out::emit(|e| {
+                e.scan_skipped(
+                    scanned.skipped_root_bytes as u64,
+                    scanned.skipped_block_bytes as u64,
+                    unread_blocks,
+                )
+            });
+        }
     }
     totals
 }
 
+/// What the scan read and what it could not.
+struct Scanned {
+    root_bytes: usize,
+    skipped_root_bytes: usize,
+    skipped_block_bytes: usize,
+}
+
 /// Collects the live blocks and the roots and marks what they reach
-/// (other threads stopped). Returns the bytes of roots scanned.
-fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> usize {
+/// (other threads stopped).
+fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> Scanned {
     let ScanArrays {
         blocks,
         mark,
@@ -440,6 +518,9 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> usize {
     } = a;
 
     table::for_each_live(&mut |q| {
+        if !header_readable(q) {
+            return;
+        }
         // SAFETY: a set bit means a complete header.
         let (b, ..) = unsafe { table::read_block(q) };
         if b.kind & table::INTERNAL != 0 {
@@ -470,6 +551,9 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> usize {
     }
     table::for_each_state(&mut |s| {
         s.for_each_freed(&mut |q| {
+            if !header_readable(q) {
+                return;
+            }
             // SAFETY: quarantined blocks keep their headers.
             let (b, ..) = unsafe { table::read_block(q) };
             // SAFETY: as above.
@@ -519,6 +603,7 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> usize {
     }
 
     let mut root_bytes = 0usize;
+    let (skipped_root_bytes, skipped_block_bytes);
     // Thread stack pointers: ours and each suspended thread's.
     let suspended = SLOT_NEXT
         .load(Ordering::Acquire)
@@ -553,11 +638,17 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> usize {
             all.partition_point(|b| b.start < lo)..all.partition_point(|b| b.start < hi)
         });
         m.finish_first(pool);
+        skipped_root_bytes = m.skipped_root_bytes;
+        skipped_block_bytes = m.skipped_block_bytes;
     }
     if let Some((buf, cap, _)) = maps_text {
         sys::unmap_private(buf, cap);
     }
-    root_bytes
+    Scanned {
+        root_bytes: root_bytes - skipped_root_bytes,
+        skipped_root_bytes,
+        skipped_block_bytes,
+    }
 }
 
 /// Verifies every live block's redzone and every quarantined block's poison
@@ -572,10 +663,14 @@ fn collect_damage() -> [Option<Corruption>; 8] {
             n += 1;
         }
     };
+    let rz = table::redzone();
     table::for_each_live(&mut |q| {
+        if !header_readable(q) {
+            return;
+        }
         // SAFETY: a set bit means a complete header and a canary.
         let (b, ..) = unsafe { table::read_block(q) };
-        if b.kind & table::INTERNAL != 0 {
+        if b.kind & table::INTERNAL != 0 || !bytes_readable(q + b.size, rz) {
             return;
         }
         // SAFETY: as above.
@@ -598,6 +693,14 @@ fn collect_damage() -> [Option<Corruption>; 8] {
     });
     table::for_each_state(&mut |s| {
         s.for_each_freed(&mut |q| {
+            if !header_readable(q) {
+                return;
+            }
+            // SAFETY: as below.
+            let (b, ..) = unsafe { table::read_block(q) };
+            if !bytes_readable(q, b.size + rz) {
+                return;
+            }
             // SAFETY: quarantined blocks keep header, poison and canary.
             for c in unsafe { hooks::freed_corruptions(q) }.into_iter().flatten() {
                 note(c);

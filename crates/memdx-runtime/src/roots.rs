@@ -150,9 +150,17 @@ pub fn main_arena(maps: &[Mapping]) -> Option<(usize, usize)> {
         }
         let mut a = m.start;
         while a + 8 <= m.end {
+            if !crate::catch::page_readable(a) {
+                a = (a & !4095) + 4096;
+                continue;
+            }
             // SAFETY: a readable rw mapping of libc.
             let t = unsafe { core::ptr::read_volatile(a as *const usize) };
-            if t >= heap.start && t + 16 <= heap.end && t % 16 == 0 {
+            if t >= heap.start
+                && t + 16 <= heap.end
+                && t % 16 == 0
+                && crate::catch::range_readable(t + 8, t + 16)
+            {
                 // SAFETY: t + 8 is inside the heap mapping.
                 let size = unsafe { core::ptr::read_volatile((t + 8) as *const usize) } & !7;
                 if t + size == heap.end && a >= m.start + ARENA_TOP_OFFSET {
@@ -182,6 +190,7 @@ pub fn merge_ranges(v: &mut PrivVec<(usize, usize)>) {
 }
 
 pub fn is_mmapped_chunk(p: usize) -> bool {
-    // SAFETY: glibc's chunk size word precedes every block it returned.
-    unsafe { *((p - 8) as *const usize) & 2 != 0 }
+    // SAFETY: glibc's chunk size word precedes every block it returned
+    // (on a page the program may have protected or unmapped: probed).
+    crate::catch::range_readable(p - 8, p) && unsafe { *((p - 8) as *const usize) & 2 != 0 }
 }

@@ -268,23 +268,90 @@ fn capture_slow_inner(td: &crate::tls::ThreadData, entry: usize, anchor: usize, 
     id
 }
 
+/// The return addresses of a walk of this thread's stack.
+struct Walk {
+    n: usize,
+    ips: [usize; CAPTURE],
+}
+
+extern "C" fn walk_cb(ctx: *mut libc::c_void, arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: the unwinder passes a live context; arg is our Walk.
+    let w = unsafe { &mut *arg.cast::<Walk>() };
+    // SAFETY: ctx is valid for the duration of the callback.
+    let ip = unsafe { _Unwind_GetIP(ctx) };
+    match w.ips.get_mut(w.n) {
+        Some(slot) if ip != 0 => {
+            *slot = ip;
+            w.n += 1;
+            0
+        }
+        _ => 5, // _URC_END_OF_STACK
+    }
+}
+
+extern "C" fn walk(arg: *mut libc::c_void) {
+    // SAFETY: the callback only writes the Walk behind `arg`.
+    unsafe { _Unwind_Backtrace(walk_cb, arg) };
+}
+
+/// Walks this thread's stack through the signal frame without trusting
+/// it: the unwinder reads the interrupted code and stack, which a program
+/// dying of a smashed stack or a jump to a wild address has left garbage.
+/// A fault ends the walk (see `catch`) with the frames found so far.
+fn walk_fault_tolerant() -> Walk {
+    let mut w = Walk {
+        n: 0,
+        ips: [0; CAPTURE],
+    };
+    crate::catch::try_call(walk, (&mut w as *mut Walk).cast());
+    w
+}
+
 /// Captures from a signal handler: the frames above the handler, with the
-/// faulting pc as frame 0.
-pub fn capture_from_signal(pc: usize) -> u32 {
-    let mut raw = [core::ptr::null_mut::<libc::c_void>(); CAPTURE];
-    // SAFETY: the buffer holds CAPTURE entries.
-    let n = unsafe { sys::backtrace(raw.as_mut_ptr(), CAPTURE as i32) };
-    let n = (n.max(0) as usize).min(CAPTURE);
+/// faulting pc as frame 0. `ctx` is the signal's context (null: none).
+///
+/// A pc that cannot be read (a jump or a return to an unmapped address)
+/// has no unwind information: the walk starts instead at the return
+/// address on top of the stack, where a call through a wild pointer left
+/// it (Valgrind's last resort too), by pointing the context at it for the
+/// walk. Nothing read from the interrupted stack is trusted (the walk is
+/// fault-tolerant and the return address is read through the kernel).
+pub fn capture_from_signal(pc: usize, ctx: *mut libc::c_void) -> u32 {
     let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(1, CAPTURE);
-    let raw = raw.get(..n).unwrap_or(&[]);
-    // Skip everything up to and including the frame of the faulting pc
-    // (the unwinder reports it exactly, not as a return address).
-    let start = raw.iter().position(|&f| f as usize == pc);
     let mut frames = [0u64; CAPTURE];
     frames[0] = pc as u64;
     let mut k = 1;
-    if let Some(s) = start {
-        for &f in raw.iter().skip(s + 1) {
+    let mut resume = pc;
+    let mut saved = None;
+    if !ctx.is_null() && !crate::access::readable(pc, 1) {
+        // SAFETY: the kernel's ucontext of the signal being handled.
+        let g = unsafe { &mut (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
+        let sp = g[libc::REG_RSP as usize] as usize;
+        let mut ra = [0u8; 8];
+        if crate::access::read_own(sp, &mut ra) == ra.len() {
+            let ra = usize::from_ne_bytes(ra);
+            saved = Some((g[libc::REG_RIP as usize], g[libc::REG_RSP as usize]));
+            g[libc::REG_RIP as usize] = ra as i64;
+            g[libc::REG_RSP as usize] = sp.wrapping_add(8) as i64;
+            resume = ra;
+            if k < want {
+                frames[k] = ra as u64;
+                k += 1;
+            }
+        }
+    }
+    let w = walk_fault_tolerant();
+    if let Some((rip, rsp)) = saved {
+        // SAFETY: as above; the context is put back as the kernel gave it.
+        let g = unsafe { &mut (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
+        g[libc::REG_RIP as usize] = rip;
+        g[libc::REG_RSP as usize] = rsp;
+    }
+    let ips = w.ips.get(..w.n).unwrap_or(&[]);
+    // Skip everything up to and including the frame the walk resumed at
+    // (the unwinder reports it exactly, not as a return address).
+    if let Some(s) = ips.iter().position(|&f| f == resume) {
+        for &f in ips.iter().skip(s + 1) {
             if k >= want {
                 break;
             }

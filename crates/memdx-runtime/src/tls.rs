@@ -35,6 +35,14 @@ pub struct ThreadData {
     pub site_done: Cell<u32>,
     /// The last stacks captured (see `stacks::capture`).
     pub stack_cache: UnsafeCell<[CacheEntry; CACHE_WAYS]>,
+    /// The recovery point of a fault-tolerant call running on this thread
+    /// (see `catch::try_call`); 0 for none.
+    pub catch_buf: Cell<usize>,
+    /// The stack pointer a chained program handler of SIGSEGV/SIGBUS
+    /// interrupted (0 outside one): a fatal signal raised from that
+    /// handler, on its alternate stack, scans this thread's stack from
+    /// there.
+    pub outer_sp: Cell<usize>,
 }
 
 thread_local! {
@@ -47,6 +55,8 @@ thread_local! {
             sample_start: Cell::new(false),
             site_done: Cell::new(0),
             stack_cache: UnsafeCell::new([EMPTY_CACHE_ENTRY; CACHE_WAYS]),
+            catch_buf: Cell::new(0),
+            outer_sp: Cell::new(0),
         }
     };
 }

@@ -220,6 +220,7 @@ pub fn parse_report(stderr: &str) -> Report {
             || text.starts_with("Mismatched free()")
             || text.starts_with("Invalid read of size")
             || text.starts_with("Invalid write of size")
+            || text.starts_with("Jump to the invalid address")
             // A damaged redzone or poison (memdx only: found after the fact).
             || text.starts_with("Invalid write before the start of a block")
             || text.starts_with("Invalid write after the end of a block")

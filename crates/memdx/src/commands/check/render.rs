@@ -665,6 +665,22 @@ impl ProcessReport {
                     ));
                 }
             }
+            Event::ScanSkipped {
+                root_bytes,
+                block_bytes,
+                blocks,
+            } => {
+                if self.opts.verbose {
+                    self.notes.push(format!(
+                        "leak scan: skipped what it could not read (protected, unmapped, or \
+                         past the end of a mapped file): {} bytes of roots, {} bytes of \
+                         block contents, {} blocks whole",
+                        commas(root_bytes),
+                        commas(block_bytes),
+                        commas(blocks)
+                    ));
+                }
+            }
             Event::CommandLine { args } => {
                 let words: Vec<String> = args
                     .iter()
@@ -1092,6 +1108,14 @@ impl ProcessReport {
                     0,
                 )
             }
+            // An instruction fetch from an unmapped address (a call through
+            // a wild pointer, a return to a smashed return address).
+            AccessKind::Fault if a.addr == a.pc && a.si_code != SI_KERNEL => (
+                "Jump to the invalid address stated on the next line".to_string(),
+                model::ErrorKind::InvalidJump,
+                memdx_supp::Query::Jump,
+                0,
+            ),
             _ => {
                 let (write, size) = match a.kind {
                     AccessKind::Write => (true, a.size),
