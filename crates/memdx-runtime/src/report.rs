@@ -56,9 +56,16 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
         return;
     }
     let entered = hooks::enter_runtime();
-    // The program may have closed our socket (daemons close every
-    // descriptor): reconnect before anything of the report is sent.
-    out::reconnect_if_lost();
+    // The whole report is one burst: its own connection, held from here to
+    // the end (and taken before any other lock of the runtime).
+    out::burst(|| report_body(fatal, entered));
+    if entered {
+        hooks::leave_runtime();
+    }
+}
+
+/// The end-of-process report, inside its burst.
+fn report_body(fatal: Option<(i32, i32, usize, usize, usize)>, entered: bool) {
     if let Some((signo, code, addr, pc, sp)) = fatal {
         // As Valgrind: when the stack pointer itself is not readable (the
         // stack overflowed past its end) only the faulting instruction is
@@ -142,9 +149,6 @@ pub fn final_report(fatal: Option<(i32, i32, usize, usize, usize)>) {
         e.report_end(scanned);
     });
     out::wait_ack();
-    if entered {
-        hooks::leave_runtime();
-    }
 }
 
 /// A signal that interrupted a system call the kernel will restart leaves
