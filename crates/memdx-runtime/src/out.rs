@@ -107,7 +107,13 @@ fn open() {
     }
     // SAFETY: plain socket calls on a local sockaddr_un.
     unsafe {
-        let s = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        let socket = || libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        let mut s = socket();
+        if s < 0 && sys::errno() == libc::EMFILE {
+            // The program has used up its descriptors (a descriptor leak
+            // is what some run memdx for): its report still goes out.
+            s = beyond_the_limit(socket);
+        }
         if s < 0 {
             return;
         }
@@ -180,6 +186,29 @@ fn open() {
             emit(|e| e.command_line(text));
             sys::unmap_private(buf, cap);
         }
+    }
+}
+
+/// Runs `open` (which makes one descriptor) with the soft limit on
+/// descriptors raised by one, then puts the limit back (the descriptor
+/// stays valid above it). -1 when the limit cannot be raised.
+fn beyond_the_limit(open: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: getrlimit/setrlimit on a local structure.
+    unsafe {
+        let mut rl: libc::rlimit = core::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 || rl.rlim_cur >= rl.rlim_max {
+            return -1;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: rl.rlim_cur + 1,
+            rlim_max: rl.rlim_max,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+            return -1;
+        }
+        let fd = open();
+        libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        fd
     }
 }
 
