@@ -8,8 +8,17 @@
 //!
 //! # Wire format (version 1)
 //!
-//! All integers are little-endian. A stream is one process's report: a forked
-//! child opens its own stream (its own connection), with its own header.
+//! All integers are little-endian. A stream is one connection, from one
+//! process: the runtime keeps no descriptor open while the program runs,
+//! so it connects once for each burst of records (its start, each error,
+//! its end-of-process report), sends a header and the records, shuts its
+//! writing side down and waits until the reader has read everything and
+//! closed the connection before it goes on: the bursts of one process are
+//! read in order. The first stream of a process has no
+//! [`FLAG_CONTINUATION`]; the reader joins the later ones (same pid, with
+//! the flag) to the same report, whose stacks and modules they may refer
+//! to. A forked child starts its own report, with its own header; an
+//! exec'd program (same pid) starts a new one.
 //!
 //! ## Header (20 bytes)
 //!
@@ -21,7 +30,7 @@
 //! | 7 | 1 | reserved, 0 |
 //! | 8 | 4 | pid of the process writing the stream |
 //! | 12 | 4 | parent pid |
-//! | 16 | 4 | flags: bit 0 = the process is a fork child of a checked process |
+//! | 16 | 4 | flags: bit 0 = the process is a fork child of a checked process; bit 1 = a continuation of the process's report ([`FLAG_CONTINUATION`]) |
 //!
 //! ## Records
 //!
@@ -82,6 +91,9 @@ pub const VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 20;
 /// Header flag: the process is a fork child of a checked process.
 pub const FLAG_FORK_CHILD: u32 = 1;
+/// Header flag: this stream continues the report of a process that has
+/// already sent a stream (the runtime connects once per burst of records).
+pub const FLAG_CONTINUATION: u32 = 2;
 /// Registers an [`Event::FaultRegs`] record carries.
 pub const FAULT_REGS: usize = 17;
 /// Bytes before a record's payload (tag and length).
@@ -100,7 +112,7 @@ pub struct Header {
     pub pid: u32,
     /// Its parent's pid.
     pub ppid: u32,
-    /// [`FLAG_FORK_CHILD`] and future flags.
+    /// [`FLAG_FORK_CHILD`], [`FLAG_CONTINUATION`] and future flags.
     pub flags: u32,
 }
 

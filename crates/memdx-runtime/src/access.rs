@@ -62,12 +62,14 @@ pub fn describe(addr: usize, a: &mut Access) {
 
 /// Sends `a` (and the stacks it refers to) and waits until it is rendered.
 pub fn send(a: &Access) {
-    out::ensure_modules();
-    out::ensure_stack(a.stack);
-    out::ensure_stack(a.alloc_stack);
-    out::ensure_stack(a.free_stack);
-    out::emit(|e| e.access(a));
-    out::wait_ack();
+    out::burst(|| {
+        out::ensure_modules();
+        out::ensure_stack(a.stack);
+        out::ensure_stack(a.alloc_stack);
+        out::ensure_stack(a.free_stack);
+        out::emit(|e| e.access(a));
+        out::wait_ack();
+    });
 }
 
 /// The stack of a fault: the faulting pc, then the return addresses above
@@ -192,8 +194,10 @@ pub fn report_fault(
         // No address: the reader computes it from the registers and the
         // instruction, and reports the access only when it is one no
         // process can map (a non-canonical address, as memcheck sees it).
-        out::emit(|e| e.fault_regs(regs));
-        send(&a);
+        out::burst(|| {
+            out::emit(|e| e.fault_regs(regs));
+            send(&a);
+        });
     } else if code == SEGV_MAPERR || a.place != Place::Unknown {
         send(&a);
     }

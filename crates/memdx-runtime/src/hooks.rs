@@ -296,12 +296,14 @@ fn report(mut e: BadFree) {
     if e.tid == 0 {
         e.tid = thread_no();
     }
-    out::ensure_modules();
-    out::ensure_stack(e.stack);
-    out::ensure_stack(e.alloc_stack);
-    out::ensure_stack(e.free_stack);
-    out::emit(|enc| enc.bad_free(&e));
-    out::wait_ack();
+    out::burst(|| {
+        out::ensure_modules();
+        out::ensure_stack(e.stack);
+        out::ensure_stack(e.alloc_stack);
+        out::ensure_stack(e.free_stack);
+        out::emit(|enc| enc.bad_free(&e));
+        out::wait_ack();
+    });
 }
 
 /// Reports a damaged redzone or poison.
@@ -309,12 +311,14 @@ pub fn report_corruption(c: Corruption) {
     if guarded(|| ()).is_none() {
         return;
     }
-    out::ensure_modules();
-    out::ensure_stack(c.stack);
-    out::ensure_stack(c.alloc_stack);
-    out::ensure_stack(c.free_stack);
-    out::emit(|enc| enc.corruption(&c));
-    out::wait_ack();
+    out::burst(|| {
+        out::ensure_modules();
+        out::ensure_stack(c.stack);
+        out::ensure_stack(c.alloc_stack);
+        out::ensure_stack(c.free_stack);
+        out::emit(|enc| enc.corruption(&c));
+        out::wait_ack();
+    });
 }
 
 unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {

@@ -198,8 +198,7 @@ extern "C" fn init() {
     report::EXIT_FN.store(exit_fn as usize, Ordering::Relaxed);
     if let Some(path) = sys::getenv(c"MEMDX_EVENTS_SOCK") {
         out::configure(path);
-        out::connect(false);
-        out::ensure_modules();
+        out::start(false);
     }
     if sys::getenv(c"MEMDX_TRACE_CHILDREN") != Some(b"yes") {
         // Programs exec'd from here run unchecked, and the program sees the
@@ -791,10 +790,11 @@ unsafe fn chained_sigaction(
     }
 }
 
-/// Lock order, everywhere: table shards, stack interner, output, arenas,
+/// Lock order, everywhere: bursts (`out::burst`), table shards, stack interner, output, arenas,
 /// private-memory registry (the end-of-process report takes them in this
 /// order too).
 extern "C" fn fork_prepare() {
+    out::lock_bursts();
     table::lock_all();
     guard::lock();
     stacks::lock();
@@ -810,6 +810,7 @@ extern "C" fn fork_parent() {
     stacks::unlock();
     guard::unlock();
     table::unlock_all();
+    out::unlock_bursts();
 }
 
 extern "C" fn fork_child() {
@@ -824,8 +825,7 @@ extern "C" fn fork_child() {
     report::OWNER_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
     report::reset_in_child();
     stacks::reset_emitted();
-    out::connect(true);
-    out::ensure_modules();
+    out::start(true);
     if entered {
         hooks::leave_runtime();
     }

@@ -1,30 +1,54 @@
 //! The event stream to the analyzer: a Unix stream socket whose path is in
-//! `MEMDX_EVENTS_SOCK`. Each process (a fork child too) connects once and
-//! sends its own header, so every process gets its own report.
+//! `MEMDX_EVENTS_SOCK`. Each process (a fork child too) gets its own report.
+//!
+//! The runtime keeps no descriptor open while the program runs: every burst
+//! of records (the start, each error, the end-of-process report) opens its
+//! own connection, sends a header, the records, and waits until the
+//! analyzer has read all of it and closed its end before closing its own
+//! (see [`burst`]). A program that lists `/proc/self/fd`, closes every
+//! descriptor, `dup2`s onto any number or asks `fcntl(F_DUPFD)` for one
+//! therefore sees and changes only its own descriptors, as natively; the
+//! first burst's header carries no continuation flag, later ones do, and
+//! the analyzer joins them into one report.
 
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use memdx_events::{Encoder, Header, ACK_EXIT, FLAG_FORK_CHILD, VERSION};
+use memdx_events::{Encoder, Header, ACK_EXIT, FLAG_CONTINUATION, FLAG_FORK_CHILD, VERSION};
 
 use crate::stacks;
 use crate::sys::{self, Racy, SpinLock};
 
 /// The socket path (NUL-terminated), copied from the environment at start.
 static SOCK_PATH: Racy<[u8; 108]> = Racy::new([0; 108]);
+/// The current burst's descriptor (-1 outside a burst).
 static FD: AtomicI32 = AtomicI32::new(-1);
-/// Device and inode of our socket: the program may close our descriptor
-/// (daemons close every descriptor above 2) and reuse its number for a file
-/// of its own, which must never receive our events.
+/// Device and inode of the burst's socket: another thread of the program
+/// may `dup2` onto its number while a burst runs, and a file of the
+/// program's must never receive our events.
 static SOCK_DEV: AtomicU64 = AtomicU64::new(0);
 static SOCK_INO: AtomicU64 = AtomicU64::new(0);
-/// Whether this process's stream was opened by a fork child.
+/// Whether this process's report was started by a fork child.
 static FORK_CHILD: AtomicBool = AtomicBool::new(false);
+/// Whether this process has opened its first connection (the next ones
+/// carry [`FLAG_CONTINUATION`]).
+static STARTED: AtomicBool = AtomicBool::new(false);
+/// Serializes the records of one burst (one emission at a time).
 static LOCK: SpinLock = SpinLock::new();
+/// One burst at a time per process; taken before every other lock of the
+/// runtime (the end-of-process report holds it from start to end).
+static BURST: SpinLock = SpinLock::new();
+/// The thread pointer of the thread inside a burst (0: none), so that a
+/// burst begun inside another one (an error found while the end-of-process
+/// report runs) joins it.
+static BURST_OWNER: AtomicUsize = AtomicUsize::new(0);
 /// `dlpi_adds` when the module map was last sent.
 static MODULES_SENT_AT: AtomicU32 = AtomicU32::new(u32::MAX);
 /// The main program's path (dl_iterate_phdr names it "").
 static EXE: Racy<[u8; 4096]> = Racy::new([0; 4096]);
 static EXE_LEN: AtomicI32 = AtomicI32::new(0);
+/// Where a burst's descriptor is moved to: out of the low numbers a
+/// program's concurrent `open` would get natively.
+const HIGH_FD: i32 = 700;
 
 /// Remembers the socket path; call from the constructor.
 pub fn configure(path: &[u8]) {
@@ -45,8 +69,37 @@ pub fn configure(path: &[u8]) {
     EXE_LEN.store(len.max(0) as i32, Ordering::Relaxed);
 }
 
-/// Connects and sends the header. `fork_child` marks a fork child's stream.
-pub fn connect(fork_child: bool) {
+/// Starts this process's report (the constructor, or a fork child): the
+/// first burst sends the header, the command line (not for a fork child)
+/// and the module map.
+pub fn start(fork_child: bool) {
+    FORK_CHILD.store(fork_child, Ordering::Relaxed);
+    STARTED.store(false, Ordering::Relaxed);
+    MODULES_SENT_AT.store(u32::MAX, Ordering::Relaxed);
+    burst(ensure_modules);
+}
+
+/// Runs `f`, whose records go out on one connection of their own, and
+/// returns once the analyzer has read them all (or after a few seconds if
+/// it does not answer). Inside a burst of the same thread, `f` joins it.
+pub fn burst<R>(f: impl FnOnce() -> R) -> R {
+    let me = crate::tls::thread_pointer();
+    if BURST_OWNER.load(Ordering::Acquire) == me {
+        return f();
+    }
+    BURST.lock();
+    BURST_OWNER.store(me, Ordering::Release);
+    open();
+    let r = f();
+    close();
+    BURST_OWNER.store(0, Ordering::Release);
+    BURST.unlock();
+    r
+}
+
+/// Connects and sends the header (and, on a process's first connection,
+/// its command line).
+fn open() {
     // SAFETY: SOCK_PATH is written once in the constructor.
     let path = unsafe { &*SOCK_PATH.get() };
     if path[0] == 0 {
@@ -54,13 +107,13 @@ pub fn connect(fork_child: bool) {
     }
     // SAFETY: plain socket calls on a local sockaddr_un.
     unsafe {
-        // The previous stream's descriptor (a fork child's copy of the
-        // parent's) is closed only if it still is our socket.
-        if let Some(old) = our_fd() {
-            libc::close(old);
+        let socket = || libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        let mut s = socket();
+        if s < 0 && sys::errno() == libc::EMFILE {
+            // The program has used up its descriptors (a descriptor leak
+            // is what some run memdx for): its report still goes out.
+            s = beyond_the_limit(socket);
         }
-        FD.store(-1, Ordering::Release);
-        let s = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
         if s < 0 {
             return;
         }
@@ -69,19 +122,19 @@ pub fn connect(fork_child: bool) {
         for (d, &c) in addr.sun_path.iter_mut().zip(path.iter()) {
             *d = c as libc::c_char;
         }
-        let r = libc::connect(
+        let r = libc::syscall(
+            libc::SYS_connect,
             s,
-            (&addr as *const libc::sockaddr_un).cast(),
+            &addr as *const libc::sockaddr_un,
             core::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
         );
         if r != 0 {
-            libc::close(s);
+            close_fd(s);
             return;
         }
-        // Keep out of the low descriptors the program may expect to be free.
-        let high = libc::fcntl(s, libc::F_DUPFD_CLOEXEC, 700);
+        let high = libc::fcntl(s, libc::F_DUPFD_CLOEXEC, HIGH_FD);
         let fd = if high >= 0 {
-            libc::close(s);
+            close_fd(s);
             high
         } else {
             s
@@ -98,12 +151,22 @@ pub fn connect(fork_child: bool) {
             core::mem::size_of::<libc::timeval>() as libc::socklen_t,
         );
         let mut st: libc::stat = core::mem::zeroed();
-        if libc::fstat(fd, &mut st) == 0 {
-            SOCK_DEV.store(st.st_dev, Ordering::Relaxed);
-            SOCK_INO.store(st.st_ino, Ordering::Relaxed);
+        if libc::fstat(fd, &mut st) != 0 {
+            close_fd(fd);
+            return;
         }
-        FORK_CHILD.store(fork_child, Ordering::Relaxed);
+        SOCK_DEV.store(st.st_dev, Ordering::Relaxed);
+        SOCK_INO.store(st.st_ino, Ordering::Relaxed);
         FD.store(fd, Ordering::Release);
+    }
+    let fork_child = FORK_CHILD.load(Ordering::Relaxed);
+    let first = !STARTED.swap(true, Ordering::Relaxed);
+    let mut flags = 0;
+    if fork_child {
+        flags |= FLAG_FORK_CHILD;
+    }
+    if !first {
+        flags |= FLAG_CONTINUATION;
     }
     let h = Header {
         version: VERSION,
@@ -111,11 +174,10 @@ pub fn connect(fork_child: bool) {
         // SAFETY: getpid/getppid have no preconditions.
         pid: unsafe { libc::getpid() } as u32,
         ppid: unsafe { libc::getppid() } as u32,
-        flags: if fork_child { FLAG_FORK_CHILD } else { 0 },
+        flags,
     };
     send(&h.encode());
-    MODULES_SENT_AT.store(u32::MAX, Ordering::Relaxed);
-    if !fork_child {
+    if first && !fork_child {
         // The analyzer cannot read /proc/PID/cmdline of a process that has
         // already exited: send it.
         if let Some((buf, cap, len)) = sys::read_file(b"/proc/self/cmdline\0") {
@@ -127,9 +189,62 @@ pub fn connect(fork_child: bool) {
     }
 }
 
-/// Forgets the parent's connection state in a fork child (locks included).
+/// Runs `open` (which makes one descriptor) with the soft limit on
+/// descriptors raised by one, then puts the limit back (the descriptor
+/// stays valid above it). -1 when the limit cannot be raised.
+fn beyond_the_limit(open: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: getrlimit/setrlimit on a local structure.
+    unsafe {
+        let mut rl: libc::rlimit = core::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 || rl.rlim_cur >= rl.rlim_max {
+            return -1;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: rl.rlim_cur + 1,
+            rlim_max: rl.rlim_max,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+            return -1;
+        }
+        let fd = open();
+        libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        fd
+    }
+}
+
+/// Ends the burst: no more writes, then wait until the analyzer has read
+/// everything and closed its end (so the next burst is read after this
+/// one), and close.
+fn close() {
+    let Some(fd) = our_fd() else {
+        // Never opened, or the program put its own file at the number
+        // meanwhile (then the number is the program's: not closed).
+        FD.store(-1, Ordering::Release);
+        return;
+    };
+    // SAFETY: our own socket.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_WR);
+        let mut buf = [0u8; 64];
+        loop {
+            let n = recv(fd, &mut buf);
+            if n > 0 || (n < 0 && sys::errno() == libc::EINTR) {
+                continue;
+            }
+            break;
+        }
+        FD.store(-1, Ordering::Release);
+        close_fd(fd);
+    }
+}
+
+/// Forgets the parent's connection state in a fork child (locks included;
+/// no burst runs in the parent while it forks, see [`lock_bursts`]).
 pub fn reset_in_child() {
     LOCK.reset();
+    BURST.reset();
+    BURST_OWNER.store(0, Ordering::Release);
+    FD.store(-1, Ordering::Release);
 }
 
 pub fn lock() {
@@ -139,7 +254,16 @@ pub fn unlock() {
     LOCK.unlock()
 }
 
-/// Our socket's descriptor, if it still is our socket.
+/// Waits for a running burst to end and keeps new ones out (fork: no child
+/// inherits a burst's descriptor or its lock). First in the lock order.
+pub fn lock_bursts() {
+    BURST.lock()
+}
+pub fn unlock_bursts() {
+    BURST.unlock()
+}
+
+/// The burst's descriptor, if it still is our socket.
 fn our_fd() -> Option<i32> {
     let fd = FD.load(Ordering::Acquire);
     if fd < 0 {
@@ -155,21 +279,6 @@ fn our_fd() -> Option<i32> {
     same.then_some(fd)
 }
 
-/// Opens a new stream if the program closed ours (or reused its number):
-/// the end-of-process report then still reaches the analyzer. The analyzer
-/// sees a new stream for the same pid, with the command line (or the fork
-/// child flag) and every stack and module sent again.
-pub fn reconnect_if_lost() {
-    if FD.load(Ordering::Acquire) < 0 || our_fd().is_some() {
-        return;
-    }
-    // Not ours any more: forget the number without closing it (it may be
-    // the program's now).
-    FD.store(-1, Ordering::Release);
-    stacks::reset_emitted();
-    connect(FORK_CHILD.load(Ordering::Relaxed));
-}
-
 fn send(mut bytes: &[u8]) {
     let Some(fd) = our_fd() else {
         return;
@@ -177,7 +286,17 @@ fn send(mut bytes: &[u8]) {
     while !bytes.is_empty() {
         // SAFETY: writing our own buffer; MSG_NOSIGNAL so a gone analyzer
         // cannot kill the program with SIGPIPE.
-        let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_sendto,
+                fd,
+                bytes.as_ptr(),
+                bytes.len(),
+                libc::MSG_NOSIGNAL,
+                core::ptr::null::<libc::sockaddr>(),
+                0,
+            )
+        };
         if n < 0 {
             if sys::errno() == libc::EINTR {
                 continue;
@@ -190,6 +309,11 @@ fn send(mut bytes: &[u8]) {
 
 /// Encodes records with `f` into a stack buffer and sends them as one write.
 pub fn emit(f: impl FnOnce(&mut Encoder<'_>)) {
+    if BURST_OWNER.load(Ordering::Acquire) != crate::tls::thread_pointer() {
+        // Every caller should be inside a burst already; one that is not
+        // gets a connection of its own rather than losing its records.
+        return burst(|| emit(f));
+    }
     let mut buf = [0u8; 4096];
     let mut enc = Encoder::new(&mut buf);
     f(&mut enc);
@@ -222,12 +346,38 @@ pub fn wait_ack() {
 fn recv_byte(fd: i32) -> Option<u8> {
     let mut byte = 0u8;
     loop {
-        // SAFETY: reading one byte into a local from our own socket.
-        let n = unsafe { libc::recv(fd, (&mut byte as *mut u8).cast(), 1, 0) };
+        let n = recv(fd, core::slice::from_mut(&mut byte));
         if n < 0 && sys::errno() == libc::EINTR {
             continue;
         }
         return (n == 1).then_some(byte);
+    }
+}
+
+/// close(2) through the system call (glibc's `close` is a cancellation
+/// point too).
+///
+/// # Safety
+/// `fd` must be the runtime's own descriptor.
+unsafe fn close_fd(fd: i32) {
+    // SAFETY: the caller's descriptor.
+    unsafe { libc::syscall(libc::SYS_close, fd) };
+}
+
+/// recv(2) through the system call: glibc's `recv` is a cancellation
+/// point, and a thread cancelled inside a burst would leave it locked.
+fn recv(fd: i32, buf: &mut [u8]) -> isize {
+    // SAFETY: reading into the caller's buffer from our own socket.
+    unsafe {
+        libc::syscall(
+            libc::SYS_recvfrom,
+            fd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            0,
+            core::ptr::null_mut::<libc::sockaddr>(),
+            core::ptr::null_mut::<libc::socklen_t>(),
+        ) as isize
     }
 }
 
@@ -243,9 +393,6 @@ pub fn ensure_stack(id: u32) {
 
 /// Sends the module map if objects were loaded since it was last sent.
 pub fn ensure_modules() {
-    // Every report starts here: if the program closed our socket, this is
-    // the moment to open a new one.
-    reconnect_if_lost();
     // SAFETY: dl_iterate_phdr with a callback that only reads its argument
     // and sends records (no allocation).
     unsafe {

@@ -88,9 +88,17 @@ pub fn final_report(fatal: Option<&Fatal>) {
     // pages, a file mapping past the end of its file) and a smashed stack
     // are read fault-tolerantly from here on (see `catch`).
     let armed = crate::catch::Armed::new();
-    // The program may have closed our socket (daemons close every
-    // descriptor): reconnect before anything of the report is sent.
-    out::reconnect_if_lost();
+    // The whole report is one burst: its own connection, held from here to
+    // the end (and taken before any other lock of the runtime).
+    out::burst(|| report_body(fatal, entered));
+    drop(armed);
+    if entered {
+        hooks::leave_runtime();
+    }
+}
+
+/// The end-of-process report, inside its burst.
+fn report_body(fatal: Option<&Fatal>, entered: bool) {
     if let Some(&Fatal {
         signo,
         code,
@@ -183,10 +191,6 @@ pub fn final_report(fatal: Option<&Fatal>) {
         e.report_end(scanned);
     });
     out::wait_ack();
-    drop(armed);
-    if entered {
-        hooks::leave_runtime();
-    }
 }
 
 /// A signal that interrupted a system call the kernel will restart leaves

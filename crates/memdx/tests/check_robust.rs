@@ -324,6 +324,55 @@ sys.exit(3)
     assert!(report.contains("HEAP SUMMARY"));
 }
 
+/// A script that opens its own descriptor 700 (issue 19: the runtime's
+/// socket sat there, so bash saved and restored it around the redirection
+/// and the line went into the socket: no `x`, and a broken report).
+#[test]
+fn bash_script_writes_through_its_own_descriptor_700() {
+    let Some(bash) = tool("bash", "bash") else {
+        return;
+    };
+    let scratch = Scratch::new("robust-bash-fd700");
+    let script = "exec 700>file; echo x >&700; exec 700>&-; cat file; \
+                  exec 5>other 700>&5; echo y >&700; cat other; ls /proc/self/fd | wc -l";
+    let mut case = Case::new("bash exec 700>file", &bash, &["-c", script]);
+    case.dir = Some(&scratch.0);
+    let report = case.check();
+    assert!(report.contains("All heap blocks were freed") || report.contains("LEAK SUMMARY"));
+    let native = run(case.command(false), &[], "bash (native, again)");
+    assert!(
+        String::from_utf8_lossy(&native.stdout).starts_with("x\ny\n"),
+        "the script itself: {:?}",
+        String::from_utf8_lossy(&native.stdout)
+    );
+}
+
+/// Python's `subprocess` with `close_fds=True`: the parent and the child
+/// (checked too with `--trace-children=yes`) list the same descriptors in
+/// `/proc/self/fd` as natively (issue 19: both saw the runtime's socket).
+#[test]
+fn python3_subprocess_close_fds_lists_the_native_descriptors() {
+    let Some(py) = tool("python3", "python3") else {
+        return;
+    };
+    let script = r#"
+import os, subprocess, sys
+print("parent", sorted(os.listdir("/proc/self/fd"), key=int))
+sys.stdout.flush()
+child = "import os; print('child', sorted(os.listdir('/proc/self/fd'), key=int))"
+subprocess.run([sys.executable, "-c", child], close_fds=True, check=True)
+r, w = os.pipe()
+subprocess.run([sys.executable, "-c", child], close_fds=True, pass_fds=[w], check=True)
+print("parent again", sorted(os.listdir("/proc/self/fd"), key=int))
+"#;
+    for opts in [vec![], vec!["--trace-children=yes"]] {
+        let mut case = Case::new("python3 subprocess close_fds", &py, &["-c", script]);
+        case.env.push(("PYTHONDONTWRITEBYTECODE", "1".into()));
+        case.memdx_opts = opts;
+        case.check();
+    }
+}
+
 #[test]
 fn sqlite3_query_script() {
     let Some(sqlite) = tool("sqlite3", "sqlite3") else {

@@ -1,5 +1,6 @@
-//! One checked run: the socket, the program, one reader thread per process
-//! stream, and the program's fate turned into ours.
+//! One checked run: the socket, the program, one reader thread per stream
+//! (a process sends one stream per burst of records; those of one process
+//! are joined into its report), and the program's fate turned into ours.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use memdx_events::{needs_ack, EventReader, FLAG_FORK_CHILD};
+use memdx_events::{needs_ack, EventReader, FLAG_CONTINUATION, FLAG_FORK_CHILD};
 
 use super::options::{CheckOptions, LeakCheck};
 use super::render::{ProcessReport, Sink};
@@ -281,7 +282,80 @@ fn detached(pid: u32, main_session: Option<u32>) -> bool {
     }
 }
 
-/// Reads one process's stream to its end; returns (pid, errors).
+/// One process's report, fed by each of its streams in turn (the runtime
+/// connects once per burst of records and waits until a stream is read
+/// before it opens the next).
+struct Process {
+    pid: u32,
+    /// The report is complete and its machine-readable files written.
+    done: AtomicBool,
+    report: Mutex<(ProcessReport, ProcessSink)>,
+}
+
+/// Every process report of the run, in the order they started.
+type Processes = Arc<Mutex<Vec<Arc<Process>>>>;
+
+/// The report a stream with `header` belongs to: the latest one of its pid
+/// for a continuation, a new one otherwise (a program exec'd in the same
+/// process starts a new report; the old image's report is closed as it is).
+fn process_for(
+    header: &memdx_events::Header,
+    processes: &Processes,
+    out: &Output,
+    opts: &CheckOptions,
+    main_pid: u32,
+    xml_out: Option<&File>,
+) -> Option<Arc<Process>> {
+    let mut list = processes.lock().ok()?;
+    let latest = list.iter().rev().find(|p| p.pid == header.pid).cloned();
+    if header.flags & FLAG_CONTINUATION != 0 {
+        if let Some(p) = latest.clone().filter(|p| !p.done.load(Ordering::Acquire)) {
+            return Some(p);
+        }
+    }
+    if let Some(old) = latest.filter(|p| !p.done.swap(true, Ordering::AcqRel)) {
+        if let Ok(r) = old.report.lock() {
+            write_machine_reports(&r.0, opts, old.pid, main_pid, xml_out);
+        }
+    }
+    let mut report = ProcessReport::new(header.pid, opts.clone());
+    // A program exec'd under --trace-children=yes gets its own preamble
+    // (when its command line arrives).
+    report.announce_command = header.pid != main_pid && header.flags & FLAG_FORK_CHILD == 0;
+    let p = Arc::new(Process {
+        pid: header.pid,
+        done: AtomicBool::new(false),
+        report: Mutex::new((report, out.sink(header.pid))),
+    });
+    list.push(p.clone());
+    Some(p)
+}
+
+/// Closes a process's report and writes its machine-readable files. An
+/// unfinished one is said to be so when `say_so` (the process died in the
+/// middle of a stream, or it is the program's own process).
+fn close_report(
+    p: &Process,
+    say_so: bool,
+    opts: &CheckOptions,
+    main_pid: u32,
+    xml_out: Option<&File>,
+) {
+    if p.done.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    if let Ok(mut r) = p.report.lock() {
+        let (report, sink) = &mut *r;
+        if !report.finished && say_so {
+            report.abandoned(sink);
+        }
+        write_machine_reports(report, opts, p.pid, main_pid, xml_out);
+    }
+}
+
+/// Reads one stream to its end into its process's report, and closes the
+/// connection only then (the runtime waits for that before its next
+/// stream).
 fn serve(
     stream: UnixStream,
     opts: CheckOptions,
@@ -289,23 +363,35 @@ fn serve(
     main_pid: u32,
     xml_out: Option<Arc<File>>,
     state: &ReaderState,
-) -> Option<(u32, u64)> {
+    processes: &Processes,
+) {
     let _ = stream.set_nonblocking(false);
     let mut acks = stream.try_clone().ok();
     let mut reader = EventReader::new(BufReader::with_capacity(1 << 16, stream));
-    let header = reader.read_header().ok()?;
+    let Ok(header) = reader.read_header() else {
+        return;
+    };
     state.pid.store(header.pid, Ordering::Release);
-    let mut sink = out.sink(header.pid);
-    let mut report = ProcessReport::new(header.pid, opts.clone());
-    // A program exec'd under --trace-children=yes gets its own preamble
-    // (when its command line arrives).
-    report.announce_command = header.pid != main_pid && header.flags & FLAG_FORK_CHILD == 0;
+    let Some(process) = process_for(
+        &header,
+        processes,
+        &out,
+        &opts,
+        main_pid,
+        xml_out.as_deref(),
+    ) else {
+        return;
+    };
+    let Ok(mut guard) = process.report.lock() else {
+        return;
+    };
+    let (report, sink) = &mut *guard;
     loop {
         match reader.next_event() {
             Ok(Some(ev)) => {
                 let ack = needs_ack(&ev);
                 let stopping = report.stop_requested;
-                report.handle(ev, &mut sink);
+                report.handle(ev, sink);
                 if ack {
                     // --exit-on-first-error: the runtime ends the process
                     // with --error-exitcode's status (memdx-events'
@@ -328,11 +414,24 @@ fn serve(
             }
         }
     }
-    if !report.finished && !process_alive(header.pid) {
-        report.abandoned(&mut sink);
+    let finished = report.finished;
+    drop(guard);
+    if finished || !process_alive(header.pid) {
+        close_report(&process, true, &opts, main_pid, xml_out.as_deref());
     }
-    write_machine_reports(&report, &opts, header.pid, main_pid, xml_out.as_deref());
-    Some((header.pid, report.errors))
+}
+
+/// Waits until `listener` has a connection to accept, or `timeout`.
+fn wait_readable(listener: &UnixListener, timeout: Duration) {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: one pollfd on a descriptor the listener owns.
+    unsafe { libc::poll(&mut pfd, 1, ms) };
 }
 
 /// What the main thread knows of one process stream's reader.
@@ -345,7 +444,7 @@ struct ReaderState {
 }
 
 struct Reader {
-    handle: std::thread::JoinHandle<Option<(u32, u64)>>,
+    handle: std::thread::JoinHandle<()>,
     state: Arc<ReaderState>,
 }
 
@@ -592,11 +691,14 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Arc<Mutex<Vec<Reader>>> = Arc::default();
+    let processes: Processes = Arc::default();
     let acceptor = {
         let stop = stop.clone();
         let opts = opts.clone();
         let out = out.clone();
         let readers = readers.clone();
+        let processes = processes.clone();
+        let xml_out = xml_out.clone();
         std::thread::spawn(move || loop {
             match listener.accept() {
                 Ok((stream, _)) => {
@@ -605,12 +707,15 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
                     let xml_out = xml_out.clone();
                     let state = Arc::new(ReaderState::default());
                     let st = state.clone();
+                    let processes = processes.clone();
                     let handle = std::thread::spawn(move || {
-                        let r = serve(stream, opts, out, main_pid, xml_out, &st);
+                        serve(stream, opts, out, main_pid, xml_out, &st, &processes);
                         st.done.store(true, Ordering::Release);
-                        r
                     });
                     if let Ok(mut list) = readers.lock() {
+                        // A process connects once per burst: the readers
+                        // of streams already read are dropped.
+                        list.retain(|r| !r.state.done.load(Ordering::Acquire));
                         list.push(Reader { handle, state });
                     }
                 }
@@ -618,7 +723,9 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
                     if stop.load(Ordering::Acquire) {
                         break;
                     }
-                    std::thread::sleep(Duration::from_millis(2));
+                    // The runtime waits for each stream to be read before
+                    // it goes on: accept as soon as one arrives.
+                    wait_readable(&listener, Duration::from_millis(20));
                 }
                 Err(_) => break,
             }
@@ -637,20 +744,29 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
     // (a daemon: setsid) is not waited for, as Valgrind returns without
     // it; with --trace-children=yes it is (all of the program's processes
     // are checked). A terminating signal to memdx ends the wait.
+    // A process between two streams (no connection open) is waited for
+    // on the same terms while it runs.
+    let keeps_us =
+        |pid: u32| (opts.trace_children || !detached(pid, main_session)) && !stop_requested();
     loop {
-        let waiting = readers.lock().is_ok_and(|list| {
+        let reading = readers.lock().is_ok_and(|list| {
             list.iter().any(|r| {
                 if r.state.done.load(Ordering::Acquire) {
                     return false;
                 }
                 let pid = r.state.pid.load(Ordering::Acquire);
-                pid == 0
-                    || pid == main_pid
-                    || !process_alive(pid)
-                    || ((opts.trace_children || !detached(pid, main_session)) && !stop_requested())
+                pid == 0 || pid == main_pid || !process_alive(pid) || keeps_us(pid)
             })
         });
-        if !waiting {
+        let running = processes.lock().is_ok_and(|list| {
+            list.iter().any(|p| {
+                !p.done.load(Ordering::Acquire)
+                    && p.pid != main_pid
+                    && process_alive(p.pid)
+                    && keeps_us(p.pid)
+            })
+        });
+        if !reading && !running {
             break;
         }
         std::thread::sleep(Duration::from_millis(2));
@@ -670,14 +786,25 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
             done
         },
     );
-    let results: Vec<(u32, u64)> = finished
-        .into_iter()
-        .filter_map(|r| r.handle.join().ok().flatten())
-        .collect();
-    let errors = results
+    for r in finished {
+        let _ = r.handle.join();
+    }
+    // Reports of processes that are gone without finishing them are closed
+    // now; those of processes still running (daemons) are left. Between
+    // two streams a process holds no connection, so a fork child killed
+    // there cannot be told from one that exec'd a program without
+    // --trace-children (a shell running a command): neither is said to
+    // have ended without a report; the program's own process is.
+    let list: Vec<Arc<Process>> = processes.lock().map_or_else(|_| Vec::new(), |l| l.clone());
+    for p in &list {
+        if !p.done.load(Ordering::Acquire) && !process_alive(p.pid) {
+            close_report(p, p.pid == main_pid, opts, main_pid, xml_out.as_deref());
+        }
+    }
+    let errors = list
         .iter()
-        .filter(|(pid, _)| *pid == main_pid)
-        .map(|(_, e)| *e)
+        .filter(|p| p.pid == main_pid && p.done.load(Ordering::Acquire))
+        .filter_map(|p| p.report.try_lock().ok().map(|r| r.0.errors))
         .sum();
     Ok(Outcome {
         status,
