@@ -289,7 +289,13 @@ struct Process {
     pid: u32,
     /// The report is complete and its machine-readable files written.
     done: AtomicBool,
-    report: Mutex<(ProcessReport, ProcessSink)>,
+    report: Mutex<Rendering>,
+}
+
+/// A process's report and where its text goes.
+struct Rendering {
+    report: ProcessReport,
+    sink: ProcessSink,
 }
 
 /// Every process report of the run, in the order they started.
@@ -315,7 +321,7 @@ fn process_for(
     }
     if let Some(old) = latest.filter(|p| !p.done.swap(true, Ordering::AcqRel)) {
         if let Ok(r) = old.report.lock() {
-            write_machine_reports(&r.0, opts, old.pid, main_pid, xml_out);
+            write_machine_reports(&r.report, opts, old.pid, main_pid, xml_out);
         }
     }
     let mut report = ProcessReport::new(header.pid, opts.clone());
@@ -325,7 +331,10 @@ fn process_for(
     let p = Arc::new(Process {
         pid: header.pid,
         done: AtomicBool::new(false),
-        report: Mutex::new((report, out.sink(header.pid))),
+        report: Mutex::new(Rendering {
+            report,
+            sink: out.sink(header.pid),
+        }),
     });
     list.push(p.clone());
     Some(p)
@@ -345,7 +354,7 @@ fn close_report(
         return;
     }
     if let Ok(mut r) = p.report.lock() {
-        let (report, sink) = &mut *r;
+        let Rendering { report, sink } = &mut *r;
         if !report.finished && say_so {
             report.abandoned(sink);
         }
@@ -385,7 +394,7 @@ fn serve(
     let Ok(mut guard) = process.report.lock() else {
         return;
     };
-    let (report, sink) = &mut *guard;
+    let Rendering { report, sink } = &mut *guard;
     loop {
         match reader.next_event() {
             Ok(Some(ev)) => {
@@ -804,7 +813,7 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
     let errors = list
         .iter()
         .filter(|p| p.pid == main_pid && p.done.load(Ordering::Acquire))
-        .filter_map(|p| p.report.try_lock().ok().map(|r| r.0.errors))
+        .filter_map(|p| p.report.try_lock().ok().map(|r| r.report.errors))
         .sum();
     Ok(Outcome {
         status,
