@@ -17,6 +17,7 @@ mod root;
 pub mod slabinfo;
 pub mod smaps;
 pub mod stat;
+pub mod statm;
 pub mod sysconf;
 pub mod uptime;
 pub mod vmstat;
