@@ -17,6 +17,7 @@ mod error;
 pub mod sample;
 pub mod schema;
 pub mod store;
+pub mod timespec;
 
 pub use error::{RecordError, Result};
 pub use sample::{CgroupSample, ProcessSample, Sample};

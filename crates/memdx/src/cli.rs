@@ -100,6 +100,16 @@ Set MEMDX_RUNTIME=PATH to use a specific libmemdx_runtime.so."
     )]
     Check(commands::check::CheckArgs),
 
+    /// Record system, cgroup and process memory into an SQLite file (for `memdx report`).
+    #[command(
+        long_about = "Record memory at a fixed interval into an SQLite database (WAL mode): \
+/proc/meminfo, /proc/vmstat and memory PSI, every cgroup's memory, and the largest processes \
+(plus any named with --pid/--process). One transaction per sample: killed, even with SIGKILL, \
+it loses at most the sample in flight; on a full disk it stops with a message and the file \
+stays readable. Samples older than --retain are deleted. Read it back with `memdx report`."
+    )]
+    Record(commands::record::RecordArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to generate completions for.
