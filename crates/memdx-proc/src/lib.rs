@@ -8,6 +8,7 @@
 
 #![deny(missing_docs)]
 
+pub mod cgroup;
 pub mod diskstats;
 mod error;
 pub mod meminfo;
@@ -22,6 +23,7 @@ pub mod sysconf;
 pub mod uptime;
 pub mod vmstat;
 
+pub use cgroup::{CgroupMemory, MemoryLimit, MemoryStat};
 pub use diskstats::{DiskStat, DiskStats};
 pub use error::{ProcError, Result};
 pub use meminfo::MemInfo;
