@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod cgroup;
+pub mod cgroup_walk;
 pub mod diskstats;
 mod error;
 pub mod meminfo;

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-use memdx_kernel::wait::parse_duration;
 use memdx_proc::ProcRoot;
 use memdx_record::collect::{Collector, Selection};
 use memdx_record::Store;
@@ -37,6 +36,10 @@ pub struct RecordArgs {
     count: Option<u64>,
 }
 
+/// How often the recorded processes are chosen again (every sample when the
+/// interval is longer): scanning every process is most of a sample's cost.
+const RESCAN_EVERY: Duration = Duration::from_secs(10);
+
 /// How often old samples are deleted (and once at start).
 const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
@@ -56,7 +59,7 @@ pub fn default_db() -> Result<PathBuf, Exit> {
 }
 
 fn duration_arg(option: &str, text: &str) -> Result<Duration, Exit> {
-    parse_duration(text).ok_or_else(|| {
+    memdx_units::parse_duration(text).map_err(|_| {
         Exit::new(
             1,
             format!("memdx record: {option} must be a duration such as 0.5, 30s, 10m or 2h, not '{text}'"),
@@ -138,7 +141,8 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
         pids: args.pid,
         names: args.process,
     };
-    let mut collector = Collector::new(root, selection, statm_budget());
+    let rescan = (RESCAN_EVERY.as_secs_f64() / interval.as_secs_f64()).ceil() as u32;
+    let mut collector = Collector::new(root, selection, statm_budget(), rescan);
 
     let start = Instant::now();
     let mut last_retention: Option<Instant> = None;
