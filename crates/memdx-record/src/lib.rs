@@ -22,3 +22,4 @@ pub mod timespec;
 pub use error::{RecordError, Result};
 pub use sample::{CgroupSample, ProcessSample, Sample};
 pub use store::{CgroupSeries, ProcessSeries, Store, SystemPoint, TimeRange};
+pub mod report;

@@ -110,6 +110,18 @@ stays readable. Samples older than --retain are deleted. Read it back with `memd
     )]
     Record(commands::record::RecordArgs),
 
+    /// Summarize a recording: memory min/avg/max, what grew most, leak suspects, charts.
+    #[command(
+        long_about = "Read a database written by `memdx record` and report on a time \
+window (--since/--until: UTC dates such as '2026-12-07 10:00', '-1h' before now, or unix \
+seconds): min/avg/max of used (MemTotal - MemAvailable), available and swap used; the \
+memory pressure share; the processes and cgroups that grew most; and leak suspects, judged \
+with the same trend analysis as `memdx watch` (Theil-Sen slope with its 95% interval, \
+Mann-Kendall, sawtooth and step detection). --plot FILE.svg or FILE.png draws system memory \
+stacked over time and the largest processes' and cgroups' memory. Times are printed in UTC."
+    )]
+    Report(commands::report::ReportArgs),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to generate completions for.

@@ -9,6 +9,7 @@ pub mod oom;
 pub mod procps_args;
 pub mod ps;
 pub mod record;
+pub mod report;
 pub mod slab;
 pub mod top;
 pub mod vmstat;
@@ -26,6 +27,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Oom(args) => oom::run(args),
         Command::Check(args) => check::run(args),
         Command::Record(args) => record::run(args),
+        Command::Report(args) => report::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
     }
