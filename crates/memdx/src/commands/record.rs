@@ -178,7 +178,7 @@ pub fn run(args: RecordArgs) -> anyhow::Result<()> {
 fn stopped(db: &Path, taken: u64, e: &memdx_record::RecordError) -> Exit {
     let note = if e.is_disk_full() {
         format!(
-            "; recording stopped after {taken} samples this run (free some space, then start it again; 'memdx report --db {}' reads what was recorded)",
+            "; recording stopped ({taken} samples written by this run; free some space, then start it again; 'memdx report --db {}' reads what was recorded)",
             db.display()
         )
     } else {

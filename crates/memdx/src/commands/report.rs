@@ -17,10 +17,10 @@ pub struct ReportArgs {
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
     /// Start of the window: a UTC date and time ('2026-12-07 10:00'), '-1h' (before now), or unix seconds.
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     since: Option<String>,
     /// End of the window (same forms as --since).
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     until: Option<String>,
     /// Only this process (its samples, by pid).
     #[arg(long, value_name = "P", conflicts_with = "cgroup")]
