@@ -23,7 +23,7 @@ cleanup() {
 trap cleanup EXIT
 for ((i = 0; i < EXTRA; i++)); do sleep 100000 & pids+=($!); done
 sleep 1
-echo "processes now: $(ls -d /proc/[0-9]* | wc -l)"
+echo "processes now: $(ls -d /proc/[0-9]* 2>/dev/null | wc -l)"
 
 db=$work/record.db
 "$memdx" record --interval 1 --top "$TOP" --db "$db" &
@@ -44,4 +44,5 @@ awk -v t="$((t1 - t0))" -v hz="$hz" -v n="$n" -v w0="$w0" -v w1="$w1" -v extra="
     printf "samples: %d in %.1f s, recorder CPU %.2f s (utime+stime, %d ticks at %d Hz)\n", n, w1 - w0, cpu, t, hz
     printf "CPU per sample: %.1f ms; at a 1 s interval: %.2f%% of one core (with %d extra processes)\n", 1000 * cpu / n, 100 * cpu / (w1 - w0), extra
 }'
-echo "database with its WAL: $(du -kc "$db"* | tail -1 | cut -f1) KiB for $s1 samples"
+python3 -c 'import sqlite3,sys; sqlite3.connect(sys.argv[1]).execute("PRAGMA wal_checkpoint(TRUNCATE)")' "$db"
+echo "database after a checkpoint: $(du -k "$db" | cut -f1) KiB for $s1 samples (top $TOP processes and every cgroup in each)"
