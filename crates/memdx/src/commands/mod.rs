@@ -11,6 +11,7 @@ pub mod ps;
 pub mod slab;
 pub mod top;
 pub mod vmstat;
+pub mod watch;
 
 use crate::cli::{Cli, Command};
 
@@ -23,6 +24,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Slab(args) => slab::run(args),
         Command::Vmstat(args) => vmstat::run(args),
         Command::Oom(args) => oom::run(args),
+        Command::Watch(args) => watch::run(args),
         Command::Check(args) => check::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
