@@ -101,6 +101,18 @@ flat). Robust statistics: Theil-Sen slope, Mann-Kendall test, per-window minima.
         after_help = commands::watch::AFTER_HELP
     )]
     Watch(commands::watch::WatchArgs),
+
+    /// Prometheus/OpenMetrics endpoint: node_exporter's memory names, per-process and cgroup memory.
+    #[command(
+        long_about = "Serve /metrics over HTTP for Prometheus: /proc/meminfo as node_exporter names \
+it (node_memory_MemAvailable_bytes, ...), paging and OOM counters from /proc/vmstat, memory \
+pressure (PSI), memory per process name as process-exporter names it \
+(namedprocess_namegroup_memory_bytes), and cgroup v2 memory (memdx_cgroup_memory_bytes). Each \
+scrape reads /proc afresh; scrapes are answered concurrently. Listens on loopback unless told \
+otherwise.",
+        after_help = commands::serve::AFTER_HELP
+    )]
+    Serve(commands::serve::ServeArgs),
     /// Run a program under memdx's checker: leaks and bad frees, Valgrind-style report.
     #[command(
         long_about = "Run PROGRAM with memdx's checker runtime preloaded (unmodified binary) and \

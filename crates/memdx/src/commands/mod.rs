@@ -8,6 +8,7 @@ pub mod kmemleak;
 pub mod oom;
 pub mod procps_args;
 pub mod ps;
+pub mod serve;
 pub mod slab;
 pub mod top;
 pub mod vmstat;
@@ -25,6 +26,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Vmstat(args) => vmstat::run(args),
         Command::Oom(args) => oom::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
