@@ -69,9 +69,11 @@ pub fn format_rate(bytes_per_s: f64, unit: RateUnit) -> String {
     format!("{sign}{}/{}", format_bytes(per), unit.suffix())
 }
 
-/// Seconds as a short human duration: `12 s`, `41 min`, `3.5 h`, `2.0 d`.
+/// Seconds as a short human duration: `0.5 s`, `12 s`, `41 min`, `3.5 h`, `2.0 d`.
 pub fn format_duration(secs: f64) -> String {
-    if secs < 120.0 {
+    if secs < 10.0 && secs.fract() != 0.0 {
+        format!("{secs:.1} s")
+    } else if secs < 120.0 {
         format!("{secs:.0} s")
     } else if secs < 7200.0 {
         format!("{:.0} min", secs / 60.0)
@@ -106,6 +108,8 @@ mod tests {
     #[test]
     fn durations_read_naturally() {
         assert_eq!(format_duration(12.4), "12 s");
+        assert_eq!(format_duration(0.5), "0.5 s");
+        assert_eq!(format_duration(2.0), "2 s");
         assert_eq!(format_duration(41.0 * 60.0), "41 min");
         assert_eq!(format_duration(3.5 * 3600.0), "3.5 h");
         assert_eq!(format_duration(3.0 * 86_400.0), "3.0 d");

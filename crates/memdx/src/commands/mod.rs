@@ -10,9 +10,11 @@ pub mod procps_args;
 pub mod ps;
 pub mod record;
 pub mod report;
+pub mod serve;
 pub mod slab;
 pub mod top;
 pub mod vmstat;
+pub mod watch;
 
 use crate::cli::{Cli, Command};
 
@@ -25,6 +27,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Slab(args) => slab::run(args),
         Command::Vmstat(args) => vmstat::run(args),
         Command::Oom(args) => oom::run(args),
+        Command::Watch(args) => watch::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
         Command::Record(args) => record::run(args),
         Command::Report(args) => report::run(args),
