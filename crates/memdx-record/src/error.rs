@@ -26,6 +26,17 @@ pub enum RecordError {
         /// The newest version this build knows.
         supported: i64,
     },
+    /// A read-only file (another user's) of an older schema version: it
+    /// needs an upgrade this user cannot write.
+    #[error("{}: schema version {found} needs upgrading to {current}, which needs write access: run 'memdx report' on it once as its owner", path.display())]
+    ReadOnlyUpgrade {
+        /// The database file.
+        path: PathBuf,
+        /// The version stored in the file.
+        found: i64,
+        /// The version this build writes.
+        current: i64,
+    },
     /// The file is an SQLite database, but not one memdx wrote.
     #[error("{}: not a memdx recording (no schema_version table, and it already holds other tables)", path.display())]
     Foreign {

@@ -140,6 +140,57 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens an existing recording to read it: like [`Store::open`] (which
+    /// upgrades an old schema) when the file is writable, read-only when it
+    /// is not (another user's recording). A read-only file must already be
+    /// at the current schema version.
+    pub fn open_to_read(path: &Path) -> Result<Self> {
+        match Self::open(path) {
+            Err(RecordError::Sqlite { source, .. }) if is_read_only(&source) => {
+                Self::open_read_only(path)
+            }
+            other => other,
+        }
+    }
+
+    fn open_read_only(path: &Path) -> Result<Self> {
+        use rusqlite::OpenFlags;
+        let err = |e| RecordError::sqlite(path, "opening read-only", e);
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = match Connection::open_with_flags(path, flags) {
+            Ok(conn)
+                if conn
+                    .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+                    .is_ok() =>
+            {
+                conn
+            }
+            // A WAL file needs its -shm beside it; with no recorder running
+            // (no -wal file) there is no writer, and the file can be read as
+            // immutable.
+            _ if !wal_path(path).exists() => Connection::open_with_flags(
+                format!("file:{}?immutable=1", uri_escape(path)),
+                flags | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(err)?,
+            Ok(_) | Err(_) => Connection::open_with_flags(path, flags).map_err(err)?,
+        };
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+            ids: IdCache::default(),
+        };
+        let version = store.schema_version()?;
+        if version != CURRENT_VERSION {
+            return Err(RecordError::ReadOnlyUpgrade {
+                path: path.to_path_buf(),
+                found: version,
+                current: CURRENT_VERSION,
+            });
+        }
+        Ok(store)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -499,6 +550,29 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+fn is_read_only(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied))
+}
+
+fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// A path as the path part of an SQLite `file:` URI.
+fn uri_escape(path: &Path) -> String {
+    let mut out = String::new();
+    for b in path.as_os_str().as_encoded_bytes() {
+        match b {
+            b'?' | b'#' | b'%' | 0..=0x20 | 0x7f..=0xff => out.push_str(&format!("%{b:02X}")),
+            _ => out.push(char::from(*b)),
+        }
+    }
+    out
 }
 
 fn counter_id(

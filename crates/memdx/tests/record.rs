@@ -224,6 +224,8 @@ fn sigkill_mid_recording_then_report_finds_the_leak() {
         "2",
         "--top",
         "3",
+        "--interval",
+        "0.1",
     ]);
     assert!(
         out.status.success(),
@@ -484,4 +486,86 @@ fn a_full_disk_stops_the_recorder_and_leaves_the_database_readable() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
+}
+
+/// `memdx report` as the unprivileged user `nobody`, through setpriv.
+fn report_as_nobody(db: &Path) -> Option<Output> {
+    let mut child = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            MEMDX,
+            "report",
+            "--json",
+            "--db",
+        ])
+        .arg(db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "report as nobody ran over 60 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn another_users_recording_is_read_read_only() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("\n*** SKIPPED read-only test: needs root to run report as another user ***\n");
+        return;
+    }
+    // Under /tmp: the target directory may sit below one that `nobody`
+    // cannot enter (/root).
+    let dir = Dir(std::env::temp_dir().join(format!("memdx-record-ro-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    let public = dir.0.join("public");
+    std::fs::create_dir_all(&public).unwrap();
+    let chmod = |path: &Path, mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    for d in [&dir.0, &public] {
+        chmod(d, 0o755);
+    }
+    let db = public.join("record.db");
+    let out = memdx(&[
+        "record",
+        "--db",
+        db.to_str().unwrap(),
+        "--count",
+        "3",
+        "--interval",
+        "0.1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    chmod(&db, 0o644);
+    let Some(out) = report_as_nobody(&db) else {
+        return skip("setpriv is not installed");
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["samples"], 3);
+
+    // An old schema it may not upgrade: a clear error.
+    let old = public.join("old.db");
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    conn.execute_batch(memdx_record::schema::V1_SQL).unwrap();
+    drop(conn);
+    chmod(&old, 0o644);
+    let out = report_as_nobody(&old).unwrap();
+    assert_one_line_error(&out, &["old.db", "schema version 1", "as its owner"]);
 }

@@ -118,7 +118,12 @@ pub fn open_store(db: &Path, create: bool) -> Result<Store, Exit> {
             ),
         ));
     }
-    Store::open(db).map_err(|e| Exit::new(1, format!("memdx: {e}")))
+    let store = if create {
+        Store::open(db)
+    } else {
+        Store::open_to_read(db)
+    };
+    store.map_err(|e| Exit::new(1, format!("memdx: {e}")))
 }
 
 pub fn run(args: RecordArgs) -> anyhow::Result<()> {
