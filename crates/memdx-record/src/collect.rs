@@ -94,7 +94,9 @@ impl Collector {
         };
         let mut processes = Vec::with_capacity(self.chosen.len());
         for &pid in &self.chosen {
-            if let Some(p) = read_process(&self.root, pid, opts, &mut self.buf)? {
+            // One process that cannot be read (gone, or hidden from this
+            // user) costs its row, not the sample.
+            if let Ok(Some(p)) = read_process(&self.root, pid, opts, &mut self.buf) {
                 processes.push(ProcessSample {
                     pid: p.pid,
                     name: p.name,
