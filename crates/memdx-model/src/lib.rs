@@ -11,5 +11,6 @@ pub mod free;
 pub mod ps;
 pub mod top;
 pub mod vmstat;
+pub mod watch;
 
 pub use free::{FreeFigures, MissingField};

@@ -8,6 +8,8 @@
 
 #![deny(missing_docs)]
 
+pub mod cgroup;
+pub mod cgroup_walk;
 pub mod diskstats;
 mod error;
 pub mod meminfo;
@@ -17,10 +19,12 @@ mod root;
 pub mod slabinfo;
 pub mod smaps;
 pub mod stat;
+pub mod statm;
 pub mod sysconf;
 pub mod uptime;
 pub mod vmstat;
 
+pub use cgroup::{CgroupMemory, MemoryLimit, MemoryStat};
 pub use diskstats::{DiskStat, DiskStats};
 pub use error::{ProcError, Result};
 pub use meminfo::MemInfo;

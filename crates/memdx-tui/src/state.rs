@@ -289,12 +289,13 @@ impl UiState {
     }
 
     fn apply_delay(&mut self, text: &str) {
-        match text.trim().parse::<f64>() {
-            Ok(secs) if secs.is_finite() && secs >= 0.1 => {
-                self.delay = Duration::from_secs_f64(secs);
+        match memdx_units::parse_duration(text) {
+            Ok(delay) if delay >= Duration::from_millis(100) => {
+                self.delay = delay;
                 self.delay_changed = true;
             }
-            _ => self.message = Some(format!("bad delay {text:?}: give seconds, at least 0.1")),
+            Ok(_) => self.message = Some(format!("bad delay {text:?}: at least 0.1 s")),
+            Err(e) => self.message = Some(format!("bad delay: {e}")),
         }
     }
 }
@@ -442,8 +443,21 @@ mod tests {
         for code in [KeyCode::Char('d'), KeyCode::Char('x'), KeyCode::Enter] {
             ui.on_key(key(code));
         }
-        assert!(ui.message.is_some());
+        assert!(ui
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("'x' is not a duration"));
         assert_eq!(ui.delay, Duration::from_millis(500));
+        for code in [
+            KeyCode::Char('d'),
+            KeyCode::Char('2'),
+            KeyCode::Char('m'),
+            KeyCode::Enter,
+        ] {
+            ui.on_key(key(code));
+        }
+        assert_eq!(ui.delay, Duration::from_secs(120));
     }
 
     #[test]

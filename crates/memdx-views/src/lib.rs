@@ -11,3 +11,4 @@ pub mod ps;
 pub mod scale;
 pub mod top;
 pub mod vmstat;
+pub mod watch;

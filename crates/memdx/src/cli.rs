@@ -89,6 +89,30 @@ stacks, anonymous, file, shared) and its RSS/PSS since the view started."
 
     /// OOM kills from the kernel log: victim, RSS at the kill, constraint, cgroup, task table.
     Oom(commands::oom::OomArgs),
+    /// Memory of a process, a group of processes or a cgroup over time: growing, stable, sawtooth or step.
+    #[command(
+        long_about = "Sample a process (PID), the processes matching --name REGEX (summed) or a \
+cgroup v2 (--cgroup PATH) every --interval: RSS, PSS, USS, swap and anonymous memory (a cgroup: \
+memory.current, working set, anon, file, swap), one line per sample with the trend so far. At the \
+end (--duration reached, Ctrl-C, or the process exits) print a verdict with its evidence: growing \
+steadily (rate with a 95% confidence interval, and when a limit would be reached), stable, \
+sawtooth (grows and is released periodically; judged on the troughs), or step (one jump, then \
+flat). Robust statistics: Theil-Sen slope, Mann-Kendall test, per-window minima.",
+        after_help = commands::watch::AFTER_HELP
+    )]
+    Watch(commands::watch::WatchArgs),
+
+    /// Prometheus/OpenMetrics endpoint: node_exporter's memory names, per-process and cgroup memory.
+    #[command(
+        long_about = "Serve /metrics over HTTP for Prometheus: /proc/meminfo as node_exporter names \
+it (node_memory_MemAvailable_bytes, ...), paging and OOM counters from /proc/vmstat, memory \
+pressure (PSI), memory per process name as process-exporter names it \
+(namedprocess_namegroup_memory_bytes), and cgroup v2 memory (memdx_cgroup_memory_bytes). Each \
+scrape reads /proc afresh; scrapes are answered concurrently. Listens on loopback unless told \
+otherwise.",
+        after_help = commands::serve::AFTER_HELP
+    )]
+    Serve(commands::serve::ServeArgs),
     /// Run a program under memdx's checker: leaks and bad frees, Valgrind-style report.
     #[command(
         long_about = "Run PROGRAM with memdx's checker runtime preloaded (unmodified binary) and \
@@ -100,6 +124,28 @@ Set MEMDX_RUNTIME=PATH to use a specific libmemdx_runtime.so.",
         after_long_help = commands::check::LIMITATIONS_HELP
     )]
     Check(commands::check::CheckArgs),
+
+    /// Record system, cgroup and process memory into an SQLite file (for `memdx report`).
+    #[command(
+        long_about = "Record memory at a fixed interval into an SQLite database (WAL mode): \
+/proc/meminfo, /proc/vmstat and memory PSI, every cgroup's memory, and the largest processes \
+(plus any named with --pid/--process). One transaction per sample: killed, even with SIGKILL, \
+it loses at most the sample in flight; on a full disk it stops with a message and the file \
+stays readable. Samples older than --retain are deleted. Read it back with `memdx report`."
+    )]
+    Record(commands::record::RecordArgs),
+
+    /// Summarize a recording: memory min/avg/max, what grew most, leak suspects, charts.
+    #[command(
+        long_about = "Read a database written by `memdx record` and report on a time \
+window (--since/--until: UTC dates such as '2026-12-07 10:00', '-1h' before now, or unix \
+seconds): min/avg/max of used (MemTotal - MemAvailable), available and swap used; the \
+memory pressure share; the processes and cgroups that grew most; and leak suspects, judged \
+with the same trend analysis as `memdx watch` (Theil-Sen slope with its 95% interval, \
+Mann-Kendall, sawtooth and step detection). --plot FILE.svg or FILE.png draws system memory \
+stacked over time and the largest processes' and cgroups' memory. Times are printed in UTC."
+    )]
+    Report(commands::report::ReportArgs),
 
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {

@@ -160,6 +160,11 @@ fn bad_slabinfo_names_file_and_line() {
     );
     let out = memdx(&["slab", "--interval", "soon"], None);
     assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("memdx slab: --interval: 'soon' is not a duration: give seconds"),
+        "{err}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -210,6 +210,33 @@ fn batch_mode_prints_frames_sorted_by_field() {
 }
 
 #[test]
+fn delay_takes_units_and_a_bad_one_is_named() {
+    let run = |delay: &str| {
+        Command::new(env!("CARGO_BIN_EXE_memdx"))
+            .args(["top", "-b", "-n", "1", "-d", delay])
+            .env("MEMDX_PROC_ROOT", fixture())
+            .output()
+            .unwrap()
+    };
+    let ok = run("2s");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = run("5x");
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8(bad.stderr).unwrap();
+    assert!(
+        err.starts_with("memdx top: -d: '5x' is not a duration"),
+        "{err}"
+    );
+    let short = run("50ms");
+    assert_eq!(short.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 0.1 s"));
+}
+
+#[test]
 fn interactive_mode_without_a_terminal_says_so() {
     let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
         .args(["top"])

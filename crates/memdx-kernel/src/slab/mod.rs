@@ -5,7 +5,8 @@
 pub mod info;
 pub mod render;
 pub mod series;
-pub mod trend;
+/// The trend statistics, now in `memdx-trend` (re-exported for old paths).
+pub use memdx_trend::stats as trend;
 
 use serde::Serialize;
 

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::slab::info::SlabCache;
-use crate::slab::trend::{mann_kendall, theil_sen};
+use memdx_trend::{mann_kendall, theil_sen};
 
 /// One sample: seconds since the first sample, and every cache.
 #[derive(Debug, Clone)]

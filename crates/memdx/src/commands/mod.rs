@@ -8,9 +8,13 @@ pub mod kmemleak;
 pub mod oom;
 pub mod procps_args;
 pub mod ps;
+pub mod record;
+pub mod report;
+pub mod serve;
 pub mod slab;
 pub mod top;
 pub mod vmstat;
+pub mod watch;
 
 use crate::cli::{Cli, Command};
 
@@ -23,7 +27,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Slab(args) => slab::run(args),
         Command::Vmstat(args) => vmstat::run(args),
         Command::Oom(args) => oom::run(args),
+        Command::Watch(args) => watch::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
+        Command::Record(args) => record::run(args),
+        Command::Report(args) => report::run(args),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { command } => docs::man(command.as_deref()),
     }

@@ -3,8 +3,8 @@
 use std::io::{self, Read, Write};
 
 use clap::Args;
+use memdx_kernel::kmsg;
 use memdx_kernel::oom::{self, render};
-use memdx_kernel::{kmsg, wait::parse_duration};
 use memdx_proc::ProcRoot;
 
 use crate::exit::Exit;
@@ -13,7 +13,7 @@ use crate::exit::Exit;
 pub struct OomArgs {
     /// Kernel log text (dmesg, journalctl -k, /dev/kmsg records), `-` for standard input; the live /dev/kmsg when absent.
     file: Option<String>,
-    /// Only kills in the last T (e.g. 30m, 2h) before now (live) or before the log's last line (files).
+    /// Only kills in the last T (seconds, or 30m, 2h, 1d) before now (live) or before the log's last line (files).
     #[arg(long, value_name = "T")]
     since: Option<String>,
     /// Task table rows shown per event in text output, largest rss first (0 = all).
@@ -54,12 +54,8 @@ pub fn run(args: OomArgs) -> anyhow::Result<()> {
     let lines = kmsg::parse_log(&text);
     let mut events = oom::parse_events(&lines);
     if let Some(t) = &args.since {
-        let span = parse_duration(t).ok_or_else(|| {
-            Exit::new(
-                1,
-                format!("memdx oom: --since must be a duration such as 30m or 2h, not '{t}'"),
-            )
-        })?;
+        let span = memdx_units::parse_duration(t)
+            .map_err(|e| Exit::new(1, format!("memdx oom: --since: {e}")))?;
         let now = if live {
             root.read_to_string("proc/uptime").ok().and_then(|u| {
                 u.split_whitespace()

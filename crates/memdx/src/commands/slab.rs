@@ -6,17 +6,17 @@ use std::time::Duration;
 
 use clap::Args;
 use memdx_kernel::slab::{self, info, KernelMemory, Sample, SlabReport, TrendRule};
-use memdx_kernel::wait::{parse_duration, Sleep, Wait};
+use memdx_kernel::wait::{Sleep, Wait};
 use memdx_proc::{MemInfo, ProcRoot};
 
 use crate::exit::Exit;
 
 #[derive(Debug, Args)]
 pub struct SlabArgs {
-    /// Seconds between samples (fractions and s/m/h suffixes allowed).
+    /// Time between samples: seconds (0.5, 5) or with a unit (30s, 10m, 2h).
     #[arg(long, value_name = "S", default_value = "5")]
     interval: String,
-    /// Sample for this long (e.g. 10m), then report caches that kept growing.
+    /// Sample for this long (seconds, or 30s, 10m, 2h), then report caches that kept growing.
     #[arg(long, value_name = "D")]
     duration: Option<String>,
     /// Use saved slabinfo files as consecutive samples, --interval apart, instead of the live machine.
@@ -34,14 +34,7 @@ pub struct SlabArgs {
 }
 
 fn duration_arg(name: &str, text: &str) -> Result<Duration, Exit> {
-    parse_duration(text).ok_or_else(|| {
-        Exit::new(
-            1,
-            format!(
-                "memdx slab: {name} must be a duration such as 30, 30s, 10m or 1h, not '{text}'"
-            ),
-        )
-    })
+    memdx_units::parse_duration(text).map_err(|e| Exit::new(1, format!("memdx slab: {name}: {e}")))
 }
 
 fn read_live(root: &ProcRoot) -> Result<Vec<info::SlabCache>, Exit> {

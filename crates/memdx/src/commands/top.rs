@@ -28,9 +28,9 @@ pub struct TopArgs {
     /// Number of frames to print (batch mode); interactive mode ignores it.
     #[arg(short = 'n', long, value_name = "N")]
     iterations: Option<u64>,
-    /// Seconds between refreshes (fractions allowed).
-    #[arg(short = 'd', long, value_name = "SECONDS", default_value = "3.0")]
-    delay: f64,
+    /// Time between refreshes: seconds (0.5, 3) or with a unit (2s, 1m); at least 0.1 s.
+    #[arg(short = 'd', long, value_name = "DELAY", default_value = "3.0")]
+    delay: String,
     /// Sort field (pid, user, rss, pss, uss, swap, shr, virt, mem, cpu, cgroup,
     /// command; prefix + for ascending). Default: pss, largest first.
     #[arg(short = 'o', long, value_name = "FIELD", allow_hyphen_values = true)]
@@ -128,10 +128,15 @@ fn utc_clock() -> String {
 }
 
 pub fn run(args: TopArgs) -> anyhow::Result<()> {
-    if !args.delay.is_finite() || args.delay < 0.1 {
+    let delay = memdx_units::parse_duration(&args.delay)
+        .map_err(|e| Exit::new(1, format!("memdx top: -d: {e}")))?;
+    if delay < Duration::from_millis(100) {
         return Err(Exit::new(
             1,
-            format!("memdx top: -d {}: give seconds, at least 0.1", args.delay),
+            format!(
+                "memdx top: -d: '{}' is too short: at least 0.1 s",
+                args.delay
+            ),
         )
         .into());
     }
@@ -146,7 +151,6 @@ pub fn run(args: TopArgs) -> anyhow::Result<()> {
     if keys.len() != 1 {
         return Err(Exit::new(1, "memdx top: -o takes one field").into());
     }
-    let delay = Duration::from_secs_f64(args.delay);
     let mut source = LiveSource::new(args.fast);
 
     if !args.batch {
