@@ -279,10 +279,6 @@ fn report_problems(stderr: &str) -> Vec<String> {
     }
     for (pid, lines) in &procs {
         for l in lines {
-            // The last line of every report says what memdx does not check.
-            if l.starts_with("Not checked by memdx:") {
-                continue;
-            }
             if BOGUS
                 .iter()
                 .any(|b| l.starts_with(b) || l.contains("memdx:"))
