@@ -255,8 +255,11 @@ fn capture_slow_inner(td: &crate::tls::ThreadData, entry: usize, anchor: usize, 
         SELF_LO.load(Ordering::Relaxed),
         SELF_HI.load(Ordering::Relaxed),
     );
+    let mut checked_slots = false;
     let n = match fast {
         Some(n) => {
+            // Its slots are CFAs of frames above this one: all valid.
+            checked_slots = true;
             if crate::unwind::verify() {
                 verify_against_libgcc(&e.ras[..n.min(CAPTURE)], &e.slots[..n.min(CAPTURE)], want);
             }
@@ -272,11 +275,11 @@ fn capture_slow_inner(td: &crate::tls::ThreadData, entry: usize, anchor: usize, 
     let id = intern_with_entry(entry as u64, ras);
     // Only frames whose slot is known can be validated; a frame found
     // without a callee CFA (slot 0 - 8) disables caching.
-    let cacheable = e
-        .slots
-        .iter()
-        .take(n)
-        .all(|&s| s > 4096 && s < usize::MAX - 4096);
+    let cacheable = checked_slots
+        || e.slots
+            .iter()
+            .take(n)
+            .all(|&s| s > 4096 && s < usize::MAX - 4096);
     e.entry = entry;
     e.anchor = anchor;
     e.n = n;
@@ -372,15 +375,32 @@ impl Key<'_> {
         }
     }
     fn hash(&self) -> u64 {
+        let step = |h: u64, f: u64| {
+            let h = (h ^ f).wrapping_mul(0x1000_0000_01b3);
+            h ^ (h >> 29)
+        };
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for k in 0..self.len {
-            h = (h ^ self.frame(k)).wrapping_mul(0x1000_0000_01b3);
-            h ^= h >> 29;
+        if self.len == 0 {
+            return h;
         }
-        h
+        h = step(h, self.first);
+        match self.rest {
+            Rest::Frames(f) => f.iter().fold(h, |h, &v| step(h, v)),
+            Rest::Ras(r) => r.iter().fold(h, |h, &v| step(h, v as u64)),
+        }
     }
     fn equals(&self, frames: &[u64]) -> bool {
-        frames.len() == self.len && (0..self.len).all(|k| frames.get(k) == Some(&self.frame(k)))
+        if frames.len() != self.len {
+            return false;
+        }
+        let Some((&first, rest)) = frames.split_first() else {
+            return true;
+        };
+        first == self.first
+            && match self.rest {
+                Rest::Frames(f) => rest == f,
+                Rest::Ras(r) => rest.iter().zip(r).all(|(&a, &b)| a == b as u64),
+            }
     }
 }
 

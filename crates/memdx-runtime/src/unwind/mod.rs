@@ -180,10 +180,11 @@ pub fn backtrace(out: Frames<'_>, want: usize, self_lo: usize, self_hi: usize) -
         return None;
     }
     let want = want.min(out.ras.len()).min(out.slots.len());
+    let etag = epoch_tag(epoch);
     let (mut pc, mut sp, mut bp) = (pc, sp, bp);
     let mut n = 0usize;
     loop {
-        let rule = rule_of(cache, epoch, pc)?;
+        let rule = rule_of(cache, etag, pc)?;
         if rule.is_end() {
             break;
         }
@@ -332,36 +333,52 @@ fn cache_index(pc: usize) -> usize {
     (h >> (64 - CACHE_BITS)) as usize
 }
 
-/// Tag bits of a cached value: the generation and a check of the key (so
-/// that a value read while another thread replaces the entry is never
-/// taken for this pc's).
-fn tag(epoch: u64, pc: usize) -> u64 {
-    ((epoch & 0xffff) << 48) | ((((pc >> 3) ^ (pc >> 31)) as u64 & 0xffff) << 32)
+/// The key word of `pc` in generation `epoch`: user-space pcs are below
+/// 2^47, the generation's low 16 bits go above (a new generation misses
+/// every old entry).
+#[inline(always)]
+fn key_of(epoch_tag: u64, pc: usize) -> u64 {
+    pc as u64 | epoch_tag
+}
+
+/// The generation's bits of key words.
+fn epoch_tag(epoch: u64) -> u64 {
+    (epoch & 0xffff) << 48
 }
 
 /// The rule for the frame whose next instruction (or return address) is
 /// `pc`; `None`: libgcc must unwind it.
+///
+/// An entry is two words written value first, key second; a reader that
+/// finds the key also checks the value's copy of the pc's low 32 bits, so
+/// that a value written by another thread for another pc (same slot,
+/// between this reader's two loads) is not taken for this pc's.
 #[inline(always)]
-fn rule_of(cache: *mut AtomicU64, epoch: u64, pc: usize) -> Option<Rule> {
+fn rule_of(cache: *mut AtomicU64, etag: u64, pc: usize) -> Option<Rule> {
+    if pc as u64 >= 1 << 47 {
+        return None;
+    }
     let i = cache_index(pc);
-    let t = tag(epoch, pc);
+    let key = key_of(etag, pc);
     // SAFETY: i < CACHE_LEN; the cache holds CACHE_LEN pairs.
-    let (key, val) = unsafe { (&*cache.add(2 * i), &*cache.add(2 * i + 1)) };
-    if key.load(Ordering::Acquire) == pc as u64 {
+    let (k, val) = unsafe { (&*cache.add(2 * i), &*cache.add(2 * i + 1)) };
+    if k.load(Ordering::Acquire) == key {
         let v = val.load(Ordering::Acquire);
-        if v & !0xffff_ffff == t {
+        if (v >> 32) as u32 == pc as u32 {
             return decode(v);
         }
     }
     let v = compute(pc)?;
-    val.store(t | v, Ordering::Release);
-    key.store(pc as u64, Ordering::Release);
+    val.store(((pc as u32 as u64) << 32) | v, Ordering::Release);
+    k.store(key, Ordering::Release);
     decode(v)
 }
 
+#[inline(always)]
 fn decode(v: u64) -> Option<Rule> {
-    let r = (v & 0xffff_ffff) as u32;
-    if u64::from(r) == UNSUPPORTED || r & 1 == 0 {
+    let r = v as u32;
+    // UNSUPPORTED has bit 0 clear, like no valid rule.
+    if r & 1 == 0 {
         None
     } else {
         Some(Rule(r))
