@@ -45,8 +45,6 @@ struct Module {
 }
 
 struct Modules {
-    adds: u64,
-    subs: u64,
     n: usize,
     list: [Module; MAX_MODULES],
 }
@@ -66,9 +64,12 @@ const NO_MODULE: Module = Module {
 /// from inside `dl_iterate_phdr`) unwinds with libgcc instead of waiting,
 /// so no lock order with glibc's loader lock can arise.
 static LOCK: AtomicBool = AtomicBool::new(false);
+/// The `dl_iterate_phdr` generation the module list and EPOCH belong to:
+/// written after EPOCH, so that a thread that sees them equal to the
+/// current generation also sees that generation's EPOCH.
+static GEN_ADDS: AtomicU64 = AtomicU64::new(u64::MAX);
+static GEN_SUBS: AtomicU64 = AtomicU64::new(u64::MAX);
 static MODULES: Racy<Modules> = Racy::new(Modules {
-    adds: u64::MAX,
-    subs: u64::MAX,
     n: 0,
     list: [NO_MODULE; MAX_MODULES],
 });
@@ -227,20 +228,20 @@ fn refresh() -> Option<u64> {
     let mut gen = [0u64; 2];
     // SAFETY: the callback only reads the first module's counters.
     unsafe { libc::dl_iterate_phdr(Some(generation_cb), gen.as_mut_ptr().cast()) };
-    let epoch = EPOCH.load(Ordering::Acquire);
-    // SAFETY: adds/subs are written under LOCK; a racy read at worst
-    // takes the slow branch below, which re-checks under the lock.
-    let m = unsafe { &*MODULES.get() };
-    if epoch != 0 && m.adds == gen[0] && m.subs == gen[1] {
-        return Some(epoch);
+    let current = |gen: &[u64; 2]| {
+        GEN_ADDS.load(Ordering::Acquire) == gen[0] && GEN_SUBS.load(Ordering::Acquire) == gen[1]
+    };
+    if current(&gen) {
+        let epoch = EPOCH.load(Ordering::Acquire);
+        if epoch != 0 {
+            return Some(epoch);
+        }
     }
     if !try_lock() {
         return None;
     }
-    // SAFETY: under LOCK.
-    let m = unsafe { &mut *MODULES.get() };
     let mut epoch = EPOCH.load(Ordering::Relaxed);
-    if epoch == 0 || m.adds != gen[0] || m.subs != gen[1] {
+    if epoch == 0 || !current(&gen) {
         if CACHE.load(Ordering::Relaxed).is_null() {
             let p = sys::map_private_noreserve(CACHE_LEN * 16);
             if p.is_null() {
@@ -249,11 +250,12 @@ fn refresh() -> Option<u64> {
             }
             CACHE.store(p.cast(), Ordering::Release);
         }
+        GEN_ADDS.store(u64::MAX, Ordering::Release);
+        // SAFETY: under LOCK.
+        let m = unsafe { &mut *MODULES.get() };
         m.n = 0;
         // SAFETY: the callback appends to `m`, under LOCK.
         unsafe { libc::dl_iterate_phdr(Some(module_cb), (m as *mut Modules).cast()) };
-        m.adds = gen[0];
-        m.subs = gen[1];
         epoch = epoch.wrapping_add(1);
         if epoch & 0xffff == 0 {
             // The tag wrapped: old entries could match again.
@@ -261,6 +263,8 @@ fn refresh() -> Option<u64> {
             epoch = epoch.wrapping_add(1);
         }
         EPOCH.store(epoch, Ordering::Release);
+        GEN_SUBS.store(gen[1], Ordering::Release);
+        GEN_ADDS.store(gen[0], Ordering::Release);
     }
     unlock();
     Some(epoch)
