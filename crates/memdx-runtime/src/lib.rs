@@ -41,6 +41,7 @@ mod sys;
 mod table;
 mod threads;
 mod tls;
+mod unwind;
 
 use core::sync::atomic::Ordering;
 

@@ -58,15 +58,6 @@ pub fn unlock() {
     LOCK.unlock()
 }
 
-fn hash_frames(frames: &[u64]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &f in frames {
-        h = (h ^ f).wrapping_mul(0x1000_0000_01b3);
-        h ^= h >> 29;
-    }
-    h
-}
-
 extern "C" {
     fn _Unwind_Backtrace(
         cb: extern "C" fn(*mut libc::c_void, *mut libc::c_void) -> libc::c_int,
@@ -76,13 +67,13 @@ extern "C" {
     fn _Unwind_GetCFA(ctx: *mut libc::c_void) -> usize;
 }
 
-/// One unwound stack: return addresses of the program's frames and the
-/// stack slots they were read from.
-#[derive(Clone, Copy)]
-struct Unwound {
+/// Where libgcc's callback puts one unwound stack: return addresses of the
+/// program's frames and the stack slots they were read from, at most
+/// `want` of each (both buffers hold that many).
+struct Unwound<'a> {
     n: usize,
-    ras: [usize; CAPTURE],
-    slots: [usize; CAPTURE],
+    ras: &'a mut [usize],
+    slots: &'a mut [usize],
     want: usize,
     lo: usize,
     hi: usize,
@@ -90,7 +81,7 @@ struct Unwound {
 
 extern "C" fn unwind_cb(ctx: *mut libc::c_void, arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: the unwinder passes a live context; arg is our Unwound.
-    let u = unsafe { &mut *arg.cast::<Unwound>() };
+    let u = unsafe { &mut *arg.cast::<Unwound<'_>>() };
     // SAFETY: ctx is valid for the duration of the callback.
     let (ip, cfa) = unsafe { (_Unwind_GetIP(ctx), _Unwind_GetCFA(ctx)) };
     // In the callback, the CFA is that of the frame `ip` returns from: the
@@ -105,10 +96,31 @@ extern "C" fn unwind_cb(ctx: *mut libc::c_void, arg: *mut libc::c_void) -> libc:
     if u.n >= u.want {
         return 5;
     }
-    u.ras[u.n] = ip;
-    u.slots[u.n] = slot;
+    match (u.ras.get_mut(u.n), u.slots.get_mut(u.n)) {
+        (Some(r), Some(s)) => {
+            *r = ip;
+            *s = slot;
+        }
+        _ => return 5,
+    }
     u.n += 1;
     0
+}
+
+/// Unwinds the caller's stack with libgcc (see [`Unwound`]); returns the
+/// number of frames kept.
+fn libgcc_backtrace(ras: &mut [usize], slots: &mut [usize], want: usize) -> usize {
+    let mut u = Unwound {
+        n: 0,
+        ras,
+        slots,
+        want,
+        lo: SELF_LO.load(Ordering::Relaxed),
+        hi: SELF_HI.load(Ordering::Relaxed),
+    };
+    // SAFETY: the callback only reads the context and writes `u`.
+    unsafe { _Unwind_Backtrace(unwind_cb, (&mut u as *mut Unwound<'_>).cast()) };
+    u.n
 }
 
 /// The last stack captured for one allocator entry point on this thread,
@@ -227,44 +239,51 @@ fn capture_slow(entry: usize, anchor: usize, way: usize) -> u32 {
 }
 
 fn capture_slow_inner(td: &crate::tls::ThreadData, entry: usize, anchor: usize, way: usize) -> u32 {
-    let cache = &td.stack_cache;
     let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(1, CAPTURE) - 1;
-    let mut u = Unwound {
-        n: 0,
-        ras: [0; CAPTURE],
-        slots: [0; CAPTURE],
+    // The stack is unwound straight into the cache entry (no kilobyte
+    // copies: the runtime's own memcpy and memset are the checked ones).
+    // SAFETY: this thread's cache, not re-entered (the re-entry flag is
+    // set: a signal handler's allocation does not capture).
+    let e = unsafe { &mut (*td.stack_cache.get())[way] };
+    e.id = 0;
+    let fast = crate::unwind::backtrace(
+        crate::unwind::Frames {
+            ras: &mut e.ras,
+            slots: &mut e.slots,
+        },
         want,
-        lo: SELF_LO.load(Ordering::Relaxed),
-        hi: SELF_HI.load(Ordering::Relaxed),
+        SELF_LO.load(Ordering::Relaxed),
+        SELF_HI.load(Ordering::Relaxed),
+    );
+    let mut checked_slots = false;
+    let n = match fast {
+        Some(n) => {
+            // Its slots are CFAs of frames above this one: all valid.
+            checked_slots = true;
+            if crate::unwind::verify() {
+                verify_against_libgcc(&e.ras[..n.min(CAPTURE)], &e.slots[..n.min(CAPTURE)], want);
+            }
+            n
+        }
+        None => {
+            crate::unwind::count_fallback();
+            libgcc_backtrace(&mut e.ras, &mut e.slots, want)
+        }
     };
-    // SAFETY: the callback only reads the context and writes `u`.
-    unsafe { _Unwind_Backtrace(unwind_cb, (&mut u as *mut Unwound).cast()) };
-    let mut frames = [0u64; CAPTURE];
-    frames[0] = entry as u64;
-    let n = u.n.min(CAPTURE - 1);
-    for k in 0..n {
-        frames[k + 1] = u.ras[k] as u64;
-    }
-    let id = intern(frames.get(..n + 1).unwrap_or(&[]));
-    {
-        // SAFETY: this thread's cache, not re-entered (see above).
-        let e = unsafe { &mut (*cache.get())[way] };
-        // Only frames whose slot is known can be validated; a frame found
-        // without a callee CFA (slot 0 - 8) disables caching.
-        let cacheable = u
-            .slots
+    let n = n.min(CAPTURE - 1);
+    let ras = e.ras.get(..n).unwrap_or(&[]);
+    let id = intern_with_entry(entry as u64, ras);
+    // Only frames whose slot is known can be validated; a frame found
+    // without a callee CFA (slot 0 - 8) disables caching.
+    let cacheable = checked_slots
+        || e.slots
             .iter()
             .take(n)
             .all(|&s| s > 4096 && s < usize::MAX - 4096);
-        *e = CacheEntry {
-            entry,
-            anchor,
-            n,
-            ras: u.ras,
-            slots: u.slots,
-            id: if cacheable { id } else { 0 },
-        };
-    }
+    e.entry = entry;
+    e.anchor = anchor;
+    e.n = n;
+    e.id = if cacheable { id } else { 0 };
     id
 }
 
@@ -305,6 +324,20 @@ fn walk_fault_tolerant() -> Walk {
     };
     crate::catch::try_call(walk, (&mut w as *mut Walk).cast());
     w
+}
+
+/// `MEMDX_UNWIND_VERIFY`: unwinds again with libgcc and reports any
+/// difference in frames or slots.
+#[inline(never)]
+fn verify_against_libgcc(ras: &[usize], slots: &[usize], want: usize) {
+    let mut theirs_ras = [0usize; CAPTURE];
+    let mut theirs_slots = [0usize; CAPTURE];
+    let n = libgcc_backtrace(&mut theirs_ras, &mut theirs_slots, want);
+    let b = theirs_ras.get(..n).unwrap_or(&[]);
+    let sb = theirs_slots.get(..n).unwrap_or(&[]);
+    if ras != b || slots != sb {
+        crate::unwind::report_mismatch(ras, b);
+    }
 }
 
 /// Captures from a signal handler: the frames above the handler, with the
@@ -364,21 +397,97 @@ pub fn capture_from_signal(pc: usize, ctx: *mut libc::c_void) -> u32 {
 
 /// Interns a stack, returning its id (0 if the runtime is out of memory).
 pub fn intern(frames: &[u64]) -> u32 {
-    let h = hash_frames(frames);
+    let (first, rest) = match frames.split_first() {
+        Some((&f, rest)) => (f, rest),
+        None => (0, &[][..]),
+    };
+    intern_key(&Key {
+        first,
+        rest: Rest::Frames(rest),
+        len: frames.len(),
+    })
+}
+
+/// Interns the stack `entry` followed by `ras` (without building the
+/// frame array first).
+fn intern_with_entry(entry: u64, ras: &[usize]) -> u32 {
+    intern_key(&Key {
+        first: entry,
+        rest: Rest::Ras(ras),
+        len: ras.len() + 1,
+    })
+}
+
+/// A stack to intern: its first frame and the others.
+struct Key<'a> {
+    first: u64,
+    rest: Rest<'a>,
+    /// Frames in all (0: the empty stack).
+    len: usize,
+}
+
+enum Rest<'a> {
+    Frames(&'a [u64]),
+    Ras(&'a [usize]),
+}
+
+impl Key<'_> {
+    fn frame(&self, k: usize) -> u64 {
+        if k == 0 {
+            return self.first;
+        }
+        match self.rest {
+            Rest::Frames(f) => f.get(k - 1).copied().unwrap_or(0),
+            Rest::Ras(r) => r.get(k - 1).map_or(0, |&v| v as u64),
+        }
+    }
+    fn hash(&self) -> u64 {
+        let step = |h: u64, f: u64| {
+            let h = (h ^ f).wrapping_mul(0x1000_0000_01b3);
+            h ^ (h >> 29)
+        };
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        if self.len == 0 {
+            return h;
+        }
+        h = step(h, self.first);
+        match self.rest {
+            Rest::Frames(f) => f.iter().fold(h, |h, &v| step(h, v)),
+            Rest::Ras(r) => r.iter().fold(h, |h, &v| step(h, v as u64)),
+        }
+    }
+    fn equals(&self, frames: &[u64]) -> bool {
+        if frames.len() != self.len {
+            return false;
+        }
+        let Some((&first, rest)) = frames.split_first() else {
+            return true;
+        };
+        first == self.first
+            && match self.rest {
+                Rest::Frames(f) => rest == f,
+                Rest::Ras(r) => rest.iter().zip(r).all(|(&a, &b)| a == b as u64),
+            }
+    }
+}
+
+fn intern_key(key: &Key<'_>) -> u32 {
+    let h = key.hash();
     LOCK.lock();
     // SAFETY: INTERNER is only accessed under LOCK.
-    let id = unsafe { intern_locked(&mut *INTERNER.get(), h, frames) };
+    let id = unsafe { intern_locked(&mut *INTERNER.get(), h, key) };
     LOCK.unlock();
     id
 }
 
-unsafe fn intern_locked(t: &mut Interner, h: u64, frames: &[u64]) -> u32 {
+unsafe fn intern_locked(t: &mut Interner, h: u64, key: &Key<'_>) -> u32 {
     if t.buckets.is_null() {
         t.buckets = sys::map_private(BUCKETS * 8).cast();
         if t.buckets.is_null() {
             return 0;
         }
     }
+    let len = key.len.min(CAPTURE);
     let b = (h as usize) & (BUCKETS - 1);
     // SAFETY: b < BUCKETS; records are valid for the process lifetime.
     unsafe {
@@ -386,8 +495,8 @@ unsafe fn intern_locked(t: &mut Interner, h: u64, frames: &[u64]) -> u32 {
         while !r.is_null() {
             let rec = &*r;
             if rec.hash == h
-                && rec.n as usize == frames.len()
-                && rec.frames.get(..frames.len()) == Some(frames)
+                && rec.n as usize == len
+                && rec.frames.get(..len).is_some_and(|f| key.equals(f))
             {
                 return rec.id;
             }
@@ -415,19 +524,19 @@ unsafe fn intern_locked(t: &mut Interner, h: u64, frames: &[u64]) -> u32 {
         t.arena_left = ARENA_CHUNK;
     }
     let rec = t.arena.cast::<StackRec>();
-    // SAFETY: the arena has room for one record; records are 8-aligned.
+    // SAFETY: the arena has room for one record; records are 8-aligned
+    // and the arena is zeroed (fresh private pages), so the fields are
+    // written in place.
     unsafe {
         t.arena = t.arena.add(size);
         t.arena_left -= size;
-        let mut fr = [0u64; CAPTURE];
-        fr[..frames.len()].copy_from_slice(frames);
-        rec.write(StackRec {
-            hash: h,
-            id,
-            n: frames.len() as u32,
-            emitted: AtomicBool::new(false),
-            frames: fr,
-        });
+        let r = &mut *rec;
+        r.hash = h;
+        r.id = id;
+        r.n = len as u32;
+        for k in 0..len {
+            r.frames[k] = key.frame(k);
+        }
         // by_id chunk holds pairs (record, next-in-chain).
         let slot = t.by_id[chunk].add((id as usize % ID_CHUNK) * 2);
         *slot = rec;
@@ -481,4 +590,5 @@ pub fn reset_emitted() {
 
 pub fn reset_lock_in_child() {
     LOCK.reset();
+    crate::unwind::reset_lock_in_child();
 }

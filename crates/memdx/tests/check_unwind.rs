@@ -1,0 +1,221 @@
+//! The runtime's own `.eh_frame` unwinder against libgcc's: every corpus
+//! program, the programs of `tests/unwind/` (dlopen/dlclose, a signal
+//! handler, C++ threads and exceptions) and a few Debian programs run under
+//! `memdx check` with `MEMDX_UNWIND_VERIFY`, which unwinds every captured
+//! stack both ways and logs each difference. No capture may differ, and the
+//! fast unwinder must have answered most of them (a fallback for every
+//! capture would hide nothing but would also prove nothing).
+
+#![allow(clippy::unwrap_used)]
+
+mod check_util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use check_util::*;
+
+const WATCHDOG: Duration = Duration::from_secs(120);
+
+/// The per-process counts the runtime appends at exit.
+#[derive(Default, Debug)]
+struct Counts {
+    fast: u64,
+    fallback: u64,
+    mismatches: Vec<String>,
+    processes: usize,
+}
+
+fn read_counts(log: &Path) -> Counts {
+    let mut c = Counts::default();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    for line in text.lines() {
+        if line.starts_with("memdx unwind mismatch:") {
+            c.mismatches.push(line.chars().take(400).collect());
+        } else if let Some(rest) = line.strip_prefix("memdx unwind: ") {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let field = |name: &str| -> u64 {
+                words
+                    .iter()
+                    .position(|w| *w == name)
+                    .and_then(|i| words.get(i + 1))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("bad summary line: {line}"))
+            };
+            c.fast += field("fast");
+            c.fallback += field("fallback");
+            c.processes += 1;
+        }
+    }
+    c
+}
+
+/// Runs `memdx check OPTS -- argv` with the verify log, under a watchdog.
+fn run_verified(argv: &[&str], opts: &[&str], log: &Path, what: &str) {
+    let _ = std::fs::remove_file(log);
+    let mut child = memdx()
+        .arg("check")
+        .args(opts)
+        .arg("--")
+        .args(argv)
+        .env("MEMDX_UNWIND_VERIFY", log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start memdx: {e}"));
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        if start.elapsed() > WATCHDOG {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {WATCHDOG:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn unwind_dir() -> PathBuf {
+    corpus_dir().join("../../unwind")
+}
+
+fn gcc(args: &[&str], src: &Path, out: &Path) {
+    let status = Command::new("gcc")
+        .args(args)
+        .arg(src)
+        .arg("-o")
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "compiling {}", src.display());
+}
+
+#[test]
+fn corpus_stacks_match_libgcc() {
+    let scratch = Scratch::new("unwind-corpus");
+    let log = scratch.0.join("verify.log");
+    let mut total = Counts::default();
+    let mut failures = Vec::new();
+    for src in corpus_sources() {
+        let expect = parse_expect(&std::fs::read_to_string(&src).unwrap());
+        let exe = build(&src, &scratch.0, &expect.build);
+        let name = src.file_name().unwrap().to_string_lossy().to_string();
+        run_verified(
+            &[exe.to_str().unwrap()],
+            &["--leak-check=full"],
+            &log,
+            &name,
+        );
+        let c = read_counts(&log);
+        if !c.mismatches.is_empty() {
+            failures.push(format!("{name}: {}", c.mismatches.join("\n  ")));
+        }
+        total.fast += c.fast;
+        total.fallback += c.fallback;
+        total.processes += c.processes;
+    }
+    eprintln!("corpus captures: {total:?}");
+    assert!(
+        failures.is_empty(),
+        "stacks differ from libgcc's:\n{}",
+        failures.join("\n")
+    );
+    assert!(total.processes > 0, "no process wrote its counts");
+    assert!(
+        total.fast > 10 * total.fallback,
+        "the fast unwinder answered too few captures: {total:?}"
+    );
+}
+
+#[test]
+fn dlopen_signal_and_thread_stacks_match_libgcc() {
+    let scratch = Scratch::new("unwind-mix");
+    let dir = unwind_dir();
+    let lib = dir.join("unwind_lib_a.c");
+    let a = scratch.0.join("unwind_lib_a.so");
+    let b = scratch.0.join("unwind_lib_b.so");
+    gcc(
+        &["-O2", "-g", "-fomit-frame-pointer", "-shared", "-fPIC"],
+        &lib,
+        &a,
+    );
+    gcc(
+        &["-O0", "-g", "-fno-omit-frame-pointer", "-shared", "-fPIC"],
+        &lib,
+        &b,
+    );
+    let mix = build(&dir.join("unwind_mix.c"), &scratch.0, &["-ldl".into()]);
+    let threads = build(
+        &dir.join("unwind_threads.cpp"),
+        &scratch.0,
+        &["-pthread".into()],
+    );
+    let log = scratch.0.join("verify.log");
+
+    run_verified(
+        &[mix.to_str().unwrap(), scratch.0.to_str().unwrap()],
+        &[],
+        &log,
+        "unwind_mix",
+    );
+    let c = read_counts(&log);
+    assert!(c.mismatches.is_empty(), "unwind_mix: {:?}", c.mismatches);
+    assert_eq!(c.processes, 1, "unwind_mix: {c:?}");
+    // The signal handler's 12 mallocs and 12 frees go to libgcc (a signal
+    // frame), the rest of the captures to the fast unwinder.
+    assert!(
+        c.fallback >= 24,
+        "signal-frame captures not handed to libgcc: {c:?}"
+    );
+    assert!(c.fast > 100, "unwind_mix: {c:?}");
+
+    run_verified(&[threads.to_str().unwrap()], &[], &log, "unwind_threads");
+    let c = read_counts(&log);
+    assert!(
+        c.mismatches.is_empty(),
+        "unwind_threads: {:?}",
+        c.mismatches
+    );
+    assert!(c.fast > 1000 && c.fallback == 0, "unwind_threads: {c:?}");
+}
+
+#[test]
+fn debian_program_stacks_match_libgcc() {
+    let scratch = Scratch::new("unwind-debian");
+    let log = scratch.0.join("verify.log");
+    let script =
+        "for i in 1 2 3; do echo $(echo $i | tr 1 x) | cat; done; (ls / | wc -l) >/dev/null";
+    let cases: [(&str, Vec<&str>, &[&str]); 3] = [
+        ("ls", vec!["ls", "-l", "/usr/lib"], &[]),
+        (
+            "bash",
+            vec!["bash", "-c", script],
+            &["--trace-children=yes"],
+        ),
+        (
+            "perl",
+            vec![
+                "perl",
+                "-MPOSIX",
+                "-MList::Util=sum",
+                "-e",
+                "print sum(1..100)",
+            ],
+            &[],
+        ),
+    ];
+    for (name, argv, opts) in cases {
+        if Command::new(argv[0]).arg("--version").output().is_err() {
+            memdx_testkit::tool_missing(&format!("{name} is not installed"));
+            continue;
+        }
+        run_verified(&argv, opts, &log, name);
+        let c = read_counts(&log);
+        assert!(c.mismatches.is_empty(), "{name}: {:?}", c.mismatches);
+        assert!(c.processes >= 1 && c.fast > 0, "{name}: {c:?}");
+    }
+}
