@@ -132,6 +132,20 @@ pub fn split(signals: &[i32]) -> anyhow::Result<Front> {
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         anyhow::bail!("creating a pipe: {}", std::io::Error::last_os_error());
     }
+    // memdx may have been started with 0-2 closed: the pipe must not take
+    // their numbers (stderr writes would land in it).
+    for fd in &mut fds {
+        if *fd < 3 {
+            // SAFETY: duplicating our own fresh descriptor above 2.
+            let high = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3) };
+            if high < 0 {
+                anyhow::bail!("moving a pipe: {}", std::io::Error::last_os_error());
+            }
+            // SAFETY: the low number is ours and no longer used.
+            unsafe { libc::close(*fd) };
+            *fd = high;
+        }
+    }
     // SAFETY: both descriptors are fresh and owned here.
     let (read_end, write_end) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
     // SAFETY: getpid has no preconditions.
