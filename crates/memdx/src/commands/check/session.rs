@@ -497,6 +497,12 @@ fn make_temp_dir() -> anyhow::Result<TempDir> {
 pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
     let mut front = front::split(&FORWARDED)?;
     FRONT_PID.store(i32::try_from(front.pid()).unwrap_or(0), Ordering::Release);
+    // While the program runs, a signal that would end memdx is the
+    // program's (see `forward_signal`); memdx stays to print the report.
+    // One relayed before the program starts is held until it does. A
+    // signal memdx was started with ignored stays ignored, for the program
+    // too (exec keeps SIG_IGN; caught signals become SIG_DFL).
+    install_forwarding();
     // What memdx was started with (the program inherits it): a collector
     // left behind lets go of it.
     let mut user_fds: Vec<i32> = open_descriptors()
@@ -538,11 +544,6 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
     if let Some(v) = &opts.guard_pages {
         cmd.env("MEMDX_GUARD_PAGES", v);
     }
-    // While the program runs, a signal that would end memdx is the
-    // program's (see `forward_signal`); memdx stays to print the report.
-    // A signal memdx was started with ignored stays ignored, for the
-    // program too (exec keeps SIG_IGN; caught signals become SIG_DFL).
-    install_forwarding();
     let mut child = cmd.spawn().map_err(|e| {
         crate::exit::Exit::new(
             1,
