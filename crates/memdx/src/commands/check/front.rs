@@ -25,7 +25,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 /// The worker's end of the outcome pipe.
 pub struct Front {
     pipe: Option<File>,
-    pid: u32,
 }
 
 /// How memdx ends: the program's exit status or its fatal signal (or
@@ -86,11 +85,6 @@ impl Ending {
 }
 
 impl Front {
-    /// The front's pid (the only sender whose signals the worker forwards).
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
     /// The worker's end of the pipe (-1 once released).
     pub fn raw_fd(&self) -> i32 {
         use std::os::fd::AsRawFd;
@@ -123,10 +117,15 @@ extern "C" fn relay_signal(sig: i32, info: *mut libc::siginfo_t, _ctx: *mut libc
     }
 }
 
-/// Splits memdx into the front and the worker. Returns in the worker only;
-/// the front waits for the outcome and ends with it. Call while memdx has
-/// one thread (fork copies only the calling one).
-pub fn split(signals: &[i32]) -> anyhow::Result<Front> {
+/// Splits memdx into the front and the worker. Returns in the worker only,
+/// after `install_in_worker` has set up the worker's own handlers; the
+/// front waits for the outcome and ends with it. Call while memdx has one
+/// thread (fork copies only the calling one). `signals` (those not
+/// ignored) are blocked across the split, so one that arrives meanwhile
+/// waits for the handler of whichever process it was sent to: the front
+/// may not run for a while after the fork on a busy machine, and the
+/// program could be started and signalled by then.
+pub fn split(signals: &[i32], install_in_worker: fn()) -> anyhow::Result<Front> {
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 into a local array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -148,32 +147,43 @@ pub fn split(signals: &[i32]) -> anyhow::Result<Front> {
     }
     // SAFETY: both descriptors are fresh and owned here.
     let (read_end, write_end) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
-    // SAFETY: getpid has no preconditions.
-    let front_pid = unsafe { libc::getpid() } as u32;
+    let caught: Vec<i32> = signals.iter().copied().filter(|&s| !ignored(s)).collect();
+    // SAFETY: building a signal set in a local and blocking it for this
+    // (only) thread; `old` is restored on both sides of the fork.
+    let old = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &sig in &caught {
+            libc::sigaddset(&mut set, sig);
+        }
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
+        old
+    };
+    let unblock = || {
+        // SAFETY: restoring the mask saved above.
+        unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    };
     // SAFETY: fork while memdx has one thread; the child goes on with
     // ordinary Rust code.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
+        unblock();
         anyhow::bail!("fork: {}", std::io::Error::last_os_error());
     }
     if pid == 0 {
         drop(read_end);
+        install_in_worker();
+        unblock();
         return Ok(Front {
             pipe: Some(write_end),
-            pid: front_pid,
         });
     }
     drop(write_end);
     WORKER_PID.store(pid, Ordering::Release);
-    for &sig in signals {
-        // SAFETY: querying and setting dispositions with local structs.
+    for &sig in &caught {
+        // SAFETY: setting a disposition with a local struct.
         unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0
-                || old.sa_sigaction == libc::SIG_IGN
-            {
-                continue;
-            }
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = relay_signal as *const () as usize;
             sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
@@ -181,7 +191,18 @@ pub fn split(signals: &[i32]) -> anyhow::Result<Front> {
             libc::sigaction(sig, &sa, std::ptr::null_mut());
         }
     }
+    unblock();
     wait_for_outcome(read_end, pid).end()
+}
+
+/// Whether memdx was started with `sig` ignored (it stays so, for the
+/// program too).
+fn ignored(sig: i32) -> bool {
+    // SAFETY: querying a disposition into a local.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) != 0 || old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 /// The front's whole life after the split: the outcome, or (pipe closed

@@ -495,14 +495,16 @@ fn make_temp_dir() -> anyhow::Result<TempDir> {
 /// returns in the worker only, once every report it collects is written
 /// (the front has ended as the program did by then).
 pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
-    let mut front = front::split(&FORWARDED)?;
-    FRONT_PID.store(i32::try_from(front.pid()).unwrap_or(0), Ordering::Release);
     // While the program runs, a signal that would end memdx is the
     // program's (see `forward_signal`); memdx stays to print the report.
     // One relayed before the program starts is held until it does. A
     // signal memdx was started with ignored stays ignored, for the program
     // too (exec keeps SIG_IGN; caught signals become SIG_DFL).
-    install_forwarding();
+    FRONT_PID.store(
+        i32::try_from(std::process::id()).unwrap_or(0),
+        Ordering::Release,
+    );
+    let mut front = front::split(&FORWARDED, install_forwarding)?;
     // What memdx was started with (the program inherits it): a collector
     // left behind lets go of it.
     let mut user_fds: Vec<i32> = open_descriptors()
