@@ -1,8 +1,7 @@
 /* daemon(3): the program's own process exits at once and the daemon goes
    on in a fork child. memdx check returns when the program's process
    exits, with its report and status, as Valgrind does; the daemon's report
-   is not waited for, since it left the program's session (with
-   --trace-children=yes it is). With an argument
+   is not waited for (with --trace-children=yes neither). With an argument
    DIR the daemon writes its pid to DIR/pid and waits until DIR/release
    exists (check_cli.rs); without, it ends at once.
    expect: definitely lost: 40 bytes in 1 blocks */

@@ -5,9 +5,13 @@
 //! preloaded (`LD_PRELOAD`) and the socket's path in `MEMDX_EVENTS_SOCK`,
 //! and renders each process's event stream (the program and every fork
 //! child connect separately) as it arrives. The program's stdin, stdout and
-//! stderr are its own; its exit status (or death by signal) becomes ours.
+//! stderr are its own; its exit status (or death by signal) becomes ours
+//! as soon as its own report is complete: the process the user waits for
+//! is a thin front (`front.rs`), and processes the program left running
+//! are reported by the worker left behind, into `%p` files (`session.rs`).
 
 mod access;
+mod front;
 mod interpose;
 mod limits;
 mod options;
@@ -101,6 +105,5 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     }
     opts.suppressions = std::sync::Arc::new(supps);
     let runtime = runtime_lib::path()?;
-    let outcome = session::run(&opts, &runtime)?;
-    outcome.exit()
+    session::run(&opts, &runtime)
 }

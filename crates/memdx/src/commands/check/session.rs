@@ -19,6 +19,7 @@ use std::time::Duration;
 use anyhow::Context;
 use memdx_events::{needs_ack, EventReader, FLAG_CONTINUATION, FLAG_FORK_CHILD};
 
+use super::front::{self, Ending};
 use super::options::{CheckOptions, LeakCheck};
 use super::render::{ProcessReport, Sink};
 
@@ -32,11 +33,16 @@ struct Output {
     /// `--log-fd=N` (a duplicate of it).
     fd: Option<Arc<Mutex<File>>>,
     silent: bool,
+    /// No more text (see [`ProcessSink::muted`]).
+    muted: Arc<AtomicBool>,
 }
 
 struct ProcessSink {
     file: Option<Arc<Mutex<File>>>,
     silent: bool,
+    /// Set once the program's own report is complete and the text of
+    /// processes still running has nowhere to go (see `run`).
+    muted: Option<Arc<AtomicBool>>,
 }
 
 impl Sink for ProcessSink {
@@ -47,6 +53,13 @@ impl Sink for ProcessSink {
     }
 
     fn write_always(&mut self, text: &str) {
+        if self
+            .muted
+            .as_ref()
+            .is_some_and(|m| m.load(Ordering::Acquire))
+        {
+            return;
+        }
         // A report that cannot be written (closed stderr, full disk) must
         // not change the program's fate; it is dropped.
         match &self.file {
@@ -66,11 +79,19 @@ impl Sink for ProcessSink {
 
 impl Output {
     fn sink(&self, pid: u32) -> ProcessSink {
+        let mut sink = self.unmuted_sink(pid);
+        sink.muted = Some(self.muted.clone());
+        sink
+    }
+
+    /// A sink that writes even once the output is muted (memdx's own note).
+    fn unmuted_sink(&self, pid: u32) -> ProcessSink {
         let silent = self.silent;
         let Some(t) = &self.template else {
             return ProcessSink {
                 file: self.fd.clone(),
                 silent,
+                muted: None,
             };
         };
         let path = PathBuf::from(expand_log_name(t, pid));
@@ -90,7 +111,11 @@ impl Output {
                 path.display()
             );
         }
-        ProcessSink { file, silent }
+        ProcessSink {
+            file,
+            silent,
+            muted: None,
+        }
     }
 }
 
@@ -207,42 +232,13 @@ fn write_machine_reports(
     }
 }
 
-/// What the run ended with.
-pub struct Outcome {
-    status: ExitStatus,
-    errors: u64,
-    error_exitcode: Option<i32>,
-}
-
-impl Outcome {
-    /// Ends memdx the way the program ended (or with `--error-exitcode`).
-    pub fn exit(self) -> anyhow::Result<()> {
-        let _ = std::io::stderr().flush();
-        let _ = std::io::stdout().flush();
-        if let (Some(code), true) = (self.error_exitcode, self.errors > 0) {
-            std::process::exit(code);
-        }
-        if let Some(sig) = self.status.signal() {
-            // Die the same way: default action, then the same signal.
-            // SAFETY: resetting a disposition and signalling ourselves.
-            unsafe {
-                libc::signal(sig, libc::SIG_DFL);
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, sig);
-                libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-                // No core file from memdx itself: the program already dumped
-                // one if the system is configured to.
-                let rl = libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
-                };
-                libc::setrlimit(libc::RLIMIT_CORE, &rl);
-                libc::raise(sig);
-            }
-            std::process::exit(128 + sig);
-        }
-        std::process::exit(self.status.code().unwrap_or(1));
+/// How memdx ends: as the program did, or with `--error-exitcode`'s
+/// status when the program's own report has errors.
+fn ending(status: ExitStatus, errors: u64, error_exitcode: Option<i32>) -> Ending {
+    match (error_exitcode, status.signal()) {
+        (Some(code), _) if errors > 0 => Ending::Code(code),
+        (_, Some(sig)) => Ending::Signal(sig),
+        _ => Ending::Code(status.code().unwrap_or(1)),
     }
 }
 
@@ -265,21 +261,19 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
-/// The session of `pid` (field 6 of /proc/PID/stat), None when gone.
-fn session_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    // After the command: state, ppid, pgrp, session.
-    rest.split_whitespace().nth(3)?.parse().ok()
-}
-
-/// Whether `pid` left the program's session (`setsid`, as `daemon(3)` and
-/// hand-written daemons do): such a process is not waited for.
-fn detached(pid: u32, main_session: Option<u32>) -> bool {
-    match (session_of(pid), main_session) {
-        (Some(s), Some(m)) => s != m,
-        _ => true,
-    }
+/// Whether `pid` still has the runtime (file name `runtime_name`) mapped:
+/// a process whose stream ended early (it closed every descriptor, as
+/// daemons do) still reports at its exit, over a new connection. One that
+/// exec'd an unchecked program never will.
+fn runtime_loaded(pid: u32, runtime_name: &[u8]) -> bool {
+    let Ok(maps) = std::fs::read(format!("/proc/{pid}/maps")) else {
+        return false;
+    };
+    maps.split(|&b| b == b'\n').any(|line| {
+        line.ends_with(runtime_name)
+            && line.len() > runtime_name.len()
+            && line[line.len() - runtime_name.len() - 1] == b'/'
+    })
 }
 
 /// One process's report, fed by each of its streams in turn (the runtime
@@ -448,7 +442,7 @@ fn wait_readable(listener: &UnixListener, timeout: Duration) {
 struct ReaderState {
     /// The process's pid, once its header is read (0 before).
     pid: std::sync::atomic::AtomicU32,
-    /// The stream has ended and the report is written.
+    /// The stream has ended.
     done: AtomicBool,
 }
 
@@ -482,34 +476,49 @@ const FORWARDED: [i32; 13] = [
 static CHILD_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 /// Signals received before the program started (bit per signal).
 static HELD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-/// A signal arrived after the program exited: stop waiting for the
-/// reports of its fork children.
-static STOP_WAITING: AtomicBool = AtomicBool::new(false);
+/// The front's pid (`front.rs`): the signals it relays are the ones sent
+/// to memdx.
+static FRONT_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
-fn stop_requested() -> bool {
-    STOP_WAITING.load(Ordering::Acquire)
-}
-
-/// memdx's handler for [`FORWARDED`]: sends the signal on to the program.
-/// One a terminal sent (`si_code` `SI_KERNEL`: ^C, ^\, hangup) went to the
-/// whole foreground process group, the program included, and is not sent
-/// twice.
+/// memdx's handler for [`FORWARDED`]: sends a signal the front relayed on
+/// to the program. Others are not: one a terminal sent (`si_code`
+/// `SI_KERNEL`: ^C, ^\, hangup) went to the whole foreground process group,
+/// the program included, and one sent to the front's process group (or by
+/// name) reached the front too, which relays it.
 extern "C" fn forward_signal(sig: i32, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo.
-    let from_terminal = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;
+    // SAFETY: the kernel passes a valid siginfo; si_pid is meaningful for
+    // SI_USER.
+    let from_front = !info.is_null()
+        && unsafe {
+            (*info).si_code == libc::SI_USER
+                && (*info).si_pid() == FRONT_PID.load(Ordering::Acquire)
+        };
+    if !from_front {
+        return;
+    }
     let pid = CHILD_PID.load(Ordering::Acquire);
     if pid > 0 {
-        if !from_terminal {
-            // SAFETY: kill(2) is async-signal-safe; the pid is not reaped
-            // yet (see `wait_program`).
-            unsafe { libc::kill(pid, sig) };
-        }
+        // SAFETY: kill(2) is async-signal-safe; the pid is not reaped yet
+        // (see `wait_program`).
+        unsafe { libc::kill(pid, sig) };
     } else if pid == 0 {
-        if !from_terminal {
-            HELD.fetch_or(1 << sig, Ordering::AcqRel);
+        HELD.fetch_or(1 << sig, Ordering::AcqRel);
+    }
+}
+
+/// Gives the signals [`install_forwarding`] caught their default action
+/// back (a collector left behind must stay killable).
+fn stop_forwarding() {
+    for sig in FORWARDED {
+        // SAFETY: querying and setting dispositions with local structs.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction == forward_signal as *const () as usize
+            {
+                libc::signal(sig, libc::SIG_DFL);
+            }
         }
-    } else {
-        STOP_WAITING.store(true, Ordering::Release);
     }
 }
 
@@ -586,7 +595,27 @@ fn make_temp_dir() -> anyhow::Result<TempDir> {
     Ok(TempDir(dir))
 }
 
-pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
+/// Runs the program under the checker. memdx first splits into the front
+/// (the process the user waits for, `front.rs`) and this worker; the call
+/// returns in the worker only, once every report it collects is written
+/// (the front has ended as the program did by then).
+pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
+    // While the program runs, a signal that would end memdx is the
+    // program's (see `forward_signal`); memdx stays to print the report.
+    // One relayed before the program starts is held until it does. A
+    // signal memdx was started with ignored stays ignored, for the program
+    // too (exec keeps SIG_IGN; caught signals become SIG_DFL).
+    FRONT_PID.store(
+        i32::try_from(std::process::id()).unwrap_or(0),
+        Ordering::Release,
+    );
+    let mut front = front::split(&FORWARDED, install_forwarding)?;
+    // What memdx was started with (the program inherits it): a collector
+    // left behind lets go of it.
+    let mut user_fds: Vec<i32> = open_descriptors()
+        .into_iter()
+        .filter(|&fd| fd != front.raw_fd())
+        .collect();
     let dir = make_temp_dir()?;
     let sock = dir.0.join("events.sock");
     let listener =
@@ -622,11 +651,6 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
     if let Some(v) = &opts.guard_pages {
         cmd.env("MEMDX_GUARD_PAGES", v);
     }
-    // While the program runs, a signal that would end memdx is the
-    // program's (see `forward_signal`); memdx stays to print the report.
-    // A signal memdx was started with ignored stays ignored, for the
-    // program too (exec keeps SIG_IGN; caught signals become SIG_DFL).
-    install_forwarding();
     let blind = super::interpose::check(&opts.program);
     let mut child = cmd.spawn().map_err(|e| {
         // As Valgrind and shells: 127 when there is no such program, 126
@@ -653,6 +677,7 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
         files: Arc::default(),
         fd: None,
         silent: opts.xml,
+        muted: Arc::default(),
     };
     // As Valgrind: a descriptor that is not open means stderr.
     if let Some(fd) = opts.log_fd.filter(|&fd| fd != 2) {
@@ -677,6 +702,15 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
         }))
     });
     {
+        use std::os::fd::AsRawFd;
+        user_fds.extend(
+            out.fd
+                .iter()
+                .filter_map(|f| f.lock().ok().map(|f| f.as_raw_fd())),
+        );
+        user_fds.extend(xml_out.iter().map(|f| f.as_raw_fd()));
+    }
+    {
         let mut sink = out.sink(main_pid);
         if opts.exit_on_first_error && opts.error_exitcode.unwrap_or(0) == 0 {
             // Valgrind 3.19 says so, then runs anyway (and exits with 0 at
@@ -699,10 +733,15 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
     }
 
     let stop = Arc::new(AtomicBool::new(false));
+    let poll_ms = Arc::new(std::sync::atomic::AtomicU64::new(2));
+    // How many times the acceptor found no connection waiting.
+    let idle_polls = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let readers: Arc<Mutex<Vec<Reader>>> = Arc::default();
     let processes: Processes = Arc::default();
     let acceptor = {
         let stop = stop.clone();
+        let poll_ms = poll_ms.clone();
+        let idle_polls = idle_polls.clone();
         let opts = opts.clone();
         let out = out.clone();
         let readers = readers.clone();
@@ -722,109 +761,300 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<Outcome> {
                         st.done.store(true, Ordering::Release);
                     });
                     if let Ok(mut list) = readers.lock() {
-                        // A process connects once per burst: the readers
-                        // of streams already read are dropped.
-                        list.retain(|r| !r.state.done.load(Ordering::Acquire));
                         list.push(Reader { handle, state });
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    idle_polls.fetch_add(1, Ordering::AcqRel);
                     if stop.load(Ordering::Acquire) {
                         break;
                     }
                     // The runtime waits for each stream to be read before
                     // it goes on: accept as soon as one arrives.
-                    wait_readable(&listener, Duration::from_millis(20));
+                    wait_readable(
+                        &listener,
+                        Duration::from_millis(poll_ms.load(Ordering::Acquire)),
+                    );
                 }
                 Err(_) => break,
             }
         })
     };
-    // The program's session, taken while it runs (its children's are
-    // compared with it once it is gone).
-    let main_session = session_of(main_pid);
     let status = wait_program(&mut child)?;
-    // A fork child still connecting when the program exits gets a moment.
-    std::thread::sleep(Duration::from_millis(20));
-    // The program's own report is waited for, those of processes that are
-    // gone (their streams are ending), and those of fork children still
-    // running in the program's session (under Valgrind they keep its
-    // output open and their reports follow). A child that left the session
-    // (a daemon: setsid) is not waited for, as Valgrind returns without
-    // it; with --trace-children=yes it is (all of the program's processes
-    // are checked). A terminating signal to memdx ends the wait.
-    // A process between two streams (no connection open) is waited for
-    // on the same terms while it runs.
-    let keeps_us =
-        |pid: u32| (opts.trace_children || !detached(pid, main_session)) && !stop_requested();
+    // Every process that connected before the program exited has been
+    // accepted once the acceptor finds the queue empty (a Unix socket's
+    // connect completes at once, into that queue).
+    let idle_at_exit = idle_polls.load(Ordering::Acquire);
+    // Valgrind returns as soon as the program's process has exited (its
+    // report is written then): memdx waits for that report, and for those
+    // of processes that are gone (their streams are ending), not for
+    // processes still running (fork children, daemons, whatever they run
+    // under --trace-children=yes).
+    let runtime_name = runtime
+        .file_name()
+        .map(|n| n.as_bytes().to_vec())
+        .unwrap_or_default();
+    let mut tally = Tally::default();
     loop {
-        let reading = readers.lock().is_ok_and(|list| {
-            list.iter().any(|r| {
-                if r.state.done.load(Ordering::Acquire) {
-                    return false;
-                }
-                let pid = r.state.pid.load(Ordering::Acquire);
-                pid == 0 || pid == main_pid || !process_alive(pid) || keeps_us(pid)
-            })
-        });
-        let running = processes.lock().is_ok_and(|list| {
-            list.iter().any(|p| {
-                !p.done.load(Ordering::Acquire)
-                    && p.pid != main_pid
-                    && process_alive(p.pid)
-                    && keeps_us(p.pid)
-            })
-        });
-        if !reading && !running {
+        tally.collect(&readers);
+        let queue_unread =
+            idle_polls.load(Ordering::Acquire) < idle_at_exit + 2 && !acceptor.is_finished();
+        let waiting = queue_unread
+            || readers.lock().is_ok_and(|list| {
+                list.iter().any(|r| {
+                    let pid = r.state.pid.load(Ordering::Acquire);
+                    pid == 0 || pid == main_pid || !process_alive(pid)
+                })
+            });
+        if !waiting {
             break;
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    stop.store(true, Ordering::Release);
-    acceptor
-        .join()
-        .map_err(|_| anyhow::anyhow!("event reader thread panicked"))?;
-    // Streams still open belong to processes that outlive the program:
-    // their readers are left behind (memdx's exit ends them).
-    let finished: Vec<Reader> = readers.lock().map_or_else(
-        |_| Vec::new(),
-        |mut list| {
-            let (done, _running): (Vec<Reader>, Vec<Reader>) = list
-                .drain(..)
-                .partition(|r| r.state.done.load(Ordering::Acquire));
-            done
-        },
-    );
-    for r in finished {
-        let _ = r.handle.join();
-    }
     // Reports of processes that are gone without finishing them are closed
-    // now; those of processes still running (daemons) are left. Between
-    // two streams a process holds no connection, so a fork child killed
-    // there cannot be told from one that exec'd a program without
-    // --trace-children (a shell running a command): neither is said to
-    // have ended without a report; the program's own process is.
+    // now. Between two streams a process holds no connection, so a fork
+    // child killed there cannot be told from one that exec'd a program
+    // without --trace-children (a shell running a command): neither is said
+    // to have ended without a report; the program's own process is.
+    close_reports_of_the_gone(&processes, opts, main_pid, xml_out.as_deref());
+    let ending = ending(
+        status,
+        main_errors(&processes, main_pid),
+        opts.error_exitcode,
+    );
+    let outliving = outliving(&processes, main_pid);
+    // Where the reports of processes outliving the program can go: files
+    // of their own (`%p`), written by this process left behind as a
+    // collector. Anything else (stderr, --log-fd, one shared file) would
+    // have to be held open for them: their reports are not collected.
+    let keep_text = !opts.xml && opts.log_file.as_deref().is_some_and(names_pid);
+    let keep_xml = opts.xml && opts.xml_file.as_deref().is_some_and(names_pid);
+    let keep_json = opts.json_file.as_deref().is_some_and(names_pid);
+    if !keep_text {
+        out.muted.store(true, Ordering::Release);
+    }
+    // The report the user reads (text, or the XML in XML mode).
+    let primary_kept = keep_text || keep_xml;
+    if !(outliving.is_empty() || primary_kept) {
+        let note = not_collected_note(&outliving, opts.xml);
+        if opts.xml {
+            eprintln!("memdx check: {note}");
+        } else {
+            out.unmuted_sink(main_pid)
+                .write_always(&format!("=={main_pid}== memdx: {note}\n"));
+        }
+    }
+    let _ = std::io::stderr().flush();
+    if outliving.is_empty() || !(keep_text || keep_xml || keep_json) {
+        front.release(ending);
+        stop.store(true, Ordering::Release);
+        let _ = acceptor.join();
+        // Streams still open are cut when this process exits: their
+        // processes' later writes fail (MSG_NOSIGNAL) and change nothing.
+        return Ok(());
+    }
+    // The collector: lets go of everything the user could be waiting on
+    // (stdin, stdout, stderr, the descriptors memdx was given), hands the
+    // outcome to the front, and writes the remaining reports to their
+    // files as they arrive, until the last process still checked is gone.
+    let_go_of(&user_fds);
+    front.release(ending);
+    drop(front);
+    // SAFETY: setsid has no preconditions (the worker leads no group).
+    unsafe { libc::setsid() };
+    stop_forwarding();
+    poll_ms.store(50, Ordering::Release);
+    loop {
+        tally.collect(&readers);
+        close_reports_of_the_gone(&processes, opts, main_pid, xml_out.as_deref());
+        let busy = !readers.lock().is_ok_and(|list| list.is_empty())
+            || still_reporting(&processes, &runtime_name);
+        if !busy {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Release);
+    let _ = acceptor.join();
+    Ok(())
+}
+
+/// Joins the reader threads whose stream has ended.
+#[derive(Default)]
+struct Tally;
+
+impl Tally {
+    /// Takes the readers whose stream has ended out of `readers`.
+    fn collect(&mut self, readers: &Mutex<Vec<Reader>>) {
+        let ended: Vec<Reader> = readers.lock().map_or_else(
+            |_| Vec::new(),
+            |mut list| {
+                let (ended, running) = list
+                    .drain(..)
+                    .partition(|r| r.state.done.load(Ordering::Acquire));
+                *list = running;
+                ended
+            },
+        );
+        for r in ended {
+            let _ = r.handle.join();
+        }
+    }
+}
+
+/// Closes the reports of processes that are gone without finishing them
+/// (said to be unfinished only for the program's own process).
+fn close_reports_of_the_gone(
+    processes: &Processes,
+    opts: &CheckOptions,
+    main_pid: u32,
+    xml_out: Option<&File>,
+) {
     let list: Vec<Arc<Process>> = processes.lock().map_or_else(|_| Vec::new(), |l| l.clone());
     for p in &list {
         if !p.done.load(Ordering::Acquire) && !process_alive(p.pid) {
-            close_report(p, p.pid == main_pid, opts, main_pid, xml_out.as_deref());
+            close_report(p, p.pid == main_pid, opts, main_pid, xml_out);
         }
     }
-    let errors = list
-        .iter()
-        .filter(|p| p.pid == main_pid && p.done.load(Ordering::Acquire))
-        .filter_map(|p| p.report.try_lock().ok().map(|r| r.report.errors))
-        .sum();
-    Ok(Outcome {
-        status,
-        errors,
-        error_exitcode: opts.error_exitcode,
+}
+
+/// Errors in the program's own report (for `--error-exitcode`).
+fn main_errors(processes: &Processes, main_pid: u32) -> u64 {
+    processes.lock().map_or(0, |list| {
+        list.iter()
+            .filter(|p| p.pid == main_pid && p.done.load(Ordering::Acquire))
+            .filter_map(|p| p.report.try_lock().ok().map(|r| r.report.errors))
+            .sum()
     })
+}
+
+/// The processes still running whose reports are not complete, sorted.
+fn outliving(processes: &Processes, main_pid: u32) -> Vec<u32> {
+    let mut pids: Vec<u32> = processes.lock().map_or_else(
+        |_| Vec::new(),
+        |list| {
+            list.iter()
+                .filter(|p| p.pid != main_pid && !p.done.load(Ordering::Acquire))
+                .map(|p| p.pid)
+                .filter(|&pid| process_alive(pid))
+                .collect()
+        },
+    );
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// Whether a process whose report is not complete may still send some:
+/// it runs with the runtime loaded (it connects again for its next burst;
+/// one that exec'd an unchecked program never will).
+fn still_reporting(processes: &Processes, runtime_name: &[u8]) -> bool {
+    processes.lock().is_ok_and(|list| {
+        list.iter().any(|p| {
+            !p.done.load(Ordering::Acquire)
+                && process_alive(p.pid)
+                && runtime_loaded(p.pid, runtime_name)
+        })
+    })
+}
+
+/// Whether a `--log-file`/`--xml-file`/`--json` name has a `%p` (a file of
+/// its own per process).
+fn names_pid(template: &str) -> bool {
+    let mut chars = template.chars();
+    while let Some(c) = chars.next() {
+        // `%%` is a percent sign: the character after it is skipped.
+        if c == '%' && chars.next() == Some('p') {
+            return true;
+        }
+    }
+    false
+}
+
+/// memdx's note about the processes whose reports it does not collect.
+fn not_collected_note(pids: &[u32], xml: bool) -> String {
+    let list = pids
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let option = if xml { "--xml-file" } else { "--log-file" };
+    if pids.len() == 1 {
+        format!(
+            "process {list} is still running; its report is not collected \
+             (a {option} name with %p gives it a file of its own)"
+        )
+    } else {
+        format!(
+            "processes {list} are still running; their reports are not collected \
+             (a {option} name with %p gives each a file of its own)"
+        )
+    }
+}
+
+/// The descriptors open now, in ascending order.
+fn open_descriptors() -> Vec<i32> {
+    let listed: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    // The listing's own descriptor is closed by now.
+    listed
+        .into_iter()
+        // SAFETY: F_GETFD only asks whether the number is open.
+        .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1)
+        .collect()
+}
+
+/// Points each of `fds` at /dev/null: the pipes and terminals behind them
+/// are no longer held by this process (the `File`s that use some of them
+/// stay valid and write nowhere).
+fn let_go_of(fds: &[i32]) {
+    // SAFETY: opening /dev/null and duplicating it over our own numbers.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if null < 0 {
+            return;
+        }
+        for &fd in fds {
+            if fd != null {
+                // Descriptors 0-2 stay inheritable; the others are ours.
+                let flags = if fd > 2 { libc::O_CLOEXEC } else { 0 };
+                libc::dup3(null, fd, flags);
+            }
+        }
+        if !fds.contains(&null) {
+            libc::close(null);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_unescaped_percent_p_names_the_pid() {
+        assert!(names_pid("log.%p"));
+        assert!(names_pid("a%%b.%p"));
+        assert!(!names_pid("100%%p"));
+        assert!(!names_pid("plain"));
+        assert!(!names_pid("end%"));
+    }
+
+    #[test]
+    fn the_note_names_every_pid_left_running() {
+        assert_eq!(
+            not_collected_note(&[7], false),
+            "process 7 is still running; its report is not collected \
+             (a --log-file name with %p gives it a file of its own)"
+        );
+        assert!(not_collected_note(&[7, 9], true).starts_with(
+            "processes 7, 9 are still running; their reports are not collected (a --xml-file"
+        ));
+    }
 
     #[test]
     fn log_file_names_expand_pid_and_percent() {
