@@ -30,6 +30,10 @@ pub struct ScanBlock {
     pub state: u8,
     /// memdx_events::Heuristic as u8, 0 = none.
     pub heuristic: u8,
+    /// The block starts on a page that cannot be read (the program
+    /// protected or unmapped it): as memcheck (`lc_is_a_chunk_ptr`), a
+    /// pointer to it does not count, so it is lost.
+    pub unreadable: bool,
 }
 
 /// The marker: blocks sorted by start address and a mark stack with room
@@ -152,8 +156,17 @@ impl<'a> Marker<'a> {
         }
     }
 
+    /// The block containing `w`, unless it is [`ScanBlock::unreadable`].
+    #[inline]
+    fn find_readable(&self, w: usize) -> Option<usize> {
+        let i = self.find(w)?;
+        (!self.blocks.get(i)?.unreadable).then_some(i)
+    }
+
     fn reach(&mut self, w: usize, prior_definite: bool) {
-        let Some(i) = self.find(w) else { return };
+        let Some(i) = self.find_readable(w) else {
+            return;
+        };
         let heuristics = self.heuristics;
         let Some(b) = self.blocks.get_mut(i) else {
             return;
@@ -184,7 +197,9 @@ impl<'a> Marker<'a> {
     }
 
     fn reach_in_clique(&mut self, w: usize, clique: usize) {
-        let Some(i) = self.find(w) else { return };
+        let Some(i) = self.find_readable(w) else {
+            return;
+        };
         if i == clique {
             return;
         }
@@ -400,6 +415,34 @@ mod tests {
         let got = h.classify(&[h.addr(0) + 16, h.addr(0)]);
         assert_eq!(got[0].0, REACHABLE);
         assert_eq!(got[1].0, REACHABLE);
+    }
+
+    #[test]
+    fn a_pointer_to_an_unreadable_block_does_not_count() {
+        let h = Heap::new(&[2, 2]);
+        let mut blocks: Vec<ScanBlock> = (0..2)
+            .map(|i| ScanBlock {
+                start: h.addr(i),
+                size: 16,
+                stack: i as u32,
+                unreadable: i == 1,
+                ..Default::default()
+            })
+            .collect();
+        blocks.sort_by_key(|b| b.start);
+        let mut stack = vec![0u32; 8];
+        let mut m = Marker::new(&mut blocks, &mut stack);
+        let roots = [h.addr(0), h.addr(1)];
+        let r = roots.as_ptr() as usize;
+        unsafe { m.scan_root(r, r + 16) };
+        m.finish();
+        let state = |i: u32| blocks.iter().find(|b| b.stack == i).unwrap().state;
+        assert_eq!(state(0), REACHABLE);
+        assert_eq!(
+            state(1),
+            UNREACHED,
+            "a root points to it, but it is unreadable"
+        );
     }
 
     #[test]

@@ -349,12 +349,47 @@ fn run_freeres(cxx: *mut libc::c_void) {
     }
 }
 
-/// Whether block `q`'s header can be read. A block on a page the program
-/// protected or unmapped (behind glibc's back) is left out of the report:
-/// its size is in that header. Valgrind keeps its block list apart from
-/// the program's memory and still counts it.
+/// Whether block `q`'s header can be read directly.
 fn header_readable(q: usize) -> bool {
     crate::catch::range_readable(q - table::HEADER, q)
+}
+
+/// `/proc/self/mem`, opened when a header is on a protected page (-1: not
+/// open). Reading it ignores page protections, as a debugger's reads do,
+/// so such a block keeps its size and stack; an unmapped page stays
+/// unreadable.
+static MEM_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Block `q`'s header (see [`table::read_block`]), also from a page the
+/// program protected; `None` when it cannot be read at all (unmapped).
+fn read_header(q: usize) -> Option<(table::Block, u32, bool, usize)> {
+    if header_readable(q) {
+        // SAFETY: a block start with a readable header.
+        return Some(unsafe { table::read_block(q) });
+    }
+    let mut fd = MEM_FD.load(Ordering::Relaxed);
+    if fd < 0 {
+        // SAFETY: open(2) on a NUL-terminated path.
+        fd = unsafe { libc::open(c"/proc/self/mem".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return None;
+        }
+        MEM_FD.store(fd, Ordering::Relaxed);
+    }
+    let mut words = [0u64; 2];
+    let at = (q - table::HEADER) as libc::off_t;
+    // SAFETY: pread into a local buffer of 16 bytes.
+    let n = unsafe { libc::pread(fd, words.as_mut_ptr().cast(), 16, at) };
+    (n == 16).then(|| table::decode_header(q, words[0], words[1]))
+}
+
+/// Closes what [`read_header`] opened.
+fn close_mem() {
+    let fd = MEM_FD.swap(-1, Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: our own descriptor.
+        unsafe { libc::close(fd) };
+    }
 }
 
 /// Whether `len` bytes from `at` (a block's redzone, a freed block) can be
@@ -367,8 +402,7 @@ fn bytes_readable(at: usize, len: usize) -> bool {
 fn count_blocks() -> (usize, usize) {
     let mut n = 0usize;
     table::for_each_live(&mut |q| {
-        // SAFETY: a set bit means a complete header, checked readable.
-        if header_readable(q) && unsafe { table::read_block(q) }.0.kind & table::INTERNAL == 0 {
+        if read_header(q).is_some_and(|(b, ..)| b.kind & table::INTERNAL == 0) {
             n += 1;
         }
     });
@@ -455,12 +489,10 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     // differences are not it).
     let mut unread_blocks = 0u64;
     table::for_each_live(&mut |q| {
-        if !header_readable(q) {
+        let Some((b, ..)) = read_header(q) else {
             unread_blocks += 1;
             return;
-        }
-        // SAFETY: a set bit means a complete header.
-        let (b, ..) = unsafe { table::read_block(q) };
+        };
         if b.kind & table::INTERNAL == 0 {
             totals.in_use_blocks += 1;
             totals.in_use_bytes += b.size as u64;
@@ -481,6 +513,7 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     crate::guard::unlock();
     REPORTING_TID.store(0, Ordering::Release);
     table::unlock_all();
+    close_mem();
 
     emit_damage(&damage);
     if let (Some(a), Some(scanned)) = (&mut arrays, scanned) {
@@ -522,11 +555,9 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> Scanned {
     } = a;
 
     table::for_each_live(&mut |q| {
-        if !header_readable(q) {
+        let Some((b, _, _, offset)) = read_header(q) else {
             return;
-        }
-        // SAFETY: a set bit means a complete header.
-        let (b, ..) = unsafe { table::read_block(q) };
+        };
         if b.kind & table::INTERNAL != 0 {
             return;
         }
@@ -534,10 +565,10 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> Scanned {
             start: b.ptr,
             size: b.size,
             stack: b.stack,
+            unreadable: !crate::catch::range_readable(b.ptr, b.ptr + 1),
             ..Default::default()
         });
-        // SAFETY: as above.
-        let raw = unsafe { table::raw_of(q) };
+        let raw = q - offset;
         if is_mmapped_chunk(raw) {
             excluded.push((raw & !4095, sys::round_page(b.ptr + b.size)));
         }

@@ -361,8 +361,11 @@ pub fn capture_from_signal(pc: usize, ctx: *mut libc::c_void) -> u32 {
         let g = unsafe { &mut (*ctx.cast::<libc::ucontext_t>()).uc_mcontext.gregs };
         let sp = g[libc::REG_RSP as usize] as usize;
         let mut ra = [0u8; 8];
-        if crate::access::read_own(sp, &mut ra) == ra.len() {
-            let ra = usize::from_ne_bytes(ra);
+        let ra = (crate::access::read_own(sp, &mut ra) == ra.len())
+            .then(|| usize::from_ne_bytes(ra))
+            .filter(|&ra| ra != 0);
+        // A zero return address ends the stack, as it ends Valgrind's.
+        if let Some(ra) = ra {
             saved = Some((g[libc::REG_RIP as usize], g[libc::REG_RSP as usize]));
             g[libc::REG_RIP as usize] = ra as i64;
             g[libc::REG_RSP as usize] = sp.wrapping_add(8) as i64;

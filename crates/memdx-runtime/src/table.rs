@@ -253,6 +253,12 @@ pub unsafe fn read_block(q: usize) -> (Block, u32, bool, usize) {
     let h = header_at(q);
     // SAFETY: per the contract.
     let (w, s) = unsafe { (h.read(), h.add(1).read()) };
+    decode_header(q, w, s)
+}
+
+/// Block `q` described by its two header words `w` and `s` (read by the
+/// caller), as [`read_block`] returns it.
+pub fn decode_header(q: usize, w: u64, s: u64) -> (Block, u32, bool, usize) {
     let mut kind = ((w >> KIND_SHIFT) & 0x0f) as u8;
     if w & FLAG_INTERNAL != 0 {
         kind |= INTERNAL;
