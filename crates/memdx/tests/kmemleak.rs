@@ -217,6 +217,28 @@ fn filters_by_module_comm_size_and_age() {
         report_json("hashed-4.19.txt", &["--min-age", "25"])["objects"],
         1
     );
+    // The same age with a unit, and a bad one named in one line.
+    assert_eq!(
+        report_json("hashed-4.19.txt", &["--min-age", "25000ms"])["objects"],
+        1
+    );
+    let path = fixtures().join("hashed-4.19.txt");
+    let out = memdx(
+        &[
+            "kmemleak",
+            "report",
+            path.to_str().unwrap(),
+            "--max-age",
+            "old",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with("memdx kmemleak: --max-age: 'old' is not a duration"),
+        "{err}"
+    );
 }
 
 #[test]

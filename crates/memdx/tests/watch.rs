@@ -166,6 +166,12 @@ fn a_stable_process_is_stable_and_passes_the_growth_limit() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // No progress line when stderr is not a terminal.
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let verdict = text.lines().last().unwrap();
     assert!(
         verdict.starts_with("verdict: stable: PSS between 2"),
@@ -478,4 +484,49 @@ fn a_leaking_cgroup_is_growing_towards_its_limit() {
             .contains("the cgroup limit (memory.max 512.0 MiB) is reached in"),
         "{v}"
     );
+}
+
+#[test]
+fn a_terminal_gets_a_progress_line_that_is_cleared_before_each_sample() {
+    let Some(script) = ["/usr/bin/script", "/bin/script"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+    else {
+        println!("SKIPPED: script(1) (util-linux) is not installed");
+        return;
+    };
+    let p = Prog::start(&["stable", "4", "60"]);
+    let command = format!(
+        "{} watch {} --interval 0.5 --duration 1.5",
+        env!("CARGO_BIN_EXE_memdx"),
+        p.pid()
+    );
+    let child = Command::new(script)
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("MEMDX_PROC_ROOT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = finish(child, Duration::from_secs(30));
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{tty}");
+    assert!(
+        tty.contains(&format!("watching pid {} (watch_mem): 1 samples", p.pid())),
+        "{tty}"
+    );
+    // Each sample line starts on a cleared line, not after the progress text.
+    for line in tty
+        .lines()
+        .filter(|l| l.contains("MiB") && !l.contains("verdict:"))
+    {
+        let visible = line.rsplit("\x1b[K").next().unwrap();
+        assert!(
+            visible
+                .trim_start()
+                .starts_with(|c: char| c.is_ascii_digit()),
+            "{line:?}"
+        );
+    }
 }

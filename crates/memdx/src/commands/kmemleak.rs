@@ -2,7 +2,6 @@
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use memdx_kernel::kallsyms::Kallsyms;
@@ -40,9 +39,10 @@ enum KmemleakCommand {
         /// Write `clear` first, dropping reports from before the test.
         #[arg(long)]
         clear_first: bool,
-        /// Seconds to wait between the two scans (kmemleak ignores objects younger than 5 s).
-        #[arg(long, value_name = "SECONDS", default_value = "6")]
-        wait: f64,
+        /// Time to wait between the two scans: seconds (6) or with a unit (30s, 1m);
+        /// kmemleak ignores objects younger than 5 s.
+        #[arg(long, value_name = "DURATION", default_value = "6")]
+        wait: String,
         /// If anything is reported, wait, scan and read once more (drops objects that were only briefly unreferenced).
         #[arg(long)]
         confirm: bool,
@@ -121,28 +121,37 @@ struct ReportOptions {
     /// Keep objects of at most this many bytes.
     #[arg(long, value_name = "BYTES")]
     max_size: Option<u64>,
-    /// Keep objects at least this many seconds old (needs kernels that print ages).
-    #[arg(long, value_name = "SECONDS")]
-    min_age: Option<f64>,
-    /// Keep objects at most this many seconds old.
-    #[arg(long, value_name = "SECONDS")]
-    max_age: Option<f64>,
+    /// Keep objects at least this old: seconds (90) or with a unit (10m, 2h); needs
+    /// kernels that print ages.
+    #[arg(long, value_name = "DURATION")]
+    min_age: Option<String>,
+    /// Keep objects at most this old (seconds, or 10m, 2h).
+    #[arg(long, value_name = "DURATION")]
+    max_age: Option<String>,
     /// Frames shown per backtrace in text output (0 = all).
     #[arg(long, value_name = "N", default_value_t = 0)]
     frames: usize,
 }
 
 impl ReportOptions {
-    fn filter(&self) -> Filter {
-        let ms = |s: f64| (s * 1000.0).round() as u64;
-        Filter {
+    fn filter(&self) -> Result<Filter, Exit> {
+        let ms = |option: &str, text: &Option<String>| -> Result<Option<u64>, Exit> {
+            text.as_deref()
+                .map(|t| {
+                    memdx_units::parse_duration(t)
+                        .map(|d| d.as_millis().min(u128::from(u64::MAX)) as u64)
+                        .map_err(|e| Exit::new(1, format!("memdx kmemleak: {option}: {e}")))
+                })
+                .transpose()
+        };
+        Ok(Filter {
             module: self.module.clone(),
             comm: self.comm.clone(),
             min_size: self.min_size,
             max_size: self.max_size,
-            min_age_ms: self.min_age.map(ms),
-            max_age_ms: self.max_age.map(ms),
-        }
+            min_age_ms: ms("--min-age", &self.min_age)?,
+            max_age_ms: ms("--max-age", &self.max_age)?,
+        })
     }
 }
 
@@ -156,18 +165,13 @@ pub fn run(args: KmemleakArgs) -> anyhow::Result<()> {
             confirm,
             report,
         } => {
-            if !(wait.is_finite() && wait >= 0.0) {
-                return Err(Exit::new(
-                    1,
-                    format!(
-                        "memdx kmemleak scan: --wait must be a number of seconds >= 0, not {wait}"
-                    ),
-                )
-                .into());
-            }
+            let wait = memdx_units::parse_duration(&wait)
+                .map_err(|e| Exit::new(1, format!("memdx kmemleak scan: --wait: {e}")))?;
+            // Bad filters fail before the scan's wait, not after it.
+            report.filter()?;
             let plan = ScanPlan {
                 clear_first,
-                wait: Duration::from_secs_f64(wait),
+                wait,
                 confirm,
             };
             let mut ctl = DebugfsControl::new(&root);
@@ -336,7 +340,7 @@ fn symbolize_live(root: &ProcRoot, objects: &mut [LeakObject]) {
 }
 
 fn print_report(objects: &[LeakObject], opts: &ReportOptions) -> anyhow::Result<()> {
-    let report = memdx_kernel::kmemleak::group(objects, opts.group_by.into(), &opts.filter());
+    let report = memdx_kernel::kmemleak::group(objects, opts.group_by.into(), &opts.filter()?);
     let mut out = io::stdout().lock();
     if opts.json {
         render::write_report_json(&mut out, &report)?;

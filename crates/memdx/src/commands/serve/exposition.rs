@@ -309,4 +309,37 @@ mod tests {
         );
         assert!(text.ends_with("# EOF\n"));
     }
+
+    #[test]
+    fn cgroup_memory_from_the_fixture_tree() {
+        let root = memdx_proc::ProcRoot::new(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/fixtures/cgroup/v2-unified"),
+        );
+        let snap = Snapshot {
+            cgroups: ["/system.slice/web.service", "/user.slice"]
+                .into_iter()
+                .map(|p| (p.to_string(), CgroupMemory::read(&root, p).unwrap()))
+                .collect(),
+            ..Snapshot::default()
+        };
+        let (text, _) = encode(&registry(&snap), false);
+        for line in [
+            r#"memdx_cgroup_memory_bytes{cgroup="/system.slice/web.service",memtype="current"} 322961408"#,
+            r#"memdx_cgroup_memory_bytes{cgroup="/system.slice/web.service",memtype="working_set"} 249561088"#,
+            r#"memdx_cgroup_memory_bytes{cgroup="/system.slice/web.service",memtype="swap"} 1048576"#,
+            r#"memdx_cgroup_memory_max_bytes{cgroup="/system.slice/web.service"} 536870912"#,
+            r#"memdx_cgroup_memory_bytes{cgroup="/user.slice",memtype="working_set"} 0"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        // user.slice has no limit ("max"): no max series for it.
+        assert!(
+            !text.contains(r#"memdx_cgroup_memory_max_bytes{cgroup="/user.slice"}"#),
+            "{text}"
+        );
+    }
 }
