@@ -10,6 +10,7 @@
 
 pub mod diskstats;
 mod error;
+pub mod loadavg;
 pub mod meminfo;
 pub mod pressure;
 pub mod process;
@@ -19,10 +20,12 @@ pub mod smaps;
 pub mod stat;
 pub mod sysconf;
 pub mod uptime;
+pub mod utmp;
 pub mod vmstat;
 
 pub use diskstats::{DiskStat, DiskStats};
 pub use error::{ProcError, Result};
+pub use loadavg::LoadAvg;
 pub use meminfo::MemInfo;
 pub use root::ProcRoot;
 pub use slabinfo::{SlabCache, SlabInfo};

@@ -27,6 +27,12 @@ impl Exit {
             message: message.into(),
         }
     }
+
+    /// A failure status with nothing to print (`ps --pid` of no process,
+    /// like `ps -p`).
+    pub fn silent(code: u8) -> Self {
+        Self::new(code, "")
+    }
 }
 
 impl std::fmt::Display for Exit {
@@ -60,7 +66,9 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             if let Some(exit) = err.downcast_ref::<Exit>() {
-                eprintln!("{}", exit.message);
+                if !exit.message.is_empty() {
+                    eprintln!("{}", exit.message);
+                }
                 return ExitCode::from(exit.code);
             }
             eprintln!("memdx: {err:#}");
