@@ -194,7 +194,7 @@ pub fn write_json_frame(out: &mut impl Write, s: &Summary, rows: &[PsRow]) -> io
         .as_ref()
         .map(|p| serde_json::json!({"some": line(&p.some), "full": p.full.as_ref().map(line)}));
     let value = serde_json::json!({
-        "timestamp": s.headline.epoch_seconds,
+        "time": s.headline.epoch_seconds,
         "clock": s.headline.clock,
         "uptime_seconds": s.headline.up_seconds,
         "users": s.headline.users,
@@ -297,7 +297,7 @@ mod tests {
         assert_eq!(v["tasks"]["zombie"], 1);
         assert_eq!(v["cpu"]["us"], 60.0);
         assert_eq!(v["load_average"][2], 11.63);
-        assert_eq!(v["timestamp"], 1_796_442_703u64);
+        assert_eq!(v["time"], 1_796_442_703u64);
         assert!(v["rows"].as_array().unwrap().is_empty());
     }
 

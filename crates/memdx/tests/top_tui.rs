@@ -377,7 +377,7 @@ fn batch_json_is_one_object_per_frame() {
         assert_eq!(f["tasks"]["total"], 10);
         assert_eq!(f["load_average"][0], 0.52);
         assert_eq!(f["cpu"]["id"], 100.0);
-        assert!(f["timestamp"].as_u64().unwrap() > 1_700_000_000);
+        assert!(f["time"].as_u64().unwrap() > 1_700_000_000);
         assert_eq!(f["rows"].as_array().unwrap().len(), 1);
         assert_eq!(f["rows"][0]["pid"], 845);
         assert_eq!(f["rows"][0]["cpu"], 0.0);
