@@ -8,7 +8,22 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 
-pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+pub fn completions(shell: Option<clap_complete::Shell>) -> anyhow::Result<()> {
+    let Some(shell) = shell else {
+        use clap::ValueEnum;
+        let names: Vec<String> = clap_complete::Shell::value_variants()
+            .iter()
+            .filter_map(|s| s.to_possible_value().map(|v| v.get_name().to_string()))
+            .collect();
+        return Err(crate::exit::Exit::new(
+            2,
+            format!(
+                "memdx completions: name a shell: {} (e.g. 'memdx completions bash')",
+                names.join(", ")
+            ),
+        )
+        .into());
+    };
     let mut cmd = Cli::command();
     let mut out = io::stdout().lock();
     clap_complete::generate(shell, &mut cmd, "memdx", &mut out);
