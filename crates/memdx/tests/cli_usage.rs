@@ -67,3 +67,46 @@ fn completions_without_a_shell_lists_the_shells() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("_memdx()"));
 }
+
+#[test]
+fn every_man_page_has_synopsis_exit_status_and_see_also() {
+    for cmd in [
+        "",
+        "free",
+        "vmstat",
+        "ps",
+        "top",
+        "kmemleak",
+        "slab",
+        "oom",
+        "check",
+        "completions",
+        "man",
+    ] {
+        let args: Vec<&str> = if cmd.is_empty() {
+            vec!["man"]
+        } else {
+            vec!["man", cmd]
+        };
+        let out = memdx(&args);
+        assert!(out.status.success(), "man {cmd}: {}", stderr(&out));
+        let page = String::from_utf8(out.stdout).unwrap();
+        let words = if cmd.is_empty() {
+            "memdx".to_string()
+        } else {
+            format!("memdx {cmd}")
+        };
+        assert!(
+            page.contains(&format!(".SH SYNOPSIS\n\\fB{words}\\fR")),
+            "man {cmd}: {page}"
+        );
+        assert!(page.contains(".SH \"EXIT STATUS\"\n"), "man {cmd}");
+        assert!(page.contains(".SH \"SEE ALSO\"\n"), "man {cmd}");
+        let limited = ["ps", "top", "oom", "kmemleak", "slab"].contains(&cmd);
+        assert_eq!(page.contains(".SH LIMITATIONS\n"), limited, "man {cmd}");
+    }
+    // Positional arguments appear as the user types them.
+    let out = memdx(&["man", "oom"]);
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("\\fBmemdx oom\\fR [\\fIOPTIONS\\fR] [\\fIFILE\\fR]"));
+}
