@@ -154,6 +154,10 @@ pub struct PsRow {
     pub cgroup: Option<String>,
     /// Command line, or `[name]` when there is none (kernel threads).
     pub command: String,
+    /// The program's name: the kernel's comm (`Name:`), as top shows it by
+    /// default. Empty for group and total rows.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub program: String,
     /// Processes in this row (1 for a process).
     pub count: u64,
     /// Percent of one CPU used since the previous sample (`memdx top`).
@@ -192,6 +196,7 @@ impl PsRow {
             },
             cgroup: p.cgroup.clone(),
             command,
+            program: p.name.clone(),
             count: 1,
             cpu: None,
         }
@@ -330,6 +335,7 @@ pub fn sum_rows<'a>(rows: impl IntoIterator<Item = &'a PsRow>, label: &str) -> P
         mem: None,
         cgroup: None,
         command: label.to_string(),
+        program: String::new(),
         count: 0,
         cpu: None,
     };
@@ -345,6 +351,68 @@ pub fn sum_rows<'a>(rows: impl IntoIterator<Item = &'a PsRow>, label: &str) -> P
         total.count += r.count;
     }
     total
+}
+
+/// A readable name for a cgroup path: the container (`docker:3f2a9c1be0d4`,
+/// `podman:…`, `containerd:…`, `crio:…`, first 12 hex digits of the id as
+/// `docker ps` shows them) or the innermost systemd unit
+/// (`user@1000.service`, `session-3.scope`, `backup.service`; `init.scope`
+/// inside a unit names that unit); a hexadecimal id under another parent
+/// is `parent:id`. Other paths give their last component; the root is `/`.
+pub fn cgroup_name(path: &str) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        return "/".into();
+    }
+    // Containers first: the id is what a user can pass to docker/podman.
+    for (i, part) in parts.iter().enumerate().rev() {
+        if let Some(name) = container_name(part, parts.get(i.wrapping_sub(1)).copied()) {
+            return name;
+        }
+    }
+    let units = |p: &str| p.ends_with(".service") || p.ends_with(".scope");
+    let mut rest = &parts[..];
+    if rest.len() > 1 && rest[rest.len() - 1] == "init.scope" {
+        rest = &rest[..rest.len() - 1];
+    }
+    match rest.iter().rev().find(|p| units(p)) {
+        Some(unit) => (*unit).to_string(),
+        None => rest[rest.len() - 1].to_string(),
+    }
+}
+
+/// `docker-<id>.scope`, `libpod-<id>.scope`, `cri-containerd-<id>.scope`,
+/// `crio-<id>.scope`, or an id under a parent: cgroup v1's `docker/<id>`,
+/// `kubepods/.../<id>`.
+fn container_name(part: &str, parent: Option<&str>) -> Option<String> {
+    let short = |id: &str| id.chars().take(12).collect::<String>();
+    let is_id = |id: &str| id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    let stem = part.strip_suffix(".scope").unwrap_or(part);
+    for (prefix, engine) in [
+        ("docker-", "docker"),
+        ("libpod-", "podman"),
+        ("cri-containerd-", "containerd"),
+        ("crio-", "crio"),
+    ] {
+        if let Some(id) = stem.strip_prefix(prefix) {
+            if is_id(id) {
+                return Some(format!("{engine}:{}", short(id)));
+            }
+        }
+    }
+    // An id under a named parent (`docker/<id>`, a sandbox's
+    // `process_api/<id>`): the parent names the engine.
+    match parent {
+        Some(p) if is_id(part) => {
+            let engine = if p.starts_with("kubepods") || p.starts_with("pod") {
+                "container"
+            } else {
+                p.strip_suffix(".slice").unwrap_or(p)
+            };
+            Some(format!("{engine}:{}", short(part)))
+        }
+        _ => None,
+    }
 }
 
 /// Sums process rows into one row per group key. `names` maps pid to the
@@ -400,6 +468,7 @@ mod tests {
             mem: Some(rss as f64 / 1000.0),
             cgroup: Some(format!("/user.slice/{user}")),
             command: format!("prog{pid} --flag"),
+            program: format!("prog{pid}"),
             count: 1,
             cpu: None,
         }
@@ -488,5 +557,53 @@ mod tests {
             ..Default::default()
         };
         assert!(f.keep(&rows[0]) && !f.keep(&rows[1]));
+    }
+
+    #[test]
+    fn cgroup_names_are_containers_or_units() {
+        let id = "3f2a9c1be0d47e5a8c6f0e4d2b1a7c9e8f6d5b4a3c2e1f0a9b8c7d6e5f4a3b2c";
+        let cases = [
+            (
+                format!("/system.slice/docker-{id}.scope"),
+                "docker:3f2a9c1be0d4",
+            ),
+            (format!("/docker/{id}"), "docker:3f2a9c1be0d4"),
+            (
+                format!("/machine.slice/libpod-{id}.scope"),
+                "podman:3f2a9c1be0d4",
+            ),
+            (
+                format!("/kubepods.slice/kubepods-burstable.slice/cri-containerd-{id}.scope"),
+                "containerd:3f2a9c1be0d4",
+            ),
+            (
+                format!("/kubepods/burstable/pod1234/{id}"),
+                "container:3f2a9c1be0d4",
+            ),
+            (
+                "/user.slice/user-1000.slice/user@1000.service/init.scope".into(),
+                "user@1000.service",
+            ),
+            (
+                "/user.slice/user-1000.slice/user@1000.service/app.slice/app-firefox.scope".into(),
+                "app-firefox.scope",
+            ),
+            (
+                "/user.slice/user-1000.slice/session-3.scope".into(),
+                "session-3.scope",
+            ),
+            ("/system.slice/backup.service".into(), "backup.service"),
+            ("/init.scope".into(), "init.scope"),
+            ("/user.slice".into(), "user.slice"),
+            ("/".into(), "/"),
+            (
+                "/process_api/f4e55f83e43031b4894c8651e0fbec66".into(),
+                "process_api:f4e55f83e430",
+            ),
+            ("/docker-notanid.scope".into(), "docker-notanid.scope"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(cgroup_name(&path), want, "{path}");
+        }
     }
 }

@@ -4,8 +4,100 @@
 use std::collections::{HashMap, VecDeque};
 
 use memdx_proc::process::ProcessMemory;
+use memdx_proc::CpuTicks;
+use serde::Serialize;
 
 use crate::ps::PsRow;
+
+/// top's `Tasks:` line: processes by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct TaskCounts {
+    /// Every process.
+    pub total: usize,
+    /// State R.
+    pub running: usize,
+    /// States S, D and I (idle kernel threads), as top counts them.
+    pub sleeping: usize,
+    /// States T and t.
+    pub stopped: usize,
+    /// State Z.
+    pub zombie: usize,
+}
+
+impl TaskCounts {
+    /// Counts processes by their `State:` letter.
+    pub fn count(procs: &[ProcessMemory]) -> Self {
+        let mut c = TaskCounts {
+            total: procs.len(),
+            ..Default::default()
+        };
+        for p in procs {
+            match p.state {
+                'R' => c.running += 1,
+                'T' | 't' => c.stopped += 1,
+                'Z' => c.zombie += 1,
+                _ => c.sleeping += 1,
+            }
+        }
+        c
+    }
+}
+
+/// top's `%Cpu(s):` line: shares of all CPUs' ticks between two samples of
+/// `/proc/stat`'s `cpu` line, in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct CpuShares {
+    /// User (not niced).
+    pub us: f64,
+    /// System.
+    pub sy: f64,
+    /// Niced user.
+    pub ni: f64,
+    /// Idle.
+    pub id: f64,
+    /// Waiting for I/O.
+    pub wa: f64,
+    /// Hardware interrupts.
+    pub hi: f64,
+    /// Software interrupts.
+    pub si: f64,
+    /// Stolen by the hypervisor.
+    pub st: f64,
+}
+
+impl CpuShares {
+    /// top's arithmetic: each state's tick delta (negative deltas, from a
+    /// CPU going offline, count as 0) over the sum of the deltas; with no
+    /// ticks at all between the samples the CPUs count as idle.
+    pub fn between(before: &CpuTicks, after: &CpuTicks) -> Self {
+        let d = |a: u64, b: u64| a.saturating_sub(b) as f64;
+        let o = |a: Option<u64>, b: Option<u64>| d(a.unwrap_or(0), b.unwrap_or(0));
+        let us = d(after.user, before.user);
+        let sy = d(after.system, before.system);
+        let ni = d(after.nice, before.nice);
+        let mut id = d(after.idle, before.idle);
+        let wa = o(after.iowait, before.iowait);
+        let hi = o(after.irq, before.irq);
+        let si = o(after.softirq, before.softirq);
+        let st = o(after.steal, before.steal);
+        let mut total = us + sy + ni + id + wa + hi + si + st;
+        if total < 1.0 {
+            id = 1.0;
+            total = 1.0;
+        }
+        let pct = |v: f64| v * 100.0 / total;
+        CpuShares {
+            us: pct(us),
+            sy: pct(sy),
+            ni: pct(ni),
+            id: pct(id),
+            wa: pct(wa),
+            hi: pct(hi),
+            si: pct(si),
+            st: pct(st),
+        }
+    }
+}
 
 /// Clock ticks per second of `/proc/PID/stat` times. Linux has exported
 /// USER_HZ = 100 to user space on every architecture for decades.
@@ -30,6 +122,15 @@ impl TopModel {
             history: HashMap::new(),
             capacity: capacity.max(1),
         }
+    }
+
+    /// Records CPU times without making rows: a short first sample so that
+    /// the first frame's %CPU is real, as top does.
+    pub fn prime(&mut self, procs: &[ProcessMemory]) {
+        self.prev_ticks = procs
+            .iter()
+            .filter_map(|p| p.cpu_ticks.map(|t| (p.pid, t)))
+            .collect();
     }
 
     /// Turns a new sample into rows. `elapsed_secs` is the wall time since the
@@ -100,6 +201,60 @@ mod tests {
         // 150 ticks = 1.5 s of CPU in 3 s of wall time = 50 %.
         let second = m.update(&[proc(1, 250, 20)], Some(3.0), &users, None);
         assert!((second[0].cpu.unwrap() - 50.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn priming_gives_the_first_frame_a_cpu_figure() {
+        let mut m = TopModel::new(4);
+        m.prime(&[proc(1, 100, 10)]);
+        let rows = m.update(
+            &[proc(1, 110, 10), proc(2, 5, 1)],
+            Some(0.2),
+            &HashMap::new(),
+            None,
+        );
+        assert!((rows[0].cpu.unwrap() - 50.0).abs() < 1e-9);
+        assert_eq!(rows[1].cpu, None);
+    }
+
+    #[test]
+    fn tasks_are_counted_by_state_as_top_does() {
+        let states = ['R', 'S', 'D', 'I', 'T', 't', 'Z', 'R'];
+        let procs: Vec<ProcessMemory> = states
+            .iter()
+            .map(|&state| ProcessMemory {
+                state,
+                ..Default::default()
+            })
+            .collect();
+        let c = TaskCounts::count(&procs);
+        assert_eq!(
+            (c.total, c.running, c.sleeping, c.stopped, c.zombie),
+            (8, 2, 3, 2, 1)
+        );
+    }
+
+    #[test]
+    fn cpu_shares_are_tick_deltas_over_their_sum() {
+        let before = CpuTicks {
+            user: 100,
+            system: 50,
+            idle: 1000,
+            iowait: Some(10),
+            ..Default::default()
+        };
+        let after = CpuTicks {
+            user: 160,
+            system: 90,
+            idle: 1090,
+            iowait: Some(20),
+            ..Default::default()
+        };
+        let c = CpuShares::between(&before, &after);
+        // deltas 60 us, 40 sy, 90 id, 10 wa = 200 ticks.
+        assert_eq!((c.us, c.sy, c.id, c.wa, c.ni), (30.0, 20.0, 45.0, 5.0, 0.0));
+        let idle = CpuShares::between(&after, &after);
+        assert_eq!((idle.id, idle.us), (100.0, 0.0));
     }
 
     #[test]

@@ -57,7 +57,7 @@ fn header(c: Column) -> &'static str {
     }
 }
 
-fn cell(r: &PsRow, c: Column, scale: Scale) -> String {
+fn cell(r: &PsRow, c: Column, scale: Scale, full_command: bool) -> String {
     let size = |v: Option<u64>| v.map_or("-".to_string(), |b| scale_size(b / 1024, scale));
     let pct = |v: Option<f64>| v.map_or("-".to_string(), |p| format!("{p:.1}"));
     match c {
@@ -72,7 +72,8 @@ fn cell(r: &PsRow, c: Column, scale: Scale) -> String {
         Column::Mem => pct(r.mem),
         Column::Cpu => pct(r.cpu),
         Column::Cgroup => short_cgroup(r.cgroup.as_deref()),
-        Column::Command => r.command.clone(),
+        Column::Command if full_command || r.program.is_empty() => r.command.clone(),
+        Column::Command => r.program.clone(),
         Column::Count => r.count.to_string(),
     }
 }
@@ -103,16 +104,14 @@ pub fn frame(
     let area = f.area();
     let detail_height = if area.height >= 20 { 8 } else { 0 };
     let [summary_area, status_area, table_area, detail_area] = Layout::vertical([
-        Constraint::Length(4),
+        Constraint::Length(6),
         Constraint::Length(1),
         Constraint::Min(3),
         Constraint::Length(detail_height),
     ])
     .areas(area);
 
-    let mut summary = snap.summary.clone();
-    summary.tasks = ui.visible.len();
-    let lines: Vec<Line> = summary_lines(&summary, ui.summary_unit)
+    let lines: Vec<Line> = summary_lines(&snap.summary, ui.summary_unit)
         .into_iter()
         .map(Line::from)
         .collect();
@@ -123,7 +122,7 @@ pub fn frame(
         (Prompt::Delay(t), _) => format!("delay in seconds: {t}_"),
         (Prompt::None, Some(m)) => m.clone(),
         (Prompt::None, None) => format!(
-            "sort {}{}  filter {}  units {}  delay {:.1}s   M/P sort  </> column  / filter  e/E units  d delay  q quit",
+            "sort {}{}  filter {}  units {}  delay {:.1}s   h help  M/P sort  </> column  / filter  c command  q quit",
             if ui.sort.descending { "-" } else { "+" },
             ui.sort.column.name(),
             ui.filter.as_ref().map_or("none", |f| f.0.as_str()),
@@ -136,10 +135,47 @@ pub fn frame(
         status_area,
     );
 
+    if ui.help {
+        let [_, below] = Layout::vertical([Constraint::Length(7), Constraint::Fill(1)]).areas(area);
+        draw_help(f, below);
+        return;
+    }
     draw_table(f, ui, table_area);
     if detail_height > 0 {
         draw_detail(f, ui, detail, detail_area);
     }
+}
+
+/// The keys, one per line (`h` / `?` shows them).
+pub const HELP: &[(&str, &str)] = &[
+    ("q, Esc", "quit"),
+    ("h, ?", "this help (any key closes it)"),
+    ("M / P", "sort by memory (PSS, or RSS) / by %CPU"),
+    ("< >", "sort by the column left / right of the current one"),
+    ("R", "reverse the sort order"),
+    (
+        "/",
+        "filter: regular expression on user, command and cgroup",
+    ),
+    ("c", "COMMAND: program names / full command lines"),
+    ("e / E", "cycle the units of the table / of the summary"),
+    ("d", "delay between refreshes (seconds)"),
+    ("arrows, PgUp, PgDn, Home, End", "move the selection"),
+];
+
+fn draw_help(f: &mut Frame, area: Rect) {
+    let mut lines = vec![
+        Line::from("Help for memdx top (any key returns)"),
+        Line::from(""),
+    ];
+    lines.extend(
+        HELP.iter()
+            .map(|(key, what)| Line::from(format!("  {key:<30} {what}"))),
+    );
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::TOP)),
+        area,
+    );
 }
 
 fn draw_table(f: &mut Frame, ui: &mut UiState, area: Rect) {
@@ -156,7 +192,7 @@ fn draw_table(f: &mut Frame, ui: &mut UiState, area: Rect) {
     let rows = ui.visible.iter().map(|r| {
         Row::new(
             cols.iter()
-                .map(|&(c, w)| pad(cell(r, c, scale), w, right_aligned(c))),
+                .map(|&(c, w)| pad(cell(r, c, scale, ui.full_command), w, right_aligned(c))),
         )
     });
     let widths: Vec<Constraint> = cols

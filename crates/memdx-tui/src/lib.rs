@@ -7,6 +7,8 @@
 //! | key | action |
 //! |---|---|
 //! | `q`, `Esc` | quit |
+//! | `h`, `?` | help screen listing the keys (any key closes it) |
+//! | `c` | COMMAND shows full command lines instead of program names |
 //! | `M` / `P` | sort by memory (PSS, or RSS without PSS) / by %CPU |
 //! | `<` `>` | sort by the column left / right of the current one |
 //! | `R` | reverse the sort order |

@@ -121,6 +121,10 @@ pub struct UiState {
     pub visible: Vec<PsRow>,
     /// Rows per page (set by the drawing code).
     pub page: usize,
+    /// COMMAND shows full command lines (`c`), not program names.
+    pub full_command: bool,
+    /// The help screen is open (`h`, `?`); any key closes it.
+    pub help: bool,
     selected_pid: Option<u32>,
 }
 
@@ -139,6 +143,8 @@ impl UiState {
             selected: 0,
             visible: Vec::new(),
             page: 10,
+            full_command: false,
+            help: false,
             selected_pid: None,
         }
     }
@@ -228,8 +234,19 @@ impl UiState {
             Prompt::None => {}
         }
         self.message = None;
+        if self.help {
+            // Any key closes the help screen, as in top; q still quits.
+            self.help = false;
+            return if key.code == KeyCode::Char('q') {
+                Action::Quit
+            } else {
+                Action::None
+            };
+        }
         match key.code {
             KeyCode::Char('q') | KeyCode::Esc => return Action::Quit,
+            KeyCode::Char('h') | KeyCode::Char('?') => self.help = true,
+            KeyCode::Char('c') => self.full_command = !self.full_command,
             KeyCode::Char('M') => {
                 let col = if self.visible.iter().any(|r| r.pss.is_some()) {
                     Column::Pss
@@ -332,6 +349,7 @@ mod tests {
             mem: Some(1.0),
             cgroup: None,
             command: command.into(),
+            program: command.split_whitespace().next().unwrap_or("").into(),
             count: 1,
             cpu: Some(cpu),
         }
@@ -472,6 +490,32 @@ mod tests {
         ui.on_key(key(KeyCode::Char('/')));
         assert_eq!(ui.on_key(key(KeyCode::Char('q'))), Action::None);
         ui.on_key(key(KeyCode::Esc));
+        assert_eq!(ui.on_key(key(KeyCode::Char('q'))), Action::Quit);
+    }
+
+    #[test]
+    fn c_toggles_command_lines_and_h_opens_help_that_any_key_closes() {
+        let mut ui = UiState::new(
+            SortKey {
+                column: Column::Pid,
+                descending: false,
+            },
+            Duration::from_secs(3),
+        );
+        assert!(!ui.full_command);
+        ui.on_key(key(KeyCode::Char('c')));
+        assert!(ui.full_command);
+        ui.on_key(key(KeyCode::Char('c')));
+        assert!(!ui.full_command);
+        for open in ['h', '?'] {
+            ui.on_key(key(KeyCode::Char(open)));
+            assert!(ui.help);
+            // The closing key does nothing else (here: no sort change).
+            assert_eq!(ui.on_key(key(KeyCode::Char('R'))), Action::None);
+            assert!(!ui.help);
+            assert!(!ui.sort.descending);
+        }
+        ui.on_key(key(KeyCode::Char('h')));
         assert_eq!(ui.on_key(key(KeyCode::Char('q'))), Action::Quit);
     }
 }

@@ -113,6 +113,8 @@ pub fn write_text(out: &mut impl Write, f: &FreeFigures, layout: &FreeLayout) ->
 /// names are stable; see `docs/json.md`.
 #[derive(Debug, Clone, Serialize)]
 pub struct FreeJson {
+    /// Seconds since the epoch when the report was read (as `vmstat --json`).
+    pub time: u64,
     /// Physical memory.
     pub mem: MemJson,
     /// Swap.
@@ -181,9 +183,11 @@ fn tuf(total: u64, used: u64, free: u64) -> TotalUsedFree {
     }
 }
 
-impl From<&FreeFigures> for FreeJson {
-    fn from(f: &FreeFigures) -> Self {
+impl FreeJson {
+    /// The object for figures read at `time` (seconds since the epoch).
+    pub fn new(f: &FreeFigures, time: u64) -> Self {
         FreeJson {
+            time,
             mem: MemJson {
                 total: f.mem_total * 1024,
                 used: f.mem_used * 1024,
@@ -212,9 +216,10 @@ impl From<&FreeFigures> for FreeJson {
     }
 }
 
-/// Writes one JSON object on one line.
-pub fn write_json(out: &mut impl Write, f: &FreeFigures) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &FreeJson::from(f))?;
+/// Writes one JSON object on one line; `time` is when the figures were
+/// read, seconds since the epoch.
+pub fn write_json(out: &mut impl Write, f: &FreeFigures, time: u64) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &FreeJson::new(f, time))?;
     writeln!(out)
 }
 
@@ -259,8 +264,9 @@ mod tests {
     #[test]
     fn json_is_in_bytes() {
         let mut out = Vec::new();
-        write_json(&mut out, &figures()).unwrap();
+        write_json(&mut out, &figures(), 1_700_000_000).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["time"], 1_700_000_000u64);
         assert_eq!(v["mem"]["total"], 24684084u64 * 1024);
         assert_eq!(v["commit"]["available"], (12342040i64 - 46776) * 1024);
     }

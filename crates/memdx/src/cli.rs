@@ -75,8 +75,10 @@ cells are '-' and a note on stderr says why. --fast skips smaps_rollup and cgrou
         long_about = "A live view of memory: Mem/Swap lines as top shows them plus \
 MemAvailable and memory pressure (PSI), and every process with RSS, PSS, USS, SWAP, SHR, \
 VIRT, %MEM, %CPU and cgroup. Keys: M/P sort by memory/CPU, < > pick the sort column, R \
-reverses, / filters (regex), e/E cycle units, d sets the delay, arrows/PgUp/PgDn select, \
-q quits. The pane at the bottom shows where the selected process's memory is (heap, \
+reverses, / filters (regex), c toggles program names / command lines, e/E cycle units, d \
+sets the delay, arrows/PgUp/PgDn select, h or ? lists the keys, q quits. CGROUP shows the \
+container or systemd unit (docker:3f2a9c1be0d4, user@1000.service). -b prints top's summary \
+lines and the table cut to -w/$COLUMNS/80 columns (-p, -u, -c, --json as top's). The pane at the bottom shows where the selected process's memory is (heap, \
 stacks, anonymous, file, shared) and its RSS/PSS since the view started."
     )]
     Top(commands::top::TopArgs),
@@ -149,8 +151,8 @@ stacked over time and the largest processes' and cgroups' memory. Times are prin
 
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
-        /// The shell to generate completions for.
-        shell: clap_complete::Shell,
+        /// The shell to generate completions for (without it, the valid shells are listed).
+        shell: Option<clap_complete::Shell>,
     },
 
     /// Print memdx's man page (roff) to stdout: `memdx man | man -l -`.

@@ -27,6 +27,12 @@ impl Exit {
             message: message.into(),
         }
     }
+
+    /// A failure status with nothing to print (`ps --pid` of no process,
+    /// like `ps -p`).
+    pub fn silent(code: u8) -> Self {
+        Self::new(code, "")
+    }
 }
 
 impl std::fmt::Display for Exit {
@@ -60,7 +66,9 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             if let Some(exit) = err.downcast_ref::<Exit>() {
-                eprintln!("{}", exit.message);
+                if !exit.message.is_empty() {
+                    eprintln!("{}", exit.message);
+                }
                 return ExitCode::from(exit.code);
             }
             eprintln!("memdx: {err:#}");
@@ -69,8 +77,10 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     }
 }
 
-/// Help and version go to stdout with status 0; usage errors become one line
-/// on stderr and status 1 (what procps and Valgrind use for bad options).
+/// Help and version go to stdout with status 0 (`memdx` alone: help on
+/// stdout, status 2); usage errors become one line on stderr, with clap's
+/// nearest match as "did you mean", and status 1 (what procps and Valgrind
+/// use for bad options).
 fn clap_error(err: clap::Error, args: &[OsString]) -> ExitCode {
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -78,8 +88,10 @@ fn clap_error(err: clap::Error, args: &[OsString]) -> ExitCode {
             ExitCode::SUCCESS
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = err.print();
-            ExitCode::from(1)
+            // `memdx` alone: the short help on stdout, and clap's status for
+            // a missing subcommand (2).
+            print!("{}", err.render());
+            ExitCode::from(2)
         }
         _ => {
             let rendered = err.render().to_string();
@@ -89,13 +101,22 @@ fn clap_error(err: clap::Error, args: &[OsString]) -> ExitCode {
                 .unwrap_or("invalid arguments")
                 .trim_start_matches("error: ")
                 .to_string();
+            // clap's "tip: a similar subcommand exists: 'free'" becomes
+            // "did you mean 'free'?".
+            let tip = rendered
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("tip: "))
+                .find_map(|t| t.rsplit_once(": ").map(|(_, name)| name.to_string()))
+                .map(|name| format!("; did you mean {name}?"))
+                .unwrap_or_default();
+            let cli = Cli::command();
             let sub = args
                 .get(1)
                 .and_then(|a| a.to_str())
-                .filter(|a| !a.starts_with('-'))
+                .filter(|a| cli.find_subcommand(a).is_some())
                 .map(|a| format!(" {a}"))
                 .unwrap_or_default();
-            eprintln!("memdx{sub}: {first} (see 'memdx{sub} --help')");
+            eprintln!("memdx{sub}: {first}{tip} (see 'memdx{sub} --help')");
             ExitCode::from(1)
         }
     }

@@ -92,9 +92,18 @@ fn json_with_count_prints_one_object_per_line() {
     let out = memdx(&["free", "--json", "-c", "3", "-s", "0.01"], Some(&root));
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 3);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut last = 0;
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(v["mem"]["total"], 24684084u64 * 1024);
+        // Each line carries when it was read, as vmstat --json does.
+        let time = v["time"].as_u64().unwrap();
+        assert!(time >= last && time <= now && time + 600 > now, "{line}");
+        last = time;
     }
 }
 

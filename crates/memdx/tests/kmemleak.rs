@@ -454,6 +454,37 @@ fn scan_on_a_kernel_without_kmemleak_explains_why() {
 }
 
 #[test]
+fn status_exits_3_when_kmemleak_is_not_usable() {
+    let dir = fake_tree("status-nokml");
+    std::fs::create_dir_all(dir.join("proc/sys/kernel")).unwrap();
+    std::fs::write(dir.join("proc/sys/kernel/osrelease"), "6.1.0-27-amd64\n").unwrap();
+    std::fs::create_dir_all(dir.join("boot")).unwrap();
+    std::fs::write(
+        dir.join("boot/config-6.1.0-27-amd64"),
+        "# CONFIG_DEBUG_KMEMLEAK is not set\n",
+    )
+    .unwrap();
+    for args in [
+        &["kmemleak", "status"][..],
+        &["kmemleak", "status", "--json"][..],
+    ] {
+        let out = memdx(args, Some(&dir));
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("not usable") || text.contains("\"usable\": false"),
+            "{text}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn scan_sequence_runs_through_to_the_report() {
     // A control file that accepts writes and reads back empty, like a
     // kmemleak that found nothing.
@@ -478,12 +509,15 @@ fn scan_sequence_runs_through_to_the_report() {
 fn status_on_the_live_machine_exits_cleanly_with_a_diagnosis() {
     let out = memdx(&["kmemleak", "status", "--json"], None);
     assert!(
-        out.status.success(),
+        out.stderr.is_empty(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["usable"].is_boolean());
+    // 0 when usable, 3 when not (documented in `kmemleak status --help`).
+    let expected = if v["usable"] == true { 0 } else { 3 };
+    assert_eq!(out.status.code(), Some(expected), "{v}");
     let findings = v["findings"].as_array().unwrap();
     assert!(findings.iter().any(|f| f["check"] == "kernel-config"));
     assert!(findings.iter().any(|f| f["check"] == "user"));
@@ -491,6 +525,7 @@ fn status_on_the_live_machine_exits_cleanly_with_a_diagnosis() {
     let blocked = findings.iter().any(|f| f["verdict"] == "blocks");
     assert!(!(blocked && v["usable"] == true));
     let out = memdx(&["kmemleak", "status"], None);
+    assert_eq!(out.status.code(), Some(expected));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         text.starts_with("kmemleak: usable\n") || text.starts_with("kmemleak: not usable here\n"),

@@ -81,6 +81,8 @@ fn memcg_oom_on_6_1_names_the_cgroup_and_its_limit() {
     assert_eq!(e["memcg"]["memory"]["usage"], 524_288u64 * 1024);
     assert_eq!(e["memcg"]["memory"]["limit"], 524_288u64 * 1024);
     assert_eq!(e["memcg"]["memory"]["failcnt"], 1812);
+    // swap: limit 9007199254740988kB is the kernel's "no limit".
+    assert!(e["memcg"]["swap"]["limit"].is_null(), "{}", e["memcg"]);
     assert_eq!(e["victim"]["comm"], "stress-ng-vm");
     assert_eq!(e["victim"]["oom_score_adj"], 1000);
     assert_eq!(e["tasks"].as_array().unwrap().len(), 3);
@@ -142,6 +144,10 @@ fn text_output_per_event() {
     assert!(text.contains("  constraint: CONSTRAINT_MEMCG (cgroup /system.slice/batch-worker.service hit its limit)"), "{text}");
     assert!(
         text.contains("  memcg memory: usage 512.0M of limit 512.0M, failcnt 1812\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  memcg swap: usage 0.0M of limit max, failcnt 0\n"),
         "{text}"
     );
     assert!(

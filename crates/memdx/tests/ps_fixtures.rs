@@ -68,8 +68,63 @@ fn vanished_process_is_skipped_silently() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v = json("cgroup-v2-containers", &["--pid", "2999"]);
-    assert!(v["rows"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn pid_of_no_process_exits_1_like_ps_p() {
+    // 2999 vanished mid-read; 4000 never existed.
+    for pid in ["2999", "4000", "2999,4000"] {
+        let out = run("cgroup-v2-containers", &["--json", "--pid", pid]);
+        assert_eq!(out.status.code(), Some(1), "--pid {pid}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["rows"].as_array().unwrap().is_empty());
+        let out = run("cgroup-v2-containers", &["--pid", pid]);
+        assert_eq!(out.status.code(), Some(1), "--pid {pid}");
+        // The header still prints, as ps -p does.
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("    PID USER"));
+    }
+    // One of the pids exists: success.
+    let out = run("cgroup-v2-containers", &["--pid", "4000,845"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn cgroups_print_as_container_and_unit_names() {
+    let out = run("cgroup-v2-containers", &["--by", "cgroup"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for name in [
+        "docker:3f2a9c1be0d4",
+        "app-firefox.scope",
+        "session-3.scope",
+        "backup.service",
+        "init.scope",
+    ] {
+        assert!(
+            text.lines().any(|l| l.contains(&format!(" {name} "))),
+            "{name} missing:\n{text}"
+        );
+    }
+    assert!(!text.contains(DOCKER_ID), "{text}");
+    let out = run("cgroup-v1-docker", &["--pid", "845"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(" docker:3f2a9c1be0d4 "), "{text}");
+}
+
+#[test]
+fn piped_output_has_full_rows() {
+    // Not a terminal: nothing is cut, however long the command line.
+    let out = run("cgroup-v2-containers", &["--pid", "2210"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let cmdline = std::fs::read_to_string(tree("cgroup-v2-containers").join("proc/2210/cmdline"))
+        .unwrap()
+        .trim_end_matches('\0')
+        .replace('\0', " ");
+    assert!(text.lines().nth(1).unwrap().ends_with(&cmdline), "{text}");
 }
 
 #[test]
@@ -215,4 +270,52 @@ fn missing_proc_is_an_error_naming_it() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-memdx/proc"));
+}
+
+/// `memdx ps ARGS` on a 70-column terminal (util-linux `script` gives it a
+/// pty); `None` when `script` is missing.
+fn ps_on_terminal(args: &str) -> Option<String> {
+    if Command::new("script").arg("--version").output().is_err() {
+        memdx_testkit::tool_missing("script (util-linux) is not installed");
+        return None;
+    }
+    let cmd = format!(
+        "stty cols 70 rows 40; MEMDX_PROC_ROOT='{}' '{}' ps {args}",
+        tree("cgroup-v2-containers").display(),
+        env!("CARGO_BIN_EXE_memdx")
+    );
+    let out = memdx_testkit::output_with_deadline(
+        Command::new("script").args(["-q", "-e", "-c", &cmd, "/dev/null"]),
+        std::time::Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap().replace('\r', ""))
+}
+
+#[test]
+fn terminal_output_fits_the_width_and_w_gives_full_rows() {
+    let Some(text) = ps_on_terminal("") else {
+        return;
+    };
+    assert!(text.contains("PID"), "{text}");
+    for line in text.lines() {
+        assert!(line.chars().count() <= 70, "wider than 70: {line:?}");
+    }
+    // The command is cut, not the row wrapped: every pid's row is one line.
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("2210 ")),
+        "{text}"
+    );
+    let Some(text) = ps_on_terminal("-w --pid 2210") else {
+        return;
+    };
+    assert!(
+        text.lines()
+            .any(|l| l.ends_with("/usr/lib/firefox-esr/firefox-esr")),
+        "{text}"
+    );
 }

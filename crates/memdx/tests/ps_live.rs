@@ -286,3 +286,38 @@ fn unprivileged_user_sees_blanks_and_one_note_explaining_why() {
     let cells: Vec<&str> = init.split_whitespace().collect();
     assert_eq!((cells[3], cells[4]), ("-", "-"), "{init}");
 }
+
+#[test]
+fn memdx_does_not_list_itself_unless_asked() {
+    let listed = |extra: &[&str]| -> (u32, bool) {
+        let child = Command::new(env!("CARGO_BIN_EXE_memdx"))
+            .args(["ps", "--json", "--fast"])
+            .args(extra)
+            .env_remove("MEMDX_PROC_ROOT")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // Deadline: a watchdog kills the child if it has not finished.
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        });
+        let out = child.wait_with_output().unwrap();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(out.status.success());
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rows = v["rows"].as_array().unwrap();
+        (pid, rows.iter().any(|r| r["pid"] == pid))
+    };
+    let (pid, seen) = listed(&[]);
+    assert!(!seen, "memdx ps listed itself (pid {pid})");
+    let (pid, seen) = listed(&["--include-self"]);
+    assert!(seen, "--include-self did not list pid {pid}");
+}

@@ -159,6 +159,52 @@ fn sorts_filters_and_quits_cleanly() {
 }
 
 #[test]
+fn command_key_help_screen_and_readable_cgroups() {
+    let Some(t) = Tmux::start("keys", 140, 30) else {
+        return;
+    };
+    let s = t.screen();
+    // Program names by default, readable cgroup names.
+    let row = s
+        .lines()
+        .find(|l| l.trim_start().starts_with("2210 "))
+        .unwrap();
+    assert!(row.trim_end().ends_with(" firefox-esr"), "{row}");
+    assert!(row.contains("app-firefox.scope"), "{row}");
+    assert!(s.contains("docker:3f2a9c1be0d4"), "{s}");
+    // The detail pane's title always has the command line: look at the row.
+    t.keys(&["c"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = t.screen();
+        let row = s
+            .lines()
+            .find(|l| l.trim_start().starts_with("2210 "))
+            .unwrap_or("");
+        if row.contains("/usr/lib/firefox-esr/firefox-esr") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "c did not show command lines:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t.keys(&["h"]);
+    let s = t.wait_for("Help for memdx top");
+    assert!(
+        s.contains("reverse the sort order") && s.contains("full command lines"),
+        "{s}"
+    );
+    t.keys(&["x"]);
+    t.wait_for("PID");
+    t.keys(&["?"]);
+    t.wait_for("Help for memdx top");
+    t.keys(&["q"]);
+    t.wait_for("EXITED 0");
+}
+
+#[test]
 fn fits_80x24_with_the_detail_pane() {
     let Some(t) = Tmux::start("small", 80, 24) else {
         return;
@@ -179,34 +225,232 @@ fn fits_80x24_with_the_detail_pane() {
     t.wait_for("EXITED 0");
 }
 
-#[test]
-fn batch_mode_prints_frames_sorted_by_field() {
-    let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
-        .args(["top", "-b", "-n", "2", "-d", "0.1", "-o", "rss"])
-        .env("MEMDX_PROC_ROOT", fixture())
-        .output()
-        .unwrap();
+/// `memdx top ARGS` on the fixture tree, killed after a minute.
+fn top_on_fixture(args: &[&str]) -> std::process::Output {
+    memdx_testkit::output_with_deadline(
+        Command::new(env!("CARGO_BIN_EXE_memdx"))
+            .arg("top")
+            .args(args)
+            .env("MEMDX_PROC_ROOT", fixture())
+            .env_remove("COLUMNS"),
+        Duration::from_secs(60),
+    )
+}
+
+fn stdout_ok(out: &std::process::Output) -> String {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(text.matches("memdx top - ").count(), 2, "{text}");
-    let first_row = text
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Rows of the table: lines after the header, first word a number.
+fn table_rows(frame: &str) -> Vec<&str> {
+    frame
         .lines()
         .skip_while(|l| !l.contains("PID"))
-        .nth(1)
-        .unwrap();
+        .skip(1)
+        .filter(|l| l.trim_start().starts_with(char::is_numeric))
+        .collect()
+}
+
+#[test]
+fn batch_mode_prints_frames_sorted_by_field() {
+    let text = stdout_ok(&top_on_fixture(&[
+        "-b", "-n", "2", "-d", "0.1", "-o", "rss",
+    ]));
+    assert_eq!(text.matches("top - ").count(), 2, "{text}");
+    let first_row = table_rows(&text)[0];
     assert!(first_row.trim_start().starts_with("2210 "), "{first_row}");
-    // second frame has %CPU from the tick delta (fixture ticks do not move: 0.0)
-    let second = text.rsplit("memdx top - ").next().unwrap();
-    let row = second
-        .lines()
-        .skip_while(|l| !l.contains("PID"))
-        .nth(1)
+    // %CPU is a figure from the first frame on (fixture ticks do not move: 0.0)
+    for frame in text.split("top - ").skip(1) {
+        let row = table_rows(frame)[0];
+        assert!(row.contains(" 0.0 "), "{row}");
+    }
+}
+
+#[test]
+fn batch_summary_has_tops_lines_from_the_fixture() {
+    let text = stdout_ok(&top_on_fixture(&["-b", "-n", "1"]));
+    let lines: Vec<&str> = text.lines().collect();
+    // The clock is local time now; the rest comes from the fixture files.
+    let (clock, rest) = lines[0]
+        .strip_prefix("top - ")
+        .unwrap()
+        .split_once(' ')
         .unwrap();
-    assert!(row.contains(" 0.0 "), "{row}");
+    assert_eq!(clock.len(), 8, "{}", lines[0]);
+    assert_eq!(
+        rest,
+        "up 1 day,  2:03,  2 users,  load average: 0.52, 1.08, 2.30"
+    );
+    assert_eq!(
+        lines[1],
+        "Tasks:  10 total,   0 running,   9 sleeping,   0 stopped,   1 zombie"
+    );
+    // /proc/stat does not move between the two samples: all idle.
+    assert_eq!(
+        lines[2],
+        "%Cpu(s):  0.0 us,  0.0 sy,  0.0 ni,100.0 id,  0.0 wa,  0.0 hi,  0.0 si,  0.0 st "
+    );
+    assert!(
+        lines[3].starts_with("MiB Mem :  24105.6 total,"),
+        "{}",
+        lines[3]
+    );
+    assert!(lines[3].ends_with(" buff/cache     "), "{:?}", lines[3]);
+    assert!(
+        lines[4].starts_with("MiB Swap:      0.0 total,"),
+        "{}",
+        lines[4]
+    );
+    assert!(lines[4].ends_with(" avail Mem "), "{:?}", lines[4]);
+}
+
+#[test]
+fn batch_filters_by_pid_and_user_and_cuts_to_the_width() {
+    let text = stdout_ok(&top_on_fixture(&["-b", "-n", "1", "-p", "845,2210"]));
+    let mut pids: Vec<&str> = table_rows(&text)
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    pids.sort_unstable();
+    assert_eq!(pids, vec!["2210", "845"], "{text}");
+    // Tasks still counts the whole machine, as top's does.
+    assert!(text.contains("Tasks:  10 total"), "{text}");
+
+    let text = stdout_ok(&top_on_fixture(&["-b", "-n", "1", "-u", "postgres"]));
+    let rows = table_rows(&text);
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(rows.iter().all(|r| r.contains(" postgres ")), "{text}");
+
+    let out = top_on_fixture(&["-b", "-n", "1", "-u", "nosuchuser"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuchuser"));
+
+    // Without -w or $COLUMNS a pipe gets 80 columns, as top.
+    let text = stdout_ok(&top_on_fixture(&["-b", "-n", "1"]));
+    let table: Vec<&str> = text.lines().skip_while(|l| !l.contains("PID")).collect();
+    assert!(table.iter().all(|l| l.chars().count() <= 80), "{text}");
+    let text = stdout_ok(&top_on_fixture(&["-b", "-n", "1", "-w", "60"]));
+    let table: Vec<&str> = text.lines().skip_while(|l| !l.contains("PID")).collect();
+    assert!(table.iter().all(|l| l.chars().count() <= 60), "{text}");
+}
+
+#[test]
+fn batch_command_is_the_program_name_and_c_gives_command_lines() {
+    let text = stdout_ok(&top_on_fixture(&[
+        "-b", "-n", "1", "-w", "200", "-p", "2210",
+    ]));
+    let row = table_rows(&text)[0];
+    assert!(row.ends_with(" firefox-esr"), "{row}");
+    // With room, CGROUP is the readable unit name.
+    assert!(row.contains(" app-firefox.scope "), "{row}");
+    let text = stdout_ok(&top_on_fixture(&[
+        "-b", "-n", "1", "-w", "200", "-c", "-p", "2210",
+    ]));
+    let row = table_rows(&text)[0];
+    assert!(row.contains(" /usr/lib/firefox-esr/firefox-esr"), "{row}");
+    let text = stdout_ok(&top_on_fixture(&[
+        "-b", "-n", "1", "-w", "200", "-p", "845",
+    ]));
+    assert!(
+        table_rows(&text)[0].contains(" docker:3f2a9c1be0d4 "),
+        "{text}"
+    );
+}
+
+#[test]
+fn batch_json_is_one_object_per_frame() {
+    let text = stdout_ok(&top_on_fixture(&[
+        "-b", "-n", "2", "-d", "0.1", "--json", "-p", "845",
+    ]));
+    let frames: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(frames.len(), 2, "{text}");
+    for f in &frames {
+        assert_eq!(f["users"], 2);
+        assert_eq!(f["tasks"]["total"], 10);
+        assert_eq!(f["load_average"][0], 0.52);
+        assert_eq!(f["cpu"]["id"], 100.0);
+        assert!(f["time"].as_u64().unwrap() > 1_700_000_000);
+        assert_eq!(f["rows"].as_array().unwrap().len(), 1);
+        assert_eq!(f["rows"][0]["pid"], 845);
+        assert_eq!(f["rows"][0]["cpu"], 0.0);
+    }
+}
+
+/// Each number with the blanks before it as ` 9`, runs of spaces as one:
+/// the words, punctuation and order of a line, whatever the figures (their
+/// widths are pinned by the fixture test and the views' unit tests).
+fn shape(line: &str) -> String {
+    let numbers = regex::Regex::new(r" *[0-9]+(\.[0-9]+)?").unwrap();
+    let spaces = regex::Regex::new(r" +").unwrap();
+    spaces
+        .replace_all(&numbers.replace_all(line, " 9"), " ")
+        .into_owned()
+}
+
+#[test]
+fn live_summary_lines_have_the_layout_of_procps_top() {
+    let top = match Command::new("top").arg("-v").output() {
+        Ok(_) => memdx_testkit::output_with_deadline(
+            Command::new("top").args(["-b", "-n", "1"]),
+            Duration::from_secs(60),
+        ),
+        Err(_) => {
+            memdx_testkit::tool_missing("procps top is not installed");
+            return;
+        }
+    };
+    let ours = memdx_testkit::output_with_deadline(
+        Command::new(env!("CARGO_BIN_EXE_memdx"))
+            .args(["top", "-b", "-n", "1"])
+            .env_remove("MEMDX_PROC_ROOT"),
+        Duration::from_secs(60),
+    );
+    let theirs = String::from_utf8(top.stdout).unwrap();
+    let ours = stdout_ok(&ours);
+    for (a, b) in theirs.lines().zip(ours.lines()).take(5) {
+        assert_eq!(shape(b), shape(a), "\nprocps: {a:?}\nmemdx:  {b:?}");
+        // Same fields at the same places: compare lengths up to number widths.
+        assert!(a.ends_with(' ') == b.ends_with(' '), "{a:?} / {b:?}");
+    }
+}
+
+#[test]
+fn live_first_frame_has_real_cpu_figures() {
+    // A child that spins: its first-frame %CPU must be measured, not "-".
+    let mut spinner = Command::new("sh")
+        .args(["-c", "while :; do :; done"])
+        .spawn()
+        .unwrap();
+    let pid = spinner.id().to_string();
+    let out = memdx_testkit::output_with_deadline(
+        Command::new(env!("CARGO_BIN_EXE_memdx"))
+            .args(["top", "-b", "-n", "1", "--json", "-p", &pid])
+            .env_remove("MEMDX_PROC_ROOT"),
+        Duration::from_secs(60),
+    );
+    let _ = spinner.kill();
+    let _ = spinner.wait();
+    let v: serde_json::Value = serde_json::from_str(stdout_ok(&out).trim()).unwrap();
+    let cpu = v["rows"][0]["cpu"].as_f64();
+    assert!(cpu.is_some(), "no %CPU in the first frame: {v}");
+    let shares = &v["cpu"];
+    let sum: f64 = ["us", "sy", "ni", "id", "wa", "hi", "si", "st"]
+        .iter()
+        .map(|k| shares[k].as_f64().unwrap())
+        .sum();
+    assert!((sum - 100.0).abs() < 0.01, "{shares}");
+    assert!(
+        shares["id"].as_f64().unwrap() < 100.0,
+        "a CPU was spinning: {shares}"
+    );
 }
 
 #[test]

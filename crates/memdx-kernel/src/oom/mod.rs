@@ -59,11 +59,16 @@ pub struct Victim {
 pub struct MemcgUsage {
     /// Usage, bytes.
     pub usage: u64,
-    /// Limit, bytes.
-    pub limit: u64,
+    /// Limit, bytes; `None` when unlimited (the kernel prints its
+    /// `PAGE_COUNTER_MAX`, 9007199254740988kB on 64-bit; cgroup v2 says `max`).
+    pub limit: Option<u64>,
     /// Times the limit was hit.
     pub failcnt: u64,
 }
+
+/// Limits from 2^52 kB up are the kernel's "no limit" (`PAGE_COUNTER_MAX`
+/// pages, which is just under 2^53 kB with any page size on 64-bit).
+const UNLIMITED_KB: u64 = 1 << 52;
 
 /// One row of the task table (memory values in pages, as the kernel prints them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -206,7 +211,10 @@ fn parse_memcg_usage(text: &str) -> Option<(String, MemcgUsage)> {
         kind.to_string(),
         MemcgUsage {
             usage: kb_field(rest, "")?,
-            limit: kb_field(rest, "limit ")?,
+            limit: {
+                let bytes = kb_field(rest, "limit ")?;
+                (bytes / 1024 < UNLIMITED_KB).then_some(bytes)
+            },
             failcnt: int_field(rest, "failcnt ")?,
         },
     ))

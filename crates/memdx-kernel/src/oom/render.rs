@@ -76,7 +76,7 @@ pub fn write_text(out: &mut dyn Write, events: &[OomEvent], tasks: usize) -> io:
                 out,
                 "  memcg {kind}: usage {} of limit {}, failcnt {}",
                 mib(Some(u.usage)),
-                mib(Some(u.limit)),
+                u.limit.map_or("max".to_string(), |l| mib(Some(l))),
                 u.failcnt
             )?;
         }

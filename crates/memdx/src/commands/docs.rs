@@ -3,12 +3,27 @@
 
 use std::io::{self, Write};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::CommandFactory;
 
 use crate::cli::Cli;
 
-pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+pub fn completions(shell: Option<clap_complete::Shell>) -> anyhow::Result<()> {
+    let Some(shell) = shell else {
+        use clap::ValueEnum;
+        let names: Vec<String> = clap_complete::Shell::value_variants()
+            .iter()
+            .filter_map(|s| s.to_possible_value().map(|v| v.get_name().to_string()))
+            .collect();
+        return Err(crate::exit::Exit::new(
+            2,
+            format!(
+                "memdx completions: name a shell: {} (e.g. 'memdx completions bash')",
+                names.join(", ")
+            ),
+        )
+        .into());
+    };
     let mut cmd = Cli::command();
     let mut out = io::stdout().lock();
     clap_complete::generate(shell, &mut cmd, "memdx", &mut out);
@@ -18,35 +33,136 @@ pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
 
 pub fn man(command: Option<&str>) -> anyhow::Result<()> {
     let root = Cli::command();
-    let page = match command {
-        None => root,
+    let (page, words) = match command {
+        None => (root, "memdx".to_string()),
         Some(name) => {
             let Some(sub) = root.find_subcommand(name).cloned() else {
                 bail!("no such command: {name} (see 'memdx --help')");
             };
             let full = format!("memdx-{name}");
-            let sub = sub
+            let page = sub
                 .name(Box::leak(full.clone().into_boxed_str()) as &str)
                 .bin_name(full)
                 .version(env!("CARGO_PKG_VERSION"));
-            // The check page's text after the options is its limitations:
-            // a LIMITATIONS section (clap_mangen calls it EXTRA).
-            if name == "check" {
-                sub.after_long_help(crate::commands::check::LIMITATIONS)
-            } else {
-                sub
-            }
+            (page, format!("memdx {name}"))
         }
     };
-    let limitations = page.get_name() == "memdx-check";
+    let man = clap_mangen::Man::new(page.clone());
     let mut buf = Vec::new();
-    clap_mangen::Man::new(page)
-        .render(&mut buf)
-        .context("rendering the man page")?;
-    if limitations {
-        let text = String::from_utf8_lossy(&buf).replacen(".SH EXTRA", ".SH LIMITATIONS", 1);
-        buf = text.into_bytes();
+    man.render_title(&mut buf)?;
+    man.render_name_section(&mut buf)?;
+    buf.extend(synopsis(&page, &words).into_bytes());
+    man.render_description_section(&mut buf)?;
+    if page.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(&mut buf)?;
     }
+    if page.has_subcommands() {
+        man.render_subcommands_section(&mut buf)?;
+    }
+    let name = command.unwrap_or("");
+    if let Some(text) = limitations(name) {
+        buf.extend(format!(".SH LIMITATIONS\n{}\n", roff_text(text)).into_bytes());
+    }
+    buf.extend(format!(".SH \"EXIT STATUS\"\n{}\n", roff_text(exit_status(name))).into_bytes());
+    buf.extend(format!(".SH \"SEE ALSO\"\n{}\n", roff_text(&see_also(name))).into_bytes());
+    man.render_version_section(&mut buf)?;
     io::stdout().lock().write_all(&buf)?;
     Ok(())
+}
+
+/// `memdx free [OPTIONS]`, then the positional arguments and `<COMMAND>`:
+/// the words a user types (clap_mangen would list every flag under the
+/// page's `memdx-free` name).
+fn synopsis(page: &clap::Command, words: &str) -> String {
+    let mut line = format!("\\fB{}\\fR", words.replace('-', "\\-"));
+    if page
+        .get_arguments()
+        .any(|a| !a.is_positional() && !a.is_hide_set())
+    {
+        line.push_str(" [\\fIOPTIONS\\fR]");
+    }
+    for arg in page.get_positionals().filter(|a| !a.is_hide_set()) {
+        let name = arg.get_value_names().and_then(|v| v.first()).map_or_else(
+            || arg.get_id().to_string().to_uppercase(),
+            |v| v.to_string(),
+        );
+        let many = matches!(arg.get_action(), clap::ArgAction::Append);
+        let dots = if many { "..." } else { "" };
+        if name.contains(' ') {
+            // A whole grammar in one value name (check's own parser).
+            line.push_str(&format!(" {}", name.replace('-', "\\-")));
+        } else if arg.is_required_set() {
+            line.push_str(&format!(" \\fI{name}\\fR{dots}"));
+        } else {
+            line.push_str(&format!(" [\\fI{name}\\fR]{dots}"));
+        }
+    }
+    if page.has_subcommands() {
+        line.push_str(" \\fICOMMAND\\fR");
+    }
+    format!(".SH SYNOPSIS\n{line}\n")
+}
+
+/// Plain text for roff: backslashes and leading dots escaped, blank lines
+/// as paragraph breaks.
+fn roff_text(text: &str) -> String {
+    text.split("\n\n")
+        .map(|para| {
+            let p = para.replace('\\', "\\e").replace('-', "\\-");
+            if p.starts_with('.') || p.starts_with('\'') {
+                format!("\\&{p}")
+            } else {
+                p
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n.PP\n")
+}
+
+fn exit_status(command: &str) -> &'static str {
+    match command {
+        "free" | "vmstat" => "0 on success; 1 on a usage error or an unreadable or corrupt /proc file, as procps.",
+        "ps" => "0 on success; 1 when --pid names no existing process (as ps -p), on a usage error, or when /proc cannot be read.",
+        "kmemleak" => "0 on success; 3 when 'kmemleak status' finds kmemleak not usable here (the diagnosis is printed either way); 1 on errors (the control file cannot be written, a report cannot be read); 1 on usage errors.",
+        "check" => "The program's own exit status, or --error-exitcode's value when errors were found; a program killed by a signal ends memdx check with the same signal. 127 when the program does not exist, 126 when it cannot be executed; 1 on a usage error.",
+        "completions" => "0 on success; 2 when no shell is named (the valid shells are listed).",
+        "" => "0 on success; 1 on errors and usage errors (one line on standard error; a mistyped command or option names the nearest one); 2 when no command is given (the short help is printed).",
+        _ => "0 on success; 1 on errors and usage errors (one line on standard error).",
+    }
+}
+
+fn limitations(command: &str) -> Option<&'static str> {
+    Some(match command {
+        "check" => crate::commands::check::LIMITATIONS,
+        "ps" | "top" => "PSS and USS need /proc/PID/smaps_rollup: other users' processes need root or CAP_SYS_PTRACE, and PID 1 and kernel threads are unreadable even for root; those cells are blank ('-').\n\n%CPU is percent of one CPU since the previous sample (top's first frame covers a 0.2 s sample). Times are local; the clock has no time-zone database of its own.",
+        "oom" => "The kernel log is a ring buffer: kills older than what it still holds are not found in /dev/kmsg (pass a saved log or journalctl -k output). Reports interleaved with other CPUs' messages may lose task-table rows.",
+        "kmemleak" => "Needs a kernel built with CONFIG_DEBUG_KMEMLEAK, debugfs mounted, no lockdown, and root. kmemleak ignores objects younger than 5 seconds and reports suspects, not proofs.",
+        "slab" => "Needs /proc/slabinfo (root) or /sys/kernel/slab; trends need a series of samples (--duration).",
+        _ => return None,
+    })
+}
+
+fn see_also(command: &str) -> String {
+    let related: &[&str] = match command {
+        "free" => &["free(1)", "memdx-vmstat(1)", "memdx-top(1)", "proc(5)"],
+        "vmstat" => &["vmstat(8)", "memdx-free(1)", "proc(5)"],
+        "ps" => &["ps(1)", "smem(8)", "memdx-top(1)", "proc(5)"],
+        "top" => &["top(1)", "memdx-ps(1)", "memdx-free(1)"],
+        "kmemleak" => &["memdx-slab(1)", "memdx-oom(1)", "dmesg(1)"],
+        "slab" => &["slabtop(1)", "memdx-kmemleak(1)"],
+        "oom" => &["dmesg(1)", "journalctl(1)", "memdx-ps(1)"],
+        "check" => &["valgrind(1)", "memdx(1)"],
+        "" => &[
+            "memdx-free(1)",
+            "memdx-vmstat(1)",
+            "memdx-ps(1)",
+            "memdx-top(1)",
+            "memdx-kmemleak(1)",
+            "memdx-slab(1)",
+            "memdx-oom(1)",
+            "memdx-check(1)",
+        ],
+        _ => &["memdx(1)"],
+    };
+    related.join(", ")
 }

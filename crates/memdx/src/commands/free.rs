@@ -252,9 +252,12 @@ pub fn run(args: FreeArgs) -> anyhow::Result<()> {
     let mut remaining = run.count;
     loop {
         let figures = read(&root)?;
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let mut out = io::stdout().lock();
         if run.json {
-            write_json(&mut out, &figures)?;
+            write_json(&mut out, &figures, time)?;
         } else {
             write_text(&mut out, &figures, &run.layout)?;
         }

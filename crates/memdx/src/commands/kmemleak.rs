@@ -29,6 +29,9 @@ pub struct KmemleakArgs {
 #[derive(Debug, Subcommand)]
 enum KmemleakCommand {
     /// Say whether kmemleak can be used here and, if not, why and what to do.
+    ///
+    /// Exit status: 0 when kmemleak is usable, 3 when it is not (the
+    /// diagnosis is printed either way), 1 on errors.
     Status {
         /// Print one JSON object.
         #[arg(long)]
@@ -294,8 +297,15 @@ fn status_cmd(root: &ProcRoot, json: bool) -> anyhow::Result<()> {
         render::write_status_text(&mut out, &st)?;
     }
     out.flush()?;
+    if !st.usable {
+        return Err(Exit::silent(STATUS_NOT_USABLE).into());
+    }
     Ok(())
 }
+
+/// `kmemleak status`'s exit status when kmemleak cannot be used (1 is
+/// for errors, 2 for usage errors).
+const STATUS_NOT_USABLE: u8 = 3;
 
 fn read_input(name: &str) -> Result<String, Exit> {
     if name == "-" {

@@ -13,6 +13,7 @@ use memdx_proc::{MemInfo, ProcRoot};
 use memdx_views::ps::{write_json, write_table, PsJson, PsLayout};
 use memdx_views::scale::Scale;
 
+use crate::commands::vmstat::clock::terminal_columns;
 use crate::exit::Exit;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -71,6 +72,13 @@ pub struct PsArgs {
     /// Powers of 1000 instead of 1024.
     #[arg(long)]
     si: bool,
+    /// Full rows: do not cut the command to the terminal's width (rows are
+    /// only cut when stdout is a terminal).
+    #[arg(short = 'w', long)]
+    wide: bool,
+    /// List memdx's own process too (it is left out unless --pid names it).
+    #[arg(long)]
+    include_self: bool,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -151,11 +159,17 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
     let procs = read_all(&root, opts).with_context(|| "reading processes".to_string())?;
 
     let names: HashMap<u32, String> = procs.iter().map(|p| (p.pid, p.name.clone())).collect();
+    // memdx itself is noise in its own listing, unless asked for by pid.
+    let own_pid = std::process::id();
+    let show_self = args.include_self || args.pid.contains(&own_pid);
     let mut rows: Vec<PsRow> = procs
         .iter()
+        .filter(|p| show_self || p.pid != own_pid || !root_is_live(&root))
         .map(|p| PsRow::from_process(p, &users, mem_total))
         .filter(|r| filter.keep(r))
         .collect();
+    // Like `ps -p`: asking for pids of which none exists is a failure.
+    let missing_pids = !args.pid.is_empty() && rows.is_empty();
     // Only the rows shown count; a set keeps this linear (thousands of
     // processes are denied at once for an unprivileged user).
     let denied_pids: HashSet<u32> = procs
@@ -169,9 +183,7 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
         .count();
     let mut notes = Vec::new();
     if denied > 0 {
-        notes.push(format!(
-            "PSS and USS are blank for {denied} processes whose /proc/PID/smaps_rollup may not be read (other users' processes need root or CAP_SYS_PTRACE)"
-        ));
+        notes.push(denied_note(denied, is_root()));
     }
 
     let rows_are = match args.by {
@@ -209,6 +221,8 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
             grouped: args.by.is_some(),
             totals: !args.no_totals,
             cpu: false,
+            program: false,
+            width: if args.wide { None } else { terminal_columns() },
         };
         write_table(&mut out, &rows, &totals, &layout)?;
         for note in &notes {
@@ -216,9 +230,55 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
         }
     }
     out.flush()?;
+    if missing_pids {
+        return Err(Exit::silent(1).into());
+    }
     Ok(())
+}
+
+/// Whether the processes listed are this machine's (not a fixture tree),
+/// so that our own pid names us.
+fn root_is_live(root: &ProcRoot) -> bool {
+    root.base() == std::path::Path::new("/")
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Why PSS/USS are blank. Even root cannot read smaps_rollup of PID 1 when
+/// it lies outside memdx's namespace or is protected, and kernel threads
+/// have none; other users' processes need root or CAP_SYS_PTRACE.
+fn denied_note(denied: usize, root: bool) -> String {
+    let (count, verb) = if denied == 1 {
+        ("1 process".to_string(), "is")
+    } else {
+        (format!("{denied} processes"), "are")
+    };
+    let why = if root {
+        "PID 1 and kernel threads are unreadable even for root"
+    } else {
+        "other users' processes need root or CAP_SYS_PTRACE; PID 1 and kernel threads are unreadable even for root"
+    };
+    format!("PSS and USS are blank for {count} whose /proc/PID/smaps_rollup {verb} not readable ({why})")
 }
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denied_note_counts_with_grammar_and_gives_the_reason() {
+        assert_eq!(
+            denied_note(1, true),
+            "PSS and USS are blank for 1 process whose /proc/PID/smaps_rollup is not readable (PID 1 and kernel threads are unreadable even for root)"
+        );
+        let many = denied_note(3, false);
+        assert!(many.starts_with("PSS and USS are blank for 3 processes whose /proc/PID/smaps_rollup are not readable (other users'"), "{many}");
+    }
 }

@@ -7,18 +7,23 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Args;
-use memdx_model::ps::{parse_sort, PsRow};
-use memdx_model::top::{HistoryPoint, TopModel};
+use memdx_model::ps::{parse_sort, Filter, PsRow};
+use memdx_model::top::{CpuShares, HistoryPoint, TaskCounts, TopModel};
 use memdx_model::FreeFigures;
 use memdx_proc::pressure::MemoryPressure;
 use memdx_proc::process::{read_all, read_users, ReadOptions};
 use memdx_proc::smaps::{read_breakdown, Breakdown};
-use memdx_proc::{MemInfo, ProcRoot};
+use memdx_proc::utmp::count_users;
+use memdx_proc::{CpuTicks, LoadAvg, MemInfo, ProcRoot, ProcStat, Uptime};
 use memdx_tui::{Snapshot, Source, UiState};
 use memdx_views::ps::PsLayout;
-use memdx_views::top::{write_frame, Summary, SummaryUnit};
+use memdx_views::top::{write_frame, write_json_frame, Headline, Summary, SummaryUnit};
 
+use crate::commands::vmstat::clock::{format_local, terminal_columns};
 use crate::exit::Exit;
+
+/// The first frame's %CPU covers this interval (top's short first sample).
+const FIRST_INTERVAL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Args)]
 pub struct TopArgs {
@@ -38,6 +43,23 @@ pub struct TopArgs {
     /// Skip PSS/USS (no smaps_rollup reads): cheaper on machines with many processes.
     #[arg(long)]
     fast: bool,
+    /// Only these processes (comma separated or repeated), as top -p.
+    #[arg(short = 'p', long = "pid", value_delimiter = ',', value_name = "PID")]
+    pids: Vec<u32>,
+    /// Only processes of this user (name or uid), as top -u.
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    user: Option<String>,
+    /// Batch mode's line width (cut lines there; default: $COLUMNS, else the
+    /// terminal's width, else 80, as top; -w alone: 512).
+    #[arg(short = 'w', long = "width", value_name = "COLS", num_args = 0..=1,
+          default_missing_value = "512")]
+    width: Option<usize>,
+    /// COMMAND shows full command lines, not program names (the `c` key).
+    #[arg(short = 'c', long = "command-lines")]
+    command_lines: bool,
+    /// Batch mode: print one JSON object per frame (JSON Lines; sizes in bytes).
+    #[arg(long)]
+    json: bool,
 }
 
 /// The live data source: readers plus the top model.
@@ -46,23 +68,42 @@ struct LiveSource {
     users: HashMap<u32, String>,
     model: TopModel,
     last: Option<Instant>,
+    last_stat: Option<CpuTicks>,
     opts: ReadOptions,
+    filter: Filter,
 }
 
 impl LiveSource {
-    fn new(fast: bool) -> Self {
-        let root = ProcRoot::from_env();
+    fn new(fast: bool, filter: Filter, users: HashMap<u32, String>) -> Self {
         Self {
-            users: read_users(&root),
-            root,
+            users,
+            root: ProcRoot::from_env(),
             model: TopModel::new(600),
             last: None,
+            last_stat: None,
             opts: ReadOptions {
                 smaps: !fast,
                 cgroup: true,
                 cpu: true,
             },
+            filter,
         }
+    }
+
+    /// A cheap first sample (CPU times only), so that the first frame's
+    /// %CPU figures, per process and in `%Cpu(s)`, are real: top does the
+    /// same with a short first interval.
+    fn prime(&mut self) -> anyhow::Result<()> {
+        let opts = ReadOptions {
+            smaps: false,
+            cgroup: false,
+            cpu: true,
+        };
+        let procs = read_all(&self.root, opts)?;
+        self.last_stat = Some(ProcStat::read(&self.root)?.total);
+        self.model.prime(&procs);
+        self.last = Some(Instant::now());
+        Ok(())
     }
 
     fn snapshot(&mut self) -> anyhow::Result<Snapshot> {
@@ -74,19 +115,37 @@ impl LiveSource {
                 .to_string()
         })?;
         let pressure = MemoryPressure::read(&self.root)?;
+        let stat = ProcStat::read(&self.root)?.total;
+        let cpu = CpuShares::between(
+            self.last_stat.as_ref().unwrap_or(&CpuTicks::default()),
+            &stat,
+        );
+        self.last_stat = Some(stat);
         let procs = read_all(&self.root, self.opts)?;
         let now = Instant::now();
         let elapsed = self.last.map(|t| now.duration_since(t).as_secs_f64());
         self.last = Some(now);
-        let rows: Vec<PsRow> =
+        let mut rows: Vec<PsRow> =
             self.model
                 .update(&procs, elapsed, &self.users, Some(free.mem_total * 1024));
+        rows.retain(|r| self.filter.keep(r));
+        let epoch_seconds = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let load = LoadAvg::read(&self.root)?;
         Ok(Snapshot {
             summary: Summary {
+                headline: Headline {
+                    clock: format_local(epoch_seconds as i64, "%H:%M:%S"),
+                    epoch_seconds,
+                    up_seconds: Uptime::read(&self.root)?.up_seconds,
+                    users: count_users(&self.root),
+                    load: [load.one, load.five, load.fifteen],
+                },
+                tasks: TaskCounts::count(&procs),
+                cpu,
                 free,
                 pressure,
-                tasks: rows.len(),
-                clock: utc_clock(),
             },
             rows,
         })
@@ -113,18 +172,16 @@ impl Source for LiveSource {
     }
 }
 
-/// `HH:MM:SS UTC` (memdx carries no time-zone database).
-fn utc_clock() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let day = secs % 86_400;
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        day / 3600,
-        day % 3600 / 60,
-        day % 60
-    )
+/// The batch width: -w, else $COLUMNS, else the terminal's, else 80 (top).
+fn batch_width(arg: Option<usize>) -> usize {
+    arg.or_else(|| {
+        std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse().ok())
+            .filter(|&c: &usize| c > 0)
+    })
+    .or_else(terminal_columns)
+    .unwrap_or(80)
 }
 
 pub fn run(args: TopArgs) -> anyhow::Result<()> {
@@ -151,13 +208,41 @@ pub fn run(args: TopArgs) -> anyhow::Result<()> {
     if keys.len() != 1 {
         return Err(Exit::new(1, "memdx top: -o takes one field").into());
     }
-    let mut source = LiveSource::new(args.fast);
+    let root = ProcRoot::from_env();
+    let users = read_users(&root);
+    let filter = Filter {
+        pids: args.pids.clone(),
+        users: args
+            .user
+            .iter()
+            .map(|u| {
+                u.parse::<u32>()
+                    .ok()
+                    .and_then(|uid| users.get(&uid).cloned())
+                    .unwrap_or_else(|| u.clone())
+            })
+            .collect(),
+        name: None,
+        cgroup: None,
+    };
+    if let Some(user) = &args.user {
+        if !users.values().any(|name| name == &filter.users[0]) && user.parse::<u32>().is_err() {
+            return Err(Exit::new(1, format!("memdx top: -u {user}: no such user")).into());
+        }
+    }
+    if args.width == Some(0) {
+        return Err(Exit::new(1, "memdx top: -w 0: give a width of at least 1").into());
+    }
+    let mut source = LiveSource::new(args.fast, filter, users);
 
-    if !args.batch {
+    source.prime()?;
+    std::thread::sleep(FIRST_INTERVAL);
+    if !args.batch && !args.json {
         if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
             return Err(Exit::new(1, "memdx top: not a terminal; use -b for batch mode").into());
         }
-        let ui = UiState::new(keys[0], delay);
+        let mut ui = UiState::new(keys[0], delay);
+        ui.full_command = args.command_lines;
         return memdx_tui::run(&mut source, ui).context("terminal");
     }
 
@@ -167,22 +252,28 @@ pub fn run(args: TopArgs) -> anyhow::Result<()> {
         grouped: false,
         totals: false,
         cpu: true,
+        program: !args.command_lines,
+        width: Some(batch_width(args.width)),
     };
     let mut printed = 0u64;
     loop {
         let mut snap = source.snapshot()?;
         memdx_model::ps::sort_rows(&mut snap.rows, &keys);
         let mut out = io::stdout().lock();
-        if printed > 0 {
-            writeln!(out)?;
+        if args.json {
+            write_json_frame(&mut out, &snap.summary, &snap.rows)?;
+        } else {
+            if printed > 0 {
+                writeln!(out)?;
+            }
+            write_frame(
+                &mut out,
+                &snap.summary,
+                SummaryUnit::Mib,
+                &snap.rows,
+                &layout,
+            )?;
         }
-        write_frame(
-            &mut out,
-            &snap.summary,
-            SummaryUnit::Mib,
-            &snap.rows,
-            &layout,
-        )?;
         out.flush()?;
         printed += 1;
         if args.iterations.is_some_and(|n| printed >= n) {

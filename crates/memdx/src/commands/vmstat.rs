@@ -4,7 +4,7 @@
 //! same exit status), then one of the modes runs: the default report
 //! (`report`), `-d`/`-p`/`-m` (`devices`), or the one-shot `-s`/`-D`/`-f`.
 
-mod clock;
+pub(crate) mod clock;
 mod devices;
 mod order;
 mod report;

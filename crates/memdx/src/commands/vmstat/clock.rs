@@ -1,4 +1,4 @@
-//! Local time formatting and the terminal height, through the C library so
+//! Local time formatting and the terminal size, through the C library so
 //! that time zone names and rules are exactly what procps prints.
 
 use std::ffi::CString;
@@ -40,6 +40,19 @@ pub fn terminal_rows() -> u32 {
             u32::from(win.ws_row)
         } else {
             24
+        }
+    }
+}
+
+/// Columns of the terminal on stdout; `None` when stdout is not a terminal.
+pub fn terminal_columns() -> Option<usize> {
+    // SAFETY: TIOCGWINSZ writes one `winsize` into `win` or fails.
+    unsafe {
+        let mut win: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut win) != -1 && win.ws_col > 0 {
+            Some(usize::from(win.ws_col))
+        } else {
+            None
         }
     }
 }
