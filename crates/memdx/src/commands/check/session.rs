@@ -794,9 +794,8 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
         .file_name()
         .map(|n| n.as_bytes().to_vec())
         .unwrap_or_default();
-    let mut tally = Tally::default();
     loop {
-        tally.collect(&readers);
+        join_ended(&readers);
         let queue_unread =
             idle_polls.load(Ordering::Acquire) < idle_at_exit + 2 && !acceptor.is_finished();
         let waiting = queue_unread
@@ -865,7 +864,7 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
     stop_forwarding();
     poll_ms.store(50, Ordering::Release);
     loop {
-        tally.collect(&readers);
+        join_ended(&readers);
         close_reports_of_the_gone(&processes, opts, main_pid, xml_out.as_deref());
         let busy = !readers.lock().is_ok_and(|list| list.is_empty())
             || still_reporting(&processes, &runtime_name);
@@ -879,26 +878,21 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Joins the reader threads whose stream has ended.
-#[derive(Default)]
-struct Tally;
-
-impl Tally {
-    /// Takes the readers whose stream has ended out of `readers`.
-    fn collect(&mut self, readers: &Mutex<Vec<Reader>>) {
-        let ended: Vec<Reader> = readers.lock().map_or_else(
-            |_| Vec::new(),
-            |mut list| {
-                let (ended, running) = list
-                    .drain(..)
-                    .partition(|r| r.state.done.load(Ordering::Acquire));
-                *list = running;
-                ended
-            },
-        );
-        for r in ended {
-            let _ = r.handle.join();
-        }
+/// Takes the readers whose stream has ended out of `readers` and joins
+/// their threads.
+fn join_ended(readers: &Mutex<Vec<Reader>>) {
+    let ended: Vec<Reader> = readers.lock().map_or_else(
+        |_| Vec::new(),
+        |mut list| {
+            let (ended, running) = list
+                .drain(..)
+                .partition(|r| r.state.done.load(Ordering::Acquire));
+            *list = running;
+            ended
+        },
+    );
+    for r in ended {
+        let _ = r.handle.join();
     }
 }
 
