@@ -200,6 +200,18 @@ mod tests {
             .spawn()
             .expect("spawn sleep");
         let pid = child.id();
+        // The child is `sleep` once it has exec'd (before, it bears the
+        // test thread's name).
+        let started = std::time::Instant::now();
+        while std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map_or(true, |c| c.trim() != "sleep")
+        {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "sleep did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let mut reader = StatmReader::new(ProcRoot::live(), 10_000);
         let first = reader.read_all().expect("read");
         let entry = first.iter().find(|r| r.pid == pid).expect("child listed");

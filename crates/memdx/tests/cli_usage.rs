@@ -102,7 +102,7 @@ fn every_man_page_has_synopsis_exit_status_and_see_also() {
         );
         assert!(page.contains(".SH \"EXIT STATUS\"\n"), "man {cmd}");
         assert!(page.contains(".SH \"SEE ALSO\"\n"), "man {cmd}");
-        let limited = ["ps", "top", "oom", "kmemleak", "slab"].contains(&cmd);
+        let limited = ["check", "ps", "top", "oom", "kmemleak", "slab"].contains(&cmd);
         assert_eq!(page.contains(".SH LIMITATIONS\n"), limited, "man {cmd}");
     }
     // Positional arguments appear as the user types them.

@@ -1,7 +1,8 @@
 /* Blocks big enough for glibc to mmap them one by one: a lost 4 MiB block
    that owns a small one, and a reachable 2 MiB block.
    expect: definitely lost: 4,194,304 bytes in 1 blocks
-   expect: indirectly lost: 24 bytes in 1 blocks */
+   expect: indirectly lost: 24 bytes in 1 blocks
+   valgrind: skip Valgrind's verdict varies between runs here: in some runs of the full suite (not alone) it finds an interior pointer to the 4 MiB block and calls both blocks possibly lost */
 #include <stdlib.h>
 #include <string.h>
 #include "common.h"

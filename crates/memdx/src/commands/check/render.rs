@@ -1699,9 +1699,10 @@ mod tests {
         // A fault: `mov eax, [rdi]` at an address no block is near.
         let mut code = [0u8; 16];
         code[..2].copy_from_slice(&[0x8b, 0x07]);
+        // (A fault address equal to the pc would be a jump there.)
         r.handle(
             Event::Access(Access {
-                addr: 0x10,
+                addr: 0x8,
                 stack: 1,
                 signo: 11,
                 si_code: 1,
@@ -1773,7 +1774,7 @@ mod tests {
         let expected = "\
 ==7== Invalid read of size 4
 ==7==    at 0x10: ???
-==7==  Address 0x10 is not stack'd, malloc'd or (recently) free'd
+==7==  Address 0x8 is not stack'd, malloc'd or (recently) free'd
 ==7== 
 ==7== Invalid write of size 1
 ==7==    at 0x20: ???

@@ -821,7 +821,7 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
         main_errors(&processes, main_pid),
         opts.error_exitcode,
     );
-    let outliving = outliving(&processes, main_pid);
+    let outliving = outliving(&processes, &readers, main_pid);
     // Where the reports of processes outliving the program can go: files
     // of their own (`%p`), written by this process left behind as a
     // collector. Anything else (stderr, --log-fd, one shared file) would
@@ -922,18 +922,27 @@ fn main_errors(processes: &Processes, main_pid: u32) -> u64 {
     })
 }
 
-/// The processes still running whose reports are not complete, sorted.
-fn outliving(processes: &Processes, main_pid: u32) -> Vec<u32> {
+/// The processes still running whose reports are not complete, sorted:
+/// those with a report, and those whose stream is being read (a reader
+/// knows its pid a moment before the report is made).
+fn outliving(processes: &Processes, readers: &Mutex<Vec<Reader>>, main_pid: u32) -> Vec<u32> {
     let mut pids: Vec<u32> = processes.lock().map_or_else(
         |_| Vec::new(),
         |list| {
             list.iter()
-                .filter(|p| p.pid != main_pid && !p.done.load(Ordering::Acquire))
+                .filter(|p| !p.done.load(Ordering::Acquire))
                 .map(|p| p.pid)
-                .filter(|&pid| process_alive(pid))
                 .collect()
         },
     );
+    if let Ok(list) = readers.lock() {
+        pids.extend(
+            list.iter()
+                .filter(|r| !r.state.done.load(Ordering::Acquire))
+                .map(|r| r.state.pid.load(Ordering::Acquire)),
+        );
+    }
+    pids.retain(|&pid| pid != 0 && pid != main_pid && process_alive(pid));
     pids.sort_unstable();
     pids.dedup();
     pids
