@@ -1,7 +1,7 @@
 //! `/proc/loadavg`: the 1, 5 and 15 minute load averages.
 
-use crate::error::{ProcError, Result};
-use crate::root::ProcRoot;
+use crate::error::Result;
+use crate::root::{leading_numbers, ProcRoot};
 
 /// Path of the file relative to the root.
 pub const REL_PATH: &str = "proc/loadavg";
@@ -20,29 +20,14 @@ pub struct LoadAvg {
 impl LoadAvg {
     /// Reads and parses `proc/loadavg` under `root`.
     pub fn read(root: &ProcRoot) -> Result<Self> {
-        let text = root.read_to_string(REL_PATH)?;
-        Self::parse(&text).map_err(|message| ProcError::Parse {
-            path: root.path(REL_PATH),
-            line: 1,
-            message,
-        })
+        root.read_parsed(REL_PATH, |text| Self::parse(text).map_err(|m| (1, m)))
     }
 
     /// Parses the text of a loadavg file.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let mut words = text.split_whitespace();
-        let mut next = |what: &str| -> std::result::Result<f64, String> {
-            let w = words.next().ok_or_else(|| format!("missing {what}"))?;
-            w.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| format!("{what} is not a number: {w:?}"))
-        };
-        Ok(Self {
-            one: next("1-minute load")?,
-            five: next("5-minute load")?,
-            fifteen: next("15-minute load")?,
-        })
+        let [one, five, fifteen] =
+            leading_numbers(text, ["1-minute load", "5-minute load", "15-minute load"])?;
+        Ok(Self { one, five, fifteen })
     }
 }
 

@@ -103,6 +103,26 @@ impl Default for ProcRoot {
     }
 }
 
+/// The first `N` whitespace-separated fields of a one-line file, each a
+/// finite non-negative number; `names` say what each is, for the error
+/// (`/proc/uptime`, `/proc/loadavg`).
+pub(crate) fn leading_numbers<const N: usize>(
+    text: &str,
+    names: [&str; N],
+) -> std::result::Result<[f64; N], String> {
+    let mut words = text.split_whitespace();
+    let mut out = [0.0; N];
+    for (slot, what) in out.iter_mut().zip(names) {
+        let w = words.next().ok_or_else(|| format!("missing {what}"))?;
+        *slot = w
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| format!("{what} is not a number: {w:?}"))?;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

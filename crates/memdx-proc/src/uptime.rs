@@ -1,7 +1,7 @@
 //! `/proc/uptime`: seconds since boot, and idle seconds summed over CPUs.
 
-use crate::error::{ProcError, Result};
-use crate::root::ProcRoot;
+use crate::error::Result;
+use crate::root::{leading_numbers, ProcRoot};
 
 /// Path of the file relative to the root.
 pub const REL_PATH: &str = "proc/uptime";
@@ -18,27 +18,15 @@ pub struct Uptime {
 impl Uptime {
     /// Reads and parses `proc/uptime` under `root`.
     pub fn read(root: &ProcRoot) -> Result<Self> {
-        let text = root.read_to_string(REL_PATH)?;
-        Self::parse(&text).map_err(|message| ProcError::Parse {
-            path: root.path(REL_PATH),
-            line: 1,
-            message,
-        })
+        root.read_parsed(REL_PATH, |text| Self::parse(text).map_err(|m| (1, m)))
     }
 
     /// Parses the text of an uptime file.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let mut words = text.split_whitespace();
-        let mut next = |what: &str| -> std::result::Result<f64, String> {
-            let w = words.next().ok_or_else(|| format!("missing {what}"))?;
-            w.parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| format!("{what} is not a number: {w:?}"))
-        };
+        let [up_seconds, idle_seconds] = leading_numbers(text, ["uptime", "idle time"])?;
         Ok(Self {
-            up_seconds: next("uptime")?,
-            idle_seconds: next("idle time")?,
+            up_seconds,
+            idle_seconds,
         })
     }
 }
