@@ -282,7 +282,17 @@ fn a_name_regex_sums_the_matching_processes() {
     // A name no other test's processes have (comm keeps 15 characters).
     let bin = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("watch_mem_group");
     if !bin.exists() {
-        std::fs::copy(program(), &bin).unwrap();
+        // Copied by cp, not by this process: a file this process held open
+        // for writing would be inherited by a child another test thread
+        // forks at that moment, and exec'ing it would fail with ETXTBSY.
+        let tmp = bin.with_extension(format!("tmp{}", std::process::id()));
+        assert!(Command::new("cp")
+            .arg(program())
+            .arg(&tmp)
+            .status()
+            .unwrap()
+            .success());
+        std::fs::rename(&tmp, &bin).unwrap();
     }
     let start = || {
         Prog(
