@@ -180,7 +180,12 @@ fn dlopen_signal_and_thread_stacks_match_libgcc() {
         "unwind_threads: {:?}",
         c.mismatches
     );
-    assert!(c.fast > 1000 && c.fallback == 0, "unwind_threads: {c:?}");
+    // A capture while another thread holds the module table's lock goes to
+    // libgcc by design (try-lock, never a wait): a few may, under load.
+    assert!(
+        c.fast > 1000 && c.fallback * 100 <= c.fast,
+        "unwind_threads: {c:?}"
+    );
 }
 
 #[test]
