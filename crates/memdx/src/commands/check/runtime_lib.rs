@@ -8,8 +8,11 @@
 //! `$XDG_CACHE_HOME/memdx` (or `~/.cache/memdx`, else
 //! `$TMPDIR/memdx-UID`), under a name holding its length and CRC-32
 //! (`libmemdx_runtime-<len>-<crc>.so`), and reused by later runs. The file
-//! is written to a temporary name and renamed, so concurrent runs never see
-//! a partial copy. `MEMDX_RUNTIME=PATH` overrides all of it.
+//! is written to a temporary name and then linked to its final name, which
+//! never replaces a copy already there: concurrent runs never see a partial
+//! copy, and a copy a running program has mapped is never swapped under it
+//! (the collector of `--trace-children` tells from `/proc/PID/maps` that a
+//! process still has the runtime). `MEMDX_RUNTIME=PATH` overrides all of it.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -84,7 +87,12 @@ fn materialize(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
     if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64) {
         return Ok(path);
     }
-    let tmp = dir.join(format!(".libmemdx_runtime-{}.tmp", std::process::id()));
+    static TMP_SERIAL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let serial = TMP_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(
+        ".libmemdx_runtime-{}-{serial}.tmp",
+        std::process::id()
+    ));
     let written = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -94,11 +102,14 @@ fn materialize(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
             .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        // A link fails where a rename would replace: the first complete
+        // copy stays (another run may have it mapped already).
+        match std::fs::hard_link(&tmp, &path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
     })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    let _ = std::fs::remove_file(&tmp);
     written.map(|()| path)
 }
 
@@ -138,6 +149,37 @@ mod tests {
         );
         let other = materialize(&dir, b"another build").unwrap();
         assert_ne!(first, other);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Runs racing to write the runtime all end up with the same file, and
+    /// the file a run got is never replaced afterwards (a program that
+    /// mapped it would show it as deleted).
+    #[test]
+    fn racing_runs_share_one_copy_that_is_never_replaced() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("memdx-rtlib-race-{}", std::process::id()));
+        let bytes = vec![0x5a_u8; 4 << 20];
+        for _ in 0..5 {
+            let _ = std::fs::remove_dir_all(&dir);
+            let inodes: Vec<u64> = std::thread::scope(|s| {
+                let runs: Vec<_> = (0..6)
+                    .map(|_| {
+                        s.spawn(|| {
+                            let path = materialize(&dir, &bytes).unwrap();
+                            // What a program would map, opened at once.
+                            std::fs::File::open(path).unwrap().metadata().unwrap().ino()
+                        })
+                    })
+                    .collect();
+                runs.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            let path = materialize(&dir, &bytes).unwrap();
+            let now = std::fs::metadata(&path).unwrap().ino();
+            assert!(inodes.iter().all(|&i| i == now), "{inodes:?} then {now}");
+            let names = std::fs::read_dir(&dir).unwrap().count();
+            assert_eq!(names, 1, "temporary copies are removed");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -266,13 +266,15 @@ fn process_alive(pid: u32) -> bool {
 /// daemons do) still reports at its exit, over a new connection. One that
 /// exec'd an unchecked program never will.
 fn runtime_loaded(pid: u32, runtime_name: &[u8]) -> bool {
-    let Ok(maps) = std::fs::read(format!("/proc/{pid}/maps")) else {
-        return false;
-    };
+    std::fs::read(format!("/proc/{pid}/maps")).is_ok_and(|maps| maps_name(&maps, runtime_name))
+}
+
+/// Whether a `/proc/PID/maps` text maps a file named `name` (also one
+/// deleted since: the user may clear the cache while a daemon runs).
+fn maps_name(maps: &[u8], name: &[u8]) -> bool {
     maps.split(|&b| b == b'\n').any(|line| {
-        line.ends_with(runtime_name)
-            && line.len() > runtime_name.len()
-            && line[line.len() - runtime_name.len() - 1] == b'/'
+        let line = line.strip_suffix(b" (deleted)").unwrap_or(line);
+        line.ends_with(name) && line.len() > name.len() && line[line.len() - name.len() - 1] == b'/'
     })
 }
 
@@ -1037,6 +1039,18 @@ fn let_go_of(fds: &[i32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mapped_runtime_is_found_also_once_deleted() {
+        let name = b"libmemdx_runtime-9-1234abcd.so";
+        let live = b"7f00-7f10 r-xp 00000000 fe:01 42 /home/u/.cache/memdx/libmemdx_runtime-9-1234abcd.so\n";
+        let gone = b"7f00-7f10 r-xp 00000000 fe:01 42 /home/u/.cache/memdx/libmemdx_runtime-9-1234abcd.so (deleted)\n";
+        let other = b"7f00-7f10 r-xp 00000000 fe:01 42 /lib/xlibmemdx_runtime-9-1234abcd.so\n";
+        assert!(maps_name(live, name));
+        assert!(maps_name(gone, name));
+        assert!(!maps_name(other, name));
+        assert!(!maps_name(b"", name));
+    }
 
     #[test]
     fn only_an_unescaped_percent_p_names_the_pid() {
