@@ -46,6 +46,11 @@ fn main() {
     match status {
         Ok(s) if s.success() && lib.is_file() => {
             println!("cargo:rustc-env=MEMDX_RUNTIME_BUILT={}", lib.display());
+            // Its checksum names the cached copy; computed here, not on
+            // every run (hashing 5 MB was a third of `memdx check`'s own
+            // start-up).
+            let crc = std::fs::read(&lib).map_or(0, |b| crc32fast::hash(&b));
+            println!("cargo:rustc-env=MEMDX_RUNTIME_CRC={crc:08x}");
             // Embedded in the binary (commands/check/runtime_lib.rs).
             println!("cargo:rustc-cfg=memdx_runtime_embedded");
         }

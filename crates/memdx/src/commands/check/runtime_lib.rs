@@ -6,7 +6,8 @@
 //! clone's `target/` directory. The dynamic loader needs a file, so the
 //! embedded copy is written once per build to a private cache directory,
 //! `$XDG_CACHE_HOME/memdx` (or `~/.cache/memdx`, else
-//! `$TMPDIR/memdx-UID`), under a name holding its length and CRC-32
+//! `$TMPDIR/memdx-UID`), under a name holding its length and CRC-32 (computed
+//! by `build.rs`)
 //! (`libmemdx_runtime-<len>-<crc>.so`), and reused by later runs. The file
 //! is written to a temporary name and then linked to its final name, which
 //! never replaces a copy already there: concurrent runs never see a partial
@@ -24,6 +25,11 @@ use std::path::{Path, PathBuf};
 const EMBEDDED: Option<&[u8]> = Some(include_bytes!(env!("MEMDX_RUNTIME_BUILT")));
 #[cfg(not(memdx_runtime_embedded))]
 const EMBEDDED: Option<&[u8]> = None;
+/// The embedded runtime's CRC-32 in hex, computed by `build.rs`.
+#[cfg(memdx_runtime_embedded)]
+const EMBEDDED_CRC: &str = env!("MEMDX_RUNTIME_CRC");
+#[cfg(not(memdx_runtime_embedded))]
+const EMBEDDED_CRC: &str = "";
 
 /// The runtime library to preload: `MEMDX_RUNTIME`, else the embedded copy.
 pub fn path() -> anyhow::Result<PathBuf> {
@@ -42,7 +48,7 @@ pub fn path() -> anyhow::Result<PathBuf> {
     };
     let mut errors = Vec::new();
     for dir in cache_dirs() {
-        match materialize(&dir, bytes) {
+        match materialize(&dir, bytes, EMBEDDED_CRC) {
             Ok(p) => return Ok(p),
             Err(e) => errors.push(format!("{}: {e}", dir.display())),
         }
@@ -71,18 +77,16 @@ fn cache_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// The runtime's file in `dir`, written there first if it is not yet.
-fn materialize(dir: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+/// The runtime's file in `dir`, written there first if it is not yet
+/// (`crc`: the CRC-32 of `bytes` in hex; the bytes are not read when the
+/// file is there).
+fn materialize(dir: &Path, bytes: &[u8], crc: &str) -> std::io::Result<PathBuf> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
     private_dir(dir)?;
-    let name = format!(
-        "libmemdx_runtime-{}-{:08x}.so",
-        bytes.len(),
-        crc32fast::hash(bytes)
-    );
+    let name = format!("libmemdx_runtime-{}-{crc}.so", bytes.len());
     let path = dir.join(name);
     if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64) {
         return Ok(path);
@@ -134,20 +138,26 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn crc(bytes: &[u8]) -> String {
+        format!("{:08x}", crc32fast::hash(bytes))
+    }
+
     #[test]
     fn the_runtime_is_written_once_and_reused() {
         let dir = std::env::temp_dir().join(format!("memdx-rtlib-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let first = materialize(&dir, b"not really a library").unwrap();
+        let first =
+            materialize(&dir, b"not really a library", &crc(b"not really a library")).unwrap();
         assert_eq!(std::fs::read(&first).unwrap(), b"not really a library");
         let before = std::fs::metadata(&first).unwrap().modified().unwrap();
-        let again = materialize(&dir, b"not really a library").unwrap();
+        let again =
+            materialize(&dir, b"not really a library", &crc(b"not really a library")).unwrap();
         assert_eq!(first, again);
         assert_eq!(
             std::fs::metadata(&again).unwrap().modified().unwrap(),
             before
         );
-        let other = materialize(&dir, b"another build").unwrap();
+        let other = materialize(&dir, b"another build", &crc(b"another build")).unwrap();
         assert_ne!(first, other);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -166,7 +176,7 @@ mod tests {
                 let runs: Vec<_> = (0..6)
                     .map(|_| {
                         s.spawn(|| {
-                            let path = materialize(&dir, &bytes).unwrap();
+                            let path = materialize(&dir, &bytes, &crc(&bytes)).unwrap();
                             // What a program would map, opened at once.
                             std::fs::File::open(path).unwrap().metadata().unwrap().ino()
                         })
@@ -174,7 +184,7 @@ mod tests {
                     .collect();
                 runs.into_iter().map(|r| r.join().unwrap()).collect()
             });
-            let path = materialize(&dir, &bytes).unwrap();
+            let path = materialize(&dir, &bytes, &crc(&bytes)).unwrap();
             let now = std::fs::metadata(&path).unwrap().ino();
             assert!(inodes.iter().all(|&i| i == now), "{inodes:?} then {now}");
             let names = std::fs::read_dir(&dir).unwrap().count();
@@ -188,7 +198,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("memdx-rtlib-open-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let err = materialize(&dir, b"x").unwrap_err();
+        let err = materialize(&dir, b"x", &crc(b"x")).unwrap_err();
         assert!(err.to_string().contains("mode 777"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

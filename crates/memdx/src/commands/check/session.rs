@@ -426,6 +426,44 @@ fn serve(
     }
 }
 
+/// Whether a connection waits in `listener`'s queue.
+fn connection_waiting(listener: &UnixListener) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd on a descriptor the listener owns; no waiting.
+    unsafe { libc::poll(&mut pfd, 1, 0) > 0 }
+}
+
+/// A bell the reader threads ring when something the main thread waits
+/// for happened (a stream ended, a reader was listed).
+#[derive(Default)]
+struct Activity {
+    rung: Mutex<bool>,
+    bell: std::sync::Condvar,
+}
+
+impl Activity {
+    fn ring(&self) {
+        if let Ok(mut rung) = self.rung.lock() {
+            *rung = true;
+            self.bell.notify_all();
+        }
+    }
+
+    /// Waits for a ring (one since the last wait counts) or `timeout`.
+    fn wait(&self, timeout: Duration) {
+        if let Ok(rung) = self.rung.lock() {
+            if let Ok((mut rung, _)) = self.bell.wait_timeout_while(rung, timeout, |r| !*r) {
+                *rung = false;
+            }
+        }
+    }
+}
+
 /// Waits until `listener` has a connection to accept, or `timeout`.
 fn wait_readable(listener: &UnixListener, timeout: Duration) {
     use std::os::fd::AsRawFd;
@@ -736,20 +774,28 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let poll_ms = Arc::new(std::sync::atomic::AtomicU64::new(2));
-    // How many times the acceptor found no connection waiting.
-    let idle_polls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // Set by the acceptor from before an accept until its reader is listed.
+    let accepting = Arc::new(AtomicBool::new(false));
+    // Rung when a reader is listed or a stream ends (the main thread
+    // waits on it instead of sleeping).
+    let activity = Arc::new(Activity::default());
+    // The listening socket as the main thread sees it (is a connection
+    // waiting to be accepted?).
+    let queue = listener.try_clone().ok();
     let readers: Arc<Mutex<Vec<Reader>>> = Arc::default();
     let processes: Processes = Arc::default();
     let acceptor = {
         let stop = stop.clone();
         let poll_ms = poll_ms.clone();
-        let idle_polls = idle_polls.clone();
+        let accepting = accepting.clone();
+        let activity = activity.clone();
         let opts = opts.clone();
         let out = out.clone();
         let readers = readers.clone();
         let processes = processes.clone();
         let xml_out = xml_out.clone();
         std::thread::spawn(move || loop {
+            accepting.store(true, Ordering::SeqCst);
             match listener.accept() {
                 Ok((stream, _)) => {
                     let opts = opts.clone();
@@ -758,16 +804,20 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
                     let state = Arc::new(ReaderState::default());
                     let st = state.clone();
                     let processes = processes.clone();
+                    let ended = activity.clone();
                     let handle = std::thread::spawn(move || {
                         serve(stream, opts, out, main_pid, xml_out, &st, &processes);
                         st.done.store(true, Ordering::Release);
+                        ended.ring();
                     });
                     if let Ok(mut list) = readers.lock() {
                         list.push(Reader { handle, state });
                     }
+                    accepting.store(false, Ordering::SeqCst);
+                    activity.ring();
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    idle_polls.fetch_add(1, Ordering::AcqRel);
+                    accepting.store(false, Ordering::SeqCst);
                     if stop.load(Ordering::Acquire) {
                         break;
                     }
@@ -783,10 +833,6 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
         })
     };
     let status = wait_program(&mut child)?;
-    // Every process that connected before the program exited has been
-    // accepted once the acceptor finds the queue empty (a Unix socket's
-    // connect completes at once, into that queue).
-    let idle_at_exit = idle_polls.load(Ordering::Acquire);
     // Valgrind returns as soon as the program's process has exited (its
     // report is written then): memdx waits for that report, and for those
     // of processes that are gone (their streams are ending), not for
@@ -798,8 +844,12 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
         .unwrap_or_default();
     loop {
         join_ended(&readers);
-        let queue_unread =
-            idle_polls.load(Ordering::Acquire) < idle_at_exit + 2 && !acceptor.is_finished();
+        // Every process that connected before the program exited has been
+        // accepted once no connection waits in the queue (a Unix socket's
+        // connect completes at once, into it) and the acceptor is not
+        // between an accept and listing its reader.
+        let queue_unread = !acceptor.is_finished()
+            && (queue.as_ref().is_some_and(connection_waiting) || accepting.load(Ordering::SeqCst));
         let waiting = queue_unread
             || readers.lock().is_ok_and(|list| {
                 list.iter().any(|r| {
@@ -810,7 +860,8 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
         if !waiting {
             break;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        // Woken by a stream's end; the timeout notices processes that die.
+        activity.wait(Duration::from_millis(2));
     }
     // Reports of processes that are gone without finishing them are closed
     // now. Between two streams a process holds no connection, so a fork
