@@ -9,9 +9,16 @@
 //! executed).
 //!
 //! Each slot is two pages of one reserved region (block page, guard page).
-//! Opening a block page splits the region's mapping, so a slot costs up to
-//! two memory mappings; the pool (`--guard-pages`, default
-//! [`DEFAULT_SLOTS`]) stays far below the kernel's limit of about 65,000.
+//! Slots are prepared [`CHUNK`] at a time, as the pool fills: the chunk is
+//! made readable and writable and its guard pages closed. Where the kernel
+//! has guard markers (`MADV_GUARD_INSTALL`, Linux 6.13) a closed page is a
+//! marker in the page table and the region stays one mapping; a closed page
+//! keeps no contents (a freed block's page was emptied anyway). Elsewhere
+//! pages are closed with `mprotect`, which splits the mapping: a slot then
+//! costs up to two mappings (the pool, `--guard-pages`, default
+//! [`DEFAULT_SLOTS`], stays far below the kernel's limit of about 65,000),
+//! and every `fork` of the program copies them (bash with ~340 guarded call
+//! sites had ~700 mappings; a fork cost 0.7-1.4 ms more than with markers).
 //! Which blocks: the first allocation from each call site (stack id) at the
 //! end of its page (overflows fault), the second one from the same site at
 //! the start of its page (underflows fault: the page before it is the
@@ -307,9 +314,89 @@ fn meta(slot: usize) -> *mut Slot {
     unsafe { (*META.get()).add(slot) }
 }
 
-fn protect(addr: usize, len: usize, prot: libc::c_int) -> bool {
+/// Slots prepared at a time (see the module docs).
+const CHUNK: usize = 16;
+/// `madvise` advice: install / remove guard markers (Linux 6.13).
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+const MADV_GUARD_REMOVE: libc::c_int = 103;
+/// Whether closed pages are guard markers (else `PROT_NONE`).
+static MARKERS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// Slots prepared so far (a multiple of [`CHUNK`], at most `SLOTS_N`).
+static PREPARED: AtomicUsize = AtomicUsize::new(0);
+
+/// Makes pages of the prepared part of the pool inaccessible. Their
+/// contents are lost with guard markers: only for guard pages and the pages
+/// of freed blocks.
+fn close(addr: usize, len: usize) -> bool {
+    let at = addr as *mut libc::c_void;
     // SAFETY: within our reservation.
-    unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) == 0 }
+    unsafe {
+        if MARKERS.load(Ordering::Relaxed) {
+            libc::madvise(at, len, MADV_GUARD_INSTALL) == 0
+        } else {
+            libc::mprotect(at, len, libc::PROT_NONE) == 0
+        }
+    }
+}
+
+/// Opens pages [`close`] closed (they read as zeros with guard markers).
+/// Async-signal-safe.
+fn open(addr: usize, len: usize) -> bool {
+    let at = addr as *mut libc::c_void;
+    // SAFETY: within our reservation.
+    unsafe {
+        if MARKERS.load(Ordering::Relaxed) {
+            libc::madvise(at, len, MADV_GUARD_REMOVE) == 0
+        } else {
+            libc::mprotect(at, len, libc::PROT_READ | libc::PROT_WRITE) == 0
+        }
+    }
+}
+
+/// Prepares the next chunk of slots (under LOCK): readable and writable,
+/// guard pages closed (the chunk holding slot 0 also opens and closes the
+/// pool's leading guard page). False when it could not be done.
+fn prepare_chunk() -> bool {
+    let n = SLOTS_N.load(Ordering::Relaxed);
+    let first = PREPARED.load(Ordering::Relaxed);
+    let end = (first + CHUNK).min(n);
+    if first >= end {
+        return false;
+    }
+    let base = BASE.load(Ordering::Relaxed);
+    let lo = if first == 0 {
+        base - PAGE
+    } else {
+        page_of(first)
+    };
+    let hi = page_of(end - 1) + SLOT_BYTES;
+    // SAFETY: within our reservation.
+    let rw = unsafe {
+        libc::mprotect(
+            lo as *mut libc::c_void,
+            hi - lo,
+            libc::PROT_READ | libc::PROT_WRITE,
+        )
+    };
+    if rw != 0 {
+        return false;
+    }
+    if first == 0 {
+        // The first close decides: markers where the kernel has them.
+        // SAFETY: the leading guard page of our reservation.
+        let marked = unsafe { libc::madvise(lo as *mut libc::c_void, PAGE, MADV_GUARD_INSTALL) };
+        MARKERS.store(marked == 0, Ordering::Relaxed);
+        if marked != 0 && !close(lo, PAGE) {
+            return false;
+        }
+    }
+    for slot in first..end {
+        if !close(page_of(slot) + PAGE, PAGE) {
+            return false;
+        }
+    }
+    PREPARED.store(end, Ordering::Relaxed);
+    true
 }
 
 /// Allocates a guarded block, or None (pool off or exhausted). `align` is
@@ -349,11 +436,18 @@ pub fn alloc(
         LOCK.unlock();
         return None;
     };
+    if slot >= PREPARED.load(Ordering::Relaxed) && !prepare_chunk() {
+        // The slot stays unused (NEXT_UNUSED moved past it): nothing of the
+        // pool beyond the prepared chunks is ever handed out.
+        LOCK.unlock();
+        return None;
+    }
     let page = page_of(slot);
     // SAFETY: slot metadata under LOCK.
     let m = unsafe { &mut *meta(slot) };
     let reused = STATE.at(slot).load(Ordering::Relaxed) == FREED;
-    if !protect(page, PAGE, libc::PROT_READ | libc::PROT_WRITE) {
+    // A prepared slot's page is open until its block is freed.
+    if reused && !open(page, PAGE) {
         LOCK.unlock();
         return None;
     }
@@ -361,7 +455,7 @@ pub fn alloc(
     // an underflow of the next slot's block) is closed again; a slot never
     // used yet may have had it opened by its neighbour's underflow.
     if m.opened {
-        protect(page + PAGE, PAGE, libc::PROT_NONE);
+        close(page + PAGE, PAGE);
     }
     // The guard before a block at the start of its page is the previous
     // slot's: if a reported overrun of that slot's live block opened it,
@@ -372,12 +466,11 @@ pub fn alloc(
         && if slot == 0 {
             // The pool's leading guard page (an earlier underflow of slot
             // 0's block may have opened it).
-            protect(page - PAGE, PAGE, libc::PROT_NONE)
+            close(page - PAGE, PAGE)
         } else if prev_opened {
             // Opened while its block lives: that block's overrun was
             // reported and may go on; closing it would report it again.
-            STATE.at(slot - 1).load(Ordering::Relaxed) != LIVE
-                && protect(page - PAGE, PAGE, libc::PROT_NONE)
+            STATE.at(slot - 1).load(Ordering::Relaxed) != LIVE && close(page - PAGE, PAGE)
         } else {
             true
         };
@@ -498,13 +591,16 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
             })
         };
         STATE.at(slot).store(FREED, Ordering::Release);
-        protect(page, PAGE, libc::PROT_NONE);
+        close(page, PAGE);
         // A closed page keeps no memory: a freed slot is only address
         // space until it is reused (the reuse clears the page anyway).
-        // SAFETY: the slot's own page, within our reservation.
-        unsafe { libc::madvise(page as *mut libc::c_void, PAGE, libc::MADV_DONTNEED) };
+        // A guard marker has dropped the page already.
+        if !MARKERS.load(Ordering::Relaxed) {
+            // SAFETY: the slot's own page, within our reservation.
+            unsafe { libc::madvise(page as *mut libc::c_void, PAGE, libc::MADV_DONTNEED) };
+        }
         if m.opened {
-            protect(page + PAGE, PAGE, libc::PROT_NONE);
+            close(page + PAGE, PAGE);
             m.opened = false;
         }
         let n = SLOTS_N.load(Ordering::Relaxed);
@@ -574,7 +670,7 @@ fn used_slot(addr: usize) -> Option<(usize, u8)> {
 /// or concerns no block (the fault is then the program's own).
 ///
 /// Async-signal-safe: no locks (a fault inside the pool's own code cannot
-/// happen), only mprotect.
+/// happen), only mprotect or madvise.
 pub fn on_fault(addr: usize) -> Option<(bool, Block, u32)> {
     let (slot, state) = used_slot(addr)?;
     // SAFETY: slot < SLOTS_N; the metadata is not in the faulting page.
@@ -585,7 +681,7 @@ pub fn on_fault(addr: usize) -> Option<(bool, Block, u32)> {
     if live && fault_page == page {
         return None; // the block's own page is open: not our fault
     }
-    protect(fault_page, PAGE, libc::PROT_READ | libc::PROT_WRITE);
+    open(fault_page, PAGE);
     if fault_page == page {
         m.opened = true; // a freed block's page
     } else if fault_page >= BASE.load(Ordering::Relaxed) {
@@ -613,11 +709,7 @@ pub fn open_after(q: usize) {
     let m = unsafe { &mut *meta(slot) };
     // A block at the start of its page overruns into its own page's slack.
     if m.q == q && !m.left && !m.opened {
-        protect(
-            page_of(slot) + PAGE,
-            PAGE,
-            libc::PROT_READ | libc::PROT_WRITE,
-        );
+        open(page_of(slot) + PAGE, PAGE);
         m.opened = true;
     }
 }
