@@ -109,8 +109,9 @@ flat). Robust statistics: Theil-Sen slope, Mann-Kendall test, per-window minima.
         long_about = "Serve /metrics over HTTP for Prometheus: /proc/meminfo as node_exporter names \
 it (node_memory_MemAvailable_bytes, ...), paging and OOM counters from /proc/vmstat, memory \
 pressure (PSI), memory per process name as process-exporter names it \
-(namedprocess_namegroup_memory_bytes), and cgroup v2 memory (memdx_cgroup_memory_bytes). Each \
-scrape reads /proc afresh; scrapes are answered concurrently. Listens on loopback unless told \
+(namedprocess_namegroup_memory_bytes), cgroup v2 memory (memdx_cgroup_memory_bytes), and the \
+trend of the processes and cgroups named by --watch* (memdx_trend_*: slope with its 95% interval, \
+verdict, time to the limit; judged as memdx watch judges). Each scrape reads /proc afresh; scrapes are answered concurrently. Listens on loopback unless told \
 otherwise.",
         after_help = commands::serve::AFTER_HELP
     )]
