@@ -1,6 +1,7 @@
 //! `memdx serve`: a Prometheus / OpenMetrics endpoint for this machine's
 //! memory (node_exporter's names), per-process memory (process-exporter's
-//! names) and cgroup v2 memory.
+//! names), cgroup memory (v2, or v1's memory controller) and the trends of
+//! watched targets.
 
 mod exposition;
 mod trend;
@@ -9,7 +10,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use clap::Args;
-use memdx_proc::cgroup::{v2_mount, CgroupMemory};
+use memdx_proc::cgroup::{memory_mount, CgroupMemory};
 use memdx_proc::pressure::MemoryPressure;
 use memdx_proc::process::{read_all, ReadOptions};
 use memdx_proc::{MemInfo, ProcRoot, VmStat};
@@ -31,7 +32,9 @@ Prometheus text format 0.0.4):
                                    as process-exporter; PSS needs root for others' processes
   namedprocess_namegroup_num_procs{groupname}
   memdx_cgroup_memory_bytes{cgroup, memtype="current|working_set|anon|file|swap"}
-  memdx_cgroup_memory_max_bytes{cgroup}   cgroups v2 that processes are charged to
+  memdx_cgroup_memory_max_bytes{cgroup}   cgroups that processes are charged to
+                                   (v2, or v1's memory controller: usage_in_bytes,
+                                   limit_in_bytes, total_* of memory.stat)
 
 Trend gauges of the targets named by --watch PID, --watch-name REGEX and
 --watch-cgroup PATH (each repeatable; labels kind="pid|name|cgroup", target,
@@ -102,7 +105,7 @@ pub struct ServeArgs {
     /// matches REGEX, summed (as memdx watch --name); repeatable.
     #[arg(long, value_name = "REGEX")]
     watch_name: Vec<String>,
-    /// Export the trend of this cgroup v2 (as memdx watch --cgroup);
+    /// Export the trend of this cgroup (as memdx watch --cgroup);
     /// repeatable.
     #[arg(long, value_name = "PATH")]
     watch_cgroup: Vec<String>,
@@ -175,7 +178,7 @@ fn snapshot(root: &ProcRoot, trends: &Trends) -> Snapshot {
     )
     .unwrap_or_default();
     let mut cgroups = Vec::new();
-    if v2_mount(root).is_some() {
+    if memory_mount(root).is_some() {
         let mut paths: Vec<&str> = processes
             .iter()
             .filter_map(|p| p.cgroup.as_deref())

@@ -27,7 +27,8 @@ Targets:
   PID             one process
   --name REGEX    every process whose name (comm) or command line matches, summed
                   (the group's footprint; the PROCS column counts them)
-  --cgroup PATH   a cgroup v2: /system.slice/app.service or /sys/fs/cgroup/...
+  --cgroup PATH   a cgroup (v2, or v1's memory controller): /system.slice/app.service
+                  or /sys/fs/cgroup/...
 
 The trend is judged on one figure (--metric): PSS for processes (RSS when
 smaps_rollup is not readable), the working set (memory.current - inactive_file,
@@ -52,7 +53,8 @@ pub struct WatchArgs {
     /// Watch every process whose name or command line matches REGEX, summed.
     #[arg(long, value_name = "REGEX", conflicts_with = "cgroup")]
     name: Option<String>,
-    /// Watch a cgroup v2 (path in the hierarchy, or under /sys/fs/cgroup).
+    /// Watch a cgroup, v2 or v1's memory controller (path in the hierarchy,
+    /// or under /sys/fs/cgroup).
     #[arg(long, value_name = "PATH")]
     cgroup: Option<String>,
     /// Time between samples: seconds (0.5, 12) or with a unit (30s, 10m).

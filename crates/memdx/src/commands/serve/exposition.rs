@@ -30,7 +30,7 @@ pub struct Snapshot {
     pub pressure: Option<MemoryPressure>,
     /// Every process (PSS where readable).
     pub processes: Vec<ProcessMemory>,
-    /// Cgroups (v2) that processes are charged to, by path.
+    /// Cgroups that processes are charged to, by path.
     pub cgroups: Vec<(String, CgroupMemory)>,
     /// The watched targets' trends (`--watch*`).
     pub trends: Vec<TrendGauge>,
@@ -196,12 +196,12 @@ pub fn registry(s: &Snapshot) -> Registry {
     }
     reg.register(
         "memdx_cgroup_memory_bytes",
-        "cgroup v2 memory: memory.current, working set (current - inactive_file), anon, file, swap",
+        "cgroup memory: memory.current (v1 usage_in_bytes), working set (current - inactive_file), anon, file, swap",
         cg_memory,
     );
     reg.register(
         "memdx_cgroup_memory_max_bytes",
-        "cgroup v2 memory.max (cgroups with a limit only)",
+        "cgroup memory.max (v1 limit_in_bytes; cgroups with a limit only)",
         cg_max,
     );
     register_trends(&mut reg, &s.trends);
@@ -448,6 +448,48 @@ mod tests {
         // user.slice has no limit ("max"): no max series for it.
         assert!(
             !text.contains(r#"memdx_cgroup_memory_max_bytes{cgroup="/user.slice"}"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn cgroup_v1_memory_from_the_fixture_tree() {
+        let root = memdx_proc::ProcRoot::new(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/fixtures/cgroup/v1-hybrid"),
+        );
+        let snap = Snapshot {
+            cgroups: ["/system.slice/web.service", "/user.slice"]
+                .into_iter()
+                .map(|p| (p.to_string(), CgroupMemory::read(&root, p).unwrap()))
+                .collect(),
+            ..Snapshot::default()
+        };
+        let (text, _) = encode(&registry(&snap), false);
+        let web = r#"cgroup="/system.slice/web.service""#;
+        for line in [
+            format!(r#"memdx_cgroup_memory_bytes{{{web},memtype="current"}} 322961408"#),
+            format!(r#"memdx_cgroup_memory_bytes{{{web},memtype="working_set"}} 249561088"#),
+            format!(r#"memdx_cgroup_memory_bytes{{{web},memtype="anon"}} 209715200"#),
+            format!(r#"memdx_cgroup_memory_bytes{{{web},memtype="file"}} 104857600"#),
+            format!(r#"memdx_cgroup_memory_bytes{{{web},memtype="swap"}} 1048576"#),
+            format!(r#"memdx_cgroup_memory_max_bytes{{{web}}} 536870912"#),
+            r#"memdx_cgroup_memory_bytes{cgroup="/user.slice",memtype="working_set"} 0"#
+                .to_string(),
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        // limit_in_bytes 9223372036854771712 is v1's "no limit": no max series.
+        assert!(
+            !text.contains(r#"memdx_cgroup_memory_max_bytes{cgroup="/user.slice"}"#),
+            "{text}"
+        );
+        // No swap accounting in user.slice: no swap series.
+        assert!(
+            !text.contains(r#"cgroup="/user.slice",memtype="swap""#),
             "{text}"
         );
     }

@@ -1,12 +1,12 @@
 //! What `memdx watch` (and `memdx serve --watch*`) samples: one process, the
-//! processes matching a name, or a cgroup; one sample of it; and the limit
+//! processes matching a name, or a cgroup (v2, or v1's memory controller); one sample of it; and the limit
 //! its growth would run into. Errors are messages without the command's
 //! prefix (each command adds its own).
 
 use std::path::PathBuf;
 
 use memdx_model::watch::{cgroup_sample, process_sample, Metric, WatchSample};
-use memdx_proc::cgroup::{v2_mount, CgroupMemory, MemoryLimit};
+use memdx_proc::cgroup::{memory_mount, CgroupMemory, CgroupVersion, MemoryLimit};
 use memdx_proc::process::{list_pids, read_process, ProcessMemory, ReadOptions};
 use memdx_proc::{MemInfo, ProcRoot};
 use memdx_units::format_bytes;
@@ -36,19 +36,24 @@ impl Target {
         })
     }
 
-    /// `--cgroup PATH`, relative to the v2 hierarchy, checked to exist with
-    /// the memory controller enabled.
+    /// `--cgroup PATH`, relative to the memory hierarchy (cgroup v2, or v1's
+    /// memory controller; see `memory_mount`), checked to exist with memory
+    /// accounting.
     pub fn cgroup(option: &str, root: &ProcRoot, path: &str) -> Result<Self, String> {
-        let rel = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-            .iter()
-            .find_map(|prefix| {
-                path.strip_prefix(prefix)
-                    .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-            })
-            .unwrap_or(path);
-        let mount = v2_mount(root).ok_or_else(|| {
+        let rel = [
+            "/sys/fs/cgroup/unified",
+            "/sys/fs/cgroup/memory",
+            "/sys/fs/cgroup",
+        ]
+        .iter()
+        .find_map(|prefix| {
+            path.strip_prefix(prefix)
+                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .unwrap_or(path);
+        let (mount, _) = memory_mount(root).ok_or_else(|| {
             format!(
-                "{option} {path}: no cgroup v2 hierarchy under {} (cgroup v1 only?)",
+                "{option} {path}: no cgroup hierarchy with memory accounting under {} (neither cgroup v2 nor v1's memory controller)",
                 root.path("sys/fs/cgroup").display()
             )
         })?;
@@ -154,7 +159,8 @@ pub fn take_sample(
     Ok(Some((process_sample(t, &procs), procs)))
 }
 
-/// What growth would run into: the cgroup's memory.max (the watched cgroup,
+/// What growth would run into: the cgroup's memory.max or v1
+/// memory.limit_in_bytes (the watched cgroup,
 /// or the one the processes are charged to), else MemAvailable.
 pub fn limit_info(root: &ProcRoot, target: &Target, procs: &[ProcessMemory]) -> Option<LimitInfo> {
     let cgroup = match target {
@@ -172,7 +178,11 @@ pub fn limit_info(root: &ProcRoot, target: &Target, procs: &[ProcessMemory]) -> 
         if let (Some(MemoryLimit::Bytes(max)), Some(current)) = (cg.max, cg.current) {
             return Some(LimitInfo {
                 event: format!(
-                    "the cgroup limit (memory.max {}) is reached",
+                    "the cgroup limit ({} {}) is reached",
+                    match cg.version {
+                        CgroupVersion::V1 => "memory.limit_in_bytes",
+                        CgroupVersion::V2 => "memory.max",
+                    },
                     format_bytes(max as f64)
                 ),
                 remaining_bytes: max as f64 - current as f64,
