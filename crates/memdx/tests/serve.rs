@@ -58,11 +58,20 @@ fn serve() -> (Running, u16) {
 
 /// `memdx serve EXTRA...` on a free loopback port, once it accepts connections.
 fn serve_with(extra: &[&str]) -> (Running, u16) {
+    serve_in(None, extra)
+}
+
+/// `memdx serve EXTRA...` reading the tree `root` (MEMDX_PROC_ROOT), or the machine.
+fn serve_in(root: Option<&Path>, extra: &[&str]) -> (Running, u16) {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_memdx"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_memdx"));
+    command.env_remove("MEMDX_PROC_ROOT");
+    if let Some(root) = root {
+        command.env("MEMDX_PROC_ROOT", root);
+    }
+    let child = command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(extra)
-        .env_remove("MEMDX_PROC_ROOT")
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -506,6 +515,50 @@ fn prometheus_scrapes_the_trend_gauges_of_watched_processes() {
     assert_eq!(figure("memdx_trend_time_to_limit_seconds", &calm), None);
     let calm_memory = figure("memdx_trend_memory_bytes", &calm).unwrap();
     assert!(calm_memory > 16.0 * MIB, "{calm_memory}");
+}
+
+#[test]
+fn a_watched_cgroup_v1_fixture_has_its_trend_and_room() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/cgroup/v1-hybrid");
+    let (_serve, port) = serve_in(
+        Some(&root),
+        &[
+            "--watch-cgroup",
+            "/system.slice/web.service",
+            "--watch-interval",
+            "0.05",
+        ],
+    );
+    let labels = r#"kind="cgroup",target="/system.slice/web.service",metric="working_set""#;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // The fixture does not change: after 8 samples the verdict is stable.
+    let body = loop {
+        let (code, _, body) = get(port, "/metrics", None);
+        assert_eq!(code, 200);
+        if body.contains(&format!(
+            r#"memdx_trend_verdict{{{labels},verdict="stable"}} 1"#
+        )) {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "never stable:\n{body}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for line in [
+        // usage_in_bytes - total_inactive_file.
+        format!("memdx_trend_memory_bytes{{{labels}}} 249561088"),
+        // limit_in_bytes - usage_in_bytes.
+        format!("memdx_trend_limit_remaining_bytes{{{labels}}} 213909504"),
+        format!("memdx_trend_slope_bytes_per_second{{{labels}}} 0"),
+    ] {
+        assert!(
+            body.lines().any(|l| l == line || l == format!("{line}.0")),
+            "missing {line:?} in\n{body}"
+        );
+    }
+    assert!(
+        !body.contains("memdx_trend_time_to_limit_seconds{"),
+        "{body}"
+    );
 }
 
 #[test]

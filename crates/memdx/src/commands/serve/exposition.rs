@@ -517,7 +517,7 @@ mod tests {
         let stable = TrendGauge {
             kind: "cgroup",
             target: "/system.slice/web.service".into(),
-            metric: "working-set",
+            metric: "working_set",
             verdict: "stable",
             time_to_limit: None,
             ..growing.clone()
@@ -528,7 +528,7 @@ mod tests {
         };
         let (text, _) = encode(&registry(&snap), false);
         let pid = r#"kind="pid",target="42",metric="pss""#;
-        let cg = r#"kind="cgroup",target="/system.slice/web.service",metric="working-set""#;
+        let cg = r#"kind="cgroup",target="/system.slice/web.service",metric="working_set""#;
         for line in [
             format!("memdx_trend_slope_bytes_per_second{{{pid}}} 1048576.0"),
             format!("memdx_trend_slope_lower_bytes_per_second{{{pid}}} 900000.0"),

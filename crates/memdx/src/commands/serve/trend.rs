@@ -49,7 +49,7 @@ fn verdict_name(v: &Verdict) -> &'static str {
 pub struct TrendGauge {
     pub kind: &'static str,
     pub target: String,
-    /// The judged figure (`pss`, `working-set`, ...); empty before the
+    /// The judged figure (`pss`, `working_set`, ...); empty before the
     /// first sample.
     pub metric: &'static str,
     /// Samples in the window (after the warm-up).
