@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{ProcError, Result};
 use crate::root::ProcRoot;
 
-/// cgroup v1's memory hierarchy, relative to the root.
-pub const V1_MEMORY_MOUNT: &str = "sys/fs/cgroup/memory";
+pub use crate::cgroup::V1_MEMORY_MOUNT;
 
 /// Limits at or above this are v1's "no limit" (page-rounded 2^63 - 1).
 const V1_UNLIMITED: u64 = 1 << 62;

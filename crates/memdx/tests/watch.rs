@@ -362,6 +362,49 @@ fn the_cgroup_fixture_is_read_through_memdx_proc_root() {
 }
 
 #[test]
+fn a_cgroup_v1_fixture_is_read_with_its_hierarchical_totals() {
+    let root =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/cgroup/v1-hybrid");
+    for path in [
+        "/system.slice/web.service",
+        "/sys/fs/cgroup/memory/system.slice/web.service",
+    ] {
+        let out = watch(
+            &[
+                "--cgroup",
+                path,
+                "--interval",
+                "0.05",
+                "--duration",
+                "0.6",
+                "--json",
+            ],
+            Some(&root),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (samples, v) = json_lines(&out);
+        // usage_in_bytes; usage - total_inactive_file (the kubelet's v1
+        // working set); total_rss; total_cache; memsw - usage.
+        assert_eq!(samples[0]["current"], 322_961_408);
+        assert_eq!(samples[0]["working_set"], 249_561_088);
+        assert_eq!(samples[0]["anon"], 209_715_200);
+        assert_eq!(samples[0]["file"], 104_857_600);
+        assert_eq!(samples[0]["swap"], 1_048_576);
+        assert_eq!(v["metric"], "working_set");
+        assert_eq!(verdict_kind(&v), "stable", "{v}");
+        assert_eq!(
+            v["limit"]["event"],
+            "the cgroup limit (memory.limit_in_bytes 512.0 MiB) is reached"
+        );
+        assert_eq!(v["limit"]["remaining_bytes"], 536_870_912.0 - 322_961_408.0);
+    }
+}
+
+#[test]
 fn bad_input_is_one_line_naming_the_value() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
     let cases: [(&[&str], Option<PathBuf>, &str); 7] = [
@@ -394,7 +437,7 @@ fn bad_input_is_one_line_naming_the_value() {
         (
             &["--cgroup", "/docker"],
             Some(fixtures.join("ps/cgroup-v1-docker")),
-            "memdx watch: --cgroup /docker: no cgroup v2 hierarchy under",
+            "memdx watch: --cgroup /docker: no cgroup hierarchy with memory accounting under",
         ),
     ];
     for (args, root, want) in cases {
