@@ -234,14 +234,32 @@ pub unsafe fn check_header(q: usize) -> Option<(usize, usize, bool)> {
             let csize = unsafe { ((raw - 8) as *const usize).read() } & !7;
             csize >= size + off + redzone() && csize <= size + off + redzone() + (1 << 20) + 4096
         };
-    // Which bytes of the check differ (offsets before the block: the
-    // check's top byte is the byte just before the block). Bytes further
-    // down (the allocation stack, the first word) cannot be compared.
+    let (first, last) = damaged_check_bytes(want, got);
+    Some((first, last, believable))
+}
+
+/// Which bytes of a check word differ (offsets before the block: the
+/// check's top byte is the byte just before the block). Bytes further
+/// down (the allocation stack, the first word) cannot be compared.
+fn damaged_check_bytes(want: u32, got: u32) -> (usize, usize) {
     let diff = (want ^ got).to_le_bytes();
     let before = |i: usize| 4 - i; // byte i of the check is 4 - i bytes before q
     let first_i = diff.iter().position(|&b| b != 0).unwrap_or(0);
     let last_i = diff.iter().rposition(|&b| b != 0).unwrap_or(3);
-    Some((before(first_i), before(last_i), believable))
+    (before(first_i), before(last_i))
+}
+
+/// The damaged bytes before live block `q` (as [`check_header`]), reading
+/// only its header: the exit-time check of blocks never freed.
+///
+/// # Safety
+/// `q` is a live block start whose header is readable.
+pub unsafe fn header_damage(q: usize) -> Option<(usize, usize)> {
+    let h = header_at(q);
+    // SAFETY: per the contract.
+    let (w0, w1) = unsafe { (h.read(), h.add(1).read()) };
+    let (want, got) = (check_word(q, w0), (w1 >> 32) as u32);
+    (want != got).then(|| damaged_check_bytes(want, got))
 }
 
 /// Reads the header of block `q`.
