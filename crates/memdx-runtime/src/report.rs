@@ -710,7 +710,9 @@ fn collect_damage() -> [Option<Corruption>; 8] {
         }
         // SAFETY: as above. A write before a block never freed changed
         // its check word (found here, as a freed block's is on its free).
-        if let Some((first, last)) = unsafe { table::header_damage(q) } {
+        if let Some((first, last)) =
+            unsafe { table::header_damage(q) }.filter(|_| !table::underflow_reported(q, false))
+        {
             note(Corruption {
                 kind: CorruptionKind::BeforeStart,
                 block_start: q as u64,

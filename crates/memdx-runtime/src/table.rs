@@ -198,6 +198,59 @@ pub fn note_overrun_reported(q: usize) {
     }
 }
 
+/// Live blocks whose header a checked C routine was reported writing
+/// (before it did): the damage it leaves is no second error. A small ring;
+/// only the error paths read it.
+static UNDERFLOWS: [AtomicUsize; 16] = [const { AtomicUsize::new(0) }; 16];
+static UNDERFLOW_NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Remembers that a write before live block `q` was reported.
+pub fn note_underflow_reported(q: usize) {
+    if UNDERFLOWS.iter().any(|u| u.load(Ordering::Relaxed) == q) {
+        return;
+    }
+    let i = UNDERFLOW_NEXT.fetch_add(1, Ordering::Relaxed) % UNDERFLOWS.len();
+    UNDERFLOWS[i].store(q, Ordering::Relaxed);
+}
+
+/// Whether a write before block `q` was reported already; `forget`: the
+/// block is being released (a later block at its address starts clean).
+pub fn underflow_reported(q: usize, forget: bool) -> bool {
+    for u in &UNDERFLOWS {
+        if u.load(Ordering::Relaxed) == q {
+            if forget {
+                u.store(0, Ordering::Relaxed);
+            }
+            return true;
+        }
+    }
+    false
+}
+
+/// The two header words of live block `q`.
+///
+/// # Safety
+/// `q` is a live block start.
+pub unsafe fn header_words(q: usize) -> (u64, u64) {
+    let h = header_at(q);
+    // SAFETY: per the contract.
+    unsafe { (h.read(), h.add(1).read()) }
+}
+
+/// Puts back the header words of live block `q` that [`header_words`]
+/// read, after a reported write before the block overwrote them.
+///
+/// # Safety
+/// `q` is a live block start.
+pub unsafe fn restore_header(q: usize, w0: u64, w1: u64) {
+    let h = header_at(q);
+    // SAFETY: per the contract.
+    unsafe {
+        h.write(w0);
+        h.add(1).write(w1);
+    }
+}
+
 /// Whether an overrun of live block `q` was reported already.
 ///
 /// # Safety
@@ -674,6 +727,48 @@ pub fn lookup(q: usize) -> Option<Block> {
     }
     // SAFETY: a set bit means a complete header.
     is_live(q).then(|| unsafe { read_block(q) }.0)
+}
+
+/// How far back from a pointer [`lookup_near`] looks for the block it is
+/// inside: interior pointers deeper into a block are not checked.
+pub const NEAR_REACH: usize = 4096;
+
+/// The live block that `p` starts, is inside (at most [`NEAR_REACH`] bytes
+/// from its start), or lies just before (in its header) or just after (in
+/// its redzone): the block a C routine's range from `p` must stay in. A few
+/// bitmap probes; no lock.
+#[inline]
+pub fn lookup_near(p: usize) -> Option<Block> {
+    if crate::guard::contains(p) {
+        // The common case, a block start, first (one compare).
+        return crate::guard::lookup(p)
+            .or_else(|| crate::guard::find(p).and_then(|(live, b, _)| live.then_some(b)));
+    }
+    // No leaf: no block within this GiB (stacks, most globals).
+    let l = leaf(p, false)?;
+    let (w, m) = bit_pos(p);
+    let bits = word(l, w).load(Ordering::Acquire);
+    // A block starting at the next 16-byte granule: p is in its header.
+    let next = if m == 1 << 63 {
+        (p | ((1 << GRAN_SHIFT) - 1)) + 1
+    } else {
+        0
+    };
+    let q = if (next == 0 && bits & (m << 1) != 0) || (next != 0 && is_live(next)) {
+        (p | ((1 << GRAN_SHIFT) - 1)) + 1
+    } else {
+        let below = bits & (m | (m - 1));
+        if below != 0 {
+            // The nearest block start at or below p, in this word.
+            let bit = 63 - below.leading_zeros() as usize;
+            (p & !((64 << GRAN_SHIFT) - 1)) + (bit << GRAN_SHIFT)
+        } else {
+            live_start_below(p, NEAR_REACH)?
+        }
+    };
+    // SAFETY: a set bit means a complete header.
+    let (b, ..) = unsafe { read_block(q) };
+    (p < q + b.size + redzone()).then_some(b)
 }
 
 /// Calls `f` with every live block start, in address order.
@@ -1432,7 +1527,9 @@ fn release_damaged_header<E: FnMut(usize)>(
     // SAFETY: as above.
     let (mut b, _, _, _) = unsafe { read_block(q) };
     let mut damage = Damages {
-        before_start: before.map(|(first, last, _)| (first, last)),
+        before_start: before
+            .map(|(first, last, _)| (first, last))
+            .filter(|_| !underflow_reported(q, true)),
         after_end: None,
     };
     if let Some((_, _, false)) = before {
