@@ -706,3 +706,18 @@ pub fn for_each_live_damage(f: &mut dyn FnMut(Block, Option<Span>, Option<Span>)
         f(m.block(), before, after);
     }
 }
+
+/// The live guarded block whose slot holds `addr` (its page or the guard
+/// page after it): a few loads, for the checked C routines' lookups
+/// (`table::lookup_near`). An address in the guard page before a block at
+/// the start of its page is not matched to that block.
+#[inline]
+pub fn live_in_slot(addr: usize) -> Option<Block> {
+    let base = BASE.load(Ordering::Relaxed);
+    let slot = addr.checked_sub(base)? / SLOT_BYTES;
+    if slot >= SLOTS_N.load(Ordering::Relaxed) || STATE.at(slot).load(Ordering::Acquire) != LIVE {
+        return None;
+    }
+    // SAFETY: slot < SLOTS_N.
+    Some(unsafe { *meta(slot) }.block())
+}

@@ -729,20 +729,19 @@ pub fn lookup(q: usize) -> Option<Block> {
     is_live(q).then(|| unsafe { read_block(q) }.0)
 }
 
-/// How far back from a pointer [`lookup_near`] looks for the block it is
-/// inside: interior pointers deeper into a block are not checked.
-pub const NEAR_REACH: usize = 4096;
+/// How many bitmap words (1 KiB of address space each) before a
+/// pointer's own [`lookup_near`] looks at for the start of the block it is
+/// inside: pointers deeper into a block (1 to 2 KiB from its start, by
+/// where they fall in their word) are not checked.
+const NEAR_WORDS: usize = 1;
 
-/// The live block that `p` starts, is inside (at most [`NEAR_REACH`] bytes
-/// from its start), or lies just before (in its header) or just after (in
+/// The live block that `p` starts, is inside (see [`NEAR_WORDS`]), or lies just before (in its header) or just after (in
 /// its redzone): the block a C routine's range from `p` must stay in. A few
 /// bitmap probes; no lock.
 #[inline]
 pub fn lookup_near(p: usize) -> Option<Block> {
     if crate::guard::contains(p) {
-        // The common case, a block start, first (one compare).
-        return crate::guard::lookup(p)
-            .or_else(|| crate::guard::find(p).and_then(|(live, b, _)| live.then_some(b)));
+        return crate::guard::live_in_slot(p);
     }
     // No leaf: no block within this GiB (stacks, most globals).
     let l = leaf(p, false)?;
@@ -757,14 +756,20 @@ pub fn lookup_near(p: usize) -> Option<Block> {
     let q = if (next == 0 && bits & (m << 1) != 0) || (next != 0 && is_live(next)) {
         (p | ((1 << GRAN_SHIFT) - 1)) + 1
     } else {
-        let below = bits & (m | (m - 1));
-        if below != 0 {
-            // The nearest block start at or below p, in this word.
-            let bit = 63 - below.leading_zeros() as usize;
-            (p & !((64 << GRAN_SHIFT) - 1)) + (bit << GRAN_SHIFT)
-        } else {
-            live_start_below(p, NEAR_REACH)?
+        // The nearest block start at or below p: in this word, else in
+        // one of the NEAR_WORDS words before it (same leaf).
+        let mut below = bits & (m | (m - 1));
+        let mut base = p & !((64 << GRAN_SHIFT) - 1);
+        let mut k = 0;
+        while below == 0 {
+            if k == NEAR_WORDS || w < k + 1 {
+                return None;
+            }
+            k += 1;
+            below = word(l, w - k).load(Ordering::Acquire);
+            base -= 64 << GRAN_SHIFT;
         }
+        base + ((63 - below.leading_zeros() as usize) << GRAN_SHIFT)
     };
     // SAFETY: a set bit means a complete header.
     let (b, ..) = unsafe { read_block(q) };
