@@ -330,6 +330,10 @@ pub enum AccessKind {
     Write = 2,
     /// The source and destination of `func` overlap (`dst`, `src`, `len`).
     Overlap = 3,
+    /// A system call's buffer argument (`func`: the C library's wrapper,
+    /// a `Sys*` routine) points to `size` bytes with an unaddressable one
+    /// at `addr` (the first).
+    SyscallParam = 4,
 }
 
 impl AccessKind {
@@ -340,6 +344,7 @@ impl AccessKind {
             1 => Self::Read,
             2 => Self::Write,
             3 => Self::Overlap,
+            4 => Self::SyscallParam,
             _ => return None,
         })
     }
@@ -399,11 +404,31 @@ pub enum Routine {
     StrncatChk = 25,
     /// glibc's `__mempcpy_chk` (FORTIFY_SOURCE).
     MempcpyChk = 26,
+    /// `write` (a system call's buffer: [`AccessKind::SyscallParam`]).
+    SysWrite = 27,
+    /// `read`.
+    SysRead = 28,
+    /// `pread`/`pread64`.
+    SysPread64 = 29,
+    /// `pwrite`/`pwrite64`.
+    SysPwrite64 = 30,
+    /// `send`.
+    SysSend = 31,
+    /// `sendto`.
+    SysSendto = 32,
+    /// `recv`.
+    SysRecv = 33,
+    /// `recvfrom`.
+    SysRecvfrom = 34,
+    /// `writev`.
+    SysWritev = 35,
+    /// `readv`.
+    SysReadv = 36,
 }
 
 impl Routine {
     /// Every routine, in wire order.
-    pub const ALL: [Routine; 24] = [
+    pub const ALL: [Routine; 34] = [
         Routine::Memcpy,
         Routine::Memmove,
         Routine::Memset,
@@ -428,6 +453,16 @@ impl Routine {
         Routine::StrcatChk,
         Routine::StrncatChk,
         Routine::MempcpyChk,
+        Routine::SysWrite,
+        Routine::SysRead,
+        Routine::SysPread64,
+        Routine::SysPwrite64,
+        Routine::SysSend,
+        Routine::SysSendto,
+        Routine::SysRecv,
+        Routine::SysRecvfrom,
+        Routine::SysWritev,
+        Routine::SysReadv,
     ];
 
     /// Decodes the wire value (0 and unassigned values are `None`).
@@ -464,7 +499,35 @@ impl Routine {
             Routine::StrcatChk => "strcat",
             Routine::StrncatChk => "strncat",
             Routine::MempcpyChk => "mempcpy",
+            Routine::SysWrite => "write",
+            Routine::SysRead => "read",
+            Routine::SysPread64 => "pread64",
+            Routine::SysPwrite64 => "pwrite64",
+            Routine::SysSend => "send",
+            Routine::SysSendto => "sendto",
+            Routine::SysRecv => "recv",
+            Routine::SysRecvfrom => "recvfrom",
+            Routine::SysWritev => "writev",
+            Routine::SysReadv => "readv",
         }
+    }
+
+    /// For a system call wrapper, the parameter as Valgrind 3.19 names it
+    /// in "Syscall param NAME points to unaddressable byte(s)" (and in a
+    /// `Memcheck:Param` suppression): amd64 names send and recv after the
+    /// sendto and recvfrom system calls they make.
+    pub fn syscall_param(self) -> Option<&'static str> {
+        Some(match self {
+            Routine::SysWrite => "write(buf)",
+            Routine::SysRead => "read(buf)",
+            Routine::SysPread64 => "pread64(buf)",
+            Routine::SysPwrite64 => "pwrite64(buf)",
+            Routine::SysSend | Routine::SysSendto => "socketcall.sendto(msg)",
+            Routine::SysRecv | Routine::SysRecvfrom => "socketcall.recvfrom(buf)",
+            Routine::SysWritev => "writev(vector[...])",
+            Routine::SysReadv => "readv(vector[...])",
+            _ => return None,
+        })
     }
 }
 

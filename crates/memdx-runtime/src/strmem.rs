@@ -336,7 +336,7 @@ impl Replay {
 /// its write before the block was reported (the header holds the block's
 /// size and allocation stack; Valgrind keeps its own apart).
 #[inline]
-fn repair_header() {
+pub fn repair_header() {
     let td = crate::tls::get();
     let (q, w0, w1) = td.header_repair.get();
     // Not after the runtime's own copies while it reports (`in_hook`).

@@ -808,7 +808,7 @@ pub fn for_each_live(f: &mut dyn FnMut(usize)) {
 
 /// Largest block size seen so far (bounds the backward search for the
 /// block around an address).
-static MAX_SIZE_SEEN: AtomicUsize = AtomicUsize::new(0);
+pub static MAX_SIZE_SEEN: AtomicUsize = AtomicUsize::new(0);
 
 /// The nearest live block start at or below `addr` within `reach` bytes.
 fn live_start_below(addr: usize, reach: usize) -> Option<usize> {

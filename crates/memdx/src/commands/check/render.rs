@@ -1108,6 +1108,18 @@ impl ProcessReport {
                     0,
                 )
             }
+            AccessKind::SyscallParam => {
+                let param = a
+                    .func
+                    .and_then(memdx_events::Routine::syscall_param)
+                    .unwrap_or("?");
+                (
+                    format!("Syscall param {param} points to unaddressable byte(s)"),
+                    model::ErrorKind::SyscallParam,
+                    memdx_supp::Query::Param(param),
+                    0,
+                )
+            }
             // An instruction fetch from an unmapped address (a call through
             // a wild pointer, a return to a smashed return address).
             AccessKind::Fault if a.addr == a.pc && a.si_code != SI_KERNEL => (
@@ -1678,7 +1690,7 @@ mod tests {
 ==42== 
 ==42== For lists of detected and suppressed errors, rerun with: -s
 ==42== ERROR SUMMARY: 1 errors from 1 contexts (suppressed: 0 from 0)
-==42== Not checked by memdx: uses of uninitialised values, reads outside heap blocks that hit no guard page, stack and global overruns, system call arguments (see 'memdx check --help')
+==42== Not checked by memdx: uses of uninitialised values, reads outside heap blocks that hit no guard page, stack and global overruns, system call arguments other than read/write/send/recv buffers (see 'memdx check --help')
 ";
         assert_eq!(text, expected);
     }
