@@ -334,6 +334,10 @@ pub enum AccessKind {
     /// a `Sys*` routine) points to `size` bytes with an unaddressable one
     /// at `addr` (the first).
     SyscallParam = 4,
+    /// An allocation function (`func`: an `Alloc*` routine) was called with
+    /// a possibly negative argument: `addr` holds its value, `size` which
+    /// argument (0: `size`, 1: `nmemb`).
+    FishyValue = 5,
 }
 
 impl AccessKind {
@@ -345,6 +349,7 @@ impl AccessKind {
             2 => Self::Write,
             3 => Self::Overlap,
             4 => Self::SyscallParam,
+            5 => Self::FishyValue,
             _ => return None,
         })
     }
@@ -424,11 +429,24 @@ pub enum Routine {
     SysWritev = 35,
     /// `readv`.
     SysReadv = 36,
+    /// `malloc` (a fishy argument: [`AccessKind::FishyValue`]).
+    AllocMalloc = 37,
+    /// `calloc`.
+    AllocCalloc = 38,
+    /// `realloc`.
+    AllocRealloc = 39,
+    /// `memalign` (also aligned_alloc, posix_memalign and valloc, which
+    /// Valgrind names so).
+    AllocMemalign = 40,
+    /// `operator new` (Valgrind's `__builtin_new`).
+    AllocNew = 41,
+    /// `operator new[]` (Valgrind's `__builtin_vec_new`).
+    AllocNewArray = 42,
 }
 
 impl Routine {
     /// Every routine, in wire order.
-    pub const ALL: [Routine; 34] = [
+    pub const ALL: [Routine; 40] = [
         Routine::Memcpy,
         Routine::Memmove,
         Routine::Memset,
@@ -463,6 +481,12 @@ impl Routine {
         Routine::SysRecvfrom,
         Routine::SysWritev,
         Routine::SysReadv,
+        Routine::AllocMalloc,
+        Routine::AllocCalloc,
+        Routine::AllocRealloc,
+        Routine::AllocMemalign,
+        Routine::AllocNew,
+        Routine::AllocNewArray,
     ];
 
     /// Decodes the wire value (0 and unassigned values are `None`).
@@ -509,6 +533,12 @@ impl Routine {
             Routine::SysRecvfrom => "recvfrom",
             Routine::SysWritev => "writev",
             Routine::SysReadv => "readv",
+            Routine::AllocMalloc => "malloc",
+            Routine::AllocCalloc => "calloc",
+            Routine::AllocRealloc => "realloc",
+            Routine::AllocMemalign => "memalign",
+            Routine::AllocNew => "__builtin_new",
+            Routine::AllocNewArray => "__builtin_vec_new",
         }
     }
 

@@ -226,6 +226,8 @@ fn gen_suppression(query: memdx_supp::Query<'_>, frames: &[FrameText]) -> model:
             )
         }
         memdx_supp::Query::Overlap => ("Memcheck:Overlap", None),
+        memdx_supp::Query::Param(p) => ("Memcheck:Param", Some(p.to_string())),
+        memdx_supp::Query::FishyValue(p) => ("Memcheck:FishyValue", Some(p.to_string())),
         _ => ("Memcheck:Free", None),
     };
     model::Suppression::new(
@@ -1087,6 +1089,7 @@ impl ProcessReport {
             }
         }
         let func = a.func.map_or("", memdx_events::Routine::name);
+        let fishy_param: String;
         let (headline, kind, query, size) = match a.kind {
             AccessKind::Overlap => {
                 // Valgrind prints the length only for routines that take one.
@@ -1105,6 +1108,19 @@ impl ProcessReport {
                     text,
                     model::ErrorKind::Overlap,
                     memdx_supp::Query::Overlap,
+                    0,
+                )
+            }
+            AccessKind::FishyValue => {
+                let arg = if a.size == 1 { "nmemb" } else { "size" };
+                fishy_param = format!("{func}({arg})");
+                (
+                    format!(
+                        "Argument '{arg}' of function {func} has a fishy (possibly negative) value: {}",
+                        a.addr as i64
+                    ),
+                    model::ErrorKind::FishyValue,
+                    memdx_supp::Query::FishyValue(&fishy_param),
                     0,
                 )
             }
@@ -1180,7 +1196,7 @@ impl ProcessReport {
         }
         self.line(&mut s, &headline);
         self.frame_lines(&mut s, &frames);
-        if a.kind != AccessKind::Overlap {
+        if !matches!(a.kind, AccessKind::Overlap | AccessKind::FishyValue) {
             self.address_lines(
                 &mut s,
                 &mut aux,
