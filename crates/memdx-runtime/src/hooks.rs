@@ -468,10 +468,11 @@ fn fishy(entry: usize, arg: u64, value: usize) {
         || entry == (reallocarray as *const () as usize)
     {
         (Routine::AllocRealloc, (realloc as *const () as usize))
+    } else if entry == posix_memalign as *const () as usize {
+        (Routine::AllocMemalign, entry)
     } else if [
         (memalign as *const () as usize),
         (aligned_alloc as *const () as usize),
-        (posix_memalign as *const () as usize),
         (valloc as *const () as usize),
     ]
     .contains(&entry)
@@ -492,18 +493,48 @@ fn fishy(entry: usize, arg: u64, value: usize) {
         return;
     }
     let errno = sys::errno();
+    let mut stack = stacks::capture(shown);
+    if entry == posix_memalign as *const () as usize {
+        // Valgrind's posix_memalign calls its memalign: a memalign frame
+        // above posix_memalign's (shown less one, as return addresses are).
+        stack = posix_memalign_stack(stack);
+    }
     let a = Access {
         kind: AccessKind::FishyValue,
         func: Some(func),
         addr: value as u64,
         size: arg,
         tid: thread_no(),
-        stack: stacks::capture(shown),
+        stack,
         ..Access::default()
     };
     access::send(&a);
     sys::set_errno(errno);
     leave_runtime();
+}
+
+/// `stack` (posix_memalign's, frame 0 its entry) with memalign's entry
+/// above it, as Valgrind shows a fishy posix_memalign argument.
+fn posix_memalign_stack(stack: u32) -> u32 {
+    let Some(rec) = stacks::get(stack) else {
+        return stack;
+    };
+    let want = stacks::NUM_CALLERS
+        .load(Ordering::Relaxed)
+        .clamp(2, stacks::CAPTURE);
+    let mut frames = [0u64; stacks::CAPTURE];
+    frames[0] = memalign as *const () as usize as u64;
+    let n = (rec.n as usize).min(rec.frames.len());
+    let mut k = 1;
+    for (i, &f) in rec.frames.iter().take(n).enumerate() {
+        if k == want {
+            break;
+        }
+        // Frame 0 is an entry, not a return address: one past it.
+        frames[k] = if i == 0 { f + 1 } else { f };
+        k += 1;
+    }
+    stacks::intern(&frames[..k])
 }
 
 unsafe fn alloc(size: usize, kind: AllocKind, entry: usize) -> *mut c_void {
