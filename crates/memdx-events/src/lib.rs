@@ -330,6 +330,14 @@ pub enum AccessKind {
     Write = 2,
     /// The source and destination of `func` overlap (`dst`, `src`, `len`).
     Overlap = 3,
+    /// A system call's buffer argument (`func`: the C library's wrapper,
+    /// a `Sys*` routine) points to `size` bytes with an unaddressable one
+    /// at `addr` (the first).
+    SyscallParam = 4,
+    /// An allocation function (`func`: an `Alloc*` routine) was called with
+    /// a possibly negative argument: `addr` holds its value, `size` which
+    /// argument (0: `size`, 1: `nmemb`).
+    FishyValue = 5,
 }
 
 impl AccessKind {
@@ -340,6 +348,8 @@ impl AccessKind {
             1 => Self::Read,
             2 => Self::Write,
             3 => Self::Overlap,
+            4 => Self::SyscallParam,
+            5 => Self::FishyValue,
             _ => return None,
         })
     }
@@ -399,11 +409,44 @@ pub enum Routine {
     StrncatChk = 25,
     /// glibc's `__mempcpy_chk` (FORTIFY_SOURCE).
     MempcpyChk = 26,
+    /// `write` (a system call's buffer: [`AccessKind::SyscallParam`]).
+    SysWrite = 27,
+    /// `read`.
+    SysRead = 28,
+    /// `pread`/`pread64`.
+    SysPread64 = 29,
+    /// `pwrite`/`pwrite64`.
+    SysPwrite64 = 30,
+    /// `send`.
+    SysSend = 31,
+    /// `sendto`.
+    SysSendto = 32,
+    /// `recv`.
+    SysRecv = 33,
+    /// `recvfrom`.
+    SysRecvfrom = 34,
+    /// `writev`.
+    SysWritev = 35,
+    /// `readv`.
+    SysReadv = 36,
+    /// `malloc` (a fishy argument: [`AccessKind::FishyValue`]).
+    AllocMalloc = 37,
+    /// `calloc`.
+    AllocCalloc = 38,
+    /// `realloc`.
+    AllocRealloc = 39,
+    /// `memalign` (also aligned_alloc, posix_memalign and valloc, which
+    /// Valgrind names so).
+    AllocMemalign = 40,
+    /// `operator new` (Valgrind's `__builtin_new`).
+    AllocNew = 41,
+    /// `operator new[]` (Valgrind's `__builtin_vec_new`).
+    AllocNewArray = 42,
 }
 
 impl Routine {
     /// Every routine, in wire order.
-    pub const ALL: [Routine; 24] = [
+    pub const ALL: [Routine; 40] = [
         Routine::Memcpy,
         Routine::Memmove,
         Routine::Memset,
@@ -428,6 +471,22 @@ impl Routine {
         Routine::StrcatChk,
         Routine::StrncatChk,
         Routine::MempcpyChk,
+        Routine::SysWrite,
+        Routine::SysRead,
+        Routine::SysPread64,
+        Routine::SysPwrite64,
+        Routine::SysSend,
+        Routine::SysSendto,
+        Routine::SysRecv,
+        Routine::SysRecvfrom,
+        Routine::SysWritev,
+        Routine::SysReadv,
+        Routine::AllocMalloc,
+        Routine::AllocCalloc,
+        Routine::AllocRealloc,
+        Routine::AllocMemalign,
+        Routine::AllocNew,
+        Routine::AllocNewArray,
     ];
 
     /// Decodes the wire value (0 and unassigned values are `None`).
@@ -464,7 +523,41 @@ impl Routine {
             Routine::StrcatChk => "strcat",
             Routine::StrncatChk => "strncat",
             Routine::MempcpyChk => "mempcpy",
+            Routine::SysWrite => "write",
+            Routine::SysRead => "read",
+            Routine::SysPread64 => "pread64",
+            Routine::SysPwrite64 => "pwrite64",
+            Routine::SysSend => "send",
+            Routine::SysSendto => "sendto",
+            Routine::SysRecv => "recv",
+            Routine::SysRecvfrom => "recvfrom",
+            Routine::SysWritev => "writev",
+            Routine::SysReadv => "readv",
+            Routine::AllocMalloc => "malloc",
+            Routine::AllocCalloc => "calloc",
+            Routine::AllocRealloc => "realloc",
+            Routine::AllocMemalign => "memalign",
+            Routine::AllocNew => "__builtin_new",
+            Routine::AllocNewArray => "__builtin_vec_new",
         }
+    }
+
+    /// For a system call wrapper, the parameter as Valgrind 3.19 names it
+    /// in "Syscall param NAME points to unaddressable byte(s)" (and in a
+    /// `Memcheck:Param` suppression): amd64 names send and recv after the
+    /// sendto and recvfrom system calls they make.
+    pub fn syscall_param(self) -> Option<&'static str> {
+        Some(match self {
+            Routine::SysWrite => "write(buf)",
+            Routine::SysRead => "read(buf)",
+            Routine::SysPread64 => "pread64(buf)",
+            Routine::SysPwrite64 => "pwrite64(buf)",
+            Routine::SysSend | Routine::SysSendto => "socketcall.sendto(msg)",
+            Routine::SysRecv | Routine::SysRecvfrom => "socketcall.recvfrom(buf)",
+            Routine::SysWritev => "writev(vector[...])",
+            Routine::SysReadv => "readv(vector[...])",
+            _ => return None,
+        })
     }
 }
 

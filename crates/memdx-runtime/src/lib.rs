@@ -38,6 +38,7 @@ mod stacks;
 mod strmem;
 mod suspend;
 mod sys;
+mod syscalls;
 mod table;
 mod threads;
 mod tls;
@@ -160,6 +161,7 @@ fn preloaded() -> bool {
 extern "C" fn init() {
     let entered = hooks::enter_runtime();
     strmem::init();
+    syscalls::init();
     // SAFETY: getpid has no preconditions.
     report::OWNER_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
     if let Some(n) = sys::getenv(c"MEMDX_NUM_CALLERS").and_then(sys::parse_usize) {

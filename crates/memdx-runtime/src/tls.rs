@@ -43,6 +43,10 @@ pub struct ThreadData {
     /// handler, on its alternate stack, scans this thread's stack from
     /// there.
     pub outer_sp: Cell<usize>,
+    /// A block header a checked C routine is about to overwrite (a write
+    /// before the block, reported first) and its two words, put back
+    /// after the routine (see `strmem::repair_header`); 0 for none.
+    pub header_repair: Cell<(usize, u64, u64)>,
 }
 
 thread_local! {
@@ -57,6 +61,7 @@ thread_local! {
             stack_cache: UnsafeCell::new([EMPTY_CACHE_ENTRY; CACHE_WAYS]),
             catch_buf: Cell::new(0),
             outer_sp: Cell::new(0),
+            header_repair: Cell::new((0, 0, 0)),
         }
     };
 }

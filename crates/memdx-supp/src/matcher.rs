@@ -36,6 +36,8 @@ pub enum Query<'a> {
     Jump,
     /// A bad system-call parameter, with its name.
     Param(&'a str),
+    /// A fishy (possibly negative) allocation argument, as `malloc(size)`.
+    FishyValue(&'a str),
 }
 
 const UNKNOWN: &str = "???";
@@ -78,6 +80,7 @@ impl Suppression {
             (SuppKind::Overlap, Query::Overlap) => true,
             (SuppKind::Jump, Query::Jump) => true,
             (SuppKind::Param(a), Query::Param(b)) => a == b,
+            (SuppKind::FishyValue(a), Query::FishyValue(b)) => a == b,
             _ => false,
         };
         kind_ok && stack_matches(&self.locations, frames)

@@ -45,6 +45,9 @@ pub enum SuppKind {
     Jump,
     /// `Param`: invalid system call parameter (with the parameter's name).
     Param(String),
+    /// `FishyValue`: a possibly negative allocation argument (with the
+    /// function and argument, `malloc(size)`).
+    FishyValue(String),
     /// `Free`: invalid or mismatched free.
     Free,
     /// `Overlap`: source and destination overlap in memcpy and friends.
@@ -108,6 +111,14 @@ fn memcheck_kind(name: &str, extra: Option<&str>) -> Result<(SuppKind, bool), St
         "Param" => match extra {
             Some(p) if !p.is_empty() => (SuppKind::Param(p.to_string()), true),
             _ => return Err("Memcheck:Param needs the parameter name on the next line".into()),
+        },
+        "FishyValue" => match extra {
+            Some(p) if !p.is_empty() => (SuppKind::FishyValue(p.to_string()), true),
+            _ => {
+                return Err(
+                    "Memcheck:FishyValue needs the function and argument on the next line".into(),
+                )
+            }
         },
         "Leak" => match extra.and_then(|e| e.strip_prefix("match-leak-kinds:")) {
             Some(set) => (SuppKind::Leak(LeakKind::parse_set(set)?), true),

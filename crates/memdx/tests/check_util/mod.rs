@@ -221,6 +221,8 @@ pub fn parse_report(stderr: &str) -> Report {
             || text.starts_with("Invalid read of size")
             || text.starts_with("Invalid write of size")
             || text.starts_with("Jump to the invalid address")
+            || text.starts_with("Syscall param ")
+            || text.starts_with("Argument '")
             // A damaged redzone or poison (memdx only: found after the fact).
             || text.starts_with("Invalid write before the start of a block")
             || text.starts_with("Invalid write after the end of a block")

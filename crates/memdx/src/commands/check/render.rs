@@ -226,6 +226,8 @@ fn gen_suppression(query: memdx_supp::Query<'_>, frames: &[FrameText]) -> model:
             )
         }
         memdx_supp::Query::Overlap => ("Memcheck:Overlap", None),
+        memdx_supp::Query::Param(p) => ("Memcheck:Param", Some(p.to_string())),
+        memdx_supp::Query::FishyValue(p) => ("Memcheck:FishyValue", Some(p.to_string())),
         _ => ("Memcheck:Free", None),
     };
     model::Suppression::new(
@@ -1132,6 +1134,7 @@ impl ProcessReport {
             }
         }
         let func = a.func.map_or("", memdx_events::Routine::name);
+        let fishy_param: String;
         let (headline, kind, query, size) = match a.kind {
             AccessKind::Overlap => {
                 // Valgrind prints the length only for routines that take one.
@@ -1150,6 +1153,31 @@ impl ProcessReport {
                     text,
                     model::ErrorKind::Overlap,
                     memdx_supp::Query::Overlap,
+                    0,
+                )
+            }
+            AccessKind::FishyValue => {
+                let arg = if a.size == 1 { "nmemb" } else { "size" };
+                fishy_param = format!("{func}({arg})");
+                (
+                    format!(
+                        "Argument '{arg}' of function {func} has a fishy (possibly negative) value: {}",
+                        a.addr as i64
+                    ),
+                    model::ErrorKind::FishyValue,
+                    memdx_supp::Query::FishyValue(&fishy_param),
+                    0,
+                )
+            }
+            AccessKind::SyscallParam => {
+                let param = a
+                    .func
+                    .and_then(memdx_events::Routine::syscall_param)
+                    .unwrap_or("?");
+                (
+                    format!("Syscall param {param} points to unaddressable byte(s)"),
+                    model::ErrorKind::SyscallParam,
+                    memdx_supp::Query::Param(param),
                     0,
                 )
             }
@@ -1213,7 +1241,7 @@ impl ProcessReport {
         }
         self.line(&mut s, &headline);
         self.frame_lines(&mut s, &frames);
-        if a.kind != AccessKind::Overlap {
+        if !matches!(a.kind, AccessKind::Overlap | AccessKind::FishyValue) {
             self.address_lines(
                 &mut s,
                 &mut aux,
@@ -1731,7 +1759,7 @@ mod tests {
 ==42== 
 ==42== For lists of detected and suppressed errors, rerun with: -s
 ==42== ERROR SUMMARY: 1 errors from 1 contexts (suppressed: 0 from 0)
-==42== Not checked by memdx: uses of uninitialised values, reads outside heap blocks that hit no guard page, stack and global overruns, system call arguments (see 'memdx check --help')
+==42== Not checked by memdx: uses of uninitialised values, reads outside heap blocks that hit no guard page, stack and global overruns, system call arguments other than read/write/send/recv buffers (see 'memdx check --help')
 ";
         assert_eq!(text, expected);
     }
