@@ -4,29 +4,12 @@
 
 mod check_util;
 
+use memdx_testkit::Deadline;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use check_util::*;
-
-/// Runs `cmd` to completion, killing it after `limit`.
-fn output_within(mut cmd: Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning");
-    let started = Instant::now();
-    while child.try_wait().expect("waiting").is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("{cmd:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("collecting output")
-}
 
 #[test]
 fn a_copied_binary_checks_programs_with_its_embedded_runtime() {
@@ -44,7 +27,7 @@ fn a_copied_binary_checks_programs_with_its_embedded_runtime() {
         .env_remove("MEMDX_RUNTIME")
         .env_remove("HOME")
         .env("XDG_CACHE_HOME", &cache);
-    let out = output_within(cmd, Duration::from_secs(60));
+    let out = cmd.output_within(Duration::from_secs(60));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("Invalid free() / delete / delete[] / realloc()"),
@@ -73,7 +56,7 @@ fn a_copied_binary_checks_programs_with_its_embedded_runtime() {
         .env_remove("MEMDX_RUNTIME")
         .env_remove("HOME")
         .env("XDG_CACHE_HOME", &cache);
-    let out = output_within(again, Duration::from_secs(60));
+    let out = again.output_within(Duration::from_secs(60));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid free()"));
     assert_eq!(std::fs::read_dir(cache.join("memdx")).unwrap().count(), 1);
 }
