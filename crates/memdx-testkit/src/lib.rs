@@ -230,6 +230,28 @@ pub fn output_with_deadline(
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
+/// Reads the first `n` lines of `pipe` (a child's stdout, for a "ready"
+/// handshake), waiting at most `limit`. `None` past the deadline or at an
+/// early end of input; the reading thread then ends once the caller kills
+/// the child (which closes the pipe).
+pub fn read_lines_within<R: std::io::Read + Send + 'static>(
+    pipe: R,
+    n: usize,
+    limit: std::time::Duration,
+) -> Option<Vec<String>> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let lines: Vec<String> = std::io::BufReader::new(pipe)
+            .lines()
+            .take(n)
+            .map_while(Result::ok)
+            .collect();
+        let _ = tx.send(lines);
+    });
+    rx.recv_timeout(limit).ok().filter(|lines| lines.len() == n)
+}
+
 /// Deadlines for [`std::process::Command`]'s ways of running a program,
 /// under the same names with `_within`. Each runs the program in a process
 /// group of its own, with stdin `/dev/null` (use [`try_output_with_deadline`]
@@ -358,6 +380,32 @@ mod tests {
             gone(pid.trim()),
             "the grandchild sleep {pid} outlived the deadline"
         );
+    }
+
+    #[test]
+    fn a_handshake_that_never_comes_ends_at_its_deadline() {
+        use std::process::{Command, Stdio};
+        let mut ready = GroupChild::spawn(
+            Command::new("sh")
+                .args(["-c", "echo ready; exec sleep 600"])
+                .stdout(Stdio::piped()),
+        )
+        .expect("sh");
+        let pipe = ready.child().stdout.take().expect("stdout");
+        let lines = read_lines_within(pipe, 1, std::time::Duration::from_secs(60));
+        assert_eq!(lines, Some(vec!["ready".to_string()]));
+        let mut silent = GroupChild::spawn(
+            Command::new("sh")
+                .args(["-c", "exec sleep 600"])
+                .stdout(Stdio::piped()),
+        )
+        .expect("sh");
+        let pipe = silent.child().stdout.take().expect("stdout");
+        assert_eq!(
+            read_lines_within(pipe, 1, std::time::Duration::from_millis(200)),
+            None
+        );
+        // Dropping both kills their groups (the sleeps) and ends the readers.
     }
 
     #[test]

@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use memdx_testkit::{Deadline, DEADLINE};
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -54,12 +53,18 @@ fn sharer_binary() -> Option<&'static PathBuf> {
 fn start_sharer() -> Option<Sharer> {
     let bin = sharer_binary()?;
     let mut parent = Command::new(bin).stdout(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(parent.stdout.take().unwrap()).lines();
-    let mut pids = Vec::new();
-    for _ in 0..2 {
-        let line = lines.next().unwrap().unwrap();
-        pids.push(line.strip_prefix("ready ").unwrap().parse().unwrap());
-    }
+    let stdout = parent.stdout.take().unwrap();
+    let Some(lines) =
+        memdx_testkit::read_lines_within(stdout, 2, std::time::Duration::from_secs(60))
+    else {
+        let _ = parent.kill();
+        let _ = parent.wait();
+        panic!("ps_sharer did not say ready twice within 60 s");
+    };
+    let mut pids: Vec<u32> = lines
+        .iter()
+        .map(|line| line.strip_prefix("ready ").unwrap().parse().unwrap())
+        .collect();
     pids.sort_unstable();
     Some(Sharer { parent, pids })
 }

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use memdx_testkit::{Deadline, DEADLINE};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -66,17 +65,18 @@ fn leaker_binary() -> &'static PathBuf {
 }
 
 fn start_leaker(mode: &str) -> Killed {
-    let mut child = Command::new(leaker_binary())
-        .arg(mode)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "ready\n");
-    Killed(child)
+    let mut child = Killed(
+        Command::new(leaker_binary())
+            .arg(mode)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    // On a failed handshake the child is killed on drop, ending the reader.
+    let lines = memdx_testkit::read_lines_within(stdout, 1, Duration::from_secs(60));
+    assert_eq!(lines, Some(vec!["ready".to_string()]));
+    child
 }
 
 fn memdx(args: &[&str]) -> Output {
