@@ -9,6 +9,7 @@
 
 mod check_util;
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::Path;
 use std::process::Command;
 
@@ -31,7 +32,7 @@ fn guard_page_errors_are_valgrinds() {
         let text = std::fs::read_to_string(&src).unwrap();
         let expect = parse_expect(&text);
         let exe = build(&src, &scratch.0, &expect.build);
-        let native = Command::new(&exe).output().unwrap();
+        let native = Command::new(&exe).output_within(DEADLINE);
         let ours = run_memdx(&exe, &["--guard-pages=64", "--leak-check=full"]);
         let r = parse_report(&String::from_utf8_lossy(&ours.stderr));
         let mut problems = Vec::new();

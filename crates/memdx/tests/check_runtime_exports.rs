@@ -3,6 +3,7 @@
 //! wrappers and `pthread_create`) and nothing else: any other exported symbol (a Rust
 //! unwinder's `_Unwind_*`, say) would interpose on the program under test.
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -32,8 +33,7 @@ fn exported(lib: &Path) -> Vec<String> {
     let out = Command::new("nm")
         .args(["-D", "--defined-only"])
         .arg(lib)
-        .output()
-        .expect("running nm");
+        .output_within(DEADLINE);
     assert!(out.status.success());
     let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()

@@ -8,6 +8,7 @@
 
 mod check_util;
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
@@ -116,7 +117,7 @@ fn supp_counts(xml: &Path, names: &[&str]) -> Vec<(String, u64)> {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap()
+    cmd.output_within(DEADLINE)
 }
 
 #[test]

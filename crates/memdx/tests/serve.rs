@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -131,20 +132,17 @@ fn promtool_accepts_the_exposition() {
     assert_eq!(code, 200);
     assert!(body.contains("memdx_trend_verdict{"), "{body}");
     assert!(head.contains("text/plain; version=0.0.4"), "{head}");
-    let mut check = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = check.wait_with_output().unwrap();
+    // The exposition through a file as promtool's stdin, under a deadline.
+    let body_file = std::env::temp_dir().join(format!("memdx-serve-body-{}", std::process::id()));
+    std::fs::write(&body_file, body.as_bytes()).unwrap();
+    let out = memdx_testkit::try_output_with_deadline(
+        Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(std::fs::File::open(&body_file).unwrap()),
+        DEADLINE,
+    );
+    let _ = std::fs::remove_file(&body_file);
+    let out = out.unwrap();
     let report =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     // 0: clean; 3: naming lint only (node_exporter's camelCase meminfo names). 1 would be a format error.
@@ -193,8 +191,7 @@ fn a_taken_port_is_one_clear_line() {
     let addr = taken.local_addr().unwrap().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
         .args(["serve", "--listen", &addr])
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(
@@ -207,8 +204,7 @@ fn a_taken_port_is_one_clear_line() {
 fn help_shows_a_scrape_config_and_an_alert_rule() {
     let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
         .args(["serve", "--help"])
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(
         help.contains("scrape_configs:") && help.contains("targets: ['127.0.0.1:9977']"),
@@ -267,8 +263,7 @@ fn probe_program(name: &str) -> PathBuf {
         .args(["-O2", "-o"])
         .arg(&bin)
         .arg(&src)
-        .status()
-        .unwrap()
+        .status_within(DEADLINE)
         .success();
     assert!(ok, "gcc failed on {}", src.display());
     bin

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use memdx_testkit::{Deadline, DEADLINE};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -24,7 +26,7 @@ fn program() -> &'static Path {
             .args(["-O2", "-o"])
             .arg(&bin)
             .arg(&src)
-            .status()
+            .try_status_within(DEADLINE)
             .is_ok_and(|s| s.success());
         assert!(ok, "gcc could not build {}", src.display());
         bin
@@ -50,12 +52,15 @@ impl Drop for Prog {
     }
 }
 
-/// Waits for `child` with a deadline; kills it and fails past the deadline.
+/// Waits for `child` (the leader of its own process group) with a
+/// deadline; kills its whole group and fails past the deadline.
 fn finish(mut child: Child, deadline: Duration) -> Output {
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > deadline {
-            let _ = child.kill();
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .try_status_within(DEADLINE);
             let out = child.wait_with_output().unwrap();
             panic!(
                 "memdx watch still running after {deadline:?}; stdout: {}",
@@ -72,7 +77,8 @@ fn spawn_watch(args: &[&str], root: Option<&Path>) -> Child {
     cmd.arg("watch")
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .process_group(0);
     match root {
         Some(r) => cmd.env("MEMDX_PROC_ROOT", r),
         None => cmd.env_remove("MEMDX_PROC_ROOT"),
@@ -272,8 +278,7 @@ fn ctrl_c_stops_sampling_and_prints_the_verdict() {
 fn unsafe_free_kill(pid: u32, signal: &str) {
     assert!(Command::new("kill")
         .args([signal, &pid.to_string()])
-        .status()
-        .unwrap()
+        .status_within(DEADLINE)
         .success());
 }
 
@@ -289,8 +294,7 @@ fn a_name_regex_sums_the_matching_processes() {
         assert!(Command::new("cp")
             .arg(program())
             .arg(&tmp)
-            .status()
-            .unwrap()
+            .status_within(DEADLINE)
             .success());
         std::fs::rename(&tmp, &bin).unwrap();
     }
@@ -560,6 +564,7 @@ fn a_terminal_gets_a_progress_line_that_is_cleared_before_each_sample() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .unwrap();
     let out = finish(child, Duration::from_secs(30));
