@@ -2,17 +2,19 @@
 //! (a kmemleak report, a kernel log, slabinfo to replay, a suppression file)
 //! refuses a 5 GB file with one line naming the limit, without reading it
 //! (the files here are sparse: they take no disk space); standard input is
-//! cut at the same limit; a 100 MB single line is handled, and an error
-//! about it does not print the line back.
+//! cut at the same limit; a 100 MB single line is handled (about twice its
+//! size in memory), and an error about it does not print the line back.
 
 // Test helpers outside #[test] fns panic on purpose, like the tests.
 #![allow(clippy::unwrap_used)]
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Runs memdx with `stdin` (or none), killed after a minute.
+/// Runs memdx with `stdin` (or none), killed after a minute. Its output is
+/// drained as it comes, so a huge error message cannot block it.
 fn memdx(args: &[&str], stdin: Option<std::fs::File>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_memdx"));
     cmd.args(args)
@@ -21,15 +23,31 @@ fn memdx(args: &[&str], stdin: Option<std::fs::File>) -> Output {
         .stderr(Stdio::piped())
         .stdin(stdin.map_or_else(Stdio::null, Stdio::from));
     let mut child = cmd.spawn().unwrap();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            pipe.read_to_end(&mut v).unwrap();
+            v
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
     let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if start.elapsed() > Duration::from_secs(60) {
             child.kill().unwrap();
             panic!("memdx {args:?} did not finish within a minute");
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
     }
-    child.wait_with_output().unwrap()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -134,5 +152,25 @@ fn a_100_mb_single_line_is_answered_without_echoing_it() {
             out.status
         );
     }
+    let _ = std::fs::remove_file(&path);
+    // Under the suppression file's 64 MiB limit: a parse error quoting
+    // the start of the line.
+    let path = scratch("one-line.supp");
+    std::fs::write(&path, vec![b'x'; 10 << 20]).unwrap();
+    let out = memdx(
+        &[
+            "check",
+            &format!("--suppressions={}", path.display()),
+            "--",
+            "true",
+        ],
+        None,
+    );
+    let err = one_line_error(&out);
+    assert!(err.len() < 400, "{err}");
+    assert!(
+        err.contains(":1: expected '{' to start a suppression, found \"xxx"),
+        "{err}"
+    );
     let _ = std::fs::remove_file(&path);
 }
