@@ -1,6 +1,6 @@
 //! The fuzzing smoke run: every target gets its seeds and a fixed number of
 //! deterministic mutations of them (`MEMDX_FUZZ_SMOKE_MUTATIONS`, default
-//! 2,000 per target). An input fails when the parser panics, runs past the
+//! 5,000 per target). An input fails when the parser panics, runs past the
 //! per-input deadline (a hang) or makes the heap grow by more than 256 MiB
 //! (a blow-up). Failing inputs are written under the test's target tmpdir
 //! so they can be replayed with the libFuzzer binary (`fuzz/README.md`).
@@ -113,7 +113,7 @@ fn mutations() -> usize {
     std::env::var("MEMDX_FUZZ_SMOKE_MUTATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000)
+        .unwrap_or(5_000)
 }
 
 /// The inputs of one target: its seeds, then mutations of them.
