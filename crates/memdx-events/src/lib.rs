@@ -34,7 +34,8 @@
 //!
 //! ## Records
 //!
-//! Each record is `tag: u8`, `len: u32`, then `len` payload bytes. A reader
+//! Each record is `tag: u8`, `len: u32`, then `len` payload bytes (at most
+//! [`MAX_RECORD_LEN`]; a reader refuses longer records). A reader
 //! skips tags it does not know, so new record kinds can be added without a
 //! version change; the layout of an existing tag never changes (a new layout
 //! gets a new tag). Stack id 0 means "no stack was captured".
@@ -100,6 +101,10 @@ pub const FAULT_REGS: usize = 17;
 pub const RECORD_PREFIX: usize = 5;
 /// The largest number of frames a stack record may carry.
 pub const MAX_FRAMES: usize = 256;
+/// The longest record payload a reader accepts. The runtime encodes each
+/// record in a 4 KiB buffer; a longer length in a stream is corruption (or
+/// not our stream) and is refused before anything is allocated for it.
+pub const MAX_RECORD_LEN: usize = 64 * 1024;
 
 /// The header that starts a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1189,6 +1194,13 @@ pub enum DecodeError {
     },
     /// The stream ended inside a record.
     Truncated,
+    /// A record longer than [`MAX_RECORD_LEN`].
+    RecordTooLong {
+        /// The record's tag.
+        tag: u8,
+        /// The length its prefix gives.
+        len: u32,
+    },
     /// Reading failed.
     Io(io::Error),
 }
@@ -1200,6 +1212,10 @@ impl fmt::Display for DecodeError {
             Self::UnsupportedVersion(v) => write!(f, "unsupported event stream version {v}"),
             Self::Malformed { tag } => write!(f, "malformed event record (tag {tag})"),
             Self::Truncated => f.write_str("event stream ends inside a record"),
+            Self::RecordTooLong { tag, len } => write!(
+                f,
+                "event record of {len} bytes (tag {tag}) is longer than the limit of {MAX_RECORD_LEN} bytes"
+            ),
             Self::Io(e) => write!(f, "reading the event stream: {e}"),
         }
     }
@@ -1300,7 +1316,11 @@ impl<R: Read> EventReader<R> {
                 return Ok(None);
             }
             let tag = prefix[0];
-            let len = u32::from_le_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
+            let len = u32::from_le_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]);
+            if len as usize > MAX_RECORD_LEN {
+                return Err(DecodeError::RecordTooLong { tag, len });
+            }
+            let len = len as usize;
             self.payload.resize(len, 0);
             if len > 0 && !read_full(&mut self.inner, &mut self.payload)? {
                 return Err(DecodeError::Truncated);
@@ -1675,6 +1695,32 @@ mod tests {
         let bytes = e.finish().unwrap();
         let mut r = EventReader::new(&bytes[..bytes.len() - 2]);
         assert!(matches!(r.next_event(), Err(DecodeError::Truncated)));
+    }
+
+    #[test]
+    fn a_record_longer_than_the_limit_is_refused_before_reading_it() {
+        // Found by fuzzing: a corrupt length made the reader allocate up to
+        // 4 GiB for one payload.
+        let mut bytes = vec![tag::STACK];
+        bytes.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        let mut r = EventReader::new(&bytes[..]);
+        let err = r.next_event().unwrap_err();
+        assert!(matches!(
+            err,
+            DecodeError::RecordTooLong {
+                tag: tag::STACK,
+                len: 0xFFFF_FFF0
+            }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "event record of 4294967280 bytes (tag 3) is longer than the limit of 65536 bytes"
+        );
+        // The longest allowed record still reads (here: an unknown tag, skipped).
+        let mut ok = vec![200u8];
+        ok.extend_from_slice(&(MAX_RECORD_LEN as u32).to_le_bytes());
+        ok.resize(ok.len() + MAX_RECORD_LEN, 0);
+        assert!(EventReader::new(&ok[..]).next_event().unwrap().is_none());
     }
 
     #[test]

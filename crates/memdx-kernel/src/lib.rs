@@ -34,4 +34,4 @@ pub mod oom;
 pub mod slab;
 pub mod wait;
 
-pub use error::{read_text, KernelError, Result};
+pub use error::{read_limited, read_text, KernelError, Result, MAX_INPUT_BYTES};

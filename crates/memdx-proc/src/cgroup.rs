@@ -154,11 +154,17 @@ impl MemoryStat {
             }
             let mut words = line.split_whitespace();
             let (Some(key), Some(value), None) = (words.next(), words.next(), words.next()) else {
-                return Err((i + 1, format!("expected 'key value', found {line:?}")));
+                return Err((
+                    i + 1,
+                    format!("expected 'key value', found {}", crate::error::quoted(line)),
+                ));
             };
-            let value: u64 = value
-                .parse()
-                .map_err(|_| (i + 1, format!("bad number {value:?} for {key}")))?;
+            let value: u64 = value.parse().map_err(|_| {
+                (
+                    i + 1,
+                    format!("bad number {} for {key}", crate::error::quoted(value)),
+                )
+            })?;
             fields.insert(key.to_string(), value);
         }
         Ok(Self { fields })
@@ -297,7 +303,8 @@ fn optional<T>(
 
 fn parse_u64(text: &str) -> std::result::Result<u64, (usize, String)> {
     let t = text.trim();
-    t.parse().map_err(|_| (1, format!("bad number {t:?}")))
+    t.parse()
+        .map_err(|_| (1, format!("bad number {}", crate::error::quoted(t))))
 }
 
 fn parse_limit(text: &str) -> std::result::Result<MemoryLimit, (usize, String)> {

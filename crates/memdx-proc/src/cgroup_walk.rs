@@ -95,7 +95,7 @@ fn number(dir: &Path, name: &str) -> Result<Option<u64>> {
         t => t.parse().map(Some).map_err(|_| ProcError::Parse {
             path,
             line: 1,
-            message: format!("bad number {t:?}"),
+            message: format!("bad number {}", crate::error::quoted(t)),
         }),
     }
 }

@@ -1,6 +1,6 @@
 //! `memdx oom`: OOM kills from /dev/kmsg or saved kernel log text.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use clap::Args;
 use memdx_kernel::kmsg;
@@ -53,11 +53,13 @@ fn read_log(file: Option<&str>, root: &ProcRoot) -> anyhow::Result<(String, bool
             (text, true, now())
         }
         Some("-") => {
-            let mut bytes = Vec::new();
-            io::stdin()
-                .read_to_end(&mut bytes)
-                .map_err(|e| Exit::new(1, format!("memdx oom: cannot read standard input: {e}")))?;
-            (String::from_utf8_lossy(&bytes).into_owned(), false, now())
+            let text = memdx_kernel::read_limited(
+                io::stdin(),
+                "standard input",
+                memdx_kernel::MAX_INPUT_BYTES,
+            )
+            .map_err(|e| Exit::new(1, format!("memdx oom: {e}")))?;
+            (text, false, now())
         }
         Some(path) => {
             let path = std::path::Path::new(path);
