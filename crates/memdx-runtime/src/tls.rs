@@ -43,6 +43,9 @@ pub struct ThreadData {
     /// handler, on its alternate stack, scans this thread's stack from
     /// there.
     pub outer_sp: Cell<usize>,
+    /// Pages to close again once a faulting instruction has run (see
+    /// `step`).
+    pub step: crate::step::Pending,
 }
 
 thread_local! {
@@ -57,6 +60,7 @@ thread_local! {
             stack_cache: UnsafeCell::new([EMPTY_CACHE_ENTRY; CACHE_WAYS]),
             catch_buf: Cell::new(0),
             outer_sp: Cell::new(0),
+            step: crate::step::Pending::new(),
         }
     };
 }

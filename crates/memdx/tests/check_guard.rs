@@ -1,9 +1,11 @@
 //! Heap overflows and uses after free caught by guard pages
 //! (`--guard-pages=N`): for each program of `tests/corpus/guard`, the error
 //! headlines (kind and access size, decoded from the faulting instruction)
-//! and the "N bytes after/inside a block of size M" facts are Valgrind
-//! 3.19's, and the program's output and exit status are the native ones
-//! (an invalid access is reported and executed, as under Valgrind).
+//! and the "N bytes after/inside a block of size M" facts and the ERROR
+//! SUMMARY (repeated accesses counted per context) are Valgrind 3.19's,
+//! and the program's output and exit status are the native ones (an
+//! invalid access is reported and executed, as under Valgrind). Each
+//! program is built at -O2 and at -O0.
 
 #![allow(clippy::unwrap_used)]
 
@@ -26,11 +28,16 @@ fn guard_page_errors_are_valgrinds() {
     names.sort();
     assert!(names.len() >= 6, "guard corpus missing: {names:?}");
     let mut failures = Vec::new();
-    for name in &names {
+    for (name, opt) in names.iter().flat_map(|n| [(n, "-O2"), (n, "-O0")]) {
         let src = dir.join(name);
         let text = std::fs::read_to_string(&src).unwrap();
         let expect = parse_expect(&text);
-        let exe = build(&src, &scratch.0, &expect.build);
+        let out = scratch.0.join(opt);
+        std::fs::create_dir_all(&out).unwrap();
+        let mut flags = expect.build.clone();
+        flags.push(opt.to_string());
+        let exe = build(&src, &out, &flags);
+        let name = format!("{name} {opt}");
         let native = Command::new(&exe).output().unwrap();
         let ours = run_memdx(&exe, &["--guard-pages=64", "--leak-check=full"]);
         let r = parse_report(&String::from_utf8_lossy(&ours.stderr));
@@ -53,6 +60,12 @@ fn guard_page_errors_are_valgrinds() {
                 problems.push(format!(
                     "errors: memdx {:?}, valgrind {:?}",
                     r.errors, theirs.errors
+                ));
+            }
+            if r.error_summary != theirs.error_summary {
+                problems.push(format!(
+                    "ERROR SUMMARY: memdx {:?}, valgrind {:?}",
+                    r.error_summary, theirs.error_summary
                 ));
             }
             if r.facts != theirs.facts {

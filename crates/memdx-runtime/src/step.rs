@@ -1,0 +1,135 @@
+//! Closing a guard page again after the one access that faulted on it.
+//!
+//! A fault on a guard page (an overrun of a guarded block) or on the
+//! closed page of a freed guarded block is reported, then the page is
+//! opened so that the access runs as it would natively. Left open, the
+//! next access to the same place would go unseen; Valgrind reports every
+//! one (each context once, with the number of times it happened). So the
+//! fault handler also sets the trap flag in the interrupted context: the
+//! CPU runs that one instruction and raises a debug trap (SIGTRAP,
+//! `TRAP_TRACE`), whose handler closes the pages again and clears the
+//! flag. The program sees neither signal.
+//!
+//! What this must not change for the program:
+//! - SIGTRAP blocked by the program: the kernel would kill the process on
+//!   a trap it cannot deliver, so the fault handler unblocks it in the
+//!   context it returns to and the trap handler blocks it again.
+//! - the program's own SIGTRAP handler (or SIG_IGN): SIGTRAP is chained
+//!   like SIGSEGV and SIGBUS (the runtime's handler stays in front, see
+//!   `lib.rs`), and only the trap of a pending step is consumed.
+//! - the trap flag set by the program itself (a program stepping through
+//!   its own code): it is left set and the trap passed on.
+//!
+//! Limits: while the page is open for the one instruction, another thread
+//! touching it is not caught; a thread whose fault handler does not
+//! return (a program handler that longjmps) leaves its pages open, as
+//! before.
+
+use core::cell::Cell;
+
+use crate::tls;
+
+/// Pages one instruction can have opened (a string move from a freed
+/// page to a guard page opens two).
+pub const MAX_PAGES: usize = 4;
+
+/// The trap flag in `rflags`.
+const TF: i64 = 0x100;
+
+/// `si_code` of the trap raised after a single-stepped instruction.
+const TRAP_TRACE: i32 = 2;
+
+/// One thread's pending step.
+pub struct Pending {
+    /// Pages to close when the instruction has run (0: unused).
+    pages: [Cell<usize>; MAX_PAGES],
+    /// The program had SIGTRAP blocked in the interrupted context.
+    trap_was_blocked: Cell<bool>,
+    /// The program had the trap flag set itself.
+    tf_was_set: Cell<bool>,
+}
+
+impl Pending {
+    pub const fn new() -> Self {
+        Pending {
+            pages: [const { Cell::new(0) }; MAX_PAGES],
+            trap_was_blocked: Cell::new(false),
+            tf_was_set: Cell::new(false),
+        }
+    }
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn context(ctx: *mut libc::c_void) -> Option<&'static mut libc::ucontext_t> {
+    // SAFETY: the kernel passes a valid ucontext (or null) to a handler.
+    unsafe { ctx.cast::<libc::ucontext_t>().as_mut() }
+}
+
+/// Makes the fault handler's return run the faulting instruction once and
+/// then trap, so that `page` (opened for it) is closed again by
+/// [`on_trap`]. Returns false (the page stays open) when that cannot be
+/// arranged: no context, or the thread already waits on [`MAX_PAGES`].
+pub fn arm(ctx: *mut libc::c_void, page: usize) -> bool {
+    let Some(uc) = context(ctx) else {
+        return false;
+    };
+    let p = &tls::get().step;
+    let Some(free) = p.pages.iter().find(|c| c.get() == 0 || c.get() == page) else {
+        return false;
+    };
+    if !crate::ensure_trap_handler() {
+        return false;
+    }
+    let first = p.pages.iter().all(|c| c.get() == 0);
+    free.set(page);
+    let flags = &mut uc.uc_mcontext.gregs[libc::REG_EFL as usize];
+    if first {
+        p.tf_was_set.set(*flags & TF != 0);
+        // SAFETY: a valid signal set in the context.
+        let blocked = unsafe { libc::sigismember(&uc.uc_sigmask, libc::SIGTRAP) } == 1;
+        p.trap_was_blocked.set(blocked);
+    }
+    // SAFETY: as above.
+    unsafe { libc::sigdelset(&mut uc.uc_sigmask, libc::SIGTRAP) };
+    *flags |= TF;
+    true
+}
+
+/// Called first for every SIGTRAP: when this thread has a pending step
+/// and its instruction has run (the trap flag is set in `ctx`), closes
+/// the pages again and puts the flag and the signal mask back as the
+/// program had them. Returns true when the trap was the runtime's own
+/// (nothing else to do), false when it is the program's.
+pub fn on_trap(code: i32, ctx: *mut libc::c_void) -> bool {
+    let p = &tls::get().step;
+    if p.pages.iter().all(|c| c.get() == 0) {
+        return false;
+    }
+    let Some(uc) = context(ctx) else {
+        return false;
+    };
+    let flags = &mut uc.uc_mcontext.gregs[libc::REG_EFL as usize];
+    if *flags & TF == 0 {
+        return false;
+    }
+    for c in &p.pages {
+        let page = c.replace(0);
+        if page != 0 {
+            crate::guard::rearm(page);
+        }
+    }
+    if p.trap_was_blocked.get() {
+        // SAFETY: a valid signal set in the context.
+        unsafe { libc::sigaddset(&mut uc.uc_sigmask, libc::SIGTRAP) };
+    }
+    if p.tf_was_set.get() {
+        return false; // the program's own stepping: its trap too
+    }
+    *flags &= !TF;
+    code == TRAP_TRACE
+}
