@@ -29,6 +29,7 @@
 mod access;
 mod catch;
 mod guard;
+mod held;
 mod hooks;
 mod leak;
 mod out;
@@ -169,6 +170,12 @@ extern "C" fn init() {
     if let Some(v) = sys::getenv(c"MEMDX_FREELIST_VOL").and_then(sys::parse_usize) {
         table::set_quarantine_volume(v);
     }
+    if let Some(v) = sys::getenv(c"MEMDX_FREELIST_BIG_BLOCKS").and_then(sys::parse_usize) {
+        held::set_big_blocks(v);
+    }
+    if sys::getenv(c"MEMDX_PARTIAL_LOADS_OK") == Some(b"no") {
+        strmem::PARTIAL_LOADS_OK.store(false, Ordering::Relaxed);
+    }
     table::init_thread_key();
     // Settings read lazily elsewhere are latched now: the variables are
     // removed from the environment below.
@@ -210,6 +217,8 @@ extern "C" fn init() {
             c"MEMDX_EVENTS_SOCK",
             c"MEMDX_NUM_CALLERS",
             c"MEMDX_FREELIST_VOL",
+            c"MEMDX_FREELIST_BIG_BLOCKS",
+            c"MEMDX_PARTIAL_LOADS_OK",
             c"MEMDX_REDZONE_SIZE",
             c"MEMDX_POISON_SIZE",
             c"MEMDX_GUARD_PAGES",
@@ -471,6 +480,12 @@ pub(crate) extern "C" fn fatal_handler(
             if hit.rearm {
                 step::arm(ctx, hit.page);
             }
+            return;
+        }
+        // A big freed block held until the next allocation: likewise.
+        if let Some(page) = held::on_fault(addr) {
+            access::with_stack(64 * 1024, report_access);
+            step::arm(ctx, page);
             return;
         }
     }
@@ -857,6 +872,7 @@ extern "C" fn fork_prepare() {
     out::lock_bursts();
     table::lock_all();
     guard::lock();
+    held::lock();
     stacks::lock();
     out::lock();
     hooks::ARENAS_LOCK.lock();
@@ -868,6 +884,7 @@ extern "C" fn fork_parent() {
     hooks::ARENAS_LOCK.unlock();
     out::unlock();
     stacks::unlock();
+    held::unlock();
     guard::unlock();
     table::unlock_all();
     out::unlock_bursts();
@@ -878,6 +895,7 @@ extern "C" fn fork_child() {
     hooks::ARENAS_LOCK.reset();
     table::reset_in_child();
     guard::reset_in_child();
+    held::reset_in_child();
     stacks::reset_lock_in_child();
     out::reset_in_child();
     let entered = hooks::enter_runtime();

@@ -119,7 +119,7 @@ pub fn on_trap(code: i32, ctx: *mut libc::c_void) -> bool {
     }
     for c in &p.pages {
         let page = c.replace(0);
-        if page != 0 {
+        if page != 0 && !crate::held::rearm(page) {
             crate::guard::rearm(page);
         }
     }

@@ -5,7 +5,8 @@
 //! SUMMARY (repeated accesses counted per context) are Valgrind 3.19's,
 //! and the program's output and exit status are the native ones (an
 //! invalid access is reported and executed, as under Valgrind). Each
-//! program is built at -O2 and at -O0.
+//! program is built at -O2 and at -O0. A header line `options: ...`
+//! gives both tools the same extra options.
 
 #![allow(clippy::unwrap_used)]
 
@@ -39,7 +40,17 @@ fn guard_page_errors_are_valgrinds() {
         let exe = build(&src, &out, &flags);
         let name = format!("{name} {opt}");
         let native = Command::new(&exe).output().unwrap();
-        let ours = run_memdx(&exe, &["--guard-pages=64", "--leak-check=full"]);
+        let options: Vec<&str> = text
+            .lines()
+            .filter_map(|l| {
+                l.trim_start_matches(['/', '*', ' '])
+                    .strip_prefix("options:")
+            })
+            .flat_map(str::split_whitespace)
+            .collect();
+        let mut ours_opts = vec!["--guard-pages=64", "--leak-check=full"];
+        ours_opts.extend(&options);
+        let ours = run_memdx(&exe, &ours_opts);
         let r = parse_report(&String::from_utf8_lossy(&ours.stderr));
         let mut problems = Vec::new();
         if r.errors != expect.errors {
@@ -55,7 +66,13 @@ fn guard_page_errors_are_valgrinds() {
             ));
         }
         if valgrind_available() {
-            let theirs = parse_report(&String::from_utf8_lossy(&run_valgrind(&exe).stderr));
+            let theirs = Command::new("valgrind")
+                .arg("--leak-check=full")
+                .args(&options)
+                .arg(&exe)
+                .output()
+                .unwrap();
+            let theirs = parse_report(&String::from_utf8_lossy(&theirs.stderr));
             if r.errors != theirs.errors {
                 problems.push(format!(
                     "errors: memdx {:?}, valgrind {:?}",
