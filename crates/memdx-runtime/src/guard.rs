@@ -593,8 +593,8 @@ pub struct Hit {
     pub rearm: bool,
 }
 
-/// A fault in the pool on behalf of a block (live or freed). The faulting
-/// page is opened so the access can be
+/// A fault in the pool on behalf of a block (live or freed): the page to
+/// open (after the report, by `step::open`) so that the access can be
 /// executed when the handler returns. None when `addr` is not in the pool
 /// or concerns no block (the fault is then the program's own).
 ///
@@ -610,7 +610,6 @@ pub fn on_fault(addr: usize) -> Option<Hit> {
     if live && fault_page == page {
         return None; // the block's own page is open: not our fault
     }
-    protect(fault_page, PAGE, libc::PROT_READ | libc::PROT_WRITE);
     if fault_page == page {
         m.opened = true; // a freed block's page
     } else if fault_page >= BASE.load(Ordering::Relaxed) {

@@ -173,13 +173,11 @@ fn slot_of(addr: usize) -> Option<usize> {
 }
 
 /// A fault at `addr`: when it is in a held block's inaccessible pages,
-/// opens the faulting page (the access is reported and then executed) and
-/// returns it, to be closed again after the instruction ([`rearm`]).
+/// the page to open for the access (it is reported, then executed; see
+/// `step::open`) and to close again after it ([`rearm`]).
 pub fn on_fault(addr: usize) -> Option<usize> {
     slot_of(addr)?;
-    let page = addr & !(PAGE - 1);
-    protect(page, page + PAGE, libc::PROT_READ | libc::PROT_WRITE);
-    Some(page)
+    Some(addr & !(PAGE - 1))
 }
 
 /// Whether `page` is in a held block (then it is closed again).

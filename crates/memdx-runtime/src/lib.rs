@@ -475,17 +475,17 @@ pub(crate) extern "C" fn fatal_handler(
     if sig == libc::SIGSEGV && !asynchronous {
         if let Some(hit) = guard::on_fault(addr) {
             access::with_stack(64 * 1024, report_access);
-            // Closed again once the instruction has run, so that the next
-            // access to the same place is reported too.
-            if hit.rearm {
-                step::arm(ctx, hit.page);
-            }
+            // Opened now (not before the report: another thread's access
+            // meanwhile faults and is reported too), and closed again once
+            // the instruction has run, so that the next access to the same
+            // place is reported too.
+            step::open(ctx, hit.page, hit.rearm);
             return;
         }
         // A big freed block held until the next allocation: likewise.
         if let Some(page) = held::on_fault(addr) {
             access::with_stack(64 * 1024, report_access);
-            step::arm(ctx, page);
+            step::open(ctx, page, true);
             return;
         }
     }
@@ -896,6 +896,7 @@ extern "C" fn fork_child() {
     table::reset_in_child();
     guard::reset_in_child();
     held::reset_in_child();
+    step::reset_in_child();
     stacks::reset_lock_in_child();
     out::reset_in_child();
     let entered = hooks::enter_runtime();

@@ -20,6 +20,10 @@
 //! - the trap flag set by the program itself (a program stepping through
 //!   its own code): it is left set and the trap passed on.
 //!
+//! The page is opened after the report, and the pages open for steps are
+//! counted, so that it is closed when the last thread stepping through it
+//! is done.
+//!
 //! Limits: while the page is open for the one instruction, another thread
 //! touching it is not caught; a thread whose fault handler does not
 //! return (a program handler that longjmps) leaves its pages open, as
@@ -27,7 +31,10 @@
 
 use core::cell::Cell;
 
+use crate::sys::{Racy, SpinLock};
 use crate::tls;
+
+const PAGE: usize = 4096;
 
 /// Pages one instruction can have opened (a string move from a freed
 /// page to a guard page opens two).
@@ -70,23 +77,63 @@ fn context(ctx: *mut libc::c_void) -> Option<&'static mut libc::ucontext_t> {
     unsafe { ctx.cast::<libc::ucontext_t>().as_mut() }
 }
 
-/// Makes the fault handler's return run the faulting instruction once and
-/// then trap, so that `page` (opened for it) is closed again by
-/// [`on_trap`]. Returns false (the page stays open) when that cannot be
-/// arranged: no context, or the thread already waits on [`MAX_PAGES`].
-pub fn arm(ctx: *mut libc::c_void, page: usize) -> bool {
-    let Some(uc) = context(ctx) else {
-        return false;
-    };
+/// Pages opened for a stepped instruction, with how many threads' steps
+/// hold each open: a page is closed again only when the last of them has
+/// run its instruction (two threads faulting on one page at once would
+/// otherwise see it closed under the second one, which faults again and
+/// is counted twice).
+struct Open {
+    page: usize,
+    count: u32,
+}
+
+const OPEN_MAX: usize = 64;
+static OPEN: Racy<[Open; OPEN_MAX]> = Racy::new([const { Open { page: 0, count: 0 } }; OPEN_MAX]);
+static LOCK: SpinLock = SpinLock::new();
+
+fn protect(page: usize, prot: libc::c_int) {
+    // SAFETY: a page of the guard pool or of a held block.
+    unsafe { libc::mprotect(page as *mut libc::c_void, PAGE, prot) };
+}
+
+/// Opens `page` (a guard page, a freed guarded block's page, a page of a
+/// held big block) for the faulting instruction, after its report. With
+/// `rearm`, the handler's return runs that one instruction and traps, and
+/// [`on_trap`] closes the page again; without (or when that cannot be
+/// arranged: no context, [`MAX_PAGES`] pending on this thread, no SIGTRAP
+/// handler, [`OPEN_MAX`] pages open) the page stays open.
+pub fn open(ctx: *mut libc::c_void, page: usize, rearm: bool) {
+    let uc = context(ctx).filter(|_| rearm);
     let p = &tls::get().step;
-    let Some(free) = p.pages.iter().find(|c| c.get() == 0 || c.get() == page) else {
-        return false;
+    let slot = uc
+        .as_ref()
+        .and_then(|_| p.pages.iter().find(|c| c.get() == 0 || c.get() == page));
+    let (Some(uc), Some(slot)) = (uc, slot) else {
+        protect(page, libc::PROT_READ | libc::PROT_WRITE);
+        return;
     };
-    if !crate::ensure_trap_handler() {
-        return false;
+    if slot.get() == page || !crate::ensure_trap_handler() {
+        protect(page, libc::PROT_READ | libc::PROT_WRITE);
+        return;
+    }
+    LOCK.lock();
+    // SAFETY: the table under LOCK.
+    let table = unsafe { &mut *OPEN.get() };
+    let entry = match table.iter().position(|o| o.count > 0 && o.page == page) {
+        Some(i) => Some(i),
+        None => table.iter().position(|o| o.count == 0),
+    };
+    if let Some(i) = entry {
+        table[i].page = page;
+        table[i].count += 1;
+    }
+    protect(page, libc::PROT_READ | libc::PROT_WRITE);
+    LOCK.unlock();
+    if entry.is_none() {
+        return;
     }
     let first = p.pages.iter().all(|c| c.get() == 0);
-    free.set(page);
+    slot.set(page);
     let flags = &mut uc.uc_mcontext.gregs[libc::REG_EFL as usize];
     if first {
         p.tf_was_set.set(*flags & TF != 0);
@@ -97,7 +144,35 @@ pub fn arm(ctx: *mut libc::c_void, page: usize) -> bool {
     // SAFETY: as above.
     unsafe { libc::sigdelset(&mut uc.uc_sigmask, libc::SIGTRAP) };
     *flags |= TF;
-    true
+}
+
+/// The instruction one step held `page` open for has run: closed again
+/// when no other thread's step holds it.
+fn close(page: usize) {
+    LOCK.lock();
+    // SAFETY: the table under LOCK.
+    let table = unsafe { &mut *OPEN.get() };
+    let last = match table.iter_mut().find(|o| o.count > 0 && o.page == page) {
+        Some(o) => {
+            o.count -= 1;
+            o.count == 0
+        }
+        None => true,
+    };
+    if last && !crate::held::rearm(page) {
+        crate::guard::rearm(page);
+    }
+    LOCK.unlock();
+}
+
+/// Forgets the pages other threads had open (fork child: only the forking
+/// thread runs there, and it is not stepping).
+pub fn reset_in_child() {
+    LOCK.reset();
+    // SAFETY: only this thread runs in the child.
+    for o in unsafe { &mut *OPEN.get() } {
+        o.count = 0;
+    }
 }
 
 /// Called first for every SIGTRAP: when this thread has a pending step
@@ -119,8 +194,8 @@ pub fn on_trap(code: i32, ctx: *mut libc::c_void) -> bool {
     }
     for c in &p.pages {
         let page = c.replace(0);
-        if page != 0 && !crate::held::rearm(page) {
-            crate::guard::rearm(page);
+        if page != 0 {
+            close(page);
         }
     }
     if p.trap_was_blocked.get() {
