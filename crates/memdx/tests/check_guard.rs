@@ -146,3 +146,44 @@ fn two_threads_faulting_on_one_freed_block_run_as_natively() {
         );
     }
 }
+
+/// A program started with SIGTRAP ignored (a shell's `trap "" TRAP`): the
+/// runtime installs its SIGTRAP handler for the first step and keeps the
+/// program's disposition for it (queries see SIG_IGN; a SIGTRAP sent to
+/// it is ignored), so it runs as natively, and both reads are reported.
+#[test]
+fn a_program_that_ignores_sigtrap_keeps_ignoring_it() {
+    let scratch = Scratch::new("guard-trap-ign");
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/step_sigtrap_ignored.c");
+    let exe = build(&src, &scratch.0, &[]);
+    let run = |prefix: &str| {
+        Command::new("timeout")
+            .args([
+                "60",
+                "sh",
+                "-c",
+                &format!("trap '' TRAP; exec {prefix} \"$0\""),
+            ])
+            .arg(&exe)
+            .output()
+            .unwrap()
+    };
+    let native = run("");
+    assert_eq!(
+        String::from_utf8_lossy(&native.stdout),
+        "reads 2, SIGTRAP ignored 1\nsurvived\n"
+    );
+    let ours = run(&format!(
+        "{} check --guard-pages=64",
+        env!("CARGO_BIN_EXE_memdx")
+    ));
+    let text = String::from_utf8_lossy(&ours.stderr);
+    assert_eq!(ours.stdout, native.stdout, "{text}");
+    assert_eq!(ours.status.code(), Some(0), "{text}");
+    assert_eq!(
+        parse_report(&text).error_summary.as_deref(),
+        Some("2 errors from 1 contexts (suppressed: 0 from 0)"),
+        "{text}"
+    );
+}
