@@ -89,8 +89,15 @@ struct Slot {
     alloc_stack: u32,
     free_stack: u32,
     kind: u8,
-    /// The page or the guard page was opened after a reported fault.
+    /// The page or the guard page was opened after a reported fault (and
+    /// not closed again yet: see [`rearm`]).
     opened: bool,
+    /// An access past the block's end was reported at the guard page (the
+    /// slack it crossed is not reported again when the block is freed).
+    overrun_reported: bool,
+    /// Faults reported on this slot's pages since its block was allocated
+    /// (after [`FAULT_BUDGET`] the page stays open).
+    faults: u16,
     /// The block starts its page (the guard before it catches underflows)
     /// instead of ending it.
     left: bool,
@@ -339,18 +346,37 @@ fn close(addr: usize, len: usize) -> bool {
     }
 }
 
-/// Opens pages [`close`] closed (they read as zeros with guard markers).
-/// Async-signal-safe.
+/// Opens pages [`close`] or [`rearm`] closed (they read as zeros after a
+/// guard marker). Async-signal-safe.
 fn open(addr: usize, len: usize) -> bool {
     let at = addr as *mut libc::c_void;
     // SAFETY: within our reservation.
     unsafe {
         if MARKERS.load(Ordering::Relaxed) {
-            libc::madvise(at, len, MADV_GUARD_REMOVE) == 0
+            let lifted = libc::madvise(at, len, MADV_GUARD_REMOVE) == 0;
+            // A page closed again after a stepped access is PROT_NONE
+            // (see `rearm`); an mprotect to the protection a page has
+            // already is a no-op that splits nothing.
+            lifted
+                && (!STEPPED.load(Ordering::Relaxed)
+                    || libc::mprotect(at, len, libc::PROT_READ | libc::PROT_WRITE) == 0)
         } else {
             libc::mprotect(at, len, libc::PROT_READ | libc::PROT_WRITE) == 0
         }
     }
+}
+
+/// Some page was closed again after a stepped access ([`rearm`]) with
+/// `PROT_NONE` rather than a guard marker.
+static STEPPED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Closes a page again after the access that faulted on it ran, keeping
+/// what that access wrote (a guard marker would drop it: a program that
+/// writes past its block and reads it back must read what it wrote, as
+/// natively and under Valgrind).
+fn close_keeping(page: usize) {
+    // SAFETY: a page of our reservation.
+    unsafe { libc::mprotect(page as *mut libc::c_void, PAGE, libc::PROT_NONE) };
 }
 
 /// Prepares the next chunk of slots (under LOCK): readable and writable,
@@ -514,6 +540,8 @@ pub fn alloc(
         free_stack: 0,
         kind,
         opened: false,
+        overrun_reported: false,
+        faults: 0,
         left: start,
         slack: slack as u16,
     };
@@ -577,7 +605,7 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
         let slack_len = usize::from(m.slack);
         // SAFETY: as above.
         let slack = unsafe { core::slice::from_raw_parts((q + m.size) as *const u8, slack_len) };
-        let after = if m.opened {
+        let after = if m.overrun_reported {
             None // the overrun was reported when it hit the guard page
         } else {
             slack.iter().position(|&c| c != table::CANARY).map(|lo| {
@@ -603,6 +631,7 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
             close(page + PAGE, PAGE);
             m.opened = false;
         }
+        m.overrun_reported = false;
         let n = SLOTS_N.load(Ordering::Relaxed);
         let at = (FREED_HEAD.load(Ordering::Relaxed) + FREED_LEN.load(Ordering::Relaxed)) % n;
         // SAFETY: at < n.
@@ -664,14 +693,29 @@ fn used_slot(addr: usize) -> Option<(usize, u8)> {
         .map(|(s, state, _)| (s, state))
 }
 
-/// A fault in the pool: the block it concerns, whether the block is live,
-/// and its free stack. The faulting page is opened so the access can be
+/// Faults reported on one slot's pages (its block page when freed, the
+/// guard pages around it) before they are left open: a loop reading a
+/// freed block a million times would otherwise cost a million reports.
+pub const FAULT_BUDGET: u16 = 1000;
+
+/// What the fault handler does after a fault in the pool (the report
+/// describes the block from the block table).
+pub struct Hit {
+    /// The page that was opened for the access.
+    pub page: usize,
+    /// Whether the page should be closed again after the access (within
+    /// the slot's [`FAULT_BUDGET`]).
+    pub rearm: bool,
+}
+
+/// A fault in the pool on behalf of a block (live or freed): the page to
+/// open (after the report, by `step::open`) so that the access can be
 /// executed when the handler returns. None when `addr` is not in the pool
 /// or concerns no block (the fault is then the program's own).
 ///
 /// Async-signal-safe: no locks (a fault inside the pool's own code cannot
 /// happen), only mprotect or madvise.
-pub fn on_fault(addr: usize) -> Option<(bool, Block, u32)> {
+pub fn on_fault(addr: usize) -> Option<Hit> {
     let (slot, state) = used_slot(addr)?;
     // SAFETY: slot < SLOTS_N; the metadata is not in the faulting page.
     let m = unsafe { &mut *meta(slot) };
@@ -681,7 +725,6 @@ pub fn on_fault(addr: usize) -> Option<(bool, Block, u32)> {
     if live && fault_page == page {
         return None; // the block's own page is open: not our fault
     }
-    open(fault_page, PAGE);
     if fault_page == page {
         m.opened = true; // a freed block's page
     } else if fault_page >= BASE.load(Ordering::Relaxed) {
@@ -692,7 +735,51 @@ pub fn on_fault(addr: usize) -> Option<(bool, Block, u32)> {
         // SAFETY: the guard page's own slot < SLOTS_N.
         unsafe { (*meta(slot_of(fault_page))).opened = true };
     }
-    Some((live, m.block(), m.free_stack))
+    if live && !m.left {
+        m.overrun_reported = true;
+    }
+    m.faults = m.faults.saturating_add(1);
+    Some(Hit {
+        page: fault_page,
+        rearm: m.faults <= FAULT_BUDGET,
+    })
+}
+
+/// Closes `page` again after the access that faulted on it ran (see
+/// `step`): a guard page, or the page of a block that is still freed (one
+/// reused by another thread meanwhile stays open).
+pub fn rearm(page: usize) {
+    let base = BASE.load(Ordering::Relaxed);
+    if base == 0 || !(contains(page) || page == base - PAGE) {
+        return;
+    }
+    LOCK.lock();
+    if page < base {
+        close_keeping(page); // the pool's leading guard
+    } else {
+        let slot = slot_of(page);
+        // SAFETY: slot < SLOTS_N, under LOCK.
+        let m = unsafe { &mut *meta(slot) };
+        // A guard page, or the page of a block still freed (not reused).
+        if page != page_of(slot) || STATE.at(slot).load(Ordering::Relaxed) == FREED {
+            close_keeping(page);
+            m.opened = false;
+        }
+    }
+    LOCK.unlock();
+}
+
+/// Opens `page` for the access that faulted on it, when it is a page of
+/// the pool (a guard page, the leading guard page, a freed block's page):
+/// a guard marker is not lifted by `mprotect`. False for any other page.
+/// Async-signal-safe.
+pub fn open_page(page: usize) -> bool {
+    let base = BASE.load(Ordering::Relaxed);
+    if base == 0 || !(contains(page) || page == base - PAGE) {
+        return false;
+    }
+    STEPPED.store(true, Ordering::Relaxed);
+    open(page, PAGE)
 }
 
 /// Opens the guard page after live guarded block `q` (a checked C routine
@@ -708,6 +795,9 @@ pub fn open_after(q: usize) {
     // SAFETY: slot < SLOTS_N.
     let m = unsafe { &mut *meta(slot) };
     // A block at the start of its page overruns into its own page's slack.
+    if m.q == q && !m.left {
+        m.overrun_reported = true;
+    }
     if m.q == q && !m.left && !m.opened {
         open(page_of(slot) + PAGE, PAGE);
         m.opened = true;

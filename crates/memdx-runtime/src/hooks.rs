@@ -128,6 +128,9 @@ unsafe fn allocate(
     };
     // Blocks the runtime's own work allocates (the unwinder loading
     // libgcc_s, dlsym) are not the program's: kept out of counts and leaks.
+    // Big freed blocks are held until the next allocation (Valgrind's
+    // `--freelist-big-blocks`).
+    crate::held::on_alloc(&mut give_to_glibc);
     let td = tls::get();
     let internal = td.in_hook.get();
     let stack = if internal { 0 } else { capture(td, entry) };

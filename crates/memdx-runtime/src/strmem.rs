@@ -235,6 +235,11 @@ struct Group {
     block: Block,
 }
 
+/// `--partial-loads-ok` (Valgrind 3.19's default yes): an aligned word
+/// read only partly outside its block is no error.
+pub static PARTIAL_LOADS_OK: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(true);
+
 /// Collects the invalid accesses of a replayed call.
 struct Replay {
     groups: [Option<Group>; 16],
@@ -248,7 +253,7 @@ impl Replay {
     /// One access of Valgrind's loop: `size` bytes at `addr`, checked
     /// against `block` (the block the pointer started). Reads that are
     /// naturally aligned words only partly outside are no error
-    /// (`--partial-loads-ok=yes`, Valgrind's default).
+    /// (`--partial-loads-ok=yes`, Valgrind's default; [`PARTIAL_LOADS_OK`]).
     fn access(&mut self, write: bool, site: u8, addr: usize, size: usize, block: Option<Block>) {
         let Some(b) = block else { return };
         let end = b.ptr + b.size;
@@ -257,7 +262,12 @@ impl Replay {
             return;
         }
         let partial = addr < end && addr + size > b.ptr;
-        if !write && partial && size >= 4 && addr % size == 0 {
+        if !write
+            && partial
+            && size >= 4
+            && addr % size == 0
+            && PARTIAL_LOADS_OK.load(core::sync::atomic::Ordering::Relaxed)
+        {
             return;
         }
         for g in self.groups.iter_mut() {

@@ -1472,7 +1472,7 @@ pub fn release<E: FnMut(usize)>(
     let st = state_of(td);
     if !take_live(q) {
         with_state(|s| s.counters.frees += 1);
-        return match find_freed(|f| f.ptr == q) {
+        return match freed_at(q) {
             Some(f) => Release::AlreadyFreed(f),
             None => Release::Unknown,
         };
@@ -1508,6 +1508,10 @@ pub fn release<E: FnMut(usize)>(
         }
         if kind & INTERNAL == 0 {
             on_state(st, |s| s.counters.frees += 1);
+            // A big block: its pages closed until the next allocation.
+            if crate::held::wanted(b.size) && hold_big(b, free_stack, evict) {
+                return Release::Live(b, damage);
+            }
         }
         // Not worth poisoning or holding: recycled or given back at once.
         // SAFETY: st is this thread's state; the header was checked above.
@@ -1529,6 +1533,14 @@ pub fn release<E: FnMut(usize)>(
         s.quarantine(q, b.size, damaged, evict);
     });
     Release::Live(b, damage)
+}
+
+/// [`crate::held::hold`], out of line: the release of a small block,
+/// the common case, keeps its registers (19 instructions per pair inline).
+#[cold]
+#[inline(never)]
+fn hold_big<E: FnMut(usize)>(b: Block, free_stack: u32, evict: &mut E) -> bool {
+    crate::held::hold(b, free_stack, evict)
 }
 
 /// The release of a live block whose check word was damaged (an underflow
@@ -1673,6 +1685,15 @@ pub fn find_freed(mut pred: impl FnMut(&Freed) -> bool) -> Option<Freed> {
     found
 }
 
+/// The freed block starting at `q`, in a quarantine or held as a big
+/// block (see `held`). Out of line: the release that calls it for a
+/// double free keeps its registers for the common case.
+#[cold]
+#[inline(never)]
+fn freed_at(q: usize) -> Option<Freed> {
+    find_freed(|f| f.ptr == q).or_else(|| crate::held::find_freed(&mut |f| f.ptr == q))
+}
+
 /// The block (live or quarantined) whose memory or redzone holds `addr`:
 /// `(live, block, free stack)`. Slow: for error reports only.
 pub fn find_containing(addr: usize) -> Option<(bool, Block, u32)> {
@@ -1688,7 +1709,8 @@ pub fn find_containing(addr: usize) -> Option<(bool, Block, u32)> {
             return Some((true, b, 0));
         }
     }
-    if let Some(f) = find_freed(|f| addr >= f.ptr && addr < f.ptr + f.size.max(1)) {
+    let inside = |f: &Freed| addr >= f.ptr && addr < f.ptr + f.size.max(1);
+    if let Some(f) = find_freed(inside).or_else(|| crate::held::find_freed(&mut { inside })) {
         return Some((
             false,
             Block {

@@ -47,6 +47,9 @@ pub struct ThreadData {
     /// before the block, reported first) and its two words, put back
     /// after the routine (see `strmem::repair_header`); 0 for none.
     pub header_repair: Cell<(usize, u64, u64)>,
+    /// Pages to close again once a faulting instruction has run (see
+    /// `step`).
+    pub step: crate::step::Pending,
 }
 
 thread_local! {
@@ -62,6 +65,7 @@ thread_local! {
             catch_buf: Cell::new(0),
             outer_sp: Cell::new(0),
             header_repair: Cell::new((0, 0, 0)),
+            step: crate::step::Pending::new(),
         }
     };
 }

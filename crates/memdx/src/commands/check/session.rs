@@ -670,6 +670,12 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
     if let Some(v) = opts.freelist_vol {
         cmd.env("MEMDX_FREELIST_VOL", v.to_string());
     }
+    if let Some(v) = opts.freelist_big_blocks {
+        cmd.env("MEMDX_FREELIST_BIG_BLOCKS", v.to_string());
+    }
+    if !opts.partial_loads_ok {
+        cmd.env("MEMDX_PARTIAL_LOADS_OK", "no");
+    }
     if let Some(v) = opts.redzone_size {
         cmd.env("MEMDX_REDZONE_SIZE", v.to_string());
     }
