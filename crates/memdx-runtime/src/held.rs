@@ -74,6 +74,8 @@ const EMPTY: Held = Held {
 static TABLE: Racy<[Held; SLOTS]> = Racy::new([EMPTY; SLOTS]);
 /// Publication of each slot's `lo` (the fault handler's view).
 static LO: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
+/// Faults reported on each held block (see [`on_fault`]).
+static FAULTS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 /// Blocks held now (the allocation path's one load).
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 /// Order of holding, to give the oldest back first.
@@ -119,6 +121,7 @@ pub fn hold(b: Block, free_stack: u32, give: &mut dyn FnMut(usize)) -> bool {
         hi,
     };
     seq[slot] = NEXT_SEQ.fetch_add(1, Ordering::Relaxed) as u64;
+    FAULTS[slot].store(0, Ordering::Relaxed);
     LO[slot].store(lo, Ordering::Release);
     COUNT.fetch_add(1, Ordering::Release);
     LOCK.unlock();
@@ -174,10 +177,16 @@ fn slot_of(addr: usize) -> Option<usize> {
 
 /// A fault at `addr`: when it is in a held block's inaccessible pages,
 /// the page to open for the access (it is reported, then executed; see
-/// `step::open`) and to close again after it ([`rearm`]).
-pub fn on_fault(addr: usize) -> Option<usize> {
-    slot_of(addr)?;
-    Some(addr & !(PAGE - 1))
+/// `step::open`) and whether to close it again after it ([`rearm`]):
+/// for the block's first [`crate::guard::FAULT_BUDGET`] faults (a
+/// `memcpy` out of a freed 4 MiB block faults once per vector load).
+pub fn on_fault(addr: usize) -> Option<(usize, bool)> {
+    let i = slot_of(addr)?;
+    let n = FAULTS[i].fetch_add(1, Ordering::Relaxed) + 1;
+    Some((
+        addr & !(PAGE - 1),
+        n <= usize::from(crate::guard::FAULT_BUDGET),
+    ))
 }
 
 /// Whether `page` is in a held block (then it is closed again).

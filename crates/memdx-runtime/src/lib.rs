@@ -485,9 +485,9 @@ pub(crate) extern "C" fn fatal_handler(
             return;
         }
         // A big freed block held until the next allocation: likewise.
-        if let Some(page) = held::on_fault(addr) {
+        if let Some((page, rearm)) = held::on_fault(addr) {
             access::with_stack(64 * 1024, report_access);
-            step::open(ctx, page, true);
+            step::open(ctx, page, rearm);
             return;
         }
     }
