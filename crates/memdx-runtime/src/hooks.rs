@@ -16,7 +16,7 @@ use memdx_events::{AllocKind, BadFree, BadFreeKind, Corruption, CorruptionKind, 
 
 use crate::sys::{self, Racy, SpinLock};
 use crate::table::{self, Release};
-use crate::{guard, out, stacks, tls};
+use crate::{guard, out, profile, stacks, tls};
 
 static NEXT_THREAD_NO: AtomicU32 = AtomicU32::new(2);
 
@@ -118,6 +118,10 @@ unsafe fn allocate(
     kind: AllocKind,
     entry: usize,
 ) -> *mut c_void {
+    if profile::on() {
+        // SAFETY: forwarded.
+        return unsafe { profile::allocate(size, align, zero, entry) };
+    }
     let fail = |e: c_int| {
         // SAFETY: errno location is valid.
         unsafe { *libc::__errno_location() = e };
@@ -322,6 +326,10 @@ pub fn report_corruption(c: Corruption) {
 }
 
 unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
+    if profile::on() {
+        // SAFETY: forwarded.
+        return unsafe { profile::release(p) };
+    }
     if p.is_null() {
         return;
     }
@@ -519,6 +527,10 @@ pub unsafe extern "C" fn calloc(n: size_t, size: size_t) -> *mut c_void {
 }
 
 unsafe fn realloc_impl(p: *mut c_void, size: usize, entry: usize) -> *mut c_void {
+    if profile::on() {
+        // SAFETY: forwarded.
+        return unsafe { profile::realloc(p, size, entry) };
+    }
     if p.is_null() {
         // SAFETY: forwarded.
         return unsafe { alloc(size, AllocKind::Malloc, entry) };
@@ -652,6 +664,9 @@ pub unsafe extern "C" fn pvalloc(size: size_t) -> *mut c_void {
 /// C allocator contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> size_t {
+    if profile::on() {
+        return profile::usable_size(p);
+    }
     if p.is_null() {
         return 0;
     }
@@ -773,7 +788,11 @@ op_delete!(_ZdaPvSt11align_val_tRKSt9nothrow_t, Dealloc::DeleteArray, (_al: size
 /// Never returns.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn _exit(status: c_int) -> ! {
-    crate::report::final_report(None);
+    if profile::on() {
+        profile::finish();
+    } else {
+        crate::report::final_report(None);
+    }
     // SAFETY: exit_group ends the process.
     unsafe {
         libc::syscall(libc::SYS_exit_group, status);

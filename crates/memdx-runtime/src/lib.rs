@@ -32,6 +32,7 @@ mod guard;
 mod hooks;
 mod leak;
 mod out;
+mod profile;
 mod report;
 mod roots;
 mod stacks;
@@ -159,6 +160,14 @@ fn preloaded() -> bool {
 
 extern "C" fn init() {
     let entered = hooks::enter_runtime();
+    if profile::on() {
+        // `memdx heap`: none of the checker's machinery.
+        profile::init();
+        if entered {
+            hooks::leave_runtime();
+        }
+        return;
+    }
     strmem::init();
     // SAFETY: getpid has no preconditions.
     report::OWNER_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
@@ -321,6 +330,10 @@ fn call_program_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_
 }
 
 extern "C" fn fini() {
+    if profile::on() {
+        profile::finish();
+        return;
+    }
     report::final_report_at_exit();
 }
 
@@ -616,6 +629,11 @@ pub unsafe extern "C" fn sigaction(
     act: *const libc::sigaction,
     old: *mut libc::sigaction,
 ) -> libc::c_int {
+    if profile::on() {
+        // No handler of the runtime's to hide in profiling mode.
+        // SAFETY: forwarded to glibc with the caller's pointers.
+        return unsafe { __sigaction(sig, act, old) };
+    }
     if let Some(i) = chain_index(sig) {
         // SAFETY: sigaction's contract for the caller's pointers.
         return unsafe { chained_sigaction(i, sig, act, old) };

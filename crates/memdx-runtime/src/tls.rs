@@ -43,6 +43,10 @@ pub struct ThreadData {
     /// handler, on its alternate stack, scans this thread's stack from
     /// there.
     pub outer_sp: Cell<usize>,
+    /// `memdx heap --sample`: bytes left before the next sample point (0:
+    /// not drawn yet) and the generator's state (see `profile`).
+    pub heap_countdown: Cell<i64>,
+    pub heap_rng: Cell<u64>,
 }
 
 thread_local! {
@@ -57,6 +61,8 @@ thread_local! {
             stack_cache: UnsafeCell::new([EMPTY_CACHE_ENTRY; CACHE_WAYS]),
             catch_buf: Cell::new(0),
             outer_sp: Cell::new(0),
+            heap_countdown: Cell::new(0),
+            heap_rng: Cell::new(0),
         }
     };
 }
