@@ -110,7 +110,7 @@ fn raw_len(size: usize, off: usize) -> Option<usize> {
 /// Allocates a block of `size` bytes aligned to `align` (zeroed when
 /// `zero`): a guarded block when the pool wants it, else a glibc block with
 /// header and redzone. Null (and errno) on failure.
-#[inline]
+#[inline(always)]
 unsafe fn allocate(
     size: usize,
     align: usize,
@@ -118,10 +118,27 @@ unsafe fn allocate(
     kind: AllocKind,
     entry: usize,
 ) -> *mut c_void {
-    if profile::on() {
-        // SAFETY: forwarded.
-        return unsafe { profile::allocate(size, align, zero, entry) };
+    // `memdx heap`: the branch comes before the checker's frame is set up.
+    // SAFETY: forwarded.
+    unsafe {
+        if profile::on() {
+            profile::allocate(size, align, zero, entry)
+        } else {
+            allocate_checked(size, align, zero, kind, entry)
+        }
     }
+}
+
+/// [`allocate`] under `memdx check` (out of line: the profiling path
+/// stays a leaf without the checker's frame).
+#[inline(never)]
+unsafe fn allocate_checked(
+    size: usize,
+    align: usize,
+    zero: bool,
+    kind: AllocKind,
+    entry: usize,
+) -> *mut c_void {
     let fail = |e: c_int| {
         // SAFETY: errno location is valid.
         unsafe { *libc::__errno_location() = e };
@@ -325,11 +342,21 @@ pub fn report_corruption(c: Corruption) {
     });
 }
 
+#[inline(always)]
 unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
-    if profile::on() {
-        // SAFETY: forwarded.
-        return unsafe { profile::release(p) };
+    // SAFETY: forwarded.
+    unsafe {
+        if profile::on() {
+            profile::release(p)
+        } else {
+            release_checked(p, dealloc, entry)
+        }
     }
+}
+
+/// [`release`] under `memdx check`.
+#[inline(never)]
+unsafe fn release_checked(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     if p.is_null() {
         return;
     }

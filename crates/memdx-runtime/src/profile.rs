@@ -18,7 +18,7 @@
 //! that holds a sample point is recorded, with probability
 //! `1 - exp(-size/T)`, which the reader turns into an unbiased weight.
 //! Blocks of `T` bytes or more are always recorded. Releases are recorded
-//! only for sampled blocks, found in a small set (a bit filter in front of
+//! only for sampled blocks, found in a small set (a counting filter in front of
 //! a locked open-addressing table, so most releases cost one load).
 //!
 //! A fork child stops recording (its recording would need its own stream;
@@ -36,15 +36,30 @@ use crate::{out, stacks, tls};
 const UNKNOWN: u8 = 0;
 const CHECK: u8 = 1;
 const HEAP: u8 = 2;
-/// Which mode the runtime runs in, latched at the first hook call (or
-/// the constructor, whichever comes first).
-static MODE: AtomicU8 = AtomicU8::new(UNKNOWN);
-/// Whether records are kept (off before the constructor, in a fork child,
-/// after the last burst).
-static RECORDING: AtomicBool = AtomicBool::new(false);
+
+/// What every hook reads, in one cache line (a program that sweeps its
+/// cache would otherwise make each of them a miss on every call).
+#[repr(C, align(64))]
+struct Hot {
+    /// Which mode the runtime runs in, latched at the first hook call (or
+    /// the constructor, whichever comes first).
+    mode: AtomicU8,
+    /// Whether records are kept (off before the constructor, in a fork
+    /// child, after the last burst).
+    recording: AtomicBool,
+    /// Mean bytes between samples; 0: every allocation.
+    interval: AtomicU64,
+}
+
+static HOT: Hot = Hot {
+    mode: AtomicU8::new(UNKNOWN),
+    recording: AtomicBool::new(false),
+    interval: AtomicU64::new(0),
+};
+static MODE: &AtomicU8 = &HOT.mode;
+static RECORDING: &AtomicBool = &HOT.recording;
+static INTERVAL: &AtomicU64 = &HOT.interval;
 static FINISHED: AtomicBool = AtomicBool::new(false);
-/// Mean bytes between samples; 0: every allocation.
-static INTERVAL: AtomicU64 = AtomicU64::new(0);
 /// glibc's malloc_usable_size (ours is exported under the name).
 static REAL_USABLE: AtomicUsize = AtomicUsize::new(0);
 
@@ -204,25 +219,34 @@ fn monotonic_ns() -> u64 {
 
 // ---- sampling --------------------------------------------------------------
 
-/// Whether an allocation of `size` bytes is recorded.
+/// Whether an allocation of `size` bytes is recorded: always when every
+/// allocation is; when sampling, when it holds a sample point. The common
+/// case (no sample point) is a subtraction on the thread's countdown.
 #[inline(always)]
-fn sampled(td: &tls::ThreadData, size: usize) -> bool {
+fn wanted(size: usize) -> bool {
     let t = INTERVAL.load(Ordering::Relaxed);
     if t == 0 || size as u64 >= t {
         return true;
     }
+    let td = tls::get();
     let left = td.heap_countdown.get() - size as i64;
     if left > 0 {
         td.heap_countdown.set(left);
         return false;
     }
-    // The countdown started at 0 (a new thread) or ran out inside this
-    // block: a new exponential gap starts (memoryless, so the block holds
-    // a sample point with probability 1 - exp(-size/T)).
+    countdown_ran_out(td, size, t)
+}
+
+/// The countdown started at 0 (a new thread) or ran out inside this block:
+/// a new exponential gap starts (memoryless, so the block holds a sample
+/// point with probability 1 - exp(-size/T)).
+#[cold]
+#[inline(never)]
+fn countdown_ran_out(td: &tls::ThreadData, size: usize, t: u64) -> bool {
     let first = td.heap_countdown.get() == 0;
     td.heap_countdown.set(next_gap(td, t));
     if first {
-        return sampled(td, size);
+        return wanted(size);
     }
     true
 }
@@ -244,17 +268,20 @@ fn next_gap(td: &tls::ThreadData, t: u64) -> i64 {
 
 /// The sampled blocks still live (sampling mode only).
 mod live_samples {
-    use core::sync::atomic::{AtomicU64, Ordering};
+    use core::sync::atomic::{AtomicU8, Ordering};
 
     use crate::sys::{Racy, SpinLock};
 
-    const FILTER_WORDS: usize = 1 << 14;
+    const FILTER: usize = 1 << 11;
     const CAP: usize = 1 << 16;
     const MASK: usize = CAP - 1;
 
-    /// A bit per hash of every address ever inserted (never cleared): a
-    /// clear bit means "not sampled" without taking the lock.
-    static FILTER: [AtomicU64; FILTER_WORDS] = [const { AtomicU64::new(0) }; FILTER_WORDS];
+    /// A counting filter of the live sampled blocks (saturating at 255,
+    /// changed under LOCK): a zero means "not sampled" without taking the
+    /// lock. Small (2 KiB: it must stay in cache, a miss on every release
+    /// costs more than the rest of the path); it counts live samples only,
+    /// so it stays nearly empty at usual intervals.
+    static COUNTS: [AtomicU8; FILTER] = [const { AtomicU8::new(0) }; FILTER];
     static LOCK: SpinLock = SpinLock::new();
     /// Linear probing, 0 for empty, backward-shift deletion.
     static TABLE: Racy<[usize; CAP]> = Racy::new([0; CAP]);
@@ -264,9 +291,8 @@ mod live_samples {
         (p >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 
-    fn bit(p: usize) -> (usize, u64) {
-        let h = hash(p) >> (usize::BITS - 20);
-        (h / 64, 1 << (h % 64))
+    fn slot(p: usize) -> &'static AtomicU8 {
+        &COUNTS[hash(p) >> (usize::BITS - 11)]
     }
 
     fn home(p: usize) -> usize {
@@ -291,20 +317,24 @@ mod live_samples {
             *n += 1;
         }
         t[i] = p;
-        let (w, b) = bit(p);
-        FILTER[w].fetch_or(b, Ordering::Relaxed);
+        let c = slot(p);
+        let n = c.load(Ordering::Relaxed);
+        if n < u8::MAX {
+            c.store(n + 1, Ordering::Relaxed);
+        }
         LOCK.unlock();
         true
     }
 
-    /// Forgets `p`; whether it was a sampled block.
+    /// Whether `p` may be a sampled block (false: certainly not).
     #[inline(always)]
+    pub fn maybe_sampled(p: usize) -> bool {
+        slot(p).load(Ordering::Relaxed) != 0
+    }
+
+    /// Forgets `p`; whether it was a sampled block.
     pub fn remove(p: usize) -> bool {
-        let (w, b) = bit(p);
-        if FILTER[w].load(Ordering::Relaxed) & b == 0 {
-            return false;
-        }
-        remove_locked(p)
+        maybe_sampled(p) && remove_locked(p)
     }
 
     fn remove_locked(p: usize) -> bool {
@@ -341,6 +371,12 @@ mod live_samples {
         }
         t[i] = 0;
         *n -= 1;
+        let c = slot(p);
+        let k = c.load(Ordering::Relaxed);
+        if k < u8::MAX {
+            // A saturated counter stays (it may stand for more blocks).
+            c.store(k - 1, Ordering::Relaxed);
+        }
         LOCK.unlock();
         true
     }
@@ -353,14 +389,11 @@ mod live_samples {
 
 // ---- the hooks' profiling paths ----------------------------------------------
 
-/// Records a fresh block `p` of `size` bytes (if sampled).
-#[inline(always)]
-fn on_alloc(p: *mut c_void, size: usize, entry: usize) {
+/// Records a fresh block `p` of `size` bytes.
+#[inline(never)]
+fn record_alloc(p: *mut c_void, size: usize, entry: usize) {
     let td = tls::get();
     if p.is_null() || td.in_hook.get() || !RECORDING.load(Ordering::Relaxed) {
-        return;
-    }
-    if !sampled(td, size) {
         return;
     }
     let stack = stacks::capture_on(td, entry);
@@ -375,6 +408,14 @@ fn on_alloc(p: *mut c_void, size: usize, entry: usize) {
 /// Records the release of `p` (before glibc gets it back).
 #[inline(always)]
 fn on_free(p: *mut c_void) {
+    if INTERVAL.load(Ordering::Relaxed) != 0 && !live_samples::maybe_sampled(p as usize) {
+        return;
+    }
+    record_free(p);
+}
+
+#[inline(never)]
+fn record_free(p: *mut c_void) {
     let td = tls::get();
     if td.in_hook.get() || !RECORDING.load(Ordering::Relaxed) {
         return;
@@ -394,8 +435,25 @@ fn on_free(p: *mut c_void) {
 /// The C allocator contract.
 #[inline(always)]
 pub unsafe fn allocate(size: usize, align: usize, zero: bool, entry: usize) -> *mut c_void {
+    if !wanted(size) {
+        // Not sampled: glibc's allocator and nothing else (a tail call).
+        // SAFETY: forwarded.
+        return unsafe { raw_allocate(size, align, zero) };
+    }
+    // SAFETY: forwarded.
+    let p = unsafe { raw_allocate(size, align, zero) };
+    record_alloc(p, size, entry);
+    p
+}
+
+/// glibc's allocator for the request.
+///
+/// # Safety
+/// The C allocator contract.
+#[inline(always)]
+unsafe fn raw_allocate(size: usize, align: usize, zero: bool) -> *mut c_void {
     // SAFETY: glibc's allocator with the caller's arguments.
-    let p = unsafe {
+    unsafe {
         if align > 16 {
             sys::__libc_memalign(align, size)
         } else if zero {
@@ -403,9 +461,7 @@ pub unsafe fn allocate(size: usize, align: usize, zero: bool, entry: usize) -> *
         } else {
             sys::__libc_malloc(size)
         }
-    };
-    on_alloc(p, size, entry);
-    p
+    }
 }
 
 /// Releases through glibc.
@@ -439,10 +495,14 @@ pub unsafe fn realloc(p: *mut c_void, size: usize, entry: usize) -> *mut c_void 
     if q.is_null() && size != 0 {
         // The old block is still the program's: recorded again (its size
         // as glibc knows it; the request's is not kept).
-        on_alloc(p, usable_size(p), entry);
+        if wanted(size) {
+            record_alloc(p, usable_size(p), entry);
+        }
         return q;
     }
-    on_alloc(q, size, entry);
+    if wanted(size) {
+        record_alloc(q, size, entry);
+    }
     q
 }
 
