@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::format::{Event, SymFrame};
+use crate::format::{Event, FastMap, SymFrame};
 use crate::reader::Record;
 
 /// How the profiled program ended.
@@ -143,8 +143,8 @@ pub struct Analysis {
     pid: u32,
     command: Vec<String>,
     interval: u64,
-    live: HashMap<u64, (u32, u64)>,
-    sites: HashMap<u32, SiteState>,
+    live: FastMap<u64, (u32, u64)>,
+    sites: FastMap<u32, SiteState>,
     stacks: HashMap<u32, Vec<u64>>,
     symbols: HashMap<u32, Vec<SymFrame>>,
     total_bytes: f64,

@@ -1,6 +1,9 @@
 //! The recording's building blocks: frame kinds, events, symbolized
 //! frames, and the varint coding of payloads (see the crate docs).
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
 use serde::Serialize;
 
 /// File magic.
@@ -53,9 +56,11 @@ impl FrameKind {
 pub enum Event {
     /// A block was allocated.
     Alloc {
-        /// Nanoseconds since the program started.
+        /// Nanoseconds since the program started (stored in microseconds).
         time: u64,
-        /// The block's address.
+        /// The block's address when written; when read back, the
+        /// allocation's sequence number in the recording (the file keeps
+        /// no addresses: a release names the allocation it ends).
         ptr: u64,
         /// Bytes asked for.
         size: u64,
@@ -64,9 +69,10 @@ pub enum Event {
     },
     /// A block was released.
     Free {
-        /// Nanoseconds since the program started.
+        /// Nanoseconds since the program started (stored in microseconds).
         time: u64,
-        /// The block's address.
+        /// The block's address when written; when read back, the sequence
+        /// number of the allocation it releases.
         ptr: u64,
     },
 }
@@ -100,6 +106,33 @@ impl SymFrame {
     }
 }
 
+/// A multiplicative hasher for addresses and stack ids (SipHash's
+/// protection against chosen keys is not needed for them, and it was the
+/// replay's largest cost).
+#[derive(Default)]
+pub struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+}
+
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<AddrHasher>>;
+
 /// Appends varints and strings.
 #[derive(Default)]
 pub struct Put(pub Vec<u8>);
@@ -111,9 +144,6 @@ impl Put {
             x >>= 7;
         }
         self.0.push(x as u8);
-    }
-    pub fn z(&mut self, x: i64) {
-        self.v(((x << 1) ^ (x >> 63)) as u64);
     }
     pub fn s(&mut self, b: &[u8]) {
         self.v(b.len() as u64);
@@ -141,15 +171,6 @@ impl<'a> Get<'a> {
         }
         None
     }
-    pub fn z(&mut self) -> Option<i64> {
-        let u = self.v()?;
-        Some((u >> 1) as i64 ^ -((u & 1) as i64))
-    }
-    pub fn u8(&mut self) -> Option<u8> {
-        let (&b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(b)
-    }
     pub fn s(&mut self) -> Option<&'a [u8]> {
         let n = usize::try_from(self.v()?).ok()?;
         if n > self.0.len() {
@@ -175,20 +196,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn varints_and_zigzag_round_trip_at_their_limits() {
+    fn varints_round_trip_at_their_limits() {
         let mut p = Put::default();
         for x in [0u64, 1, 127, 128, 300, u64::MAX] {
             p.v(x);
         }
-        for x in [0i64, -1, 1, i64::MIN, i64::MAX] {
-            p.z(x);
-        }
         let mut g = Get(&p.0);
         for x in [0u64, 1, 127, 128, 300, u64::MAX] {
             assert_eq!(g.v(), Some(x));
-        }
-        for x in [0i64, -1, 1, i64::MIN, i64::MAX] {
-            assert_eq!(g.z(), Some(x));
         }
         assert_eq!(g.v(), None);
     }

@@ -30,13 +30,15 @@
 //! | 1 `Meta` | sample interval v (0: every allocation), pid v, command line s (arguments separated by NUL) |
 //! | 2 `Modules` | count v, then per module: bias v, start v, end v, path s |
 //! | 3 `Stacks` | count v, then per stack: id v, frame count v, return addresses v (innermost first; frame 0 is the allocator entry point) |
-//! | 4 `Events` | count v, then per event an op byte: `0` allocation (time delta v, address delta z, size v, stack id v), `1` release (time delta v, address delta z) |
+//! | 4 `Events` | count v, then per event: time delta × 2 + op v (op `0` allocation, `1` release); an allocation then has size v, stack id v; a release the distance back to the allocation it ends v (1: the latest allocation) |
 //! | 5 `Symbols` | count v, then per stack: id v, frame count v, per frame: function s, file s, line v, object s (empty: unknown); the frames as `memdx check` prints them, inlined frames expanded, cut below `main` |
 //! | 6 `End` | exit kind v (0 exited, 1 killed by a signal, 2 stream cut), status or signal v, program end time v |
 //!
-//! Times are nanoseconds since the program started, each event's the delta
-//! from the previous event of the file; `z` is a zigzag varint of the
-//! difference from the previous event's address. The recorder writes
+//! Times are microseconds since the program started, each event's the delta
+//! from the previous event of the file. Allocations are numbered from 0 in
+//! file order; the file keeps no addresses (a release names its
+//! allocation by number, which is all a report needs and compresses far
+//! better than addresses). The recorder writes
 //! `Meta` first, then, as the program runs, `Stacks` and `Modules` before
 //! the first `Events` frame that refers to them; `Symbols` and `End` when
 //! the program has ended. A recording whose writer was killed ends at its

@@ -42,8 +42,8 @@ pub enum Record {
 pub struct Reader<R: Read> {
     input: R,
     offset: u64,
-    last_time: u64,
-    last_ptr: u64,
+    last_us: u64,
+    next_seq: u64,
     failed: bool,
 }
 
@@ -62,8 +62,8 @@ impl<R: Read> Reader<R> {
         Ok(Reader {
             input,
             offset: HEADER_LEN as u64,
-            last_time: 0,
-            last_ptr: 0,
+            last_us: 0,
+            next_seq: 0,
             failed: false,
         })
     }
@@ -173,21 +173,28 @@ impl<R: Read> Reader<R> {
                 let n = g.count()?;
                 let mut ev = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let op = g.u8()?;
-                    let time = self.last_time.checked_add(g.v()?)?;
-                    let ptr = self.last_ptr.wrapping_add(g.z()? as u64);
-                    self.last_time = time;
-                    self.last_ptr = ptr;
-                    ev.push(match op {
-                        0 => Event::Alloc {
+                    let head = g.v()?;
+                    let us = self.last_us.checked_add(head >> 1)?;
+                    self.last_us = us;
+                    let time = us.checked_mul(1000)?;
+                    if head & 1 == 0 {
+                        ev.push(Event::Alloc {
                             time,
-                            ptr,
+                            ptr: self.next_seq,
                             size: g.v()?,
                             stack: u32::try_from(g.v()?).ok()?,
-                        },
-                        1 => Event::Free { time, ptr },
-                        _ => return None,
-                    });
+                        });
+                        self.next_seq += 1;
+                    } else {
+                        let back = g.v()?;
+                        if back == 0 {
+                            return None;
+                        }
+                        ev.push(Event::Free {
+                            time,
+                            ptr: self.next_seq.checked_sub(back)?,
+                        });
+                    }
                 }
                 Record::Events(ev)
             }
@@ -251,31 +258,32 @@ mod tests {
     use crate::Writer;
 
     fn sample() -> Vec<u8> {
+        let alloc = |time, ptr, size, stack| Event::Alloc {
+            time,
+            ptr,
+            size,
+            stack,
+        };
         let mut w = Writer::new(Vec::new()).unwrap();
         w.meta(0, 7, b"prog\0arg").unwrap();
         w.stacks(&[(1, vec![0x1000, 0x2000]), (2, vec![0x1000])])
             .unwrap();
         w.events(&[
-            Event::Alloc {
-                time: 10,
-                ptr: 0x7f00_0000_1000,
-                size: 100,
-                stack: 1,
-            },
-            Event::Alloc {
-                time: 20,
-                ptr: 0x5000,
-                size: 7,
-                stack: 2,
-            },
+            alloc(10_000, 0x7f00_0000_1000, 100, 1),
+            alloc(20_000, 0x5000, 7, 2),
             Event::Free {
-                time: 30,
+                time: 30_000,
                 ptr: 0x7f00_0000_1000,
+            },
+            // Never allocated: left out.
+            Event::Free {
+                time: 31_000,
+                ptr: 0x9999,
             },
         ])
         .unwrap();
         w.events(&[Event::Free {
-            time: 45,
+            time: 45_000,
             ptr: 0x5000,
         }])
         .unwrap();
@@ -284,39 +292,36 @@ mod tests {
     }
 
     #[test]
-    fn every_frame_round_trips() {
+    fn every_frame_round_trips_with_releases_naming_their_allocation() {
         let file = sample();
         let recs: Vec<Record> = Reader::new(&file[..])
             .unwrap()
             .map(|r| r.unwrap())
             .collect();
         assert_eq!(recs.len(), 5);
+        // Read back, blocks are named by their allocation's number.
+        let alloc = |time, ptr, size, stack| Event::Alloc {
+            time,
+            ptr,
+            size,
+            stack,
+        };
         assert_eq!(
             recs[2],
             Record::Events(vec![
-                Event::Alloc {
-                    time: 10,
-                    ptr: 0x7f00_0000_1000,
-                    size: 100,
-                    stack: 1
-                },
-                Event::Alloc {
-                    time: 20,
-                    ptr: 0x5000,
-                    size: 7,
-                    stack: 2
-                },
+                alloc(10_000, 0, 100, 1),
+                alloc(20_000, 1, 7, 2),
                 Event::Free {
-                    time: 30,
-                    ptr: 0x7f00_0000_1000
+                    time: 30_000,
+                    ptr: 0
                 },
             ])
         );
         assert_eq!(
             recs[3],
             Record::Events(vec![Event::Free {
-                time: 45,
-                ptr: 0x5000
+                time: 45_000,
+                ptr: 1
             }])
         );
         assert_eq!(

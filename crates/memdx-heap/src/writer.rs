@@ -3,19 +3,27 @@
 
 use std::io::Write;
 
-use flate2::write::DeflateEncoder;
-use flate2::Compression;
+use flate2::{Compress, Compression, FlushCompress};
 
-use crate::format::{Event, FrameKind, Put, SymFrame, HEADER_LEN, MAGIC, VERSION};
+use crate::format::{Event, FastMap, FrameKind, Put, SymFrame, HEADER_LEN, MAGIC, VERSION};
 use crate::HeapError;
 
 /// A recording being written.
 pub struct Writer<W: Write> {
     out: W,
-    last_time: u64,
-    last_ptr: u64,
+    /// The last event's time, in microseconds.
+    last_us: u64,
+    /// The next allocation's sequence number.
+    next_seq: u64,
+    /// Live blocks: address to sequence number (a release is stored as
+    /// the distance back to its allocation, not as an address).
+    live: FastMap<u64, u64>,
     /// Bytes written so far.
     written: u64,
+    /// One compressor, reset for every frame (a new one costs more than a
+    /// small frame's compression).
+    deflate: Compress,
+    stored: Vec<u8>,
 }
 
 impl<W: Write> Writer<W> {
@@ -27,9 +35,13 @@ impl<W: Write> Writer<W> {
         out.write_all(&h)?;
         Ok(Writer {
             out,
-            last_time: 0,
-            last_ptr: 0,
+            last_us: 0,
+            next_seq: 0,
+            live: FastMap::default(),
             written: HEADER_LEN as u64,
+            // Fast compression: the recorder keeps up with the program.
+            deflate: Compress::new(Compression::fast(), false),
+            stored: Vec::new(),
         })
     }
 
@@ -39,17 +51,33 @@ impl<W: Write> Writer<W> {
     }
 
     fn frame(&mut self, kind: FrameKind, payload: &[u8]) -> Result<(), HeapError> {
-        // Fast compression: the recorder keeps up with the program.
-        let mut enc = DeflateEncoder::new(Vec::new(), Compression::fast());
-        enc.write_all(payload)?;
-        let stored = enc.finish()?;
+        self.deflate.reset();
+        self.stored.clear();
+        self.stored.reserve(payload.len() / 2 + 64);
+        loop {
+            let consumed = self.deflate.total_in() as usize;
+            let status = self
+                .deflate
+                .compress_vec(
+                    &payload[consumed..],
+                    &mut self.stored,
+                    FlushCompress::Finish,
+                )
+                .map_err(std::io::Error::other)?;
+            if status == flate2::Status::StreamEnd {
+                break;
+            }
+            let more = self.stored.capacity().max(4096);
+            self.stored.reserve(more);
+        }
+        let stored = &self.stored;
         let mut head = [0u8; 13];
         head[0] = kind as u8;
         head[1..5].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         head[5..9].copy_from_slice(&(stored.len() as u32).to_le_bytes());
-        head[9..13].copy_from_slice(&crc32fast::hash(&stored).to_le_bytes());
+        head[9..13].copy_from_slice(&crc32fast::hash(stored).to_le_bytes());
         self.out.write_all(&head)?;
-        self.out.write_all(&stored)?;
+        self.out.write_all(stored)?;
         self.out.flush()?;
         self.written += (head.len() + stored.len()) as u64;
         Ok(())
@@ -97,29 +125,59 @@ impl<W: Write> Writer<W> {
     }
 
     /// An `Events` frame (events in program order, times not decreasing
-    /// across calls).
+    /// across calls). Releases of blocks never recorded as allocated are
+    /// left out; an allocation at a live block's address ends that block
+    /// first (its release was not seen).
     pub fn events(&mut self, events: &[Event]) -> Result<(), HeapError> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let mut p = Put(Vec::with_capacity(events.len() * 8));
-        p.v(events.len() as u64);
+        let mut body = Put(Vec::with_capacity(events.len() * 5));
+        let mut n = 0u64;
         for e in events {
-            let (op, time, ptr) = match *e {
-                Event::Alloc { time, ptr, .. } => (0u8, time, ptr),
-                Event::Free { time, ptr } => (1u8, time, ptr),
-            };
-            p.0.push(op);
-            p.v(time.saturating_sub(self.last_time));
-            self.last_time = self.last_time.max(time);
-            p.z(ptr.wrapping_sub(self.last_ptr) as i64);
-            self.last_ptr = ptr;
-            if let Event::Alloc { size, stack, .. } = *e {
-                p.v(size);
-                p.v(u64::from(stack));
+            match *e {
+                Event::Alloc {
+                    time,
+                    ptr,
+                    size,
+                    stack,
+                } => {
+                    let seq = self.next_seq;
+                    if let Some(old) = self.live.insert(ptr, seq) {
+                        self.release(&mut body, time, old);
+                        n += 1;
+                    }
+                    // The op rides in the low bit of the time delta.
+                    body.v(self.delta_us(time) << 1);
+                    body.v(size);
+                    body.v(u64::from(stack));
+                    self.next_seq += 1;
+                    n += 1;
+                }
+                Event::Free { time, ptr } => {
+                    if let Some(seq) = self.live.remove(&ptr) {
+                        self.release(&mut body, time, seq);
+                        n += 1;
+                    }
+                }
             }
         }
+        if n == 0 {
+            return Ok(());
+        }
+        let mut p = Put(Vec::with_capacity(body.0.len() + 10));
+        p.v(n);
+        p.0.extend_from_slice(&body.0);
         self.frame(FrameKind::Events, &p.0)
+    }
+
+    fn delta_us(&mut self, time: u64) -> u64 {
+        let us = time / 1000;
+        let d = us.saturating_sub(self.last_us);
+        self.last_us = self.last_us.max(us);
+        d
+    }
+
+    fn release(&mut self, body: &mut Put, time: u64, seq: u64) {
+        body.v(self.delta_us(time) << 1 | 1);
+        body.v(self.next_seq - seq);
     }
 
     /// The `Symbols` frame: each stack's symbolized frames.

@@ -86,7 +86,7 @@ fn decide() -> bool {
 /// Buffers (threads share one when their thread pointers hash alike).
 const SLOTS: usize = 64;
 /// Bytes per buffer.
-const BUF: usize = 128 << 10;
+const BUF: usize = 1 << 20;
 
 struct Slot {
     lock: SpinLock,

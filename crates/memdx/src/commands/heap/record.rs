@@ -173,7 +173,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
 fn receive(listener: &UnixListener, tx: &mpsc::SyncSender<Vec<u8>>, done: &AtomicBool) {
     for conn in listener.incoming() {
         let Ok(mut conn) = conn else { continue };
-        let mut burst = Vec::new();
+        let mut burst = Vec::with_capacity(1 << 20);
         let _ = conn.read_to_end(&mut burst);
         drop(conn);
         if burst.is_empty() {
@@ -283,7 +283,8 @@ impl Recorder {
         }
         self.pid = header.pid;
         let mut rest = &bytes[HEADER_LEN..];
-        let mut timed: Vec<(u64, Wire)> = Vec::new();
+        // (time, address, size, stack): a release has size u64::MAX.
+        let mut timed: Vec<(u64, u64, u64, u32)> = Vec::with_capacity(bytes.len() / 24);
         let mut modules = Vec::new();
         let mut stacks = Vec::new();
         while rest.len() >= RECORD_PREFIX {
@@ -293,13 +294,38 @@ impl Recorder {
                 break;
             };
             rest = &rest[RECORD_PREFIX + len..];
+            // The bulk of a burst, decoded without building an event.
+            let u64_at = |o: usize| {
+                payload
+                    .get(o..o + 8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_le_bytes)
+            };
+            if tag == memdx_events::tag::HEAP_ALLOC && len == 28 {
+                if let (Some(ptr), Some(size), Some(time)) = (u64_at(0), u64_at(8), u64_at(20)) {
+                    let stack =
+                        u32::from_le_bytes([payload[16], payload[17], payload[18], payload[19]]);
+                    timed.push((time, ptr, size, stack));
+                }
+                continue;
+            }
+            if tag == memdx_events::tag::HEAP_FREE && len == 16 {
+                if let (Some(ptr), Some(time)) = (u64_at(0), u64_at(8)) {
+                    timed.push((time, ptr, u64::MAX, 0));
+                }
+                continue;
+            }
             let Ok(Some(ev)) = decode_payload(tag, payload) else {
                 continue;
             };
             match ev {
-                Wire::HeapAlloc { time, .. } | Wire::HeapFree { time, .. } => {
-                    timed.push((time, ev));
-                }
+                Wire::HeapAlloc {
+                    ptr,
+                    size,
+                    stack,
+                    time,
+                } => timed.push((time, ptr, size.min(u64::MAX - 1), stack)),
+                Wire::HeapFree { ptr, time } => timed.push((time, ptr, u64::MAX, 0)),
                 Wire::HeapClock { time, nanos } => self.clock.reading(time, nanos),
                 Wire::HeapStart { sample_interval } => self.interval = sample_interval,
                 Wire::HeapEnd => self.ended = true,
@@ -339,23 +365,21 @@ impl Recorder {
         }
         // The threads' buffers interleave: program order is time order
         // (stable, so equal times keep their buffer's order).
-        timed.sort_by_key(|(t, _)| *t);
+        timed.sort_by_key(|&(t, ..)| t);
         let events: Vec<Event> = timed
             .into_iter()
-            .map(|(tsc, ev)| {
+            .map(|(tsc, ptr, size, stack)| {
                 let time = self.clock.ns(tsc).max(self.last_time);
                 self.last_time = time;
-                match ev {
-                    Wire::HeapAlloc {
-                        ptr, size, stack, ..
-                    } => Event::Alloc {
+                if size == u64::MAX {
+                    Event::Free { time, ptr }
+                } else {
+                    Event::Alloc {
                         time,
                         ptr,
                         size,
                         stack,
-                    },
-                    Wire::HeapFree { ptr, .. } => Event::Free { time, ptr },
-                    _ => Event::Free { time, ptr: 0 },
+                    }
                 }
             })
             .collect();
