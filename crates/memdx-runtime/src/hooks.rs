@@ -118,7 +118,8 @@ unsafe fn allocate(
     kind: AllocKind,
     entry: usize,
 ) -> *mut c_void {
-    // `memdx heap`: the branch comes before the checker's frame is set up.
+    // `memdx heap`: a tail call to an out-of-line path, taken before the
+    // checker's frame is set up (its code stays inlined in the hook).
     // SAFETY: forwarded.
     unsafe {
         if profile::on() {
@@ -129,9 +130,8 @@ unsafe fn allocate(
     }
 }
 
-/// [`allocate`] under `memdx check` (out of line: the profiling path
-/// stays a leaf without the checker's frame).
-#[inline(never)]
+/// [`allocate`] under `memdx check`.
+#[inline]
 unsafe fn allocate_checked(
     size: usize,
     align: usize,
@@ -355,7 +355,7 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
 }
 
 /// [`release`] under `memdx check`.
-#[inline(never)]
+#[inline]
 unsafe fn release_checked(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     if p.is_null() {
         return;

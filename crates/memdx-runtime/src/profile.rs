@@ -66,11 +66,12 @@ static REAL_USABLE: AtomicUsize = AtomicUsize::new(0);
 /// Whether the runtime profiles (`memdx heap`) rather than checks.
 #[inline(always)]
 pub fn on() -> bool {
-    match MODE.load(Ordering::Relaxed) {
-        HEAP => true,
-        CHECK => false,
-        _ => decide(),
+    // The checker's path first: one compare.
+    let m = MODE.load(Ordering::Relaxed);
+    if m == CHECK {
+        return false;
     }
+    m == HEAP || decide()
 }
 
 #[cold]
@@ -433,7 +434,7 @@ fn record_free(p: *mut c_void) {
 ///
 /// # Safety
 /// The C allocator contract.
-#[inline(always)]
+#[inline(never)]
 pub unsafe fn allocate(size: usize, align: usize, zero: bool, entry: usize) -> *mut c_void {
     if !wanted(size) {
         // Not sampled: glibc's allocator and nothing else (a tail call).
@@ -468,7 +469,7 @@ unsafe fn raw_allocate(size: usize, align: usize, zero: bool) -> *mut c_void {
 ///
 /// # Safety
 /// The C allocator contract.
-#[inline(always)]
+#[inline(never)]
 pub unsafe fn release(p: *mut c_void) {
     if p.is_null() {
         return;
