@@ -345,3 +345,39 @@ fn a_bad_sample_size_is_a_one_line_error() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("memdx heap: --sample: "), "{err}");
 }
+
+#[test]
+fn an_unwritable_recording_stops_memdx_before_the_program_runs() {
+    let scratch = Scratch::new("unwritable");
+    let marker = scratch.0.join("ran");
+    let rec = scratch.0.join("no-such-dir").join("rec.mdxh");
+    let mut c = memdx();
+    c.arg("heap")
+        .arg("-o")
+        .arg(&rec)
+        .args(["/bin/sh", "-c", "touch \"$0\""])
+        .arg(&marker);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!("memdx heap: {}: No such file or directory\n", rec.display())
+    );
+    assert!(!marker.exists(), "the program ran");
+
+    // A program that cannot be run: 127, as shells and `memdx check`, and
+    // no recording left behind.
+    let rec = scratch.0.join("rec.mdxh");
+    let mut c = memdx();
+    c.arg("heap")
+        .arg("-o")
+        .arg(&rec)
+        .arg("/nonexistent/program");
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(127));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "memdx heap: cannot run '/nonexistent/program': No such file or directory\n"
+    );
+    assert!(!rec.exists());
+}

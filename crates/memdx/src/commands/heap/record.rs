@@ -86,6 +86,22 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
         preload.push(":");
         preload.push(old);
     }
+    // The recording is opened before the program starts: a file that
+    // cannot be written stops memdx before the program runs.
+    let path = opts
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("memdx-heap.{}.mdxh.part", std::process::id())));
+    let file = File::create(&path).map_err(|e| {
+        let reason = e.to_string();
+        let reason = reason
+            .split(" (os error ")
+            .next()
+            .unwrap_or(&reason)
+            .to_string();
+        Exit::new(1, format!("memdx heap: {}: {reason}", path.display()))
+    })?;
+    let writer = Writer::new(BufWriter::with_capacity(1 << 20, file))?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env("LD_PRELOAD", preload)
@@ -96,6 +112,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
         cmd.env("MEMDX_HEAP_SAMPLE", opts.sample_interval.to_string());
     }
     let mut child = cmd.spawn().map_err(|e| {
+        let _ = std::fs::remove_file(&path);
         let status = if e.kind() == std::io::ErrorKind::NotFound {
             127
         } else {
@@ -123,13 +140,17 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
         libc::signal(libc::SIGQUIT, libc::SIG_IGN);
     }
     let pid = child.id();
-    let path = opts
-        .output
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("memdx-heap.{pid}.mdxh")));
-    let file = File::create(&path)
-        .map_err(|e| Exit::new(1, format!("memdx heap: {}: {e}", path.display())))?;
-    let writer = Writer::new(BufWriter::with_capacity(1 << 20, file))?;
+    let path = match &opts.output {
+        Some(p) => p.clone(),
+        None => {
+            // Named after the program's pid, known now.
+            let named = PathBuf::from(format!("memdx-heap.{pid}.mdxh"));
+            match std::fs::rename(&path, &named) {
+                Ok(()) => named,
+                Err(_) => path,
+            }
+        }
+    };
 
     let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(8);
     let done = Arc::new(AtomicBool::new(false));
