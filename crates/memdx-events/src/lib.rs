@@ -59,6 +59,11 @@
 //! | 23 | [`Event::ScanSkipped`] | root bytes u64, block bytes u64, blocks u64: memory the leak scan could not read and skipped (pages the program protected or unmapped, a file mapping past the end of its file): bytes of roots, bytes of block contents, and blocks left out whole (their header was unreadable); sent after `ScanStats` when anything was skipped |
 //! | 20 | [`Event::Corruption`] | see [`Corruption`]: kind u8, block start u64, block size u64, first u64, last u64, stack u32, alloc stack u32, free stack u32 |
 //! | 14 | [`Event::Access`] | see [`Access`]: kind u8, func u8 ([`Routine`], 0 for a fault), addr u64, size u64, stack u32, place u8, tid u32, block start u64, block size u64, alloc stack u32, free stack u32, dst u64, src u64, len u64, signo i32, si_code i32, pc u64, code length u8, code bytes 16 (108 bytes) |
+//! | 24 | [`Event::HeapAlloc`] | ptr u64, size u64, stack u32, time u64 (`memdx heap`: the block glibc returned, the size asked for, and the time-stamp counter just after the allocation) |
+//! | 25 | [`Event::HeapFree`] | ptr u64, time u64 (`memdx heap`: the time-stamp counter just before the block went back to glibc) |
+//! | 26 | [`Event::HeapClock`] | time u64, nanoseconds u64 (`memdx heap`: a reading of the time-stamp counter and of `CLOCK_MONOTONIC` taken together, at the start of every burst, to convert the records' times) |
+//! | 27 | [`Event::HeapStart`] | sample interval u64 (`memdx heap`: 0 when every allocation is recorded, else the mean number of bytes between samples); the first record of a profiled process |
+//! | 28 | [`Event::HeapEnd`] | empty (`memdx heap`: the process ended normally and this is its last burst) |
 //! | 12 | [`Event::CommandLine`] | the process's arguments, each followed by a NUL byte (as in `/proc/PID/cmdline`); sent by a process that is not a fork child, right after the header |
 //!
 //! ## Acknowledgements
@@ -75,8 +80,23 @@
 //! sends it for `--exit-on-first-error=yes` after the first error it shows.
 //!
 //! In `memdx check` the runtime does not stream `Alloc`/`Free` (it keeps the
-//! live-block table itself and reports the outcome of the leak scan); they are
-//! defined for heap-profiling modes. A stack record is always sent before the
+//! live-block table itself and reports the outcome of the leak scan).
+//!
+//! ## Heap profiling (`memdx heap`)
+//!
+//! In profiling mode the runtime records every allocation (or a sample of
+//! them) into per-thread buffers and sends them in bursts: each burst is a
+//! consistent cut (every buffer is swapped out at once, under all their
+//! locks), starting with a `HeapClock` record, then the stacks and modules
+//! it refers to, then the buffers' `HeapAlloc`/`HeapFree` records. Within a
+//! burst the records of different threads interleave: the reader orders
+//! them by `time` (the counter is read after an allocation and before a
+//! release, so a block's release always sorts after its allocation, and a
+//! reuse of its address after the release). Records never cross bursts
+//! out of order: a release is never in an earlier burst than its
+//! allocation. `HeapStart` opens the process's first burst, `HeapEnd` its
+//! last one when it exits normally; a process killed by a signal has sent
+//! everything up to its last burst. A stack record is always sent before the
 //! first record that refers to its id. `ReportEnd` closes a process's report.
 
 #![deny(missing_docs)]
@@ -844,6 +864,38 @@ pub enum Event {
         /// Blocks left out whole (their header could not be read).
         blocks: u64,
     },
+    /// `memdx heap`: a block was allocated.
+    HeapAlloc {
+        /// The block's address.
+        ptr: u64,
+        /// The size asked for.
+        size: u64,
+        /// Allocation stack.
+        stack: u32,
+        /// Time-stamp counter (see [`Event::HeapClock`]).
+        time: u64,
+    },
+    /// `memdx heap`: a block was released (or moved by `realloc`).
+    HeapFree {
+        /// The block's address.
+        ptr: u64,
+        /// Time-stamp counter.
+        time: u64,
+    },
+    /// `memdx heap`: the time-stamp counter and `CLOCK_MONOTONIC` read together.
+    HeapClock {
+        /// Time-stamp counter.
+        time: u64,
+        /// `CLOCK_MONOTONIC` in nanoseconds.
+        nanos: u64,
+    },
+    /// `memdx heap`: the process is profiled.
+    HeapStart {
+        /// Mean bytes between samples; 0 when every allocation is recorded.
+        sample_interval: u64,
+    },
+    /// `memdx heap`: the process ended normally; nothing follows.
+    HeapEnd,
     /// The command line of a process that was exec'd (not a fork child).
     CommandLine {
         /// The arguments, program first.
@@ -880,6 +932,16 @@ pub fn needs_ack(ev: &Event) -> bool {
 pub mod tag {
     /// [`super::Event::Alloc`]
     pub const ALLOC: u8 = 1;
+    /// [`super::Event::HeapAlloc`]
+    pub const HEAP_ALLOC: u8 = 24;
+    /// [`super::Event::HeapFree`]
+    pub const HEAP_FREE: u8 = 25;
+    /// [`super::Event::HeapClock`]
+    pub const HEAP_CLOCK: u8 = 26;
+    /// [`super::Event::HeapStart`]
+    pub const HEAP_START: u8 = 27;
+    /// [`super::Event::HeapEnd`]
+    pub const HEAP_END: u8 = 28;
     /// [`super::Event::Free`]
     pub const FREE: u8 = 2;
     /// [`super::Event::Stack`]
@@ -914,6 +976,36 @@ pub mod tag {
     pub const CORRUPTION: u8 = 20;
     /// [`super::Event::Access`]
     pub const ACCESS: u8 = 14;
+}
+
+/// Bytes of an encoded `HeapAlloc` record (prefix included).
+pub const HEAP_ALLOC_RECORD: usize = RECORD_PREFIX + 28;
+/// Bytes of an encoded `HeapFree` record (prefix included).
+pub const HEAP_FREE_RECORD: usize = RECORD_PREFIX + 16;
+
+/// A whole `HeapAlloc` record (the profiling runtime appends these to its
+/// buffers on the allocation fast path, without an [`Encoder`]).
+#[inline(always)]
+pub fn heap_alloc_record(ptr: u64, size: u64, stack: u32, time: u64) -> [u8; HEAP_ALLOC_RECORD] {
+    let mut b = [0u8; HEAP_ALLOC_RECORD];
+    b[0] = tag::HEAP_ALLOC;
+    b[1..5].copy_from_slice(&28u32.to_le_bytes());
+    b[5..13].copy_from_slice(&ptr.to_le_bytes());
+    b[13..21].copy_from_slice(&size.to_le_bytes());
+    b[21..25].copy_from_slice(&stack.to_le_bytes());
+    b[25..33].copy_from_slice(&time.to_le_bytes());
+    b
+}
+
+/// A whole `HeapFree` record.
+#[inline(always)]
+pub fn heap_free_record(ptr: u64, time: u64) -> [u8; HEAP_FREE_RECORD] {
+    let mut b = [0u8; HEAP_FREE_RECORD];
+    b[0] = tag::HEAP_FREE;
+    b[1..5].copy_from_slice(&16u32.to_le_bytes());
+    b[5..13].copy_from_slice(&ptr.to_le_bytes());
+    b[13..21].copy_from_slice(&time.to_le_bytes());
+    b
 }
 
 /// Writes records into a caller-provided byte buffer, without allocating
@@ -991,6 +1083,27 @@ impl<'a> Encoder<'a> {
         self.u64(size);
         self.u8(kind as u8);
         self.u32(stack);
+        self.end(at);
+    }
+
+    /// Appends a `HeapClock` record.
+    pub fn heap_clock(&mut self, time: u64, nanos: u64) {
+        let at = self.begin(tag::HEAP_CLOCK, 16);
+        self.u64(time);
+        self.u64(nanos);
+        self.end(at);
+    }
+
+    /// Appends a `HeapStart` record.
+    pub fn heap_start(&mut self, sample_interval: u64) {
+        let at = self.begin(tag::HEAP_START, 8);
+        self.u64(sample_interval);
+        self.end(at);
+    }
+
+    /// Appends a `HeapEnd` record.
+    pub fn heap_end(&mut self) {
+        let at = self.begin(tag::HEAP_END, 0);
         self.end(at);
     }
 
@@ -1342,6 +1455,24 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
             kind: AllocKind::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
             stack: c.u32()?,
         },
+        tag::HEAP_ALLOC => Event::HeapAlloc {
+            ptr: c.u64()?,
+            size: c.u64()?,
+            stack: c.u32()?,
+            time: c.u64()?,
+        },
+        tag::HEAP_FREE => Event::HeapFree {
+            ptr: c.u64()?,
+            time: c.u64()?,
+        },
+        tag::HEAP_CLOCK => Event::HeapClock {
+            time: c.u64()?,
+            nanos: c.u64()?,
+        },
+        tag::HEAP_START => Event::HeapStart {
+            sample_interval: c.u64()?,
+        },
+        tag::HEAP_END => Event::HeapEnd,
         tag::FREE => Event::Free {
             ptr: c.u64()?,
             dealloc: Dealloc::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
@@ -1527,6 +1658,47 @@ mod tests {
             Header::decode(&v2),
             Err(DecodeError::UnsupportedVersion(2))
         ));
+    }
+
+    #[test]
+    fn heap_records_round_trip() {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&heap_alloc_record(0x5000, 24, 3, 99));
+        bytes.extend_from_slice(&heap_free_record(0x5000, 120));
+        let mut buf = [0u8; 64];
+        let mut e = Encoder::new(&mut buf);
+        e.heap_clock(7, 8);
+        e.heap_start(524288);
+        e.heap_end();
+        bytes.extend_from_slice(e.finish().unwrap());
+        let mut events = Vec::new();
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+            let payload = &rest[RECORD_PREFIX..RECORD_PREFIX + len];
+            events.push(decode_payload(rest[0], payload).unwrap().unwrap());
+            rest = &rest[RECORD_PREFIX + len..];
+        }
+        assert_eq!(
+            events,
+            vec![
+                Event::HeapAlloc {
+                    ptr: 0x5000,
+                    size: 24,
+                    stack: 3,
+                    time: 99
+                },
+                Event::HeapFree {
+                    ptr: 0x5000,
+                    time: 120
+                },
+                Event::HeapClock { time: 7, nanos: 8 },
+                Event::HeapStart {
+                    sample_interval: 524288
+                },
+                Event::HeapEnd,
+            ]
+        );
     }
 
     #[test]

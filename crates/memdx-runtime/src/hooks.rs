@@ -19,7 +19,7 @@ use memdx_events::{
 
 use crate::sys::{self, Racy, SpinLock};
 use crate::table::{self, Release};
-use crate::{access, guard, out, stacks, tls};
+use crate::{access, guard, out, profile, stacks, tls};
 
 static NEXT_THREAD_NO: AtomicU32 = AtomicU32::new(2);
 
@@ -113,8 +113,29 @@ fn raw_len(size: usize, off: usize) -> Option<usize> {
 /// Allocates a block of `size` bytes aligned to `align` (zeroed when
 /// `zero`): a guarded block when the pool wants it, else a glibc block with
 /// header and redzone. Null (and errno) on failure.
-#[inline]
+#[inline(always)]
 unsafe fn allocate(
+    size: usize,
+    align: usize,
+    zero: bool,
+    kind: AllocKind,
+    entry: usize,
+) -> *mut c_void {
+    // `memdx heap`: a tail call to an out-of-line path, taken before the
+    // checker's frame is set up (its code stays inlined in the hook).
+    // SAFETY: forwarded.
+    unsafe {
+        if profile::on() {
+            profile::allocate(size, align, zero, entry)
+        } else {
+            allocate_checked(size, align, zero, kind, entry)
+        }
+    }
+}
+
+/// [`allocate`] under `memdx check`.
+#[inline]
+unsafe fn allocate_checked(
     size: usize,
     align: usize,
     zero: bool,
@@ -331,7 +352,21 @@ pub fn report_corruption(c: Corruption) {
     });
 }
 
+#[inline(always)]
 unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
+    // SAFETY: forwarded.
+    unsafe {
+        if profile::on() {
+            profile::release(p)
+        } else {
+            release_checked(p, dealloc, entry)
+        }
+    }
+}
+
+/// [`release`] under `memdx check`.
+#[inline]
+unsafe fn release_checked(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     if p.is_null() {
         return;
     }
@@ -621,6 +656,10 @@ pub unsafe extern "C" fn calloc(n: size_t, size: size_t) -> *mut c_void {
 }
 
 unsafe fn realloc_impl(p: *mut c_void, size: usize, entry: usize) -> *mut c_void {
+    if profile::on() {
+        // SAFETY: forwarded.
+        return unsafe { profile::realloc(p, size, entry) };
+    }
     if p.is_null() {
         // SAFETY: forwarded.
         return unsafe { alloc(size, AllocKind::Malloc, entry) };
@@ -754,6 +793,9 @@ pub unsafe extern "C" fn pvalloc(size: size_t) -> *mut c_void {
 /// C allocator contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> size_t {
+    if profile::on() {
+        return profile::usable_size(p);
+    }
     if p.is_null() {
         return 0;
     }
@@ -875,7 +917,11 @@ op_delete!(_ZdaPvSt11align_val_tRKSt9nothrow_t, Dealloc::DeleteArray, (_al: size
 /// Never returns.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn _exit(status: c_int) -> ! {
-    crate::report::final_report(None);
+    if profile::on() {
+        profile::finish();
+    } else {
+        crate::report::final_report(None);
+    }
     // SAFETY: exit_group ends the process.
     unsafe {
         libc::syscall(libc::SYS_exit_group, status);

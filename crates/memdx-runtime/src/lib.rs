@@ -33,6 +33,7 @@ mod held;
 mod hooks;
 mod leak;
 mod out;
+mod profile;
 mod report;
 mod roots;
 mod stacks;
@@ -162,6 +163,14 @@ fn preloaded() -> bool {
 
 extern "C" fn init() {
     let entered = hooks::enter_runtime();
+    if profile::on() {
+        // `memdx heap`: none of the checker's machinery.
+        profile::init();
+        if entered {
+            hooks::leave_runtime();
+        }
+        return;
+    }
     strmem::init();
     syscalls::init();
     // SAFETY: getpid has no preconditions.
@@ -374,6 +383,10 @@ pub(crate) fn ensure_trap_handler() -> bool {
 }
 
 extern "C" fn fini() {
+    if profile::on() {
+        profile::finish();
+        return;
+    }
     report::final_report_at_exit();
 }
 
@@ -692,6 +705,11 @@ pub unsafe extern "C" fn sigaction(
     act: *const libc::sigaction,
     old: *mut libc::sigaction,
 ) -> libc::c_int {
+    if profile::on() {
+        // No handler of the runtime's to hide in profiling mode.
+        // SAFETY: forwarded to glibc with the caller's pointers.
+        return unsafe { __sigaction(sig, act, old) };
+    }
     if let Some(i) = chain_index(sig) {
         // SAFETY: sigaction's contract for the caller's pointers.
         return unsafe { chained_sigaction(i, sig, act, old) };

@@ -50,6 +50,10 @@ pub struct ThreadData {
     /// Pages to close again once a faulting instruction has run (see
     /// `step`).
     pub step: crate::step::Pending,
+    /// `memdx heap --sample`: bytes left before the next sample point (0:
+    /// not drawn yet) and the generator's state (see `profile`).
+    pub heap_countdown: Cell<i64>,
+    pub heap_rng: Cell<u64>,
 }
 
 thread_local! {
@@ -66,6 +70,8 @@ thread_local! {
             outer_sp: Cell::new(0),
             header_repair: Cell::new((0, 0, 0)),
             step: crate::step::Pending::new(),
+            heap_countdown: Cell::new(0),
+            heap_rng: Cell::new(0),
         }
     };
 }

@@ -128,6 +128,18 @@ Set MEMDX_RUNTIME=PATH to use a specific libmemdx_runtime.so.",
     )]
     Check(commands::check::CheckArgs),
 
+    /// Where the memory goes while a program runs: allocation profiling, peak, temporaries.
+    #[command(
+        long_about = "Run PROGRAM with memdx's runtime preloaded in profiling mode (unmodified \
+binary; allocations go straight to the C library) and record every allocation and release, or \
+with --sample a Poisson sample of them, with its stack and time into a compressed recording \
+(-o FILE, default memdx-heap.PID.mdxh). The program's output, exit status and death by signal \
+are passed through; at exit a summary goes to stderr: the peak heap and when, allocations, \
+the top sites at the peak, the sites still holding memory at exit, the top sources of \
+temporary allocations. `memdx heap report FILE` prints a recording's views. See docs/heap.md."
+    )]
+    Heap(commands::heap::HeapArgs),
+
     /// Record system, cgroup and process memory into an SQLite file (for `memdx report`).
     #[command(
         long_about = "Record memory at a fixed interval into an SQLite database (WAL mode): \

@@ -11,14 +11,14 @@
 //! are reported by the worker left behind, into `%p` files (`session.rs`).
 
 mod access;
-mod front;
+pub(crate) mod front;
 mod interpose;
 mod limits;
 mod options;
 mod render;
-mod runtime_lib;
+pub(crate) mod runtime_lib;
 mod session;
-mod symbolize;
+pub(crate) mod symbolize;
 
 use std::ffi::OsString;
 

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod docs;
 pub mod free;
+pub mod heap;
 pub mod kmemleak;
 pub mod oom;
 pub mod procps_args;
@@ -30,6 +31,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Watch(args) => watch::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
+        Command::Heap(args) => heap::run(args),
         Command::Record(args) => record::run(args),
         Command::Report(args) => report::run(args),
         Command::Completions { shell } => docs::completions(shell),

@@ -744,7 +744,13 @@ impl ProcessReport {
                 }
             }
             Event::ReportEnd { leak_scan_done } => self.end(leak_scan_done, sink),
-            Event::Alloc { .. } | Event::Free { .. } => {}
+            Event::Alloc { .. }
+            | Event::Free { .. }
+            | Event::HeapAlloc { .. }
+            | Event::HeapFree { .. }
+            | Event::HeapClock { .. }
+            | Event::HeapStart { .. }
+            | Event::HeapEnd => {}
         }
     }
 
