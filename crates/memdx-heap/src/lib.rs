@@ -65,6 +65,7 @@ mod analysis;
 pub mod diff;
 pub mod flame;
 mod format;
+pub mod plot;
 mod reader;
 pub mod render;
 pub mod suspects;

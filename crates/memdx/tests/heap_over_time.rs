@@ -316,3 +316,61 @@ fn a_flame_graph_draws_every_site_by_the_chosen_figure() {
         "counts"
     );
 }
+
+#[test]
+fn a_plot_stacks_the_largest_sites_over_time_as_svg_or_png() {
+    let scratch = Scratch::new("plot");
+    let exe = build(&scratch);
+    let rec = scratch.0.join("run.mdxh");
+    record(&exe, &rec, "50");
+    let rec = rec.to_str().unwrap();
+    let svg = scratch.0.join("heap.svg");
+    let out = memdx(&[
+        "heap",
+        "report",
+        "--view",
+        "peak",
+        "--plot",
+        svg.to_str().unwrap(),
+        rec,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("<svg"), "not an SVG");
+    for label in [
+        "fill_cache (heap_growth.c:",
+        "leak_step (heap_growth.c:",
+        "other sites",
+        "live heap (KiB)",
+    ] {
+        assert!(text.contains(label), "{label} not in the plot");
+    }
+    let png = scratch.0.join("heap.png");
+    let out = memdx(&[
+        "heap",
+        "report",
+        "--view",
+        "peak",
+        "--plot",
+        png.to_str().unwrap(),
+        rec,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let bad = memdx(&["heap", "report", "--plot", "/tmp/heap.txt", rec]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        err.contains("must end in .svg or .png") && err.lines().count() == 1,
+        "{err}"
+    );
+}

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use memdx_heap::render::{self, GroupBy, View};
-use memdx_heap::{flame, suspects};
+use memdx_heap::{flame, plot, suspects};
 use memdx_heap::{Analysis, Reader};
 
 use crate::exit::Exit;
@@ -96,6 +96,10 @@ struct ReportArgs {
     /// The figure of the flame graph.
     #[arg(long, value_enum, default_value_t = ViewArg::Peak)]
     of: ViewArg,
+    /// Draw the heap over time, the 8 largest sites stacked (SVG or PNG, by the name's
+    /// extension).
+    #[arg(long, value_name = "OUT.svg|png")]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +239,8 @@ fn replay(
 const SUSPECT_BUCKETS: usize = 200;
 /// Sites followed over time for leak suspects (those holding most at the end).
 const SUSPECT_CANDIDATES: usize = 64;
+/// Sites stacked in --plot.
+const PLOTTED_SITES: usize = 8;
 
 fn report(args: ReportArgs) -> anyhow::Result<()> {
     let name = args.file.display().to_string();
@@ -247,18 +253,50 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
         args.view.iter().map(|&v| v.into()).collect()
     };
     let summary = analysis.summary();
-    let suspects = if args.leak_suspects {
-        let tracked = suspects::candidates(&summary, SUSPECT_CANDIDATES);
-        let timeline =
+    // A second pass follows chosen sites over time (memory: the buckets of
+    // those sites only).
+    let candidates = if args.leak_suspects {
+        suspects::candidates(&summary, SUSPECT_CANDIDATES)
+    } else {
+        Vec::new()
+    };
+    let plotted = if args.plot.is_some() {
+        plot::sites_to_plot(&summary, PLOTTED_SITES)
+    } else {
+        Vec::new()
+    };
+    let timeline = if args.leak_suspects || args.plot.is_some() {
+        let mut tracked = candidates.clone();
+        tracked.extend(plotted.iter().filter(|s| !candidates.contains(s)));
+        let replay_to =
             Analysis::new().with_timeline(summary.duration_ns, SUSPECT_BUCKETS, &tracked);
-        let (again, _) = replay(&args.file, timeline, "report")?;
-        let timeline = again
-            .timeline()
-            .unwrap_or_else(|| unreachable!("asked for"));
-        Some(suspects::leak_suspects(&summary, &timeline, min_growth))
+        let (again, _) = replay(&args.file, replay_to, "report")?;
+        again.timeline()
     } else {
         None
     };
+    let suspects = match (&timeline, args.leak_suspects) {
+        (Some(t), true) => Some(suspects::leak_suspects(&summary, t, min_growth)),
+        _ => None,
+    };
+    if let (Some(path), Some(t)) = (&args.plot, &timeline) {
+        let title = format!(
+            "live heap of {}, largest sites stacked",
+            if summary.command.is_empty() {
+                name.clone()
+            } else {
+                summary.command.join(" ")
+            }
+        );
+        let chart = plot::HeapChart {
+            summary: &summary,
+            timeline: t,
+            sites: &plotted,
+            title: &title,
+        };
+        memdx_chart::draw_file(&chart, path, (1100, 600))
+            .map_err(|e| Exit::new(1, format!("memdx heap report: --plot: {e}")))?;
+    }
     if let Some(path) = &args.flamegraph {
         let of: View = args.of.into();
         let title = format!(
