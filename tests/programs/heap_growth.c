@@ -6,11 +6,13 @@
  *                     allocates 1,024 bytes kept to the end (a steady leak), and
  *                     for the first three quarters of the steps grow_step
  *                     allocates 2,048 bytes, all freed at the three-quarter mark
- *                     (growth that is given back). Prints "ok", exits 0. */
+ *                     (growth that is given back). Prints "ok", exits 0.
+ *   heap_growth exec  fills the cache, then replaces itself with /bin/true. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void *cache[16];
 static void **kept;
@@ -33,6 +35,11 @@ __attribute__((noinline)) void grow_step(long g) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "exec") == 0) {
+    fill_cache();
+    execl("/bin/true", "true", (char *)0);
+    return 127;
+  }
   long n = argc > 1 ? atol(argv[1]) : 300;
   kept = calloc((size_t)n, sizeof *kept);
   given = calloc((size_t)n, sizeof *given);

@@ -374,3 +374,36 @@ fn a_plot_stacks_the_largest_sites_over_time_as_svg_or_png() {
         "{err}"
     );
 }
+
+#[test]
+fn a_program_that_replaces_itself_is_said_to_have_done_so() {
+    let scratch = Scratch::new("exec");
+    let exe = build(&scratch);
+    let rec = scratch.0.join("run.mdxh");
+    let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
+        .arg("heap")
+        .arg("-o")
+        .arg(&rec)
+        .arg(&exe)
+        .arg("exec")
+        .output_within(DEADLINE);
+    // /bin/true's status and output, as natively.
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("it replaced itself with another program (exec"),
+        "{err}"
+    );
+    // A program that ends normally gets no such line.
+    let rec2 = scratch.0.join("normal.mdxh");
+    let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
+        .arg("heap")
+        .arg("-o")
+        .arg(&rec2)
+        .arg(&exe)
+        .arg("5")
+        .output_within(DEADLINE);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("replaced itself"), "{err}");
+}

@@ -209,6 +209,19 @@ fn profile(args: RunArgs) -> anyhow::Result<()> {
         outcome.bytes
     );
     let _ = render::write_text(&mut err, summary, args.group_by.into(), &views, args.top);
+    if summary.exit == Some(memdx_heap::Exit::Cut)
+        && matches!(
+            outcome.ending,
+            crate::commands::check::front::Ending::Code(_)
+        )
+    {
+        let _ = writeln!(
+            err,
+            "\nmemdx heap: the program exited without the runtime's last flush: it replaced \
+             itself with another program (exec: a wrapper script, or a shim such as pyenv's), \
+             whose allocations are not recorded; profile the program the wrapper runs"
+        );
+    }
     let _ = writeln!(err, "\nmore: memdx heap report {}", outcome.path.display());
     drop(err);
     outcome.ending.end()
