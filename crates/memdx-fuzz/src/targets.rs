@@ -231,9 +231,19 @@ pub static TARGETS: &[Target] = &[
             "memdx-model/src/ps.rs:parse",
             "memdx-model/src/ps.rs:parse_sort",
             "memdx-model/src/watch.rs:parse",
+            "memdx-units/src/datetime.rs:parse_since",
+            "memdx-units/src/datetime.rs:parse_iso_prefix",
+            "memdx-units/src/datetime.rs:parse_time_of_day",
+            "memdx-kernel/src/logstamp.rs:parse_line_stamp",
+            "memdx-kernel/src/logstamp.rs:parse_ctime",
         ],
         |d| {
             let t = text(d);
+            let _ = memdx_units::datetime::parse_since(&t);
+            let _ = memdx_units::datetime::parse_iso_prefix(&t);
+            let _ = memdx_units::datetime::parse_time_of_day(&t);
+            let _ = memdx_kernel::logstamp::parse_line_stamp(&t);
+            let _ = memdx_kernel::logstamp::parse_ctime(&t);
             let _ = memdx_units::parse_duration(&t);
             let _ = memdx_units::parse_bytes(&t);
             let _ = memdx_units::parse_rate(&t);
