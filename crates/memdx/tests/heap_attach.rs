@@ -1,0 +1,303 @@
+//! `memdx heap --pid` end to end on `tests/programs/heap_attach_target.c`,
+//! started by the test (so it is the test's child: attachable under
+//! `kernel.yama.ptrace_scope` 0 or 1 when memdx runs as root or as the same
+//! user; see docs/heap.md): a steady leak is named by the report of the
+//! recording, blocks allocated before the attach are freed during and after
+//! it without errors and the program's output is the same as without memdx,
+//! a multi-threaded allocation loop keeps running with counts that add up
+//! (and can be attached to twice), and the obstacles get one-line errors.
+
+// Test support: a failed setup step should stop the test loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use memdx_testkit::{Deadline, GroupChild, DEADLINE};
+use serde_json::Value;
+
+/// A scratch directory under the cargo target dir, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("heap-attach-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Builds the target as a distribution would (-O2, -g, no frame pointers).
+fn build(scratch: &Scratch, extra: &[&str]) -> PathBuf {
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/heap_attach_target.c");
+    let exe = scratch.0.join("heap_attach_target");
+    let out = Command::new("gcc")
+        .args(["-O2", "-g", "-fomit-frame-pointer", "-pthread"])
+        .args(extra)
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .output_within(DEADLINE);
+    assert!(
+        out.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+/// The target running, its stdout's lines arriving on a channel.
+struct Target {
+    child: GroupChild,
+    lines: mpsc::Receiver<String>,
+    pid: i32,
+}
+
+impl Target {
+    /// Starts `exe args` and waits for its "ready PID" line.
+    fn start(exe: &Path, args: &[&str]) -> Target {
+        let mut cmd = Command::new(exe);
+        cmd.args(args);
+        let t = Target::spawn(cmd);
+        assert_eq!(t.pid as u32, t.child.id());
+        t
+    }
+
+    /// Starts `cmd` (the target, or a command running it) and waits for
+    /// the target's "ready PID" line.
+    fn spawn(mut cmd: Command) -> Target {
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped());
+        let mut child = GroupChild::spawn(&mut cmd).unwrap();
+        let out = child.child().stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let ready = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the target says it is ready");
+        let pid: i32 = ready
+            .strip_prefix("ready ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {ready:?}"));
+        Target { child, lines, pid }
+    }
+
+    /// Waits for the end: exit status 0 and the lines after "ready".
+    fn finish(mut self) -> Vec<String> {
+        let status = self
+            .child
+            .wait_within(DEADLINE)
+            .expect("the target ends within the deadline");
+        assert!(status.success(), "the target ended with {status:?}");
+        let mut rest = Vec::new();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            rest.push(l);
+        }
+        rest
+    }
+}
+
+fn memdx() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_memdx"))
+}
+
+/// `memdx heap --pid PID -o REC OPTS`.
+fn attach(pid: i32, rec: &Path, opts: &[&str]) -> Output {
+    let out = memdx()
+        .args(["heap", "--pid", &pid.to_string(), "-o"])
+        .arg(rec)
+        .args(opts)
+        .output_within(DEADLINE);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "memdx heap --pid failed: {err}");
+    assert!(err.contains(&format!("attached to process {pid}")), "{err}");
+    assert!(
+        err.contains(&format!("detached from process {pid}")),
+        "{err}"
+    );
+    out
+}
+
+/// `memdx heap report REC --json OPTS`.
+fn report(rec: &Path, opts: &[&str]) -> Value {
+    let out = memdx()
+        .args(["heap", "report"])
+        .arg(rec)
+        .arg("--json")
+        .args(opts)
+        .output_within(DEADLINE);
+    assert!(
+        out.status.success(),
+        "memdx heap report: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn num(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no number {key} in {v}"))
+}
+
+/// The program's output without memdx, to compare with.
+fn native(exe: &Path, args: &[&str]) -> Vec<String> {
+    Target::start(exe, args).finish()
+}
+
+#[test]
+fn a_steady_leak_is_named_by_the_report_of_the_attach() {
+    let scratch = Scratch::new("leak");
+    let exe = build(&scratch, &[]);
+    let rec = scratch.0.join("leak.mdxh");
+    let target = Target::start(&exe, &["leak", "6"]);
+    attach(target.pid, &rec, &["--sample", "1", "--duration", "2"]);
+    let rest = target.finish();
+    assert_eq!(rest, native(&exe, &["leak", "1"]));
+
+    let r = report(&rec, &["--view", "exit", "--group-by", "function"]);
+    assert_eq!(r["exit"]["kind"], "detached");
+    assert!(num(&r, "attached_heap_bytes") > 20000.0, "{r}");
+    let top = &r["views"][0]["groups"][0];
+    let key = top["key"].as_str().unwrap();
+    assert!(key.starts_with("leaky_site"), "top leaking site: {top}");
+    // 100 bytes a millisecond for two seconds, none freed while attached.
+    let leaked = num(&top["stats"], "exit_blocks");
+    assert!(leaked >= 200.0, "{top}");
+    assert_eq!(num(&top["stats"], "exit_bytes"), leaked * 100.0, "{top}");
+
+    // The text report says what is not known.
+    let text = memdx()
+        .args(["heap", "report"])
+        .arg(&rec)
+        .output_within(DEADLINE);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("allocations made before the attach are not known individually"),
+        "{text}"
+    );
+    assert!(
+        text.contains("memdx detached; the process runs on"),
+        "{text}"
+    );
+}
+
+#[test]
+fn blocks_from_before_the_attach_are_freed_during_and_after_it_and_the_output_is_unchanged() {
+    let scratch = Scratch::new("frees");
+    let exe = build(&scratch, &[]);
+    let rec = scratch.0.join("frees.mdxh");
+    let expected = native(&exe, &["frees", "1"]);
+    assert_eq!(expected.len(), 1, "{expected:?}");
+    // 20000 blocks from before the attach, one freed a millisecond: some
+    // during the attach, the rest after; ring blocks allocated while
+    // attached are freed after the detach.
+    let target = Target::start(&exe, &["frees", "5"]);
+    std::thread::sleep(Duration::from_millis(300));
+    attach(target.pid, &rec, &["--sample", "1", "--duration", "1.5"]);
+    assert_eq!(target.finish(), expected);
+
+    let r = report(&rec, &[]);
+    let allocations = num(&r, "allocations");
+    assert!(allocations >= 500.0, "{r}");
+    // What the ring holds: at most its 64 blocks of 48 bytes are live at
+    // any time (frees of blocks from before the attach are not counted).
+    assert!(num(&r, "peak_blocks") <= 64.0, "{r}");
+    assert!(num(&r, "exit_blocks") <= 64.0, "{r}");
+    assert!(num(&r, "exit_bytes") <= 64.0 * 48.0, "{r}");
+}
+
+#[test]
+fn a_multi_threaded_allocation_loop_runs_on_with_counts_that_add_up_and_can_be_attached_twice() {
+    let scratch = Scratch::new("threads");
+    let exe = build(&scratch, &[]);
+    let first = scratch.0.join("threads1.mdxh");
+    let second = scratch.0.join("threads2.mdxh");
+    let target = Target::start(&exe, &["threads", "6", "4"]);
+    std::thread::sleep(Duration::from_millis(200));
+    attach(target.pid, &first, &["--sample", "1", "--duration", "1.5"]);
+    attach(
+        target.pid,
+        &second,
+        &["--sample", "64KiB", "--duration", "1"],
+    );
+    let rest = target.finish();
+    assert_eq!(
+        rest.first().map(String::as_str),
+        Some("threads done"),
+        "{rest:?}"
+    );
+    assert_eq!(rest[1..], native(&exe, &["frees", "0"])[..]);
+
+    let r = report(&first, &[]);
+    assert!(num(&r, "allocations") >= 1000.0, "{r}");
+    // Four threads hold at most 16 blocks each at any time.
+    assert!(num(&r, "peak_blocks") <= 64.0, "{r}");
+    assert!(num(&r, "exit_blocks") <= 64.0, "{r}");
+    assert!(num(&r, "temporaries") <= num(&r, "allocations"), "{r}");
+    let r2 = report(&second, &[]);
+    assert_eq!(r2["sample_interval"], 65536);
+    assert!(num(&r2, "allocations") > 0.0, "{r2}");
+}
+
+#[test]
+fn obstacles_get_one_line_errors() {
+    // No such process.
+    let out = memdx()
+        .args(["heap", "--pid", "999999999", "--duration", "1"])
+        .output_within(DEADLINE);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim(), "memdx heap: no process 999999999");
+
+    // A statically linked program.
+    let scratch = Scratch::new("static");
+    let exe = build(&scratch, &["-static"]);
+    let target = Target::start(&exe, &["frees", "3"]);
+    let out = memdx()
+        .args(["heap", "--pid", &target.pid.to_string()])
+        .output_within(DEADLINE);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("statically linked"), "{err}");
+    assert_eq!(target.finish(), native(&exe, &["frees", "0"]));
+
+    // A process already under memdx.
+    let under_dir = Scratch::new("under");
+    let dynamic = build(&under_dir, &[]);
+    let mut cmd = memdx();
+    cmd.args(["heap", "-o"])
+        .arg(scratch.0.join("under.mdxh"))
+        .arg("--")
+        .arg(&dynamic)
+        .args(["frees", "3"])
+        .stderr(Stdio::null());
+    let under = Target::spawn(cmd);
+    let out = memdx()
+        .args(["heap", "--pid", &under.pid.to_string(), "-o"])
+        .arg(scratch.0.join("second.mdxh"))
+        .output_within(DEADLINE);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("already runs under memdx"), "{err}");
+    assert_eq!(under.finish(), native(&dynamic, &["frees", "0"]));
+}
