@@ -155,7 +155,8 @@ pub struct AttachOut {
 /// Starts recording and redirects the allocator calls. `sock`: the CLI's
 /// socket; `interval`: mean bytes between samples (0: every allocation).
 /// Returns 0, or a negative code: -1 already under memdx, -2 already
-/// attached, -3 no memory, -4 no slot found.
+/// attached, -3 no memory, -4 no slot found, -5 this thread was stopped
+/// inside a flush (nothing done: the caller tries another stop).
 ///
 /// # Safety
 /// Called by `memdx heap --pid` through ptrace, with a C string and a
@@ -167,6 +168,9 @@ pub unsafe extern "C" fn memdx_attach(
     num_callers: u64,
     out: *mut AttachOut,
 ) -> c_int {
+    if profile::flushing_here() {
+        return -5;
+    }
     let entered = hooks::enter_runtime();
     // SAFETY: the caller passes a C string.
     let sock = unsafe { CStr::from_ptr(sock) }.to_bytes();
@@ -204,12 +208,16 @@ pub unsafe extern "C" fn memdx_attach(
 }
 
 /// Puts every redirected slot back, then sends the last burst. Returns
-/// the slots put back.
+/// the slots put back, or -5 when this thread was stopped inside a flush
+/// (nothing done: the caller tries another stop).
 ///
 /// # Safety
 /// Called by `memdx heap --pid` through ptrace.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn memdx_detach() -> c_int {
+    if profile::flushing_here() {
+        return -5;
+    }
     let entered = hooks::enter_runtime();
     let n = restore();
     profile::detach();

@@ -110,6 +110,15 @@ impl Slot {
 static SLOT_TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
 /// One flush at a time; taken before the slots' locks.
 static FLUSH: SpinLock = SpinLock::new();
+/// The thread pointer of the thread holding FLUSH (0: none).
+static FLUSH_OWNER: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether this thread is inside a flush (a thread `memdx heap --pid`
+/// stopped in the middle of one, waiting for the recorder: it must not
+/// attach or detach, which flush too).
+pub fn flushing_here() -> bool {
+    FLUSH_OWNER.load(Ordering::Relaxed) == tls::thread_pointer()
+}
 /// The next stack id not sent yet.
 static STACKS_SENT: AtomicU32 = AtomicU32::new(1);
 
@@ -151,6 +160,7 @@ fn append<const N: usize>(rec: &[u8; N]) {
 /// ended by `HeapEnd`). False when there is nowhere to send.
 fn flush(last: bool) -> bool {
     FLUSH.lock();
+    FLUSH_OWNER.store(tls::thread_pointer(), Ordering::Relaxed);
     let mut taken = [(core::ptr::null_mut::<u8>(), 0usize); SLOTS];
     for s in &SLOT_TABLE {
         s.lock.lock();
@@ -188,6 +198,7 @@ fn flush(last: bool) -> bool {
             out::emit(|e| e.heap_end());
         }
     });
+    FLUSH_OWNER.store(0, Ordering::Relaxed);
     FLUSH.unlock();
     true
 }

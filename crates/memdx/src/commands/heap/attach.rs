@@ -242,11 +242,20 @@ fn inject(
 
 /// Stops recording: the runtime puts the slots back and sends its last
 /// burst.
+/// A thread stopped in the middle of the runtime's own flush (waiting for
+/// the recorder in a system call) refuses (-5): another stop is tried.
 fn detach(pid: i32, detach_fn: u64, avoid: &Unsafe) -> Result<(), remote::RemoteError> {
-    let mut t = remote::stop_safely(pid, avoid, STOP_TIME)?;
-    let r = t.call(detach_fn, &[], &[0u8; 16], CALL_TIME);
-    t.release()?;
-    r.map(|_| ())
+    let deadline = Instant::now() + STOP_TIME;
+    loop {
+        let mut t = remote::stop_safely(pid, avoid, STOP_TIME)?;
+        let r = t.call(detach_fn, &[], &[0u8; 16], CALL_TIME);
+        t.release()?;
+        let (rc, _) = r?;
+        if rc as u32 as i32 != -5 || Instant::now() >= deadline {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Whether the process still runs (not gone, not a zombie).
