@@ -83,7 +83,8 @@ pub struct Group {
 /// library's allocator entry points), not the program's call site. A
 /// recording made by `memdx heap --pid` has glibc's entry point as frame 0
 /// (its source file `malloc.c`, or, without debug information, a
-/// function of the malloc family in the C library).
+/// function of the malloc family in the C library), or libstdc++'s
+/// `operator new` for the C++ operators.
 fn is_allocator(f: &SymFrame) -> bool {
     const FAMILY: [&str; 11] = [
         "malloc",
@@ -108,7 +109,11 @@ fn is_allocator(f: &SymFrame) -> bool {
         .is_some_and(|p| p == "malloc.c" || p.ends_with("/malloc.c"));
     let glibc_entry = f.object.as_deref().is_some_and(|o| o.contains("libc.so"))
         && f.function.as_deref().is_some_and(|n| FAMILY.contains(&n));
-    runtime || glibc_source || glibc_entry
+    let cxx_entry = f.object.as_deref().is_some_and(|o| o.contains("libstdc++"))
+        && f.function
+            .as_deref()
+            .is_some_and(|n| n.starts_with("operator new") || n.starts_with("operator delete"));
+    runtime || glibc_source || glibc_entry || cxx_entry
 }
 
 /// The frame that called the allocator.

@@ -157,6 +157,79 @@ fn num(v: &Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("no number {key} in {v}"))
 }
 
+/// Compiles `tests/programs/NAME` with `compiler args`, into the scratch dir.
+fn compile(scratch: &Scratch, compiler: &str, name: &str, args: &[&str]) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/programs")
+        .join(name);
+    let exe = scratch.0.join(name.split('.').next().unwrap());
+    let out = Command::new(compiler)
+        .args(args)
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .output_within(DEADLINE);
+    assert!(
+        out.status.success(),
+        "{compiler}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+/// Attaches for two seconds to `exe 5` (every allocation recorded) and
+/// returns the report's stack view of what is live at the detach; the
+/// program's output must be the same as without memdx.
+fn leak_stacks(scratch: &Scratch, exe: &Path) -> Value {
+    let rec = scratch.0.join("leak.mdxh");
+    let target = Target::start(exe, &["5"]);
+    attach(target.pid, &rec, &["--sample", "1", "--duration", "2"]);
+    assert_eq!(target.finish(), native(exe, &["0"]));
+    report(&rec, &["--view", "exit"])
+}
+
+/// Whether some frame of the top group of `r`'s first view is in a
+/// function whose name contains `name`.
+fn top_stack_has(r: &Value, name: &str) -> bool {
+    r["views"][0]["groups"][0]["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["function"].as_str().is_some_and(|n| n.contains(name)))
+}
+
+#[test]
+fn a_cxx_program_s_operator_new_leak_is_named() {
+    let scratch = Scratch::new("cxx");
+    let exe = compile(
+        &scratch,
+        "g++",
+        "heap_attach_cpp.cpp",
+        &["-O2", "-g", "-fomit-frame-pointer"],
+    );
+    let r = leak_stacks(&scratch, &exe);
+    assert!(top_stack_has(&r, "leak_node"), "{r}");
+    let top = &r["views"][0]["groups"][0]["stats"];
+    // 64-byte nodes, one a millisecond.
+    assert!(num(top, "exit_blocks") >= 200.0, "{top}");
+    assert_eq!(
+        num(top, "exit_bytes"),
+        num(top, "exit_blocks") * 64.0,
+        "{top}"
+    );
+}
+
+#[test]
+fn a_rust_program_with_a_read_only_got_is_recorded() {
+    let scratch = Scratch::new("rust");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let exe = compile(&scratch, &rustc, "heap_attach_rust.rs", &["-O", "-g"]);
+    let r = leak_stacks(&scratch, &exe);
+    assert!(top_stack_has(&r, "leak_vec"), "{r}");
+    let top = &r["views"][0]["groups"][0]["stats"];
+    assert!(num(top, "exit_blocks") >= 200.0, "{top}");
+}
+
 /// The program's output without memdx, to compare with.
 fn native(exe: &Path, args: &[&str]) -> Vec<String> {
     Target::start(exe, args).finish()
