@@ -7,8 +7,10 @@
 #
 #   bench/attach.sh            (REPS rounds, default 5, from the environment)
 #
-# Each round runs the loop three times for 6 s: alone, with a sampled
-# attach from 1 s to 5 s, with an exact attach over the same time. Pairs
+# Each round runs the loop four times for 6 s: alone, with a sampled
+# attach from 1 s to 5 s, with an exact attach over the same time, and
+# started under `memdx heap --` (exact, preloaded: the same hooks with the
+# runtime's static-TLS fast path) for comparison. Pairs
 # per second are taken over the slices from 2 s to 4.5 s (the attach and
 # detach themselves left out) and divided by the alone run's of the same
 # round; printed are the medians and the spread (min-max) of those ratios.
@@ -27,10 +29,21 @@ gcc -O2 -g -fomit-frame-pointer bench/attach_loop.c -o "$work/loop"
 # run NAME [MEMDX-OPTS...]: pairs/s of the loop over 2-4.5 s; memdx's CPU s
 run() {
     local name=$1; shift
-    "$work/loop" 6 >"$work/$name.out" &
-    local pid=$!
-    while ! grep -q ready "$work/$name.out" 2>/dev/null; do sleep 0.01; done
+    local pid=
+    if [ "$name" != preloaded ]; then
+        "$work/loop" 6 >"$work/$name.out" &
+        pid=$!
+    fi
     local cpu=0
+    if [ "$name" = preloaded ]; then
+        /usr/bin/time -f "%U %S" -o "$work/$name.time" \
+            "$memdx" heap -o "$work/$name.mdxh" -- "$work/loop" 6 >"$work/$name.out" 2>"$work/$name.err"
+        cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$work/$name.time")
+        awk -v cpu="$cpu" 'NR > 1 && $1 > 2.0 && $1 <= 4.5 { n += $2; t += 0.25 }
+            END { printf "%.0f %s\n", n / t, cpu }' "$work/$name.out"
+        return
+    fi
+    while ! grep -q ready "$work/$name.out" 2>/dev/null; do sleep 0.01; done
     if [ $# -gt 0 ]; then
         sleep 1
         /usr/bin/time -f "%U %S" -o "$work/$name.time" \
@@ -45,13 +58,14 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 spread() { sort -n | awk '{ v[NR] = $1 } END { printf "%s-%s", v[1], v[NR] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
-sr=() er=() alone=() scpu=() ecpu=()
+sr=() er=() pr=() alone=() scpu=() ecpu=() pcpu=()
 for _ in $(seq "$reps"); do
     read -r a _ < <(run alone)
     read -r s sc < <(run sampled)
     read -r e ec < <(run exact --sample 1)
-    alone+=("$a"); sr+=("$(ratio "$s" "$a")"); er+=("$(ratio "$e" "$a")")
-    scpu+=("$sc"); ecpu+=("$ec")
+    read -r p pc < <(run preloaded)
+    alone+=("$a"); sr+=("$(ratio "$s" "$a")"); er+=("$(ratio "$e" "$a")"); pr+=("$(ratio "$p" "$a")")
+    scpu+=("$sc"); ecpu+=("$ec"); pcpu+=("$pc")
 done
 lines() { printf '%s\n' "$@"; }
 printf 'alone: %s pairs/s (median of %s runs)\n' "$(lines "${alone[@]}" | median)" "$reps"
@@ -60,3 +74,5 @@ printf '%-28s %10s %14s %14s\n' "attached, --sample 512KiB" "$(lines "${sr[@]}" 
     "$(lines "${sr[@]}" | spread)" "$(lines "${scpu[@]}" | median)"
 printf '%-28s %10s %14s %14s\n' "attached, --sample 1" "$(lines "${er[@]}" | median)" \
     "$(lines "${er[@]}" | spread)" "$(lines "${ecpu[@]}" | median)"
+printf '%-28s %10s %14s %14s\n' "memdx heap -- (exact)" "$(lines "${pr[@]}" | median)" \
+    "$(lines "${pr[@]}" | spread)" "$(lines "${pcpu[@]}" | median)"

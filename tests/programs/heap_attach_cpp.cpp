@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include <vector>
 
@@ -29,6 +30,8 @@ __attribute__((noinline)) static Node *leak_node(long i) {
 
 int main(int argc, char **argv) {
     int seconds = argc > 1 ? std::atoi(argv[1]) : 3;
+    // Let memdx attach under kernel.yama.ptrace_scope 1.
+    prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
     std::vector<std::string *> before;
     for (int i = 0; i < 5000; i++)
         before.push_back(new std::string(40 + i % 50, 'a' + i % 26));
