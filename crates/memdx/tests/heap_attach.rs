@@ -364,6 +364,58 @@ fn a_multi_threaded_allocation_loop_runs_on_with_counts_that_add_up_and_can_be_a
 }
 
 #[test]
+fn ctrl_c_detaches_and_the_program_runs_on() {
+    if !attach_allowed() {
+        return;
+    }
+    let scratch = Scratch::new("sigint");
+    let exe = build(&scratch, &[]);
+    let rec = scratch.0.join("sigint.mdxh");
+    let target = Target::start(&exe, &["frees", "4"]);
+    let mut cmd = memdx();
+    cmd.args([
+        "heap",
+        "--pid",
+        &target.pid.to_string(),
+        "--sample",
+        "1",
+        "-o",
+    ])
+    .arg(&rec)
+    .stdin(Stdio::null())
+    .stderr(Stdio::piped());
+    let mut memdx = GroupChild::spawn(&mut cmd).unwrap();
+    let err = memdx.child().stderr.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = lines
+        .recv_timeout(Duration::from_secs(60))
+        .expect("memdx says it attached");
+    assert!(first.contains("Ctrl-C detaches"), "{first}");
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(memdx.id() as i32, libc::SIGINT) };
+    let status = memdx
+        .wait_within(DEADLINE)
+        .expect("memdx ends after Ctrl-C");
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> =
+        std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(10)).ok()).collect();
+    assert!(
+        rest.iter().any(|l| l.contains("detached from process")),
+        "{rest:?}"
+    );
+    assert_eq!(target.finish(), native(&exe, &["frees", "0"]));
+    let r = report(&rec, &[]);
+    assert_eq!(r["exit"]["kind"], "detached");
+    assert!(num(&r, "allocations") > 0.0, "{r}");
+}
+
+#[test]
 fn obstacles_get_one_line_errors() {
     if !attach_allowed() {
         return;
