@@ -37,6 +37,10 @@ pub enum Exit {
     Cut,
     /// `memdx heap --pid` detached; the process runs on.
     Detached,
+    /// The process `memdx heap --pid` was attached to ended (the
+    /// runtime's last burst came; its exit status is not known to memdx,
+    /// which is not its parent).
+    Ended,
 }
 
 /// The weight of a recorded block of `size` bytes when allocations were

@@ -233,6 +233,7 @@ impl<R: Read> Reader<R> {
                     1 => Exit::Signaled(value),
                     2 => Exit::Cut,
                     3 => Exit::Detached,
+                    4 => Exit::Ended,
                     _ => return None,
                 };
                 Record::End { exit, end_time }

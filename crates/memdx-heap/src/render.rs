@@ -260,6 +260,10 @@ pub fn write_totals(out: &mut dyn Write, s: &Summary) -> io::Result<()> {
     match s.exit {
         Some(Exit::Exited(_)) => {}
         Some(Exit::Detached) => writeln!(out, "memdx detached; the process runs on")?,
+        Some(Exit::Ended) => writeln!(
+            out,
+            "the process ended while memdx was attached (its exit status is not known to memdx)"
+        )?,
         Some(Exit::Signaled(sig)) => writeln!(
             out,
             "the program was killed by signal {sig}: figures are up to its last flush"

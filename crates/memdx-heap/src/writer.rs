@@ -213,6 +213,7 @@ impl<W: Write> Writer<W> {
             crate::Exit::Signaled(s) => (1, s),
             crate::Exit::Cut => (2, 0),
             crate::Exit::Detached => (3, 0),
+            crate::Exit::Ended => (4, 0),
         };
         p.v(kind);
         p.v(u64::from(value as u32));

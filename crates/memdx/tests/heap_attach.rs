@@ -416,6 +416,40 @@ fn ctrl_c_detaches_and_the_program_runs_on() {
 }
 
 #[test]
+fn a_process_that_ends_while_attached_leaves_a_whole_recording() {
+    if !attach_allowed() {
+        return;
+    }
+    let scratch = Scratch::new("ends");
+    let exe = build(&scratch, &[]);
+    let rec = scratch.0.join("ends.mdxh");
+    let target = Target::start(&exe, &["leak", "2"]);
+    let out = memdx()
+        .args([
+            "heap",
+            "--pid",
+            &target.pid.to_string(),
+            "--sample",
+            "1",
+            "-o",
+        ])
+        .arg(&rec)
+        .output_within(DEADLINE);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("ended while attached"), "{err}");
+    assert_eq!(target.finish(), native(&exe, &["leak", "0"]));
+    let r = report(&rec, &["--view", "exit", "--group-by", "function"]);
+    // The runtime's destructor sent the last burst.
+    assert_eq!(r["exit"]["kind"], "ended", "{r}");
+    let top = &r["views"][0]["groups"][0];
+    assert!(
+        top["key"].as_str().unwrap().starts_with("leaky_site"),
+        "{top}"
+    );
+}
+
+#[test]
 fn obstacles_get_one_line_errors() {
     if !attach_allowed() {
         return;

@@ -122,7 +122,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
     };
     let mut exit = HeapExit::Detached;
     if ended {
-        exit = HeapExit::Cut;
+        exit = HeapExit::Ended;
     } else {
         avoid.0.extend(rt.mapped.ranges.iter().copied());
         if let Err(e) = detach(pid, rt.detach, &avoid) {
