@@ -462,6 +462,28 @@ fn obstacles_get_one_line_errors() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.trim(), "memdx heap: no process 999999999");
 
+    // Another user's process (memdx run as nobody on one of ours), when
+    // the test runs as root with util-linux's setpriv.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 && Path::new("/usr/bin/setpriv").exists() {
+        let mine = GroupChild::spawn(Command::new("sleep").arg("30").stdin(Stdio::null())).unwrap();
+        let out = Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_memdx"))
+            .args(["heap", "--pid", &mine.id().to_string()])
+            .output_within(DEADLINE);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(
+            err.trim(),
+            format!(
+                "memdx heap: process {} belongs to uid 0, not to you (uid 65534): run memdx as that user or as root",
+                mine.id()
+            )
+        );
+        drop(mine);
+    }
+
     // A statically linked program.
     let scratch = Scratch::new("static");
     let exe = build(&scratch, &["-static"]);
