@@ -702,9 +702,23 @@ pub fn attach(sock: &[u8], interval: u64, num_callers: usize) -> Result<(), Atta
 static ATFORK: AtomicBool = AtomicBool::new(false);
 
 /// `memdx heap --pid` detaches (the allocator calls already go to glibc
-/// again): the last burst, then recording stops.
+/// again): the last burst, then recording stops, and the buffers' pages
+/// go back to the kernel (the mapping stays for a later attach; a hook
+/// still appending meanwhile writes to a fresh zero page, dropped at the
+/// next attach).
 pub fn detach() {
     finish();
+    for s in &SLOT_TABLE {
+        // SAFETY: the slot's buffers are BUF bytes of the runtime's own
+        // anonymous private mapping (or null before the first attach).
+        unsafe {
+            for p in [*s.active.get(), *s.spare.get()] {
+                if !p.is_null() {
+                    libc::madvise(p.cast(), BUF, libc::MADV_DONTNEED);
+                }
+            }
+        }
+    }
 }
 
 /// Lock order: FLUSH, the slots, bursts, the stack interner (as `flush`
