@@ -35,6 +35,12 @@ pub enum Exit {
     /// The stream ended without the runtime's last burst (the recording
     /// holds everything up to its last flush).
     Cut,
+    /// `memdx heap --pid` detached; the process runs on.
+    Detached,
+    /// The process `memdx heap --pid` was attached to ended (the
+    /// runtime's last burst came; its exit status is not known to memdx,
+    /// which is not its parent).
+    Ended,
 }
 
 /// The weight of a recorded block of `size` bytes when allocations were
@@ -115,6 +121,9 @@ pub struct Summary {
     pub sample_interval: u64,
     /// How it ended (None: the recording has no end frame).
     pub exit: Option<Exit>,
+    /// Attached to a running process: heap bytes in use at the attach
+    /// (allocations made before it are not in the recording).
+    pub attached_heap_bytes: Option<u64>,
     /// Nanoseconds from the start to the last event or the end.
     pub duration_ns: u64,
     /// The largest number of bytes live at once.
@@ -159,6 +168,7 @@ pub struct Analysis {
     temporaries: f64,
     last_time: u64,
     exit: Option<Exit>,
+    attached_heap_bytes: Option<u64>,
     /// Events after this time (nanoseconds) are left out.
     until: Option<u64>,
     timeline: Option<TimelineState>,
@@ -308,6 +318,7 @@ impl Analysis {
                     self.event(e);
                 }
             }
+            Record::Attach { heap_bytes } => self.attached_heap_bytes = Some(heap_bytes),
             Record::End { exit, end_time } => {
                 if self.until.is_some_and(|u| end_time > u) {
                     return;
@@ -432,6 +443,7 @@ impl Analysis {
             command: self.command.clone(),
             sample_interval: self.interval,
             exit: self.exit,
+            attached_heap_bytes: self.attached_heap_bytes,
             duration_ns: self.last_time,
             peak_bytes: self.peak_bytes,
             peak_blocks: self.peak_blocks,

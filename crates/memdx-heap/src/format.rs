@@ -34,6 +34,8 @@ pub enum FrameKind {
     Symbols = 5,
     /// How the program ended.
     End = 6,
+    /// The recording starts at an attach to a running process.
+    Attach = 7,
 }
 
 impl FrameKind {
@@ -46,6 +48,7 @@ impl FrameKind {
             4 => Self::Events,
             5 => Self::Symbols,
             6 => Self::End,
+            7 => Self::Attach,
             _ => return None,
         })
     }

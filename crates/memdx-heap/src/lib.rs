@@ -32,7 +32,8 @@
 //! | 3 `Stacks` | count v, then per stack: id v, frame count v, return addresses v (innermost first; frame 0 is the allocator entry point) |
 //! | 4 `Events` | count v, then per event: time delta × 2 + op v (op `0` allocation, `1` release); an allocation then has size v, stack id v; a release the distance back to the allocation it ends v (1: the latest allocation) |
 //! | 5 `Symbols` | count v, then per stack: id v, frame count v, per frame: function s, file s, line v, object s (empty: unknown); the frames as `memdx check` prints them, inlined frames expanded, cut below `main` |
-//! | 6 `End` | exit kind v (0 exited, 1 killed by a signal, 2 stream cut), status or signal v, program end time v |
+//! | 6 `End` | exit kind v (0 exited, 1 killed by a signal, 2 stream cut, 3 memdx detached and the process runs on, 4 the attached process ended, status unknown), status or signal v, program end time v |
+//! | 7 `Attach` | heap bytes in use at the attach v (glibc's `mallinfo2`: `uordblks + hblkhd`); written after `Meta` by `memdx heap --pid` (allocations before it are not in the recording) |
 //!
 //! Times are microseconds since the program started, each event's the delta
 //! from the previous event of the file. Allocations are numbered from 0 in

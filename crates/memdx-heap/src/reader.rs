@@ -29,6 +29,11 @@ pub enum Record {
     Events(Vec<Event>),
     /// Symbolized stacks.
     Symbols(Vec<(u32, Vec<SymFrame>)>),
+    /// Attached to a running process: heap bytes in use then.
+    Attach {
+        /// glibc's `mallinfo2` `uordblks + hblkhd` at the attach.
+        heap_bytes: u64,
+    },
     /// How the program ended and when (nanoseconds since its start).
     End {
         /// Exit status, fatal signal, or a cut stream.
@@ -218,6 +223,7 @@ impl<R: Read> Reader<R> {
                 }
                 Record::Symbols(s)
             }
+            FrameKind::Attach => Record::Attach { heap_bytes: g.v()? },
             FrameKind::End => {
                 let kind = g.v()?;
                 let value = g.v()? as u32 as i32;
@@ -226,6 +232,8 @@ impl<R: Read> Reader<R> {
                     0 => Exit::Exited(value),
                     1 => Exit::Signaled(value),
                     2 => Exit::Cut,
+                    3 => Exit::Detached,
+                    4 => Exit::Ended,
                     _ => return None,
                 };
                 Record::End { exit, end_time }

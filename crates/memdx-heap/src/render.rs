@@ -80,11 +80,40 @@ pub struct Group {
 }
 
 /// Whether a frame is the allocator itself (memdx's runtime or the C
-/// library's allocator entry points), not the program's call site.
+/// library's allocator entry points), not the program's call site. A
+/// recording made by `memdx heap --pid` has glibc's entry point as frame 0
+/// (its source file `malloc.c`, or, without debug information, a
+/// function of the malloc family in the C library), or libstdc++'s
+/// `operator new` for the C++ operators.
 fn is_allocator(f: &SymFrame) -> bool {
-    f.object
+    const FAMILY: [&str; 11] = [
+        "malloc",
+        "free",
+        "calloc",
+        "realloc",
+        "reallocarray",
+        "memalign",
+        "posix_memalign",
+        "aligned_alloc",
+        "valloc",
+        "pvalloc",
+        "__libc_malloc",
+    ];
+    let runtime = f
+        .object
         .as_deref()
-        .is_some_and(|o| o.contains("libmemdx_runtime") || o.contains("memdx runtime"))
+        .is_some_and(|o| o.contains("libmemdx_runtime") || o.contains("memdx runtime"));
+    let glibc_source = f
+        .file
+        .as_deref()
+        .is_some_and(|p| p == "malloc.c" || p.ends_with("/malloc.c"));
+    let glibc_entry = f.object.as_deref().is_some_and(|o| o.contains("libc.so"))
+        && f.function.as_deref().is_some_and(|n| FAMILY.contains(&n));
+    let cxx_entry = f.object.as_deref().is_some_and(|o| o.contains("libstdc++"))
+        && f.function
+            .as_deref()
+            .is_some_and(|n| n.starts_with("operator new") || n.starts_with("operator delete"));
+    runtime || glibc_source || glibc_entry || cxx_entry
 }
 
 /// The frame that called the allocator.
@@ -187,6 +216,14 @@ pub fn write_totals(out: &mut dyn Write, s: &Summary) -> io::Result<()> {
     if !s.command.is_empty() {
         writeln!(out, "memdx heap: {} (pid {})", s.command.join(" "), s.pid)?;
     }
+    if let Some(base) = s.attached_heap_bytes {
+        writeln!(
+            out,
+            "attached to the running process: allocations made before the attach are not known \
+             individually; heap in use at the attach: {} bytes (base line, glibc's mallinfo2)",
+            count(base as f64)
+        )?;
+    }
     if s.sample_interval > 0 {
         writeln!(
             out,
@@ -209,14 +246,24 @@ pub fn write_totals(out: &mut dyn Write, s: &Summary) -> io::Result<()> {
         count(s.allocated_bytes),
         count(s.temporaries)
     )?;
+    let when = if s.exit == Some(Exit::Detached) {
+        "at the detach (of those allocated while attached)"
+    } else {
+        "at exit"
+    };
     writeln!(
         out,
-        "still allocated at exit: {} bytes in {}",
+        "still allocated {when}: {} bytes in {}",
         count(s.exit_bytes),
         plural(s.exit_blocks, "block", "blocks")
     )?;
     match s.exit {
         Some(Exit::Exited(_)) => {}
+        Some(Exit::Detached) => writeln!(out, "memdx detached; the process runs on")?,
+        Some(Exit::Ended) => writeln!(
+            out,
+            "the process ended while memdx was attached (its exit status is not known to memdx)"
+        )?,
         Some(Exit::Signaled(sig)) => writeln!(
             out,
             "the program was killed by signal {sig}: figures are up to its last flush"
@@ -314,6 +361,8 @@ struct JsonReport<'a> {
     command: &'a [String],
     sample_interval: u64,
     exit: Option<Exit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attached_heap_bytes: Option<u64>,
     duration_ns: u64,
     peak_bytes: f64,
     peak_blocks: f64,
@@ -357,6 +406,7 @@ pub fn write_json_with(
         command: &s.command,
         sample_interval: s.sample_interval,
         exit: s.exit,
+        attached_heap_bytes: s.attached_heap_bytes,
         duration_ns: s.duration_ns,
         peak_bytes: s.peak_bytes,
         peak_blocks: s.peak_blocks,

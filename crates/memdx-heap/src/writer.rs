@@ -198,6 +198,13 @@ impl<W: Write> Writer<W> {
         self.frame(FrameKind::Symbols, &p.0)
     }
 
+    /// The `Attach` frame: heap bytes in use at the attach.
+    pub fn attach(&mut self, heap_bytes: u64) -> Result<(), HeapError> {
+        let mut p = Put::default();
+        p.v(heap_bytes);
+        self.frame(FrameKind::Attach, &p.0)
+    }
+
     /// The `End` frame.
     pub fn end(&mut self, exit: crate::Exit, end_time: u64) -> Result<(), HeapError> {
         let mut p = Put::default();
@@ -205,6 +212,8 @@ impl<W: Write> Writer<W> {
             crate::Exit::Exited(s) => (0, s),
             crate::Exit::Signaled(s) => (1, s),
             crate::Exit::Cut => (2, 0),
+            crate::Exit::Detached => (3, 0),
+            crate::Exit::Ended => (4, 0),
         };
         p.v(kind);
         p.v(u64::from(value as u32));

@@ -27,6 +27,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod access;
+mod attach;
 mod catch;
 mod guard;
 mod held;
@@ -162,6 +163,11 @@ fn preloaded() -> bool {
 }
 
 extern "C" fn init() {
+    if attach::decide_at_load() {
+        // Loaded by `memdx heap --pid` (dlopen through ptrace): nothing
+        // until it calls `memdx_attach`.
+        return;
+    }
     let entered = hooks::enter_runtime();
     if profile::on() {
         // `memdx heap`: none of the checker's machinery.
@@ -383,7 +389,7 @@ pub(crate) fn ensure_trap_handler() -> bool {
 }
 
 extern "C" fn fini() {
-    if profile::on() {
+    if attach::loaded_late() || profile::on() {
         profile::finish();
         return;
     }

@@ -79,6 +79,13 @@ pub fn start(fork_child: bool) {
     burst(ensure_modules);
 }
 
+/// A new stream in the same process (`memdx heap --pid` attaching again):
+/// the next burst sends the header, command line and module map again.
+pub fn restart() {
+    STARTED.store(false, Ordering::Relaxed);
+    MODULES_SENT_AT.store(u32::MAX, Ordering::Relaxed);
+}
+
 /// Runs `f`, whose records go out on one connection of their own, and
 /// returns once the analyzer has read them all (or after a few seconds if
 /// it does not answer). Inside a burst of the same thread, `f` joins it.

@@ -110,6 +110,15 @@ impl Slot {
 static SLOT_TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
 /// One flush at a time; taken before the slots' locks.
 static FLUSH: SpinLock = SpinLock::new();
+/// The thread pointer of the thread holding FLUSH (0: none).
+static FLUSH_OWNER: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether this thread is inside a flush (a thread `memdx heap --pid`
+/// stopped in the middle of one, waiting for the recorder: it must not
+/// attach or detach, which flush too).
+pub fn flushing_here() -> bool {
+    FLUSH_OWNER.load(Ordering::Relaxed) == tls::thread_pointer()
+}
 /// The next stack id not sent yet.
 static STACKS_SENT: AtomicU32 = AtomicU32::new(1);
 
@@ -151,6 +160,7 @@ fn append<const N: usize>(rec: &[u8; N]) {
 /// ended by `HeapEnd`). False when there is nowhere to send.
 fn flush(last: bool) -> bool {
     FLUSH.lock();
+    FLUSH_OWNER.store(tls::thread_pointer(), Ordering::Relaxed);
     let mut taken = [(core::ptr::null_mut::<u8>(), 0usize); SLOTS];
     for s in &SLOT_TABLE {
         s.lock.lock();
@@ -188,6 +198,7 @@ fn flush(last: bool) -> bool {
             out::emit(|e| e.heap_end());
         }
     });
+    FLUSH_OWNER.store(0, Ordering::Relaxed);
     FLUSH.unlock();
     true
 }
@@ -382,6 +393,21 @@ mod live_samples {
         true
     }
 
+    /// Forgets every sampled block (a new attach: the earlier ones are
+    /// not in the new recording).
+    pub fn clear() {
+        LOCK.lock();
+        // SAFETY: under LOCK.
+        unsafe {
+            (*TABLE.get()).fill(0);
+            *COUNT.get() = 0;
+        }
+        for c in &COUNTS {
+            c.store(0, Ordering::Relaxed);
+        }
+        LOCK.unlock();
+    }
+
     /// A fork child: the lock's holder may not exist any more.
     pub fn reset_lock() {
         LOCK.reset();
@@ -539,41 +565,16 @@ pub fn init() {
         INTERVAL.store(t as u64, Ordering::Relaxed);
     }
     tls::init_fast_path(crate::preloaded());
-    let (lo, hi) = out::self_range(init as *const () as usize);
-    stacks::SELF_LO.store(lo, Ordering::Relaxed);
-    stacks::SELF_HI.store(hi, Ordering::Relaxed);
-    let mut warm = [core::ptr::null_mut(); 4];
-    // SAFETY: 4-entry buffer; loads the unwinder now, not inside a hook.
-    unsafe { sys::backtrace(warm.as_mut_ptr(), 4) };
-    stacks::CAPTURE_ON.store(true, Ordering::Release);
-    // SAFETY: dlsym with a static name.
-    let usable = unsafe { libc::dlsym(libc::RTLD_NEXT, c"malloc_usable_size".as_ptr()) };
-    REAL_USABLE.store(usable as usize, Ordering::Relaxed);
+    prepare();
     crate::threads::init();
-    let mem = sys::map_private_noreserve(SLOTS * 2 * BUF);
     let Some(path) = sys::getenv(c"MEMDX_EVENTS_SOCK") else {
         return;
     };
-    if mem.is_null() {
+    if !map_buffers() {
         return;
     }
-    for (i, s) in SLOT_TABLE.iter().enumerate() {
-        // SAFETY: before any other thread exists; mem holds 2 * SLOTS
-        // buffers.
-        unsafe {
-            *s.active.get() = mem.add(2 * i * BUF);
-            *s.spare.get() = mem.add((2 * i + 1) * BUF);
-        }
-    }
     out::configure(path);
-    let interval = INTERVAL.load(Ordering::Relaxed);
-    out::burst(|| {
-        out::emit(|e| {
-            e.heap_start(interval);
-            e.heap_clock(now(), monotonic_ns());
-        });
-        out::ensure_modules();
-    });
+    start_stream();
     if sys::getenv(c"MEMDX_TRACE_CHILDREN") != Some(b"yes") {
         for var in [
             c"LD_PRELOAD",
@@ -590,6 +591,134 @@ pub fn init() {
     // SAFETY: registering plain C callbacks.
     unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };
     RECORDING.store(true, Ordering::Release);
+}
+
+/// Stack capture and glibc's `malloc_usable_size`, for either start.
+fn prepare() {
+    let (lo, hi) = out::self_range(init as *const () as usize);
+    stacks::SELF_LO.store(lo, Ordering::Relaxed);
+    stacks::SELF_HI.store(hi, Ordering::Relaxed);
+    let mut warm = [core::ptr::null_mut(); 4];
+    // SAFETY: 4-entry buffer; loads the unwinder now, not inside a hook.
+    unsafe { sys::backtrace(warm.as_mut_ptr(), 4) };
+    stacks::CAPTURE_ON.store(true, Ordering::Release);
+    // SAFETY: dlsym with a static name.
+    let usable = unsafe { libc::dlsym(libc::RTLD_NEXT, c"malloc_usable_size".as_ptr()) };
+    REAL_USABLE.store(usable as usize, Ordering::Relaxed);
+}
+
+/// Maps the buffers (once); false when there is no memory for them.
+fn map_buffers() -> bool {
+    // SAFETY: the slots' pointers are set once, before recording starts.
+    if !unsafe { *SLOT_TABLE[0].active.get() }.is_null() {
+        return true;
+    }
+    let mem = sys::map_private_noreserve(SLOTS * 2 * BUF);
+    if mem.is_null() {
+        return false;
+    }
+    for (i, s) in SLOT_TABLE.iter().enumerate() {
+        // SAFETY: before recording starts (no hook appends); mem holds
+        // 2 * SLOTS buffers.
+        unsafe {
+            *s.active.get() = mem.add(2 * i * BUF);
+            *s.spare.get() = mem.add((2 * i + 1) * BUF);
+        }
+    }
+    true
+}
+
+/// The stream's first burst: the start record, a clock reading, modules.
+fn start_stream() {
+    let interval = INTERVAL.load(Ordering::Relaxed);
+    out::burst(|| {
+        out::emit(|e| {
+            e.heap_start(interval);
+            e.heap_clock(now(), monotonic_ns());
+        });
+        out::ensure_modules();
+    });
+}
+
+/// Why [`attach`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachRefused {
+    /// The runtime already checks or profiles this process (it was started
+    /// under `memdx check` or `memdx heap`).
+    AlreadyUnderMemdx,
+    /// Another `memdx heap --pid` is attached.
+    AlreadyAttached,
+    /// No memory for the buffers.
+    NoMemory,
+}
+
+/// `memdx heap --pid`: starts recording in a running process into which
+/// the runtime was loaded late (see `attach`): the stream goes to `sock`;
+/// `interval` as `MEMDX_HEAP_SAMPLE`. A second attach after a detach
+/// starts a new stream (stacks and modules sent again). The allocator
+/// calls reach the hooks only once the caller has redirected them.
+pub fn attach(sock: &[u8], interval: u64, num_callers: usize) -> Result<(), AttachRefused> {
+    match MODE.load(Ordering::Relaxed) {
+        CHECK => return Err(AttachRefused::AlreadyUnderMemdx),
+        HEAP if !crate::attach::loaded_late() => return Err(AttachRefused::AlreadyUnderMemdx),
+        _ => {}
+    }
+    if RECORDING.load(Ordering::Acquire) {
+        return Err(AttachRefused::AlreadyAttached);
+    }
+    MODE.store(HEAP, Ordering::Relaxed);
+    stacks::NUM_CALLERS.store(num_callers.clamp(1, stacks::CAPTURE), Ordering::Relaxed);
+    INTERVAL.store(interval, Ordering::Relaxed);
+    tls::init_fast_path(false);
+    prepare();
+    if !map_buffers() {
+        return Err(AttachRefused::NoMemory);
+    }
+    FLUSH.lock();
+    for s in &SLOT_TABLE {
+        s.lock.lock();
+        // SAFETY: under the slot's lock; records of an earlier attach
+        // that came after its last burst are dropped.
+        unsafe { *s.len.get() = 0 };
+        s.lock.unlock();
+    }
+    FLUSH.unlock();
+    live_samples::clear();
+    stacks::reset_emitted();
+    STACKS_SENT.store(1, Ordering::Relaxed);
+    FINISHED.store(false, Ordering::Relaxed);
+    out::configure(sock);
+    out::restart();
+    start_stream();
+    if !ATFORK.swap(true, Ordering::Relaxed) {
+        // SAFETY: registering plain C callbacks.
+        unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };
+    }
+    RECORDING.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Whether the fork handlers are registered (once per process).
+static ATFORK: AtomicBool = AtomicBool::new(false);
+
+/// `memdx heap --pid` detaches (the allocator calls already go to glibc
+/// again): the last burst, then recording stops, and the buffers' pages
+/// go back to the kernel (the mapping stays for a later attach; a hook
+/// still appending meanwhile writes to a fresh zero page, dropped at the
+/// next attach).
+pub fn detach() {
+    finish();
+    for s in &SLOT_TABLE {
+        // SAFETY: the slot's buffers are BUF bytes of the runtime's own
+        // anonymous private mapping (or null before the first attach).
+        unsafe {
+            for p in [*s.active.get(), *s.spare.get()] {
+                if !p.is_null() {
+                    libc::madvise(p.cast(), BUF, libc::MADV_DONTNEED);
+                }
+            }
+        }
+    }
 }
 
 /// Lock order: FLUSH, the slots, bursts, the stack interner (as `flush`

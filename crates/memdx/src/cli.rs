@@ -136,7 +136,10 @@ with --sample a Poisson sample of them, with its stack and time into a compresse
 (-o FILE, default memdx-heap.PID.mdxh). The program's output, exit status and death by signal \
 are passed through; at exit a summary goes to stderr: the peak heap and when, allocations, \
 the top sites at the peak, the sites still holding memory at exit, the top sources of \
-temporary allocations. `memdx heap report FILE` prints a recording's views. See docs/heap.md."
+temporary allocations. `memdx heap --pid PID [--duration D]` attaches to a running, \
+dynamically linked process instead (ptrace; sampled by default, --sample 1 for every \
+allocation), records from then on, and detaches on Ctrl-C or after D, leaving it running as \
+before. `memdx heap report FILE` prints a recording's views. See docs/heap.md."
     )]
     Heap(commands::heap::HeapArgs),
 

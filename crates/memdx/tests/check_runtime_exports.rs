@@ -1,6 +1,7 @@
 //! The runtime library exports the allocator family (plus `_exit`, `_Exit`,
 //! `sigaction`, `daemon`, the checked memory and string routines, the checked system call
-//! wrappers and `pthread_create`) and nothing else: any other exported symbol (a Rust
+//! wrappers, `pthread_create`, and `memdx_attach`/`memdx_detach`, which `memdx heap --pid`
+//! calls in a process it loaded the runtime into) and nothing else: any other exported symbol (a Rust
 //! unwinder's `_Unwind_*`, say) would interpose on the program under test.
 
 use memdx_testkit::{Deadline, DEADLINE};
@@ -109,6 +110,8 @@ fn only_the_allocator_family_is_exported() {
         "strcmp",
         "strncmp",
         "pthread_create",
+        "memdx_attach",
+        "memdx_detach",
         "write",
         "read",
         "pread",

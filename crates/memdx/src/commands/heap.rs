@@ -4,8 +4,11 @@
 //! recording's views. The file format, the analysis and the renderers are
 //! in `memdx-heap`.
 
+mod attach;
 mod diff;
 mod record;
+mod remote;
+mod target;
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -45,7 +48,8 @@ struct RunArgs {
     output: Option<PathBuf>,
     /// Record a sample of the allocations: one per BYTES allocated on average (Poisson
     /// sampling; `524288`, `512KiB`). Figures become unbiased estimates; blocks of BYTES
-    /// or more are always recorded.
+    /// or more are always recorded. With --pid the default is 512KiB; `--sample 1` records
+    /// every allocation.
     #[arg(long, value_name = "BYTES")]
     sample: Option<String>,
     /// Frames kept per stack (the allocator's entry point included).
@@ -57,9 +61,16 @@ struct RunArgs {
     /// How the summary groups allocation sites.
     #[arg(long = "group-by", value_enum, default_value_t = GroupArg::Stack)]
     group_by: GroupArg,
+    /// Attach to this running process instead of starting one (dynamically linked, same
+    /// user or root); Ctrl-C or --duration detaches and the process runs on.
+    #[arg(long, value_name = "PID", conflicts_with = "program")]
+    pid: Option<i32>,
+    /// With --pid: detach after this long (`30s`, `10m`).
+    #[arg(long, value_name = "DURATION", requires = "pid")]
+    duration: Option<String>,
     /// The program and its arguments.
     #[arg(
-        required = true,
+        required_unless_present = "pid",
         trailing_var_arg = true,
         allow_hyphen_values = true,
         value_name = "PROGRAM [ARGS]"
@@ -192,6 +203,16 @@ fn profile(args: RunArgs) -> anyhow::Result<()> {
             bytes.round() as u64
         }
     };
+    if let Some(pid) = args.pid {
+        // A running process is likely in production: sampled by default;
+        // `--sample 1` records every allocation.
+        let sample = match (&args.sample, sample) {
+            (None, _) => DEFAULT_ATTACH_SAMPLE,
+            (Some(_), 1) => 0,
+            (Some(_), s) => s,
+        };
+        return attach_to(pid, &args, sample);
+    }
     let opts = record::Options {
         program: args.program,
         output: args.output,
@@ -226,6 +247,54 @@ fn profile(args: RunArgs) -> anyhow::Result<()> {
     drop(err);
     outcome.ending.end()
 }
+
+/// `memdx heap --pid`'s mean sampling interval when `--sample` is not given.
+const DEFAULT_ATTACH_SAMPLE: u64 = 512 * 1024;
+
+/// `memdx heap --pid PID`.
+fn attach_to(pid: i32, args: &RunArgs, sample: u64) -> anyhow::Result<()> {
+    let duration = match &args.duration {
+        None => None,
+        Some(text) => Some(
+            memdx_units::parse_duration(text)
+                .map_err(|e| Exit::new(1, format!("memdx heap: --duration: {e}")))?,
+        ),
+    };
+    if pid <= 0 {
+        return Err(Exit::new(1, format!("memdx heap: --pid: '{pid}' is not a process id")).into());
+    }
+    let opts = attach::Options {
+        pid,
+        output: args.output.clone(),
+        duration,
+        sample_interval: sample,
+        num_callers: args.num_callers.clamp(1, 64),
+    };
+    let outcome = attach::run(&opts)?;
+    let mut err = std::io::stderr().lock();
+    if outcome.ended {
+        let _ = writeln!(err, "memdx heap: process {pid} ended while attached");
+    } else {
+        let _ = writeln!(err, "memdx heap: detached from process {pid}");
+    }
+    let _ = writeln!(
+        err,
+        "memdx heap: recording written to {} ({} bytes)",
+        outcome.path.display(),
+        outcome.bytes
+    );
+    let views = [View::Peak, View::Exit, View::Temporaries];
+    let _ = render::write_text(
+        &mut err,
+        &outcome.summary,
+        args.group_by.into(),
+        &views,
+        args.top,
+    );
+    let _ = writeln!(err, "\nmore: memdx heap report {}", outcome.path.display());
+    Ok(())
+}
+
 
 /// Replays the recording at `path` into `analysis`; the damage that
 /// stopped the replay, if any (what came before it is in the analysis).

@@ -72,12 +72,97 @@ fn temp_dir() -> anyhow::Result<TempDir> {
     )
 }
 
+/// What the recorder thread is sent.
+pub enum Msg {
+    /// One burst of the runtime's records, as read from its connection.
+    Burst(Vec<u8>),
+    /// Attached to a running process: heap bytes in use then.
+    Attached(u64),
+}
+
+/// The runtime's socket and the two threads that turn its bursts into a
+/// recording.
+pub struct Session {
+    _dir: TempDir,
+    pub sock: PathBuf,
+    done: Arc<AtomicBool>,
+    tx: mpsc::SyncSender<Msg>,
+    receiver: std::thread::JoinHandle<()>,
+    recorder: std::thread::JoinHandle<anyhow::Result<Recorder>>,
+}
+
+impl Session {
+    /// Listens on a fresh socket and starts the receiver and the recorder.
+    pub fn start(writer: Writer<BufWriter<File>>) -> anyhow::Result<Session> {
+        let dir = temp_dir()?;
+        let sock = dir.0.join("events.sock");
+        let listener = UnixListener::bind(&sock)
+            .with_context(|| format!("listening on {}", sock.display()))?;
+        let (tx, rx) = mpsc::sync_channel::<Msg>(8);
+        let done = Arc::new(AtomicBool::new(false));
+        let receiver = {
+            let done = Arc::clone(&done);
+            let tx = tx.clone();
+            std::thread::spawn(move || receive(&listener, &tx, &done))
+        };
+        let recorder = std::thread::spawn(move || {
+            let mut r = Recorder::new(writer);
+            for msg in rx {
+                match msg {
+                    Msg::Burst(burst) => r.burst(&burst)?,
+                    Msg::Attached(bytes) => r.attached = Some(bytes),
+                }
+            }
+            Ok::<Recorder, anyhow::Error>(r)
+        });
+        Ok(Session {
+            _dir: dir,
+            sock,
+            done,
+            tx,
+            receiver,
+            recorder,
+        })
+    }
+
+    /// Tells the recorder the heap's size at the attach.
+    pub fn attached(&self, heap_bytes: u64) {
+        let _ = self.tx.send(Msg::Attached(heap_bytes));
+    }
+
+    /// Stops receiving (the runtime has sent its last burst or is gone),
+    /// writes the symbols and the end: the file's size and the summary.
+    pub fn finish(self, exit: HeapExit) -> anyhow::Result<(u64, Summary)> {
+        // Wake the receiver (it blocks in accept).
+        self.done.store(true, Ordering::Release);
+        let _ = std::os::unix::net::UnixStream::connect(&self.sock);
+        let _ = self.receiver.join();
+        drop(self.tx);
+        let recorder = self
+            .recorder
+            .join()
+            .map_err(|_| anyhow::anyhow!("memdx heap: the recorder failed"))??;
+        recorder.finish(exit)
+    }
+}
+
+/// Creates the recording's file (`memdx heap: FILE: reason` when it
+/// cannot be) and its writer.
+pub fn create(path: &std::path::Path) -> anyhow::Result<Writer<BufWriter<File>>> {
+    let file = File::create(path).map_err(|e| {
+        let reason = e.to_string();
+        let reason = reason
+            .split(" (os error ")
+            .next()
+            .unwrap_or(&reason)
+            .to_string();
+        Exit::new(1, format!("memdx heap: {}: {reason}", path.display()))
+    })?;
+    Ok(Writer::new(BufWriter::with_capacity(1 << 20, file))?)
+}
+
 pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
     let runtime = runtime_lib::path()?;
-    let dir = temp_dir()?;
-    let sock = dir.0.join("events.sock");
-    let listener =
-        UnixListener::bind(&sock).with_context(|| format!("listening on {}", sock.display()))?;
     let Some((program, args)) = opts.program.split_first() else {
         anyhow::bail!("memdx heap: no program given");
     };
@@ -92,16 +177,9 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("memdx-heap.{}.mdxh.part", std::process::id())));
-    let file = File::create(&path).map_err(|e| {
-        let reason = e.to_string();
-        let reason = reason
-            .split(" (os error ")
-            .next()
-            .unwrap_or(&reason)
-            .to_string();
-        Exit::new(1, format!("memdx heap: {}: {reason}", path.display()))
-    })?;
-    let writer = Writer::new(BufWriter::with_capacity(1 << 20, file))?;
+    let writer = create(&path)?;
+    let session = Session::start(writer)?;
+    let sock = session.sock.clone();
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env("LD_PRELOAD", preload)
@@ -152,34 +230,13 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
         }
     };
 
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(8);
-    let done = Arc::new(AtomicBool::new(false));
-    let receiver = {
-        let done = Arc::clone(&done);
-        std::thread::spawn(move || receive(&listener, &tx, &done))
-    };
-    let recorder = std::thread::spawn(move || {
-        let mut r = Recorder::new(writer);
-        for burst in rx {
-            r.burst(&burst)?;
-        }
-        Ok::<Recorder, anyhow::Error>(r)
-    });
-
     let status = child.wait()?;
-    // Wake the receiver (it blocks in accept) once the program is gone.
-    done.store(true, Ordering::Release);
-    let _ = std::os::unix::net::UnixStream::connect(&sock);
-    let _ = receiver.join();
-    let recorder = recorder
-        .join()
-        .map_err(|_| anyhow::anyhow!("memdx heap: the recorder failed"))??;
     let (ending, exit) = match (status.code(), status.signal()) {
         (Some(c), _) => (Ending::Code(c), HeapExit::Exited(c)),
         (None, Some(s)) => (Ending::Signal(s), HeapExit::Signaled(s)),
         _ => (Ending::Code(1), HeapExit::Cut),
     };
-    let (bytes, summary) = recorder
+    let (bytes, summary) = session
         .finish(exit)
         .with_context(|| format!("memdx heap: writing {}", path.display()))?;
     Ok(Outcome {
@@ -191,7 +248,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
 }
 
 /// Accepts the runtime's connections and queues each burst.
-fn receive(listener: &UnixListener, tx: &mpsc::SyncSender<Vec<u8>>, done: &AtomicBool) {
+fn receive(listener: &UnixListener, tx: &mpsc::SyncSender<Msg>, done: &AtomicBool) {
     for conn in listener.incoming() {
         let Ok(mut conn) = conn else { continue };
         let mut burst = Vec::with_capacity(1 << 20);
@@ -203,7 +260,7 @@ fn receive(listener: &UnixListener, tx: &mpsc::SyncSender<Vec<u8>>, done: &Atomi
             }
             continue;
         }
-        if tx.send(burst).is_err() {
+        if tx.send(Msg::Burst(burst)).is_err() {
             return;
         }
     }
@@ -239,7 +296,11 @@ impl Clock {
     }
 }
 
-struct Recorder {
+pub struct Recorder {
+    /// Attached to a running process: heap bytes in use then (written
+    /// once, after the `Meta` frame).
+    attached: Option<u64>,
+    attach_written: bool,
     writer: Writer<BufWriter<File>>,
     analysis: Analysis,
     clock: Clock,
@@ -256,6 +317,8 @@ struct Recorder {
 impl Recorder {
     fn new(writer: Writer<BufWriter<File>>) -> Self {
         Recorder {
+            attached: None,
+            attach_written: false,
             writer,
             analysis: Analysis::new(),
             clock: Clock::default(),
@@ -281,6 +344,7 @@ impl Recorder {
             Record::Stacks(s) => self.writer.stacks(s)?,
             Record::Events(e) => self.writer.events(e)?,
             Record::Symbols(s) => self.writer.symbols(s)?,
+            Record::Attach { heap_bytes } => self.writer.attach(*heap_bytes)?,
             Record::End { exit, end_time } => self.writer.end(*exit, *end_time)?,
         }
         self.analysis.add(rec);
@@ -369,6 +433,7 @@ impl Recorder {
                 cmdline: self.cmdline.clone(),
             })?;
         }
+        self.write_attach()?;
         if !modules.is_empty() {
             for (bias, start, end, path) in &modules {
                 self.modules.push(Module {
@@ -410,8 +475,20 @@ impl Recorder {
         Ok(())
     }
 
+    /// The `Attach` frame, once its figure is known and `Meta` is out.
+    fn write_attach(&mut self) -> anyhow::Result<()> {
+        if let (Some(heap_bytes), false, true) =
+            (self.attached, self.attach_written, self.meta_written)
+        {
+            self.attach_written = true;
+            self.write(Record::Attach { heap_bytes })?;
+        }
+        Ok(())
+    }
+
     /// Symbols and the end frame; the file's size and the summary.
     fn finish(mut self, exit: HeapExit) -> anyhow::Result<(u64, Summary)> {
+        self.write_attach()?;
         let mut sym = Symbolizer::default();
         for m in std::mem::take(&mut self.modules) {
             sym.add_module(m);
@@ -437,7 +514,7 @@ impl Recorder {
         self.write(Record::Symbols(symbols))?;
         // A process that died without its last burst: the recording holds
         // what it flushed.
-        let exit = if self.ended || matches!(exit, HeapExit::Signaled(_)) {
+        let exit = if self.ended || matches!(exit, HeapExit::Signaled(_) | HeapExit::Detached) {
             exit
         } else {
             HeapExit::Cut
