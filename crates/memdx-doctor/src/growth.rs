@@ -81,7 +81,9 @@ fn finding(g: &Growing, avail: Option<f64>) -> Finding {
         (None, None) => (None, String::new()),
     };
     let severity = match ttl {
-        Some(t) if t.estimate_s < GROWTH_CRITICAL_TTL_S => Severity::Critical,
+        // Critical only when even the slowest plausible rate (the interval's
+        // lower end) reaches the limit soon: a short window's burst is not.
+        Some(t) if t.latest_s.is_some_and(|s| s < GROWTH_CRITICAL_TTL_S) => Severity::Critical,
         _ => Severity::Warning,
     };
     let mut f = Finding::new(

@@ -46,8 +46,8 @@ pub const TOP_OWNERS: usize = 5;
 /// much over the window (on top of memdx-trend's own `min_change_bytes`):
 /// a 10 s window of a busy machine has many sub-MiB wobbles.
 pub const GROWTH_MIN_BYTES: f64 = 1024.0 * 1024.0;
-/// A growing series reaching its limit sooner than this (at its estimated
-/// rate) is critical.
+/// A growing series reaching its limit sooner than this even at the lower
+/// end of its rate's interval is critical.
 pub const GROWTH_CRITICAL_TTL_S: f64 = 3600.0;
 /// How many growing series are reported, fastest first.
 pub const GROWTH_MAX_FINDINGS: usize = 5;
