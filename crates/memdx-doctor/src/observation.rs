@@ -62,6 +62,8 @@ pub struct Observation {
     pub target: Target,
     /// Seconds between the first and the last sample.
     pub duration_s: f64,
+    /// How many samples were taken.
+    pub samples: usize,
     /// Seconds since boot at the end of the window, when known.
     pub uptime_s: Option<f64>,
     /// `/proc/meminfo` at the start and at the end.

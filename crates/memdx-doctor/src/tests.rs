@@ -53,6 +53,7 @@ fn healthy() -> Observation {
     Observation {
         target: Target::Machine,
         duration_s: 10.0,
+        samples: 21,
         uptime_s: Some(100_000.0),
         meminfo_start: meminfo(16 * GIB, 10 * GIB),
         meminfo_end: meminfo(16 * GIB, 10 * GIB),

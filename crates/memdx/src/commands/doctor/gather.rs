@@ -63,6 +63,19 @@ impl Source {
         }
     }
 
+    /// The root holding the process directories for the current sample
+    /// (a replay step may hold only `proc/slabinfo`, not processes).
+    pub fn process_root(&self) -> ProcRoot {
+        match self {
+            Source::Live(root) => root.clone(),
+            Source::Replay { dir, step } => (0..=step.get())
+                .rev()
+                .map(|k| dir.join(k.to_string()))
+                .find(|base| has_pid_dir(&base.join("proc")))
+                .map_or_else(|| ProcRoot::new(dir.join("0")), ProcRoot::new),
+        }
+    }
+
     fn is_replay(&self) -> bool {
         matches!(self, Source::Replay { .. })
     }
@@ -73,6 +86,16 @@ impl Source {
             step.set(k);
         }
     }
+}
+
+fn has_pid_dir(proc_dir: &std::path::Path) -> bool {
+    std::fs::read_dir(proc_dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+    })
 }
 
 /// The target as the gatherer needs it.
@@ -162,6 +185,7 @@ struct Gatherer<'a> {
     slab: Option<Vec<SlabSample>>,
     unreadable: Vec<String>,
     buf: Vec<u8>,
+    samples: usize,
 }
 
 fn smaps_opts() -> ReadOptions {
@@ -182,7 +206,8 @@ impl Gatherer<'_> {
     /// One sample of everything that forms a series.
     fn sample(&mut self, t: f64) {
         let me = std::process::id();
-        let proc_root = self.source.root_for("proc");
+        self.samples += 1;
+        let proc_root = self.source.process_root();
         // Live: keep statm files open between samples; replay: each sample
         // is another tree.
         if self.statm.is_none() || self.source.is_replay() {
@@ -388,6 +413,7 @@ pub fn observe(
         slab: Some(Vec::new()),
         unreadable: Vec::new(),
         buf: Vec::with_capacity(4096),
+        samples: 0,
     };
     if let Err(e) = slab_probe {
         g.slab = None;
@@ -443,7 +469,7 @@ pub fn observe(
             None
         }
     };
-    let processes: Vec<ProcessMemory> = read_all(&end_root("proc"), smaps_opts())
+    let processes: Vec<ProcessMemory> = read_all(&source.process_root(), smaps_opts())
         .map_err(|e| e.to_string())?
         .into_iter()
         .filter(|p| p.pid != std::process::id())
@@ -467,6 +493,7 @@ pub fn observe(
     Ok(Observation {
         target: aim.target(),
         duration_s: last_t,
+        samples: g.samples,
         uptime_s,
         meminfo_start,
         meminfo_end,

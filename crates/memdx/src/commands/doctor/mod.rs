@@ -111,7 +111,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     }
     let recent = duration_arg("--since", &args.since)?;
     let source = Source::from_env();
-    let aim = aim(&source.root_for("proc"), &args)?;
+    let aim = aim(&source.process_root(), &args)?;
     let plan = Plan {
         duration,
         interval,

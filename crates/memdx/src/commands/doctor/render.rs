@@ -27,10 +27,6 @@ fn what(target: &Target) -> String {
     }
 }
 
-fn samples(o: &Observation) -> usize {
-    o.series.iter().map(|s| s.points.len()).max().unwrap_or(0)
-}
-
 /// The text report: a header, then each finding (severity, title, its
 /// evidence indented, the next command), notes on what could not be read last.
 pub fn write_text(out: &mut dyn Write, o: &Observation, d: &Diagnosis) -> io::Result<()> {
@@ -39,7 +35,7 @@ pub fn write_text(out: &mut dyn Write, o: &Observation, d: &Diagnosis) -> io::Re
         "memdx doctor: {}, observed {} ({} samples)",
         what(&o.target),
         format_duration(o.duration_s),
-        samples(o)
+        o.samples
     )?;
     for f in d.findings.iter().filter(|f| f.area != Area::Access) {
         let tag = match f.severity {
@@ -77,6 +73,8 @@ pub fn to_json(o: &Observation, d: &Diagnosis) -> Value {
             let figures: Map<String, Value> = f
                 .figures
                 .iter()
+                // JSON has no NaN or infinity: such a figure is left out.
+                .filter(|x| x.value.is_finite())
                 .map(|x| (x.name.clone(), json!(x.value)))
                 .collect();
             json!({
@@ -95,7 +93,7 @@ pub fn to_json(o: &Observation, d: &Diagnosis) -> Value {
         "version": JSON_VERSION,
         "target": target,
         "duration_s": o.duration_s,
-        "samples": samples(o),
+        "samples": o.samples,
         "worst": worst,
         "exit_status": exit_status(worst),
         "findings": findings,
