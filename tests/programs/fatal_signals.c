@@ -17,8 +17,9 @@ int main(int argc, char **argv) {
   __asm__ volatile("" : : "g"(leak) : "memory");
   if (!strcmp(m, "abort")) abort();
   if (!strcmp(m, "kill-term")) kill(getpid(), SIGTERM);
-  if (!strcmp(m, "raise-int")) raise(SIGINT);
-  if (!strcmp(m, "raise-quit")) raise(SIGQUIT);
+  /* Default actions, also when started with them ignored (nohup, `&`). */
+  if (!strcmp(m, "raise-int")) { signal(SIGINT, SIG_DFL); raise(SIGINT); }
+  if (!strcmp(m, "raise-quit")) { signal(SIGQUIT, SIG_DFL); raise(SIGQUIT); }
   if (!strcmp(m, "raise-segv")) raise(SIGSEGV);
   if (!strcmp(m, "sigpipe")) {
     int fd[2];

@@ -34,7 +34,8 @@
 //!
 //! ## Records
 //!
-//! Each record is `tag: u8`, `len: u32`, then `len` payload bytes. A reader
+//! Each record is `tag: u8`, `len: u32`, then `len` payload bytes (at most
+//! [`MAX_RECORD_LEN`]; a reader refuses longer records). A reader
 //! skips tags it does not know, so new record kinds can be added without a
 //! version change; the layout of an existing tag never changes (a new layout
 //! gets a new tag). Stack id 0 means "no stack was captured".
@@ -58,6 +59,11 @@
 //! | 23 | [`Event::ScanSkipped`] | root bytes u64, block bytes u64, blocks u64: memory the leak scan could not read and skipped (pages the program protected or unmapped, a file mapping past the end of its file): bytes of roots, bytes of block contents, and blocks left out whole (their header was unreadable); sent after `ScanStats` when anything was skipped |
 //! | 20 | [`Event::Corruption`] | see [`Corruption`]: kind u8, block start u64, block size u64, first u64, last u64, stack u32, alloc stack u32, free stack u32 |
 //! | 14 | [`Event::Access`] | see [`Access`]: kind u8, func u8 ([`Routine`], 0 for a fault), addr u64, size u64, stack u32, place u8, tid u32, block start u64, block size u64, alloc stack u32, free stack u32, dst u64, src u64, len u64, signo i32, si_code i32, pc u64, code length u8, code bytes 16 (108 bytes) |
+//! | 24 | [`Event::HeapAlloc`] | ptr u64, size u64, stack u32, time u64 (`memdx heap`: the block glibc returned, the size asked for, and the time-stamp counter just after the allocation) |
+//! | 25 | [`Event::HeapFree`] | ptr u64, time u64 (`memdx heap`: the time-stamp counter just before the block went back to glibc) |
+//! | 26 | [`Event::HeapClock`] | time u64, nanoseconds u64 (`memdx heap`: a reading of the time-stamp counter and of `CLOCK_MONOTONIC` taken together, at the start of every burst, to convert the records' times) |
+//! | 27 | [`Event::HeapStart`] | sample interval u64 (`memdx heap`: 0 when every allocation is recorded, else the mean number of bytes between samples); the first record of a profiled process |
+//! | 28 | [`Event::HeapEnd`] | empty (`memdx heap`: the process ended normally and this is its last burst) |
 //! | 12 | [`Event::CommandLine`] | the process's arguments, each followed by a NUL byte (as in `/proc/PID/cmdline`); sent by a process that is not a fork child, right after the header |
 //!
 //! ## Acknowledgements
@@ -74,8 +80,23 @@
 //! sends it for `--exit-on-first-error=yes` after the first error it shows.
 //!
 //! In `memdx check` the runtime does not stream `Alloc`/`Free` (it keeps the
-//! live-block table itself and reports the outcome of the leak scan); they are
-//! defined for heap-profiling modes. A stack record is always sent before the
+//! live-block table itself and reports the outcome of the leak scan).
+//!
+//! ## Heap profiling (`memdx heap`)
+//!
+//! In profiling mode the runtime records every allocation (or a sample of
+//! them) into per-thread buffers and sends them in bursts: each burst is a
+//! consistent cut (every buffer is swapped out at once, under all their
+//! locks), starting with a `HeapClock` record, then the stacks and modules
+//! it refers to, then the buffers' `HeapAlloc`/`HeapFree` records. Within a
+//! burst the records of different threads interleave: the reader orders
+//! them by `time` (the counter is read after an allocation and before a
+//! release, so a block's release always sorts after its allocation, and a
+//! reuse of its address after the release). Records never cross bursts
+//! out of order: a release is never in an earlier burst than its
+//! allocation. `HeapStart` opens the process's first burst, `HeapEnd` its
+//! last one when it exits normally; a process killed by a signal has sent
+//! everything up to its last burst. A stack record is always sent before the
 //! first record that refers to its id. `ReportEnd` closes a process's report.
 
 #![deny(missing_docs)]
@@ -100,6 +121,10 @@ pub const FAULT_REGS: usize = 17;
 pub const RECORD_PREFIX: usize = 5;
 /// The largest number of frames a stack record may carry.
 pub const MAX_FRAMES: usize = 256;
+/// The longest record payload a reader accepts. The runtime encodes each
+/// record in a 4 KiB buffer; a longer length in a stream is corruption (or
+/// not our stream) and is refused before anything is allocated for it.
+pub const MAX_RECORD_LEN: usize = 64 * 1024;
 
 /// The header that starts a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,6 +355,14 @@ pub enum AccessKind {
     Write = 2,
     /// The source and destination of `func` overlap (`dst`, `src`, `len`).
     Overlap = 3,
+    /// A system call's buffer argument (`func`: the C library's wrapper,
+    /// a `Sys*` routine) points to `size` bytes with an unaddressable one
+    /// at `addr` (the first).
+    SyscallParam = 4,
+    /// An allocation function (`func`: an `Alloc*` routine) was called with
+    /// a possibly negative argument: `addr` holds its value, `size` which
+    /// argument (0: `size`, 1: `nmemb`).
+    FishyValue = 5,
 }
 
 impl AccessKind {
@@ -340,6 +373,8 @@ impl AccessKind {
             1 => Self::Read,
             2 => Self::Write,
             3 => Self::Overlap,
+            4 => Self::SyscallParam,
+            5 => Self::FishyValue,
             _ => return None,
         })
     }
@@ -399,11 +434,44 @@ pub enum Routine {
     StrncatChk = 25,
     /// glibc's `__mempcpy_chk` (FORTIFY_SOURCE).
     MempcpyChk = 26,
+    /// `write` (a system call's buffer: [`AccessKind::SyscallParam`]).
+    SysWrite = 27,
+    /// `read`.
+    SysRead = 28,
+    /// `pread`/`pread64`.
+    SysPread64 = 29,
+    /// `pwrite`/`pwrite64`.
+    SysPwrite64 = 30,
+    /// `send`.
+    SysSend = 31,
+    /// `sendto`.
+    SysSendto = 32,
+    /// `recv`.
+    SysRecv = 33,
+    /// `recvfrom`.
+    SysRecvfrom = 34,
+    /// `writev`.
+    SysWritev = 35,
+    /// `readv`.
+    SysReadv = 36,
+    /// `malloc` (a fishy argument: [`AccessKind::FishyValue`]).
+    AllocMalloc = 37,
+    /// `calloc`.
+    AllocCalloc = 38,
+    /// `realloc`.
+    AllocRealloc = 39,
+    /// `memalign` (also aligned_alloc, posix_memalign and valloc, which
+    /// Valgrind names so).
+    AllocMemalign = 40,
+    /// `operator new` (Valgrind's `__builtin_new`).
+    AllocNew = 41,
+    /// `operator new[]` (Valgrind's `__builtin_vec_new`).
+    AllocNewArray = 42,
 }
 
 impl Routine {
     /// Every routine, in wire order.
-    pub const ALL: [Routine; 24] = [
+    pub const ALL: [Routine; 40] = [
         Routine::Memcpy,
         Routine::Memmove,
         Routine::Memset,
@@ -428,6 +496,22 @@ impl Routine {
         Routine::StrcatChk,
         Routine::StrncatChk,
         Routine::MempcpyChk,
+        Routine::SysWrite,
+        Routine::SysRead,
+        Routine::SysPread64,
+        Routine::SysPwrite64,
+        Routine::SysSend,
+        Routine::SysSendto,
+        Routine::SysRecv,
+        Routine::SysRecvfrom,
+        Routine::SysWritev,
+        Routine::SysReadv,
+        Routine::AllocMalloc,
+        Routine::AllocCalloc,
+        Routine::AllocRealloc,
+        Routine::AllocMemalign,
+        Routine::AllocNew,
+        Routine::AllocNewArray,
     ];
 
     /// Decodes the wire value (0 and unassigned values are `None`).
@@ -464,7 +548,41 @@ impl Routine {
             Routine::StrcatChk => "strcat",
             Routine::StrncatChk => "strncat",
             Routine::MempcpyChk => "mempcpy",
+            Routine::SysWrite => "write",
+            Routine::SysRead => "read",
+            Routine::SysPread64 => "pread64",
+            Routine::SysPwrite64 => "pwrite64",
+            Routine::SysSend => "send",
+            Routine::SysSendto => "sendto",
+            Routine::SysRecv => "recv",
+            Routine::SysRecvfrom => "recvfrom",
+            Routine::SysWritev => "writev",
+            Routine::SysReadv => "readv",
+            Routine::AllocMalloc => "malloc",
+            Routine::AllocCalloc => "calloc",
+            Routine::AllocRealloc => "realloc",
+            Routine::AllocMemalign => "memalign",
+            Routine::AllocNew => "__builtin_new",
+            Routine::AllocNewArray => "__builtin_vec_new",
         }
+    }
+
+    /// For a system call wrapper, the parameter as Valgrind 3.19 names it
+    /// in "Syscall param NAME points to unaddressable byte(s)" (and in a
+    /// `Memcheck:Param` suppression): amd64 names send and recv after the
+    /// sendto and recvfrom system calls they make.
+    pub fn syscall_param(self) -> Option<&'static str> {
+        Some(match self {
+            Routine::SysWrite => "write(buf)",
+            Routine::SysRead => "read(buf)",
+            Routine::SysPread64 => "pread64(buf)",
+            Routine::SysPwrite64 => "pwrite64(buf)",
+            Routine::SysSend | Routine::SysSendto => "socketcall.sendto(msg)",
+            Routine::SysRecv | Routine::SysRecvfrom => "socketcall.recvfrom(buf)",
+            Routine::SysWritev => "writev(vector[...])",
+            Routine::SysReadv => "readv(vector[...])",
+            _ => return None,
+        })
     }
 }
 
@@ -746,6 +864,38 @@ pub enum Event {
         /// Blocks left out whole (their header could not be read).
         blocks: u64,
     },
+    /// `memdx heap`: a block was allocated.
+    HeapAlloc {
+        /// The block's address.
+        ptr: u64,
+        /// The size asked for.
+        size: u64,
+        /// Allocation stack.
+        stack: u32,
+        /// Time-stamp counter (see [`Event::HeapClock`]).
+        time: u64,
+    },
+    /// `memdx heap`: a block was released (or moved by `realloc`).
+    HeapFree {
+        /// The block's address.
+        ptr: u64,
+        /// Time-stamp counter.
+        time: u64,
+    },
+    /// `memdx heap`: the time-stamp counter and `CLOCK_MONOTONIC` read together.
+    HeapClock {
+        /// Time-stamp counter.
+        time: u64,
+        /// `CLOCK_MONOTONIC` in nanoseconds.
+        nanos: u64,
+    },
+    /// `memdx heap`: the process is profiled.
+    HeapStart {
+        /// Mean bytes between samples; 0 when every allocation is recorded.
+        sample_interval: u64,
+    },
+    /// `memdx heap`: the process ended normally; nothing follows.
+    HeapEnd,
     /// The command line of a process that was exec'd (not a fork child).
     CommandLine {
         /// The arguments, program first.
@@ -782,6 +932,16 @@ pub fn needs_ack(ev: &Event) -> bool {
 pub mod tag {
     /// [`super::Event::Alloc`]
     pub const ALLOC: u8 = 1;
+    /// [`super::Event::HeapAlloc`]
+    pub const HEAP_ALLOC: u8 = 24;
+    /// [`super::Event::HeapFree`]
+    pub const HEAP_FREE: u8 = 25;
+    /// [`super::Event::HeapClock`]
+    pub const HEAP_CLOCK: u8 = 26;
+    /// [`super::Event::HeapStart`]
+    pub const HEAP_START: u8 = 27;
+    /// [`super::Event::HeapEnd`]
+    pub const HEAP_END: u8 = 28;
     /// [`super::Event::Free`]
     pub const FREE: u8 = 2;
     /// [`super::Event::Stack`]
@@ -816,6 +976,36 @@ pub mod tag {
     pub const CORRUPTION: u8 = 20;
     /// [`super::Event::Access`]
     pub const ACCESS: u8 = 14;
+}
+
+/// Bytes of an encoded `HeapAlloc` record (prefix included).
+pub const HEAP_ALLOC_RECORD: usize = RECORD_PREFIX + 28;
+/// Bytes of an encoded `HeapFree` record (prefix included).
+pub const HEAP_FREE_RECORD: usize = RECORD_PREFIX + 16;
+
+/// A whole `HeapAlloc` record (the profiling runtime appends these to its
+/// buffers on the allocation fast path, without an [`Encoder`]).
+#[inline(always)]
+pub fn heap_alloc_record(ptr: u64, size: u64, stack: u32, time: u64) -> [u8; HEAP_ALLOC_RECORD] {
+    let mut b = [0u8; HEAP_ALLOC_RECORD];
+    b[0] = tag::HEAP_ALLOC;
+    b[1..5].copy_from_slice(&28u32.to_le_bytes());
+    b[5..13].copy_from_slice(&ptr.to_le_bytes());
+    b[13..21].copy_from_slice(&size.to_le_bytes());
+    b[21..25].copy_from_slice(&stack.to_le_bytes());
+    b[25..33].copy_from_slice(&time.to_le_bytes());
+    b
+}
+
+/// A whole `HeapFree` record.
+#[inline(always)]
+pub fn heap_free_record(ptr: u64, time: u64) -> [u8; HEAP_FREE_RECORD] {
+    let mut b = [0u8; HEAP_FREE_RECORD];
+    b[0] = tag::HEAP_FREE;
+    b[1..5].copy_from_slice(&16u32.to_le_bytes());
+    b[5..13].copy_from_slice(&ptr.to_le_bytes());
+    b[13..21].copy_from_slice(&time.to_le_bytes());
+    b
 }
 
 /// Writes records into a caller-provided byte buffer, without allocating
@@ -893,6 +1083,27 @@ impl<'a> Encoder<'a> {
         self.u64(size);
         self.u8(kind as u8);
         self.u32(stack);
+        self.end(at);
+    }
+
+    /// Appends a `HeapClock` record.
+    pub fn heap_clock(&mut self, time: u64, nanos: u64) {
+        let at = self.begin(tag::HEAP_CLOCK, 16);
+        self.u64(time);
+        self.u64(nanos);
+        self.end(at);
+    }
+
+    /// Appends a `HeapStart` record.
+    pub fn heap_start(&mut self, sample_interval: u64) {
+        let at = self.begin(tag::HEAP_START, 8);
+        self.u64(sample_interval);
+        self.end(at);
+    }
+
+    /// Appends a `HeapEnd` record.
+    pub fn heap_end(&mut self) {
+        let at = self.begin(tag::HEAP_END, 0);
         self.end(at);
     }
 
@@ -1096,6 +1307,13 @@ pub enum DecodeError {
     },
     /// The stream ended inside a record.
     Truncated,
+    /// A record longer than [`MAX_RECORD_LEN`].
+    RecordTooLong {
+        /// The record's tag.
+        tag: u8,
+        /// The length its prefix gives.
+        len: u32,
+    },
     /// Reading failed.
     Io(io::Error),
 }
@@ -1107,6 +1325,10 @@ impl fmt::Display for DecodeError {
             Self::UnsupportedVersion(v) => write!(f, "unsupported event stream version {v}"),
             Self::Malformed { tag } => write!(f, "malformed event record (tag {tag})"),
             Self::Truncated => f.write_str("event stream ends inside a record"),
+            Self::RecordTooLong { tag, len } => write!(
+                f,
+                "event record of {len} bytes (tag {tag}) is longer than the limit of {MAX_RECORD_LEN} bytes"
+            ),
             Self::Io(e) => write!(f, "reading the event stream: {e}"),
         }
     }
@@ -1207,7 +1429,11 @@ impl<R: Read> EventReader<R> {
                 return Ok(None);
             }
             let tag = prefix[0];
-            let len = u32::from_le_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
+            let len = u32::from_le_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]);
+            if len as usize > MAX_RECORD_LEN {
+                return Err(DecodeError::RecordTooLong { tag, len });
+            }
+            let len = len as usize;
             self.payload.resize(len, 0);
             if len > 0 && !read_full(&mut self.inner, &mut self.payload)? {
                 return Err(DecodeError::Truncated);
@@ -1229,6 +1455,24 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
             kind: AllocKind::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
             stack: c.u32()?,
         },
+        tag::HEAP_ALLOC => Event::HeapAlloc {
+            ptr: c.u64()?,
+            size: c.u64()?,
+            stack: c.u32()?,
+            time: c.u64()?,
+        },
+        tag::HEAP_FREE => Event::HeapFree {
+            ptr: c.u64()?,
+            time: c.u64()?,
+        },
+        tag::HEAP_CLOCK => Event::HeapClock {
+            time: c.u64()?,
+            nanos: c.u64()?,
+        },
+        tag::HEAP_START => Event::HeapStart {
+            sample_interval: c.u64()?,
+        },
+        tag::HEAP_END => Event::HeapEnd,
         tag::FREE => Event::Free {
             ptr: c.u64()?,
             dealloc: Dealloc::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
@@ -1417,6 +1661,47 @@ mod tests {
     }
 
     #[test]
+    fn heap_records_round_trip() {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&heap_alloc_record(0x5000, 24, 3, 99));
+        bytes.extend_from_slice(&heap_free_record(0x5000, 120));
+        let mut buf = [0u8; 64];
+        let mut e = Encoder::new(&mut buf);
+        e.heap_clock(7, 8);
+        e.heap_start(524288);
+        e.heap_end();
+        bytes.extend_from_slice(e.finish().unwrap());
+        let mut events = Vec::new();
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+            let payload = &rest[RECORD_PREFIX..RECORD_PREFIX + len];
+            events.push(decode_payload(rest[0], payload).unwrap().unwrap());
+            rest = &rest[RECORD_PREFIX + len..];
+        }
+        assert_eq!(
+            events,
+            vec![
+                Event::HeapAlloc {
+                    ptr: 0x5000,
+                    size: 24,
+                    stack: 3,
+                    time: 99
+                },
+                Event::HeapFree {
+                    ptr: 0x5000,
+                    time: 120
+                },
+                Event::HeapClock { time: 7, nanos: 8 },
+                Event::HeapStart {
+                    sample_interval: 524288
+                },
+                Event::HeapEnd,
+            ]
+        );
+    }
+
+    #[test]
     fn every_record_round_trips_and_unknown_tags_are_skipped() {
         let mut buf = [0u8; 2048];
         let bf = BadFree {
@@ -1582,6 +1867,32 @@ mod tests {
         let bytes = e.finish().unwrap();
         let mut r = EventReader::new(&bytes[..bytes.len() - 2]);
         assert!(matches!(r.next_event(), Err(DecodeError::Truncated)));
+    }
+
+    #[test]
+    fn a_record_longer_than_the_limit_is_refused_before_reading_it() {
+        // Found by fuzzing: a corrupt length made the reader allocate up to
+        // 4 GiB for one payload.
+        let mut bytes = vec![tag::STACK];
+        bytes.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        let mut r = EventReader::new(&bytes[..]);
+        let err = r.next_event().unwrap_err();
+        assert!(matches!(
+            err,
+            DecodeError::RecordTooLong {
+                tag: tag::STACK,
+                len: 0xFFFF_FFF0
+            }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "event record of 4294967280 bytes (tag 3) is longer than the limit of 65536 bytes"
+        );
+        // The longest allowed record still reads (here: an unknown tag, skipped).
+        let mut ok = vec![200u8];
+        ok.extend_from_slice(&(MAX_RECORD_LEN as u32).to_le_bytes());
+        ok.resize(ok.len() + MAX_RECORD_LEN, 0);
+        assert!(EventReader::new(&ok[..]).next_event().unwrap().is_none());
     }
 
     #[test]

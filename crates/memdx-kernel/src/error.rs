@@ -29,6 +29,17 @@ pub enum KernelError {
         /// What was wrong.
         message: String,
     },
+    /// The input is larger than [`MAX_INPUT_BYTES`]; it was not read whole.
+    #[error(
+        "{source_name}: larger than {} MiB, the most memdx reads of a kernel report or log (keep the part you need, e.g. with tail -c)",
+        limit >> 20
+    )]
+    TooLarge {
+        /// File name, or `standard input`.
+        source_name: String,
+        /// The limit, bytes.
+        limit: u64,
+    },
 }
 
 fn line_suffix(line: usize) -> String {
@@ -62,7 +73,7 @@ impl KernelError {
     pub fn os_error(&self) -> Option<i32> {
         match self {
             KernelError::Io { source, .. } => source.raw_os_error(),
-            KernelError::Parse { .. } => None,
+            KernelError::Parse { .. } | KernelError::TooLarge { .. } => None,
         }
     }
 
@@ -72,9 +83,50 @@ impl KernelError {
     }
 }
 
+/// The most a kernel report or log may hold: they are read whole, and the
+/// parsers keep a few copies' worth, so a larger input (a 5 GB file given
+/// by mistake, a runaway log) is refused rather than read into memory.
+pub const MAX_INPUT_BYTES: u64 = 512 << 20;
+
 /// Reads a whole file as text (lossy for stray bytes, which kernel logs can
-/// contain), naming the path on failure.
+/// contain), naming the path on failure. Refuses files larger than
+/// [`MAX_INPUT_BYTES`] without reading past the limit.
 pub fn read_text(path: &std::path::Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| KernelError::io("read", path, e))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let file = std::fs::File::open(path).map_err(|e| KernelError::io("read", path, e))?;
+    read_limited(file, &path.display().to_string(), MAX_INPUT_BYTES).map_err(|e| match e {
+        KernelError::Io { source, .. } => KernelError::io("read", path, source),
+        other => other,
+    })
+}
+
+/// Reads `input` (a file, standard input) whole as lossy text, refusing
+/// more than `limit` bytes; `source_name` names it in errors.
+pub fn read_limited(input: impl std::io::Read, source_name: &str, limit: u64) -> Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    input
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| KernelError::io("read", source_name, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(KernelError::TooLarge {
+            source_name: source_name.to_string(),
+            limit,
+        });
+    }
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    })
+}
+
+/// `text` quoted for an error message, cut after 100 characters: a
+/// malformed line can be megabytes long, and an error quotes only enough
+/// of it to recognise.
+pub(crate) fn quoted(text: &str) -> String {
+    const MAX: usize = 100;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{:?}...", &text[..cut]),
+        None => format!("{text:?}"),
+    }
 }

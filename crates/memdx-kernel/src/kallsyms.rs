@@ -45,11 +45,18 @@ impl Kallsyms {
                 return Err(KernelError::parse(
                     source_name,
                     i + 1,
-                    format!("expected 'ADDRESS TYPE NAME [MODULE]': {line:?}"),
+                    format!(
+                        "expected 'ADDRESS TYPE NAME [MODULE]': {}",
+                        crate::error::quoted(line)
+                    ),
                 ));
             };
             let address = u64::from_str_radix(addr, 16).map_err(|_| {
-                KernelError::parse(source_name, i + 1, format!("bad address {addr:?}"))
+                KernelError::parse(
+                    source_name,
+                    i + 1,
+                    format!("bad address {}", crate::error::quoted(addr)),
+                )
             })?;
             if address == 0 || !matches!(kind, "t" | "T" | "w" | "W") {
                 continue;

@@ -1,11 +1,13 @@
-//! Kernel log text: `/dev/kmsg` records, `dmesg` lines, syslog lines. Turns
-//! any of them into (timestamp, message) pairs.
+//! Kernel log text: `/dev/kmsg` records, `dmesg` lines (also `-T` and
+//! `--time-format=iso`), syslog and `journalctl -k` lines. Turns any of them
+//! into messages with their time since boot and wall-clock time.
 
 use std::io::Read;
 
 use memdx_proc::ProcRoot;
 
 use crate::error::{KernelError, Result};
+use crate::logstamp::{self, LogClock, WallStamp};
 
 /// Path of the kernel log device under a root.
 pub const REL_PATH: &str = "dev/kmsg";
@@ -15,6 +17,10 @@ pub const REL_PATH: &str = "dev/kmsg";
 pub struct LogLine {
     /// Seconds since boot, when the line carried a timestamp.
     pub time: Option<f64>,
+    /// The wall-clock stamp a syslog/journal prefix or `dmesg -T` gave.
+    pub stamp: Option<WallStamp>,
+    /// Seconds since the epoch, once [`place_in_time`] worked it out.
+    pub wall: Option<f64>,
     /// The message text (without timestamp or priority).
     pub text: String,
     /// 1-based line in the input.
@@ -40,12 +46,51 @@ fn parse_kmsg_record(line: &str) -> Option<(f64, &str)> {
 /// Strips `<4>` priorities, `[  12.345678]` timestamps and syslog/journal
 /// prefixes (`Nov 25 08:00:00 host kernel: `) from one dmesg-style line.
 pub fn strip_dmesg_prefix(line: &str) -> (Option<f64>, &str) {
+    let (time, _, msg) = split_line(line);
+    (time, msg)
+}
+
+/// `[  12.345678]` (or `[Tue Mar  3 10:15:02 2026]`) at the start of `s`:
+/// the stamp's text and what follows the bracket.
+fn bracketed(s: &str) -> Option<(&str, &str)> {
+    let inner = s.strip_prefix('[')?;
+    let end = inner.find(']')?;
+    Some((inner[..end].trim(), &inner[end + 1..]))
+}
+
+/// Splits one log line into its time since boot, its wall-clock stamp and
+/// the message.
+fn split_line(line: &str) -> (Option<f64>, Option<WallStamp>, &str) {
     let mut rest = line;
-    if let Some(pos) = rest.find("kernel: ") {
-        // syslog / journalctl -k
-        let before = &rest[..pos];
-        if before.contains(':') || before.split_whitespace().count() >= 3 {
-            rest = &rest[pos + "kernel: ".len()..];
+    let mut time = None;
+    let mut stamp = None;
+    if let Some((s, n)) = logstamp::parse_line_stamp(rest) {
+        if let Some(msg) = logstamp::after_host_kernel(&rest[n..]) {
+            stamp = Some(s);
+            rest = msg;
+        } else if let (WallStamp::Moment(_), Some(msg)) = (s, rest[n..].strip_prefix(' ')) {
+            // dmesg --time-format=iso: the stamp, then the message.
+            stamp = Some(s);
+            rest = msg;
+        }
+    } else if let Some((secs, after)) = bracketed(rest) {
+        // journalctl -o short-monotonic: `[ 1234.567890] host kernel: msg`.
+        if let (true, Ok(t), Some(msg)) = (
+            secs.contains('.'),
+            secs.parse::<f64>(),
+            logstamp::after_host_kernel(after),
+        ) {
+            time = Some(t);
+            rest = msg;
+        }
+    }
+    if stamp.is_none() && time.is_none() {
+        if let Some(pos) = rest.find("kernel: ") {
+            // Other syslog layouts: whatever stands before `kernel: `.
+            let before = &rest[..pos];
+            if before.contains(':') || before.split_whitespace().count() >= 3 {
+                rest = &rest[pos + "kernel: ".len()..];
+            }
         }
     }
     if rest.starts_with('<') {
@@ -55,22 +100,36 @@ pub fn strip_dmesg_prefix(line: &str) -> (Option<f64>, &str) {
             }
         }
     }
-    let trimmed = rest.trim_start();
-    if let Some(inner) = trimmed.strip_prefix('[') {
-        if let Some(end) = inner.find(']') {
-            let stamp = inner[..end].trim();
-            let msg = &inner[end + 1..];
-            let msg = msg.strip_prefix(' ').unwrap_or(msg);
-            if let Ok(t) = stamp.parse::<f64>() {
-                return (Some(t), msg);
-            }
-            // `dmesg -T`: "[Mon Nov 25 08:00:00 2026] msg" — no uptime, same message.
-            if stamp.len() >= 20 && stamp.contains(':') && stamp.split_whitespace().count() == 5 {
-                return (None, msg);
-            }
+    if let Some((inner, after)) = bracketed(rest.trim_start()) {
+        let msg = after.strip_prefix(' ').unwrap_or(after);
+        // The kernel's stamp always has a fraction; `[  812]` is a task row.
+        if let (true, Ok(t)) = (inner.contains('.'), inner.parse::<f64>()) {
+            return (Some(t), stamp, msg);
+        }
+        // `dmesg -T`: "[Mon Nov 25 08:00:00 2026] msg", a local time.
+        if let Some(m) = logstamp::parse_ctime(inner) {
+            return (time, Some(WallStamp::Moment(m)), msg);
         }
     }
-    (None, rest)
+    (time, stamp, rest)
+}
+
+/// Fills each line's [`LogLine::wall`]: from its own stamp, or from its
+/// time since boot and the boot time. The boot time is `clock.boot`, or else
+/// worked out from the last line that carries both kinds of stamp (a syslog
+/// line with the kernel's `[secs]` in it).
+pub fn place_in_time(lines: &mut [LogLine], clock: &LogClock) {
+    for l in lines.iter_mut() {
+        l.wall = l.stamp.and_then(|s| s.resolve(clock));
+    }
+    let boot = clock
+        .boot
+        .or_else(|| lines.iter().rev().find_map(|l| Some(l.wall? - l.time?)));
+    if let Some(boot) = boot {
+        for l in lines.iter_mut().filter(|l| l.wall.is_none()) {
+            l.wall = l.time.map(|t| boot + t);
+        }
+    }
 }
 
 /// Splits log text (kmsg records or dmesg lines) into messages. kmsg
@@ -83,14 +142,18 @@ pub fn parse_log(text: &str) -> Vec<LogLine> {
             if let Some((t, msg)) = parse_kmsg_record(line) {
                 out.push(LogLine {
                     time: Some(t),
+                    stamp: None,
+                    wall: None,
                     text: msg.to_string(),
                     line: i + 1,
                 });
             }
         } else {
-            let (t, msg) = strip_dmesg_prefix(line);
+            let (time, stamp, msg) = split_line(line);
             out.push(LogLine {
-                time: t,
+                time,
+                stamp,
+                wall: None,
                 text: msg.to_string(),
                 line: i + 1,
             });
@@ -181,5 +244,16 @@ mod tests {
             strip_dmesg_prefix("[  pid  ]   uid  tgid"),
             (None, "[  pid  ]   uid  tgid")
         );
+        // A task row after a wall-clock stamp is no kernel time stamp.
+        assert_eq!(
+            split_line("2026-03-03T11:15:04,331131+01:00 [  50211]   998 x").2,
+            "[  50211]   998 x"
+        );
+        assert_eq!(
+            split_line("Mar 03 11:15:04 db kernel: [  50211]   998 x").2,
+            "[  50211]   998 x"
+        );
+        let (time, stamp, msg) = split_line("[12004.331131] db02 kernel: oom");
+        assert_eq!((time, stamp, msg), (Some(12004.331131), None, "oom"));
     }
 }

@@ -6,6 +6,7 @@
 //!   file (scan, wait, rescan, read) and diagnose why kmemleak is unusable.
 //! - [`kallsyms`]: symbolize raw addresses.
 //! - [`kmsg`]: kernel log text from `/dev/kmsg` or dmesg.
+//! - [`logstamp`]: wall-clock stamps of syslog, journal and `dmesg -T` lines.
 //! - [`slab`]: parse `/proc/slabinfo` (or `/sys/kernel/slab`), and detect
 //!   caches that keep growing (Theil–Sen slope, Mann–Kendall test).
 //! - [`oom`]: OOM-killer reports from kernel log text, one event per kill.
@@ -28,8 +29,9 @@ mod error;
 pub mod kallsyms;
 pub mod kmemleak;
 pub mod kmsg;
+pub mod logstamp;
 pub mod oom;
 pub mod slab;
 pub mod wait;
 
-pub use error::{read_text, KernelError, Result};
+pub use error::{read_limited, read_text, KernelError, Result, MAX_INPUT_BYTES};

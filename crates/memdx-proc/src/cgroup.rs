@@ -1,10 +1,17 @@
-//! cgroup v2 memory: `memory.current`, `memory.stat`, `memory.max`,
-//! `memory.swap.current`, `memory.peak` of one cgroup.
+//! cgroup memory: `memory.current`, `memory.stat`, `memory.max`,
+//! `memory.swap.current`, `memory.peak` of one cgroup v2, or the cgroup v1
+//! memory controller's `memory.usage_in_bytes`, `memory.limit_in_bytes`,
+//! `memory.max_usage_in_bytes`, `memory.memsw.usage_in_bytes` and
+//! `memory.stat` (whose hierarchical `total_*` keys the accessors prefer).
 //!
 //! The cgroup v2 hierarchy is mounted at `sys/fs/cgroup` (unified mode) or
 //! `sys/fs/cgroup/unified` (systemd's hybrid mode); [`v2_mount`] finds it
-//! under the root. A cgroup is named by its path in that hierarchy, as
-//! `/proc/PID/cgroup` writes it after `0::` (`/system.slice/nginx.service`).
+//! under the root. cgroup v1's memory controller is at `sys/fs/cgroup/memory`.
+//! [`memory_mount`] picks the hierarchy that accounts memory: v2 when its
+//! root lists the `memory` controller, else v1's memory hierarchy when
+//! mounted (v1 or hybrid mode), else v2 without it. A cgroup is named by its
+//! path in that hierarchy, as `/proc/PID/cgroup` writes it after `0::` or
+//! after `N:memory:` (`/system.slice/nginx.service`).
 //!
 //! Files the kernel did not write (the memory controller is not enabled for
 //! the cgroup, an older kernel without `memory.peak`) are `None`; a cgroup
@@ -29,6 +36,43 @@ pub fn v2_mount(root: &ProcRoot) -> Option<PathBuf> {
         .into_iter()
         .map(|rel| root.path(rel))
         .find(|dir| dir.join("cgroup.controllers").is_file())
+}
+
+/// Where cgroup v1's memory controller is mounted, relative to the root.
+pub const V1_MEMORY_MOUNT: &str = "sys/fs/cgroup/memory";
+
+/// v1 limits at or above this are "no limit" (the kernel writes the
+/// page-rounded 2^63 - 1, e.g. 9223372036854771712 with 4 KiB pages).
+const V1_UNLIMITED: u64 = 1 << 62;
+
+/// The memory hierarchy a cgroup lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupVersion {
+    /// cgroup v1's memory controller.
+    V1,
+    /// cgroup v2.
+    V2,
+}
+
+/// The hierarchy that accounts memory under `root`, and its version: cgroup
+/// v2 when its `cgroup.controllers` lists `memory`; else cgroup v1's memory
+/// hierarchy when mounted (`memory.usage_in_bytes` at its root); else the v2
+/// mount without the controller (reading a cgroup there says so); else
+/// `None`.
+pub fn memory_mount(root: &ProcRoot) -> Option<(PathBuf, CgroupVersion)> {
+    let v2 = v2_mount(root);
+    if let Some(dir) = &v2 {
+        let controllers =
+            std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+        if controllers.split_whitespace().any(|c| c == "memory") {
+            return v2.map(|d| (d, CgroupVersion::V2));
+        }
+    }
+    let v1 = root.path(V1_MEMORY_MOUNT);
+    if v1.join("memory.usage_in_bytes").is_file() {
+        return Some((v1, CgroupVersion::V1));
+    }
+    v2.map(|d| (d, CgroupVersion::V2))
 }
 
 /// `memory.max` (and `memory.high`): a byte limit or none.
@@ -64,25 +108,33 @@ impl MemoryStat {
     pub fn get(&self, key: &str) -> Option<u64> {
         self.fields.get(key).copied()
     }
-    /// `anon`: anonymous memory (heap, stacks, private mappings), bytes.
+    /// cgroup v1's hierarchical `total_<v1>` (the cgroup and its
+    /// descendants, as `memory.usage_in_bytes` counts), else v2's `v2`. v2
+    /// has no `total_*` keys; v1's plain keys count the cgroup alone.
+    fn hierarchical(&self, v1: &str, v2: &str) -> Option<u64> {
+        self.get(&format!("total_{v1}")).or_else(|| self.get(v2))
+    }
+    /// Anonymous memory (heap, stacks, private mappings), bytes: v2 `anon`,
+    /// v1 `total_rss`.
     pub fn anon(&self) -> Option<u64> {
-        self.get("anon")
+        self.hierarchical("rss", "anon")
     }
-    /// `file`: page cache, bytes.
+    /// Page cache, bytes: v2 `file`, v1 `total_cache`.
     pub fn file(&self) -> Option<u64> {
-        self.get("file")
+        self.hierarchical("cache", "file")
     }
-    /// `inactive_file`: page cache on the inactive list (reclaimed first).
+    /// `inactive_file` (v1 `total_inactive_file`): page cache on the
+    /// inactive list (reclaimed first).
     pub fn inactive_file(&self) -> Option<u64> {
-        self.get("inactive_file")
+        self.hierarchical("inactive_file", "inactive_file")
     }
-    /// `active_file`.
+    /// `active_file` (v1 `total_active_file`).
     pub fn active_file(&self) -> Option<u64> {
-        self.get("active_file")
+        self.hierarchical("active_file", "active_file")
     }
-    /// `shmem`: tmpfs and shared anonymous memory.
+    /// `shmem` (v1 `total_shmem`): tmpfs and shared anonymous memory.
     pub fn shmem(&self) -> Option<u64> {
-        self.get("shmem")
+        self.hierarchical("shmem", "shmem")
     }
     /// `kernel`: kernel memory charged to the cgroup (kernel 5.18+).
     pub fn kernel(&self) -> Option<u64> {
@@ -102,11 +154,17 @@ impl MemoryStat {
             }
             let mut words = line.split_whitespace();
             let (Some(key), Some(value), None) = (words.next(), words.next(), words.next()) else {
-                return Err((i + 1, format!("expected 'key value', found {line:?}")));
+                return Err((
+                    i + 1,
+                    format!("expected 'key value', found {}", crate::error::quoted(line)),
+                ));
             };
-            let value: u64 = value
-                .parse()
-                .map_err(|_| (i + 1, format!("bad number {value:?} for {key}")))?;
+            let value: u64 = value.parse().map_err(|_| {
+                (
+                    i + 1,
+                    format!("bad number {} for {key}", crate::error::quoted(value)),
+                )
+            })?;
             fields.insert(key.to_string(), value);
         }
         Ok(Self { fields })
@@ -118,15 +176,22 @@ impl MemoryStat {
 pub struct CgroupMemory {
     /// The cgroup's directory.
     pub dir: PathBuf,
-    /// `memory.current`: all memory charged to the cgroup, bytes.
+    /// The hierarchy it was read from (the figures below are named after
+    /// v2's files; v1's equivalents are given with each).
+    pub version: CgroupVersion,
+    /// `memory.current` (v1 `memory.usage_in_bytes`): all memory charged to
+    /// the cgroup, bytes.
     pub current: Option<u64>,
-    /// `memory.max`: the hard limit (the OOM killer acts beyond it).
+    /// `memory.max` (v1 `memory.limit_in_bytes`, near 2^63 = unlimited):
+    /// the hard limit (the OOM killer acts beyond it).
     pub max: Option<MemoryLimit>,
-    /// `memory.high`: the throttling limit.
+    /// `memory.high`: the throttling limit (v2 only).
     pub high: Option<MemoryLimit>,
-    /// `memory.peak`: the highest `memory.current` seen (kernel 5.19+).
+    /// `memory.peak` (v1 `memory.max_usage_in_bytes`): the highest
+    /// `memory.current` seen (kernel 5.19+ on v2).
     pub peak: Option<u64>,
-    /// `memory.swap.current`: swap used, bytes.
+    /// `memory.swap.current`, bytes (v1: `memory.memsw.usage_in_bytes -
+    /// memory.usage_in_bytes`, floored at 0, when swap is accounted).
     pub swap_current: Option<u64>,
     /// `memory.stat`.
     pub stat: Option<MemoryStat>,
@@ -151,7 +216,8 @@ impl CgroupMemory {
         self.current.is_some() || self.stat.is_some() || self.max.is_some()
     }
 
-    /// Reads the cgroup at `dir` (a directory in the cgroup v2 hierarchy).
+    /// Reads the cgroup at `dir`, a directory in the cgroup v2 hierarchy or
+    /// in cgroup v1's memory hierarchy (told apart by `memory.usage_in_bytes`).
     pub fn read_dir(dir: &Path) -> Result<Self> {
         let meta = std::fs::metadata(dir).map_err(|source| ProcError::Io {
             path: dir.to_path_buf(),
@@ -164,8 +230,12 @@ impl CgroupMemory {
                 message: "not a cgroup directory".into(),
             });
         }
+        if dir.join("memory.usage_in_bytes").is_file() {
+            return Self::read_v1(dir);
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
+            version: CgroupVersion::V2,
             current: optional(dir, "memory.current", parse_u64)?,
             max: optional(dir, "memory.max", parse_limit)?,
             high: optional(dir, "memory.high", parse_limit)?,
@@ -175,14 +245,36 @@ impl CgroupMemory {
         })
     }
 
+    fn read_v1(dir: &Path) -> Result<Self> {
+        let current = optional(dir, "memory.usage_in_bytes", parse_u64)?;
+        let memsw = optional(dir, "memory.memsw.usage_in_bytes", parse_u64)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            version: CgroupVersion::V1,
+            current,
+            max: optional(dir, "memory.limit_in_bytes", parse_u64)?.map(|b| {
+                if b >= V1_UNLIMITED {
+                    MemoryLimit::Unlimited
+                } else {
+                    MemoryLimit::Bytes(b)
+                }
+            }),
+            high: None,
+            peak: optional(dir, "memory.max_usage_in_bytes", parse_u64)?,
+            swap_current: memsw.zip(current).map(|(sw, mem)| sw.saturating_sub(mem)),
+            stat: optional(dir, "memory.stat", MemoryStat::parse)?,
+        })
+    }
+
     /// Reads the cgroup named `cgroup` (`/system.slice/x.service`, as in
-    /// `/proc/PID/cgroup`; `/` is the root cgroup) under the cgroup v2 mount
-    /// of `root`. An error names the mount when there is no cgroup v2.
+    /// `/proc/PID/cgroup`; `/` is the root cgroup) in the memory hierarchy
+    /// of `root` ([`memory_mount`]). An error names the mount when there is
+    /// none.
     pub fn read(root: &ProcRoot, cgroup: &str) -> Result<Self> {
-        let mount = v2_mount(root).ok_or_else(|| ProcError::Parse {
+        let (mount, _) = memory_mount(root).ok_or_else(|| ProcError::Parse {
             path: root.path(UNIFIED_MOUNT),
             line: 0,
-            message: "no cgroup v2 hierarchy here (no cgroup.controllers)".into(),
+            message: "no cgroup memory hierarchy here (neither cgroup v2's cgroup.controllers nor v1's memory/memory.usage_in_bytes)".into(),
         })?;
         Self::read_dir(&mount.join(cgroup.trim_start_matches('/')))
     }
@@ -211,7 +303,8 @@ fn optional<T>(
 
 fn parse_u64(text: &str) -> std::result::Result<u64, (usize, String)> {
     let t = text.trim();
-    t.parse().map_err(|_| (1, format!("bad number {t:?}")))
+    t.parse()
+        .map_err(|_| (1, format!("bad number {}", crate::error::quoted(t))))
 }
 
 fn parse_limit(text: &str) -> std::result::Result<MemoryLimit, (usize, String)> {
@@ -246,6 +339,7 @@ mod tests {
         assert!(parse_limit("lots\n").is_err());
         let mut m = CgroupMemory {
             dir: PathBuf::new(),
+            version: CgroupVersion::V2,
             current: Some(1000),
             max: Some(MemoryLimit::Unlimited),
             high: None,

@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{ProcError, Result};
 use crate::root::ProcRoot;
 
-/// cgroup v1's memory hierarchy, relative to the root.
-pub const V1_MEMORY_MOUNT: &str = "sys/fs/cgroup/memory";
+pub use crate::cgroup::V1_MEMORY_MOUNT;
 
 /// Limits at or above this are v1's "no limit" (page-rounded 2^63 - 1).
 const V1_UNLIMITED: u64 = 1 << 62;
@@ -96,7 +95,7 @@ fn number(dir: &Path, name: &str) -> Result<Option<u64>> {
         t => t.parse().map(Some).map_err(|_| ProcError::Parse {
             path,
             line: 1,
-            message: format!("bad number {t:?}"),
+            message: format!("bad number {}", crate::error::quoted(t)),
         }),
     }
 }

@@ -92,14 +92,21 @@ impl DiskStats {
                 words[i].parse().map_err(|_| {
                     (
                         lineno,
-                        format!("{} has a non-numeric field {:?}", words[2], words[i]),
+                        format!(
+                            "{} has a non-numeric field {}",
+                            crate::error::clipped(words[2]),
+                            crate::error::quoted(words[i])
+                        ),
                     )
                 })
             };
             let small = |i: usize| -> std::result::Result<u32, (usize, String)> {
-                words[i]
-                    .parse()
-                    .map_err(|_| (lineno, format!("bad device number {:?}", words[i])))
+                words[i].parse().map_err(|_| {
+                    (
+                        lineno,
+                        format!("bad device number {}", crate::error::quoted(words[i])),
+                    )
+                })
             };
             devices.push(DiskStat {
                 major: small(0)?,

@@ -48,3 +48,24 @@ impl ProcError {
         matches!(self, ProcError::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied)
     }
 }
+
+/// `text` quoted for an error message, cut after 100 characters: a
+/// malformed line can be megabytes long, and an error quotes only enough
+/// of it to recognise.
+pub(crate) fn quoted(text: &str) -> String {
+    let cut = clipped(text);
+    if cut.len() < text.len() {
+        format!("{cut:?}...")
+    } else {
+        format!("{text:?}")
+    }
+}
+
+/// The first 100 characters of `text` (a name shown unquoted in an error).
+pub(crate) fn clipped(text: &str) -> &str {
+    const MAX: usize = 100;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    }
+}

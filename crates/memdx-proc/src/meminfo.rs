@@ -34,26 +34,44 @@ impl MemInfo {
             if line.trim().is_empty() {
                 continue;
             }
-            let (key, rest) = line
-                .split_once(':')
-                .ok_or_else(|| (lineno, format!("expected `Key: value`, found {line:?}")))?;
+            let (key, rest) = line.split_once(':').ok_or_else(|| {
+                (
+                    lineno,
+                    format!(
+                        "expected `Key: value`, found {}",
+                        crate::error::quoted(line)
+                    ),
+                )
+            })?;
             let key = key.trim();
             if key.is_empty() {
-                return Err((lineno, format!("empty key in {line:?}")));
+                return Err((
+                    lineno,
+                    format!("empty key in {}", crate::error::quoted(line)),
+                ));
             }
             let mut words = rest.split_whitespace();
             let number = words
                 .next()
                 .ok_or_else(|| (lineno, format!("{key} has no value")))?;
-            let value: u64 = number
-                .parse()
-                .map_err(|_| (lineno, format!("{key} has a non-numeric value {number:?}")))?;
+            let value: u64 = number.parse().map_err(|_| {
+                (
+                    lineno,
+                    format!(
+                        "{key} has a non-numeric value {}",
+                        crate::error::quoted(number)
+                    ),
+                )
+            })?;
             match (words.next(), words.next()) {
                 (None, None) | (Some("kB"), None) => {}
                 _ => {
                     return Err((
                         lineno,
-                        format!("unexpected text after {key}'s value in {line:?}"),
+                        format!(
+                            "unexpected text after {key}'s value in {}",
+                            crate::error::quoted(line)
+                        ),
                     ))
                 }
             }

@@ -67,10 +67,11 @@ impl MemoryPressure {
             let kind = words.next().unwrap_or_default();
             let mut p = PressureLine::default();
             for w in words {
-                let (k, v) = w
-                    .split_once('=')
-                    .ok_or((i + 1, format!("expected key=value, found {w:?}")))?;
-                let bad = || (i + 1, format!("bad value in {w:?}"));
+                let (k, v) = w.split_once('=').ok_or((
+                    i + 1,
+                    format!("expected key=value, found {}", crate::error::quoted(w)),
+                ))?;
+                let bad = || (i + 1, format!("bad value in {}", crate::error::quoted(w)));
                 match k {
                     "avg10" => p.avg10 = v.parse().map_err(|_| bad())?,
                     "avg60" => p.avg60 = v.parse().map_err(|_| bad())?,
@@ -82,7 +83,12 @@ impl MemoryPressure {
             match kind {
                 "some" => some = Some(p),
                 "full" => full = Some(p),
-                _ => return Err((i + 1, format!("unknown line kind {kind:?}"))),
+                _ => {
+                    return Err((
+                        i + 1,
+                        format!("unknown line kind {}", crate::error::quoted(kind)),
+                    ))
+                }
             }
         }
         Ok(Self {

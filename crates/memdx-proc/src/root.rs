@@ -118,7 +118,7 @@ pub(crate) fn leading_numbers<const N: usize>(
             .parse::<f64>()
             .ok()
             .filter(|v| v.is_finite() && *v >= 0.0)
-            .ok_or_else(|| format!("{what} is not a number: {w:?}"))?;
+            .ok_or_else(|| format!("{what} is not a number: {}", crate::error::quoted(w)))?;
     }
     Ok(out)
 }

@@ -80,7 +80,11 @@ impl SlabInfo {
                 w.parse().map_err(|_| {
                     (
                         lineno,
-                        format!("{} has a non-numeric field {w:?}", words[0]),
+                        format!(
+                            "{} has a non-numeric field {}",
+                            crate::error::clipped(words[0]),
+                            crate::error::quoted(w)
+                        ),
                     )
                 })
             };

@@ -95,8 +95,12 @@ impl ProcStat {
             let Some(key) = words.next() else { continue };
             let number = |w: Option<&str>| -> std::result::Result<u64, (usize, String)> {
                 let w = w.ok_or_else(|| (lineno, format!("{key} has no value")))?;
-                w.parse()
-                    .map_err(|_| (lineno, format!("{key} has a non-numeric value {w:?}")))
+                w.parse().map_err(|_| {
+                    (
+                        lineno,
+                        format!("{key} has a non-numeric value {}", crate::error::quoted(w)),
+                    )
+                })
             };
             match key {
                 "cpu" => {
@@ -130,9 +134,15 @@ fn parse_ticks<'a>(
 ) -> std::result::Result<CpuTicks, (usize, String)> {
     let mut values = Vec::with_capacity(10);
     for w in words {
-        let v: u64 = w
-            .parse()
-            .map_err(|_| (lineno, format!("{key} has a non-numeric tick count {w:?}")))?;
+        let v: u64 = w.parse().map_err(|_| {
+            (
+                lineno,
+                format!(
+                    "{key} has a non-numeric tick count {}",
+                    crate::error::quoted(w)
+                ),
+            )
+        })?;
         values.push(v);
     }
     if values.len() < 4 {

@@ -35,9 +35,15 @@ impl VmStat {
             let value = words
                 .next()
                 .ok_or_else(|| (lineno, format!("{name} has no value")))?;
-            let value: u64 = value
-                .parse()
-                .map_err(|_| (lineno, format!("{name} has a non-numeric value {value:?}")))?;
+            let value: u64 = value.parse().map_err(|_| {
+                (
+                    lineno,
+                    format!(
+                        "{name} has a non-numeric value {}",
+                        crate::error::quoted(value)
+                    ),
+                )
+            })?;
             if words.next().is_some() {
                 return Err((lineno, format!("unexpected text after {name}'s value")));
             }

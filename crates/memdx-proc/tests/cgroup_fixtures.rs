@@ -1,8 +1,9 @@
-//! The cgroup v2 memory reader on the fixture trees in tests/fixtures/cgroup.
+//! The cgroup memory reader (v2, and v1's memory controller) on the fixture
+//! trees in tests/fixtures/cgroup.
 
 use std::path::PathBuf;
 
-use memdx_proc::cgroup::{v2_mount, CgroupMemory, MemoryLimit};
+use memdx_proc::cgroup::{memory_mount, v2_mount, CgroupMemory, CgroupVersion, MemoryLimit};
 use memdx_proc::ProcRoot;
 
 fn tree(name: &str) -> ProcRoot {
@@ -68,7 +69,10 @@ fn hybrid_mode_is_found_under_unified_and_v1_only_is_an_error() {
     assert!(!m.has_memory_controller());
     let v1 = tree("../ps/cgroup-v1-docker");
     let err = CgroupMemory::read(&v1, "/docker").unwrap_err();
-    assert!(err.to_string().contains("no cgroup v2 hierarchy"), "{err}");
+    assert!(
+        err.to_string().contains("no cgroup memory hierarchy"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -84,4 +88,58 @@ fn a_corrupt_stat_names_file_and_line() {
         "{err}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn cgroup_v1_memory_uses_the_hierarchical_totals() {
+    let root = tree("v1-hybrid");
+    // Hybrid mode: v2 is mounted but has no memory controller, so the v1
+    // memory hierarchy is the one that accounts memory.
+    let (mount, version) = memory_mount(&root).unwrap();
+    assert!(
+        mount.ends_with("sys/fs/cgroup/memory"),
+        "{}",
+        mount.display()
+    );
+    assert_eq!(version, CgroupVersion::V1);
+    assert_eq!(
+        memory_mount(&tree("v2-unified")).unwrap().1,
+        CgroupVersion::V2
+    );
+
+    let m = CgroupMemory::read(&root, "/system.slice/web.service").unwrap();
+    assert_eq!(m.version, CgroupVersion::V1);
+    assert_eq!(m.current, Some(322_961_408));
+    assert_eq!(m.max, Some(MemoryLimit::Bytes(536_870_912)));
+    assert_eq!(m.peak, Some(340_787_200));
+    // memsw.usage_in_bytes - usage_in_bytes.
+    assert_eq!(m.swap_current, Some(1_048_576));
+    assert_eq!(m.high, None);
+    let stat = m.stat.as_ref().unwrap();
+    // total_* (the cgroup and its child), not the plain keys (itself alone).
+    assert_eq!(stat.anon(), Some(209_715_200));
+    assert_eq!(stat.get("rss"), Some(157_286_400));
+    assert_eq!(stat.file(), Some(104_857_600));
+    assert_eq!(stat.inactive_file(), Some(73_400_320));
+    assert_eq!(stat.shmem(), Some(2_097_152));
+    // The kubelet's working set on v1: usage - total_inactive_file.
+    assert_eq!(m.working_set(), Some(249_561_088));
+    assert!(m.has_memory_controller());
+    // The same directory read directly, as watch --cgroup does.
+    let direct = CgroupMemory::read_dir(&mount.join("system.slice/web.service")).unwrap();
+    assert_eq!(direct, m);
+}
+
+#[test]
+fn cgroup_v1_unlimited_without_swap_accounting() {
+    let root = tree("v1-hybrid");
+    let m = CgroupMemory::read(&root, "/user.slice").unwrap();
+    // 9223372036854771712: the kernel's page-rounded "no limit".
+    assert_eq!(m.max, Some(MemoryLimit::Unlimited));
+    assert_eq!(m.limit(), None);
+    assert_eq!(m.swap_current, None);
+    assert_eq!(m.working_set(), Some(0));
+    let top = CgroupMemory::read(&root, "/").unwrap();
+    assert_eq!(top.current, Some(1400 * 1_048_576));
+    assert_eq!(top.working_set(), Some(900 * 1_048_576));
 }

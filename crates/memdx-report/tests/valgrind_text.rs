@@ -8,6 +8,7 @@
 
 mod common;
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::Path;
 use std::process::Command;
 
@@ -24,8 +25,7 @@ fn valgrind_text(tag: &str, bin: &Path, options: &[&str], args: &[&str]) -> Stri
         .args(options)
         .arg(bin)
         .args(args)
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     std::fs::read_to_string(&log).unwrap()
 }
 

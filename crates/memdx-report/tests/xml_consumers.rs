@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -25,12 +26,12 @@ fn python() -> String {
 fn have_module(module: &str) -> bool {
     Command::new(python())
         .args(["-c", &format!("import {module}")])
-        .output()
+        .try_output_within(DEADLINE)
         .is_ok_and(|o| o.status.success())
 }
 
 fn run(args: &[&str]) -> Output {
-    let out = Command::new(python()).args(args).output().unwrap();
+    let out = Command::new(python()).args(args).output_within(DEADLINE);
     assert!(
         out.status.success(),
         "{args:?}: {}{}",

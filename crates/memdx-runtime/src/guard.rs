@@ -9,9 +9,16 @@
 //! executed).
 //!
 //! Each slot is two pages of one reserved region (block page, guard page).
-//! Opening a block page splits the region's mapping, so a slot costs up to
-//! two memory mappings; the pool (`--guard-pages`, default
-//! [`DEFAULT_SLOTS`]) stays far below the kernel's limit of about 65,000.
+//! Slots are prepared [`CHUNK`] at a time, as the pool fills: the chunk is
+//! made readable and writable and its guard pages closed. Where the kernel
+//! has guard markers (`MADV_GUARD_INSTALL`, Linux 6.13) a closed page is a
+//! marker in the page table and the region stays one mapping; a closed page
+//! keeps no contents (a freed block's page was emptied anyway). Elsewhere
+//! pages are closed with `mprotect`, which splits the mapping: a slot then
+//! costs up to two mappings (the pool, `--guard-pages`, default
+//! [`DEFAULT_SLOTS`], stays far below the kernel's limit of about 65,000),
+//! and every `fork` of the program copies them (bash with ~340 guarded call
+//! sites had ~700 mappings; a fork cost 0.7-1.4 ms more than with markers).
 //! Which blocks: the first allocation from each call site (stack id) at the
 //! end of its page (overflows fault), the second one from the same site at
 //! the start of its page (underflows fault: the page before it is the
@@ -82,8 +89,15 @@ struct Slot {
     alloc_stack: u32,
     free_stack: u32,
     kind: u8,
-    /// The page or the guard page was opened after a reported fault.
+    /// The page or the guard page was opened after a reported fault (and
+    /// not closed again yet: see [`rearm`]).
     opened: bool,
+    /// An access past the block's end was reported at the guard page (the
+    /// slack it crossed is not reported again when the block is freed).
+    overrun_reported: bool,
+    /// Faults reported on this slot's pages since its block was allocated
+    /// (after [`FAULT_BUDGET`] the page stays open).
+    faults: u16,
     /// The block starts its page (the guard before it catches underflows)
     /// instead of ending it.
     left: bool,
@@ -307,9 +321,108 @@ fn meta(slot: usize) -> *mut Slot {
     unsafe { (*META.get()).add(slot) }
 }
 
-fn protect(addr: usize, len: usize, prot: libc::c_int) -> bool {
+/// Slots prepared at a time (see the module docs).
+const CHUNK: usize = 16;
+/// `madvise` advice: install / remove guard markers (Linux 6.13).
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+const MADV_GUARD_REMOVE: libc::c_int = 103;
+/// Whether closed pages are guard markers (else `PROT_NONE`).
+static MARKERS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// Slots prepared so far (a multiple of [`CHUNK`], at most `SLOTS_N`).
+static PREPARED: AtomicUsize = AtomicUsize::new(0);
+
+/// Makes pages of the prepared part of the pool inaccessible. Their
+/// contents are lost with guard markers: only for guard pages and the pages
+/// of freed blocks.
+fn close(addr: usize, len: usize) -> bool {
+    let at = addr as *mut libc::c_void;
     // SAFETY: within our reservation.
-    unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) == 0 }
+    unsafe {
+        if MARKERS.load(Ordering::Relaxed) {
+            libc::madvise(at, len, MADV_GUARD_INSTALL) == 0
+        } else {
+            libc::mprotect(at, len, libc::PROT_NONE) == 0
+        }
+    }
+}
+
+/// Opens pages [`close`] or [`rearm`] closed (they read as zeros after a
+/// guard marker). Async-signal-safe.
+fn open(addr: usize, len: usize) -> bool {
+    let at = addr as *mut libc::c_void;
+    // SAFETY: within our reservation.
+    unsafe {
+        if MARKERS.load(Ordering::Relaxed) {
+            let lifted = libc::madvise(at, len, MADV_GUARD_REMOVE) == 0;
+            // A page closed again after a stepped access is PROT_NONE
+            // (see `rearm`); an mprotect to the protection a page has
+            // already is a no-op that splits nothing.
+            lifted
+                && (!STEPPED.load(Ordering::Relaxed)
+                    || libc::mprotect(at, len, libc::PROT_READ | libc::PROT_WRITE) == 0)
+        } else {
+            libc::mprotect(at, len, libc::PROT_READ | libc::PROT_WRITE) == 0
+        }
+    }
+}
+
+/// Some page was closed again after a stepped access ([`rearm`]) with
+/// `PROT_NONE` rather than a guard marker.
+static STEPPED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Closes a page again after the access that faulted on it ran, keeping
+/// what that access wrote (a guard marker would drop it: a program that
+/// writes past its block and reads it back must read what it wrote, as
+/// natively and under Valgrind).
+fn close_keeping(page: usize) {
+    // SAFETY: a page of our reservation.
+    unsafe { libc::mprotect(page as *mut libc::c_void, PAGE, libc::PROT_NONE) };
+}
+
+/// Prepares the next chunk of slots (under LOCK): readable and writable,
+/// guard pages closed (the chunk holding slot 0 also opens and closes the
+/// pool's leading guard page). False when it could not be done.
+fn prepare_chunk() -> bool {
+    let n = SLOTS_N.load(Ordering::Relaxed);
+    let first = PREPARED.load(Ordering::Relaxed);
+    let end = (first + CHUNK).min(n);
+    if first >= end {
+        return false;
+    }
+    let base = BASE.load(Ordering::Relaxed);
+    let lo = if first == 0 {
+        base - PAGE
+    } else {
+        page_of(first)
+    };
+    let hi = page_of(end - 1) + SLOT_BYTES;
+    // SAFETY: within our reservation.
+    let rw = unsafe {
+        libc::mprotect(
+            lo as *mut libc::c_void,
+            hi - lo,
+            libc::PROT_READ | libc::PROT_WRITE,
+        )
+    };
+    if rw != 0 {
+        return false;
+    }
+    if first == 0 {
+        // The first close decides: markers where the kernel has them.
+        // SAFETY: the leading guard page of our reservation.
+        let marked = unsafe { libc::madvise(lo as *mut libc::c_void, PAGE, MADV_GUARD_INSTALL) };
+        MARKERS.store(marked == 0, Ordering::Relaxed);
+        if marked != 0 && !close(lo, PAGE) {
+            return false;
+        }
+    }
+    for slot in first..end {
+        if !close(page_of(slot) + PAGE, PAGE) {
+            return false;
+        }
+    }
+    PREPARED.store(end, Ordering::Relaxed);
+    true
 }
 
 /// Allocates a guarded block, or None (pool off or exhausted). `align` is
@@ -349,11 +462,18 @@ pub fn alloc(
         LOCK.unlock();
         return None;
     };
+    if slot >= PREPARED.load(Ordering::Relaxed) && !prepare_chunk() {
+        // The slot stays unused (NEXT_UNUSED moved past it): nothing of the
+        // pool beyond the prepared chunks is ever handed out.
+        LOCK.unlock();
+        return None;
+    }
     let page = page_of(slot);
     // SAFETY: slot metadata under LOCK.
     let m = unsafe { &mut *meta(slot) };
     let reused = STATE.at(slot).load(Ordering::Relaxed) == FREED;
-    if !protect(page, PAGE, libc::PROT_READ | libc::PROT_WRITE) {
+    // A prepared slot's page is open until its block is freed.
+    if reused && !open(page, PAGE) {
         LOCK.unlock();
         return None;
     }
@@ -361,7 +481,7 @@ pub fn alloc(
     // an underflow of the next slot's block) is closed again; a slot never
     // used yet may have had it opened by its neighbour's underflow.
     if m.opened {
-        protect(page + PAGE, PAGE, libc::PROT_NONE);
+        close(page + PAGE, PAGE);
     }
     // The guard before a block at the start of its page is the previous
     // slot's: if a reported overrun of that slot's live block opened it,
@@ -372,12 +492,11 @@ pub fn alloc(
         && if slot == 0 {
             // The pool's leading guard page (an earlier underflow of slot
             // 0's block may have opened it).
-            protect(page - PAGE, PAGE, libc::PROT_NONE)
+            close(page - PAGE, PAGE)
         } else if prev_opened {
             // Opened while its block lives: that block's overrun was
             // reported and may go on; closing it would report it again.
-            STATE.at(slot - 1).load(Ordering::Relaxed) != LIVE
-                && protect(page - PAGE, PAGE, libc::PROT_NONE)
+            STATE.at(slot - 1).load(Ordering::Relaxed) != LIVE && close(page - PAGE, PAGE)
         } else {
             true
         };
@@ -421,6 +540,8 @@ pub fn alloc(
         free_stack: 0,
         kind,
         opened: false,
+        overrun_reported: false,
+        faults: 0,
         left: start,
         slack: slack as u16,
     };
@@ -484,7 +605,7 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
         let slack_len = usize::from(m.slack);
         // SAFETY: as above.
         let slack = unsafe { core::slice::from_raw_parts((q + m.size) as *const u8, slack_len) };
-        let after = if m.opened {
+        let after = if m.overrun_reported {
             None // the overrun was reported when it hit the guard page
         } else {
             slack.iter().position(|&c| c != table::CANARY).map(|lo| {
@@ -498,15 +619,19 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
             })
         };
         STATE.at(slot).store(FREED, Ordering::Release);
-        protect(page, PAGE, libc::PROT_NONE);
+        close(page, PAGE);
         // A closed page keeps no memory: a freed slot is only address
         // space until it is reused (the reuse clears the page anyway).
-        // SAFETY: the slot's own page, within our reservation.
-        unsafe { libc::madvise(page as *mut libc::c_void, PAGE, libc::MADV_DONTNEED) };
+        // A guard marker has dropped the page already.
+        if !MARKERS.load(Ordering::Relaxed) {
+            // SAFETY: the slot's own page, within our reservation.
+            unsafe { libc::madvise(page as *mut libc::c_void, PAGE, libc::MADV_DONTNEED) };
+        }
         if m.opened {
-            protect(page + PAGE, PAGE, libc::PROT_NONE);
+            close(page + PAGE, PAGE);
             m.opened = false;
         }
+        m.overrun_reported = false;
         let n = SLOTS_N.load(Ordering::Relaxed);
         let at = (FREED_HEAD.load(Ordering::Relaxed) + FREED_LEN.load(Ordering::Relaxed)) % n;
         // SAFETY: at < n.
@@ -568,14 +693,29 @@ fn used_slot(addr: usize) -> Option<(usize, u8)> {
         .map(|(s, state, _)| (s, state))
 }
 
-/// A fault in the pool: the block it concerns, whether the block is live,
-/// and its free stack. The faulting page is opened so the access can be
+/// Faults reported on one slot's pages (its block page when freed, the
+/// guard pages around it) before they are left open: a loop reading a
+/// freed block a million times would otherwise cost a million reports.
+pub const FAULT_BUDGET: u16 = 1000;
+
+/// What the fault handler does after a fault in the pool (the report
+/// describes the block from the block table).
+pub struct Hit {
+    /// The page that was opened for the access.
+    pub page: usize,
+    /// Whether the page should be closed again after the access (within
+    /// the slot's [`FAULT_BUDGET`]).
+    pub rearm: bool,
+}
+
+/// A fault in the pool on behalf of a block (live or freed): the page to
+/// open (after the report, by `step::open`) so that the access can be
 /// executed when the handler returns. None when `addr` is not in the pool
 /// or concerns no block (the fault is then the program's own).
 ///
 /// Async-signal-safe: no locks (a fault inside the pool's own code cannot
-/// happen), only mprotect.
-pub fn on_fault(addr: usize) -> Option<(bool, Block, u32)> {
+/// happen), only mprotect or madvise.
+pub fn on_fault(addr: usize) -> Option<Hit> {
     let (slot, state) = used_slot(addr)?;
     // SAFETY: slot < SLOTS_N; the metadata is not in the faulting page.
     let m = unsafe { &mut *meta(slot) };
@@ -585,7 +725,6 @@ pub fn on_fault(addr: usize) -> Option<(bool, Block, u32)> {
     if live && fault_page == page {
         return None; // the block's own page is open: not our fault
     }
-    protect(fault_page, PAGE, libc::PROT_READ | libc::PROT_WRITE);
     if fault_page == page {
         m.opened = true; // a freed block's page
     } else if fault_page >= BASE.load(Ordering::Relaxed) {
@@ -596,7 +735,51 @@ pub fn on_fault(addr: usize) -> Option<(bool, Block, u32)> {
         // SAFETY: the guard page's own slot < SLOTS_N.
         unsafe { (*meta(slot_of(fault_page))).opened = true };
     }
-    Some((live, m.block(), m.free_stack))
+    if live && !m.left {
+        m.overrun_reported = true;
+    }
+    m.faults = m.faults.saturating_add(1);
+    Some(Hit {
+        page: fault_page,
+        rearm: m.faults <= FAULT_BUDGET,
+    })
+}
+
+/// Closes `page` again after the access that faulted on it ran (see
+/// `step`): a guard page, or the page of a block that is still freed (one
+/// reused by another thread meanwhile stays open).
+pub fn rearm(page: usize) {
+    let base = BASE.load(Ordering::Relaxed);
+    if base == 0 || !(contains(page) || page == base - PAGE) {
+        return;
+    }
+    LOCK.lock();
+    if page < base {
+        close_keeping(page); // the pool's leading guard
+    } else {
+        let slot = slot_of(page);
+        // SAFETY: slot < SLOTS_N, under LOCK.
+        let m = unsafe { &mut *meta(slot) };
+        // A guard page, or the page of a block still freed (not reused).
+        if page != page_of(slot) || STATE.at(slot).load(Ordering::Relaxed) == FREED {
+            close_keeping(page);
+            m.opened = false;
+        }
+    }
+    LOCK.unlock();
+}
+
+/// Opens `page` for the access that faulted on it, when it is a page of
+/// the pool (a guard page, the leading guard page, a freed block's page):
+/// a guard marker is not lifted by `mprotect`. False for any other page.
+/// Async-signal-safe.
+pub fn open_page(page: usize) -> bool {
+    let base = BASE.load(Ordering::Relaxed);
+    if base == 0 || !(contains(page) || page == base - PAGE) {
+        return false;
+    }
+    STEPPED.store(true, Ordering::Relaxed);
+    open(page, PAGE)
 }
 
 /// Opens the guard page after live guarded block `q` (a checked C routine
@@ -612,12 +795,11 @@ pub fn open_after(q: usize) {
     // SAFETY: slot < SLOTS_N.
     let m = unsafe { &mut *meta(slot) };
     // A block at the start of its page overruns into its own page's slack.
+    if m.q == q && !m.left {
+        m.overrun_reported = true;
+    }
     if m.q == q && !m.left && !m.opened {
-        protect(
-            page_of(slot) + PAGE,
-            PAGE,
-            libc::PROT_READ | libc::PROT_WRITE,
-        );
+        open(page_of(slot) + PAGE, PAGE);
         m.opened = true;
     }
 }
@@ -662,4 +844,62 @@ pub fn unlock() {
 }
 pub fn reset_in_child() {
     LOCK.reset()
+}
+
+/// The first and last damaged byte of a canary zone.
+pub type Span = (usize, usize);
+
+/// Calls `f` with each live guarded block and the damage found in its
+/// canaries: the bytes before its start (offsets counted back from the
+/// start) and its slack after the end (offsets from the end), as
+/// [`release`] finds them on a free. For the exit-time check of blocks
+/// never freed; other threads must be stopped.
+pub fn for_each_live_damage(f: &mut dyn FnMut(Block, Option<Span>, Option<Span>)) {
+    if SETUP.load(Ordering::Acquire) != 1 {
+        return;
+    }
+    let used = NEXT_UNUSED
+        .load(Ordering::Relaxed)
+        .min(SLOTS_N.load(Ordering::Relaxed));
+    let damaged = |zone: &[u8]| {
+        let lo = zone.iter().position(|&c| c != table::CANARY)?;
+        let hi = zone.iter().rposition(|&c| c != table::CANARY).unwrap_or(lo);
+        Some((lo, hi))
+    };
+    for slot in 0..used {
+        if STATE.at(slot).load(Ordering::Acquire) != LIVE {
+            continue;
+        }
+        // SAFETY: slot < SLOTS_N.
+        let m = unsafe { *meta(slot) };
+        let front = FRONT.min(m.q - page_of(slot));
+        // SAFETY: the block's page is open while it is live.
+        let zone = unsafe { core::slice::from_raw_parts((m.q - front) as *const u8, front) };
+        let before = damaged(zone).map(|(lo, hi)| (front - lo, front - hi));
+        let after = if m.opened {
+            None // the overrun was reported when it hit the guard page
+        } else {
+            // SAFETY: as above.
+            let slack = unsafe {
+                core::slice::from_raw_parts((m.q + m.size) as *const u8, usize::from(m.slack))
+            };
+            damaged(slack)
+        };
+        f(m.block(), before, after);
+    }
+}
+
+/// The live guarded block whose slot holds `addr` (its page or the guard
+/// page after it): a few loads, for the checked C routines' lookups
+/// (`table::lookup_near`). An address in the guard page before a block at
+/// the start of its page is not matched to that block.
+#[inline]
+pub fn live_in_slot(addr: usize) -> Option<Block> {
+    let base = BASE.load(Ordering::Relaxed);
+    let slot = addr.checked_sub(base)? / SLOT_BYTES;
+    if slot >= SLOTS_N.load(Ordering::Relaxed) || STATE.at(slot).load(Ordering::Acquire) != LIVE {
+        return None;
+    }
+    // SAFETY: slot < SLOTS_N.
+    Some(unsafe { *meta(slot) }.block())
 }

@@ -12,11 +12,14 @@
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use libc::{c_int, c_void, size_t};
-use memdx_events::{AllocKind, BadFree, BadFreeKind, Corruption, CorruptionKind, Dealloc, Place};
+use memdx_events::{
+    Access, AccessKind, AllocKind, BadFree, BadFreeKind, Corruption, CorruptionKind, Dealloc,
+    Place, Routine,
+};
 
 use crate::sys::{self, Racy, SpinLock};
 use crate::table::{self, Release};
-use crate::{guard, out, stacks, tls};
+use crate::{access, guard, out, profile, stacks, tls};
 
 static NEXT_THREAD_NO: AtomicU32 = AtomicU32::new(2);
 
@@ -110,8 +113,29 @@ fn raw_len(size: usize, off: usize) -> Option<usize> {
 /// Allocates a block of `size` bytes aligned to `align` (zeroed when
 /// `zero`): a guarded block when the pool wants it, else a glibc block with
 /// header and redzone. Null (and errno) on failure.
-#[inline]
+#[inline(always)]
 unsafe fn allocate(
+    size: usize,
+    align: usize,
+    zero: bool,
+    kind: AllocKind,
+    entry: usize,
+) -> *mut c_void {
+    // `memdx heap`: a tail call to an out-of-line path, taken before the
+    // checker's frame is set up (its code stays inlined in the hook).
+    // SAFETY: forwarded.
+    unsafe {
+        if profile::on() {
+            profile::allocate(size, align, zero, entry)
+        } else {
+            allocate_checked(size, align, zero, kind, entry)
+        }
+    }
+}
+
+/// [`allocate`] under `memdx check`.
+#[inline]
+unsafe fn allocate_checked(
     size: usize,
     align: usize,
     zero: bool,
@@ -125,6 +149,9 @@ unsafe fn allocate(
     };
     // Blocks the runtime's own work allocates (the unwinder loading
     // libgcc_s, dlsym) are not the program's: kept out of counts and leaks.
+    // Big freed blocks are held until the next allocation (Valgrind's
+    // `--freelist-big-blocks`).
+    crate::held::on_alloc(&mut give_to_glibc);
     let td = tls::get();
     let internal = td.in_hook.get();
     let stack = if internal { 0 } else { capture(td, entry) };
@@ -147,6 +174,10 @@ unsafe fn allocate(
         }
     };
     let Some(len) = raw_len(size, off) else {
+        // calloc reported its own arguments.
+        if !internal && (size as isize) < 0 && entry != calloc as *const () as usize {
+            fishy(entry, 0, size);
+        }
         return fail(libc::ENOMEM);
     };
     // SAFETY: glibc's allocator; for aligned blocks the header sits at the
@@ -321,7 +352,21 @@ pub fn report_corruption(c: Corruption) {
     });
 }
 
+#[inline(always)]
 unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
+    // SAFETY: forwarded.
+    unsafe {
+        if profile::on() {
+            profile::release(p)
+        } else {
+            release_checked(p, dealloc, entry)
+        }
+    }
+}
+
+/// [`release`] under `memdx check`.
+#[inline]
+unsafe fn release_checked(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     if p.is_null() {
         return;
     }
@@ -446,6 +491,90 @@ fn report_release(r: Release, addr: usize, dealloc: Dealloc, stack: u32) {
     }
 }
 
+/// Reports an allocation argument that is possibly negative (Valgrind's
+/// "Argument 'size' of function malloc has a fishy (possibly negative)
+/// value: -1"): `arg` 0 is `size`, 1 is `nmemb`. `entry` is the hook
+/// called; the memalign family is named memalign, as Valgrind names it.
+#[cold]
+#[inline(never)]
+fn fishy(entry: usize, arg: u64, value: usize) {
+    let (func, shown) = if entry == (malloc as *const () as usize) {
+        (Routine::AllocMalloc, entry)
+    } else if entry == (calloc as *const () as usize) {
+        (Routine::AllocCalloc, entry)
+    } else if entry == (realloc as *const () as usize)
+        || entry == (reallocarray as *const () as usize)
+    {
+        (Routine::AllocRealloc, (realloc as *const () as usize))
+    } else if entry == posix_memalign as *const () as usize {
+        (Routine::AllocMemalign, entry)
+    } else if [
+        (memalign as *const () as usize),
+        (aligned_alloc as *const () as usize),
+        (valloc as *const () as usize),
+    ]
+    .contains(&entry)
+    {
+        (Routine::AllocMemalign, (memalign as *const () as usize))
+    } else if entry == (_Znwm as *const () as usize)
+        || entry == (_ZnwmRKSt9nothrow_t as *const () as usize)
+    {
+        (Routine::AllocNew, entry)
+    } else if entry == (_Znam as *const () as usize)
+        || entry == (_ZnamRKSt9nothrow_t as *const () as usize)
+    {
+        (Routine::AllocNewArray, entry)
+    } else {
+        return; // aligned operator new: Valgrind's name for it not known
+    };
+    if !enter_runtime() {
+        return;
+    }
+    let errno = sys::errno();
+    let mut stack = stacks::capture(shown);
+    if entry == posix_memalign as *const () as usize {
+        // Valgrind's posix_memalign calls its memalign: a memalign frame
+        // above posix_memalign's (shown less one, as return addresses are).
+        stack = posix_memalign_stack(stack);
+    }
+    let a = Access {
+        kind: AccessKind::FishyValue,
+        func: Some(func),
+        addr: value as u64,
+        size: arg,
+        tid: thread_no(),
+        stack,
+        ..Access::default()
+    };
+    access::send(&a);
+    sys::set_errno(errno);
+    leave_runtime();
+}
+
+/// `stack` (posix_memalign's, frame 0 its entry) with memalign's entry
+/// above it, as Valgrind shows a fishy posix_memalign argument.
+fn posix_memalign_stack(stack: u32) -> u32 {
+    let Some(rec) = stacks::get(stack) else {
+        return stack;
+    };
+    let want = stacks::NUM_CALLERS
+        .load(Ordering::Relaxed)
+        .clamp(2, stacks::CAPTURE);
+    let mut frames = [0u64; stacks::CAPTURE];
+    frames[0] = memalign as *const () as usize as u64;
+    let n = (rec.n as usize).min(rec.frames.len());
+    let mut k = 1;
+    for (i, &f) in rec.frames.iter().take(n).enumerate() {
+        if k == want {
+            break;
+        }
+        // Frame 0 is an entry, not a return address: one past it.
+        frames[k] = if i == 0 { f + 1 } else { f };
+        k += 1;
+    }
+    stacks::intern(&frames[..k])
+}
+
 unsafe fn alloc(size: usize, kind: AllocKind, entry: usize) -> *mut c_void {
     // SAFETY: forwarded.
     unsafe { allocate(size, 0, false, kind, entry) }
@@ -514,11 +643,23 @@ pub unsafe extern "C" fn calloc(n: size_t, size: size_t) -> *mut c_void {
         unsafe { *libc::__errno_location() = libc::ENOMEM };
         return core::ptr::null_mut();
     };
+    if (total as isize) < 0 && !tls::get().in_hook.get() {
+        // Valgrind checks each argument when their product does not
+        // overflow.
+        let (arg, value) = if (n as isize) < 0 { (1, n) } else { (0, size) };
+        if (value as isize) < 0 {
+            fishy(entry!(calloc), arg, value);
+        }
+    }
     // SAFETY: forwarded.
     unsafe { allocate(total, 0, true, AllocKind::Malloc, entry!(calloc)) }
 }
 
 unsafe fn realloc_impl(p: *mut c_void, size: usize, entry: usize) -> *mut c_void {
+    if profile::on() {
+        // SAFETY: forwarded.
+        return unsafe { profile::realloc(p, size, entry) };
+    }
     if p.is_null() {
         // SAFETY: forwarded.
         return unsafe { alloc(size, AllocKind::Malloc, entry) };
@@ -652,6 +793,9 @@ pub unsafe extern "C" fn pvalloc(size: size_t) -> *mut c_void {
 /// C allocator contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> size_t {
+    if profile::on() {
+        return profile::usable_size(p);
+    }
     if p.is_null() {
         return 0;
     }
@@ -773,7 +917,11 @@ op_delete!(_ZdaPvSt11align_val_tRKSt9nothrow_t, Dealloc::DeleteArray, (_al: size
 /// Never returns.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn _exit(status: c_int) -> ! {
-    crate::report::final_report(None);
+    if profile::on() {
+        profile::finish();
+    } else {
+        crate::report::final_report(None);
+    }
     // SAFETY: exit_group ends the process.
     unsafe {
         libc::syscall(libc::SYS_exit_group, status);

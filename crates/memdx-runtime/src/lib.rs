@@ -29,15 +29,19 @@
 mod access;
 mod catch;
 mod guard;
+mod held;
 mod hooks;
 mod leak;
 mod out;
+mod profile;
 mod report;
 mod roots;
 mod stacks;
+mod step;
 mod strmem;
 mod suspend;
 mod sys;
+mod syscalls;
 mod table;
 mod threads;
 mod tls;
@@ -159,7 +163,16 @@ fn preloaded() -> bool {
 
 extern "C" fn init() {
     let entered = hooks::enter_runtime();
+    if profile::on() {
+        // `memdx heap`: none of the checker's machinery.
+        profile::init();
+        if entered {
+            hooks::leave_runtime();
+        }
+        return;
+    }
     strmem::init();
+    syscalls::init();
     // SAFETY: getpid has no preconditions.
     report::OWNER_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
     if let Some(n) = sys::getenv(c"MEMDX_NUM_CALLERS").and_then(sys::parse_usize) {
@@ -167,6 +180,12 @@ extern "C" fn init() {
     }
     if let Some(v) = sys::getenv(c"MEMDX_FREELIST_VOL").and_then(sys::parse_usize) {
         table::set_quarantine_volume(v);
+    }
+    if let Some(v) = sys::getenv(c"MEMDX_FREELIST_BIG_BLOCKS").and_then(sys::parse_usize) {
+        held::set_big_blocks(v);
+    }
+    if sys::getenv(c"MEMDX_PARTIAL_LOADS_OK") == Some(b"no") {
+        strmem::PARTIAL_LOADS_OK.store(false, Ordering::Relaxed);
     }
     table::init_thread_key();
     // Settings read lazily elsewhere are latched now: the variables are
@@ -209,6 +228,8 @@ extern "C" fn init() {
             c"MEMDX_EVENTS_SOCK",
             c"MEMDX_NUM_CALLERS",
             c"MEMDX_FREELIST_VOL",
+            c"MEMDX_FREELIST_BIG_BLOCKS",
+            c"MEMDX_PARTIAL_LOADS_OK",
             c"MEMDX_REDZONE_SIZE",
             c"MEMDX_POISON_SIZE",
             c"MEMDX_GUARD_PAGES",
@@ -272,15 +293,19 @@ fn sets_default(sig: libc::c_int, act: &libc::sigaction) -> bool {
 
 /// Signals whose program handlers are chained behind the runtime's (so an
 /// invalid access is reported before the program's handler runs, as under
-/// Valgrind): SIGSEGV and SIGBUS.
-const CHAIN: [i32; 2] = [libc::SIGSEGV, libc::SIGBUS];
+/// Valgrind): SIGSEGV and SIGBUS; and SIGTRAP, whose trap after a
+/// single-stepped instruction is the runtime's (see `step`).
+const CHAIN: [i32; 3] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGTRAP];
+
+/// Index of SIGTRAP in [`CHAIN`].
+const CHAIN_TRAP: usize = 2;
 
 /// The program's handler for each signal of [`CHAIN`], when it installed
 /// one (then the kernel has the runtime's handler in its place).
-static CHAINED: [core::sync::atomic::AtomicBool; 2] =
-    [const { core::sync::atomic::AtomicBool::new(false) }; 2];
+static CHAINED: [core::sync::atomic::AtomicBool; 3] =
+    [const { core::sync::atomic::AtomicBool::new(false) }; 3];
 // SAFETY (of the zeroed value): all-zero is a valid sigaction.
-static PROGRAM_ACT: sys::Racy<[libc::sigaction; 2]> =
+static PROGRAM_ACT: sys::Racy<[libc::sigaction; 3]> =
     sys::Racy::new(unsafe { core::mem::zeroed() });
 
 fn chain_index(sig: i32) -> Option<usize> {
@@ -298,6 +323,15 @@ fn call_program_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_
     }
     // SAFETY: PROGRAM_ACT[i] was written before CHAINED[i] was set.
     let act = unsafe { (*PROGRAM_ACT.get())[i] };
+    if act.sa_sigaction == libc::SIG_IGN {
+        // Only SIGTRAP is chained when ignored (see `ensure_trap_handler`):
+        // one sent by a process is ignored; a trap the program's own
+        // instruction raised kills it natively (the kernel resets an
+        // ignored forced signal), so it goes on to the fatal report.
+        // SAFETY: the kernel passes a valid siginfo pointer (or null).
+        let code = unsafe { info.as_ref() }.map_or(0, |i| i.si_code);
+        return asynchronous(sig, code);
+    }
     if act.sa_flags & libc::SA_RESETHAND != 0 {
         // One-shot handler: the disposition becomes the default one, which
         // under memdx is the runtime's fatal handler.
@@ -320,7 +354,39 @@ fn call_program_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_
     true
 }
 
+/// Makes sure the runtime's handler receives SIGTRAP (a single-step trap
+/// it asked for must not reach a handler of the program's, nor kill a
+/// program that ignores or has the default action for it). The
+/// constructor installs it unless SIGTRAP was ignored at start, and the
+/// interposed `sigaction` keeps it in front; one installed behind the
+/// interposition (a raw system call) is chained here. False when it
+/// cannot be installed.
+pub(crate) fn ensure_trap_handler() -> bool {
+    let ours = fatal_handler as *const () as usize;
+    // SAFETY: a zeroed sigaction is valid; glibc's own sigaction.
+    unsafe {
+        let mut cur: libc::sigaction = core::mem::zeroed();
+        if __sigaction(libc::SIGTRAP, core::ptr::null(), &mut cur) != 0 {
+            return false;
+        }
+        if cur.sa_sigaction == ours {
+            return true;
+        }
+        if cur.sa_sigaction != libc::SIG_DFL {
+            (*PROGRAM_ACT.get())[CHAIN_TRAP] = cur;
+            CHAINED[CHAIN_TRAP].store(true, Ordering::Release);
+        }
+        install_fatal(libc::SIGTRAP);
+        let mut now: libc::sigaction = core::mem::zeroed();
+        __sigaction(libc::SIGTRAP, core::ptr::null(), &mut now) == 0 && now.sa_sigaction == ours
+    }
+}
+
 extern "C" fn fini() {
+    if profile::on() {
+        profile::finish();
+        return;
+    }
     report::final_report_at_exit();
 }
 
@@ -370,6 +436,16 @@ pub(crate) extern "C" fn fatal_handler(
     if catch::recover(sig, info, ctx) {
         return;
     }
+    // The trap after an instruction that ran with a guard page opened for
+    // it: the page is closed again (nothing else; the program never sees
+    // this trap).
+    if sig == libc::SIGTRAP {
+        // SAFETY: the kernel passes a valid siginfo pointer (or null).
+        let code = unsafe { info.as_ref() }.map_or(0, |i| i.si_code);
+        if step::on_trap(code, ctx) {
+            return;
+        }
+    }
     // SAFETY: the kernel passes valid siginfo and ucontext pointers.
     let (code, addr, pc, sp) = unsafe {
         let (code, addr) = if info.is_null() {
@@ -411,9 +487,22 @@ pub(crate) extern "C" fn fatal_handler(
     // A guarded block's guard page, or a freed guarded block: report the
     // access, open the page and let the instruction run again (as under
     // Valgrind, an invalid access is reported and the program goes on).
-    if sig == libc::SIGSEGV && !asynchronous && guard::on_fault(addr).is_some() {
-        access::with_stack(64 * 1024, report_access);
-        return;
+    if sig == libc::SIGSEGV && !asynchronous {
+        if let Some(hit) = guard::on_fault(addr) {
+            access::with_stack(64 * 1024, report_access);
+            // Opened now (not before the report: another thread's access
+            // meanwhile faults and is reported too), and closed again once
+            // the instruction has run, so that the next access to the same
+            // place is reported too.
+            step::open(ctx, hit.page, hit.rearm);
+            return;
+        }
+        // A big freed block held until the next allocation: likewise.
+        if let Some((page, rearm)) = held::on_fault(addr) {
+            access::with_stack(64 * 1024, report_access);
+            step::open(ctx, page, rearm);
+            return;
+        }
     }
     access::with_stack(64 * 1024, report_access);
     // A fatal signal the program's handler raises (abort() from a handler
@@ -616,6 +705,11 @@ pub unsafe extern "C" fn sigaction(
     act: *const libc::sigaction,
     old: *mut libc::sigaction,
 ) -> libc::c_int {
+    if profile::on() {
+        // No handler of the runtime's to hide in profiling mode.
+        // SAFETY: forwarded to glibc with the caller's pointers.
+        return unsafe { __sigaction(sig, act, old) };
+    }
     if let Some(i) = chain_index(sig) {
         // SAFETY: sigaction's contract for the caller's pointers.
         return unsafe { chained_sigaction(i, sig, act, old) };
@@ -798,6 +892,7 @@ extern "C" fn fork_prepare() {
     out::lock_bursts();
     table::lock_all();
     guard::lock();
+    held::lock();
     stacks::lock();
     out::lock();
     hooks::ARENAS_LOCK.lock();
@@ -809,6 +904,7 @@ extern "C" fn fork_parent() {
     hooks::ARENAS_LOCK.unlock();
     out::unlock();
     stacks::unlock();
+    held::unlock();
     guard::unlock();
     table::unlock_all();
     out::unlock_bursts();
@@ -819,6 +915,8 @@ extern "C" fn fork_child() {
     hooks::ARENAS_LOCK.reset();
     table::reset_in_child();
     guard::reset_in_child();
+    held::reset_in_child();
+    step::reset_in_child();
     stacks::reset_lock_in_child();
     out::reset_in_child();
     let entered = hooks::enter_runtime();

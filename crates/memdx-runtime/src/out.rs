@@ -324,6 +324,16 @@ pub fn emit(f: impl FnOnce(&mut Encoder<'_>)) {
     }
 }
 
+/// Sends records already encoded (the heap profiler's buffers).
+pub fn emit_raw(bytes: &[u8]) {
+    if BURST_OWNER.load(Ordering::Acquire) != crate::tls::thread_pointer() {
+        return burst(|| emit_raw(bytes));
+    }
+    LOCK.lock();
+    send(bytes);
+    LOCK.unlock();
+}
+
 /// Waits until the analyzer has rendered what was sent (one byte back), so
 /// the report stays in order with the program's own output. Gives up after
 /// a few seconds (an analyzer that went away must not hang the program).

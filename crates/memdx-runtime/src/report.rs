@@ -708,6 +708,22 @@ fn collect_damage() -> [Option<Corruption>; 8] {
         if b.kind & table::INTERNAL != 0 || !bytes_readable(q + b.size, rz) {
             return;
         }
+        // SAFETY: as above. A write before a block never freed changed
+        // its check word (found here, as a freed block's is on its free).
+        if let Some((first, last)) =
+            unsafe { table::header_damage(q) }.filter(|_| !table::underflow_reported(q, false))
+        {
+            note(Corruption {
+                kind: CorruptionKind::BeforeStart,
+                block_start: q as u64,
+                block_size: b.size as u64,
+                first: first as u64,
+                last: last as u64,
+                stack: 0,
+                alloc_stack: b.stack,
+                free_stack: 0,
+            });
+        }
         // SAFETY: as above.
         if unsafe { table::overrun_reported(q) } {
             return;
@@ -724,6 +740,29 @@ fn collect_damage() -> [Option<Corruption>; 8] {
                 alloc_stack: b.stack,
                 free_stack: 0,
             });
+        }
+    });
+    crate::guard::for_each_live_damage(&mut |b, before, after| {
+        if b.kind & table::INTERNAL != 0 {
+            return;
+        }
+        let edges = [
+            (CorruptionKind::BeforeStart, before),
+            (CorruptionKind::AfterEnd, after),
+        ];
+        for (kind, range) in edges {
+            if let Some((first, last)) = range {
+                note(Corruption {
+                    kind,
+                    block_start: b.ptr as u64,
+                    block_size: b.size as u64,
+                    first: first as u64,
+                    last: last as u64,
+                    stack: 0,
+                    alloc_stack: b.stack,
+                    free_stack: 0,
+                });
+            }
         }
     });
     table::for_each_state(&mut |s| {

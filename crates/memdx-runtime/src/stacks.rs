@@ -581,6 +581,11 @@ pub fn get(id: u32) -> Option<&'static StackRec> {
     r
 }
 
+/// One past the highest stack id handed out so far.
+pub fn next_id() -> u32 {
+    NEXT_ID.load(Ordering::Acquire)
+}
+
 /// Forgets which stacks were sent (a fork child starts a new stream).
 pub fn reset_emitted() {
     let n = NEXT_ID.load(Ordering::Relaxed);

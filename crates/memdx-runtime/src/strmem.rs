@@ -194,12 +194,19 @@ unsafe fn c_strnlen(s: *const u8, n: usize) -> usize {
     i
 }
 
-/// The live block starting at `p` (not one of the runtime's own).
+/// The live block (not one of the runtime's own) that a range from `p`
+/// must stay inside: the one `p` starts or is inside, or whose header or
+/// redzone holds `p` (`table::lookup_near`).
 fn block_at(p: usize) -> Option<Block> {
     if p < 4096 {
         return None;
     }
-    table::lookup(p).filter(|b| b.kind & table::INTERNAL == 0)
+    table::lookup_near(p).filter(|b| b.kind & table::INTERNAL == 0)
+}
+
+/// Whether `n` bytes from `p` leave block `b` (see [`block_at`]).
+fn leaves(b: &Block, p: usize, n: usize) -> bool {
+    p < b.ptr || p.saturating_add(n) > b.ptr + b.size
 }
 
 fn is_overlap(dst: usize, src: usize, dstlen: usize, srclen: usize) -> bool {
@@ -228,6 +235,11 @@ struct Group {
     block: Block,
 }
 
+/// `--partial-loads-ok` (Valgrind 3.19's default yes): an aligned word
+/// read only partly outside its block is no error.
+pub static PARTIAL_LOADS_OK: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(true);
+
 /// Collects the invalid accesses of a replayed call.
 struct Replay {
     groups: [Option<Group>; 16],
@@ -241,7 +253,7 @@ impl Replay {
     /// One access of Valgrind's loop: `size` bytes at `addr`, checked
     /// against `block` (the block the pointer started). Reads that are
     /// naturally aligned words only partly outside are no error
-    /// (`--partial-loads-ok=yes`, Valgrind's default).
+    /// (`--partial-loads-ok=yes`, Valgrind's default; [`PARTIAL_LOADS_OK`]).
     fn access(&mut self, write: bool, site: u8, addr: usize, size: usize, block: Option<Block>) {
         let Some(b) = block else { return };
         let end = b.ptr + b.size;
@@ -249,8 +261,13 @@ impl Replay {
         if !outside {
             return;
         }
-        let partial = addr < end;
-        if !write && partial && size >= 4 && addr % size == 0 {
+        let partial = addr < end && addr + size > b.ptr;
+        if !write
+            && partial
+            && size >= 4
+            && addr % size == 0
+            && PARTIAL_LOADS_OK.load(core::sync::atomic::Ordering::Relaxed)
+        {
             return;
         }
         for g in self.groups.iter_mut() {
@@ -306,6 +323,14 @@ impl Replay {
                 // The routine will do the write after this report: its
                 // damage to the block's redzone is not a second error.
                 table::note_overrun_reported(g.block.ptr);
+                if g.addr < g.block.ptr {
+                    table::note_underflow_reported(g.block.ptr);
+                    if table::is_live(g.block.ptr) {
+                        // SAFETY: a live block.
+                        let (w0, w1) = unsafe { table::header_words(g.block.ptr) };
+                        crate::tls::get().header_repair.set((g.block.ptr, w0, w1));
+                    }
+                }
             }
             if a.addr < a.block_start || a.addr >= a.block_start + a.block_size + 16 {
                 // Beyond the redzone: described by whatever is there.
@@ -313,6 +338,23 @@ impl Replay {
                 access::describe(g.addr, &mut a);
             }
             access::send(&a);
+        }
+    }
+}
+
+/// Puts back a block header that the routine just run overwrote after
+/// its write before the block was reported (the header holds the block's
+/// size and allocation stack; Valgrind keeps its own apart).
+#[inline]
+pub fn repair_header() {
+    let td = crate::tls::get();
+    let (q, w0, w1) = td.header_repair.get();
+    // Not after the runtime's own copies while it reports (`in_hook`).
+    if q != 0 && !td.in_hook.get() {
+        td.header_repair.set((0, 0, 0));
+        if table::is_live(q) {
+            // SAFETY: a live block.
+            unsafe { table::restore_header(q, w0, w1) };
         }
     }
 }
@@ -413,7 +455,7 @@ fn check_move(func: Routine, entry: usize, d: usize, s: usize, n: usize) {
     }
     let bd = block_at(d);
     let bs = block_at(s);
-    if bd.is_some_and(|b| n > b.size) || bs.is_some_and(|b| n > b.size) {
+    if bd.is_some_and(|b| leaves(&b, d, n)) || bs.is_some_and(|b| leaves(&b, s, n)) {
         let mut r = Replay::new();
         memmove_elems(d, s, n, &mut |site, off, sz| {
             r.access(false, site, s + off, sz, bs);
@@ -430,6 +472,18 @@ fn check_move(func: Routine, entry: usize, d: usize, s: usize, n: usize) {
 /// memcpy(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn memcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { memcpy_work(d, s, n) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`memcpy`].
+///
+/// # Safety
+/// As [`memcpy`].
+#[inline(always)]
+unsafe fn memcpy_work(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
     check_move(
         F_MEMCPY,
         memcpy as *const () as usize,
@@ -455,6 +509,18 @@ pub unsafe extern "C" fn memcpy(d: *mut c_void, s: *const c_void, n: usize) -> *
 /// memmove(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn memmove(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { memmove_work(d, s, n) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`memmove`].
+///
+/// # Safety
+/// As [`memmove`].
+#[inline(always)]
+unsafe fn memmove_work(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
     check_move(
         F_MEMMOVE,
         memmove as *const () as usize,
@@ -483,7 +549,7 @@ fn memset_checks(entry: usize, a: usize, n: usize) {
     if n == 0 || !hooks::enter_runtime() {
         return;
     }
-    if let Some(b) = block_at(a).filter(|b| n > b.size) {
+    if let Some(b) = block_at(a).filter(|b| leaves(b, a, n)) {
         let mut r = Replay::new();
         // Valgrind's memset: bytes to an 8-byte boundary, four words at
         // a time, words, bytes.
@@ -516,6 +582,18 @@ fn memset_checks(entry: usize, a: usize, n: usize) {
 /// memset(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn memset(d: *mut c_void, c: c_int, n: usize) -> *mut c_void {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { memset_work(d, c, n) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`memset`].
+///
+/// # Safety
+/// As [`memset`].
+#[inline(always)]
+unsafe fn memset_work(d: *mut c_void, c: c_int, n: usize) -> *mut c_void {
     memset_checks(memset as *const () as usize, d as usize, n);
     let f = real(F_MEMSET);
     if f == 0 {
@@ -553,7 +631,8 @@ fn check_str_copy(
     let bd = block_at(d);
     let bs = block_at(s);
     let dl = scan.unwrap_or(0);
-    let bad = bd.is_some_and(|b| dl + len + 1 > b.size) || bs.is_some_and(|b| len + 1 > b.size);
+    let bad = bd.is_some_and(|b| leaves(&b, d, dl + len + 1))
+        || bs.is_some_and(|b| leaves(&b, s, len + 1));
     if !bad {
         return;
     }
@@ -590,6 +669,18 @@ fn strcpy_checks(func: Routine, entry: usize, d: usize, s: usize) {
 /// strcpy(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn strcpy(d: *mut c_char, s: *const c_char) -> *mut c_char {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { strcpy_work(d, s) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`strcpy`].
+///
+/// # Safety
+/// As [`strcpy`].
+#[inline(always)]
+unsafe fn strcpy_work(d: *mut c_char, s: *const c_char) -> *mut c_char {
     strcpy_checks(
         F_STRCPY,
         strcpy as *const () as usize,
@@ -614,6 +705,18 @@ pub unsafe extern "C" fn strcpy(d: *mut c_char, s: *const c_char) -> *mut c_char
 /// stpcpy(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn stpcpy(d: *mut c_char, s: *const c_char) -> *mut c_char {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { stpcpy_work(d, s) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`stpcpy`].
+///
+/// # Safety
+/// As [`stpcpy`].
+#[inline(always)]
+unsafe fn stpcpy_work(d: *mut c_char, s: *const c_char) -> *mut c_char {
     strcpy_checks(
         F_STPCPY,
         stpcpy as *const () as usize,
@@ -650,7 +753,7 @@ fn strncpy_checks(func: Routine, entry: usize, da: usize, sa: usize, n: usize) {
     // SAFETY: s holds a string or n bytes (strncpy's contract).
     let m = unsafe { c_strnlen(sa as *const u8, n) };
     let src_read = if m < n { m + 1 } else { m };
-    if bd.is_some_and(|b| n > b.size) || bs.is_some_and(|b| src_read > b.size) {
+    if bd.is_some_and(|b| leaves(&b, da, n)) || bs.is_some_and(|b| leaves(&b, sa, src_read)) {
         let mut r = Replay::new();
         for i in 0..m {
             r.access(false, S_READ_SRC, sa + i, 1, bs);
@@ -676,6 +779,18 @@ fn strncpy_checks(func: Routine, entry: usize, da: usize, sa: usize, n: usize) {
 /// strncpy(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn strncpy(d: *mut c_char, s: *const c_char, n: usize) -> *mut c_char {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { strncpy_work(d, s, n) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`strncpy`].
+///
+/// # Safety
+/// As [`strncpy`].
+#[inline(always)]
+unsafe fn strncpy_work(d: *mut c_char, s: *const c_char, n: usize) -> *mut c_char {
     strncpy_checks(
         F_STRNCPY,
         strncpy as *const () as usize,
@@ -704,6 +819,18 @@ pub unsafe extern "C" fn strncpy(d: *mut c_char, s: *const c_char, n: usize) -> 
 /// strcat(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn strcat(d: *mut c_char, s: *const c_char) -> *mut c_char {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { strcat_work(d, s) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`strcat`].
+///
+/// # Safety
+/// As [`strcat`].
+#[inline(always)]
+unsafe fn strcat_work(d: *mut c_char, s: *const c_char) -> *mut c_char {
     if hooks::enter_runtime() {
         let (da, sa) = (d as usize, s as usize);
         // SAFETY: both are C strings (strcat's contract).
@@ -733,13 +860,27 @@ pub unsafe extern "C" fn strcat(d: *mut c_char, s: *const c_char) -> *mut c_char
 /// strncat(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn strncat(d: *mut c_char, s: *const c_char, n: usize) -> *mut c_char {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { strncat_work(d, s, n) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`strncat`].
+///
+/// # Safety
+/// As [`strncat`].
+#[inline(always)]
+unsafe fn strncat_work(d: *mut c_char, s: *const c_char, n: usize) -> *mut c_char {
     if hooks::enter_runtime() {
         let (da, sa) = (d as usize, s as usize);
         // SAFETY: d is a C string, s a string or n bytes (strncat's contract).
         let (dl, m) = unsafe { (c_strlen(d.cast()), c_strnlen(s.cast(), n)) };
         let (bd, bs) = (block_at(da), block_at(sa));
         let src_read = if m < n { m + 1 } else { m };
-        if bd.is_some_and(|b| dl + m + 1 > b.size) || bs.is_some_and(|b| src_read > b.size) {
+        if bd.is_some_and(|b| leaves(&b, da, dl + m + 1))
+            || bs.is_some_and(|b| leaves(&b, sa, src_read))
+        {
             let mut r = Replay::new();
             for i in 0..=dl {
                 r.access(false, S_READ_DST, da + i, 1, bd);
@@ -783,7 +924,7 @@ pub unsafe extern "C" fn strlen(s: *const c_char) -> usize {
     let len = unsafe { c_strlen(s.cast()) };
     if hooks::enter_runtime() {
         let sa = s as usize;
-        if let Some(b) = block_at(sa).filter(|b| len + 1 > b.size) {
+        if let Some(b) = block_at(sa).filter(|b| leaves(b, sa, len + 1)) {
             let mut r = Replay::new();
             for i in 0..=len {
                 r.access(false, S_READ_SRC, sa + i, 1, Some(b));
@@ -818,7 +959,7 @@ fn check_byte_copy(func: Routine, entry: usize, d: usize, s: usize, n: usize, ov
         send_overlap(func, entry, d, s, n);
     }
     let (bd, bs) = (block_at(d), block_at(s));
-    if bd.is_some_and(|b| n > b.size) || bs.is_some_and(|b| n > b.size) {
+    if bd.is_some_and(|b| leaves(&b, d, n)) || bs.is_some_and(|b| leaves(&b, s, n)) {
         let mut r = Replay::new();
         if d > s {
             for i in (0..n).rev() {
@@ -884,6 +1025,23 @@ pub unsafe extern "C" fn __memcpy_chk(
     n: usize,
     dstlen: usize,
 ) -> *mut c_void {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { memcpy_chk_work(d, s, n, dstlen) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`__memcpy_chk`].
+///
+/// # Safety
+/// As [`__memcpy_chk`].
+#[inline(always)]
+unsafe fn memcpy_chk_work(
+    d: *mut c_void,
+    s: *const c_void,
+    n: usize,
+    dstlen: usize,
+) -> *mut c_void {
     chk_copy_checks(F_MEMCPY_CHK, d as usize, s as usize, n, dstlen);
     if real(F_MEMCPY_CHK) == 0 {
         if dstlen < n {
@@ -908,6 +1066,23 @@ pub unsafe extern "C" fn __memmove_chk(
     n: usize,
     dstlen: usize,
 ) -> *mut c_void {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { memmove_chk_work(d, s, n, dstlen) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`__memmove_chk`].
+///
+/// # Safety
+/// As [`__memmove_chk`].
+#[inline(always)]
+unsafe fn memmove_chk_work(
+    d: *mut c_void,
+    s: *const c_void,
+    n: usize,
+    dstlen: usize,
+) -> *mut c_void {
     chk_copy_checks(F_MEMMOVE_CHK, d as usize, s as usize, n, dstlen);
     if real(F_MEMMOVE_CHK) == 0 {
         if dstlen < n {
@@ -925,6 +1100,18 @@ pub unsafe extern "C" fn __memmove_chk(
 /// mempcpy(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn mempcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { mempcpy_work(d, s, n) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`mempcpy`].
+///
+/// # Safety
+/// As [`mempcpy`].
+#[inline(always)]
+unsafe fn mempcpy_work(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
     check_byte_copy(
         F_MEMPCPY,
         mempcpy as *const () as usize,
@@ -959,7 +1146,7 @@ fn strcpy_chk_checks(func: Routine, entry: usize, d: usize, s: usize, destlen: u
     if bd.is_some() || bs.is_some() {
         // SAFETY: s is a C string (strcpy's contract).
         let k = (unsafe { c_strlen(s as *const u8) } + 1).min(destlen);
-        if bd.is_some_and(|b| k > b.size) || bs.is_some_and(|b| k > b.size) {
+        if bd.is_some_and(|b| leaves(&b, d, k)) || bs.is_some_and(|b| leaves(&b, s, k)) {
             let mut r = Replay::new();
             for i in 0..k {
                 r.access(false, S_READ_SRC, s + i, 1, bs);
@@ -979,6 +1166,18 @@ pub unsafe extern "C" fn __strcpy_chk(
     s: *const c_char,
     destlen: usize,
 ) -> *mut c_char {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { strcpy_chk_work(d, s, destlen) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`__strcpy_chk`].
+///
+/// # Safety
+/// As [`__strcpy_chk`].
+#[inline(always)]
+unsafe fn strcpy_chk_work(d: *mut c_char, s: *const c_char, destlen: usize) -> *mut c_char {
     strcpy_chk_checks(
         F_STRCPY_CHK,
         __strcpy_chk as *const () as usize,
@@ -1008,6 +1207,18 @@ pub unsafe extern "C" fn __stpcpy_chk(
     s: *const c_char,
     destlen: usize,
 ) -> *mut c_char {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { stpcpy_chk_work(d, s, destlen) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`__stpcpy_chk`].
+///
+/// # Safety
+/// As [`__stpcpy_chk`].
+#[inline(always)]
+unsafe fn stpcpy_chk_work(d: *mut c_char, s: *const c_char, destlen: usize) -> *mut c_char {
     strcpy_chk_checks(
         F_STPCPY_CHK,
         __stpcpy_chk as *const () as usize,
@@ -1043,6 +1254,18 @@ pub unsafe extern "C" fn __memset_chk(
     n: usize,
     dstlen: usize,
 ) -> *mut c_void {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { memset_chk_work(d, c, n, dstlen) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`__memset_chk`].
+///
+/// # Safety
+/// As [`__memset_chk`].
+#[inline(always)]
+unsafe fn memset_chk_work(d: *mut c_void, c: c_int, n: usize, dstlen: usize) -> *mut c_void {
     if dstlen >= n {
         memset_checks(__memset_chk as *const () as usize, d as usize, n);
     }
@@ -1072,6 +1295,23 @@ pub unsafe extern "C" fn __memset_chk(
 /// strncpy(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn __strncpy_chk(
+    d: *mut c_char,
+    s: *const c_char,
+    n: usize,
+    destlen: usize,
+) -> *mut c_char {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { strncpy_chk_work(d, s, n, destlen) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`__strncpy_chk`].
+///
+/// # Safety
+/// As [`__strncpy_chk`].
+#[inline(always)]
+unsafe fn strncpy_chk_work(
     d: *mut c_char,
     s: *const c_char,
     n: usize,
@@ -1150,7 +1390,9 @@ fn strcat_chk_checks(
         Some(n) if m == n => m,
         _ => m + 1,
     };
-    if !(bd.is_some_and(|b| dl + m + 1 > b.size) || bs.is_some_and(|b| src_read > b.size)) {
+    if !(bd.is_some_and(|b| leaves(&b, d, dl + m + 1))
+        || bs.is_some_and(|b| leaves(&b, s, src_read)))
+    {
         hooks::leave_runtime();
         return;
     }
@@ -1251,6 +1493,18 @@ pub unsafe extern "C" fn __strcat_chk(
     s: *const c_char,
     destlen: usize,
 ) -> *mut c_char {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { strcat_chk_work(d, s, destlen) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`__strcat_chk`].
+///
+/// # Safety
+/// As [`__strcat_chk`].
+#[inline(always)]
+unsafe fn strcat_chk_work(d: *mut c_char, s: *const c_char, destlen: usize) -> *mut c_char {
     strcat_chk_checks(
         F_STRCAT,
         __strcat_chk as *const () as usize,
@@ -1277,6 +1531,23 @@ pub unsafe extern "C" fn __strcat_chk(
 /// strncat(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn __strncat_chk(
+    d: *mut c_char,
+    s: *const c_char,
+    n: usize,
+    destlen: usize,
+) -> *mut c_char {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { strncat_chk_work(d, s, n, destlen) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`__strncat_chk`].
+///
+/// # Safety
+/// As [`__strncat_chk`].
+#[inline(always)]
+unsafe fn strncat_chk_work(
     d: *mut c_char,
     s: *const c_char,
     n: usize,
@@ -1329,6 +1600,23 @@ pub unsafe extern "C" fn __mempcpy_chk(
     n: usize,
     dstlen: usize,
 ) -> *mut c_void {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { mempcpy_chk_work(d, s, n, dstlen) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`__mempcpy_chk`].
+///
+/// # Safety
+/// As [`__mempcpy_chk`].
+#[inline(always)]
+unsafe fn mempcpy_chk_work(
+    d: *mut c_void,
+    s: *const c_void,
+    n: usize,
+    dstlen: usize,
+) -> *mut c_void {
     if dstlen >= n {
         check_move(
             F_MEMPCPY,
@@ -1354,6 +1642,18 @@ pub unsafe extern "C" fn __mempcpy_chk(
 /// stpncpy(3)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn stpncpy(d: *mut c_char, s: *const c_char, n: usize) -> *mut c_char {
+    // SAFETY: the caller's arguments, under the routine's contract.
+    let r = unsafe { stpncpy_work(d, s, n) };
+    repair_header();
+    r
+}
+
+/// The checks and the work of [`stpncpy`].
+///
+/// # Safety
+/// As [`stpncpy`].
+#[inline(always)]
+unsafe fn stpncpy_work(d: *mut c_char, s: *const c_char, n: usize) -> *mut c_char {
     strncpy_checks(
         F_STPNCPY,
         stpncpy as *const () as usize,
@@ -1388,7 +1688,7 @@ fn check_read(func: Routine, entry: usize, s: usize, count: usize) {
     if count == 0 || !hooks::enter_runtime() {
         return;
     }
-    if let Some(b) = block_at(s).filter(|b| count > b.size) {
+    if let Some(b) = block_at(s).filter(|b| leaves(b, s, count)) {
         let mut r = Replay::new();
         for i in 0..count {
             r.access(false, S_READ_SRC, s + i, 1, Some(b));
@@ -1443,7 +1743,10 @@ fn check_cmp(func: Routine, entry: usize, a: usize, b: usize, n: usize) {
     // that ends inside its block keeps its reads inside.
     // SAFETY: the routine reads these strings up to their NUL (or n bytes).
     let ends_inside = |p: usize, k: Option<Block>| {
-        k.is_none_or(|k| k.size >= n || unsafe { c_strnlen(p as *const u8, k.size) } < k.size)
+        k.is_none_or(|k| {
+            let room = (k.ptr + k.size).saturating_sub(p);
+            p >= k.ptr && (room >= n || unsafe { c_strnlen(p as *const u8, room) } < room)
+        })
     };
     if !(ends_inside(a, ba) && ends_inside(b, bb)) {
         let mut i = 0;
@@ -1464,7 +1767,7 @@ fn check_cmp(func: Routine, entry: usize, a: usize, b: usize, n: usize) {
             }
             i += 1;
         };
-        if ba.is_some_and(|k| count > k.size) || bb.is_some_and(|k| count > k.size) {
+        if ba.is_some_and(|k| leaves(&k, a, count)) || bb.is_some_and(|k| leaves(&k, b, count)) {
             let mut r = Replay::new();
             for i in 0..count {
                 r.access(false, 0, a + i, 1, ba);

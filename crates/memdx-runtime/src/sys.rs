@@ -273,6 +273,11 @@ pub fn errno() -> c_int {
     unsafe { *libc::__errno_location() }
 }
 
+pub fn set_errno(v: c_int) {
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = v };
+}
+
 pub fn gettid() -> i32 {
     // SAFETY: gettid has no preconditions.
     unsafe { libc::syscall(libc::SYS_gettid) as i32 }

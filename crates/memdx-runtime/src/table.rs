@@ -198,6 +198,59 @@ pub fn note_overrun_reported(q: usize) {
     }
 }
 
+/// Live blocks whose header a checked C routine was reported writing
+/// (before it did): the damage it leaves is no second error. A small ring;
+/// only the error paths read it.
+static UNDERFLOWS: [AtomicUsize; 16] = [const { AtomicUsize::new(0) }; 16];
+static UNDERFLOW_NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Remembers that a write before live block `q` was reported.
+pub fn note_underflow_reported(q: usize) {
+    if UNDERFLOWS.iter().any(|u| u.load(Ordering::Relaxed) == q) {
+        return;
+    }
+    let i = UNDERFLOW_NEXT.fetch_add(1, Ordering::Relaxed) % UNDERFLOWS.len();
+    UNDERFLOWS[i].store(q, Ordering::Relaxed);
+}
+
+/// Whether a write before block `q` was reported already; `forget`: the
+/// block is being released (a later block at its address starts clean).
+pub fn underflow_reported(q: usize, forget: bool) -> bool {
+    for u in &UNDERFLOWS {
+        if u.load(Ordering::Relaxed) == q {
+            if forget {
+                u.store(0, Ordering::Relaxed);
+            }
+            return true;
+        }
+    }
+    false
+}
+
+/// The two header words of live block `q`.
+///
+/// # Safety
+/// `q` is a live block start.
+pub unsafe fn header_words(q: usize) -> (u64, u64) {
+    let h = header_at(q);
+    // SAFETY: per the contract.
+    unsafe { (h.read(), h.add(1).read()) }
+}
+
+/// Puts back the header words of live block `q` that [`header_words`]
+/// read, after a reported write before the block overwrote them.
+///
+/// # Safety
+/// `q` is a live block start.
+pub unsafe fn restore_header(q: usize, w0: u64, w1: u64) {
+    let h = header_at(q);
+    // SAFETY: per the contract.
+    unsafe {
+        h.write(w0);
+        h.add(1).write(w1);
+    }
+}
+
 /// Whether an overrun of live block `q` was reported already.
 ///
 /// # Safety
@@ -234,14 +287,32 @@ pub unsafe fn check_header(q: usize) -> Option<(usize, usize, bool)> {
             let csize = unsafe { ((raw - 8) as *const usize).read() } & !7;
             csize >= size + off + redzone() && csize <= size + off + redzone() + (1 << 20) + 4096
         };
-    // Which bytes of the check differ (offsets before the block: the
-    // check's top byte is the byte just before the block). Bytes further
-    // down (the allocation stack, the first word) cannot be compared.
+    let (first, last) = damaged_check_bytes(want, got);
+    Some((first, last, believable))
+}
+
+/// Which bytes of a check word differ (offsets before the block: the
+/// check's top byte is the byte just before the block). Bytes further
+/// down (the allocation stack, the first word) cannot be compared.
+fn damaged_check_bytes(want: u32, got: u32) -> (usize, usize) {
     let diff = (want ^ got).to_le_bytes();
     let before = |i: usize| 4 - i; // byte i of the check is 4 - i bytes before q
     let first_i = diff.iter().position(|&b| b != 0).unwrap_or(0);
     let last_i = diff.iter().rposition(|&b| b != 0).unwrap_or(3);
-    Some((before(first_i), before(last_i), believable))
+    (before(first_i), before(last_i))
+}
+
+/// The damaged bytes before live block `q` (as [`check_header`]), reading
+/// only its header: the exit-time check of blocks never freed.
+///
+/// # Safety
+/// `q` is a live block start whose header is readable.
+pub unsafe fn header_damage(q: usize) -> Option<(usize, usize)> {
+    let h = header_at(q);
+    // SAFETY: per the contract.
+    let (w0, w1) = unsafe { (h.read(), h.add(1).read()) };
+    let (want, got) = (check_word(q, w0), (w1 >> 32) as u32);
+    (want != got).then(|| damaged_check_bytes(want, got))
 }
 
 /// Reads the header of block `q`.
@@ -666,6 +737,53 @@ pub fn lookup(q: usize) -> Option<Block> {
     is_live(q).then(|| unsafe { read_block(q) }.0)
 }
 
+/// How many bitmap words (1 KiB of address space each) before a
+/// pointer's own [`lookup_near`] looks at for the start of the block it is
+/// inside: pointers deeper into a block (1 to 2 KiB from its start, by
+/// where they fall in their word) are not checked.
+const NEAR_WORDS: usize = 1;
+
+/// The live block that `p` starts, is inside (see [`NEAR_WORDS`]), or lies just before (in its header) or just after (in
+/// its redzone): the block a C routine's range from `p` must stay in. A few
+/// bitmap probes; no lock.
+#[inline]
+pub fn lookup_near(p: usize) -> Option<Block> {
+    if crate::guard::contains(p) {
+        return crate::guard::live_in_slot(p);
+    }
+    // No leaf: no block within this GiB (stacks, most globals).
+    let l = leaf(p, false)?;
+    let (w, m) = bit_pos(p);
+    let bits = word(l, w).load(Ordering::Acquire);
+    // A block starting at the next 16-byte granule: p is in its header.
+    let next = if m == 1 << 63 {
+        (p | ((1 << GRAN_SHIFT) - 1)) + 1
+    } else {
+        0
+    };
+    let q = if (next == 0 && bits & (m << 1) != 0) || (next != 0 && is_live(next)) {
+        (p | ((1 << GRAN_SHIFT) - 1)) + 1
+    } else {
+        // The nearest block start at or below p: in this word, else in
+        // one of the NEAR_WORDS words before it (same leaf).
+        let mut below = bits & (m | (m - 1));
+        let mut base = p & !((64 << GRAN_SHIFT) - 1);
+        let mut k = 0;
+        while below == 0 {
+            if k == NEAR_WORDS || w < k + 1 {
+                return None;
+            }
+            k += 1;
+            below = word(l, w - k).load(Ordering::Acquire);
+            base -= 64 << GRAN_SHIFT;
+        }
+        base + ((63 - below.leading_zeros() as usize) << GRAN_SHIFT)
+    };
+    // SAFETY: a set bit means a complete header.
+    let (b, ..) = unsafe { read_block(q) };
+    (p < q + b.size + redzone()).then_some(b)
+}
+
 /// Calls `f` with every live block start, in address order.
 pub fn for_each_live(f: &mut dyn FnMut(usize)) {
     let d = DIR.load(Ordering::Acquire);
@@ -708,7 +826,7 @@ pub fn for_each_live(f: &mut dyn FnMut(usize)) {
 
 /// Largest block size seen so far (bounds the backward search for the
 /// block around an address).
-static MAX_SIZE_SEEN: AtomicUsize = AtomicUsize::new(0);
+pub static MAX_SIZE_SEEN: AtomicUsize = AtomicUsize::new(0);
 
 /// The nearest live block start at or below `addr` within `reach` bytes.
 fn live_start_below(addr: usize, reach: usize) -> Option<usize> {
@@ -1354,7 +1472,7 @@ pub fn release<E: FnMut(usize)>(
     let st = state_of(td);
     if !take_live(q) {
         with_state(|s| s.counters.frees += 1);
-        return match find_freed(|f| f.ptr == q) {
+        return match freed_at(q) {
             Some(f) => Release::AlreadyFreed(f),
             None => Release::Unknown,
         };
@@ -1390,6 +1508,10 @@ pub fn release<E: FnMut(usize)>(
         }
         if kind & INTERNAL == 0 {
             on_state(st, |s| s.counters.frees += 1);
+            // A big block: its pages closed until the next allocation.
+            if crate::held::wanted(b.size) && hold_big(b, free_stack, evict) {
+                return Release::Live(b, damage);
+            }
         }
         // Not worth poisoning or holding: recycled or given back at once.
         // SAFETY: st is this thread's state; the header was checked above.
@@ -1413,6 +1535,14 @@ pub fn release<E: FnMut(usize)>(
     Release::Live(b, damage)
 }
 
+/// [`crate::held::hold`], out of line: the release of a small block,
+/// the common case, keeps its registers (19 instructions per pair inline).
+#[cold]
+#[inline(never)]
+fn hold_big<E: FnMut(usize)>(b: Block, free_stack: u32, evict: &mut E) -> bool {
+    crate::held::hold(b, free_stack, evict)
+}
+
 /// The release of a live block whose check word was damaged (an underflow
 /// wrote before it): reported, and held or given back only when the size
 /// and alignment are still believable. It repeats the end of [`release`]
@@ -1432,7 +1562,9 @@ fn release_damaged_header<E: FnMut(usize)>(
     // SAFETY: as above.
     let (mut b, _, _, _) = unsafe { read_block(q) };
     let mut damage = Damages {
-        before_start: before.map(|(first, last, _)| (first, last)),
+        before_start: before
+            .map(|(first, last, _)| (first, last))
+            .filter(|_| !underflow_reported(q, true)),
         after_end: None,
     };
     if let Some((_, _, false)) = before {
@@ -1553,6 +1685,15 @@ pub fn find_freed(mut pred: impl FnMut(&Freed) -> bool) -> Option<Freed> {
     found
 }
 
+/// The freed block starting at `q`, in a quarantine or held as a big
+/// block (see `held`). Out of line: the release that calls it for a
+/// double free keeps its registers for the common case.
+#[cold]
+#[inline(never)]
+fn freed_at(q: usize) -> Option<Freed> {
+    find_freed(|f| f.ptr == q).or_else(|| crate::held::find_freed(&mut |f| f.ptr == q))
+}
+
 /// The block (live or quarantined) whose memory or redzone holds `addr`:
 /// `(live, block, free stack)`. Slow: for error reports only.
 pub fn find_containing(addr: usize) -> Option<(bool, Block, u32)> {
@@ -1568,7 +1709,8 @@ pub fn find_containing(addr: usize) -> Option<(bool, Block, u32)> {
             return Some((true, b, 0));
         }
     }
-    if let Some(f) = find_freed(|f| addr >= f.ptr && addr < f.ptr + f.size.max(1)) {
+    let inside = |f: &Freed| addr >= f.ptr && addr < f.ptr + f.size.max(1);
+    if let Some(f) = find_freed(inside).or_else(|| crate::held::find_freed(&mut { inside })) {
         return Some((
             false,
             Block {

@@ -43,6 +43,17 @@ pub struct ThreadData {
     /// handler, on its alternate stack, scans this thread's stack from
     /// there.
     pub outer_sp: Cell<usize>,
+    /// A block header a checked C routine is about to overwrite (a write
+    /// before the block, reported first) and its two words, put back
+    /// after the routine (see `strmem::repair_header`); 0 for none.
+    pub header_repair: Cell<(usize, u64, u64)>,
+    /// Pages to close again once a faulting instruction has run (see
+    /// `step`).
+    pub step: crate::step::Pending,
+    /// `memdx heap --sample`: bytes left before the next sample point (0:
+    /// not drawn yet) and the generator's state (see `profile`).
+    pub heap_countdown: Cell<i64>,
+    pub heap_rng: Cell<u64>,
 }
 
 thread_local! {
@@ -57,6 +68,10 @@ thread_local! {
             stack_cache: UnsafeCell::new([EMPTY_CACHE_ENTRY; CACHE_WAYS]),
             catch_buf: Cell::new(0),
             outer_sp: Cell::new(0),
+            header_repair: Cell::new((0, 0, 0)),
+            step: crate::step::Pending::new(),
+            heap_countdown: Cell::new(0),
+            heap_rng: Cell::new(0),
         }
     };
 }

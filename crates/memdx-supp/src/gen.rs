@@ -17,6 +17,7 @@ fn kind_lines(query: Query<'_>) -> (String, Option<String>) {
         Query::Overlap => ("Memcheck:Overlap".into(), None),
         Query::Jump => ("Memcheck:Jump".into(), None),
         Query::Param(p) => ("Memcheck:Param".into(), Some(p.to_string())),
+        Query::FishyValue(p) => ("Memcheck:FishyValue".into(), Some(p.to_string())),
     }
 }
 

@@ -81,7 +81,12 @@ impl LeakKind {
             let kind = Self::ALL
                 .into_iter()
                 .find(|k| k.name() == word.trim())
-                .ok_or_else(|| format!("unknown leak kind {:?} (definite, indirect, possible, reachable, all, none)", word.trim()))?;
+                .ok_or_else(|| {
+                    format!(
+                        "unknown leak kind {} (definite, indirect, possible, reachable, all, none)",
+                        crate::parse::quoted(word.trim())
+                    )
+                })?;
             if !set.contains(&kind) {
                 set.push(kind);
             }

@@ -36,6 +36,8 @@ pub enum Query<'a> {
     Jump,
     /// A bad system-call parameter, with its name.
     Param(&'a str),
+    /// A fishy (possibly negative) allocation argument, as `malloc(size)`.
+    FishyValue(&'a str),
 }
 
 const UNKNOWN: &str = "???";
@@ -78,6 +80,7 @@ impl Suppression {
             (SuppKind::Overlap, Query::Overlap) => true,
             (SuppKind::Jump, Query::Jump) => true,
             (SuppKind::Param(a), Query::Param(b)) => a == b,
+            (SuppKind::FishyValue(a), Query::FishyValue(b)) => a == b,
             _ => false,
         };
         kind_ok && stack_matches(&self.locations, frames)
@@ -110,6 +113,16 @@ mod tests {
             file: Some("prog.c"),
             line: Some(10),
         }
+    }
+
+    #[test]
+    fn fishy_value_matches_its_function_and_argument() {
+        let s = supp("{\nx\nMemcheck:FishyValue\nmalloc(size)\nfun:malloc\n}\n");
+        assert_eq!(s.kind, SuppKind::FishyValue("malloc(size)".into()));
+        let frames = [fun("malloc"), fun("main")];
+        assert!(s.matches(Query::FishyValue("malloc(size)"), &frames));
+        assert!(!s.matches(Query::FishyValue("calloc(nmemb)"), &frames));
+        assert!(!s.matches(Query::Param("malloc(size)"), &frames));
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub enum SuppKind {
     Jump,
     /// `Param`: invalid system call parameter (with the parameter's name).
     Param(String),
+    /// `FishyValue`: a possibly negative allocation argument (with the
+    /// function and argument, `malloc(size)`).
+    FishyValue(String),
     /// `Free`: invalid or mismatched free.
     Free,
     /// `Overlap`: source and destination overlap in memcpy and friends.
@@ -109,11 +112,24 @@ fn memcheck_kind(name: &str, extra: Option<&str>) -> Result<(SuppKind, bool), St
             Some(p) if !p.is_empty() => (SuppKind::Param(p.to_string()), true),
             _ => return Err("Memcheck:Param needs the parameter name on the next line".into()),
         },
+        "FishyValue" => match extra {
+            Some(p) if !p.is_empty() => (SuppKind::FishyValue(p.to_string()), true),
+            _ => {
+                return Err(
+                    "Memcheck:FishyValue needs the function and argument on the next line".into(),
+                )
+            }
+        },
         "Leak" => match extra.and_then(|e| e.strip_prefix("match-leak-kinds:")) {
             Some(set) => (SuppKind::Leak(LeakKind::parse_set(set)?), true),
             None => (SuppKind::Leak(LeakKind::ALL.to_vec()), false),
         },
-        other => return Err(format!("unknown Memcheck suppression kind {other:?}")),
+        other => {
+            return Err(format!(
+                "unknown Memcheck suppression kind {}",
+                quoted(other)
+            ))
+        }
     })
 }
 
@@ -136,7 +152,8 @@ fn location(line: &str) -> Result<Location, String> {
         });
     }
     Err(format!(
-        "location {line:?} should be \"...\", or start with \"fun:\", \"obj:\" or \"src:\""
+        "location {} should be \"...\", or start with \"fun:\", \"obj:\" or \"src:\"",
+        quoted(line)
     ))
 }
 
@@ -161,7 +178,10 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Suppression>, SuppError> {
         if open != "{" {
             return Err(err(
                 open_line,
-                format!("expected '{{' to start a suppression, found {open:?}"),
+                format!(
+                    "expected '{{' to start a suppression, found {}",
+                    quoted(open)
+                ),
             ));
         }
         let body_end = lines[i + 1..]
@@ -173,7 +193,10 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Suppression>, SuppError> {
         if let Some((n, l)) = body.iter().find(|(_, l)| *l == "{") {
             return Err(err(
                 *n,
-                format!("'{{' inside a suppression (is a '}}' missing?): {l:?}"),
+                format!(
+                    "'{{' inside a suppression (is a '}}' missing?): {}",
+                    quoted(l)
+                ),
             ));
         }
         let Some(&(name_line, name)) = body.first() else {
@@ -182,19 +205,25 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Suppression>, SuppError> {
         let &(kind_line, kind_text) = body.get(1).ok_or_else(|| {
             err(
                 open_line,
-                format!("suppression {name:?} has no tool:kind line"),
+                format!("suppression {} has no tool:kind line", quoted(name)),
             )
         })?;
         let (tools, kind_name) = kind_text.split_once(':').ok_or_else(|| {
             err(
                 kind_line,
-                format!("expected tool:kind (e.g. Memcheck:Leak), found {kind_text:?}"),
+                format!(
+                    "expected tool:kind (e.g. Memcheck:Leak), found {}",
+                    quoted(kind_text)
+                ),
             )
         })?;
         if tools.is_empty() || kind_name.is_empty() || kind_text.contains(' ') {
             return Err(err(
                 kind_line,
-                format!("expected tool:kind (e.g. Memcheck:Leak), found {kind_text:?}"),
+                format!(
+                    "expected tool:kind (e.g. Memcheck:Leak), found {}",
+                    quoted(kind_text)
+                ),
             ));
         }
         let mut rest = &body[2..];
@@ -222,13 +251,16 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Suppression>, SuppError> {
         if locations.len() > MAX_LOCATIONS {
             return Err(err(
                 rest[MAX_LOCATIONS].0,
-                format!("too many locations (at most {MAX_LOCATIONS}) in suppression {name:?}"),
+                format!(
+                    "too many locations (at most {MAX_LOCATIONS}) in suppression {}",
+                    quoted(name)
+                ),
             ));
         }
         if locations.is_empty() && !matches!(kind, SuppKind::OtherTool(_)) {
             return Err(err(
                 body_end_line(&lines, body_end),
-                format!("suppression {name:?} has no locations"),
+                format!("suppression {} has no locations", quoted(name)),
             ));
         }
         out.push(Suppression {
@@ -245,6 +277,17 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<Suppression>, SuppError> {
 }
 
 /// An I/O error's text without its ` (os error N)` tail.
+/// `text` quoted for an error message, cut after 100 characters: a
+/// malformed line can be megabytes long, and an error quotes only enough
+/// of it to recognise.
+pub(crate) fn quoted(text: &str) -> String {
+    const MAX: usize = 100;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{:?}...", &text[..cut]),
+        None => format!("{text:?}"),
+    }
+}
+
 fn without_os_error(e: &std::io::Error) -> String {
     let text = e.to_string();
     match text.rfind(" (os error ") {
@@ -257,12 +300,36 @@ fn body_end_line(lines: &[(usize, &str)], idx: usize) -> usize {
     lines[idx].0
 }
 
-/// Reads and parses a suppression file.
+/// The largest suppression file memdx reads (Valgrind's own default file is
+/// about 50 KB; a larger file is a wrong argument, not suppressions).
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Reads and parses a suppression file. A file larger than
+/// [`MAX_FILE_BYTES`] is refused without being read past the limit.
 pub fn parse_file(path: &Path) -> Result<Vec<Suppression>, SuppError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SuppError {
+    use std::io::Read;
+    let whole_file = |message: String| SuppError {
         file: path.to_path_buf(),
         line: 0,
-        message: format!("cannot read: {}", without_os_error(&e)),
+        message,
+    };
+    let cannot_read =
+        |e: std::io::Error| whole_file(format!("cannot read: {}", without_os_error(&e)));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(whole_file(format!(
+            "larger than {} MiB, the most memdx reads of a suppression file",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        cannot_read(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
     })?;
     parse(&text, path)
 }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -106,7 +107,7 @@ fn valgrind(bin: &Path, xml: &Path, supp: Option<&Path>) {
     if let Some(s) = supp {
         cmd.arg(format!("--suppressions={}", s.display()));
     }
-    let out = cmd.arg(bin).output().unwrap();
+    let out = cmd.arg(bin).output_within(DEADLINE);
     assert!(
         out.status.success(),
         "{}",
@@ -116,7 +117,11 @@ fn valgrind(bin: &Path, xml: &Path, supp: Option<&Path>) {
 
 #[test]
 fn matcher_suppresses_what_valgrind_suppresses() {
-    if Command::new("valgrind").arg("--version").output().is_err() {
+    if Command::new("valgrind")
+        .arg("--version")
+        .try_output_within(DEADLINE)
+        .is_err()
+    {
         memdx_testkit::tool_missing("valgrind is not installed");
         return;
     }
@@ -128,8 +133,7 @@ fn matcher_suppresses_what_valgrind_suppresses() {
         .args(["-O2", "-g", "-fomit-frame-pointer", "-o"])
         .arg(&bin)
         .arg(here.join("leaky.c"))
-        .status()
-        .unwrap();
+        .status_within(DEADLINE);
     assert!(cc.success());
     let supp_path = here.join("suppressions.supp");
 

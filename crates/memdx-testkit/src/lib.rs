@@ -56,30 +56,106 @@ fn selected_by(list: &str, file_name: &str) -> bool {
         .any(|want| want == file_name || want == stem)
 }
 
+/// How long a test lets one program run unless it says otherwise: long
+/// enough for `memdx check` of a corpus program or a compiler on a loaded
+/// 2-core machine, short enough that a hang fails the test, not the suite.
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Sends SIGKILL to every process in process group `pgid` (by `kill(1)`:
+/// this crate has no dependencies).
+fn kill_group(pgid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// A child started in a process group of its own. Dropping it (a test that
+/// panicked, or one done with a server) kills the whole group and reaps the
+/// child, so that neither it nor anything it started outlives the test.
+pub struct GroupChild {
+    child: std::process::Child,
+}
+
+impl GroupChild {
+    /// Starts `cmd` as the leader of a new process group; the standard
+    /// streams are as `cmd` set them (inherited by default).
+    pub fn spawn(cmd: &mut std::process::Command) -> std::io::Result<GroupChild> {
+        use std::os::unix::process::CommandExt;
+        let child = cmd.process_group(0).spawn()?;
+        Ok(GroupChild { child })
+    }
+
+    /// The child (its pid is also the group's id).
+    pub fn child(&mut self) -> &mut std::process::Child {
+        &mut self.child
+    }
+
+    /// The child's pid.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the child to end; past `limit`, kills the group and
+    /// returns `None`.
+    pub fn wait_within(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                _ => {
+                    self.kill_group();
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Kills the whole group and reaps the child.
+    pub fn kill_group(&mut self) {
+        kill_group(self.child.id());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for GroupChild {
+    fn drop(&mut self) {
+        // The leader may have ended already; its group may still have members.
+        kill_group(self.child.id());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs `cmd` to completion like [`std::process::Command::output`], but in
 /// a process group of its own that is killed (SIGKILL to the whole group)
-/// when `limit` passes, so that no test can hang the suite. Stdin is
-/// `/dev/null`.
-///
-/// # Panics
-///
-/// When the program cannot be started, or when the deadline passed (after
-/// killing the group; the message has what the program printed so far).
-pub fn output_with_deadline(
+/// when `limit` passes: while the program runs, or while something it
+/// started still holds its stdout or stderr open after it ended (the test
+/// would otherwise wait for that process). Processes it started that closed
+/// both are left alone when it ends in time (some tests need a survivor).
+/// `Err` when the program cannot be started; `Err` of kind `TimedOut`, whose
+/// message has what the program printed, when the deadline passed.
+pub fn try_output_with_deadline(
     cmd: &mut std::process::Command,
     limit: std::time::Duration,
-) -> std::process::Output {
+) -> std::io::Result<std::process::Output> {
     use std::io::Read;
     use std::os::unix::process::CommandExt;
     use std::process::Stdio;
+    use std::time::{Duration, Instant};
 
+    let deadline = Instant::now() + limit;
     let mut child = cmd
         .process_group(0)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        .spawn()?;
     let reader = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
@@ -101,37 +177,133 @@ pub fn output_with_deadline(
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let deadline = std::time::Instant::now() + limit;
-    let group = format!("-{}", child.id());
-    let kill_group = || {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-    };
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            _ => {
-                kill_group();
-                let _ = child.wait();
-                let stdout = out.join().unwrap_or_default();
-                let stderr = err.join().unwrap_or_default();
-                panic!(
-                    "{cmd:?} still running after {limit:?}; killed its process group\nstdout:\n{}\nstderr:\n{}",
-                    String::from_utf8_lossy(&stdout),
-                    String::from_utf8_lossy(&stderr)
-                );
-            }
+    let mut status = None;
+    let mut late = "still running";
+    while Instant::now() < deadline {
+        if status.is_none() {
+            status = child.try_wait()?;
         }
-    };
-    std::process::Output {
+        if status.is_some() {
+            if out.is_finished() && err.is_finished() {
+                break;
+            }
+            late = "ended, but a process it started held its stdout or stderr open";
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let timed_out = status.is_none() || !(out.is_finished() && err.is_finished());
+    if timed_out {
+        kill_group(child.id());
+        let _ = child.kill();
+    }
+    let status = child.wait()?;
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    if timed_out {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "{cmd:?} {late} after {limit:?}; killed its process group\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(&stderr)
+            ),
+        ));
+    }
+    Ok(std::process::Output {
         status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        stdout,
+        stderr,
+    })
+}
+
+/// [`try_output_with_deadline`] with stdin `/dev/null`, for tests.
+///
+/// # Panics
+///
+/// When the program cannot be started, or when the deadline passed (after
+/// killing the group; the message has what the program printed so far).
+pub fn output_with_deadline(
+    cmd: &mut std::process::Command,
+    limit: std::time::Duration,
+) -> std::process::Output {
+    try_output_with_deadline(cmd.stdin(std::process::Stdio::null()), limit)
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Reads the first `n` lines of `pipe` (a child's stdout, for a "ready"
+/// handshake), waiting at most `limit`. `None` past the deadline or at an
+/// early end of input; the reading thread then ends once the caller kills
+/// the child (which closes the pipe).
+pub fn read_lines_within<R: std::io::Read + Send + 'static>(
+    pipe: R,
+    n: usize,
+    limit: std::time::Duration,
+) -> Option<Vec<String>> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let lines: Vec<String> = std::io::BufReader::new(pipe)
+            .lines()
+            .take(n)
+            .map_while(Result::ok)
+            .collect();
+        let _ = tx.send(lines);
+    });
+    rx.recv_timeout(limit).ok().filter(|lines| lines.len() == n)
+}
+
+/// Deadlines for [`std::process::Command`]'s ways of running a program,
+/// under the same names with `_within`. Each runs the program in a process
+/// group of its own, with stdin `/dev/null` (use [`try_output_with_deadline`]
+/// to give it another), and kills the whole group when the program ends or
+/// the deadline passes.
+pub trait Deadline {
+    /// [`std::process::Command::output`] with a deadline. Panics when the
+    /// program cannot be started or the deadline passed.
+    fn output_within(&mut self, limit: std::time::Duration) -> std::process::Output;
+    /// `output()` with a deadline, `Err` when it cannot start or timed out.
+    fn try_output_within(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> std::io::Result<std::process::Output>;
+    /// [`std::process::Command::status`] with a deadline; what the program
+    /// printed goes to the test's own output (shown when a test fails).
+    /// Panics when the program cannot be started or the deadline passed.
+    fn status_within(&mut self, limit: std::time::Duration) -> std::process::ExitStatus;
+    /// `status()` with a deadline, `Err` when it cannot start or timed out.
+    fn try_status_within(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> std::io::Result<std::process::ExitStatus>;
+}
+
+impl Deadline for std::process::Command {
+    fn output_within(&mut self, limit: std::time::Duration) -> std::process::Output {
+        self.try_output_within(limit)
+            .unwrap_or_else(|e| panic!("cannot run {self:?}: {e}"))
+    }
+
+    fn try_output_within(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> std::io::Result<std::process::Output> {
+        try_output_with_deadline(self.stdin(std::process::Stdio::null()), limit)
+    }
+
+    fn status_within(&mut self, limit: std::time::Duration) -> std::process::ExitStatus {
+        self.try_status_within(limit)
+            .unwrap_or_else(|e| panic!("cannot run {self:?}: {e}"))
+    }
+
+    fn try_status_within(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> std::io::Result<std::process::ExitStatus> {
+        let out = self.try_output_within(limit)?;
+        // Through the test harness's capture, unlike inherited descriptors.
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        Ok(out.status)
     }
 }
 
@@ -153,6 +325,87 @@ mod tests {
             .cloned()
             .unwrap_or_default();
         assert!(text.contains("frobnicate is not installed"), "{text}");
+    }
+
+    #[test]
+    fn a_deadline_kills_the_whole_group_and_does_not_wait_for_its_pipes() {
+        use std::process::Command;
+        // Killed processes are reaped by init; give it a moment (a bounded
+        // number of polls, not a time).
+        let gone = |pid: &str| {
+            (0..250).any(|_| {
+                let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| !s.contains(") Z "));
+                if alive {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                !alive
+            })
+        };
+        // The shell starts a grandchild that holds stdout open and outlives
+        // it; the deadline must end both, and return without waiting for
+        // the grandchild's copy of the pipe.
+        let dir = std::env::temp_dir().join(format!("memdx-testkit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let pidfile = dir.join("pid");
+        let script = format!("sleep 600 & echo $! > {}; wait", pidfile.display());
+        let err = Command::new("sh")
+            .args(["-c", &script])
+            .try_output_within(std::time::Duration::from_millis(500))
+            .expect_err("must time out");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        let pid = std::fs::read_to_string(&pidfile).expect("the shell wrote the pid");
+        assert!(
+            gone(pid.trim()),
+            "the grandchild sleep {pid} outlived the deadline"
+        );
+        let _ = std::fs::remove_file(&pidfile);
+        // A grandchild that keeps stdout open after the program ended
+        // cannot hold the test past the deadline either.
+        let script = format!("sleep 600 & echo $! > {}; echo done", pidfile.display());
+        let err = Command::new("sh")
+            .args(["-c", &script])
+            .try_output_within(std::time::Duration::from_millis(500))
+            .expect_err("must time out");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(
+            err.to_string()
+                .contains("ended, but a process it started held"),
+            "{err}"
+        );
+        let pid = std::fs::read_to_string(&pidfile).expect("the shell wrote the pid");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            gone(pid.trim()),
+            "the grandchild sleep {pid} outlived the deadline"
+        );
+    }
+
+    #[test]
+    fn a_handshake_that_never_comes_ends_at_its_deadline() {
+        use std::process::{Command, Stdio};
+        let mut ready = GroupChild::spawn(
+            Command::new("sh")
+                .args(["-c", "echo ready; exec sleep 600"])
+                .stdout(Stdio::piped()),
+        )
+        .expect("sh");
+        let pipe = ready.child().stdout.take().expect("stdout");
+        let lines = read_lines_within(pipe, 1, std::time::Duration::from_secs(60));
+        assert_eq!(lines, Some(vec!["ready".to_string()]));
+        let mut silent = GroupChild::spawn(
+            Command::new("sh")
+                .args(["-c", "exec sleep 600"])
+                .stdout(Stdio::piped()),
+        )
+        .expect("sh");
+        let pipe = silent.child().stdout.take().expect("stdout");
+        assert_eq!(
+            read_lines_within(pipe, 1, std::time::Duration::from_millis(200)),
+            None
+        );
+        // Dropping both kills their groups (the sleeps) and ends the readers.
     }
 
     #[test]

@@ -13,6 +13,11 @@
 //! - Byte rates ([`parse_rate`]): a size, `/`, a time unit: `1MiB/min`,
 //!   `100KiB/s`, `2G/h`, `5MB/d`.
 //!
+//! - Points in time ([`datetime::parse_since`]): a duration back from a
+//!   reference point, or a date and time (`2026-12-07 10:00`, local unless
+//!   it ends in `Z`, ` UTC` or an offset); [`datetime`] also has the
+//!   calendar arithmetic and the [`datetime::Zone`] trait.
+//!
 //! Errors name the text that was rejected and say what would be accepted.
 //!
 //! ```
@@ -26,6 +31,7 @@
 
 #![deny(missing_docs)]
 
+pub mod datetime;
 mod format;
 mod parse;
 

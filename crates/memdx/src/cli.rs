@@ -105,7 +105,7 @@ caches). A healthy machine gets one line.",
     /// Memory of a process, a group of processes or a cgroup over time: growing, stable, sawtooth or step.
     #[command(
         long_about = "Sample a process (PID), the processes matching --name REGEX (summed) or a \
-cgroup v2 (--cgroup PATH) every --interval: RSS, PSS, USS, swap and anonymous memory (a cgroup: \
+cgroup (--cgroup PATH, v2 or v1) every --interval: RSS, PSS, USS, swap and anonymous memory (a cgroup: \
 memory.current, working set, anon, file, swap), one line per sample with the trend so far. At the \
 end (--duration reached, Ctrl-C, or the process exits) print a verdict with its evidence: growing \
 steadily (rate with a 95% confidence interval, and when a limit would be reached), stable, \
@@ -120,8 +120,9 @@ flat). Robust statistics: Theil-Sen slope, Mann-Kendall test, per-window minima.
         long_about = "Serve /metrics over HTTP for Prometheus: /proc/meminfo as node_exporter names \
 it (node_memory_MemAvailable_bytes, ...), paging and OOM counters from /proc/vmstat, memory \
 pressure (PSI), memory per process name as process-exporter names it \
-(namedprocess_namegroup_memory_bytes), and cgroup v2 memory (memdx_cgroup_memory_bytes). Each \
-scrape reads /proc afresh; scrapes are answered concurrently. Listens on loopback unless told \
+(namedprocess_namegroup_memory_bytes), cgroup memory (memdx_cgroup_memory_bytes), and the \
+trend of the processes and cgroups named by --watch* (memdx_trend_*: slope with its 95% interval, \
+verdict, time to the limit; judged as memdx watch judges). Each scrape reads /proc afresh; scrapes are answered concurrently. Listens on loopback unless told \
 otherwise.",
         after_help = commands::serve::AFTER_HELP
     )]
@@ -137,6 +138,18 @@ Set MEMDX_RUNTIME=PATH to use a specific libmemdx_runtime.so.",
         after_long_help = commands::check::LIMITATIONS_HELP
     )]
     Check(commands::check::CheckArgs),
+
+    /// Where the memory goes while a program runs: allocation profiling, peak, temporaries.
+    #[command(
+        long_about = "Run PROGRAM with memdx's runtime preloaded in profiling mode (unmodified \
+binary; allocations go straight to the C library) and record every allocation and release, or \
+with --sample a Poisson sample of them, with its stack and time into a compressed recording \
+(-o FILE, default memdx-heap.PID.mdxh). The program's output, exit status and death by signal \
+are passed through; at exit a summary goes to stderr: the peak heap and when, allocations, \
+the top sites at the peak, the sites still holding memory at exit, the top sources of \
+temporary allocations. `memdx heap report FILE` prints a recording's views. See docs/heap.md."
+    )]
+    Heap(commands::heap::HeapArgs),
 
     /// Record system, cgroup and process memory into an SQLite file (for `memdx report`).
     #[command(

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod local_zone;
 
 use std::process::ExitCode;
 

@@ -5,13 +5,13 @@
 mod check_util;
 
 use check_util::*;
+use memdx_testkit::{Deadline, DEADLINE};
 
 #[test]
 fn unknown_option_is_an_error_naming_it() {
     let out = memdx()
         .args(["check", "--bogus-option=1", "/bin/true"])
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -24,22 +24,22 @@ fn unknown_option_is_an_error_naming_it() {
 fn missing_program_is_an_error() {
     let out = memdx()
         .args(["check", "--leak-check=full"])
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no program specified"));
     // As Valgrind and shells: 127 for no such program, 126 for one that
     // cannot be executed; one line naming the program and the reason.
     let out = memdx()
         .args(["check", "/nonexistent/program"])
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(127));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         "memdx check: cannot run '/nonexistent/program': No such file or directory\n"
     );
-    let out = memdx().args(["check", "/etc/hostname"]).output().unwrap();
+    let out = memdx()
+        .args(["check", "/etc/hostname"])
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(126));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot run '/etc/hostname'"));
 }
@@ -48,8 +48,7 @@ fn missing_program_is_an_error() {
 fn an_unreadable_suppression_file_is_named_without_a_line() {
     let out = memdx()
         .args(["check", "--suppressions=/nonexistent/x.supp", "/bin/true"])
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -118,11 +117,11 @@ fn reports_end_with_what_was_not_checked_and_help_lists_limitations() {
         .unwrap()
         .contains("Not checked"));
 
-    let help = memdx().args(["check", "--help"]).output().unwrap();
+    let help = memdx().args(["check", "--help"]).output_within(DEADLINE);
     let help = String::from_utf8_lossy(&help.stdout);
     let at = help.find("\nLimitations:\n").expect(&help);
     assert!(help[at..].contains("Uses of uninitialised values are not checked at all"));
-    let man = memdx().args(["man", "check"]).output().unwrap();
+    let man = memdx().args(["man", "check"]).output_within(DEADLINE);
     let man = String::from_utf8_lossy(&man.stdout);
     let at = man.find(".SH LIMITATIONS").expect(&man);
     assert!(man[at..].contains("Uses of uninitialised values are not checked at all"));
@@ -394,8 +393,7 @@ fn memory_for_coverage_options_are_checked() {
             .arg("check")
             .args(&args)
             .arg("/bin/true")
-            .output()
-            .unwrap();
+            .output_within(DEADLINE);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{args:?}: {err}");
@@ -411,8 +409,7 @@ fn memory_for_coverage_options_are_checked() {
             "--poison-size=0",
             "/bin/true",
         ])
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(0));
 }
 
@@ -430,8 +427,7 @@ fn fork_child_outliving_the_parent_still_reports() {
         .args(["check", "--leak-check=full"])
         .arg(format!("--log-file={}/log.%p", logs.display()))
         .arg(&exe)
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(0), "{err}");
     // The child holds the parent's 5 bytes too.
@@ -509,8 +505,7 @@ fn daemon_child_is_not_waited_for() {
             .args(opts)
             .arg(&exe)
             .arg(&dir)
-            .output()
-            .unwrap();
+            .output_within(DEADLINE);
         let daemon_pid = std::fs::read_to_string(dir.join("pid"))
             .ok()
             .and_then(|p| p.trim().parse::<u32>().ok());
@@ -605,8 +600,7 @@ fn quiet_prints_fatal_signals_as_valgrind_quiet_does() {
             .args(["check", "-q"])
             .arg(&exe)
             .arg(arg)
-            .output()
-            .unwrap();
+            .output_within(DEADLINE);
         // `timeout` reports a child's death by signal as 128 + N.
         if ours.status.code() != Some(128 + signo) && ours.status.signal() != Some(signo) {
             failures.push(format!(
@@ -626,8 +620,7 @@ fn quiet_prints_fatal_signals_as_valgrind_quiet_does() {
                 .args(["120", "valgrind", "-q"])
                 .arg(&exe)
                 .arg(arg)
-                .output()
-                .unwrap();
+                .output_within(DEADLINE);
             let want = quiet_shape(&theirs.stderr);
             if shape != want {
                 failures.push(format!("{arg}: memdx {shape:#?}\nvalgrind {want:#?}"));
@@ -652,16 +645,14 @@ fn run_both(exe: &std::path::Path, opts: &[&str]) -> std::process::Output {
     let native = std::process::Command::new("timeout")
         .arg("60")
         .arg(exe)
-        .output()
-        .expect("running the program");
+        .output_within(DEADLINE);
     let ours = std::process::Command::new("timeout")
         .arg("120")
         .arg(env!("CARGO_BIN_EXE_memdx"))
         .arg("check")
         .args(opts)
         .arg(exe)
-        .output()
-        .expect("running memdx check");
+        .output_within(DEADLINE);
     assert_eq!(ours.stdout, native.stdout, "stdout differs from native");
     assert_eq!(ours.status.code(), native.status.code());
     ours
@@ -675,8 +666,7 @@ fn run_both(exe: &std::path::Path, opts: &[&str]) -> std::process::Output {
 fn static_program_gets_a_warning_that_its_heap_is_unseen() {
     let libc_a = std::process::Command::new("gcc")
         .arg("-print-file-name=libc.a")
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     let libc_a = String::from_utf8_lossy(&libc_a.stdout).trim().to_string();
     if !std::path::Path::new(&libc_a).is_absolute() {
         println!("no static C library (libc.a): static case not run");

@@ -4,6 +4,7 @@
 
 mod check_util;
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 
@@ -26,7 +27,7 @@ fn corpus_verdicts_match_expectations() {
         let expect = parse_expect(&text);
         let exe = build(src, &scratch.0, &expect.build);
         let name = src.file_name().unwrap().to_string_lossy().to_string();
-        let native = Command::new(&exe).output().unwrap();
+        let native = Command::new(&exe).output_within(DEADLINE);
         // The verdicts are Valgrind's: memdx's built-in suppressions (which
         // Valgrind does not have) are off.
         let out = run_memdx(&exe, &["--leak-check=full", "--default-suppressions=no"]);

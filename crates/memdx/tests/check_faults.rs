@@ -7,7 +7,9 @@
 
 mod check_util;
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::io::BufRead;
+use std::os::unix::process::CommandExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,7 +78,7 @@ fn fault_reports_are_valgrinds() {
         let exe = build_corpus(name, &scratch);
         let ours = run_memdx(&exe, &["--leak-check=full", "--default-suppressions=no"]);
         let theirs = run_valgrind(&exe);
-        let native = Command::new(&exe).output().unwrap();
+        let native = Command::new(&exe).output_within(DEADLINE);
         // Valgrind names its replacement of glibc 2.36's memcpy "memmove"
         // (memcpy and memmove are one function in this glibc, and Valgrind
         // prefers its memmove replacement then); memdx's is memcpy.
@@ -130,8 +132,10 @@ fn watchdog(pid: i32) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        // SAFETY: killing the child we started (not reaped yet).
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        // SAFETY: killing the process group of the child we started (not
+        // reaped yet, so the group id is still ours): the program and the
+        // checker's worker with it.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
     });
     (done, handle)
 }
@@ -145,6 +149,7 @@ fn signal_when_ready(mut cmd: Command, sig: i32) -> Output {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .unwrap();
     let pid = child.id() as i32;
@@ -215,6 +220,7 @@ fn signal_inside_the_allocator_still_reports() {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            .process_group(0)
             .spawn()
             .unwrap();
         let (done, watchdog) = watchdog(child.id() as i32);
@@ -280,7 +286,7 @@ fn main_thread_stack_overflow_is_named_as_valgrind_names_it() {
     let scratch = Scratch::new("stack-overflow");
     let exe = build_corpus("stack_overflow_main.c", &scratch);
     let ours = run_memdx(&exe, &["--leak-check=full", "--default-suppressions=no"]);
-    let native = Command::new(&exe).output().unwrap();
+    let native = Command::new(&exe).output_within(DEADLINE);
     let text = String::from_utf8_lossy(&ours.stderr);
     assert_eq!(ours.status.signal(), Some(libc::SIGSEGV), "{text}");
     assert_eq!(native.status.signal(), Some(libc::SIGSEGV));
@@ -322,7 +328,7 @@ fn a_non_canonical_access_is_a_general_protection_fault_as_under_valgrind() {
     let scratch = Scratch::new("gpf");
     let exe = build_corpus("wild_noncanonical_read.c", &scratch);
     let ours = run_memdx(&exe, &["--leak-check=full", "--default-suppressions=no"]);
-    let native = Command::new(&exe).output().unwrap();
+    let native = Command::new(&exe).output_within(DEADLINE);
     let text = String::from_utf8_lossy(&ours.stderr).into_owned();
     assert_eq!(ours.status.signal(), Some(libc::SIGSEGV), "{text}");
     assert_eq!(native.status.signal(), Some(libc::SIGSEGV));
@@ -380,8 +386,7 @@ fn xml_mode_prints_valgrinds_user_messages_on_stderr() {
             .arg("--xml=yes")
             .arg(format!("--xml-file={}", vxml.display()))
             .arg(&exe)
-            .output()
-            .unwrap();
+            .output_within(DEADLINE);
         assert_eq!(
             lines(&ours_text),
             lines(&String::from_utf8_lossy(&theirs.stderr)),

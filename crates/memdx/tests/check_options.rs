@@ -9,6 +9,7 @@
 
 mod check_util;
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -41,8 +42,7 @@ fn valgrind(opts: &[&str], exe: &Path) -> Output {
     Command::new("valgrind")
         .args(opts)
         .arg(exe)
-        .output()
-        .unwrap()
+        .output_within(DEADLINE)
 }
 
 fn memdx_check(opts: &[&str], exe: &Path) -> Output {
@@ -52,8 +52,7 @@ fn memdx_check(opts: &[&str], exe: &Path) -> Output {
         .arg("--default-suppressions=no")
         .args(opts)
         .arg(exe)
-        .output()
-        .unwrap()
+        .output_within(DEADLINE)
 }
 
 /// The report after the `Command:` line, pids, addresses and the
@@ -292,8 +291,7 @@ fn log_fd_sends_the_report_there_like_valgrind() {
                 exe.display(),
                 file.display()
             ))
-            .output()
-            .unwrap();
+            .output_within(DEADLINE);
         assert_eq!(text(&out.stderr), "", "{tool}: nothing on stderr");
         assert_eq!(out.status.code(), Some(3));
         let report = std::fs::read_to_string(&file).unwrap();
@@ -349,7 +347,9 @@ fn xml_fd_not_open_falls_back_to_stderr_like_valgrind() {
 #[test]
 fn socket_options_are_refused_in_one_line() {
     for opt in ["--xml-socket=127.0.0.1:1500", "--log-socket=127.0.0.1"] {
-        let out = memdx().args(["check", opt, "/bin/true"]).output().unwrap();
+        let out = memdx()
+            .args(["check", opt, "/bin/true"])
+            .output_within(DEADLINE);
         assert_eq!(out.status.code(), Some(1));
         let e = text(&out.stderr);
         assert_eq!(e.lines().count(), 1, "{e}");

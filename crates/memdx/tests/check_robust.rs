@@ -15,6 +15,7 @@
 
 mod check_util;
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -46,7 +47,7 @@ fn tool(name: &str, package: &str) -> Option<PathBuf> {
     }
     let installed = Command::new("dpkg-query")
         .args(["-W", "-f=${Status}", package])
-        .output()
+        .try_output_within(DEADLINE)
         .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
         .unwrap_or(false);
     assert!(
@@ -412,8 +413,7 @@ fn git_repo(git: &Path, dir: &Path) {
             .current_dir(dir)
             .env("HOME", dir)
             .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
-            .unwrap();
+            .output_within(DEADLINE);
         assert!(out.status.success(), "git {args:?}: {out:?}");
     };
     g(&["init", "-q", "-b", "main", "."]);
@@ -484,7 +484,7 @@ fn gcc_hello_world_traced_children() {
         native_exe,
         "gcc under memdx built a different executable"
     );
-    let out = Command::new(&exe).output().unwrap();
+    let out = Command::new(&exe).output_within(DEADLINE);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello, world\n");
     // fork + exec: gcc, cc1, as, collect2 and ld each get their own report.
     let procs = processes(&report);
@@ -679,8 +679,7 @@ fn command_line_with_newlines_and_spaces_matches_valgrind() {
     let ours = memdx()
         .args(["check", "--leak-check=no", "/bin/true"])
         .args(args)
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     let ours = String::from_utf8_lossy(&ours.stderr).into_owned();
     let line = command_line_of(&ours).expect("memdx printed no Command: line");
     assert!(
@@ -696,8 +695,7 @@ fn command_line_with_newlines_and_spaces_matches_valgrind() {
     let theirs = Command::new("valgrind")
         .args(["--leak-check=no", "/bin/true"])
         .args(args)
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     let theirs = String::from_utf8_lossy(&theirs.stderr).into_owned();
     assert_eq!(Some(line), command_line_of(&theirs), "valgrind:\n{theirs}");
 }

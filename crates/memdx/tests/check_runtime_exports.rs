@@ -1,7 +1,9 @@
 //! The runtime library exports the allocator family (plus `_exit`, `_Exit`,
-//! `sigaction`, `daemon`, the checked memory and string routines and `pthread_create`) and nothing else: any other exported symbol (a Rust
+//! `sigaction`, `daemon`, the checked memory and string routines, the checked system call
+//! wrappers and `pthread_create`) and nothing else: any other exported symbol (a Rust
 //! unwinder's `_Unwind_*`, say) would interpose on the program under test.
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -31,8 +33,7 @@ fn exported(lib: &Path) -> Vec<String> {
     let out = Command::new("nm")
         .args(["-D", "--defined-only"])
         .arg(lib)
-        .output()
-        .expect("running nm");
+        .output_within(DEADLINE);
     assert!(out.status.success());
     let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -108,6 +109,18 @@ fn only_the_allocator_family_is_exported() {
         "strcmp",
         "strncmp",
         "pthread_create",
+        "write",
+        "read",
+        "pread",
+        "pread64",
+        "pwrite",
+        "pwrite64",
+        "send",
+        "sendto",
+        "recv",
+        "recvfrom",
+        "writev",
+        "readv",
     ]
     .iter()
     .map(|s| s.to_string())

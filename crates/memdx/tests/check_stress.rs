@@ -6,8 +6,8 @@
 
 mod check_util;
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use memdx_testkit::{Deadline, DEADLINE};
+use std::time::Duration;
 
 use check_util::*;
 
@@ -18,25 +18,11 @@ fn sixteen_threads_finish_with_the_right_answer() {
     let expect = parse_expect(&std::fs::read_to_string(&src).unwrap());
     let exe = build(&src, &scratch.0, &expect.build);
     for run in 0..3 {
-        let mut child = memdx()
+        let out = memdx()
             .args(["check", "--leak-check=full"])
             .arg(&exe)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if start.elapsed() > Duration::from_secs(120) {
-                let _ = child.kill();
-                panic!("run {run}: memdx check did not finish (deadlock?)");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let out = child.wait_with_output().unwrap();
+            .try_output_within(Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("run {run}: memdx check did not finish (deadlock?): {e}"));
         assert!(out.status.success(), "run {run}: {:?}", out.status);
         let report = parse_report(&String::from_utf8_lossy(&out.stderr));
         assert_eq!(
@@ -78,8 +64,7 @@ fn threads_running_at_exit_get_no_false_errors_and_consistent_totals() {
         let out = memdx()
             .args(["check", &format!("--leak-check={leak_check}")])
             .arg(&exe)
-            .output()
-            .unwrap();
+            .output_within(DEADLINE);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let report = parse_report(&stderr);
         assert!(

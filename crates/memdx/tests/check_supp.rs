@@ -8,6 +8,7 @@
 
 mod check_util;
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
@@ -116,7 +117,7 @@ fn supp_counts(xml: &Path, names: &[&str]) -> Vec<(String, u64)> {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap()
+    cmd.output_within(DEADLINE)
 }
 
 #[test]
@@ -330,4 +331,62 @@ fn a_malformed_suppression_file_is_refused_before_the_program_runs() {
     let missing = run(memdx().args(["check", "--suppressions=/nonexistent/x.supp", "/bin/true"]));
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/x.supp"));
+}
+
+/// A loss record's suppression verdict is remembered for the run by its
+/// stack (summary mode prints no stack); a fork child leaking from the
+/// same stack as its parent has the same verdict, and each report counts
+/// its own bytes, as Valgrind's do.
+#[test]
+fn a_fork_child_suppressed_like_its_parent_counts_its_own_bytes() {
+    let scratch = Scratch::new("supp-fork");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/fork_same_leak.c");
+    let exe = build(&src, &scratch.0, &[]);
+    let supp = write_file(
+        &scratch.0,
+        "fork.supp",
+        "{\n   same-stack\n   Memcheck:Leak\n   match-leak-kinds: definite\n   fun:malloc\n   fun:leak_here\n}\n",
+    );
+    let suppressed = |tool: &str, mut cmd: Command| -> Vec<String> {
+        let logs = scratch.0.join(format!("{tool}-logs"));
+        std::fs::create_dir_all(&logs).unwrap();
+        cmd.arg("--leak-check=summary")
+            .arg(format!("--suppressions={}", supp.display()))
+            .arg(format!("--log-file={}/log.%p", logs.display()))
+            .arg(&exe);
+        let out =
+            memdx_testkit::output_with_deadline(&mut cmd, std::time::Duration::from_secs(120));
+        assert!(out.status.success(), "{tool}: {out:?}");
+        let mut lines: Vec<String> = std::fs::read_dir(&logs)
+            .unwrap()
+            .flat_map(|e| {
+                let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+                text.lines()
+                    .filter_map(|l| l.split_once("== ").map(|(_, t)| t.trim().to_string()))
+                    .filter(|t| t.starts_with("suppressed:") || t.starts_with("definitely lost:"))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let mut ours = memdx();
+    ours.arg("check");
+    let got = suppressed("memdx", ours);
+    assert_eq!(
+        got,
+        [
+            "definitely lost: 0 bytes in 0 blocks",
+            "definitely lost: 0 bytes in 0 blocks",
+            "suppressed: 40 bytes in 1 blocks",
+            "suppressed: 64 bytes in 2 blocks",
+        ],
+        "the parent holds its 40 bytes; the child its copy of them and its own 24"
+    );
+    if !valgrind_available() {
+        memdx_testkit::tool_missing("valgrind is not installed (.ci/run installs it)");
+        return;
+    }
+    let want = suppressed("valgrind", Command::new("valgrind"));
+    assert_eq!(got, want, "memdx against Valgrind 3.19");
 }

@@ -12,6 +12,7 @@
 
 mod check_util;
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -43,7 +44,7 @@ fn memdx_run(exe: &Path, env: &[(&str, &Path)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().unwrap()
+    cmd.output_within(DEADLINE)
 }
 
 fn valgrind_run(exe: &Path, extra: &[String]) -> Output {
@@ -51,8 +52,7 @@ fn valgrind_run(exe: &Path, extra: &[String]) -> Output {
         .arg("--leak-check=full")
         .args(extra)
         .arg(exe)
-        .output()
-        .unwrap()
+        .output_within(DEADLINE)
 }
 
 fn assert_same_frames(ours: &Output, theirs: &Output, what: &str) -> Vec<String> {
@@ -113,7 +113,7 @@ fn rust_legacy_and_v0_mangling_match_valgrind() {
         let scratch = Scratch::new(&format!("sym-rust-{mangling}"));
         let exe = build(&program("symbolize_rust.rs"), &scratch.0, &flags);
         let symbols =
-            String::from_utf8_lossy(&Command::new("nm").arg(&exe).output().unwrap().stdout)
+            String::from_utf8_lossy(&Command::new("nm").arg(&exe).output_within(DEADLINE).stdout)
                 .into_owned();
         let prefix = if mangling == "v0" {
             " _RINv"
@@ -162,7 +162,7 @@ fn stripped(dir: &Path) -> (PathBuf, PathBuf, String) {
     let unstripped = dir.join("unstripped");
     std::fs::copy(&exe, &unstripped).unwrap();
     let debug = dir.join("prog.debug");
-    let run = |cmd: &mut Command| assert!(cmd.status().unwrap().success(), "{cmd:?}");
+    let run = |cmd: &mut Command| assert!(cmd.status_within(DEADLINE).success(), "{cmd:?}");
     run(Command::new("objcopy")
         .arg("--only-keep-debug")
         .arg(&exe)
@@ -172,8 +172,7 @@ fn stripped(dir: &Path) -> (PathBuf, PathBuf, String) {
         &Command::new("readelf")
             .arg("-n")
             .arg(&exe)
-            .output()
-            .unwrap()
+            .output_within(DEADLINE)
             .stdout,
     )
     .into_owned();
@@ -232,8 +231,7 @@ fn stripped_binary_uses_separate_debug_files() {
     let status = Command::new("objcopy")
         .arg(format!("--add-gnu-debuglink={}", debug.display()))
         .arg(&prog)
-        .status()
-        .unwrap();
+        .status_within(DEADLINE);
     assert!(status.success());
     let beside = linked.join("prog.debug");
     std::fs::copy(&debug, &beside).unwrap();

@@ -10,9 +10,10 @@
 
 mod check_util;
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use check_util::*;
 
@@ -54,28 +55,20 @@ fn read_counts(log: &Path) -> Counts {
 /// Runs `memdx check OPTS -- argv` with the verify log, under a watchdog.
 fn run_verified(argv: &[&str], opts: &[&str], log: &Path, what: &str) {
     let _ = std::fs::remove_file(log);
-    let mut child = memdx()
-        .arg("check")
-        .args(opts)
-        .arg("--")
-        .args(argv)
-        .env("MEMDX_UNWIND_VERIFY", log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: cannot start memdx: {e}"));
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return;
-        }
-        if start.elapsed() > WATCHDOG {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running after {WATCHDOG:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let mut child = memdx_testkit::GroupChild::spawn(
+        memdx()
+            .arg("check")
+            .args(opts)
+            .arg("--")
+            .args(argv)
+            .env("MEMDX_UNWIND_VERIFY", log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )
+    .unwrap_or_else(|e| panic!("{what}: cannot start memdx: {e}"));
+    if child.wait_within(WATCHDOG).is_none() {
+        panic!("{what}: still running after {WATCHDOG:?}");
     }
 }
 
@@ -89,8 +82,7 @@ fn gcc(args: &[&str], src: &Path, out: &Path) {
         .arg(src)
         .arg("-o")
         .arg(out)
-        .status()
-        .unwrap();
+        .status_within(DEADLINE);
     assert!(status.success(), "compiling {}", src.display());
 }
 
@@ -214,7 +206,11 @@ fn debian_program_stacks_match_libgcc() {
         ),
     ];
     for (name, argv, opts) in cases {
-        if Command::new(argv[0]).arg("--version").output().is_err() {
+        if Command::new(argv[0])
+            .arg("--version")
+            .try_output_within(DEADLINE)
+            .is_err()
+        {
             memdx_testkit::tool_missing(&format!("{name} is not installed"));
             continue;
         }

@@ -11,6 +11,7 @@
 
 mod check_util;
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -161,15 +162,13 @@ fn run_both(
         .arg("--xml=yes")
         .arg(format!("--xml-file={}/memdx.%p.xml", dir.display()))
         .arg(exe)
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     Command::new("valgrind")
         .args(opts)
         .arg("--xml=yes")
         .arg(format!("--xml-file={}/valgrind.%p.xml", dir.display()))
         .arg(exe)
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     (main_report(dir, "memdx."), main_report(dir, "valgrind."))
 }
 
@@ -321,8 +320,7 @@ fn xml_fd_and_json_carry_the_same_report() {
             xml.display()
         ))
         .arg(env!("CARGO_BIN_EXE_memdx"))
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // As under Valgrind 3.19, XML mode prints no text report.
     assert_eq!(stderr, "");
@@ -342,8 +340,7 @@ fn xml_fd_and_json_carry_the_same_report() {
 fn xml_without_a_destination_is_refused() {
     let out = memdx()
         .args(["check", "--xml=yes", "/bin/true"])
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--xml-file"), "{stderr}");
@@ -360,7 +357,7 @@ fn python() -> String {
 fn valgrind_ci_reads_memdx_check_xml() {
     let have = Command::new(python())
         .args(["-c", "import ValgrindCI"])
-        .output()
+        .try_output_within(DEADLINE)
         .is_ok_and(|o| o.status.success());
     if !have {
         memdx_testkit::tool_missing(&format!(
@@ -383,8 +380,7 @@ fn valgrind_ci_reads_memdx_check_xml() {
         .args(["check", "--leak-check=full", "--xml=yes"])
         .arg(format!("--xml-file={}", xml.display()))
         .arg(&exe)
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     assert!(out.status.success());
     let html = scratch.0.join("html");
     let ci = Command::new(python())
@@ -394,8 +390,7 @@ fn valgrind_ci_reads_memdx_check_xml() {
         .arg(&src)
         .args(["--number-of-errors", "--summary", "--output-dir"])
         .arg(&html)
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     let stdout = String::from_utf8_lossy(&ci.stdout).to_string();
     assert!(
         ci.status.success(),
@@ -423,8 +418,7 @@ fn generated_suppressions_are_in_the_xml() {
         ])
         .arg(format!("--xml-file={}", xml.display()))
         .arg(&exe)
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     let r = memdx_report::xml::read(&std::fs::read_to_string(&xml).unwrap()).unwrap();
     assert_eq!(r.errors.len(), 2);
     for e in &r.errors {
@@ -451,8 +445,7 @@ fn an_xml_file_that_cannot_be_created_is_refused_before_the_program_runs() {
             "--xml-file=/nonexistent/dir/out.%p.xml",
             "/bin/true",
         ])
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent/dir"), "{stderr}");

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -84,8 +85,7 @@ fn memdx_free(root: &Path, opts: &str) -> Output {
         .arg("free")
         .args(shell_words(opts))
         .env("MEMDX_PROC_ROOT", root)
-        .output()
-        .unwrap()
+        .output_within(DEADLINE)
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn procps_free_on(meminfo: &Path, opts: &str) -> Option<Output> {
     );
     let out = Command::new("unshare")
         .args(["-m", "sh", "-c", &script])
-        .output()
+        .try_output_within(DEADLINE)
         .ok()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if stderr.contains("unshare:") || stderr.contains("mount:") {
@@ -162,7 +162,7 @@ fn procps_free_on(meminfo: &Path, opts: &str) -> Option<Output> {
 
 #[test]
 fn goldens_are_what_the_installed_procps_prints_now() {
-    let version = Command::new("free").arg("-V").output();
+    let version = Command::new("free").arg("-V").try_output_within(DEADLINE);
     match version {
         Ok(v) if String::from_utf8_lossy(&v.stdout).contains("procps-ng 4.0.2") => {}
         _ => {

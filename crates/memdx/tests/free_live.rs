@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -14,7 +15,7 @@ fn memdx(args: &[&str], root: Option<&Path>) -> Output {
     } else {
         cmd.env_remove("MEMDX_PROC_ROOT");
     }
-    cmd.output().unwrap()
+    cmd.output_within(DEADLINE)
 }
 
 /// Parses `free -b` text into rows of numbers keyed by the row label.
@@ -31,7 +32,10 @@ fn rows(text: &str) -> Vec<(String, Vec<i64>)> {
 
 #[test]
 fn live_totals_agree_with_procps_and_the_rest_is_close() {
-    let Ok(procps) = Command::new("free").args(["-b", "-t", "-v"]).output() else {
+    let Ok(procps) = Command::new("free")
+        .args(["-b", "-t", "-v"])
+        .try_output_within(DEADLINE)
+    else {
         memdx_testkit::tool_missing("procps `free` is not installed");
         return;
     };
@@ -211,18 +215,31 @@ fn broken_pipe_is_not_an_error() {
     use std::process::Stdio;
     let root =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/free/debian12-idle");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_memdx"))
-        .args(["free", "-s", "0.01", "-c", "500"])
-        .env("MEMDX_PROC_ROOT", &root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut group = memdx_testkit::GroupChild::spawn(
+        Command::new(env!("CARGO_BIN_EXE_memdx"))
+            .args(["free", "-s", "0.01", "-c", "500"])
+            .env("MEMDX_PROC_ROOT", &root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap();
+    let child = group.child();
     let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
     let mut first = [0u8; 64];
     stdout.read_exact(&mut first).unwrap();
     drop(stdout);
-    let out = child.wait_with_output().unwrap();
+    let status = group
+        .wait_within(DEADLINE)
+        .expect("memdx free still running after its stdout was closed");
+    let mut err = Vec::new();
+    stderr.read_to_end(&mut err).unwrap();
+    let out = std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr: err,
+    };
     assert!(
         out.status.success(),
         "{:?} {}",

@@ -5,6 +5,7 @@
 // Test helpers outside #[test] fns panic on purpose, like the tests.
 #![allow(clippy::unwrap_used)]
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -21,7 +22,7 @@ fn memdx(args: &[&str], root: Option<&Path>) -> Output {
         Some(r) => cmd.env("MEMDX_PROC_ROOT", r),
         None => cmd.env_remove("MEMDX_PROC_ROOT"),
     };
-    cmd.output().unwrap()
+    cmd.output_within(DEADLINE)
 }
 
 fn report_json(file: &str, extra: &[&str]) -> Value {
@@ -251,11 +252,14 @@ fn thousands_of_records_from_one_stack_make_one_group() {
         .spawn()
         .unwrap();
     let stdout = gen.stdout.take().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
-        .args(["kmemleak", "report", "-", "--json"])
-        .stdin(stdout)
-        .output()
-        .unwrap();
+    // Stdin is the generator's pipe, so not output_within (which gives /dev/null).
+    let out = memdx_testkit::try_output_with_deadline(
+        Command::new(env!("CARGO_BIN_EXE_memdx"))
+            .args(["kmemleak", "report", "-", "--json"])
+            .stdin(stdout),
+        DEADLINE,
+    )
+    .unwrap();
     assert!(gen.wait().unwrap().success());
     assert!(
         out.status.success(),
@@ -333,8 +337,7 @@ fn diff_tells_new_gone_and_grew() {
         let out = Command::new("bash")
             .arg(fixtures().join("gen-many.sh"))
             .arg(n)
-            .output()
-            .unwrap();
+            .output_within(DEADLINE);
         std::fs::write(path, out.stdout).unwrap();
     };
     gen("10", &old);

@@ -6,6 +6,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, UNIX_EPOCH};
+
+use memdx_testkit::output_with_deadline;
 
 use serde_json::Value;
 
@@ -22,7 +25,7 @@ fn memdx(args: &[&str], root: Option<&Path>) -> Output {
         Some(r) => cmd.env("MEMDX_PROC_ROOT", r),
         None => cmd.env_remove("MEMDX_PROC_ROOT"),
     };
-    cmd.output().unwrap()
+    output_with_deadline(&mut cmd, Duration::from_secs(60))
 }
 
 fn events(file: &str, extra: &[&str]) -> Vec<Value> {
@@ -251,4 +254,258 @@ fn real_oom_from_a_6_1_guest_without_memcg() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(names.iter().filter(|n| **n == "dd").count(), 2, "{names:?}");
+}
+
+// ---- wall-clock times from every log format ----
+//
+// `*-6.1-memcg.txt` are the same 6.1 memory-cgroup OOM report as each tool
+// prints it, on a machine in UTC+1 (`TZ=CET-1`, a POSIX zone that needs no
+// tzdata) that booted at 2026-03-03 06:55:00 UTC: the kill's first line,
+// 12004.331010 s after boot, is 2026-03-03 10:15:04.331010 UTC.
+
+const KILL_UTC: f64 = 1_772_532_904.331_01;
+
+/// A scratch directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("memdx-oom-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies a fixture into `dir` with its modification time set to `written`
+/// (unix seconds): a syslog stamp without a year is put in the year that
+/// does not place it after the file was written.
+fn copy_written_at(file: &str, dir: &Path, written: u64) -> PathBuf {
+    let to = dir.join(file);
+    std::fs::copy(fixture(file), &to).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&to)
+        .unwrap()
+        .set_modified(UNIX_EPOCH + Duration::from_secs(written))
+        .unwrap();
+    to
+}
+
+fn local_memdx(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_memdx"));
+    cmd.args(args)
+        .env("TZ", "CET-1")
+        .env_remove("MEMDX_PROC_ROOT");
+    output_with_deadline(&mut cmd, Duration::from_secs(60))
+}
+
+fn local_events(path: &Path, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["oom", path.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let out = local_memdx(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["events"].as_array().unwrap().clone()
+}
+
+/// 2026-03-04 00:00 UTC, the day after the kill.
+const NEXT_DAY: u64 = 1_772_582_400;
+
+#[test]
+fn every_log_format_gives_the_kill_its_wall_clock_time() {
+    let scratch = Scratch::new("formats");
+    // (fixture, extra arguments, whether the stamps have microseconds)
+    let cases: [(&str, &[&str], bool); 10] = [
+        ("dmesg-T-6.1-memcg.txt", &[], false),
+        ("dmesg-iso-6.1-memcg.txt", &[], true),
+        ("journal-short-6.1-memcg.txt", &[], false),
+        ("journal-short-precise-6.1-memcg.txt", &[], true),
+        ("journal-short-iso-6.1-memcg.txt", &[], false),
+        ("rsyslog-iso-6.1-memcg.txt", &[], true),
+        // Times since boot only: the boot time makes them wall-clock times.
+        (
+            "dmesg-6.1-memcg.txt",
+            &["--boot-time", "2026-03-03 07:55"],
+            true,
+        ),
+        (
+            "journal-short-monotonic-6.1-memcg.txt",
+            &["--boot-time", "2026-03-03T06:55:00Z"],
+            true,
+        ),
+        (
+            "dmesg-6.1-memcg.txt",
+            &["--boot-time", "2026-03-03 06:55 UTC"],
+            true,
+        ),
+        (
+            "dmesg-6.1-memcg.txt",
+            &["--boot-time", "2026-03-03T01:55:00-05:00"],
+            true,
+        ),
+    ];
+    for (file, extra, precise) in cases {
+        let path = copy_written_at(file, &scratch.0, NEXT_DAY);
+        let ev = local_events(&path, extra);
+        assert_eq!(ev.len(), 1, "{file}");
+        assert_eq!(ev[0]["victim"]["pid"], 50211, "{file}");
+        assert_eq!(ev[0]["tasks"].as_array().unwrap().len(), 3, "{file}");
+        let wall = ev[0]["wall_time"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{file}: {}", ev[0]));
+        let want = if precise { KILL_UTC } else { KILL_UTC.floor() };
+        assert!((wall - want).abs() < 1e-5, "{file}: {wall} != {want}");
+    }
+}
+
+#[test]
+fn kmsg_records_and_syslog_lines_with_kernel_stamps() {
+    // /dev/kmsg records saved to a file, with the boot time given.
+    let ev = local_events(
+        &fixture("kmsg-6.11-two-kills.txt"),
+        &["--boot-time", "2026-11-25 08:00"],
+    );
+    assert_eq!(ev.len(), 2);
+    // 08:00 CET is 07:00 UTC = 1795590000; the first kill is 3615.900112 s later.
+    assert!(
+        (ev[0]["wall_time"].as_f64().unwrap() - (1_795_590_000.0 + 3_615.900_112)).abs() < 1e-5
+    );
+    // A syslog line carries both the receiving time and the kernel's [secs]:
+    // the kill gets the syslog time (local, year from the file's time).
+    let scratch = Scratch::new("syslog");
+    let path = copy_written_at("syslog-4.9-sacrifice.txt", &scratch.0, NEXT_DAY);
+    let ev = local_events(&path, &[]);
+    assert_eq!(ev[0]["time"], 1_209_911.201_12);
+    // Mar 3 04:12:55 CET = 03:12:55 UTC.
+    assert_eq!(ev[0]["wall_time"], 1_772_507_575.0);
+}
+
+#[test]
+fn a_syslog_stamp_without_a_year_takes_the_year_the_file_was_written() {
+    let scratch = Scratch::new("year");
+    // Written in January 2027: "Mar 03" is last March, 2026.
+    let path = copy_written_at("journal-short-6.1-memcg.txt", &scratch.0, 1_799_539_200);
+    assert_eq!(local_events(&path, &[])[0]["wall_time"], KILL_UTC.floor());
+    // Written in June 2028: "Mar 03" is that year's March.
+    let path = copy_written_at("journal-short-6.1-memcg.txt", &scratch.0, 1_843_430_400);
+    let wall = local_events(&path, &[])[0]["wall_time"].as_f64().unwrap();
+    assert_eq!(wall, 1_835_691_304.0, "2028-03-03 10:15:04 UTC");
+}
+
+#[test]
+fn text_output_shows_local_time_and_time_since_boot() {
+    let out = local_memdx(&[
+        "oom",
+        fixture("dmesg-6.1-memcg.txt").to_str().unwrap(),
+        "--boot-time",
+        "2026-03-03 07:55",
+        "--tasks",
+        "1",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with(
+            "OOM kill at 2026-03-03 11:15:04 +0100 (12004.331010s after boot): killed pid 50211 (stress-ng-vm), uid 998\n"
+        ),
+        "{text}"
+    );
+    let scratch = Scratch::new("text");
+    let path = copy_written_at("journal-short-iso-6.1-memcg.txt", &scratch.0, NEXT_DAY);
+    let out = local_memdx(&["oom", path.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("OOM kill at 2026-03-03 11:15:04 +0100: killed pid 50211"),
+        "{text}"
+    );
+}
+
+#[test]
+fn since_takes_a_date_time_in_any_zone_or_a_duration() {
+    let scratch = Scratch::new("since");
+    let path = copy_written_at("journal-short-precise-6.1-memcg.txt", &scratch.0, NEXT_DAY);
+    for (since, kept) in [
+        ("2026-03-03 11:15", 1), // local (CET): 10:15 UTC
+        ("2026-03-03 11:16", 0),
+        ("2026-03-03T10:15:04Z", 1),
+        ("2026-03-03T10:15:05Z", 0),
+        ("2026-03-03 10:15:05 UTC", 0),
+        ("2026-03-03T05:15:04-05:00", 1),
+        ("2026-03-03", 1),
+        ("2026-03-04", 0),
+        // A duration counts back from the log's last stamp.
+        ("1m", 1),
+    ] {
+        assert_eq!(
+            local_events(&path, &["--since", since]).len(),
+            kept,
+            "--since {since}"
+        );
+    }
+    // Two kills an hour apart in /dev/kmsg records with a boot time given.
+    let kmsg = fixture("kmsg-6.11-two-kills.txt");
+    let boot = ["--boot-time", "2026-11-25 08:00"];
+    let with = |since: &str| {
+        let mut extra = boot.to_vec();
+        extra.extend(["--since", since]);
+        local_events(&kmsg, &extra).len()
+    };
+    assert_eq!(with("2026-11-25 09:00"), 2);
+    assert_eq!(with("2026-11-25 09:30"), 1);
+    assert_eq!(with("2026-11-25 10:01"), 0);
+    assert_eq!(with("30m"), 1);
+}
+
+#[test]
+fn a_date_time_since_on_times_since_boot_only_is_an_error_that_says_why() {
+    let file = fixture("dmesg-6.1-memcg.txt");
+    let out = local_memdx(&["oom", file.to_str().unwrap(), "--since", "2026-03-03 10:00"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("dmesg-6.1-memcg.txt has times since boot only"),
+        "{err}"
+    );
+    assert!(err.contains("--boot-time"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let out = local_memdx(&["oom", file.to_str().unwrap(), "--boot-time", "2h"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("memdx oom: --boot-time: '2h' is not a date and time"),
+        "{err}"
+    );
+}
+
+#[test]
+fn live_kmsg_times_are_placed_by_the_uptime() {
+    let dir = Scratch::new("live-wall");
+    std::fs::create_dir_all(dir.0.join("dev")).unwrap();
+    std::fs::create_dir_all(dir.0.join("proc")).unwrap();
+    std::fs::copy(fixture("kmsg-6.11-two-kills.txt"), dir.0.join("dev/kmsg")).unwrap();
+    std::fs::write(dir.0.join("proc/uptime"), "9000.00 17000.00\n").unwrap();
+    let out = memdx(&["oom", "--json", "--since", "2000-01-01"], Some(&dir.0));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ev = v["events"].as_array().unwrap();
+    assert_eq!(ev.len(), 2);
+    // One boot for both: wall time minus time since boot is the same.
+    let boot = |e: &Value| e["wall_time"].as_f64().unwrap() - e["time"].as_f64().unwrap();
+    assert!((boot(&ev[0]) - boot(&ev[1])).abs() < 1e-3, "{ev:?}");
+    // The kills were 9000 - 3615.9 s and 9000 - 7204.5 s before the uptime was read.
+    assert!(boot(&ev[1]) > 1_700_000_000.0, "{ev:?}");
 }

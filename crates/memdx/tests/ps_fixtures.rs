@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -19,8 +20,7 @@ fn run(tree_name: &str, args: &[&str]) -> Output {
         .arg("ps")
         .args(args)
         .env("MEMDX_PROC_ROOT", tree(tree_name))
-        .output()
-        .unwrap()
+        .output_within(DEADLINE)
 }
 
 fn json(tree_name: &str, args: &[&str]) -> Value {
@@ -266,8 +266,7 @@ fn missing_proc_is_an_error_naming_it() {
     let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
         .arg("ps")
         .env("MEMDX_PROC_ROOT", "/nonexistent-memdx")
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-memdx/proc"));
 }
@@ -275,7 +274,11 @@ fn missing_proc_is_an_error_naming_it() {
 /// `memdx ps ARGS` on a 70-column terminal (util-linux `script` gives it a
 /// pty); `None` when `script` is missing.
 fn ps_on_terminal(args: &str) -> Option<String> {
-    if Command::new("script").arg("--version").output().is_err() {
+    if Command::new("script")
+        .arg("--version")
+        .try_output_within(DEADLINE)
+        .is_err()
+    {
         memdx_testkit::tool_missing("script (util-linux) is not installed");
         return None;
     }

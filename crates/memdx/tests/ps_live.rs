@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use std::io::{BufRead, BufReader};
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -20,7 +20,9 @@ struct Sharer {
 impl Drop for Sharer {
     fn drop(&mut self) {
         for pid in &self.pids {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
+            let _ = Command::new("kill")
+                .arg(pid.to_string())
+                .try_status_within(DEADLINE);
         }
         let _ = self.parent.wait();
     }
@@ -38,7 +40,7 @@ fn sharer_binary() -> Option<&'static PathBuf> {
             .args(["-O2", "-o"])
             .arg(&bin)
             .arg(&src)
-            .status();
+            .try_status_within(DEADLINE);
         if !cc.is_ok_and(|s| s.success()) {
             println!("SKIPPED: gcc could not build {}", src.display());
             return None;
@@ -51,12 +53,18 @@ fn sharer_binary() -> Option<&'static PathBuf> {
 fn start_sharer() -> Option<Sharer> {
     let bin = sharer_binary()?;
     let mut parent = Command::new(bin).stdout(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(parent.stdout.take().unwrap()).lines();
-    let mut pids = Vec::new();
-    for _ in 0..2 {
-        let line = lines.next().unwrap().unwrap();
-        pids.push(line.strip_prefix("ready ").unwrap().parse().unwrap());
-    }
+    let stdout = parent.stdout.take().unwrap();
+    let Some(lines) =
+        memdx_testkit::read_lines_within(stdout, 2, std::time::Duration::from_secs(60))
+    else {
+        let _ = parent.kill();
+        let _ = parent.wait();
+        panic!("ps_sharer did not say ready twice within 60 s");
+    };
+    let mut pids: Vec<u32> = lines
+        .iter()
+        .map(|line| line.strip_prefix("ready ").unwrap().parse().unwrap())
+        .collect();
     pids.sort_unstable();
     Some(Sharer { parent, pids })
 }
@@ -67,8 +75,7 @@ fn memdx_ps(args: &[&str]) -> Value {
         .arg("--json")
         .args(args)
         .env_remove("MEMDX_PROC_ROOT")
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     assert!(
         out.status.success(),
         "{}",
@@ -164,7 +171,7 @@ fn rss_vsz_and_shr_agree_with_ps_and_top() {
     let r = row(&v, pid);
     let Ok(ps) = Command::new("ps")
         .args(["-o", "rss=,vsz=", "-p", &pid.to_string()])
-        .output()
+        .try_output_within(DEADLINE)
     else {
         memdx_testkit::tool_missing("procps ps is not installed");
         return;
@@ -177,8 +184,7 @@ fn rss_vsz_and_shr_agree_with_ps_and_top() {
     let top = Command::new("top")
         .args(["-b", "-n", "1", "-p", &pid.to_string()])
         .env("LC_ALL", "C")
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     let top = String::from_utf8(top.stdout).unwrap();
     let header = top
         .lines()
@@ -200,7 +206,12 @@ fn rss_vsz_and_shr_agree_with_ps_and_top() {
 
 #[test]
 fn pss_uss_swap_agree_with_smem() {
-    if Command::new("smem").arg("--version").output().is_err() || !can_read_own_smaps() {
+    if Command::new("smem")
+        .arg("--version")
+        .try_output_within(DEADLINE)
+        .is_err()
+        || !can_read_own_smaps()
+    {
         memdx_testkit::tool_missing(
             "smem is not installed (apt install smem) or smaps is unreadable",
         );
@@ -210,8 +221,7 @@ fn pss_uss_swap_agree_with_smem() {
     let v = memdx_ps(&["--pid", &format!("{},{}", s.pids[0], s.pids[1])]);
     let smem = Command::new("smem")
         .args(["-H", "-c", "pid pss uss swap", "-P", "ps_sharer"])
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     let smem = String::from_utf8(smem.stdout).unwrap();
     let mut seen = 0;
     for line in smem.lines() {
@@ -264,7 +274,7 @@ fn unprivileged_user_sees_blanks_and_one_note_explaining_why() {
             "ps",
         ])
         .env_remove("MEMDX_PROC_ROOT")
-        .output();
+        .try_output_within(DEADLINE);
     let Ok(out) = out else {
         memdx_testkit::tool_missing("setpriv is not installed");
         return;
@@ -306,7 +316,7 @@ fn memdx_does_not_list_itself_unless_asked() {
             if !flag.load(std::sync::atomic::Ordering::SeqCst) {
                 let _ = Command::new("kill")
                     .args(["-KILL", &pid.to_string()])
-                    .status();
+                    .try_status_within(DEADLINE);
             }
         });
         let out = child.wait_with_output().unwrap();

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::Path;
 
 fn repo_file(rel: &str) -> String {
@@ -63,8 +64,7 @@ fn readme_main_command_runs_memdx() {
 fn memdx(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_memdx"))
         .args(args)
-        .output()
-        .unwrap()
+        .output_within(DEADLINE)
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use std::io::{BufRead, BufReader};
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -57,7 +57,7 @@ fn leaker_binary() -> &'static PathBuf {
             .args(["-O2", "-o"])
             .arg(&bin)
             .arg(&src)
-            .status()
+            .try_status_within(DEADLINE)
             .is_ok_and(|s| s.success());
         assert!(ok, "gcc could not build {}", src.display());
         bin
@@ -65,34 +65,24 @@ fn leaker_binary() -> &'static PathBuf {
 }
 
 fn start_leaker(mode: &str) -> Killed {
-    let mut child = Command::new(leaker_binary())
-        .arg(mode)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line, "ready\n");
-    Killed(child)
+    let mut child = Killed(
+        Command::new(leaker_binary())
+            .arg(mode)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    // On a failed handshake the child is killed on drop, ending the reader.
+    let lines = memdx_testkit::read_lines_within(stdout, 1, Duration::from_secs(60));
+    assert_eq!(lines, Some(vec!["ready".to_string()]));
+    child
 }
 
 fn memdx(args: &[&str]) -> Output {
-    let mut child = Command::new(MEMDX)
+    Command::new(MEMDX)
         .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        assert!(Instant::now() < deadline, "memdx {args:?} ran over 60 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        .output_within(Duration::from_secs(60))
 }
 
 fn samples(db: &Path) -> i64 {
@@ -439,7 +429,7 @@ fn mount_tmpfs(dir: &Path, size: &str) -> Option<()> {
             "memdx-record-test",
         ])
         .arg(dir)
-        .output()
+        .try_output_within(DEADLINE)
         .ok()?;
     out.status.success().then_some(())
 }
@@ -462,7 +452,9 @@ fn a_full_disk_stops_the_recorder_and_leaves_the_database_readable() {
     struct Unmount(PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
+            let _ = Command::new("umount")
+                .arg(&self.0)
+                .try_status_within(DEADLINE);
         }
     }
     let _unmount = Unmount(mnt.clone());

@@ -5,6 +5,7 @@
 // Test helpers outside #[test] fns panic on purpose, like the tests.
 #![allow(clippy::unwrap_used)]
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -21,7 +22,7 @@ fn memdx(args: &[&str], root: Option<&Path>) -> Output {
         Some(r) => cmd.env("MEMDX_PROC_ROOT", r),
         None => cmd.env_remove("MEMDX_PROC_ROOT"),
     };
-    cmd.output().unwrap()
+    cmd.output_within(DEADLINE)
 }
 
 fn series(name: &str, n: usize) -> (PathBuf, Vec<String>) {
@@ -32,8 +33,7 @@ fn series(name: &str, n: usize) -> (PathBuf, Vec<String>) {
         .arg(fixtures().join("slabinfo-6.18-base.txt"))
         .arg(n.to_string())
         .arg(&dir)
-        .status()
-        .unwrap();
+        .status_within(DEADLINE);
     assert!(ok.success());
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()

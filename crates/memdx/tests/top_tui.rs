@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -22,7 +23,11 @@ impl Tmux {
     /// Starts `memdx top` on the fixture tree in a detached tmux session of
     /// the given size; `None` (test skipped) when tmux is missing.
     fn start(name: &str, width: u16, height: u16) -> Option<Tmux> {
-        if Command::new("tmux").arg("-V").output().is_err() {
+        if Command::new("tmux")
+            .arg("-V")
+            .try_output_within(DEADLINE)
+            .is_err()
+        {
             memdx_testkit::tool_missing("tmux is not installed");
             return None;
         }
@@ -49,8 +54,7 @@ impl Tmux {
                 &height.to_string(),
                 &cmd,
             ])
-            .status()
-            .unwrap()
+            .status_within(DEADLINE)
             .success();
         assert!(ok, "tmux new-session failed");
         let t = Tmux { socket, session };
@@ -68,8 +72,7 @@ impl Tmux {
                 "-t",
                 &self.session,
             ])
-            .output()
-            .unwrap();
+            .output_within(DEADLINE);
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -77,8 +80,7 @@ impl Tmux {
         for k in keys {
             Command::new("tmux")
                 .args(["-L", &self.socket, "send-keys", "-t", &self.session, k])
-                .status()
-                .unwrap();
+                .status_within(DEADLINE);
         }
     }
 
@@ -116,7 +118,7 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
-            .status();
+            .try_status_within(DEADLINE);
     }
 }
 
@@ -397,7 +399,7 @@ fn shape(line: &str) -> String {
 
 #[test]
 fn live_summary_lines_have_the_layout_of_procps_top() {
-    let top = match Command::new("top").arg("-v").output() {
+    let top = match Command::new("top").arg("-v").try_output_within(DEADLINE) {
         Ok(_) => memdx_testkit::output_with_deadline(
             Command::new("top").args(["-b", "-n", "1"]),
             Duration::from_secs(60),
@@ -425,10 +427,10 @@ fn live_summary_lines_have_the_layout_of_procps_top() {
 #[test]
 fn live_first_frame_has_real_cpu_figures() {
     // A child that spins: its first-frame %CPU must be measured, not "-".
-    let mut spinner = Command::new("sh")
-        .args(["-c", "while :; do :; done"])
-        .spawn()
-        .unwrap();
+    // Killed with its group when dropped, also when the test fails.
+    let spinner =
+        memdx_testkit::GroupChild::spawn(Command::new("sh").args(["-c", "while :; do :; done"]))
+            .unwrap();
     let pid = spinner.id().to_string();
     let out = memdx_testkit::output_with_deadline(
         Command::new(env!("CARGO_BIN_EXE_memdx"))
@@ -436,8 +438,7 @@ fn live_first_frame_has_real_cpu_figures() {
             .env_remove("MEMDX_PROC_ROOT"),
         Duration::from_secs(60),
     );
-    let _ = spinner.kill();
-    let _ = spinner.wait();
+    drop(spinner);
     let v: serde_json::Value = serde_json::from_str(stdout_ok(&out).trim()).unwrap();
     let cpu = v["rows"][0]["cpu"].as_f64();
     assert!(cpu.is_some(), "no %CPU in the first frame: {v}");
@@ -459,8 +460,7 @@ fn delay_takes_units_and_a_bad_one_is_named() {
         Command::new(env!("CARGO_BIN_EXE_memdx"))
             .args(["top", "-b", "-n", "1", "-d", delay])
             .env("MEMDX_PROC_ROOT", fixture())
-            .output()
-            .unwrap()
+            .output_within(DEADLINE)
     };
     let ok = run("2s");
     assert!(
@@ -485,8 +485,7 @@ fn interactive_mode_without_a_terminal_says_so() {
     let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
         .args(["top"])
         .env("MEMDX_PROC_ROOT", fixture())
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("use -b"));
 }

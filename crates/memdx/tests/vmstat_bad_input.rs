@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -59,8 +60,7 @@ fn vmstat(root: &Path, args: &[&str]) -> Output {
         .args(args)
         .env("MEMDX_PROC_ROOT", root)
         .env_remove("MEMDX_REPLAY_ROOT")
-        .output()
-        .unwrap()
+        .output_within(DEADLINE)
 }
 
 /// Asserts a one-line error mentioning every `needle`, exit 1, no panic.
@@ -192,7 +192,7 @@ fn bad_arguments_give_procps_messages() {
 #[test]
 fn unreadable_slabinfo_for_an_unprivileged_user_is_one_line() {
     // /proc/slabinfo is root-only; drop to nobody when we are root.
-    let root = Command::new("id").arg("-u").output().unwrap();
+    let root = Command::new("id").arg("-u").output_within(DEADLINE);
     if String::from_utf8_lossy(&root.stdout).trim() != "0" {
         println!("SKIPPED: not root, cannot drop to another user");
         return;
@@ -203,7 +203,7 @@ fn unreadable_slabinfo_for_an_unprivileged_user_is_one_line() {
         .args(["vmstat", "-m"])
         .env_remove("MEMDX_PROC_ROOT")
         .env_remove("MEMDX_REPLAY_ROOT")
-        .output();
+        .try_output_within(DEADLINE);
     let Ok(out) = out else {
         memdx_testkit::tool_missing("no setpriv");
         return;

@@ -11,6 +11,7 @@
 // Helpers outside #[test] functions panic on broken fixtures by design.
 #![allow(clippy::unwrap_used)]
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -64,7 +65,10 @@ fn case_tz(name: &str) -> String {
 }
 
 fn have_script() -> bool {
-    Command::new("script").arg("--version").output().is_ok()
+    Command::new("script")
+        .arg("--version")
+        .try_output_within(DEADLINE)
+        .is_ok()
 }
 
 /// Runs `memdx vmstat ARGS` on the case's fixture; returns stdout, stderr
@@ -100,7 +104,7 @@ fn run_memdx(case: &Case) -> (Vec<u8>, String, i32) {
     } else {
         cmd.env("MEMDX_PROC_ROOT", fx.join("0"));
     }
-    let out = cmd.output().unwrap();
+    let out = cmd.output_within(DEADLINE);
     (
         out.stdout,
         String::from_utf8_lossy(&out.stderr).into_owned(),

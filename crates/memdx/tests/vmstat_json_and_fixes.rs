@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,8 +23,7 @@ fn replay(name: &str, args: &[&str]) -> String {
         .env("MEMDX_REPLAY_ROOT", fixture(name))
         .env("MEMDX_REPLAY_EPOCH", "1700000000")
         .env("TZ", "UTC")
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     assert!(
         out.status.success(),
         "{}",
@@ -208,8 +208,7 @@ fn help_documents_the_fixes_and_version_names_both() {
         let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
             .arg("vmstat")
             .args(args)
-            .output()
-            .unwrap();
+            .output_within(DEADLINE);
         assert!(out.status.success());
         String::from_utf8(out.stdout).unwrap()
     };

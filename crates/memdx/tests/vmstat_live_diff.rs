@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::collections::HashMap;
 use std::process::Command;
 
@@ -21,7 +22,7 @@ fn parse_stats(text: &str) -> HashMap<String, i128> {
 }
 
 fn run(cmd: &mut Command) -> Option<String> {
-    let out = cmd.output().ok()?;
+    let out = cmd.try_output_within(DEADLINE).ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())

@@ -9,6 +9,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,7 +18,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn skip_reason() -> Option<String> {
-    let version = Command::new("vmstat").arg("-V").output();
+    let version = Command::new("vmstat").arg("-V").try_output_within(DEADLINE);
     match version {
         Ok(o) if String::from_utf8_lossy(&o.stdout).contains("procps-ng 4.0.2") => {}
         Ok(o) => {
@@ -28,12 +29,16 @@ fn skip_reason() -> Option<String> {
         }
         Err(e) => return Some(format!("no vmstat: {e}")),
     }
-    if Command::new("gcc").arg("--version").output().is_err() {
+    if Command::new("gcc")
+        .arg("--version")
+        .try_output_within(DEADLINE)
+        .is_err()
+    {
         return Some("no gcc to build fakeclock.so".into());
     }
     let probe = Command::new("unshare")
         .args(["-m", "sh", "-c", "mount --bind /proc/stat /proc/stat"])
-        .output();
+        .try_output_within(DEADLINE);
     match probe {
         Ok(o) if o.status.success() => None,
         Ok(o) => Some(format!(
@@ -54,8 +59,7 @@ fn memdx_matches_procps_run_now_on_every_fixture_case() {
     let status = Command::new(fixtures().join("regen.sh"))
         .arg("--check")
         .arg(&out)
-        .status()
-        .unwrap();
+        .status_within(DEADLINE);
     assert!(status.success(), "regen.sh --check failed");
 
     let cases = std::fs::read_to_string(fixtures().join("cases.txt")).unwrap();
@@ -80,8 +84,7 @@ fn memdx_matches_procps_run_now_on_every_fixture_case() {
             .env("LC_ALL", "C")
             .env("MEMDX_REPLAY_ROOT", &fx)
             .env("MEMDX_REPLAY_EPOCH", "1700000000")
-            .output()
-            .unwrap();
+            .output_within(DEADLINE);
         compared += 1;
         if name.starts_with("version") {
             // -V appends memdx's version (deliberate deviation).

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use memdx_testkit::{Deadline, DEADLINE};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -24,7 +26,7 @@ fn program() -> &'static Path {
             .args(["-O2", "-o"])
             .arg(&bin)
             .arg(&src)
-            .status()
+            .try_status_within(DEADLINE)
             .is_ok_and(|s| s.success());
         assert!(ok, "gcc could not build {}", src.display());
         bin
@@ -50,12 +52,15 @@ impl Drop for Prog {
     }
 }
 
-/// Waits for `child` with a deadline; kills it and fails past the deadline.
+/// Waits for `child` (the leader of its own process group) with a
+/// deadline; kills its whole group and fails past the deadline.
 fn finish(mut child: Child, deadline: Duration) -> Output {
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > deadline {
-            let _ = child.kill();
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .try_status_within(DEADLINE);
             let out = child.wait_with_output().unwrap();
             panic!(
                 "memdx watch still running after {deadline:?}; stdout: {}",
@@ -72,7 +77,8 @@ fn spawn_watch(args: &[&str], root: Option<&Path>) -> Child {
     cmd.arg("watch")
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .process_group(0);
     match root {
         Some(r) => cmd.env("MEMDX_PROC_ROOT", r),
         None => cmd.env_remove("MEMDX_PROC_ROOT"),
@@ -272,8 +278,7 @@ fn ctrl_c_stops_sampling_and_prints_the_verdict() {
 fn unsafe_free_kill(pid: u32, signal: &str) {
     assert!(Command::new("kill")
         .args([signal, &pid.to_string()])
-        .status()
-        .unwrap()
+        .status_within(DEADLINE)
         .success());
 }
 
@@ -289,8 +294,7 @@ fn a_name_regex_sums_the_matching_processes() {
         assert!(Command::new("cp")
             .arg(program())
             .arg(&tmp)
-            .status()
-            .unwrap()
+            .status_within(DEADLINE)
             .success());
         std::fs::rename(&tmp, &bin).unwrap();
     }
@@ -362,6 +366,49 @@ fn the_cgroup_fixture_is_read_through_memdx_proc_root() {
 }
 
 #[test]
+fn a_cgroup_v1_fixture_is_read_with_its_hierarchical_totals() {
+    let root =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/cgroup/v1-hybrid");
+    for path in [
+        "/system.slice/web.service",
+        "/sys/fs/cgroup/memory/system.slice/web.service",
+    ] {
+        let out = watch(
+            &[
+                "--cgroup",
+                path,
+                "--interval",
+                "0.05",
+                "--duration",
+                "0.6",
+                "--json",
+            ],
+            Some(&root),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (samples, v) = json_lines(&out);
+        // usage_in_bytes; usage - total_inactive_file (the kubelet's v1
+        // working set); total_rss; total_cache; memsw - usage.
+        assert_eq!(samples[0]["current"], 322_961_408);
+        assert_eq!(samples[0]["working_set"], 249_561_088);
+        assert_eq!(samples[0]["anon"], 209_715_200);
+        assert_eq!(samples[0]["file"], 104_857_600);
+        assert_eq!(samples[0]["swap"], 1_048_576);
+        assert_eq!(v["metric"], "working_set");
+        assert_eq!(verdict_kind(&v), "stable", "{v}");
+        assert_eq!(
+            v["limit"]["event"],
+            "the cgroup limit (memory.limit_in_bytes 512.0 MiB) is reached"
+        );
+        assert_eq!(v["limit"]["remaining_bytes"], 536_870_912.0 - 322_961_408.0);
+    }
+}
+
+#[test]
 fn bad_input_is_one_line_naming_the_value() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
     let cases: [(&[&str], Option<PathBuf>, &str); 7] = [
@@ -394,7 +441,7 @@ fn bad_input_is_one_line_naming_the_value() {
         (
             &["--cgroup", "/docker"],
             Some(fixtures.join("ps/cgroup-v1-docker")),
-            "memdx watch: --cgroup /docker: no cgroup v2 hierarchy under",
+            "memdx watch: --cgroup /docker: no cgroup hierarchy with memory accounting under",
         ),
     ];
     for (args, root, want) in cases {
@@ -517,6 +564,7 @@ fn a_terminal_gets_a_progress_line_that_is_cleared_before_each_sample() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .unwrap();
     let out = finish(child, Duration::from_secs(30));

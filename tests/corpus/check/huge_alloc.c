@@ -2,12 +2,16 @@
    overflows, 1 TiB (more than this machine's memory and swap), huge
    aligned requests, realloc to SIZE_MAX (the old block stays valid). The
    program sees NULL (or ENOMEM) and goes on.
-   Valgrind also reports sizes that are negative as signed numbers (here
-   malloc(SIZE_MAX), memalign and valloc of SIZE_MAX, realloc to SIZE_MAX)
-   as errors, "Argument 'size' of function malloc has a fishy (possibly
-   negative) value: -1"; memdx does not check for them.
+   Sizes that are negative as signed numbers (here malloc(SIZE_MAX),
+   memalign, valloc and posix_memalign of SIZE_MAX, realloc to SIZE_MAX)
+   are errors, "Argument 'size' of function malloc has a fishy (possibly
+   negative) value: -1", as under Valgrind.
    expect: definitely lost: 0 bytes in 0 blocks
-   error-summary: differs Valgrind counts its "fishy (possibly negative) value" warnings as errors; memdx does not report them */
+   expect-error: Argument 'size' of function malloc has a fishy (possibly negative) value: -1
+   expect-error: Argument 'size' of function memalign has a fishy (possibly negative) value: -1
+   expect-error: Argument 'size' of function memalign has a fishy (possibly negative) value: -1
+   expect-error: Argument 'size' of function memalign has a fishy (possibly negative) value: -1
+   expect-error: Argument 'size' of function realloc has a fishy (possibly negative) value: -1 */
 #include <errno.h>
 #include <malloc.h>
 #include <stdint.h>

@@ -21,6 +21,10 @@ int main(int argc, char **argv) {
   leak(40);
   printf("ready\n");
   fflush(stdout);
-  if (argc < 2) kill(getpid(), SIGHUP);
+  /* Its default action, also when started with SIGHUP ignored (nohup). */
+  if (argc < 2) {
+    signal(SIGHUP, SIG_DFL);
+    kill(getpid(), SIGHUP);
+  }
   for (;;) sigsuspend(&none);
 }

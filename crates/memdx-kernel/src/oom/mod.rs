@@ -88,6 +88,9 @@ pub struct OomEvent {
     /// Seconds since boot when the OOM killer was invoked (or the kill, if
     /// the start was not in the log).
     pub time: Option<f64>,
+    /// The same moment in seconds since the epoch, when the log gave a
+    /// wall-clock time (see [`crate::kmsg::place_in_time`]).
+    pub wall_time: Option<f64>,
     /// The allocation that failed.
     pub trigger: Option<Trigger>,
     /// `CONSTRAINT_NONE`, `CONSTRAINT_MEMCG`, `CONSTRAINT_CPUSET`, `CONSTRAINT_MEMORY_POLICY`.
@@ -260,6 +263,7 @@ pub fn parse_events(lines: &[LogLine]) -> Vec<OomEvent> {
             header = None;
             open = Some(OomEvent {
                 time: l.time,
+                wall_time: l.wall,
                 trigger: Some(trigger),
                 line: l.line,
                 ..OomEvent::default()
@@ -271,6 +275,7 @@ pub fn parse_events(lines: &[LogLine]) -> Vec<OomEvent> {
                 text,
                 open.get_or_insert_with(|| OomEvent {
                     time: l.time,
+                    wall_time: l.wall,
                     line: l.line,
                     ..OomEvent::default()
                 }),
@@ -291,6 +296,7 @@ pub fn parse_events(lines: &[LogLine]) -> Vec<OomEvent> {
         if let Some(victim) = parse_killed(text) {
             let mut ev = open.take().unwrap_or_else(|| OomEvent {
                 time: l.time,
+                wall_time: l.wall,
                 line: l.line,
                 ..OomEvent::default()
             });
@@ -320,6 +326,15 @@ pub fn since(events: Vec<OomEvent>, since_time: f64) -> Vec<OomEvent> {
     events
         .into_iter()
         .filter(|e| e.time.is_none_or(|t| t >= since_time))
+        .collect()
+}
+
+/// Keeps events at or after `since_wall` (seconds since the epoch); events
+/// without a wall-clock time are kept.
+pub fn since_wall(events: Vec<OomEvent>, since_wall: f64) -> Vec<OomEvent> {
+    events
+        .into_iter()
+        .filter(|e| e.wall_time.is_none_or(|t| t >= since_wall))
         .collect()
 }
 

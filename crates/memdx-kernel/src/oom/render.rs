@@ -2,14 +2,33 @@
 
 use std::io::{self, Write};
 
+use memdx_units::datetime::{format_in_zone, Zone};
+
 use crate::oom::OomEvent;
 
 fn mib(b: Option<u64>) -> String {
     b.map_or("-".into(), |v| format!("{:.1}M", v as f64 / 1_048_576.0))
 }
 
-/// Writes events as text; `tasks` limits the task table rows (by rss, 0 = all).
-pub fn write_text(out: &mut dyn Write, events: &[OomEvent], tasks: usize) -> io::Result<()> {
+/// When an event happened: the wall-clock time in `zone` and the time
+/// since boot, whichever the log gave.
+fn when(e: &OomEvent, zone: &dyn Zone) -> String {
+    match (e.wall_time, e.time) {
+        (Some(w), Some(t)) => format!("{} ({t:.6}s after boot)", format_in_zone(w, zone)),
+        (Some(w), None) => format_in_zone(w, zone),
+        (None, Some(t)) => format!("{t:.6}s after boot"),
+        (None, None) => "unknown time".into(),
+    }
+}
+
+/// Writes events as text, times in `zone`; `tasks` limits the task table
+/// rows (by rss, 0 = all).
+pub fn write_text(
+    out: &mut dyn Write,
+    events: &[OomEvent],
+    tasks: usize,
+    zone: &dyn Zone,
+) -> io::Result<()> {
     if events.is_empty() {
         writeln!(out, "No OOM kills found.")?;
         return Ok(());
@@ -18,9 +37,7 @@ pub fn write_text(out: &mut dyn Write, events: &[OomEvent], tasks: usize) -> io:
         if i > 0 {
             writeln!(out)?;
         }
-        let when = e
-            .time
-            .map_or("unknown time".into(), |t| format!("{t:.6}s after boot"));
+        let when = when(e, zone);
         match &e.victim {
             Some(v) => writeln!(
                 out,

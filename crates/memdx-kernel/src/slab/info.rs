@@ -114,7 +114,7 @@ fn first_number(root: &ProcRoot, rel: &str) -> Result<u64> {
             KernelError::parse(
                 path.display().to_string(),
                 1,
-                format!("expected a number: {:?}", text.trim()),
+                format!("expected a number: {}", crate::error::quoted(text.trim())),
             )
         })
 }

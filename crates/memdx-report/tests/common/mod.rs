@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,7 +13,7 @@ use std::sync::Mutex;
 pub fn have_valgrind() -> bool {
     Command::new("valgrind")
         .arg("--version")
-        .output()
+        .try_output_within(DEADLINE)
         .is_ok_and(|o| o.status.success())
 }
 
@@ -48,8 +49,7 @@ pub fn build(source: &Path, extra: &[&str]) -> PathBuf {
         .arg("-o")
         .arg(&bin)
         .arg(source)
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     assert!(
         out.status.success(),
         "compiling {}: {}",
@@ -78,8 +78,7 @@ pub fn valgrind_xml(tag: &str, bin: &Path, options: &[&str], args: &[&str]) -> S
         .args(options)
         .arg(bin)
         .args(args)
-        .output()
-        .unwrap();
+        .output_within(DEADLINE);
     std::fs::read_to_string(&xml).unwrap_or_else(|e| {
         panic!(
             "valgrind wrote no XML ({e}): {}",

@@ -11,14 +11,14 @@
 //! are reported by the worker left behind, into `%p` files (`session.rs`).
 
 mod access;
-mod front;
+pub(crate) mod front;
 mod interpose;
 mod limits;
 mod options;
 mod render;
-mod runtime_lib;
+pub(crate) mod runtime_lib;
 mod session;
-mod symbolize;
+pub(crate) mod symbolize;
 
 use std::ffi::OsString;
 
@@ -35,7 +35,10 @@ pub struct CheckArgs {
     /// --num-callers=N, --log-file=FILE (%p = pid), --log-fd=N, -q, -v,
     /// -s/--show-error-list=yes, --exit-on-first-error=yes, --trace-children=yes|no,
     /// --freelist-vol=N (bytes of freed blocks held back per thread, memdx's
-    /// default 2000000), --redzone-size=BYTES (default 16), --guard-pages=N|all|0
+    /// default 2000000), --freelist-big-blocks=N (freed blocks of at least N bytes
+    /// that it does not hold are kept inaccessible until the next allocation, default
+    /// 1000000), --partial-loads-ok=yes|no (default yes), --redzone-size=BYTES
+    /// (default 16), --guard-pages=N|all|0
     /// (guard-page pool size, default 4096; 0 turns it off), --poison-size=BYTES (default
     /// 32), --xml=yes with --xml-file=FILE
     /// (%p = pid) or --xml-fd=N, --json=FILE, --suppressions=FILE (repeatable),

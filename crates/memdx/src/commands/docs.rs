@@ -135,7 +135,7 @@ fn limitations(command: &str) -> Option<&'static str> {
     Some(match command {
         "check" => crate::commands::check::LIMITATIONS,
         "ps" | "top" => "PSS and USS need /proc/PID/smaps_rollup: other users' processes need root or CAP_SYS_PTRACE, and PID 1 and kernel threads are unreadable even for root; those cells are blank ('-').\n\n%CPU is percent of one CPU since the previous sample (top's first frame covers a 0.2 s sample). Times are local; the clock has no time-zone database of its own.",
-        "oom" => "The kernel log is a ring buffer: kills older than what it still holds are not found in /dev/kmsg (pass a saved log or journalctl -k output). Reports interleaved with other CPUs' messages may lose task-table rows.",
+        "oom" => "The kernel log is a ring buffer: kills older than what it still holds are not found in /dev/kmsg (pass a saved log or journalctl -k output). Reports interleaved with other CPUs' messages may lose task-table rows.\n\nTimes since boot (raw dmesg, saved /dev/kmsg records) become wall-clock times only live or with --boot-time; the live boot time is now minus the uptime, which drifts after a suspend (as dmesg -T does). Syslog stamps carry no year: it is taken from the file's modification time. Local times are read in this machine's zone (TZ).",
         "kmemleak" => "Needs a kernel built with CONFIG_DEBUG_KMEMLEAK, debugfs mounted, no lockdown, and root. kmemleak ignores objects younger than 5 seconds and reports suspects, not proofs.",
         "slab" => "Needs /proc/slabinfo (root) or /sys/kernel/slab; trends need a series of samples (--duration).",
         _ => return None,

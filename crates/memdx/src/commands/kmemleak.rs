@@ -1,6 +1,6 @@
 //! `memdx kmemleak`: status, scan, report, diff, and the control commands.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -309,14 +309,12 @@ const STATUS_NOT_USABLE: u8 = 3;
 
 fn read_input(name: &str) -> Result<String, Exit> {
     if name == "-" {
-        let mut bytes = Vec::new();
-        io::stdin().read_to_end(&mut bytes).map_err(|e| {
-            Exit::new(
-                1,
-                format!("memdx kmemleak: cannot read standard input: {e}"),
-            )
-        })?;
-        return Ok(String::from_utf8_lossy(&bytes).into_owned());
+        return memdx_kernel::read_limited(
+            io::stdin(),
+            "standard input",
+            memdx_kernel::MAX_INPUT_BYTES,
+        )
+        .map_err(|e| Exit::new(1, format!("memdx kmemleak: {e}")));
     }
     memdx_kernel::read_text(std::path::Path::new(name))
         .map_err(|e| Exit::new(1, format!("memdx kmemleak: {e}")))

@@ -5,6 +5,7 @@ pub mod check;
 pub mod docs;
 pub mod doctor;
 pub mod free;
+pub mod heap;
 pub mod kmemleak;
 pub mod oom;
 pub mod procps_args;
@@ -32,6 +33,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor(args) => doctor::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
+        Command::Heap(args) => heap::run(args),
         Command::Record(args) => record::run(args),
         Command::Report(args) => report::run(args),
         Command::Completions { shell } => docs::completions(shell),

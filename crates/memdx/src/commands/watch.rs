@@ -7,18 +7,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use memdx_model::watch::{
-    cgroup_sample, process_sample, Metric, WatchSample, CGROUP_METRICS, PROCESS_METRICS,
-};
-use memdx_proc::cgroup::{v2_mount, CgroupMemory, MemoryLimit};
-use memdx_proc::process::{list_pids, read_process, ProcessMemory, ReadOptions};
-use memdx_proc::{MemInfo, ProcRoot};
+use memdx_model::watch::{Metric, CGROUP_METRICS, PROCESS_METRICS};
+use memdx_proc::ProcRoot;
 use memdx_trend::{classify, Analysis, Params, Point};
-use memdx_units::{format_bytes, format_duration, format_rate, RateUnit};
-use memdx_views::watch::{self as view, LimitInfo};
-use regex::Regex;
+use memdx_units::{format_duration, format_rate, RateUnit};
+use memdx_views::watch as view;
 
 use crate::exit::Exit;
+
+pub mod target;
+
+use target::{limit_info, take_sample, Target};
 
 /// Exit status when `--fail-on-growth` is exceeded.
 pub const GROWTH_EXIT_CODE: u8 = 3;
@@ -28,7 +27,8 @@ Targets:
   PID             one process
   --name REGEX    every process whose name (comm) or command line matches, summed
                   (the group's footprint; the PROCS column counts them)
-  --cgroup PATH   a cgroup v2: /system.slice/app.service or /sys/fs/cgroup/...
+  --cgroup PATH   a cgroup (v2, or v1's memory controller): /system.slice/app.service
+                  or /sys/fs/cgroup/...
 
 The trend is judged on one figure (--metric): PSS for processes (RSS when
 smaps_rollup is not readable), the working set (memory.current - inactive_file,
@@ -53,7 +53,8 @@ pub struct WatchArgs {
     /// Watch every process whose name or command line matches REGEX, summed.
     #[arg(long, value_name = "REGEX", conflicts_with = "cgroup")]
     name: Option<String>,
-    /// Watch a cgroup v2 (path in the hierarchy, or under /sys/fs/cgroup).
+    /// Watch a cgroup, v2 or v1's memory controller (path in the hierarchy,
+    /// or under /sys/fs/cgroup).
     #[arg(long, value_name = "PATH")]
     cgroup: Option<String>,
     /// Time between samples: seconds (0.5, 12) or with a unit (30s, 10m).
@@ -76,16 +77,6 @@ pub struct WatchArgs {
     /// One JSON object per line: each sample, then the verdict.
     #[arg(long)]
     json: bool,
-}
-
-/// What is watched.
-enum Target {
-    Pid(u32),
-    Name(Regex),
-    Cgroup {
-        name: String,
-        dir: std::path::PathBuf,
-    },
 }
 
 /// Why sampling stopped.
@@ -119,142 +110,6 @@ fn fail(message: impl std::fmt::Display) -> Exit {
 
 fn duration_arg(option: &str, text: &str) -> Result<Duration, Exit> {
     memdx_units::parse_duration(text).map_err(|e| fail(format!("{option}: {e}")))
-}
-
-/// The cgroup named on the command line, relative to the v2 hierarchy.
-fn cgroup_target(root: &ProcRoot, path: &str) -> Result<Target, Exit> {
-    let rel = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-        .iter()
-        .find_map(|prefix| {
-            path.strip_prefix(prefix)
-                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
-        .unwrap_or(path);
-    let mount = v2_mount(root).ok_or_else(|| {
-        fail(format!(
-            "--cgroup {path}: no cgroup v2 hierarchy under {} (cgroup v1 only?)",
-            root.path("sys/fs/cgroup").display()
-        ))
-    })?;
-    let dir = mount.join(rel.trim_start_matches('/'));
-    let m = CgroupMemory::read_dir(&dir).map_err(|e| fail(format!("--cgroup {path}: {e}")))?;
-    if !m.has_memory_controller() {
-        return Err(fail(format!(
-            "--cgroup {path}: no memory.current in {} (the memory controller is not enabled for it)",
-            dir.display()
-        )));
-    }
-    Ok(Target::Cgroup {
-        name: path.to_string(),
-        dir,
-    })
-}
-
-fn opts() -> ReadOptions {
-    ReadOptions {
-        smaps: true,
-        cgroup: true,
-        cpu: false,
-    }
-}
-
-/// The processes of the target now; empty when they are gone.
-fn processes(
-    root: &ProcRoot,
-    target: &Target,
-    buf: &mut Vec<u8>,
-) -> Result<Vec<ProcessMemory>, Exit> {
-    match target {
-        Target::Pid(pid) => Ok(read_process(root, *pid, opts(), buf)
-            .map_err(fail)?
-            .filter(|p| p.state != 'Z' && p.rss.is_some())
-            .into_iter()
-            .collect()),
-        Target::Name(re) => {
-            let me = std::process::id();
-            let light = ReadOptions {
-                smaps: false,
-                cgroup: false,
-                cpu: false,
-            };
-            let mut out = Vec::new();
-            for pid in list_pids(root).map_err(fail)? {
-                if pid == me {
-                    continue;
-                }
-                let Some(p) = read_process(root, pid, light, buf).map_err(fail)? else {
-                    continue;
-                };
-                if p.state == 'Z'
-                    || p.rss.is_none()
-                    || !(re.is_match(&p.name) || re.is_match(&p.cmdline))
-                {
-                    continue;
-                }
-                if let Some(full) = read_process(root, pid, opts(), buf).map_err(fail)? {
-                    out.push(full);
-                }
-            }
-            Ok(out)
-        }
-        Target::Cgroup { .. } => Ok(Vec::new()),
-    }
-}
-
-/// One sample, `None` when the target is gone.
-fn take_sample(
-    root: &ProcRoot,
-    target: &Target,
-    t: f64,
-    buf: &mut Vec<u8>,
-) -> Result<Option<(WatchSample, Vec<ProcessMemory>)>, Exit> {
-    if let Target::Cgroup { name, dir } = target {
-        return match CgroupMemory::read_dir(dir) {
-            Ok(m) => Ok(Some((cgroup_sample(t, &m), Vec::new()))),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(fail(format!("--cgroup {name}: {e}"))),
-        };
-    }
-    let procs = processes(root, target, buf)?;
-    if procs.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some((process_sample(t, &procs), procs)))
-}
-
-/// What growth would run into: the cgroup's memory.max (the watched cgroup,
-/// or the one the processes are charged to), else MemAvailable.
-fn limit_info(root: &ProcRoot, target: &Target, procs: &[ProcessMemory]) -> Option<LimitInfo> {
-    let cgroup = match target {
-        Target::Cgroup { dir, .. } => CgroupMemory::read_dir(dir).ok(),
-        _ => {
-            let mut paths: Vec<&str> = procs.iter().filter_map(|p| p.cgroup.as_deref()).collect();
-            paths.dedup();
-            match paths.as_slice() {
-                [one] => CgroupMemory::read(root, one).ok(),
-                _ => None,
-            }
-        }
-    };
-    if let Some(cg) = cgroup {
-        if let (Some(MemoryLimit::Bytes(max)), Some(current)) = (cg.max, cg.current) {
-            return Some(LimitInfo {
-                event: format!(
-                    "the cgroup limit (memory.max {}) is reached",
-                    format_bytes(max as f64)
-                ),
-                remaining_bytes: max as f64 - current as f64,
-            });
-        }
-    }
-    let avail = MemInfo::read(root)
-        .ok()?
-        .get("MemAvailable")?
-        .saturating_mul(1024);
-    Some(LimitInfo {
-        event: format!("MemAvailable ({} now) runs out", format_bytes(avail as f64)),
-        remaining_bytes: avail as f64,
-    })
 }
 
 /// Draws "waiting" on stderr (a terminal) until `deadline`, an interrupt, or
@@ -330,18 +185,8 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
 
     let target = match (&args.pid, &args.name, &args.cgroup) {
         (Some(pid), _, _) => Target::Pid(*pid),
-        (_, Some(re), _) => Target::Name(Regex::new(re).map_err(|e| {
-            // regex's message spans lines (pattern, caret, "error: ...").
-            let text = e.to_string();
-            let why = text
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim_start_matches("error: ")
-                .to_string();
-            fail(format!("--name: '{re}' is not a regular expression: {why}"))
-        })?),
-        (_, _, Some(path)) => cgroup_target(&root, path)?,
+        (_, Some(re), _) => Target::name("--name", re).map_err(fail)?,
+        (_, _, Some(path)) => Target::cgroup("--cgroup", &root, path).map_err(fail)?,
         _ => return Err(fail("give a PID, --name REGEX or --cgroup PATH").into()),
     };
     let columns: &[Metric] = match target {
@@ -366,7 +211,8 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
 
     let mut buf = Vec::with_capacity(4096);
     let start = Instant::now();
-    let Some((first, first_procs)) = take_sample(&root, &target, 0.0, &mut buf)? else {
+    let Some((first, first_procs)) = take_sample(&root, &target, 0.0, &mut buf).map_err(fail)?
+    else {
         return Err(match &target {
             Target::Pid(pid) => fail(format!("no process {pid}")),
             Target::Name(re) => fail(format!("no process matches --name {}", re.as_str())),
@@ -374,12 +220,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
         }
         .into());
     };
-    let metric = chosen.unwrap_or(match target {
-        Target::Cgroup { .. } if first.get(Metric::WorkingSet).is_some() => Metric::WorkingSet,
-        Target::Cgroup { .. } => Metric::Current,
-        _ if first.get(Metric::Pss).is_some() => Metric::Pss,
-        _ => Metric::Rss,
-    });
+    let metric = chosen.unwrap_or_else(|| target.default_metric(&first));
     if first.get(metric).is_none() {
         return Err(fail(format!(
             "--metric {}: not available for this target (PSS and USS of another user's process need root)",
@@ -467,7 +308,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<()> {
             break Stop::Interrupted;
         }
         let t = start.elapsed().as_secs_f64();
-        match take_sample(&root, &target, t, &mut buf)? {
+        match take_sample(&root, &target, t, &mut buf).map_err(fail)? {
             Some((s, procs)) => {
                 sample = s;
                 last_procs = procs;

@@ -5,6 +5,7 @@
 // Test support: a failed setup step should stop the test loudly.
 #![allow(clippy::unwrap_used)]
 
+use memdx_testkit::{Deadline, DEADLINE};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -134,8 +135,7 @@ pub fn build(src: &Path, out_dir: &Path, extra: &[String]) -> PathBuf {
             .arg(src)
             .arg("-o")
             .arg(&exe)
-            .status()
-            .expect("running rustc");
+            .status_within(DEADLINE);
         assert!(status.success(), "compiling {}", src.display());
         return exe;
     }
@@ -146,8 +146,7 @@ pub fn build(src: &Path, out_dir: &Path, extra: &[String]) -> PathBuf {
         .args(extra)
         .arg("-o")
         .arg(&exe)
-        .status()
-        .expect("running the C compiler");
+        .status_within(DEADLINE);
     assert!(status.success(), "compiling {}", src.display());
     exe
 }
@@ -168,8 +167,7 @@ pub fn build_lib(name: &str, out_dir: &Path) -> PathBuf {
         .arg(&src)
         .arg("-o")
         .arg(&out)
-        .status()
-        .expect("running the C compiler");
+        .status_within(DEADLINE);
     assert!(status.success(), "compiling {}", src.display());
     out
 }
@@ -221,6 +219,8 @@ pub fn parse_report(stderr: &str) -> Report {
             || text.starts_with("Invalid read of size")
             || text.starts_with("Invalid write of size")
             || text.starts_with("Jump to the invalid address")
+            || text.starts_with("Syscall param ")
+            || text.starts_with("Argument '")
             // A damaged redzone or poison (memdx only: found after the fact).
             || text.starts_with("Invalid write before the start of a block")
             || text.starts_with("Invalid write after the end of a block")
@@ -267,14 +267,13 @@ pub fn run_memdx(exe: &Path, opts: &[&str]) -> Output {
         .arg("check")
         .args(opts)
         .arg(exe)
-        .output()
-        .expect("running memdx check")
+        .output_within(DEADLINE)
 }
 
 pub fn valgrind_available() -> bool {
     Command::new("valgrind")
         .arg("--version")
-        .output()
+        .try_output_within(DEADLINE)
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
@@ -283,8 +282,7 @@ pub fn run_valgrind(exe: &Path) -> Output {
     Command::new("valgrind")
         .args(["--leak-check=full"])
         .arg(exe)
-        .output()
-        .expect("running valgrind")
+        .output_within(DEADLINE)
 }
 
 /// The start of memdx's last line of a text report, after the final

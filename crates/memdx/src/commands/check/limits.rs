@@ -8,7 +8,7 @@
 /// did not look for at all.
 pub const NOT_CHECKED: &str = "Not checked by memdx: uses of uninitialised values, \
 reads outside heap blocks that hit no guard page, stack and global overruns, \
-system call arguments (see 'memdx check --help')";
+system call arguments other than read/write/send/recv buffers (see 'memdx check --help')";
 
 /// The body of the Limitations section (a macro so that
 /// [`HELP_SECTION`] can be built from it at compile time).
@@ -25,8 +25,10 @@ protected address (NULL, a wild pointer), or inside a checked C routine (memcpy,
 strlen, ...). Other writes past a heap block or into a freed one are found later, when \
 the block is freed or at exit, from its redzone or poison (\"the writing instruction is \
 unknown\"); other reads outside a heap block are not seen.
-- Stack and global buffer overruns and system call arguments (unaddressable buffers passed \
-to the kernel) are not checked.
+- Stack and global buffer overruns are not checked. Of the system call arguments, only \
+the buffers of write, read, pread, pwrite, send, sendto, recv, recvfrom, writev and \
+readv (called by the program, not from inside the C library) are checked against the \
+heap blocks; other unaddressable buffers passed to the kernel are not seen.
 - The heap is seen through LD_PRELOAD: a statically linked program, or one that defines \
 its own malloc, gets a warning and no heap checking.
 - Each text report ends with one line after the ERROR SUMMARY naming what was not checked \

@@ -96,6 +96,12 @@ pub struct CheckOptions {
     pub verbose: bool,
     pub trace_children: bool,
     pub freelist_vol: Option<u64>,
+    /// `--freelist-big-blocks=BYTES`: freed blocks of at least this size
+    /// that the quarantine does not hold are held (their pages closed)
+    /// until the next allocation (Valgrind's default 1,000,000).
+    pub freelist_big_blocks: Option<u64>,
+    /// `--partial-loads-ok=yes|no` (Valgrind 3.19's default yes).
+    pub partial_loads_ok: bool,
     /// `--redzone-size=BYTES`: canary bytes after each block (Valgrind's
     /// option; default 16, at most 4096).
     pub redzone_size: Option<u64>,
@@ -158,14 +164,6 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     (
         "--leak-check-heuristics",
         "heuristics stdstring, length64 and newarray are always on",
-    ),
-    (
-        "--freelist-big-blocks",
-        "the quarantine is one FIFO per thread",
-    ),
-    (
-        "--partial-loads-ok",
-        "reads are checked only where they fault: see Limitations in --help",
     ),
     ("--malloc-fill", "new blocks are not filled"),
     ("--free-fill", "freed blocks are not filled"),
@@ -260,6 +258,8 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         verbose: false,
         trace_children: false,
         freelist_vol: None,
+        freelist_big_blocks: None,
+        partial_loads_ok: true,
         redzone_size: None,
         guard_pages: None,
         poison_size: None,
@@ -371,6 +371,10 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
             "-v" | "--verbose" => o.verbose = true,
             "--trace-children" => o.trace_children = yes_no(name, need(name, value)?)?,
             "--freelist-vol" => o.freelist_vol = Some(number(name, need(name, value)?)?),
+            "--freelist-big-blocks" => {
+                o.freelist_big_blocks = Some(number(name, need(name, value)?)?)
+            }
+            "--partial-loads-ok" => o.partial_loads_ok = yes_no(name, need(name, value)?)?,
             "--redzone-size" => {
                 let v = number(name, need(name, value)?)?;
                 if v > 4096 {

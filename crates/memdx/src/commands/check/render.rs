@@ -226,6 +226,8 @@ fn gen_suppression(query: memdx_supp::Query<'_>, frames: &[FrameText]) -> model:
             )
         }
         memdx_supp::Query::Overlap => ("Memcheck:Overlap", None),
+        memdx_supp::Query::Param(p) => ("Memcheck:Param", Some(p.to_string())),
+        memdx_supp::Query::FishyValue(p) => ("Memcheck:FishyValue", Some(p.to_string())),
         _ => ("Memcheck:Free", None),
     };
     model::Suppression::new(
@@ -482,16 +484,20 @@ impl ProcessReport {
         frames: &[FrameText],
     ) -> Option<usize> {
         let supps = self.opts.suppressions.clone();
+        let sframes = supp_frames(frames);
+        self.suppressed_by_index(|i| supps.get(i).is_some_and(|s| s.matches(query, &sframes)))
+    }
+
+    /// The first suppression in Valgrind's order for which `matches` holds
+    /// (moved to the front, its use counted), as [`Self::suppressed_by`].
+    fn suppressed_by_index(&mut self, matches: impl Fn(usize) -> bool) -> Option<usize> {
+        let supps = self.opts.suppressions.clone();
         if self.supp_order.len() != supps.len() {
             // Valgrind's list: each suppression loaded is put in front
             // (so later files and later blocks are tried first) ...
             self.supp_order = (0..supps.len()).rev().collect();
         }
-        let sframes = supp_frames(frames);
-        let pos = self
-            .supp_order
-            .iter()
-            .position(|&i| supps.get(i).is_some_and(|s| s.matches(query, &sframes)))?;
+        let pos = self.supp_order.iter().position(|&i| matches(i))?;
         // ... and one that matches moves to the front.
         let idx = self.supp_order.remove(pos);
         self.supp_order.insert(0, idx);
@@ -512,6 +518,47 @@ impl ProcessReport {
         };
         self.use_suppression(i);
         Some(i)
+    }
+
+    /// [`Self::suppressed_by`] for a loss record whose frames are not
+    /// printed: the suppressions matching its stack are computed once per
+    /// run and stack signature, and the first of them in the current order
+    /// is used (as `suppressed_by` would pick it).
+    fn leak_suppressed_by(&mut self, r: &LossRecord) -> Option<usize> {
+        use std::sync::{Arc, Mutex};
+        type Verdicts = Mutex<HashMap<(u8, Vec<(u32, u64, bool)>), Arc<[usize]>>>;
+        static VERDICTS: std::sync::OnceLock<Verdicts> = std::sync::OnceLock::new();
+        let addrs = self.stacks.get(&r.stack).cloned().unwrap_or_default();
+        let key = (r.state as u8, self.sym.signature(&addrs));
+        let cached = VERDICTS
+            .get_or_init(Verdicts::default)
+            .lock()
+            .ok()
+            .and_then(|v| v.get(&key).cloned());
+        let matching = match cached {
+            Some(m) => m,
+            None => {
+                let frames = self.sym.stack(&addrs);
+                let sframes = supp_frames(&frames);
+                let query = memdx_supp::Query::Leak(leak_kind(r.state));
+                let m: Arc<[usize]> = self
+                    .opts
+                    .suppressions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.matches(query, &sframes))
+                    .map(|(i, _)| i)
+                    .collect();
+                if let Ok(mut v) = VERDICTS.get_or_init(Verdicts::default).lock() {
+                    v.insert(key, m.clone());
+                }
+                m
+            }
+        };
+        if matching.is_empty() {
+            return None;
+        }
+        self.suppressed_by_index(|i| matching.contains(&i))
     }
 
     /// Handles one event.
@@ -697,7 +744,13 @@ impl ProcessReport {
                 }
             }
             Event::ReportEnd { leak_scan_done } => self.end(leak_scan_done, sink),
-            Event::Alloc { .. } | Event::Free { .. } => {}
+            Event::Alloc { .. }
+            | Event::Free { .. }
+            | Event::HeapAlloc { .. }
+            | Event::HeapFree { .. }
+            | Event::HeapClock { .. }
+            | Event::HeapStart { .. }
+            | Event::HeapEnd => {}
         }
     }
 
@@ -1087,6 +1140,7 @@ impl ProcessReport {
             }
         }
         let func = a.func.map_or("", memdx_events::Routine::name);
+        let fishy_param: String;
         let (headline, kind, query, size) = match a.kind {
             AccessKind::Overlap => {
                 // Valgrind prints the length only for routines that take one.
@@ -1105,6 +1159,31 @@ impl ProcessReport {
                     text,
                     model::ErrorKind::Overlap,
                     memdx_supp::Query::Overlap,
+                    0,
+                )
+            }
+            AccessKind::FishyValue => {
+                let arg = if a.size == 1 { "nmemb" } else { "size" };
+                fishy_param = format!("{func}({arg})");
+                (
+                    format!(
+                        "Argument '{arg}' of function {func} has a fishy (possibly negative) value: {}",
+                        a.addr as i64
+                    ),
+                    model::ErrorKind::FishyValue,
+                    memdx_supp::Query::FishyValue(&fishy_param),
+                    0,
+                )
+            }
+            AccessKind::SyscallParam => {
+                let param = a
+                    .func
+                    .and_then(memdx_events::Routine::syscall_param)
+                    .unwrap_or("?");
+                (
+                    format!("Syscall param {param} points to unaddressable byte(s)"),
+                    model::ErrorKind::SyscallParam,
+                    memdx_supp::Query::Param(param),
                     0,
                 )
             }
@@ -1168,7 +1247,7 @@ impl ProcessReport {
         }
         self.line(&mut s, &headline);
         self.frame_lines(&mut s, &frames);
-        if a.kind != AccessKind::Overlap {
+        if !matches!(a.kind, AccessKind::Overlap | AccessKind::FishyValue) {
             self.address_lines(
                 &mut s,
                 &mut aux,
@@ -1305,14 +1384,22 @@ impl ProcessReport {
         // ERROR SUMMARY's suppressed figures).
         let mut kept = Vec::with_capacity(n);
         for (i, r) in records.iter().enumerate() {
-            let frames = if self.opts.suppressions.is_empty() && !full {
-                Vec::new()
-            } else {
-                self.frames_of(r.stack)
-            };
             let query = memdx_supp::Query::Leak(leak_kind(r.state));
+            // Summary mode prints no stack: only whether (and by which
+            // suppression) a record is suppressed matters, and that is
+            // remembered for the run by the stack's signature (a shell's
+            // subshells exit with the same hundreds of loss records).
+            let (frames, verdict) = if full {
+                let frames = self.frames_of(r.stack);
+                let v = self.suppressed_by(query, &frames);
+                (frames, v)
+            } else if self.opts.suppressions.is_empty() {
+                (Vec::new(), None)
+            } else {
+                (Vec::new(), self.leak_suppressed_by(r))
+            };
             let counts_as_error = full && self.opts.errors_for_leak_kinds.has(r.state);
-            if let Some(u) = self.suppressed_by(query, &frames) {
+            if let Some(u) = verdict {
                 if let Some(u) = self.supp_counts.get_mut(u) {
                     u.bytes += r.bytes;
                     u.blocks += r.blocks;
@@ -1678,7 +1765,7 @@ mod tests {
 ==42== 
 ==42== For lists of detected and suppressed errors, rerun with: -s
 ==42== ERROR SUMMARY: 1 errors from 1 contexts (suppressed: 0 from 0)
-==42== Not checked by memdx: uses of uninitialised values, reads outside heap blocks that hit no guard page, stack and global overruns, system call arguments (see 'memdx check --help')
+==42== Not checked by memdx: uses of uninitialised values, reads outside heap blocks that hit no guard page, stack and global overruns, system call arguments other than read/write/send/recv buffers (see 'memdx check --help')
 ";
         assert_eq!(text, expected);
     }

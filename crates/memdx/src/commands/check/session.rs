@@ -7,7 +7,6 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -615,24 +614,13 @@ fn wait_program(child: &mut std::process::Child) -> anyhow::Result<ExitStatus> {
     child.wait().context("waiting for the program")
 }
 
-struct TempDir(PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn make_temp_dir() -> anyhow::Result<TempDir> {
-    let base = std::env::temp_dir();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let dir = base.join(format!("memdx-check-{}-{nanos}", std::process::id()));
-    std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("securing {}", dir.display()))?;
-    Ok(TempDir(dir))
+/// The run's private directory (mode 0700) for the events socket, removed
+/// when the run ends.
+fn make_temp_dir() -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("memdx-check-")
+        .tempdir()
+        .with_context(|| format!("creating a directory in {}", std::env::temp_dir().display()))
 }
 
 /// Runs the program under the checker. memdx first splits into the front
@@ -657,7 +645,7 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
         .filter(|&fd| fd != front.raw_fd())
         .collect();
     let dir = make_temp_dir()?;
-    let sock = dir.0.join("events.sock");
+    let sock = dir.path().join("events.sock");
     let listener =
         UnixListener::bind(&sock).with_context(|| format!("listening on {}", sock.display()))?;
     listener.set_nonblocking(true)?;
@@ -681,6 +669,12 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
     }
     if let Some(v) = opts.freelist_vol {
         cmd.env("MEMDX_FREELIST_VOL", v.to_string());
+    }
+    if let Some(v) = opts.freelist_big_blocks {
+        cmd.env("MEMDX_FREELIST_BIG_BLOCKS", v.to_string());
+    }
+    if !opts.partial_loads_ok {
+        cmd.env("MEMDX_PARTIAL_LOADS_OK", "no");
     }
     if let Some(v) = opts.redzone_size {
         cmd.env("MEMDX_REDZONE_SIZE", v.to_string());

@@ -366,6 +366,25 @@ impl DebugObject {
     }
 }
 
+/// Frames by (object path, address less load bias, exact), shared by every
+/// process of the run.
+type SharedFrames = Mutex<HashMap<(PathBuf, u64, bool), Arc<Vec<FrameText>>>>;
+
+fn shared_frames() -> &'static SharedFrames {
+    static FRAMES: std::sync::OnceLock<SharedFrames> = std::sync::OnceLock::new();
+    FRAMES.get_or_init(SharedFrames::default)
+}
+
+/// A run-wide number for each object path (see [`Symbolizer::signature`]).
+fn object_number(path: &Path) -> u32 {
+    static NUMBERS: std::sync::OnceLock<Mutex<HashMap<PathBuf, u32>>> = std::sync::OnceLock::new();
+    let Ok(mut numbers) = NUMBERS.get_or_init(Mutex::default).lock() else {
+        return u32::MAX;
+    };
+    let next = u32::try_from(numbers.len()).unwrap_or(u32::MAX);
+    *numbers.entry(path.to_path_buf()).or_insert(next)
+}
+
 #[derive(Default)]
 pub struct Symbolizer {
     modules: Vec<Module>,
@@ -437,6 +456,40 @@ impl Symbolizer {
             m.path.display().to_string()
         });
         let probe = addr.wrapping_sub(m.bias).wrapping_sub(u64::from(!exact));
+        // Every process of a run (fork children, programs exec'd under
+        // --trace-children=yes: bash runs dozens) maps the same objects:
+        // an address is resolved once per object and offset for the run.
+        let key = (m.path.clone(), probe, exact);
+        if let Some(hit) = shared_frames()
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+        {
+            return hit
+                .iter()
+                .map(|f| FrameText {
+                    addr: shown,
+                    ..f.clone()
+                })
+                .collect();
+        }
+        let frames = self.resolve(&m, shown, probe, object, is_runtime);
+        if let Ok(mut c) = shared_frames().lock() {
+            c.insert(key, Arc::new(frames.clone()));
+        }
+        frames
+    }
+
+    /// Resolves `probe` (an address of module `m`, less its load bias) to
+    /// its frames, shown at `shown`.
+    fn resolve(
+        &self,
+        m: &Module,
+        shown: u64,
+        probe: u64,
+        object: Option<String>,
+        is_runtime: bool,
+    ) -> Vec<FrameText> {
         let Some(dbg) = debug_object(&m.path) else {
             return vec![FrameText {
                 addr: shown,
@@ -464,6 +517,22 @@ impl Symbolizer {
             }];
         }
         dbg.frames(shown, probe, &object)
+    }
+
+    /// What identifies a stack's frames across the processes of a run:
+    /// each address as (object, address less load bias, exact), the object
+    /// by a run-wide number (`u32::MAX`: in no known object, with the
+    /// address as it is). Two stacks with the same signature have the same
+    /// frames.
+    pub fn signature(&self, addrs: &[u64]) -> Vec<(u32, u64, bool)> {
+        addrs
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| match self.module_of(a) {
+                Some(m) => (object_number(&m.path), a.wrapping_sub(m.bias), i == 0),
+                None => (u32::MAX, a, i == 0),
+            })
+            .collect()
     }
 
     /// The data symbol containing `addr` and the offset into it, for

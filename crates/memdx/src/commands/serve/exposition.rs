@@ -4,6 +4,7 @@
 //! (cgroups) are `memdx_*`.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
 
 use memdx_proc::cgroup::CgroupMemory;
 use memdx_proc::pressure::MemoryPressure;
@@ -16,6 +17,8 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+use super::trend::{TrendGauge, VERDICTS};
+
 /// What one scrape read.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -27,8 +30,10 @@ pub struct Snapshot {
     pub pressure: Option<MemoryPressure>,
     /// Every process (PSS where readable).
     pub processes: Vec<ProcessMemory>,
-    /// Cgroups (v2) that processes are charged to, by path.
+    /// Cgroups that processes are charged to, by path.
     pub cgroups: Vec<(String, CgroupMemory)>,
+    /// The watched targets' trends (`--watch*`).
+    pub trends: Vec<TrendGauge>,
 }
 
 /// node_exporter's `untyped` (OpenMetrics `unknown`): /proc/vmstat fields
@@ -191,15 +196,118 @@ pub fn registry(s: &Snapshot) -> Registry {
     }
     reg.register(
         "memdx_cgroup_memory_bytes",
-        "cgroup v2 memory: memory.current, working set (current - inactive_file), anon, file, swap",
+        "cgroup memory: memory.current (v1 usage_in_bytes), working set (current - inactive_file), anon, file, swap",
         cg_memory,
     );
     reg.register(
         "memdx_cgroup_memory_max_bytes",
-        "cgroup v2 memory.max (cgroups with a limit only)",
+        "cgroup memory.max (v1 limit_in_bytes; cgroups with a limit only)",
         cg_max,
     );
+    register_trends(&mut reg, &s.trends);
     reg
+}
+
+type FloatFamily = Family<GroupLabels, Gauge<f64, AtomicU64>>;
+
+/// memdx's trend gauges of the watched targets (`--watch*`). Every series
+/// has the labels `kind` (pid, name, cgroup), `target` (the PID, the regex,
+/// the cgroup path) and `metric` (the judged figure); a figure that does not
+/// apply now (no rate yet, not growing) has no series.
+fn register_trends(reg: &mut Registry, trends: &[TrendGauge]) {
+    if trends.is_empty() {
+        return;
+    }
+    let labels = |g: &TrendGauge| -> GroupLabels {
+        vec![
+            ("kind".into(), g.kind.into()),
+            ("target".into(), g.target.clone()),
+            ("metric".into(), g.metric.into()),
+        ]
+    };
+    let family = || FloatFamily::default();
+    let (bytes, samples, verdict) = (family(), family(), family());
+    let (slope, lower, upper) = (family(), family(), family());
+    let (remaining, ttl, earliest, latest) = (family(), family(), family(), family());
+    for g in trends {
+        let l = labels(g);
+        let set = |f: &FloatFamily, v: Option<f64>| {
+            if let Some(v) = v.filter(|v| v.is_finite()) {
+                f.get_or_create(&l).set(v);
+            }
+        };
+        set(&bytes, g.bytes);
+        set(&samples, Some(g.samples as f64));
+        set(&slope, g.rate.map(|r| r.slope));
+        set(&lower, g.rate.map(|r| r.lower));
+        set(&upper, g.rate.map(|r| r.upper));
+        set(&remaining, g.remaining_bytes);
+        set(&ttl, g.time_to_limit.map(|t| t.estimate_s));
+        set(&earliest, g.time_to_limit.map(|t| t.earliest_s));
+        set(&latest, g.time_to_limit.and_then(|t| t.latest_s));
+        for name in VERDICTS {
+            let mut l = l.clone();
+            l.push(("verdict".into(), name.into()));
+            verdict
+                .get_or_create(&l)
+                .set(if name == g.verdict { 1.0 } else { 0.0 });
+        }
+    }
+    let families: [(&str, &str, FloatFamily); 10] = [
+        (
+            "memdx_trend_memory_bytes",
+            "the judged figure at the last sample",
+            bytes,
+        ),
+        (
+            "memdx_trend_samples",
+            "samples in the window the trend is judged on (after the warm-up)",
+            samples,
+        ),
+        (
+            "memdx_trend_verdict",
+            "1 for the current verdict (memdx watch's analysis), 0 for the others",
+            verdict,
+        ),
+        (
+            "memdx_trend_slope_bytes_per_second",
+            "Theil-Sen slope of the judged figure (a sawtooth: of its troughs)",
+            slope,
+        ),
+        (
+            "memdx_trend_slope_lower_bytes_per_second",
+            "lower end of the slope's 95% confidence interval",
+            lower,
+        ),
+        (
+            "memdx_trend_slope_upper_bytes_per_second",
+            "upper end of the slope's 95% confidence interval",
+            upper,
+        ),
+        (
+            "memdx_trend_limit_remaining_bytes",
+            "room left before the limit: the cgroup's memory.max, else MemAvailable",
+            remaining,
+        ),
+        (
+            "memdx_trend_time_to_limit_seconds",
+            "time until the limit is reached at the slope (growing only)",
+            ttl,
+        ),
+        (
+            "memdx_trend_time_to_limit_earliest_seconds",
+            "time to the limit at the upper end of the slope's interval",
+            earliest,
+        ),
+        (
+            "memdx_trend_time_to_limit_latest_seconds",
+            "time to the limit at the lower end of the slope's interval (absent: maybe never)",
+            latest,
+        ),
+    ];
+    for (name, help, f) in families {
+        reg.register(name, help, f);
+    }
 }
 
 /// The registry as text: OpenMetrics 1.0 (`openmetrics`) or the Prometheus
@@ -261,6 +369,7 @@ mod tests {
                 proc_(3, "sshd", 8192, None),
             ],
             cgroups: Vec::new(),
+            trends: Vec::new(),
         }
     }
 
@@ -341,5 +450,121 @@ mod tests {
             !text.contains(r#"memdx_cgroup_memory_max_bytes{cgroup="/user.slice"}"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn cgroup_v1_memory_from_the_fixture_tree() {
+        let root = memdx_proc::ProcRoot::new(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/fixtures/cgroup/v1-hybrid"),
+        );
+        let snap = Snapshot {
+            cgroups: ["/system.slice/web.service", "/user.slice"]
+                .into_iter()
+                .map(|p| (p.to_string(), CgroupMemory::read(&root, p).unwrap()))
+                .collect(),
+            ..Snapshot::default()
+        };
+        let (text, _) = encode(&registry(&snap), false);
+        let web = r#"cgroup="/system.slice/web.service""#;
+        for line in [
+            format!(r#"memdx_cgroup_memory_bytes{{{web},memtype="current"}} 322961408"#),
+            format!(r#"memdx_cgroup_memory_bytes{{{web},memtype="working_set"}} 249561088"#),
+            format!(r#"memdx_cgroup_memory_bytes{{{web},memtype="anon"}} 209715200"#),
+            format!(r#"memdx_cgroup_memory_bytes{{{web},memtype="file"}} 104857600"#),
+            format!(r#"memdx_cgroup_memory_bytes{{{web},memtype="swap"}} 1048576"#),
+            format!(r#"memdx_cgroup_memory_max_bytes{{{web}}} 536870912"#),
+            r#"memdx_cgroup_memory_bytes{cgroup="/user.slice",memtype="working_set"} 0"#
+                .to_string(),
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        // limit_in_bytes 9223372036854771712 is v1's "no limit": no max series.
+        assert!(
+            !text.contains(r#"memdx_cgroup_memory_max_bytes{cgroup="/user.slice"}"#),
+            "{text}"
+        );
+        // No swap accounting in user.slice: no swap series.
+        assert!(
+            !text.contains(r#"cgroup="/user.slice",memtype="swap""#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn trend_gauges_carry_the_verdict_the_interval_and_the_time_to_limit() {
+        let rate = memdx_trend::SlopeEstimate {
+            slope: 1048576.0,
+            lower: 900000.0,
+            upper: 1200000.0,
+            confidence: 0.95,
+            intercept: 0.0,
+        };
+        let growing = TrendGauge {
+            kind: "pid",
+            target: "42".into(),
+            metric: "pss",
+            samples: 30,
+            bytes: Some(5e7),
+            verdict: "growing",
+            rate: Some(rate),
+            remaining_bytes: Some(3600.0 * 1048576.0),
+            time_to_limit: memdx_trend::time_to_limit(&rate, 0.0, 3600.0 * 1048576.0),
+        };
+        let stable = TrendGauge {
+            kind: "cgroup",
+            target: "/system.slice/web.service".into(),
+            metric: "working_set",
+            verdict: "stable",
+            time_to_limit: None,
+            ..growing.clone()
+        };
+        let snap = Snapshot {
+            trends: vec![growing, stable],
+            ..Snapshot::default()
+        };
+        let (text, _) = encode(&registry(&snap), false);
+        let pid = r#"kind="pid",target="42",metric="pss""#;
+        let cg = r#"kind="cgroup",target="/system.slice/web.service",metric="working_set""#;
+        for line in [
+            format!("memdx_trend_slope_bytes_per_second{{{pid}}} 1048576.0"),
+            format!("memdx_trend_slope_lower_bytes_per_second{{{pid}}} 900000.0"),
+            format!("memdx_trend_slope_upper_bytes_per_second{{{pid}}} 1200000.0"),
+            format!("memdx_trend_time_to_limit_seconds{{{pid}}} 3600.0"),
+            format!("memdx_trend_time_to_limit_earliest_seconds{{{pid}}} 3145.728"),
+            format!("memdx_trend_time_to_limit_latest_seconds{{{pid}}} 4194.304"),
+            format!("memdx_trend_verdict{{{pid},verdict=\"growing\"}} 1.0"),
+            format!("memdx_trend_verdict{{{pid},verdict=\"stable\"}} 0.0"),
+            format!("memdx_trend_verdict{{{cg},verdict=\"stable\"}} 1.0"),
+            format!("memdx_trend_verdict{{{cg},verdict=\"growing\"}} 0.0"),
+            format!("memdx_trend_samples{{{cg}}} 30.0"),
+            "# TYPE memdx_trend_time_to_limit_seconds gauge".to_string(),
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        // Not growing: no time to the limit for the cgroup.
+        assert!(
+            !text.contains(&format!("memdx_trend_time_to_limit_seconds{{{cg}}}")),
+            "{text}"
+        );
+        // Six verdict series per target.
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("memdx_trend_verdict{"))
+                .count(),
+            12
+        );
+    }
+
+    #[test]
+    fn no_watched_targets_no_trend_metrics() {
+        let (text, _) = encode(&registry(&snapshot()), false);
+        assert!(!text.contains("memdx_trend_"), "{text}");
     }
 }

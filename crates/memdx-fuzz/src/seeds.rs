@@ -1,0 +1,312 @@
+//! Seed inputs per target: the repository's test fixtures (real files from
+//! real machines), plus inputs made here for the binary formats (event
+//! stream, recording database) and for the formats without fixtures.
+
+use std::path::{Path, PathBuf};
+
+use crate::join_parts;
+
+/// The repository root (this crate lives in `crates/memdx-fuzz`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every file under `dir`, recursively, sorted (so the seed order, and the
+/// smoke run's mutations, are the same everywhere).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(t) if t.is_file() => out.push(p),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn fixtures() -> Vec<PathBuf> {
+    walk(&repo_root().join("tests/fixtures"))
+}
+
+fn name_of(p: &Path) -> &str {
+    p.file_name().and_then(|n| n.to_str()).unwrap_or("")
+}
+
+fn parent_name(p: &Path) -> &str {
+    p.parent().map(name_of).unwrap_or("")
+}
+
+fn read_all(paths: impl IntoIterator<Item = PathBuf>) -> Vec<Vec<u8>> {
+    paths
+        .into_iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .collect()
+}
+
+/// Fixture files named `name` whose directory is `parent` (any when `None`).
+fn named(name: &str, parent: Option<&str>) -> Vec<Vec<u8>> {
+    read_all(
+        fixtures()
+            .into_iter()
+            .filter(|p| name_of(p) == name && parent.is_none_or(|d| parent_name(p) == d)),
+    )
+}
+
+/// Files ending in `ext` under `dir` (relative to the repository root).
+fn with_ext(dir: &str, ext: &str) -> Vec<Vec<u8>> {
+    read_all(
+        walk(&repo_root().join(dir))
+            .into_iter()
+            .filter(|p| name_of(p).ends_with(ext)),
+    )
+}
+
+/// Multi-file seeds: for each fixture directory holding `files[key]`,
+/// the listed files joined in order (absent ones empty).
+fn trees(files: &[&str], key: usize) -> Vec<Vec<u8>> {
+    let dirs: Vec<PathBuf> = fixtures()
+        .into_iter()
+        .filter(|p| name_of(p) == files[key])
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
+    dirs.iter()
+        .map(|d| {
+            let parts: Vec<Vec<u8>> = files
+                .iter()
+                .map(|f| std::fs::read(d.join(f)).unwrap_or_default())
+                .collect();
+            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            join_parts(&refs)
+        })
+        .collect()
+}
+
+fn texts(list: &[&str]) -> Vec<Vec<u8>> {
+    list.iter().map(|s| s.as_bytes().to_vec()).collect()
+}
+
+/// The seeds of target `name` (empty for an unknown name): its fixtures,
+/// then the inputs fuzzing once failed on (`regressions/<name>/`).
+pub fn seeds(name: &str) -> Vec<Vec<u8>> {
+    let regressions = read_all(walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("regressions")
+            .join(name),
+    ));
+    let mut seeds = fixture_seeds(name);
+    if !seeds.is_empty() {
+        seeds.extend(regressions);
+    }
+    seeds
+}
+
+fn fixture_seeds(name: &str) -> Vec<Vec<u8>> {
+    match name {
+        "meminfo" => named("meminfo", None),
+        "stat" => named("stat", Some("proc")),
+        "vmstat" => named("vmstat", Some("proc")),
+        "diskstats" => named("diskstats", None),
+        "slabinfo" => named("slabinfo", None),
+        "smaps" => [named("smaps", None), named("smaps_rollup", None)].concat(),
+        "pressure" => texts(&[
+            "some avg10=0.00 avg60=0.12 avg300=0.04 total=123456\n\
+             full avg10=0.00 avg60=0.05 avg300=0.01 total=65432\n",
+            "some avg10=1.50 avg60=0.00 avg300=0.00 total=0\n",
+        ]),
+        "uptime_loadavg" => [
+            named("uptime", None),
+            texts(&["0.52 0.58 0.59 3/1024 12345\n", "12345.67 24680.12\n"]),
+        ]
+        .concat(),
+        "cgroup_memory_stat" => named("memory.stat", None),
+        "cgroup_dir" => trees(
+            &[
+                "memory.current",
+                "memory.max",
+                "memory.high",
+                "memory.peak",
+                "memory.swap.current",
+                "memory.stat",
+            ],
+            0,
+        ),
+        "process" => trees(
+            &[
+                "status",
+                "smaps_rollup",
+                "stat",
+                "cgroup",
+                "cmdline",
+                "statm",
+            ],
+            0,
+        )
+        .into_iter()
+        .map(|mut s| {
+            // The fixtures have no statm; give each tree one.
+            s.extend_from_slice(b"\xff2048 512 256 10 0 300 0\n");
+            s
+        })
+        .collect(),
+        "utmp" => [named("utmp", None), vec![utmp_record(7, b"alice")]].concat(),
+        "kmemleak" => with_ext("tests/fixtures/kmemleak", ".txt"),
+        "kmsg" => [
+            with_ext("tests/fixtures/oom", ".txt"),
+            read_all([repo_root().join("tests/fixtures/kmemleak/kmsg-6.8.txt")]),
+        ]
+        .concat(),
+        "oom" => with_ext("tests/fixtures/oom", ".txt"),
+        "kallsyms" => [
+            read_all([repo_root().join("tests/fixtures/kmemleak/kallsyms-6.13.txt")]),
+            texts(&[
+                "ffffffff81000000 T _stext\nffffffff81001000 t do_one_initcall\n\
+                 ffffffffc0a01000 t leak_init\t[kmemleak_test]\n",
+            ]),
+        ]
+        .concat(),
+        "slab" => [
+            with_ext("tests/fixtures/slab", ".txt"),
+            named("slabinfo", None).into_iter().take(4).collect(),
+        ]
+        .concat(),
+        "suppressions" => [
+            with_ext("crates/memdx-supp", ".supp"),
+            with_ext("crates/memdx-report/tests/programs", ".supp"),
+            with_ext("tests/programs", ".supp"),
+            texts(&["definite,possible", "all", "none"]),
+        ]
+        .concat(),
+        "valgrind_xml" => xml_seeds(),
+        "report_json" => json_seeds(),
+        "event_stream" => event_seeds(),
+        "record_db" => db_seed().into_iter().collect(),
+        "record_counters" => {
+            let mut out = Vec::new();
+            memdx_record::counters::encode([(1, 10), (2, 20), (300, u64::MAX)], &mut out);
+            vec![out, Vec::new()]
+        }
+        "units_and_options" => texts(&[
+            "10s",
+            "1.5GiB",
+            "250ms",
+            "5MB/s",
+            "-1h",
+            "now",
+            "1765087200.5",
+            "2026-12-07T06:00:00Z",
+            "2026-12-07 06:00:00",
+            "-rss,+pss,uss",
+            "working-set",
+            "%mem",
+        ]),
+        _ => Vec::new(),
+    }
+}
+
+fn xml_seeds() -> Vec<Vec<u8>> {
+    with_ext("crates/memdx-fuzz/seeds/valgrind_xml", ".xml")
+}
+
+/// JSON reports: the XML seeds read and written as memdx's JSON.
+fn json_seeds() -> Vec<Vec<u8>> {
+    xml_seeds()
+        .iter()
+        .filter_map(|x| memdx_report::xml::read(&String::from_utf8_lossy(x)).ok())
+        .filter_map(|r| {
+            let mut out = Vec::new();
+            memdx_report::json::write(&r, &mut out).ok().map(|()| out)
+        })
+        .collect()
+}
+
+fn utmp_record(kind: i16, user: &[u8]) -> Vec<u8> {
+    // struct utmp on x86_64 glibc: 384 bytes; ut_type first, ut_user at 44.
+    let mut r = vec![0u8; 384];
+    r[0..2].copy_from_slice(&kind.to_le_bytes());
+    r[44..44 + user.len()].copy_from_slice(user);
+    r
+}
+
+/// Streams as the runtime writes them: a header, then one record of every
+/// kind the encoder knows.
+fn event_seeds() -> Vec<Vec<u8>> {
+    use memdx_events::{AllocKind, Dealloc, Encoder, Header, VERSION};
+    let header = Header {
+        version: VERSION,
+        pointer_size: 8,
+        pid: 4242,
+        ppid: 1,
+        flags: 0,
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut e = Encoder::new(&mut buf);
+    e.module(
+        0x5555_0000_0000,
+        0x5555_0000_1000,
+        0x5555_0000_9000,
+        b"/usr/bin/prog",
+    );
+    e.stack(1, &[0x5555_0000_1234, 0x5555_0000_2345, 0x7fff_0000_0001]);
+    e.alloc(0x6000_0000_0010, 24, AllocKind::Malloc, 1);
+    e.alloc(0x6000_0000_0050, 100, AllocKind::New, 1);
+    e.free(0x6000_0000_0010, Dealloc::Free, 1);
+    e.command_line(b"./prog\0arg\0");
+    e.note(1, "a note");
+    e.scan_stats(3, 4096, 1000);
+    e.heuristic_total(memdx_events::Heuristic::StdString, 32, 1);
+    e.fatal_signal(11, 1, 0x10, 1);
+    e.stack_overflow(4242, 0x7fff_0000_0000);
+    e.fault_regs(&[7; memdx_events::FAULT_REGS]);
+    e.report_end(true);
+    let records = e.finish().map(<[u8]>::to_vec).unwrap_or_default();
+    let mut stream = header.encode().to_vec();
+    stream.extend_from_slice(&records);
+    vec![stream, header.encode().to_vec()]
+}
+
+/// A recording with two samples, made by the store itself.
+fn db_seed() -> Option<Vec<u8>> {
+    use memdx_record::{CgroupSample, ProcessSample, Sample, Store};
+    let dir = std::env::temp_dir().join(format!("memdx-fuzz-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let path = dir.join("seed.db");
+    let _ = std::fs::remove_file(&path);
+    {
+        let mut store = Store::open(&path).ok()?;
+        let meminfo = named("meminfo", None).into_iter().next()?;
+        let meminfo = memdx_proc::MemInfo::parse(&String::from_utf8_lossy(&meminfo)).ok()?;
+        for (i, rss) in [(0.0, 1 << 20), (10.0, 2 << 20)] {
+            let sample = Sample {
+                time: 1.765e9 + i,
+                meminfo: meminfo.clone(),
+                processes: vec![ProcessSample {
+                    pid: 100,
+                    name: "leaky".into(),
+                    cmdline: "./leaky --grow".into(),
+                    cgroup: Some("/user.slice".into()),
+                    rss: Some(rss),
+                    ..Default::default()
+                }],
+                cgroups: vec![CgroupSample {
+                    path: "/user.slice".into(),
+                    current: rss,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            store.insert(&sample).ok()?;
+        }
+    }
+    let bytes = std::fs::read(&path).ok();
+    let _ = std::fs::remove_dir_all(&dir);
+    bytes
+}

@@ -1,0 +1,247 @@
+//! The targets. Each `run` gives the bytes to one parser (or a reader over
+//! a scratch tree built from them) and drops the answer: the type says it
+//! is `Ok` or a typed error; the harness catches panics, hangs and memory
+//! blow-ups.
+
+use std::path::Path;
+
+use memdx_kernel::kmemleak::{self, group, Filter, GroupBy, Layout};
+use memdx_kernel::{kallsyms, kmsg, oom, slab};
+use memdx_proc as proc;
+
+use crate::tree::Scratch;
+use crate::{split_parts, Target};
+
+/// Text as the readers get it from a file: lossy UTF-8, as
+/// `memdx_kernel::read_text` reads, so every byte string reaches the parser.
+fn text(data: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(data)
+}
+
+macro_rules! target {
+    ($name:literal, [$($covers:literal),* $(,)?], $run:expr) => {
+        Target {
+            name: $name,
+            covers: &[$($covers),*],
+            run: $run,
+        }
+    };
+}
+
+/// Every target, in the order the smoke run takes them.
+pub static TARGETS: &[Target] = &[
+    target!("meminfo", ["memdx-proc/src/meminfo.rs:parse"], |d| {
+        let _ = proc::MemInfo::parse(&text(d));
+    }),
+    target!("stat", ["memdx-proc/src/stat.rs:parse"], |d| {
+        let _ = proc::ProcStat::parse(&text(d));
+    }),
+    target!("vmstat", ["memdx-proc/src/vmstat.rs:parse"], |d| {
+        let _ = proc::VmStat::parse(&text(d));
+    }),
+    target!("diskstats", ["memdx-proc/src/diskstats.rs:parse"], |d| {
+        let _ = proc::DiskStats::parse(&text(d));
+    }),
+    target!("slabinfo", ["memdx-proc/src/slabinfo.rs:parse"], |d| {
+        let _ = proc::SlabInfo::parse(&text(d));
+    }),
+    target!("smaps", ["memdx-proc/src/smaps.rs:parse_breakdown"], |d| {
+        let _ = proc::smaps::parse_breakdown(&text(d));
+    }),
+    target!("pressure", ["memdx-proc/src/pressure.rs:parse"], |d| {
+        let _ = proc::pressure::MemoryPressure::parse(&text(d));
+    }),
+    target!(
+        "uptime_loadavg",
+        [
+            "memdx-proc/src/uptime.rs:parse",
+            "memdx-proc/src/loadavg.rs:parse"
+        ],
+        |d| {
+            let t = text(d);
+            let _ = proc::Uptime::parse(&t);
+            let _ = proc::LoadAvg::parse(&t);
+        }
+    ),
+    target!(
+        "cgroup_memory_stat",
+        ["memdx-proc/src/cgroup.rs:parse"],
+        |d| {
+            let _ = proc::MemoryStat::parse(&text(d));
+        }
+    ),
+    // memory.current, memory.max, memory.high, memory.peak,
+    // memory.swap.current, memory.stat of one cgroup directory.
+    target!("cgroup_dir", [], |d| {
+        const FILES: [&str; 6] = [
+            "memory.current",
+            "memory.max",
+            "memory.high",
+            "memory.peak",
+            "memory.swap.current",
+            "memory.stat",
+        ];
+        let parts = split_parts(d, FILES.len());
+        Scratch::with(|dir| {
+            let files: Vec<(&str, &[u8])> = FILES.iter().copied().zip(parts).collect();
+            Scratch::write_files(dir, &files);
+            let _ = proc::CgroupMemory::read_dir(dir);
+        });
+    }),
+    // /proc/1/{status,smaps_rollup,stat,cgroup,cmdline,statm}: the process
+    // reader (ps, top) and the statm reader (top's fast path).
+    target!("process", ["memdx-proc/src/process.rs:parse_cgroup"], |d| {
+        const FILES: [&str; 6] = [
+            "status",
+            "smaps_rollup",
+            "stat",
+            "cgroup",
+            "cmdline",
+            "statm",
+        ];
+        let parts = split_parts(d, FILES.len());
+        let _ = proc::process::parse_cgroup(&text(parts[3]));
+        Scratch::with(|dir| {
+            let pid_dir = dir.join("proc/1");
+            let files: Vec<(&str, &[u8])> = FILES.iter().copied().zip(parts).collect();
+            Scratch::write_files(&pid_dir, &files);
+            let root = proc::ProcRoot::new(dir);
+            let opts = proc::process::ReadOptions {
+                smaps: true,
+                cgroup: true,
+                cpu: true,
+            };
+            let _ = proc::process::read_process(&root, 1, opts, &mut Vec::new());
+            let _ = proc::statm::StatmReader::new(root, 1).read_all();
+        });
+    }),
+    target!("utmp", [], |d| {
+        let _ = proc::utmp::count_in(d);
+    }),
+    target!(
+        "kmemleak",
+        [
+            "memdx-kernel/src/kmemleak/parse.rs:parse_report",
+            "memdx-kernel/src/kmemleak/parse.rs:parse_with_layout",
+            "memdx-kernel/src/kmemleak/record.rs:parse_symbol",
+        ],
+        |d| {
+            let t = text(d);
+            if let Ok(objs) = kmemleak::parse_report(&t, "fuzz") {
+                let _ = group(&objs, GroupBy::Function, &Filter::default());
+                let _ = group(&objs, GroupBy::Backtrace, &Filter::default());
+                let _ = group(&objs, GroupBy::Crc, &Filter::default());
+            }
+            let _ = kmemleak::parse::parse_with_layout(&t, "fuzz", Layout::Debugfs);
+            let _ = kmemleak::parse::parse_with_layout(&t, "fuzz", Layout::KernelLog);
+            for line in t.lines().take(64) {
+                let _ = kmemleak::record::parse_symbol(line);
+            }
+        }
+    ),
+    target!("kmsg", ["memdx-kernel/src/kmsg.rs:parse_log"], |d| {
+        let t = text(d);
+        let _ = kmsg::is_kmsg_format(&t);
+        let dmesg = kmsg::kmsg_to_dmesg(&t);
+        let _ = kmsg::parse_log(&dmesg);
+        let _ = kmemleak::parse_report(&dmesg, "fuzz");
+        for line in t.lines().take(64) {
+            let _ = kmsg::strip_dmesg_prefix(line);
+        }
+    }),
+    target!("oom", ["memdx-kernel/src/oom/mod.rs:parse_events"], |d| {
+        let _ = oom::parse_events(&kmsg::parse_log(&text(d)));
+    }),
+    target!("kallsyms", ["memdx-kernel/src/kallsyms.rs:parse"], |d| {
+        let _ = kallsyms::Kallsyms::parse(&text(d), "fuzz");
+    }),
+    target!(
+        "slab",
+        ["memdx-kernel/src/slab/info.rs:parse_slabinfo"],
+        |d| {
+            let _ = slab::info::parse_slabinfo(&text(d), "fuzz");
+        }
+    ),
+    target!(
+        "suppressions",
+        [
+            "memdx-supp/src/parse.rs:parse",
+            "memdx-supp/src/lib.rs:parse_set"
+        ],
+        |d| {
+            let t = text(d);
+            let _ = memdx_supp::parse(&t, Path::new("fuzz.supp"));
+            let _ = memdx_supp::LeakKind::parse_set(&t);
+        }
+    ),
+    target!("valgrind_xml", ["memdx-report/src/xml/read.rs:read"], |d| {
+        let _ = memdx_report::xml::read(&text(d));
+    }),
+    target!("report_json", ["memdx-report/src/json.rs:read"], |d| {
+        let _ = memdx_report::json::read(&text(d));
+    }),
+    target!(
+        "event_stream",
+        [
+            "memdx-events/src/lib.rs:decode",
+            "memdx-events/src/lib.rs:decode_payload"
+        ],
+        |d| {
+            let mut reader = memdx_events::EventReader::new(d);
+            if reader.read_header().is_ok() {
+                while let Ok(Some(_)) = reader.next_event() {}
+            }
+            // The payload decoder alone: first byte the tag, the rest the payload.
+            if let Some((&tag, payload)) = d.split_first() {
+                let _ = memdx_events::decode_payload(tag, payload);
+            }
+        }
+    ),
+    // A recording (SQLite file) as `memdx report` reads it.
+    target!("record_db", [], |d| {
+        Scratch::with(|dir| {
+            let db = dir.join("rec.db");
+            Scratch::write_files(dir, &[("rec.db", d)]);
+            for extra in ["rec.db-wal", "rec.db-shm", "rec.db-journal"] {
+                let _ = std::fs::remove_file(dir.join(extra));
+            }
+            if let Ok(store) = memdx_record::Store::open_to_read(&db) {
+                let opts = memdx_record::report::ReportOptions {
+                    top: 5,
+                    ..Default::default()
+                };
+                let _ = memdx_record::report::build(&store, &opts);
+            }
+        });
+    }),
+    target!(
+        "record_counters",
+        ["memdx-record/src/counters.rs:decode"],
+        |d| {
+            let _ = memdx_record::counters::decode(d);
+        }
+    ),
+    target!(
+        "units_and_options",
+        [
+            "memdx-record/src/timespec.rs:parse",
+            "memdx-units/src/parse.rs:parse_duration",
+            "memdx-units/src/parse.rs:parse_bytes",
+            "memdx-units/src/parse.rs:parse_rate",
+            "memdx-model/src/ps.rs:parse",
+            "memdx-model/src/ps.rs:parse_sort",
+            "memdx-model/src/watch.rs:parse",
+        ],
+        |d| {
+            let t = text(d);
+            let _ = memdx_units::parse_duration(&t);
+            let _ = memdx_units::parse_bytes(&t);
+            let _ = memdx_units::parse_rate(&t);
+            let _ =
+                memdx_record::timespec::parse(&t, 1.7e9, |s| memdx_units::parse_duration(s).ok());
+            let _ = memdx_model::ps::Column::parse(&t);
+            let _ = memdx_model::ps::parse_sort(&t);
+            let _ = memdx_model::watch::Metric::parse(&t);
+        }
+    ),
+];

@@ -1,0 +1,391 @@
+//! Replays a recording's events into per-site figures: live bytes at the
+//! peak, at exit, bytes and blocks allocated, temporaries.
+//!
+//! Memory: one entry per distinct stack, plus the blocks live at the
+//! moment being replayed (the address map needed to pair a release with
+//! its allocation); nothing per event.
+//!
+//! The per-site figures at the peak are kept without copying every site at
+//! every new peak: each site remembers its live bytes as they were at the
+//! last peak it lived through (`snap`), taken lazily the first time it
+//! changes after that peak.
+//!
+//! A temporary is a block released before any other block was allocated
+//! (heaptrack's definition): the typical `malloc`, use, `free` of a buffer.
+//!
+//! In sampled recordings every recorded block stands for
+//! [`weight`]`(size, interval)` blocks and that many times its bytes, an
+//! unbiased estimate of the real figures.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::format::{Event, FastMap, SymFrame};
+use crate::reader::Record;
+
+/// How the profiled program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Exit {
+    /// It exited with this status.
+    Exited(i32),
+    /// It was killed by this signal.
+    Signaled(i32),
+    /// The stream ended without the runtime's last burst (the recording
+    /// holds everything up to its last flush).
+    Cut,
+}
+
+/// The weight of a recorded block of `size` bytes when allocations were
+/// sampled at a mean interval of `interval` bytes (0: not sampled): the
+/// inverse of the probability that a Poisson process of that rate over
+/// allocated bytes puts a sample point in the block. Blocks of `interval`
+/// bytes or more are always recorded.
+pub fn weight(size: u64, interval: u64) -> f64 {
+    if interval == 0 || size >= interval {
+        return 1.0;
+    }
+    let p = -(-(size.max(1) as f64) / interval as f64).exp_m1();
+    1.0 / p
+}
+
+/// Figures of one allocation site (a stack, or a group of them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SiteStats {
+    /// Blocks allocated.
+    pub allocations: f64,
+    /// Bytes allocated.
+    pub allocated_bytes: f64,
+    /// Blocks released before the next allocation.
+    pub temporaries: f64,
+    /// Bytes live at the program's heap peak.
+    pub peak_bytes: f64,
+    /// Blocks live at the peak.
+    pub peak_blocks: f64,
+    /// Bytes still live at exit (or at the end of the recording).
+    pub exit_bytes: f64,
+    /// Blocks still live at exit.
+    pub exit_blocks: f64,
+}
+
+impl SiteStats {
+    /// Adds another site's figures (grouping).
+    pub fn add(&mut self, o: &SiteStats) {
+        self.allocations += o.allocations;
+        self.allocated_bytes += o.allocated_bytes;
+        self.temporaries += o.temporaries;
+        self.peak_bytes += o.peak_bytes;
+        self.peak_blocks += o.peak_blocks;
+        self.exit_bytes += o.exit_bytes;
+        self.exit_blocks += o.exit_blocks;
+    }
+}
+
+#[derive(Default)]
+struct SiteState {
+    stats: SiteStats,
+    live_bytes: f64,
+    live_blocks: f64,
+    snap_bytes: f64,
+    snap_blocks: f64,
+    snap_version: u64,
+}
+
+/// One site of a summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Site {
+    /// The stack id.
+    pub stack: u32,
+    /// Its frames, symbolized when the recording has symbols (else only
+    /// addresses).
+    pub frames: Vec<SymFrame>,
+    /// Its figures.
+    pub stats: SiteStats,
+}
+
+/// Everything `memdx heap` prints, from one recording.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The program's pid.
+    pub pid: u32,
+    /// Its arguments.
+    pub command: Vec<String>,
+    /// Mean bytes between samples (0: every allocation was recorded).
+    pub sample_interval: u64,
+    /// How it ended (None: the recording has no end frame).
+    pub exit: Option<Exit>,
+    /// Nanoseconds from the start to the last event or the end.
+    pub duration_ns: u64,
+    /// The largest number of bytes live at once.
+    pub peak_bytes: f64,
+    /// Blocks live then.
+    pub peak_blocks: f64,
+    /// When (nanoseconds since the start).
+    pub peak_time_ns: u64,
+    /// Blocks allocated.
+    pub allocations: f64,
+    /// Bytes allocated.
+    pub allocated_bytes: f64,
+    /// Blocks released before the next allocation.
+    pub temporaries: f64,
+    /// Bytes still live at the end.
+    pub exit_bytes: f64,
+    /// Blocks still live at the end.
+    pub exit_blocks: f64,
+    /// Every site.
+    pub sites: Vec<Site>,
+}
+
+/// A recording being replayed.
+#[derive(Default)]
+pub struct Analysis {
+    pid: u32,
+    command: Vec<String>,
+    interval: u64,
+    live: FastMap<u64, (u32, u64)>,
+    sites: FastMap<u32, SiteState>,
+    stacks: HashMap<u32, Vec<u64>>,
+    symbols: HashMap<u32, Vec<SymFrame>>,
+    total_bytes: f64,
+    total_blocks: f64,
+    peak_bytes: f64,
+    peak_blocks: f64,
+    peak_time: u64,
+    peak_version: u64,
+    last_alloc: Option<u64>,
+    allocations: f64,
+    allocated_bytes: f64,
+    temporaries: f64,
+    last_time: u64,
+    exit: Option<Exit>,
+}
+
+impl SiteState {
+    /// Takes the snapshot at the last peak before the site's first change
+    /// after it.
+    fn touch(&mut self, version: u64) {
+        if self.snap_version != version {
+            self.snap_bytes = self.live_bytes;
+            self.snap_blocks = self.live_blocks;
+            self.snap_version = version;
+        }
+    }
+}
+
+impl Analysis {
+    /// An empty replay.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replays one record.
+    pub fn add(&mut self, rec: Record) {
+        match rec {
+            Record::Meta {
+                sample_interval,
+                pid,
+                cmdline,
+            } => {
+                self.interval = sample_interval;
+                self.pid = pid;
+                self.command = cmdline
+                    .split(|&b| b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+            }
+            Record::Modules(_) => {}
+            Record::Stacks(s) => self.stacks.extend(s),
+            Record::Symbols(s) => self.symbols.extend(s),
+            Record::Events(ev) => {
+                for e in ev {
+                    self.event(e);
+                }
+            }
+            Record::End { exit, end_time } => {
+                self.exit = Some(exit);
+                self.last_time = self.last_time.max(end_time);
+            }
+        }
+    }
+
+    fn event(&mut self, e: Event) {
+        match e {
+            Event::Alloc {
+                time,
+                ptr,
+                size,
+                stack,
+            } => {
+                self.last_time = self.last_time.max(time);
+                if self.live.contains_key(&ptr) {
+                    // A release that was never seen (a thread's record lost
+                    // at a fork, or a realloc race): the old block is gone.
+                    self.release(ptr, false);
+                }
+                let w = weight(size, self.interval);
+                let version = self.peak_version;
+                let s = self.sites.entry(stack).or_default();
+                s.touch(version);
+                s.live_bytes += w * size as f64;
+                s.live_blocks += w;
+                s.stats.allocations += w;
+                s.stats.allocated_bytes += w * size as f64;
+                self.live.insert(ptr, (stack, size));
+                self.total_bytes += w * size as f64;
+                self.total_blocks += w;
+                self.allocations += w;
+                self.allocated_bytes += w * size as f64;
+                self.last_alloc = Some(ptr);
+                if self.total_bytes > self.peak_bytes {
+                    self.peak_bytes = self.total_bytes;
+                    self.peak_blocks = self.total_blocks;
+                    self.peak_time = time;
+                    self.peak_version += 1;
+                }
+            }
+            Event::Free { time, ptr } => {
+                self.last_time = self.last_time.max(time);
+                let temporary = self.last_alloc == Some(ptr);
+                self.release(ptr, temporary);
+                self.last_alloc = None;
+            }
+        }
+    }
+
+    fn release(&mut self, ptr: u64, temporary: bool) {
+        // Releases of blocks not recorded (allocated before recording
+        // started, or not sampled) change nothing.
+        let Some((stack, size)) = self.live.remove(&ptr) else {
+            return;
+        };
+        let w = weight(size, self.interval);
+        let version = self.peak_version;
+        let s = self.sites.entry(stack).or_default();
+        s.touch(version);
+        s.live_bytes -= w * size as f64;
+        s.live_blocks -= w;
+        if temporary {
+            s.stats.temporaries += w;
+            self.temporaries += w;
+        }
+        self.total_bytes -= w * size as f64;
+        self.total_blocks -= w;
+    }
+
+    /// The figures so far.
+    pub fn summary(&self) -> Summary {
+        let mut sites: Vec<Site> = self
+            .sites
+            .iter()
+            .map(|(&stack, s)| {
+                let (peak_bytes, peak_blocks) = if s.snap_version == self.peak_version {
+                    (s.snap_bytes, s.snap_blocks)
+                } else {
+                    (s.live_bytes, s.live_blocks)
+                };
+                let frames = self.symbols.get(&stack).cloned().unwrap_or_else(|| {
+                    self.stacks
+                        .get(&stack)
+                        .map(|f| {
+                            f.iter()
+                                .map(|&addr| SymFrame {
+                                    addr,
+                                    ..SymFrame::default()
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                });
+                Site {
+                    stack,
+                    frames,
+                    stats: SiteStats {
+                        peak_bytes,
+                        peak_blocks,
+                        exit_bytes: s.live_bytes,
+                        exit_blocks: s.live_blocks,
+                        ..s.stats.clone()
+                    },
+                }
+            })
+            .collect();
+        sites.sort_by_key(|s| s.stack);
+        Summary {
+            pid: self.pid,
+            command: self.command.clone(),
+            sample_interval: self.interval,
+            exit: self.exit,
+            duration_ns: self.last_time,
+            peak_bytes: self.peak_bytes,
+            peak_blocks: self.peak_blocks,
+            peak_time_ns: self.peak_time,
+            allocations: self.allocations,
+            allocated_bytes: self.allocated_bytes,
+            temporaries: self.temporaries,
+            exit_bytes: self.total_bytes,
+            exit_blocks: self.total_blocks,
+            sites,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alloc(time: u64, ptr: u64, size: u64, stack: u32) -> Event {
+        Event::Alloc {
+            time,
+            ptr,
+            size,
+            stack,
+        }
+    }
+    fn free(time: u64, ptr: u64) -> Event {
+        Event::Free { time, ptr }
+    }
+
+    #[test]
+    fn sites_at_the_peak_are_what_was_live_then_not_at_the_end() {
+        let mut a = Analysis::new();
+        a.add(Record::Events(vec![
+            alloc(1, 0x10, 100, 1),
+            alloc(2, 0x20, 50, 2),
+            free(3, 0x10),          // not a temporary: 0x20 came after it
+            alloc(4, 0x30, 300, 1), // peak: 350 (300 from site 1, 50 from 2)
+            free(5, 0x30),          // a temporary
+            alloc(6, 0x40, 10, 2),
+        ]));
+        let s = a.summary();
+        assert_eq!(
+            (s.peak_bytes, s.peak_blocks, s.peak_time_ns),
+            (350.0, 2.0, 4)
+        );
+        assert_eq!(
+            (s.allocations, s.allocated_bytes, s.temporaries),
+            (4.0, 460.0, 1.0)
+        );
+        assert_eq!((s.exit_bytes, s.exit_blocks), (60.0, 2.0));
+        let site1 = &s.sites[0].stats;
+        let site2 = &s.sites[1].stats;
+        assert_eq!(
+            (site1.peak_bytes, site1.exit_bytes, site1.temporaries),
+            (300.0, 0.0, 1.0)
+        );
+        assert_eq!(
+            (site2.peak_bytes, site2.exit_bytes, site2.allocations),
+            (50.0, 60.0, 2.0)
+        );
+    }
+
+    #[test]
+    fn sampled_blocks_weigh_the_inverse_of_their_chance() {
+        assert_eq!(weight(100, 0), 1.0);
+        assert_eq!(weight(1 << 20, 1 << 19), 1.0);
+        let w = weight(1024, 1 << 19);
+        let p = 1.0 - (-1024.0f64 / 524288.0).exp();
+        assert!((w - 1.0 / p).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,95 @@
+//! `memdx heap`'s recordings and what is read from them.
+//!
+//! A recording is written while the profiled program runs (by the CLI, from
+//! the runtime's event stream) and read by `memdx heap report`. It is built
+//! to stay usable on long runs: allocations refer to interned stacks by id
+//! (each stack is stored once), events are delta-coded and compressed in
+//! independent frames, and a reader replays them with memory proportional
+//! to the distinct stacks plus the blocks live at any one time, never to
+//! the number of events.
+//!
+//! # File format (version 1)
+//!
+//! All fixed-size integers are little-endian. The file starts with a
+//! 16-byte header: magic `b"MDXHEAP\0"`, version u16 (`1`), 6 reserved bytes
+//! (0). Frames follow, each:
+//!
+//! | size | field |
+//! |---|---|
+//! | 1 | kind ([`FrameKind`]) |
+//! | 4 | length of the payload once inflated |
+//! | 4 | length of the stored (deflated) payload |
+//! | 4 | CRC-32 of the stored payload |
+//! | n | the payload, raw deflate |
+//!
+//! Inside a payload, numbers are LEB128 varints (`v`) and byte strings are
+//! a varint length and the bytes (`s`):
+//!
+//! | kind | payload |
+//! |---|---|
+//! | 1 `Meta` | sample interval v (0: every allocation), pid v, command line s (arguments separated by NUL) |
+//! | 2 `Modules` | count v, then per module: bias v, start v, end v, path s |
+//! | 3 `Stacks` | count v, then per stack: id v, frame count v, return addresses v (innermost first; frame 0 is the allocator entry point) |
+//! | 4 `Events` | count v, then per event: time delta × 2 + op v (op `0` allocation, `1` release); an allocation then has size v, stack id v; a release the distance back to the allocation it ends v (1: the latest allocation) |
+//! | 5 `Symbols` | count v, then per stack: id v, frame count v, per frame: function s, file s, line v, object s (empty: unknown); the frames as `memdx check` prints them, inlined frames expanded, cut below `main` |
+//! | 6 `End` | exit kind v (0 exited, 1 killed by a signal, 2 stream cut), status or signal v, program end time v |
+//!
+//! Times are microseconds since the program started, each event's the delta
+//! from the previous event of the file. Allocations are numbered from 0 in
+//! file order; the file keeps no addresses (a release names its
+//! allocation by number, which is all a report needs and compresses far
+//! better than addresses). The recorder writes
+//! `Meta` first, then, as the program runs, `Stacks` and `Modules` before
+//! the first `Events` frame that refers to them; `Symbols` and `End` when
+//! the program has ended. A recording whose writer was killed ends at its
+//! last whole frame; the reader reports a damaged frame (bad CRC, bad
+//! length, undecodable payload) as an error naming the frame's offset,
+//! after everything before it.
+//!
+//! ```
+//! use memdx_heap::{Writer, Reader, Record, Event};
+//! let mut file = Vec::new();
+//! let mut w = Writer::new(&mut file).unwrap();
+//! w.meta(0, 42, b"prog").unwrap();
+//! w.stacks(&[(1, vec![0x1000, 0x2000])]).unwrap();
+//! w.events(&[Event::Alloc { time: 5, ptr: 0x10, size: 24, stack: 1 },
+//!            Event::Free { time: 9, ptr: 0x10 }]).unwrap();
+//! w.finish().unwrap();
+//! let records: Vec<Record> = Reader::new(&file[..]).unwrap().map(|r| r.unwrap()).collect();
+//! assert_eq!(records.len(), 3);
+//! ```
+
+#![deny(missing_docs)]
+
+mod analysis;
+mod format;
+mod reader;
+pub mod render;
+mod writer;
+
+pub use analysis::{weight, Analysis, Exit, SiteStats, Summary};
+pub use format::{Event, FrameKind, SymFrame};
+pub use reader::{Reader, Record};
+pub use writer::Writer;
+
+/// What can go wrong reading or writing a recording.
+#[derive(Debug, thiserror::Error)]
+pub enum HeapError {
+    /// The underlying file failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The file does not start with a recording's header.
+    #[error("not a memdx heap recording (bad magic at offset 0)")]
+    BadMagic,
+    /// A version this reader does not know.
+    #[error("recording version {0} is not supported (this memdx reads version 1)")]
+    Version(u16),
+    /// A frame is damaged.
+    #[error("damaged frame at offset {offset}: {what}")]
+    Corrupt {
+        /// Byte offset of the frame's first byte in the file.
+        offset: u64,
+        /// What is wrong with it.
+        what: String,
+    },
+}

@@ -1,0 +1,376 @@
+//! Reads a recording frame by frame: memory for one frame at a time.
+
+use std::io::Read;
+
+use flate2::read::DeflateDecoder;
+
+use crate::format::{
+    Event, FrameKind, Get, SymFrame, FRAME_PREFIX, HEADER_LEN, MAGIC, MAX_PAYLOAD, VERSION,
+};
+use crate::{Exit, HeapError};
+
+/// One frame's content.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// Sample interval (0: every allocation), pid, command line.
+    Meta {
+        /// Mean bytes between samples; 0: every allocation recorded.
+        sample_interval: u64,
+        /// The program's pid.
+        pid: u32,
+        /// Arguments separated by NUL bytes.
+        cmdline: Vec<u8>,
+    },
+    /// Loaded objects: (bias, start, end, path).
+    Modules(Vec<(u64, u64, u64, Vec<u8>)>),
+    /// Stack definitions: (id, return addresses).
+    Stacks(Vec<(u32, Vec<u64>)>),
+    /// Events in program order.
+    Events(Vec<Event>),
+    /// Symbolized stacks.
+    Symbols(Vec<(u32, Vec<SymFrame>)>),
+    /// How the program ended and when (nanoseconds since its start).
+    End {
+        /// Exit status, fatal signal, or a cut stream.
+        exit: Exit,
+        /// Nanoseconds since the start.
+        end_time: u64,
+    },
+}
+
+/// A recording's frames, in order. After an error the iterator ends.
+pub struct Reader<R: Read> {
+    input: R,
+    offset: u64,
+    last_us: u64,
+    next_seq: u64,
+    failed: bool,
+}
+
+impl<R: Read> Reader<R> {
+    /// Checks the header.
+    pub fn new(mut input: R) -> Result<Self, HeapError> {
+        let mut h = [0u8; HEADER_LEN];
+        input.read_exact(&mut h).map_err(|_| HeapError::BadMagic)?;
+        if h[..8] != MAGIC {
+            return Err(HeapError::BadMagic);
+        }
+        let version = u16::from_le_bytes([h[8], h[9]]);
+        if version != VERSION {
+            return Err(HeapError::Version(version));
+        }
+        Ok(Reader {
+            input,
+            offset: HEADER_LEN as u64,
+            last_us: 0,
+            next_seq: 0,
+            failed: false,
+        })
+    }
+
+    /// Byte offset of the next frame.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn corrupt(&self, what: impl Into<String>) -> HeapError {
+        HeapError::Corrupt {
+            offset: self.offset,
+            what: what.into(),
+        }
+    }
+
+    /// Reads up to `buf.len()` bytes; how many were read (fewer at the end).
+    fn fill(&mut self, buf: &mut [u8]) -> Result<usize, HeapError> {
+        let mut n = 0;
+        while n < buf.len() {
+            match self.input.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(n)
+    }
+
+    fn next_record(&mut self) -> Result<Option<Record>, HeapError> {
+        let mut head = [0u8; FRAME_PREFIX];
+        let got = self.fill(&mut head)?;
+        if got == 0 {
+            return Ok(None);
+        }
+        if got < FRAME_PREFIX {
+            return Err(self.corrupt(format!(
+                "truncated frame header ({got} of {FRAME_PREFIX} bytes)"
+            )));
+        }
+        let kind = FrameKind::from_u8(head[0])
+            .ok_or_else(|| self.corrupt(format!("unknown frame kind {}", head[0])))?;
+        let u32_at =
+            |o: usize| u32::from_le_bytes([head[o], head[o + 1], head[o + 2], head[o + 3]]);
+        let (raw_len, stored_len, crc) = (u32_at(1), u32_at(5), u32_at(9));
+        if raw_len > MAX_PAYLOAD || stored_len > MAX_PAYLOAD {
+            return Err(self.corrupt(format!("implausible frame length {stored_len}/{raw_len}")));
+        }
+        let mut stored = vec![0u8; stored_len as usize];
+        let got = self.fill(&mut stored)?;
+        if got < stored.len() {
+            return Err(self.corrupt(format!("truncated frame ({got} of {stored_len} bytes)")));
+        }
+        if crc32fast::hash(&stored) != crc {
+            return Err(self.corrupt("checksum mismatch"));
+        }
+        let mut raw = Vec::with_capacity(raw_len as usize);
+        DeflateDecoder::new(&stored[..])
+            .take(u64::from(raw_len) + 1)
+            .read_to_end(&mut raw)
+            .map_err(|e| self.corrupt(format!("cannot inflate: {e}")))?;
+        if raw.len() != raw_len as usize {
+            return Err(self.corrupt(format!(
+                "inflated to {} bytes, header says {raw_len}",
+                raw.len()
+            )));
+        }
+        let rec = self
+            .decode(kind, &raw)
+            .ok_or_else(|| self.corrupt(format!("malformed {kind:?} payload")))?;
+        self.offset += (FRAME_PREFIX + stored.len()) as u64;
+        Ok(Some(rec))
+    }
+
+    fn decode(&mut self, kind: FrameKind, raw: &[u8]) -> Option<Record> {
+        let mut g = Get(raw);
+        let rec = match kind {
+            FrameKind::Meta => Record::Meta {
+                sample_interval: g.v()?,
+                pid: u32::try_from(g.v()?).ok()?,
+                cmdline: g.s()?.to_vec(),
+            },
+            FrameKind::Modules => {
+                let n = g.count()?;
+                let mut m = Vec::with_capacity(n);
+                for _ in 0..n {
+                    m.push((g.v()?, g.v()?, g.v()?, g.s()?.to_vec()));
+                }
+                Record::Modules(m)
+            }
+            FrameKind::Stacks => {
+                let n = g.count()?;
+                let mut s = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let id = u32::try_from(g.v()?).ok()?;
+                    let k = g.count()?;
+                    let mut f = Vec::with_capacity(k);
+                    for _ in 0..k {
+                        f.push(g.v()?);
+                    }
+                    s.push((id, f));
+                }
+                Record::Stacks(s)
+            }
+            FrameKind::Events => {
+                let n = g.count()?;
+                let mut ev = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let head = g.v()?;
+                    let us = self.last_us.checked_add(head >> 1)?;
+                    self.last_us = us;
+                    let time = us.checked_mul(1000)?;
+                    if head & 1 == 0 {
+                        ev.push(Event::Alloc {
+                            time,
+                            ptr: self.next_seq,
+                            size: g.v()?,
+                            stack: u32::try_from(g.v()?).ok()?,
+                        });
+                        self.next_seq += 1;
+                    } else {
+                        let back = g.v()?;
+                        if back == 0 {
+                            return None;
+                        }
+                        ev.push(Event::Free {
+                            time,
+                            ptr: self.next_seq.checked_sub(back)?,
+                        });
+                    }
+                }
+                Record::Events(ev)
+            }
+            FrameKind::Symbols => {
+                let n = g.count()?;
+                let mut s = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let id = u32::try_from(g.v()?).ok()?;
+                    let k = g.count()?;
+                    let mut f = Vec::with_capacity(k);
+                    for _ in 0..k {
+                        f.push(SymFrame {
+                            addr: g.v()?,
+                            function: g.opt()?,
+                            file: g.opt()?,
+                            line: u32::try_from(g.v()?).ok()?,
+                            object: g.opt()?,
+                        });
+                    }
+                    s.push((id, f));
+                }
+                Record::Symbols(s)
+            }
+            FrameKind::End => {
+                let kind = g.v()?;
+                let value = g.v()? as u32 as i32;
+                let end_time = g.v()?;
+                let exit = match kind {
+                    0 => Exit::Exited(value),
+                    1 => Exit::Signaled(value),
+                    2 => Exit::Cut,
+                    _ => return None,
+                };
+                Record::End { exit, end_time }
+            }
+        };
+        g.0.is_empty().then_some(rec)
+    }
+}
+
+impl<R: Read> Iterator for Reader<R> {
+    type Item = Result<Record, HeapError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match self.next_record() {
+            Ok(r) => r.map(Ok),
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Writer;
+
+    fn sample() -> Vec<u8> {
+        let alloc = |time, ptr, size, stack| Event::Alloc {
+            time,
+            ptr,
+            size,
+            stack,
+        };
+        let mut w = Writer::new(Vec::new()).unwrap();
+        w.meta(0, 7, b"prog\0arg").unwrap();
+        w.stacks(&[(1, vec![0x1000, 0x2000]), (2, vec![0x1000])])
+            .unwrap();
+        w.events(&[
+            alloc(10_000, 0x7f00_0000_1000, 100, 1),
+            alloc(20_000, 0x5000, 7, 2),
+            Event::Free {
+                time: 30_000,
+                ptr: 0x7f00_0000_1000,
+            },
+            // Never allocated: left out.
+            Event::Free {
+                time: 31_000,
+                ptr: 0x9999,
+            },
+        ])
+        .unwrap();
+        w.events(&[Event::Free {
+            time: 45_000,
+            ptr: 0x5000,
+        }])
+        .unwrap();
+        w.end(Exit::Exited(3), 50).unwrap();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn every_frame_round_trips_with_releases_naming_their_allocation() {
+        let file = sample();
+        let recs: Vec<Record> = Reader::new(&file[..])
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(recs.len(), 5);
+        // Read back, blocks are named by their allocation's number.
+        let alloc = |time, ptr, size, stack| Event::Alloc {
+            time,
+            ptr,
+            size,
+            stack,
+        };
+        assert_eq!(
+            recs[2],
+            Record::Events(vec![
+                alloc(10_000, 0, 100, 1),
+                alloc(20_000, 1, 7, 2),
+                Event::Free {
+                    time: 30_000,
+                    ptr: 0
+                },
+            ])
+        );
+        assert_eq!(
+            recs[3],
+            Record::Events(vec![Event::Free {
+                time: 45_000,
+                ptr: 1
+            }])
+        );
+        assert_eq!(
+            recs[4],
+            Record::End {
+                exit: Exit::Exited(3),
+                end_time: 50
+            }
+        );
+    }
+
+    #[test]
+    fn a_flipped_byte_is_reported_at_its_frame_after_the_frames_before_it() {
+        let mut file = sample();
+        // The third frame (the first Events frame): find its offset.
+        let mut r = Reader::new(&file[..]).unwrap();
+        r.next();
+        r.next();
+        let at = r.offset() as usize;
+        file[at + FRAME_PREFIX + 2] ^= 0x55;
+        let recs: Vec<_> = Reader::new(&file[..]).unwrap().collect();
+        assert_eq!(recs.len(), 3);
+        assert!(recs[0].is_ok() && recs[1].is_ok());
+        let err = recs[2].as_ref().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("damaged frame at offset {at}: checksum mismatch")
+        );
+    }
+
+    #[test]
+    fn a_recording_cut_mid_frame_reads_up_to_the_cut() {
+        let file = sample();
+        let cut = &file[..file.len() - 4];
+        let recs: Vec<_> = Reader::new(cut).unwrap().collect();
+        assert_eq!(recs.len(), 5);
+        assert!(recs[..4].iter().all(|r| r.is_ok()));
+        assert!(recs[4]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("truncated frame"));
+    }
+
+    #[test]
+    fn other_files_are_refused_by_their_magic() {
+        assert!(matches!(
+            Reader::new(&b"ELF\x7f and more bytes"[..]),
+            Err(HeapError::BadMagic)
+        ));
+    }
+}

@@ -1,0 +1,638 @@
+//! Heap profiling mode (`memdx heap`): chosen by the CLI with `MEMDX_HEAP`
+//! in the environment (`MEMDX_HEAP_SAMPLE=BYTES` for sampling).
+//!
+//! Allocations go straight to glibc (no header, redzone, guard page,
+//! quarantine or leak scan); each one is recorded with its size, address,
+//! interned stack id and a time-stamp counter reading into one of
+//! [`SLOTS`] buffers in the runtime's private memory, picked by the thread
+//! (threads that hash alike share a buffer under its lock). When a buffer
+//! fills, all of them are swapped out at once under all their locks (a
+//! consistent cut: a release is never sent before its allocation) and sent
+//! to the CLI in one burst (`out::burst`, so no descriptor is held between
+//! bursts); at exit the last burst ends with `HeapEnd`. The record layouts
+//! are `memdx_events`' `HeapAlloc`/`HeapFree`.
+//!
+//! Sampling (`MEMDX_HEAP_SAMPLE=T`): a per-thread countdown of allocated
+//! bytes drawn from an exponential distribution of mean `T` (a Poisson
+//! process over allocated bytes, as tcmalloc and heapprofd do); a block
+//! that holds a sample point is recorded, with probability
+//! `1 - exp(-size/T)`, which the reader turns into an unbiased weight.
+//! Blocks of `T` bytes or more are always recorded. Releases are recorded
+//! only for sampled blocks, found in a small set (a counting filter in front of
+//! a locked open-addressing table, so most releases cost one load).
+//!
+//! A fork child stops recording (its recording would need its own stream;
+//! `--trace-children` is not done). Nothing here allocates through the
+//! interposed allocator, formats or panics.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+use libc::c_void;
+use memdx_events::{heap_alloc_record, heap_free_record};
+
+use crate::sys::{self, Racy, SpinLock};
+use crate::{out, stacks, tls};
+
+const UNKNOWN: u8 = 0;
+const CHECK: u8 = 1;
+const HEAP: u8 = 2;
+
+/// What every hook reads, in one cache line (a program that sweeps its
+/// cache would otherwise make each of them a miss on every call).
+#[repr(C, align(64))]
+struct Hot {
+    /// Which mode the runtime runs in, latched at the first hook call (or
+    /// the constructor, whichever comes first).
+    mode: AtomicU8,
+    /// Whether records are kept (off before the constructor, in a fork
+    /// child, after the last burst).
+    recording: AtomicBool,
+    /// Mean bytes between samples; 0: every allocation.
+    interval: AtomicU64,
+}
+
+static HOT: Hot = Hot {
+    mode: AtomicU8::new(UNKNOWN),
+    recording: AtomicBool::new(false),
+    interval: AtomicU64::new(0),
+};
+static MODE: &AtomicU8 = &HOT.mode;
+static RECORDING: &AtomicBool = &HOT.recording;
+static INTERVAL: &AtomicU64 = &HOT.interval;
+static FINISHED: AtomicBool = AtomicBool::new(false);
+/// glibc's malloc_usable_size (ours is exported under the name).
+static REAL_USABLE: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether the runtime profiles (`memdx heap`) rather than checks.
+#[inline(always)]
+pub fn on() -> bool {
+    // The checker's path first: one compare.
+    let m = MODE.load(Ordering::Relaxed);
+    if m == CHECK {
+        return false;
+    }
+    m == HEAP || decide()
+}
+
+#[cold]
+#[inline(never)]
+fn decide() -> bool {
+    let heap = sys::getenv(c"MEMDX_HEAP").is_some();
+    MODE.store(if heap { HEAP } else { CHECK }, Ordering::Relaxed);
+    heap
+}
+
+// ---- buffers -------------------------------------------------------------
+
+/// Buffers (threads share one when their thread pointers hash alike).
+const SLOTS: usize = 64;
+/// Bytes per buffer.
+const BUF: usize = 1 << 20;
+
+struct Slot {
+    lock: SpinLock,
+    active: Racy<*mut u8>,
+    spare: Racy<*mut u8>,
+    len: Racy<usize>,
+}
+
+impl Slot {
+    const fn new() -> Self {
+        Slot {
+            lock: SpinLock::new(),
+            active: Racy::new(core::ptr::null_mut()),
+            spare: Racy::new(core::ptr::null_mut()),
+            len: Racy::new(0),
+        }
+    }
+}
+
+static SLOT_TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
+/// One flush at a time; taken before the slots' locks.
+static FLUSH: SpinLock = SpinLock::new();
+/// The next stack id not sent yet.
+static STACKS_SENT: AtomicU32 = AtomicU32::new(1);
+
+#[inline(always)]
+fn slot() -> &'static Slot {
+    let h = (tls::thread_pointer() >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    &SLOT_TABLE[h >> (usize::BITS - 6)]
+}
+
+/// Appends one record to this thread's buffer, flushing every buffer when
+/// it is full. The caller has set the re-entry flag.
+#[inline(always)]
+fn append<const N: usize>(rec: &[u8; N]) {
+    let s = slot();
+    loop {
+        s.lock.lock();
+        // SAFETY: the slot's fields are only touched under its lock; the
+        // buffer holds BUF bytes.
+        unsafe {
+            let len = *s.len.get();
+            let buf = *s.active.get();
+            if !buf.is_null() && len + N <= BUF {
+                // A fixed-size copy (inlined: no call to the exported,
+                // checked memcpy).
+                *buf.add(len).cast::<[u8; N]>() = *rec;
+                *s.len.get() = len + N;
+                s.lock.unlock();
+                return;
+            }
+        }
+        s.lock.unlock();
+        if !RECORDING.load(Ordering::Relaxed) || !flush(false) {
+            return;
+        }
+    }
+}
+
+/// Sends every buffer in one burst (`last`: the process's final burst,
+/// ended by `HeapEnd`). False when there is nowhere to send.
+fn flush(last: bool) -> bool {
+    FLUSH.lock();
+    let mut taken = [(core::ptr::null_mut::<u8>(), 0usize); SLOTS];
+    for s in &SLOT_TABLE {
+        s.lock.lock();
+    }
+    for (s, t) in SLOT_TABLE.iter().zip(taken.iter_mut()) {
+        // SAFETY: under every slot's lock.
+        unsafe {
+            let len = *s.len.get();
+            if len > 0 {
+                core::ptr::swap(s.active.get(), s.spare.get());
+                *t = (*s.spare.get(), len);
+                *s.len.get() = 0;
+            }
+        }
+    }
+    for s in &SLOT_TABLE {
+        s.lock.unlock();
+    }
+    out::burst(|| {
+        out::emit(|e| e.heap_clock(now(), monotonic_ns()));
+        out::ensure_modules();
+        let upto = stacks::next_id();
+        for id in STACKS_SENT.load(Ordering::Relaxed)..upto {
+            out::ensure_stack(id);
+        }
+        STACKS_SENT.store(upto, Ordering::Relaxed);
+        for &(p, len) in &taken {
+            if len > 0 {
+                // SAFETY: the spare buffer holds `len` bytes of records and
+                // is ours until the next flush (under FLUSH).
+                out::emit_raw(unsafe { core::slice::from_raw_parts(p, len) });
+            }
+        }
+        if last {
+            out::emit(|e| e.heap_end());
+        }
+    });
+    FLUSH.unlock();
+    true
+}
+
+// ---- time ----------------------------------------------------------------
+
+/// The time-stamp counter (invariant and synchronized across cores on the
+/// x86-64 machines memdx supports); the CLI converts it with the
+/// `HeapClock` records.
+#[inline(always)]
+fn now() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: rdtsc has no preconditions.
+    unsafe {
+        core::arch::x86_64::_rdtsc()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    monotonic_ns()
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+// ---- sampling --------------------------------------------------------------
+
+/// Whether an allocation of `size` bytes is recorded: always when every
+/// allocation is; when sampling, when it holds a sample point. The common
+/// case (no sample point) is a subtraction on the thread's countdown.
+#[inline(always)]
+fn wanted(size: usize) -> bool {
+    let t = INTERVAL.load(Ordering::Relaxed);
+    if t == 0 || size as u64 >= t {
+        return true;
+    }
+    let td = tls::get();
+    let left = td.heap_countdown.get() - size as i64;
+    if left > 0 {
+        td.heap_countdown.set(left);
+        return false;
+    }
+    countdown_ran_out(td, size, t)
+}
+
+/// The countdown started at 0 (a new thread) or ran out inside this block:
+/// a new exponential gap starts (memoryless, so the block holds a sample
+/// point with probability 1 - exp(-size/T)).
+#[cold]
+#[inline(never)]
+fn countdown_ran_out(td: &tls::ThreadData, size: usize, t: u64) -> bool {
+    let first = td.heap_countdown.get() == 0;
+    td.heap_countdown.set(next_gap(td, t));
+    if first {
+        return wanted(size);
+    }
+    true
+}
+
+/// An exponential gap of mean `t` bytes (xorshift64* per thread).
+fn next_gap(td: &tls::ThreadData, t: u64) -> i64 {
+    let mut x = td.heap_rng.get();
+    if x == 0 {
+        x = now() ^ tls::thread_pointer() as u64 | 1;
+    }
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    td.heap_rng.set(x);
+    let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+    let u = ((r >> 11) + 1) as f64 / (1u64 << 53) as f64;
+    ((-u.ln() * t as f64) as i64).max(1)
+}
+
+/// The sampled blocks still live (sampling mode only).
+mod live_samples {
+    use core::sync::atomic::{AtomicU8, Ordering};
+
+    use crate::sys::{Racy, SpinLock};
+
+    const FILTER: usize = 1 << 11;
+    const CAP: usize = 1 << 16;
+    const MASK: usize = CAP - 1;
+
+    /// A counting filter of the live sampled blocks (saturating at 255,
+    /// changed under LOCK): a zero means "not sampled" without taking the
+    /// lock. Small (2 KiB: it must stay in cache, a miss on every release
+    /// costs more than the rest of the path); it counts live samples only,
+    /// so it stays nearly empty at usual intervals.
+    static COUNTS: [AtomicU8; FILTER] = [const { AtomicU8::new(0) }; FILTER];
+    static LOCK: SpinLock = SpinLock::new();
+    /// Linear probing, 0 for empty, backward-shift deletion.
+    static TABLE: Racy<[usize; CAP]> = Racy::new([0; CAP]);
+    static COUNT: Racy<usize> = Racy::new(0);
+
+    fn hash(p: usize) -> usize {
+        (p >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    fn slot(p: usize) -> &'static AtomicU8 {
+        &COUNTS[hash(p) >> (usize::BITS - 11)]
+    }
+
+    fn home(p: usize) -> usize {
+        hash(p) >> (usize::BITS - 16)
+    }
+
+    /// Remembers a sampled block; false when the set is full (the block
+    /// is then not recorded).
+    pub fn insert(p: usize) -> bool {
+        LOCK.lock();
+        // SAFETY: under LOCK.
+        let (t, n) = unsafe { (&mut *TABLE.get(), &mut *COUNT.get()) };
+        if *n >= CAP / 4 * 3 {
+            LOCK.unlock();
+            return false;
+        }
+        let mut i = home(p);
+        while t[i] != 0 && t[i] != p {
+            i = (i + 1) & MASK;
+        }
+        if t[i] == 0 {
+            *n += 1;
+        }
+        t[i] = p;
+        let c = slot(p);
+        let n = c.load(Ordering::Relaxed);
+        if n < u8::MAX {
+            c.store(n + 1, Ordering::Relaxed);
+        }
+        LOCK.unlock();
+        true
+    }
+
+    /// Whether `p` may be a sampled block (false: certainly not).
+    #[inline(always)]
+    pub fn maybe_sampled(p: usize) -> bool {
+        slot(p).load(Ordering::Relaxed) != 0
+    }
+
+    /// Forgets `p`; whether it was a sampled block.
+    pub fn remove(p: usize) -> bool {
+        maybe_sampled(p) && remove_locked(p)
+    }
+
+    fn remove_locked(p: usize) -> bool {
+        LOCK.lock();
+        // SAFETY: under LOCK.
+        let (t, n) = unsafe { (&mut *TABLE.get(), &mut *COUNT.get()) };
+        let mut i = home(p);
+        while t[i] != p {
+            if t[i] == 0 {
+                LOCK.unlock();
+                return false;
+            }
+            i = (i + 1) & MASK;
+        }
+        // Backward-shift deletion: move later entries of the run whose
+        // home is not in (i, j] into the hole.
+        let mut j = i;
+        loop {
+            j = (j + 1) & MASK;
+            let v = t[j];
+            if v == 0 {
+                break;
+            }
+            let k = home(v);
+            let stays = if i <= j {
+                i < k && k <= j
+            } else {
+                i < k || k <= j
+            };
+            if !stays {
+                t[i] = v;
+                i = j;
+            }
+        }
+        t[i] = 0;
+        *n -= 1;
+        let c = slot(p);
+        let k = c.load(Ordering::Relaxed);
+        if k < u8::MAX {
+            // A saturated counter stays (it may stand for more blocks).
+            c.store(k - 1, Ordering::Relaxed);
+        }
+        LOCK.unlock();
+        true
+    }
+
+    /// A fork child: the lock's holder may not exist any more.
+    pub fn reset_lock() {
+        LOCK.reset();
+    }
+}
+
+// ---- the hooks' profiling paths ----------------------------------------------
+
+/// Records a fresh block `p` of `size` bytes.
+#[inline(never)]
+fn record_alloc(p: *mut c_void, size: usize, entry: usize) {
+    let td = tls::get();
+    if p.is_null() || td.in_hook.get() || !RECORDING.load(Ordering::Relaxed) {
+        return;
+    }
+    let stack = stacks::capture_on(td, entry);
+    let time = now();
+    td.in_hook.set(true);
+    if INTERVAL.load(Ordering::Relaxed) == 0 || live_samples::insert(p as usize) {
+        append(&heap_alloc_record(p as u64, size as u64, stack, time));
+    }
+    td.in_hook.set(false);
+}
+
+/// Records the release of `p` (before glibc gets it back).
+#[inline(always)]
+fn on_free(p: *mut c_void) {
+    if INTERVAL.load(Ordering::Relaxed) != 0 && !live_samples::maybe_sampled(p as usize) {
+        return;
+    }
+    record_free(p);
+}
+
+#[inline(never)]
+fn record_free(p: *mut c_void) {
+    let td = tls::get();
+    if td.in_hook.get() || !RECORDING.load(Ordering::Relaxed) {
+        return;
+    }
+    if INTERVAL.load(Ordering::Relaxed) != 0 && !live_samples::remove(p as usize) {
+        return;
+    }
+    let time = now();
+    td.in_hook.set(true);
+    append(&heap_free_record(p as u64, time));
+    td.in_hook.set(false);
+}
+
+/// Allocates through glibc (`align` 0 or up to 16: plain; `zero`: calloc).
+///
+/// # Safety
+/// The C allocator contract.
+#[inline(never)]
+pub unsafe fn allocate(size: usize, align: usize, zero: bool, entry: usize) -> *mut c_void {
+    if !wanted(size) {
+        // Not sampled: glibc's allocator and nothing else (a tail call).
+        // SAFETY: forwarded.
+        return unsafe { raw_allocate(size, align, zero) };
+    }
+    // SAFETY: forwarded.
+    let p = unsafe { raw_allocate(size, align, zero) };
+    record_alloc(p, size, entry);
+    p
+}
+
+/// glibc's allocator for the request.
+///
+/// # Safety
+/// The C allocator contract.
+#[inline(always)]
+unsafe fn raw_allocate(size: usize, align: usize, zero: bool) -> *mut c_void {
+    // SAFETY: glibc's allocator with the caller's arguments.
+    unsafe {
+        if align > 16 {
+            sys::__libc_memalign(align, size)
+        } else if zero {
+            sys::__libc_calloc(1, size)
+        } else {
+            sys::__libc_malloc(size)
+        }
+    }
+}
+
+/// Releases through glibc.
+///
+/// # Safety
+/// The C allocator contract.
+#[inline(never)]
+pub unsafe fn release(p: *mut c_void) {
+    if p.is_null() {
+        return;
+    }
+    on_free(p);
+    // SAFETY: the program's block, given back as natively.
+    unsafe { sys::__libc_free(p) };
+}
+
+/// realloc through glibc: a release of the old block and an allocation of
+/// the new one.
+///
+/// # Safety
+/// The C allocator contract.
+pub unsafe fn realloc(p: *mut c_void, size: usize, entry: usize) -> *mut c_void {
+    if p.is_null() {
+        // SAFETY: forwarded.
+        return unsafe { allocate(size, 0, false, entry) };
+    }
+    // Recorded before glibc may hand the old address to another thread.
+    on_free(p);
+    // SAFETY: the program's block, as natively.
+    let q = unsafe { sys::__libc_realloc(p, size) };
+    if q.is_null() && size != 0 {
+        // The old block is still the program's: recorded again (its size
+        // as glibc knows it; the request's is not kept).
+        if wanted(size) {
+            record_alloc(p, usable_size(p), entry);
+        }
+        return q;
+    }
+    if wanted(size) {
+        record_alloc(q, size, entry);
+    }
+    q
+}
+
+/// glibc's malloc_usable_size.
+pub fn usable_size(p: *mut c_void) -> usize {
+    if p.is_null() {
+        return 0;
+    }
+    let f = REAL_USABLE.load(Ordering::Relaxed);
+    if f != 0 {
+        // SAFETY: glibc's malloc_usable_size, found by dlsym.
+        let f: unsafe extern "C" fn(*mut c_void) -> usize = unsafe { core::mem::transmute(f) };
+        // SAFETY: the program's block.
+        return unsafe { f(p) };
+    }
+    // glibc's chunk layout: the size word (flags in its low bits) just
+    // before the block; an mmapped chunk has one more word of overhead.
+    // SAFETY: p is a glibc block.
+    let word = unsafe { *(p as *const usize).sub(1) };
+    (word & !7).saturating_sub(if word & 2 != 0 { 16 } else { 8 })
+}
+
+// ---- start, fork, exit ---------------------------------------------------------
+
+/// The constructor's work in profiling mode: set up stack capture, the
+/// buffers and the stream, and start recording.
+pub fn init() {
+    crate::strmem::init();
+    if let Some(n) = sys::getenv(c"MEMDX_NUM_CALLERS").and_then(sys::parse_usize) {
+        stacks::NUM_CALLERS.store(n.clamp(1, stacks::CAPTURE), Ordering::Relaxed);
+    }
+    if let Some(t) = sys::getenv(c"MEMDX_HEAP_SAMPLE").and_then(sys::parse_usize) {
+        INTERVAL.store(t as u64, Ordering::Relaxed);
+    }
+    tls::init_fast_path(crate::preloaded());
+    let (lo, hi) = out::self_range(init as *const () as usize);
+    stacks::SELF_LO.store(lo, Ordering::Relaxed);
+    stacks::SELF_HI.store(hi, Ordering::Relaxed);
+    let mut warm = [core::ptr::null_mut(); 4];
+    // SAFETY: 4-entry buffer; loads the unwinder now, not inside a hook.
+    unsafe { sys::backtrace(warm.as_mut_ptr(), 4) };
+    stacks::CAPTURE_ON.store(true, Ordering::Release);
+    // SAFETY: dlsym with a static name.
+    let usable = unsafe { libc::dlsym(libc::RTLD_NEXT, c"malloc_usable_size".as_ptr()) };
+    REAL_USABLE.store(usable as usize, Ordering::Relaxed);
+    crate::threads::init();
+    let mem = sys::map_private_noreserve(SLOTS * 2 * BUF);
+    let Some(path) = sys::getenv(c"MEMDX_EVENTS_SOCK") else {
+        return;
+    };
+    if mem.is_null() {
+        return;
+    }
+    for (i, s) in SLOT_TABLE.iter().enumerate() {
+        // SAFETY: before any other thread exists; mem holds 2 * SLOTS
+        // buffers.
+        unsafe {
+            *s.active.get() = mem.add(2 * i * BUF);
+            *s.spare.get() = mem.add((2 * i + 1) * BUF);
+        }
+    }
+    out::configure(path);
+    let interval = INTERVAL.load(Ordering::Relaxed);
+    out::burst(|| {
+        out::emit(|e| {
+            e.heap_start(interval);
+            e.heap_clock(now(), monotonic_ns());
+        });
+        out::ensure_modules();
+    });
+    if sys::getenv(c"MEMDX_TRACE_CHILDREN") != Some(b"yes") {
+        for var in [
+            c"LD_PRELOAD",
+            c"MEMDX_EVENTS_SOCK",
+            c"MEMDX_NUM_CALLERS",
+            c"MEMDX_HEAP",
+            c"MEMDX_HEAP_SAMPLE",
+            c"MEMDX_TRACE_CHILDREN",
+        ] {
+            // SAFETY: unsetenv edits environ in place (no allocation).
+            unsafe { libc::unsetenv(var.as_ptr()) };
+        }
+    }
+    // SAFETY: registering plain C callbacks.
+    unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };
+    RECORDING.store(true, Ordering::Release);
+}
+
+/// Lock order: FLUSH, the slots, bursts, the stack interner (as `flush`
+/// takes them).
+extern "C" fn fork_prepare() {
+    FLUSH.lock();
+    for s in &SLOT_TABLE {
+        s.lock.lock();
+    }
+    out::lock_bursts();
+    stacks::lock();
+}
+
+extern "C" fn fork_parent() {
+    stacks::unlock();
+    out::unlock_bursts();
+    for s in &SLOT_TABLE {
+        s.lock.unlock();
+    }
+    FLUSH.unlock();
+}
+
+extern "C" fn fork_child() {
+    RECORDING.store(false, Ordering::Release);
+    stacks::reset_lock_in_child();
+    for s in &SLOT_TABLE {
+        s.lock.reset();
+    }
+    FLUSH.reset();
+    live_samples::reset_lock();
+    out::reset_in_child();
+}
+
+/// The process ends (ELF destructor, `_exit`): the last burst.
+pub fn finish() {
+    if FINISHED.swap(true, Ordering::AcqRel) || !RECORDING.load(Ordering::Acquire) {
+        return;
+    }
+    let td = tls::get();
+    let entered = !td.in_hook.replace(true);
+    flush(true);
+    RECORDING.store(false, Ordering::Release);
+    if entered {
+        td.in_hook.set(false);
+    }
+}

@@ -1,0 +1,462 @@
+//! Checked system call wrappers: write, read, pread/pread64,
+//! pwrite/pwrite64, send, sendto, recv, recvfrom, writev and readv. Before
+//! the call, the buffer range is checked against the heap blocks as
+//! memcheck checks a system call's memory parameters: a range that leaves
+//! the live block it starts in (past its end, or from its header), or that
+//! starts in a freed block still in a quarantine, is reported as Valgrind
+//! 3.19 words it, "Syscall param write(buf) points to unaddressable
+//! byte(s)", with the first unaddressable byte. The call itself is always
+//! glibc's wrapper (found with `dlsym(RTLD_NEXT)` at start), with the
+//! program's arguments: same result, same errno.
+
+use core::ffi::{c_int, c_void};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use memdx_events::{Access, AccessKind, Place, Routine};
+
+use crate::table::{self, Block};
+use crate::{access, guard, hooks, stacks};
+
+/// glibc's wrappers, by `Routine` wire value less [`FIRST`].
+static REAL: [AtomicUsize; 10] = [const { AtomicUsize::new(0) }; 10];
+/// Where Valgrind's frame 0 is for each: the wrapper's first `syscall`
+/// instruction (Valgrind shows the system call inside glibc's wrapper).
+static AT: [AtomicUsize; 10] = [const { AtomicUsize::new(0) }; 10];
+const FIRST: u8 = Routine::SysWrite as u8;
+
+/// Resolves glibc's wrappers; call from the constructor.
+pub fn init() {
+    let names: [(Routine, &core::ffi::CStr); 10] = [
+        (Routine::SysWrite, c"write"),
+        (Routine::SysRead, c"read"),
+        (Routine::SysPread64, c"pread64"),
+        (Routine::SysPwrite64, c"pwrite64"),
+        (Routine::SysSend, c"send"),
+        (Routine::SysSendto, c"sendto"),
+        (Routine::SysRecv, c"recv"),
+        (Routine::SysRecvfrom, c"recvfrom"),
+        (Routine::SysWritev, c"writev"),
+        (Routine::SysReadv, c"readv"),
+    ];
+    for (r, name) in names {
+        // SAFETY: dlsym with a static name.
+        let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize;
+        let i = usize::from(r as u8 - FIRST);
+        REAL[i].store(p, Ordering::Release);
+        AT[i].store(syscall_insn(p), Ordering::Release);
+    }
+}
+
+/// The address just after the first `syscall` instruction in the first 96
+/// bytes of glibc's function at `f` (the pc Valgrind reports for a system
+/// call), else `f`.
+fn syscall_insn(f: usize) -> usize {
+    if f == 0 {
+        return 0;
+    }
+    // SAFETY: glibc's code, mapped readable and executable; 96 bytes stay
+    // within the wrapper or the code right after it in the same segment.
+    let code = unsafe { core::slice::from_raw_parts(f as *const u8, 96) };
+    code.windows(2)
+        .position(|w| w == [0x0f, 0x05])
+        .map_or(f, |i| f + i + 2)
+}
+
+fn real(r: Routine) -> usize {
+    REAL[usize::from(r as u8 - FIRST)].load(Ordering::Acquire)
+}
+
+/// What the first unaddressable byte of a range is near.
+struct Bad {
+    addr: usize,
+    place: Place,
+    block: Block,
+    free_stack: u32,
+}
+
+/// The first unaddressable byte of `n` bytes at `p`, as far as the heap
+/// blocks tell: past the end of (or before) the live block `p` is in or
+/// next to, or `p` itself when it starts a freed block still held.
+fn first_bad(p: usize, n: usize) -> Option<Bad> {
+    if n == 0 || p < 4096 {
+        return None;
+    }
+    if let Some(b) = table::lookup_near(p).filter(|b| b.kind & table::INTERNAL == 0) {
+        let end = b.ptr + b.size;
+        let addr = if p < b.ptr {
+            p
+        } else if p.saturating_add(n) > end {
+            end.max(p)
+        } else {
+            return None;
+        };
+        return Some(Bad {
+            addr,
+            place: Place::InsideLive,
+            block: b,
+            free_stack: 0,
+        });
+    }
+    freed_at(p)
+}
+
+/// `p` as the start of a freed block still held (guarded or quarantined).
+fn freed_at(p: usize) -> Option<Bad> {
+    if guard::contains(p) {
+        return match guard::find(p) {
+            Some((false, b, free_stack)) if p >= b.ptr && p < b.ptr + b.size.max(1) => Some(Bad {
+                addr: p,
+                place: Place::InsideFreed,
+                block: b,
+                free_stack,
+            }),
+            _ => None,
+        };
+    }
+    // A quarantined block keeps its header, marked freed: read it only
+    // where it can be read (the pointer may be wild), then confirm.
+    if p % 16 != 0 || !access::readable(p - table::HEADER, table::HEADER) {
+        return None;
+    }
+    // SAFETY: readable, checked above; a header only if the block is
+    // found in a quarantine below.
+    let (b, _, freed, _) = unsafe { table::read_block(p) };
+    if !freed || b.size > table::MAX_SIZE_SEEN.load(Ordering::Relaxed) {
+        return None;
+    }
+    let f = table::find_freed(|f| f.ptr == p)?;
+    Some(Bad {
+        addr: p,
+        place: Place::InsideFreed,
+        block: Block {
+            ptr: f.ptr,
+            size: f.size,
+            stack: f.alloc_stack,
+            kind: 0,
+        },
+        free_stack: f.free_stack,
+    })
+}
+
+/// Checks the buffers of one call (`ranges`: address and length of each)
+/// and reports the first unaddressable one, keeping the program's errno.
+fn check(func: Routine, ranges: impl Iterator<Item = (usize, usize)>) {
+    if !hooks::enter_runtime() {
+        return;
+    }
+    let mut ranges = ranges;
+    if let Some(bad) = ranges.find_map(|(p, n)| first_bad(p, n)) {
+        let errno = crate::sys::errno();
+        let mut a = Access {
+            kind: AccessKind::SyscallParam,
+            func: Some(func),
+            addr: bad.addr as u64,
+            tid: hooks::thread_no(),
+            stack: stacks::capture(AT[usize::from(func as u8 - FIRST)].load(Ordering::Relaxed)),
+            place: bad.place,
+            block_start: bad.block.ptr as u64,
+            block_size: bad.block.size as u64,
+            alloc_stack: bad.block.stack,
+            free_stack: bad.free_stack,
+            ..Access::default()
+        };
+        if kernel_writes(func) && bad.place == Place::InsideLive {
+            // The kernel writes there next: Valgrind then holds those
+            // bytes addressable, so the block's damaged redzone is not
+            // reported again, and a header it overwrites is put back
+            // after the call (see `strmem::repair_header`).
+            table::note_overrun_reported(bad.block.ptr);
+            if bad.addr < bad.block.ptr && table::is_live(bad.block.ptr) {
+                // SAFETY: a live block.
+                let (w0, w1) = unsafe { table::header_words(bad.block.ptr) };
+                crate::tls::get().header_repair.set((bad.block.ptr, w0, w1));
+            }
+        }
+        if bad.addr >= bad.block.ptr + bad.block.size + 16 {
+            // Beyond the redzone: described by whatever is there.
+            a.place = Place::Unknown;
+            access::describe(bad.addr, &mut a);
+        }
+        access::send(&a);
+        crate::sys::set_errno(errno);
+    }
+    hooks::leave_runtime();
+}
+
+/// Whether the system call writes into the buffer.
+fn kernel_writes(func: Routine) -> bool {
+    matches!(
+        func,
+        Routine::SysRead
+            | Routine::SysPread64
+            | Routine::SysRecv
+            | Routine::SysRecvfrom
+            | Routine::SysReadv
+    )
+}
+
+/// Calls glibc's wrapper `r` (`$t` its type) with the caller's arguments,
+/// or makes system call `$nr` before the wrapper is resolved.
+macro_rules! call_real {
+    ($r:expr, $t:ty, $nr:expr, $($a:expr),*) => {{
+        let f = real($r);
+        if f == 0 {
+            // SAFETY: the system call with the caller's arguments.
+            unsafe { libc::syscall($nr, $($a),*) as _ }
+        } else {
+            // SAFETY: REAL holds glibc's wrapper of this type (dlsym).
+            let f: $t = unsafe { core::mem::transmute(f) };
+            // SAFETY: the caller's arguments, under the wrapper's contract.
+            unsafe { f($($a),*) }
+        }
+    }};
+}
+
+/// # Safety
+/// write(2)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: usize) -> isize {
+    check(Routine::SysWrite, [(buf as usize, n)].into_iter());
+    call_real!(
+        Routine::SysWrite,
+        unsafe extern "C" fn(c_int, *const c_void, usize) -> isize,
+        libc::SYS_write,
+        fd,
+        buf,
+        n
+    )
+}
+
+/// # Safety
+/// read(2)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
+    check(Routine::SysRead, [(buf as usize, n)].into_iter());
+    let r = call_real!(
+        Routine::SysRead,
+        unsafe extern "C" fn(c_int, *mut c_void, usize) -> isize,
+        libc::SYS_read,
+        fd,
+        buf,
+        n
+    );
+    crate::strmem::repair_header();
+    r
+}
+
+/// # Safety
+/// pread(2)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, n: usize, off: i64) -> isize {
+    check(Routine::SysPread64, [(buf as usize, n)].into_iter());
+    let r = call_real!(
+        Routine::SysPread64,
+        unsafe extern "C" fn(c_int, *mut c_void, usize, i64) -> isize,
+        libc::SYS_pread64,
+        fd,
+        buf,
+        n,
+        off
+    );
+    crate::strmem::repair_header();
+    r
+}
+
+/// # Safety
+/// pread(2)'s contract (the same function as pread64 on amd64).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, n: usize, off: i64) -> isize {
+    // SAFETY: forwarded.
+    unsafe { pread64(fd, buf, n, off) }
+}
+
+/// # Safety
+/// pwrite(2)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: usize, off: i64) -> isize {
+    check(Routine::SysPwrite64, [(buf as usize, n)].into_iter());
+    call_real!(
+        Routine::SysPwrite64,
+        unsafe extern "C" fn(c_int, *const c_void, usize, i64) -> isize,
+        libc::SYS_pwrite64,
+        fd,
+        buf,
+        n,
+        off
+    )
+}
+
+/// # Safety
+/// pwrite(2)'s contract (the same function as pwrite64 on amd64).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: usize, off: i64) -> isize {
+    // SAFETY: forwarded.
+    unsafe { pwrite64(fd, buf, n, off) }
+}
+
+/// # Safety
+/// send(2)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: usize, flags: c_int) -> isize {
+    check(Routine::SysSend, [(buf as usize, n)].into_iter());
+    let null = core::ptr::null::<c_void>();
+    let f = real(Routine::SysSend);
+    if f == 0 {
+        // SAFETY: send is sendto without an address.
+        return unsafe { libc::syscall(libc::SYS_sendto, fd, buf, n, flags, null, 0) as isize };
+    }
+    // SAFETY: glibc's send with the caller's arguments.
+    unsafe {
+        let f: unsafe extern "C" fn(c_int, *const c_void, usize, c_int) -> isize =
+            core::mem::transmute(f);
+        f(fd, buf, n, flags)
+    }
+}
+
+/// # Safety
+/// sendto(2)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    n: usize,
+    flags: c_int,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+) -> isize {
+    check(Routine::SysSendto, [(buf as usize, n)].into_iter());
+    call_real!(
+        Routine::SysSendto,
+        unsafe extern "C" fn(
+            c_int,
+            *const c_void,
+            usize,
+            c_int,
+            *const libc::sockaddr,
+            libc::socklen_t,
+        ) -> isize,
+        libc::SYS_sendto,
+        fd,
+        buf,
+        n,
+        flags,
+        addr,
+        len
+    )
+}
+
+/// # Safety
+/// recv(2)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: usize, flags: c_int) -> isize {
+    check(Routine::SysRecv, [(buf as usize, n)].into_iter());
+    let f = real(Routine::SysRecv);
+    if f == 0 {
+        let null = core::ptr::null_mut::<c_void>();
+        // SAFETY: recv is recvfrom without an address.
+        return unsafe {
+            libc::syscall(libc::SYS_recvfrom, fd, buf, n, flags, null, null) as isize
+        };
+    }
+    // SAFETY: glibc's recv with the caller's arguments.
+    let r = unsafe {
+        let f: unsafe extern "C" fn(c_int, *mut c_void, usize, c_int) -> isize =
+            core::mem::transmute(f);
+        f(fd, buf, n, flags)
+    };
+    crate::strmem::repair_header();
+    r
+}
+
+/// # Safety
+/// recvfrom(2)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    n: usize,
+    flags: c_int,
+    addr: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+) -> isize {
+    check(Routine::SysRecvfrom, [(buf as usize, n)].into_iter());
+    let r = call_real!(
+        Routine::SysRecvfrom,
+        unsafe extern "C" fn(
+            c_int,
+            *mut c_void,
+            usize,
+            c_int,
+            *mut libc::sockaddr,
+            *mut libc::socklen_t,
+        ) -> isize,
+        libc::SYS_recvfrom,
+        fd,
+        buf,
+        n,
+        flags,
+        addr,
+        len
+    );
+    crate::strmem::repair_header();
+    r
+}
+
+/// At most this many iovecs of a readv/writev call are checked.
+const IOV_CHECKED: usize = 64;
+
+/// The buffers of an iovec array: its first [`IOV_CHECKED`] entries, read
+/// through the kernel (a bad array is the kernel's EFAULT, not a fault
+/// here).
+fn iov_ranges(iov: *const libc::iovec, cnt: c_int) -> impl Iterator<Item = (usize, usize)> {
+    let zero = libc::iovec {
+        iov_base: core::ptr::null_mut(),
+        iov_len: 0,
+    };
+    let mut copy = [zero; IOV_CHECKED];
+    let want = usize::try_from(cnt).unwrap_or(0).min(IOV_CHECKED);
+    let mut got = 0;
+    if !iov.is_null() && want > 0 {
+        // SAFETY: the array viewed as bytes, to be filled by the kernel.
+        let bytes = unsafe {
+            core::slice::from_raw_parts_mut(
+                copy.as_mut_ptr().cast::<u8>(),
+                want * core::mem::size_of::<libc::iovec>(),
+            )
+        };
+        got = access::read_own(iov as usize, bytes) / core::mem::size_of::<libc::iovec>();
+    }
+    (0..got).map(move |i| (copy[i].iov_base as usize, copy[i].iov_len))
+}
+
+/// # Safety
+/// writev(2)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
+    check(Routine::SysWritev, iov_ranges(iov, cnt));
+    call_real!(
+        Routine::SysWritev,
+        unsafe extern "C" fn(c_int, *const libc::iovec, c_int) -> isize,
+        libc::SYS_writev,
+        fd,
+        iov,
+        cnt
+    )
+}
+
+/// # Safety
+/// readv(2)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
+    check(Routine::SysReadv, iov_ranges(iov, cnt));
+    let r = call_real!(
+        Routine::SysReadv,
+        unsafe extern "C" fn(c_int, *const libc::iovec, c_int) -> isize,
+        libc::SYS_readv,
+        fd,
+        iov,
+        cnt
+    );
+    crate::strmem::repair_header();
+    r
+}
