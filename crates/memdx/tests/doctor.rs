@@ -7,10 +7,11 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+
+use memdx_testkit::{Deadline, GroupChild, DEADLINE};
 
 use serde_json::Value;
 
@@ -270,7 +271,7 @@ fn program(name: &str) -> PathBuf {
             .args(["-O2", "-o"])
             .arg(&bin)
             .arg(&src)
-            .status()
+            .try_status_within(DEADLINE)
             .is_ok_and(|s| s.success());
         assert!(ok, "gcc could not build {}", src.display());
         built.push(name.to_string());
@@ -278,29 +279,17 @@ fn program(name: &str) -> PathBuf {
     bin
 }
 
-/// A running test program, killed and reaped on drop (its own deadline:
-/// each exits by itself after the SECONDS it is given).
-struct Prog(Child);
+/// A running test program in a process group of its own: dropping it kills
+/// the group (ps_sharer's child too). watch_mem also ends by itself after
+/// the SECONDS it is given.
+struct Prog(GroupChild);
 
 impl Prog {
     fn start(bin: &Path, args: &[&str]) -> Self {
-        Self(
-            Command::new(bin)
-                .args(args)
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        )
+        Self(GroupChild::spawn(Command::new(bin).args(args).stdout(Stdio::piped())).unwrap())
     }
     fn pid(&self) -> String {
         self.0.id().to_string()
-    }
-}
-
-impl Drop for Prog {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -364,15 +353,10 @@ fn a_stable_process_is_not_flagged() {
 fn a_process_sharing_a_large_mapping_is_charged_its_share() {
     // ps_sharer: parent and child share 32 MiB, then touch 16 / 8 MiB each.
     let mut p = Prog::start(&program("ps_sharer"), &[]);
-    let mut lines = BufReader::new(p.0.stdout.take().unwrap()).lines();
-    let mut pids = Vec::new();
-    while pids.len() < 2 {
-        let line = lines.next().expect("ps_sharer said ready").unwrap();
-        pids.push(line.trim_start_matches("ready ").to_string());
-    }
+    let stdout = p.0.child().stdout.take().unwrap();
+    let ready = memdx_testkit::read_lines_within(stdout, 2, Duration::from_secs(60));
+    assert!(ready.is_some(), "ps_sharer did not say ready within 60 s");
     let parent = p.pid();
-    // The child is not ours to wait for: killed with the parent on drop.
-    let child = Kill(pids.iter().find(|x| **x != parent).unwrap().clone());
     let out = doctor(&[&parent, "--duration", "0.5", "--json"], None);
     let v = json(&out);
     let t = one(&v, "who.target");
@@ -394,14 +378,4 @@ fn a_process_sharing_a_large_mapping_is_charged_its_share() {
             .contains("of its RSS is shared"),
         "{t:#}"
     );
-    drop(child);
-}
-
-/// A process that is not our child (ps_sharer's), killed on drop.
-struct Kill(String);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(&self.0).status();
-    }
 }
