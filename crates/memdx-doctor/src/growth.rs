@@ -46,6 +46,11 @@ pub(crate) fn series(o: &Observation) -> Vec<Finding> {
     let mut growing: Vec<Growing> = Vec::new();
     for s in &o.series {
         let a = classify(&s.points, &params);
+        // memdx-trend's fit can rise over a window that ends lower than it
+        // began (a process that freed, then grew again): not growth here.
+        if a.last_bytes - a.first_bytes < GROWTH_MIN_BYTES {
+            continue;
+        }
         if let Verdict::Growing { rate, .. } = a.verdict {
             growing.push(Growing {
                 series: s,
@@ -80,10 +85,12 @@ fn finding(g: &Growing, avail: Option<f64>) -> Finding {
         ),
         (None, None) => (None, String::new()),
     };
+    // Critical only when even the slowest plausible rate (the interval's
+    // lower end) reaches the limit soon, and soon after the window: a short
+    // window's burst is not.
+    let horizon = GROWTH_CRITICAL_TTL_S.min(GROWTH_CRITICAL_WINDOWS * g.span_s);
     let severity = match ttl {
-        // Critical only when even the slowest plausible rate (the interval's
-        // lower end) reaches the limit soon: a short window's burst is not.
-        Some(t) if t.latest_s.is_some_and(|s| s < GROWTH_CRITICAL_TTL_S) => Severity::Critical,
+        Some(t) if t.latest_s.is_some_and(|s| s < horizon) => Severity::Critical,
         _ => Severity::Warning,
     };
     let mut f = Finding::new(
@@ -140,6 +147,7 @@ pub(crate) fn slab(o: &Observation) -> Vec<Finding> {
         .filter(|t| t.growing && !t.reclaimable)
         .collect();
     found.sort_by(|a, b| b.slope_bytes_per_s.total_cmp(&a.slope_bytes_per_s));
+    let (kmemleak_line, next) = kmemleak_here(o);
     found
         .into_iter()
         .take(GROWTH_MAX_FINDINGS)
@@ -164,10 +172,47 @@ pub(crate) fn slab(o: &Observation) -> Vec<Finding> {
                 t.p_value
             ))
             .evidence("a kernel leak shows as an unreclaimable cache that only grows: kmemleak names its allocation sites when the kernel has it".to_string())
+            .evidence(kmemleak_line.clone())
             .figure("rate_bytes_per_s", t.slope_bytes_per_s)
             .figure("first_bytes", t.first_bytes as f64)
             .figure("last_bytes", t.last_bytes as f64)
-            .next("memdx kmemleak status".to_string())
+            .next(next.to_string())
         })
         .collect()
+}
+
+/// Whether kmemleak can name the allocation sites on this kernel: the
+/// evidence line (what blocks it, and the fix) and the next command.
+fn kmemleak_here(o: &Observation) -> (String, &'static str) {
+    use memdx_kernel::kmemleak::status::Verdict as Check;
+    let Some(status) = &o.kmemleak else {
+        return (
+            "kmemleak's state was not checked".to_string(),
+            "memdx kmemleak status",
+        );
+    };
+    if status.usable {
+        return (
+            "kmemleak is usable on this kernel: a scan lists unreferenced objects with their allocation backtraces".to_string(),
+            "memdx kmemleak scan",
+        );
+    }
+    let blocks: Vec<String> = status
+        .findings
+        .iter()
+        .filter(|f| f.verdict == Check::Blocks)
+        .map(|f| match &f.fix {
+            Some(fix) => format!("{} (fix: {fix})", f.detail),
+            None => f.detail.clone(),
+        })
+        .collect();
+    let why = if blocks.is_empty() {
+        "its state could not be determined".to_string()
+    } else {
+        blocks.join("; ")
+    };
+    (
+        format!("kmemleak cannot be used on this kernel: {why}"),
+        "memdx kmemleak status",
+    )
 }

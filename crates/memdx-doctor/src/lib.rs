@@ -17,7 +17,8 @@
 //!   page tables);
 //! - growth ([`growth`]): processes and cgroups growing during the window by
 //!   memdx-trend's classifier (rate, its interval, time to the limit),
-//!   unreclaimable slab caches growing (pointing to `memdx kmemleak status`);
+//!   unreclaimable slab caches growing (with what blocks kmemleak on this
+//!   kernel, or `memdx kmemleak scan` when nothing does);
 //! - what is fine: when nothing is wrong, one line saying so.
 //!
 //! The thresholds are named constants in [`thresholds`].

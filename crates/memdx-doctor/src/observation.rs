@@ -1,6 +1,7 @@
 //! The input of the diagnosis: what the CLI gathered over the observation
 //! window. Everything is already read; nothing here touches `/proc`.
 
+use memdx_kernel::kmemleak::status::Status as KmemleakStatus;
 use memdx_kernel::oom::OomEvent;
 use memdx_kernel::slab::series::Sample as SlabSample;
 use memdx_proc::cgroup_walk::CgroupUsage;
@@ -78,6 +79,11 @@ pub struct Observation {
     pub pressure: Option<MemoryPressure>,
     /// Every process at the end (PSS/USS when smaps_rollup was readable).
     pub processes: Vec<ProcessMemory>,
+    /// The processes a `--name` target matched at the end.
+    pub target_pids: Vec<u32>,
+    /// Whether the observer ran as root (other users' smaps_rollup and the
+    /// kernel log are readable).
+    pub as_root: bool,
     /// Every memory cgroup at the end.
     pub cgroups: Vec<CgroupUsage>,
     /// Series judged for growth: every process's RSS, the target's figure,
@@ -85,6 +91,9 @@ pub struct Observation {
     pub series: Vec<Series>,
     /// `/proc/slabinfo` (or sysfs) samples over the window, when readable.
     pub slab: Option<Vec<SlabSample>>,
+    /// Whether kmemleak can be used on this kernel, and what blocks it
+    /// (gathered with the slab samples).
+    pub kmemleak: Option<KmemleakStatus>,
     /// OOM kills from the kernel log.
     pub kernel_log: KernelLog,
     /// Kills at or after this time (seconds since boot) are "recent".

@@ -67,9 +67,12 @@ fn healthy() -> Observation {
             process(1, "init", 10 << 20, 5 << 20, 4 << 20),
             process(2, "db", 900 << 20, 800 << 20, 790 << 20),
         ],
+        target_pids: vec![],
+        as_root: true,
         cgroups: vec![],
         series: vec![flat_series("pid 2 (db)", 900 << 20)],
         slab: None,
+        kmemleak: None,
         kernel_log: KernelLog::Read {
             events: vec![],
             oomd_kills: vec![],
@@ -351,6 +354,150 @@ fn growing_unreclaimable_slab_points_to_kmemleak() {
     );
     assert_eq!(figure(slab[0], "rate_bytes_per_s"), 500.0 * 256.0);
     assert_eq!(slab[0].next.as_deref(), Some("memdx kmemleak status"));
+    assert_eq!(slab[0].evidence[2], "kmemleak's state was not checked");
+
+    // What blocks kmemleak on this kernel is said, with its fix.
+    use memdx_kernel::kmemleak::status::{Finding as Check, Status, Verdict};
+    let check = |check, verdict, detail: &str, fix: Option<&str>| Check {
+        check,
+        verdict,
+        detail: detail.to_string(),
+        fix: fix.map(str::to_string),
+    };
+    o.kmemleak = Some(Status {
+        usable: false,
+        findings: vec![
+            check(
+                "kernel-config",
+                Verdict::Blocks,
+                "built without kmemleak",
+                Some("boot another kernel"),
+            ),
+            check("user", Verdict::Ok, "running as root", None),
+            check("debugfs", Verdict::Blocks, "debugfs is not mounted", None),
+        ],
+    });
+    let d = diagnose(&o);
+    let f = find(&d, "growth.slab");
+    assert_eq!(
+        f.evidence[2],
+        "kmemleak cannot be used on this kernel: built without kmemleak (fix: boot another kernel); debugfs is not mounted"
+    );
+    assert_eq!(f.next.as_deref(), Some("memdx kmemleak status"));
+    o.kmemleak = Some(Status {
+        usable: true,
+        findings: vec![],
+    });
+    let d = diagnose(&o);
+    assert_eq!(
+        find(&d, "growth.slab").next.as_deref(),
+        Some("memdx kmemleak scan")
+    );
+}
+
+#[test]
+fn a_series_that_ends_lower_than_it_began_is_not_growth() {
+    let mut o = healthy();
+    let mib = 1024.0 * 1024.0;
+    // 250 MiB, freed to 100 MiB at once, then +8 MiB/s back to 180 MiB:
+    // the fit rises, the window does not.
+    o.series.push(series(
+        "pid 5 (rustc)",
+        (0..21).map(|i| {
+            let t = i as f64 * 0.5;
+            let v = if i == 0 { 250.0 } else { 100.0 + 8.0 * t };
+            (t, v * mib)
+        }),
+    ));
+    assert_eq!(ids(&diagnose(&o)), vec!["fine"]);
+}
+
+#[test]
+fn a_short_burst_far_from_any_limit_is_a_warning_not_critical() {
+    let mut o = healthy();
+    let mib = 1024.0 * 1024.0;
+    // +20 MiB/s for 5 s with 10 GiB available: about 8.5 min away, within
+    // the hour but 100 windows ahead.
+    o.series.push(series(
+        "pid 6 (cc1)",
+        (0..11).map(|i| {
+            let t = i as f64 * 0.5;
+            (t, 100.0 * mib + 20.0 * mib * t)
+        }),
+    ));
+    let d = diagnose(&o);
+    let f = find(&d, "growth.series");
+    assert_eq!(f.severity, Severity::Warning, "{f:?}");
+    assert!(figure(f, "time_to_limit_s") < 3600.0);
+}
+
+#[test]
+fn smaps_denied_to_root_is_not_blamed_on_the_user() {
+    let mut o = healthy();
+    o.meminfo_end = meminfo(16 * GIB, GIB / 2);
+    o.processes.push(ProcessMemory {
+        pid: 1,
+        name: "init".into(),
+        state: 'S',
+        rss: Some(8 << 20),
+        smaps_denied: true,
+        ..ProcessMemory::default()
+    });
+    let who = find(&diagnose(&o), "who.processes").clone();
+    assert!(
+        who.evidence.contains(&"1 process's smaps_rollup was unreadable (denied even to root (a process in another user namespace, or not dumpable)): ranked by RSS".to_string()),
+        "{:?}",
+        who.evidence
+    );
+    o.as_root = false;
+    let who = find(&diagnose(&o), "who.processes").clone();
+    assert!(
+        who.evidence
+            .last()
+            .is_some_and(|l| l.contains("another user's: run as root")),
+        "{:?}",
+        who.evidence
+    );
+}
+
+#[test]
+fn a_name_target_is_summed_and_a_cgroup_target_shows_its_limit() {
+    let mut o = healthy();
+    o.processes
+        .push(process(20, "php-fpm", 30 << 20, 20 << 20, 10 << 20));
+    o.processes
+        .push(process(21, "php-fpm", 50 << 20, 40 << 20, 30 << 20));
+    o.target = Target::Name("^php".into());
+    o.target_pids = vec![20, 21];
+    let d = diagnose(&o);
+    let t = find(&d, "who.target");
+    assert_eq!(
+        t.title,
+        "2 processes matching '^php': PSS 60.0 MiB, USS 40.0 MiB, RSS 80.0 MiB"
+    );
+    assert_eq!(
+        t.evidence[0],
+        "php-fpm (pid 21): PSS 40.0 MiB, USS 30.0 MiB, RSS 50.0 MiB"
+    );
+    assert_eq!(figure(t, "processes"), 2.0);
+
+    o.target = Target::Cgroup("/system.slice/db.service".into());
+    o.cgroups = vec![CgroupUsage {
+        path: "/system.slice/db.service".into(),
+        current: 6 << 30,
+        swap: Some(1 << 30),
+        max: Some(8 << 30),
+    }];
+    let d = diagnose(&o);
+    let t = find(&d, "who.target");
+    assert_eq!(t.title, "cgroup /system.slice/db.service: 6.0 GiB");
+    assert_eq!(
+        t.evidence,
+        vec![
+            "memory.current 6.0 GiB of memory.max 8.0 GiB (75.0%)".to_string(),
+            "swap 1.0 GiB".to_string()
+        ]
+    );
 }
 
 #[test]

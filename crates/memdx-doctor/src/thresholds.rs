@@ -49,6 +49,10 @@ pub const GROWTH_MIN_BYTES: f64 = 1024.0 * 1024.0;
 /// A growing series reaching its limit sooner than this even at the lower
 /// end of its rate's interval is critical.
 pub const GROWTH_CRITICAL_TTL_S: f64 = 3600.0;
+/// ... and only when that is at most this many observation windows ahead:
+/// a rate measured over 10 s says little about the next hour (a compiler
+/// grows for a few seconds, then exits).
+pub const GROWTH_CRITICAL_WINDOWS: f64 = 30.0;
 /// How many growing series are reported, fastest first.
 pub const GROWTH_MAX_FINDINGS: usize = 5;
 

@@ -67,9 +67,22 @@ pub(crate) fn top_processes(o: &Observation) -> Option<Finding> {
     }
     let denied = o.processes.iter().filter(|p| p.smaps_denied).count();
     if denied > 0 {
-        f = f.evidence(format!(
-            "{denied} processes' smaps_rollup was unreadable (another user's: run as root): ranked by RSS"
-        ));
+        let whose = if denied == 1 {
+            "1 process's smaps_rollup was"
+        } else {
+            "processes' smaps_rollup were"
+        };
+        let why = if o.as_root {
+            "denied even to root (a process in another user namespace, or not dumpable)"
+        } else {
+            "another user's: run as root to rank them by PSS"
+        };
+        let count = if denied == 1 {
+            String::new()
+        } else {
+            format!("{denied} ")
+        };
+        f = f.evidence(format!("{count}{whose} unreadable ({why}): ranked by RSS"));
     }
     Some(f.next("memdx ps --sort=-pss".to_string()))
 }
@@ -214,13 +227,88 @@ pub(crate) fn kinds(o: &Observation) -> Vec<Finding> {
     out
 }
 
-/// The target's own figures (a pid or a name group).
+/// The target's own figures: a process, the processes matching a name
+/// (summed), or a cgroup.
 pub(crate) fn target(o: &Observation) -> Option<Finding> {
-    let procs: Vec<&ProcessMemory> = match &o.target {
-        Target::Pid(pid) => o.processes.iter().filter(|p| p.pid == *pid).collect(),
-        _ => return None,
+    match &o.target {
+        Target::Machine => None,
+        Target::Pid(pid) => o
+            .processes
+            .iter()
+            .find(|p| p.pid == *pid)
+            .map(process_target),
+        Target::Name(re) => Some(name_target(o, re)),
+        Target::Cgroup(path) => o.cgroups.iter().find(|c| c.path == *path).map(|c| {
+            let mut f = Finding::new(
+                Severity::Info,
+                Area::Who,
+                "who.target",
+                format!("cgroup {}: {}", c.path, format_bytes(c.current as f64)),
+            )
+            .figure("current_bytes", c.current as f64);
+            if let Some(max) = c.max {
+                f = f
+                    .evidence(format!(
+                        "memory.current {} of memory.max {} ({:.1}%)",
+                        format_bytes(c.current as f64),
+                        format_bytes(max as f64),
+                        100.0 * c.current as f64 / max.max(1) as f64
+                    ))
+                    .figure("max_bytes", max as f64);
+            }
+            if let Some(swap) = c.swap.filter(|s| *s > 0) {
+                f = f
+                    .evidence(format!("swap {}", format_bytes(swap as f64)))
+                    .figure("swap_bytes", swap as f64);
+            }
+            f.next(format!("memdx watch --cgroup {} --duration 10m", c.path))
+        }),
+    }
+}
+
+/// The processes matching `--name`, summed, the largest named.
+fn name_target(o: &Observation, re: &str) -> Finding {
+    let mut procs: Vec<&ProcessMemory> = o
+        .processes
+        .iter()
+        .filter(|p| o.target_pids.contains(&p.pid))
+        .collect();
+    procs.sort_by_key(|p| std::cmp::Reverse(share(p)));
+    let sum = |get: fn(&ProcessMemory) -> Option<u64>| -> Option<u64> {
+        procs.iter().map(|p| get(p)).sum()
     };
-    let p = procs.first()?;
+    let (pss, uss, rss) = (sum(|p| p.pss), sum(|p| p.uss), sum(|p| p.rss));
+    let f_bytes = |v: Option<u64>| v.map_or("?".to_string(), |b| format_bytes(b as f64));
+    let mut f = Finding::new(
+        Severity::Info,
+        Area::Who,
+        "who.target",
+        format!(
+            "{} process{} matching '{re}': PSS {}, USS {}, RSS {}",
+            procs.len(),
+            if procs.len() == 1 { "" } else { "es" },
+            f_bytes(pss),
+            f_bytes(uss),
+            f_bytes(rss)
+        ),
+    )
+    .figure("processes", procs.len() as f64);
+    for (name, v) in [("pss_bytes", pss), ("uss_bytes", uss), ("rss_bytes", rss)] {
+        if let Some(v) = v {
+            f = f.figure(name, v as f64);
+        }
+    }
+    for p in procs.iter().take(TOP_OWNERS) {
+        f = f.evidence(describe(p));
+    }
+    if procs.len() > TOP_OWNERS {
+        f = f.evidence(format!("and {} more", procs.len() - TOP_OWNERS));
+    }
+    f.next(format!("memdx watch --name '{re}' --duration 10m"))
+}
+
+/// One process's figures, and how much of its RSS it shares.
+fn process_target(p: &ProcessMemory) -> Finding {
     let shared = match (p.rss, p.uss) {
         (Some(rss), Some(uss)) => rss.saturating_sub(uss),
         _ => 0,
@@ -241,5 +329,5 @@ pub(crate) fn target(o: &Observation) -> Option<Finding> {
             format_bytes(shared as f64)
         ));
     }
-    Some(f.next(format!("memdx watch {} --duration 10m", p.pid)))
+    f.next(format!("memdx watch {} --duration 10m", p.pid))
 }

@@ -12,10 +12,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use memdx_doctor::{KernelLog, Observation, Series, Target};
+use memdx_kernel::kmemleak::status as kmemleak_status;
 use memdx_kernel::kmsg;
 use memdx_kernel::oom;
 use memdx_kernel::slab::{self, Sample as SlabSample};
-use memdx_proc::cgroup::{v2_mount, CgroupMemory, MemoryLimit};
+use memdx_proc::cgroup::{memory_mount, CgroupMemory, MemoryLimit};
 use memdx_proc::cgroup_walk::{memory_cgroups, CgroupUsage};
 use memdx_proc::pressure::MemoryPressure;
 use memdx_proc::process::{list_pids, read_all, read_process, ProcessMemory, ReadOptions};
@@ -23,6 +24,8 @@ use memdx_proc::statm::StatmReader;
 use memdx_proc::{MemInfo, ProcRoot, Uptime, VmStat};
 use memdx_trend::Point;
 use regex::Regex;
+
+use crate::commands::watch::target::Target as WatchTarget;
 
 /// Environment variable naming a replay directory (as `memdx vmstat`).
 pub const REPLAY_ENV: &str = "MEMDX_REPLAY_ROOT";
@@ -76,6 +79,15 @@ impl Source {
         }
     }
 
+    /// The root of files read once (kernel config, mounts): the live root,
+    /// or a replay's first sample.
+    fn base(&self) -> ProcRoot {
+        match self {
+            Source::Live(root) => root.clone(),
+            Source::Replay { dir, .. } => ProcRoot::new(dir.join("0")),
+        }
+    }
+
     fn is_replay(&self) -> bool {
         matches!(self, Source::Replay { .. })
     }
@@ -117,30 +129,23 @@ impl Aim {
     }
 }
 
-/// The cgroup named on the command line, as a directory of the v2 hierarchy.
-pub fn cgroup_dir(root: &ProcRoot, path: &str) -> Result<PathBuf, String> {
-    let rel = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-        .iter()
-        .find_map(|prefix| {
-            path.strip_prefix(prefix)
-                .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
-        .unwrap_or(path);
-    let mount = v2_mount(root).ok_or_else(|| {
-        format!(
-            "--cgroup {path}: no cgroup v2 hierarchy under {}",
-            root.path("sys/fs/cgroup").display()
-        )
-    })?;
-    let dir = mount.join(rel.trim_start_matches('/'));
-    let m = CgroupMemory::read_dir(&dir).map_err(|e| format!("--cgroup {path}: {e}"))?;
-    if !m.has_memory_controller() {
-        return Err(format!(
-            "--cgroup {path}: no memory.current in {} (the memory controller is not enabled for it)",
-            dir.display()
-        ));
-    }
-    Ok(dir)
+/// The cgroup named on the command line (as `memdx watch --cgroup` takes
+/// it: v2, or v1's memory controller): its directory, and its path in the
+/// hierarchy (`/system.slice/app.service`, as the cgroup list names it).
+pub fn cgroup_dir(root: &ProcRoot, path: &str) -> Result<(PathBuf, String), String> {
+    let dir = match WatchTarget::cgroup("--cgroup", root, path)? {
+        WatchTarget::Cgroup { dir, .. } => dir,
+        _ => return Err(format!("--cgroup {path}: not a cgroup")),
+    };
+    let rel = memory_mount(root)
+        .and_then(|(mount, _)| dir.strip_prefix(mount).ok().map(|r| r.to_path_buf()))
+        .map_or_else(|| path.to_string(), |r| format!("/{}", r.display()));
+    let rel = if rel.len() > 1 {
+        rel.trim_end_matches('/').to_string()
+    } else {
+        rel
+    };
+    Ok((dir, rel))
 }
 
 /// What to gather and for how long.
@@ -242,8 +247,15 @@ impl Gatherer<'_> {
         }
         match memory_cgroups(&self.source.root_for("sys/fs/cgroup")) {
             Ok(list) => {
-                let leaves = leaf_cgroups(&list);
-                for c in leaves {
+                let target = match self.aim {
+                    Aim::Cgroup { name, .. } => Some(name.as_str()),
+                    _ => None,
+                };
+                // The target's own series is judged below, on its working set.
+                for c in leaf_cgroups(&list)
+                    .into_iter()
+                    .filter(|c| Some(c.path.as_str()) != target)
+                {
                     let b = self
                         .by_cgroup
                         .entry(c.path.clone())
@@ -282,6 +294,18 @@ impl Gatherer<'_> {
         }
     }
 
+    /// The target cgroup's directory in the current sample (a replay's
+    /// samples are different trees).
+    fn cgroup_now(&self, name: &str, dir: &std::path::Path) -> PathBuf {
+        if !self.source.is_replay() {
+            return dir.to_path_buf();
+        }
+        memory_mount(&self.source.root_for("sys/fs/cgroup")).map_or_else(
+            || dir.to_path_buf(),
+            |(mount, _)| mount.join(name.trim_start_matches('/')),
+        )
+    }
+
     fn sample_target(&mut self, t: f64, proc_root: &ProcRoot) {
         let (bytes, metric, limit) = match self.aim {
             Aim::Machine => return,
@@ -310,19 +334,21 @@ impl Gatherer<'_> {
                 }
                 (sum, metric, None)
             }
-            Aim::Cgroup { dir, .. } => match CgroupMemory::read_dir(dir) {
-                Ok(m) => {
-                    let limit = match m.max {
-                        Some(MemoryLimit::Bytes(b)) => Some(b as f64),
-                        _ => None,
-                    };
-                    match m.working_set() {
-                        Some(ws) => (ws, "working-set", limit),
-                        None => (m.current.unwrap_or(0), "current", limit),
+            Aim::Cgroup { name, dir } => {
+                match CgroupMemory::read_dir(&self.cgroup_now(name, dir)) {
+                    Ok(m) => {
+                        let limit = match m.max {
+                            Some(MemoryLimit::Bytes(b)) => Some(b as f64),
+                            _ => None,
+                        };
+                        match m.working_set() {
+                            Some(ws) => (ws, "working-set", limit),
+                            None => (m.current.unwrap_or(0), "current", limit),
+                        }
                     }
+                    Err(_) => return,
                 }
-                Err(_) => return,
-            },
+            }
         };
         let aim = self.aim;
         let b = self.target.get_or_insert_with(|| Building {
@@ -364,8 +390,8 @@ fn leaf_cgroups(list: &[CgroupUsage]) -> Vec<&CgroupUsage> {
         .collect()
 }
 
-/// The kernel log's OOM kills, or why it could not be read.
-fn kernel_log(root: &ProcRoot, unreadable: &mut Vec<String>) -> KernelLog {
+/// The kernel log's OOM kills (and its text), or why it could not be read.
+fn kernel_log(root: &ProcRoot, unreadable: &mut Vec<String>) -> (KernelLog, Option<String>) {
     match kmsg::read_kmsg(root) {
         Ok(text) => {
             let lines = kmsg::parse_log(&text);
@@ -375,7 +401,7 @@ fn kernel_log(root: &ProcRoot, unreadable: &mut Vec<String>) -> KernelLog {
                 .filter(|l| l.text.contains("systemd-oomd") && l.text.contains("Killed"))
                 .map(|l| (l.time, l.text.clone()))
                 .collect();
-            KernelLog::Read { events, oomd_kills }
+            (KernelLog::Read { events, oomd_kills }, Some(text))
         }
         Err(e) => {
             let hint = if e.os_error() == Some(1) || e.os_error() == Some(13) {
@@ -385,7 +411,7 @@ fn kernel_log(root: &ProcRoot, unreadable: &mut Vec<String>) -> KernelLog {
             };
             let why = format!("kernel log: {e}{hint}: OOM kills not checked");
             unreadable.push(why.clone());
-            KernelLog::Unreadable(why)
+            (KernelLog::Unreadable(why), None)
         }
     }
 }
@@ -458,12 +484,22 @@ pub fn observe(
     let source = g.source;
     let end_root = |rel: &str| source.root_for(rel);
     let meminfo_end = MemInfo::read(&end_root("proc/meminfo")).map_err(|e| e.to_string())?;
-    let vmstat_end = VmStat::read(&end_root("proc/vmstat")).ok();
-    if vmstat_end.is_none() {
-        g.note("proc/vmstat: unreadable: swap and scan rates not checked".to_string());
-    }
+    let vmstat_end = match VmStat::read(&end_root("proc/vmstat")) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            g.note(format!("vmstat: {e}: swap and scan rates not checked"));
+            None
+        }
+    };
     let pressure = match MemoryPressure::read(&end_root("proc/pressure/memory")) {
-        Ok(p) => p,
+        Ok(Some(p)) => Some(p),
+        Ok(None) => {
+            g.note(format!(
+                "PSI: {} is absent or disabled (a kernel without CONFIG_PSI, or booted with psi=0): memory stall not checked",
+                end_root("proc/pressure/memory").path("proc/pressure/memory").display()
+            ));
+            None
+        }
         Err(e) => {
             g.note(format!("PSI: {e}: memory stall not checked"));
             None
@@ -479,9 +515,28 @@ pub fn observe(
         .ok()
         .map(|u| u.up_seconds);
     let mut unreadable = std::mem::take(&mut g.unreadable);
-    let kernel_log = kernel_log(&end_root("dev/kmsg"), &mut unreadable);
+    let (kernel_log, log_text) = kernel_log(&end_root("dev/kmsg"), &mut unreadable);
+    // What stands between a growing slab cache and kmemleak here.
+    let kmemleak = g
+        .slab
+        .is_some()
+        .then(|| kmemleak_status::diagnose(&source.base(), log_text.as_deref()));
+    let target_pids = match aim {
+        Aim::Name(re) => processes
+            .iter()
+            .filter(|p| p.state != 'Z' && (re.is_match(&p.name) || re.is_match(&p.cmdline)))
+            .map(|p| p.pid)
+            .collect(),
+        _ => Vec::new(),
+    };
     let recent_span_s = plan.recent.as_secs_f64();
-    let mut series: Vec<Series> = g.by_pid.into_values().map(Building::finish).collect();
+    // A name target's processes are judged together, on their summed PSS.
+    let mut series: Vec<Series> = g
+        .by_pid
+        .into_iter()
+        .filter(|(pid, _)| !target_pids.contains(pid))
+        .map(|(_, b)| b.finish())
+        .collect();
     series.extend(g.by_cgroup.into_values().map(Building::finish));
     if let Some(mut t) = g.target {
         if let Some(p) = processes.iter().find(|p| Some(p.pid) == aim_pid(aim)) {
@@ -501,9 +556,13 @@ pub fn observe(
         vmstat_end,
         pressure,
         processes,
+        target_pids,
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        as_root: unsafe { libc::geteuid() } == 0,
         cgroups,
         series,
         slab: g.slab.filter(|s| s.len() >= 2),
+        kmemleak,
         kernel_log,
         recent_since_s: uptime_s.map(|u| u - recent_span_s),
         recent_span_s,

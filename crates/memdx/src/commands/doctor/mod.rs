@@ -20,7 +20,8 @@ pub const AFTER_HELP: &str = "\
 Targets (default: the whole machine):
   PID             one process (judged on its PSS)
   --name REGEX    the processes whose name or command line matches, summed
-  --cgroup PATH   a cgroup v2: /system.slice/app.service or /sys/fs/cgroup/...
+  --cgroup PATH   a cgroup (v2, or v1's memory controller): /system.slice/app.service
+                  or /sys/fs/cgroup/...
 
 It looks at, in order: pressure (MemAvailable, PSI memory stall, swap-in/out
 and direct-reclaim rates over the window, OOM and systemd-oomd kills in the
@@ -43,7 +44,7 @@ pub struct DoctorArgs {
     /// Look at the processes whose name or command line matches REGEX, summed.
     #[arg(long, value_name = "REGEX", conflicts_with = "cgroup")]
     name: Option<String>,
-    /// Look at a cgroup v2 (path in the hierarchy, or under /sys/fs/cgroup).
+    /// Look at a cgroup (path in the hierarchy, or under /sys/fs/cgroup).
     #[arg(long, value_name = "PATH")]
     cgroup: Option<String>,
     /// How long to observe: seconds (0.5, 12) or with a unit (30s, 10m).
@@ -88,11 +89,8 @@ fn aim(root: &ProcRoot, args: &DoctorArgs) -> Result<Aim, Exit> {
         });
     }
     if let Some(path) = &args.cgroup {
-        let dir = gather::cgroup_dir(root, path).map_err(fail)?;
-        return Ok(Aim::Cgroup {
-            name: path.clone(),
-            dir,
-        });
+        let (dir, name) = gather::cgroup_dir(root, path).map_err(fail)?;
+        return Ok(Aim::Cgroup { name, dir });
     }
     Ok(Aim::Machine)
 }
