@@ -76,6 +76,48 @@ pub fn diagnose(o: &Observation) -> Diagnosis {
     Diagnosis { findings }
 }
 
+/// What is fine about the machine's processes: the largest is stable, and
+/// which ones release memory periodically (a sawtooth, not a leak).
+fn machine_fine(o: &Observation) -> Vec<String> {
+    let mut parts = Vec::new();
+    let params = growth::params();
+    let largest = o
+        .processes
+        .iter()
+        .filter(|p| p.pss.is_some())
+        .max_by_key(|p| p.pss);
+    if let Some(p) = largest {
+        let label = format!("pid {} ", p.pid);
+        let stable = o
+            .series
+            .iter()
+            .find(|s| s.label.starts_with(&label))
+            .is_some_and(|s| {
+                matches!(classify(&s.points, &params).verdict, Verdict::Stable { .. })
+            });
+        if stable {
+            parts.push(format!(
+                "the largest process, {} (pid {}, PSS {}), is stable",
+                p.name,
+                p.pid,
+                format_bytes(p.pss.unwrap_or(0) as f64)
+            ));
+        }
+    }
+    for s in &o.series {
+        if parts.len() >= 3 {
+            break;
+        }
+        if let Verdict::Sawtooth { .. } = classify(&s.points, &params).verdict {
+            parts.push(format!(
+                "{} {} is a sawtooth (released periodically)",
+                s.label, s.metric
+            ));
+        }
+    }
+    parts
+}
+
 /// The one line of a healthy machine (or target).
 fn fine(o: &Observation) -> Finding {
     let mut parts = Vec::new();
@@ -134,6 +176,7 @@ fn fine(o: &Observation) -> Finding {
             "nothing grew over {}",
             format_duration(o.duration_s)
         ));
+        parts.extend(machine_fine(o));
     }
     Finding::new(
         Severity::Ok,

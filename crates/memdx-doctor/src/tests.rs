@@ -131,6 +131,56 @@ fn healthy_machine_gets_one_ok_line() {
         "{t}"
     );
     assert!(t.contains("no OOM kill in the last 24.0 h"), "{t}");
+    assert!(
+        t.ends_with(
+            "nothing grew over 10 s, the largest process, db (pid 2, PSS 800.0 MiB), is stable"
+        ),
+        "{t}"
+    );
+}
+
+#[test]
+fn a_sawtooth_is_said_to_be_fine() {
+    let mut o = healthy();
+    let mib = 1024.0 * 1024.0;
+    // +10 MiB per 0.5 s, all released every 2 s.
+    o.series.push(series(
+        "pid 8 (java)",
+        (0..20).map(|i| (i as f64 * 0.5, 500.0 * mib + (i % 4) as f64 * 10.0 * mib)),
+    ));
+    let d = diagnose(&o);
+    assert_eq!(ids(&d), vec!["fine"]);
+    assert!(
+        d.findings[0]
+            .title
+            .ends_with(", pid 8 (java) rss is a sawtooth (released periodically)"),
+        "{}",
+        d.findings[0].title
+    );
+}
+
+#[test]
+fn a_busy_machine_starting_processes_is_not_a_kernel_leak() {
+    // task_struct +2 objects/s of 9 KiB for 10 s: 180 KiB, steadily.
+    let mut o = healthy();
+    o.slab = Some(
+        (0..21)
+            .map(|i| Sample {
+                t: i as f64 * 0.5,
+                caches: vec![SlabCache::from_counters(memdx_proc::SlabCache {
+                    name: "task_struct".to_string(),
+                    active_objs: 100 + i,
+                    num_objs: 100 + i,
+                    obj_size: 9216,
+                    objs_per_slab: 3,
+                    pages_per_slab: 8,
+                    active_slabs: (100 + i) / 3,
+                    num_slabs: (100 + i) / 3,
+                })],
+            })
+            .collect(),
+    );
+    assert_eq!(ids(&diagnose(&o)), vec!["fine"]);
 }
 
 #[test]

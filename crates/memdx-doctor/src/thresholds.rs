@@ -59,5 +59,7 @@ pub const GROWTH_MAX_FINDINGS: usize = 5;
 /// A slab cache counts as growing when Mann–Kendall's one-sided p-value is
 /// at most this (memdx slab's rule).
 pub const SLAB_MAX_P: f64 = 0.01;
-/// ... and it grew at least this much over the window, bytes.
-pub const SLAB_MIN_GROWTH_BYTES: f64 = 64.0 * 1024.0;
+/// ... and it grew at least this much over the window, bytes: a busy
+/// machine starting processes grows task_struct and friends by tens of KiB
+/// in seconds (`memdx slab --duration 10m` is for slower leaks).
+pub const SLAB_MIN_GROWTH_BYTES: f64 = 1024.0 * 1024.0;

@@ -90,6 +90,12 @@ fn a_healthy_machine_gets_one_line_and_status_0() {
         "{text}"
     );
     assert!(
+        lines[1].ends_with(
+            "nothing grew over 4.5 s, the largest process, postgres (pid 812, PSS 9.2 MiB), is stable"
+        ),
+        "{text}"
+    );
+    assert!(
         out.stderr.is_empty(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
@@ -356,7 +362,7 @@ fn what_cannot_be_read_is_a_note_naming_the_file_and_what_is_not_checked() {
     let d = dir.display();
     assert_eq!(
         lines[1],
-        "ok       memory is fine: 11.4 GiB of 23.5 GiB available (49%), 10.7 GiB of file cache is reclaimable, nothing grew over 4.5 s"
+        "ok       memory is fine: 11.4 GiB of 23.5 GiB available (49%), 10.7 GiB of file cache is reclaimable, nothing grew over 4.5 s, the largest process, postgres (pid 812, PSS 9.2 MiB), is stable"
     );
     assert_eq!(
         lines[2..],
