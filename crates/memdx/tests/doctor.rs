@@ -473,9 +473,29 @@ fn schema() -> String {
     doc[start..start + len].to_string()
 }
 
-/// Validates with python's jsonschema (MEMDX_PYTHON, else python3).
+/// The first python that has jsonschema: `$MEMDX_PYTHON` (.ci/run's
+/// virtualenv), `python3`, Debian's `/usr/bin/python3` (python3-jsonschema).
+fn python_with_jsonschema() -> Option<&'static str> {
+    static FOUND: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let mut candidates: Vec<String> = std::env::var("MEMDX_PYTHON").into_iter().collect();
+            candidates.extend(["python3".to_string(), "/usr/bin/python3".to_string()]);
+            candidates.into_iter().find(|python| {
+                Command::new(python)
+                    .args(["-c", "import jsonschema"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .try_status_within(Duration::from_secs(60))
+                    .is_ok_and(|s| s.success())
+            })
+        })
+        .as_deref()
+}
+
+/// Validates with python's jsonschema; `None` without one.
 fn validate(doc: &Value) -> Option<String> {
-    let python = std::env::var("MEMDX_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let python = python_with_jsonschema()?;
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("doctor-schema-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -486,16 +506,13 @@ fn validate(doc: &Value) -> Option<String> {
     std::fs::write(dir.join(&name), doc.to_string()).unwrap();
     let script = "import json,sys,jsonschema\nschema=json.load(open(sys.argv[1]))\njsonschema.Draft202012Validator.check_schema(schema)\njsonschema.validate(json.load(open(sys.argv[2])), schema, cls=jsonschema.Draft202012Validator)\nprint('valid')";
     let out = memdx_testkit::output_with_deadline(
-        Command::new(&python)
+        Command::new(python)
             .args(["-c", script])
             .arg(dir.join("schema.json"))
             .arg(dir.join(&name)),
         Duration::from_secs(60),
     );
     let err = String::from_utf8_lossy(&out.stderr).to_string();
-    if err.contains("No module named 'jsonschema'") {
-        return None;
-    }
     assert!(out.status.success(), "{doc:#}\ndoes not validate: {err}");
     Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
