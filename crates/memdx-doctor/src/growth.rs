@@ -62,11 +62,22 @@ pub(crate) fn series(o: &Observation) -> Vec<Finding> {
             });
         }
     }
-    growing.sort_by(|a, b| b.rate.slope.total_cmp(&a.rate.slope));
+    // The target first, whatever else grows faster on a busy machine; then
+    // the fastest others.
+    growing.sort_by(|a, b| {
+        b.series
+            .is_target
+            .cmp(&a.series.is_target)
+            .then(b.rate.slope.total_cmp(&a.rate.slope))
+    });
     let avail = meminfo_bytes(&o.meminfo_end, "MemAvailable");
+    let mut others = 0;
     growing
         .into_iter()
-        .take(GROWTH_MAX_FINDINGS)
+        .filter(|g| {
+            others += usize::from(!g.series.is_target);
+            g.series.is_target || others <= GROWTH_MAX_FINDINGS
+        })
         .map(|g| finding(&g, avail))
         .collect()
 }

@@ -346,6 +346,45 @@ fn growing_process_has_rate_and_time_to_limit() {
 }
 
 #[test]
+fn a_growing_target_is_reported_when_others_grow_faster() {
+    let mut o = healthy();
+    let mib = 1024.0 * 1024.0;
+    let ramp = |rate: f64| {
+        (0..21).map(move |i| (i as f64 * 0.5, 100.0 * mib + rate * mib * i as f64 * 0.5))
+    };
+    for k in 0..8 {
+        o.series.push(series(
+            &format!("pid {} (cc1)", 100 + k),
+            ramp(20.0 + k as f64),
+        ));
+    }
+    let mut target = series("pid 7 (leaker)", ramp(2.0));
+    target.is_target = true;
+    o.target = Target::Pid(7);
+    o.series.push(target);
+    let d = diagnose(&o);
+    let growth: Vec<&str> = d
+        .findings
+        .iter()
+        .filter(|f| f.id == "growth.series")
+        .map(|f| f.title.as_str())
+        .collect();
+    assert_eq!(
+        growth.len(),
+        1 + thresholds::GROWTH_MAX_FINDINGS,
+        "{growth:?}"
+    );
+    assert!(
+        growth[0].starts_with("pid 7 (leaker) grows +2.0 MiB/s"),
+        "{growth:?}"
+    );
+    assert!(
+        growth[1].starts_with("pid 107 (cc1) grows +27.0 MiB/s"),
+        "{growth:?}"
+    );
+}
+
+#[test]
 fn sub_mebibyte_wobble_is_not_growth() {
     let mut o = healthy();
     o.series.push(series(

@@ -458,6 +458,10 @@ pub fn observe(
     g.sample(0.0);
     let mut last_t = 0.0;
     for k in 1..=steps {
+        // The run is bounded by --duration: when sampling falls behind (a
+        // machine with very many processes or cgroups), the sample taken
+        // past the end is the last.
+        let late = matches!(g.source, Source::Live(_)) && start.elapsed() >= plan.duration;
         let t = plan.interval.as_secs_f64() * f64::from(k);
         match g.source {
             Source::Live(_) => {
@@ -480,6 +484,15 @@ pub fn observe(
         };
         g.sample(t);
         last_t = t;
+        if late && k < steps {
+            g.note(format!(
+                "sampling was slower than --interval: {} of {} samples in {}",
+                g.samples,
+                steps + 1,
+                memdx_units::format_duration(t)
+            ));
+            break;
+        }
     }
     let source = g.source;
     let end_root = |rel: &str| source.root_for(rel);
