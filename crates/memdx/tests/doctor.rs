@@ -410,7 +410,9 @@ fn a_run_on_this_machine_finishes_in_its_default_10_s_with_a_diagnosis() {
     assert!([0, 3, 4].contains(&status), "{out:?}");
     assert_eq!(v["exit_status"], status);
     assert_eq!(v["target"]["kind"], "machine");
-    assert_eq!(v["samples"], 21);
+    // 21 on schedule; fewer only when sampling falls behind (a note says so).
+    let samples = v["samples"].as_u64().unwrap();
+    assert!((2..=21).contains(&samples), "{samples} samples");
     let d = v["duration_s"].as_f64().unwrap();
     assert!((10.0..11.0).contains(&d), "observed {d} s");
     let f = v["findings"].as_array().unwrap();
