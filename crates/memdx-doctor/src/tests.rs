@@ -534,7 +534,7 @@ fn smaps_denied_to_root_is_not_blamed_on_the_user() {
     });
     let who = find(&diagnose(&o), "who.processes").clone();
     assert!(
-        who.evidence.contains(&"1 process's smaps_rollup was unreadable (denied even to root (a process in another user namespace, or not dumpable)): ranked by RSS".to_string()),
+        who.evidence.contains(&"1 process's smaps_rollup was unreadable even to root (a process in another user namespace, or not dumpable): ranked by RSS".to_string()),
         "{:?}",
         who.evidence
     );

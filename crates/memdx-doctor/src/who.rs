@@ -73,16 +73,16 @@ pub(crate) fn top_processes(o: &Observation) -> Option<Finding> {
             "processes' smaps_rollup were"
         };
         let why = if o.as_root {
-            "denied even to root (a process in another user namespace, or not dumpable)"
+            " even to root (a process in another user namespace, or not dumpable)"
         } else {
-            "another user's: run as root to rank them by PSS"
+            " (another user's: run as root to rank them by PSS)"
         };
         let count = if denied == 1 {
             String::new()
         } else {
             format!("{denied} ")
         };
-        f = f.evidence(format!("{count}{whose} unreadable ({why}): ranked by RSS"));
+        f = f.evidence(format!("{count}{whose} unreadable{why}: ranked by RSS"));
     }
     Some(f.next("memdx ps --sort=-pss".to_string()))
 }
