@@ -575,6 +575,10 @@ fn bad_arguments_are_one_line_errors() {
         (vec!["--duration", "soon"], "memdx doctor: --duration: "),
         (vec!["4294967294"], "memdx doctor: no process 4294967294"),
         (
+            vec!["--name", "^no such process name$"],
+            "memdx doctor: no process matches --name ^no such process name$",
+        ),
+        (
             vec!["--name", "("],
             "memdx doctor: --name: '(' is not a regular expression",
         ),

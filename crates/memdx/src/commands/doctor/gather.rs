@@ -129,6 +129,25 @@ impl Aim {
     }
 }
 
+/// Whether a process (other than this one) matches `--name` by its name or
+/// command line.
+pub fn any_matches(root: &ProcRoot, re: &Regex) -> bool {
+    let opts = ReadOptions {
+        smaps: false,
+        cgroup: false,
+        cpu: false,
+    };
+    let mut buf = Vec::new();
+    list_pids(root).unwrap_or_default().into_iter().any(|pid| {
+        pid != std::process::id()
+            && read_process(root, pid, opts, &mut buf).is_ok_and(|p| {
+                p.is_some_and(|p| {
+                    p.state != 'Z' && (re.is_match(&p.name) || re.is_match(&p.cmdline))
+                })
+            })
+    })
+}
+
 /// The cgroup named on the command line (as `memdx watch --cgroup` takes
 /// it: v2, or v1's memory controller): its directory, and its path in the
 /// hierarchy (`/system.slice/app.service`, as the cgroup list names it).

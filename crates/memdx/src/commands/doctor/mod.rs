@@ -77,7 +77,7 @@ fn aim(root: &ProcRoot, args: &DoctorArgs) -> Result<Aim, Exit> {
         return Ok(Aim::Pid(pid));
     }
     if let Some(re) = &args.name {
-        return Regex::new(re).map(Aim::Name).map_err(|e| {
+        let regex = Regex::new(re).map_err(|e| {
             let text = e.to_string();
             let why = text
                 .lines()
@@ -86,7 +86,11 @@ fn aim(root: &ProcRoot, args: &DoctorArgs) -> Result<Aim, Exit> {
                 .trim_start_matches("error: ")
                 .to_string();
             fail(format!("--name: '{re}' is not a regular expression: {why}"))
-        });
+        })?;
+        if !gather::any_matches(root, &regex) {
+            return Err(fail(format!("no process matches --name {re}")));
+        }
+        return Ok(Aim::Name(regex));
     }
     if let Some(path) = &args.cgroup {
         let (dir, name) = gather::cgroup_dir(root, path).map_err(fail)?;
