@@ -132,11 +132,7 @@ impl Aim {
 /// Whether a process (other than this one) matches `--name` by its name or
 /// command line.
 pub fn any_matches(root: &ProcRoot, re: &Regex) -> bool {
-    let opts = ReadOptions {
-        smaps: false,
-        cgroup: false,
-        cpu: false,
-    };
+    let opts = NAME_OPTS;
     let mut buf = Vec::new();
     list_pids(root).unwrap_or_default().into_iter().any(|pid| {
         pid != std::process::id()
@@ -211,6 +207,13 @@ struct Gatherer<'a> {
     buf: Vec<u8>,
     samples: usize,
 }
+
+/// What matching `--name` needs: name and command line, no smaps.
+const NAME_OPTS: ReadOptions = ReadOptions {
+    smaps: false,
+    cgroup: false,
+    cpu: false,
+};
 
 fn smaps_opts() -> ReadOptions {
     ReadOptions {
@@ -342,13 +345,21 @@ impl Gatherer<'_> {
                     if pid == std::process::id() {
                         continue;
                     }
+                    // Match on the cheap files; smaps_rollup of the matches only.
+                    let matches =
+                        read_process(proc_root, pid, NAME_OPTS, &mut self.buf).is_ok_and(|p| {
+                            p.is_some_and(|p| {
+                                p.state != 'Z' && (re.is_match(&p.name) || re.is_match(&p.cmdline))
+                            })
+                        });
+                    if !matches {
+                        continue;
+                    }
                     if let Ok(Some(p)) = read_process(proc_root, pid, smaps_opts(), &mut self.buf) {
-                        if p.state != 'Z' && (re.is_match(&p.name) || re.is_match(&p.cmdline)) {
-                            if p.pss.is_none() {
-                                metric = "rss";
-                            }
-                            sum += p.pss.or(p.rss).unwrap_or(0);
+                        if p.pss.is_none() {
+                            metric = "rss";
                         }
+                        sum += p.pss.or(p.rss).unwrap_or(0);
                     }
                 }
                 (sum, metric, None)
