@@ -91,6 +91,17 @@ stacks, anonymous, file, shared) and its RSS/PSS since the view started."
 
     /// OOM kills from the kernel log: victim, RSS at the kill, constraint, cgroup, task table.
     Oom(commands::oom::OomArgs),
+    /// What is wrong with memory here: pressure, who owns it, what grows, and the next command to run.
+    #[command(
+        long_about = "Observe the machine (or a PID, --name REGEX or --cgroup PATH) for --duration \
+(10 s by default), then print findings worst first, each with its evidence and the memdx command to \
+run next: memory pressure (MemAvailable, PSI stall, swapping and direct reclaim, OOM kills in the \
+kernel log), who owns the memory (PSS and USS per process, cgroups, memory by kind), and what grew \
+during the window (rate with a 95% confidence interval and time to the limit; unreclaimable slab \
+caches). A healthy machine gets one line.",
+        after_help = commands::doctor::AFTER_HELP
+    )]
+    Doctor(commands::doctor::DoctorArgs),
     /// Memory of a process, a group of processes or a cgroup over time: growing, stable, sawtooth or step.
     #[command(
         long_about = "Sample a process (PID), the processes matching --name REGEX (summed) or a \

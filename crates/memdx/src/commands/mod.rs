@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod docs;
+pub mod doctor;
 pub mod free;
 pub mod heap;
 pub mod kmemleak;
@@ -29,6 +30,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Vmstat(args) => vmstat::run(args),
         Command::Oom(args) => oom::run(args),
         Command::Watch(args) => watch::run(args),
+        Command::Doctor(args) => doctor::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
         Command::Heap(args) => heap::run(args),
