@@ -105,7 +105,7 @@ fn cgroups_print_as_container_and_unit_names() {
         "init.scope",
     ] {
         assert!(
-            text.lines().any(|l| l.contains(&format!(" {name} "))),
+            text.lines().any(|l| l.ends_with(&format!(" {name}"))),
             "{name} missing:\n{text}"
         );
     }

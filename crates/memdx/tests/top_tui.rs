@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use memdx_testkit::tmux::Tmux;
 use memdx_testkit::{Deadline, DEADLINE};
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,133 +13,48 @@ fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/ps/cgroup-v2-containers")
 }
 
-/// A tmux server of the test's own (`-L socket`): tests run in parallel and
-/// two `new-session`s racing to start one shared server can fail.
-struct Tmux {
-    socket: String,
-    session: String,
+/// Starts `memdx top` on the fixture tree in a detached tmux session of
+/// the given size; `None` (test skipped) when tmux is missing.
+fn start(name: &str, width: u16, height: u16) -> Option<Tmux> {
+    let cmd = format!(
+        "env MEMDX_PROC_ROOT='{}' '{}' top -d 60; echo EXITED $?; sleep 30",
+        fixture().display(),
+        env!("CARGO_BIN_EXE_memdx")
+    );
+    Tmux::start(name, width, height, &cmd, "PID")
 }
 
-impl Tmux {
-    /// Starts `memdx top` on the fixture tree in a detached tmux session of
-    /// the given size; `None` (test skipped) when tmux is missing.
-    fn start(name: &str, width: u16, height: u16) -> Option<Tmux> {
-        if Command::new("tmux")
-            .arg("-V")
-            .try_output_within(DEADLINE)
-            .is_err()
-        {
-            memdx_testkit::tool_missing("tmux is not installed");
-            return None;
-        }
-        let session = format!("memdx-{name}-{}", std::process::id());
-        let socket = session.clone();
-        let cmd = format!(
-            "env MEMDX_PROC_ROOT='{}' '{}' top -d 60; echo EXITED $?; sleep 30",
-            fixture().display(),
-            env!("CARGO_BIN_EXE_memdx")
-        );
-        let ok = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                &session,
-                "-x",
-                &width.to_string(),
-                "-y",
-                &height.to_string(),
-                &cmd,
-            ])
-            .status_within(DEADLINE)
-            .success();
-        assert!(ok, "tmux new-session failed");
-        let t = Tmux { socket, session };
-        t.wait_for("PID");
-        Some(t)
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args([
-                "-L",
-                &self.socket,
-                "capture-pane",
-                "-p",
-                "-t",
-                &self.session,
-            ])
-            .output_within(DEADLINE);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            Command::new("tmux")
-                .args(["-L", &self.socket, "send-keys", "-t", &self.session, k])
-                .status_within(DEADLINE);
-        }
-    }
-
-    /// Waits until the screen contains `text` (the UI redraws after each key).
-    fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "screen never showed {text:?}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn first_pid(&self) -> String {
-        let s = self.screen();
-        let mut lines = s.lines().skip_while(|l| !l.contains("PID"));
-        lines.next();
-        lines
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_string()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .try_status_within(DEADLINE);
-    }
+/// The pid on the table's first row.
+fn first_pid(t: &Tmux) -> String {
+    let s = t.screen();
+    let mut lines = s.lines().skip_while(|l| !l.contains("PID"));
+    lines.next();
+    lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
 fn sorts_filters_and_quits_cleanly() {
-    let Some(t) = Tmux::start("sort", 120, 30) else {
+    let Some(t) = start("sort", 120, 30) else {
         return;
     };
     let s = t.screen();
     assert!(s.contains("MiB Mem :") && s.contains("avail Mem"), "{s}");
     assert!(s.contains("PSS▼"), "{s}");
-    assert_eq!(t.first_pid(), "2210", "largest PSS first");
+    assert_eq!(first_pid(&t), "2210", "largest PSS first");
 
     t.keys(&["R"]);
     t.wait_for("PSS▲");
-    assert_eq!(t.first_pid(), "2400", "smallest known PSS first");
+    assert_eq!(first_pid(&t), "2400", "smallest known PSS first");
 
     t.keys(&["<"]);
     t.wait_for("RSS▲");
-    assert_eq!(t.first_pid(), "2400");
+    assert_eq!(first_pid(&t), "2400");
 
     t.keys(&["/", "p", "o", "s", "t", "g", "r", "e", "s", "Enter"]);
     let s = t.wait_for("filter postgres");
@@ -162,7 +78,7 @@ fn sorts_filters_and_quits_cleanly() {
 
 #[test]
 fn command_key_help_screen_and_readable_cgroups() {
-    let Some(t) = Tmux::start("keys", 140, 30) else {
+    let Some(t) = start("keys", 140, 30) else {
         return;
     };
     let s = t.screen();
@@ -208,7 +124,7 @@ fn command_key_help_screen_and_readable_cgroups() {
 
 #[test]
 fn fits_80x24_with_the_detail_pane() {
-    let Some(t) = Tmux::start("small", 80, 24) else {
+    let Some(t) = start("small", 80, 24) else {
         return;
     };
     let s = t.wait_for("heap");

@@ -192,12 +192,12 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
         Some(By::Command) => "command",
         Some(By::Cgroup) => "cgroup",
     };
-    if let Some(by) = args.by {
-        let by = match by {
-            By::User => GroupBy::User,
-            By::Command => GroupBy::Command,
-            By::Cgroup => GroupBy::Cgroup,
-        };
+    let group = args.by.map(|by| match by {
+        By::User => GroupBy::User,
+        By::Command => GroupBy::Command,
+        By::Cgroup => GroupBy::Cgroup,
+    });
+    if let Some(by) = group {
         rows = group_rows(&rows, by, &names);
     }
     sort_rows(&mut rows, &keys);
@@ -218,7 +218,7 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
         let layout = PsLayout {
             scale,
             smaps: !args.fast,
-            grouped: args.by.is_some(),
+            group,
             totals: !args.no_totals,
             cpu: false,
             program: false,

@@ -249,7 +249,7 @@ pub fn run(args: TopArgs) -> anyhow::Result<()> {
     let layout = PsLayout {
         scale: Default::default(),
         smaps: !args.fast,
-        grouped: false,
+        group: None,
         totals: false,
         cpu: true,
         program: !args.command_lines,
