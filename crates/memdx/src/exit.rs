@@ -116,8 +116,70 @@ fn clap_error(err: clap::Error, args: &[OsString]) -> ExitCode {
                 .filter(|a| cli.find_subcommand(a).is_some())
                 .map(|a| format!(" {a}"))
                 .unwrap_or_default();
+            if sub == " ps" {
+                // clap names `-e` of `-ef`: quote what was typed.
+                let typed = invalid_arg(&err).and_then(|bad| {
+                    args.iter()
+                        .skip(2)
+                        .filter_map(|a| a.to_str())
+                        .find(|a| a.starts_with(bad.as_str()))
+                        .map(str::to_string)
+                });
+                if let Some(habit) = typed.filter(|a| is_ps_selector(a)) {
+                    eprintln!(
+                        "memdx ps: '{habit}' is not needed: memdx ps lists every process \
+                         (narrow it with --user, --pid, --name or --cgroup; see 'memdx ps --help')"
+                    );
+                    return ExitCode::from(1);
+                }
+            }
             eprintln!("memdx{sub}: {first}{tip} (see 'memdx{sub} --help')");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// The argument clap refused, if it names one.
+fn invalid_arg(err: &clap::Error) -> Option<String> {
+    match err.get(clap::error::ContextKind::InvalidArg)? {
+        clap::error::ContextValue::String(arg) => Some(arg.clone()),
+        _ => None,
+    }
+}
+
+/// `ps aux`, `ps -ef` and the like: procps ps's ways to select every
+/// process, typed from habit.
+fn is_ps_selector(arg: &str) -> bool {
+    matches!(
+        arg,
+        "aux"
+            | "-aux"
+            | "ax"
+            | "axu"
+            | "auxf"
+            | "auxw"
+            | "auxww"
+            | "-e"
+            | "-ef"
+            | "-eF"
+            | "-ely"
+            | "-elf"
+            | "-A"
+            | "-Af"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_habits_are_recognised_and_real_options_are_not() {
+        for arg in ["aux", "-ef", "-e", "-A", "axu"] {
+            assert!(is_ps_selector(arg), "{arg}");
+        }
+        for arg in ["--user", "-x", "x", "-p"] {
+            assert!(!is_ps_selector(arg), "{arg}");
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `memdx ps` in a real terminal (tmux panes of several widths): rows fit
 //! the pane (columns never wrap; what does not fit is dropped, then the
-//! command cut), grouped views keep their group names, piped output and
-//! `-w` print full rows.
+//! command cut), and grouped views keep their group names
+//! (ps_fixtures.rs has the `script` pty test of `-w`).
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
@@ -111,21 +111,4 @@ fn grouped_views_keep_their_names_in_a_narrow_pane() {
             );
         }
     }
-}
-
-#[test]
-fn wide_option_prints_full_rows_in_a_terminal() {
-    let Some(screen) = ps_in_pane("wide", 200, "-w --pid 2210") else {
-        return;
-    };
-    let lines = table(&screen);
-    assert!(
-        lines[0].contains("CGROUP") && lines[0].contains("VIRT"),
-        "{screen}"
-    );
-    let cmdline = std::fs::read_to_string(fixture().join("proc/2210/cmdline"))
-        .unwrap()
-        .trim_end_matches('\0')
-        .replace('\0', " ");
-    assert!(lines[1].ends_with(&cmdline), "{screen}");
 }

@@ -122,7 +122,7 @@ fn roff_text(text: &str) -> String {
 fn exit_status(command: &str) -> &'static str {
     match command {
         "free" | "vmstat" => "0 on success; 1 on a usage error or an unreadable or corrupt /proc file, as procps.",
-        "ps" => "0 on success; 1 when --pid names no existing process (as ps -p), on a usage error, or when /proc cannot be read.",
+        "ps" => "0 on success; 1 when --pid names no existing process (as ps -p), when --user names no user (as ps -u), on a usage error, or when /proc cannot be read.",
         "kmemleak" => "0 on success; 3 when 'kmemleak status' finds kmemleak not usable here (the diagnosis is printed either way); 1 on errors (the control file cannot be written, a report cannot be read); 1 on usage errors.",
         "check" => "The program's own exit status, or --error-exitcode's value when errors were found; a program killed by a signal ends memdx check with the same signal. 127 when the program does not exist, 126 when it cannot be executed; 1 on a usage error.",
         "completions" => "0 on success; 2 when no shell is named (the valid shells are listed).",

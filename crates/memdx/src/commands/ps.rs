@@ -129,6 +129,14 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
     };
     let root = ProcRoot::from_env();
     let users = read_users(&root);
+    // Like `ps -u`: a name that is no user is a mistake, not an empty list.
+    if let Some(unknown) = args
+        .user
+        .iter()
+        .find(|u| u.parse::<u32>().is_err() && !users.values().any(|name| name == *u))
+    {
+        return Err(Exit::new(1, format!("memdx ps: --user {unknown}: no such user")).into());
+    }
     // A numeric --user matches the name that uid has (rows show names).
     let wanted_users = args
         .user
@@ -219,7 +227,8 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
             scale,
             smaps: !args.fast,
             group,
-            totals: !args.no_totals,
+            // Nothing listed: the header alone, as ps prints it.
+            totals: !args.no_totals && !rows.is_empty(),
             cpu: false,
             program: false,
             width: if args.wide { None } else { terminal_columns() },
