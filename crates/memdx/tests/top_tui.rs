@@ -252,9 +252,46 @@ fn batch_filters_by_pid_and_user_and_cuts_to_the_width() {
     let text = stdout_ok(&top_on_fixture(&["-b", "-n", "1"]));
     let table: Vec<&str> = text.lines().skip_while(|l| !l.contains("PID")).collect();
     assert!(table.iter().all(|l| l.chars().count() <= 80), "{text}");
+    // -w cuts every line, the summary too, as top's.
+    let text = stdout_ok(&top_on_fixture(&["-b", "-n", "1", "-w", "40"]));
+    assert!(text.lines().all(|l| l.chars().count() <= 40), "{text}");
+    assert!(
+        text.starts_with("top - ")
+            && text.lines().nth(1).unwrap() == "Tasks:  10 total,   0 running,   9 sleep",
+        "{text}"
+    );
     let text = stdout_ok(&top_on_fixture(&["-b", "-n", "1", "-w", "60"]));
-    let table: Vec<&str> = text.lines().skip_while(|l| !l.contains("PID")).collect();
-    assert!(table.iter().all(|l| l.chars().count() <= 60), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 60), "{text}");
+    // COLUMNS is kept within top's 3 to 512.
+    let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
+        .args(["top", "-b", "-n", "1"])
+        .env("MEMDX_PROC_ROOT", fixture())
+        .env("COLUMNS", "2")
+        .output_within(DEADLINE);
+    let text = stdout_ok(&out);
+    assert_eq!(text.lines().next(), Some("top"), "{text}");
+}
+
+#[test]
+fn batch_rejects_widths_and_counts_top_rejects() {
+    for (args, message) in [
+        (
+            &["-w", "2"][..],
+            "memdx top: -w 2: give a width from 3 to 512\n",
+        ),
+        (
+            &["-w", "513"][..],
+            "memdx top: -w 513: give a width from 3 to 512\n",
+        ),
+        (&["-n", "0"][..], "memdx top: -n 0: give at least 1 frame\n"),
+    ] {
+        let mut all = vec!["-b"];
+        all.extend_from_slice(args);
+        let out = top_on_fixture(&all);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), message);
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
 }
 
 #[test]
@@ -368,6 +405,49 @@ fn live_first_frame_has_real_cpu_figures() {
         shares["id"].as_f64().unwrap() < 100.0,
         "a CPU was spinning: {shares}"
     );
+}
+
+#[test]
+fn a_process_started_between_frames_has_its_cpu_figure() {
+    // top counts all the CPU time of a process new since the previous
+    // frame; memdx printed "-" (null) for it until its second frame.
+    let mut top = memdx_testkit::GroupChild::spawn(
+        Command::new(env!("CARGO_BIN_EXE_memdx"))
+            .args(["top", "-b", "-n", "2", "-d", "2", "--json", "--fast"])
+            .env_remove("MEMDX_PROC_ROOT")
+            .stdout(std::process::Stdio::piped()),
+    )
+    .unwrap();
+    let stdout = top.child().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let limit = Duration::from_secs(60);
+    let first = rx.recv_timeout(limit).expect("no first frame");
+    let spinner =
+        memdx_testkit::GroupChild::spawn(Command::new("sh").args(["-c", "while :; do :; done"]))
+            .unwrap();
+    let pid = u64::from(spinner.id());
+    let second = rx.recv_timeout(limit).expect("no second frame");
+    drop(spinner);
+    assert!(top.wait_within(limit).is_some_and(|s| s.success()));
+    let rows = |frame: &str| -> Vec<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_str(frame).unwrap();
+        v["rows"].as_array().unwrap().clone()
+    };
+    assert!(!rows(&first).iter().any(|r| r["pid"] == pid), "{first}");
+    let row = rows(&second)
+        .into_iter()
+        .find(|r| r["pid"] == pid)
+        .unwrap_or_else(|| panic!("spinner {pid} not in the second frame: {second}"));
+    let cpu = row["cpu"].as_f64();
+    assert!(cpu.is_some_and(|c| c > 1.0), "spinner's %CPU: {row}");
 }
 
 #[test]
