@@ -146,7 +146,7 @@ pub fn frame(
     }
 }
 
-/// The keys, one per line (`h` / `?` shows them).
+/// The keys and what each does, one per line (`h` / `?` shows them).
 pub const HELP: &[(&str, &str)] = &[
     ("q, Esc", "quit"),
     ("h, ?", "this help (any key closes it)"),
@@ -160,7 +160,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("c", "COMMAND: program names / full command lines"),
     ("e / E", "cycle the units of the table / of the summary"),
     ("d", "delay between refreshes (seconds)"),
-    ("arrows, PgUp, PgDn, Home, End", "move the selection"),
+    ("Up Down PgUp PgDn", "move the selection"),
+    ("Home End", "select the first / last row"),
 ];
 
 fn draw_help(f: &mut Frame, area: Rect) {
@@ -168,9 +169,11 @@ fn draw_help(f: &mut Frame, area: Rect) {
         Line::from("Help for memdx top (any key returns)"),
         Line::from(""),
     ];
+    // As narrow as the keys allow, so that it fits 80 columns.
+    let keys = HELP.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
     lines.extend(
         HELP.iter()
-            .map(|(key, what)| Line::from(format!("  {key:<30} {what}"))),
+            .map(|(key, what)| Line::from(format!("  {key:<keys$} {what}"))),
     );
     f.render_widget(
         Paragraph::new(lines).block(Block::default().borders(Borders::TOP)),

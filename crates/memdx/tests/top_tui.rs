@@ -137,6 +137,18 @@ fn fits_80x24_with_the_detail_pane() {
         "{s}"
     );
     assert!(s.contains("RSS") && s.contains("PSS"));
+    // The help screen fits too: every key and what it does, uncut.
+    t.keys(&["h"]);
+    let s = t.wait_for("Help for memdx top");
+    for (key, what) in memdx_tui::HELP {
+        assert!(
+            s.lines()
+                .any(|l| l.trim_start().starts_with(key) && l.trim_end().ends_with(what)),
+            "{key}: {what} not whole at 80 columns:\n{s}"
+        );
+    }
+    t.keys(&["x"]);
+    t.wait_for("PID");
     t.keys(&["e"]);
     t.wait_for("units MiB");
     t.keys(&["q"]);
