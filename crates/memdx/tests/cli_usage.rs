@@ -110,3 +110,113 @@ fn every_man_page_has_synopsis_exit_status_and_see_also() {
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("\\fBmemdx oom\\fR [\\fIOPTIONS\\fR] [\\fIFILE\\fR]"));
 }
+
+/// `memdx check`'s options as the fish script offers them: (name as typed,
+/// a value to try or `None` for a flag).
+fn check_options_in_fish_script() -> Vec<(String, Option<String>)> {
+    let out = memdx(&["completions", "fish"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = String::from_utf8(out.stdout).unwrap();
+    let mut options = Vec::new();
+    // A choice list spans lines: "no\t''\nsummary\t''\nfull\t''".
+    let entries = script.split("complete -c memdx ");
+    for entry in entries.filter(|e| e.contains("__fish_memdx_using_subcommand check\"")) {
+        let words: Vec<&str> = entry.split_whitespace().collect();
+        let after = |flag: &str| {
+            words
+                .iter()
+                .position(|w| *w == flag)
+                .map(|i| words[i + 1].to_string())
+        };
+        if after("-l").as_deref() == Some("help") {
+            continue;
+        }
+        let names: Vec<String> = [
+            after("-l").map(|l| format!("--{l}")),
+            after("-s").map(|s| format!("-{s}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let value = if let Some(choices) = entry.split_once(" -a \"").map(|(_, c)| c) {
+            // The last choice: --xml=yes alone would be refused for want of a file.
+            let last = choices.split('"').next().unwrap().lines().last().unwrap();
+            // fish writes the tab before a choice's help as `\t`.
+            Some(last.split("\\t").next().unwrap().to_string())
+        } else if words.contains(&"-F") {
+            Some("/dev/null".to_string())
+        } else if words.contains(&"-r") {
+            Some("1".to_string())
+        } else {
+            None
+        };
+        for name in names {
+            options.push((name, value.clone()));
+        }
+    }
+    options
+}
+
+#[test]
+fn completions_offer_checks_valgrind_options_and_check_takes_each() {
+    let options = check_options_in_fish_script();
+    let names: Vec<&str> = options.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [
+        "--leak-check",
+        "--show-leak-kinds",
+        "--error-exitcode",
+        "--suppressions",
+        "--gen-suppressions",
+        "--xml",
+        "--xml-file",
+        "--log-file",
+        "-s",
+        "-q",
+    ] {
+        assert!(names.contains(&want), "{want} not offered: {names:?}");
+    }
+    // Each one is an option memdx check accepts: it gets as far as
+    // running the (missing) program, which is 127, not a usage error (1).
+    for (name, value) in &options {
+        let arg = match value {
+            Some(v) => format!("{name}={v}"),
+            None => name.clone(),
+        };
+        let out = memdx(&["check", &arg, "/nonexistent/memdx-program"]);
+        assert_eq!(out.status.code(), Some(127), "{arg}: {}", stderr(&out));
+    }
+    // zsh and bash name them too.
+    for shell in ["zsh", "bash"] {
+        let script = String::from_utf8(memdx(&["completions", shell]).stdout).unwrap();
+        assert!(
+            script.contains("--leak-check") && script.contains("--gen-suppressions"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn bash_completes_a_check_option_from_its_prefix() {
+    let script = std::env::temp_dir().join(format!("memdx-completion-{}.bash", std::process::id()));
+    std::fs::write(&script, memdx(&["completions", "bash"]).stdout).unwrap();
+    let run = format!(
+        "source '{}'; COMP_WORDS=(memdx check --xml); COMP_CWORD=2; _memdx memdx --xml check; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display()
+    );
+    let out = memdx_testkit::output_with_deadline(
+        Command::new("bash").args(["-c", &run]),
+        Duration::from_secs(60),
+    );
+    let _ = std::fs::remove_file(&script);
+    let mut offered: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    offered.sort();
+    assert_eq!(
+        offered,
+        ["--xml", "--xml-fd", "--xml-file", "--xml-user-comment"],
+        "{}",
+        stderr(&out)
+    );
+}

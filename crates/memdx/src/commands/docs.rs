@@ -24,11 +24,198 @@ pub fn completions(shell: Option<clap_complete::Shell>) -> anyhow::Result<()> {
         )
         .into());
     };
-    let mut cmd = Cli::command();
+    let mut cmd = Cli::command().mut_subcommand("check", with_valgrind_options);
     let mut out = io::stdout().lock();
     clap_complete::generate(shell, &mut cmd, "memdx", &mut out);
     out.flush()?;
     Ok(())
+}
+
+/// What a Valgrind option of `memdx check` takes, for completion.
+enum Takes {
+    Nothing,
+    OneOf(&'static [&'static str]),
+    Number,
+    File,
+    Text,
+}
+
+const YES_NO: Takes = Takes::OneOf(&["yes", "no"]);
+const LEAK_KINDS: Takes = Takes::OneOf(&[
+    "definite",
+    "indirect",
+    "possible",
+    "reachable",
+    "all",
+    "none",
+]);
+
+/// `memdx check`'s Valgrind options that do something (check parses its
+/// own arguments, so clap does not know them): (long name, short, value,
+/// help). `tests/completions.rs` runs memdx check with each one the
+/// scripts offer, so a name here that check refuses fails the tests.
+const CHECK_OPTIONS: &[(&str, Option<char>, Takes, &str)] = &[
+    (
+        "leak-check",
+        None,
+        Takes::OneOf(&["no", "summary", "full"]),
+        "search for memory leaks at exit",
+    ),
+    (
+        "show-leak-kinds",
+        None,
+        LEAK_KINDS,
+        "leak kinds to show (comma separated, all, none)",
+    ),
+    (
+        "errors-for-leak-kinds",
+        None,
+        LEAK_KINDS,
+        "leak kinds that count as errors",
+    ),
+    (
+        "error-exitcode",
+        None,
+        Takes::Number,
+        "exit with this status when errors were found",
+    ),
+    ("num-callers", None, Takes::Number, "frames per stack"),
+    (
+        "log-file",
+        None,
+        Takes::File,
+        "write the report to this file (%p = pid)",
+    ),
+    (
+        "log-fd",
+        None,
+        Takes::Number,
+        "write the report to this descriptor",
+    ),
+    (
+        "exit-on-first-error",
+        None,
+        YES_NO,
+        "stop the program at its first error",
+    ),
+    (
+        "show-error-list",
+        None,
+        YES_NO,
+        "list error contexts and used suppressions at exit",
+    ),
+    ("quiet", Some('q'), Takes::Nothing, "errors only"),
+    ("verbose", Some('v'), Takes::Nothing, "more detail"),
+    (
+        "trace-children",
+        None,
+        YES_NO,
+        "check programs the program executes",
+    ),
+    (
+        "freelist-vol",
+        None,
+        Takes::Number,
+        "bytes of freed blocks held back per thread",
+    ),
+    (
+        "freelist-big-blocks",
+        None,
+        Takes::Number,
+        "freed blocks this big are held inaccessible",
+    ),
+    (
+        "partial-loads-ok",
+        None,
+        YES_NO,
+        "word loads partly outside a block are no error",
+    ),
+    (
+        "redzone-size",
+        None,
+        Takes::Number,
+        "bytes of redzone after each block",
+    ),
+    (
+        "poison-size",
+        None,
+        Takes::Number,
+        "bytes of a freed block poisoned",
+    ),
+    (
+        "guard-pages",
+        None,
+        Takes::OneOf(&["all", "0", "4096"]),
+        "guard-page pool size (0: off)",
+    ),
+    (
+        "xml",
+        None,
+        YES_NO,
+        "write Valgrind's XML (with --xml-file or --xml-fd)",
+    ),
+    ("xml-file", None, Takes::File, "the XML file (%p = pid)"),
+    ("xml-fd", None, Takes::Number, "the XML descriptor"),
+    (
+        "xml-user-comment",
+        None,
+        Takes::Text,
+        "a comment copied into the XML",
+    ),
+    (
+        "json",
+        None,
+        Takes::File,
+        "write memdx's JSON report to this file",
+    ),
+    (
+        "suppressions",
+        None,
+        Takes::File,
+        "a Valgrind suppression file (repeatable)",
+    ),
+    (
+        "default-suppressions",
+        None,
+        YES_NO,
+        "use memdx's default suppressions",
+    ),
+    (
+        "gen-suppressions",
+        None,
+        Takes::OneOf(&["no", "yes", "all"]),
+        "print a suppression for each error",
+    ),
+];
+
+/// The `check` subcommand as completion scripts see it: Valgrind's options
+/// (written `--name=value`, as Valgrind takes them), then the program.
+fn with_valgrind_options(check: clap::Command) -> clap::Command {
+    use clap::{Arg, ArgAction, ValueHint};
+    let mut check = check.mut_arg("args", |a| a.value_hint(ValueHint::CommandWithArguments));
+    for (long, short, takes, help) in CHECK_OPTIONS {
+        let mut arg = Arg::new(*long).long(*long).help(*help);
+        if let Some(c) = short {
+            arg = arg.short(*c);
+        }
+        arg = match takes {
+            Takes::Nothing => arg.action(ArgAction::SetTrue),
+            Takes::OneOf(values) => arg.require_equals(true).value_parser(values.to_vec()),
+            Takes::Number => arg.require_equals(true).value_name("N"),
+            Takes::File => arg
+                .require_equals(true)
+                .value_name("FILE")
+                .value_hint(ValueHint::FilePath),
+            Takes::Text => arg.require_equals(true).value_name("TEXT"),
+        };
+        check = check.arg(arg);
+    }
+    check.arg(
+        Arg::new("show-error-list-short")
+            .short('s')
+            .action(ArgAction::SetTrue)
+            .help("same as --show-error-list=yes"),
+    )
 }
 
 pub fn man(command: Option<&str>) -> anyhow::Result<()> {
