@@ -70,7 +70,15 @@ fn completions_without_a_shell_lists_the_shells() {
 
 #[test]
 fn every_man_page_has_synopsis_exit_status_and_see_also() {
-    for cmd in [
+    let groff = memdx_testkit::try_output_with_deadline(
+        Command::new("groff").arg("-v"),
+        Duration::from_secs(60),
+    )
+    .is_ok();
+    if !groff {
+        memdx_testkit::tool_missing("groff is not installed: man pages are not rendered");
+    }
+    let pages = [
         "",
         "free",
         "vmstat",
@@ -79,10 +87,31 @@ fn every_man_page_has_synopsis_exit_status_and_see_also() {
         "kmemleak",
         "slab",
         "oom",
+        "watch",
+        "serve",
         "check",
+        "heap",
+        "record",
+        "report",
         "completions",
         "man",
-    ] {
+    ];
+    // Every command memdx --help lists has its page checked here.
+    let help = String::from_utf8(memdx(&["--help"]).stdout).unwrap();
+    let listed: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(listed.len() >= 15, "{help}");
+    for c in &listed {
+        assert!(pages.contains(c), "man {c} is not checked");
+    }
+    for cmd in pages {
         let args: Vec<&str> = if cmd.is_empty() {
             vec!["man"]
         } else {
@@ -102,8 +131,30 @@ fn every_man_page_has_synopsis_exit_status_and_see_also() {
         );
         assert!(page.contains(".SH \"EXIT STATUS\"\n"), "man {cmd}");
         assert!(page.contains(".SH \"SEE ALSO\"\n"), "man {cmd}");
-        let limited = ["check", "ps", "top", "oom", "kmemleak", "slab"].contains(&cmd);
+        let limited = [
+            "check", "ps", "top", "oom", "kmemleak", "slab", "watch", "serve", "heap", "record",
+            "report",
+        ]
+        .contains(&cmd);
         assert_eq!(page.contains(".SH LIMITATIONS\n"), limited, "man {cmd}");
+        if groff {
+            // man renders it without a warning (unknown macros, bad escapes).
+            let file = std::env::temp_dir().join(format!(
+                "memdx-man-{}-{}.1",
+                std::process::id(),
+                if cmd.is_empty() { "memdx" } else { cmd }
+            ));
+            std::fs::write(&file, &page).unwrap();
+            let out = memdx_testkit::output_with_deadline(
+                Command::new("groff")
+                    .args(["-man", "-Tutf8", "-ww", "-z"])
+                    .arg(&file),
+                Duration::from_secs(60),
+            );
+            let _ = std::fs::remove_file(&file);
+            assert!(out.status.success(), "groff, man {cmd}: {}", stderr(&out));
+            assert_eq!(stderr(&out), "", "man {cmd} renders with warnings");
+        }
     }
     // Positional arguments appear as the user types them.
     let out = memdx(&["man", "oom"]);
