@@ -95,12 +95,7 @@ fn clap_error(err: clap::Error, args: &[OsString]) -> ExitCode {
         }
         _ => {
             let rendered = err.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ")
-                .to_string();
+            let first = first_line(&rendered);
             // clap's "tip: a similar subcommand exists: 'free'" becomes
             // "did you mean 'free'?".
             let tip = rendered
@@ -109,13 +104,7 @@ fn clap_error(err: clap::Error, args: &[OsString]) -> ExitCode {
                 .find_map(|t| t.rsplit_once(": ").map(|(_, name)| name.to_string()))
                 .map(|name| format!("; did you mean {name}?"))
                 .unwrap_or_default();
-            let cli = Cli::command();
-            let sub = args
-                .get(1)
-                .and_then(|a| a.to_str())
-                .filter(|a| cli.find_subcommand(a).is_some())
-                .map(|a| format!(" {a}"))
-                .unwrap_or_default();
+            let sub = command_words(args);
             if sub == " ps" {
                 // clap names `-e` of `-ef`: quote what was typed.
                 let typed = invalid_arg(&err).and_then(|bad| {
@@ -137,6 +126,45 @@ fn clap_error(err: clap::Error, args: &[OsString]) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The (sub)commands named at the start of `args`, each after a space
+/// (" kmemleak diff"), so that errors point at the right `--help`.
+fn command_words(args: &[OsString]) -> String {
+    let mut cmd = Cli::command();
+    let mut words = String::new();
+    for arg in args.iter().skip(1).map_while(|a| a.to_str()) {
+        let Some(sub) = cmd.find_subcommand(arg).cloned() else {
+            break;
+        };
+        words.push(' ');
+        words.push_str(arg);
+        cmd = sub;
+    }
+    words
+}
+
+/// clap's message on one line: its first line, and when that ends with a
+/// colon ("the following required arguments were not provided:") the
+/// indented lines that follow it, which name what is missing.
+fn first_line(rendered: &str) -> String {
+    let mut lines = rendered.lines().skip_while(|l| l.trim().is_empty());
+    let mut first = lines
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_string();
+    if first.ends_with(':') {
+        let items: Vec<&str> = lines
+            .take_while(|l| l.starts_with("  "))
+            .map(str::trim)
+            .collect();
+        if !items.is_empty() {
+            first.push(' ');
+            first.push_str(&items.join(" "));
+        }
+    }
+    first
 }
 
 /// The argument clap refused, if it names one.

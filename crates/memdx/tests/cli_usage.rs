@@ -56,6 +56,28 @@ fn mistyped_command_or_option_suggests_the_nearest() {
 }
 
 #[test]
+fn missing_arguments_are_named_and_point_at_the_subcommands_help() {
+    for (args, want) in [
+        (
+            &["watch"][..],
+            "memdx watch: give a PID, --name REGEX or --cgroup PATH\n",
+        ),
+        (
+            &["kmemleak", "diff", "old.txt"][..],
+            "memdx kmemleak diff: the following required arguments were not provided: <NEW> (see 'memdx kmemleak diff --help')\n",
+        ),
+        (
+            &["heap", "report", "--bogus"][..],
+            "memdx heap report: unexpected argument '--bogus' found (see 'memdx heap report --help')\n",
+        ),
+    ] {
+        let out = memdx(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(stderr(&out), want, "{args:?}");
+    }
+}
+
+#[test]
 fn completions_without_a_shell_lists_the_shells() {
     let out = memdx(&["completions"]);
     assert_eq!(out.status.code(), Some(2));
