@@ -16,27 +16,45 @@ use crate::state::{Prompt, UiState};
 use crate::Snapshot;
 
 /// Columns shown at a given terminal width, with their widths; the command
-/// takes what is left.
-fn columns_for(width: u16) -> Vec<(Column, u16)> {
-    let mut cols = vec![
+/// takes what is left, at least 12 columns. Columns that would not fit
+/// are dropped (CGROUP, SHR and VIRT, SWAP, USS, %MEM, USER, %CPU, in
+/// that order; never `keep`, the sort column) rather than squeezed: a
+/// squeezed cell would cut digits off a number (PID, RSS and PSS stay, and
+/// are squeezed below 38 columns).
+fn columns_for(width: u16, keep: Column) -> Vec<(Column, u16)> {
+    let all = [
         (Column::Pid, 7),
         (Column::User, 8),
         (Column::Rss, 8),
         (Column::Pss, 8),
         (Column::Uss, 8),
         (Column::Swap, 7),
+        (Column::Shr, 8),
+        (Column::Virt, 9),
+        (Column::Mem, 5),
+        (Column::Cpu, 5),
+        (Column::Cgroup, 24),
     ];
-    if width >= 100 {
-        cols.push((Column::Shr, 8));
-        cols.push((Column::Virt, 9));
+    let drop_order = [
+        &[Column::Cgroup][..],
+        &[Column::Shr, Column::Virt],
+        &[Column::Swap],
+        &[Column::Uss],
+        &[Column::Mem],
+        &[Column::User],
+        &[Column::Cpu],
+    ];
+    let mut shown: Vec<(Column, u16)> = all.to_vec();
+    // Each column is followed by one space; the command gets at least 12.
+    let used = |cols: &[(Column, u16)]| cols.iter().map(|&(_, w)| w + 1).sum::<u16>() + 12;
+    for dropped in drop_order {
+        if used(&shown) <= width {
+            break;
+        }
+        shown.retain(|(c, _)| *c == keep || !dropped.contains(c));
     }
-    cols.push((Column::Mem, 5));
-    cols.push((Column::Cpu, 5));
-    if width >= 120 {
-        cols.push((Column::Cgroup, 24));
-    }
-    cols.push((Column::Command, 0));
-    cols
+    shown.push((Column::Command, 0));
+    shown
 }
 
 fn header(c: Column) -> &'static str {
@@ -57,8 +75,23 @@ fn header(c: Column) -> &'static str {
     }
 }
 
-fn cell(r: &PsRow, c: Column, scale: Scale, full_command: bool) -> String {
-    let size = |v: Option<u64>| v.map_or("-".to_string(), |b| scale_size(b / 1024, scale));
+/// A cell's text. A size wider than its column `width` is shown in human
+/// units (`1.5Gi`) instead of being cut.
+fn cell(r: &PsRow, c: Column, scale: Scale, full_command: bool, width: u16) -> String {
+    let human = Scale {
+        human: true,
+        ..Scale::default()
+    };
+    let size = |v: Option<u64>| {
+        v.map_or("-".to_string(), |b| {
+            let text = scale_size(b / 1024, scale);
+            if text.chars().count() > usize::from(width) && width > 0 {
+                scale_size(b / 1024, human)
+            } else {
+                text
+            }
+        })
+    };
     let pct = |v: Option<f64>| v.map_or("-".to_string(), |p| format!("{p:.1}"));
     match c {
         Column::Pid => r.pid.map_or("-".into(), |p| p.to_string()),
@@ -182,7 +215,7 @@ fn draw_help(f: &mut Frame, area: Rect) {
 }
 
 fn draw_table(f: &mut Frame, ui: &mut UiState, area: Rect) {
-    let cols = columns_for(area.width);
+    let cols = columns_for(area.width, ui.sort.column);
     let scale = ui.table_unit.scale();
     let head = Row::new(cols.iter().map(|&(c, w)| {
         let mut h = header(c).to_string();
@@ -195,7 +228,7 @@ fn draw_table(f: &mut Frame, ui: &mut UiState, area: Rect) {
     let rows = ui.visible.iter().map(|r| {
         Row::new(
             cols.iter()
-                .map(|&(c, w)| pad(cell(r, c, scale, ui.full_command), w, right_aligned(c))),
+                .map(|&(c, w)| pad(cell(r, c, scale, ui.full_command, w), w, right_aligned(c))),
         )
     });
     let widths: Vec<Constraint> = cols
@@ -289,5 +322,64 @@ fn draw_detail(
             .block(Block::default().title(label))
             .data(&data[data.len().saturating_sub(area.width as usize)..]);
         f.render_widget(spark, area);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(cols: &[(Column, u16)]) -> Vec<&'static str> {
+        cols.iter().map(|&(c, _)| header(c)).collect()
+    }
+
+    #[test]
+    fn columns_that_do_not_fit_are_dropped_not_squeezed() {
+        for width in [30u16, 45, 60, 80, 100, 120, 200] {
+            let cols = columns_for(width, Column::Pss);
+            // Each fixed column and its space, then the command.
+            let fixed: u16 = cols[..cols.len() - 1].iter().map(|&(_, w)| w + 1).sum();
+            assert!(
+                fixed + 12 <= width || cols.len() == 4,
+                "{width}: {:?}",
+                names(&cols)
+            );
+            assert_eq!(cols.last().unwrap().0, Column::Command);
+        }
+        assert_eq!(
+            names(&columns_for(80, Column::Pss)),
+            ["PID", "USER", "RSS", "PSS", "USS", "SWAP", "%MEM", "%CPU", "COMMAND"]
+        );
+        assert_eq!(
+            names(&columns_for(60, Column::Pss)),
+            ["PID", "USER", "RSS", "PSS", "%MEM", "%CPU", "COMMAND"]
+        );
+        assert!(names(&columns_for(120, Column::Pss)).contains(&"CGROUP"));
+        // The sort column stays.
+        assert!(names(&columns_for(60, Column::Swap)).contains(&"SWAP"));
+    }
+
+    #[test]
+    fn a_size_wider_than_its_column_is_shown_in_human_units() {
+        let row = PsRow {
+            pid: Some(1),
+            ppid: None,
+            user: "root".into(),
+            rss: Some(200 << 30),
+            pss: Some(1 << 20),
+            uss: None,
+            swap: None,
+            shr: None,
+            virt: None,
+            mem: None,
+            cgroup: None,
+            command: "big".into(),
+            program: "big".into(),
+            count: 1,
+            cpu: None,
+        };
+        // 200 GiB is 209715200 KiB: nine digits in an 8-wide column.
+        assert_eq!(cell(&row, Column::Rss, Scale::default(), false, 8), "200Gi");
+        assert_eq!(cell(&row, Column::Pss, Scale::default(), false, 8), "1024");
     }
 }

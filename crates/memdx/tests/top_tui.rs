@@ -155,6 +155,34 @@ fn fits_80x24_with_the_detail_pane() {
     t.wait_for("EXITED 0");
 }
 
+#[test]
+fn a_narrow_terminal_drops_columns_and_never_cuts_a_number() {
+    let Some(t) = start("narrow", 60, 24) else {
+        return;
+    };
+    let s = t.wait_for("firefox-esr");
+    let head = s
+        .lines()
+        .find(|l| l.trim_start().starts_with("PID"))
+        .unwrap();
+    let words: Vec<&str> = head.split_whitespace().collect();
+    assert_eq!(
+        words,
+        ["PID", "USER", "RSS", "PSS▼", "%MEM", "%CPU", "COMMAND"],
+        "{s}"
+    );
+    // Whole figures (the fixture's RSS and PSS of 2210) and the program name.
+    let row = s
+        .lines()
+        .find(|l| l.trim_start().starts_with("2210 "))
+        .unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..4], ["2210", "alice", "512332", "447100"], "{s}");
+    assert!(row.trim_end().ends_with(" firefox-esr"), "{row}");
+    t.keys(&["q"]);
+    t.wait_for("EXITED 0");
+}
+
 /// `memdx top ARGS` on the fixture tree, killed after a minute.
 fn top_on_fixture(args: &[&str]) -> std::process::Output {
     memdx_testkit::output_with_deadline(
