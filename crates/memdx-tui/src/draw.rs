@@ -76,7 +76,7 @@ fn header(c: Column) -> &'static str {
 }
 
 /// A cell's text. A size wider than its column `width` is shown in human
-/// units (`1.5Gi`) instead of being cut.
+/// units (`1.5Gi`), a percentage without its decimal, instead of being cut.
 fn cell(r: &PsRow, c: Column, scale: Scale, full_command: bool, width: u16) -> String {
     let human = Scale {
         human: true,
@@ -92,7 +92,17 @@ fn cell(r: &PsRow, c: Column, scale: Scale, full_command: bool, width: u16) -> S
             }
         })
     };
-    let pct = |v: Option<f64>| v.map_or("-".to_string(), |p| format!("{p:.1}"));
+    // 1234.5 % (many busy threads) loses its decimal, not a digit.
+    let pct = |v: Option<f64>| {
+        v.map_or("-".to_string(), |p| {
+            let text = format!("{p:.1}");
+            if text.len() > usize::from(width) && width > 0 {
+                format!("{p:.0}")
+            } else {
+                text
+            }
+        })
+    };
     match c {
         Column::Pid => r.pid.map_or("-".into(), |p| p.to_string()),
         Column::User => r.user.clone(),
@@ -360,7 +370,7 @@ mod tests {
     }
 
     #[test]
-    fn a_size_wider_than_its_column_is_shown_in_human_units() {
+    fn a_figure_wider_than_its_column_is_shortened_not_cut() {
         let row = PsRow {
             pid: Some(1),
             ppid: None,
@@ -381,5 +391,14 @@ mod tests {
         // 200 GiB is 209715200 KiB: nine digits in an 8-wide column.
         assert_eq!(cell(&row, Column::Rss, Scale::default(), false, 8), "200Gi");
         assert_eq!(cell(&row, Column::Pss, Scale::default(), false, 8), "1024");
+        let busy = PsRow {
+            cpu: Some(1234.56),
+            ..row
+        };
+        assert_eq!(cell(&busy, Column::Cpu, Scale::default(), false, 5), "1235");
+        assert_eq!(
+            cell(&busy, Column::Cpu, Scale::default(), false, 6),
+            "1234.6"
+        );
     }
 }
