@@ -1914,7 +1914,8 @@ mod tests {
         }
         assert_eq!(Routine::from_u8(0), None);
         assert_eq!(Routine::from_u8(18), None);
-        assert_eq!(Routine::from_u8(27), None);
+        let past_last = Routine::ALL.iter().map(|&r| r as u8).max().unwrap() + 1;
+        assert_eq!(Routine::from_u8(past_last), None);
         // A record naming an unassigned routine is a malformed stream.
         let mut e = Encoder::new(&mut buf);
         e.access(&Access {

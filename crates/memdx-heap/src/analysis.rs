@@ -159,6 +159,43 @@ pub struct Analysis {
     temporaries: f64,
     last_time: u64,
     exit: Option<Exit>,
+    /// Events after this time (nanoseconds) are left out.
+    until: Option<u64>,
+    timeline: Option<TimelineState>,
+}
+
+/// The live bytes of the heap and of chosen sites at the end of each of a
+/// number of equal time buckets (the state before the first event of the
+/// next bucket).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timeline {
+    /// End of each bucket, seconds since the start.
+    pub times_s: Vec<f64>,
+    /// Live bytes of the whole heap then.
+    pub total_bytes: Vec<f64>,
+    /// Live bytes of each tracked site then.
+    pub sites: Vec<SiteSeries>,
+}
+
+/// One site's live bytes over a [`Timeline`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SiteSeries {
+    /// The stack id.
+    pub stack: u32,
+    /// Live bytes at the end of each bucket.
+    pub bytes: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TimelineState {
+    bucket_ns: u64,
+    buckets: usize,
+    /// End of the bucket being filled.
+    next_end: u64,
+    tracked: Vec<u32>,
+    times: Vec<u64>,
+    total: Vec<f64>,
+    sites: Vec<Vec<f64>>,
 }
 
 impl SiteState {
@@ -177,6 +214,74 @@ impl Analysis {
     /// An empty replay.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Leaves out events after `t_ns` nanoseconds from the start: the
+    /// figures "at exit" are then those at that moment.
+    pub fn until(mut self, t_ns: u64) -> Self {
+        self.until = Some(t_ns);
+        self
+    }
+
+    /// Also keeps a [`Timeline`] of `buckets` equal buckets over
+    /// `duration_ns`, with the series of the sites in `tracked` (memory:
+    /// `buckets` values per tracked site).
+    pub fn with_timeline(mut self, duration_ns: u64, buckets: usize, tracked: &[u32]) -> Self {
+        let buckets = buckets.max(1);
+        let bucket_ns = (duration_ns / buckets as u64).max(1);
+        self.timeline = Some(TimelineState {
+            bucket_ns,
+            buckets,
+            next_end: bucket_ns,
+            tracked: tracked.to_vec(),
+            sites: vec![Vec::with_capacity(buckets); tracked.len()],
+            ..TimelineState::default()
+        });
+        self
+    }
+
+    /// Closes the buckets that end at or before `time`.
+    fn advance(&mut self, time: u64) {
+        let Some(tl) = self.timeline.as_mut() else {
+            return;
+        };
+        while tl.next_end <= time && tl.times.len() < tl.buckets {
+            tl.times.push(tl.next_end);
+            tl.total.push(self.total_bytes);
+            for (i, stack) in tl.tracked.iter().enumerate() {
+                let live = self.sites.get(stack).map_or(0.0, |s| s.live_bytes);
+                tl.sites[i].push(live);
+            }
+            tl.next_end += tl.bucket_ns;
+        }
+    }
+
+    /// The timeline so far (buckets not reached by any event hold the
+    /// last values); `None` without [`Analysis::with_timeline`].
+    pub fn timeline(&self) -> Option<Timeline> {
+        let tl = self.timeline.as_ref()?;
+        let mut times = tl.times.clone();
+        let mut total = tl.total.clone();
+        let mut sites = tl.sites.clone();
+        let mut end = tl.next_end;
+        while times.len() < tl.buckets {
+            times.push(end);
+            total.push(self.total_bytes);
+            for (i, stack) in tl.tracked.iter().enumerate() {
+                sites[i].push(self.sites.get(stack).map_or(0.0, |s| s.live_bytes));
+            }
+            end += tl.bucket_ns;
+        }
+        Some(Timeline {
+            times_s: times.iter().map(|&t| t as f64 / 1e9).collect(),
+            total_bytes: total,
+            sites: tl
+                .tracked
+                .iter()
+                .zip(sites)
+                .map(|(&stack, bytes)| SiteSeries { stack, bytes })
+                .collect(),
+        })
     }
 
     /// Replays one record.
@@ -204,6 +309,9 @@ impl Analysis {
                 }
             }
             Record::End { exit, end_time } => {
+                if self.until.is_some_and(|u| end_time > u) {
+                    return;
+                }
                 self.exit = Some(exit);
                 self.last_time = self.last_time.max(end_time);
             }
@@ -211,6 +319,13 @@ impl Analysis {
     }
 
     fn event(&mut self, e: Event) {
+        let time = match e {
+            Event::Alloc { time, .. } | Event::Free { time, .. } => time,
+        };
+        if self.until.is_some_and(|u| time > u) {
+            return;
+        }
+        self.advance(time);
         match e {
             Event::Alloc {
                 time,

@@ -62,12 +62,16 @@
 #![deny(missing_docs)]
 
 mod analysis;
+pub mod diff;
+pub mod flame;
 mod format;
+pub mod plot;
 mod reader;
 pub mod render;
+pub mod suspects;
 mod writer;
 
-pub use analysis::{weight, Analysis, Exit, SiteStats, Summary};
+pub use analysis::{weight, Analysis, Exit, Site, SiteSeries, SiteStats, Summary, Timeline};
 pub use format::{Event, FrameKind, SymFrame};
 pub use reader::{Reader, Record};
 pub use writer::Writer;

@@ -325,6 +325,8 @@ struct JsonReport<'a> {
     exit_blocks: f64,
     group_by: GroupBy,
     views: Vec<JsonView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leak_suspects: Option<&'a [crate::suspects::Suspect]>,
 }
 
 /// The report as one JSON object (figures of sampled recordings are
@@ -335,6 +337,19 @@ pub fn write_json(
     by: GroupBy,
     views: &[View],
     top: usize,
+) -> io::Result<()> {
+    write_json_with(out, s, by, views, top, None)
+}
+
+/// [`write_json`] with the leak suspects (at most `top`) when they were
+/// looked for.
+pub fn write_json_with(
+    out: &mut dyn Write,
+    s: &Summary,
+    by: GroupBy,
+    views: &[View],
+    top: usize,
+    suspects: Option<&[crate::suspects::Suspect]>,
 ) -> io::Result<()> {
     let groups = group(s, by);
     let report = JsonReport {
@@ -359,6 +374,7 @@ pub fn write_json(
                 groups: ranked(&groups, view, top),
             })
             .collect(),
+        leak_suspects: suspects.map(|v| &v[..v.len().min(top)]),
     };
     serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::from)?;
     writeln!(out)

@@ -116,6 +116,16 @@ mod tests {
     }
 
     #[test]
+    fn fishy_value_matches_its_function_and_argument() {
+        let s = supp("{\nx\nMemcheck:FishyValue\nmalloc(size)\nfun:malloc\n}\n");
+        assert_eq!(s.kind, SuppKind::FishyValue("malloc(size)".into()));
+        let frames = [fun("malloc"), fun("main")];
+        assert!(s.matches(Query::FishyValue("malloc(size)"), &frames));
+        assert!(!s.matches(Query::FishyValue("calloc(nmemb)"), &frames));
+        assert!(!s.matches(Query::Param("malloc(size)"), &frames));
+    }
+
+    #[test]
     fn ellipsis_spans_any_number_of_frames() {
         let s = supp("{\nx\nMemcheck:Leak\nfun:malloc\n...\nfun:ddd\n...\nfun:main\n}\n");
         let q = Query::Leak(LeakKind::Definite);

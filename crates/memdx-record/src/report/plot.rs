@@ -3,13 +3,9 @@
 //! processes' RSS, and the largest cgroups' usage, one above the other in one
 //! SVG or PNG file.
 //!
-//! Text needs a TrueType font: `plotters` is built without system font
-//! lookup (fontconfig), so [`font`] reads one from the usual paths of
-//! DejaVu, Liberation and Noto, or `$MEMDX_FONT`. Without one, drawing fails
-//! with [`PlotError::NoFont`] naming where it looked.
+//! The font and the file (SVG or PNG by extension) are memdx-chart's.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -21,101 +17,31 @@ use crate::timespec::format_utc;
 /// Why a chart could not be drawn.
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
-    /// The file name ends in neither `.svg` nor `.png`.
-    #[error("{}: the chart's file name must end in .svg or .png", path.display())]
-    Format {
-        /// The file.
-        path: PathBuf,
-    },
-    /// No font for the labels.
-    #[error("no TrueType font for the chart's labels (set MEMDX_FONT=FILE.ttf, or install fonts-dejavu-core; looked in {searched})")]
-    NoFont {
-        /// Where it looked.
-        searched: String,
-    },
     /// Nothing to draw.
     #[error("no samples in the window: nothing to draw")]
     Empty,
-    /// The drawing backend failed (cannot write the file, ...).
-    #[error("{}: {message}", path.display())]
-    Draw {
-        /// The file.
-        path: PathBuf,
-        /// The backend's message.
-        message: String,
-    },
+    /// The file, the font or the backend failed.
+    #[error(transparent)]
+    Chart(#[from] memdx_chart::ChartError),
 }
 
-/// Where fonts are looked for, in order, after `$MEMDX_FONT`.
-const FONT_PATHS: &[&str] = &[
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/usr/share/fonts/liberation/LiberationSans-Regular.ttf",
-    "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
-    "/usr/share/fonts/noto/NotoSans-Regular.ttf",
-];
+struct Charts<'a>(&'a Report);
 
-/// Registers a font as "sans-serif" once per process.
-fn font() -> Result<(), PlotError> {
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = *REGISTERED.get_or_init(|| {
-        let candidates = std::env::var_os("MEMDX_FONT")
-            .map(PathBuf::from)
-            .into_iter()
-            .chain(FONT_PATHS.iter().map(PathBuf::from));
-        for path in candidates {
-            let Ok(bytes) = std::fs::read(&path) else {
-                continue;
-            };
-            // Registered fonts live as long as the process.
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                return true;
-            }
-        }
-        false
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(PlotError::NoFont {
-            searched: format!("$MEMDX_FONT, {}", FONT_PATHS.join(", ")),
-        })
+impl memdx_chart::Chart for Charts<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        draw_all(self.0, root)
     }
 }
 
 /// Draws the report's charts into `path` (`.svg` or `.png`).
 pub fn draw(report: &Report, path: &Path) -> Result<(), PlotError> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
     if report.charts.system.is_empty() {
         return Err(PlotError::Empty);
     }
-    font()?;
-    let size = (1100, 1200);
-    let fail = |e: String| PlotError::Draw {
-        path: path.to_path_buf(),
-        message: e,
-    };
-    match ext.as_deref() {
-        Some("svg") => {
-            let root = SVGBackend::new(path, size).into_drawing_area();
-            draw_all(report, &root).map_err(fail)?;
-            root.present().map_err(|e| fail(e.to_string()))
-        }
-        Some("png") => {
-            let root = BitMapBackend::new(path, size).into_drawing_area();
-            draw_all(report, &root).map_err(fail)?;
-            root.present().map_err(|e| fail(e.to_string()))
-        }
-        _ => Err(PlotError::Format {
-            path: path.to_path_buf(),
-        }),
-    }
+    Ok(memdx_chart::draw_file(&Charts(report), path, (1100, 1200))?)
 }
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;

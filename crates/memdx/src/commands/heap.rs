@@ -4,15 +4,17 @@
 //! recording's views. The file format, the analysis and the renderers are
 //! in `memdx-heap`.
 
+mod diff;
 mod record;
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use memdx_heap::render::{self, GroupBy, View};
+use memdx_heap::{flame, plot, suspects};
 use memdx_heap::{Analysis, Reader};
 
 use crate::exit::Exit;
@@ -31,6 +33,9 @@ enum HeapCommand {
     /// Print a recording's views: top sites at the peak, live at exit, by bytes and number
     /// of allocations, temporaries.
     Report(ReportArgs),
+    /// Compare two recordings of the same program, or two moments of one recording
+    /// (--from/--to): the sites whose memory grew or shrank, largest change first.
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +78,51 @@ struct ReportArgs {
     #[arg(long, value_enum)]
     view: Vec<ViewArg>,
     /// Sites shown per view.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Also rank the sites whose live bytes grow steadily over the run and are not
+    /// given back (Theil–Sen slope and Mann–Kendall test, as `memdx watch` judges).
+    #[arg(long = "leak-suspects")]
+    leak_suspects: bool,
+    /// Smallest growth over the run that makes a leak suspect (`64KiB`, `1MiB`).
+    #[arg(long = "min-growth", value_name = "BYTES", default_value = "16KiB")]
+    min_growth: String,
+    /// Write a flame graph (SVG) of the sites' figure chosen by --of.
+    #[arg(long, value_name = "OUT.svg")]
+    flamegraph: Option<PathBuf>,
+    /// The figure of the flame graph.
+    #[arg(long, value_enum, default_value_t = ViewArg::Peak)]
+    of: ViewArg,
+    /// Draw the heap over time, the 8 largest sites stacked (SVG or PNG, by the name's
+    /// extension).
+    #[arg(long, value_name = "OUT.svg|png")]
+    plot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct DiffArgs {
+    /// The recording before (or the only one, with --to).
+    before: PathBuf,
+    /// The recording after (a later run of the same program).
+    after: Option<PathBuf>,
+    /// With one recording: the first moment, time since the program's start (`0`, `10s`,
+    /// `1m`); default its start.
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// With one recording: the second moment (default its end).
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    /// The figure compared: bytes live at the end (exit; at --from/--to for moments), at the
+    /// peak, allocated, number of allocations, temporaries.
+    #[arg(long, value_enum, default_value_t = ViewArg::Exit)]
+    of: ViewArg,
+    /// How allocation sites are grouped.
+    #[arg(long = "group-by", value_enum, default_value_t = GroupArg::Stack)]
+    group_by: GroupArg,
+    /// Sites shown.
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
     /// One JSON object instead of text.
@@ -121,6 +171,7 @@ impl From<ViewArg> for View {
 pub fn run(args: HeapArgs) -> anyhow::Result<()> {
     match args.command {
         Some(HeapCommand::Report(r)) => report(r),
+        Some(HeapCommand::Diff(d)) => diff::run(d),
         None => profile(args.run),
     }
 }
@@ -158,39 +209,145 @@ fn profile(args: RunArgs) -> anyhow::Result<()> {
         outcome.bytes
     );
     let _ = render::write_text(&mut err, summary, args.group_by.into(), &views, args.top);
+    if summary.exit == Some(memdx_heap::Exit::Cut)
+        && matches!(
+            outcome.ending,
+            crate::commands::check::front::Ending::Code(_)
+        )
+    {
+        let _ = writeln!(
+            err,
+            "\nmemdx heap: the program exited without the runtime's last flush: it replaced \
+             itself with another program (exec: a wrapper script, or a shim such as pyenv's), \
+             whose allocations are not recorded; profile the program the wrapper runs"
+        );
+    }
     let _ = writeln!(err, "\nmore: memdx heap report {}", outcome.path.display());
     drop(err);
     outcome.ending.end()
 }
 
-fn report(args: ReportArgs) -> anyhow::Result<()> {
-    let name = args.file.display().to_string();
-    let file = File::open(&args.file)
-        .map_err(|e| Exit::new(1, format!("memdx heap report: {name}: {e}")))?;
+/// Replays the recording at `path` into `analysis`; the damage that
+/// stopped the replay, if any (what came before it is in the analysis).
+fn replay(
+    path: &Path,
+    mut analysis: Analysis,
+    who: &str,
+) -> anyhow::Result<(Analysis, Option<memdx_heap::HeapError>)> {
+    let name = path.display();
+    let file =
+        File::open(path).map_err(|e| Exit::new(1, format!("memdx heap {who}: {name}: {e}")))?;
     let reader = Reader::new(BufReader::with_capacity(1 << 20, file))
-        .map_err(|e| Exit::new(1, format!("memdx heap report: {name}: {e}")))?;
-    let mut analysis = Analysis::new();
-    let mut damage = None;
+        .map_err(|e| Exit::new(1, format!("memdx heap {who}: {name}: {e}")))?;
     for rec in reader {
         match rec {
             Ok(r) => analysis.add(r),
-            Err(e) => {
-                damage = Some(e);
-                break;
-            }
+            Err(e) => return Ok((analysis, Some(e))),
         }
     }
+    Ok((analysis, None))
+}
+
+/// Buckets of the timeline leak suspects are judged on.
+const SUSPECT_BUCKETS: usize = 200;
+/// Sites followed over time for leak suspects (those holding most at the end).
+const SUSPECT_CANDIDATES: usize = 64;
+/// Sites stacked in --plot.
+const PLOTTED_SITES: usize = 8;
+
+fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let name = args.file.display().to_string();
+    let min_growth = memdx_units::parse_bytes(&args.min_growth)
+        .map_err(|e| Exit::new(1, format!("memdx heap report: --min-growth: {e}")))?;
+    let (analysis, damage) = replay(&args.file, Analysis::new(), "report")?;
     let views: Vec<View> = if args.view.is_empty() {
         View::ALL.to_vec()
     } else {
         args.view.iter().map(|&v| v.into()).collect()
     };
     let summary = analysis.summary();
+    // A second pass follows chosen sites over time (memory: the buckets of
+    // those sites only).
+    let candidates = if args.leak_suspects {
+        suspects::candidates(&summary, SUSPECT_CANDIDATES)
+    } else {
+        Vec::new()
+    };
+    let plotted = if args.plot.is_some() {
+        plot::sites_to_plot(&summary, PLOTTED_SITES)
+    } else {
+        Vec::new()
+    };
+    let timeline = if args.leak_suspects || args.plot.is_some() {
+        let mut tracked = candidates.clone();
+        tracked.extend(plotted.iter().filter(|s| !candidates.contains(s)));
+        let replay_to =
+            Analysis::new().with_timeline(summary.duration_ns, SUSPECT_BUCKETS, &tracked);
+        let (again, _) = replay(&args.file, replay_to, "report")?;
+        again.timeline()
+    } else {
+        None
+    };
+    let suspects = match (&timeline, args.leak_suspects) {
+        (Some(t), true) => Some(suspects::leak_suspects(&summary, t, min_growth)),
+        _ => None,
+    };
+    if let (Some(path), Some(t)) = (&args.plot, &timeline) {
+        let title = format!(
+            "live heap of {}, largest sites stacked",
+            if summary.command.is_empty() {
+                name.clone()
+            } else {
+                summary.command.join(" ")
+            }
+        );
+        let chart = plot::HeapChart {
+            summary: &summary,
+            timeline: t,
+            sites: &plotted,
+            title: &title,
+        };
+        memdx_chart::draw_file(&chart, path, (1100, 600))
+            .map_err(|e| Exit::new(1, format!("memdx heap report: --plot: {e}")))?;
+    }
+    if let Some(path) = &args.flamegraph {
+        let of: View = args.of.into();
+        let title = format!(
+            "{} by {}",
+            if summary.command.is_empty() {
+                name.clone()
+            } else {
+                summary.command.join(" ")
+            },
+            flame::of_name(of)
+        );
+        let mut svg = Vec::new();
+        flame::write_svg(&mut svg, &summary, of, &title)
+            .map_err(|e| Exit::new(1, format!("memdx heap report: --flamegraph: {e}")))?;
+        std::fs::write(path, svg).map_err(|e| {
+            Exit::new(
+                1,
+                format!("memdx heap report: --flamegraph: {}: {e}", path.display()),
+            )
+        })?;
+    }
     let mut out = std::io::stdout().lock();
     let written = if args.json {
-        render::write_json(&mut out, &summary, args.group_by.into(), &views, args.top)
+        render::write_json_with(
+            &mut out,
+            &summary,
+            args.group_by.into(),
+            &views,
+            args.top,
+            suspects.as_deref(),
+        )
     } else {
-        render::write_text(&mut out, &summary, args.group_by.into(), &views, args.top)
+        render::write_text(&mut out, &summary, args.group_by.into(), &views, args.top).and_then(
+            |()| match &suspects {
+                Some(s) => suspects::write_text(&mut out, s, args.top),
+                None => Ok(()),
+            },
+        )
     };
     if let Err(e) = written.and_then(|()| out.flush()) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {

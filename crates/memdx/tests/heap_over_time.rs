@@ -1,0 +1,409 @@
+//! `memdx heap` over time on `tests/programs/heap_growth.c` (a cache filled
+//! at start-up, a steady leak, growth given back at the three-quarter
+//! mark): `report --leak-suspects` names the leak and only it, `diff`
+//! between two runs and between two moments of one run shows what grew and
+//! what shrank, `report --flamegraph` draws the sites.
+
+// Test support: a failed setup step should stop the test loudly.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use memdx_testkit::{Deadline, DEADLINE};
+use serde_json::Value;
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("heap-time-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn build(scratch: &Scratch) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/heap_growth.c");
+    let exe = scratch.0.join("heap_growth");
+    let out = Command::new("gcc")
+        .args(["-O2", "-g", "-fomit-frame-pointer"])
+        .arg(src)
+        .arg("-o")
+        .arg(&exe)
+        .output_within(DEADLINE);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+fn memdx(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_memdx"))
+        .args(args)
+        .output_within(DEADLINE)
+}
+
+fn record(exe: &Path, rec: &Path, steps: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
+        .arg("heap")
+        .arg("-o")
+        .arg(rec)
+        .arg(exe)
+        .arg(steps)
+        .output_within(DEADLINE);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The function of a group's or suspect's first frame outside the allocator.
+fn site_function(frames: &Value) -> String {
+    frames
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            !f["object"]
+                .as_str()
+                .unwrap_or("")
+                .contains("libmemdx_runtime")
+        })
+        .and_then(|f| f["function"].as_str())
+        .unwrap_or("?")
+        .to_string()
+}
+
+#[test]
+fn leak_suspects_name_the_steady_leak_only() {
+    let scratch = Scratch::new("suspects");
+    let exe = build(&scratch);
+    let rec = scratch.0.join("run.mdxh");
+    record(&exe, &rec, "300");
+    let rec = rec.to_str().unwrap();
+    let report = json(&memdx(&[
+        "heap",
+        "report",
+        "--json",
+        "--leak-suspects",
+        "--view",
+        "exit",
+        rec,
+    ]));
+    let suspects = report["leak_suspects"].as_array().unwrap();
+    let names: Vec<String> = suspects
+        .iter()
+        .map(|s| site_function(&s["frames"]))
+        .collect();
+    // The cache (1 MiB, the most live at exit) and the given-back growth are
+    // not suspects.
+    assert_eq!(names, vec!["leak_step"], "{report:#}");
+    let s = &suspects[0];
+    assert_eq!(s["last_bytes"].as_f64().unwrap(), 300.0 * 1024.0);
+    assert_eq!(s["exit_blocks"].as_f64().unwrap(), 300.0);
+    let rate = &s["rate"];
+    assert!(rate["lower"].as_f64().unwrap() > 0.0, "{rate}");
+    // 1 KiB per 2 ms step at most (the sleeps only stretch it): 512,000 B/s.
+    assert!(rate["slope"].as_f64().unwrap() <= 520_000.0, "{rate}");
+
+    let text = memdx(&["heap", "report", "--leak-suspects", "--view", "exit", rec]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("leak suspects (live bytes growing steadily and not given back"),
+        "{text}"
+    );
+    assert!(
+        text.contains("by 0x") && text.contains("leak_step (heap_growth.c:"),
+        "{text}"
+    );
+
+    let bad = memdx(&[
+        "heap",
+        "report",
+        "--leak-suspects",
+        "--min-growth",
+        "lots",
+        rec,
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.starts_with("memdx heap report: --min-growth:") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn diff_of_two_runs_shows_the_leak_grow_and_nothing_else() {
+    let scratch = Scratch::new("diff-runs");
+    let exe = build(&scratch);
+    let a = scratch.0.join("a.mdxh");
+    let b = scratch.0.join("b.mdxh");
+    record(&exe, &a, "100");
+    record(&exe, &b, "300");
+    let d = json(&memdx(&[
+        "heap",
+        "diff",
+        "--json",
+        "--group-by",
+        "function",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]));
+    let rows = d["rows"].as_array().unwrap();
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| site_function(&r["frames"]) == name)
+            .unwrap_or_else(|| panic!("{name} missing: {d:#}"))
+    };
+    let leak = row("leak_step");
+    assert_eq!(
+        (
+            leak["before"].as_f64().unwrap(),
+            leak["after"].as_f64().unwrap()
+        ),
+        (100.0 * 1024.0, 300.0 * 1024.0)
+    );
+    // The largest change comes first.
+    assert_eq!(site_function(&rows[0]["frames"]), "leak_step", "{d:#}");
+    let cache = row("fill_cache");
+    assert_eq!(cache["before"], cache["after"]);
+    assert_eq!(cache["after"].as_f64().unwrap(), 16.0 * 65536.0);
+    // grow_step gives everything back before the end, in both runs.
+    assert!(rows
+        .iter()
+        .all(|r| site_function(&r["frames"]) != "grow_step" || r["after"].as_f64() == Some(0.0)));
+}
+
+#[test]
+fn diff_of_two_moments_of_one_run_shows_growth_and_what_was_given_back() {
+    let scratch = Scratch::new("diff-moments");
+    let exe = build(&scratch);
+    let rec = scratch.0.join("run.mdxh");
+    record(&exe, &rec, "300");
+    let rec = rec.to_str().unwrap();
+    let report = json(&memdx(&["heap", "report", "--json", rec]));
+    // A moment a third into the run: before the given-back growth is freed
+    // (at three quarters of the steps), after the cache was filled.
+    let third = report["duration_ns"].as_f64().unwrap() / 3.0 / 1e9;
+    let from = format!("{third:.3}");
+    let d = json(&memdx(&[
+        "heap",
+        "diff",
+        "--json",
+        "--group-by",
+        "function",
+        "--from",
+        &from,
+        rec,
+    ]));
+    assert!(d["before"].as_str().unwrap().contains(" at "), "{d:#}");
+    let rows = d["rows"].as_array().unwrap();
+    let delta = |name: &str| {
+        rows.iter()
+            .find(|r| site_function(&r["frames"]) == name)
+            .map(|r| r["after"].as_f64().unwrap() - r["before"].as_f64().unwrap())
+            .unwrap_or_else(|| panic!("{name} missing: {d:#}"))
+    };
+    assert!(delta("leak_step") > 0.0, "{d:#}");
+    assert!(delta("grow_step") < 0.0, "{d:#}");
+    assert_eq!(delta("fill_cache"), 0.0, "{d:#}");
+
+    // Misuse is a one-line error.
+    for (args, want) in [
+        (vec!["heap", "diff", rec], "give a second recording"),
+        (vec!["heap", "diff", "--from", "soon", rec], "--from"),
+        (
+            vec!["heap", "diff", "--from", "2s", "--to", "1s", rec],
+            "later than",
+        ),
+        (
+            vec!["heap", "diff", "--of", "peak", "--to", "1s", rec],
+            "--of peak",
+        ),
+        (
+            vec!["heap", "diff", rec, "/nonexistent.mdxh"],
+            "/nonexistent.mdxh",
+        ),
+    ] {
+        let out = memdx(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(want) && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_flame_graph_draws_every_site_by_the_chosen_figure() {
+    let scratch = Scratch::new("flame");
+    let exe = build(&scratch);
+    let rec = scratch.0.join("run.mdxh");
+    record(&exe, &rec, "50");
+    let svg = scratch.0.join("peak.svg");
+    let out = memdx(&[
+        "heap",
+        "report",
+        "--view",
+        "peak",
+        "--flamegraph",
+        svg.to_str().unwrap(),
+        rec.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.starts_with("<?xml") && text.contains("<svg"),
+        "not an SVG"
+    );
+    for name in [
+        "fill_cache (heap_growth.c:",
+        "leak_step (heap_growth.c:",
+        "main (heap_growth.c:",
+    ] {
+        assert!(text.contains(name), "{name} not in the flame graph");
+    }
+    // By number of allocations: 50 leak_step blocks, 50 grow_step blocks.
+    let count = scratch.0.join("count.svg");
+    let out = memdx(&[
+        "heap",
+        "report",
+        "--view",
+        "count",
+        "--flamegraph",
+        count.to_str().unwrap(),
+        "--of",
+        "count",
+        rec.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&count).unwrap();
+    assert!(
+        text.contains("leak_step (heap_growth.c:") && text.contains("50 allocations"),
+        "counts"
+    );
+}
+
+#[test]
+fn a_plot_stacks_the_largest_sites_over_time_as_svg_or_png() {
+    let scratch = Scratch::new("plot");
+    let exe = build(&scratch);
+    let rec = scratch.0.join("run.mdxh");
+    record(&exe, &rec, "50");
+    let rec = rec.to_str().unwrap();
+    let svg = scratch.0.join("heap.svg");
+    let out = memdx(&[
+        "heap",
+        "report",
+        "--view",
+        "peak",
+        "--plot",
+        svg.to_str().unwrap(),
+        rec,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("<svg"), "not an SVG");
+    for label in [
+        "fill_cache (heap_growth.c:",
+        "leak_step (heap_growth.c:",
+        "other sites",
+        "live heap (KiB)",
+    ] {
+        assert!(text.contains(label), "{label} not in the plot");
+    }
+    let png = scratch.0.join("heap.png");
+    let out = memdx(&[
+        "heap",
+        "report",
+        "--view",
+        "peak",
+        "--plot",
+        png.to_str().unwrap(),
+        rec,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let bad = memdx(&["heap", "report", "--plot", "/tmp/heap.txt", rec]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        err.contains("must end in .svg or .png") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn a_program_that_replaces_itself_is_said_to_have_done_so() {
+    let scratch = Scratch::new("exec");
+    let exe = build(&scratch);
+    let rec = scratch.0.join("run.mdxh");
+    let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
+        .arg("heap")
+        .arg("-o")
+        .arg(&rec)
+        .arg(&exe)
+        .arg("exec")
+        .output_within(DEADLINE);
+    // /bin/true's status and output, as natively.
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("it replaced itself with another program (exec"),
+        "{err}"
+    );
+    // A program that ends normally gets no such line.
+    let rec2 = scratch.0.join("normal.mdxh");
+    let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
+        .arg("heap")
+        .arg("-o")
+        .arg(&rec2)
+        .arg(&exe)
+        .arg("5")
+        .output_within(DEADLINE);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("replaced itself"), "{err}");
+}
