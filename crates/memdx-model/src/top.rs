@@ -1,7 +1,7 @@
 //! `memdx top`: successive process samples turned into rows with %CPU and a
 //! short RSS/PSS history per process (for the TUI's sparkline).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use memdx_proc::process::ProcessMemory;
 use memdx_proc::CpuTicks;
@@ -110,6 +110,9 @@ pub type HistoryPoint = (Option<u64>, Option<u64>);
 #[derive(Debug)]
 pub struct TopModel {
     prev_ticks: HashMap<u32, u64>,
+    /// Every pid of the previous sample (`None` before the first), with
+    /// CPU times or without (an unreadable stat).
+    prev_pids: Option<HashSet<u32>>,
     history: HashMap<u32, VecDeque<HistoryPoint>>,
     capacity: usize,
 }
@@ -119,6 +122,7 @@ impl TopModel {
     pub fn new(capacity: usize) -> Self {
         Self {
             prev_ticks: HashMap::new(),
+            prev_pids: None,
             history: HashMap::new(),
             capacity: capacity.max(1),
         }
@@ -131,11 +135,13 @@ impl TopModel {
             .iter()
             .filter_map(|p| p.cpu_ticks.map(|t| (p.pid, t)))
             .collect();
+        self.prev_pids = Some(procs.iter().map(|p| p.pid).collect());
     }
 
     /// Turns a new sample into rows. `elapsed_secs` is the wall time since the
     /// previous sample (`None` for the first: %CPU is then unknown, as in
-    /// top's first frame, which shows 0.0 — we show "-").
+    /// top's first frame, which shows 0.0 — we show "-"). A process that
+    /// was not in the previous sample counts all its CPU time, as in top.
     pub fn update(
         &mut self,
         procs: &[ProcessMemory],
@@ -149,8 +155,19 @@ impl TopModel {
             let mut row = PsRow::from_process(p, users, mem_total);
             if let Some(t) = p.cpu_ticks {
                 ticks.insert(p.pid, t);
-                row.cpu = match (elapsed_secs, self.prev_ticks.get(&p.pid)) {
-                    (Some(secs), Some(&before)) if secs > 0.0 && t >= before => {
+                // A process that started since the previous sample spent
+                // all its CPU time in the interval (top counts it so, too).
+                let new = self
+                    .prev_pids
+                    .as_ref()
+                    .is_some_and(|pids| !pids.contains(&p.pid));
+                let before = match self.prev_ticks.get(&p.pid) {
+                    Some(&before) => Some(before),
+                    None if new => Some(0),
+                    None => None,
+                };
+                row.cpu = match (elapsed_secs, before) {
+                    (Some(secs), Some(before)) if secs > 0.0 && t >= before => {
                         Some((t - before) as f64 / USER_HZ / secs * 100.0)
                     }
                     _ => None,
@@ -163,9 +180,10 @@ impl TopModel {
             h.push_back((row.rss, row.pss));
             rows.push(row);
         }
-        let alive: std::collections::HashSet<u32> = procs.iter().map(|p| p.pid).collect();
+        let alive: HashSet<u32> = procs.iter().map(|p| p.pid).collect();
         self.history.retain(|pid, _| alive.contains(pid));
         self.prev_ticks = ticks;
+        self.prev_pids = Some(alive);
         rows
     }
 
@@ -214,7 +232,19 @@ mod tests {
             None,
         );
         assert!((rows[0].cpu.unwrap() - 50.0).abs() < 1e-9);
-        assert_eq!(rows[1].cpu, None);
+        // Pid 2 started during the 0.2 s: its 5 ticks are 25 %.
+        assert!((rows[1].cpu.unwrap() - 25.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_process_seen_before_without_cpu_times_gets_no_figure() {
+        let mut m = TopModel::new(4);
+        let mut unreadable = proc(1, 0, 10);
+        unreadable.cpu_ticks = None;
+        m.prime(&[unreadable]);
+        let rows = m.update(&[proc(1, 500, 10)], Some(1.0), &HashMap::new(), None);
+        // Its 500 ticks are not all from the last second.
+        assert_eq!(rows[0].cpu, None);
     }
 
     #[test]

@@ -37,6 +37,12 @@ pub enum RecordError {
         /// The version this build writes.
         current: i64,
     },
+    /// The file is not an SQLite database at all (a recording is one).
+    #[error("{}: not a memdx recording (not an SQLite database)", path.display())]
+    NotADatabase {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file is an SQLite database, but not one memdx wrote.
     #[error("{}: not a memdx recording (no schema_version table, and it already holds other tables)", path.display())]
     Foreign {
@@ -72,6 +78,11 @@ impl RecordError {
     ) -> Self {
         if is_disk_full(&source) {
             return RecordError::DiskFull {
+                path: path.to_path_buf(),
+            };
+        }
+        if source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
+            return RecordError::NotADatabase {
                 path: path.to_path_buf(),
             };
         }

@@ -241,9 +241,11 @@ fn a_file_that_is_not_sqlite_is_a_clear_error() {
     let dir = Dir::new("garbage");
     std::fs::write(dir.db(), vec![b'x'; 4096]).unwrap();
     let err = Store::open(&dir.db()).err().expect("refused");
+    assert!(matches!(err, RecordError::NotADatabase { .. }), "{err}");
     let text = err.to_string();
     assert!(
-        text.contains("record.db") && text.contains("not a database"),
+        text.contains("record.db")
+            && text.ends_with(": not a memdx recording (not an SQLite database)"),
         "{text}"
     );
 }

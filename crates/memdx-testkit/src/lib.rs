@@ -6,6 +6,8 @@
 //! and passes; in CI (`.ci/run` sets `MEMDX_REQUIRE_TOOLS=1`) a missing tool
 //! is a failure, so a green run always means the comparison ran.
 
+pub mod tmux;
+
 /// The environment variable that turns a missing reference tool into a
 /// failure.
 pub const REQUIRE_TOOLS: &str = "MEMDX_REQUIRE_TOOLS";

@@ -16,27 +16,45 @@ use crate::state::{Prompt, UiState};
 use crate::Snapshot;
 
 /// Columns shown at a given terminal width, with their widths; the command
-/// takes what is left.
-fn columns_for(width: u16) -> Vec<(Column, u16)> {
-    let mut cols = vec![
+/// takes what is left, at least 12 columns. Columns that would not fit
+/// are dropped (CGROUP, SHR and VIRT, SWAP, USS, %MEM, USER, %CPU, in
+/// that order; never `keep`, the sort column) rather than squeezed: a
+/// squeezed cell would cut digits off a number (PID, RSS and PSS stay, and
+/// are squeezed below 38 columns).
+fn columns_for(width: u16, keep: Column) -> Vec<(Column, u16)> {
+    let all = [
         (Column::Pid, 7),
         (Column::User, 8),
         (Column::Rss, 8),
         (Column::Pss, 8),
         (Column::Uss, 8),
         (Column::Swap, 7),
+        (Column::Shr, 8),
+        (Column::Virt, 9),
+        (Column::Mem, 5),
+        (Column::Cpu, 5),
+        (Column::Cgroup, 24),
     ];
-    if width >= 100 {
-        cols.push((Column::Shr, 8));
-        cols.push((Column::Virt, 9));
+    let drop_order = [
+        &[Column::Cgroup][..],
+        &[Column::Shr, Column::Virt],
+        &[Column::Swap],
+        &[Column::Uss],
+        &[Column::Mem],
+        &[Column::User],
+        &[Column::Cpu],
+    ];
+    let mut shown: Vec<(Column, u16)> = all.to_vec();
+    // Each column is followed by one space; the command gets at least 12.
+    let used = |cols: &[(Column, u16)]| cols.iter().map(|&(_, w)| w + 1).sum::<u16>() + 12;
+    for dropped in drop_order {
+        if used(&shown) <= width {
+            break;
+        }
+        shown.retain(|(c, _)| *c == keep || !dropped.contains(c));
     }
-    cols.push((Column::Mem, 5));
-    cols.push((Column::Cpu, 5));
-    if width >= 120 {
-        cols.push((Column::Cgroup, 24));
-    }
-    cols.push((Column::Command, 0));
-    cols
+    shown.push((Column::Command, 0));
+    shown
 }
 
 fn header(c: Column) -> &'static str {
@@ -57,9 +75,34 @@ fn header(c: Column) -> &'static str {
     }
 }
 
-fn cell(r: &PsRow, c: Column, scale: Scale, full_command: bool) -> String {
-    let size = |v: Option<u64>| v.map_or("-".to_string(), |b| scale_size(b / 1024, scale));
-    let pct = |v: Option<f64>| v.map_or("-".to_string(), |p| format!("{p:.1}"));
+/// A cell's text. A size wider than its column `width` is shown in human
+/// units (`1.5Gi`), a percentage without its decimal, instead of being cut.
+fn cell(r: &PsRow, c: Column, scale: Scale, full_command: bool, width: u16) -> String {
+    let human = Scale {
+        human: true,
+        ..Scale::default()
+    };
+    let size = |v: Option<u64>| {
+        v.map_or("-".to_string(), |b| {
+            let text = scale_size(b / 1024, scale);
+            if text.chars().count() > usize::from(width) && width > 0 {
+                scale_size(b / 1024, human)
+            } else {
+                text
+            }
+        })
+    };
+    // 1234.5 % (many busy threads) loses its decimal, not a digit.
+    let pct = |v: Option<f64>| {
+        v.map_or("-".to_string(), |p| {
+            let text = format!("{p:.1}");
+            if text.len() > usize::from(width) && width > 0 {
+                format!("{p:.0}")
+            } else {
+                text
+            }
+        })
+    };
     match c {
         Column::Pid => r.pid.map_or("-".into(), |p| p.to_string()),
         Column::User => r.user.clone(),
@@ -146,7 +189,7 @@ pub fn frame(
     }
 }
 
-/// The keys, one per line (`h` / `?` shows them).
+/// The keys and what each does, one per line (`h` / `?` shows them).
 pub const HELP: &[(&str, &str)] = &[
     ("q, Esc", "quit"),
     ("h, ?", "this help (any key closes it)"),
@@ -160,7 +203,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("c", "COMMAND: program names / full command lines"),
     ("e / E", "cycle the units of the table / of the summary"),
     ("d", "delay between refreshes (seconds)"),
-    ("arrows, PgUp, PgDn, Home, End", "move the selection"),
+    ("Up Down PgUp PgDn", "move the selection"),
+    ("Home End", "select the first / last row"),
 ];
 
 fn draw_help(f: &mut Frame, area: Rect) {
@@ -168,9 +212,11 @@ fn draw_help(f: &mut Frame, area: Rect) {
         Line::from("Help for memdx top (any key returns)"),
         Line::from(""),
     ];
+    // As narrow as the keys allow, so that it fits 80 columns.
+    let keys = HELP.iter().map(|(key, _)| key.len()).max().unwrap_or(0);
     lines.extend(
         HELP.iter()
-            .map(|(key, what)| Line::from(format!("  {key:<30} {what}"))),
+            .map(|(key, what)| Line::from(format!("  {key:<keys$} {what}"))),
     );
     f.render_widget(
         Paragraph::new(lines).block(Block::default().borders(Borders::TOP)),
@@ -179,7 +225,7 @@ fn draw_help(f: &mut Frame, area: Rect) {
 }
 
 fn draw_table(f: &mut Frame, ui: &mut UiState, area: Rect) {
-    let cols = columns_for(area.width);
+    let cols = columns_for(area.width, ui.sort.column);
     let scale = ui.table_unit.scale();
     let head = Row::new(cols.iter().map(|&(c, w)| {
         let mut h = header(c).to_string();
@@ -192,7 +238,7 @@ fn draw_table(f: &mut Frame, ui: &mut UiState, area: Rect) {
     let rows = ui.visible.iter().map(|r| {
         Row::new(
             cols.iter()
-                .map(|&(c, w)| pad(cell(r, c, scale, ui.full_command), w, right_aligned(c))),
+                .map(|&(c, w)| pad(cell(r, c, scale, ui.full_command, w), w, right_aligned(c))),
         )
     });
     let widths: Vec<Constraint> = cols
@@ -286,5 +332,73 @@ fn draw_detail(
             .block(Block::default().title(label))
             .data(&data[data.len().saturating_sub(area.width as usize)..]);
         f.render_widget(spark, area);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(cols: &[(Column, u16)]) -> Vec<&'static str> {
+        cols.iter().map(|&(c, _)| header(c)).collect()
+    }
+
+    #[test]
+    fn columns_that_do_not_fit_are_dropped_not_squeezed() {
+        for width in [30u16, 45, 60, 80, 100, 120, 200] {
+            let cols = columns_for(width, Column::Pss);
+            // Each fixed column and its space, then the command.
+            let fixed: u16 = cols[..cols.len() - 1].iter().map(|&(_, w)| w + 1).sum();
+            assert!(
+                fixed + 12 <= width || cols.len() == 4,
+                "{width}: {:?}",
+                names(&cols)
+            );
+            assert_eq!(cols.last().unwrap().0, Column::Command);
+        }
+        assert_eq!(
+            names(&columns_for(80, Column::Pss)),
+            ["PID", "USER", "RSS", "PSS", "USS", "SWAP", "%MEM", "%CPU", "COMMAND"]
+        );
+        assert_eq!(
+            names(&columns_for(60, Column::Pss)),
+            ["PID", "USER", "RSS", "PSS", "%MEM", "%CPU", "COMMAND"]
+        );
+        assert!(names(&columns_for(120, Column::Pss)).contains(&"CGROUP"));
+        // The sort column stays.
+        assert!(names(&columns_for(60, Column::Swap)).contains(&"SWAP"));
+    }
+
+    #[test]
+    fn a_figure_wider_than_its_column_is_shortened_not_cut() {
+        let row = PsRow {
+            pid: Some(1),
+            ppid: None,
+            user: "root".into(),
+            rss: Some(200 << 30),
+            pss: Some(1 << 20),
+            uss: None,
+            swap: None,
+            shr: None,
+            virt: None,
+            mem: None,
+            cgroup: None,
+            command: "big".into(),
+            program: "big".into(),
+            count: 1,
+            cpu: None,
+        };
+        // 200 GiB is 209715200 KiB: nine digits in an 8-wide column.
+        assert_eq!(cell(&row, Column::Rss, Scale::default(), false, 8), "200Gi");
+        assert_eq!(cell(&row, Column::Pss, Scale::default(), false, 8), "1024");
+        let busy = PsRow {
+            cpu: Some(1234.56),
+            ..row
+        };
+        assert_eq!(cell(&busy, Column::Cpu, Scale::default(), false, 5), "1235");
+        assert_eq!(
+            cell(&busy, Column::Cpu, Scale::default(), false, 6),
+            "1234.6"
+        );
     }
 }

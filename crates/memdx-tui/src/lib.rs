@@ -37,6 +37,7 @@ use ratatui::crossterm::event::{self, Event, KeyEventKind};
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 
+pub use draw::HELP;
 pub use state::UiState;
 
 /// One refresh worth of data.

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use std::fmt::Write as _;
 
-use memdx_model::ps::{cgroup_name, PsRow};
+use memdx_model::ps::{cgroup_name, GroupBy, PsRow};
 use serde::Serialize;
 
 use crate::scale::{scale_size, Scale};
@@ -16,8 +16,9 @@ pub struct PsLayout {
     pub scale: Scale,
     /// Show PSS/USS columns (off for `--fast`).
     pub smaps: bool,
-    /// Rows are groups: show a COUNT column instead of PID.
-    pub grouped: bool,
+    /// Rows are groups (`ps --by`): a COUNT column instead of PID, and the
+    /// group's name last (USER, COMMAND or CGROUP), never cut away.
+    pub group: Option<GroupBy>,
     /// Print a TOTAL row.
     pub totals: bool,
     /// Show a %CPU column (top).
@@ -58,56 +59,115 @@ pub fn cut(line: &str, width: Option<usize>) -> &str {
     }
 }
 
-/// Which optional columns fit the layout's width: the command keeps at
-/// least 12 columns; CGROUP goes first, then SHR and VIRT (top drops
-/// columns that do not fit, too).
+/// Which columns fit the layout's width: the last column (command or group
+/// name) keeps at least 12 columns. Columns that do not fit are dropped in
+/// this order: CGROUP, SHR and VIRT, SWAP, USS, %MEM (top drops columns
+/// that do not fit, too); what is left is cut at the width. Grouped views
+/// have no USER or CGROUP column besides their name.
 #[derive(Debug, Clone, Copy)]
 struct Fit {
+    user: bool,
+    uss: bool,
+    swap: bool,
     shr_virt: bool,
+    mem: bool,
     cgroup: bool,
 }
 
+impl Fit {
+    /// Columns used, the space before the last column included.
+    fn width(&self, layout: &PsLayout) -> usize {
+        let on = |shown: bool, w: usize| if shown { w } else { 0 };
+        // PID or COUNT, RSS and the space before the last column.
+        7 + 10
+            + 1
+            + on(self.user, 11)
+            + on(layout.smaps, 10)
+            + on(layout.smaps && self.uss, 10)
+            + on(self.swap, 10)
+            + on(self.shr_virt, 20)
+            + on(self.mem, 6)
+            + on(layout.cpu, 6)
+            + on(self.cgroup, 29)
+    }
+}
+
 fn fit(layout: &PsLayout) -> Fit {
-    let Some(width) = layout.width else {
-        return Fit {
-            shr_virt: true,
-            cgroup: true,
-        };
+    let mut fit = Fit {
+        user: layout.group.is_none(),
+        uss: true,
+        swap: true,
+        shr_virt: true,
+        mem: true,
+        cgroup: layout.group.is_none(),
     };
-    // PID, USER, RSS, SWAP, %MEM and the space before COMMAND.
-    let mut base = 7 + 11 + 10 + 10 + 6 + 1;
-    if layout.smaps {
-        base += 20;
+    let Some(width) = layout.width else {
+        return fit;
+    };
+    let last = 12;
+    let drops: [fn(&mut Fit); 5] = [
+        |f| f.cgroup = false,
+        |f| f.shr_virt = false,
+        |f| f.swap = false,
+        |f| f.uss = false,
+        |f| f.mem = false,
+    ];
+    for drop in drops {
+        if fit.width(layout) + last <= width {
+            break;
+        }
+        drop(&mut fit);
     }
-    if layout.cpu {
-        base += 6;
-    }
-    let command = 12;
-    Fit {
-        shr_virt: width >= base + 20 + command,
-        cgroup: width >= base + 20 + 29 + command,
+    fit
+}
+
+/// The name a grouped row is shown under.
+fn group_name(r: &PsRow, by: GroupBy) -> String {
+    match by {
+        GroupBy::User => r.user.clone(),
+        GroupBy::Command => r.command.clone(),
+        GroupBy::Cgroup => r
+            .cgroup
+            .as_deref()
+            .map_or_else(|| "-".to_string(), cgroup_name),
     }
 }
 
 /// Formats one row, without a newline and not cut.
 pub fn format_row(r: &PsRow, layout: &PsLayout, first: &str) -> String {
+    format_line(r, layout, first, None)
+}
+
+/// One row; `label` replaces the last column (the TOTAL row).
+fn format_line(r: &PsRow, layout: &PsLayout, first: &str, label: Option<&str>) -> String {
     let s = layout.scale;
-    let user: String = if r.user.chars().count() > 10 {
-        format!("{}+", r.user.chars().take(9).collect::<String>())
-    } else {
-        r.user.clone()
-    };
-    let mut line = format!("{first:>7} {user:<10} {:>9}", size(r.rss, s));
-    if layout.smaps {
-        let _ = write!(line, " {:>9} {:>9}", size(r.pss, s), size(r.uss, s));
-    }
-    let mem = r.mem.map_or("-".to_string(), |m| format!("{m:.1}"));
     let fit = fit(layout);
-    let _ = write!(line, " {:>9}", size(r.swap, s));
+    let mut line = format!("{first:>7}");
+    if fit.user {
+        let user: String = if r.user.chars().count() > 10 {
+            format!("{}+", r.user.chars().take(9).collect::<String>())
+        } else {
+            r.user.clone()
+        };
+        let _ = write!(line, " {user:<10}");
+    }
+    let _ = write!(line, " {:>9}", size(r.rss, s));
+    if layout.smaps {
+        let _ = write!(line, " {:>9}", size(r.pss, s));
+        if fit.uss {
+            let _ = write!(line, " {:>9}", size(r.uss, s));
+        }
+    }
+    if fit.swap {
+        let _ = write!(line, " {:>9}", size(r.swap, s));
+    }
     if fit.shr_virt {
         let _ = write!(line, " {:>9} {:>9}", size(r.shr, s), size(r.virt, s));
     }
-    let _ = write!(line, " {mem:>5}");
+    if fit.mem {
+        let mem = r.mem.map_or("-".to_string(), |m| format!("{m:.1}"));
+        let _ = write!(line, " {mem:>5}");
+    }
     if layout.cpu {
         let _ = write!(
             line,
@@ -115,15 +175,16 @@ pub fn format_row(r: &PsRow, layout: &PsLayout, first: &str) -> String {
             r.cpu.map_or("-".to_string(), |c| format!("{c:.1}"))
         );
     }
-    let command = if layout.program && !r.program.is_empty() {
-        &r.program
-    } else {
-        &r.command
-    };
     if fit.cgroup {
         let _ = write!(line, " {:<28}", short_cgroup(r.cgroup.as_deref()));
     }
-    let _ = write!(line, " {command}");
+    let last = match (label, layout.group) {
+        (Some(label), _) => label.to_string(),
+        (None, Some(by)) => group_name(r, by),
+        (None, None) if layout.program && !r.program.is_empty() => r.program.clone(),
+        (None, None) => r.command.clone(),
+    };
+    let _ = write!(line, " {last}");
     line
 }
 
@@ -139,28 +200,48 @@ pub fn write_row(
 
 /// The header line, not cut.
 pub fn header(layout: &PsLayout) -> String {
-    let first = if layout.grouped { "COUNT" } else { "PID" };
-    let mut line = format!("{first:>7} {:<10} {:>9}", "USER", "RSS");
-    if layout.smaps {
-        let _ = write!(line, " {:>9} {:>9}", "PSS", "USS");
-    }
     let fit = fit(layout);
-    let _ = write!(line, " {:>9}", "SWAP");
+    let first = if layout.group.is_some() {
+        "COUNT"
+    } else {
+        "PID"
+    };
+    let mut line = format!("{first:>7}");
+    if fit.user {
+        let _ = write!(line, " {:<10}", "USER");
+    }
+    let _ = write!(line, " {:>9}", "RSS");
+    if layout.smaps {
+        let _ = write!(line, " {:>9}", "PSS");
+        if fit.uss {
+            let _ = write!(line, " {:>9}", "USS");
+        }
+    }
+    if fit.swap {
+        let _ = write!(line, " {:>9}", "SWAP");
+    }
     if fit.shr_virt {
         let _ = write!(line, " {:>9} {:>9}", "SHR", "VIRT");
     }
-    let _ = write!(line, " {:>5}", "%MEM");
+    if fit.mem {
+        let _ = write!(line, " {:>5}", "%MEM");
+    }
     if layout.cpu {
         let _ = write!(line, " {:>5}", "%CPU");
     }
     if fit.cgroup {
         let _ = write!(line, " {:<28}", "CGROUP");
     }
-    line.push_str(" COMMAND");
+    line.push_str(match layout.group {
+        None | Some(GroupBy::Command) => " COMMAND",
+        Some(GroupBy::User) => " USER",
+        Some(GroupBy::Cgroup) => " CGROUP",
+    });
     line
 }
 
-/// Writes the table: header, rows, and the total row when asked.
+/// Writes the table: header, rows, and the total row when asked (the
+/// total's count of processes in the first column, TOTAL last).
 pub fn write_table(
     out: &mut impl Write,
     rows: &[PsRow],
@@ -169,7 +250,7 @@ pub fn write_table(
 ) -> io::Result<()> {
     writeln!(out, "{}", cut(&header(layout), layout.width))?;
     for r in rows {
-        let first = if layout.grouped {
+        let first = if layout.group.is_some() {
             r.count.to_string()
         } else {
             r.pid.map_or("-".into(), |p| p.to_string())
@@ -177,7 +258,8 @@ pub fn write_table(
         write_row(out, r, layout, &first)?;
     }
     if layout.totals {
-        write_row(out, total, layout, &total.count.to_string())?;
+        let line = format_line(total, layout, &total.count.to_string(), Some("TOTAL"));
+        writeln!(out, "{}", cut(&line, layout.width))?;
     }
     Ok(())
 }
@@ -276,6 +358,80 @@ mod tests {
         let cut_row = narrow.lines().nth(1).unwrap();
         assert_eq!(cut_row.chars().count(), 80, "{narrow}");
         assert!(cut_row.ends_with(" sshd: alice [pr"), "{narrow}");
+    }
+
+    #[test]
+    fn narrow_panes_drop_swap_uss_and_mem_before_cutting_the_command() {
+        let table = |width: usize| {
+            let layout = PsLayout {
+                smaps: true,
+                width: Some(width),
+                ..Default::default()
+            };
+            let mut out = Vec::new();
+            write_table(&mut out, &[row()], &row(), &layout).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let t70 = table(70);
+        assert!(
+            t70.starts_with("    PID USER             RSS       PSS       USS  %MEM COMMAND\n"),
+            "{t70}"
+        );
+        let t50 = table(50);
+        assert!(
+            t50.starts_with("    PID USER             RSS       PSS COMMAND\n"),
+            "{t50}"
+        );
+        assert!(t50.contains("      1024 sshd: alice\n"), "{t50}");
+    }
+
+    #[test]
+    fn grouped_rows_put_their_name_last_and_keep_it_when_narrow() {
+        let mut cgroup = row();
+        cgroup.count = 3;
+        let mut total = row();
+        total.count = 3;
+        total.cgroup = None;
+        total.command = "TOTAL".into();
+        for (by, head, name) in [
+            (GroupBy::User, "USER", "averyverylongname"),
+            (GroupBy::Command, "COMMAND", "sshd: alice [priv]"),
+            (GroupBy::Cgroup, "CGROUP", "ssh.service"),
+        ] {
+            for width in [None, Some(80), Some(40)] {
+                let layout = PsLayout {
+                    smaps: true,
+                    group: Some(by),
+                    totals: true,
+                    width,
+                    ..Default::default()
+                };
+                let mut out = Vec::new();
+                write_table(&mut out, &[cgroup.clone()], &total, &layout).unwrap();
+                let text = String::from_utf8(out).unwrap();
+                let lines: Vec<&str> = text.lines().collect();
+                assert!(
+                    lines[0].starts_with("  COUNT       RSS       PSS"),
+                    "{text}"
+                );
+                assert!(lines[0].ends_with(&format!(" {head}")), "{text}");
+                assert_eq!(
+                    lines[0].matches("USER").count(),
+                    usize::from(by == GroupBy::User),
+                    "{text}"
+                );
+                assert!(
+                    !lines[0].contains("CGROUP ") && !lines[0].contains("COMMAND "),
+                    "{text}"
+                );
+                let shown: String = name.chars().take(width.map_or(99, |w| w - 28)).collect();
+                assert!(
+                    lines[1].starts_with("      3 ") && lines[1].ends_with(&format!(" {shown}")),
+                    "{by:?} {width:?}\n{text}"
+                );
+                assert!(lines[2].ends_with(" TOTAL"), "{text}");
+            }
+        }
     }
 
     #[test]

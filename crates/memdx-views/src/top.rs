@@ -175,8 +175,9 @@ pub fn write_frame(
     rows: &[PsRow],
     layout: &PsLayout,
 ) -> io::Result<()> {
+    // top cuts its summary lines to the width as well.
     for line in summary_lines(summary, unit) {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", crate::ps::cut(&line, layout.width))?;
     }
     writeln!(out)?;
     let total = memdx_model::ps::sum_rows(rows, "TOTAL");

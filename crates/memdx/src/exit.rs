@@ -95,12 +95,7 @@ fn clap_error(err: clap::Error, args: &[OsString]) -> ExitCode {
         }
         _ => {
             let rendered = err.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ")
-                .to_string();
+            let first = first_line(&rendered);
             // clap's "tip: a similar subcommand exists: 'free'" becomes
             // "did you mean 'free'?".
             let tip = rendered
@@ -109,15 +104,110 @@ fn clap_error(err: clap::Error, args: &[OsString]) -> ExitCode {
                 .find_map(|t| t.rsplit_once(": ").map(|(_, name)| name.to_string()))
                 .map(|name| format!("; did you mean {name}?"))
                 .unwrap_or_default();
-            let cli = Cli::command();
-            let sub = args
-                .get(1)
-                .and_then(|a| a.to_str())
-                .filter(|a| cli.find_subcommand(a).is_some())
-                .map(|a| format!(" {a}"))
-                .unwrap_or_default();
+            let sub = command_words(args);
+            if sub == " ps" {
+                // clap names `-e` of `-ef`: quote what was typed.
+                let typed = invalid_arg(&err).and_then(|bad| {
+                    args.iter()
+                        .skip(2)
+                        .filter_map(|a| a.to_str())
+                        .find(|a| a.starts_with(bad.as_str()))
+                        .map(str::to_string)
+                });
+                if let Some(habit) = typed.filter(|a| is_ps_selector(a)) {
+                    eprintln!(
+                        "memdx ps: '{habit}' is not needed: memdx ps lists every process \
+                         (narrow it with --user, --pid, --name or --cgroup; see 'memdx ps --help')"
+                    );
+                    return ExitCode::from(1);
+                }
+            }
             eprintln!("memdx{sub}: {first}{tip} (see 'memdx{sub} --help')");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// The (sub)commands named at the start of `args`, each after a space
+/// (" kmemleak diff"), so that errors point at the right `--help`.
+fn command_words(args: &[OsString]) -> String {
+    let mut cmd = Cli::command();
+    let mut words = String::new();
+    for arg in args.iter().skip(1).map_while(|a| a.to_str()) {
+        let Some(sub) = cmd.find_subcommand(arg).cloned() else {
+            break;
+        };
+        words.push(' ');
+        words.push_str(arg);
+        cmd = sub;
+    }
+    words
+}
+
+/// clap's message on one line: its first line, and when that ends with a
+/// colon ("the following required arguments were not provided:") the
+/// indented lines that follow it, which name what is missing.
+fn first_line(rendered: &str) -> String {
+    let mut lines = rendered.lines().skip_while(|l| l.trim().is_empty());
+    let mut first = lines
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_string();
+    if first.ends_with(':') {
+        let items: Vec<&str> = lines
+            .take_while(|l| l.starts_with("  "))
+            .map(str::trim)
+            .collect();
+        if !items.is_empty() {
+            first.push(' ');
+            first.push_str(&items.join(" "));
+        }
+    }
+    first
+}
+
+/// The argument clap refused, if it names one.
+fn invalid_arg(err: &clap::Error) -> Option<String> {
+    match err.get(clap::error::ContextKind::InvalidArg)? {
+        clap::error::ContextValue::String(arg) => Some(arg.clone()),
+        _ => None,
+    }
+}
+
+/// `ps aux`, `ps -ef` and the like: procps ps's ways to select every
+/// process, typed from habit.
+fn is_ps_selector(arg: &str) -> bool {
+    matches!(
+        arg,
+        "aux"
+            | "-aux"
+            | "ax"
+            | "axu"
+            | "auxf"
+            | "auxw"
+            | "auxww"
+            | "-e"
+            | "-ef"
+            | "-eF"
+            | "-ely"
+            | "-elf"
+            | "-A"
+            | "-Af"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ps_habits_are_recognised_and_real_options_are_not() {
+        for arg in ["aux", "-ef", "-e", "-A", "axu"] {
+            assert!(is_ps_selector(arg), "{arg}");
+        }
+        for arg in ["--user", "-x", "x", "-p"] {
+            assert!(!is_ps_selector(arg), "{arg}");
         }
     }
 }

@@ -85,8 +85,10 @@ fn pid_of_no_process_exits_1_like_ps_p() {
         assert!(v["rows"].as_array().unwrap().is_empty());
         let out = run("cgroup-v2-containers", &["--pid", pid]);
         assert_eq!(out.status.code(), Some(1), "--pid {pid}");
-        // The header still prints, as ps -p does.
-        assert!(String::from_utf8_lossy(&out.stdout).starts_with("    PID USER"));
+        // The header alone, as ps -p prints it (no TOTAL of nothing).
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.starts_with("    PID USER"), "{text}");
     }
     // One of the pids exists: success.
     let out = run("cgroup-v2-containers", &["--pid", "4000,845"]);
@@ -105,7 +107,7 @@ fn cgroups_print_as_container_and_unit_names() {
         "init.scope",
     ] {
         assert!(
-            text.lines().any(|l| l.contains(&format!(" {name} "))),
+            text.lines().any(|l| l.ends_with(&format!(" {name}"))),
             "{name} missing:\n{text}"
         );
     }
@@ -259,6 +261,43 @@ fn bad_arguments_are_one_line_errors() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(!err.contains("panicked"));
     }
+}
+
+#[test]
+fn a_user_that_does_not_exist_is_an_error_like_ps_u() {
+    for users in ["nosuchuser", "alice,nosuchuser"] {
+        let out = run("cgroup-v2-containers", &["--user", users]);
+        assert_eq!(out.status.code(), Some(1), "--user {users}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "memdx ps: --user nosuchuser: no such user\n"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    // A uid without a name is a user (4242 owns pid 3100 in the tree).
+    assert_eq!(
+        pids(&json("cgroup-v2-containers", &["--user", "4242"])),
+        vec![3100]
+    );
+}
+
+#[test]
+fn ps_habits_like_aux_and_ef_say_memdx_lists_every_process() {
+    for habit in ["aux", "-ef", "-e", "-A"] {
+        let out = run("cgroup-v2-containers", &[habit]);
+        assert_eq!(out.status.code(), Some(1), "{habit}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err,
+            format!("memdx ps: '{habit}' is not needed: memdx ps lists every process (narrow it with --user, --pid, --name or --cgroup; see 'memdx ps --help')\n")
+        );
+    }
+    // Other unknown options keep clap's message.
+    let out = run("cgroup-v2-containers", &["-x"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "memdx ps: unexpected argument '-x' found (see 'memdx ps --help')\n"
+    );
 }
 
 #[test]

@@ -353,9 +353,32 @@ fn bad_input_is_a_one_line_error() {
     );
     let garbage = dir.0.join("garbage.db");
     std::fs::write(&garbage, vec![b'x'; 8192]).unwrap();
-    assert_one_line_error(
-        &memdx(&["report", "--db", garbage.to_str().unwrap()]),
-        &["garbage.db", "not a database"],
+    // Each message names the command, the file and the reason.
+    let gs = garbage.to_str().unwrap();
+    for cmd in ["report", "record"] {
+        let mut args = vec![cmd, "--db", gs];
+        if cmd == "record" {
+            args.extend(["--count", "1"]);
+        }
+        let out = memdx(&args);
+        assert_one_line_error(&out, &[]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("memdx {cmd}: {gs}: not a memdx recording (not an SQLite database)\n")
+        );
+    }
+    // The garbage is left as it was.
+    assert_eq!(std::fs::read(&garbage).unwrap(), vec![b'x'; 8192]);
+    // A file that cannot be created: the system's reason, not SQLite's
+    // "unable to open database file".
+    let out = memdx(&["record", "--db", "/proc/memdx-test.db", "--count", "1"]);
+    assert_one_line_error(&out, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("memdx record: cannot write /proc/memdx-test.db: ")
+            && !err.contains("unable to open")
+            && !err.contains("os error"),
+        "{err}"
     );
 }
 

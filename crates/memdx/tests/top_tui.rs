@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+use memdx_testkit::tmux::Tmux;
 use memdx_testkit::{Deadline, DEADLINE};
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,133 +13,48 @@ fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/ps/cgroup-v2-containers")
 }
 
-/// A tmux server of the test's own (`-L socket`): tests run in parallel and
-/// two `new-session`s racing to start one shared server can fail.
-struct Tmux {
-    socket: String,
-    session: String,
+/// Starts `memdx top` on the fixture tree in a detached tmux session of
+/// the given size; `None` (test skipped) when tmux is missing.
+fn start(name: &str, width: u16, height: u16) -> Option<Tmux> {
+    let cmd = format!(
+        "env MEMDX_PROC_ROOT='{}' '{}' top -d 60; echo EXITED $?; sleep 30",
+        fixture().display(),
+        env!("CARGO_BIN_EXE_memdx")
+    );
+    Tmux::start(name, width, height, &cmd, "PID")
 }
 
-impl Tmux {
-    /// Starts `memdx top` on the fixture tree in a detached tmux session of
-    /// the given size; `None` (test skipped) when tmux is missing.
-    fn start(name: &str, width: u16, height: u16) -> Option<Tmux> {
-        if Command::new("tmux")
-            .arg("-V")
-            .try_output_within(DEADLINE)
-            .is_err()
-        {
-            memdx_testkit::tool_missing("tmux is not installed");
-            return None;
-        }
-        let session = format!("memdx-{name}-{}", std::process::id());
-        let socket = session.clone();
-        let cmd = format!(
-            "env MEMDX_PROC_ROOT='{}' '{}' top -d 60; echo EXITED $?; sleep 30",
-            fixture().display(),
-            env!("CARGO_BIN_EXE_memdx")
-        );
-        let ok = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                &session,
-                "-x",
-                &width.to_string(),
-                "-y",
-                &height.to_string(),
-                &cmd,
-            ])
-            .status_within(DEADLINE)
-            .success();
-        assert!(ok, "tmux new-session failed");
-        let t = Tmux { socket, session };
-        t.wait_for("PID");
-        Some(t)
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args([
-                "-L",
-                &self.socket,
-                "capture-pane",
-                "-p",
-                "-t",
-                &self.session,
-            ])
-            .output_within(DEADLINE);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            Command::new("tmux")
-                .args(["-L", &self.socket, "send-keys", "-t", &self.session, k])
-                .status_within(DEADLINE);
-        }
-    }
-
-    /// Waits until the screen contains `text` (the UI redraws after each key).
-    fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "screen never showed {text:?}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn first_pid(&self) -> String {
-        let s = self.screen();
-        let mut lines = s.lines().skip_while(|l| !l.contains("PID"));
-        lines.next();
-        lines
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_string()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .try_status_within(DEADLINE);
-    }
+/// The pid on the table's first row.
+fn first_pid(t: &Tmux) -> String {
+    let s = t.screen();
+    let mut lines = s.lines().skip_while(|l| !l.contains("PID"));
+    lines.next();
+    lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
 fn sorts_filters_and_quits_cleanly() {
-    let Some(t) = Tmux::start("sort", 120, 30) else {
+    let Some(t) = start("sort", 120, 30) else {
         return;
     };
     let s = t.screen();
     assert!(s.contains("MiB Mem :") && s.contains("avail Mem"), "{s}");
     assert!(s.contains("PSS▼"), "{s}");
-    assert_eq!(t.first_pid(), "2210", "largest PSS first");
+    assert_eq!(first_pid(&t), "2210", "largest PSS first");
 
     t.keys(&["R"]);
     t.wait_for("PSS▲");
-    assert_eq!(t.first_pid(), "2400", "smallest known PSS first");
+    assert_eq!(first_pid(&t), "2400", "smallest known PSS first");
 
     t.keys(&["<"]);
     t.wait_for("RSS▲");
-    assert_eq!(t.first_pid(), "2400");
+    assert_eq!(first_pid(&t), "2400");
 
     t.keys(&["/", "p", "o", "s", "t", "g", "r", "e", "s", "Enter"]);
     let s = t.wait_for("filter postgres");
@@ -162,7 +78,7 @@ fn sorts_filters_and_quits_cleanly() {
 
 #[test]
 fn command_key_help_screen_and_readable_cgroups() {
-    let Some(t) = Tmux::start("keys", 140, 30) else {
+    let Some(t) = start("keys", 140, 30) else {
         return;
     };
     let s = t.screen();
@@ -208,7 +124,7 @@ fn command_key_help_screen_and_readable_cgroups() {
 
 #[test]
 fn fits_80x24_with_the_detail_pane() {
-    let Some(t) = Tmux::start("small", 80, 24) else {
+    let Some(t) = start("small", 80, 24) else {
         return;
     };
     let s = t.wait_for("heap");
@@ -221,8 +137,48 @@ fn fits_80x24_with_the_detail_pane() {
         "{s}"
     );
     assert!(s.contains("RSS") && s.contains("PSS"));
+    // The help screen fits too: every key and what it does, uncut.
+    t.keys(&["h"]);
+    let s = t.wait_for("Help for memdx top");
+    for (key, what) in memdx_tui::HELP {
+        assert!(
+            s.lines()
+                .any(|l| l.trim_start().starts_with(key) && l.trim_end().ends_with(what)),
+            "{key}: {what} not whole at 80 columns:\n{s}"
+        );
+    }
+    t.keys(&["x"]);
+    t.wait_for("PID");
     t.keys(&["e"]);
     t.wait_for("units MiB");
+    t.keys(&["q"]);
+    t.wait_for("EXITED 0");
+}
+
+#[test]
+fn a_narrow_terminal_drops_columns_and_never_cuts_a_number() {
+    let Some(t) = start("narrow", 60, 24) else {
+        return;
+    };
+    let s = t.wait_for("firefox-esr");
+    let head = s
+        .lines()
+        .find(|l| l.trim_start().starts_with("PID"))
+        .unwrap();
+    let words: Vec<&str> = head.split_whitespace().collect();
+    assert_eq!(
+        words,
+        ["PID", "USER", "RSS", "PSS▼", "%MEM", "%CPU", "COMMAND"],
+        "{s}"
+    );
+    // Whole figures (the fixture's RSS and PSS of 2210) and the program name.
+    let row = s
+        .lines()
+        .find(|l| l.trim_start().starts_with("2210 "))
+        .unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..4], ["2210", "alice", "512332", "447100"], "{s}");
+    assert!(row.trim_end().ends_with(" firefox-esr"), "{row}");
     t.keys(&["q"]);
     t.wait_for("EXITED 0");
 }
@@ -336,9 +292,46 @@ fn batch_filters_by_pid_and_user_and_cuts_to_the_width() {
     let text = stdout_ok(&top_on_fixture(&["-b", "-n", "1"]));
     let table: Vec<&str> = text.lines().skip_while(|l| !l.contains("PID")).collect();
     assert!(table.iter().all(|l| l.chars().count() <= 80), "{text}");
+    // -w cuts every line, the summary too, as top's.
+    let text = stdout_ok(&top_on_fixture(&["-b", "-n", "1", "-w", "40"]));
+    assert!(text.lines().all(|l| l.chars().count() <= 40), "{text}");
+    assert!(
+        text.starts_with("top - ")
+            && text.lines().nth(1).unwrap() == "Tasks:  10 total,   0 running,   9 sleep",
+        "{text}"
+    );
     let text = stdout_ok(&top_on_fixture(&["-b", "-n", "1", "-w", "60"]));
-    let table: Vec<&str> = text.lines().skip_while(|l| !l.contains("PID")).collect();
-    assert!(table.iter().all(|l| l.chars().count() <= 60), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 60), "{text}");
+    // COLUMNS is kept within top's 3 to 512.
+    let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
+        .args(["top", "-b", "-n", "1"])
+        .env("MEMDX_PROC_ROOT", fixture())
+        .env("COLUMNS", "2")
+        .output_within(DEADLINE);
+    let text = stdout_ok(&out);
+    assert_eq!(text.lines().next(), Some("top"), "{text}");
+}
+
+#[test]
+fn batch_rejects_widths_and_counts_top_rejects() {
+    for (args, message) in [
+        (
+            &["-w", "2"][..],
+            "memdx top: -w 2: give a width from 3 to 512\n",
+        ),
+        (
+            &["-w", "513"][..],
+            "memdx top: -w 513: give a width from 3 to 512\n",
+        ),
+        (&["-n", "0"][..], "memdx top: -n 0: give at least 1 frame\n"),
+    ] {
+        let mut all = vec!["-b"];
+        all.extend_from_slice(args);
+        let out = top_on_fixture(&all);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), message);
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
 }
 
 #[test]
@@ -452,6 +445,49 @@ fn live_first_frame_has_real_cpu_figures() {
         shares["id"].as_f64().unwrap() < 100.0,
         "a CPU was spinning: {shares}"
     );
+}
+
+#[test]
+fn a_process_started_between_frames_has_its_cpu_figure() {
+    // top counts all the CPU time of a process new since the previous
+    // frame; memdx printed "-" (null) for it until its second frame.
+    let mut top = memdx_testkit::GroupChild::spawn(
+        Command::new(env!("CARGO_BIN_EXE_memdx"))
+            .args(["top", "-b", "-n", "2", "-d", "2", "--json", "--fast"])
+            .env_remove("MEMDX_PROC_ROOT")
+            .stdout(std::process::Stdio::piped()),
+    )
+    .unwrap();
+    let stdout = top.child().stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let limit = Duration::from_secs(60);
+    let first = rx.recv_timeout(limit).expect("no first frame");
+    let spinner =
+        memdx_testkit::GroupChild::spawn(Command::new("sh").args(["-c", "while :; do :; done"]))
+            .unwrap();
+    let pid = u64::from(spinner.id());
+    let second = rx.recv_timeout(limit).expect("no second frame");
+    drop(spinner);
+    assert!(top.wait_within(limit).is_some_and(|s| s.success()));
+    let rows = |frame: &str| -> Vec<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_str(frame).unwrap();
+        v["rows"].as_array().unwrap().clone()
+    };
+    assert!(!rows(&first).iter().any(|r| r["pid"] == pid), "{first}");
+    let row = rows(&second)
+        .into_iter()
+        .find(|r| r["pid"] == pid)
+        .unwrap_or_else(|| panic!("spinner {pid} not in the second frame: {second}"));
+    let cpu = row["cpu"].as_f64();
+    assert!(cpu.is_some_and(|c| c > 1.0), "spinner's %CPU: {row}");
 }
 
 #[test]

@@ -24,11 +24,198 @@ pub fn completions(shell: Option<clap_complete::Shell>) -> anyhow::Result<()> {
         )
         .into());
     };
-    let mut cmd = Cli::command();
+    let mut cmd = Cli::command().mut_subcommand("check", with_valgrind_options);
     let mut out = io::stdout().lock();
     clap_complete::generate(shell, &mut cmd, "memdx", &mut out);
     out.flush()?;
     Ok(())
+}
+
+/// What a Valgrind option of `memdx check` takes, for completion.
+enum Takes {
+    Nothing,
+    OneOf(&'static [&'static str]),
+    Number,
+    File,
+    Text,
+}
+
+const YES_NO: Takes = Takes::OneOf(&["yes", "no"]);
+const LEAK_KINDS: Takes = Takes::OneOf(&[
+    "definite",
+    "indirect",
+    "possible",
+    "reachable",
+    "all",
+    "none",
+]);
+
+/// `memdx check`'s Valgrind options that do something (check parses its
+/// own arguments, so clap does not know them): (long name, short, value,
+/// help). `tests/completions.rs` runs memdx check with each one the
+/// scripts offer, so a name here that check refuses fails the tests.
+const CHECK_OPTIONS: &[(&str, Option<char>, Takes, &str)] = &[
+    (
+        "leak-check",
+        None,
+        Takes::OneOf(&["no", "summary", "full"]),
+        "search for memory leaks at exit",
+    ),
+    (
+        "show-leak-kinds",
+        None,
+        LEAK_KINDS,
+        "leak kinds to show (comma separated, all, none)",
+    ),
+    (
+        "errors-for-leak-kinds",
+        None,
+        LEAK_KINDS,
+        "leak kinds that count as errors",
+    ),
+    (
+        "error-exitcode",
+        None,
+        Takes::Number,
+        "exit with this status when errors were found",
+    ),
+    ("num-callers", None, Takes::Number, "frames per stack"),
+    (
+        "log-file",
+        None,
+        Takes::File,
+        "write the report to this file (%p = pid)",
+    ),
+    (
+        "log-fd",
+        None,
+        Takes::Number,
+        "write the report to this descriptor",
+    ),
+    (
+        "exit-on-first-error",
+        None,
+        YES_NO,
+        "stop the program at its first error",
+    ),
+    (
+        "show-error-list",
+        None,
+        YES_NO,
+        "list error contexts and used suppressions at exit",
+    ),
+    ("quiet", Some('q'), Takes::Nothing, "errors only"),
+    ("verbose", Some('v'), Takes::Nothing, "more detail"),
+    (
+        "trace-children",
+        None,
+        YES_NO,
+        "check programs the program executes",
+    ),
+    (
+        "freelist-vol",
+        None,
+        Takes::Number,
+        "bytes of freed blocks held back per thread",
+    ),
+    (
+        "freelist-big-blocks",
+        None,
+        Takes::Number,
+        "freed blocks this big are held inaccessible",
+    ),
+    (
+        "partial-loads-ok",
+        None,
+        YES_NO,
+        "word loads partly outside a block are no error",
+    ),
+    (
+        "redzone-size",
+        None,
+        Takes::Number,
+        "bytes of redzone after each block",
+    ),
+    (
+        "poison-size",
+        None,
+        Takes::Number,
+        "bytes of a freed block poisoned",
+    ),
+    (
+        "guard-pages",
+        None,
+        Takes::OneOf(&["all", "0", "4096"]),
+        "guard-page pool size (0: off)",
+    ),
+    (
+        "xml",
+        None,
+        YES_NO,
+        "write Valgrind's XML (with --xml-file or --xml-fd)",
+    ),
+    ("xml-file", None, Takes::File, "the XML file (%p = pid)"),
+    ("xml-fd", None, Takes::Number, "the XML descriptor"),
+    (
+        "xml-user-comment",
+        None,
+        Takes::Text,
+        "a comment copied into the XML",
+    ),
+    (
+        "json",
+        None,
+        Takes::File,
+        "write memdx's JSON report to this file",
+    ),
+    (
+        "suppressions",
+        None,
+        Takes::File,
+        "a Valgrind suppression file (repeatable)",
+    ),
+    (
+        "default-suppressions",
+        None,
+        YES_NO,
+        "use memdx's default suppressions",
+    ),
+    (
+        "gen-suppressions",
+        None,
+        Takes::OneOf(&["no", "yes", "all"]),
+        "print a suppression for each error",
+    ),
+];
+
+/// The `check` subcommand as completion scripts see it: Valgrind's options
+/// (written `--name=value`, as Valgrind takes them), then the program.
+fn with_valgrind_options(check: clap::Command) -> clap::Command {
+    use clap::{Arg, ArgAction, ValueHint};
+    let mut check = check.mut_arg("args", |a| a.value_hint(ValueHint::CommandWithArguments));
+    for (long, short, takes, help) in CHECK_OPTIONS {
+        let mut arg = Arg::new(*long).long(*long).help(*help);
+        if let Some(c) = short {
+            arg = arg.short(*c);
+        }
+        arg = match takes {
+            Takes::Nothing => arg.action(ArgAction::SetTrue),
+            Takes::OneOf(values) => arg.require_equals(true).value_parser(values.to_vec()),
+            Takes::Number => arg.require_equals(true).value_name("N"),
+            Takes::File => arg
+                .require_equals(true)
+                .value_name("FILE")
+                .value_hint(ValueHint::FilePath),
+            Takes::Text => arg.require_equals(true).value_name("TEXT"),
+        };
+        check = check.arg(arg);
+    }
+    check.arg(
+        Arg::new("show-error-list-short")
+            .short('s')
+            .action(ArgAction::SetTrue)
+            .help("same as --show-error-list=yes"),
+    )
 }
 
 pub fn man(command: Option<&str>) -> anyhow::Result<()> {
@@ -122,10 +309,11 @@ fn roff_text(text: &str) -> String {
 fn exit_status(command: &str) -> &'static str {
     match command {
         "free" | "vmstat" => "0 on success; 1 on a usage error or an unreadable or corrupt /proc file, as procps.",
-        "ps" => "0 on success; 1 when --pid names no existing process (as ps -p), on a usage error, or when /proc cannot be read.",
+        "ps" => "0 on success; 1 when --pid names no existing process (as ps -p), when --user names no user (as ps -u), on a usage error, or when /proc cannot be read.",
         "kmemleak" => "0 on success; 3 when 'kmemleak status' finds kmemleak not usable here (the diagnosis is printed either way); 1 on errors (the control file cannot be written, a report cannot be read); 1 on usage errors.",
         "check" => "The program's own exit status, or --error-exitcode's value when errors were found; a program killed by a signal ends memdx check with the same signal. 127 when the program does not exist, 126 when it cannot be executed; 1 on a usage error.",
         "completions" => "0 on success; 2 when no shell is named (the valid shells are listed).",
+        "doctor" => "0 when nothing is worse than info; 3 when at least one finding is a warning; 4 when at least one is critical; 1 on errors (a bad option, no such process, /proc/meminfo unreadable).",
         "" => "0 on success; 1 on errors and usage errors (one line on standard error; a mistyped command or option names the nearest one); 2 when no command is given (the short help is printed).",
         _ => "0 on success; 1 on errors and usage errors (one line on standard error).",
     }
@@ -138,6 +326,10 @@ fn limitations(command: &str) -> Option<&'static str> {
         "oom" => "The kernel log is a ring buffer: kills older than what it still holds are not found in /dev/kmsg (pass a saved log or journalctl -k output). Reports interleaved with other CPUs' messages may lose task-table rows.\n\nTimes since boot (raw dmesg, saved /dev/kmsg records) become wall-clock times only live or with --boot-time; the live boot time is now minus the uptime, which drifts after a suspend (as dmesg -T does). Syslog stamps carry no year: it is taken from the file's modification time. Local times are read in this machine's zone (TZ).",
         "kmemleak" => "Needs a kernel built with CONFIG_DEBUG_KMEMLEAK, debugfs mounted, no lockdown, and root. kmemleak ignores objects younger than 5 seconds and reports suspects, not proofs.",
         "slab" => "Needs /proc/slabinfo (root) or /sys/kernel/slab; trends need a series of samples (--duration).",
+        "watch" | "serve" => "A verdict needs at least 8 samples after the warm-up; with fewer it is 'too few samples to judge', which --fail-on-growth lets pass. Series longer than 400 samples are thinned evenly for the statistics. PSS needs /proc/PID/smaps_rollup: another user's process without root is judged on RSS. --name sums every matching process, so a worker starting or exiting shows as a jump. A cgroup needs its memory controller (cgroup v2, or v1's memory hierarchy).",
+        "record" | "report" => "Only the largest --top N processes (20) and the named ones are recorded; a process that grows into the top N is recorded from the next pick on (every 10 s). A killed recorder loses the sample in flight; --retain deletes old samples, but the file does not shrink. Times are local; the clock has no time-zone database of its own.",
+        "doctor" => "It observes for --duration (10 s by default): growth slower than what that window can show (a slab cache growing under about 100 KiB/s, a process under 1 MiB over the window) needs memdx watch or memdx slab over minutes. What cannot be read (the kernel log under kernel.dmesg_restrict, slabinfo as non-root, PSI on old kernels, other users' smaps_rollup) is left out and named in a note. --deep (a heap profile of the growing process) is not done.",
+        "heap" => "Children (fork) and programs the program executes are not recorded. The program's own mmap/munmap are not counted. A program killed by a signal loses its last unflushed records. Like check, the heap is seen through LD_PRELOAD: a statically linked program, or one with its own malloc, is not profiled (its report shows no allocations). --pid sees only the objects loaded before the attach and allocations made from then on; a process killed while attached has no known exit status.",
         _ => return None,
     })
 }

@@ -295,7 +295,6 @@ fn attach_to(pid: i32, args: &RunArgs, sample: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-
 /// Replays the recording at `path` into `analysis`; the damage that
 /// stopped the replay, if any (what came before it is in the analysis).
 fn replay(

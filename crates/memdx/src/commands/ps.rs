@@ -129,6 +129,14 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
     };
     let root = ProcRoot::from_env();
     let users = read_users(&root);
+    // Like `ps -u`: a name that is no user is a mistake, not an empty list.
+    if let Some(unknown) = args
+        .user
+        .iter()
+        .find(|u| u.parse::<u32>().is_err() && !users.values().any(|name| name == *u))
+    {
+        return Err(Exit::new(1, format!("memdx ps: --user {unknown}: no such user")).into());
+    }
     // A numeric --user matches the name that uid has (rows show names).
     let wanted_users = args
         .user
@@ -192,12 +200,12 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
         Some(By::Command) => "command",
         Some(By::Cgroup) => "cgroup",
     };
-    if let Some(by) = args.by {
-        let by = match by {
-            By::User => GroupBy::User,
-            By::Command => GroupBy::Command,
-            By::Cgroup => GroupBy::Cgroup,
-        };
+    let group = args.by.map(|by| match by {
+        By::User => GroupBy::User,
+        By::Command => GroupBy::Command,
+        By::Cgroup => GroupBy::Cgroup,
+    });
+    if let Some(by) = group {
         rows = group_rows(&rows, by, &names);
     }
     sort_rows(&mut rows, &keys);
@@ -218,8 +226,9 @@ pub fn run(args: PsArgs) -> anyhow::Result<()> {
         let layout = PsLayout {
             scale,
             smaps: !args.fast,
-            grouped: args.by.is_some(),
-            totals: !args.no_totals,
+            group,
+            // Nothing listed: the header alone, as ps prints it.
+            totals: !args.no_totals && !rows.is_empty(),
             cpu: false,
             program: false,
             width: if args.wide { None } else { terminal_columns() },

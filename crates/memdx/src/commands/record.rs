@@ -103,12 +103,39 @@ fn statm_budget() -> usize {
 }
 
 pub fn open_store(db: &Path, create: bool) -> Result<Store, Exit> {
+    let command = if create {
+        "memdx record"
+    } else {
+        "memdx report"
+    };
     if create {
         if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                Exit::new(1, format!("memdx: cannot create {}: {e}", dir.display()))
+                Exit::new(
+                    1,
+                    format!(
+                        "{command}: cannot create {}: {}",
+                        dir.display(),
+                        io_reason(&e)
+                    ),
+                )
             })?;
         }
+        // The system's reason (SQLite says only "unable to open database file").
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(db)
+            .map_err(|e| {
+                Exit::new(
+                    1,
+                    format!(
+                        "{command}: cannot write {}: {}",
+                        db.display(),
+                        io_reason(&e)
+                    ),
+                )
+            })?;
     } else if !db.exists() {
         return Err(Exit::new(
             1,
@@ -123,7 +150,16 @@ pub fn open_store(db: &Path, create: bool) -> Result<Store, Exit> {
     } else {
         Store::open_to_read(db)
     };
-    store.map_err(|e| Exit::new(1, format!("memdx: {e}")))
+    store.map_err(|e| Exit::new(1, format!("{command}: {e}")))
+}
+
+/// An I/O error's text without Rust's " (os error N)".
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
 }
 
 pub fn run(args: RecordArgs) -> anyhow::Result<()> {

@@ -172,7 +172,8 @@ impl Source for LiveSource {
     }
 }
 
-/// The batch width: -w, else $COLUMNS, else the terminal's, else 80 (top).
+/// The batch width: -w, else $COLUMNS, else the terminal's, else 80, kept
+/// within top's 3 to 512 columns.
 fn batch_width(arg: Option<usize>) -> usize {
     arg.or_else(|| {
         std::env::var("COLUMNS")
@@ -182,6 +183,7 @@ fn batch_width(arg: Option<usize>) -> usize {
     })
     .or_else(terminal_columns)
     .unwrap_or(80)
+    .clamp(3, 512)
 }
 
 pub fn run(args: TopArgs) -> anyhow::Result<()> {
@@ -230,8 +232,12 @@ pub fn run(args: TopArgs) -> anyhow::Result<()> {
             return Err(Exit::new(1, format!("memdx top: -u {user}: no such user")).into());
         }
     }
-    if args.width == Some(0) {
-        return Err(Exit::new(1, "memdx top: -w 0: give a width of at least 1").into());
+    // top's limits: 3 to 512 columns, at least one frame.
+    if let Some(w) = args.width.filter(|w| !(3..=512).contains(w)) {
+        return Err(Exit::new(1, format!("memdx top: -w {w}: give a width from 3 to 512")).into());
+    }
+    if args.iterations == Some(0) {
+        return Err(Exit::new(1, "memdx top: -n 0: give at least 1 frame").into());
     }
     let mut source = LiveSource::new(args.fast, filter, users);
 
@@ -249,7 +255,7 @@ pub fn run(args: TopArgs) -> anyhow::Result<()> {
     let layout = PsLayout {
         scale: Default::default(),
         smaps: !args.fast,
-        grouped: false,
+        group: None,
         totals: false,
         cpu: true,
         program: !args.command_lines,

@@ -48,7 +48,9 @@ Method and output formats: docs/watch.md.";
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// The process to watch.
-    #[arg(value_name = "PID", required_unless_present_any = ["name", "cgroup"], conflicts_with_all = ["name", "cgroup"])]
+    // Not `required_unless_present_any`: clap's message would name only
+    // <PID>; run() says "give a PID, --name REGEX or --cgroup PATH".
+    #[arg(value_name = "PID", conflicts_with_all = ["name", "cgroup"])]
     pid: Option<u32>,
     /// Watch every process whose name or command line matches REGEX, summed.
     #[arg(long, value_name = "REGEX", conflicts_with = "cgroup")]
