@@ -450,6 +450,34 @@ fn a_process_that_ends_while_attached_leaves_a_whole_recording() {
 }
 
 #[test]
+fn a_thread_asleep_in_one_long_system_call_is_attached_to_twice_and_sleeps_on() {
+    if !attach_allowed() {
+        return;
+    }
+    // coreutils' sleep does not allow any tracer: under Yama's scope 1
+    // only root may attach to it.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 && Path::new("/proc/sys/kernel/yama").exists() {
+        memdx_testkit::tool_missing("ptrace of sleep(1) (not root, Yama present)");
+        return;
+    }
+    let scratch = Scratch::new("sleep");
+    let mut cmd = Command::new("sleep");
+    cmd.arg("4").stdin(Stdio::null());
+    let mut sleeper = GroupChild::spawn(&mut cmd).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = sleeper.id() as i32;
+    // The first stop interrupts clock_nanosleep, which then resumes as
+    // restart_syscall: the second attach and both detaches stop it there.
+    for n in 0..2 {
+        let rec = scratch.0.join(format!("sleep{n}.mdxh"));
+        attach(pid, &rec, &["--duration", "0.3"]);
+    }
+    let status = sleeper.wait_within(DEADLINE).expect("sleep ends");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
 fn obstacles_get_one_line_errors() {
     if !attach_allowed() {
         return;
