@@ -512,6 +512,29 @@ fn obstacles_get_one_line_errors() {
         drop(mine);
     }
 
+    // A stopped process (resuming a thread for the calls would wake it).
+    let mut stopped =
+        GroupChild::spawn(Command::new("sleep").arg("30").stdin(Stdio::null())).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(stopped.id() as i32, libc::SIGSTOP) };
+    let spid = stopped.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{spid}/stat"))
+        .unwrap_or_default()
+        .contains(") T ")
+    {
+        assert!(std::time::Instant::now() < deadline, "sleep did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = memdx()
+        .args(["heap", "--pid", &spid.to_string()])
+        .output_within(DEADLINE);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("is stopped"), "{err}");
+    stopped.kill_group();
+
     // A statically linked program.
     let scratch = Scratch::new("static");
     let exe = build(&scratch, &["-static"]);
