@@ -450,6 +450,34 @@ fn a_process_that_ends_while_attached_leaves_a_whole_recording() {
 }
 
 #[test]
+fn a_thread_asleep_in_one_long_system_call_is_attached_to_twice_and_sleeps_on() {
+    if !attach_allowed() {
+        return;
+    }
+    // coreutils' sleep does not allow any tracer: under Yama's scope 1
+    // only root may attach to it.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 && Path::new("/proc/sys/kernel/yama").exists() {
+        memdx_testkit::tool_missing("ptrace of sleep(1) (not root, Yama present)");
+        return;
+    }
+    let scratch = Scratch::new("sleep");
+    let mut cmd = Command::new("sleep");
+    cmd.arg("4").stdin(Stdio::null());
+    let mut sleeper = GroupChild::spawn(&mut cmd).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = sleeper.id() as i32;
+    // The first stop interrupts clock_nanosleep, which then resumes as
+    // restart_syscall: the second attach and both detaches stop it there.
+    for n in 0..2 {
+        let rec = scratch.0.join(format!("sleep{n}.mdxh"));
+        attach(pid, &rec, &["--duration", "0.3"]);
+    }
+    let status = sleeper.wait_within(DEADLINE).expect("sleep ends");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
 fn obstacles_get_one_line_errors() {
     if !attach_allowed() {
         return;
@@ -483,6 +511,29 @@ fn obstacles_get_one_line_errors() {
         );
         drop(mine);
     }
+
+    // A stopped process (resuming a thread for the calls would wake it).
+    let mut stopped =
+        GroupChild::spawn(Command::new("sleep").arg("30").stdin(Stdio::null())).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(stopped.id() as i32, libc::SIGSTOP) };
+    let spid = stopped.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{spid}/stat"))
+        .unwrap_or_default()
+        .contains(") T ")
+    {
+        assert!(std::time::Instant::now() < deadline, "sleep did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = memdx()
+        .args(["heap", "--pid", &spid.to_string()])
+        .output_within(DEADLINE);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("is stopped"), "{err}");
+    stopped.kill_group();
 
     // A statically linked program.
     let scratch = Scratch::new("static");

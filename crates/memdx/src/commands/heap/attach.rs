@@ -48,6 +48,9 @@ pub struct Outcome {
 const CALL_TIME: Duration = Duration::from_secs(30);
 /// How long memdx looks for a thread stopped at a safe point.
 const STOP_TIME: Duration = Duration::from_secs(10);
+/// The same at the detach, longer: giving up leaves the allocator calls
+/// redirected (to a runtime that no longer records).
+const DETACH_TIME: Duration = Duration::from_secs(60);
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -62,6 +65,12 @@ fn fail(msg: impl std::fmt::Display) -> anyhow::Error {
 pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
     let pid = opts.pid;
     target::check_owner(pid).map_err(fail)?;
+    if state(pid).as_deref() == Some("T") {
+        // Resuming one of its threads for the calls would wake it up.
+        return Err(fail(format!(
+            "process {pid} is stopped (SIGSTOP or a job-control stop): continue it first (kill -CONT {pid})"
+        )));
+    }
     let libc_map = target::mapped(pid, target::is_libc)
         .map_err(fail)?
         .ok_or_else(|| fail(target::TargetError::Static(pid)))?;
@@ -125,7 +134,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
         exit = HeapExit::Ended;
     } else {
         avoid.0.extend(rt.mapped.ranges.iter().copied());
-        if let Err(e) = detach(pid, rt.detach, &avoid) {
+        if let Err(e) = detach(pid, rt.detach, &avoid, DETACH_TIME) {
             if alive(pid) {
                 let _ = session.finish(HeapExit::Cut);
                 return Err(fail(format!("detaching from process {pid}: {e}")));
@@ -244,10 +253,15 @@ fn inject(
 /// burst.
 /// A thread stopped in the middle of the runtime's own flush (waiting for
 /// the recorder in a system call) refuses (-5): another stop is tried.
-fn detach(pid: i32, detach_fn: u64, avoid: &Unsafe) -> Result<(), remote::RemoteError> {
-    let deadline = Instant::now() + STOP_TIME;
+fn detach(
+    pid: i32,
+    detach_fn: u64,
+    avoid: &Unsafe,
+    within: Duration,
+) -> Result<(), remote::RemoteError> {
+    let deadline = Instant::now() + within;
     loop {
-        let mut t = remote::stop_safely(pid, avoid, STOP_TIME)?;
+        let mut t = remote::stop_safely(pid, avoid, within)?;
         let r = t.call(detach_fn, &[], &[0u8; 16], CALL_TIME);
         t.release()?;
         let (rc, _) = r?;
@@ -258,13 +272,14 @@ fn detach(pid: i32, detach_fn: u64, avoid: &Unsafe) -> Result<(), remote::Remote
     }
 }
 
+/// The process's state letter from `/proc/PID/stat` (None: gone).
+fn state(pid: i32) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = s.rsplit_once(')')?;
+    rest.split_whitespace().next().map(str::to_string)
+}
+
 /// Whether the process still runs (not gone, not a zombie).
 fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
+    state(pid).is_some_and(|st| st != "Z" && st != "X")
 }

@@ -58,7 +58,7 @@ impl Unsafe {
 
 /// System calls in which a thread holds none of the C library's or the
 /// loader's locks (it waits for input, time, a child, a futex).
-const BLOCKING: [i64; 22] = [
+const BLOCKING: [i64; 23] = [
     0,   // read
     1,   // write
     7,   // poll
@@ -73,6 +73,7 @@ const BLOCKING: [i64; 22] = [
     128, // rt_sigtimedwait
     130, // rt_sigsuspend
     202, // futex
+    219, // restart_syscall (a sleep resumed after an earlier stop)
     230, // clock_nanosleep
     232, // epoll_wait
     247, // waitid

@@ -29,6 +29,8 @@ pub enum TargetError {
     NoSymbol { path: String, name: String },
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// One file mapped into the process: the lowest address it is mapped at
@@ -82,6 +84,12 @@ pub fn mapped(pid: i32, want: impl Fn(&Path) -> bool) -> Result<Option<Mapped>, 
     let maps = std::fs::read_to_string(&maps_path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             TargetError::NoProcess(pid)
+        } else if e.kind() == std::io::ErrorKind::PermissionDenied {
+            // The kernel checks ptrace access for the maps file too.
+            TargetError::Refused(why_refused(pid).replace(
+                "ptrace of process",
+                &format!("reading {maps_path} (ptrace access) for process"),
+            ))
         } else {
             TargetError::Io(maps_path.clone(), e)
         }
