@@ -407,3 +407,43 @@ fn a_program_that_replaces_itself_is_said_to_have_done_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("replaced itself"), "{err}");
 }
+
+#[test]
+fn a_statically_linked_program_is_said_to_be_unseen_before_it_runs() {
+    let scratch = Scratch::new("static");
+    let src = scratch.0.join("st.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <stdlib.h>\nint main(void) { void *p = malloc(10); puts(\"ok\"); return p == 0; }\n",
+    )
+    .unwrap();
+    let exe = scratch.0.join("st");
+    let out = Command::new("gcc")
+        .args(["-static", "-O2"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .output_within(DEADLINE);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec = scratch.0.join("st.mdxh");
+    let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
+        .arg("heap")
+        .arg("-o")
+        .arg(&rec)
+        .arg(&exe)
+        .output_within(DEADLINE);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .next()
+            .is_some_and(|l| l.starts_with("memdx heap: warning: ")
+                && l.contains("is statically linked: memdx cannot see its heap")),
+        "{err}"
+    );
+}

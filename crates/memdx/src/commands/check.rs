@@ -12,7 +12,7 @@
 
 mod access;
 pub(crate) mod front;
-mod interpose;
+pub(crate) mod interpose;
 mod limits;
 mod options;
 mod render;

@@ -219,6 +219,16 @@ fn profile(args: RunArgs) -> anyhow::Result<()> {
         sample_interval: sample,
         num_callers: args.num_callers.clamp(1, 64),
     };
+    // A program the runtime cannot interpose would record nothing: said
+    // before it runs, as memdx check says it.
+    if let Some(program) = opts.program.first() {
+        if let Some(blind) = crate::commands::check::interpose::check(program) {
+            eprintln!(
+                "memdx heap: warning: {}: the recording will not show those allocations",
+                blind.why(&program.to_string_lossy())
+            );
+        }
+    }
     let outcome = record::run(&opts)?;
     let summary = &outcome.summary;
     let mut err = std::io::stderr().lock();

@@ -28,19 +28,27 @@ pub enum Blind {
 }
 
 impl Blind {
-    /// The warning's text (without the `==PID==` prefix), naming `program`.
-    pub fn warning(&self, program: &str) -> String {
+    /// Why memdx cannot see the heap, naming `program`.
+    pub fn why(&self, program: &str) -> String {
         match self {
             Blind::Static => format!(
-                "Warning: {program} is statically linked: memdx cannot see its heap \
-                 (LD_PRELOAD has no effect), so no heap error or leak can be reported"
+                "{program} is statically linked: memdx cannot see its heap \
+                 (LD_PRELOAD has no effect)"
             ),
             Blind::OwnAllocator(names) => format!(
-                "Warning: {program} defines its own {}: memdx cannot see the \
-                 allocations they make, so no heap error or leak of theirs can be reported",
+                "{program} defines its own {}: memdx cannot see the allocations they make",
                 names.join(", ")
             ),
         }
+    }
+
+    /// The warning's text (without the `==PID==` prefix), naming `program`.
+    pub fn warning(&self, program: &str) -> String {
+        let consequence = match self {
+            Blind::Static => "no heap error or leak can be reported",
+            Blind::OwnAllocator(_) => "no heap error or leak of theirs can be reported",
+        };
+        format!("Warning: {}, so {consequence}", self.why(program))
     }
 }
 
