@@ -130,10 +130,20 @@ pub unsafe fn fill(q: usize, size: usize, stack: u32) {
         // SAFETY: inside the block; q is 8-aligned.
         unsafe { p.add(i).write(w) };
     }
-    let tail = w.to_le_bytes();
-    for (i, &b) in tail.iter().enumerate().take(n % 8) {
-        // SAFETY: inside the block.
-        unsafe { (q as *mut u8).add(words * 8 + i).write(b) };
+    // The tail in 4-, 2- and 1-byte stores (a byte loop would be compiled
+    // into a call to memcpy: the runtime's own, checked one).
+    let (mut at, mut rest, mut w) = (q + words * 8, n % 8, w);
+    // SAFETY (the three stores): inside the block, `rest` bytes from `at`.
+    if rest >= 4 {
+        unsafe { (at as *mut u32).write_unaligned(w as u32) };
+        (at, rest, w) = (at + 4, rest - 4, w >> 32);
+    }
+    if rest >= 2 {
+        unsafe { (at as *mut u16).write_unaligned(w as u16) };
+        (at, rest, w) = (at + 2, rest - 2, w >> 16);
+    }
+    if rest == 1 {
+        unsafe { (at as *mut u8).write(w as u8) };
     }
 }
 
@@ -324,6 +334,21 @@ mod tests {
         three.extend(marker(5, 3, 5));
         assert_eq!(scan(Some((0, 5)), &three), None);
         assert_eq!(scan(Some((1, 5)), &data), None);
+    }
+
+    #[test]
+    fn fill_writes_the_marker_from_the_block_start_and_stops_at_its_end() {
+        KEY.store(KEY_T, Ordering::Relaxed);
+        for size in 0..40 {
+            let mut buf = [0x1111_1111_1111_1111u64; 6];
+            let q = buf.as_mut_ptr() as usize;
+            // SAFETY: 48 bytes, 8-aligned.
+            unsafe { fill(q, size, 6) };
+            // SAFETY: the same 48 bytes.
+            let bytes = unsafe { core::slice::from_raw_parts(q as *const u8, 48) };
+            assert_eq!(&bytes[..size], &marker(6, size, 0)[..], "size {size}");
+            assert!(bytes[size..].iter().all(|&b| b == 0x11), "size {size}");
+        }
     }
 
     #[test]
