@@ -116,7 +116,7 @@ fn decode(key: u64, w: u64) -> Option<u32> {
 }
 
 /// Fills the first [`FILL_MAX`] bytes of the fresh block `q` (`size`
-/// bytes, 16-aligned) with the marker of `stack`.
+/// bytes) with the marker of `stack`.
 ///
 /// # Safety
 /// `q .. q + size` is the program's fresh block.
@@ -124,14 +124,15 @@ fn decode(key: u64, w: u64) -> Option<u32> {
 pub unsafe fn fill(q: usize, size: usize, stack: u32) {
     let n = size.min(FILL_MAX);
     let w = word(stack);
+    // 8-byte stores (a guarded block may start unaligned), then the tail
+    // in 4-, 2- and 1-byte stores: a byte loop would be compiled into a
+    // call to memcpy, the runtime's own checked one.
     let words = n / 8;
     let p = q as *mut u64;
     for i in 0..words {
-        // SAFETY: inside the block; q is 8-aligned.
-        unsafe { p.add(i).write(w) };
+        // SAFETY: inside the block.
+        unsafe { p.add(i).write_unaligned(w) };
     }
-    // The tail in 4-, 2- and 1-byte stores (a byte loop would be compiled
-    // into a call to memcpy: the runtime's own, checked one).
     let (mut at, mut rest, mut w) = (q + words * 8, n % 8, w);
     // SAFETY (the three stores): inside the block, `rest` bytes from `at`.
     if rest >= 4 {
@@ -339,7 +340,7 @@ mod tests {
     #[test]
     fn fill_writes_the_marker_from_the_block_start_and_stops_at_its_end() {
         KEY.store(KEY_T, Ordering::Relaxed);
-        for size in 0..40 {
+        for size in 0..48 {
             let mut buf = [0x1111_1111_1111_1111u64; 6];
             let q = buf.as_mut_ptr() as usize;
             // SAFETY: 48 bytes, 8-aligned.
