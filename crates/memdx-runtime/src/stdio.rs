@@ -2,7 +2,7 @@
 //! inside the C library (`_IO_new_file_write` calls its hidden `__write`),
 //! out of an interposer's reach. The write slot of the exported stream
 //! vtables (`_IO_file_jumps`, `_IO_wfile_jumps`, read-only after
-//! relocation) is pointed at [`file_write`], which checks the buffer as the
+//! relocation) is pointed at `memdx_file_write`, which checks the buffer as the
 //! `write` hook does and calls glibc's function with the same arguments.
 //! Valgrind shows such a write with `_IO_file_write` below `write`: that
 //! frame (the return address after its call to `write`) is put back into
@@ -23,7 +23,7 @@ static INNER: AtomicUsize = AtomicUsize::new(0);
 /// xsgetn, seekoff, seekpos, setbuf, sync, doallocate, read, write).
 const WRITE_SLOT: usize = 15;
 
-/// Points the vtables' write slots at [`file_write`] when they hold
+/// Points the vtables' write slots at `memdx_file_write` when they hold
 /// glibc's `_IO_file_write` (anything else: a C library this was not
 /// written for, left alone). Call from the constructor, after
 /// [`crate::uninit::init`].
@@ -50,7 +50,7 @@ pub fn init() {
             patch(
                 table + WRITE_SLOT * 8,
                 real,
-                file_write as *const () as usize,
+                memdx_file_write as *const () as usize,
             );
         }
     }
@@ -128,8 +128,48 @@ fn protection(addr: usize) -> Option<i32> {
     found
 }
 
-/// glibc's `_IO_new_file_write(FILE *, const void *, ssize_t)`, checked.
-unsafe extern "C" fn file_write(f: *mut c_void, data: *const c_void, n: isize) -> isize {
+// The function the vtables point at: it checks the buffer, then jumps to
+// glibc's `_IO_new_file_write(FILE *, const void *, ssize_t)` with the
+// caller's arguments, leaving no frame of its own behind. (A Rust function
+// calling glibc's would stay on the stack during the system call, and a
+// signal arriving then, a SIGPIPE, would look to the fatal-signal handler
+// as if it came inside the runtime's work, and be deferred.)
+core::arch::global_asm!(
+    ".pushsection .text.memdx_file_write,\"ax\",@progbits",
+    ".p2align 4",
+    ".globl memdx_file_write",
+    ".hidden memdx_file_write",
+    ".type memdx_file_write,@function",
+    "memdx_file_write:",
+    ".cfi_startproc",
+    "push rdi",
+    ".cfi_adjust_cfa_offset 8",
+    "push rsi",
+    ".cfi_adjust_cfa_offset 8",
+    "push rdx",
+    ".cfi_adjust_cfa_offset 8",
+    "call {check}",
+    "pop rdx",
+    ".cfi_adjust_cfa_offset -8",
+    "pop rsi",
+    ".cfi_adjust_cfa_offset -8",
+    "pop rdi",
+    ".cfi_adjust_cfa_offset -8",
+    "jmp qword ptr [rip + {real}]",
+    ".cfi_endproc",
+    ".size memdx_file_write, .-memdx_file_write",
+    ".popsection",
+    check = sym check_buffer,
+    real = sym REAL,
+);
+
+extern "C" {
+    fn memdx_file_write();
+}
+
+/// The check of [`memdx_file_write`]: `n` bytes at `data` about to be
+/// written by the stream `_f`.
+extern "C" fn check_buffer(_f: *mut c_void, data: *const c_void, n: isize) {
     if n > 0 {
         crate::syscalls::check_from(
             Routine::SysWrite,
@@ -137,10 +177,4 @@ unsafe extern "C" fn file_write(f: *mut c_void, data: *const c_void, n: isize) -
             INNER.load(Ordering::Relaxed),
         );
     }
-    let real = REAL.load(Ordering::Acquire);
-    // SAFETY: REAL is glibc's function of this type (the slot held it).
-    let real: unsafe extern "C" fn(*mut c_void, *const c_void, isize) -> isize =
-        unsafe { core::mem::transmute(real) };
-    // SAFETY: the caller's arguments.
-    unsafe { real(f, data, n) }
 }
