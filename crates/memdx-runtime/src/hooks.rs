@@ -162,7 +162,7 @@ unsafe fn allocate_checked(
     {
         if let Some(q) = guard::alloc(size, align, kind as u8, stack, zero, place) {
             table::count_alloc(size);
-            if !zero && uninit::on() {
+            if !zero && uninit::on() && uninit::wanted(stack) {
                 // SAFETY: the fresh guarded block.
                 unsafe { uninit::fill(q, size, stack) };
             }
@@ -227,7 +227,7 @@ unsafe fn allocate_checked(
         unsafe { sys::__libc_free(raw as *mut c_void) };
         return fail(libc::ENOMEM);
     }
-    if !zero && !internal && uninit::on() {
+    if !zero && !internal && uninit::on() && uninit::wanted(stack) {
         // SAFETY: q .. q + size is the fresh block.
         unsafe { uninit::fill(q, size, stack) };
     }

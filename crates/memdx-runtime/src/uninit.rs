@@ -37,6 +37,33 @@ static KEY: AtomicU64 = AtomicU64::new(0);
 /// not checked).
 pub const FILL_MAX: usize = 64 * 1024;
 
+/// Every block of a call site is filled up to its first `SITE_ALL`
+/// blocks; after that, one in [`SITE_EVERY`] (a loop allocating millions
+/// of blocks from one site pays for a few; the same bug at that site is
+/// found in the blocks filled).
+pub const SITE_ALL: u16 = 1024;
+/// See [`SITE_ALL`].
+pub const SITE_EVERY: u16 = 64;
+
+/// Blocks allocated so far per stack id (stack ids past the table share
+/// slots; counts may race, which only moves the sample).
+static SITE_COUNT: [core::sync::atomic::AtomicU16; 1 << 16] =
+    [const { core::sync::atomic::AtomicU16::new(0) }; 1 << 16];
+
+/// Whether this allocation at `stack` is to be filled (see [`SITE_ALL`]).
+#[inline(always)]
+pub fn wanted(stack: u32) -> bool {
+    let slot = &SITE_COUNT[(stack & 0xffff) as usize];
+    let n = slot.load(Ordering::Relaxed);
+    if n < SITE_ALL {
+        slot.store(n + 1, Ordering::Relaxed);
+        return true;
+    }
+    let n = if n == u16::MAX { SITE_ALL } else { n + 1 };
+    slot.store(n, Ordering::Relaxed);
+    n % SITE_EVERY == 0
+}
+
 /// The shortest run of a block's own marker taken as uninitialised.
 pub const MIN_RUN: usize = 4;
 
@@ -350,6 +377,17 @@ mod tests {
             assert_eq!(&bytes[..size], &marker(6, size, 0)[..], "size {size}");
             assert!(bytes[size..].iter().all(|&b| b == 0x11), "size {size}");
         }
+    }
+
+    #[test]
+    fn a_site_has_its_first_blocks_filled_then_one_in_sixty_four() {
+        let site = 0xfff0;
+        let filled = (0..u32::from(SITE_ALL) + 640)
+            .filter(|_| wanted(site))
+            .count();
+        assert_eq!(filled, usize::from(SITE_ALL) + 10);
+        // Another site keeps its own count.
+        assert!(wanted(0xfff1));
     }
 
     #[test]
