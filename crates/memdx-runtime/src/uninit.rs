@@ -1,7 +1,8 @@
 //! Uninitialised heap bytes, found where they leave the process.
 //!
-//! Every fresh heap block (malloc, new, memalign and the part of a
-//! realloc'd block past the old contents; not calloc) is filled with a
+//! Fresh heap blocks (malloc, new, memalign and the part of a realloc'd
+//! block past the old contents; not calloc; a call site's first
+//! [`SITE_ALL`] blocks, then one in [`SITE_EVERY`]) are filled with a
 //! marker: one 8-byte word repeated from the block's start. The word names
 //! the allocation's stack and is checked by a keyed hash, with a key drawn
 //! at random for each process, so a copied marker still names its origin
@@ -197,6 +198,15 @@ pub struct Scan {
     /// from the block's start, and the block's stack.
     own: Option<(u64, usize, u32)>,
     run: usize,
+    /// Bytes are fed one at a time until `pos` reaches this (the windows
+    /// ending within 8 bytes after a sync byte are checked).
+    quiet_from: usize,
+}
+
+/// Whether any byte of `x` is zero.
+#[inline(always)]
+fn has_zero_byte(x: u64) -> bool {
+    x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 != 0
 }
 
 impl Scan {
@@ -211,15 +221,43 @@ impl Scan {
             pos: 0,
             own: own.map(|(off, stack)| (word_for(key, stack), off, stack)),
             run: 0,
+            quiet_from: 0,
         }
     }
 
     /// Feeds `bytes`; the first confirmed finding, if any.
     pub fn feed(&mut self, bytes: &[u8]) -> Option<Found> {
-        for &b in bytes {
+        let syncs = u64::from_ne_bytes([self.sync; 8]);
+        let mut at = 0;
+        while at < bytes.len() {
+            // Eight bytes at a time while none is a sync byte or a byte of
+            // the block's own marker at its offset (text, zeros, most data).
+            if let (0, true, Some(chunk)) =
+                (self.run, self.pos >= self.quiet_from, bytes.get(at..at + 8))
+            {
+                let mut c = [0u8; 8];
+                c.copy_from_slice(chunk);
+                let c = u64::from_le_bytes(c);
+                let mut hit = has_zero_byte(c ^ syncs);
+                if let Some((w, off, _)) = self.own {
+                    let expect = w.rotate_right(8 * ((off + self.pos) % 8) as u32);
+                    hit |= has_zero_byte(c ^ expect);
+                }
+                if !hit {
+                    self.hist = self.hist >> 64 | u128::from(c) << 64;
+                    self.pos += 8;
+                    at += 8;
+                    continue;
+                }
+            }
+            let b = bytes[at];
+            at += 1;
             self.hist = self.hist >> 8 | u128::from(b) << 120;
             let i = self.pos;
             self.pos += 1;
+            if b == self.sync {
+                self.quiet_from = self.pos + 7;
+            }
             if let Some((w, off, stack)) = self.own {
                 if b == (w >> (8 * ((off + i) % 8))) as u8 {
                     self.run += 1;
@@ -337,6 +375,30 @@ mod tests {
                         origin: 9
                     },
                     "phase {phase} lead {lead}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_marker_deep_in_a_buffer_fed_in_pieces_is_found() {
+        let w = word_for(KEY_T, 9).to_le_bytes();
+        let other = (0..=255u8).find(|b| !w.contains(b)).unwrap();
+        for piece in [1, 7, 8, 13, 64, 4096] {
+            for at in [517, 520, 1000] {
+                let mut data: Vec<u8> = (0..2048u32).map(|i| (i * 7 % 251) as u8).collect();
+                data[at - 1] = other;
+                data[at..at + 16].copy_from_slice(&marker(9, 16, 3));
+                KEY.store(KEY_T, Ordering::Relaxed);
+                let mut scan = Scan::new(None);
+                let found = data.chunks(piece).find_map(|c| scan.feed(c));
+                assert_eq!(
+                    found,
+                    Some(Found {
+                        offset: at,
+                        origin: 9
+                    }),
+                    "piece {piece} at {at}"
                 );
             }
         }

@@ -21,7 +21,8 @@ of write, pwrite, writev, send and sendto (stdio's writes included), with the or
 --track-origins=yes. Fresh heap blocks (not calloc's) are filled with a marker naming their \
 allocation; bytes changed before they leave (hashed, compressed, computed with), runs of \
 fewer than 4 bytes (8 once copied to another buffer), bytes past the first 64 KiB of a \
-block, and uninitialised stack variables are not seen. No \"Conditional jump or move \
+block, blocks of a call site past its first 1,024 other than one in 64, and \
+uninitialised stack variables are not seen. No \"Conditional jump or move \
 depends on uninitialised value(s)\" or \"Use of uninitialised value\" errors. \
 --undef-value-errors=no turns the check off; --track-origins=yes and \
 --undef-value-errors=yes print a warning saying so.
