@@ -363,6 +363,13 @@ pub enum AccessKind {
     /// a possibly negative argument: `addr` holds its value, `size` which
     /// argument (0: `size`, 1: `nmemb`).
     FishyValue = 5,
+    /// A system call's buffer argument (`func`: a `Sys*` routine that
+    /// sends bytes out) points to `size` bytes of which the one at `addr`
+    /// (the first found) is uninitialised heap memory; `block_*` and
+    /// `alloc_stack` describe the heap block `addr` is in, and
+    /// `free_stack` holds the origin: the stack of the allocation whose
+    /// fresh bytes these are (0 when not known).
+    SyscallParamUninit = 6,
 }
 
 impl AccessKind {
@@ -375,6 +382,7 @@ impl AccessKind {
             3 => Self::Overlap,
             4 => Self::SyscallParam,
             5 => Self::FishyValue,
+            6 => Self::SyscallParamUninit,
             _ => return None,
         })
     }
@@ -611,7 +619,9 @@ pub struct Access {
     pub block_size: u64,
     /// Where it was allocated.
     pub alloc_stack: u32,
-    /// Where it was freed ([`Place::InsideFreed`]), else 0.
+    /// Where it was freed ([`Place::InsideFreed`]); for
+    /// [`AccessKind::SyscallParamUninit`], the origin's allocation stack;
+    /// else 0.
     pub free_stack: u32,
     /// Overlap: destination.
     pub dst: u64,
@@ -1893,6 +1903,31 @@ mod tests {
         ok.extend_from_slice(&(MAX_RECORD_LEN as u32).to_le_bytes());
         ok.resize(ok.len() + MAX_RECORD_LEN, 0);
         assert!(EventReader::new(&ok[..]).next_event().unwrap().is_none());
+    }
+
+    #[test]
+    fn an_uninitialised_syscall_buffer_keeps_its_origin() {
+        let mut buf = [0u8; 512];
+        let mut e = Encoder::new(&mut buf);
+        let sent = Access {
+            kind: AccessKind::SyscallParamUninit,
+            func: Some(Routine::SysWritev),
+            addr: 0x5008,
+            stack: 3,
+            place: Place::InsideLive,
+            block_start: 0x5000,
+            block_size: 4096,
+            alloc_stack: 4,
+            free_stack: 7,
+            ..Access::default()
+        };
+        e.access(&sent);
+        let bytes = e.finish().unwrap();
+        match EventReader::new(bytes).next_event() {
+            Ok(Some(Event::Access(a))) => assert_eq!(a, sent),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(AccessKind::from_u8(7), None);
     }
 
     #[test]

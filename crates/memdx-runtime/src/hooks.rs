@@ -19,6 +19,7 @@ use memdx_events::{
 
 use crate::sys::{self, Racy, SpinLock};
 use crate::table::{self, Release};
+use crate::uninit;
 use crate::{access, guard, out, profile, stacks, tls};
 
 static NEXT_THREAD_NO: AtomicU32 = AtomicU32::new(2);
@@ -161,6 +162,10 @@ unsafe fn allocate_checked(
     {
         if let Some(q) = guard::alloc(size, align, kind as u8, stack, zero, place) {
             table::count_alloc(size);
+            if !zero && uninit::on() && uninit::wanted(stack) {
+                // SAFETY: the fresh guarded block.
+                unsafe { uninit::fill(q, size, stack) };
+            }
             return q as *mut c_void;
         }
     }
@@ -221,6 +226,10 @@ unsafe fn allocate_checked(
         // SAFETY: glibc's own block.
         unsafe { sys::__libc_free(raw as *mut c_void) };
         return fail(libc::ENOMEM);
+    }
+    if !zero && !internal && uninit::on() && uninit::wanted(stack) {
+        // SAFETY: q .. q + size is the fresh block.
+        unsafe { uninit::fill(q, size, stack) };
     }
     q as *mut c_void
 }

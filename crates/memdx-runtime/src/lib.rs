@@ -11,6 +11,8 @@
 //! Configuration comes from the environment (set by the CLI):
 //! `MEMDX_EVENTS_SOCK` (Unix socket to connect to), `MEMDX_NUM_CALLERS`,
 //! `MEMDX_FREELIST_VOL`, `MEMDX_LEAK_CHECK` (`no` skips the scan),
+//! `MEMDX_UNDEF_VALUE_ERRORS` (`no`: fresh blocks are not filled and
+//! outgoing buffers not checked for uninitialised bytes, see `uninit`),
 //! `MEMDX_TRACE_CHILDREN` (unless `yes`, `LD_PRELOAD` is removed from the
 //! environment so exec'd programs run unchecked).
 //!
@@ -38,6 +40,7 @@ mod profile;
 mod report;
 mod roots;
 mod stacks;
+mod stdio;
 mod step;
 mod strmem;
 mod suspend;
@@ -46,6 +49,7 @@ mod syscalls;
 mod table;
 mod threads;
 mod tls;
+mod uninit;
 mod unwind;
 
 use core::sync::atomic::Ordering;
@@ -178,7 +182,9 @@ extern "C" fn init() {
         return;
     }
     strmem::init();
+    uninit::init();
     syscalls::init();
+    stdio::init();
     // SAFETY: getpid has no preconditions.
     report::OWNER_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
     if let Some(n) = sys::getenv(c"MEMDX_NUM_CALLERS").and_then(sys::parse_usize) {
@@ -242,6 +248,7 @@ extern "C" fn init() {
             c"MEMDX_LEAK_CHECK",
             c"MEMDX_TRACE_CHILDREN",
             c"MEMDX_DEBUG_ROOTS",
+            c"MEMDX_UNDEF_VALUE_ERRORS",
         ] {
             // SAFETY: unsetenv edits environ in place (no allocation).
             unsafe { libc::unsetenv(var.as_ptr()) };

@@ -15,7 +15,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use memdx_events::{Access, AccessKind, Place, Routine};
 
 use crate::table::{self, Block};
-use crate::{access, guard, hooks, stacks};
+use crate::{access, guard, hooks, stacks, uninit};
 
 /// glibc's wrappers, by `Routine` wire value less [`FIRST`].
 static REAL: [AtomicUsize; 10] = [const { AtomicUsize::new(0) }; 10];
@@ -139,48 +139,148 @@ fn freed_at(p: usize) -> Option<Bad> {
 }
 
 /// Checks the buffers of one call (`ranges`: address and length of each)
-/// and reports the first unaddressable one, keeping the program's errno.
-fn check(func: Routine, ranges: impl Iterator<Item = (usize, usize)>) {
+/// and reports the first unaddressable one, keeping the program's errno;
+/// for a call that sends bytes out, when all are addressable, the first
+/// uninitialised heap byte (see [`crate::uninit`]).
+fn check(func: Routine, ranges: impl Iterator<Item = (usize, usize)> + Clone) {
+    check_from(func, ranges, 0);
+}
+
+/// [`check`], with `inner` (when not 0) shown as the frame below the
+/// system call: the C library function that made it, for calls made from
+/// inside the C library (stdio's writes).
+pub fn check_from(
+    func: Routine,
+    ranges: impl Iterator<Item = (usize, usize)> + Clone,
+    inner: usize,
+) {
     if !hooks::enter_runtime() {
         return;
     }
-    let mut ranges = ranges;
-    if let Some(bad) = ranges.find_map(|(p, n)| first_bad(p, n)) {
-        let errno = crate::sys::errno();
-        let mut a = Access {
-            kind: AccessKind::SyscallParam,
-            func: Some(func),
-            addr: bad.addr as u64,
-            tid: hooks::thread_no(),
-            stack: stacks::capture(AT[usize::from(func as u8 - FIRST)].load(Ordering::Relaxed)),
-            place: bad.place,
-            block_start: bad.block.ptr as u64,
-            block_size: bad.block.size as u64,
-            alloc_stack: bad.block.stack,
-            free_stack: bad.free_stack,
-            ..Access::default()
-        };
-        if kernel_writes(func) && bad.place == Place::InsideLive {
-            // The kernel writes there next: Valgrind then holds those
-            // bytes addressable, so the block's damaged redzone is not
-            // reported again, and a header it overwrites is put back
-            // after the call (see `strmem::repair_header`).
-            table::note_overrun_reported(bad.block.ptr);
-            if bad.addr < bad.block.ptr && table::is_live(bad.block.ptr) {
-                // SAFETY: a live block.
-                let (w0, w1) = unsafe { table::header_words(bad.block.ptr) };
-                crate::tls::get().header_repair.set((bad.block.ptr, w0, w1));
-            }
+    let mut all = ranges.clone();
+    if let Some(bad) = all.find_map(|(p, n)| first_bad(p, n)) {
+        report_unaddressable(func, bad);
+    } else if sends(func) && uninit::on() {
+        let mut all = ranges;
+        if let Some((addr, origin)) = all.find_map(|(p, n)| uninit_in(p, n)) {
+            report_uninit(func, addr, origin, inner);
         }
-        if bad.addr >= bad.block.ptr + bad.block.size + 16 {
-            // Beyond the redzone: described by whatever is there.
-            a.place = Place::Unknown;
-            access::describe(bad.addr, &mut a);
-        }
-        access::send(&a);
-        crate::sys::set_errno(errno);
     }
     hooks::leave_runtime();
+}
+
+/// The stack of a system call made now: Valgrind's frame 0 (the wrapper's
+/// `syscall` instruction), then `inner` when not 0, then the callers.
+fn syscall_stack(func: Routine, inner: usize) -> u32 {
+    let id = stacks::capture(AT[usize::from(func as u8 - FIRST)].load(Ordering::Relaxed));
+    if inner == 0 {
+        return id;
+    }
+    let Some(rec) = stacks::get(id) else {
+        return id;
+    };
+    let want = stacks::NUM_CALLERS
+        .load(Ordering::Relaxed)
+        .clamp(2, stacks::CAPTURE);
+    let mut frames = [0u64; stacks::CAPTURE];
+    let n = (rec.n as usize).min(rec.frames.len());
+    let mut k = 0;
+    for (i, &f) in rec.frames.iter().take(n).enumerate() {
+        if k == want {
+            break;
+        }
+        frames[k] = f;
+        k += 1;
+        if i == 0 && k < want {
+            frames[k] = inner as u64;
+            k += 1;
+        }
+    }
+    stacks::intern(frames.get(..k).unwrap_or(&[]))
+}
+
+fn report_unaddressable(func: Routine, bad: Bad) {
+    let errno = crate::sys::errno();
+    let mut a = Access {
+        kind: AccessKind::SyscallParam,
+        func: Some(func),
+        addr: bad.addr as u64,
+        tid: hooks::thread_no(),
+        stack: syscall_stack(func, 0),
+        place: bad.place,
+        block_start: bad.block.ptr as u64,
+        block_size: bad.block.size as u64,
+        alloc_stack: bad.block.stack,
+        free_stack: bad.free_stack,
+        ..Access::default()
+    };
+    if kernel_writes(func) && bad.place == Place::InsideLive {
+        // The kernel writes there next: Valgrind then holds those
+        // bytes addressable, so the block's damaged redzone is not
+        // reported again, and a header it overwrites is put back
+        // after the call (see `strmem::repair_header`).
+        table::note_overrun_reported(bad.block.ptr);
+        if bad.addr < bad.block.ptr && table::is_live(bad.block.ptr) {
+            // SAFETY: a live block.
+            let (w0, w1) = unsafe { table::header_words(bad.block.ptr) };
+            crate::tls::get().header_repair.set((bad.block.ptr, w0, w1));
+        }
+    }
+    if bad.addr >= bad.block.ptr + bad.block.size + 16 {
+        // Beyond the redzone: described by whatever is there.
+        a.place = Place::Unknown;
+        access::describe(bad.addr, &mut a);
+    }
+    access::send(&a);
+    crate::sys::set_errno(errno);
+}
+
+/// The first uninitialised heap byte of `n` bytes at `p` and its origin.
+fn uninit_in(p: usize, n: usize) -> Option<(usize, u32)> {
+    if n == 0 || p < 4096 {
+        return None;
+    }
+    let own = table::lookup_near(p)
+        .filter(|b| b.kind & table::INTERNAL == 0 && p >= b.ptr)
+        .map(|b| (b.ptr, b.size, b.stack));
+    uninit::first_uninit(p, n, own).map(|f| (p + f.offset, f.origin))
+}
+
+/// Reports uninitialised byte `addr` (from the allocation at `origin`)
+/// in a buffer `func` sends out.
+fn report_uninit(func: Routine, addr: usize, origin: u32, inner: usize) {
+    let errno = crate::sys::errno();
+    let mut a = Access {
+        kind: AccessKind::SyscallParamUninit,
+        func: Some(func),
+        addr: addr as u64,
+        tid: hooks::thread_no(),
+        stack: syscall_stack(func, inner),
+        free_stack: origin,
+        ..Access::default()
+    };
+    // Outside a live heap block (a copy on a stack or in a global), the
+    // analyzer describes the address by what is there.
+    if let Some((true, b, _)) = table::find_containing(addr) {
+        a.place = Place::InsideLive;
+        a.block_start = b.ptr as u64;
+        a.block_size = b.size as u64;
+        a.alloc_stack = b.stack;
+    }
+    access::send(&a);
+    crate::sys::set_errno(errno);
+}
+
+/// Whether the system call sends the buffer's bytes out.
+fn sends(func: Routine) -> bool {
+    matches!(
+        func,
+        Routine::SysWrite
+            | Routine::SysPwrite64
+            | Routine::SysSend
+            | Routine::SysSendto
+            | Routine::SysWritev
+    )
 }
 
 /// Whether the system call writes into the buffer.
@@ -408,7 +508,7 @@ const IOV_CHECKED: usize = 64;
 /// The buffers of an iovec array: its first [`IOV_CHECKED`] entries, read
 /// through the kernel (a bad array is the kernel's EFAULT, not a fault
 /// here).
-fn iov_ranges(iov: *const libc::iovec, cnt: c_int) -> impl Iterator<Item = (usize, usize)> {
+fn iov_ranges(iov: *const libc::iovec, cnt: c_int) -> impl Iterator<Item = (usize, usize)> + Clone {
     let zero = libc::iovec {
         iov_base: core::ptr::null_mut(),
         iov_len: 0,

@@ -6,8 +6,8 @@
 /// The last line of a text report (after the final ERROR SUMMARY; not with
 /// `-q`, not in XML mode): the error classes memcheck reports that memdx
 /// did not look for at all.
-pub const NOT_CHECKED: &str = "Not checked by memdx: uses of uninitialised values, \
-reads outside heap blocks that hit no guard page, stack and global overruns, \
+pub const NOT_CHECKED: &str = "Not checked by memdx: uses of uninitialised values other \
+than heap bytes passed to write/send calls, reads outside heap blocks that hit no guard page, stack and global overruns, \
 system call arguments other than read/write/send/recv buffers (see 'memdx check --help')";
 
 /// The body of the Limitations section (a macro so that
@@ -15,10 +15,17 @@ system call arguments other than read/write/send/recv buffers (see 'memdx check 
 macro_rules! limitations {
     () => {
         "\
-- Uses of uninitialised values are not checked at all: no \"Conditional jump or move \
-depends on uninitialised value(s)\", \"Use of uninitialised value\" or \"Syscall param ... \
-points to uninitialised byte(s)\" errors. --track-origins=yes and --undef-value-errors=yes \
-print a warning and change nothing.
+- Uses of uninitialised values are checked only where uninitialised heap bytes leave \
+the process: \"Syscall param write(buf) points to uninitialised byte(s)\" for the buffers \
+of write, pwrite, writev, send and sendto (stdio's writes included), with the origin under \
+--track-origins=yes. Fresh heap blocks (not calloc's) are filled with a marker naming their \
+allocation; bytes changed before they leave (hashed, compressed, computed with), runs of \
+fewer than 4 bytes (8 once copied to another buffer), bytes past the first 64 KiB of a \
+block, blocks of a call site past its first 1,024 other than one in 64, and \
+uninitialised stack variables are not seen. No \"Conditional jump or move \
+depends on uninitialised value(s)\" or \"Use of uninitialised value\" errors. \
+--undef-value-errors=no turns the check off; --track-origins=yes and \
+--undef-value-errors=yes print a warning saying so.
 - Invalid reads and writes are seen only when they fault: on a guard page (the first two \
 blocks of each call site and one block in 5,000 sit against one), at an unmapped or \
 protected address (NULL, a wild pointer), or inside a checked C routine (memcpy, strcpy, \

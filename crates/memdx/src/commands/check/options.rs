@@ -102,6 +102,12 @@ pub struct CheckOptions {
     pub freelist_big_blocks: Option<u64>,
     /// `--partial-loads-ok=yes|no` (Valgrind 3.19's default yes).
     pub partial_loads_ok: bool,
+    /// `--undef-value-errors=yes|no` (default yes): uninitialised heap
+    /// bytes passed to system calls are reported.
+    pub undef_value_errors: bool,
+    /// `--track-origins=yes|no`: such errors name the allocation the bytes
+    /// come from.
+    pub track_origins: bool,
     /// `--redzone-size=BYTES`: canary bytes after each block (Valgrind's
     /// option; default 16, at most 4096).
     pub redzone_size: Option<u64>,
@@ -141,17 +147,16 @@ pub struct CheckOptions {
 #[derive(Debug, PartialEq, Eq)]
 pub struct OptionError(pub String);
 
+/// What memdx checks of uninitialised values (`--undef-value-errors=yes`,
+/// `--track-origins=yes` warn with it).
+const UNINIT_PART: &str = "uninitialised heap bytes are reported, with their origin, only \
+where they reach write, pwrite, writev, send or sendto (stdio's writes included); other \
+uses of uninitialised values, in conditions, addresses or other system calls, and \
+uninitialised stack variables are not checked";
+
 /// Valgrind options memdx accepts but does not honour yet, with what the
 /// user loses. Anything matching these prints one warning and the run goes on.
 const NOT_IMPLEMENTED: &[(&str, &str)] = &[
-    (
-        "--track-origins",
-        "memdx does not check uses of uninitialised values at all, so it has no origins to track",
-    ),
-    (
-        "--undef-value-errors",
-        "memdx does not check uses of uninitialised values at all",
-    ),
     (
         "--expensive-definedness-checks",
         "uses of uninitialised values are not checked",
@@ -260,6 +265,8 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         freelist_vol: None,
         freelist_big_blocks: None,
         partial_loads_ok: true,
+        undef_value_errors: true,
+        track_origins: false,
         redzone_size: None,
         guard_pages: None,
         poison_size: None,
@@ -428,8 +435,22 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
                 )))
                 }
             },
-            // Not checking uninitialised values is what memdx always does.
-            "--track-origins" | "--undef-value-errors" if value == Some("no") => {}
+            "--undef-value-errors" => {
+                o.undef_value_errors = yes_no(name, need(name, value)?)?;
+                if o.undef_value_errors {
+                    o.warnings.push(format!(
+                        "memdx check: warning: {s} is honoured in part ({UNINIT_PART}); continuing"
+                    ));
+                }
+            }
+            "--track-origins" => {
+                o.track_origins = yes_no(name, need(name, value)?)?;
+                if o.track_origins {
+                    o.warnings.push(format!(
+                        "memdx check: warning: {s} is honoured in part ({UNINIT_PART}); continuing"
+                    ));
+                }
+            }
             _ => match NOT_IMPLEMENTED.iter().find(|(n, _)| *n == name) {
                 Some((_, what)) => o.warnings.push(format!(
                     "memdx check: warning: {s} is not implemented ({what}); continuing"
@@ -538,20 +559,23 @@ mod tests {
     #[test]
     fn known_unimplemented_option_warns_and_unknown_option_fails() {
         let o = parse(&args(&["--track-origins=yes", "./p"])).unwrap();
+        assert!(o.track_origins && o.undef_value_errors);
         assert_eq!(o.warnings.len(), 1);
-        assert!(o.warnings[0].contains("--track-origins=yes is not implemented"));
-        assert!(o.warnings[0].contains("does not check uses of uninitialised values at all"));
+        assert!(o.warnings[0].contains("--track-origins=yes is honoured in part"));
+        assert!(o.warnings[0].contains("only where they reach write"));
         let o = parse(&args(&["--undef-value-errors=yes", "./p"])).unwrap();
         assert_eq!(o.warnings.len(), 1);
-        assert!(o.warnings[0].contains("does not check uses of uninitialised values at all"));
-        // =no asks for what memdx does anyway.
+        assert!(o.warnings[0].contains("other uses of uninitialised values"));
+        // =no turns the check off, with nothing to warn about.
         let o = parse(&args(&[
             "--undef-value-errors=no",
             "--track-origins=no",
             "./p",
         ]))
         .unwrap();
+        assert!(!o.undef_value_errors && !o.track_origins);
         assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+        assert!(parse(&args(&["--track-origins=maybe", "./p"])).is_err());
         let e = parse(&args(&["--frobnicate=1", "./p"])).unwrap_err();
         assert_eq!(e.0, "Unknown option: --frobnicate=1");
         assert!(parse(&args(&["--leak-check=maybe", "./p"])).is_err());

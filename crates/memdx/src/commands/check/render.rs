@@ -1175,13 +1175,18 @@ impl ProcessReport {
                     0,
                 )
             }
-            AccessKind::SyscallParam => {
+            AccessKind::SyscallParam | AccessKind::SyscallParamUninit => {
                 let param = a
                     .func
                     .and_then(memdx_events::Routine::syscall_param)
                     .unwrap_or("?");
+                let what = if a.kind == AccessKind::SyscallParam {
+                    "unaddressable"
+                } else {
+                    "uninitialised"
+                };
                 (
-                    format!("Syscall param {param} points to unaddressable byte(s)"),
+                    format!("Syscall param {param} points to {what} byte(s)"),
                     model::ErrorKind::SyscallParam,
                     memdx_supp::Query::Param(param),
                     0,
@@ -1223,7 +1228,8 @@ impl ProcessReport {
                 (text, kind, memdx_supp::Query::Addr(size as u32), size)
             }
         };
-        let key = (kind as u8, a.func.map_or(0, |r| r as u8), size, a.stack);
+        // Unaddressable and uninitialised bytes of one call are two contexts.
+        let key = (a.kind as u8, a.func.map_or(0, |r| r as u8), size, a.stack);
         // A checked routine's record stands for `len` accesses of one site
         // of Valgrind's loop, each an error there.
         let count = match a.kind {
@@ -1255,6 +1261,16 @@ impl ProcessReport {
                 a.place,
                 (a.block_start, a.block_size, a.alloc_stack, a.free_stack),
             );
+        }
+        if a.kind == AccessKind::SyscallParamUninit && self.opts.track_origins && a.free_stack != 0
+        {
+            let what = "Uninitialised value was created by a heap allocation";
+            self.line(&mut s, &format!(" {what}"));
+            let st = self.stack_lines(&mut s, a.free_stack);
+            aux.push(model::Aux {
+                what: what.into(),
+                stack: Some(st),
+            });
         }
         self.line(&mut s, "");
         let suppression = self.opts.gen_suppressions.then(|| {
@@ -1765,7 +1781,7 @@ mod tests {
 ==42== 
 ==42== For lists of detected and suppressed errors, rerun with: -s
 ==42== ERROR SUMMARY: 1 errors from 1 contexts (suppressed: 0 from 0)
-==42== Not checked by memdx: uses of uninitialised values, reads outside heap blocks that hit no guard page, stack and global overruns, system call arguments other than read/write/send/recv buffers (see 'memdx check --help')
+==42== Not checked by memdx: uses of uninitialised values other than heap bytes passed to write/send calls, reads outside heap blocks that hit no guard page, stack and global overruns, system call arguments other than read/write/send/recv buffers (see 'memdx check --help')
 ";
         assert_eq!(text, expected);
     }

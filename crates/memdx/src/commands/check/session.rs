@@ -676,6 +676,9 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
     if !opts.partial_loads_ok {
         cmd.env("MEMDX_PARTIAL_LOADS_OK", "no");
     }
+    if !opts.undef_value_errors {
+        cmd.env("MEMDX_UNDEF_VALUE_ERRORS", "no");
+    }
     if let Some(v) = opts.redzone_size {
         cmd.env("MEMDX_REDZONE_SIZE", v.to_string());
     }

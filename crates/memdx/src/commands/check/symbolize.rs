@@ -171,14 +171,62 @@ fn load_debug_object(path: &Path) -> Option<DebugObject> {
     // was stripped (objcopy --only-keep-debug keeps .symtab).
     let own = obj.symbol_map();
     let symbols = match &debug {
-        Some(d) if own.symbols().is_empty() || obj.symbols().next().is_none() => d.symbol_map(),
-        _ => own,
+        Some(d) if own.symbols().is_empty() || obj.symbols().next().is_none() => valgrind_names(d),
+        _ => valgrind_names(&obj),
     };
     Some(DebugObject {
         ctx,
         symbols,
         file_names: HashMap::new(),
     })
+}
+
+/// The symbols of `obj` (its symbol table, else its dynamic one), one
+/// name per address: the one Valgrind shows (its `preferName`), the
+/// shortest name without its version (`fclose` over `_IO_fclose`, `pwrite`
+/// over `pwrite64` and `__libc_pwrite`), then a versioned one over a plain
+/// one, then the alphabetically first. (`object`'s own symbol map prefers
+/// global names and later entries instead.)
+fn valgrind_names(
+    obj: &object::File<'static>,
+) -> object::SymbolMap<object::SymbolMapName<'static>> {
+    use object::{Object, ObjectSymbol, ObjectSymbolTable, SymbolKind};
+    let mut v = Vec::new();
+    if let Some(table) = obj.symbol_table().or_else(|| obj.dynamic_symbol_table()) {
+        for sym in table.symbols() {
+            if !sym.is_definition()
+                || !matches!(
+                    sym.kind(),
+                    SymbolKind::Text | SymbolKind::Data | SymbolKind::Unknown
+                )
+            {
+                continue;
+            }
+            match sym.name() {
+                Ok(name) if !name.is_empty() => {
+                    v.push((
+                        sym.kind() == SymbolKind::Unknown,
+                        object::SymbolMapName::new(sym.address(), name),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    let unversioned = |n: &str| n.find('@').unwrap_or(n.len());
+    // A typeless symbol (a label) names an address only when no function
+    // or object does.
+    v.sort_by(|(ua, a), (ub, b)| {
+        let (x, y) = (a.name(), b.name());
+        a.address()
+            .cmp(&b.address())
+            .then(ua.cmp(ub))
+            .then(unversioned(x).cmp(&unversioned(y)))
+            .then(y.contains('@').cmp(&x.contains('@')))
+            .then(x.cmp(y))
+    });
+    v.dedup_by_key(|(_, s)| s.address());
+    object::SymbolMap::new(v.into_iter().map(|(_, s)| s).collect())
 }
 
 /// The process-wide cache of loaded objects (by path; None = unreadable).

@@ -1,0 +1,4 @@
+/* uninit_cpp_stream.cpp built at -O0.
+   expect-error: Syscall param write(buf) points to uninitialised byte(s)
+   build: -O0 */
+#include "uninit_cpp_stream.cpp"
