@@ -610,6 +610,7 @@ pub fn observe(
         recent_since_s: uptime_s.map(|u| u - recent_span_s),
         recent_span_s,
         unreadable,
+        heap: None,
     })
 }
 
