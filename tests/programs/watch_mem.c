@@ -5,14 +5,20 @@
  *   watch_mem stable MIB SECONDS          touch MIB MiB once, then idle
  *   watch_mem sawtooth MIB PERIOD SECONDS grow to MIB MiB over PERIOD s, free it all, again
  *   watch_mem step MIB AT SECONDS         idle, touch MIB MiB at AT s, idle
+ *   watch_mem mleak MIB_PER_S SECONDS     as leak, but malloc'd in 64 KiB
+ *                                         blocks by leaky_site (never freed)
  *
  * Each exits after SECONDS. Memory comes from mmap (anonymous, private) and
- * is written to, so it is resident and counted in RSS, PSS, USS and anon.
+ * is written to, so it is resident and counted in RSS, PSS, USS and anon;
+ * mleak's comes from malloc (the heap), written to as well. Any process may
+ * ptrace it (PR_SET_PTRACER_ANY), so `memdx doctor --deep` can attach under
+ * kernel.yama.ptrace_scope 1.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #define MIB (1024L * 1024L)
@@ -39,7 +45,27 @@ static char *touch(long bytes) {
     return p;
 }
 
+#define BLOCK (64L * 1024L)
+
+/* The leaking function --deep must name. */
+__attribute__((noinline)) static char *leaky_site(void) {
+    char *p = malloc(BLOCK);
+    if (p == NULL) {
+        perror("malloc");
+        exit(2);
+    }
+    memset(p, 0x5a, BLOCK);
+    return p;
+}
+
+/* Where the leaked blocks are kept, so they stay reachable (and live). */
+static char **kept;
+static long nkept, capkept;
+
 int main(int argc, char **argv) {
+#ifdef PR_SET_PTRACER
+    prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+#endif
     if (argc < 4) {
         fprintf(stderr, "usage: watch_mem leak|stable|sawtooth|step ARGS...\n");
         return 2;
@@ -55,6 +81,24 @@ int main(int argc, char **argv) {
             while (done + CHUNK <= want) {
                 touch(CHUNK);
                 done += CHUNK;
+            }
+            nap();
+        }
+    } else if (strcmp(mode, "mleak") == 0) {
+        long done = 0;
+        while (now() - t0 < seconds) {
+            long want = (long)(a * MIB * (now() - t0));
+            while (done + BLOCK <= want) {
+                if (nkept == capkept) {
+                    capkept = capkept ? 2 * capkept : 1024;
+                    kept = realloc(kept, capkept * sizeof *kept);
+                    if (kept == NULL) {
+                        perror("realloc");
+                        return 2;
+                    }
+                }
+                kept[nkept++] = leaky_site();
+                done += BLOCK;
             }
             nap();
         }

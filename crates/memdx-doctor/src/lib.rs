@@ -19,12 +19,16 @@
 //!   memdx-trend's classifier (rate, its interval, time to the limit),
 //!   unreclaimable slab caches growing (with what blocks kmemleak on this
 //!   kernel, or `memdx kmemleak scan` when nothing does);
+//! - where ([`heap`], `--deep`): a heap capture of the target names its
+//!   growing allocation sites and tells live memory (a leak) from memory
+//!   the allocator holds (fragmentation, caching);
 //! - what is fine: when nothing is wrong, one line saying so.
 //!
 //! The thresholds are named constants in [`thresholds`].
 
 pub mod finding;
 pub mod growth;
+mod heap;
 pub mod observation;
 mod pressure;
 pub mod thresholds;
@@ -34,7 +38,7 @@ mod who;
 mod tests;
 
 pub use finding::{Area, Diagnosis, Figure, Finding, Severity};
-pub use observation::{KernelLog, Observation, Series, Target};
+pub use observation::{HeapCapture, HeapSite, KernelLog, Observation, Series, Target};
 
 use memdx_trend::{classify, Verdict};
 use memdx_units::{format_bytes, format_duration};
@@ -48,6 +52,7 @@ pub fn diagnose(o: &Observation) -> Diagnosis {
     findings.extend(pressure::kills(o));
     findings.extend(growth::series(o));
     findings.extend(growth::slab(o));
+    findings.extend(heap::findings(o));
     let kinds = who::kinds(o);
     let (breakdown, kind_warnings): (Vec<Finding>, Vec<Finding>) = kinds
         .into_iter()

@@ -102,4 +102,45 @@ pub struct Observation {
     pub recent_span_s: f64,
     /// What could not be read and why (one line each), reported as notes.
     pub unreadable: Vec<String>,
+    /// `--deep`: the heap capture of the target over the window, when it
+    /// was asked for and succeeded (a failure is a note in `unreadable`).
+    pub heap: Option<HeapCapture>,
+}
+
+/// One allocation site of a heap capture: the first frame outside the
+/// allocator, with the bytes and blocks it allocated during the capture
+/// that were still live at its end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeapSite {
+    /// Function name (or the address when unsymbolized).
+    pub function: String,
+    /// `file:line`, when the program has debug information.
+    pub location: Option<String>,
+    /// Bytes still live (estimated from the samples).
+    pub bytes: f64,
+    /// Blocks still live (estimated).
+    pub blocks: f64,
+}
+
+/// `--deep`: a sampled heap capture of one process through attach
+/// (`memdx heap --pid`) over the observation window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeapCapture {
+    /// The process.
+    pub pid: u32,
+    /// Seconds the recording lasted.
+    pub duration_s: f64,
+    /// Mean bytes between samples (0: every allocation).
+    pub sample_interval: u64,
+    /// Heap in use at the attach, by the allocator's count (mallinfo2).
+    pub heap_at_attach_bytes: Option<u64>,
+    /// Sites by live bytes allocated during the capture, largest first.
+    pub sites: Vec<HeapSite>,
+    /// Bytes allocated during the capture and live at its end, all sites:
+    /// the live heap's growth.
+    pub live_growth_bytes: f64,
+    /// The process's RSS growth from before the attach to after the detach.
+    pub rss_growth_bytes: f64,
+    /// Seconds between those two RSS readings.
+    pub rss_span_s: f64,
 }

@@ -80,6 +80,7 @@ fn healthy() -> Observation {
         recent_since_s: Some(100_000.0 - 86_400.0),
         recent_span_s: 86_400.0,
         unreadable: vec![],
+        heap: None,
     }
 }
 
@@ -680,4 +681,142 @@ fn findings_are_ordered_worst_first() {
     assert_eq!(d.findings[0].id, "pressure.swap");
     assert_eq!(d.worst(), Severity::Critical);
     assert_eq!(d.findings.last().map(|f| f.area), Some(Area::Access));
+}
+
+const MIB_F: f64 = 1024.0 * 1024.0;
+
+/// A target pid 7 with a heap capture: `live` MiB of live growth over 10 s
+/// at two sites (3:1), `rss` MiB of RSS growth over 10.5 s.
+fn captured(live: f64, rss: f64) -> Observation {
+    let mut o = healthy();
+    o.target = Target::Pid(7);
+    o.heap = Some(HeapCapture {
+        pid: 7,
+        duration_s: 10.0,
+        sample_interval: 512 * 1024,
+        heap_at_attach_bytes: Some(4 << 20),
+        sites: vec![
+            HeapSite {
+                function: "leaky_site".to_string(),
+                location: Some("leaker.c:12".to_string()),
+                bytes: 0.75 * live * MIB_F,
+                blocks: 600.0,
+            },
+            HeapSite {
+                function: "cache_put".to_string(),
+                location: None,
+                bytes: 0.25 * live * MIB_F,
+                blocks: 200.0,
+            },
+        ],
+        live_growth_bytes: live * MIB_F,
+        rss_growth_bytes: rss * MIB_F,
+        rss_span_s: 10.5,
+    });
+    o
+}
+
+#[test]
+fn deep_names_the_growing_sites_largest_first() {
+    let d = diagnose(&captured(8.0, 8.4));
+    let f = d
+        .findings
+        .iter()
+        .find(|f| f.id == "growth.heap_sites")
+        .unwrap();
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(
+        f.title,
+        "growing allocation sites of pid 7: leaky_site (leaker.c:12) +6.0 MiB in 600 blocks, cache_put +2.0 MiB in 200 blocks"
+    );
+    assert_eq!(f.next.as_deref(), Some("memdx heap --pid 7 --duration 10m"));
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("sampled every 512.0 KiB")),
+        "{f:?}"
+    );
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.starts_with("heap in use at the attach: 4.0 MiB")),
+        "{f:?}"
+    );
+    let live = f
+        .figures
+        .iter()
+        .find(|x| x.name == "live_growth_bytes")
+        .unwrap();
+    assert_eq!(live.value, 8.0 * MIB_F);
+}
+
+#[test]
+fn deep_calls_growth_matched_by_the_live_heap_live_memory() {
+    let d = diagnose(&captured(8.0, 8.4));
+    let f = d
+        .findings
+        .iter()
+        .find(|f| f.id == "growth.heap_live")
+        .unwrap();
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.title.contains("live memory it holds"), "{}", f.title);
+    assert!(!d.findings.iter().any(|f| f.id == "growth.heap_held"));
+    let share = f
+        .figures
+        .iter()
+        .find(|x| x.name == "live_share")
+        .unwrap()
+        .value;
+    assert!((share - (0.8 / (8.4 / 10.5))).abs() < 1e-9, "{share}");
+}
+
+#[test]
+fn deep_calls_rss_growth_without_live_growth_allocator_held() {
+    // RSS +30 MiB while the live heap grew 2 MiB: fragmentation or caching.
+    let d = diagnose(&captured(2.0, 30.0));
+    let f = d
+        .findings
+        .iter()
+        .find(|f| f.id == "growth.heap_held")
+        .unwrap();
+    assert!(f.title.contains("held by the allocator"), "{}", f.title);
+    assert!(
+        f.evidence.iter().any(|e| e.contains("malloc_trim")),
+        "{f:?}"
+    );
+    assert!(!d.findings.iter().any(|f| f.id == "growth.heap_live"));
+}
+
+#[test]
+fn deep_gives_no_verdict_when_the_rss_did_not_grow() {
+    let d = diagnose(&captured(0.5, 0.2));
+    assert!(!d
+        .findings
+        .iter()
+        .any(|f| f.id == "growth.heap_live" || f.id == "growth.heap_held"));
+    let f = d
+        .findings
+        .iter()
+        .find(|f| f.id == "growth.heap_sites")
+        .unwrap();
+    assert_eq!(f.severity, Severity::Info);
+}
+
+#[test]
+fn deep_with_nothing_live_says_no_site_grew() {
+    let mut o = captured(0.0, 0.0);
+    if let Some(c) = o.heap.as_mut() {
+        c.sites.clear();
+    }
+    let d = diagnose(&o);
+    let f = d
+        .findings
+        .iter()
+        .find(|f| f.id == "growth.heap_sites")
+        .unwrap();
+    assert_eq!(f.severity, Severity::Info);
+    assert_eq!(
+        f.title,
+        "pid 7: no allocation site grew during the heap capture (10 s)"
+    );
 }

@@ -63,3 +63,11 @@ pub const SLAB_MAX_P: f64 = 0.01;
 /// machine starting processes grows task_struct and friends by tens of KiB
 /// in seconds (`memdx slab --duration 10m` is for slower leaks).
 pub const SLAB_MIN_GROWTH_BYTES: f64 = 1024.0 * 1024.0;
+
+/// `--deep`: how many growing allocation sites are named.
+pub const HEAP_TOP_SITES: usize = 5;
+/// `--deep`: the target's RSS growth is called "held by the allocator"
+/// (fragmentation or caching) when the live heap grew at less than this
+/// share of the RSS growth rate (and the RSS grew at least
+/// [`GROWTH_MIN_BYTES`]); else it is live memory the program holds.
+pub const HEAP_LIVE_SHARE_MIN: f64 = 1.0 / 3.0;

@@ -606,7 +606,7 @@ fn program(name: &str) -> PathBuf {
     if !built.iter().any(|b| b == name) {
         let src = repo(&format!("tests/programs/{name}.c"));
         let ok = Command::new("gcc")
-            .args(["-O2", "-o"])
+            .args(["-O2", "-g", "-o"])
             .arg(&bin)
             .arg(&src)
             .try_status_within(DEADLINE)
@@ -670,6 +670,149 @@ fn a_steady_leaker_is_flagged_with_its_rate() {
     );
     let verdict = validate(&v);
     assert!(verdict.is_none_or(|ok| ok == "valid"));
+}
+
+/// Whether ptrace may attach here (as in heap_attach.rs: the test programs
+/// allow any tracer, so Yama's scope 0 and 1 are fine, 2 needs root).
+fn attach_allowed() -> bool {
+    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if scope <= 1 || (scope == 2 && root) {
+        return true;
+    }
+    memdx_testkit::tool_missing(&format!("ptrace (kernel.yama.ptrace_scope is {scope})"));
+    false
+}
+
+#[test]
+fn a_steady_leaker_with_deep_has_its_leaking_function_named() {
+    if !attach_allowed() {
+        return;
+    }
+    // watch_mem mleak 8 30: 8 MiB more every second, malloc'd by leaky_site.
+    let p = Prog::start(&program("watch_mem"), &["mleak", "8", "30"]);
+    let out = doctor(
+        &[
+            &p.pid(),
+            "--duration",
+            "4",
+            "--interval",
+            "0.2",
+            "--deep",
+            "--json",
+        ],
+        None,
+    );
+    let v = json(&out);
+    assert!(matches!(out.status.code(), Some(3 | 4)), "{v:#}");
+    // The rate it was built to have, as without --deep.
+    let g = growth_of(&v, &p.pid());
+    assert_eq!(g.len(), 1, "{v:#}");
+    let rate = figure(g[0], "rate_bytes_per_s") / MIB;
+    assert!((rate - 8.0).abs() <= 2.0, "rate {rate} MiB/s, want 8 ± 2");
+    // Its leaking function, first, with its source line.
+    let sites = one(&v, "growth.heap_sites");
+    let title = sites["title"].as_str().unwrap();
+    assert!(
+        title.starts_with(&format!(
+            "growing allocation sites of pid {}: leaky_site (watch_mem.c:",
+            p.pid()
+        )),
+        "{sites:#}"
+    );
+    assert_eq!(
+        sites["next"],
+        format!("memdx heap --pid {} --duration 10m", p.pid())
+    );
+    // The live heap grew about as the RSS did (sampled: within 40%).
+    let live = figure(sites, "live_growth_bytes") / MIB / figure(sites, "capture_s");
+    assert!((live - 8.0).abs() <= 3.2, "live {live} MiB/s, want 8");
+    let verdict = one(&v, "growth.heap_live");
+    assert!(figure(verdict, "live_share") >= 1.0 / 3.0, "{verdict:#}");
+    assert!(findings(&v, "growth.heap_held").is_empty(), "{v:#}");
+    let verdict = validate(&v);
+    assert!(verdict.is_none_or(|ok| ok == "valid"));
+    // The process runs on after the detach.
+    std::thread::sleep(Duration::from_millis(300));
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", p.pid())).unwrap();
+    let state = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(state == "S" || state == "R", "state {state}");
+}
+
+#[test]
+fn deep_needs_one_process() {
+    let out = doctor(&["--deep", "--duration", "0.5"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "memdx doctor: --deep needs one process: a PID, or a --name matching one\n"
+    );
+    let p1 = Prog::start(&program("watch_mem"), &["stable", "1", "30"]);
+    let p2 = Prog::start(&program("watch_mem"), &["stable", "1", "30"]);
+    let out = doctor(
+        &[
+            "--name",
+            "doctor_watch_mem stable",
+            "--deep",
+            "--duration",
+            "0.5",
+        ],
+        None,
+    );
+    drop((p1, p2));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(
+            "memdx doctor: --deep needs one process: --name doctor_watch_mem stable matches "
+        ) && err.ends_with(": give its PID\n")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+fn deep_on_a_process_it_cannot_attach_to_is_a_note() {
+    // A stopped process is one attach refuses (resuming a thread would
+    // wake it): doctor runs on, names the obstacle in a note, and leaves
+    // the process stopped.
+    let p = Prog::start(&program("watch_mem"), &["stable", "1", "30"]);
+    // SAFETY: kill on our own child's pid.
+    assert_eq!(unsafe { libc::kill(p.0.id() as i32, libc::SIGSTOP) }, 0);
+    std::thread::sleep(Duration::from_millis(200));
+    let out = doctor(&[&p.pid(), "--deep", "--duration", "0.5", "--json"], None);
+    let v = json(&out);
+    assert!(matches!(out.status.code(), Some(0 | 3 | 4)), "{out:?}");
+    let notes: Vec<&str> = findings(&v, "access.unreadable")
+        .iter()
+        .filter_map(|f| f["title"].as_str())
+        .filter(|t| t.starts_with("heap capture (--deep): "))
+        .collect();
+    assert_eq!(
+        notes,
+        [format!(
+            "heap capture (--deep): process {0} is stopped (SIGSTOP or a job-control stop): continue it first (kill -CONT {0}): allocation sites not named",
+            p.pid()
+        )],
+        "{v:#}"
+    );
+    assert!(findings(&v, "growth.heap_sites").is_empty());
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", p.pid())).unwrap();
+    assert_eq!(
+        stat.rsplit_once(')').unwrap().1.split_whitespace().next(),
+        Some("T")
+    );
 }
 
 #[test]

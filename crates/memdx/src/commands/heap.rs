@@ -4,7 +4,7 @@
 //! recording's views. The file format, the analysis and the renderers are
 //! in `memdx-heap`.
 
-mod attach;
+pub(crate) mod attach;
 mod diff;
 mod record;
 mod remote;

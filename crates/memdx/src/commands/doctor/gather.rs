@@ -144,6 +144,23 @@ pub fn any_matches(root: &ProcRoot, re: &Regex) -> bool {
     })
 }
 
+/// The processes (other than this one) matching `--name`.
+pub fn matching_pids(root: &ProcRoot, re: &Regex) -> Vec<u32> {
+    let mut buf = Vec::new();
+    list_pids(root)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|&pid| {
+            pid != std::process::id()
+                && read_process(root, pid, NAME_OPTS, &mut buf).is_ok_and(|p| {
+                    p.is_some_and(|p| {
+                        p.state != 'Z' && (re.is_match(&p.name) || re.is_match(&p.cmdline))
+                    })
+                })
+        })
+        .collect()
+}
+
 /// The cgroup named on the command line (as `memdx watch --cgroup` takes
 /// it: v2, or v1's memory controller): its directory, and its path in the
 /// hierarchy (`/system.slice/app.service`, as the cgroup list names it).
@@ -610,6 +627,7 @@ pub fn observe(
         recent_since_s: uptime_s.map(|u| u - recent_span_s),
         recent_span_s,
         unreadable,
+        heap: None,
     })
 }
 

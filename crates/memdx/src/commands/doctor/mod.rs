@@ -3,6 +3,7 @@
 //! command. The analysis is memdx-doctor's; this module gathers
 //! (`gather`) and prints (`render`).
 
+mod deep;
 mod gather;
 mod render;
 
@@ -29,7 +30,14 @@ kernel log since --since), who owns the memory (PSS with USS, cgroups, memory
 by kind), what grew during the window (every process's RSS, every cgroup, the
 target, unreclaimable slab caches). A healthy machine gets one line. What
 could not be read (the kernel log or other users' smaps without root) is a
-note, not an error. `--deep` (a heap capture through attach) does not exist yet.
+note, not an error.
+
+--deep (one process: a PID, or a --name matching one) also captures its heap
+through attach (memdx heap --pid, sampled) for the window: the allocation
+sites that grew, and whether the growth is live memory (a leak) or memory
+the allocator holds (fragmentation). The process is detached at the end and
+runs on; when it cannot be attached to (ptrace forbidden, statically
+linked...), a note says why.
 
 Exit status: 0 nothing worse than info; 3 a warning; 4 something critical;
 1 on errors.
@@ -59,6 +67,9 @@ pub struct DoctorArgs {
     /// Print one JSON object (schema in docs/doctor.md).
     #[arg(long)]
     json: bool,
+    /// Also capture the process's heap through attach for the window (one process).
+    #[arg(long, conflicts_with = "cgroup")]
+    deep: bool,
 }
 
 fn fail(message: impl std::fmt::Display) -> Exit {
@@ -99,6 +110,30 @@ fn aim(root: &ProcRoot, args: &DoctorArgs) -> Result<Aim, Exit> {
     Ok(Aim::Machine)
 }
 
+/// The one process `--deep` attaches to.
+fn deep_pid(root: &ProcRoot, aim: &Aim) -> Result<u32, Exit> {
+    match aim {
+        Aim::Pid(pid) => Ok(*pid),
+        Aim::Name(re) => match gather::matching_pids(root, re).as_slice() {
+            [pid] => Ok(*pid),
+            pids => Err(fail(format!(
+                "--deep needs one process: --name {} matches {} ({}): give its PID",
+                re.as_str(),
+                pids.len(),
+                pids.iter()
+                    .take(5)
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    + if pids.len() > 5 { ", ..." } else { "" }
+            ))),
+        },
+        _ => Err(fail(
+            "--deep needs one process: a PID, or a --name matching one",
+        )),
+    }
+}
+
 pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let duration = duration_arg("--duration", &args.duration)?;
     let interval = match &args.interval {
@@ -114,6 +149,10 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let recent = duration_arg("--since", &args.since)?;
     let source = Source::from_env();
     let aim = aim(&source.process_root(), &args)?;
+    let deep_pid = match args.deep {
+        true => Some(deep_pid(&source.process_root(), &aim)?),
+        false => None,
+    };
     let plan = Plan {
         duration,
         interval,
@@ -121,7 +160,9 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     };
     let progress = io::stderr().is_terminal();
     let mut frame = 0usize;
-    let observation = gather::observe(&source, &aim, &plan, |elapsed, total| {
+    // The capture runs beside the sampling, for the same window.
+    let capture = deep_pid.map(|pid| deep::start(pid, duration));
+    let observed = gather::observe(&source, &aim, &plan, |elapsed, total| {
         if progress {
             const SPIN: [char; 4] = ['|', '/', '-', '\\'];
             frame += 1;
@@ -135,8 +176,14 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
             );
             let _ = err.flush();
         }
-    })
-    .map_err(fail)?;
+    });
+    let heap = capture.map(deep::Capture::finish);
+    let mut observation = observed.map_err(fail)?;
+    match heap {
+        Some(Ok(h)) => observation.heap = Some(h),
+        Some(Err(note)) => observation.unreadable.push(note),
+        None => {}
+    }
     if progress {
         let mut err = io::stderr().lock();
         let _ = write!(err, "\r\x1b[K");
