@@ -8,32 +8,24 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
+
 use std::process::{Command, Output};
+use tempfile::TempDir;
 
 use memdx_testkit::{Deadline, DEADLINE};
 use serde_json::Value;
 
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("heap-time-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
+/// A scratch directory under the cargo target dir, removed on drop.
+fn scratch(name: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("heap-time-{name}-"))
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap()
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn build(scratch: &Scratch) -> PathBuf {
+fn build(scratch: &TempDir) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/heap_growth.c");
-    let exe = scratch.0.join("heap_growth");
+    let exe = scratch.path().join("heap_growth");
     let out = Command::new("gcc")
         .args(["-O2", "-g", "-fomit-frame-pointer"])
         .arg(src)
@@ -54,14 +46,19 @@ fn memdx(args: &[&str]) -> Output {
         .output_within(DEADLINE)
 }
 
-fn record(exe: &Path, rec: &Path, steps: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
+/// `memdx heap -o REC EXE ARGS`.
+fn heap(exe: &Path, rec: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_memdx"))
         .arg("heap")
         .arg("-o")
         .arg(rec)
         .arg(exe)
-        .arg(steps)
-        .output_within(DEADLINE);
+        .args(args)
+        .output_within(DEADLINE)
+}
+
+fn record(exe: &Path, rec: &Path, steps: &str) {
+    let out = heap(exe, rec, &[steps]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
     assert_eq!(
         out.status.code(),
@@ -99,9 +96,9 @@ fn site_function(frames: &Value) -> String {
 
 #[test]
 fn leak_suspects_name_the_steady_leak_only() {
-    let scratch = Scratch::new("suspects");
+    let scratch = scratch("suspects");
     let exe = build(&scratch);
-    let rec = scratch.0.join("run.mdxh");
+    let rec = scratch.path().join("run.mdxh");
     record(&exe, &rec, "300");
     let rec = rec.to_str().unwrap();
     let report = json(&memdx(&[
@@ -158,10 +155,10 @@ fn leak_suspects_name_the_steady_leak_only() {
 
 #[test]
 fn diff_of_two_runs_shows_the_leak_grow_and_nothing_else() {
-    let scratch = Scratch::new("diff-runs");
+    let scratch = scratch("diff-runs");
     let exe = build(&scratch);
-    let a = scratch.0.join("a.mdxh");
-    let b = scratch.0.join("b.mdxh");
+    let a = scratch.path().join("a.mdxh");
+    let b = scratch.path().join("b.mdxh");
     record(&exe, &a, "100");
     record(&exe, &b, "300");
     let d = json(&memdx(&[
@@ -200,9 +197,9 @@ fn diff_of_two_runs_shows_the_leak_grow_and_nothing_else() {
 
 #[test]
 fn diff_of_two_moments_of_one_run_shows_growth_and_what_was_given_back() {
-    let scratch = Scratch::new("diff-moments");
+    let scratch = scratch("diff-moments");
     let exe = build(&scratch);
-    let rec = scratch.0.join("run.mdxh");
+    let rec = scratch.path().join("run.mdxh");
     record(&exe, &rec, "300");
     let rec = rec.to_str().unwrap();
     let report = json(&memdx(&["heap", "report", "--json", rec]));
@@ -261,11 +258,11 @@ fn diff_of_two_moments_of_one_run_shows_growth_and_what_was_given_back() {
 
 #[test]
 fn a_flame_graph_draws_every_site_by_the_chosen_figure() {
-    let scratch = Scratch::new("flame");
+    let scratch = scratch("flame");
     let exe = build(&scratch);
-    let rec = scratch.0.join("run.mdxh");
+    let rec = scratch.path().join("run.mdxh");
     record(&exe, &rec, "50");
-    let svg = scratch.0.join("peak.svg");
+    let svg = scratch.path().join("peak.svg");
     let out = memdx(&[
         "heap",
         "report",
@@ -293,7 +290,7 @@ fn a_flame_graph_draws_every_site_by_the_chosen_figure() {
         assert!(text.contains(name), "{name} not in the flame graph");
     }
     // By number of allocations: 50 leak_step blocks, 50 grow_step blocks.
-    let count = scratch.0.join("count.svg");
+    let count = scratch.path().join("count.svg");
     let out = memdx(&[
         "heap",
         "report",
@@ -319,12 +316,12 @@ fn a_flame_graph_draws_every_site_by_the_chosen_figure() {
 
 #[test]
 fn a_plot_stacks_the_largest_sites_over_time_as_svg_or_png() {
-    let scratch = Scratch::new("plot");
+    let scratch = scratch("plot");
     let exe = build(&scratch);
-    let rec = scratch.0.join("run.mdxh");
+    let rec = scratch.path().join("run.mdxh");
     record(&exe, &rec, "50");
     let rec = rec.to_str().unwrap();
-    let svg = scratch.0.join("heap.svg");
+    let svg = scratch.path().join("heap.svg");
     let out = memdx(&[
         "heap",
         "report",
@@ -349,7 +346,7 @@ fn a_plot_stacks_the_largest_sites_over_time_as_svg_or_png() {
     ] {
         assert!(text.contains(label), "{label} not in the plot");
     }
-    let png = scratch.0.join("heap.png");
+    let png = scratch.path().join("heap.png");
     let out = memdx(&[
         "heap",
         "report",
@@ -377,16 +374,10 @@ fn a_plot_stacks_the_largest_sites_over_time_as_svg_or_png() {
 
 #[test]
 fn a_program_that_replaces_itself_is_said_to_have_done_so() {
-    let scratch = Scratch::new("exec");
+    let scratch = scratch("exec");
     let exe = build(&scratch);
-    let rec = scratch.0.join("run.mdxh");
-    let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
-        .arg("heap")
-        .arg("-o")
-        .arg(&rec)
-        .arg(&exe)
-        .arg("exec")
-        .output_within(DEADLINE);
+    let rec = scratch.path().join("run.mdxh");
+    let out = heap(&exe, &rec, &["exec"]);
     // /bin/true's status and output, as natively.
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
@@ -396,28 +387,22 @@ fn a_program_that_replaces_itself_is_said_to_have_done_so() {
         "{err}"
     );
     // A program that ends normally gets no such line.
-    let rec2 = scratch.0.join("normal.mdxh");
-    let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
-        .arg("heap")
-        .arg("-o")
-        .arg(&rec2)
-        .arg(&exe)
-        .arg("5")
-        .output_within(DEADLINE);
+    let rec2 = scratch.path().join("normal.mdxh");
+    let out = heap(&exe, &rec2, &["5"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("replaced itself"), "{err}");
 }
 
 #[test]
 fn a_statically_linked_program_is_said_to_be_unseen_before_it_runs() {
-    let scratch = Scratch::new("static");
-    let src = scratch.0.join("st.c");
+    let scratch = scratch("static");
+    let src = scratch.path().join("st.c");
     std::fs::write(
         &src,
         "#include <stdio.h>\n#include <stdlib.h>\nint main(void) { void *p = malloc(10); puts(\"ok\"); return p == 0; }\n",
     )
     .unwrap();
-    let exe = scratch.0.join("st");
+    let exe = scratch.path().join("st");
     let out = Command::new("gcc")
         .args(["-static", "-O2"])
         .arg(&src)
@@ -429,13 +414,8 @@ fn a_statically_linked_program_is_said_to_be_unseen_before_it_runs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rec = scratch.0.join("st.mdxh");
-    let out = Command::new(env!("CARGO_BIN_EXE_memdx"))
-        .arg("heap")
-        .arg("-o")
-        .arg(&rec)
-        .arg(&exe)
-        .output_within(DEADLINE);
+    let rec = scratch.path().join("st.mdxh");
+    let out = heap(&exe, &rec, &[]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
