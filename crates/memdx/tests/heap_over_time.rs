@@ -68,6 +68,17 @@ fn record(exe: &Path, rec: &Path, steps: &str) {
     );
 }
 
+/// memdx with `args`, which must succeed.
+fn memdx_ok(args: &[&str]) -> Output {
+    let out = memdx(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn json(out: &Output) -> Value {
     assert!(
         out.status.success(),
@@ -263,7 +274,7 @@ fn a_flame_graph_draws_every_site_by_the_chosen_figure() {
     let rec = scratch.path().join("run.mdxh");
     record(&exe, &rec, "50");
     let svg = scratch.path().join("peak.svg");
-    let out = memdx(&[
+    memdx_ok(&[
         "heap",
         "report",
         "--view",
@@ -272,11 +283,6 @@ fn a_flame_graph_draws_every_site_by_the_chosen_figure() {
         svg.to_str().unwrap(),
         rec.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(
         text.starts_with("<?xml") && text.contains("<svg"),
@@ -291,7 +297,7 @@ fn a_flame_graph_draws_every_site_by_the_chosen_figure() {
     }
     // By number of allocations: 50 leak_step blocks, 50 grow_step blocks.
     let count = scratch.path().join("count.svg");
-    let out = memdx(&[
+    memdx_ok(&[
         "heap",
         "report",
         "--view",
@@ -302,11 +308,6 @@ fn a_flame_graph_draws_every_site_by_the_chosen_figure() {
         "count",
         rec.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let text = std::fs::read_to_string(&count).unwrap();
     assert!(
         text.contains("leak_step (heap_growth.c:") && text.contains("50 allocations"),
@@ -322,7 +323,7 @@ fn a_plot_stacks_the_largest_sites_over_time_as_svg_or_png() {
     record(&exe, &rec, "50");
     let rec = rec.to_str().unwrap();
     let svg = scratch.path().join("heap.svg");
-    let out = memdx(&[
+    memdx_ok(&[
         "heap",
         "report",
         "--view",
@@ -331,11 +332,6 @@ fn a_plot_stacks_the_largest_sites_over_time_as_svg_or_png() {
         svg.to_str().unwrap(),
         rec,
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.contains("<svg"), "not an SVG");
     for label in [
@@ -347,7 +343,7 @@ fn a_plot_stacks_the_largest_sites_over_time_as_svg_or_png() {
         assert!(text.contains(label), "{label} not in the plot");
     }
     let png = scratch.path().join("heap.png");
-    let out = memdx(&[
+    memdx_ok(&[
         "heap",
         "report",
         "--view",
@@ -356,11 +352,6 @@ fn a_plot_stacks_the_largest_sites_over_time_as_svg_or_png() {
         png.to_str().unwrap(),
         rec,
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     let bad = memdx(&["heap", "report", "--plot", "/tmp/heap.txt", rec]);
