@@ -51,6 +51,13 @@ impl<W: Write> Writer<W> {
     }
 
     fn frame(&mut self, kind: FrameKind, payload: &[u8]) -> Result<(), HeapError> {
+        self.raw_frame(kind as u8, payload)
+    }
+
+    /// Writes one frame of any kind byte around `payload`, compressed and
+    /// checksummed as every frame is: how the fuzz target (and tests of
+    /// the reader) reach the payload decoders past the checksum.
+    pub fn raw_frame(&mut self, kind: u8, payload: &[u8]) -> Result<(), HeapError> {
         self.deflate.reset();
         self.stored.clear();
         self.stored.reserve(payload.len() / 2 + 64);
@@ -72,7 +79,7 @@ impl<W: Write> Writer<W> {
         }
         let stored = &self.stored;
         let mut head = [0u8; 13];
-        head[0] = kind as u8;
+        head[0] = kind;
         head[1..5].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         head[5..9].copy_from_slice(&(stored.len() as u32).to_le_bytes());
         head[9..13].copy_from_slice(&crc32fast::hash(stored).to_le_bytes());
