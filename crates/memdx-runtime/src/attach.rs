@@ -235,13 +235,13 @@ fn redirect() -> (usize, usize) {
         self_hi: crate::stacks::SELF_HI.load(Ordering::Relaxed),
         objects: 0,
     };
-    LOCK.lock();
+    let held = LOCK.lock();
     let before = COUNT.load(Ordering::Relaxed);
     // SAFETY: dl_iterate_phdr with a callback that reads the loaded
     // objects' dynamic sections and writes their GOT slots.
     unsafe { libc::dl_iterate_phdr(Some(object_cb), (&mut acc as *mut Walk).cast()) };
     let n = COUNT.load(Ordering::Relaxed) - before;
-    LOCK.unlock();
+    drop(held);
     // The module map may have changed since the first burst (nothing is
     // loaded by the redirection itself, but keep the recorder current).
     out::burst(out::ensure_modules);
@@ -250,7 +250,7 @@ fn redirect() -> (usize, usize) {
 
 /// Puts back the slots that still hold the hook; how many.
 fn restore() -> usize {
-    LOCK.lock();
+    let _held = LOCK.lock();
     let n = COUNT.swap(0, Ordering::Relaxed);
     // SAFETY: under LOCK.
     let table = unsafe { &*PATCHED.get() };
@@ -263,7 +263,6 @@ fn restore() -> usize {
             done += 1;
         }
     }
-    LOCK.unlock();
     done
 }
 

@@ -80,7 +80,7 @@ unsafe fn note_arena(p: usize) {
     if table::with_state(|s| core::mem::replace(&mut s.last_arena, base)) == Some(base) {
         return;
     }
-    ARENAS_LOCK.lock();
+    let _held = ARENAS_LOCK.lock();
     // SAFETY: under ARENAS_LOCK.
     let arenas = unsafe { &mut *ARENAS.get() };
     let n = ARENAS_N.load(Ordering::Relaxed);
@@ -88,7 +88,6 @@ unsafe fn note_arena(p: usize) {
         arenas[n] = base;
         ARENAS_N.store(n + 1, Ordering::Relaxed);
     }
-    ARENAS_LOCK.unlock();
 }
 
 /// This thread's current stack, or 0 inside the runtime's own work. (The

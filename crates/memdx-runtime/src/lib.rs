@@ -898,40 +898,68 @@ unsafe fn chained_sigaction(
     }
 }
 
-/// Lock order, everywhere: bursts (`out::burst`), table shards, stack interner, output, arenas,
-/// private-memory registry (the end-of-process report takes them in this
-/// order too).
+/// Every lock of the runtime, held by the forking thread from
+/// `fork_prepare` to `fork_parent`/`fork_child`, taken in the lock order
+/// (documented once, at [`sys::SpinLock`]). Fields drop in declaration
+/// order: the last taken is released first.
+struct ForkLocks {
+    _private: sys::SpinGuard<'static>,
+    _arenas: sys::SpinGuard<'static>,
+    _out: sys::SpinGuard<'static>,
+    _stacks: sys::SpinGuard<'static>,
+    _held: sys::SpinGuard<'static>,
+    _guard: sys::SpinGuard<'static>,
+    _table: table::TableLocks,
+    _bursts: sys::SpinGuard<'static>,
+}
+
+/// Only touched by the thread holding every lock in it (a second forking
+/// thread waits in `fork_prepare` for the first lock).
+static FORK_LOCKS: sys::Racy<Option<ForkLocks>> = sys::Racy::new(None);
+
 extern "C" fn fork_prepare() {
-    out::lock_bursts();
-    table::lock_all();
-    guard::lock();
-    held::lock();
-    stacks::lock();
-    out::lock();
-    hooks::ARENAS_LOCK.lock();
-    sys::private_lock();
+    let bursts = out::lock_bursts();
+    let table = table::lock_all();
+    let guard = guard::lock();
+    let held = held::lock();
+    let stacks = stacks::lock();
+    let out = out::lock();
+    let arenas = hooks::ARENAS_LOCK.lock();
+    let private = sys::private_lock();
+    // SAFETY: this thread holds every lock (see FORK_LOCKS).
+    unsafe {
+        *FORK_LOCKS.get() = Some(ForkLocks {
+            _private: private,
+            _arenas: arenas,
+            _out: out,
+            _stacks: stacks,
+            _held: held,
+            _guard: guard,
+            _table: table,
+            _bursts: bursts,
+        })
+    };
 }
 
 extern "C" fn fork_parent() {
-    sys::private_unlock();
-    hooks::ARENAS_LOCK.unlock();
-    out::unlock();
-    stacks::unlock();
-    held::unlock();
-    guard::unlock();
-    table::unlock_all();
-    out::unlock_bursts();
+    // SAFETY: this thread holds every lock (fork_prepare).
+    drop(unsafe { (*FORK_LOCKS.get()).take() });
 }
 
 extern "C" fn fork_child() {
-    sys::private_reset();
-    hooks::ARENAS_LOCK.reset();
-    table::reset_in_child();
-    guard::reset_in_child();
-    held::reset_in_child();
-    step::reset_in_child();
-    stacks::reset_lock_in_child();
-    out::reset_in_child();
+    // SAFETY: the child's only thread is the one that forked, which holds
+    // every lock (fork_prepare): dropping the guards releases them.
+    drop(unsafe { (*FORK_LOCKS.get()).take() });
+    // SAFETY: a fork child before anything else runs in it; these locks
+    // (not taken by fork_prepare) may have been held by threads that did
+    // not survive the fork.
+    unsafe {
+        sys::private_force_unlock();
+        table::reset_in_child();
+        step::reset_in_child();
+        stacks::reset_lock_in_child();
+        out::reset_in_child();
+    }
     let entered = hooks::enter_runtime();
     // SAFETY: getpid has no preconditions.
     report::OWNER_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);

@@ -449,7 +449,7 @@ impl ScanArrays {
 /// disagrees with the leak summary). Under Valgrind they are gone by then.
 fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     let t0 = now_nanos();
-    table::lock_all();
+    let tables = table::lock_all();
     REPORTING_TID.store(sys::gettid(), Ordering::Release);
     // A first count sizes the scan's memory, with room for what the other
     // threads allocate before they are stopped.
@@ -459,13 +459,14 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     } else {
         None
     };
-    crate::guard::lock();
-    stacks::lock();
-    out::lock();
-    hooks::ARENAS_LOCK.lock();
+    // In the lock order (see `sys::SpinLock`); released in reverse below.
+    let guard_pool = crate::guard::lock();
+    let interner = stacks::lock();
+    let output = out::lock();
+    let arenas = hooks::ARENAS_LOCK.lock();
     // No stopped thread may hold the private-memory registry: the scan
     // maps memory (a bigger array, the maps text) after stopping them.
-    sys::hold_private();
+    let private = sys::hold_private();
     let others = suspend_others();
 
     let damage = collect_damage();
@@ -506,13 +507,13 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
         Some(a) if n2 > 0 => Some(scan_heap(a, my_sp, others)),
         _ => None,
     };
-    sys::release_private();
-    hooks::ARENAS_LOCK.unlock();
-    out::unlock();
-    stacks::unlock();
-    crate::guard::unlock();
+    drop(private);
+    drop(arenas);
+    drop(output);
+    drop(interner);
+    drop(guard_pool);
     REPORTING_TID.store(0, Ordering::Release);
-    table::unlock_all();
+    drop(tables);
     close_mem();
 
     emit_damage(&damage);

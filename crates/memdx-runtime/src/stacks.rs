@@ -4,7 +4,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
-use crate::sys::{self, Racy, SpinLock};
+use crate::sys::{self, Racy, SpinGuard, SpinLock};
 
 /// Frames captured at most (before the `--num-callers` cut).
 pub const CAPTURE: usize = 64;
@@ -51,11 +51,8 @@ static INTERNER: Racy<Interner> = Racy::new(Interner {
 });
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
-pub fn lock() {
+pub fn lock() -> SpinGuard<'static> {
     LOCK.lock()
-}
-pub fn unlock() {
-    LOCK.unlock()
 }
 
 extern "C" {
@@ -476,11 +473,9 @@ impl Key<'_> {
 
 fn intern_key(key: &Key<'_>) -> u32 {
     let h = key.hash();
-    LOCK.lock();
+    let _held = LOCK.lock();
     // SAFETY: INTERNER is only accessed under LOCK.
-    let id = unsafe { intern_locked(&mut *INTERNER.get(), h, key) };
-    LOCK.unlock();
-    id
+    unsafe { intern_locked(&mut *INTERNER.get(), h, key) }
 }
 
 unsafe fn intern_locked(t: &mut Interner, h: u64, key: &Key<'_>) -> u32 {
@@ -566,7 +561,7 @@ pub fn get(id: u32) -> Option<&'static StackRec> {
     if id == 0 {
         return None;
     }
-    LOCK.lock();
+    let _held = LOCK.lock();
     // SAFETY: under LOCK.
     let t = unsafe { &*INTERNER.get() };
     let chunk = id as usize / ID_CHUNK;
@@ -577,7 +572,6 @@ pub fn get(id: u32) -> Option<&'static StackRec> {
         }
         _ => None,
     };
-    LOCK.unlock();
     r
 }
 
@@ -596,7 +590,13 @@ pub fn reset_emitted() {
     }
 }
 
-pub fn reset_lock_in_child() {
-    LOCK.reset();
+/// Frees the interner's and the unwinder's locks in a fork child.
+///
+/// # Safety
+/// Only in a fork child, before anything else uses the stacks: the
+/// locks' holders did not survive the fork.
+pub unsafe fn reset_lock_in_child() {
+    // SAFETY: as this function's.
+    unsafe { LOCK.force_unlock() };
     crate::unwind::reset_lock_in_child();
 }

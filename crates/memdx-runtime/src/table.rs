@@ -36,7 +36,7 @@ use crate::tls::ThreadData;
 use core::ptr;
 use core::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
-use crate::sys::{self, SpinLock};
+use crate::sys::{self, SpinGuard, SpinLock};
 
 pub const HEADER: usize = 16;
 /// Block kind flag (in `Block::kind`): allocated by the runtime's own work
@@ -505,13 +505,12 @@ fn dir() -> *mut AtomicPtr<AtomicU64> {
     if !d.is_null() {
         return d;
     }
-    DIR_LOCK.lock();
+    let _held = DIR_LOCK.lock();
     let mut d = DIR.load(Ordering::Acquire);
     if d.is_null() {
         d = sys::map_private(DIR_LEN * 8).cast();
         DIR.store(d, Ordering::Release);
     }
-    DIR_LOCK.unlock();
     d
 }
 
@@ -539,7 +538,7 @@ fn leaf(addr: usize, create: bool) -> Option<*mut AtomicU64> {
     if !create {
         return None;
     }
-    DIR_LOCK.lock();
+    let held = DIR_LOCK.lock();
     let mut l = slot.load(Ordering::Acquire);
     if l.is_null() {
         l = sys::map_private_noreserve(LEAF_BYTES).cast();
@@ -548,7 +547,7 @@ fn leaf(addr: usize, create: bool) -> Option<*mut AtomicU64> {
             DIR_USED[i / 64].fetch_or(1 << (i % 64), Ordering::Release);
         }
     }
-    DIR_LOCK.unlock();
+    drop(held);
     (!l.is_null()).then_some(l)
 }
 
@@ -931,7 +930,7 @@ extern "C" fn thread_exit(v: *mut libc::c_void) {
 }
 
 fn new_state() -> *mut ThreadState {
-    STATES_LOCK.lock();
+    let _held = STATES_LOCK.lock();
     let mut s = STATES.load(Ordering::Acquire);
     while !s.is_null() {
         // SAFETY: states are never freed.
@@ -941,7 +940,6 @@ fn new_state() -> *mut ThreadState {
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            STATES_LOCK.unlock();
             return s;
         }
         s = st.next;
@@ -967,7 +965,6 @@ fn new_state() -> *mut ThreadState {
         };
         STATES.store(p, Ordering::Release);
     }
-    STATES_LOCK.unlock();
     p
 }
 
@@ -997,20 +994,18 @@ pub fn with_state<T>(f: impl FnOnce(&mut ThreadState) -> T) -> Option<T> {
         }
     }
     set_threaded();
-    ORPHAN_LOCK.lock();
+    let _held = ORPHAN_LOCK.lock();
     let mut o = ORPHAN.load(Ordering::Acquire);
     if o.is_null() {
         o = new_state();
         ORPHAN.store(o, Ordering::Release);
     }
-    let r = if o.is_null() {
+    if o.is_null() {
         None
     } else {
         // SAFETY: under ORPHAN_LOCK.
         Some(f(unsafe { &mut *o }))
-    };
-    ORPHAN_LOCK.unlock();
-    r
+    }
 }
 
 /// Calls `f` on every thread state (the report, with other threads
@@ -1725,23 +1720,32 @@ pub fn find_containing(addr: usize) -> Option<(bool, Block, u32)> {
     None
 }
 
+/// The runtime's table locks, held until dropped (fork prepare,
+/// end-of-process report).
+pub struct TableLocks {
+    // Fields drop in order: the directory's lock first, as it was taken last.
+    _dir: SpinGuard<'static>,
+    _states: SpinGuard<'static>,
+}
+
 /// Holds the runtime's table locks (fork prepare, end-of-process report).
-pub fn lock_all() {
-    STATES_LOCK.lock();
-    DIR_LOCK.lock();
+pub fn lock_all() -> TableLocks {
+    let states = STATES_LOCK.lock();
+    let dir = DIR_LOCK.lock();
+    TableLocks {
+        _dir: dir,
+        _states: states,
+    }
 }
 
-/// Releases them.
-pub fn unlock_all() {
-    DIR_LOCK.unlock();
-    STATES_LOCK.unlock();
-}
-
-/// Forces them free and adopts the forking thread's state (fork child).
-pub fn reset_in_child() {
-    DIR_LOCK.reset();
-    STATES_LOCK.reset();
-    ORPHAN_LOCK.reset();
+/// Frees the orphan state's lock (fork child; the others are released by
+/// the fork handlers' [`TableLocks`]).
+///
+/// # Safety
+/// Only in a fork child: the lock's holder did not survive the fork.
+pub unsafe fn reset_in_child() {
+    // SAFETY: as this function's.
+    unsafe { ORPHAN_LOCK.force_unlock() };
 }
 
 #[cfg(test)]
