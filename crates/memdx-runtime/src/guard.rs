@@ -53,7 +53,7 @@
 use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
-use crate::sys::{self, Racy, SpinGuard, SpinLock};
+use crate::sys::{self, PrivatePtr, Racy, SpinGuard, SpinLock};
 use crate::table::{self, Block};
 
 const PAGE: usize = 4096;
@@ -120,10 +120,10 @@ impl Slot {
 static BASE: AtomicUsize = AtomicUsize::new(0);
 static SLOTS_N: AtomicUsize = AtomicUsize::new(0);
 static STATE: AtomicPtr8 = AtomicPtr8::new();
-static META: Racy<*mut Slot> = Racy::new(ptr::null_mut());
+static META: Racy<PrivatePtr<Slot>> = Racy::new(PrivatePtr::null());
 static LOCK: SpinLock = SpinLock::new();
 /// Ring of freed slots, oldest first (reused when no slot is unused).
-static FREED_RING: Racy<*mut u32> = Racy::new(ptr::null_mut());
+static FREED_RING: Racy<PrivatePtr<u32>> = Racy::new(PrivatePtr::null());
 static FREED_HEAD: AtomicUsize = AtomicUsize::new(0);
 static FREED_LEN: AtomicUsize = AtomicUsize::new(0);
 /// Slots never used yet start here.
@@ -216,8 +216,8 @@ fn reserve(n: usize) -> bool {
     }
     // SAFETY: under LOCK, before SETUP publishes them.
     unsafe {
-        *META.get() = meta;
-        *FREED_RING.get() = ring;
+        *META.get() = PrivatePtr::new(meta);
+        *FREED_RING.get() = PrivatePtr::new(ring);
     }
     STATE.0.store(states as usize, Ordering::Release);
     SEEN.store(seen as usize, Ordering::Release);
@@ -319,7 +319,7 @@ fn page_of(slot: usize) -> usize {
 
 fn meta(slot: usize) -> *mut Slot {
     // SAFETY: slot < SLOTS_N; META has SLOTS_N entries once set up.
-    unsafe { (*META.get()).add(slot) }
+    unsafe { (*META.get()).get().add(slot) }
 }
 
 /// Slots prepared at a time (see the module docs).
@@ -452,7 +452,7 @@ pub fn alloc(
     } else if FREED_LEN.load(Ordering::Relaxed) > 0 {
         let h = FREED_HEAD.load(Ordering::Relaxed);
         // SAFETY: h < n, the ring's length.
-        let s = unsafe { *(*FREED_RING.get()).add(h) } as usize;
+        let s = unsafe { *(*FREED_RING.get()).get().add(h) } as usize;
         FREED_HEAD.store((h + 1) % n, Ordering::Relaxed);
         FREED_LEN.fetch_sub(1, Ordering::Relaxed);
         Some(s)
@@ -630,7 +630,7 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
         let n = SLOTS_N.load(Ordering::Relaxed);
         let at = (FREED_HEAD.load(Ordering::Relaxed) + FREED_LEN.load(Ordering::Relaxed)) % n;
         // SAFETY: at < n.
-        unsafe { *(*FREED_RING.get()).add(at) = slot as u32 };
+        unsafe { *(*FREED_RING.get()).get().add(at) = slot as u32 };
         FREED_LEN.fetch_add(1, Ordering::Relaxed);
         GuardRelease::Live(b, damaged, after)
     } else {

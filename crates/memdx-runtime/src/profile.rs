@@ -30,7 +30,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize
 use libc::c_void;
 use memdx_events::{heap_alloc_record, heap_free_record};
 
-use crate::sys::{self, Racy, SpinGuard, SpinLock};
+use crate::sys::{self, PrivatePtr, Racy, SpinGuard, SpinLock};
 use crate::{out, stacks, tls};
 
 const UNKNOWN: u8 = 0;
@@ -91,8 +91,8 @@ const BUF: usize = 1 << 20;
 
 struct Slot {
     lock: SpinLock,
-    active: Racy<*mut u8>,
-    spare: Racy<*mut u8>,
+    active: Racy<PrivatePtr<u8>>,
+    spare: Racy<PrivatePtr<u8>>,
     len: Racy<usize>,
 }
 
@@ -100,8 +100,8 @@ impl Slot {
     const fn new() -> Self {
         Slot {
             lock: SpinLock::new(),
-            active: Racy::new(core::ptr::null_mut()),
-            spare: Racy::new(core::ptr::null_mut()),
+            active: Racy::new(PrivatePtr::null()),
+            spare: Racy::new(PrivatePtr::null()),
             len: Racy::new(0),
         }
     }
@@ -139,7 +139,7 @@ fn append<const N: usize>(rec: &[u8; N]) {
         // buffer holds BUF bytes.
         unsafe {
             let len = *s.len.get();
-            let buf = *s.active.get();
+            let buf = (*s.active.get()).get();
             if !buf.is_null() && len + N <= BUF {
                 // A fixed-size copy (inlined: no call to the exported,
                 // checked memcpy).
@@ -168,7 +168,7 @@ fn flush(last: bool) -> bool {
             let len = *s.len.get();
             if len > 0 {
                 core::ptr::swap(s.active.get(), s.spare.get());
-                *t = (*s.spare.get(), len);
+                *t = ((*s.spare.get()).get(), len);
                 *s.len.get() = 0;
             }
         }
@@ -619,8 +619,8 @@ fn map_buffers() -> bool {
         // SAFETY: before recording starts (no hook appends); mem holds
         // 2 * SLOTS buffers.
         unsafe {
-            *s.active.get() = mem.add(2 * i * BUF);
-            *s.spare.get() = mem.add((2 * i + 1) * BUF);
+            *s.active.get() = PrivatePtr::new(mem.add(2 * i * BUF));
+            *s.spare.get() = PrivatePtr::new(mem.add((2 * i + 1) * BUF));
         }
     }
     true
@@ -710,7 +710,7 @@ pub fn detach() {
         // SAFETY: the slot's buffers are BUF bytes of the runtime's own
         // anonymous private mapping (or null before the first attach).
         unsafe {
-            for p in [*s.active.get(), *s.spare.get()] {
+            for p in [(*s.active.get()).get(), (*s.spare.get()).get()] {
                 if !p.is_null() {
                     libc::madvise(p.cast(), BUF, libc::MADV_DONTNEED);
                 }

@@ -114,10 +114,13 @@ impl Default for SpinLock {
     }
 }
 
-/// A static that is only touched under a [`SpinLock`] (or before threads exist).
+/// A static that is only touched under a [`SpinLock`] (or before threads
+/// exist). Only what may move between threads may be shared this way: a
+/// raw pointer goes in a [`PrivatePtr`].
 pub struct Racy<T>(pub UnsafeCell<T>);
-// SAFETY: every access goes through a lock documented at the use site.
-unsafe impl<T> Sync for Racy<T> {}
+// SAFETY: every access goes through a lock documented at the use site, so
+// the value is used by one thread at a time; `T: Send` makes that sound.
+unsafe impl<T: Send> Sync for Racy<T> {}
 
 impl<T> Racy<T> {
     pub const fn new(v: T) -> Self {
@@ -127,6 +130,45 @@ impl<T> Racy<T> {
         self.0.get()
     }
 }
+
+/// A pointer into the runtime's own memory ([`map_private`]): a table that
+/// is never freed while the process runs (or is unmapped only by the
+/// thread that holds its owner's lock), holding plain data and pointers
+/// into the same private memory.
+pub struct PrivatePtr<T>(*mut T);
+
+// SAFETY (the one argument for every `PrivatePtr`): the memory behind it
+// belongs to no thread. It is mapped by the runtime, not the program, and
+// is neither thread-local nor freed behind another thread's back; which
+// thread holds the pointer says nothing about who may use the memory.
+// Whoever dereferences it still needs the lock of the `Racy` (or the
+// atomics) that guard it, as with any shared data.
+unsafe impl<T> Send for PrivatePtr<T> {}
+
+impl<T> PrivatePtr<T> {
+    pub const fn null() -> Self {
+        PrivatePtr(core::ptr::null_mut())
+    }
+    /// `p` must be null or point into memory from [`map_private`].
+    pub const fn new(p: *mut T) -> Self {
+        PrivatePtr(p)
+    }
+    #[inline(always)]
+    pub const fn get(&self) -> *mut T {
+        self.0
+    }
+    #[inline(always)]
+    pub fn is_null(&self) -> bool {
+        self.0.is_null()
+    }
+}
+
+impl<T> Clone for PrivatePtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for PrivatePtr<T> {}
 
 pub const MAX_PRIVATE: usize = 4096;
 /// Address ranges of the runtime's own memory. The leak scan must not treat
