@@ -247,7 +247,11 @@ pub unsafe fn freed_corruptions(q: usize) -> [Option<Corruption>; 2] {
         return [None, None];
     }
     // SAFETY: as above.
-    let (b, free_stack, _, _) = unsafe { table::read_block(q) };
+    let table::Header {
+        block: b,
+        free_stack,
+        ..
+    } = unsafe { table::read_block(q) };
     let event = |kind, (first, last): (usize, usize), stack, free_stack| Corruption {
         kind,
         block_start: q as u64,

@@ -362,7 +362,7 @@ static MEM_FD: AtomicI32 = AtomicI32::new(-1);
 
 /// Block `q`'s header (see [`table::read_block`]), also from a page the
 /// program protected; `None` when it cannot be read at all (unmapped).
-fn read_header(q: usize) -> Option<(table::Block, u32, bool, usize)> {
+fn read_header(q: usize) -> Option<table::Header> {
     if header_readable(q) {
         // SAFETY: a block start with a readable header.
         return Some(unsafe { table::read_block(q) });
@@ -402,7 +402,7 @@ fn bytes_readable(at: usize, len: usize) -> bool {
 fn count_blocks() -> (usize, usize) {
     let mut n = 0usize;
     table::for_each_live(&mut |q| {
-        if read_header(q).is_some_and(|(b, ..)| b.kind & table::INTERNAL == 0) {
+        if read_header(q).is_some_and(|h| h.block.kind & table::INTERNAL == 0) {
             n += 1;
         }
     });
@@ -490,7 +490,7 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     // differences are not it).
     let mut unread_blocks = 0u64;
     table::for_each_live(&mut |q| {
-        let Some((b, ..)) = read_header(q) else {
+        let Some(table::Header { block: b, .. }) = read_header(q) else {
             unread_blocks += 1;
             return;
         };
@@ -556,7 +556,10 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> Scanned {
     } = a;
 
     table::for_each_live(&mut |q| {
-        let Some((b, _, _, offset)) = read_header(q) else {
+        let Some(table::Header {
+            block: b, offset, ..
+        }) = read_header(q)
+        else {
             return;
         };
         if b.kind & table::INTERNAL != 0 {
@@ -591,7 +594,7 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> Scanned {
                 return;
             }
             // SAFETY: quarantined blocks keep their headers.
-            let (b, ..) = unsafe { table::read_block(q) };
+            let b = unsafe { table::read_block(q) }.block;
             // SAFETY: as above.
             let raw = unsafe { table::raw_of(q) };
             if is_mmapped_chunk(raw) {
@@ -705,14 +708,16 @@ fn collect_damage() -> [Option<Corruption>; 8] {
             return;
         }
         // SAFETY: a set bit means a complete header and a canary.
-        let (b, ..) = unsafe { table::read_block(q) };
+        let b = unsafe { table::read_block(q) }.block;
         if b.kind & table::INTERNAL != 0 || !bytes_readable(q + b.size, rz) {
             return;
         }
         // SAFETY: as above. A write before a block never freed changed
         // its check word (found here, as a freed block's is on its free).
         if let Some((first, last)) =
-            unsafe { table::header_damage(q) }.filter(|_| !table::underflow_reported(q, false))
+            // SAFETY: as above.
+            unsafe { table::header_damage(q) }
+                .filter(|_| !table::underflow_reported(q, false))
         {
             note(Corruption {
                 kind: CorruptionKind::BeforeStart,
@@ -772,7 +777,7 @@ fn collect_damage() -> [Option<Corruption>; 8] {
                 return;
             }
             // SAFETY: as below.
-            let (b, ..) = unsafe { table::read_block(q) };
+            let b = unsafe { table::read_block(q) }.block;
             if !bytes_readable(q, b.size + rz) {
                 return;
             }

@@ -135,6 +135,18 @@ pub struct Block {
     pub kind: u8,
 }
 
+/// What a block's header says ([`read_block`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub block: Block,
+    /// The stack that freed it (0 while it is live).
+    pub free_stack: u32,
+    /// Whether it was freed (it is in a quarantine).
+    pub freed: bool,
+    /// Bytes from the start of glibc's chunk to the block (a power of two).
+    pub offset: usize,
+}
+
 /// A freed block still in a quarantine.
 #[derive(Clone, Copy, Debug)]
 pub struct Freed {
@@ -320,7 +332,7 @@ pub unsafe fn header_damage(q: usize) -> Option<(usize, usize)> {
 /// # Safety
 /// `q` must be a block start (its bit set, or in a quarantine).
 #[inline]
-pub unsafe fn read_block(q: usize) -> (Block, u32, bool, usize) {
+pub unsafe fn read_block(q: usize) -> Header {
     let h = header_at(q);
     // SAFETY: per the contract.
     let (w, s) = unsafe { (h.read(), h.add(1).read()) };
@@ -329,20 +341,24 @@ pub unsafe fn read_block(q: usize) -> (Block, u32, bool, usize) {
 
 /// Block `q` described by its two header words `w` and `s` (read by the
 /// caller), as [`read_block`] returns it.
-pub fn decode_header(q: usize, w: u64, s: u64) -> (Block, u32, bool, usize) {
+pub fn decode_header(q: usize, w: u64, s: u64) -> Header {
     let mut kind = ((w >> KIND_SHIFT) & 0x0f) as u8;
     if w & FLAG_INTERNAL != 0 {
         kind |= INTERNAL;
     }
-    let b = Block {
+    let block = Block {
         ptr: q,
         size: (w & SIZE_MASK) as usize,
         stack: s as u32,
         kind,
     };
-    let offset = 1usize << ((w >> OFFSET_SHIFT) & 0x3f);
     let freed = w & FLAG_FREED != 0;
-    (b, if freed { (s >> 32) as u32 } else { 0 }, freed, offset)
+    Header {
+        block,
+        free_stack: if freed { (s >> 32) as u32 } else { 0 },
+        freed,
+        offset: 1usize << ((w >> OFFSET_SHIFT) & 0x3f),
+    }
 }
 
 /// Marks block `q` freed by `free_stack` in its header.
@@ -733,7 +749,7 @@ pub fn lookup(q: usize) -> Option<Block> {
         return crate::guard::lookup(q);
     }
     // SAFETY: a set bit means a complete header.
-    is_live(q).then(|| unsafe { read_block(q) }.0)
+    is_live(q).then(|| unsafe { read_block(q) }.block)
 }
 
 /// How many bitmap words (1 KiB of address space each) before a
@@ -779,7 +795,7 @@ pub fn lookup_near(p: usize) -> Option<Block> {
         base + ((63 - below.leading_zeros() as usize) << GRAN_SHIFT)
     };
     // SAFETY: a set bit means a complete header.
-    let (b, ..) = unsafe { read_block(q) };
+    let b = unsafe { read_block(q) }.block;
     (p < q + b.size + redzone()).then_some(b)
 }
 
@@ -1446,8 +1462,7 @@ pub fn take_recycled(td: &ThreadData, len: usize) -> Option<usize> {
 #[inline]
 pub unsafe fn raw_of(q: usize) -> usize {
     // SAFETY: per the contract.
-    let (_, _, _, off) = unsafe { read_block(q) };
-    q - off
+    q - unsafe { read_block(q) }.offset
 }
 
 /// Releases block `q`: the live bit is cleared, the header checked and
@@ -1555,7 +1570,7 @@ fn release_damaged_header<E: FnMut(usize)>(
     // SAFETY: we own the release of a block whose header was complete.
     let before = unsafe { check_header(q) };
     // SAFETY: as above.
-    let (mut b, _, _, _) = unsafe { read_block(q) };
+    let mut b = unsafe { read_block(q) }.block;
     let mut damage = Damages {
         before_start: before
             .map(|(first, last, _)| (first, last))
@@ -1631,7 +1646,9 @@ fn on_state<T>(st: *mut ThreadState, f: impl FnOnce(&mut ThreadState) -> T) -> O
 pub unsafe fn check_freed(q: usize) -> FreedDamage {
     let mut d = FreedDamage::default();
     // SAFETY: per the contract.
-    let (b, _, freed, _) = unsafe { read_block(q) };
+    let Header {
+        block: b, freed, ..
+    } = unsafe { read_block(q) };
     if !freed {
         return d;
     }
@@ -1665,7 +1682,11 @@ pub fn find_freed(mut pred: impl FnMut(&Freed) -> bool) -> Option<Freed> {
                 return;
             }
             // SAFETY: quarantined blocks keep their headers.
-            let (b, free_stack, _, _) = unsafe { read_block(q) };
+            let Header {
+                block: b,
+                free_stack,
+                ..
+            } = unsafe { read_block(q) };
             let f = Freed {
                 ptr: q,
                 size: b.size,
@@ -1699,7 +1720,7 @@ pub fn find_containing(addr: usize) -> Option<(bool, Block, u32)> {
     let reach = MAX_SIZE_SEEN.load(Ordering::Relaxed) + rz;
     if let Some(q) = live_start_below(addr, reach) {
         // SAFETY: a set bit means a complete header.
-        let (b, ..) = unsafe { read_block(q) };
+        let b = unsafe { read_block(q) }.block;
         if addr < q + b.size.max(1) && b.kind & INTERNAL == 0 {
             return Some((true, b, 0));
         }
