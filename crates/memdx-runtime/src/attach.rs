@@ -309,6 +309,10 @@ struct Sym {
     size: u64,
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn object_cb(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
@@ -316,10 +320,10 @@ unsafe extern "C" fn object_cb(
 ) -> c_int {
     // SAFETY: dl_iterate_phdr passes a valid info; data is our Walk.
     let (info, walk) = unsafe { (&*info, &mut *data.cast::<Walk>()) };
-    // SAFETY: dlpi_name is a C string (possibly empty) or null.
     let name = if info.dlpi_name.is_null() {
         &[][..]
     } else {
+        // SAFETY: dlpi_name is a C string (possibly empty) or null.
         unsafe { CStr::from_ptr(info.dlpi_name) }.to_bytes()
     };
     let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);

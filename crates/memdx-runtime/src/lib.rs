@@ -23,7 +23,9 @@
 //! `sigaction`, `signal`, `daemon`, `pthread_create` and the checked memory and string
 //! routines (`strmem`) are exported (`exports.map`).
 
-#![allow(clippy::missing_safety_doc)]
+// Every unsafe block says why it is sound, every unsafe fn what its
+// caller must guarantee.
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 // Under `cargo test` the hooks are not exported (so the test binary keeps
 // glibc's allocator), which leaves most of the crate unused.
 #![cfg_attr(test, allow(dead_code))]
@@ -60,10 +62,14 @@ struct LibcAlloc;
 
 // SAFETY: forwards to glibc's allocator with its alignment guarantees.
 unsafe impl core::alloc::GlobalAlloc for LibcAlloc {
+    /// # Safety
+    /// As [`core::alloc::GlobalAlloc::alloc`].
     unsafe fn alloc(&self, l: core::alloc::Layout) -> *mut u8 {
         // SAFETY: glibc memalign accepts any power-of-two alignment.
         unsafe { sys::__libc_memalign(l.align().max(16), l.size()).cast() }
     }
+    /// # Safety
+    /// As [`core::alloc::GlobalAlloc::dealloc`].
     unsafe fn dealloc(&self, p: *mut u8, _l: core::alloc::Layout) {
         // SAFETY: p came from alloc above.
         unsafe { sys::__libc_free(p.cast()) }
@@ -317,8 +323,8 @@ const CHAIN_TRAP: usize = 2;
 /// one (then the kernel has the runtime's handler in its place).
 static CHAINED: [core::sync::atomic::AtomicBool; 3] =
     [const { core::sync::atomic::AtomicBool::new(false) }; 3];
-// SAFETY (of the zeroed value): all-zero is a valid sigaction.
 static PROGRAM_ACT: sys::Racy<[libc::sigaction; 3]> =
+    // SAFETY: all-zero is a valid sigaction.
     sys::Racy::new(unsafe { core::mem::zeroed() });
 
 fn chain_index(sig: i32) -> Option<usize> {

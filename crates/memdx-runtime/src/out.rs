@@ -59,6 +59,7 @@ pub fn configure(path: &[u8]) {
     dst[n] = 0;
     // SAFETY: readlink into our static buffer.
     let exe = unsafe { &mut *EXE.get() };
+    // SAFETY: readlink into our static buffer, at most its length.
     let len = unsafe {
         libc::readlink(
             c"/proc/self/exe".as_ptr(),
@@ -179,6 +180,7 @@ fn open() {
         pointer_size: 8,
         // SAFETY: getpid/getppid have no preconditions.
         pid: unsafe { libc::getpid() } as u32,
+        // SAFETY: as above.
         ppid: unsafe { libc::getppid() } as u32,
         flags,
     };
@@ -420,6 +422,10 @@ pub fn ensure_modules() {
     }
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn adds_cb(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
@@ -430,6 +436,10 @@ unsafe extern "C" fn adds_cb(
     1
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn module_cb(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
@@ -477,6 +487,10 @@ pub fn self_range(probe: usize) -> (usize, usize) {
     (r[1], r[2])
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn self_cb(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,

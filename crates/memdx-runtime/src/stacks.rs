@@ -478,6 +478,10 @@ fn intern_key(key: &Key<'_>) -> u32 {
     unsafe { intern_locked(&mut *INTERNER.get(), h, key) }
 }
 
+/// Finds or adds the record of `key`; its id (0 when out of memory).
+///
+/// # Safety
+/// `t` is the [`INTERNER`], and the caller holds `LOCK`.
 unsafe fn intern_locked(t: &mut Interner, h: u64, key: &Key<'_>) -> u32 {
     if t.buckets.is_null() {
         t.buckets = PrivatePtr::new(sys::map_private(BUCKETS * 8).cast());

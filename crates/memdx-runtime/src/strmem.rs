@@ -83,6 +83,10 @@ fn real(i: Routine) -> usize {
 // routines (other libraries' constructors, the dynamic loader). Volatile
 // accesses keep the compiler from turning the loops back into calls.
 
+/// Copies `n` bytes forward, one at a time.
+///
+/// # Safety
+/// As `memcpy`: `s` is readable and `d` writable for `n` bytes.
 unsafe fn copy_fwd(d: *mut u8, s: *const u8, n: usize) {
     for i in 0..n {
         // SAFETY: the caller's contract (as for memcpy).
@@ -90,6 +94,10 @@ unsafe fn copy_fwd(d: *mut u8, s: *const u8, n: usize) {
     }
 }
 
+/// Copies `n` bytes in the direction that survives an overlap.
+///
+/// # Safety
+/// As `memmove`: `s` is readable and `d` writable for `n` bytes.
 unsafe fn copy_move(d: *mut u8, s: *const u8, n: usize) {
     if (d as usize) <= (s as usize) {
         // SAFETY: forwarded.
@@ -143,11 +151,14 @@ pub unsafe fn raw_memset(d: *mut u8, c: u8, n: usize) {
     }
 }
 
+/// # Safety
+/// `s` points to a NUL-terminated string.
 unsafe fn c_strlen(s: *const u8) -> usize {
     let f = real(F_STRLEN);
     if f != 0 {
         // SAFETY: glibc's strlen.
         let f: unsafe extern "C" fn(*const u8) -> usize = unsafe { core::mem::transmute(f) };
+        // SAFETY: the caller's contract (a C string).
         return unsafe { f(s) };
     }
     let mut i = 0;
@@ -158,11 +169,14 @@ unsafe fn c_strlen(s: *const u8) -> usize {
     i
 }
 
+/// # Safety
+/// `s` is readable up to its NUL or for `n` bytes, whichever comes first.
 unsafe fn c_strnlen(s: *const u8, n: usize) -> usize {
     let f = real(F_STRNLEN);
     if f != 0 {
         // SAFETY: glibc's strnlen.
         let f: unsafe extern "C" fn(*const u8, usize) -> usize = unsafe { core::mem::transmute(f) };
+        // SAFETY: the caller's contract.
         return unsafe { f(s, n) };
     }
     let mut i = 0;
@@ -1724,7 +1738,12 @@ fn check_cmp(func: Routine, entry: usize, a: usize, b: usize, n: usize) {
     let ends_inside = |p: usize, k: Option<Block>| {
         k.is_none_or(|k| {
             let room = (k.ptr + k.size).saturating_sub(p);
-            p >= k.ptr && (room >= n || unsafe { c_strnlen(p as *const u8, room) } < room)
+            p >= k.ptr
+                && (room >= n || {
+                    // SAFETY: `room` bytes of block `k` from `p`.
+                    let len = unsafe { c_strnlen(p as *const u8, room) };
+                    len < room
+                })
         })
     };
     if !(ends_inside(a, ba) && ends_inside(b, bb)) {

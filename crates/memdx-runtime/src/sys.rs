@@ -137,7 +137,7 @@ impl<T> Racy<T> {
 /// into the same private memory.
 pub struct PrivatePtr<T>(*mut T);
 
-// SAFETY (the one argument for every `PrivatePtr`): the memory behind it
+// SAFETY: (the one argument for every `PrivatePtr`) the memory behind it
 // belongs to no thread. It is mapped by the runtime, not the program, and
 // is neither thread-local nor freed behind another thread's back; which
 // thread holds the pointer says nothing about who may use the memory.

@@ -296,6 +296,7 @@ pub unsafe fn check_header(q: usize) -> Option<(usize, usize, bool)> {
         // `raw - 8` is readable when raw is believable.
         && {
             let raw = q - off;
+            // SAFETY: as above.
             let csize = unsafe { ((raw - 8) as *const usize).read() } & !7;
             csize >= size + off + redzone() && csize <= size + off + redzone() + (1 << 20) + 4096
         };
