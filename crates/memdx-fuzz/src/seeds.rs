@@ -240,7 +240,7 @@ fn utmp_record(kind: i16, user: &[u8]) -> Vec<u8> {
 /// Streams as the runtime writes them: a header, then one record of every
 /// kind the encoder knows.
 fn event_seeds() -> Vec<Vec<u8>> {
-    use memdx_events::{AllocKind, Dealloc, Encoder, Header, VERSION};
+    use memdx_events::{Encoder, Header, VERSION};
     let header = Header {
         version: VERSION,
         pointer_size: 8,
@@ -257,11 +257,7 @@ fn event_seeds() -> Vec<Vec<u8>> {
         b"/usr/bin/prog",
     );
     e.stack(1, &[0x5555_0000_1234, 0x5555_0000_2345, 0x7fff_0000_0001]);
-    e.alloc(0x6000_0000_0010, 24, AllocKind::Malloc, 1);
-    e.alloc(0x6000_0000_0050, 100, AllocKind::New, 1);
-    e.free(0x6000_0000_0010, Dealloc::Free, 1);
     e.command_line(b"./prog\0arg\0");
-    e.note(1, "a note");
     e.scan_stats(3, 4096, 1000);
     e.heuristic_total(memdx_events::Heuristic::StdString, 32, 1);
     e.fatal_signal(11, 1, 0x10, 1);

@@ -235,13 +235,13 @@ fn redirect() -> (usize, usize) {
         self_hi: crate::stacks::SELF_HI.load(Ordering::Relaxed),
         objects: 0,
     };
-    LOCK.lock();
+    let held = LOCK.lock();
     let before = COUNT.load(Ordering::Relaxed);
     // SAFETY: dl_iterate_phdr with a callback that reads the loaded
     // objects' dynamic sections and writes their GOT slots.
     unsafe { libc::dl_iterate_phdr(Some(object_cb), (&mut acc as *mut Walk).cast()) };
     let n = COUNT.load(Ordering::Relaxed) - before;
-    LOCK.unlock();
+    drop(held);
     // The module map may have changed since the first burst (nothing is
     // loaded by the redirection itself, but keep the recorder current).
     out::burst(out::ensure_modules);
@@ -250,7 +250,7 @@ fn redirect() -> (usize, usize) {
 
 /// Puts back the slots that still hold the hook; how many.
 fn restore() -> usize {
-    LOCK.lock();
+    let _held = LOCK.lock();
     let n = COUNT.swap(0, Ordering::Relaxed);
     // SAFETY: under LOCK.
     let table = unsafe { &*PATCHED.get() };
@@ -263,7 +263,6 @@ fn restore() -> usize {
             done += 1;
         }
     }
-    LOCK.unlock();
     done
 }
 
@@ -310,6 +309,10 @@ struct Sym {
     size: u64,
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn object_cb(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
@@ -317,10 +320,10 @@ unsafe extern "C" fn object_cb(
 ) -> c_int {
     // SAFETY: dl_iterate_phdr passes a valid info; data is our Walk.
     let (info, walk) = unsafe { (&*info, &mut *data.cast::<Walk>()) };
-    // SAFETY: dlpi_name is a C string (possibly empty) or null.
     let name = if info.dlpi_name.is_null() {
         &[][..]
     } else {
+        // SAFETY: dlpi_name is a C string (possibly empty) or null.
         unsafe { CStr::from_ptr(info.dlpi_name) }.to_bytes()
     };
     let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);

@@ -53,7 +53,7 @@
 use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
-use crate::sys::{self, Racy, SpinLock};
+use crate::sys::{self, PrivatePtr, Racy, SpinGuard, SpinLock};
 use crate::table::{self, Block};
 
 const PAGE: usize = 4096;
@@ -120,10 +120,10 @@ impl Slot {
 static BASE: AtomicUsize = AtomicUsize::new(0);
 static SLOTS_N: AtomicUsize = AtomicUsize::new(0);
 static STATE: AtomicPtr8 = AtomicPtr8::new();
-static META: Racy<*mut Slot> = Racy::new(ptr::null_mut());
+static META: Racy<PrivatePtr<Slot>> = Racy::new(PrivatePtr::null());
 static LOCK: SpinLock = SpinLock::new();
 /// Ring of freed slots, oldest first (reused when no slot is unused).
-static FREED_RING: Racy<*mut u32> = Racy::new(ptr::null_mut());
+static FREED_RING: Racy<PrivatePtr<u32>> = Racy::new(PrivatePtr::null());
 static FREED_HEAD: AtomicUsize = AtomicUsize::new(0);
 static FREED_LEN: AtomicUsize = AtomicUsize::new(0);
 /// Slots never used yet start here.
@@ -179,13 +179,14 @@ fn setup() -> bool {
         2 => return false,
         _ => {}
     }
-    LOCK.lock();
-    if SETUP.load(Ordering::Acquire) == 0 {
-        let n = latch_settings();
-        let ok = n > 0 && reserve(n);
-        SETUP.store(if ok { 1 } else { 2 }, Ordering::Release);
+    {
+        let _held = LOCK.lock();
+        if SETUP.load(Ordering::Acquire) == 0 {
+            let n = latch_settings();
+            let ok = n > 0 && reserve(n);
+            SETUP.store(if ok { 1 } else { 2 }, Ordering::Release);
+        }
     }
-    LOCK.unlock();
     SETUP.load(Ordering::Acquire) == 1
 }
 
@@ -215,8 +216,8 @@ fn reserve(n: usize) -> bool {
     }
     // SAFETY: under LOCK, before SETUP publishes them.
     unsafe {
-        *META.get() = meta;
-        *FREED_RING.get() = ring;
+        *META.get() = PrivatePtr::new(meta);
+        *FREED_RING.get() = PrivatePtr::new(ring);
     }
     STATE.0.store(states as usize, Ordering::Release);
     SEEN.store(seen as usize, Ordering::Release);
@@ -318,7 +319,7 @@ fn page_of(slot: usize) -> usize {
 
 fn meta(slot: usize) -> *mut Slot {
     // SAFETY: slot < SLOTS_N; META has SLOTS_N entries once set up.
-    unsafe { (*META.get()).add(slot) }
+    unsafe { (*META.get()).get().add(slot) }
 }
 
 /// Slots prepared at a time (see the module docs).
@@ -443,7 +444,7 @@ pub fn alloc(
     if !setup() {
         return None;
     }
-    LOCK.lock();
+    let _held = LOCK.lock();
     let n = SLOTS_N.load(Ordering::Relaxed);
     let slot = if NEXT_UNUSED.load(Ordering::Relaxed) < n {
         let s = NEXT_UNUSED.fetch_add(1, Ordering::Relaxed);
@@ -451,21 +452,17 @@ pub fn alloc(
     } else if FREED_LEN.load(Ordering::Relaxed) > 0 {
         let h = FREED_HEAD.load(Ordering::Relaxed);
         // SAFETY: h < n, the ring's length.
-        let s = unsafe { *(*FREED_RING.get()).add(h) } as usize;
+        let s = unsafe { *(*FREED_RING.get()).get().add(h) } as usize;
         FREED_HEAD.store((h + 1) % n, Ordering::Relaxed);
         FREED_LEN.fetch_sub(1, Ordering::Relaxed);
         Some(s)
     } else {
         None
     };
-    let Some(slot) = slot else {
-        LOCK.unlock();
-        return None;
-    };
+    let slot = slot?;
     if slot >= PREPARED.load(Ordering::Relaxed) && !prepare_chunk() {
         // The slot stays unused (NEXT_UNUSED moved past it): nothing of the
         // pool beyond the prepared chunks is ever handed out.
-        LOCK.unlock();
         return None;
     }
     let page = page_of(slot);
@@ -474,7 +471,6 @@ pub fn alloc(
     let reused = STATE.at(slot).load(Ordering::Relaxed) == FREED;
     // A prepared slot's page is open until its block is freed.
     if reused && !open(page, PAGE) {
-        LOCK.unlock();
         return None;
     }
     // A guard page opened after a reported fault (this slot's overrun, or
@@ -546,7 +542,6 @@ pub fn alloc(
         slack: slack as u16,
     };
     STATE.at(slot).store(LIVE, Ordering::Release);
-    LOCK.unlock();
     Some(q)
 }
 
@@ -578,7 +573,7 @@ pub enum GuardRelease {
 /// and the slot joins the freed ring.
 pub fn release(q: usize, free_stack: u32) -> GuardRelease {
     let slot = slot_of(q);
-    LOCK.lock();
+    let held = LOCK.lock();
     // SAFETY: slot < SLOTS_N, under LOCK.
     let m = unsafe { &mut *meta(slot) };
     let state = STATE.at(slot).load(Ordering::Relaxed);
@@ -635,13 +630,13 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
         let n = SLOTS_N.load(Ordering::Relaxed);
         let at = (FREED_HEAD.load(Ordering::Relaxed) + FREED_LEN.load(Ordering::Relaxed)) % n;
         // SAFETY: at < n.
-        unsafe { *(*FREED_RING.get()).add(at) = slot as u32 };
+        unsafe { *(*FREED_RING.get()).get().add(at) = slot as u32 };
         FREED_LEN.fetch_add(1, Ordering::Relaxed);
         GuardRelease::Live(b, damaged, after)
     } else {
         GuardRelease::Unknown
     };
-    LOCK.unlock();
+    drop(held);
     r
 }
 
@@ -753,7 +748,7 @@ pub fn rearm(page: usize) {
     if base == 0 || !(contains(page) || page == base - PAGE) {
         return;
     }
-    LOCK.lock();
+    let _held = LOCK.lock();
     if page < base {
         close_keeping(page); // the pool's leading guard
     } else {
@@ -766,7 +761,6 @@ pub fn rearm(page: usize) {
             m.opened = false;
         }
     }
-    LOCK.unlock();
 }
 
 /// Opens `page` for the access that faulted on it, when it is a page of
@@ -836,14 +830,8 @@ pub fn range() -> Option<(usize, usize)> {
     (base != 0).then(|| (base, base + SLOTS_N.load(Ordering::Relaxed) * SLOT_BYTES))
 }
 
-pub fn lock() {
+pub fn lock() -> SpinGuard<'static> {
     LOCK.lock()
-}
-pub fn unlock() {
-    LOCK.unlock()
-}
-pub fn reset_in_child() {
-    LOCK.reset()
 }
 
 /// The first and last damaged byte of a canary zone.

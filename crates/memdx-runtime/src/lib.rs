@@ -23,7 +23,9 @@
 //! `sigaction`, `signal`, `daemon`, `pthread_create` and the checked memory and string
 //! routines (`strmem`) are exported (`exports.map`).
 
-#![allow(clippy::missing_safety_doc)]
+// Every unsafe block says why it is sound, every unsafe fn what its
+// caller must guarantee.
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 // Under `cargo test` the hooks are not exported (so the test binary keeps
 // glibc's allocator), which leaves most of the crate unused.
 #![cfg_attr(test, allow(dead_code))]
@@ -60,10 +62,14 @@ struct LibcAlloc;
 
 // SAFETY: forwards to glibc's allocator with its alignment guarantees.
 unsafe impl core::alloc::GlobalAlloc for LibcAlloc {
+    /// # Safety
+    /// As [`core::alloc::GlobalAlloc::alloc`].
     unsafe fn alloc(&self, l: core::alloc::Layout) -> *mut u8 {
         // SAFETY: glibc memalign accepts any power-of-two alignment.
         unsafe { sys::__libc_memalign(l.align().max(16), l.size()).cast() }
     }
+    /// # Safety
+    /// As [`core::alloc::GlobalAlloc::dealloc`].
     unsafe fn dealloc(&self, p: *mut u8, _l: core::alloc::Layout) {
         // SAFETY: p came from alloc above.
         unsafe { sys::__libc_free(p.cast()) }
@@ -317,8 +323,8 @@ const CHAIN_TRAP: usize = 2;
 /// one (then the kernel has the runtime's handler in its place).
 static CHAINED: [core::sync::atomic::AtomicBool; 3] =
     [const { core::sync::atomic::AtomicBool::new(false) }; 3];
-// SAFETY (of the zeroed value): all-zero is a valid sigaction.
 static PROGRAM_ACT: sys::Racy<[libc::sigaction; 3]> =
+    // SAFETY: all-zero is a valid sigaction.
     sys::Racy::new(unsafe { core::mem::zeroed() });
 
 fn chain_index(sig: i32) -> Option<usize> {
@@ -898,40 +904,68 @@ unsafe fn chained_sigaction(
     }
 }
 
-/// Lock order, everywhere: bursts (`out::burst`), table shards, stack interner, output, arenas,
-/// private-memory registry (the end-of-process report takes them in this
-/// order too).
+/// Every lock of the runtime, held by the forking thread from
+/// `fork_prepare` to `fork_parent`/`fork_child`, taken in the lock order
+/// (documented once, at [`sys::SpinLock`]). Fields drop in declaration
+/// order: the last taken is released first.
+struct ForkLocks {
+    _private: sys::SpinGuard<'static>,
+    _arenas: sys::SpinGuard<'static>,
+    _out: sys::SpinGuard<'static>,
+    _stacks: sys::SpinGuard<'static>,
+    _held: sys::SpinGuard<'static>,
+    _guard: sys::SpinGuard<'static>,
+    _table: table::TableLocks,
+    _bursts: sys::SpinGuard<'static>,
+}
+
+/// Only touched by the thread holding every lock in it (a second forking
+/// thread waits in `fork_prepare` for the first lock).
+static FORK_LOCKS: sys::Racy<Option<ForkLocks>> = sys::Racy::new(None);
+
 extern "C" fn fork_prepare() {
-    out::lock_bursts();
-    table::lock_all();
-    guard::lock();
-    held::lock();
-    stacks::lock();
-    out::lock();
-    hooks::ARENAS_LOCK.lock();
-    sys::private_lock();
+    let bursts = out::lock_bursts();
+    let table = table::lock_all();
+    let guard = guard::lock();
+    let held = held::lock();
+    let stacks = stacks::lock();
+    let out = out::lock();
+    let arenas = hooks::ARENAS_LOCK.lock();
+    let private = sys::private_lock();
+    // SAFETY: this thread holds every lock (see FORK_LOCKS).
+    unsafe {
+        *FORK_LOCKS.get() = Some(ForkLocks {
+            _private: private,
+            _arenas: arenas,
+            _out: out,
+            _stacks: stacks,
+            _held: held,
+            _guard: guard,
+            _table: table,
+            _bursts: bursts,
+        })
+    };
 }
 
 extern "C" fn fork_parent() {
-    sys::private_unlock();
-    hooks::ARENAS_LOCK.unlock();
-    out::unlock();
-    stacks::unlock();
-    held::unlock();
-    guard::unlock();
-    table::unlock_all();
-    out::unlock_bursts();
+    // SAFETY: this thread holds every lock (fork_prepare).
+    drop(unsafe { (*FORK_LOCKS.get()).take() });
 }
 
 extern "C" fn fork_child() {
-    sys::private_reset();
-    hooks::ARENAS_LOCK.reset();
-    table::reset_in_child();
-    guard::reset_in_child();
-    held::reset_in_child();
-    step::reset_in_child();
-    stacks::reset_lock_in_child();
-    out::reset_in_child();
+    // SAFETY: the child's only thread is the one that forked, which holds
+    // every lock (fork_prepare): dropping the guards releases them.
+    drop(unsafe { (*FORK_LOCKS.get()).take() });
+    // SAFETY: a fork child before anything else runs in it; these locks
+    // (not taken by fork_prepare) may have been held by threads that did
+    // not survive the fork.
+    unsafe {
+        sys::private_force_unlock();
+        table::reset_in_child();
+        step::reset_in_child();
+        stacks::reset_lock_in_child();
+        out::reset_in_child();
+    }
     let entered = hooks::enter_runtime();
     // SAFETY: getpid has no preconditions.
     report::OWNER_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);

@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsiz
 use memdx_events::{Encoder, Header, ACK_EXIT, FLAG_CONTINUATION, FLAG_FORK_CHILD, VERSION};
 
 use crate::stacks;
-use crate::sys::{self, Racy, SpinLock};
+use crate::sys::{self, Racy, SpinGuard, SpinLock};
 
 /// The socket path (NUL-terminated), copied from the environment at start.
 static SOCK_PATH: Racy<[u8; 108]> = Racy::new([0; 108]);
@@ -59,6 +59,7 @@ pub fn configure(path: &[u8]) {
     dst[n] = 0;
     // SAFETY: readlink into our static buffer.
     let exe = unsafe { &mut *EXE.get() };
+    // SAFETY: readlink into our static buffer, at most its length.
     let len = unsafe {
         libc::readlink(
             c"/proc/self/exe".as_ptr(),
@@ -94,13 +95,12 @@ pub fn burst<R>(f: impl FnOnce() -> R) -> R {
     if BURST_OWNER.load(Ordering::Acquire) == me {
         return f();
     }
-    BURST.lock();
+    let _held = BURST.lock();
     BURST_OWNER.store(me, Ordering::Release);
     open();
     let r = f();
     close();
     BURST_OWNER.store(0, Ordering::Release);
-    BURST.unlock();
     r
 }
 
@@ -180,6 +180,7 @@ fn open() {
         pointer_size: 8,
         // SAFETY: getpid/getppid have no preconditions.
         pid: unsafe { libc::getpid() } as u32,
+        // SAFETY: as above.
         ppid: unsafe { libc::getppid() } as u32,
         flags,
     };
@@ -247,27 +248,27 @@ fn close() {
 
 /// Forgets the parent's connection state in a fork child (locks included;
 /// no burst runs in the parent while it forks, see [`lock_bursts`]).
-pub fn reset_in_child() {
-    LOCK.reset();
-    BURST.reset();
+///
+/// # Safety
+/// Only in a fork child: the locks' holders did not survive the fork.
+pub unsafe fn reset_in_child() {
+    // SAFETY: as this function's.
+    unsafe {
+        LOCK.force_unlock();
+        BURST.force_unlock();
+    }
     BURST_OWNER.store(0, Ordering::Release);
     FD.store(-1, Ordering::Release);
 }
 
-pub fn lock() {
+pub fn lock() -> SpinGuard<'static> {
     LOCK.lock()
-}
-pub fn unlock() {
-    LOCK.unlock()
 }
 
 /// Waits for a running burst to end and keeps new ones out (fork: no child
 /// inherits a burst's descriptor or its lock). First in the lock order.
-pub fn lock_bursts() {
+pub fn lock_bursts() -> SpinGuard<'static> {
     BURST.lock()
-}
-pub fn unlock_bursts() {
-    BURST.unlock()
 }
 
 /// The burst's descriptor, if it still is our socket.
@@ -325,9 +326,8 @@ pub fn emit(f: impl FnOnce(&mut Encoder<'_>)) {
     let mut enc = Encoder::new(&mut buf);
     f(&mut enc);
     if let Some(bytes) = enc.finish() {
-        LOCK.lock();
+        let _held = LOCK.lock();
         send(bytes);
-        LOCK.unlock();
     }
 }
 
@@ -336,9 +336,8 @@ pub fn emit_raw(bytes: &[u8]) {
     if BURST_OWNER.load(Ordering::Acquire) != crate::tls::thread_pointer() {
         return burst(|| emit_raw(bytes));
     }
-    LOCK.lock();
+    let _held = LOCK.lock();
     send(bytes);
-    LOCK.unlock();
 }
 
 /// Waits until the analyzer has rendered what was sent (one byte back), so
@@ -423,6 +422,10 @@ pub fn ensure_modules() {
     }
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn adds_cb(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
@@ -433,6 +436,10 @@ unsafe extern "C" fn adds_cb(
     1
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn module_cb(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
@@ -480,6 +487,10 @@ pub fn self_range(probe: usize) -> (usize, usize) {
     (r[1], r[2])
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn self_cb(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,

@@ -362,7 +362,7 @@ static MEM_FD: AtomicI32 = AtomicI32::new(-1);
 
 /// Block `q`'s header (see [`table::read_block`]), also from a page the
 /// program protected; `None` when it cannot be read at all (unmapped).
-fn read_header(q: usize) -> Option<(table::Block, u32, bool, usize)> {
+fn read_header(q: usize) -> Option<table::Header> {
     if header_readable(q) {
         // SAFETY: a block start with a readable header.
         return Some(unsafe { table::read_block(q) });
@@ -402,7 +402,7 @@ fn bytes_readable(at: usize, len: usize) -> bool {
 fn count_blocks() -> (usize, usize) {
     let mut n = 0usize;
     table::for_each_live(&mut |q| {
-        if read_header(q).is_some_and(|(b, ..)| b.kind & table::INTERNAL == 0) {
+        if read_header(q).is_some_and(|h| h.block.kind & table::INTERNAL == 0) {
             n += 1;
         }
     });
@@ -449,7 +449,7 @@ impl ScanArrays {
 /// disagrees with the leak summary). Under Valgrind they are gone by then.
 fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     let t0 = now_nanos();
-    table::lock_all();
+    let tables = table::lock_all();
     REPORTING_TID.store(sys::gettid(), Ordering::Release);
     // A first count sizes the scan's memory, with room for what the other
     // threads allocate before they are stopped.
@@ -459,13 +459,14 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     } else {
         None
     };
-    crate::guard::lock();
-    stacks::lock();
-    out::lock();
-    hooks::ARENAS_LOCK.lock();
+    // In the lock order (see `sys::SpinLock`); released in reverse below.
+    let guard_pool = crate::guard::lock();
+    let interner = stacks::lock();
+    let output = out::lock();
+    let arenas = hooks::ARENAS_LOCK.lock();
     // No stopped thread may hold the private-memory registry: the scan
     // maps memory (a bigger array, the maps text) after stopping them.
-    sys::hold_private();
+    let private = sys::hold_private();
     let others = suspend_others();
 
     let damage = collect_damage();
@@ -489,7 +490,7 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     // differences are not it).
     let mut unread_blocks = 0u64;
     table::for_each_live(&mut |q| {
-        let Some((b, ..)) = read_header(q) else {
+        let Some(table::Header { block: b, .. }) = read_header(q) else {
             unread_blocks += 1;
             return;
         };
@@ -506,13 +507,13 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
         Some(a) if n2 > 0 => Some(scan_heap(a, my_sp, others)),
         _ => None,
     };
-    sys::release_private();
-    hooks::ARENAS_LOCK.unlock();
-    out::unlock();
-    stacks::unlock();
-    crate::guard::unlock();
+    drop(private);
+    drop(arenas);
+    drop(output);
+    drop(interner);
+    drop(guard_pool);
     REPORTING_TID.store(0, Ordering::Release);
-    table::unlock_all();
+    drop(tables);
     close_mem();
 
     emit_damage(&damage);
@@ -555,7 +556,10 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> Scanned {
     } = a;
 
     table::for_each_live(&mut |q| {
-        let Some((b, _, _, offset)) = read_header(q) else {
+        let Some(table::Header {
+            block: b, offset, ..
+        }) = read_header(q)
+        else {
             return;
         };
         if b.kind & table::INTERNAL != 0 {
@@ -590,7 +594,7 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> Scanned {
                 return;
             }
             // SAFETY: quarantined blocks keep their headers.
-            let (b, ..) = unsafe { table::read_block(q) };
+            let b = unsafe { table::read_block(q) }.block;
             // SAFETY: as above.
             let raw = unsafe { table::raw_of(q) };
             if is_mmapped_chunk(raw) {
@@ -704,14 +708,16 @@ fn collect_damage() -> [Option<Corruption>; 8] {
             return;
         }
         // SAFETY: a set bit means a complete header and a canary.
-        let (b, ..) = unsafe { table::read_block(q) };
+        let b = unsafe { table::read_block(q) }.block;
         if b.kind & table::INTERNAL != 0 || !bytes_readable(q + b.size, rz) {
             return;
         }
         // SAFETY: as above. A write before a block never freed changed
         // its check word (found here, as a freed block's is on its free).
         if let Some((first, last)) =
-            unsafe { table::header_damage(q) }.filter(|_| !table::underflow_reported(q, false))
+            // SAFETY: as above.
+            unsafe { table::header_damage(q) }
+                .filter(|_| !table::underflow_reported(q, false))
         {
             note(Corruption {
                 kind: CorruptionKind::BeforeStart,
@@ -771,7 +777,7 @@ fn collect_damage() -> [Option<Corruption>; 8] {
                 return;
             }
             // SAFETY: as below.
-            let (b, ..) = unsafe { table::read_block(q) };
+            let b = unsafe { table::read_block(q) }.block;
             if !bytes_readable(q, b.size + rz) {
                 return;
             }

@@ -4,7 +4,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
-use crate::sys::{self, Racy, SpinLock};
+use crate::sys::{self, PrivatePtr, Racy, SpinGuard, SpinLock};
 
 /// Frames captured at most (before the `--num-callers` cut).
 pub const CAPTURE: usize = 64;
@@ -35,27 +35,24 @@ const ID_CHUNKS: usize = 1024;
 
 struct Interner {
     /// Chained hash buckets: the newest record of each chain.
-    buckets: *mut *mut StackRec,
+    buckets: PrivatePtr<*mut StackRec>,
     /// id -> record, in chunks of ID_CHUNK.
-    by_id: [*mut *mut StackRec; ID_CHUNKS],
-    arena: *mut u8,
+    by_id: [PrivatePtr<*mut StackRec>; ID_CHUNKS],
+    arena: PrivatePtr<u8>,
     arena_left: usize,
 }
 
 static LOCK: SpinLock = SpinLock::new();
 static INTERNER: Racy<Interner> = Racy::new(Interner {
-    buckets: core::ptr::null_mut(),
-    by_id: [core::ptr::null_mut(); ID_CHUNKS],
-    arena: core::ptr::null_mut(),
+    buckets: PrivatePtr::null(),
+    by_id: [PrivatePtr::null(); ID_CHUNKS],
+    arena: PrivatePtr::null(),
     arena_left: 0,
 });
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
-pub fn lock() {
+pub fn lock() -> SpinGuard<'static> {
     LOCK.lock()
-}
-pub fn unlock() {
-    LOCK.unlock()
 }
 
 extern "C" {
@@ -476,16 +473,18 @@ impl Key<'_> {
 
 fn intern_key(key: &Key<'_>) -> u32 {
     let h = key.hash();
-    LOCK.lock();
+    let _held = LOCK.lock();
     // SAFETY: INTERNER is only accessed under LOCK.
-    let id = unsafe { intern_locked(&mut *INTERNER.get(), h, key) };
-    LOCK.unlock();
-    id
+    unsafe { intern_locked(&mut *INTERNER.get(), h, key) }
 }
 
+/// Finds or adds the record of `key`; its id (0 when out of memory).
+///
+/// # Safety
+/// `t` is the [`INTERNER`], and the caller holds `LOCK`.
 unsafe fn intern_locked(t: &mut Interner, h: u64, key: &Key<'_>) -> u32 {
     if t.buckets.is_null() {
-        t.buckets = sys::map_private(BUCKETS * 8).cast();
+        t.buckets = PrivatePtr::new(sys::map_private(BUCKETS * 8).cast());
         if t.buckets.is_null() {
             return 0;
         }
@@ -494,7 +493,7 @@ unsafe fn intern_locked(t: &mut Interner, h: u64, key: &Key<'_>) -> u32 {
     let b = (h as usize) & (BUCKETS - 1);
     // SAFETY: b < BUCKETS; records are valid for the process lifetime.
     unsafe {
-        let mut r = *t.buckets.add(b);
+        let mut r = *t.buckets.get().add(b);
         while !r.is_null() {
             let rec = &*r;
             if rec.hash == h
@@ -513,25 +512,25 @@ unsafe fn intern_locked(t: &mut Interner, h: u64, key: &Key<'_>) -> u32 {
         return 0;
     }
     if t.by_id[chunk].is_null() {
-        t.by_id[chunk] = sys::map_private(ID_CHUNK * 16).cast();
+        t.by_id[chunk] = PrivatePtr::new(sys::map_private(ID_CHUNK * 16).cast());
         if t.by_id[chunk].is_null() {
             return 0;
         }
     }
     let size = core::mem::size_of::<StackRec>();
     if t.arena_left < size {
-        t.arena = sys::map_private(ARENA_CHUNK);
+        t.arena = PrivatePtr::new(sys::map_private(ARENA_CHUNK));
         if t.arena.is_null() {
             return 0;
         }
         t.arena_left = ARENA_CHUNK;
     }
-    let rec = t.arena.cast::<StackRec>();
+    let rec = t.arena.get().cast::<StackRec>();
     // SAFETY: the arena has room for one record; records are 8-aligned
     // and the arena is zeroed (fresh private pages), so the fields are
     // written in place.
     unsafe {
-        t.arena = t.arena.add(size);
+        t.arena = PrivatePtr::new(t.arena.get().add(size));
         t.arena_left -= size;
         let r = &mut *rec;
         r.hash = h;
@@ -541,10 +540,10 @@ unsafe fn intern_locked(t: &mut Interner, h: u64, key: &Key<'_>) -> u32 {
             r.frames[k] = key.frame(k);
         }
         // by_id chunk holds pairs (record, next-in-chain).
-        let slot = t.by_id[chunk].add((id as usize % ID_CHUNK) * 2);
+        let slot = t.by_id[chunk].get().add((id as usize % ID_CHUNK) * 2);
         *slot = rec;
-        *slot.add(1) = *t.buckets.add(b);
-        *t.buckets.add(b) = rec;
+        *slot.add(1) = *t.buckets.get().add(b);
+        *t.buckets.get().add(b) = rec;
     }
     NEXT_ID.store(id + 1, Ordering::Relaxed);
     id
@@ -555,7 +554,7 @@ fn next_of(t: &Interner, id: u32) -> *mut StackRec {
     match t.by_id.get(chunk) {
         Some(c) if !c.is_null() => {
             // SAFETY: the chunk holds ID_CHUNK pairs.
-            unsafe { *c.add((id as usize % ID_CHUNK) * 2 + 1) }
+            unsafe { *c.get().add((id as usize % ID_CHUNK) * 2 + 1) }
         }
         _ => core::ptr::null_mut(),
     }
@@ -566,18 +565,17 @@ pub fn get(id: u32) -> Option<&'static StackRec> {
     if id == 0 {
         return None;
     }
-    LOCK.lock();
+    let _held = LOCK.lock();
     // SAFETY: under LOCK.
     let t = unsafe { &*INTERNER.get() };
     let chunk = id as usize / ID_CHUNK;
     let r = match t.by_id.get(chunk) {
         Some(c) if !c.is_null() => {
             // SAFETY: the chunk holds ID_CHUNK pairs; records are never freed.
-            unsafe { (*c.add((id as usize % ID_CHUNK) * 2)).as_ref() }
+            unsafe { (*c.get().add((id as usize % ID_CHUNK) * 2)).as_ref() }
         }
         _ => None,
     };
-    LOCK.unlock();
     r
 }
 
@@ -596,7 +594,13 @@ pub fn reset_emitted() {
     }
 }
 
-pub fn reset_lock_in_child() {
-    LOCK.reset();
+/// Frees the interner's and the unwinder's locks in a fork child.
+///
+/// # Safety
+/// Only in a fork child, before anything else uses the stacks: the
+/// locks' holders did not survive the fork.
+pub unsafe fn reset_lock_in_child() {
+    // SAFETY: as this function's.
+    unsafe { LOCK.force_unlock() };
     crate::unwind::reset_lock_in_child();
 }

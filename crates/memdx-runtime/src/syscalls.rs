@@ -120,7 +120,9 @@ fn freed_at(p: usize) -> Option<Bad> {
     }
     // SAFETY: readable, checked above; a header only if the block is
     // found in a quarantine below.
-    let (b, _, freed, _) = unsafe { table::read_block(p) };
+    let table::Header {
+        block: b, freed, ..
+    } = unsafe { table::read_block(p) };
     if !freed || b.size > table::MAX_SIZE_SEEN.load(Ordering::Relaxed) {
         return None;
     }

@@ -162,16 +162,18 @@ pub unsafe fn fill(q: usize, size: usize, stack: u32) {
         unsafe { p.add(i).write_unaligned(w) };
     }
     let (mut at, mut rest, mut w) = (q + words * 8, n % 8, w);
-    // SAFETY (the three stores): inside the block, `rest` bytes from `at`.
     if rest >= 4 {
+        // SAFETY: inside the block, `rest` >= 4 bytes from `at`.
         unsafe { (at as *mut u32).write_unaligned(w as u32) };
         (at, rest, w) = (at + 4, rest - 4, w >> 32);
     }
     if rest >= 2 {
+        // SAFETY: inside the block, `rest` >= 2 bytes from `at`.
         unsafe { (at as *mut u16).write_unaligned(w as u16) };
         (at, rest, w) = (at + 2, rest - 2, w >> 16);
     }
     if rest == 1 {
+        // SAFETY: inside the block, `rest` >= 1 byte from `at`.
         unsafe { (at as *mut u8).write(w as u8) };
     }
 }

@@ -281,6 +281,10 @@ fn clear_cache() {
     }
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn generation_cb(
     info: *mut libc::dl_phdr_info,
     size: libc::size_t,
@@ -299,6 +303,10 @@ unsafe extern "C" fn generation_cb(
     1
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn module_cb(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
@@ -575,6 +583,7 @@ mod tests {
     extern "C" fn gcc_cb(ctx: *mut libc::c_void, arg: *mut libc::c_void) -> libc::c_int {
         // SAFETY: as in stacks.rs.
         let g = unsafe { &mut *arg.cast::<Gcc>() };
+        // SAFETY: the unwinder passes a live context.
         let (ip, cfa) = unsafe { (_Unwind_GetIP(ctx), _Unwind_GetCFA(ctx)) };
         if ip == 0 || g.n >= 64 {
             return 5;
