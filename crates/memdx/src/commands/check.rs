@@ -11,6 +11,7 @@
 //! are reported by the worker left behind, into `%p` files (`session.rs`).
 
 mod access;
+mod effects;
 pub(crate) mod front;
 pub(crate) mod interpose;
 mod limits;
@@ -108,5 +109,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     }
     opts.suppressions = std::sync::Arc::new(supps);
     let runtime = runtime_lib::path()?;
+    if opts.uninit_effects {
+        return effects::run(&opts, &runtime);
+    }
     session::run(&opts, &runtime)
 }
