@@ -5,6 +5,9 @@
 //! reads uninitialised memory without depending on it, and recognise a
 //! nondeterministic program without blaming a site.
 
+// Test code: a failed step should stop the test loudly.
+#![allow(clippy::unwrap_used)]
+
 mod check_util;
 
 use check_util::*;
