@@ -33,6 +33,7 @@
 mod access;
 mod attach;
 mod catch;
+mod effects;
 mod guard;
 mod held;
 mod hooks;
@@ -255,6 +256,8 @@ extern "C" fn init() {
             c"MEMDX_TRACE_CHILDREN",
             c"MEMDX_DEBUG_ROOTS",
             c"MEMDX_UNDEF_VALUE_ERRORS",
+            c"MEMDX_UNINIT_PLAN",
+            c"MEMDX_UNINIT_SITES",
         ] {
             // SAFETY: unsetenv edits environ in place (no allocation).
             unsafe { libc::unsetenv(var.as_ptr()) };

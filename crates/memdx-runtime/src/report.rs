@@ -83,6 +83,7 @@ pub fn final_report(fatal: Option<&Fatal>) {
     if DONE.swap(true, Ordering::AcqRel) {
         return;
     }
+    crate::effects::write_sites();
     let entered = hooks::enter_runtime();
     // Memory the program made unreadable (protected or unmapped heap
     // pages, a file mapping past the end of its file) and a smashed stack
