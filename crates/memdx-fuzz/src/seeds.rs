@@ -309,7 +309,8 @@ fn db_seed() -> Option<Vec<u8>> {
 }
 
 /// `memdx heap` recordings: a whole file written by the writer (mode byte
-/// 0), and the same content as bare payloads for the framed mode.
+/// 0), and the same content as bare payloads for the framed mode (the
+/// events frame's columns separated by 0xFE).
 fn heap_seeds() -> Vec<Vec<u8>> {
     use memdx_heap::{Event, Exit, SymFrame, Writer};
     let events = [
@@ -386,10 +387,25 @@ fn heap_seeds() -> Vec<Vec<u8>> {
     for x in [1, 1, 2, 0x5555_0000_1234, 0x5555_0000_2345] {
         v(&mut stacks, x);
     }
+    // Events, column by column (format.rs `col`): count, release bits,
+    // time deltas, size low bytes and high varints, stacks, release
+    // distances' low bytes and high varints.
+    let columns: [&[u8]; 8] = [
+        &[4],
+        &[0b0100],
+        &[1, 1, 1, 1],
+        &[100, 200, 24],
+        &[0, 0, 0],
+        &[1, 1, 1],
+        &[2],
+        &[0],
+    ];
     let mut evs = vec![4u8];
-    // count; alloc (delta<<1, size, stack); free (delta<<1|1, back)
-    for x in [4, 2, 100, 1, 2, 200, 1, 3, 2, 2, 24, 1] {
-        v(&mut evs, x);
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            evs.push(0xFE);
+        }
+        evs.extend_from_slice(c);
     }
     let mut end = vec![6u8];
     for x in [1, 11, 10_000] {

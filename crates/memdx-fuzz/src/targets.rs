@@ -217,8 +217,9 @@ pub static TARGETS: &[Target] = &[
     // A `memdx heap` recording as `memdx heap report` reads it. The first
     // byte picks how the rest is used: 0, a whole file (header, frame
     // prefixes, checksums); otherwise frames made here around the input's
-    // payloads (each part at 0xFF: a kind byte, then the payload), so the
-    // payload decoders are reached past the checksum.
+    // payloads (each part at 0xFF: a kind byte, then the payload's sections
+    // separated by 0xFE), so the payload decoders are reached past the
+    // checksum and the compression.
     target!("heap_recording", [], |d| {
         let Some((&mode, rest)) = d.split_first() else {
             return;
@@ -279,7 +280,8 @@ pub fn heap_frames(data: &[u8]) -> Vec<u8> {
     };
     for part in data.split(|&b| b == 0xFF).take(64) {
         if let Some((&kind, payload)) = part.split_first() {
-            if w.raw_frame(kind, payload).is_err() {
+            let sections: Vec<&[u8]> = payload.split(|&b| b == 0xFE).take(16).collect();
+            if w.raw_frame(kind, &sections).is_err() {
                 break;
             }
         }
