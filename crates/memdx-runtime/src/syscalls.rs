@@ -154,6 +154,11 @@ pub fn check_from(
     ranges: impl Iterator<Item = (usize, usize)> + Clone,
     inner: usize,
 ) {
+    // The kernel cannot read or write a watched block's closed page (the
+    // call would fail with EFAULT): such blocks stop being watched.
+    for (p, n) in ranges.clone() {
+        guard::unwatch_range(p, n);
+    }
     if !hooks::enter_runtime() {
         return;
     }
