@@ -61,6 +61,7 @@
 //! | 26 | [`Event::HeapClock`] | time u64, nanoseconds u64 (`memdx heap`: a reading of the time-stamp counter and of `CLOCK_MONOTONIC` taken together, at the start of every burst, to convert the records' times) |
 //! | 27 | [`Event::HeapStart`] | sample interval u64 (`memdx heap`: 0 when every allocation is recorded, else the mean number of bytes between samples); the first record of a profiled process |
 //! | 28 | [`Event::HeapEnd`] | empty (`memdx heap`: the process ended normally and this is its last burst) |
+//! | 29 | [`Event::HeapExitStatus`] | status i32 (`memdx heap --pid`: the status the process passed to `exit` or `_exit` while attached; sent in the last burst, before `HeapEnd`) |
 //! | 12 | [`Event::CommandLine`] | the process's arguments, each followed by a NUL byte (as in `/proc/PID/cmdline`); sent by a process that is not a fork child, right after the header |
 //!
 //! ## Acknowledgements
@@ -918,6 +919,12 @@ pub enum Event {
     },
     /// `memdx heap`: the process ended normally; nothing follows.
     HeapEnd,
+    /// `memdx heap --pid`: the process exited with this status while
+    /// attached (before `HeapEnd`).
+    HeapExitStatus {
+        /// What it passed to `exit` or `_exit`.
+        status: i32,
+    },
     /// The command line of a process that was exec'd (not a fork child).
     CommandLine {
         /// The arguments, program first.
@@ -955,6 +962,8 @@ pub mod tag {
     pub const HEAP_START: u8 = 27;
     /// [`super::Event::HeapEnd`]
     pub const HEAP_END: u8 = 28;
+    /// [`super::Event::HeapExitStatus`]
+    pub const HEAP_EXIT_STATUS: u8 = 29;
     /// [`super::Event::Stack`]
     pub const STACK: u8 = 3;
     /// [`super::Event::Module`]
@@ -1097,6 +1106,13 @@ impl<'a> Encoder<'a> {
     pub fn heap_start(&mut self, sample_interval: u64) {
         let at = self.begin(tag::HEAP_START, 8);
         self.u64(sample_interval);
+        self.end(at);
+    }
+
+    /// Appends a `HeapExitStatus` record.
+    pub fn heap_exit_status(&mut self, status: i32) {
+        let at = self.begin(tag::HEAP_EXIT_STATUS, 4);
+        self.u32(status as u32);
         self.end(at);
     }
 
@@ -1449,6 +1465,9 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
             sample_interval: c.u64()?,
         },
         tag::HEAP_END => Event::HeapEnd,
+        tag::HEAP_EXIT_STATUS => Event::HeapExitStatus {
+            status: c.u32()? as i32,
+        },
         tag::STACK => {
             let id = c.u32()?;
             let n = c.u16()? as usize;
@@ -1660,6 +1679,7 @@ mod tests {
         let mut e = Encoder::new(&mut buf);
         e.heap_clock(7, 8);
         e.heap_start(524288);
+        e.heap_exit_status(-3);
         e.heap_end();
         bytes.extend_from_slice(e.finish().unwrap());
         let mut events = Vec::new();
@@ -1687,6 +1707,7 @@ mod tests {
                 Event::HeapStart {
                     sample_interval: 524288
                 },
+                Event::HeapExitStatus { status: -3 },
                 Event::HeapEnd,
             ]
         );

@@ -981,6 +981,7 @@ op_delete!(_ZdaPvSt11align_val_tRKSt9nothrow_t, Dealloc::DeleteArray, (_al: size
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn _exit(status: c_int) -> ! {
     if profile::on() {
+        profile::set_exit_status(status);
         profile::finish();
     } else {
         crate::report::final_report(None);

@@ -46,6 +46,25 @@ static MODULES_SENT_AT: AtomicU32 = AtomicU32::new(u32::MAX);
 /// The main program's path (dl_iterate_phdr names it "").
 static EXE: Racy<[u8; 4096]> = Racy::new([0; 4096]);
 static EXE_LEN: AtomicI32 = AtomicI32::new(0);
+/// Set when the analyzer is gone: its socket refuses connections, or a
+/// write or read hits a broken connection (`memdx heap --pid` killed).
+static LOST: AtomicBool = AtomicBool::new(false);
+
+/// Whether the analyzer went away since the last call (clears the flag).
+pub fn take_lost() -> bool {
+    LOST.swap(false, Ordering::AcqRel)
+}
+
+/// Notes a failed system call on the stream: a gone analyzer.
+fn note_failure() {
+    if matches!(
+        sys::errno(),
+        libc::ECONNREFUSED | libc::ENOENT | libc::EPIPE | libc::ECONNRESET
+    ) {
+        LOST.store(true, Ordering::Release);
+    }
+}
+
 /// Where a burst's descriptor is moved to: out of the low numbers a
 /// program's concurrent `open` would get natively.
 const HIGH_FD: i32 = 700;
@@ -136,6 +155,7 @@ fn open() {
             core::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
         );
         if r != 0 {
+            note_failure();
             close_fd(s);
             return;
         }
@@ -239,6 +259,9 @@ fn close() {
             if n > 0 || (n < 0 && sys::errno() == libc::EINTR) {
                 continue;
             }
+            if n < 0 {
+                note_failure();
+            }
             break;
         }
         FD.store(-1, Ordering::Release);
@@ -309,6 +332,7 @@ fn send(mut bytes: &[u8]) {
             if sys::errno() == libc::EINTR {
                 continue;
             }
+            note_failure();
             return;
         }
         bytes = bytes.get(n as usize..).unwrap_or(&[]);

@@ -60,6 +60,16 @@ static MODE: &AtomicU8 = &HOT.mode;
 static RECORDING: &AtomicBool = &HOT.recording;
 static INTERVAL: &AtomicU64 = &HOT.interval;
 static FINISHED: AtomicBool = AtomicBool::new(false);
+/// The status the process passed to `exit`/`_exit` (`NO_STATUS`: none
+/// yet), sent in the last burst.
+static EXIT_STATUS: AtomicU64 = AtomicU64::new(NO_STATUS);
+const NO_STATUS: u64 = u64::MAX;
+
+/// Remembers the status the process is exiting with (`_exit`, or an
+/// `on_exit` handler), for the last burst.
+pub fn set_exit_status(status: i32) {
+    EXIT_STATUS.store(status as u32 as u64, Ordering::Relaxed);
+}
 /// glibc's malloc_usable_size (ours is exported under the name).
 static REAL_USABLE: AtomicUsize = AtomicUsize::new(0);
 
@@ -158,7 +168,7 @@ fn append<const N: usize>(rec: &[u8; N]) {
 /// Sends every buffer in one burst (`last`: the process's final burst,
 /// ended by `HeapEnd`). False when there is nowhere to send.
 fn flush(last: bool) -> bool {
-    let _flushing = FLUSH.lock();
+    let flushing = FLUSH.lock();
     FLUSH_OWNER.store(tls::thread_pointer(), Ordering::Relaxed);
     let mut taken = [(core::ptr::null_mut::<u8>(), 0usize); SLOTS];
     let slots = lock_slots();
@@ -190,10 +200,21 @@ fn flush(last: bool) -> bool {
             }
         }
         if last {
-            out::emit(|e| e.heap_end());
+            let status = EXIT_STATUS.load(Ordering::Relaxed);
+            out::emit(|e| {
+                if status != NO_STATUS {
+                    e.heap_exit_status(status as u32 as i32);
+                }
+                e.heap_end()
+            });
         }
     });
     FLUSH_OWNER.store(0, Ordering::Relaxed);
+    drop(flushing);
+    if out::take_lost() && crate::attach::loaded_late() {
+        // `memdx heap --pid` died: the slots go back to the C library.
+        crate::attach::connection_lost();
+    }
     true
 }
 
@@ -685,6 +706,7 @@ pub fn attach(sock: &[u8], interval: u64, num_callers: usize) -> Result<(), Atta
     stacks::reset_emitted();
     STACKS_SENT.store(1, Ordering::Relaxed);
     FINISHED.store(false, Ordering::Relaxed);
+    EXIT_STATUS.store(NO_STATUS, Ordering::Relaxed);
     out::configure(sock);
     out::restart();
     start_stream();

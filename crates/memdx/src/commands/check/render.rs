@@ -747,7 +747,8 @@ impl ProcessReport {
             | Event::HeapFree { .. }
             | Event::HeapClock { .. }
             | Event::HeapStart { .. }
-            | Event::HeapEnd => {}
+            | Event::HeapEnd
+            | Event::HeapExitStatus { .. } => {}
         }
     }
 
