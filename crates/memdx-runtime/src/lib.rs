@@ -20,8 +20,9 @@
 //! through `malloc` (the crate's own global allocator goes straight to
 //! glibc, as a safety net), format text, take a lock held across a call into
 //! libc's allocator, or panic. Only the allocator family, `_exit`/`_Exit`,
-//! `sigaction`, `signal`, `daemon`, `pthread_create` and the checked memory and string
-//! routines (`strmem`) are exported (`exports.map`).
+//! `sigaction`, `signal`, `daemon`, `pthread_create`, `dlclose` (the unwinder's
+//! module generation) and the checked memory and string routines (`strmem`)
+//! are exported (`exports.map`).
 
 // Every unsafe block says why it is sound, every unsafe fn what its
 // caller must guarantee.

@@ -343,6 +343,8 @@ fn run_freeres(cxx: *mut libc::c_void) {
     // libstdc++'s equivalent when it is loaded.
     unsafe {
         sys::__libc_freeres();
+        // freeres unloads glibc's own modules (NSS, iconv) without dlclose.
+        crate::unwind::modules_may_have_changed();
         let f = cxx;
         if !f.is_null() {
             let f: extern "C" fn() = core::mem::transmute(f);
