@@ -112,6 +112,11 @@ fn the_one_site_of_ten_whose_word_decides_the_exit_status_is_named() {
     assert!(lines
         .iter()
         .any(|l| l.contains("confirmed by a run changing only this site's fill")));
+    // site7's one block: 16 ints and 7 bytes.
+    assert!(
+        lines.contains(&" Blocks from this site in a run: 1 (71 bytes filled)".into()),
+        "{lines:#?}"
+    );
     assert!(
         lines.contains(&"ERROR SUMMARY: 1 errors from 1 contexts (suppressed: 0 from 0)".into())
     );
@@ -191,6 +196,10 @@ fn output_through_stdio_and_a_named_file_are_traced_to_their_sites() {
     );
     assert!(
         !lines.iter().any(|l| l.contains("make_label")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.contains(&" Blocks from this site in a run: 1 (12 bytes filled)".into()),
         "{lines:#?}"
     );
     // The file is left as the first run wrote it (0x00 fill).
