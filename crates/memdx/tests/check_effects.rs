@@ -241,3 +241,27 @@ fn the_run_cap_stops_the_search_and_says_so() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("--uninit-effects=yes writes a text report only"));
 }
+
+#[test]
+fn an_uninitialised_pointer_that_kills_the_program_is_traced_to_its_block() {
+    let scratch = Scratch::new("effects-pointer");
+    let exe = build_effects("uninit_pointer.c", &scratch);
+    let out = effects(&exe, &[], &[], &scratch.0);
+    let lines = report(&out.stderr);
+    // The first run (0x00: a NULL link) is the one passed on.
+    assert_eq!(out.stdout, b"ok\n");
+    assert_eq!(out.status.code(), Some(0));
+    let found = blamed(&lines);
+    assert_eq!(found.len(), 1, "{lines:#?}");
+    assert!(
+        found[0].0.starts_with(
+            "exit status 0 vs death by signal 11 (Segmentation fault); stdout differs from byte 0"
+        ),
+        "{lines:#?}"
+    );
+    assert_eq!(found[0].1[1], "main", "{lines:#?}");
+    assert!(
+        lines.contains(&" Blocks from this site in a run: 1 (16 bytes filled)".into()),
+        "{lines:#?}"
+    );
+}
