@@ -54,6 +54,7 @@
 //! | 10 | [`Event::ReportEnd`] | leak scan done u8 (0 when the scan was not run) |
 //! | 13 | [`Event::ScanStats`] | blocks scanned u64, root bytes scanned u64, nanoseconds u64 (the leak scan, from stopping the threads to classifying) |
 //! | 23 | [`Event::ScanSkipped`] | root bytes u64, block bytes u64, blocks u64: memory the leak scan could not read and skipped (pages the program protected or unmapped, a file mapping past the end of its file): bytes of roots, bytes of block contents, and blocks left out whole (their header was unreadable); sent after `ScanStats` when anything was skipped |
+//! | 29 | fill site (only in `memdx check --uninit-effects=yes`'s sites files, after the site's `Stack` record; no [`Event`], skipped by [`EventReader`]) | stack id u32, blocks filled u64, bytes filled u64 |
 //! | 20 | [`Event::Corruption`] | see [`Corruption`]: kind u8, block start u64, block size u64, first u64, last u64, stack u32, alloc stack u32, free stack u32 |
 //! | 14 | [`Event::Access`] | see [`Access`]: kind u8, func u8 ([`Routine`], 0 for a fault), addr u64, size u64, stack u32, place u8, tid u32, block start u64, block size u64, alloc stack u32, free stack u32, dst u64, src u64, len u64, signo i32, si_code i32, pc u64, code length u8, code bytes 16 (108 bytes) |
 //! | 24 | [`Event::HeapAlloc`] | ptr u64, size u64, stack u32, time u64 (`memdx heap`: the block glibc returned, the size asked for, and the time-stamp counter just after the allocation) |
@@ -994,6 +995,9 @@ pub mod tag {
     pub const CORRUPTION: u8 = 20;
     /// [`super::Event::Access`]
     pub const ACCESS: u8 = 14;
+    /// A fill site of `memdx check --uninit-effects=yes`'s sites files
+    /// (no [`super::Event`]: readers of the event stream skip it).
+    pub const FILL_SITE: u8 = 29;
 }
 
 /// Bytes of an encoded `HeapAlloc` record (prefix included).
@@ -1131,6 +1135,15 @@ impl<'a> Encoder<'a> {
         for &f in frames {
             self.u64(f);
         }
+        self.end(at);
+    }
+
+    /// Appends a fill-site record ([`tag::FILL_SITE`]).
+    pub fn fill_site(&mut self, id: u32, blocks: u64, bytes: u64) {
+        let at = self.begin(tag::FILL_SITE, 20);
+        self.u32(id);
+        self.u64(blocks);
+        self.u64(bytes);
         self.end(at);
     }
 

@@ -9,11 +9,12 @@
 //! `key & MASK == VALUE`, else with `BASE`. The runs are made with address
 //! randomization off, so a site has the same key in each. At exit the
 //! runtime writes the sites it filled (a memdx-events stream: header,
-//! module map, one `Stack` record per site) to `MEMDX_UNINIT_SITES/sites.PID`,
+//! module map, one `Stack` and one fill-site record per site: its blocks and
+//! bytes filled) to `MEMDX_UNINIT_SITES/sites.PID`,
 //! from which the CLI names them. The marker fill and the system call scan
 //! of [`crate::uninit`] are off in these runs.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use memdx_events::{Encoder, Header, VERSION};
 
@@ -31,9 +32,13 @@ static VALUE: AtomicU64 = AtomicU64::new(0);
 pub const FILL_MAX: usize = 16 << 20;
 
 /// Stack ids below this have their choice cached and are listed at exit.
-const CACHED: usize = 1 << 20;
+const CACHED: usize = 1 << 18;
 /// Per stack id: 0 not seen, 1 base fill, 2 alternative fill.
 static CHOICE: [AtomicU8; CACHED] = [const { AtomicU8::new(0) }; CACHED];
+/// Per stack id: blocks and bytes filled (counts may race: they are
+/// reported, not relied on).
+static BLOCKS: [AtomicU32; CACHED] = [const { AtomicU32::new(0) }; CACHED];
+static BYTES: [AtomicU64; CACHED] = [const { AtomicU64::new(0) }; CACHED];
 
 /// `MEMDX_UNINIT_SITES`, NUL-terminated.
 static DIR: Racy<[u8; 4096]> = Racy::new([0; 4096]);
@@ -112,6 +117,10 @@ fn byte_for(stack: u32) -> u8 {
 /// `q .. q + size` is the program's fresh block.
 pub unsafe fn fill(q: usize, size: usize, stack: u32) {
     let b = byte_for(stack);
+    if let (Some(n), Some(m)) = (BLOCKS.get(stack as usize), BYTES.get(stack as usize)) {
+        n.fetch_add(1, Ordering::Relaxed);
+        m.fetch_add(size.min(FILL_MAX) as u64, Ordering::Relaxed);
+    }
     // SAFETY: inside the block (the runtime's own memset, unchecked).
     unsafe { crate::strmem::raw_memset(q as *mut u8, b, size.min(FILL_MAX)) };
 }
@@ -186,6 +195,11 @@ pub fn write_sites() {
         let mut b = [0u8; 1024];
         let mut e = Encoder::new(&mut b);
         e.stack(id as u32, &rec.frames[..n]);
+        e.fill_site(
+            id as u32,
+            u64::from(BLOCKS[id].load(Ordering::Relaxed)),
+            BYTES[id].load(Ordering::Relaxed),
+        );
         if let Some(bytes) = e.finish() {
             put(fd, bytes);
         }

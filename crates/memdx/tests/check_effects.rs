@@ -112,6 +112,11 @@ fn the_one_site_of_ten_whose_word_decides_the_exit_status_is_named() {
     assert!(lines
         .iter()
         .any(|l| l.contains("confirmed by a run changing only this site's fill")));
+    // site7's one block: 16 ints and 7 bytes.
+    assert!(
+        lines.contains(&" Blocks from this site in a run: 1 (71 bytes filled)".into()),
+        "{lines:#?}"
+    );
     assert!(
         lines.contains(&"ERROR SUMMARY: 1 errors from 1 contexts (suppressed: 0 from 0)".into())
     );
@@ -193,6 +198,10 @@ fn output_through_stdio_and_a_named_file_are_traced_to_their_sites() {
         !lines.iter().any(|l| l.contains("make_label")),
         "{lines:#?}"
     );
+    assert!(
+        lines.contains(&" Blocks from this site in a run: 1 (12 bytes filled)".into()),
+        "{lines:#?}"
+    );
     // The file is left as the first run wrote it (0x00 fill).
     let written = std::fs::read(scratch.0.join("out.bin")).unwrap();
     assert_eq!(&written[..4], b"abc\0");
@@ -231,4 +240,28 @@ fn the_run_cap_stops_the_search_and_says_so() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("--uninit-effects=yes writes a text report only"));
+}
+
+#[test]
+fn an_uninitialised_pointer_that_kills_the_program_is_traced_to_its_block() {
+    let scratch = Scratch::new("effects-pointer");
+    let exe = build_effects("uninit_pointer.c", &scratch);
+    let out = effects(&exe, &[], &[], &scratch.0);
+    let lines = report(&out.stderr);
+    // The first run (0x00: a NULL link) is the one passed on.
+    assert_eq!(out.stdout, b"ok\n");
+    assert_eq!(out.status.code(), Some(0));
+    let found = blamed(&lines);
+    assert_eq!(found.len(), 1, "{lines:#?}");
+    assert!(
+        found[0].0.starts_with(
+            "exit status 0 vs death by signal 11 (Segmentation fault); stdout differs from byte 0"
+        ),
+        "{lines:#?}"
+    );
+    assert_eq!(found[0].1[1], "main", "{lines:#?}");
+    assert!(
+        lines.contains(&" Blocks from this site in a run: 1 (16 bytes filled)".into()),
+        "{lines:#?}"
+    );
 }
