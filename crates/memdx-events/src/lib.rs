@@ -54,7 +54,7 @@
 //! | 10 | [`Event::ReportEnd`] | leak scan done u8 (0 when the scan was not run) |
 //! | 13 | [`Event::ScanStats`] | blocks scanned u64, root bytes scanned u64, nanoseconds u64 (the leak scan, from stopping the threads to classifying) |
 //! | 23 | [`Event::ScanSkipped`] | root bytes u64, block bytes u64, blocks u64: memory the leak scan could not read and skipped (pages the program protected or unmapped, a file mapping past the end of its file): bytes of roots, bytes of block contents, and blocks left out whole (their header was unreadable); sent after `ScanStats` when anything was skipped |
-//! | 29 | fill site (only in `memdx check --uninit-effects=yes`'s sites files, after the site's `Stack` record; no [`Event`], skipped by [`EventReader`]) | stack id u32, blocks filled u64, bytes filled u64 |
+//! | 30 | fill site (only in `memdx check --uninit-effects=yes`'s sites files, after the site's `Stack` record; no [`Event`], skipped by [`EventReader`]) | stack id u32, blocks filled u64, bytes filled u64 |
 //! | 20 | [`Event::Corruption`] | see [`Corruption`]: kind u8, block start u64, block size u64, first u64, last u64, stack u32, alloc stack u32, free stack u32 |
 //! | 14 | [`Event::Access`] | see [`Access`]: kind u8, func u8 ([`Routine`], 0 for a fault), addr u64, size u64, stack u32, place u8, tid u32, block start u64, block size u64, alloc stack u32, free stack u32, dst u64, src u64, len u64, signo i32, si_code i32, pc u64, code length u8, code bytes 16 (108 bytes) |
 //! | 24 | [`Event::HeapAlloc`] | ptr u64, size u64, stack u32, time u64 (`memdx heap`: the block glibc returned, the size asked for, and the time-stamp counter just after the allocation) |
@@ -997,7 +997,7 @@ pub mod tag {
     pub const ACCESS: u8 = 14;
     /// A fill site of `memdx check --uninit-effects=yes`'s sites files
     /// (no [`super::Event`]: readers of the event stream skip it).
-    pub const FILL_SITE: u8 = 29;
+    pub const FILL_SITE: u8 = 30;
 }
 
 /// Bytes of an encoded `HeapAlloc` record (prefix included).
@@ -1656,6 +1656,33 @@ pub fn site_key(frames: &[u64]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two branches that each added a record took the same free tag once
+    /// (29) and the merge compiled: every tag in `mod tag` is distinct, and
+    /// each is in the format table of the crate docs.
+    #[test]
+    fn record_tags_are_distinct_and_documented() {
+        let src = include_str!("lib.rs");
+        let start = src.find("pub mod tag {").expect("mod tag");
+        let end = start + src[start..].find("\n}").expect("end of mod tag");
+        let mut seen = std::collections::BTreeMap::new();
+        for line in src[start..end].lines() {
+            let Some(rest) = line.trim().strip_prefix("pub const ") else {
+                continue;
+            };
+            let (name, value) = rest.split_once(": u8 = ").expect("a u8 tag");
+            let value: u8 = value.trim_end_matches(';').parse().expect("a number");
+            if let Some(other) = seen.insert(value, name.to_string()) {
+                panic!("tags {other} and {name} are both {value}");
+            }
+            let row = format!("//! | {value} | ");
+            assert!(
+                src.contains(&row),
+                "tag {name} ({value}) has no row in the format table"
+            );
+        }
+        assert!(seen.len() >= 20, "read {} tags", seen.len());
+    }
 
     #[test]
     fn header_round_trips_and_rejects_bad_magic() {
