@@ -118,7 +118,9 @@ tracer() {
     while ! grep -q ready "$work/$name.out" 2>/dev/null; do sleep 0.01; done
     libc=$(awk '$6 ~ /\/libc\.so/ { print $6; exit }' "/proc/$pid/maps")
     if [ "$name" = bcc ]; then
-        PYTHONUNBUFFERED=1 memleak-bpfcc -p "$pid" 60 >"$work/$name.trace" 2>"$work/$name.err" &
+        # One report 4 s after attaching, then it exits (a background job of
+        # a script ignores SIGINT, and Python keeps it ignored).
+        PYTHONUNBUFFERED=1 memleak-bpfcc -p "$pid" 4 1 >"$work/$name.trace" 2>"$work/$name.err" &
     else
         bpftrace -p "$pid" -e "
             uprobe:$libc:malloc { @req[tid] = arg0; }
@@ -141,7 +143,9 @@ tracer() {
     local at
     at=$(tail -n1 "$work/$name.out" | awk '{ print $1 + 0 }')
     sleep 3.7
-    kill -INT "$tr"; wait "$tr" 2>/dev/null || true
+    kill -INT "$tr" 2>/dev/null || true
+    if [ "$name" = bcc ]; then kill -TERM "$tr" 2>/dev/null || true; fi
+    wait "$tr" 2>/dev/null || true
     kill "$pid"; wait "$pid" || true
     rate "$(awk -v a="$at" 'BEGIN { print a + 1 }')" "$(awk -v a="$at" 'BEGIN { print a + 3.5 }')" \
         "$work/$name.out"
@@ -149,7 +153,7 @@ tracer() {
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 spread() { sort -n | awk '{ v[NR] = $1 } END { printf "%s-%s", v[1], v[NR] }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3g", a / b }'; }
 
 bcc_note=
 bpf_setup
@@ -165,7 +169,7 @@ for _ in $(seq "$reps"); do
         why=bcc_why
         [ $t = bpftrace ] && why=bpftrace_why
         [ -n "${!why}" ] && continue
-        r=$(tracer $t)
+        r=$(tracer $t) || r="failed: the script for $t failed"
         case $r in
             failed:*) printf -v "$why" '%s' "${r#failed: }" ;;
             *) if [ $t = bcc ]; then br+=("$(ratio "$r" "$a")"); else bt+=("$(ratio "$r" "$a")"); fi ;;

@@ -12,7 +12,9 @@
 //! C++ `operator new`/`delete`), each with one atomic compare-and-swap,
 //! the page made writable for the write when RELRO made it read-only.
 //! `memdx_detach` puts back every slot that still holds the hook, then
-//! sends the last burst. The runtime then stays loaded but idle: a thread
+//! sends the last burst; a flush that finds the recorder gone (memdx
+//! killed) does the same itself (`connection_lost`). An `on_exit` handler
+//! keeps the status of an `exit` while attached for the last burst. The runtime then stays loaded but idle: a thread
 //! may still be inside a hook, and unloading it could pull code from under
 //! it.
 //!
