@@ -113,6 +113,9 @@ pub struct CheckOptions {
     pub redzone_size: Option<u64>,
     /// `--guard-pages=N|all|0`: size of the guard-page pool (memdx).
     pub guard_pages: Option<String>,
+    /// `--watch-blocks=yes|no`: watch each call site's first two guarded
+    /// blocks byte by byte (memdx; default no).
+    pub watch_blocks: bool,
     /// `--poison-size=BYTES`: bytes of each freed block filled and checked
     /// while it is quarantined (memdx; default 32).
     pub poison_size: Option<u64>,
@@ -269,6 +272,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         track_origins: false,
         redzone_size: None,
         guard_pages: None,
+        watch_blocks: false,
         poison_size: None,
         xml: false,
         xml_file: None,
@@ -399,6 +403,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
                 }
                 o.guard_pages = Some(v.to_string());
             }
+            "--watch-blocks" => o.watch_blocks = yes_no(name, need(name, value)?)?,
             "--xml" => o.xml = yes_no(name, need(name, value)?)?,
             "--xml-file" => {
                 o.xml_file = Some(need(name, value)?.to_string());
