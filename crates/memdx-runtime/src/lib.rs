@@ -256,6 +256,8 @@ extern "C" fn init() {
             c"MEMDX_REDZONE_SIZE",
             c"MEMDX_POISON_SIZE",
             c"MEMDX_GUARD_PAGES",
+            c"MEMDX_WATCH_BLOCKS",
+            c"MEMDX_WATCH_BUDGET",
             c"MEMDX_LEAK_CHECK",
             c"MEMDX_TRACE_CHILDREN",
             c"MEMDX_DEBUG_ROOTS",

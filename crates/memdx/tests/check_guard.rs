@@ -5,8 +5,9 @@
 //! SUMMARY (repeated accesses counted per context) are Valgrind 3.19's,
 //! and the program's output and exit status are the native ones (an
 //! invalid access is reported and executed, as under Valgrind). Each
-//! program is built at -O2 and at -O0. A header line `options: ...`
-//! gives both tools the same extra options.
+//! program (C or C++) is built at -O2 and at -O0. A header line
+//! `options: ...` gives both tools the same extra options; `memdx-options:
+//! ...` gives memdx alone more (`--watch-blocks=yes` for `watched_*`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -25,7 +26,7 @@ fn guard_page_errors_are_valgrinds() {
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
-        .filter(|n| n.ends_with(".c"))
+        .filter(|n| n.ends_with(".c") || n.ends_with(".cpp"))
         .collect();
     names.sort();
     assert!(names.len() >= 6, "guard corpus missing: {names:?}");
@@ -49,8 +50,18 @@ fn guard_page_errors_are_valgrinds() {
             })
             .flat_map(str::split_whitespace)
             .collect();
+        // `memdx-options:` lines are memdx's alone (no Valgrind option).
+        let memdx_options: Vec<&str> = text
+            .lines()
+            .filter_map(|l| {
+                l.trim_start_matches(['/', '*', ' '])
+                    .strip_prefix("memdx-options:")
+            })
+            .flat_map(str::split_whitespace)
+            .collect();
         let mut ours_opts = vec!["--guard-pages=64", "--leak-check=full"];
         ours_opts.extend(&options);
+        ours_opts.extend(&memdx_options);
         let ours = run_memdx(&exe, &ours_opts);
         let r = parse_report(&String::from_utf8_lossy(&ours.stderr));
         let mut problems = Vec::new();

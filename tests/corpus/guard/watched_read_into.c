@@ -1,6 +1,8 @@
 /* The kernel fills and reads watched blocks: read(2), recv(2), write(2)
    and send(2) on the program's own fresh blocks work as natively (a closed
-   page would make them fail with EFAULT); no error. */
+   page would make them fail with EFAULT); no error.
+   memdx-options: --watch-blocks=yes
+*/
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,9 @@
 /* One struct past the end of an array of 5 (8 bytes each: 40 bytes),
    reading its short member: "Invalid read of size 2 ... 4 bytes after a
    block of size 40 alloc'd".
-   expect-error: Invalid read of size 2 */
+   expect-error: Invalid read of size 2
+   memdx-options: --watch-blocks=yes
+*/
 #include <stdio.h>
 #include <stdlib.h>
 #include "common.h"

@@ -2,7 +2,9 @@
    access faults and is stepped: no error, no deadlock, same result as
    natively); then the main thread reads one int past its end.
    build: -pthread
-   expect-error: Invalid read of size 4 */
+   expect-error: Invalid read of size 4
+   memdx-options: --watch-blocks=yes
+*/
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

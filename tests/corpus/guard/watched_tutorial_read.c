@@ -2,7 +2,9 @@
    10 ints (40 bytes: 8 bytes of slack before the guard page, which only a
    watched block sees). Valgrind: "Invalid read of size 4 ... 0 bytes after
    a block of size 40 alloc'd".
-   expect-error: Invalid read of size 4 */
+   expect-error: Invalid read of size 4
+   memdx-options: --watch-blocks=yes
+*/
 #include <stdio.h>
 #include <stdlib.h>
 #include "common.h"

@@ -6,7 +6,9 @@
    36 alloc'd"), and read back as written (the program behaves as
    natively).
    expect-error: Invalid write of size 4
-   expect-error: Invalid read of size 4 */
+   expect-error: Invalid read of size 4
+   memdx-options: --watch-blocks=yes
+*/
 #include <stdio.h>
 #include <stdlib.h>
 #include "common.h"

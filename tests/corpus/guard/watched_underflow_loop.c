@@ -2,7 +2,9 @@
    first two reads are before the block, which sits at the end of its page
    (the guard page is after it): only the watched block sees them. One
    context, two errors, as under Valgrind.
-   expect-error: Invalid read of size 4 */
+   expect-error: Invalid read of size 4
+   memdx-options: --watch-blocks=yes
+*/
 #include <stdio.h>
 #include <stdlib.h>
 #include "common.h"

@@ -40,7 +40,9 @@ pub struct CheckArgs {
     /// that it does not hold are kept inaccessible until the next allocation, default
     /// 1000000), --partial-loads-ok=yes|no (default yes), --redzone-size=BYTES
     /// (default 16), --guard-pages=N|all|0
-    /// (guard-page pool size, default 4096; 0 turns it off), --poison-size=BYTES (default
+    /// (guard-page pool size, default 4096; 0 turns it off), --watch-blocks=yes|no
+    /// (each call site's first two blocks checked byte by byte, reads too; default
+    /// no: see LIMITATIONS), --poison-size=BYTES (default
     /// 32), --xml=yes with --xml-file=FILE
     /// (%p = pid) or --xml-fd=N, --json=FILE, --suppressions=FILE (repeatable),
     /// --default-suppressions=yes|no, --gen-suppressions=all|yes,

@@ -161,6 +161,12 @@ const CHECK_OPTIONS: &[(&str, Option<char>, Takes, &str)] = &[
         "guard-page pool size (0: off)",
     ),
     (
+        "watch-blocks",
+        None,
+        YES_NO,
+        "check each call site's first two blocks byte by byte (default no)",
+    ),
+    (
         "xml",
         None,
         YES_NO,

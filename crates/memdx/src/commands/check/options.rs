@@ -120,6 +120,9 @@ pub struct CheckOptions {
     pub redzone_size: Option<u64>,
     /// `--guard-pages=N|all|0`: size of the guard-page pool (memdx).
     pub guard_pages: Option<String>,
+    /// `--watch-blocks=yes|no`: watch each call site's first two guarded
+    /// blocks byte by byte (memdx; default no).
+    pub watch_blocks: bool,
     /// `--poison-size=BYTES`: bytes of each freed block filled and checked
     /// while it is quarantined (memdx; default 32).
     pub poison_size: Option<u64>,
@@ -278,6 +281,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         uninit_effects_runs: 32,
         redzone_size: None,
         guard_pages: None,
+        watch_blocks: false,
         poison_size: None,
         xml: false,
         xml_file: None,
@@ -408,6 +412,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
                 }
                 o.guard_pages = Some(v.to_string());
             }
+            "--watch-blocks" => o.watch_blocks = yes_no(name, need(name, value)?)?,
             "--xml" => o.xml = yes_no(name, need(name, value)?)?,
             "--xml-file" => {
                 o.xml_file = Some(need(name, value)?.to_string());

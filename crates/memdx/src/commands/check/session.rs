@@ -688,6 +688,9 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
     if let Some(v) = &opts.guard_pages {
         cmd.env("MEMDX_GUARD_PAGES", v);
     }
+    if opts.watch_blocks {
+        cmd.env("MEMDX_WATCH_BLOCKS", "yes");
+    }
     let blind = super::interpose::check(&opts.program);
     let mut child = cmd.spawn().map_err(|e| {
         // As Valgrind and shells: 127 when there is no such program, 126

@@ -5,7 +5,9 @@
    and a read one past the end of a std::vector<int> of 10.
    expect-error: Invalid read of size 4
    expect-error: Invalid read of size 4
-   expect-error: Invalid read of size 4 */
+   expect-error: Invalid read of size 4
+   memdx-options: --watch-blocks=yes
+*/
 #include <cstdio>
 #include <vector>
 #include "common.h"
