@@ -64,6 +64,7 @@
 //! | 26 | [`Event::HeapClock`] | time u64, nanoseconds u64 (`memdx heap`: a reading of the time-stamp counter and of `CLOCK_MONOTONIC` taken together, at the start of every burst, to convert the records' times) |
 //! | 27 | [`Event::HeapStart`] | sample interval u64 (`memdx heap`: 0 when every allocation is recorded, else the mean number of bytes between samples); the first record of a profiled process |
 //! | 28 | [`Event::HeapEnd`] | empty (`memdx heap`: the process ended normally and this is its last burst) |
+//! | 29 | [`Event::HeapMallinfo`] | held u64, in use u64 (`memdx heap`: glibc's `mallinfo2` at the start of a burst: `arena + hblkhd` bytes the allocator holds from the system, `uordblks + hblkhd` of them in blocks handed out) |
 //! | 12 | [`Event::CommandLine`] | the process's arguments, each followed by a NUL byte (as in `/proc/PID/cmdline`); sent by a process that is not a fork child, right after the header |
 //!
 //! ## Acknowledgements
@@ -906,6 +907,13 @@ pub enum Event {
     },
     /// `memdx heap`: the process ended normally; nothing follows.
     HeapEnd,
+    /// `memdx heap`: glibc's own view of its heap (`mallinfo2`).
+    HeapMallinfo {
+        /// Bytes the allocator holds from the system (`arena + hblkhd`).
+        held: u64,
+        /// Bytes in blocks handed out (`uordblks + hblkhd`).
+        in_use: u64,
+    },
     /// The command line of a process that was exec'd (not a fork child).
     CommandLine {
         /// The arguments, program first.
@@ -952,6 +960,8 @@ pub mod tag {
     pub const HEAP_START: u8 = 27;
     /// [`super::Event::HeapEnd`]
     pub const HEAP_END: u8 = 28;
+    /// [`super::Event::HeapMallinfo`]
+    pub const HEAP_MALLINFO: u8 = 29;
     /// [`super::Event::Free`]
     pub const FREE: u8 = 2;
     /// [`super::Event::Stack`]
@@ -1093,6 +1103,14 @@ impl<'a> Encoder<'a> {
         self.u64(size);
         self.u8(kind as u8);
         self.u32(stack);
+        self.end(at);
+    }
+
+    /// Appends a `HeapMallinfo` record.
+    pub fn heap_mallinfo(&mut self, held: u64, in_use: u64) {
+        let at = self.begin(tag::HEAP_MALLINFO, 16);
+        self.u64(held);
+        self.u64(in_use);
         self.end(at);
     }
 
@@ -1483,6 +1501,10 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
             sample_interval: c.u64()?,
         },
         tag::HEAP_END => Event::HeapEnd,
+        tag::HEAP_MALLINFO => Event::HeapMallinfo {
+            held: c.u64()?,
+            in_use: c.u64()?,
+        },
         tag::FREE => Event::Free {
             ptr: c.u64()?,
             dealloc: Dealloc::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
@@ -1678,6 +1700,7 @@ mod tests {
         let mut buf = [0u8; 64];
         let mut e = Encoder::new(&mut buf);
         e.heap_clock(7, 8);
+        e.heap_mallinfo(9, 10);
         e.heap_start(524288);
         e.heap_end();
         bytes.extend_from_slice(e.finish().unwrap());
@@ -1703,6 +1726,10 @@ mod tests {
                     time: 120
                 },
                 Event::HeapClock { time: 7, nanos: 8 },
+                Event::HeapMallinfo {
+                    held: 9,
+                    in_use: 10
+                },
                 Event::HeapStart {
                     sample_interval: 524288
                 },

@@ -750,7 +750,8 @@ impl ProcessReport {
             | Event::HeapFree { .. }
             | Event::HeapClock { .. }
             | Event::HeapStart { .. }
-            | Event::HeapEnd => {}
+            | Event::HeapEnd
+            | Event::HeapMallinfo { .. } => {}
         }
     }
 
