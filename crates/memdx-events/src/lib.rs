@@ -63,6 +63,7 @@
 //! | 27 | [`Event::HeapStart`] | sample interval u64 (`memdx heap`: 0 when every allocation is recorded, else the mean number of bytes between samples); the first record of a profiled process |
 //! | 28 | [`Event::HeapEnd`] | empty (`memdx heap`: the process ended normally and this is its last burst) |
 //! | 29 | [`Event::HeapExitStatus`] | status i32 (`memdx heap --pid`: the status the process passed to `exit` or `_exit` while attached; sent in the last burst, before `HeapEnd`) |
+//! | 31 | [`Event::HeapMallinfo`] | held u64, in use u64 (`memdx heap`: glibc's `mallinfo2` at the start of a burst: `arena + hblkhd` bytes the allocator holds from the system, `uordblks + hblkhd` of them in blocks handed out) |
 //! | 12 | [`Event::CommandLine`] | the process's arguments, each followed by a NUL byte (as in `/proc/PID/cmdline`); sent by a process that is not a fork child, right after the header |
 //!
 //! ## Acknowledgements
@@ -926,6 +927,13 @@ pub enum Event {
         /// What it passed to `exit` or `_exit`.
         status: i32,
     },
+    /// `memdx heap`: glibc's own view of its heap (`mallinfo2`).
+    HeapMallinfo {
+        /// Bytes the allocator holds from the system (`arena + hblkhd`).
+        held: u64,
+        /// Bytes in blocks handed out (`uordblks + hblkhd`).
+        in_use: u64,
+    },
     /// The command line of a process that was exec'd (not a fork child).
     CommandLine {
         /// The arguments, program first.
@@ -965,6 +973,8 @@ pub mod tag {
     pub const HEAP_END: u8 = 28;
     /// [`super::Event::HeapExitStatus`]
     pub const HEAP_EXIT_STATUS: u8 = 29;
+    /// [`super::Event::HeapMallinfo`]
+    pub const HEAP_MALLINFO: u8 = 31;
     /// [`super::Event::Stack`]
     pub const STACK: u8 = 3;
     /// [`super::Event::Module`]
@@ -1096,6 +1106,14 @@ impl<'a> Encoder<'a> {
         if let Some(dst) = self.buf.get_mut(at..at + 4) {
             dst.copy_from_slice(&len.to_le_bytes());
         }
+    }
+
+    /// Appends a `HeapMallinfo` record.
+    pub fn heap_mallinfo(&mut self, held: u64, in_use: u64) {
+        let at = self.begin(tag::HEAP_MALLINFO, 16);
+        self.u64(held);
+        self.u64(in_use);
+        self.end(at);
     }
 
     /// Appends a `HeapClock` record.
@@ -1481,6 +1499,10 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
         tag::HEAP_EXIT_STATUS => Event::HeapExitStatus {
             status: c.u32()? as i32,
         },
+        tag::HEAP_MALLINFO => Event::HeapMallinfo {
+            held: c.u64()?,
+            in_use: c.u64()?,
+        },
         tag::STACK => {
             let id = c.u32()?;
             let n = c.u16()? as usize;
@@ -1718,6 +1740,7 @@ mod tests {
         let mut buf = [0u8; 64];
         let mut e = Encoder::new(&mut buf);
         e.heap_clock(7, 8);
+        e.heap_mallinfo(9, 10);
         e.heap_start(524288);
         e.heap_exit_status(-3);
         e.heap_end();
@@ -1744,6 +1767,10 @@ mod tests {
                     time: 120
                 },
                 Event::HeapClock { time: 7, nanos: 8 },
+                Event::HeapMallinfo {
+                    held: 9,
+                    in_use: 10
+                },
                 Event::HeapStart {
                     sample_interval: 524288
                 },

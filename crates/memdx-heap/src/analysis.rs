@@ -42,6 +42,10 @@ pub enum Exit {
     /// `_exit` (one that did is recorded as [`Exit::Exited`]: memdx is not
     /// its parent and learns the status from the runtime).
     Ended,
+    /// A process traced by `--trace-children=yes` (a fork child, or a
+    /// program executed) ended with the runtime's last burst; its exit
+    /// status went to its parent, not to memdx.
+    ChildEnded,
 }
 
 /// The weight of a recorded block of `size` bytes when allocations were
@@ -145,6 +149,19 @@ pub struct Summary {
     pub exit_blocks: f64,
     /// Every site.
     pub sites: Vec<Site>,
+    /// Snapshots marked while the program ran, in time order.
+    pub snapshots: Vec<Snapshot>,
+    /// Readings of the program's memory beside the heap, in time order.
+    pub memory: Vec<crate::MemorySample>,
+}
+
+/// A named moment marked while the program ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// Its name.
+    pub name: String,
+    /// Nanoseconds since the start.
+    pub time_ns: u64,
 }
 
 /// A recording being replayed.
@@ -173,6 +190,8 @@ pub struct Analysis {
     /// Events after this time (nanoseconds) are left out.
     until: Option<u64>,
     timeline: Option<TimelineState>,
+    snapshots: Vec<Snapshot>,
+    memory: Vec<crate::MemorySample>,
 }
 
 /// The live bytes of the heap and of chosen sites at the end of each of a
@@ -225,6 +244,11 @@ impl Analysis {
     /// An empty replay.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Bytes live now (after the events replayed so far).
+    pub fn live_bytes(&self) -> f64 {
+        self.total_bytes
     }
 
     /// Leaves out events after `t_ns` nanoseconds from the start: the
@@ -320,6 +344,15 @@ impl Analysis {
                 }
             }
             Record::Attach { heap_bytes } => self.attached_heap_bytes = Some(heap_bytes),
+            Record::Mark { name, time } => self.snapshots.push(Snapshot {
+                name,
+                time_ns: time,
+            }),
+            Record::Memory(m) => {
+                if self.until.is_none_or(|u| m.time <= u) {
+                    self.memory.push(m);
+                }
+            }
             Record::End { exit, end_time } => {
                 if self.until.is_some_and(|u| end_time > u) {
                     return;
@@ -455,6 +488,16 @@ impl Analysis {
             exit_bytes: self.total_bytes,
             exit_blocks: self.total_blocks,
             sites,
+            snapshots: {
+                let mut s = self.snapshots.clone();
+                s.sort_by_key(|m| m.time_ns);
+                s
+            },
+            memory: {
+                let mut m = self.memory.clone();
+                m.sort_by_key(|m| m.time);
+                m
+            },
         }
     }
 }

@@ -60,6 +60,10 @@ pub enum FrameKind {
     End = 6,
     /// The recording starts at an attach to a running process.
     Attach = 7,
+    /// A named moment (a snapshot) marked while the program ran.
+    Mark = 8,
+    /// The program's memory as the kernel and the allocator see it.
+    Memory = 9,
 }
 
 impl FrameKind {
@@ -73,6 +77,8 @@ impl FrameKind {
             5 => Self::Symbols,
             6 => Self::End,
             7 => Self::Attach,
+            8 => Self::Mark,
+            9 => Self::Memory,
             _ => return None,
         })
     }

@@ -34,7 +34,9 @@
 //! | 3 `Stacks` | count v, then per stack: id v, frame count v, return addresses v (innermost first; frame 0 is the allocator entry point) |
 //! | 4 `Events` | eight sections, column by column: (0) the count of events v; (1) one bit per event, least significant bit first, `1` a release; (2) per event the time delta v; (3) per allocation its size's low byte, (4) its size >> 8 v, (5) its stack id v; (6) per release the distance back to the allocation it ends (1: the latest allocation), low byte, (7) that distance >> 8 v |
 //! | 5 `Symbols` | count v, then per stack: id v, frame count v, per frame: function s, file s, line v, object s (empty: unknown); the frames as `memdx check` prints them, inlined frames expanded, cut below `main` |
-//! | 6 `End` | exit kind v (0 exited, 1 killed by a signal, 2 stream cut, 3 memdx detached and the process runs on, 4 the attached process ended, status unknown), status or signal v, program end time v |
+//! | 6 `End` | exit kind v (0 exited, 1 killed by a signal, 2 stream cut, 3 memdx detached and the process runs on, 4 the attached process ended, status unknown, 5 a process traced by `--trace-children=yes` ended, status unknown), status or signal v, program end time v |
+//! | 8 `Mark` | time v (nanoseconds since the start), name s: a snapshot marked while the program ran (`memdx heap snapshot`); events up to that time came before it (it may be written after later events: bursts arrive late) |
+//! | 9 `Memory` | time v (nanoseconds), a bit mask of the figures present v (bit 0 RSS, 1 PSS, 2 allocator-held bytes, 3 allocator bytes in use, 4 bytes live in the recording), each present figure v in that order |
 //! | 7 `Attach` | heap bytes in use at the attach v (glibc's `mallinfo2`: `uordblks + hblkhd`); written after `Meta` by `memdx heap --pid` (allocations before it are not in the recording) |
 //!
 //! Column-wise events compress far better than event by event (a column
@@ -78,14 +80,18 @@ mod analysis;
 pub mod diff;
 pub mod flame;
 mod format;
+mod memory;
 pub mod plot;
 mod reader;
 pub mod render;
 pub mod suspects;
 mod writer;
 
-pub use analysis::{weight, Analysis, Exit, Site, SiteSeries, SiteStats, Summary, Timeline};
+pub use analysis::{
+    weight, Analysis, Exit, Site, SiteSeries, SiteStats, Snapshot, Summary, Timeline,
+};
 pub use format::{Event, FrameKind, SymFrame};
+pub use memory::MemorySample;
 pub use reader::{Reader, Record};
 pub use writer::Writer;
 

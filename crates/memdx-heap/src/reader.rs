@@ -35,6 +35,16 @@ pub enum Record {
         /// glibc's `mallinfo2` `uordblks + hblkhd` at the attach.
         heap_bytes: u64,
     },
+    /// A named moment marked while the program ran (`memdx heap
+    /// snapshot`): events up to `time` came before it.
+    Mark {
+        /// The snapshot's name.
+        name: String,
+        /// Nanoseconds since the start.
+        time: u64,
+    },
+    /// A reading of the program's memory.
+    Memory(crate::MemorySample),
     /// How the program ended and when (nanoseconds since its start).
     End {
         /// Exit status, fatal signal, or a cut stream.
@@ -337,6 +347,11 @@ impl<R: Read> Reader<R> {
                 Record::Symbols(s)
             }
             FrameKind::Attach => Record::Attach { heap_bytes: g.v()? },
+            FrameKind::Mark => Record::Mark {
+                time: g.v()?,
+                name: String::from_utf8(g.s()?.to_vec()).ok()?,
+            },
+            FrameKind::Memory => Record::Memory(crate::MemorySample::decode(&mut g)?),
             FrameKind::End => {
                 let kind = g.v()?;
                 let value = g.v()? as u32 as i32;
@@ -347,6 +362,7 @@ impl<R: Read> Reader<R> {
                     2 => Exit::Cut,
                     3 => Exit::Detached,
                     4 => Exit::Ended,
+                    5 => Exit::ChildEnded,
                     _ => return None,
                 };
                 Record::End { exit, end_time }

@@ -264,6 +264,10 @@ pub fn write_totals(out: &mut dyn Write, s: &Summary) -> io::Result<()> {
         )?,
         Some(Exit::Exited(_)) => {}
         Some(Exit::Detached) => writeln!(out, "memdx detached; the process runs on")?,
+        Some(Exit::ChildEnded) => writeln!(
+            out,
+            "a traced child process; it ended (its exit status went to its parent, not to memdx)"
+        )?,
         Some(Exit::Ended) => writeln!(
             out,
             "the process ended while memdx was attached (its exit status is not known to memdx)"
@@ -350,6 +354,79 @@ pub fn write_text(
     for &v in views {
         write_view(out, s, &groups, v, top)?;
     }
+    write_memory(out, s)?;
+    Ok(())
+}
+
+/// Rows of the memory table at most (evenly spaced readings, the last
+/// one included).
+const MEMORY_ROWS: usize = 12;
+
+/// The snapshots, and the heap beside RSS over time: live heap (the
+/// recording's), what the allocator holds and has handed out (glibc's
+/// `mallinfo2`), RSS and PSS. Nothing when the recording has neither.
+pub fn write_memory(out: &mut dyn Write, s: &Summary) -> io::Result<()> {
+    if !s.snapshots.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "snapshots:")?;
+        for m in &s.snapshots {
+            writeln!(out, "  {} at {}", m.name, secs(m.time_ns))?;
+        }
+    }
+    if s.memory.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "heap beside RSS (bytes; allocator: glibc's mallinfo2, held from the system / handed out):"
+    )?;
+    writeln!(
+        out,
+        "  {:>9} {:>14} {:>14} {:>14} {:>14} {:>14}",
+        "time", "live heap", "alloc held", "alloc in use", "RSS", "PSS"
+    )?;
+    let n = s.memory.len();
+    let rows: Vec<usize> = if n <= MEMORY_ROWS {
+        (0..n).collect()
+    } else {
+        let mut r: Vec<usize> = (0..MEMORY_ROWS)
+            .map(|i| i * (n - 1) / (MEMORY_ROWS - 1))
+            .collect();
+        r.dedup();
+        r
+    };
+    let cell = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| count(v as f64));
+    for i in rows {
+        let m = &s.memory[i];
+        writeln!(
+            out,
+            "  {:>9} {:>14} {:>14} {:>14} {:>14} {:>14}",
+            secs(m.time),
+            cell(m.live_heap),
+            cell(m.allocator_held),
+            cell(m.allocator_in_use),
+            cell(m.rss),
+            cell(m.pss)
+        )?;
+    }
+    // Freed memory the allocator keeps: it holds at least half as much
+    // again as is live at the end, which is at most two thirds of the peak.
+    if let Some(last) = s.memory.last() {
+        if let (Some(live), Some(held)) = (last.live_heap, last.allocator_held) {
+            let (live, held) = (live as f64, held as f64);
+            if held >= 1.5 * live && s.peak_bytes >= 1.5 * live && s.peak_bytes > 0.0 {
+                writeln!(
+                    out,
+                    "  the allocator holds {} bytes for {} live at the end (peak {}): freed memory \
+                     kept by the allocator (fragmentation or caching), not a leak",
+                    count(held),
+                    count(live),
+                    count(s.peak_bytes)
+                )?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -380,6 +457,8 @@ struct JsonReport<'a> {
     views: Vec<JsonView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     leak_suspects: Option<&'a [crate::suspects::Suspect]>,
+    snapshots: &'a [crate::Snapshot],
+    memory: &'a [crate::MemorySample],
 }
 
 /// The report as one JSON object (figures of sampled recordings are
@@ -429,6 +508,8 @@ pub fn write_json_with(
             })
             .collect(),
         leak_suspects: suspects.map(|v| &v[..v.len().min(top)]),
+        snapshots: &s.snapshots,
+        memory: &s.memory,
     };
     serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::from)?;
     writeln!(out)

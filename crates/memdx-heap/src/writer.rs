@@ -249,6 +249,22 @@ impl<W: Write> Writer<W> {
         self.frame(FrameKind::Attach, &p.0)
     }
 
+    /// A `Mark` frame: the snapshot `name` at `time` (nanoseconds since
+    /// the start).
+    pub fn mark(&mut self, name: &str, time: u64) -> Result<(), HeapError> {
+        let mut p = Put::default();
+        p.v(time);
+        p.s(name.as_bytes());
+        self.frame(FrameKind::Mark, &p.0)
+    }
+
+    /// A `Memory` frame.
+    pub fn memory(&mut self, m: &crate::MemorySample) -> Result<(), HeapError> {
+        let mut p = Put::default();
+        m.encode(&mut p);
+        self.frame(FrameKind::Memory, &p.0)
+    }
+
     /// The `End` frame.
     pub fn end(&mut self, exit: crate::Exit, end_time: u64) -> Result<(), HeapError> {
         let mut p = Put::default();
@@ -258,6 +274,7 @@ impl<W: Write> Writer<W> {
             crate::Exit::Cut => (2, 0),
             crate::Exit::Detached => (3, 0),
             crate::Exit::Ended => (4, 0),
+            crate::Exit::ChildEnded => (5, 0),
         };
         p.v(kind);
         p.v(u64::from(value as u32));

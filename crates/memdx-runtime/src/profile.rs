@@ -21,9 +21,13 @@
 //! only for sampled blocks, found in a small set (a counting filter in front of
 //! a locked open-addressing table, so most releases cost one load).
 //!
-//! A fork child stops recording (its recording would need its own stream;
-//! `--trace-children` is not done). Nothing here allocates through the
-//! interposed allocator, formats or panics.
+//! A fork child stops recording, unless `MEMDX_TRACE_CHILDREN=yes`
+//! (`memdx heap --trace-children=yes`): then it drops the parent's
+//! unsent records, forgets which stacks were sent, and starts a stream of
+//! its own (the CLI writes it to a recording of its own); programs it
+//! executes keep the runtime's variables and start their own streams.
+//! Nothing here allocates through the interposed allocator, formats or
+//! panics.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
@@ -70,6 +74,9 @@ const NO_STATUS: u64 = u64::MAX;
 pub fn set_exit_status(status: i32) {
     EXIT_STATUS.store(status as u32 as u64, Ordering::Relaxed);
 }
+
+/// `MEMDX_TRACE_CHILDREN=yes`: fork children record into streams of their own.
+static TRACE_CHILDREN: AtomicBool = AtomicBool::new(false);
 /// glibc's malloc_usable_size (ours is exported under the name).
 static REAL_USABLE: AtomicUsize = AtomicUsize::new(0);
 
@@ -184,8 +191,18 @@ fn flush(last: bool) -> bool {
         }
     }
     drop(slots);
+    // glibc's own view of its heap, for the report's "heap beside RSS".
+    // No thread waits for our locks while holding an arena's: the hooks
+    // record after glibc's allocation returns and before its release.
+    // SAFETY: mallinfo2 has no preconditions (it takes the arenas' locks).
+    let mi = unsafe { libc::mallinfo2() };
+    let held = (mi.arena + mi.hblkhd) as u64;
+    let in_use = (mi.uordblks + mi.hblkhd) as u64;
     out::burst(|| {
-        out::emit(|e| e.heap_clock(now(), monotonic_ns()));
+        out::emit(|e| {
+            e.heap_clock(now(), monotonic_ns());
+            e.heap_mallinfo(held, in_use);
+        });
         out::ensure_modules();
         let upto = stacks::next_id();
         for id in STACKS_SENT.load(Ordering::Relaxed)..upto {
@@ -594,7 +611,9 @@ pub fn init() {
     }
     out::configure(path);
     start_stream();
-    if sys::getenv(c"MEMDX_TRACE_CHILDREN") != Some(b"yes") {
+    if sys::getenv(c"MEMDX_TRACE_CHILDREN") == Some(b"yes") {
+        TRACE_CHILDREN.store(true, Ordering::Relaxed);
+    } else {
         for var in [
             c"LD_PRELOAD",
             c"MEMDX_EVENTS_SOCK",
@@ -777,16 +796,34 @@ extern "C" fn fork_parent() {
 }
 
 extern "C" fn fork_child() {
-    RECORDING.store(false, Ordering::Release);
+    let was_recording = RECORDING.swap(false, Ordering::AcqRel);
     // SAFETY: the child's only thread is the one that forked, which holds
     // every lock the guards stand for.
     drop(unsafe { (*FORK_LOCKS.get()).take() });
+    FLUSH_OWNER.store(0, Ordering::Relaxed);
     // SAFETY: a fork child, before anything else runs in it.
     unsafe {
         stacks::reset_lock_in_child();
         live_samples::reset_lock();
         out::reset_in_child();
     }
+    if !was_recording || !TRACE_CHILDREN.load(Ordering::Relaxed) || FINISHED.load(Ordering::Relaxed)
+    {
+        return;
+    }
+    // A stream of the child's own: the parent's unsent records are the
+    // parent's (it sends them), the parent's blocks are not in the child's
+    // recording (their releases are dropped by the CLI as unknown).
+    for s in &SLOT_TABLE {
+        // SAFETY: the only thread of the child, recording off.
+        unsafe { *s.len.get() = 0 };
+    }
+    live_samples::clear();
+    stacks::reset_emitted();
+    STACKS_SENT.store(1, Ordering::Relaxed);
+    out::restart();
+    start_stream();
+    RECORDING.store(true, Ordering::Release);
 }
 
 /// The process ends (ELF destructor, `_exit`): the last burst.

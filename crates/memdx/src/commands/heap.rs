@@ -13,6 +13,7 @@ mod target;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufReader, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -39,13 +40,32 @@ enum HeapCommand {
     /// Compare two recordings of the same program, or two moments of one recording
     /// (--from/--to): the sites whose memory grew or shrank, largest change first.
     Diff(DiffArgs),
+    /// Mark a named moment (a snapshot) in the recording of a program running under
+    /// `memdx heap`, for `report --at NAME` and `diff FILE --from NAME --to NAME2`.
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Debug, Args)]
+struct SnapshotArgs {
+    /// The pid of the program running under `memdx heap` (or of a process it traced).
+    pid: i32,
+    /// The snapshot's name (default: snapshot-N, N counting the run's snapshots).
+    name: Option<String>,
 }
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// Where to write the recording (default: memdx-heap.PID.mdxh in the current directory).
+    /// Where to write the recording (default: memdx-heap.PID.mdxh in the current directory;
+    /// `%p` in FILE is the program's pid).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Also record fork children and the programs the program executes, each into a
+    /// recording of its own: FILE with `%p` as that process's pid, or FILE.PID (a later
+    /// program executed by the same process adds .2, .3, ...). memdx waits for traced
+    /// processes that outlive the program.
+    #[arg(long = "trace-children", value_name = "yes|no", default_value = "no",
+          value_parser = ["yes", "no"], conflicts_with = "pid")]
+    trace_children: String,
     /// Record a sample of the allocations: one per BYTES allocated on average (Poisson
     /// sampling; `524288`, `512KiB`). Figures become unbiased estimates; blocks of BYTES
     /// or more are always recorded. `--sample 1` records every allocation (as without
@@ -107,6 +127,10 @@ struct ReportArgs {
     /// The figure of the flame graph.
     #[arg(long, value_enum, default_value_t = ViewArg::Peak)]
     of: ViewArg,
+    /// The figures at this moment instead of the end: a snapshot's name, or a time since
+    /// the start (`1.5`, `10s`).
+    #[arg(long, value_name = "NAME|TIME")]
+    at: Option<String>,
     /// Draw the heap over time, the 8 largest sites stacked (SVG or PNG, by the name's
     /// extension).
     #[arg(long, value_name = "OUT.svg|png")]
@@ -183,6 +207,7 @@ pub fn run(args: HeapArgs) -> anyhow::Result<()> {
     match args.command {
         Some(HeapCommand::Report(r)) => report(r),
         Some(HeapCommand::Diff(d)) => diff::run(d),
+        Some(HeapCommand::Snapshot(s)) => snapshot(&s),
         None => profile(args.run),
     }
 }
@@ -223,6 +248,7 @@ fn profile(args: RunArgs) -> anyhow::Result<()> {
         output: args.output,
         sample_interval: sample,
         num_callers: args.num_callers.clamp(1, 64),
+        trace_children: args.trace_children == "yes",
     };
     // A program the runtime cannot interpose would record nothing: said
     // before it runs, as memdx check says it.
@@ -245,7 +271,22 @@ fn profile(args: RunArgs) -> anyhow::Result<()> {
         outcome.bytes
     );
     let _ = render::write_text(&mut err, summary, args.group_by.into(), &views, args.top);
+    for child in &outcome.children {
+        let how = match child.exit {
+            memdx_heap::Exit::Cut => "; cut: it executed another program or was killed",
+            _ => "",
+        };
+        let _ = writeln!(
+            err,
+            "memdx heap: process {} ({}): recording written to {} ({} bytes{how})",
+            child.pid,
+            child.command,
+            child.path.display(),
+            child.bytes
+        );
+    }
     if summary.exit == Some(memdx_heap::Exit::Cut)
+        && !opts.trace_children
         && matches!(
             outcome.ending,
             crate::commands::check::front::Ending::Code(_)
@@ -331,6 +372,86 @@ fn replay(
     Ok((analysis, None))
 }
 
+/// A moment of a recording: a time since the start (`1.5`, `10s`), or the
+/// name of a snapshot in it.
+pub(crate) fn moment(path: &Path, text: &str, who: &str, option: &str) -> anyhow::Result<u64> {
+    if let Ok(d) = memdx_units::parse_duration(text) {
+        return Ok(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    }
+    let (analysis, _) = replay(path, Analysis::new(), who)?;
+    let snapshots = analysis.summary().snapshots;
+    if let Some(s) = snapshots.iter().find(|s| s.name == text) {
+        return Ok(s.time_ns);
+    }
+    let known: Vec<&str> = snapshots.iter().map(|s| s.name.as_str()).collect();
+    Err(Exit::new(
+        1,
+        format!(
+            "memdx heap {who}: {option} {text}: neither a time nor a snapshot of {} ({})",
+            path.display(),
+            if known.is_empty() {
+                "it has none".to_string()
+            } else {
+                format!("snapshots: {}", known.join(", "))
+            }
+        ),
+    )
+    .into())
+}
+
+/// `memdx heap snapshot PID [NAME]`: asks the `memdx heap` recording
+/// process PID (found through its environment) to mark a snapshot.
+fn snapshot(args: &SnapshotArgs) -> anyhow::Result<()> {
+    use std::io::{BufRead, BufReader as Buf};
+    let pid = args.pid;
+    if let Some(name) = &args.name {
+        if name.is_empty() || name.contains('\n') {
+            return Err(Exit::new(1, "memdx heap snapshot: a name is one non-empty line").into());
+        }
+    }
+    let not_ours = || {
+        Exit::new(
+            1,
+            format!("memdx heap snapshot: process {pid} is not running under memdx heap"),
+        )
+    };
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).map_err(|e| {
+        Exit::new(
+            1,
+            format!(
+                "memdx heap snapshot: process {pid}: {}",
+                e.to_string()
+                    .split(" (os error ")
+                    .next()
+                    .unwrap_or_default()
+            ),
+        )
+    })?;
+    let sock = environ
+        .split(|&b| b == 0)
+        .find_map(|v| v.strip_prefix(b"MEMDX_EVENTS_SOCK="))
+        .map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p)))
+        .ok_or_else(not_ours)?;
+    let control = record::control_socket(&sock);
+    let mut conn = std::os::unix::net::UnixStream::connect(&control).map_err(|_| not_ours())?;
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(15)))?;
+    writeln!(conn, "{}", args.name.as_deref().unwrap_or(""))?;
+    let mut line = String::new();
+    Buf::new(&conn).read_line(&mut line)?;
+    let line = line.trim_end();
+    match line.strip_prefix("ok ").and_then(|r| r.rsplit_once(' ')) {
+        Some((name, t)) => {
+            let t: u64 = t.parse().unwrap_or(0);
+            println!(
+                "memdx heap: snapshot {name} marked at {:.3} s of process {pid}'s recording",
+                t as f64 / 1e9
+            );
+            Ok(())
+        }
+        None => Err(Exit::new(1, format!("memdx heap snapshot: {line}")).into()),
+    }
+}
+
 /// Buckets of the timeline leak suspects are judged on.
 const SUSPECT_BUCKETS: usize = 200;
 /// Sites followed over time for leak suspects (those holding most at the end).
@@ -342,7 +463,11 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     let name = args.file.display().to_string();
     let min_growth = memdx_units::parse_bytes(&args.min_growth)
         .map_err(|e| Exit::new(1, format!("memdx heap report: --min-growth: {e}")))?;
-    let (analysis, damage) = replay(&args.file, Analysis::new(), "report")?;
+    let start = match &args.at {
+        Some(at) => Analysis::new().until(moment(&args.file, at, "report", "--at")?),
+        None => Analysis::new(),
+    };
+    let (analysis, damage) = replay(&args.file, start, "report")?;
     let views: Vec<View> = if args.view.is_empty() {
         View::ALL.to_vec()
     } else {

@@ -748,7 +748,8 @@ impl ProcessReport {
             | Event::HeapClock { .. }
             | Event::HeapStart { .. }
             | Event::HeapEnd
-            | Event::HeapExitStatus { .. } => {}
+            | Event::HeapExitStatus { .. }
+            | Event::HeapMallinfo { .. } => {}
         }
     }
 

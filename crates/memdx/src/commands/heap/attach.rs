@@ -86,7 +86,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(format!("memdx-heap.{pid}.mdxh")));
     let writer = record::create(&path)?;
-    let session = Session::start(writer)?;
+    let session = Session::start(writer, None)?;
 
     let mut avoid = Unsafe(libc_map.ranges.clone());
     if let Some(l) = &loader {

@@ -9,12 +9,6 @@ use memdx_heap::Analysis;
 use super::{replay, DiffArgs};
 use crate::exit::Exit;
 
-fn moment(text: &str, option: &str) -> anyhow::Result<u64> {
-    let d = memdx_units::parse_duration(text)
-        .map_err(|e| Exit::new(1, format!("memdx heap diff: {option}: {e}")))?;
-    Ok(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
 fn secs(ns: u64) -> String {
     format!("{:.3} s", ns as f64 / 1e9)
 }
@@ -64,10 +58,14 @@ pub(super) fn run(args: DiffArgs) -> anyhow::Result<()> {
             let from = args
                 .from
                 .as_deref()
-                .map(|t| moment(t, "--from"))
+                .map(|t| super::moment(&args.before, t, "diff", "--from"))
                 .transpose()?
                 .unwrap_or(0);
-            let to = args.to.as_deref().map(|t| moment(t, "--to")).transpose()?;
+            let to = args
+                .to
+                .as_deref()
+                .map(|t| super::moment(&args.before, t, "diff", "--to"))
+                .transpose()?;
             if to.is_some_and(|to| to <= from) {
                 return Err(Exit::new(1, "memdx heap diff: --to must be later than --from").into());
             }

@@ -15,16 +15,18 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufWriter, Read};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::net::UnixListener;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 
 use anyhow::Context;
-use memdx_events::{decode_payload, Event as Wire, Header, HEADER_LEN, RECORD_PREFIX};
+use memdx_events::{
+    decode_payload, Event as Wire, Header, FLAG_CONTINUATION, HEADER_LEN, RECORD_PREFIX,
+};
 use memdx_heap::{Analysis, Event, Exit as HeapExit, Record, Summary, SymFrame, Writer};
 
 use crate::commands::check::front::Ending;
@@ -39,6 +41,9 @@ pub struct Options {
     /// Mean bytes between samples; 0: every allocation.
     pub sample_interval: u64,
     pub num_callers: usize,
+    /// `--trace-children=yes`: fork children and executed programs get
+    /// recordings of their own.
+    pub trace_children: bool,
 }
 
 /// How the run went.
@@ -47,6 +52,74 @@ pub struct Outcome {
     pub bytes: u64,
     pub summary: Summary,
     pub ending: Ending,
+    /// The other processes' recordings (`--trace-children=yes`).
+    pub children: Vec<ChildRecording>,
+}
+
+/// A traced process's recording.
+pub struct ChildRecording {
+    pub pid: u32,
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Its command line, arguments separated by spaces.
+    pub command: String,
+    pub exit: HeapExit,
+}
+
+/// Where the recordings of traced processes go: `%p` in the main
+/// recording's name is each process's pid; without it a process's
+/// recording is the main one's name followed by `.PID`. A later program
+/// executed by the same process (same pid) adds `.2`, `.3`, ...
+pub struct Naming {
+    template: PathBuf,
+    used: std::collections::HashSet<PathBuf>,
+}
+
+impl Naming {
+    pub fn new(template: PathBuf) -> Self {
+        Naming {
+            template,
+            used: std::collections::HashSet::new(),
+        }
+    }
+
+    fn path(&mut self, pid: u32) -> PathBuf {
+        let t = self.template.as_os_str().as_bytes();
+        let base = if t.windows(2).any(|w| w == b"%p") {
+            expand_pid(&self.template, pid)
+        } else {
+            let mut b = self.template.as_os_str().to_os_string();
+            b.push(format!(".{pid}"));
+            PathBuf::from(b)
+        };
+        let mut path = base.clone();
+        let mut n = 1;
+        while self.used.contains(&path) {
+            n += 1;
+            let mut b = base.as_os_str().to_os_string();
+            b.push(format!(".{n}"));
+            path = PathBuf::from(b);
+        }
+        self.used.insert(path.clone());
+        path
+    }
+}
+
+/// `%p` in `path` replaced by `pid`.
+pub fn expand_pid(path: &std::path::Path, pid: u32) -> PathBuf {
+    let t = path.as_os_str().as_bytes();
+    let mut out = Vec::with_capacity(t.len() + 8);
+    let mut i = 0;
+    while i < t.len() {
+        if t[i..].starts_with(b"%p") {
+            out.extend_from_slice(pid.to_string().as_bytes());
+            i += 2;
+        } else {
+            out.push(t[i]);
+            i += 1;
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
 /// A temporary directory removed on drop.
@@ -74,10 +147,101 @@ fn temp_dir() -> anyhow::Result<TempDir> {
 
 /// What the recorder thread is sent.
 pub enum Msg {
-    /// One burst of the runtime's records, as read from its connection.
-    Burst(Vec<u8>),
+    /// One burst of the runtime's records, as read from its connection,
+    /// and the process's RSS/PSS read before the connection was closed.
+    Burst(Vec<u8>, Option<RssReading>),
     /// Attached to a running process: heap bytes in use then.
     Attached(u64),
+    /// Mark a snapshot (`None`: named `snapshot-N`) at a `CLOCK_MONOTONIC`
+    /// reading; the answer line goes to `reply`.
+    Mark {
+        name: Option<String>,
+        nanos: u64,
+        reply: Option<mpsc::Sender<String>>,
+    },
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds (the runtime's clock readings use it).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec; async-signal-safe.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000) + ts.tv_nsec as u64
+}
+
+/// SIGUSR1 to memdx: the handler's count and time of the last one.
+static USR1_COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static USR1_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+extern "C" fn on_usr1(_: libc::c_int) {
+    USR1_NANOS.store(monotonic_ns(), Ordering::Relaxed);
+    USR1_COUNT.fetch_add(1, Ordering::Release);
+}
+
+/// The socket `memdx heap snapshot PID` connects to, beside the events'.
+pub fn control_socket(events_sock: &std::path::Path) -> PathBuf {
+    events_sock.with_file_name("control.sock")
+}
+
+/// Answers `memdx heap snapshot`: one line in (the name, may be empty),
+/// one line out.
+fn control(listener: &UnixListener, tx: &mpsc::SyncSender<Msg>, done: &AtomicBool) {
+    use std::io::{BufRead, Write};
+    for conn in listener.incoming() {
+        if done.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(conn) = conn else { continue };
+        let nanos = monotonic_ns();
+        let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+        let mut line = String::new();
+        let mut reader = std::io::BufReader::new(&conn);
+        if reader.read_line(&mut line).is_err() {
+            continue;
+        }
+        let name = line.trim_end_matches('\n').to_string();
+        let (reply_tx, reply_rx) = mpsc::channel();
+        let msg = Msg::Mark {
+            name: (!name.is_empty()).then_some(name),
+            nanos,
+            reply: Some(reply_tx),
+        };
+        if tx.send(msg).is_err() {
+            return;
+        }
+        let answer = reply_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| "error: the recorder did not answer".to_string());
+        let mut conn = &conn;
+        let _ = writeln!(conn, "{answer}");
+    }
+}
+
+/// Turns SIGUSR1s to memdx into snapshots (polled: the handler only
+/// counts and notes the time).
+fn watch_usr1(tx: &mpsc::SyncSender<Msg>, done: &AtomicBool) {
+    let mut seen = USR1_COUNT.load(Ordering::Acquire);
+    while !done.load(Ordering::Acquire) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let now = USR1_COUNT.load(Ordering::Acquire);
+        if now != seen {
+            seen = now;
+            let nanos = USR1_NANOS.load(Ordering::Relaxed);
+            if tx
+                .send(Msg::Mark {
+                    name: None,
+                    nanos,
+                    reply: None,
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
 }
 
 /// The runtime's socket and the two threads that turn its bursts into a
@@ -88,32 +252,79 @@ pub struct Session {
     done: Arc<AtomicBool>,
     tx: mpsc::SyncSender<Msg>,
     receiver: std::thread::JoinHandle<()>,
-    recorder: std::thread::JoinHandle<anyhow::Result<Recorder>>,
+    recorder: std::thread::JoinHandle<anyhow::Result<Processes>>,
+    /// Every pid a burst came from (the receiver's record).
+    seen: Arc<Mutex<Vec<u32>>>,
+    /// The snapshot threads (control socket, SIGUSR1).
+    helpers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Session {
     /// Listens on a fresh socket and starts the receiver and the recorder.
-    pub fn start(writer: Writer<BufWriter<File>>) -> anyhow::Result<Session> {
+    pub fn start(
+        writer: Writer<BufWriter<File>>,
+        children: Option<Naming>,
+    ) -> anyhow::Result<Session> {
         let dir = temp_dir()?;
         let sock = dir.0.join("events.sock");
         let listener = UnixListener::bind(&sock)
             .with_context(|| format!("listening on {}", sock.display()))?;
         let (tx, rx) = mpsc::sync_channel::<Msg>(8);
         let done = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
         let receiver = {
             let done = Arc::clone(&done);
+            let seen = Arc::clone(&seen);
             let tx = tx.clone();
-            std::thread::spawn(move || receive(&listener, &tx, &done))
+            std::thread::spawn(move || receive(&listener, &tx, &done, &seen))
         };
+        let control_path = control_socket(&sock);
+        let control_listener = UnixListener::bind(&control_path)
+            .with_context(|| format!("listening on {}", control_path.display()))?;
+        let helpers = vec![
+            {
+                let done = Arc::clone(&done);
+                let tx = tx.clone();
+                std::thread::spawn(move || control(&control_listener, &tx, &done))
+            },
+            {
+                let done = Arc::clone(&done);
+                let tx = tx.clone();
+                std::thread::spawn(move || watch_usr1(&tx, &done))
+            },
+        ];
+        // SAFETY: the handler only reads the clock and bumps atomics.
+        unsafe {
+            libc::signal(
+                libc::SIGUSR1,
+                on_usr1 as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
         let recorder = std::thread::spawn(move || {
-            let mut r = Recorder::new(writer);
+            let mut p = Processes {
+                main: Recorder::new(writer),
+                children: Vec::new(),
+                naming: children,
+            };
+            let mut marks = 0u32;
             for msg in rx {
                 match msg {
-                    Msg::Burst(burst) => r.burst(&burst)?,
-                    Msg::Attached(bytes) => r.attached = Some(bytes),
+                    Msg::Burst(burst, rss) => p.burst(&burst, rss)?,
+                    Msg::Attached(bytes) => p.main.attached = Some(bytes),
+                    Msg::Mark { name, nanos, reply } => {
+                        marks += 1;
+                        let name = name.unwrap_or_else(|| format!("snapshot-{marks}"));
+                        let answer = match p.main.mark(&name, nanos) {
+                            Ok(t) => format!("ok {name} {t}"),
+                            Err(e) => format!("error: {e}"),
+                        };
+                        if let Some(r) = reply {
+                            let _ = r.send(answer);
+                        }
+                    }
                 }
             }
-            Ok::<Recorder, anyhow::Error>(r)
+            Ok::<Processes, anyhow::Error>(p)
         });
         Ok(Session {
             _dir: dir,
@@ -122,7 +333,31 @@ impl Session {
             tx,
             receiver,
             recorder,
+            seen,
+            helpers,
         })
+    }
+
+    /// Waits until every traced process other than `main` has ended (their
+    /// last bursts are then read): a process that outlives the program is
+    /// waited for.
+    pub fn wait_for_children(&self, main: u32) {
+        loop {
+            let alive = self
+                .seen
+                .lock()
+                .map(|pids| {
+                    pids.iter().any(|&pid| {
+                        // SAFETY: a signal-0 probe of a pid.
+                        pid != main && unsafe { libc::kill(pid as i32, 0) } == 0
+                    })
+                })
+                .unwrap_or(false);
+            if !alive {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     /// Tells the recorder the heap's size at the attach.
@@ -133,10 +368,20 @@ impl Session {
     /// Stops receiving (the runtime has sent its last burst or is gone),
     /// writes the symbols and the end: the file's size and the summary.
     pub fn finish(self, exit: HeapExit) -> anyhow::Result<(u64, Summary)> {
+        let (bytes, summary, _) = self.finish_all(exit)?;
+        Ok((bytes, summary))
+    }
+
+    /// [`Session::finish`], with the traced processes' recordings.
+    pub fn finish_all(self, exit: HeapExit) -> anyhow::Result<(u64, Summary, Vec<ChildRecording>)> {
         // Wake the receiver (it blocks in accept).
         self.done.store(true, Ordering::Release);
         let _ = std::os::unix::net::UnixStream::connect(&self.sock);
         let _ = self.receiver.join();
+        let _ = std::os::unix::net::UnixStream::connect(control_socket(&self.sock));
+        for h in self.helpers {
+            let _ = h.join();
+        }
         drop(self.tx);
         let recorder = self
             .recorder
@@ -173,12 +418,24 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
     }
     // The recording is opened before the program starts: a file that
     // cannot be written stops memdx before the program runs.
-    let path = opts
+    // `%p` in the name is the program's pid, known once it runs: the file
+    // is renamed then.
+    let template = opts
         .output
+        .clone()
+        .filter(|p| !p.as_os_str().as_bytes().windows(2).any(|w| w == b"%p"));
+    let path = template
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("memdx-heap.{}.mdxh.part", std::process::id())));
     let writer = create(&path)?;
-    let session = Session::start(writer)?;
+    let naming = opts.trace_children.then(|| {
+        Naming::new(
+            opts.output
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("memdx-heap.%p.mdxh")),
+        )
+    });
+    let session = Session::start(writer, naming)?;
     let sock = session.sock.clone();
     let mut cmd = Command::new(program);
     cmd.args(args)
@@ -188,6 +445,9 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
         .env("MEMDX_NUM_CALLERS", opts.num_callers.to_string());
     if opts.sample_interval > 0 {
         cmd.env("MEMDX_HEAP_SAMPLE", opts.sample_interval.to_string());
+    }
+    if opts.trace_children {
+        cmd.env("MEMDX_TRACE_CHILDREN", "yes");
     }
     let mut child = cmd.spawn().map_err(|e| {
         let _ = std::fs::remove_file(&path);
@@ -218,11 +478,14 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
         libc::signal(libc::SIGQUIT, libc::SIG_IGN);
     }
     let pid = child.id();
-    let path = match &opts.output {
-        Some(p) => p.clone(),
-        None => {
+    let path = match (&template, &opts.output) {
+        (Some(p), _) => p.clone(),
+        (None, named) => {
             // Named after the program's pid, known now.
-            let named = PathBuf::from(format!("memdx-heap.{pid}.mdxh"));
+            let named = match named {
+                Some(t) => expand_pid(t, pid),
+                None => PathBuf::from(format!("memdx-heap.{pid}.mdxh")),
+            };
             match std::fs::rename(&path, &named) {
                 Ok(()) => named,
                 Err(_) => path,
@@ -236,31 +499,219 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
         (None, Some(s)) => (Ending::Signal(s), HeapExit::Signaled(s)),
         _ => (Ending::Code(1), HeapExit::Cut),
     };
-    let (bytes, summary) = session
-        .finish(exit)
+    if opts.trace_children {
+        session.wait_for_children(pid);
+    }
+    let (bytes, summary, children) = session
+        .finish_all(exit)
         .with_context(|| format!("memdx heap: writing {}", path.display()))?;
     Ok(Outcome {
         path,
         bytes,
         summary,
         ending,
+        children,
     })
 }
 
+/// The recordings of one run: the program's, and with
+/// `--trace-children=yes` one per other process (and per program a
+/// process executed).
+struct Processes {
+    main: Recorder,
+    children: Vec<Child>,
+    naming: Option<Naming>,
+}
+
+struct Child {
+    pid: u32,
+    path: PathBuf,
+    /// While its stream goes on.
+    rec: Option<Recorder>,
+    done: Option<ChildRecording>,
+}
+
+impl Processes {
+    fn burst(&mut self, bytes: &[u8], rss: Option<RssReading>) -> anyhow::Result<()> {
+        let Some(header) = bytes
+            .get(..HEADER_LEN)
+            .and_then(|h| <&[u8; HEADER_LEN]>::try_from(h).ok())
+            .and_then(|h| Header::decode(h).ok())
+        else {
+            return Ok(());
+        };
+        let new_stream = header.flags & FLAG_CONTINUATION == 0;
+        let traced = self.naming.is_some();
+        if self.main.pid == 0 || (header.pid == self.main.pid && !(new_stream && traced)) {
+            // The program's own stream (the first burst of the run is
+            // its constructor's).
+            return self.main.burst(bytes, rss);
+        }
+        let Some(naming) = &mut self.naming else {
+            return Ok(());
+        };
+        if new_stream {
+            // A process's new stream: a fork child, or a program executed
+            // by a process whose earlier stream ends there.
+            let path = naming.path(header.pid);
+            self.end_child(header.pid, HeapExit::Cut)?;
+            match create(&path) {
+                Ok(writer) => self.children.push(Child {
+                    pid: header.pid,
+                    path,
+                    rec: Some(Recorder::new(writer)),
+                    done: None,
+                }),
+                Err(e) => {
+                    eprintln!("{e} (process {} is not recorded)", header.pid);
+                    return Ok(());
+                }
+            }
+        }
+        let Some(child) = self
+            .children
+            .iter_mut()
+            .rev()
+            .find(|c| c.pid == header.pid && c.rec.is_some())
+        else {
+            return Ok(());
+        };
+        let mut ended = false;
+        if let Some(rec) = &mut child.rec {
+            rec.burst(bytes, rss)?;
+            ended = rec.ended;
+        }
+        if ended {
+            self.end_child(header.pid, HeapExit::ChildEnded)?;
+        }
+        Ok(())
+    }
+
+    /// Ends `pid`'s recording in progress, if any.
+    fn end_child(&mut self, pid: u32, exit: HeapExit) -> anyhow::Result<()> {
+        for child in &mut self.children {
+            if child.pid != pid {
+                continue;
+            }
+            if let Some(rec) = child.rec.take() {
+                let command = rec
+                    .cmdline
+                    .split(|&b| b == 0)
+                    .map(String::from_utf8_lossy)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let (bytes, summary) = rec
+                    .finish(exit)
+                    .with_context(|| format!("memdx heap: writing {}", child.path.display()))?;
+                child.done = Some(ChildRecording {
+                    pid,
+                    path: child.path.clone(),
+                    bytes,
+                    command,
+                    exit: summary.exit.unwrap_or(HeapExit::Cut),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, exit: HeapExit) -> anyhow::Result<(u64, Summary, Vec<ChildRecording>)> {
+        let pids: Vec<u32> = self.children.iter().map(|c| c.pid).collect();
+        for pid in pids {
+            self.end_child(pid, HeapExit::ChildEnded)?;
+        }
+        let (bytes, summary) = self.main.finish(exit)?;
+        let children = self.children.into_iter().filter_map(|c| c.done).collect();
+        Ok((bytes, summary, children))
+    }
+}
+
+/// A process's RSS and PSS (bytes), from `smaps_rollup`.
+#[derive(Debug, Clone, Copy)]
+pub struct RssReading {
+    rss: Option<u64>,
+    pss: Option<u64>,
+}
+
+/// How often a process's RSS is read at most (at its bursts).
+const RSS_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
+fn read_rss(pid: u32, buf: &mut Vec<u8>) -> Option<RssReading> {
+    let p = memdx_proc::process::read_process(
+        &memdx_proc::ProcRoot::from_env(),
+        pid,
+        memdx_proc::process::ReadOptions {
+            smaps: true,
+            cgroup: false,
+            cpu: false,
+        },
+        buf,
+    )
+    .ok()
+    .flatten()?;
+    Some(RssReading {
+        rss: p.rss,
+        pss: p.pss,
+    })
+}
+
+/// Whether a burst's last record is `HeapEnd` (the process's last burst).
+fn ends_with_heap_end(burst: &[u8]) -> bool {
+    let mut rest = burst.get(HEADER_LEN..).unwrap_or_default();
+    let mut last = None;
+    while rest.len() >= RECORD_PREFIX {
+        let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        last = Some(rest[0]);
+        rest = rest.get(RECORD_PREFIX + len..).unwrap_or_default();
+    }
+    last == Some(memdx_events::tag::HEAP_END)
+}
+
 /// Accepts the runtime's connections and queues each burst.
-fn receive(listener: &UnixListener, tx: &mpsc::SyncSender<Msg>, done: &AtomicBool) {
+fn receive(
+    listener: &UnixListener,
+    tx: &mpsc::SyncSender<Msg>,
+    done: &AtomicBool,
+    seen: &Mutex<Vec<u32>>,
+) {
+    let mut last_read: std::collections::HashMap<u32, std::time::Instant> =
+        std::collections::HashMap::new();
+    let mut proc_buf = Vec::new();
     for conn in listener.incoming() {
         let Ok(mut conn) = conn else { continue };
         let mut burst = Vec::with_capacity(1 << 20);
         let _ = conn.read_to_end(&mut burst);
-        drop(conn);
         if burst.is_empty() {
             if done.load(Ordering::Acquire) {
                 return;
             }
             continue;
         }
-        if tx.send(Msg::Burst(burst)).is_err() {
+        let mut rss = None;
+        if let Some(head) = burst
+            .get(..HEADER_LEN)
+            .and_then(|h| <&[u8; HEADER_LEN]>::try_from(h).ok())
+            .and_then(|h| Header::decode(h).ok())
+        {
+            if let Ok(mut pids) = seen.lock() {
+                if !pids.contains(&head.pid) {
+                    pids.push(head.pid);
+                }
+            }
+            // The process waits until its connection is closed: what the
+            // kernel says it holds is read now, at most every 20 ms (a
+            // page-table walk) and at its last burst.
+            let now = std::time::Instant::now();
+            let due = last_read
+                .get(&head.pid)
+                .is_none_or(|t| now.duration_since(*t) >= RSS_EVERY);
+            if due || ends_with_heap_end(&burst) {
+                last_read.insert(head.pid, now);
+                rss = read_rss(head.pid, &mut proc_buf);
+            }
+        }
+        drop(conn);
+        if tx.send(Msg::Burst(burst, rss)).is_err() {
             return;
         }
     }
@@ -286,6 +737,11 @@ impl Clock {
             }
             Some(_) => {}
         }
+    }
+
+    /// A `CLOCK_MONOTONIC` reading as nanoseconds since the start.
+    fn since_start(&self, nanos: u64) -> u64 {
+        self.first.map_or(0, |(_, n0)| nanos.saturating_sub(n0))
     }
 
     fn ns(&self, tsc: u64) -> u64 {
@@ -314,6 +770,11 @@ pub struct Recorder {
     /// The status an attached process passed to `exit`/`_exit`.
     exit_status: Option<i32>,
     last_time: u64,
+    /// This burst's `CLOCK_MONOTONIC` reading and glibc's `mallinfo2`.
+    burst_nanos: Option<u64>,
+    mallinfo: Option<(u64, u64)>,
+    /// RSS/PSS read while this burst was received.
+    rss: Option<RssReading>,
 }
 
 impl Recorder {
@@ -333,6 +794,9 @@ impl Recorder {
             ended: false,
             exit_status: None,
             last_time: 0,
+            burst_nanos: None,
+            mallinfo: None,
+            rss: None,
         }
     }
 
@@ -349,13 +813,16 @@ impl Recorder {
             Record::Symbols(s) => self.writer.symbols(s)?,
             Record::Attach { heap_bytes } => self.writer.attach(*heap_bytes)?,
             Record::End { exit, end_time } => self.writer.end(*exit, *end_time)?,
+            Record::Mark { name, time } => self.writer.mark(name, *time)?,
+            Record::Memory(m) => self.writer.memory(m)?,
         }
         self.analysis.add(rec);
         Ok(())
     }
 
     /// One burst: a stream header, then records.
-    fn burst(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+    fn burst(&mut self, bytes: &[u8], rss: Option<RssReading>) -> anyhow::Result<()> {
+        self.rss = rss;
         let Some(head) = bytes.get(..HEADER_LEN) else {
             return Ok(());
         };
@@ -414,7 +881,11 @@ impl Recorder {
                     time,
                 } => timed.push((time, ptr, size.min(u64::MAX - 1), stack)),
                 Wire::HeapFree { ptr, time } => timed.push((time, ptr, u64::MAX, 0)),
-                Wire::HeapClock { time, nanos } => self.clock.reading(time, nanos),
+                Wire::HeapClock { time, nanos } => {
+                    self.clock.reading(time, nanos);
+                    self.burst_nanos = Some(nanos);
+                }
+                Wire::HeapMallinfo { held, in_use } => self.mallinfo = Some((held, in_use)),
                 Wire::HeapStart { sample_interval } => self.interval = sample_interval,
                 Wire::HeapEnd => self.ended = true,
                 Wire::HeapExitStatus { status } => self.exit_status = Some(status),
@@ -476,7 +947,43 @@ impl Recorder {
         if !events.is_empty() {
             self.write(Record::Events(events))?;
         }
+        self.write_memory()?;
         Ok(())
+    }
+
+    /// A `Memory` frame at this burst: the runtime waits while memdx reads
+    /// the burst, so the heap live in the recording, glibc's figures sent
+    /// with the burst and the RSS read now describe one moment.
+    fn write_memory(&mut self) -> anyhow::Result<()> {
+        let Some(nanos) = self.burst_nanos.take() else {
+            return Ok(());
+        };
+        let (allocator_held, allocator_in_use) = match self.mallinfo.take() {
+            Some((h, u)) => (Some(h), Some(u)),
+            None => (None, None),
+        };
+        let proc = self.rss.take();
+        let m = memdx_heap::MemorySample {
+            time: self.clock.since_start(nanos),
+            rss: proc.and_then(|p| p.rss),
+            pss: proc.and_then(|p| p.pss),
+            allocator_held,
+            allocator_in_use,
+            live_heap: Some(self.analysis.live_bytes().max(0.0).round() as u64),
+        };
+        self.write(Record::Memory(m))
+    }
+
+    /// A snapshot named `name` marked at `nanos` (`CLOCK_MONOTONIC`).
+    fn mark(&mut self, name: &str, nanos: u64) -> anyhow::Result<u64> {
+        let time = self.clock.since_start(nanos);
+        if self.meta_written {
+            self.write(Record::Mark {
+                name: name.to_string(),
+                time,
+            })?;
+        }
+        Ok(time)
     }
 
     /// The `Attach` frame, once its figure is known and `Meta` is out.
