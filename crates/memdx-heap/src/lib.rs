@@ -73,7 +73,7 @@ pub mod suspects;
 mod writer;
 
 pub use analysis::{weight, Analysis, Exit, Site, SiteSeries, SiteStats, Summary, Timeline};
-pub use format::{Event, FrameKind, SymFrame};
+pub use format::{Event, FrameKind, LoadedModule, SymFrame};
 pub use reader::{Reader, Record};
 pub use writer::Writer;
 

@@ -7,7 +7,7 @@ use flate2::read::DeflateDecoder;
 use crate::format::{
     Event, FrameKind, Get, SymFrame, FRAME_PREFIX, HEADER_LEN, MAGIC, MAX_PAYLOAD, VERSION,
 };
-use crate::{Exit, HeapError};
+use crate::{Exit, HeapError, LoadedModule};
 
 /// One frame's content.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,8 +21,8 @@ pub enum Record {
         /// Arguments separated by NUL bytes.
         cmdline: Vec<u8>,
     },
-    /// Loaded objects: (bias, start, end, path).
-    Modules(Vec<(u64, u64, u64, Vec<u8>)>),
+    /// Loaded objects.
+    Modules(Vec<LoadedModule>),
     /// Stack definitions: (id, return addresses).
     Stacks(Vec<(u32, Vec<u64>)>),
     /// Events in program order.
@@ -156,7 +156,12 @@ impl<R: Read> Reader<R> {
                 let n = g.count()?;
                 let mut m = Vec::with_capacity(n);
                 for _ in 0..n {
-                    m.push((g.v()?, g.v()?, g.v()?, g.s()?.to_vec()));
+                    m.push(LoadedModule {
+                        bias: g.v()?,
+                        start: g.v()?,
+                        end: g.v()?,
+                        path: g.s()?.to_vec(),
+                    });
                 }
                 Record::Modules(m)
             }
