@@ -1633,6 +1633,28 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
     Ok(Some(ev))
 }
 
+/// The key of an allocation site in `memdx check --uninit-effects=yes`'s
+/// runs: a hash of the allocation stack's return addresses (the frames of
+/// its [`Event::Stack`] record). The CLI runs the program with address
+/// randomization off, so a site has the same key in every run; the runtime
+/// fills a site's blocks with the plan's alternative byte when
+/// `site_key(frames) & mask == value` (environment variable
+/// `MEMDX_UNINIT_PLAN`, see the runtime's `effects` module).
+pub fn site_key(frames: &[u64]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &f in frames {
+        h ^= f;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        h ^= h >> 29;
+    }
+    // splitmix64's finalizer: every output bit depends on every input bit.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ h >> 31
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -177,6 +177,9 @@ unsafe fn allocate_checked(
                 // SAFETY: the fresh guarded block.
                 unsafe { uninit::fill(q, size, stack) };
             }
+            if td.watch_next.get() && crate::watch::wanted(stack) {
+                guard::watch(q);
+            }
             return q as *mut c_void;
         }
     }
@@ -737,8 +740,15 @@ unsafe fn realloc_impl(p: *mut c_void, size: usize, entry: usize) -> *mut c_void
     if q.is_null() {
         return q;
     }
+    // A watched block is opened for the copy (the runtime must not fault
+    // on it); the new one is watched again after.
+    guard::unwatch_range(addr, 1);
+    let rewatch = guard::unwatch_range(q as usize, 1);
     // SAFETY: both blocks are at least min(old.size, size) long.
     unsafe { crate::strmem::raw_memcpy(q.cast::<u8>(), p as *const u8, old.size.min(size)) };
+    if rewatch {
+        guard::watch(q as usize);
+    }
     // SAFETY: the old block is live; release() quarantines it.
     unsafe { release(p, Dealloc::Realloc, entry) };
     q

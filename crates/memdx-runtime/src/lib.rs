@@ -33,6 +33,7 @@
 mod access;
 mod attach;
 mod catch;
+mod effects;
 mod guard;
 mod held;
 mod hooks;
@@ -53,6 +54,7 @@ mod threads;
 mod tls;
 mod uninit;
 mod unwind;
+mod watch;
 
 use core::sync::atomic::Ordering;
 
@@ -225,6 +227,8 @@ extern "C" fn init() {
     let (lo, hi) = out::self_range(sys::__libc_malloc as *const () as usize);
     LIBC_LO.store(lo, Ordering::Relaxed);
     LIBC_HI.store(hi, Ordering::Relaxed);
+    // Inside the runtime (entered above): the decoder's tables are internal.
+    watch::init();
     // Load the unwinder now (it allocates and dlopens libgcc_s), not from
     // inside the program's first malloc.
     let mut warm = [core::ptr::null_mut(); 4];
@@ -255,6 +259,8 @@ extern "C" fn init() {
             c"MEMDX_TRACE_CHILDREN",
             c"MEMDX_DEBUG_ROOTS",
             c"MEMDX_UNDEF_VALUE_ERRORS",
+            c"MEMDX_UNINIT_PLAN",
+            c"MEMDX_UNINIT_SITES",
         ] {
             // SAFETY: unsetenv edits environ in place (no allocation).
             unsafe { libc::unsetenv(var.as_ptr()) };
@@ -507,8 +513,10 @@ pub(crate) extern "C" fn fatal_handler(
     // access, open the page and let the instruction run again (as under
     // Valgrind, an invalid access is reported and the program goes on).
     if sig == libc::SIGSEGV && !asynchronous {
-        if let Some(hit) = guard::on_fault(addr) {
-            access::with_stack(64 * 1024, report_access);
+        if let Some(hit) = guard::on_fault(addr, pc) {
+            if hit.report {
+                access::with_stack(64 * 1024, report_access);
+            }
             // Opened now (not before the report: another thread's access
             // meanwhile faults and is reported too), and closed again once
             // the instruction has run, so that the next access to the same
@@ -658,6 +666,11 @@ static LIBC_HI: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsiz
 /// (a hook, possibly inside glibc's allocator). A runtime frame further up,
 /// behind program code (the thread-start trampoline of `pthread_create`,
 /// the fatal handler calling a program's chained handler), does not count.
+/// Whether `pc` is in the C library's text.
+pub(crate) fn in_libc(pc: usize) -> bool {
+    (LIBC_LO.load(Ordering::Relaxed)..LIBC_HI.load(Ordering::Relaxed)).contains(&pc)
+}
+
 fn interrupted_in_runtime(pc: usize) -> bool {
     if tls::get().in_hook.get() {
         return true;

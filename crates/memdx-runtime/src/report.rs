@@ -29,7 +29,8 @@ static REPORTING_TID: AtomicI32 = AtomicI32::new(0);
 
 /// Whether this thread holds the runtime's locks for the scan.
 pub fn reporting_here() -> bool {
-    REPORTING_TID.load(Ordering::Acquire) == sys::gettid()
+    let tid = REPORTING_TID.load(Ordering::Acquire);
+    tid != 0 && tid == sys::gettid()
 }
 /// The pid whose report this is (a vfork child shares our memory but not
 /// our pid, and must not run the report).
@@ -83,6 +84,7 @@ pub fn final_report(fatal: Option<&Fatal>) {
     if DONE.swap(true, Ordering::AcqRel) {
         return;
     }
+    crate::effects::write_sites();
     let entered = hooks::enter_runtime();
     // Memory the program made unreadable (protected or unmapped heap
     // pages, a file mapping past the end of its file) and a smashed stack
@@ -461,6 +463,8 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     };
     // In the lock order (see `sys::SpinLock`); released in reverse below.
     let guard_pool = crate::guard::lock();
+    // Block contents and canaries are read below.
+    crate::guard::unwatch_all_locked();
     let interner = stacks::lock();
     let output = out::lock();
     let arenas = hooks::ARENAS_LOCK.lock();
