@@ -477,11 +477,21 @@ pub enum Routine {
     AllocNew = 41,
     /// `operator new[]` (Valgrind's `__builtin_vec_new`).
     AllocNewArray = 42,
+    /// `wcslen`.
+    Wcslen = 43,
+    /// `wcsnlen`.
+    Wcsnlen = 44,
+    /// `wcscpy`.
+    Wcscpy = 45,
+    /// `wcscmp`.
+    Wcscmp = 46,
+    /// `wcschr`.
+    Wcschr = 47,
 }
 
 impl Routine {
     /// Every routine, in wire order.
-    pub const ALL: [Routine; 40] = [
+    pub const ALL: [Routine; 45] = [
         Routine::Memcpy,
         Routine::Memmove,
         Routine::Memset,
@@ -522,6 +532,11 @@ impl Routine {
         Routine::AllocMemalign,
         Routine::AllocNew,
         Routine::AllocNewArray,
+        Routine::Wcslen,
+        Routine::Wcsnlen,
+        Routine::Wcscpy,
+        Routine::Wcscmp,
+        Routine::Wcschr,
     ];
 
     /// Decodes the wire value (0 and unassigned values are `None`).
@@ -574,7 +589,21 @@ impl Routine {
             Routine::AllocMemalign => "memalign",
             Routine::AllocNew => "__builtin_new",
             Routine::AllocNewArray => "__builtin_vec_new",
+            Routine::Wcslen => "wcslen",
+            Routine::Wcsnlen => "wcsnlen",
+            Routine::Wcscpy => "wcscpy",
+            Routine::Wcscmp => "wcscmp",
+            Routine::Wcschr => "wcschr",
         }
+    }
+
+    /// Whether Valgrind's "Source and destination overlap in NAME(dst,
+    /// src, len)" shows a length (not for the routines that take none).
+    pub fn overlap_shows_length(self) -> bool {
+        !matches!(
+            self,
+            Routine::Strcpy | Routine::Strcat | Routine::Stpcpy | Routine::Wcscpy
+        )
     }
 
     /// The C library function the checker runtime replaces for it, as
@@ -606,6 +635,11 @@ impl Routine {
             Routine::StrcatChk => c"__strcat_chk",
             Routine::StrncatChk => c"__strncat_chk",
             Routine::MempcpyChk => c"__mempcpy_chk",
+            Routine::Wcslen => c"wcslen",
+            Routine::Wcsnlen => c"wcsnlen",
+            Routine::Wcscpy => c"wcscpy",
+            Routine::Wcscmp => c"wcscmp",
+            Routine::Wcschr => c"wcschr",
             _ => return None,
         })
     }

@@ -347,12 +347,12 @@ fn heap_seeds() -> Vec<Vec<u8>> {
     let whole = (|| {
         let mut w = Writer::new(Vec::new()).ok()?;
         w.meta(0, 4242, b"./prog\0arg\0").ok()?;
-        w.modules(&[(
-            0x5555_0000_0000,
-            0x5555_0000_1000,
-            0x5555_0000_9000,
-            b"/usr/bin/prog".to_vec(),
-        )])
+        w.modules(&[memdx_heap::LoadedModule {
+            bias: 0x5555_0000_0000,
+            start: 0x5555_0000_1000,
+            end: 0x5555_0000_9000,
+            path: b"/usr/bin/prog".to_vec(),
+        }])
         .ok()?;
         w.stacks(&[
             (1, vec![0x5555_0000_1234, 0x5555_0000_2345]),

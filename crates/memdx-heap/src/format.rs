@@ -110,6 +110,20 @@ pub enum Event {
     },
 }
 
+/// A loaded object of the recorded program (one entry of a `Modules`
+/// frame).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedModule {
+    /// Load bias (runtime address minus file virtual address).
+    pub bias: u64,
+    /// Start of its mapped address range.
+    pub start: u64,
+    /// End of its mapped address range.
+    pub end: u64,
+    /// Its path, as the runtime read it.
+    pub path: Vec<u8>,
+}
+
 /// One symbolized frame of a stack.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct SymFrame {

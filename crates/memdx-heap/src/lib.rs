@@ -90,7 +90,7 @@ mod writer;
 pub use analysis::{
     weight, Analysis, Exit, Site, SiteSeries, SiteStats, Snapshot, Summary, Timeline,
 };
-pub use format::{Event, FrameKind, SymFrame};
+pub use format::{Event, FrameKind, LoadedModule, SymFrame};
 pub use memory::MemorySample;
 pub use reader::{Reader, Record};
 pub use writer::Writer;

@@ -8,7 +8,7 @@ use crate::format::{
     col, Event, FrameKind, Get, SymFrame, EVENT_COLUMNS, FRAME_PREFIX, HEADER_LEN, MAGIC,
     MAX_PAYLOAD, VERSION, VERSION_1,
 };
-use crate::{Exit, HeapError};
+use crate::{Exit, HeapError, LoadedModule};
 
 /// One frame's content.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,8 +22,8 @@ pub enum Record {
         /// Arguments separated by NUL bytes.
         cmdline: Vec<u8>,
     },
-    /// Loaded objects: (bias, start, end, path).
-    Modules(Vec<(u64, u64, u64, Vec<u8>)>),
+    /// Loaded objects.
+    Modules(Vec<LoadedModule>),
     /// Stack definitions: (id, return addresses).
     Stacks(Vec<(u32, Vec<u64>)>),
     /// Events in program order.
@@ -279,7 +279,12 @@ impl<R: Read> Reader<R> {
                 let n = g.count()?;
                 let mut m = Vec::with_capacity(n);
                 for _ in 0..n {
-                    m.push((g.v()?, g.v()?, g.v()?, g.s()?.to_vec()));
+                    m.push(LoadedModule {
+                        bias: g.v()?,
+                        start: g.v()?,
+                        end: g.v()?,
+                        path: g.s()?.to_vec(),
+                    });
                 }
                 Record::Modules(m)
             }

@@ -4,7 +4,8 @@
 use std::io::Write;
 
 use crate::format::{
-    Event, FastMap, FrameKind, Put, SymFrame, EVENT_COLUMNS, HEADER_LEN, MAGIC, VERSION,
+    Event, FastMap, FrameKind, LoadedModule, Put, SymFrame, EVENT_COLUMNS, HEADER_LEN, MAGIC,
+    VERSION,
 };
 use crate::HeapError;
 
@@ -119,15 +120,15 @@ impl<W: Write> Writer<W> {
         self.frame(FrameKind::Meta, &p.0)
     }
 
-    /// A `Modules` frame: (bias, start, end, path).
-    pub fn modules(&mut self, modules: &[(u64, u64, u64, Vec<u8>)]) -> Result<(), HeapError> {
+    /// A `Modules` frame.
+    pub fn modules(&mut self, modules: &[LoadedModule]) -> Result<(), HeapError> {
         let mut p = Put::default();
         p.v(modules.len() as u64);
-        for (bias, start, end, path) in modules {
-            p.v(*bias);
-            p.v(*start);
-            p.v(*end);
-            p.s(path);
+        for m in modules {
+            p.v(m.bias);
+            p.v(m.start);
+            p.v(m.end);
+            p.s(&m.path);
         }
         self.frame(FrameKind::Modules, &p.0)
     }

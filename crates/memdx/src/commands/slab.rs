@@ -147,7 +147,8 @@ mod tests {
 
     #[test]
     fn live_sampling_waits_between_samples_only() {
-        let dir = std::env::temp_dir().join(format!("memdx-slab-live-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         std::fs::create_dir_all(dir.join("proc")).unwrap();
         std::fs::write(
             dir.join("proc/slabinfo"),
@@ -160,6 +161,5 @@ mod tests {
         assert_eq!(samples.len(), 4);
         assert_eq!(samples[3].t, 90.0);
         assert_eq!(rec.0, vec![Duration::from_secs(30); 3]);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1143,7 +1143,7 @@ impl ProcessReport {
         let (headline, kind, query, size) = match a.kind {
             AccessKind::Overlap => {
                 // Valgrind prints the length only for routines that take one.
-                let text = if matches!(func, "strcpy" | "strcat" | "stpcpy") {
+                let text = if a.func.is_some_and(|r| !r.overlap_shows_length()) {
                     format!(
                         "Source and destination overlap in {func}(0x{:x}, 0x{:x})",
                         a.dst, a.src

@@ -122,27 +122,17 @@ pub fn expand_pid(path: &std::path::Path, pid: u32) -> PathBuf {
     PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
-/// A temporary directory removed on drop.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp_dir() -> anyhow::Result<TempDir> {
-    let base = std::env::temp_dir();
-    for n in 0..100u32 {
-        let p = base.join(format!("memdx-heap-{}-{n}", std::process::id()));
-        if std::fs::create_dir(&p).is_ok() {
-            return Ok(TempDir(p));
-        }
-    }
-    anyhow::bail!(
-        "cannot create a temporary directory under {}",
-        base.display()
-    )
+/// A private directory for the runtime's socket, removed on drop.
+fn temp_dir() -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("memdx-heap-")
+        .tempdir()
+        .with_context(|| {
+            format!(
+                "cannot create a temporary directory under {}",
+                std::env::temp_dir().display()
+            )
+        })
 }
 
 /// What the recorder thread is sent.
@@ -247,7 +237,7 @@ fn watch_usr1(tx: &mpsc::SyncSender<Msg>, done: &AtomicBool) {
 /// The runtime's socket and the two threads that turn its bursts into a
 /// recording.
 pub struct Session {
-    _dir: TempDir,
+    _dir: tempfile::TempDir,
     pub sock: PathBuf,
     done: Arc<AtomicBool>,
     tx: mpsc::SyncSender<Msg>,
@@ -266,7 +256,7 @@ impl Session {
         children: Option<Naming>,
     ) -> anyhow::Result<Session> {
         let dir = temp_dir()?;
-        let sock = dir.0.join("events.sock");
+        let sock = dir.path().join("events.sock");
         let listener = UnixListener::bind(&sock)
             .with_context(|| format!("listening on {}", sock.display()))?;
         let (tx, rx) = mpsc::sync_channel::<Msg>(8);
@@ -896,7 +886,12 @@ impl Recorder {
                     start,
                     end,
                     path,
-                } => modules.push((bias, start, end, path)),
+                } => modules.push(memdx_heap::LoadedModule {
+                    bias,
+                    start,
+                    end,
+                    path,
+                }),
                 _ => {}
             }
         }
@@ -910,12 +905,12 @@ impl Recorder {
         }
         self.write_attach()?;
         if !modules.is_empty() {
-            for (bias, start, end, path) in &modules {
+            for m in &modules {
                 self.modules.push(Module {
-                    bias: *bias,
-                    start: *start,
-                    end: *end,
-                    path: PathBuf::from(std::ffi::OsStr::from_bytes(path)),
+                    bias: m.bias,
+                    start: m.start,
+                    end: m.end,
+                    path: PathBuf::from(std::ffi::OsStr::from_bytes(&m.path)),
                 });
             }
             self.write(Record::Modules(modules))?;

@@ -95,7 +95,8 @@ mod tests {
 
     #[test]
     fn replay_overlays_earlier_samples_and_advances_the_clock() {
-        let dir = std::env::temp_dir().join(format!("memdx-replay-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         std::fs::create_dir_all(dir.join("0/proc")).unwrap();
         std::fs::create_dir_all(dir.join("1/proc")).unwrap();
         std::fs::write(dir.join("0/proc/meminfo"), "MemTotal: 1 kB\n").unwrap();
@@ -112,6 +113,5 @@ mod tests {
         assert_eq!(src.root_for("proc/meminfo").base(), dir.join("0"));
         src.sleep(1);
         assert_eq!(src.root_for("proc/stat").base(), dir.join("1"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
