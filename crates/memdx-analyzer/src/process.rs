@@ -5,6 +5,7 @@
 //! whole, so the reports of several processes do not interleave mid-line.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use memdx_report as model;
 
@@ -13,8 +14,8 @@ use memdx_events::{
     Heuristic, LeakState, LossRecord, Place,
 };
 
-use super::options::{CheckOptions, LeakCheck};
-use super::symbolize::{FrameText, Module, Symbolizer};
+use crate::settings::{LeakCheck, Settings};
+use crate::world::{FrameText, Module, Symbols, World};
 
 /// Where rendered text goes.
 pub trait Sink {
@@ -140,19 +141,6 @@ fn fatal_shown_when_quiet(signo: i32, code: i32) -> bool {
     dumps_core && code > 0
 }
 
-/// The stack size limit the program ran with (inherited from memdx).
-fn main_stack_size() -> u64 {
-    // SAFETY: getrlimit into a local.
-    unsafe {
-        let mut rl: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_STACK, &mut rl) == 0 && rl.rlim_cur != libc::RLIM_INFINITY {
-            rl.rlim_cur
-        } else {
-            8 << 20
-        }
-    }
-}
-
 /// What became of an error context the first time it was seen.
 #[derive(Debug, Clone, Copy)]
 enum Context {
@@ -250,18 +238,6 @@ fn supp_model_frames(frames: &[FrameText]) -> Vec<model::SuppFrame> {
         .collect()
 }
 
-/// The parent of `pid`, from `/proc` (memdx itself once the program has
-/// exited and cannot be asked).
-fn parent_pid(pid: u32) -> u32 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let (_, rest) = stat.rsplit_once(')')?;
-            rest.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or_else(std::process::id)
-}
-
 /// A suppression that matched at least once.
 #[derive(Debug, Clone)]
 struct UsedSupp {
@@ -279,8 +255,9 @@ struct UsedSupp {
 /// The report of one process.
 pub struct ProcessReport {
     pid: u32,
-    opts: CheckOptions,
-    sym: Symbolizer,
+    opts: Settings,
+    world: Arc<dyn World>,
+    sym: Box<dyn Symbols>,
     stacks: HashMap<u32, Vec<u64>>,
     contexts: HashMap<(u8, u8, u32, u8), Context>,
     /// The thread of the last error shown (Valgrind prints "Thread N:"
@@ -288,7 +265,9 @@ pub struct ProcessReport {
     last_tid: u32,
     /// Invalid-access contexts: (read/write/overlap, routine, size, stack).
     access_contexts: HashMap<(u8, u8, u64, u32), Context>,
+    /// Errors shown (ERROR SUMMARY).
     pub errors: u64,
+    /// Their distinct contexts.
     pub error_contexts: u64,
     /// Suppressed errors and their distinct contexts (ERROR SUMMARY).
     suppressed_errors: u64,
@@ -324,6 +303,8 @@ pub struct ProcessReport {
     heuristics: Vec<(Heuristic, u64, u64)>,
     totals: Option<HeapTotals>,
     notes: Vec<String>,
+    /// The runtime's closing record arrived (or the report was closed
+    /// without it).
     pub finished: bool,
     /// The text of each shown run-time error context (for `-s`), its
     /// error count being `error_counts`' and ...
@@ -365,19 +346,16 @@ pub fn command_text<'a>(words: impl IntoIterator<Item = &'a [u8]>) -> String {
 }
 
 impl ProcessReport {
-    pub fn new(pid: u32, opts: CheckOptions) -> Self {
-        let program = model::CommandLine {
-            exe: opts.program.to_string_lossy().into_owned(),
-            args: opts
-                .args
-                .iter()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect(),
-        };
+    /// The report of process `pid`, empty so far.
+    pub fn new(pid: u32, opts: Settings, world: Arc<dyn World>, sym: Box<dyn Symbols>) -> Self {
+        let program = opts.program.clone();
         ProcessReport {
             pid,
             opts,
-            sym: Symbolizer::default(),
+            ppid: world.parent_pid(pid),
+            started_ms: world.elapsed_ms(),
+            world,
+            sym,
             stacks: HashMap::new(),
             contexts: HashMap::new(),
             access_contexts: HashMap::new(),
@@ -397,8 +375,6 @@ impl ProcessReport {
             stack_overflow: None,
             fault_regs: None,
             program,
-            ppid: parent_pid(pid),
-            started_ms: super::session::elapsed_ms(),
             finished_ms: None,
             heap_summary: None,
             leak_summary: None,
@@ -525,17 +501,9 @@ impl ProcessReport {
     /// run and stack signature, and the first of them in the current order
     /// is used (as `suppressed_by` would pick it).
     fn leak_suppressed_by(&mut self, r: &LossRecord) -> Option<usize> {
-        use std::sync::{Arc, Mutex};
-        type Verdicts = Mutex<HashMap<(u8, Vec<(u32, u64, bool)>), Arc<[usize]>>>;
-        static VERDICTS: std::sync::OnceLock<Verdicts> = std::sync::OnceLock::new();
         let addrs = self.stacks.get(&r.stack).cloned().unwrap_or_default();
-        let key = (r.state as u8, self.sym.signature(&addrs));
-        let cached = VERDICTS
-            .get_or_init(Verdicts::default)
-            .lock()
-            .ok()
-            .and_then(|v| v.get(&key).cloned());
-        let matching = match cached {
+        let key = (r.state, self.sym.signature(&addrs));
+        let matching = match self.opts.leak_verdicts.get(&key) {
             Some(m) => m,
             None => {
                 let frames = self.sym.stack(&addrs);
@@ -549,9 +517,7 @@ impl ProcessReport {
                     .filter(|(_, s)| s.matches(query, &sframes))
                     .map(|(i, _)| i)
                     .collect();
-                if let Ok(mut v) = VERDICTS.get_or_init(Verdicts::default).lock() {
-                    v.insert(key, m.clone());
-                }
+                self.opts.leak_verdicts.insert(key, m.clone());
                 m
             }
         };
@@ -579,7 +545,7 @@ impl ProcessReport {
                 use std::os::unix::ffi::OsStringExt;
                 let path: std::path::PathBuf = std::ffi::OsString::from_vec(path).into();
                 // Valgrind names objects by their real path.
-                let path = std::fs::canonicalize(&path).unwrap_or(path);
+                let path = self.world.canonical_path(&path);
                 self.sym.add_module(Module {
                     bias,
                     start,
@@ -662,14 +628,14 @@ impl ProcessReport {
                         libc::SIGSEGV | libc::SIGBUS | libc::SIGFPE | libc::SIGILL
                     ) && !gpf)
                         .then_some(addr),
-                    main_stack_size: segv_maperr.then(main_stack_size),
+                    main_stack_size: segv_maperr.then(|| self.world.main_stack_size()),
                     stack_overflow: overflow_text,
                     stack: model_stack,
                 });
                 if segv_maperr {
                     let size_line = format!(
                         " The main thread stack size used in this run was {}.",
-                        main_stack_size()
+                        self.world.main_stack_size()
                     );
                     for text in [
                         " If you believe this happened as a result of a stack",
@@ -1131,8 +1097,8 @@ impl ProcessReport {
             // knows the address); a misaligned SSE operand or a privileged
             // instruction is the fatal signal alone.
             let n = a.code.len().min(a.code_len as usize);
-            match regs.and_then(|r| super::access::fault_address(a.pc, &a.code[..n], &r)) {
-                Some((addr, d)) if super::access::non_canonical(addr) => {
+            match regs.and_then(|r| crate::decode::fault_address(a.pc, &a.code[..n], &r)) {
+                Some((addr, d)) if crate::decode::non_canonical(addr) => {
                     a.addr = addr;
                     gpf_access = Some(d);
                 }
@@ -1209,7 +1175,7 @@ impl ProcessReport {
                     }
                     _ => {
                         let n = a.code.len().min(a.code_len as usize);
-                        match super::access::decode(a.pc, &a.code[..n], a.addr) {
+                        match crate::decode::decode(a.pc, &a.code[..n], a.addr) {
                             Some(d) => (d.write, d.size),
                             // Undecodable: a read of unknown size.
                             None => (false, 0),
@@ -1293,7 +1259,7 @@ impl ProcessReport {
 
     fn end(&mut self, leak_scan_done: bool, sink: &mut dyn Sink) {
         self.finished = true;
-        self.finished_ms = Some(super::session::elapsed_ms());
+        self.finished_ms = Some(self.world.elapsed_ms());
         let mut s = String::new();
         let quiet = self.opts.quiet;
         let totals = self.totals.unwrap_or_default();
@@ -1360,7 +1326,7 @@ impl ProcessReport {
                 &format!(
                     "memdx: symbolization: {} addresses, {:.3} s",
                     commas(self.sym.resolved() as u64),
-                    self.sym.lookup_time.as_secs_f64()
+                    self.sym.lookup_time().as_secs_f64()
                 ),
             );
         }
@@ -1378,7 +1344,7 @@ impl ProcessReport {
             // memdx's own last line: what it did not look for. After the
             // final ERROR SUMMARY, so the report up to there keeps
             // Valgrind's layout byte for byte.
-            self.line(&mut s, super::limits::NOT_CHECKED);
+            self.line(&mut s, &self.opts.not_checked);
         }
         sink.write_chunk(&s);
     }
@@ -1595,9 +1561,7 @@ impl ProcessReport {
         let mut checker_args = self.opts.raw_options.clone();
         checker_args.retain(|a| !a.is_empty());
         let checker = model::CommandLine {
-            exe: std::env::current_exe()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| "memdx".into()),
+            exe: self.world.checker_exe(),
             args: std::iter::once("check".to_string())
                 .chain(checker_args)
                 .collect(),
@@ -1706,18 +1670,17 @@ mod tests {
         assert_eq!(commas(1234567), "1,234,567");
     }
 
-    fn opts(full: bool) -> CheckOptions {
-        let mut v = vec![];
+    fn report(pid: u32, full: bool) -> ProcessReport {
+        let mut settings = crate::testing::settings();
         if full {
-            v.push("--leak-check=full".into());
+            settings.leak_check = LeakCheck::Full;
         }
-        v.push("./p".into());
-        super::super::options::parse(&v).unwrap()
+        crate::testing::report(pid, settings)
     }
 
     #[test]
     fn leak_summary_and_loss_records_use_valgrinds_layout() {
-        let mut r = ProcessReport::new(42, opts(true));
+        let mut r = report(42, true);
         let mut out: Vec<u8> = Vec::new();
         r.handle(
             Event::Stack {
@@ -1788,7 +1751,7 @@ mod tests {
 
     #[test]
     fn invalid_accesses_use_valgrinds_wording_and_counts() {
-        let mut r = ProcessReport::new(7, opts(true));
+        let mut r = report(7, true);
         let mut out: Vec<u8> = Vec::new();
         for (id, pc) in [(1, 0x10), (2, 0x20), (3, 0x30), (4, 0x40)] {
             r.handle(
