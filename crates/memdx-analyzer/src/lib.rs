@@ -42,17 +42,26 @@
 //! assert_eq!(report.to_report().error_summary.map(|s| s.errors), Some(0));
 //! ```
 
+mod context;
 mod decode;
+mod errors;
 mod process;
 mod settings;
+mod signal;
+mod summary;
+mod suppress;
+mod text;
 mod world;
 
+#[cfg(test)]
+mod layout_tests;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;
 
 pub use memdx_report::text::commas;
-pub use process::{command_text, ProcessReport, Sink};
+pub use process::{ProcessReport, Sink};
 pub use settings::{LeakCheck, LeakKinds, LeakVerdicts, Settings};
+pub use text::command_text;
 pub use world::{FrameKey, FrameText, Module, Symbols, World};

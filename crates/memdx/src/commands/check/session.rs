@@ -967,7 +967,7 @@ fn main_errors(processes: &Processes, main_pid: u32) -> u64 {
     processes.lock().map_or(0, |list| {
         list.iter()
             .filter(|p| p.pid == main_pid && p.done.load(Ordering::Acquire))
-            .filter_map(|p| p.report.try_lock().ok().map(|r| r.report.errors))
+            .filter_map(|p| p.report.try_lock().ok().map(|r| r.report.errors()))
             .sum()
     })
 }
