@@ -11,7 +11,6 @@ use crate::decode;
 use crate::process::{ProcessReport, Sink};
 use crate::signal::SI_KERNEL;
 use crate::suppress;
-use crate::text::model_stack;
 
 /// The block an address is in or near, as the runtime described it.
 #[derive(Debug, Clone, Copy)]
@@ -43,20 +42,15 @@ impl ProcessReport {
             return;
         }
         let mut aux: Vec<model::Aux> = Vec::new();
-        let mut s = String::new();
         let headline = match e.kind {
             BadFreeKind::Mismatched => "Mismatched free() / delete / delete []",
             BadFreeKind::Invalid => "Invalid free() / delete / delete[] / realloc()",
         };
-        self.line(&mut s, headline);
-        self.frame_lines(&mut s, &frames);
         if e.place == Place::ThreadStack {
             let what = format!("Address 0x{:x} is on thread {}'s stack", e.addr, e.tid);
-            self.line(&mut s, &format!(" {what}"));
             aux.push(model::Aux { what, stack: None });
         } else {
-            self.address_lines(
-                &mut s,
+            self.address_aux(
                 &mut aux,
                 e.addr,
                 e.place,
@@ -68,12 +62,10 @@ impl ProcessReport {
                 },
             );
         }
-        self.line(&mut s, "");
-        let suppression = self.opts.gen_suppressions.then(|| {
-            let supp = suppress::generated(memdx_supp::Query::Free, &frames);
-            s.push_str(&supp.raw_text);
-            supp
-        });
+        let suppression = self
+            .opts
+            .gen_suppressions
+            .then(|| suppress::generated(memdx_supp::Query::Free, &frames));
         let error = model::Error {
             unique: 0,
             // The runtime fills `tid` only for addresses on a thread's
@@ -85,23 +77,25 @@ impl ProcessReport {
                 BadFreeKind::Invalid => model::ErrorKind::InvalidFree,
             },
             what: model::What::Text(headline.to_string()),
-            stack: model_stack(&frames),
+            stack: crate::text::model_stack(&frames),
             aux,
             suppression,
         };
-        self.shown_error(key, s, error, 1, sink);
+        self.shown_error(key, String::new(), error, 1, sink);
     }
 
-    /// Prints a new error context's text and keeps it for the summaries,
+    /// Prints a new error context (after `text`, a "Thread N:" line or
+    /// nothing) and keeps it for the summaries,
     /// `-s`, XML and JSON; stops the program under `--exit-on-first-error`.
     fn shown_error(
         &mut self,
         key: ContextKey,
-        text: String,
+        mut text: String,
         mut error: model::Error,
         count: u64,
         sink: &mut dyn Sink,
     ) {
+        self.lines.error(&mut text, &error);
         sink.write_chunk(&text);
         error.unique = self.next_unique;
         self.next_unique += 1;
@@ -177,12 +171,8 @@ impl ProcessReport {
             }
             (true, _) => "found when the block was freed",
         };
-        let mut s = String::new();
         let mut aux: Vec<model::Aux> = Vec::new();
-        self.line(&mut s, headline);
-        self.frame_lines(&mut s, &frames);
-        self.address_lines(
-            &mut s,
+        self.address_aux(
             &mut aux,
             addr,
             place,
@@ -198,37 +188,27 @@ impl ProcessReport {
             commas(c.first),
             commas(c.last)
         );
-        self.line(&mut s, &format!(" {what}"));
         aux.push(model::Aux { what, stack: None });
-        self.line(&mut s, "");
-        let suppression = self.opts.gen_suppressions.then(|| {
-            let supp = suppress::generated(memdx_supp::Query::Addr(span), &frames);
-            s.push_str(&supp.raw_text);
-            supp
-        });
+        let suppression = self
+            .opts
+            .gen_suppressions
+            .then(|| suppress::generated(memdx_supp::Query::Addr(span), &frames));
         let error = model::Error {
             unique: 0,
             tid: 1,
             thread_name: None,
             kind: model::ErrorKind::InvalidWrite,
             what: model::What::Text(headline.to_string()),
-            stack: model_stack(&frames),
+            stack: crate::text::model_stack(&frames),
             aux,
             suppression,
         };
-        self.shown_error(key, s, error, 1, sink);
+        self.shown_error(key, String::new(), error, 1, sink);
     }
 
     /// Valgrind's "Address 0x... is ..." line (and the block's stacks) for
     /// an address the runtime described.
-    fn address_lines(
-        &mut self,
-        s: &mut String,
-        aux: &mut Vec<model::Aux>,
-        addr: u64,
-        place: Place,
-        block: Block,
-    ) {
+    fn address_aux(&mut self, aux: &mut Vec<model::Aux>, addr: u64, place: Place, block: Block) {
         let Block {
             start,
             size,
@@ -248,8 +228,7 @@ impl ProcessReport {
                     "Address 0x{addr:x} is {rel} a block of size {} alloc'd",
                     commas(size)
                 );
-                self.line(s, &format!(" {what}"));
-                let st = self.stack_lines(s, alloc_stack);
+                let st = self.model_stack_of(alloc_stack);
                 aux.push(model::Aux {
                     what,
                     stack: Some(st),
@@ -260,14 +239,12 @@ impl ProcessReport {
                     "Address 0x{addr:x} is {rel} a block of size {} free'd",
                     commas(size)
                 );
-                self.line(s, &format!(" {what}"));
-                let st = self.stack_lines(s, free_stack);
+                let st = self.model_stack_of(free_stack);
                 aux.push(model::Aux {
                     what,
                     stack: Some(st),
                 });
-                self.line(s, " Block was alloc'd at");
-                let st = self.stack_lines(s, alloc_stack);
+                let st = self.model_stack_of(alloc_stack);
                 aux.push(model::Aux {
                     what: "Block was alloc'd at".into(),
                     stack: Some(st),
@@ -283,7 +260,6 @@ impl ProcessReport {
                         format!("Address 0x{addr:x} is not stack'd, malloc'd or (recently) free'd")
                     }
                 };
-                self.line(s, &format!(" {what}"));
                 aux.push(model::Aux { what, stack: None });
             }
         }
@@ -420,16 +396,13 @@ impl ProcessReport {
             return;
         }
         let mut aux: Vec<model::Aux> = Vec::new();
-        let mut s = String::new();
+        let mut thread = String::new();
         if a.tid != self.last_tid && a.tid != 0 {
-            self.line(&mut s, &format!("Thread {}:", a.tid));
+            self.lines.thread(&mut thread, a.tid, None);
             self.last_tid = a.tid;
         }
-        self.line(&mut s, &headline);
-        self.frame_lines(&mut s, &frames);
         if !matches!(a.kind, AccessKind::Overlap | AccessKind::FishyValue) {
-            self.address_lines(
-                &mut s,
+            self.address_aux(
                 &mut aux,
                 a.addr,
                 a.place,
@@ -444,29 +417,26 @@ impl ProcessReport {
         if a.kind == AccessKind::SyscallParamUninit && self.opts.track_origins && a.free_stack != 0
         {
             let what = "Uninitialised value was created by a heap allocation";
-            self.line(&mut s, &format!(" {what}"));
-            let st = self.stack_lines(&mut s, a.free_stack);
+            let st = self.model_stack_of(a.free_stack);
             aux.push(model::Aux {
                 what: what.into(),
                 stack: Some(st),
             });
         }
-        self.line(&mut s, "");
-        let suppression = self.opts.gen_suppressions.then(|| {
-            let supp = suppress::generated(query, &frames);
-            s.push_str(&supp.raw_text);
-            supp
-        });
+        let suppression = self
+            .opts
+            .gen_suppressions
+            .then(|| suppress::generated(query, &frames));
         let error = model::Error {
             unique: 0,
             tid: a.tid,
             thread_name: None,
             kind,
             what: model::What::Text(headline),
-            stack: model_stack(&frames),
+            stack: crate::text::model_stack(&frames),
             aux,
             suppression,
         };
-        self.shown_error(key, s, error, count, sink);
+        self.shown_error(key, thread, error, count, sink);
     }
 }

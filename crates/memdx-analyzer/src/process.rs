@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use memdx_events::{Event, HeapTotals, Heuristic, LossRecord};
 use memdx_report as model;
-use memdx_report::text::commas;
+use memdx_report::text::{commas, Lines};
 
 use crate::context::Tally;
 use crate::settings::Settings;
@@ -36,6 +36,8 @@ impl Sink for Vec<u8> {
 /// The report of one process.
 pub struct ProcessReport {
     pub(crate) pid: u32,
+    /// Valgrind's text layout, lines prefixed with this pid.
+    pub(crate) lines: Lines,
     pub(crate) opts: Settings,
     pub(crate) world: Arc<dyn World>,
     pub(crate) sym: Box<dyn Symbols>,
@@ -90,6 +92,7 @@ impl ProcessReport {
         let program = opts.program.clone();
         ProcessReport {
             pid,
+            lines: Lines::new(pid),
             supp: Suppressions::new(opts.suppressions.clone(), opts.leak_verdicts.clone()),
             opts,
             ppid: world.parent_pid(pid),
@@ -116,6 +119,16 @@ impl ProcessReport {
             finished: false,
             stop_requested: false,
             announce_command: false,
+        }
+    }
+
+    /// The ERROR SUMMARY's figures so far.
+    pub(crate) fn error_counts(&self) -> model::ErrorSummary {
+        model::ErrorSummary {
+            errors: self.tally.errors,
+            contexts: self.tally.contexts,
+            suppressed: self.tally.suppressed_errors,
+            suppressed_contexts: self.tally.suppressed_contexts,
         }
     }
 
@@ -292,12 +305,7 @@ impl ProcessReport {
                     name: u.name,
                 })
                 .collect(),
-            error_summary: self.finished.then_some(model::ErrorSummary {
-                errors: self.tally.errors,
-                contexts: self.tally.contexts,
-                suppressed: self.tally.suppressed_errors,
-                suppressed_contexts: self.tally.suppressed_contexts,
-            }),
+            error_summary: self.finished.then(|| self.error_counts()),
             heap_summary: self.heap_summary,
             leak_summary: self.leak_summary.clone(),
             notes: self.notes.clone(),

@@ -120,88 +120,50 @@ impl ProcessReport {
         stack: u32,
         sink: &mut dyn Sink,
     ) {
-        let mut s = String::new();
-        self.line(&mut s, "");
-        self.line(
-            &mut s,
-            &format!(
-                "Process terminating with default action of signal {signo} ({})",
-                signal_name(signo)
-            ),
-        );
         // As Valgrind words the kernel's si_code for SIGSEGV.
         let segv_maperr = signo == libc::SIGSEGV && code == SEGV_MAPERR;
-        // The kernel's SI_KERNEL, Valgrind's "made-up GPF": no
-        // address.
+        // The kernel's SI_KERNEL, Valgrind's "made-up GPF": no address.
         let gpf = signo == libc::SIGSEGV && code == SI_KERNEL;
-        // Valgrind's user messages: printed on stderr in XML mode
-        // too (the rest of the text goes to the XML only there).
-        let mut umsg = String::new();
-        if segv_maperr {
-            self.line(
-                &mut s,
-                &format!(" Access not within mapped region at address 0x{addr:X}"),
-            );
-            if let Some(text) = &self.stack_overflow {
-                self.line(&mut s, text);
-                self.line(&mut umsg, text);
-            }
+        let event = if segv_maperr {
+            Some("Access not within mapped region".into())
         } else if signo == libc::SIGSEGV && code == SEGV_ACCERR {
-            self.line(
-                &mut s,
-                &format!(" Bad permissions for mapped region at address 0x{addr:X}"),
-            );
+            Some("Bad permissions for mapped region".into())
         } else if gpf {
-            self.line(&mut s, " General Protection Fault");
-        } else if let Some(event) = signal_event(signo, code) {
-            self.line(&mut s, &format!(" {event} at address 0x{addr:X}"));
-        }
-        let model_stack = self.stack_lines(&mut s, stack);
-        let overflow_text = self.stack_overflow.take().filter(|_| segv_maperr);
-        self.fatal = Some(model::FatalSignal {
+            Some("General Protection Fault".into())
+        } else {
+            signal_event(signo, code).map(str::to_string)
+        };
+        let stack = self.model_stack_of(stack);
+        // The overflow is said again after the address line (it was said
+        // when it happened, see `Event::StackOverflow`).
+        let overflow = self.stack_overflow.take().filter(|_| segv_maperr);
+        let fatal = model::FatalSignal {
             tid: 1,
             thread_name: None,
             signo,
             signame: signal_name(signo).to_string(),
             sicode: code,
-            event: if segv_maperr {
-                Some("Access not within mapped region".into())
-            } else if signo == libc::SIGSEGV && code == SEGV_ACCERR {
-                Some("Bad permissions for mapped region".into())
-            } else if gpf {
-                Some("General Protection Fault".into())
-            } else {
-                signal_event(signo, code).map(str::to_string)
-            },
+            event,
             siaddr: (matches!(
                 signo,
                 libc::SIGSEGV | libc::SIGBUS | libc::SIGFPE | libc::SIGILL
             ) && !gpf)
                 .then_some(addr),
             main_stack_size: segv_maperr.then(|| self.world.main_stack_size()),
-            stack_overflow: overflow_text,
-            stack: model_stack,
-        });
-        if segv_maperr {
-            let size_line = format!(
-                " The main thread stack size used in this run was {}.",
-                self.world.main_stack_size()
-            );
-            for text in [
-                " If you believe this happened as a result of a stack",
-                " overflow in your program's main thread (unlikely but",
-                " possible), you can try to increase the size of the",
-                " main thread stack using the --main-stacksize= flag.",
-                &size_line,
-            ] {
-                self.line(&mut s, text);
-                self.line(&mut umsg, text);
-            }
-        }
+            stack_overflow: overflow,
+            stack,
+        };
         if self.opts.xml {
+            // Valgrind's user messages: printed on stderr in XML mode too
+            // (the rest of the text goes to the XML only there).
+            let mut umsg = String::new();
+            self.lines.fatal_signal_user_messages(&mut umsg, &fatal);
             sink.write_always(&umsg);
         } else if !self.opts.quiet || fatal_shown_when_quiet(signo, code) {
+            let mut s = String::new();
+            self.lines.fatal_signal(&mut s, &fatal);
             sink.write_chunk(&s);
         }
+        self.fatal = Some(fatal);
     }
 }

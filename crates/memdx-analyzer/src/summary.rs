@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use memdx_events::LeakState;
 use memdx_report as model;
-use memdx_report::text::commas;
+use memdx_report::text::{self, commas};
 
 use crate::process::{ProcessReport, Sink};
 use crate::settings::LeakCheck;
@@ -37,26 +37,9 @@ impl ProcessReport {
             allocated_bytes: totals.bytes_allocated,
         });
         if !quiet {
-            self.line(&mut s, "");
-            self.line(&mut s, "HEAP SUMMARY:");
-            self.line(
-                &mut s,
-                &format!(
-                    "    in use at exit: {} bytes in {} blocks",
-                    commas(totals.in_use_bytes),
-                    commas(totals.in_use_blocks)
-                ),
-            );
-            self.line(
-                &mut s,
-                &format!(
-                    "  total heap usage: {} allocs, {} frees, {} bytes allocated",
-                    commas(totals.allocs),
-                    commas(totals.frees),
-                    commas(totals.bytes_allocated)
-                ),
-            );
-            self.line(&mut s, "");
+            if let Some(heap) = &self.heap_summary {
+                self.lines.heap_summary(&mut s, heap);
+            }
         }
         for note in &self.notes {
             self.line(&mut s, &format!("memdx: {note}"));
@@ -182,43 +165,15 @@ impl ProcessReport {
                 if !self.opts.show_leak_kinds.has(r.state) {
                     continue;
                 }
-                let what = match r.state {
-                    LeakState::DefinitelyLost => "definitely lost",
-                    LeakState::IndirectlyLost => "indirectly lost",
-                    LeakState::PossiblyLost => "possibly lost",
-                    LeakState::StillReachable => "still reachable",
-                };
-                let size = if r.indirect_bytes > 0 {
-                    format!(
-                        "{} ({} direct, {} indirect) bytes",
-                        commas(r.bytes + r.indirect_bytes),
-                        commas(r.bytes),
-                        commas(r.indirect_bytes)
-                    )
-                } else {
-                    format!("{} bytes", commas(r.bytes))
-                };
-                self.line(
-                    s,
-                    &format!(
-                        "{size} in {} blocks are {what} in loss record {} of {}",
-                        commas(r.blocks),
-                        commas(i as u64 + 1),
-                        commas(n as u64)
-                    ),
-                );
-                self.frame_lines(s, &frames);
-                self.line(s, "");
                 let query = memdx_supp::Query::Leak(leak_kind(r.state));
-                let suppression = self.opts.gen_suppressions.then(|| {
-                    let supp = suppress::generated(query, &frames);
-                    s.push_str(&supp.raw_text);
-                    supp
-                });
+                let suppression = self
+                    .opts
+                    .gen_suppressions
+                    .then(|| suppress::generated(query, &frames));
                 let kind = error_kind(r.state);
                 let unique = self.next_unique;
                 self.next_unique += 1;
-                self.leak_errors.push(model::Error {
+                let error = model::Error {
                     unique,
                     tid: 1,
                     thread_name: None,
@@ -234,7 +189,9 @@ impl ProcessReport {
                     stack: model_stack(&frames),
                     aux: Vec::new(),
                     suppression,
-                });
+                };
+                self.lines.error(s, &error);
+                self.leak_errors.push(error);
                 if self.opts.exit_on_first_error {
                     return true;
                 }
@@ -267,63 +224,16 @@ impl ProcessReport {
         if quiet {
             return false;
         }
-        self.line(s, "LEAK SUMMARY:");
-        for (label, (b, n)) in [
-            ("   definitely lost", dl),
-            ("   indirectly lost", il),
-            ("     possibly lost", pl),
-            ("   still reachable", sr),
-        ] {
-            self.line(
-                s,
-                &format!("{label}: {} bytes in {} blocks", commas(b), commas(n)),
-            );
-            if label == "   still reachable" && !self.heuristics.is_empty() {
-                self.line(s, "                      of which reachable via heuristic:");
-                let mut hs = self.heuristics.clone();
-                hs.sort_by_key(|h| h.0);
-                for (h, b, n) in hs {
-                    self.line(
-                        s,
-                        &format!(
-                            "                        {:<19}: {} bytes in {} blocks",
-                            h.name(),
-                            commas(b),
-                            commas(n)
-                        ),
-                    );
-                }
-            }
+        let leak_check = match self.opts.leak_check {
+            LeakCheck::Full => text::LeakCheck::Full {
+                reachable_shown: self.opts.show_leak_kinds.reachable,
+            },
+            LeakCheck::Summary => text::LeakCheck::Summary,
+            LeakCheck::No => text::LeakCheck::No,
+        };
+        if let Some(summary) = &self.leak_summary {
+            self.lines.leak_summary(s, summary, leak_check);
         }
-        self.line(
-            s,
-            &format!(
-                "        suppressed: {} bytes in {} blocks",
-                commas(self.suppressed_leaks.bytes),
-                commas(self.suppressed_leaks.blocks)
-            ),
-        );
-        let any = dl.1 + il.1 + pl.1 + sr.1 > 0;
-        if self.opts.leak_check != LeakCheck::Full && any {
-            self.line(
-                s,
-                "Rerun with --leak-check=full to see details of leaked memory",
-            );
-        }
-        if self.opts.leak_check == LeakCheck::Full
-            && sr.1 > 0
-            && !self.opts.show_leak_kinds.reachable
-        {
-            self.line(
-                s,
-                "Reachable blocks (those to which a pointer was found) are not shown.",
-            );
-            self.line(
-                s,
-                "To see them, rerun with: --leak-check=full --show-leak-kinds=all",
-            );
-        }
-        self.line(s, "");
         false
     }
 
@@ -380,15 +290,6 @@ impl ProcessReport {
     }
 
     fn error_summary(&self, s: &mut String) {
-        self.line(
-            s,
-            &format!(
-                "ERROR SUMMARY: {} errors from {} contexts (suppressed: {} from {})",
-                commas(self.tally.errors),
-                commas(self.tally.contexts),
-                commas(self.tally.suppressed_errors),
-                commas(self.tally.suppressed_contexts)
-            ),
-        );
+        self.lines.error_summary(s, &self.error_counts());
     }
 }

@@ -1,5 +1,6 @@
-//! Valgrind's text layout for what the analyzer prints as events arrive:
-//! the `==PID== ` prefix, the preamble, frame lines, the command line.
+//! memdx's own parts of the text: the preamble and the command line as
+//! Valgrind escapes it; symbolized frames in the report model's terms.
+//! Valgrind's layout itself is `memdx_report::text::Lines`.
 
 use memdx_report as model;
 
@@ -49,7 +50,7 @@ pub fn command_text<'a>(words: impl IntoIterator<Item = &'a [u8]>) -> String {
 
 impl ProcessReport {
     pub(crate) fn line(&self, out: &mut String, text: &str) {
-        out.push_str(&format!("=={}== {}\n", self.pid, text));
+        self.lines.line(out, text);
     }
 
     /// The banner lines (without the `==PID== ` prefix).
@@ -77,21 +78,9 @@ impl ProcessReport {
         sink.write_chunk(&s);
     }
 
-    pub(crate) fn frame_lines(&self, out: &mut String, rendered: &[FrameText]) {
-        if rendered.is_empty() {
-            self.line(out, "   at 0x0: ??? (no stack recorded)");
-        }
-        for (i, f) in rendered.iter().enumerate() {
-            let word = if i == 0 { "at" } else { "by" };
-            let text = format!("   {word} {}", f.render());
-            self.line(out, &text);
-        }
-    }
-
-    /// Prints stack `id`; returns it as the report model has it.
-    pub(crate) fn stack_lines(&mut self, out: &mut String, id: u32) -> model::Stack {
-        let rendered = self.frames_of(id);
-        self.frame_lines(out, &rendered);
-        model_stack(&rendered)
+    /// Stack `id` as the report model has it.
+    pub(crate) fn model_stack_of(&mut self, id: u32) -> model::Stack {
+        let frames = self.frames_of(id);
+        model_stack(&frames)
     }
 }

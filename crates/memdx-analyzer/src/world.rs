@@ -65,16 +65,6 @@ impl FrameText {
             object: None,
         }
     }
-
-    /// Valgrind's rendering after `at `/`by `.
-    pub fn render(&self) -> String {
-        let func = self.function.as_deref().unwrap_or("???");
-        match (&self.file_line, &self.object) {
-            (Some((file, line)), _) => format!("0x{:X}: {func} ({file}:{line})", self.addr),
-            (None, Some(obj)) => format!("0x{:X}: {func} (in {obj})", self.addr),
-            (None, None) => format!("0x{:X}: {func}", self.addr),
-        }
-    }
 }
 
 /// What identifies one frame of a stack across the processes of a run
