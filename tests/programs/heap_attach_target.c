@@ -1,6 +1,6 @@
 /* A long-running program for `memdx heap --pid` (crates/memdx/tests/heap_attach.rs).
  *
- *   heap_attach_target MODE SECONDS [THREADS]
+ *   heap_attach_target MODE SECONDS [THREADS | LIBRARY TRIGGER]
  *
  * Before printing "ready" it allocates 20000 blocks; then, for SECONDS, in
  * steps of 1 ms:
@@ -12,12 +12,21 @@
  *            while memdx is attached are freed after it has detached);
  *   threads: THREADS threads each malloc/realloc/free blocks of varying
  *            sizes in a loop, checking that every block holds what they
- *            wrote (no step delay).
+ *            wrote (no step delay);
+ *   threads-check: as threads, then prints whether the program's `malloc`
+ *            (its GOT slot) is the C library's again;
+ *   plugin:  as frees, and once the file TRIGGER exists (checked every
+ *            step) dlopens LIBRARY (heap_attach_plugin.c), leaks 80 bytes
+ *            per step from its plugin_leak() for 500 steps, then dlcloses
+ *            it (its slots are then gone while memdx may be attached).
  * At the end it frees what it holds and prints a checksum of everything
  * it read back, which does not depend on timing: the same with and
  * without memdx attached. Exit status 0 unless a block was corrupted.
+ * HEAP_ATTACH_EXIT=N in the environment: main returns N at the end;
+ * =_N: it calls _exit(N) instead.
  * It allows any process to trace it (prctl PR_SET_PTRACER), so memdx can
  * attach under kernel.yama.ptrace_scope 1. */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sys/prctl.h>
 #include <stdio.h>
@@ -102,7 +111,7 @@ static void *worker(void *arg) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s leak|frees|threads SECONDS [THREADS]\n", argv[0]);
+        fprintf(stderr, "usage: %s leak|frees|threads|threads-check|plugin SECONDS [THREADS | LIBRARY TRIGGER]\n", argv[0]);
         return 2;
     }
     const char *mode = argv[1];
@@ -118,7 +127,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
     unsigned long sum = 0;
     double end = now() + seconds;
-    if (strcmp(mode, "threads") == 0) {
+    if (strncmp(mode, "threads", 7) == 0) {
         int n = argc > 3 ? atoi(argv[3]) : 4;
         pthread_t t[64];
         for (long i = 0; i < n && i < 64; i++)
@@ -131,11 +140,37 @@ int main(int argc, char **argv) {
             pthread_join(t[i], &r);
         }
         printf("threads done\n");
+        if (strcmp(mode, "threads-check") == 0) {
+            /* Read through the GOT (GLOB_DAT) slot the runtime redirects. */
+            void *(*volatile mine)(size_t) = malloc;
+            void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+            void *real = libc ? dlsym(libc, "malloc") : NULL;
+            printf("malloc is the C library's: %s\n", (void *)mine == real ? "yes" : "no");
+        }
     } else {
         char *ring[RING] = {0};
         int next = 0, r = 0;
         long steps = 0;
+        int plugin = strcmp(mode, "plugin") == 0 && argc > 4;
+        void *lib = NULL;
+        char *(*plugin_leak)(size_t) = NULL;
+        int leaks = 0;
         while (now() < end) {
+            if (plugin && !lib && leaks == 0 && access(argv[4], F_OK) == 0) {
+                lib = dlopen(argv[3], RTLD_NOW);
+                if (!lib) {
+                    fprintf(stderr, "%s\n", dlerror());
+                    return 4;
+                }
+                plugin_leak = (char *(*)(size_t))dlsym(lib, "plugin_leak");
+            }
+            if (lib) {
+                sum += (unsigned char)plugin_leak(80)[0];
+                if (++leaks == 500) {
+                    dlclose(lib);
+                    lib = NULL;
+                }
+            }
             if (strcmp(mode, "leak") == 0) {
                 char *p = leaky_site(100);
                 sum += (unsigned char)p[0];
@@ -170,5 +205,10 @@ int main(int argc, char **argv) {
     }
     (void)sum;
     printf("done %lu\n", total);
-    return 0;
+    const char *how = getenv("HEAP_ATTACH_EXIT");
+    if (how && how[0] == '_') {
+        fflush(stdout);
+        _exit(atoi(how + 1));
+    }
+    return how ? atoi(how) : 0;
 }

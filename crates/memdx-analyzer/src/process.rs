@@ -196,7 +196,6 @@ impl ProcessReport {
                 sink.write_always(&s);
                 self.stack_overflow = Some(text);
             }
-            Event::Note { text, .. } => self.notes.push(text),
             Event::ScanStats {
                 blocks,
                 root_bytes,
@@ -243,13 +242,12 @@ impl ProcessReport {
                 }
             }
             Event::ReportEnd { leak_scan_done } => self.end(leak_scan_done, sink),
-            Event::Alloc { .. }
-            | Event::Free { .. }
-            | Event::HeapAlloc { .. }
+            Event::HeapAlloc { .. }
             | Event::HeapFree { .. }
             | Event::HeapClock { .. }
             | Event::HeapStart { .. }
-            | Event::HeapEnd => {}
+            | Event::HeapEnd
+            | Event::HeapExitStatus { .. } => {}
         }
     }
 

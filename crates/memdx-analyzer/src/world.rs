@@ -65,6 +65,19 @@ impl FrameText {
             object: None,
         }
     }
+
+    /// Valgrind's rendering after `at `/`by ` (memdx-report's one frame
+    /// format, `text::describe`).
+    pub fn render(&self) -> String {
+        memdx_report::text::describe(&memdx_report::Frame {
+            ip: self.addr,
+            obj: self.object.clone(),
+            function: self.function.clone(),
+            dir: None,
+            file: self.file_line.as_ref().map(|(file, _)| file.clone()),
+            line: self.file_line.as_ref().map(|(_, line)| *line),
+        })
+    }
 }
 
 /// What identifies one frame of a stack across the processes of a run

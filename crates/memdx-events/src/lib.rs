@@ -6,7 +6,7 @@
 //! contract between the two and has no dependencies, so the runtime can link it
 //! without pulling in an allocator-hungry library.
 //!
-//! # Wire format (version 1)
+//! # Wire format (version 2)
 //!
 //! All integers are little-endian. A stream is one connection, from one
 //! process: the runtime keeps no descriptor open while the program runs,
@@ -25,7 +25,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 4 | magic `b"MDXE"` |
-//! | 4 | 2 | version (`1`) |
+//! | 4 | 2 | version (`2`; version 1 also had `Alloc`, `Free` and `Note` records, tags 1, 2 and 11, which nothing sent) |
 //! | 6 | 1 | pointer size in bytes (`8` on x86_64) |
 //! | 7 | 1 | reserved, 0 |
 //! | 8 | 4 | pid of the process writing the stream |
@@ -42,8 +42,6 @@
 //!
 //! | tag | record | payload |
 //! |---|---|---|
-//! | 1 | [`Event::Alloc`] | ptr u64, size u64, kind u8 ([`AllocKind`]), stack u32 |
-//! | 2 | [`Event::Free`] | ptr u64, dealloc u8 ([`Dealloc`]), stack u32 |
 //! | 3 | [`Event::Stack`] | id u32, n u16, then n return addresses u64 (innermost first; frame 0 is the allocator entry point itself) |
 //! | 4 | [`Event::Module`] | load bias u64, start u64, end u64 (the object's mapped address range), then the path (rest of the payload, UTF-8 or raw bytes) |
 //! | 5 | [`Event::BadFree`] | see [`BadFree`]: kind u8, dealloc u8, addr u64, stack u32, place u8, tid u32, block start u64, block size u64, alloc stack u32, free stack u32 |
@@ -54,7 +52,6 @@
 //! | 21 | [`Event::StackOverflow`] | thread number u32, lowest address the stack could not grow to u64; sent just before the `FatalSignal` of a main-thread stack overflow |
 //! | 22 | [`Event::FaultRegs`] | 17 u64: the general registers at a fault in the x86-64 encoding order (rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8 .. r15), then the fs base; sent just before the `Access` record of a fault whose `si_code` is `SI_KERNEL` (a general protection fault: no fault address), from which the reader computes the address the instruction used |
 //! | 10 | [`Event::ReportEnd`] | leak scan done u8 (0 when the scan was not run) |
-//! | 11 | [`Event::Note`] | code u16, then UTF-8 text (a runtime limitation the user must know about) |
 //! | 13 | [`Event::ScanStats`] | blocks scanned u64, root bytes scanned u64, nanoseconds u64 (the leak scan, from stopping the threads to classifying) |
 //! | 23 | [`Event::ScanSkipped`] | root bytes u64, block bytes u64, blocks u64: memory the leak scan could not read and skipped (pages the program protected or unmapped, a file mapping past the end of its file): bytes of roots, bytes of block contents, and blocks left out whole (their header was unreadable); sent after `ScanStats` when anything was skipped |
 //! | 20 | [`Event::Corruption`] | see [`Corruption`]: kind u8, block start u64, block size u64, first u64, last u64, stack u32, alloc stack u32, free stack u32 |
@@ -64,6 +61,7 @@
 //! | 26 | [`Event::HeapClock`] | time u64, nanoseconds u64 (`memdx heap`: a reading of the time-stamp counter and of `CLOCK_MONOTONIC` taken together, at the start of every burst, to convert the records' times) |
 //! | 27 | [`Event::HeapStart`] | sample interval u64 (`memdx heap`: 0 when every allocation is recorded, else the mean number of bytes between samples); the first record of a profiled process |
 //! | 28 | [`Event::HeapEnd`] | empty (`memdx heap`: the process ended normally and this is its last burst) |
+//! | 29 | [`Event::HeapExitStatus`] | status i32 (`memdx heap --pid`: the status the process passed to `exit` or `_exit` while attached; sent in the last burst, before `HeapEnd`) |
 //! | 12 | [`Event::CommandLine`] | the process's arguments, each followed by a NUL byte (as in `/proc/PID/cmdline`); sent by a process that is not a fork child, right after the header |
 //!
 //! ## Acknowledgements
@@ -79,8 +77,10 @@
 //! that status (`exit_group`, no exit handlers, no leak scan). The reader
 //! sends it for `--exit-on-first-error=yes` after the first error it shows.
 //!
-//! In `memdx check` the runtime does not stream `Alloc`/`Free` (it keeps the
+//! In `memdx check` the runtime does not stream allocations (it keeps the
 //! live-block table itself and reports the outcome of the leak scan).
+//! Tags 1, 2 and 11 are retired (version 1's unused `Alloc`, `Free` and
+//! `Note`): a new record takes a new tag.
 //!
 //! ## Heap profiling (`memdx heap`)
 //!
@@ -107,7 +107,7 @@ use std::io::{self, Read};
 /// First four bytes of every stream.
 pub const MAGIC: [u8; 4] = *b"MDXE";
 /// The version this crate writes and reads.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Size of the encoded [`Header`].
 pub const HEADER_LEN: usize = 20;
 /// Header flag: the process is a fork child of a checked process.
@@ -575,6 +575,39 @@ impl Routine {
         }
     }
 
+    /// The C library function the checker runtime replaces for it, as
+    /// `dlsym` finds it (`None` for system calls and allocation functions,
+    /// which the runtime reaches otherwise).
+    pub fn c_symbol(self) -> Option<&'static core::ffi::CStr> {
+        Some(match self {
+            Routine::Memcpy => c"memcpy",
+            Routine::Memmove => c"memmove",
+            Routine::Memset => c"memset",
+            Routine::Strcpy => c"strcpy",
+            Routine::Strncpy => c"strncpy",
+            Routine::Strcat => c"strcat",
+            Routine::Strncat => c"strncat",
+            Routine::Strlen => c"strlen",
+            Routine::Strnlen => c"strnlen",
+            Routine::Stpcpy => c"stpcpy",
+            Routine::Mempcpy => c"mempcpy",
+            Routine::Stpncpy => c"stpncpy",
+            Routine::MemcpyChk => c"__memcpy_chk",
+            Routine::MemmoveChk => c"__memmove_chk",
+            Routine::StrcpyChk => c"__strcpy_chk",
+            Routine::StpcpyChk => c"__stpcpy_chk",
+            Routine::Memchr => c"memchr",
+            Routine::Strcmp => c"strcmp",
+            Routine::Strncmp => c"strncmp",
+            Routine::MemsetChk => c"__memset_chk",
+            Routine::StrncpyChk => c"__strncpy_chk",
+            Routine::StrcatChk => c"__strcat_chk",
+            Routine::StrncatChk => c"__strncat_chk",
+            Routine::MempcpyChk => c"__mempcpy_chk",
+            _ => return None,
+        })
+    }
+
     /// For a system call wrapper, the parameter as Valgrind 3.19 names it
     /// in "Syscall param NAME points to unaddressable byte(s)" (and in a
     /// `Memcheck:Param` suppression): amd64 names send and recv after the
@@ -768,26 +801,6 @@ pub struct HeapTotals {
 /// One decoded record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A block was allocated.
-    Alloc {
-        /// Its address.
-        ptr: u64,
-        /// Its size.
-        size: u64,
-        /// The allocating family.
-        kind: AllocKind,
-        /// Allocation stack.
-        stack: u32,
-    },
-    /// A block was released.
-    Free {
-        /// Its address.
-        ptr: u64,
-        /// The function used.
-        dealloc: Dealloc,
-        /// Deallocation stack.
-        stack: u32,
-    },
     /// A stack definition.
     Stack {
         /// Its id (never 0).
@@ -906,17 +919,16 @@ pub enum Event {
     },
     /// `memdx heap`: the process ended normally; nothing follows.
     HeapEnd,
+    /// `memdx heap --pid`: the process exited with this status while
+    /// attached (before `HeapEnd`).
+    HeapExitStatus {
+        /// What it passed to `exit` or `_exit`.
+        status: i32,
+    },
     /// The command line of a process that was exec'd (not a fork child).
     CommandLine {
         /// The arguments, program first.
         args: Vec<Vec<u8>>,
-    },
-    /// A runtime limitation the user must be told about.
-    Note {
-        /// Machine-readable code.
-        code: u16,
-        /// Text.
-        text: String,
     },
 }
 
@@ -940,8 +952,6 @@ pub fn needs_ack(ev: &Event) -> bool {
 
 /// Tags of the records.
 pub mod tag {
-    /// [`super::Event::Alloc`]
-    pub const ALLOC: u8 = 1;
     /// [`super::Event::HeapAlloc`]
     pub const HEAP_ALLOC: u8 = 24;
     /// [`super::Event::HeapFree`]
@@ -952,8 +962,8 @@ pub mod tag {
     pub const HEAP_START: u8 = 27;
     /// [`super::Event::HeapEnd`]
     pub const HEAP_END: u8 = 28;
-    /// [`super::Event::Free`]
-    pub const FREE: u8 = 2;
+    /// [`super::Event::HeapExitStatus`]
+    pub const HEAP_EXIT_STATUS: u8 = 29;
     /// [`super::Event::Stack`]
     pub const STACK: u8 = 3;
     /// [`super::Event::Module`]
@@ -970,8 +980,6 @@ pub mod tag {
     pub const FATAL_SIGNAL: u8 = 9;
     /// [`super::Event::ReportEnd`]
     pub const REPORT_END: u8 = 10;
-    /// [`super::Event::Note`]
-    pub const NOTE: u8 = 11;
     /// [`super::Event::CommandLine`]
     pub const COMMAND_LINE: u8 = 12;
     /// [`super::Event::StackOverflow`]
@@ -1086,16 +1094,6 @@ impl<'a> Encoder<'a> {
         }
     }
 
-    /// Appends an `Alloc` record.
-    pub fn alloc(&mut self, ptr: u64, size: u64, kind: AllocKind, stack: u32) {
-        let at = self.begin(tag::ALLOC, 21);
-        self.u64(ptr);
-        self.u64(size);
-        self.u8(kind as u8);
-        self.u32(stack);
-        self.end(at);
-    }
-
     /// Appends a `HeapClock` record.
     pub fn heap_clock(&mut self, time: u64, nanos: u64) {
         let at = self.begin(tag::HEAP_CLOCK, 16);
@@ -1111,18 +1109,16 @@ impl<'a> Encoder<'a> {
         self.end(at);
     }
 
-    /// Appends a `HeapEnd` record.
-    pub fn heap_end(&mut self) {
-        let at = self.begin(tag::HEAP_END, 0);
+    /// Appends a `HeapExitStatus` record.
+    pub fn heap_exit_status(&mut self, status: i32) {
+        let at = self.begin(tag::HEAP_EXIT_STATUS, 4);
+        self.u32(status as u32);
         self.end(at);
     }
 
-    /// Appends a `Free` record.
-    pub fn free(&mut self, ptr: u64, dealloc: Dealloc, stack: u32) {
-        let at = self.begin(tag::FREE, 13);
-        self.u64(ptr);
-        self.u8(dealloc as u8);
-        self.u32(stack);
+    /// Appends a `HeapEnd` record.
+    pub fn heap_end(&mut self) {
+        let at = self.begin(tag::HEAP_END, 0);
         self.end(at);
     }
 
@@ -1293,14 +1289,6 @@ impl<'a> Encoder<'a> {
         self.u64(blocks);
         self.end(at);
     }
-
-    /// Appends a `Note` record.
-    pub fn note(&mut self, code: u16, text: &str) {
-        let at = self.begin(tag::NOTE, 2 + text.len());
-        self.u16(code);
-        self.put(text.as_bytes());
-        self.end(at);
-    }
 }
 
 /// Why a stream could not be decoded.
@@ -1459,12 +1447,6 @@ impl<R: Read> EventReader<R> {
 pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeError> {
     let mut c = Cursor { b: payload, tag };
     let ev = match tag {
-        tag::ALLOC => Event::Alloc {
-            ptr: c.u64()?,
-            size: c.u64()?,
-            kind: AllocKind::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
-            stack: c.u32()?,
-        },
         tag::HEAP_ALLOC => Event::HeapAlloc {
             ptr: c.u64()?,
             size: c.u64()?,
@@ -1483,10 +1465,8 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
             sample_interval: c.u64()?,
         },
         tag::HEAP_END => Event::HeapEnd,
-        tag::FREE => Event::Free {
-            ptr: c.u64()?,
-            dealloc: Dealloc::from_u8(c.u8()?).ok_or_else(|| c.bad())?,
-            stack: c.u32()?,
+        tag::HEAP_EXIT_STATUS => Event::HeapExitStatus {
+            status: c.u32()? as i32,
         },
         tag::STACK => {
             let id = c.u32()?;
@@ -1630,18 +1610,34 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
             c.b = &[];
             Event::CommandLine { args }
         }
-        tag::NOTE => {
-            let code = c.u16()?;
-            let text = String::from_utf8_lossy(c.b).into_owned();
-            c.b = &[];
-            Event::Note { code, text }
-        }
         _ => return Ok(None),
     };
     if !c.b.is_empty() {
         return Err(DecodeError::Malformed { tag });
     }
     Ok(Some(ev))
+}
+
+/// The key of an allocation site in `memdx check --uninit-effects=yes`'s
+/// runs: a hash of the allocation stack's return addresses (the frames of
+/// its [`Event::Stack`] record). The CLI runs the program with address
+/// randomization off, so a site has the same key in every run; the runtime
+/// fills a site's blocks with the plan's alternative byte when
+/// `site_key(frames) & mask == value` (environment variable
+/// `MEMDX_UNINIT_PLAN`, see the runtime's `effects` module).
+pub fn site_key(frames: &[u64]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &f in frames {
+        h ^= f;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        h ^= h >> 29;
+    }
+    // splitmix64's finalizer: every output bit depends on every input bit.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ h >> 31
 }
 
 #[cfg(test)]
@@ -1662,12 +1658,16 @@ mod tests {
         let mut bad = b;
         bad[0] = b'X';
         assert!(matches!(Header::decode(&bad), Err(DecodeError::BadMagic)));
-        let mut v2 = b;
-        v2[4] = 2;
-        assert!(matches!(
-            Header::decode(&v2),
-            Err(DecodeError::UnsupportedVersion(2))
-        ));
+        // Version 1 (which had the unused Alloc/Free/Note records) and a
+        // future version are refused.
+        for v in [1u8, 3] {
+            let mut other = b;
+            other[4] = v;
+            assert!(matches!(
+                Header::decode(&other),
+                Err(DecodeError::UnsupportedVersion(got)) if got == u16::from(v)
+            ));
+        }
     }
 
     #[test]
@@ -1679,6 +1679,7 @@ mod tests {
         let mut e = Encoder::new(&mut buf);
         e.heap_clock(7, 8);
         e.heap_start(524288);
+        e.heap_exit_status(-3);
         e.heap_end();
         bytes.extend_from_slice(e.finish().unwrap());
         let mut events = Vec::new();
@@ -1706,6 +1707,7 @@ mod tests {
                 Event::HeapStart {
                     sample_interval: 524288
                 },
+                Event::HeapExitStatus { status: -3 },
                 Event::HeapEnd,
             ]
         );
@@ -1762,8 +1764,6 @@ mod tests {
             bytes_allocated: 5,
         };
         let mut e = Encoder::new(&mut buf);
-        e.alloc(0x10, 24, AllocKind::New, 2);
-        e.free(0x10, Dealloc::Delete, 3);
         e.stack(2, &[0xaa, 0xbb]);
         // An unknown record from a future runtime.
         let at = e.begin(200, 3);
@@ -1779,7 +1779,6 @@ mod tests {
         e.fatal_signal(6, -6, 0, 4);
         e.stack_overflow(1, 0x7ffe_0000_0000);
         e.fault_regs(&core::array::from_fn(|i| 0x1000 + i as u64));
-        e.note(1, "hello");
         e.command_line(b"./prog\0-x\0");
         e.scan_stats(3, 4096, 1000);
         e.scan_skipped(8192, 4096, 2);
@@ -1793,17 +1792,6 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                Event::Alloc {
-                    ptr: 0x10,
-                    size: 24,
-                    kind: AllocKind::New,
-                    stack: 2
-                },
-                Event::Free {
-                    ptr: 0x10,
-                    dealloc: Dealloc::Delete,
-                    stack: 3
-                },
                 Event::Stack {
                     id: 2,
                     frames: vec![0xaa, 0xbb]
@@ -1837,10 +1825,6 @@ mod tests {
                 Event::FaultRegs {
                     regs: core::array::from_fn(|i| 0x1000 + i as u64)
                 },
-                Event::Note {
-                    code: 1,
-                    text: "hello".into()
-                },
                 Event::CommandLine {
                     args: vec![b"./prog".to_vec(), b"-x".to_vec()]
                 },
@@ -1873,7 +1857,7 @@ mod tests {
     fn truncated_record_is_an_error() {
         let mut buf = [0u8; 64];
         let mut e = Encoder::new(&mut buf);
-        e.free(1, Dealloc::Free, 1);
+        e.heap_clock(1, 2);
         let bytes = e.finish().unwrap();
         let mut r = EventReader::new(&bytes[..bytes.len() - 2]);
         assert!(matches!(r.next_event(), Err(DecodeError::Truncated)));

@@ -30,7 +30,7 @@ pub struct Target {
     pub run: fn(&[u8]),
 }
 
-pub use targets::TARGETS;
+pub use targets::{heap_frames, TARGETS};
 pub use tree::remove_scratch;
 
 /// The target called `name`.

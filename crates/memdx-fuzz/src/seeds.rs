@@ -189,6 +189,7 @@ fn fixture_seeds(name: &str) -> Vec<Vec<u8>> {
         "report_json" => json_seeds(),
         "event_stream" => event_seeds(),
         "record_db" => db_seed().into_iter().collect(),
+        "heap_recording" => heap_seeds(),
         "record_counters" => {
             let mut out = Vec::new();
             memdx_record::counters::encode([(1, 10), (2, 20), (300, u64::MAX)], &mut out);
@@ -239,7 +240,7 @@ fn utmp_record(kind: i16, user: &[u8]) -> Vec<u8> {
 /// Streams as the runtime writes them: a header, then one record of every
 /// kind the encoder knows.
 fn event_seeds() -> Vec<Vec<u8>> {
-    use memdx_events::{AllocKind, Dealloc, Encoder, Header, VERSION};
+    use memdx_events::{Encoder, Header, VERSION};
     let header = Header {
         version: VERSION,
         pointer_size: 8,
@@ -256,11 +257,7 @@ fn event_seeds() -> Vec<Vec<u8>> {
         b"/usr/bin/prog",
     );
     e.stack(1, &[0x5555_0000_1234, 0x5555_0000_2345, 0x7fff_0000_0001]);
-    e.alloc(0x6000_0000_0010, 24, AllocKind::Malloc, 1);
-    e.alloc(0x6000_0000_0050, 100, AllocKind::New, 1);
-    e.free(0x6000_0000_0010, Dealloc::Free, 1);
     e.command_line(b"./prog\0arg\0");
-    e.note(1, "a note");
     e.scan_stats(3, 4096, 1000);
     e.heuristic_total(memdx_events::Heuristic::StdString, 32, 1);
     e.fatal_signal(11, 1, 0x10, 1);
@@ -309,4 +306,111 @@ fn db_seed() -> Option<Vec<u8>> {
     let bytes = std::fs::read(&path).ok();
     let _ = std::fs::remove_dir_all(&dir);
     bytes
+}
+
+/// `memdx heap` recordings: a whole file written by the writer (mode byte
+/// 0), and the same content as bare payloads for the framed mode (the
+/// events frame's columns separated by 0xFE).
+fn heap_seeds() -> Vec<Vec<u8>> {
+    use memdx_heap::{Event, Exit, SymFrame, Writer};
+    let events = [
+        Event::Alloc {
+            time: 1_000,
+            ptr: 0x10,
+            size: 100,
+            stack: 1,
+        },
+        Event::Alloc {
+            time: 2_000,
+            ptr: 0x20,
+            size: 4096,
+            stack: 2,
+        },
+        Event::Free {
+            time: 3_000,
+            ptr: 0x10,
+        },
+        Event::Alloc {
+            time: 9_000,
+            ptr: 0x30,
+            size: 24,
+            stack: 1,
+        },
+    ];
+    let frame = |addr: u64, f: &str| SymFrame {
+        addr,
+        function: Some(f.into()),
+        file: Some("prog.c".into()),
+        line: 7,
+        object: Some("/usr/bin/prog".into()),
+    };
+    let whole = (|| {
+        let mut w = Writer::new(Vec::new()).ok()?;
+        w.meta(0, 4242, b"./prog\0arg\0").ok()?;
+        w.modules(&[(
+            0x5555_0000_0000,
+            0x5555_0000_1000,
+            0x5555_0000_9000,
+            b"/usr/bin/prog".to_vec(),
+        )])
+        .ok()?;
+        w.stacks(&[
+            (1, vec![0x5555_0000_1234, 0x5555_0000_2345]),
+            (2, vec![0x5555_0000_3456]),
+        ])
+        .ok()?;
+        w.events(&events).ok()?;
+        w.symbols(&[
+            (1, vec![frame(0x5555_0000_1233, "leak")]),
+            (2, vec![frame(0x5555_0000_3455, "keep")]),
+        ])
+        .ok()?;
+        w.attach(1 << 20).ok()?;
+        w.end(Exit::Exited(0), 10_000).ok()?;
+        w.finish().ok()
+    })()
+    .unwrap_or_default();
+    // The same frames' payloads, varint-coded as the format documents.
+    fn v(out: &mut Vec<u8>, mut x: u64) {
+        while x >= 0x80 {
+            out.push(x as u8 | 0x80);
+            x >>= 7;
+        }
+        out.push(x as u8);
+    }
+    let mut meta = vec![1u8];
+    v(&mut meta, 0);
+    v(&mut meta, 4242);
+    v(&mut meta, 6);
+    meta.extend_from_slice(b"./prog");
+    let mut stacks = vec![3u8];
+    for x in [1, 1, 2, 0x5555_0000_1234, 0x5555_0000_2345] {
+        v(&mut stacks, x);
+    }
+    // Events, column by column (format.rs `col`): count, release bits,
+    // time deltas, size low bytes and high varints, stacks, release
+    // distances' low bytes and high varints.
+    let columns: [&[u8]; 8] = [
+        &[4],
+        &[0b0100],
+        &[1, 1, 1, 1],
+        &[100, 200, 24],
+        &[0, 0, 0],
+        &[1, 1, 1],
+        &[2],
+        &[0],
+    ];
+    let mut evs = vec![4u8];
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            evs.push(0xFE);
+        }
+        evs.extend_from_slice(c);
+    }
+    let mut end = vec![6u8];
+    for x in [1, 11, 10_000] {
+        v(&mut end, x);
+    }
+    let framed = [&[1u8][..], &join_parts(&[&meta, &stacks, &evs, &end])].concat();
+    vec![[&[0u8][..], &whole].concat(), framed]
 }

@@ -214,6 +214,23 @@ pub static TARGETS: &[Target] = &[
             }
         });
     }),
+    // A `memdx heap` recording as `memdx heap report` reads it. The first
+    // byte picks how the rest is used: 0, a whole file (header, frame
+    // prefixes, checksums); otherwise frames made here around the input's
+    // payloads (each part at 0xFF: a kind byte, then the payload's sections
+    // separated by 0xFE), so the payload decoders are reached past the
+    // checksum and the compression.
+    target!("heap_recording", [], |d| {
+        let Some((&mode, rest)) = d.split_first() else {
+            return;
+        };
+        let file = if mode == 0 {
+            rest.to_vec()
+        } else {
+            heap_frames(rest)
+        };
+        heap_report(&file);
+    }),
     target!(
         "record_counters",
         ["memdx-record/src/counters.rs:decode"],
@@ -255,3 +272,52 @@ pub static TARGETS: &[Target] = &[
         }
     ),
 ];
+
+/// A recording file whose frames carry `data`'s parts as payloads.
+pub fn heap_frames(data: &[u8]) -> Vec<u8> {
+    let Ok(mut w) = memdx_heap::Writer::new(Vec::new()) else {
+        return Vec::new();
+    };
+    for part in data.split(|&b| b == 0xFF).take(64) {
+        if let Some((&kind, payload)) = part.split_first() {
+            let sections: Vec<&[u8]> = payload.split(|&b| b == 0xFE).take(16).collect();
+            if w.raw_frame(kind, &sections).is_err() {
+                break;
+            }
+        }
+    }
+    w.finish().unwrap_or_default()
+}
+
+/// What `memdx heap report --leak-suspects --json` and `diff` do with a
+/// recording: replay it, render every view, follow sites over time.
+fn heap_report(file: &[u8]) {
+    use memdx_heap::render::{GroupBy, View};
+    use memdx_heap::{diff, flame, plot, render, suspects, Analysis, Reader};
+    let replay = |mut a: Analysis| {
+        if let Ok(reader) = Reader::new(file) {
+            for rec in reader {
+                match rec {
+                    Ok(r) => a.add(r),
+                    Err(_) => break,
+                }
+            }
+        }
+        a
+    };
+    let summary = replay(Analysis::new()).summary();
+    let sink = &mut std::io::sink();
+    for by in [GroupBy::Stack, GroupBy::Function, GroupBy::Line] {
+        let _ = render::write_text(sink, &summary, by, &View::ALL, 5);
+        let _ = render::write_json(sink, &summary, by, &View::ALL, 5);
+    }
+    let mut tracked = suspects::candidates(&summary, 8);
+    tracked.extend(plot::sites_to_plot(&summary, 4));
+    let timed = replay(Analysis::new().with_timeline(summary.duration_ns, 20, &tracked));
+    if let Some(t) = timed.timeline() {
+        let _ = suspects::leak_suspects(&summary, &t, 16384.0);
+    }
+    let _ = flame::folded(&summary, View::Peak);
+    let half = replay(Analysis::new().until(summary.duration_ns / 2)).summary();
+    let _ = diff::diff(&half, &summary, GroupBy::Function, View::Exit);
+}

@@ -38,8 +38,9 @@ pub enum Exit {
     /// `memdx heap --pid` detached; the process runs on.
     Detached,
     /// The process `memdx heap --pid` was attached to ended (the
-    /// runtime's last burst came; its exit status is not known to memdx,
-    /// which is not its parent).
+    /// runtime's last burst came) without passing a status to `exit` or
+    /// `_exit` (one that did is recorded as [`Exit::Exited`]: memdx is not
+    /// its parent and learns the status from the runtime).
     Ended,
 }
 

@@ -8,8 +8,32 @@ use serde::Serialize;
 
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"MDXHEAP\0";
-/// The version written and read.
-pub const VERSION: u16 = 1;
+/// The version written (and read).
+pub const VERSION: u16 = 2;
+/// The first version (deflate frames, events row by row): still read.
+pub const VERSION_1: u16 = 1;
+/// Sections of a version-2 `Events` frame.
+pub const EVENT_COLUMNS: usize = 8;
+
+/// The sections of a version-2 `Events` frame, in order (crate docs).
+pub mod col {
+    /// The number of events, one varint.
+    pub const COUNT: usize = 0;
+    /// One bit per event, least significant first: 1 a release.
+    pub const OPS: usize = 1;
+    /// Per event: microseconds since the previous event, a varint.
+    pub const TIME: usize = 2;
+    /// Per allocation: the size's low byte.
+    pub const SIZE_LOW: usize = 3;
+    /// Per allocation: the size shifted right by 8, a varint.
+    pub const SIZE_HIGH: usize = 4;
+    /// Per allocation: the stack id, a varint.
+    pub const STACK: usize = 5;
+    /// Per release: the distance back to its allocation, low byte.
+    pub const BACK_LOW: usize = 6;
+    /// Per release: that distance shifted right by 8, a varint.
+    pub const BACK_HIGH: usize = 7;
+}
 /// Bytes of the file header.
 pub const HEADER_LEN: usize = 16;
 /// Bytes before a frame's payload.

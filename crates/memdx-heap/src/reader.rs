@@ -5,7 +5,8 @@ use std::io::Read;
 use flate2::read::DeflateDecoder;
 
 use crate::format::{
-    Event, FrameKind, Get, SymFrame, FRAME_PREFIX, HEADER_LEN, MAGIC, MAX_PAYLOAD, VERSION,
+    col, Event, FrameKind, Get, SymFrame, EVENT_COLUMNS, FRAME_PREFIX, HEADER_LEN, MAGIC,
+    MAX_PAYLOAD, VERSION, VERSION_1,
 };
 use crate::{Exit, HeapError};
 
@@ -50,6 +51,8 @@ pub struct Reader<R: Read> {
     last_us: u64,
     next_seq: u64,
     failed: bool,
+    version: u16,
+    unzstd: Option<zstd::bulk::Decompressor<'static>>,
 }
 
 impl<R: Read> Reader<R> {
@@ -61,7 +64,7 @@ impl<R: Read> Reader<R> {
             return Err(HeapError::BadMagic);
         }
         let version = u16::from_le_bytes([h[8], h[9]]);
-        if version != VERSION {
+        if version != VERSION && version != VERSION_1 {
             return Err(HeapError::Version(version));
         }
         Ok(Reader {
@@ -70,7 +73,14 @@ impl<R: Read> Reader<R> {
             last_us: 0,
             next_seq: 0,
             failed: false,
+            version,
+            unzstd: None,
         })
+    }
+
+    /// The file's format version.
+    pub fn version(&self) -> u16 {
+        self.version
     }
 
     /// Byte offset of the next frame.
@@ -126,22 +136,125 @@ impl<R: Read> Reader<R> {
         if crc32fast::hash(&stored) != crc {
             return Err(self.corrupt("checksum mismatch"));
         }
-        let mut raw = Vec::with_capacity(raw_len as usize);
-        DeflateDecoder::new(&stored[..])
-            .take(u64::from(raw_len) + 1)
-            .read_to_end(&mut raw)
-            .map_err(|e| self.corrupt(format!("cannot inflate: {e}")))?;
-        if raw.len() != raw_len as usize {
-            return Err(self.corrupt(format!(
-                "inflated to {} bytes, header says {raw_len}",
-                raw.len()
-            )));
-        }
-        let rec = self
-            .decode(kind, &raw)
-            .ok_or_else(|| self.corrupt(format!("malformed {kind:?} payload")))?;
+        let rec = if self.version == VERSION_1 {
+            let mut raw = Vec::with_capacity(raw_len as usize);
+            DeflateDecoder::new(&stored[..])
+                .take(u64::from(raw_len) + 1)
+                .read_to_end(&mut raw)
+                .map_err(|e| self.corrupt(format!("cannot inflate: {e}")))?;
+            if raw.len() != raw_len as usize {
+                return Err(self.corrupt(format!(
+                    "inflated to {} bytes, header says {raw_len}",
+                    raw.len()
+                )));
+            }
+            self.decode(kind, &raw)
+        } else {
+            let sections = self.sections(&stored, raw_len as usize)?;
+            if kind == FrameKind::Events {
+                self.decode_columns(&sections)
+            } else {
+                self.decode(kind, &sections.concat())
+            }
+        };
+        let rec = rec.ok_or_else(|| self.corrupt(format!("malformed {kind:?} payload")))?;
         self.offset += (FRAME_PREFIX + stored.len()) as u64;
         Ok(Some(rec))
+    }
+
+    /// A version-2 payload's sections, each a varint length and a zstd
+    /// frame (empty when the length is 0), decompressed: together exactly
+    /// `raw_len` bytes.
+    fn sections(&mut self, stored: &[u8], raw_len: usize) -> Result<Vec<Vec<u8>>, HeapError> {
+        let mut g = Get(stored);
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        while !g.0.is_empty() {
+            let packed = g
+                .s()
+                .ok_or_else(|| self.corrupt("section length past the frame's end"))?;
+            if packed.is_empty() {
+                out.push(Vec::new());
+                continue;
+            }
+            let unzstd = match &mut self.unzstd {
+                Some(d) => d,
+                None => self.unzstd.insert(zstd::bulk::Decompressor::new()?),
+            };
+            let section =
+                unzstd
+                    .decompress(packed, raw_len - total)
+                    .map_err(|e| HeapError::Corrupt {
+                        offset: self.offset,
+                        what: format!("cannot decompress section {}: {e}", out.len()),
+                    })?;
+            total += section.len();
+            out.push(section);
+        }
+        if total != raw_len {
+            return Err(self.corrupt(format!(
+                "decompressed to {total} bytes, header says {raw_len}"
+            )));
+        }
+        Ok(out)
+    }
+
+    /// A version-2 `Events` frame: its columns read side by side.
+    fn decode_columns(&mut self, sections: &[Vec<u8>]) -> Option<Record> {
+        if sections.len() != EVENT_COLUMNS {
+            return None;
+        }
+        let mut count = Get(&sections[col::COUNT]);
+        let n = usize::try_from(count.v()?).ok()?;
+        let ops = &sections[col::OPS];
+        // Every event takes at least a byte of the time column.
+        if !count.0.is_empty() || ops.len() != n.div_ceil(8) || n > sections[col::TIME].len() {
+            return None;
+        }
+        let mut times = Get(&sections[col::TIME]);
+        let mut size_low = sections[col::SIZE_LOW].iter();
+        let mut size_high = Get(&sections[col::SIZE_HIGH]);
+        let mut stacks = Get(&sections[col::STACK]);
+        let mut back_low = sections[col::BACK_LOW].iter();
+        let mut back_high = Get(&sections[col::BACK_HIGH]);
+        let mut ev = Vec::with_capacity(n);
+        for i in 0..n {
+            let us = self.last_us.checked_add(times.v()?)?;
+            self.last_us = us;
+            let time = us.checked_mul(1000)?;
+            if ops[i / 8] >> (i % 8) & 1 == 0 {
+                let low = u64::from(*size_low.next()?);
+                let high = size_high.v()?;
+                ev.push(Event::Alloc {
+                    time,
+                    ptr: self.next_seq,
+                    size: high.checked_mul(256)? | low,
+                    stack: u32::try_from(stacks.v()?).ok()?,
+                });
+                self.next_seq += 1;
+            } else {
+                let low = u64::from(*back_low.next()?);
+                let back = back_high.v()?.checked_mul(256)? | low;
+                if back == 0 {
+                    return None;
+                }
+                ev.push(Event::Free {
+                    time,
+                    ptr: self.next_seq.checked_sub(back)?,
+                });
+            }
+        }
+        let rest_bits = ops
+            .last()
+            .map_or(0, |&b| if n % 8 == 0 { 0 } else { b >> (n % 8) });
+        let all_read = times.0.is_empty()
+            && size_low.next().is_none()
+            && size_high.0.is_empty()
+            && stacks.0.is_empty()
+            && back_low.next().is_none()
+            && back_high.0.is_empty()
+            && rest_bits == 0;
+        all_read.then_some(Record::Events(ev))
     }
 
     fn decode(&mut self, kind: FrameKind, raw: &[u8]) -> Option<Record> {
@@ -372,6 +485,74 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("truncated frame"));
+    }
+
+    #[test]
+    fn a_version_1_recording_reads_as_the_same_records() {
+        // Written by the version-1 writer (deflate, events row by row)
+        // from the events of `sample`.
+        let old = include_bytes!("../fixtures/v1-sample.mdxh");
+        let r = Reader::new(&old[..]).unwrap();
+        assert_eq!(r.version(), 1);
+        let old: Vec<Record> = r.map(|r| r.unwrap()).collect();
+        let file = sample();
+        let new = Reader::new(&file[..]).unwrap();
+        assert_eq!(new.version(), VERSION);
+        let new: Vec<Record> = new.map(|r| r.unwrap()).collect();
+        assert_eq!(old, new);
+    }
+
+    /// Rewrites the frame at `at` with `stored` as its payload and a
+    /// matching checksum (damage the checksum cannot see).
+    fn replace_payload(file: &[u8], at: usize, raw_len: u32, stored: &[u8]) -> Vec<u8> {
+        let old_len = u32::from_le_bytes(file[at + 5..at + 9].try_into().unwrap()) as usize;
+        let mut out = file[..at].to_vec();
+        out.push(file[at]);
+        out.extend_from_slice(&raw_len.to_le_bytes());
+        out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(stored).to_le_bytes());
+        out.extend_from_slice(stored);
+        out.extend_from_slice(&file[at + FRAME_PREFIX + old_len..]);
+        out
+    }
+
+    #[test]
+    fn columns_that_disagree_are_a_malformed_frame_at_its_offset() {
+        let file = sample();
+        let mut r = Reader::new(&file[..]).unwrap();
+        r.next();
+        r.next();
+        let at = r.offset() as usize;
+        // Two events whose op bits say "allocation" but no size column.
+        let mut stored = Vec::new();
+        let count = zstd::bulk::compress(&[2], 1).unwrap();
+        let ops = zstd::bulk::compress(&[0], 1).unwrap();
+        let times = zstd::bulk::compress(&[1, 1], 1).unwrap();
+        for section in [&count[..], &ops, &times, &[], &[], &[], &[], &[]] {
+            stored.push(section.len() as u8);
+            stored.extend_from_slice(section);
+        }
+        let bad = replace_payload(&file, at, 4, &stored);
+        let recs: Vec<_> = Reader::new(&bad[..]).unwrap().collect();
+        assert_eq!(recs.len(), 3);
+        assert_eq!(
+            recs[2].as_ref().unwrap_err().to_string(),
+            format!("damaged frame at offset {at}: malformed Events payload")
+        );
+        // A section that is not zstd.
+        let bad = replace_payload(&file, at, 4, &[3, 1, 2, 3]);
+        let err = Reader::new(&bad[..])
+            .unwrap()
+            .nth(2)
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!(
+                "damaged frame at offset {at}: cannot decompress section 0: "
+            )),
+            "{err}"
+        );
     }
 
     #[test]

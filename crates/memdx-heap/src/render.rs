@@ -258,6 +258,10 @@ pub fn write_totals(out: &mut dyn Write, s: &Summary) -> io::Result<()> {
         plural(s.exit_blocks, "block", "blocks")
     )?;
     match s.exit {
+        Some(Exit::Exited(status)) if s.attached_heap_bytes.is_some() => writeln!(
+            out,
+            "the process exited with status {status} while attached"
+        )?,
         Some(Exit::Exited(_)) => {}
         Some(Exit::Detached) => writeln!(out, "memdx detached; the process runs on")?,
         Some(Exit::Ended) => writeln!(

@@ -21,9 +21,19 @@
 //! release is not recorded: the recorder never saw its allocation), and a
 //! block allocated while attached is freed by glibc after the detach.
 //!
-//! Not redirected: objects loaded after the attach, the dynamic loader's
-//! own allocations, and calls through a function pointer the program took
-//! before the attach (`p = malloc`).
+//! The `dlopen` slots are redirected too, to `memdx_dlopen_entry`: an object
+//! loaded while attached has its slots redirected as soon as `dlopen`
+//! returns (its constructors' allocations, run inside `dlopen`, are not
+//! seen). glibc's `dlopen` searches a bare name along its caller's
+//! `RUNPATH`/`RPATH`, so it is only called from the runtime (then the
+//! caller) when that cannot change which file is loaded; otherwise the
+//! entry jumps straight to it and that object is not redirected.
+//!
+//! Not redirected: the dynamic loader's own allocations, objects loaded
+//! by `dlmopen` or by a bare-name `dlopen` from an object with a
+//! `RUNPATH` (see above), and calls through a function pointer the
+//! program took before the attach (`p = malloc`). A slot of an object
+//! unloaded while attached is not put back (nor touched).
 
 use core::ffi::{c_char, c_int, c_void, CStr};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -92,8 +102,9 @@ const HOOKED: [&CStr; 33] = [
 /// with `dlsym` on the runtime's handle (loaded late, a reference to an
 /// exported function from inside the runtime binds to the C library's,
 /// which comes first in the global scope). 0 when not found.
-fn hooked() -> [(&'static [u8], usize); 33] {
-    let mut out = [(&b""[..], 0usize); 33];
+fn hooked() -> [(&'static [u8], usize); TARGETS] {
+    let mut out = [(&b""[..], 0usize); TARGETS];
+    out[HOOKED.len()] = (b"dlopen", memdx_dlopen_entry as *const () as usize);
     // SAFETY: dladdr on our own function; dlopen of our own, already
     // loaded file (RTLD_NOLOAD: only a handle); dlsym with static names.
     unsafe {
@@ -113,6 +124,9 @@ fn hooked() -> [(&'static [u8], usize); 33] {
     }
     out
 }
+
+/// The names redirected: [`HOOKED`] and `dlopen`.
+const TARGETS: usize = HOOKED.len() + 1;
 
 /// One redirected slot: where, what it held, what it holds now.
 #[derive(Clone, Copy)]
@@ -181,7 +195,15 @@ pub unsafe extern "C" fn memdx_attach(
         Ok(()) => {
             // SAFETY: mallinfo2 has no preconditions.
             let mi = unsafe { libc::mallinfo2() };
+            if !ON_EXIT.swap(true, Ordering::Relaxed) {
+                // SAFETY: registering a plain C callback (once).
+                unsafe { on_exit(exiting, core::ptr::null_mut()) };
+            }
+            REAL_DLOPEN.store(libc::dlopen as *const () as usize, Ordering::Relaxed);
+            // SAFETY: before any slot names the entry (no reader yet).
+            unsafe { *TARGET_TABLE.get() = hooked() };
             let (slots, objects) = redirect();
+            ATTACHED.store(slots != 0, Ordering::Release);
             if !out.is_null() {
                 // SAFETY: the caller's writable AttachOut.
                 unsafe {
@@ -219,6 +241,7 @@ pub unsafe extern "C" fn memdx_detach() -> c_int {
         return -5;
     }
     let entered = hooks::enter_runtime();
+    ATTACHED.store(false, Ordering::Release);
     let n = restore();
     profile::detach();
     if entered {
@@ -227,21 +250,49 @@ pub unsafe extern "C" fn memdx_detach() -> c_int {
     n as c_int
 }
 
+extern "C" {
+    fn on_exit(f: extern "C" fn(c_int, *mut c_void), arg: *mut c_void) -> c_int;
+}
+
+/// Whether [`exiting`] is registered (once per process).
+static ON_EXIT: AtomicBool = AtomicBool::new(false);
+
+/// `exit(status)` (or a return from `main`) while attached: the status
+/// goes into the last burst, sent by the runtime's destructor (`_exit`
+/// is a hook of its own).
+extern "C" fn exiting(status: c_int, _arg: *mut c_void) {
+    if ATTACHED.load(Ordering::Acquire) {
+        profile::set_exit_status(status);
+    }
+}
+
+/// The recorder is gone (`memdx heap --pid` was killed): every slot is
+/// put back and recording stops, as `memdx_detach` would. Called by a
+/// flush that found the connection broken, on any thread.
+pub fn connection_lost() {
+    if !ATTACHED.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    restore();
+    profile::detach();
+}
+
 /// Redirects every loaded object's slots; (slots, objects).
 fn redirect() -> (usize, usize) {
     let mut acc = Walk {
-        targets: hooked(),
+        // SAFETY: written by memdx_attach before the first redirect.
+        targets: unsafe { *TARGET_TABLE.get() },
         self_lo: crate::stacks::SELF_LO.load(Ordering::Relaxed),
         self_hi: crate::stacks::SELF_HI.load(Ordering::Relaxed),
         objects: 0,
     };
-    LOCK.lock();
+    let held = LOCK.lock();
     let before = COUNT.load(Ordering::Relaxed);
     // SAFETY: dl_iterate_phdr with a callback that reads the loaded
     // objects' dynamic sections and writes their GOT slots.
     unsafe { libc::dl_iterate_phdr(Some(object_cb), (&mut acc as *mut Walk).cast()) };
     let n = COUNT.load(Ordering::Relaxed) - before;
-    LOCK.unlock();
+    drop(held);
     // The module map may have changed since the first burst (nothing is
     // loaded by the redirection itself, but keep the recorder current).
     out::burst(out::ensure_modules);
@@ -250,25 +301,222 @@ fn redirect() -> (usize, usize) {
 
 /// Puts back the slots that still hold the hook; how many.
 fn restore() -> usize {
-    LOCK.lock();
+    let _held = LOCK.lock();
     let n = COUNT.swap(0, Ordering::Relaxed);
     // SAFETY: under LOCK.
     let table = unsafe { &*PATCHED.get() };
     let mut done = 0;
     for p in &table[..n] {
-        // SAFETY: a slot this module wrote, in a loaded object (objects
-        // are not unloaded while attached: a dlclose'd one's slot would
-        // no longer be mapped, see `writable`).
+        // An object unloaded while attached: its slot is gone (or its
+        // address now belongs to something else).
+        if !still_loaded(p.slot) {
+            continue;
+        }
+        // SAFETY: a slot this module wrote, in an object still loaded.
         if unsafe { with_writable(p.slot, p.read_only, || swap_slot(p.slot, p.new, p.old)) } {
             done += 1;
         }
     }
-    LOCK.unlock();
     done
 }
 
+/// Whether `addr` lies in a loaded object's segment.
+fn still_loaded(addr: usize) -> bool {
+    let mut found = (addr, false);
+    // SAFETY: dl_iterate_phdr with a callback that only reads its info.
+    unsafe { libc::dl_iterate_phdr(Some(contains_cb), (&mut found as *mut (usize, bool)).cast()) };
+    found.1
+}
+
+unsafe extern "C" fn contains_cb(
+    info: *mut libc::dl_phdr_info,
+    _size: libc::size_t,
+    data: *mut c_void,
+) -> c_int {
+    // SAFETY: dl_iterate_phdr passes a valid info; data is our pair.
+    let (info, found) = unsafe { (&*info, &mut *data.cast::<(usize, bool)>()) };
+    // SAFETY: dlpi_phdr holds dlpi_phnum headers.
+    let phdrs = unsafe { core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+    let bias = info.dlpi_addr as usize;
+    let hit = phdrs.iter().any(|p| {
+        let lo = bias + p.p_vaddr as usize;
+        p.p_type == libc::PT_LOAD && found.0 >= lo && found.0 < lo + p.p_memsz as usize
+    });
+    found.1 |= hit;
+    c_int::from(hit)
+}
+
+// ---- objects loaded while attached ------------------------------------------
+
+/// Whether the slots are redirected (between attach and detach).
+static ATTACHED: AtomicBool = AtomicBool::new(false);
+/// The `dlopen` the program's slots held (the global scope's).
+static REAL_DLOPEN: AtomicUsize = AtomicUsize::new(0);
+/// The names and hooks, found once by `memdx_attach` (looking them up in
+/// `dlopen`'s hook would reset the thread's `dlerror` state).
+static TARGET_TABLE: Racy<[(&'static [u8], usize); TARGETS]> = Racy::new([(&[], 0); TARGETS]);
+
+// The `dlopen` slots' target: asks `dlopen_may_wrap` (with the caller's
+// return address) whether calling `dlopen` from the runtime loads the same
+// file; then either `dlopen_wrapped` (a tail jump: it returns to the
+// caller) or the real `dlopen`, with the caller's return address in place.
+core::arch::global_asm!(
+    ".pushsection .text.memdx_dlopen_entry,\"ax\",@progbits",
+    ".p2align 4",
+    ".globl memdx_dlopen_entry",
+    ".hidden memdx_dlopen_entry",
+    ".type memdx_dlopen_entry,@function",
+    "memdx_dlopen_entry:",
+    ".cfi_startproc",
+    "push rdi",
+    ".cfi_adjust_cfa_offset 8",
+    "push rsi",
+    ".cfi_adjust_cfa_offset 8",
+    "sub rsp, 8",
+    ".cfi_adjust_cfa_offset 8",
+    "mov rdx, [rsp + 24]",
+    "call {check}",
+    "add rsp, 8",
+    ".cfi_adjust_cfa_offset -8",
+    "pop rsi",
+    ".cfi_adjust_cfa_offset -8",
+    "pop rdi",
+    ".cfi_adjust_cfa_offset -8",
+    "test al, al",
+    "jz 2f",
+    "jmp {wrapped}",
+    "2:",
+    "jmp qword ptr [rip + {real}]",
+    ".cfi_endproc",
+    ".size memdx_dlopen_entry, .-memdx_dlopen_entry",
+    ".popsection",
+    check = sym dlopen_may_wrap,
+    wrapped = sym dlopen_wrapped,
+    real = sym REAL_DLOPEN,
+);
+
+extern "C" {
+    fn memdx_dlopen_entry();
+}
+
+const DT_RPATH: i64 = 15;
+const DT_RUNPATH: i64 = 29;
+const RTLD_DL_LINKMAP: c_int = 2;
+
+/// Whether `dlopen(file)` called from the runtime loads what it would
+/// from the caller (return address `ra`): no `$ORIGIN`-style token, a
+/// caller in the main namespace, and for a bare name (searched along the
+/// caller's paths) a caller without `RUNPATH` and no `RPATH` in any object
+/// but the program (whose `RPATH` is searched for both).
+extern "C" fn dlopen_may_wrap(file: *const c_char, _mode: c_int, ra: usize) -> bool {
+    if !ATTACHED.load(Ordering::Acquire) {
+        return false;
+    }
+    if file.is_null() {
+        return true;
+    }
+    // SAFETY: dlopen's argument is a C string.
+    let name = unsafe { CStr::from_ptr(file) }.to_bytes();
+    if name.contains(&b'$') {
+        return false;
+    }
+    // SAFETY: dladdr1/dlinfo on an address and the loader's own handle;
+    // errno is put back (the program's dlopen sets it only on failure).
+    unsafe {
+        let errno = crate::sys::errno();
+        let mut info: libc::Dl_info = core::mem::zeroed();
+        let mut map: *mut c_void = core::ptr::null_mut();
+        let mut ns: libc::Lmid_t = 0;
+        let known = libc::dladdr1(
+            ra as *const c_void,
+            &mut info,
+            (&mut map as *mut *mut c_void).cast(),
+            RTLD_DL_LINKMAP,
+        ) != 0
+            && !map.is_null();
+        let base = !known
+            || (libc::dlinfo(
+                map,
+                libc::RTLD_DI_LMID,
+                (&mut ns as *mut libc::Lmid_t).cast(),
+            ) == 0
+                && ns == libc::LM_ID_BASE);
+        let mut paths = Paths {
+            ra,
+            first: true,
+            caller_runpath: false,
+            other_rpath: false,
+        };
+        if base && !name.contains(&b'/') {
+            libc::dl_iterate_phdr(Some(paths_cb), (&mut paths as *mut Paths).cast());
+        }
+        crate::sys::set_errno(errno);
+        base && !paths.caller_runpath && !paths.other_rpath
+    }
+}
+
+struct Paths {
+    ra: usize,
+    first: bool,
+    caller_runpath: bool,
+    other_rpath: bool,
+}
+
+unsafe extern "C" fn paths_cb(
+    info: *mut libc::dl_phdr_info,
+    _size: libc::size_t,
+    data: *mut c_void,
+) -> c_int {
+    // SAFETY: dl_iterate_phdr passes a valid info; data is our Paths.
+    let (info, paths) = unsafe { (&*info, &mut *data.cast::<Paths>()) };
+    let main = core::mem::replace(&mut paths.first, false);
+    // SAFETY: dlpi_phdr holds dlpi_phnum headers.
+    let phdrs = unsafe { core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+    let bias = info.dlpi_addr as usize;
+    let caller = phdrs.iter().any(|p| {
+        let lo = bias + p.p_vaddr as usize;
+        p.p_type == libc::PT_LOAD && paths.ra >= lo && paths.ra < lo + p.p_memsz as usize
+    });
+    let Some(dynamic) = phdrs.iter().find(|p| p.p_type == PT_DYNAMIC) else {
+        return 0;
+    };
+    let mut d = (bias + dynamic.p_vaddr as usize) as *const Dyn;
+    // SAFETY: the dynamic section of a loaded object ends with DT_NULL.
+    unsafe {
+        while (*d).tag != DT_NULL {
+            match (*d).tag {
+                DT_RUNPATH if caller => paths.caller_runpath = true,
+                DT_RPATH if !main => paths.other_rpath = true,
+                _ => {}
+            }
+            d = d.add(1);
+        }
+    }
+    0
+}
+
+/// `dlopen` from the runtime, then the new objects' slots redirected.
+extern "C" fn dlopen_wrapped(file: *const c_char, mode: c_int) -> *mut c_void {
+    // SAFETY: the global scope's dlopen, with the program's arguments.
+    let handle = unsafe {
+        let real: unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void =
+            core::mem::transmute(REAL_DLOPEN.load(Ordering::Relaxed));
+        real(file, mode)
+    };
+    if !handle.is_null() && ATTACHED.load(Ordering::Acquire) {
+        let errno = crate::sys::errno();
+        let entered = hooks::enter_runtime();
+        redirect();
+        if entered {
+            hooks::leave_runtime();
+        }
+        crate::sys::set_errno(errno);
+    }
+    handle
+}
+
 struct Walk {
-    targets: [(&'static [u8], usize); 33],
+    targets: [(&'static [u8], usize); TARGETS],
     self_lo: usize,
     self_hi: usize,
     objects: usize,
@@ -310,6 +558,10 @@ struct Sym {
     size: u64,
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn object_cb(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
@@ -317,10 +569,10 @@ unsafe extern "C" fn object_cb(
 ) -> c_int {
     // SAFETY: dl_iterate_phdr passes a valid info; data is our Walk.
     let (info, walk) = unsafe { (&*info, &mut *data.cast::<Walk>()) };
-    // SAFETY: dlpi_name is a C string (possibly empty) or null.
     let name = if info.dlpi_name.is_null() {
         &[][..]
     } else {
+        // SAFETY: dlpi_name is a C string (possibly empty) or null.
         unsafe { CStr::from_ptr(info.dlpi_name) }.to_bytes()
     };
     let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);

@@ -53,7 +53,7 @@
 use core::ptr;
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
-use crate::sys::{self, Racy, SpinLock};
+use crate::sys::{self, PrivatePtr, Racy, SpinGuard, SpinLock};
 use crate::table::{self, Block};
 
 const PAGE: usize = 4096;
@@ -104,6 +104,12 @@ struct Slot {
     /// Canary bytes between the block's end and the guard page (or, for a
     /// block at the start of its page, after its end).
     slack: u16,
+    /// The block's own page is closed while it lives: each access faults
+    /// and is checked against the block's exact bounds (see [`watch`]).
+    watched: bool,
+    /// An access before the block's start was reported from its watched
+    /// page (its front canaries are not reported again on free).
+    underrun_reported: bool,
 }
 
 impl Slot {
@@ -120,10 +126,10 @@ impl Slot {
 static BASE: AtomicUsize = AtomicUsize::new(0);
 static SLOTS_N: AtomicUsize = AtomicUsize::new(0);
 static STATE: AtomicPtr8 = AtomicPtr8::new();
-static META: Racy<*mut Slot> = Racy::new(ptr::null_mut());
+static META: Racy<PrivatePtr<Slot>> = Racy::new(PrivatePtr::null());
 static LOCK: SpinLock = SpinLock::new();
 /// Ring of freed slots, oldest first (reused when no slot is unused).
-static FREED_RING: Racy<*mut u32> = Racy::new(ptr::null_mut());
+static FREED_RING: Racy<PrivatePtr<u32>> = Racy::new(PrivatePtr::null());
 static FREED_HEAD: AtomicUsize = AtomicUsize::new(0);
 static FREED_LEN: AtomicUsize = AtomicUsize::new(0);
 /// Slots never used yet start here.
@@ -179,13 +185,14 @@ fn setup() -> bool {
         2 => return false,
         _ => {}
     }
-    LOCK.lock();
-    if SETUP.load(Ordering::Acquire) == 0 {
-        let n = latch_settings();
-        let ok = n > 0 && reserve(n);
-        SETUP.store(if ok { 1 } else { 2 }, Ordering::Release);
+    {
+        let _held = LOCK.lock();
+        if SETUP.load(Ordering::Acquire) == 0 {
+            let n = latch_settings();
+            let ok = n > 0 && reserve(n);
+            SETUP.store(if ok { 1 } else { 2 }, Ordering::Release);
+        }
     }
-    LOCK.unlock();
     SETUP.load(Ordering::Acquire) == 1
 }
 
@@ -215,8 +222,8 @@ fn reserve(n: usize) -> bool {
     }
     // SAFETY: under LOCK, before SETUP publishes them.
     unsafe {
-        *META.get() = meta;
-        *FREED_RING.get() = ring;
+        *META.get() = PrivatePtr::new(meta);
+        *FREED_RING.get() = PrivatePtr::new(ring);
     }
     STATE.0.store(states as usize, Ordering::Release);
     SEEN.store(seen as usize, Ordering::Release);
@@ -282,12 +289,14 @@ fn wanted_full(stack: u32, td: &crate::tls::ThreadData) -> Option<Place> {
         if v != 3 {
             let bit = if v & 1 == 0 { 1u64 } else { 2u64 };
             if w.fetch_or(bit << shift, Ordering::Relaxed) & (bit << shift) == 0 {
+                td.watch_next.set(true);
                 return Some(if bit == 1 { Place::End } else { Place::Start });
             }
         } else if !ALL.load(Ordering::Relaxed) {
             td.site_done.set(stack);
         }
     }
+    td.watch_next.set(false);
     if ALL.load(Ordering::Relaxed) {
         return Some(Place::End);
     }
@@ -318,7 +327,7 @@ fn page_of(slot: usize) -> usize {
 
 fn meta(slot: usize) -> *mut Slot {
     // SAFETY: slot < SLOTS_N; META has SLOTS_N entries once set up.
-    unsafe { (*META.get()).add(slot) }
+    unsafe { (*META.get()).get().add(slot) }
 }
 
 /// Slots prepared at a time (see the module docs).
@@ -443,7 +452,7 @@ pub fn alloc(
     if !setup() {
         return None;
     }
-    LOCK.lock();
+    let _held = LOCK.lock();
     let n = SLOTS_N.load(Ordering::Relaxed);
     let slot = if NEXT_UNUSED.load(Ordering::Relaxed) < n {
         let s = NEXT_UNUSED.fetch_add(1, Ordering::Relaxed);
@@ -451,21 +460,17 @@ pub fn alloc(
     } else if FREED_LEN.load(Ordering::Relaxed) > 0 {
         let h = FREED_HEAD.load(Ordering::Relaxed);
         // SAFETY: h < n, the ring's length.
-        let s = unsafe { *(*FREED_RING.get()).add(h) } as usize;
+        let s = unsafe { *(*FREED_RING.get()).get().add(h) } as usize;
         FREED_HEAD.store((h + 1) % n, Ordering::Relaxed);
         FREED_LEN.fetch_sub(1, Ordering::Relaxed);
         Some(s)
     } else {
         None
     };
-    let Some(slot) = slot else {
-        LOCK.unlock();
-        return None;
-    };
+    let slot = slot?;
     if slot >= PREPARED.load(Ordering::Relaxed) && !prepare_chunk() {
         // The slot stays unused (NEXT_UNUSED moved past it): nothing of the
         // pool beyond the prepared chunks is ever handed out.
-        LOCK.unlock();
         return None;
     }
     let page = page_of(slot);
@@ -474,7 +479,6 @@ pub fn alloc(
     let reused = STATE.at(slot).load(Ordering::Relaxed) == FREED;
     // A prepared slot's page is open until its block is freed.
     if reused && !open(page, PAGE) {
-        LOCK.unlock();
         return None;
     }
     // A guard page opened after a reported fault (this slot's overrun, or
@@ -544,9 +548,10 @@ pub fn alloc(
         faults: 0,
         left: start,
         slack: slack as u16,
+        watched: false,
+        underrun_reported: false,
     };
     STATE.at(slot).store(LIVE, Ordering::Release);
-    LOCK.unlock();
     Some(q)
 }
 
@@ -578,7 +583,7 @@ pub enum GuardRelease {
 /// and the slot joins the freed ring.
 pub fn release(q: usize, free_stack: u32) -> GuardRelease {
     let slot = slot_of(q);
-    LOCK.lock();
+    let held = LOCK.lock();
     // SAFETY: slot < SLOTS_N, under LOCK.
     let m = unsafe { &mut *meta(slot) };
     let state = STATE.at(slot).load(Ordering::Relaxed);
@@ -595,13 +600,22 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
         let b = m.block();
         m.free_stack = free_stack;
         let page = page_of(slot);
+        if m.watched {
+            // Its canaries are read below: the page is closed again after.
+            m.watched = false;
+            open_watched(page);
+        }
         let front = FRONT.min(q - page);
         // SAFETY: the block's page is open while it is live.
         let zone = unsafe { core::slice::from_raw_parts((q - front) as *const u8, front) };
-        let damaged = zone.iter().position(|&c| c != table::CANARY).map(|lo| {
-            let hi = zone.iter().rposition(|&c| c != table::CANARY).unwrap_or(lo);
-            (front - lo, front - hi)
-        });
+        let damaged = if m.underrun_reported {
+            None // reported when the watched page caught it
+        } else {
+            zone.iter().position(|&c| c != table::CANARY).map(|lo| {
+                let hi = zone.iter().rposition(|&c| c != table::CANARY).unwrap_or(lo);
+                (front - lo, front - hi)
+            })
+        };
         let slack_len = usize::from(m.slack);
         // SAFETY: as above.
         let slack = unsafe { core::slice::from_raw_parts((q + m.size) as *const u8, slack_len) };
@@ -632,16 +646,17 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
             m.opened = false;
         }
         m.overrun_reported = false;
+        m.underrun_reported = false;
         let n = SLOTS_N.load(Ordering::Relaxed);
         let at = (FREED_HEAD.load(Ordering::Relaxed) + FREED_LEN.load(Ordering::Relaxed)) % n;
         // SAFETY: at < n.
-        unsafe { *(*FREED_RING.get()).add(at) = slot as u32 };
+        unsafe { *(*FREED_RING.get()).get().add(at) = slot as u32 };
         FREED_LEN.fetch_add(1, Ordering::Relaxed);
         GuardRelease::Live(b, damaged, after)
     } else {
         GuardRelease::Unknown
     };
-    LOCK.unlock();
+    drop(held);
     r
 }
 
@@ -701,6 +716,9 @@ pub const FAULT_BUDGET: u16 = 1000;
 /// What the fault handler does after a fault in the pool (the report
 /// describes the block from the block table).
 pub struct Hit {
+    /// Whether the access is reported (an access inside a watched block,
+    /// or made by the C library or the runtime, is not).
+    pub report: bool,
     /// The page that was opened for the access.
     pub page: usize,
     /// Whether the page should be closed again after the access (within
@@ -715,7 +733,7 @@ pub struct Hit {
 ///
 /// Async-signal-safe: no locks (a fault inside the pool's own code cannot
 /// happen), only mprotect or madvise.
-pub fn on_fault(addr: usize) -> Option<Hit> {
+pub fn on_fault(addr: usize, pc: usize) -> Option<Hit> {
     let (slot, state) = used_slot(addr)?;
     // SAFETY: slot < SLOTS_N; the metadata is not in the faulting page.
     let m = unsafe { &mut *meta(slot) };
@@ -723,7 +741,26 @@ pub fn on_fault(addr: usize) -> Option<Hit> {
     let live = state == LIVE;
     let fault_page = addr & !(PAGE - 1);
     if live && fault_page == page {
-        return None; // the block's own page is open: not our fault
+        if !m.watched {
+            return None; // the block's own page is open: not our fault
+        }
+        let report = !crate::watch::allowed(pc, addr, m.q, m.size);
+        if report && addr >= m.q + m.size {
+            m.overrun_reported = true;
+        } else if report && addr < m.q {
+            m.underrun_reported = true;
+        }
+        m.faults = m.faults.saturating_add(1);
+        let rearm = m.faults <= crate::watch::BUDGET.load(Ordering::Relaxed);
+        if !rearm {
+            // Released to ordinary checking: the page stays open.
+            m.watched = false;
+        }
+        return Some(Hit {
+            report,
+            page,
+            rearm,
+        });
     }
     if fault_page == page {
         m.opened = true; // a freed block's page
@@ -740,6 +777,7 @@ pub fn on_fault(addr: usize) -> Option<Hit> {
     }
     m.faults = m.faults.saturating_add(1);
     Some(Hit {
+        report: true,
         page: fault_page,
         rearm: m.faults <= FAULT_BUDGET,
     })
@@ -753,20 +791,21 @@ pub fn rearm(page: usize) {
     if base == 0 || !(contains(page) || page == base - PAGE) {
         return;
     }
-    LOCK.lock();
+    let _held = LOCK.lock();
     if page < base {
         close_keeping(page); // the pool's leading guard
     } else {
         let slot = slot_of(page);
         // SAFETY: slot < SLOTS_N, under LOCK.
         let m = unsafe { &mut *meta(slot) };
-        // A guard page, or the page of a block still freed (not reused).
-        if page != page_of(slot) || STATE.at(slot).load(Ordering::Relaxed) == FREED {
+        // A guard page, the page of a block still freed (not reused), or
+        // of a block still watched.
+        let state = STATE.at(slot).load(Ordering::Relaxed);
+        if page != page_of(slot) || state == FREED || (state == LIVE && m.watched) {
             close_keeping(page);
             m.opened = false;
         }
     }
-    LOCK.unlock();
 }
 
 /// Opens `page` for the access that faulted on it, when it is a page of
@@ -836,14 +875,8 @@ pub fn range() -> Option<(usize, usize)> {
     (base != 0).then(|| (base, base + SLOTS_N.load(Ordering::Relaxed) * SLOT_BYTES))
 }
 
-pub fn lock() {
+pub fn lock() -> SpinGuard<'static> {
     LOCK.lock()
-}
-pub fn unlock() {
-    LOCK.unlock()
-}
-pub fn reset_in_child() {
-    LOCK.reset()
 }
 
 /// The first and last damaged byte of a canary zone.
@@ -875,8 +908,12 @@ pub fn for_each_live_damage(f: &mut dyn FnMut(Block, Option<Span>, Option<Span>)
         let front = FRONT.min(m.q - page_of(slot));
         // SAFETY: the block's page is open while it is live.
         let zone = unsafe { core::slice::from_raw_parts((m.q - front) as *const u8, front) };
-        let before = damaged(zone).map(|(lo, hi)| (front - lo, front - hi));
-        let after = if m.opened {
+        let before = if m.underrun_reported {
+            None
+        } else {
+            damaged(zone).map(|(lo, hi)| (front - lo, front - hi))
+        };
+        let after = if m.opened || m.overrun_reported {
             None // the overrun was reported when it hit the guard page
         } else {
             // SAFETY: as above.
@@ -902,4 +939,91 @@ pub fn live_in_slot(addr: usize) -> Option<Block> {
     }
     // SAFETY: slot < SLOTS_N.
     Some(unsafe { *meta(slot) }.block())
+}
+
+/// Opens the page of a watched block for good (its contents kept).
+fn open_watched(page: usize) {
+    // SAFETY: a block page of our reservation, closed with mprotect.
+    unsafe {
+        libc::mprotect(
+            page as *mut libc::c_void,
+            PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+        )
+    };
+}
+
+/// Watches live guarded block `q` (see `crate::watch`): its page is
+/// closed, so every access to it faults and is checked against its exact
+/// bounds, for its first `watch::BUDGET` faults. Call once the runtime has
+/// written what it writes into the block (canaries, fill).
+pub fn watch(q: usize) {
+    if !contains(q) {
+        return;
+    }
+    let slot = slot_of(q);
+    let _pool = LOCK.lock();
+    // SAFETY: slot < SLOTS_N, under LOCK.
+    let m = unsafe { &mut *meta(slot) };
+    if STATE.at(slot).load(Ordering::Relaxed) == LIVE && m.q == q && !m.watched {
+        m.watched = true;
+        m.faults = 0;
+        // Opened again by `open` through mprotect (see STEPPED).
+        STEPPED.store(true, Ordering::Relaxed);
+        close_keeping(page_of(slot));
+    }
+}
+
+/// Stops watching the live guarded blocks whose pages `n` bytes at `p`
+/// touch (at most 64 slots): their pages are opened for good, so that the
+/// kernel can read and write them (a closed page is EFAULT to a system
+/// call). Returns whether one was watched.
+pub fn unwatch_range(p: usize, n: usize) -> bool {
+    let base = BASE.load(Ordering::Relaxed);
+    let slots = SLOTS_N.load(Ordering::Relaxed);
+    if base == 0 || n == 0 {
+        return false;
+    }
+    let end = p.saturating_add(n);
+    let pool_end = base + slots * SLOT_BYTES;
+    if end <= base || p >= pool_end {
+        return false;
+    }
+    let first = slot_of(p.max(base));
+    let last = slot_of(end.min(pool_end) - 1).min(first + 63);
+    let mut any = false;
+    for slot in first..=last {
+        // SAFETY: slot < SLOTS_N; a racy read, confirmed under LOCK.
+        if !unsafe { (*meta(slot)).watched } {
+            continue;
+        }
+        let _pool = LOCK.lock();
+        // SAFETY: under LOCK.
+        let m = unsafe { &mut *meta(slot) };
+        if m.watched {
+            m.watched = false;
+            open_watched(page_of(slot));
+            any = true;
+        }
+    }
+    any
+}
+
+/// Stops watching every block (under LOCK: the end-of-process report reads
+/// block contents and canaries).
+pub fn unwatch_all_locked() {
+    if SETUP.load(Ordering::Acquire) != 1 {
+        return;
+    }
+    let used = NEXT_UNUSED
+        .load(Ordering::Relaxed)
+        .min(SLOTS_N.load(Ordering::Relaxed));
+    for slot in 0..used {
+        // SAFETY: slot < SLOTS_N, under the caller's LOCK.
+        let m = unsafe { &mut *meta(slot) };
+        if m.watched {
+            m.watched = false;
+            open_watched(page_of(slot));
+        }
+    }
 }

@@ -21,7 +21,7 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::sys::{Racy, SpinLock};
+use crate::sys::{Racy, SpinGuard, SpinLock};
 use crate::table::Block;
 
 const PAGE: usize = 4096;
@@ -98,7 +98,7 @@ pub fn hold(b: Block, free_stack: u32, give: &mut dyn FnMut(usize)) -> bool {
     if hi <= lo {
         return false;
     }
-    LOCK.lock();
+    let _held = LOCK.lock();
     // SAFETY: the table and its order under LOCK.
     let (table, seq) = unsafe { (&mut *TABLE.get(), &mut *SEQ.get()) };
     let slot = match table.iter().position(|h| h.lo == 0) {
@@ -111,7 +111,6 @@ pub fn hold(b: Block, free_stack: u32, give: &mut dyn FnMut(usize)) -> bool {
         }
     };
     if !protect(lo, hi, libc::PROT_NONE) {
-        LOCK.unlock();
         return false;
     }
     table[slot] = Held {
@@ -124,7 +123,6 @@ pub fn hold(b: Block, free_stack: u32, give: &mut dyn FnMut(usize)) -> bool {
     FAULTS[slot].store(0, Ordering::Relaxed);
     LO[slot].store(lo, Ordering::Release);
     COUNT.fetch_add(1, Ordering::Release);
-    LOCK.unlock();
     true
 }
 
@@ -150,7 +148,7 @@ pub fn on_alloc(give: &mut dyn FnMut(usize)) {
 #[cold]
 #[inline(never)]
 fn release_all(give: &mut dyn FnMut(usize)) {
-    LOCK.lock();
+    let _held = LOCK.lock();
     // SAFETY: the table under LOCK.
     let table = unsafe { &mut *TABLE.get() };
     for i in 0..SLOTS {
@@ -159,7 +157,6 @@ fn release_all(give: &mut dyn FnMut(usize)) {
             give(h.block.ptr);
         }
     }
-    LOCK.unlock();
 }
 
 /// The held block whose inaccessible pages hold `addr`. Lock-free (the
@@ -194,12 +191,11 @@ pub fn rearm(page: usize) -> bool {
     if COUNT.load(Ordering::Acquire) == 0 {
         return false;
     }
-    LOCK.lock();
+    let _lock = LOCK.lock();
     let held = slot_of(page).is_some();
     if held {
         protect(page, page + PAGE, libc::PROT_NONE);
     }
-    LOCK.unlock();
     held
 }
 
@@ -226,12 +222,6 @@ pub fn find_freed(
     })
 }
 
-pub fn lock() {
+pub fn lock() -> SpinGuard<'static> {
     LOCK.lock()
-}
-pub fn unlock() {
-    LOCK.unlock()
-}
-pub fn reset_in_child() {
-    LOCK.reset()
 }

@@ -69,6 +69,10 @@ pub fn thread_no() -> u32 {
 /// Remembers the glibc heap a block came from when it is a non-main arena,
 /// so the leak scan does not take glibc's own heap pages for roots.
 #[inline]
+///
+/// # Safety
+/// `p` is a block glibc's allocator returned and has not freed (its chunk
+/// header is readable).
 unsafe fn note_arena(p: usize) {
     // SAFETY: glibc keeps the chunk's size word (with its flag bits) just
     // before the user pointer.
@@ -80,7 +84,7 @@ unsafe fn note_arena(p: usize) {
     if table::with_state(|s| core::mem::replace(&mut s.last_arena, base)) == Some(base) {
         return;
     }
-    ARENAS_LOCK.lock();
+    let _held = ARENAS_LOCK.lock();
     // SAFETY: under ARENAS_LOCK.
     let arenas = unsafe { &mut *ARENAS.get() };
     let n = ARENAS_N.load(Ordering::Relaxed);
@@ -88,7 +92,6 @@ unsafe fn note_arena(p: usize) {
         arenas[n] = base;
         ARENAS_N.store(n + 1, Ordering::Relaxed);
     }
-    ARENAS_LOCK.unlock();
 }
 
 /// This thread's current stack, or 0 inside the runtime's own work. (The
@@ -115,6 +118,10 @@ fn raw_len(size: usize, off: usize) -> Option<usize> {
 /// `zero`): a guarded block when the pool wants it, else a glibc block with
 /// header and redzone. Null (and errno) on failure.
 #[inline(always)]
+///
+/// # Safety
+/// Called from the allocator entry points only: `align` is 0 or a power
+/// of two, and `entry` is the entry point's address (for the stack).
 unsafe fn allocate(
     size: usize,
     align: usize,
@@ -136,6 +143,10 @@ unsafe fn allocate(
 
 /// [`allocate`] under `memdx check`.
 #[inline]
+///
+/// # Safety
+/// Called from the allocator entry points only: `align` is 0 or a power
+/// of two, and `entry` is the entry point's address (for the stack).
 unsafe fn allocate_checked(
     size: usize,
     align: usize,
@@ -166,6 +177,9 @@ unsafe fn allocate_checked(
                 // SAFETY: the fresh guarded block.
                 unsafe { uninit::fill(q, size, stack) };
             }
+            if td.watch_next.get() && crate::watch::wanted(stack) {
+                guard::watch(q);
+            }
             return q as *mut c_void;
         }
     }
@@ -193,6 +207,7 @@ unsafe fn allocate_checked(
     } else {
         None
     };
+    // SAFETY: as said above; a recycled chunk is one of ours, `len` bytes.
     let raw = unsafe {
         if let Some(raw) = recycled {
             if zero {
@@ -248,7 +263,11 @@ pub unsafe fn freed_corruptions(q: usize) -> [Option<Corruption>; 2] {
         return [None, None];
     }
     // SAFETY: as above.
-    let (b, free_stack, _, _) = unsafe { table::read_block(q) };
+    let table::Header {
+        block: b,
+        free_stack,
+        ..
+    } = unsafe { table::read_block(q) };
     let event = |kind, (first, last): (usize, usize), stack, free_stack| Corruption {
         kind,
         block_start: q as u64,
@@ -361,6 +380,12 @@ pub fn report_corruption(c: Corruption) {
     });
 }
 
+/// Releases `p` for `free`, `delete` and their kin.
+///
+/// # Safety
+/// Called from the deallocation entry points only: `p` is what the program
+/// passed to them (null, a block of ours or glibc's, or a bad pointer,
+/// which is reported), and `entry` is the entry point's address.
 #[inline(always)]
 unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     // SAFETY: forwarded.
@@ -375,6 +400,11 @@ unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
 
 /// [`release`] under `memdx check`.
 #[inline]
+///
+/// # Safety
+/// Called from the deallocation entry points only: `p` is what the program
+/// passed to them (null, a block of ours or glibc's, or a bad pointer,
+/// which is reported), and `entry` is the entry point's address.
 unsafe fn release_checked(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     if p.is_null() {
         return;
@@ -584,17 +614,29 @@ fn posix_memalign_stack(stack: u32) -> u32 {
     stacks::intern(&frames[..k])
 }
 
+/// [`allocate`] without alignment.
+///
+/// # Safety
+/// As [`allocate`].
 unsafe fn alloc(size: usize, kind: AllocKind, entry: usize) -> *mut c_void {
     // SAFETY: forwarded.
     unsafe { allocate(size, 0, false, kind, entry) }
 }
 
+/// [`allocate`] with an alignment.
+///
+/// # Safety
+/// As [`allocate`].
 unsafe fn aligned(align: usize, size: usize, kind: AllocKind, entry: usize) -> *mut c_void {
     // SAFETY: forwarded.
     unsafe { allocate(size, align, false, kind, entry) }
 }
 
 /// Throws std::bad_alloc for a failed throwing `operator new`.
+///
+/// # Safety
+/// Only from a throwing `operator new` called by C++ code (the exception
+/// unwinds through the caller's frames).
 unsafe fn throw_bad_alloc() -> ! {
     // SAFETY: dlsym with a static name; the function, when present, is
     // libstdc++'s `std::__throw_bad_alloc()`, which never returns.
@@ -664,6 +706,11 @@ pub unsafe extern "C" fn calloc(n: size_t, size: size_t) -> *mut c_void {
     unsafe { allocate(total, 0, true, AllocKind::Malloc, entry!(calloc)) }
 }
 
+/// `realloc` (and `reallocarray`).
+///
+/// # Safety
+/// `p` is what the program passed to `realloc` (as for [`release`]);
+/// `entry` is the entry point's address.
 unsafe fn realloc_impl(p: *mut c_void, size: usize, entry: usize) -> *mut c_void {
     if profile::on() {
         // SAFETY: forwarded.
@@ -693,8 +740,15 @@ unsafe fn realloc_impl(p: *mut c_void, size: usize, entry: usize) -> *mut c_void
     if q.is_null() {
         return q;
     }
+    // A watched block is opened for the copy (the runtime must not fault
+    // on it); the new one is watched again after.
+    guard::unwatch_range(addr, 1);
+    let rewatch = guard::unwatch_range(q as usize, 1);
     // SAFETY: both blocks are at least min(old.size, size) long.
     unsafe { crate::strmem::raw_memcpy(q.cast::<u8>(), p as *const u8, old.size.min(size)) };
+    if rewatch {
+        guard::watch(q as usize);
+    }
     // SAFETY: the old block is live; release() quarantines it.
     unsafe { release(p, Dealloc::Realloc, entry) };
     q
@@ -927,6 +981,7 @@ op_delete!(_ZdaPvSt11align_val_tRKSt9nothrow_t, Dealloc::DeleteArray, (_al: size
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn _exit(status: c_int) -> ! {
     if profile::on() {
+        profile::set_exit_status(status);
         profile::finish();
     } else {
         crate::report::final_report(None);

@@ -350,6 +350,7 @@ mod tests {
             let mut stack = vec![0u32; blocks.len() * 2 + 1];
             let mut m = Marker::new(&mut blocks, &mut stack);
             let r = roots.as_ptr() as usize;
+            // SAFETY: the roots array is readable.
             unsafe { m.scan_root(r, r + roots.len() * 8) };
             m.finish();
             let mut out = vec![(0, 0); self.bufs.len()];
@@ -434,6 +435,7 @@ mod tests {
         let mut m = Marker::new(&mut blocks, &mut stack);
         let roots = [h.addr(0), h.addr(1)];
         let r = roots.as_ptr() as usize;
+        // SAFETY: the roots array is readable (16 bytes).
         unsafe { m.scan_root(r, r + 16) };
         m.finish();
         let state = |i: u32| blocks.iter().find(|b| b.stack == i).unwrap().state;

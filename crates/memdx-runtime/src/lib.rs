@@ -20,10 +20,13 @@
 //! through `malloc` (the crate's own global allocator goes straight to
 //! glibc, as a safety net), format text, take a lock held across a call into
 //! libc's allocator, or panic. Only the allocator family, `_exit`/`_Exit`,
-//! `sigaction`, `signal`, `daemon`, `pthread_create` and the checked memory and string
-//! routines (`strmem`) are exported (`exports.map`).
+//! `sigaction`, `signal`, `daemon`, `pthread_create`, `dlclose` (the unwinder's
+//! module generation) and the checked memory and string routines (`strmem`)
+//! are exported (`exports.map`).
 
-#![allow(clippy::missing_safety_doc)]
+// Every unsafe block says why it is sound, every unsafe fn what its
+// caller must guarantee.
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 // Under `cargo test` the hooks are not exported (so the test binary keeps
 // glibc's allocator), which leaves most of the crate unused.
 #![cfg_attr(test, allow(dead_code))]
@@ -31,6 +34,7 @@
 mod access;
 mod attach;
 mod catch;
+mod effects;
 mod guard;
 mod held;
 mod hooks;
@@ -51,6 +55,7 @@ mod threads;
 mod tls;
 mod uninit;
 mod unwind;
+mod watch;
 
 use core::sync::atomic::Ordering;
 
@@ -60,10 +65,14 @@ struct LibcAlloc;
 
 // SAFETY: forwards to glibc's allocator with its alignment guarantees.
 unsafe impl core::alloc::GlobalAlloc for LibcAlloc {
+    /// # Safety
+    /// As [`core::alloc::GlobalAlloc::alloc`].
     unsafe fn alloc(&self, l: core::alloc::Layout) -> *mut u8 {
         // SAFETY: glibc memalign accepts any power-of-two alignment.
         unsafe { sys::__libc_memalign(l.align().max(16), l.size()).cast() }
     }
+    /// # Safety
+    /// As [`core::alloc::GlobalAlloc::dealloc`].
     unsafe fn dealloc(&self, p: *mut u8, _l: core::alloc::Layout) {
         // SAFETY: p came from alloc above.
         unsafe { sys::__libc_free(p.cast()) }
@@ -219,6 +228,8 @@ extern "C" fn init() {
     let (lo, hi) = out::self_range(sys::__libc_malloc as *const () as usize);
     LIBC_LO.store(lo, Ordering::Relaxed);
     LIBC_HI.store(hi, Ordering::Relaxed);
+    // Inside the runtime (entered above): the decoder's tables are internal.
+    watch::init();
     // Load the unwinder now (it allocates and dlopens libgcc_s), not from
     // inside the program's first malloc.
     let mut warm = [core::ptr::null_mut(); 4];
@@ -249,6 +260,8 @@ extern "C" fn init() {
             c"MEMDX_TRACE_CHILDREN",
             c"MEMDX_DEBUG_ROOTS",
             c"MEMDX_UNDEF_VALUE_ERRORS",
+            c"MEMDX_UNINIT_PLAN",
+            c"MEMDX_UNINIT_SITES",
         ] {
             // SAFETY: unsetenv edits environ in place (no allocation).
             unsafe { libc::unsetenv(var.as_ptr()) };
@@ -317,8 +330,8 @@ const CHAIN_TRAP: usize = 2;
 /// one (then the kernel has the runtime's handler in its place).
 static CHAINED: [core::sync::atomic::AtomicBool; 3] =
     [const { core::sync::atomic::AtomicBool::new(false) }; 3];
-// SAFETY (of the zeroed value): all-zero is a valid sigaction.
 static PROGRAM_ACT: sys::Racy<[libc::sigaction; 3]> =
+    // SAFETY: all-zero is a valid sigaction.
     sys::Racy::new(unsafe { core::mem::zeroed() });
 
 fn chain_index(sig: i32) -> Option<usize> {
@@ -501,8 +514,10 @@ pub(crate) extern "C" fn fatal_handler(
     // access, open the page and let the instruction run again (as under
     // Valgrind, an invalid access is reported and the program goes on).
     if sig == libc::SIGSEGV && !asynchronous {
-        if let Some(hit) = guard::on_fault(addr) {
-            access::with_stack(64 * 1024, report_access);
+        if let Some(hit) = guard::on_fault(addr, pc) {
+            if hit.report {
+                access::with_stack(64 * 1024, report_access);
+            }
             // Opened now (not before the report: another thread's access
             // meanwhile faults and is reported too), and closed again once
             // the instruction has run, so that the next access to the same
@@ -652,6 +667,11 @@ static LIBC_HI: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsiz
 /// (a hook, possibly inside glibc's allocator). A runtime frame further up,
 /// behind program code (the thread-start trampoline of `pthread_create`,
 /// the fatal handler calling a program's chained handler), does not count.
+/// Whether `pc` is in the C library's text.
+pub(crate) fn in_libc(pc: usize) -> bool {
+    (LIBC_LO.load(Ordering::Relaxed)..LIBC_HI.load(Ordering::Relaxed)).contains(&pc)
+}
+
 fn interrupted_in_runtime(pc: usize) -> bool {
     if tls::get().in_hook.get() {
         return true;
@@ -898,40 +918,68 @@ unsafe fn chained_sigaction(
     }
 }
 
-/// Lock order, everywhere: bursts (`out::burst`), table shards, stack interner, output, arenas,
-/// private-memory registry (the end-of-process report takes them in this
-/// order too).
+/// Every lock of the runtime, held by the forking thread from
+/// `fork_prepare` to `fork_parent`/`fork_child`, taken in the lock order
+/// (documented once, at [`sys::SpinLock`]). Fields drop in declaration
+/// order: the last taken is released first.
+struct ForkLocks {
+    _private: sys::SpinGuard<'static>,
+    _arenas: sys::SpinGuard<'static>,
+    _out: sys::SpinGuard<'static>,
+    _stacks: sys::SpinGuard<'static>,
+    _held: sys::SpinGuard<'static>,
+    _guard: sys::SpinGuard<'static>,
+    _table: table::TableLocks,
+    _bursts: sys::SpinGuard<'static>,
+}
+
+/// Only touched by the thread holding every lock in it (a second forking
+/// thread waits in `fork_prepare` for the first lock).
+static FORK_LOCKS: sys::Racy<Option<ForkLocks>> = sys::Racy::new(None);
+
 extern "C" fn fork_prepare() {
-    out::lock_bursts();
-    table::lock_all();
-    guard::lock();
-    held::lock();
-    stacks::lock();
-    out::lock();
-    hooks::ARENAS_LOCK.lock();
-    sys::private_lock();
+    let bursts = out::lock_bursts();
+    let table = table::lock_all();
+    let guard = guard::lock();
+    let held = held::lock();
+    let stacks = stacks::lock();
+    let out = out::lock();
+    let arenas = hooks::ARENAS_LOCK.lock();
+    let private = sys::private_lock();
+    // SAFETY: this thread holds every lock (see FORK_LOCKS).
+    unsafe {
+        *FORK_LOCKS.get() = Some(ForkLocks {
+            _private: private,
+            _arenas: arenas,
+            _out: out,
+            _stacks: stacks,
+            _held: held,
+            _guard: guard,
+            _table: table,
+            _bursts: bursts,
+        })
+    };
 }
 
 extern "C" fn fork_parent() {
-    sys::private_unlock();
-    hooks::ARENAS_LOCK.unlock();
-    out::unlock();
-    stacks::unlock();
-    held::unlock();
-    guard::unlock();
-    table::unlock_all();
-    out::unlock_bursts();
+    // SAFETY: this thread holds every lock (fork_prepare).
+    drop(unsafe { (*FORK_LOCKS.get()).take() });
 }
 
 extern "C" fn fork_child() {
-    sys::private_reset();
-    hooks::ARENAS_LOCK.reset();
-    table::reset_in_child();
-    guard::reset_in_child();
-    held::reset_in_child();
-    step::reset_in_child();
-    stacks::reset_lock_in_child();
-    out::reset_in_child();
+    // SAFETY: the child's only thread is the one that forked, which holds
+    // every lock (fork_prepare): dropping the guards releases them.
+    drop(unsafe { (*FORK_LOCKS.get()).take() });
+    // SAFETY: a fork child before anything else runs in it; these locks
+    // (not taken by fork_prepare) may have been held by threads that did
+    // not survive the fork.
+    unsafe {
+        sys::private_force_unlock();
+        table::reset_in_child();
+        step::reset_in_child();
+        stacks::reset_lock_in_child();
+        out::reset_in_child();
+    }
     let entered = hooks::enter_runtime();
     // SAFETY: getpid has no preconditions.
     report::OWNER_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);

@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsiz
 use memdx_events::{Encoder, Header, ACK_EXIT, FLAG_CONTINUATION, FLAG_FORK_CHILD, VERSION};
 
 use crate::stacks;
-use crate::sys::{self, Racy, SpinLock};
+use crate::sys::{self, Racy, SpinGuard, SpinLock};
 
 /// The socket path (NUL-terminated), copied from the environment at start.
 static SOCK_PATH: Racy<[u8; 108]> = Racy::new([0; 108]);
@@ -46,6 +46,25 @@ static MODULES_SENT_AT: AtomicU32 = AtomicU32::new(u32::MAX);
 /// The main program's path (dl_iterate_phdr names it "").
 static EXE: Racy<[u8; 4096]> = Racy::new([0; 4096]);
 static EXE_LEN: AtomicI32 = AtomicI32::new(0);
+/// Set when the analyzer is gone: its socket refuses connections, or a
+/// write or read hits a broken connection (`memdx heap --pid` killed).
+static LOST: AtomicBool = AtomicBool::new(false);
+
+/// Whether the analyzer went away since the last call (clears the flag).
+pub fn take_lost() -> bool {
+    LOST.swap(false, Ordering::AcqRel)
+}
+
+/// Notes a failed system call on the stream: a gone analyzer.
+fn note_failure() {
+    if matches!(
+        sys::errno(),
+        libc::ECONNREFUSED | libc::ENOENT | libc::EPIPE | libc::ECONNRESET
+    ) {
+        LOST.store(true, Ordering::Release);
+    }
+}
+
 /// Where a burst's descriptor is moved to: out of the low numbers a
 /// program's concurrent `open` would get natively.
 const HIGH_FD: i32 = 700;
@@ -59,6 +78,7 @@ pub fn configure(path: &[u8]) {
     dst[n] = 0;
     // SAFETY: readlink into our static buffer.
     let exe = unsafe { &mut *EXE.get() };
+    // SAFETY: readlink into our static buffer, at most its length.
     let len = unsafe {
         libc::readlink(
             c"/proc/self/exe".as_ptr(),
@@ -94,13 +114,12 @@ pub fn burst<R>(f: impl FnOnce() -> R) -> R {
     if BURST_OWNER.load(Ordering::Acquire) == me {
         return f();
     }
-    BURST.lock();
+    let _held = BURST.lock();
     BURST_OWNER.store(me, Ordering::Release);
     open();
     let r = f();
     close();
     BURST_OWNER.store(0, Ordering::Release);
-    BURST.unlock();
     r
 }
 
@@ -136,6 +155,7 @@ fn open() {
             core::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
         );
         if r != 0 {
+            note_failure();
             close_fd(s);
             return;
         }
@@ -180,6 +200,7 @@ fn open() {
         pointer_size: 8,
         // SAFETY: getpid/getppid have no preconditions.
         pid: unsafe { libc::getpid() } as u32,
+        // SAFETY: as above.
         ppid: unsafe { libc::getppid() } as u32,
         flags,
     };
@@ -238,6 +259,9 @@ fn close() {
             if n > 0 || (n < 0 && sys::errno() == libc::EINTR) {
                 continue;
             }
+            if n < 0 {
+                note_failure();
+            }
             break;
         }
         FD.store(-1, Ordering::Release);
@@ -247,27 +271,27 @@ fn close() {
 
 /// Forgets the parent's connection state in a fork child (locks included;
 /// no burst runs in the parent while it forks, see [`lock_bursts`]).
-pub fn reset_in_child() {
-    LOCK.reset();
-    BURST.reset();
+///
+/// # Safety
+/// Only in a fork child: the locks' holders did not survive the fork.
+pub unsafe fn reset_in_child() {
+    // SAFETY: as this function's.
+    unsafe {
+        LOCK.force_unlock();
+        BURST.force_unlock();
+    }
     BURST_OWNER.store(0, Ordering::Release);
     FD.store(-1, Ordering::Release);
 }
 
-pub fn lock() {
+pub fn lock() -> SpinGuard<'static> {
     LOCK.lock()
-}
-pub fn unlock() {
-    LOCK.unlock()
 }
 
 /// Waits for a running burst to end and keeps new ones out (fork: no child
 /// inherits a burst's descriptor or its lock). First in the lock order.
-pub fn lock_bursts() {
+pub fn lock_bursts() -> SpinGuard<'static> {
     BURST.lock()
-}
-pub fn unlock_bursts() {
-    BURST.unlock()
 }
 
 /// The burst's descriptor, if it still is our socket.
@@ -308,6 +332,7 @@ fn send(mut bytes: &[u8]) {
             if sys::errno() == libc::EINTR {
                 continue;
             }
+            note_failure();
             return;
         }
         bytes = bytes.get(n as usize..).unwrap_or(&[]);
@@ -325,9 +350,8 @@ pub fn emit(f: impl FnOnce(&mut Encoder<'_>)) {
     let mut enc = Encoder::new(&mut buf);
     f(&mut enc);
     if let Some(bytes) = enc.finish() {
-        LOCK.lock();
+        let _held = LOCK.lock();
         send(bytes);
-        LOCK.unlock();
     }
 }
 
@@ -336,9 +360,8 @@ pub fn emit_raw(bytes: &[u8]) {
     if BURST_OWNER.load(Ordering::Acquire) != crate::tls::thread_pointer() {
         return burst(|| emit_raw(bytes));
     }
-    LOCK.lock();
+    let _held = LOCK.lock();
     send(bytes);
-    LOCK.unlock();
 }
 
 /// Waits until the analyzer has rendered what was sent (one byte back), so
@@ -423,6 +446,10 @@ pub fn ensure_modules() {
     }
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn adds_cb(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
@@ -433,6 +460,10 @@ unsafe extern "C" fn adds_cb(
     1
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn module_cb(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
@@ -480,6 +511,10 @@ pub fn self_range(probe: usize) -> (usize, usize) {
     (r[1], r[2])
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn self_cb(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,

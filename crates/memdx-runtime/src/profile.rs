@@ -30,7 +30,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize
 use libc::c_void;
 use memdx_events::{heap_alloc_record, heap_free_record};
 
-use crate::sys::{self, Racy, SpinLock};
+use crate::sys::{self, PrivatePtr, Racy, SpinGuard, SpinLock};
 use crate::{out, stacks, tls};
 
 const UNKNOWN: u8 = 0;
@@ -60,6 +60,16 @@ static MODE: &AtomicU8 = &HOT.mode;
 static RECORDING: &AtomicBool = &HOT.recording;
 static INTERVAL: &AtomicU64 = &HOT.interval;
 static FINISHED: AtomicBool = AtomicBool::new(false);
+/// The status the process passed to `exit`/`_exit` (`NO_STATUS`: none
+/// yet), sent in the last burst.
+static EXIT_STATUS: AtomicU64 = AtomicU64::new(NO_STATUS);
+const NO_STATUS: u64 = u64::MAX;
+
+/// Remembers the status the process is exiting with (`_exit`, or an
+/// `on_exit` handler), for the last burst.
+pub fn set_exit_status(status: i32) {
+    EXIT_STATUS.store(status as u32 as u64, Ordering::Relaxed);
+}
 /// glibc's malloc_usable_size (ours is exported under the name).
 static REAL_USABLE: AtomicUsize = AtomicUsize::new(0);
 
@@ -91,8 +101,8 @@ const BUF: usize = 1 << 20;
 
 struct Slot {
     lock: SpinLock,
-    active: Racy<*mut u8>,
-    spare: Racy<*mut u8>,
+    active: Racy<PrivatePtr<u8>>,
+    spare: Racy<PrivatePtr<u8>>,
     len: Racy<usize>,
 }
 
@@ -100,8 +110,8 @@ impl Slot {
     const fn new() -> Self {
         Slot {
             lock: SpinLock::new(),
-            active: Racy::new(core::ptr::null_mut()),
-            spare: Racy::new(core::ptr::null_mut()),
+            active: Racy::new(PrivatePtr::null()),
+            spare: Racy::new(PrivatePtr::null()),
             len: Racy::new(0),
         }
     }
@@ -134,22 +144,21 @@ fn slot() -> &'static Slot {
 fn append<const N: usize>(rec: &[u8; N]) {
     let s = slot();
     loop {
-        s.lock.lock();
+        let held = s.lock.lock();
         // SAFETY: the slot's fields are only touched under its lock; the
         // buffer holds BUF bytes.
         unsafe {
             let len = *s.len.get();
-            let buf = *s.active.get();
+            let buf = (*s.active.get()).get();
             if !buf.is_null() && len + N <= BUF {
                 // A fixed-size copy (inlined: no call to the exported,
                 // checked memcpy).
                 *buf.add(len).cast::<[u8; N]>() = *rec;
                 *s.len.get() = len + N;
-                s.lock.unlock();
                 return;
             }
         }
-        s.lock.unlock();
+        drop(held);
         if !RECORDING.load(Ordering::Relaxed) || !flush(false) {
             return;
         }
@@ -159,26 +168,22 @@ fn append<const N: usize>(rec: &[u8; N]) {
 /// Sends every buffer in one burst (`last`: the process's final burst,
 /// ended by `HeapEnd`). False when there is nowhere to send.
 fn flush(last: bool) -> bool {
-    FLUSH.lock();
+    let flushing = FLUSH.lock();
     FLUSH_OWNER.store(tls::thread_pointer(), Ordering::Relaxed);
     let mut taken = [(core::ptr::null_mut::<u8>(), 0usize); SLOTS];
-    for s in &SLOT_TABLE {
-        s.lock.lock();
-    }
+    let slots = lock_slots();
     for (s, t) in SLOT_TABLE.iter().zip(taken.iter_mut()) {
         // SAFETY: under every slot's lock.
         unsafe {
             let len = *s.len.get();
             if len > 0 {
                 core::ptr::swap(s.active.get(), s.spare.get());
-                *t = (*s.spare.get(), len);
+                *t = ((*s.spare.get()).get(), len);
                 *s.len.get() = 0;
             }
         }
     }
-    for s in &SLOT_TABLE {
-        s.lock.unlock();
-    }
+    drop(slots);
     out::burst(|| {
         out::emit(|e| e.heap_clock(now(), monotonic_ns()));
         out::ensure_modules();
@@ -195,12 +200,27 @@ fn flush(last: bool) -> bool {
             }
         }
         if last {
-            out::emit(|e| e.heap_end());
+            let status = EXIT_STATUS.load(Ordering::Relaxed);
+            out::emit(|e| {
+                if status != NO_STATUS {
+                    e.heap_exit_status(status as u32 as i32);
+                }
+                e.heap_end()
+            });
         }
     });
     FLUSH_OWNER.store(0, Ordering::Relaxed);
-    FLUSH.unlock();
+    drop(flushing);
+    if out::take_lost() && crate::attach::loaded_late() {
+        // `memdx heap --pid` died: the slots go back to the C library.
+        crate::attach::connection_lost();
+    }
     true
+}
+
+/// Every slot's lock, released when the array is dropped.
+fn lock_slots() -> [SpinGuard<'static>; SLOTS] {
+    core::array::from_fn(|i| SLOT_TABLE[i].lock.lock())
 }
 
 // ---- time ----------------------------------------------------------------
@@ -314,11 +334,10 @@ mod live_samples {
     /// Remembers a sampled block; false when the set is full (the block
     /// is then not recorded).
     pub fn insert(p: usize) -> bool {
-        LOCK.lock();
+        let _held = LOCK.lock();
         // SAFETY: under LOCK.
         let (t, n) = unsafe { (&mut *TABLE.get(), &mut *COUNT.get()) };
         if *n >= CAP / 4 * 3 {
-            LOCK.unlock();
             return false;
         }
         let mut i = home(p);
@@ -334,7 +353,6 @@ mod live_samples {
         if n < u8::MAX {
             c.store(n + 1, Ordering::Relaxed);
         }
-        LOCK.unlock();
         true
     }
 
@@ -350,13 +368,12 @@ mod live_samples {
     }
 
     fn remove_locked(p: usize) -> bool {
-        LOCK.lock();
+        let _held = LOCK.lock();
         // SAFETY: under LOCK.
         let (t, n) = unsafe { (&mut *TABLE.get(), &mut *COUNT.get()) };
         let mut i = home(p);
         while t[i] != p {
             if t[i] == 0 {
-                LOCK.unlock();
                 return false;
             }
             i = (i + 1) & MASK;
@@ -389,14 +406,13 @@ mod live_samples {
             // A saturated counter stays (it may stand for more blocks).
             c.store(k - 1, Ordering::Relaxed);
         }
-        LOCK.unlock();
         true
     }
 
     /// Forgets every sampled block (a new attach: the earlier ones are
     /// not in the new recording).
     pub fn clear() {
-        LOCK.lock();
+        let _held = LOCK.lock();
         // SAFETY: under LOCK.
         unsafe {
             (*TABLE.get()).fill(0);
@@ -405,12 +421,15 @@ mod live_samples {
         for c in &COUNTS {
             c.store(0, Ordering::Relaxed);
         }
-        LOCK.unlock();
     }
 
     /// A fork child: the lock's holder may not exist any more.
-    pub fn reset_lock() {
-        LOCK.reset();
+    ///
+    /// # Safety
+    /// Only in a fork child, whose only thread is the one that forked.
+    pub unsafe fn reset_lock() {
+        // SAFETY: as this function's.
+        unsafe { LOCK.force_unlock() };
     }
 }
 
@@ -621,8 +640,8 @@ fn map_buffers() -> bool {
         // SAFETY: before recording starts (no hook appends); mem holds
         // 2 * SLOTS buffers.
         unsafe {
-            *s.active.get() = mem.add(2 * i * BUF);
-            *s.spare.get() = mem.add((2 * i + 1) * BUF);
+            *s.active.get() = PrivatePtr::new(mem.add(2 * i * BUF));
+            *s.spare.get() = PrivatePtr::new(mem.add((2 * i + 1) * BUF));
         }
     }
     true
@@ -674,19 +693,20 @@ pub fn attach(sock: &[u8], interval: u64, num_callers: usize) -> Result<(), Atta
     if !map_buffers() {
         return Err(AttachRefused::NoMemory);
     }
-    FLUSH.lock();
-    for s in &SLOT_TABLE {
-        s.lock.lock();
-        // SAFETY: under the slot's lock; records of an earlier attach
-        // that came after its last burst are dropped.
-        unsafe { *s.len.get() = 0 };
-        s.lock.unlock();
+    {
+        let _flushing = FLUSH.lock();
+        for s in &SLOT_TABLE {
+            let _held = s.lock.lock();
+            // SAFETY: under the slot's lock; records of an earlier attach
+            // that came after its last burst are dropped.
+            unsafe { *s.len.get() = 0 };
+        }
     }
-    FLUSH.unlock();
     live_samples::clear();
     stacks::reset_emitted();
     STACKS_SENT.store(1, Ordering::Relaxed);
     FINISHED.store(false, Ordering::Relaxed);
+    EXIT_STATUS.store(NO_STATUS, Ordering::Relaxed);
     out::configure(sock);
     out::restart();
     start_stream();
@@ -712,7 +732,7 @@ pub fn detach() {
         // SAFETY: the slot's buffers are BUF bytes of the runtime's own
         // anonymous private mapping (or null before the first attach).
         unsafe {
-            for p in [*s.active.get(), *s.spare.get()] {
+            for p in [(*s.active.get()).get(), (*s.spare.get()).get()] {
                 if !p.is_null() {
                     libc::madvise(p.cast(), BUF, libc::MADV_DONTNEED);
                 }
@@ -721,35 +741,52 @@ pub fn detach() {
     }
 }
 
-/// Lock order: FLUSH, the slots, bursts, the stack interner (as `flush`
-/// takes them).
+/// The locks the fork handlers hold across `fork`, in the order `flush`
+/// takes them: FLUSH, the slots, bursts, the stack interner. Fields drop
+/// in declaration order, so the last taken is released first.
+struct ForkLocks {
+    _stacks: SpinGuard<'static>,
+    _bursts: SpinGuard<'static>,
+    _slots: [SpinGuard<'static>; SLOTS],
+    _flush: SpinGuard<'static>,
+}
+
+/// Held from `fork_prepare` to `fork_parent`/`fork_child` (by the forking
+/// thread: a second fork waits in `fork_prepare` for FLUSH).
+static FORK_LOCKS: Racy<Option<ForkLocks>> = Racy::new(None);
+
 extern "C" fn fork_prepare() {
-    FLUSH.lock();
-    for s in &SLOT_TABLE {
-        s.lock.lock();
-    }
-    out::lock_bursts();
-    stacks::lock();
+    let flush = FLUSH.lock();
+    let slots = lock_slots();
+    let bursts = out::lock_bursts();
+    let stacks = stacks::lock();
+    // SAFETY: only the thread holding every lock above touches FORK_LOCKS.
+    unsafe {
+        *FORK_LOCKS.get() = Some(ForkLocks {
+            _stacks: stacks,
+            _bursts: bursts,
+            _slots: slots,
+            _flush: flush,
+        })
+    };
 }
 
 extern "C" fn fork_parent() {
-    stacks::unlock();
-    out::unlock_bursts();
-    for s in &SLOT_TABLE {
-        s.lock.unlock();
-    }
-    FLUSH.unlock();
+    // SAFETY: the forking thread holds every lock (fork_prepare).
+    drop(unsafe { (*FORK_LOCKS.get()).take() });
 }
 
 extern "C" fn fork_child() {
     RECORDING.store(false, Ordering::Release);
-    stacks::reset_lock_in_child();
-    for s in &SLOT_TABLE {
-        s.lock.reset();
+    // SAFETY: the child's only thread is the one that forked, which holds
+    // every lock the guards stand for.
+    drop(unsafe { (*FORK_LOCKS.get()).take() });
+    // SAFETY: a fork child, before anything else runs in it.
+    unsafe {
+        stacks::reset_lock_in_child();
+        live_samples::reset_lock();
+        out::reset_in_child();
     }
-    FLUSH.reset();
-    live_samples::reset_lock();
-    out::reset_in_child();
 }
 
 /// The process ends (ELF destructor, `_exit`): the last burst.

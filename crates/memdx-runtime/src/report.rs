@@ -29,7 +29,8 @@ static REPORTING_TID: AtomicI32 = AtomicI32::new(0);
 
 /// Whether this thread holds the runtime's locks for the scan.
 pub fn reporting_here() -> bool {
-    REPORTING_TID.load(Ordering::Acquire) == sys::gettid()
+    let tid = REPORTING_TID.load(Ordering::Acquire);
+    tid != 0 && tid == sys::gettid()
 }
 /// The pid whose report this is (a vfork child shares our memory but not
 /// our pid, and must not run the report).
@@ -83,6 +84,7 @@ pub fn final_report(fatal: Option<&Fatal>) {
     if DONE.swap(true, Ordering::AcqRel) {
         return;
     }
+    crate::effects::write_sites();
     let entered = hooks::enter_runtime();
     // Memory the program made unreadable (protected or unmapped heap
     // pages, a file mapping past the end of its file) and a smashed stack
@@ -341,6 +343,8 @@ fn run_freeres(cxx: *mut libc::c_void) {
     // libstdc++'s equivalent when it is loaded.
     unsafe {
         sys::__libc_freeres();
+        // freeres unloads glibc's own modules (NSS, iconv) without dlclose.
+        crate::unwind::modules_may_have_changed();
         let f = cxx;
         if !f.is_null() {
             let f: extern "C" fn() = core::mem::transmute(f);
@@ -362,7 +366,7 @@ static MEM_FD: AtomicI32 = AtomicI32::new(-1);
 
 /// Block `q`'s header (see [`table::read_block`]), also from a page the
 /// program protected; `None` when it cannot be read at all (unmapped).
-fn read_header(q: usize) -> Option<(table::Block, u32, bool, usize)> {
+fn read_header(q: usize) -> Option<table::Header> {
     if header_readable(q) {
         // SAFETY: a block start with a readable header.
         return Some(unsafe { table::read_block(q) });
@@ -402,7 +406,7 @@ fn bytes_readable(at: usize, len: usize) -> bool {
 fn count_blocks() -> (usize, usize) {
     let mut n = 0usize;
     table::for_each_live(&mut |q| {
-        if read_header(q).is_some_and(|(b, ..)| b.kind & table::INTERNAL == 0) {
+        if read_header(q).is_some_and(|h| h.block.kind & table::INTERNAL == 0) {
             n += 1;
         }
     });
@@ -449,7 +453,7 @@ impl ScanArrays {
 /// disagrees with the leak summary). Under Valgrind they are gone by then.
 fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     let t0 = now_nanos();
-    table::lock_all();
+    let tables = table::lock_all();
     REPORTING_TID.store(sys::gettid(), Ordering::Release);
     // A first count sizes the scan's memory, with room for what the other
     // threads allocate before they are stopped.
@@ -459,13 +463,16 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     } else {
         None
     };
-    crate::guard::lock();
-    stacks::lock();
-    out::lock();
-    hooks::ARENAS_LOCK.lock();
+    // In the lock order (see `sys::SpinLock`); released in reverse below.
+    let guard_pool = crate::guard::lock();
+    // Block contents and canaries are read below.
+    crate::guard::unwatch_all_locked();
+    let interner = stacks::lock();
+    let output = out::lock();
+    let arenas = hooks::ARENAS_LOCK.lock();
     // No stopped thread may hold the private-memory registry: the scan
     // maps memory (a bigger array, the maps text) after stopping them.
-    sys::hold_private();
+    let private = sys::hold_private();
     let others = suspend_others();
 
     let damage = collect_damage();
@@ -489,7 +496,7 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
     // differences are not it).
     let mut unread_blocks = 0u64;
     table::for_each_live(&mut |q| {
-        let Some((b, ..)) = read_header(q) else {
+        let Some(table::Header { block: b, .. }) = read_header(q) else {
             unread_blocks += 1;
             return;
         };
@@ -506,13 +513,13 @@ fn scan_and_send(my_sp: usize, scan: bool) -> HeapTotals {
         Some(a) if n2 > 0 => Some(scan_heap(a, my_sp, others)),
         _ => None,
     };
-    sys::release_private();
-    hooks::ARENAS_LOCK.unlock();
-    out::unlock();
-    stacks::unlock();
-    crate::guard::unlock();
+    drop(private);
+    drop(arenas);
+    drop(output);
+    drop(interner);
+    drop(guard_pool);
     REPORTING_TID.store(0, Ordering::Release);
-    table::unlock_all();
+    drop(tables);
     close_mem();
 
     emit_damage(&damage);
@@ -555,7 +562,10 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> Scanned {
     } = a;
 
     table::for_each_live(&mut |q| {
-        let Some((b, _, _, offset)) = read_header(q) else {
+        let Some(table::Header {
+            block: b, offset, ..
+        }) = read_header(q)
+        else {
             return;
         };
         if b.kind & table::INTERNAL != 0 {
@@ -590,7 +600,7 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> Scanned {
                 return;
             }
             // SAFETY: quarantined blocks keep their headers.
-            let (b, ..) = unsafe { table::read_block(q) };
+            let b = unsafe { table::read_block(q) }.block;
             // SAFETY: as above.
             let raw = unsafe { table::raw_of(q) };
             if is_mmapped_chunk(raw) {
@@ -704,14 +714,16 @@ fn collect_damage() -> [Option<Corruption>; 8] {
             return;
         }
         // SAFETY: a set bit means a complete header and a canary.
-        let (b, ..) = unsafe { table::read_block(q) };
+        let b = unsafe { table::read_block(q) }.block;
         if b.kind & table::INTERNAL != 0 || !bytes_readable(q + b.size, rz) {
             return;
         }
         // SAFETY: as above. A write before a block never freed changed
         // its check word (found here, as a freed block's is on its free).
         if let Some((first, last)) =
-            unsafe { table::header_damage(q) }.filter(|_| !table::underflow_reported(q, false))
+            // SAFETY: as above.
+            unsafe { table::header_damage(q) }
+                .filter(|_| !table::underflow_reported(q, false))
         {
             note(Corruption {
                 kind: CorruptionKind::BeforeStart,
@@ -771,7 +783,7 @@ fn collect_damage() -> [Option<Corruption>; 8] {
                 return;
             }
             // SAFETY: as below.
-            let (b, ..) = unsafe { table::read_block(q) };
+            let b = unsafe { table::read_block(q) }.block;
             if !bytes_readable(q, b.size + rz) {
                 return;
             }

@@ -2,9 +2,9 @@
 //! into ids that the event stream refers to. Stacks live in private memory
 //! and are never freed.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
-use crate::sys::{self, Racy, SpinLock};
+use crate::sys::{self, PrivatePtr, Racy, SpinGuard, SpinLock};
 
 /// Frames captured at most (before the `--num-callers` cut).
 pub const CAPTURE: usize = 64;
@@ -33,29 +33,32 @@ const ARENA_CHUNK: usize = 16 << 20;
 const ID_CHUNK: usize = 1 << 16;
 const ID_CHUNKS: usize = 1024;
 
+/// Where new records are carved from (under LOCK).
 struct Interner {
-    /// Chained hash buckets: the newest record of each chain.
-    buckets: *mut *mut StackRec,
-    /// id -> record, in chunks of ID_CHUNK.
-    by_id: [*mut *mut StackRec; ID_CHUNKS],
-    arena: *mut u8,
+    arena: PrivatePtr<u8>,
     arena_left: usize,
 }
 
+/// Taken to add a stack (and by the fork and end-of-process handlers);
+/// looking one up takes no lock: a record is complete before it is
+/// published (the store of its bucket's head, Release), and never changes
+/// or goes away after, so a capture that finds its stack interned (most
+/// of them) does not wait for the threads interning others.
 static LOCK: SpinLock = SpinLock::new();
 static INTERNER: Racy<Interner> = Racy::new(Interner {
-    buckets: core::ptr::null_mut(),
-    by_id: [core::ptr::null_mut(); ID_CHUNKS],
-    arena: core::ptr::null_mut(),
+    arena: PrivatePtr::null(),
     arena_left: 0,
 });
+/// Chained hash buckets (BUCKETS heads: the newest record of each chain),
+/// null until the first stack.
+static HEADS: AtomicPtr<AtomicPtr<StackRec>> = AtomicPtr::new(core::ptr::null_mut());
+/// id -> (record, next record of its chain), in chunks of ID_CHUNK pairs.
+static BY_ID: [AtomicPtr<AtomicPtr<StackRec>>; ID_CHUNKS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; ID_CHUNKS];
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
-pub fn lock() {
+pub fn lock() -> SpinGuard<'static> {
     LOCK.lock()
-}
-pub fn unlock() {
-    LOCK.unlock()
 }
 
 extern "C" {
@@ -183,7 +186,10 @@ pub fn capture_on(td: &crate::tls::ThreadData, entry: usize) -> u32 {
     if e.entry == entry && e.anchor == anchor && e.id != 0 && cached_frames_hold(e) {
         return e.id;
     }
-    capture_slow(entry, anchor, way)
+    // The walk starts in this frame (the hook's: this function is inlined
+    // into it), not in the miss path's own frames below it, which it would
+    // only unwind and drop.
+    capture_slow(entry, anchor, way, crate::unwind::here())
 }
 
 /// The stack pointer: the anchor of a capture inlined into a hook, as
@@ -230,15 +236,21 @@ fn cached_frames_hold(e: &CacheEntry) -> bool {
 /// its frame caches).
 #[cold]
 #[inline(never)]
-fn capture_slow(entry: usize, anchor: usize, way: usize) -> u32 {
+fn capture_slow(entry: usize, anchor: usize, way: usize, start: crate::unwind::Regs) -> u32 {
     let td = crate::tls::get();
     let was_in_hook = td.in_hook.replace(true);
-    let id = capture_slow_inner(td, entry, anchor, way);
+    let id = capture_slow_inner(td, entry, anchor, way, start);
     td.in_hook.set(was_in_hook);
     id
 }
 
-fn capture_slow_inner(td: &crate::tls::ThreadData, entry: usize, anchor: usize, way: usize) -> u32 {
+fn capture_slow_inner(
+    td: &crate::tls::ThreadData,
+    entry: usize,
+    anchor: usize,
+    way: usize,
+    start: crate::unwind::Regs,
+) -> u32 {
     let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(1, CAPTURE) - 1;
     // The stack is unwound straight into the cache entry (no kilobyte
     // copies: the runtime's own memcpy and memset are the checked ones).
@@ -246,7 +258,8 @@ fn capture_slow_inner(td: &crate::tls::ThreadData, entry: usize, anchor: usize, 
     // set: a signal handler's allocation does not capture).
     let e = unsafe { &mut (*td.stack_cache.get())[way] };
     e.id = 0;
-    let fast = crate::unwind::backtrace(
+    let fast = crate::unwind::backtrace_from(
+        start,
         crate::unwind::Frames {
             ras: &mut e.ras,
             slots: &mut e.slots,
@@ -476,62 +489,93 @@ impl Key<'_> {
 
 fn intern_key(key: &Key<'_>) -> u32 {
     let h = key.hash();
-    LOCK.lock();
+    if let Some(id) = find(h, key) {
+        return id;
+    }
+    let _held = LOCK.lock();
     // SAFETY: INTERNER is only accessed under LOCK.
-    let id = unsafe { intern_locked(&mut *INTERNER.get(), h, key) };
-    LOCK.unlock();
-    id
+    unsafe { intern_locked(&mut *INTERNER.get(), h, key) }
 }
 
-unsafe fn intern_locked(t: &mut Interner, h: u64, key: &Key<'_>) -> u32 {
-    if t.buckets.is_null() {
-        t.buckets = sys::map_private(BUCKETS * 8).cast();
-        if t.buckets.is_null() {
-            return 0;
-        }
+/// The id of an interned stack, without the lock.
+fn find(h: u64, key: &Key<'_>) -> Option<u32> {
+    let heads = HEADS.load(Ordering::Acquire);
+    if heads.is_null() {
+        return None;
     }
     let len = key.len.min(CAPTURE);
-    let b = (h as usize) & (BUCKETS - 1);
-    // SAFETY: b < BUCKETS; records are valid for the process lifetime.
+    // SAFETY: the bucket index is below BUCKETS; published records are
+    // complete (Acquire on the head or link that named them) and valid
+    // for the process lifetime.
     unsafe {
-        let mut r = *t.buckets.add(b);
+        let mut r = (*heads.add((h as usize) & (BUCKETS - 1))).load(Ordering::Acquire);
         while !r.is_null() {
             let rec = &*r;
             if rec.hash == h
                 && rec.n as usize == len
                 && rec.frames.get(..len).is_some_and(|f| key.equals(f))
             {
-                return rec.id;
+                return Some(rec.id);
             }
-            // The chain link is kept next to the id's slot in `by_id`.
-            r = next_of(t, rec.id);
+            r = pair_of(rec.id).map_or(core::ptr::null_mut(), |p| {
+                (*p.add(1)).load(Ordering::Acquire)
+            });
         }
     }
-    let id = NEXT_ID.load(Ordering::Relaxed);
-    let chunk = id as usize / ID_CHUNK;
-    if chunk >= ID_CHUNKS {
-        return 0;
+    None
+}
+
+/// The (record, next in chain) pair of `id`, if its chunk exists.
+fn pair_of(id: u32) -> Option<*mut AtomicPtr<StackRec>> {
+    let chunk = BY_ID.get(id as usize / ID_CHUNK)?.load(Ordering::Acquire);
+    if chunk.is_null() {
+        return None;
     }
-    if t.by_id[chunk].is_null() {
-        t.by_id[chunk] = sys::map_private(ID_CHUNK * 16).cast();
-        if t.by_id[chunk].is_null() {
+    // SAFETY: the chunk holds ID_CHUNK pairs.
+    Some(unsafe { chunk.add((id as usize % ID_CHUNK) * 2) })
+}
+
+unsafe fn intern_locked(t: &mut Interner, h: u64, key: &Key<'_>) -> u32 {
+    // Another thread may have added it since `find`.
+    if let Some(id) = find(h, key) {
+        return id;
+    }
+    let mut heads = HEADS.load(Ordering::Relaxed);
+    if heads.is_null() {
+        heads = sys::map_private(BUCKETS * 8).cast();
+        if heads.is_null() {
             return 0;
         }
+        HEADS.store(heads, Ordering::Release);
+    }
+    let len = key.len.min(CAPTURE);
+    let b = (h as usize) & (BUCKETS - 1);
+    let id = NEXT_ID.load(Ordering::Relaxed);
+    let chunk = id as usize / ID_CHUNK;
+    let Some(chunk_ptr) = BY_ID.get(chunk) else {
+        return 0;
+    };
+    if chunk_ptr.load(Ordering::Relaxed).is_null() {
+        let c: *mut AtomicPtr<StackRec> = sys::map_private(ID_CHUNK * 16).cast();
+        if c.is_null() {
+            return 0;
+        }
+        chunk_ptr.store(c, Ordering::Release);
     }
     let size = core::mem::size_of::<StackRec>();
     if t.arena_left < size {
-        t.arena = sys::map_private(ARENA_CHUNK);
+        t.arena = PrivatePtr::new(sys::map_private(ARENA_CHUNK));
         if t.arena.is_null() {
             return 0;
         }
         t.arena_left = ARENA_CHUNK;
     }
-    let rec = t.arena.cast::<StackRec>();
+    let rec = t.arena.get().cast::<StackRec>();
     // SAFETY: the arena has room for one record; records are 8-aligned
     // and the arena is zeroed (fresh private pages), so the fields are
-    // written in place.
+    // written in place, before the record is published.
     unsafe {
-        t.arena = t.arena.add(size);
+        t.arena = PrivatePtr::new(t.arena.get().add(size));
         t.arena_left -= size;
         let r = &mut *rec;
         r.hash = h;
@@ -540,25 +584,16 @@ unsafe fn intern_locked(t: &mut Interner, h: u64, key: &Key<'_>) -> u32 {
         for k in 0..len {
             r.frames[k] = key.frame(k);
         }
-        // by_id chunk holds pairs (record, next-in-chain).
-        let slot = t.by_id[chunk].add((id as usize % ID_CHUNK) * 2);
-        *slot = rec;
-        *slot.add(1) = *t.buckets.add(b);
-        *t.buckets.add(b) = rec;
+        let Some(pair) = pair_of(id) else {
+            return 0;
+        };
+        let head = &*heads.add(b);
+        (*pair.add(1)).store(head.load(Ordering::Relaxed), Ordering::Relaxed);
+        (*pair).store(rec, Ordering::Release);
+        head.store(rec, Ordering::Release);
     }
-    NEXT_ID.store(id + 1, Ordering::Relaxed);
+    NEXT_ID.store(id + 1, Ordering::Release);
     id
-}
-
-fn next_of(t: &Interner, id: u32) -> *mut StackRec {
-    let chunk = id as usize / ID_CHUNK;
-    match t.by_id.get(chunk) {
-        Some(c) if !c.is_null() => {
-            // SAFETY: the chunk holds ID_CHUNK pairs.
-            unsafe { *c.add((id as usize % ID_CHUNK) * 2 + 1) }
-        }
-        _ => core::ptr::null_mut(),
-    }
 }
 
 /// The record of a stack id (valid for the process lifetime).
@@ -566,19 +601,9 @@ pub fn get(id: u32) -> Option<&'static StackRec> {
     if id == 0 {
         return None;
     }
-    LOCK.lock();
-    // SAFETY: under LOCK.
-    let t = unsafe { &*INTERNER.get() };
-    let chunk = id as usize / ID_CHUNK;
-    let r = match t.by_id.get(chunk) {
-        Some(c) if !c.is_null() => {
-            // SAFETY: the chunk holds ID_CHUNK pairs; records are never freed.
-            unsafe { (*c.add((id as usize % ID_CHUNK) * 2)).as_ref() }
-        }
-        _ => None,
-    };
-    LOCK.unlock();
-    r
+    let pair = pair_of(id)?;
+    // SAFETY: records are published complete (Release) and never freed.
+    unsafe { (*pair).load(Ordering::Acquire).as_ref() }
 }
 
 /// One past the highest stack id handed out so far.
@@ -596,7 +621,13 @@ pub fn reset_emitted() {
     }
 }
 
-pub fn reset_lock_in_child() {
-    LOCK.reset();
+/// Frees the interner's and the unwinder's locks in a fork child.
+///
+/// # Safety
+/// Only in a fork child, before anything else uses the stacks: the
+/// locks' holders did not survive the fork.
+pub unsafe fn reset_lock_in_child() {
+    // SAFETY: as this function's.
+    unsafe { LOCK.force_unlock() };
     crate::unwind::reset_lock_in_child();
 }

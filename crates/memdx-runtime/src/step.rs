@@ -126,7 +126,7 @@ pub fn open(ctx: *mut libc::c_void, page: usize, rearm: bool) {
         open_page(page);
         return;
     }
-    LOCK.lock();
+    let held = LOCK.lock();
     // SAFETY: the table under LOCK.
     let table = unsafe { &mut *OPEN.get() };
     let entry = match table.iter().position(|o| o.count > 0 && o.page == page) {
@@ -138,7 +138,7 @@ pub fn open(ctx: *mut libc::c_void, page: usize, rearm: bool) {
         table[i].count += 1;
     }
     open_page(page);
-    LOCK.unlock();
+    drop(held);
     if entry.is_none() {
         return;
     }
@@ -159,7 +159,7 @@ pub fn open(ctx: *mut libc::c_void, page: usize, rearm: bool) {
 /// The instruction one step held `page` open for has run: closed again
 /// when no other thread's step holds it.
 fn close(page: usize) {
-    LOCK.lock();
+    let _held = LOCK.lock();
     // SAFETY: the table under LOCK.
     let table = unsafe { &mut *OPEN.get() };
     let last = match table.iter_mut().find(|o| o.count > 0 && o.page == page) {
@@ -172,13 +172,16 @@ fn close(page: usize) {
     if last && !crate::held::rearm(page) {
         crate::guard::rearm(page);
     }
-    LOCK.unlock();
 }
 
 /// Forgets the pages other threads had open (fork child: only the forking
 /// thread runs there, and it is not stepping).
-pub fn reset_in_child() {
-    LOCK.reset();
+///
+/// # Safety
+/// Only in a fork child: the lock's holder did not survive the fork.
+pub unsafe fn reset_in_child() {
+    // SAFETY: as this function's.
+    unsafe { LOCK.force_unlock() };
     // SAFETY: only this thread runs in the child.
     for o in unsafe { &mut *OPEN.get() } {
         o.count = 0;

@@ -58,41 +58,20 @@ const F_STRCAT_CHK: Routine = Routine::StrcatChk;
 const F_STRNCAT_CHK: Routine = Routine::StrncatChk;
 const F_MEMPCPY_CHK: Routine = Routine::MempcpyChk;
 
-/// glibc's implementations, by [`Routine`] wire value.
+/// glibc's implementations, by [`Routine`] wire value (the string
+/// routines' values are below 27).
 static REAL: [AtomicUsize; 27] = [const { AtomicUsize::new(0) }; 27];
 
-/// Resolves glibc's routines; call from the constructor.
+/// Resolves glibc's routines (every [`Routine`] with a C symbol); call
+/// from the constructor.
 pub fn init() {
-    let names: [(Routine, &core::ffi::CStr); 24] = [
-        (F_STRNLEN, c"strnlen"),
-        (F_MEMPCPY, c"mempcpy"),
-        (F_STPNCPY, c"stpncpy"),
-        (F_MEMCPY_CHK, c"__memcpy_chk"),
-        (F_MEMMOVE_CHK, c"__memmove_chk"),
-        (F_STRCPY_CHK, c"__strcpy_chk"),
-        (F_STPCPY_CHK, c"__stpcpy_chk"),
-        (F_MEMCHR, c"memchr"),
-        (F_STRCMP, c"strcmp"),
-        (F_STRNCMP, c"strncmp"),
-        (F_MEMSET_CHK, c"__memset_chk"),
-        (F_STRNCPY_CHK, c"__strncpy_chk"),
-        (F_STRCAT_CHK, c"__strcat_chk"),
-        (F_STRNCAT_CHK, c"__strncat_chk"),
-        (F_MEMPCPY_CHK, c"__mempcpy_chk"),
-        (F_MEMCPY, c"memcpy"),
-        (F_MEMMOVE, c"memmove"),
-        (F_MEMSET, c"memset"),
-        (F_STRCPY, c"strcpy"),
-        (F_STRNCPY, c"strncpy"),
-        (F_STRCAT, c"strcat"),
-        (F_STRNCAT, c"strncat"),
-        (F_STRLEN, c"strlen"),
-        (F_STPCPY, c"stpcpy"),
-    ];
-    for (i, name) in names {
-        // SAFETY: dlsym with a static name.
+    for r in Routine::ALL {
+        let (Some(name), Some(slot)) = (r.c_symbol(), REAL.get(r as usize)) else {
+            continue;
+        };
+        // SAFETY: dlsym with a static NUL-terminated name.
         let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
-        REAL[i as usize].store(p as usize, Ordering::Release);
+        slot.store(p as usize, Ordering::Release);
     }
 }
 
@@ -104,6 +83,10 @@ fn real(i: Routine) -> usize {
 // routines (other libraries' constructors, the dynamic loader). Volatile
 // accesses keep the compiler from turning the loops back into calls.
 
+/// Copies `n` bytes forward, one at a time.
+///
+/// # Safety
+/// As `memcpy`: `s` is readable and `d` writable for `n` bytes.
 unsafe fn copy_fwd(d: *mut u8, s: *const u8, n: usize) {
     for i in 0..n {
         // SAFETY: the caller's contract (as for memcpy).
@@ -111,6 +94,10 @@ unsafe fn copy_fwd(d: *mut u8, s: *const u8, n: usize) {
     }
 }
 
+/// Copies `n` bytes in the direction that survives an overlap.
+///
+/// # Safety
+/// As `memmove`: `s` is readable and `d` writable for `n` bytes.
 unsafe fn copy_move(d: *mut u8, s: *const u8, n: usize) {
     if (d as usize) <= (s as usize) {
         // SAFETY: forwarded.
@@ -164,11 +151,14 @@ pub unsafe fn raw_memset(d: *mut u8, c: u8, n: usize) {
     }
 }
 
+/// # Safety
+/// `s` points to a NUL-terminated string.
 unsafe fn c_strlen(s: *const u8) -> usize {
     let f = real(F_STRLEN);
     if f != 0 {
         // SAFETY: glibc's strlen.
         let f: unsafe extern "C" fn(*const u8) -> usize = unsafe { core::mem::transmute(f) };
+        // SAFETY: the caller's contract (a C string).
         return unsafe { f(s) };
     }
     let mut i = 0;
@@ -179,11 +169,14 @@ unsafe fn c_strlen(s: *const u8) -> usize {
     i
 }
 
+/// # Safety
+/// `s` is readable up to its NUL or for `n` bytes, whichever comes first.
 unsafe fn c_strnlen(s: *const u8, n: usize) -> usize {
     let f = real(F_STRNLEN);
     if f != 0 {
         // SAFETY: glibc's strnlen.
         let f: unsafe extern "C" fn(*const u8, usize) -> usize = unsafe { core::mem::transmute(f) };
+        // SAFETY: the caller's contract.
         return unsafe { f(s, n) };
     }
     let mut i = 0;
@@ -1745,7 +1738,12 @@ fn check_cmp(func: Routine, entry: usize, a: usize, b: usize, n: usize) {
     let ends_inside = |p: usize, k: Option<Block>| {
         k.is_none_or(|k| {
             let room = (k.ptr + k.size).saturating_sub(p);
-            p >= k.ptr && (room >= n || unsafe { c_strnlen(p as *const u8, room) } < room)
+            p >= k.ptr
+                && (room >= n || {
+                    // SAFETY: `room` bytes of block `k` from `p`.
+                    let len = unsafe { c_strnlen(p as *const u8, room) };
+                    len < room
+                })
         })
     };
     if !(ends_inside(a, ba) && ends_inside(b, bb)) {
@@ -1852,6 +1850,18 @@ pub unsafe extern "C" fn strncmp(a: *const c_char, b: *const c_char, n: usize) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_replaced_c_routine_has_a_slot_for_glibcs_version() {
+        let replaced: Vec<Routine> = Routine::ALL
+            .into_iter()
+            .filter(|r| r.c_symbol().is_some())
+            .collect();
+        assert_eq!(replaced.len(), 24);
+        for r in replaced {
+            assert!((r as usize) < REAL.len(), "{r:?}");
+        }
+    }
 
     fn elems(d: usize, s: usize, len: usize) -> Vec<(u8, usize, usize)> {
         let mut v = Vec::new();

@@ -23,8 +23,47 @@ extern "C" {
 
 /// A test-and-test-and-set spin lock. Critical sections in the runtime are a
 /// few dozen instructions and never call into libc's allocator.
+///
+/// [`lock`](SpinLock::lock) hands out a [`SpinGuard`] that releases the lock
+/// when dropped, so no early return can leave it held. The one place a lock
+/// outlives a scope is fork: the `pthread_atfork` prepare handler takes every
+/// lock and forgets the guards ([`core::mem::forget`]), and the parent and
+/// child handlers release them with [`force_unlock`](SpinLock::force_unlock).
+///
+/// Lock order (a thread holding one lock takes only locks later in the
+/// list; `fork_prepare` in `lib.rs` and the end-of-process report in
+/// `report.rs` take them in this order):
+/// 1. `out::BURST` (a connection to the analyzer)
+/// 2. `table`'s `STATES_LOCK`, then its `DIR_LOCK`
+/// 3. `guard::LOCK` (the guard-page pool)
+/// 4. `held::LOCK` (big freed blocks)
+/// 5. `stacks::LOCK` (the stack interner)
+/// 6. `out::LOCK` (the event stream)
+/// 7. `hooks::ARENAS_LOCK`
+/// 8. `sys::PRIVATE_LOCK` (the private-memory registry; `map_private`
+///    takes it under any of the above)
+///
+/// `table`'s `ORPHAN_LOCK` is held while a thread without a state of its
+/// own does its table work, so it comes before `STATES_LOCK`. `memdx
+/// heap`'s profiler (`profile.rs`) takes `FLUSH`, then its 64 slot locks,
+/// then `out::BURST` and `stacks::LOCK`. `step::LOCK` may take
+/// `held::LOCK` and `guard::LOCK` (it closes a page again); `attach::LOCK`,
+/// `profile`'s sampled-block set and the unwinder's cache lock are leaves.
 pub struct SpinLock {
     locked: AtomicBool,
+}
+
+/// Holds a [`SpinLock`]; dropping it releases the lock.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct SpinGuard<'a> {
+    lock: &'a SpinLock,
+}
+
+impl Drop for SpinGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.lock.locked.store(false, Ordering::Release);
+    }
 }
 
 impl SpinLock {
@@ -34,7 +73,8 @@ impl SpinLock {
         }
     }
 
-    pub fn lock(&self) {
+    #[inline]
+    pub fn lock(&self) -> SpinGuard<'_> {
         let mut spins = 0u32;
         loop {
             if self
@@ -42,7 +82,7 @@ impl SpinLock {
                 .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
-                return;
+                return SpinGuard { lock: self };
             }
             while self.locked.load(Ordering::Relaxed) {
                 spins += 1;
@@ -56,20 +96,31 @@ impl SpinLock {
         }
     }
 
-    pub fn unlock(&self) {
-        self.locked.store(false, Ordering::Release);
-    }
-
-    /// Forces the lock free (fork child: the holder no longer exists).
-    pub fn reset(&self) {
+    /// Releases the lock whatever holds it.
+    ///
+    /// # Safety
+    /// Only for the fork handlers: the lock is held through a guard that was
+    /// forgotten (the prepare handler's), or its holder no longer exists (a
+    /// fork child, whose only thread is the one that forked). Nothing may be
+    /// touching the data the lock protects.
+    pub unsafe fn force_unlock(&self) {
         self.locked.store(false, Ordering::Release);
     }
 }
 
-/// A static that is only touched under a [`SpinLock`] (or before threads exist).
+impl Default for SpinLock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A static that is only touched under a [`SpinLock`] (or before threads
+/// exist). Only what may move between threads may be shared this way: a
+/// raw pointer goes in a [`PrivatePtr`].
 pub struct Racy<T>(pub UnsafeCell<T>);
-// SAFETY: every access goes through a lock documented at the use site.
-unsafe impl<T> Sync for Racy<T> {}
+// SAFETY: every access goes through a lock documented at the use site, so
+// the value is used by one thread at a time; `T: Send` makes that sound.
+unsafe impl<T: Send> Sync for Racy<T> {}
 
 impl<T> Racy<T> {
     pub const fn new(v: T) -> Self {
@@ -80,6 +131,45 @@ impl<T> Racy<T> {
     }
 }
 
+/// A pointer into the runtime's own memory ([`map_private`]): a table that
+/// is never freed while the process runs (or is unmapped only by the
+/// thread that holds its owner's lock), holding plain data and pointers
+/// into the same private memory.
+pub struct PrivatePtr<T>(*mut T);
+
+// SAFETY: (the one argument for every `PrivatePtr`) the memory behind it
+// belongs to no thread. It is mapped by the runtime, not the program, and
+// is neither thread-local nor freed behind another thread's back; which
+// thread holds the pointer says nothing about who may use the memory.
+// Whoever dereferences it still needs the lock of the `Racy` (or the
+// atomics) that guard it, as with any shared data.
+unsafe impl<T> Send for PrivatePtr<T> {}
+
+impl<T> PrivatePtr<T> {
+    pub const fn null() -> Self {
+        PrivatePtr(core::ptr::null_mut())
+    }
+    /// `p` must be null or point into memory from [`map_private`].
+    pub const fn new(p: *mut T) -> Self {
+        PrivatePtr(p)
+    }
+    #[inline(always)]
+    pub const fn get(&self) -> *mut T {
+        self.0
+    }
+    #[inline(always)]
+    pub fn is_null(&self) -> bool {
+        self.0.is_null()
+    }
+}
+
+impl<T> Clone for PrivatePtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for PrivatePtr<T> {}
+
 pub const MAX_PRIVATE: usize = 4096;
 /// Address ranges of the runtime's own memory. The leak scan must not treat
 /// them as roots: the block table points at every block.
@@ -89,32 +179,35 @@ static PRIVATE_LOCK: SpinLock = SpinLock::new();
 /// [`hold_private`]: its own calls below then do not take it again.
 static PRIVATE_OWNER: AtomicUsize = AtomicUsize::new(0);
 
-fn lock_private() -> bool {
+/// Takes PRIVATE_LOCK unless this thread holds it through [`hold_private`].
+fn lock_private() -> Option<SpinGuard<'static>> {
     if PRIVATE_OWNER.load(Ordering::Acquire) == crate::tls::thread_pointer() {
-        return false;
+        return None;
     }
-    PRIVATE_LOCK.lock();
-    true
-}
-
-fn unlock_private(taken: bool) {
-    if taken {
-        PRIVATE_LOCK.unlock();
-    }
+    Some(PRIVATE_LOCK.lock())
 }
 
 /// Holds the private-memory registry for this thread (the leak scan,
 /// before it stops the other threads: a stopped thread must not hold it
 /// while the scan maps memory).
-pub fn hold_private() {
-    PRIVATE_LOCK.lock();
+/// Ends when the returned guard is dropped.
+pub fn hold_private() -> PrivateHold {
+    let guard = PRIVATE_LOCK.lock();
     PRIVATE_OWNER.store(crate::tls::thread_pointer(), Ordering::Release);
+    PrivateHold { _guard: guard }
 }
 
-/// Ends [`hold_private`].
-pub fn release_private() {
-    PRIVATE_OWNER.store(0, Ordering::Release);
-    PRIVATE_LOCK.unlock();
+/// The private-memory registry held by this thread ([`hold_private`]).
+#[must_use = "the registry is released as soon as this is dropped"]
+pub struct PrivateHold {
+    _guard: SpinGuard<'static>,
+}
+
+impl Drop for PrivateHold {
+    fn drop(&mut self) {
+        // Before the guard (a field) releases the lock.
+        PRIVATE_OWNER.store(0, Ordering::Release);
+    }
 }
 static PRIVATE_N: AtomicUsize = AtomicUsize::new(0);
 
@@ -156,7 +249,7 @@ fn map_private_flags(len: usize, flags: libc::c_int) -> *mut u8 {
         }
         None => false,
     };
-    unlock_private(taken);
+    drop(taken);
     if !registered {
         // Unregistered memory would be scanned as a root (and it holds
         // block addresses): better to fail the runtime's allocation.
@@ -167,18 +260,18 @@ fn map_private_flags(len: usize, flags: libc::c_int) -> *mut u8 {
     p.cast()
 }
 
-/// Holds the private-memory registry lock (fork prepare).
-pub fn private_lock() {
-    PRIVATE_LOCK.lock();
+/// The private-memory registry's lock (the fork handlers take it).
+pub fn private_lock() -> SpinGuard<'static> {
+    PRIVATE_LOCK.lock()
 }
-/// Releases it (fork parent).
-pub fn private_unlock() {
-    PRIVATE_LOCK.unlock();
-}
-/// Forces it free (fork child).
-pub fn private_reset() {
-    PRIVATE_LOCK.reset();
+/// Forces it free (fork parent and child).
+///
+/// # Safety
+/// As [`SpinLock::force_unlock`].
+pub unsafe fn private_force_unlock() {
     PRIVATE_OWNER.store(0, Ordering::Release);
+    // SAFETY: as this function's.
+    unsafe { PRIVATE_LOCK.force_unlock() };
 }
 
 /// Unmaps memory from [`map_private`].
@@ -190,7 +283,7 @@ pub fn unmap_private(p: *mut u8, len: usize) {
     if let Some(slot) = table.iter_mut().find(|s| s.0 == p as usize) {
         *slot = (0, 0);
     }
-    unlock_private(taken);
+    drop(taken);
     // SAFETY: p/len came from map_private.
     unsafe { libc::munmap(p.cast(), len) };
 }
@@ -207,7 +300,7 @@ pub fn private_ranges(out: &mut [(usize, usize)]) -> usize {
             n += 1;
         }
     }
-    unlock_private(taken);
+    drop(taken);
     n
 }
 

@@ -120,7 +120,9 @@ fn freed_at(p: usize) -> Option<Bad> {
     }
     // SAFETY: readable, checked above; a header only if the block is
     // found in a quarantine below.
-    let (b, _, freed, _) = unsafe { table::read_block(p) };
+    let table::Header {
+        block: b, freed, ..
+    } = unsafe { table::read_block(p) };
     if !freed || b.size > table::MAX_SIZE_SEEN.load(Ordering::Relaxed) {
         return None;
     }
@@ -154,6 +156,11 @@ pub fn check_from(
     ranges: impl Iterator<Item = (usize, usize)> + Clone,
     inner: usize,
 ) {
+    // The kernel cannot read or write a watched block's closed page (the
+    // call would fail with EFAULT): such blocks stop being watched.
+    for (p, n) in ranges.clone() {
+        guard::unwatch_range(p, n);
+    }
     if !hooks::enter_runtime() {
         return;
     }
@@ -313,21 +320,6 @@ macro_rules! call_real {
 }
 
 /// # Safety
-/// write(2)'s contract.
-#[cfg_attr(not(test), no_mangle)]
-pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: usize) -> isize {
-    check(Routine::SysWrite, [(buf as usize, n)].into_iter());
-    call_real!(
-        Routine::SysWrite,
-        unsafe extern "C" fn(c_int, *const c_void, usize) -> isize,
-        libc::SYS_write,
-        fd,
-        buf,
-        n
-    )
-}
-
-/// # Safety
 /// read(2)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
@@ -368,81 +360,6 @@ pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, n: usize, off: i64
 pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, n: usize, off: i64) -> isize {
     // SAFETY: forwarded.
     unsafe { pread64(fd, buf, n, off) }
-}
-
-/// # Safety
-/// pwrite(2)'s contract.
-#[cfg_attr(not(test), no_mangle)]
-pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: usize, off: i64) -> isize {
-    check(Routine::SysPwrite64, [(buf as usize, n)].into_iter());
-    call_real!(
-        Routine::SysPwrite64,
-        unsafe extern "C" fn(c_int, *const c_void, usize, i64) -> isize,
-        libc::SYS_pwrite64,
-        fd,
-        buf,
-        n,
-        off
-    )
-}
-
-/// # Safety
-/// pwrite(2)'s contract (the same function as pwrite64 on amd64).
-#[cfg_attr(not(test), no_mangle)]
-pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: usize, off: i64) -> isize {
-    // SAFETY: forwarded.
-    unsafe { pwrite64(fd, buf, n, off) }
-}
-
-/// # Safety
-/// send(2)'s contract.
-#[cfg_attr(not(test), no_mangle)]
-pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: usize, flags: c_int) -> isize {
-    check(Routine::SysSend, [(buf as usize, n)].into_iter());
-    let null = core::ptr::null::<c_void>();
-    let f = real(Routine::SysSend);
-    if f == 0 {
-        // SAFETY: send is sendto without an address.
-        return unsafe { libc::syscall(libc::SYS_sendto, fd, buf, n, flags, null, 0) as isize };
-    }
-    // SAFETY: glibc's send with the caller's arguments.
-    unsafe {
-        let f: unsafe extern "C" fn(c_int, *const c_void, usize, c_int) -> isize =
-            core::mem::transmute(f);
-        f(fd, buf, n, flags)
-    }
-}
-
-/// # Safety
-/// sendto(2)'s contract.
-#[cfg_attr(not(test), no_mangle)]
-pub unsafe extern "C" fn sendto(
-    fd: c_int,
-    buf: *const c_void,
-    n: usize,
-    flags: c_int,
-    addr: *const libc::sockaddr,
-    len: libc::socklen_t,
-) -> isize {
-    check(Routine::SysSendto, [(buf as usize, n)].into_iter());
-    call_real!(
-        Routine::SysSendto,
-        unsafe extern "C" fn(
-            c_int,
-            *const c_void,
-            usize,
-            c_int,
-            *const libc::sockaddr,
-            libc::socklen_t,
-        ) -> isize,
-        libc::SYS_sendto,
-        fd,
-        buf,
-        n,
-        flags,
-        addr,
-        len
-    )
 }
 
 /// # Safety
@@ -530,21 +447,6 @@ fn iov_ranges(iov: *const libc::iovec, cnt: c_int) -> impl Iterator<Item = (usiz
 }
 
 /// # Safety
-/// writev(2)'s contract.
-#[cfg_attr(not(test), no_mangle)]
-pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
-    check(Routine::SysWritev, iov_ranges(iov, cnt));
-    call_real!(
-        Routine::SysWritev,
-        unsafe extern "C" fn(c_int, *const libc::iovec, c_int) -> isize,
-        libc::SYS_writev,
-        fd,
-        iov,
-        cnt
-    )
-}
-
-/// # Safety
 /// readv(2)'s contract.
 #[cfg_attr(not(test), no_mangle)]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
@@ -559,4 +461,143 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -
     );
     crate::strmem::repair_header();
     r
+}
+
+// The calls that send bytes out (write, pwrite/pwrite64, writev, send,
+// sendto) are entered through assembly: each saves the six argument
+// registers, calls its Rust check with them, puts them back and jumps to
+// glibc's wrapper, leaving no frame of its own behind (as stdio's
+// `memdx_file_write` does). A Rust hook calling glibc's wrapper stayed on
+// the stack during the system call, so the SIGPIPE a closed pipe raises
+// there looked to the fatal-signal handler as if it came inside the
+// runtime's work and was deferred by about 1 ms: a program that `_exit`ed
+// right after EPIPE ended with its own status instead of dying by the
+// signal (`fatal_signals.c sigpipe-writev-exit`). Before the wrappers are
+// resolved, the jump goes to a Rust fallback making the system call.
+#[cfg(not(test))]
+core::arch::global_asm!(
+    ".macro memdx_send_entry name, check, slot, fallback",
+    ".pushsection .text.\\name,\"ax\",@progbits",
+    ".p2align 4",
+    ".globl \\name",
+    ".type \\name,@function",
+    "\\name:",
+    ".cfi_startproc",
+    // 56 bytes: six registers and the padding that aligns the call.
+    "sub rsp, 56",
+    ".cfi_adjust_cfa_offset 56",
+    "mov [rsp], rdi",
+    "mov [rsp + 8], rsi",
+    "mov [rsp + 16], rdx",
+    "mov [rsp + 24], rcx",
+    "mov [rsp + 32], r8",
+    "mov [rsp + 40], r9",
+    "call \\check",
+    "mov rdi, [rsp]",
+    "mov rsi, [rsp + 8]",
+    "mov rdx, [rsp + 16]",
+    "mov rcx, [rsp + 24]",
+    "mov r8, [rsp + 32]",
+    "mov r9, [rsp + 40]",
+    "add rsp, 56",
+    ".cfi_adjust_cfa_offset -56",
+    "mov rax, qword ptr [rip + {real} + 8 * \\slot]",
+    "test rax, rax",
+    "jz \\fallback",
+    "jmp rax",
+    ".cfi_endproc",
+    ".size \\name, .-\\name",
+    ".popsection",
+    ".endm",
+    "memdx_send_entry write, {c_write}, {s_write}, {f_write}",
+    "memdx_send_entry pwrite64, {c_pwrite}, {s_pwrite}, {f_pwrite}",
+    "memdx_send_entry pwrite, {c_pwrite}, {s_pwrite}, {f_pwrite}",
+    "memdx_send_entry writev, {c_writev}, {s_writev}, {f_writev}",
+    "memdx_send_entry send, {c_send}, {s_send}, {f_send}",
+    "memdx_send_entry sendto, {c_sendto}, {s_sendto}, {f_sendto}",
+    ".purgem memdx_send_entry",
+    real = sym REAL,
+    c_write = sym check_write,
+    s_write = const (Routine::SysWrite as u8 - FIRST) as usize,
+    f_write = sym fallback_write,
+    c_pwrite = sym check_pwrite,
+    s_pwrite = const (Routine::SysPwrite64 as u8 - FIRST) as usize,
+    f_pwrite = sym fallback_pwrite,
+    c_writev = sym check_writev,
+    s_writev = const (Routine::SysWritev as u8 - FIRST) as usize,
+    f_writev = sym fallback_writev,
+    c_send = sym check_send,
+    s_send = const (Routine::SysSend as u8 - FIRST) as usize,
+    f_send = sym fallback_send,
+    c_sendto = sym check_sendto,
+    s_sendto = const (Routine::SysSendto as u8 - FIRST) as usize,
+    f_sendto = sym fallback_sendto,
+);
+
+#[cfg_attr(test, allow(dead_code))]
+extern "C" fn check_write(_fd: c_int, buf: *const c_void, n: usize) {
+    check(Routine::SysWrite, [(buf as usize, n)].into_iter());
+}
+
+#[cfg_attr(test, allow(dead_code))]
+extern "C" fn check_pwrite(_fd: c_int, buf: *const c_void, n: usize) {
+    check(Routine::SysPwrite64, [(buf as usize, n)].into_iter());
+}
+
+#[cfg_attr(test, allow(dead_code))]
+extern "C" fn check_writev(_fd: c_int, iov: *const libc::iovec, cnt: c_int) {
+    check(Routine::SysWritev, iov_ranges(iov, cnt));
+}
+
+#[cfg_attr(test, allow(dead_code))]
+extern "C" fn check_send(_fd: c_int, buf: *const c_void, n: usize) {
+    check(Routine::SysSend, [(buf as usize, n)].into_iter());
+}
+
+#[cfg_attr(test, allow(dead_code))]
+extern "C" fn check_sendto(_fd: c_int, buf: *const c_void, n: usize) {
+    check(Routine::SysSendto, [(buf as usize, n)].into_iter());
+}
+
+/// write(2) before glibc's wrapper is resolved.
+#[cfg_attr(test, allow(dead_code))]
+unsafe extern "C" fn fallback_write(fd: c_int, buf: *const c_void, n: usize) -> isize {
+    // SAFETY: the system call with the caller's arguments.
+    unsafe { libc::syscall(libc::SYS_write, fd, buf, n) as isize }
+}
+
+/// pwrite(2) before glibc's wrapper is resolved.
+#[cfg_attr(test, allow(dead_code))]
+unsafe extern "C" fn fallback_pwrite(fd: c_int, buf: *const c_void, n: usize, off: i64) -> isize {
+    // SAFETY: the system call with the caller's arguments.
+    unsafe { libc::syscall(libc::SYS_pwrite64, fd, buf, n, off) as isize }
+}
+
+/// writev(2) before glibc's wrapper is resolved.
+#[cfg_attr(test, allow(dead_code))]
+unsafe extern "C" fn fallback_writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
+    // SAFETY: the system call with the caller's arguments.
+    unsafe { libc::syscall(libc::SYS_writev, fd, iov, cnt) as isize }
+}
+
+/// send(2) before glibc's wrapper is resolved: sendto without an address.
+#[cfg_attr(test, allow(dead_code))]
+unsafe extern "C" fn fallback_send(fd: c_int, buf: *const c_void, n: usize, flags: c_int) -> isize {
+    let null = core::ptr::null::<c_void>();
+    // SAFETY: the system call with the caller's arguments.
+    unsafe { libc::syscall(libc::SYS_sendto, fd, buf, n, flags, null, 0) as isize }
+}
+
+/// sendto(2) before glibc's wrapper is resolved.
+#[cfg_attr(test, allow(dead_code))]
+unsafe extern "C" fn fallback_sendto(
+    fd: c_int,
+    buf: *const c_void,
+    n: usize,
+    flags: c_int,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+) -> isize {
+    // SAFETY: the system call with the caller's arguments.
+    unsafe { libc::syscall(libc::SYS_sendto, fd, buf, n, flags, addr, len) as isize }
 }

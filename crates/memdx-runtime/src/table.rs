@@ -36,7 +36,7 @@ use crate::tls::ThreadData;
 use core::ptr;
 use core::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
-use crate::sys::{self, SpinLock};
+use crate::sys::{self, SpinGuard, SpinLock};
 
 pub const HEADER: usize = 16;
 /// Block kind flag (in `Block::kind`): allocated by the runtime's own work
@@ -133,6 +133,18 @@ pub struct Block {
     pub stack: u32,
     /// AllocKind, with [`INTERNAL`] or'ed in for the runtime's own blocks.
     pub kind: u8,
+}
+
+/// What a block's header says ([`read_block`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub block: Block,
+    /// The stack that freed it (0 while it is live).
+    pub free_stack: u32,
+    /// Whether it was freed (it is in a quarantine).
+    pub freed: bool,
+    /// Bytes from the start of glibc's chunk to the block (a power of two).
+    pub offset: usize,
 }
 
 /// A freed block still in a quarantine.
@@ -284,6 +296,7 @@ pub unsafe fn check_header(q: usize) -> Option<(usize, usize, bool)> {
         // `raw - 8` is readable when raw is believable.
         && {
             let raw = q - off;
+            // SAFETY: as above.
             let csize = unsafe { ((raw - 8) as *const usize).read() } & !7;
             csize >= size + off + redzone() && csize <= size + off + redzone() + (1 << 20) + 4096
         };
@@ -320,7 +333,7 @@ pub unsafe fn header_damage(q: usize) -> Option<(usize, usize)> {
 /// # Safety
 /// `q` must be a block start (its bit set, or in a quarantine).
 #[inline]
-pub unsafe fn read_block(q: usize) -> (Block, u32, bool, usize) {
+pub unsafe fn read_block(q: usize) -> Header {
     let h = header_at(q);
     // SAFETY: per the contract.
     let (w, s) = unsafe { (h.read(), h.add(1).read()) };
@@ -329,20 +342,24 @@ pub unsafe fn read_block(q: usize) -> (Block, u32, bool, usize) {
 
 /// Block `q` described by its two header words `w` and `s` (read by the
 /// caller), as [`read_block`] returns it.
-pub fn decode_header(q: usize, w: u64, s: u64) -> (Block, u32, bool, usize) {
+pub fn decode_header(q: usize, w: u64, s: u64) -> Header {
     let mut kind = ((w >> KIND_SHIFT) & 0x0f) as u8;
     if w & FLAG_INTERNAL != 0 {
         kind |= INTERNAL;
     }
-    let b = Block {
+    let block = Block {
         ptr: q,
         size: (w & SIZE_MASK) as usize,
         stack: s as u32,
         kind,
     };
-    let offset = 1usize << ((w >> OFFSET_SHIFT) & 0x3f);
     let freed = w & FLAG_FREED != 0;
-    (b, if freed { (s >> 32) as u32 } else { 0 }, freed, offset)
+    Header {
+        block,
+        free_stack: if freed { (s >> 32) as u32 } else { 0 },
+        freed,
+        offset: 1usize << ((w >> OFFSET_SHIFT) & 0x3f),
+    }
 }
 
 /// Marks block `q` freed by `free_stack` in its header.
@@ -505,13 +522,12 @@ fn dir() -> *mut AtomicPtr<AtomicU64> {
     if !d.is_null() {
         return d;
     }
-    DIR_LOCK.lock();
+    let _held = DIR_LOCK.lock();
     let mut d = DIR.load(Ordering::Acquire);
     if d.is_null() {
         d = sys::map_private(DIR_LEN * 8).cast();
         DIR.store(d, Ordering::Release);
     }
-    DIR_LOCK.unlock();
     d
 }
 
@@ -539,7 +555,7 @@ fn leaf(addr: usize, create: bool) -> Option<*mut AtomicU64> {
     if !create {
         return None;
     }
-    DIR_LOCK.lock();
+    let held = DIR_LOCK.lock();
     let mut l = slot.load(Ordering::Acquire);
     if l.is_null() {
         l = sys::map_private_noreserve(LEAF_BYTES).cast();
@@ -548,7 +564,7 @@ fn leaf(addr: usize, create: bool) -> Option<*mut AtomicU64> {
             DIR_USED[i / 64].fetch_or(1 << (i % 64), Ordering::Release);
         }
     }
-    DIR_LOCK.unlock();
+    drop(held);
     (!l.is_null()).then_some(l)
 }
 
@@ -734,7 +750,7 @@ pub fn lookup(q: usize) -> Option<Block> {
         return crate::guard::lookup(q);
     }
     // SAFETY: a set bit means a complete header.
-    is_live(q).then(|| unsafe { read_block(q) }.0)
+    is_live(q).then(|| unsafe { read_block(q) }.block)
 }
 
 /// How many bitmap words (1 KiB of address space each) before a
@@ -780,7 +796,7 @@ pub fn lookup_near(p: usize) -> Option<Block> {
         base + ((63 - below.leading_zeros() as usize) << GRAN_SHIFT)
     };
     // SAFETY: a set bit means a complete header.
-    let (b, ..) = unsafe { read_block(q) };
+    let b = unsafe { read_block(q) }.block;
     (p < q + b.size + redzone()).then_some(b)
 }
 
@@ -931,7 +947,7 @@ extern "C" fn thread_exit(v: *mut libc::c_void) {
 }
 
 fn new_state() -> *mut ThreadState {
-    STATES_LOCK.lock();
+    let _held = STATES_LOCK.lock();
     let mut s = STATES.load(Ordering::Acquire);
     while !s.is_null() {
         // SAFETY: states are never freed.
@@ -941,7 +957,6 @@ fn new_state() -> *mut ThreadState {
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            STATES_LOCK.unlock();
             return s;
         }
         s = st.next;
@@ -967,7 +982,6 @@ fn new_state() -> *mut ThreadState {
         };
         STATES.store(p, Ordering::Release);
     }
-    STATES_LOCK.unlock();
     p
 }
 
@@ -997,20 +1011,18 @@ pub fn with_state<T>(f: impl FnOnce(&mut ThreadState) -> T) -> Option<T> {
         }
     }
     set_threaded();
-    ORPHAN_LOCK.lock();
+    let _held = ORPHAN_LOCK.lock();
     let mut o = ORPHAN.load(Ordering::Acquire);
     if o.is_null() {
         o = new_state();
         ORPHAN.store(o, Ordering::Release);
     }
-    let r = if o.is_null() {
+    if o.is_null() {
         None
     } else {
         // SAFETY: under ORPHAN_LOCK.
         Some(f(unsafe { &mut *o }))
-    };
-    ORPHAN_LOCK.unlock();
-    r
+    }
 }
 
 /// Calls `f` on every thread state (the report, with other threads
@@ -1451,8 +1463,7 @@ pub fn take_recycled(td: &ThreadData, len: usize) -> Option<usize> {
 #[inline]
 pub unsafe fn raw_of(q: usize) -> usize {
     // SAFETY: per the contract.
-    let (_, _, _, off) = unsafe { read_block(q) };
-    q - off
+    q - unsafe { read_block(q) }.offset
 }
 
 /// Releases block `q`: the live bit is cleared, the header checked and
@@ -1560,7 +1571,7 @@ fn release_damaged_header<E: FnMut(usize)>(
     // SAFETY: we own the release of a block whose header was complete.
     let before = unsafe { check_header(q) };
     // SAFETY: as above.
-    let (mut b, _, _, _) = unsafe { read_block(q) };
+    let mut b = unsafe { read_block(q) }.block;
     let mut damage = Damages {
         before_start: before
             .map(|(first, last, _)| (first, last))
@@ -1636,7 +1647,9 @@ fn on_state<T>(st: *mut ThreadState, f: impl FnOnce(&mut ThreadState) -> T) -> O
 pub unsafe fn check_freed(q: usize) -> FreedDamage {
     let mut d = FreedDamage::default();
     // SAFETY: per the contract.
-    let (b, _, freed, _) = unsafe { read_block(q) };
+    let Header {
+        block: b, freed, ..
+    } = unsafe { read_block(q) };
     if !freed {
         return d;
     }
@@ -1670,7 +1683,11 @@ pub fn find_freed(mut pred: impl FnMut(&Freed) -> bool) -> Option<Freed> {
                 return;
             }
             // SAFETY: quarantined blocks keep their headers.
-            let (b, free_stack, _, _) = unsafe { read_block(q) };
+            let Header {
+                block: b,
+                free_stack,
+                ..
+            } = unsafe { read_block(q) };
             let f = Freed {
                 ptr: q,
                 size: b.size,
@@ -1704,7 +1721,7 @@ pub fn find_containing(addr: usize) -> Option<(bool, Block, u32)> {
     let reach = MAX_SIZE_SEEN.load(Ordering::Relaxed) + rz;
     if let Some(q) = live_start_below(addr, reach) {
         // SAFETY: a set bit means a complete header.
-        let (b, ..) = unsafe { read_block(q) };
+        let b = unsafe { read_block(q) }.block;
         if addr < q + b.size.max(1) && b.kind & INTERNAL == 0 {
             return Some((true, b, 0));
         }
@@ -1725,23 +1742,32 @@ pub fn find_containing(addr: usize) -> Option<(bool, Block, u32)> {
     None
 }
 
+/// The runtime's table locks, held until dropped (fork prepare,
+/// end-of-process report).
+pub struct TableLocks {
+    // Fields drop in order: the directory's lock first, as it was taken last.
+    _dir: SpinGuard<'static>,
+    _states: SpinGuard<'static>,
+}
+
 /// Holds the runtime's table locks (fork prepare, end-of-process report).
-pub fn lock_all() {
-    STATES_LOCK.lock();
-    DIR_LOCK.lock();
+pub fn lock_all() -> TableLocks {
+    let states = STATES_LOCK.lock();
+    let dir = DIR_LOCK.lock();
+    TableLocks {
+        _dir: dir,
+        _states: states,
+    }
 }
 
-/// Releases them.
-pub fn unlock_all() {
-    DIR_LOCK.unlock();
-    STATES_LOCK.unlock();
-}
-
-/// Forces them free and adopts the forking thread's state (fork child).
-pub fn reset_in_child() {
-    DIR_LOCK.reset();
-    STATES_LOCK.reset();
-    ORPHAN_LOCK.reset();
+/// Frees the orphan state's lock (fork child; the others are released by
+/// the fork handlers' [`TableLocks`]).
+///
+/// # Safety
+/// Only in a fork child: the lock's holder did not survive the fork.
+pub unsafe fn reset_in_child() {
+    // SAFETY: as this function's.
+    unsafe { ORPHAN_LOCK.force_unlock() };
 }
 
 #[cfg(test)]

@@ -33,6 +33,9 @@ pub struct ThreadData {
     /// A call site (stack id) whose two guarded blocks were taken (see
     /// `guard::wanted`); 0 for none.
     pub site_done: Cell<u32>,
+    /// The block `guard::wanted` last chose is one of its call site's
+    /// first two (watched: see `watch`).
+    pub watch_next: Cell<bool>,
     /// The last stacks captured (see `stacks::capture`).
     pub stack_cache: UnsafeCell<[CacheEntry; CACHE_WAYS]>,
     /// The recovery point of a fault-tolerant call running on this thread
@@ -63,6 +66,7 @@ thread_local! {
             state: Cell::new(core::ptr::null_mut()),
             thread_no: Cell::new(0),
             sample_countdown: Cell::new(crate::guard::SAMPLE_EVERY),
+            watch_next: Cell::new(false),
             sample_start: Cell::new(false),
             site_done: Cell::new(0),
             stack_cache: UnsafeCell::new([EMPTY_CACHE_ENTRY; CACHE_WAYS]),

@@ -62,8 +62,16 @@ pub fn wanted(stack: u32) -> bool {
     }
     let n = if n == u16::MAX { SITE_ALL } else { n + 1 };
     slot.store(n, Ordering::Relaxed);
-    n % SITE_EVERY == 0
+    // `n % SITE_EVERY == 0`, with the mask in memory: 0 under
+    // `--uninit-effects=yes`'s plan (every block), at no cost here.
+    // SAFETY: written once, in the constructor, before any other thread.
+    n & unsafe { *EVERY_MASK.get() } == 0
 }
+
+/// `SITE_EVERY - 1`; 0 when every block is filled (`effects`). A plain
+/// read (an atomic one is not folded into the `test`: one instruction
+/// more per allocation).
+static EVERY_MASK: crate::sys::Racy<u16> = crate::sys::Racy::new(SITE_EVERY - 1);
 
 /// The shortest run of a block's own marker taken as uninitialised.
 pub const MIN_RUN: usize = 4;
@@ -71,6 +79,15 @@ pub const MIN_RUN: usize = 4;
 /// Turns the check on with a fresh key unless `MEMDX_UNDEF_VALUE_ERRORS`
 /// is `no`; call from the constructor.
 pub fn init() {
+    if crate::effects::init() {
+        // `--uninit-effects=yes`'s runs: every block filled by the plan
+        // (`wanted` and `fill` defer to `effects`), no marker scan.
+        set_key(random_key());
+        // SAFETY: the constructor, before any other thread.
+        unsafe { *EVERY_MASK.get() = 0 };
+        ON.store(true, Ordering::Release);
+        return;
+    }
     if crate::sys::getenv(c"MEMDX_UNDEF_VALUE_ERRORS") == Some(b"no") {
         return;
     }
@@ -150,6 +167,10 @@ fn decode(key: u64, w: u64) -> Option<u32> {
 /// `q .. q + size` is the program's fresh block.
 #[inline]
 pub unsafe fn fill(q: usize, size: usize, stack: u32) {
+    if crate::effects::active() {
+        // SAFETY: as for this function.
+        return unsafe { crate::effects::fill(q, size, stack) };
+    }
     let n = size.min(FILL_MAX);
     let w = word(stack);
     // 8-byte stores (a guarded block may start unaligned), then the tail
@@ -162,16 +183,18 @@ pub unsafe fn fill(q: usize, size: usize, stack: u32) {
         unsafe { p.add(i).write_unaligned(w) };
     }
     let (mut at, mut rest, mut w) = (q + words * 8, n % 8, w);
-    // SAFETY (the three stores): inside the block, `rest` bytes from `at`.
     if rest >= 4 {
+        // SAFETY: inside the block, `rest` >= 4 bytes from `at`.
         unsafe { (at as *mut u32).write_unaligned(w as u32) };
         (at, rest, w) = (at + 4, rest - 4, w >> 32);
     }
     if rest >= 2 {
+        // SAFETY: inside the block, `rest` >= 2 bytes from `at`.
         unsafe { (at as *mut u16).write_unaligned(w as u16) };
         (at, rest, w) = (at + 2, rest - 2, w >> 16);
     }
     if rest == 1 {
+        // SAFETY: inside the block, `rest` >= 1 byte from `at`.
         unsafe { (at as *mut u8).write(w as u8) };
     }
 }
@@ -302,7 +325,7 @@ impl Scan {
 /// through the kernel (a bad pointer is the system call's EFAULT, not a
 /// fault here).
 pub fn first_uninit(p: usize, n: usize, own: Option<(usize, usize, u32)>) -> Option<Found> {
-    if n == 0 || !on() {
+    if n == 0 || !on() || crate::effects::active() {
         return None;
     }
     match own {

@@ -134,6 +134,18 @@ print a Valgrind-memcheck-style report on stderr: invalid, double and mismatched
 happen, then the HEAP SUMMARY, loss records and LEAK SUMMARY at exit. Options use Valgrind's \
 names and defaults; Valgrind options memdx does not implement yet print a warning and are \
 ignored. The program's output, exit status and death by signal are passed through.\n\n\
+Does the behaviour depend on uninitialised heap memory? (--uninit-effects=yes, memdx's own; \
+memcheck, ASan and MSan have no such mode): memdx runs the program several times with fresh \
+heap blocks filled differently (0x00, then 0xff or 0x01; address randomization off) and \
+compares what it does: stdout, stderr, exit status or death by signal, the files its \
+arguments name. Two runs with the same fill come first, so a nondeterministic program is \
+said to be one and nothing is blamed. When a fill changes the behaviour, the allocation \
+sites are bisected (half of them refilled per run) down to the site or sites responsible, \
+each reported as \"Behaviour depends on uninitialised heap memory\" with what changed, \
+its allocation stack and the runs it took. --uninit-effects-runs=N caps the runs (32). \
+The program's stdin is read to its end first and given to every run; its output and \
+exit status are those of the first run, and the files it names are left as that run \
+left them.\n\n\
 Set MEMDX_RUNTIME=PATH to use a specific libmemdx_runtime.so.",
         after_long_help = commands::check::LIMITATIONS_HELP
     )]

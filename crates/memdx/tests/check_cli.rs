@@ -589,6 +589,13 @@ fn quiet_prints_fatal_signals_as_valgrind_quiet_does() {
         ("raise-quit", libc::SIGQUIT, false),
         ("raise-segv", libc::SIGSEGV, false),
         ("sigpipe", libc::SIGPIPE, false),
+        // EPIPE then `_exit(3)` at once: the signal must not be deferred
+        // as if raised inside the runtime (the write/send hooks leave no
+        // frame around glibc's call).
+        ("sigpipe-write-exit", libc::SIGPIPE, false),
+        ("sigpipe-writev-exit", libc::SIGPIPE, false),
+        ("sigpipe-send-exit", libc::SIGPIPE, false),
+        ("sigpipe-sendto-exit", libc::SIGPIPE, false),
         ("null-read", libc::SIGSEGV, true),
         ("read-only-write", libc::SIGSEGV, true),
         ("trap", libc::SIGTRAP, true),

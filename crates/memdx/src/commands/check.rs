@@ -11,6 +11,7 @@
 //! are reported by the worker left behind, into `%p` files (`session.rs`).
 
 mod analysis;
+mod effects;
 pub(crate) mod front;
 pub(crate) mod interpose;
 mod limits;
@@ -41,7 +42,11 @@ pub struct CheckArgs {
     /// (guard-page pool size, default 4096; 0 turns it off), --poison-size=BYTES (default
     /// 32), --xml=yes with --xml-file=FILE
     /// (%p = pid) or --xml-fd=N, --json=FILE, --suppressions=FILE (repeatable),
-    /// --default-suppressions=yes|no, --gen-suppressions=all|yes), then the
+    /// --default-suppressions=yes|no, --gen-suppressions=all|yes,
+    /// --uninit-effects=yes (memdx: run the program several times with
+    /// different fills of fresh heap blocks and name the allocation sites
+    /// whose fill changes its behaviour; text report only) with
+    /// --uninit-effects-runs=N (the most runs, default 32)), then the
     /// program and its arguments. Separate debug files are also looked for
     /// under the directories in MEMDX_DEBUG_DIRS (colon-separated).
     #[arg(
@@ -107,5 +112,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<()> {
     }
     opts.suppressions = std::sync::Arc::new(supps);
     let runtime = runtime_lib::path()?;
+    if opts.uninit_effects {
+        return effects::run(&opts, &runtime);
+    }
     session::run(&opts, &runtime)
 }

@@ -131,6 +131,18 @@ const CHECK_OPTIONS: &[(&str, Option<char>, Takes, &str)] = &[
         "word loads partly outside a block are no error",
     ),
     (
+        "uninit-effects",
+        None,
+        YES_NO,
+        "rerun with different heap fills: which allocation sites change the behaviour",
+    ),
+    (
+        "uninit-effects-runs",
+        None,
+        Takes::OneOf(&["32", "16", "64"]),
+        "most runs --uninit-effects=yes makes (32)",
+    ),
+    (
         "redzone-size",
         None,
         Takes::Number,
@@ -311,7 +323,7 @@ fn exit_status(command: &str) -> &'static str {
         "free" | "vmstat" => "0 on success; 1 on a usage error or an unreadable or corrupt /proc file, as procps.",
         "ps" => "0 on success; 1 when --pid names no existing process (as ps -p), when --user names no user (as ps -u), on a usage error, or when /proc cannot be read.",
         "kmemleak" => "0 on success; 3 when 'kmemleak status' finds kmemleak not usable here (the diagnosis is printed either way); 1 on errors (the control file cannot be written, a report cannot be read); 1 on usage errors.",
-        "check" => "The program's own exit status, or --error-exitcode's value when errors were found; a program killed by a signal ends memdx check with the same signal. 127 when the program does not exist, 126 when it cannot be executed; 1 on a usage error.",
+        "check" => "The program's own exit status, or --error-exitcode's value when errors were found; a program killed by a signal ends memdx check with the same signal. 127 when the program does not exist, 126 when it cannot be executed; 1 on a usage error. With --uninit-effects=yes, the first run's status (or signal), or --error-exitcode's value when a site was found.",
         "completions" => "0 on success; 2 when no shell is named (the valid shells are listed).",
         "doctor" => "0 when nothing is worse than info; 3 when at least one finding is a warning; 4 when at least one is critical; 1 on errors (a bad option, no such process, /proc/meminfo unreadable).",
         "" => "0 on success; 1 on errors and usage errors (one line on standard error; a mistyped command or option names the nearest one); 2 when no command is given (the short help is printed).",

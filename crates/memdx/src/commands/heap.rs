@@ -48,8 +48,8 @@ struct RunArgs {
     output: Option<PathBuf>,
     /// Record a sample of the allocations: one per BYTES allocated on average (Poisson
     /// sampling; `524288`, `512KiB`). Figures become unbiased estimates; blocks of BYTES
-    /// or more are always recorded. With --pid the default is 512KiB; `--sample 1` records
-    /// every allocation.
+    /// or more are always recorded. `--sample 1` records every allocation (as without
+    /// --sample, except with --pid, whose default is 512KiB).
     #[arg(long, value_name = "BYTES")]
     sample: Option<String>,
     /// Frames kept per stack (the allocator's entry point included).
@@ -200,16 +200,21 @@ fn profile(args: RunArgs) -> anyhow::Result<()> {
                 )
                 .into());
             }
-            bytes.round() as u64
+            // `--sample 1`: every allocation (one sample point per byte
+            // would record every block anyway, at the cost of a countdown
+            // and a random draw each).
+            match bytes.round() as u64 {
+                1 => 0,
+                b => b,
+            }
         }
     };
     if let Some(pid) = args.pid {
-        // A running process is likely in production: sampled by default;
-        // `--sample 1` records every allocation.
-        let sample = match (&args.sample, sample) {
-            (None, _) => DEFAULT_ATTACH_SAMPLE,
-            (Some(_), 1) => 0,
-            (Some(_), s) => s,
+        // A running process is likely in production: sampled by default.
+        let sample = if args.sample.is_none() {
+            DEFAULT_ATTACH_SAMPLE
+        } else {
+            sample
         };
         return attach_to(pid, &args, sample);
     }

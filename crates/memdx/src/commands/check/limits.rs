@@ -26,6 +26,14 @@ uninitialised stack variables are not seen. No \"Conditional jump or move \
 depends on uninitialised value(s)\" or \"Use of uninitialised value\" errors. \
 --undef-value-errors=no turns the check off; --track-origins=yes and \
 --undef-value-errors=yes print a warning saying so.
+- --uninit-effects=yes sees only uninitialised heap bytes (not stack variables or \
+globals) whose value changes what can be observed from outside: stdout, stderr, exit \
+status or signal, files named by an argument (regular files up to 64 MiB; others, and \
+files the program finds by itself, are not compared). A use that 0x00, 0xff and 0x01 all \
+steer the same way, a byte past the first 16 MiB of a block, a program that behaves \
+differently from run to run (reported as nondeterministic, nothing blamed), sites of \
+programs it executes and sites that act only together finer than the halves tried are \
+not resolved to one site. Each run is a full run of the program.
 - Invalid reads and writes are seen only when they fault: on a guard page (the first two \
 blocks of each call site and one block in 5,000 sit against one), at an unmapped or \
 protected address (NULL, a wild pointer), or inside a checked C routine (memcpy, strcpy, \

@@ -66,6 +66,13 @@ pub struct CheckOptions {
     /// `--track-origins=yes|no`: such errors name the allocation the bytes
     /// come from.
     pub track_origins: bool,
+    /// `--uninit-effects=yes|no` (memdx; default no): run the program
+    /// several times with different fills of fresh heap blocks and report
+    /// the allocation sites whose fill changes its behaviour.
+    pub uninit_effects: bool,
+    /// `--uninit-effects-runs=N` (default 32): the most runs that mode
+    /// makes.
+    pub uninit_effects_runs: usize,
     /// `--redzone-size=BYTES`: canary bytes after each block (Valgrind's
     /// option; default 16, at most 4096).
     pub redzone_size: Option<u64>,
@@ -225,6 +232,8 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         partial_loads_ok: true,
         undef_value_errors: true,
         track_origins: false,
+        uninit_effects: false,
+        uninit_effects_runs: 32,
         redzone_size: None,
         guard_pages: None,
         poison_size: None,
@@ -401,6 +410,17 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
                     ));
                 }
             }
+            "--uninit-effects" => o.uninit_effects = yes_no(name, need(name, value)?)?,
+            "--uninit-effects-runs" => {
+                o.uninit_effects_runs = number(name, need(name, value)?)?;
+                if o.uninit_effects_runs < 3 {
+                    return Err(OptionError(format!(
+                        "Invalid argument '{}' for option {name}: at least 3 runs are needed \
+                         (two to check the program is deterministic, one with another fill)",
+                        o.uninit_effects_runs
+                    )));
+                }
+            }
             "--track-origins" => {
                 o.track_origins = yes_no(name, need(name, value)?)?;
                 if o.track_origins {
@@ -423,6 +443,13 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         return Err(OptionError(
             "--xml=yes has been specified, but there is no XML output destination: \
              use --xml-file=FILE or --xml-fd=N"
+                .into(),
+        ));
+    }
+    if o.uninit_effects && (o.xml || o.json_file.is_some() || o.log_fd.is_some()) {
+        return Err(OptionError(
+            "--uninit-effects=yes writes a text report only (on stderr or --log-file): \
+             --xml, --json and --log-fd cannot be combined with it"
                 .into(),
         ));
     }

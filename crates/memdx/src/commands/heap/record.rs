@@ -311,6 +311,8 @@ pub struct Recorder {
     modules: Vec<Module>,
     stacks: Vec<(u32, Vec<u64>)>,
     ended: bool,
+    /// The status an attached process passed to `exit`/`_exit`.
+    exit_status: Option<i32>,
     last_time: u64,
 }
 
@@ -329,6 +331,7 @@ impl Recorder {
             modules: Vec::new(),
             stacks: Vec::new(),
             ended: false,
+            exit_status: None,
             last_time: 0,
         }
     }
@@ -414,6 +417,7 @@ impl Recorder {
                 Wire::HeapClock { time, nanos } => self.clock.reading(time, nanos),
                 Wire::HeapStart { sample_interval } => self.interval = sample_interval,
                 Wire::HeapEnd => self.ended = true,
+                Wire::HeapExitStatus { status } => self.exit_status = Some(status),
                 Wire::CommandLine { args } => self.cmdline = args.join(&0u8),
                 Wire::Stack { id, frames } => stacks.push((id, frames)),
                 Wire::Module {
@@ -514,10 +518,15 @@ impl Recorder {
         self.write(Record::Symbols(symbols))?;
         // A process that died without its last burst: the recording holds
         // what it flushed.
-        let exit = if self.ended || matches!(exit, HeapExit::Signaled(_) | HeapExit::Detached) {
-            exit
-        } else {
-            HeapExit::Cut
+        let exit = match (exit, self.exit_status) {
+            // An attached process that ended: its runtime sent the status.
+            (HeapExit::Ended, Some(status)) if self.ended => HeapExit::Exited(status),
+            (exit, _)
+                if self.ended || matches!(exit, HeapExit::Signaled(_) | HeapExit::Detached) =>
+            {
+                exit
+            }
+            _ => HeapExit::Cut,
         };
         let end = self.last_time;
         self.write(Record::End {

@@ -1,0 +1,135 @@
+//! Watched blocks: byte-precise checks of a call site's first blocks.
+//!
+//! A guarded block (see `guard`) has an inaccessible page on one side
+//! only, and the bytes between its end and that page (its size rounded up
+//! to 16) are slack nothing watches: `int *a = malloc(10 * sizeof(int));
+//! a[10]` read nothing wrong there, nor did `data = buf - 8; data[i]` for a
+//! block at the end of its page. A watched block is a guarded block whose
+//! own page is closed too while it lives (`guard::watch`): every access to
+//! it faults; the fault handler asks [`allowed`] whether the access stays
+//! inside the block's exact bounds (the access size decoded from the
+//! instruction with iced-x86), reports it as an invalid read or write when
+//! it does not, and single-steps the instruction with the page opened
+//! (`step`), closing it again after. After [`BUDGET`] faults the block is
+//! released to ordinary checking (its page stays open).
+//!
+//! Which blocks: the first and second guarded blocks of each call site
+//! (`MEMDX_WATCH_BLOCKS`, `--watch-blocks=yes|no`), when the frame that
+//! allocated them is in the main executable: blocks the C library, the C++
+//! library or another shared object allocate are filled by the kernel
+//! through calls nobody can hook (stdio's buffers).
+//!
+//! What the program can still do with them: the C library's and the
+//! runtime's own accesses are stepped without a report (its string
+//! routines read whole aligned words past a string's end); the hooked
+//! system calls (read, write, recv, send, ... and stdio's writes) stop
+//! watching the blocks their buffers touch before the call, since the
+//! kernel would fail with EFAULT on a closed page. Not covered: a raw
+//! `syscall()` or an unhooked call (fstat, getcwd, poll, epoll_wait, ...)
+//! given a watched block of the program's own fails with EFAULT.
+
+use core::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+
+/// Faults of one watched block before it is released to ordinary checking
+/// (`MEMDX_WATCH_BUDGET`). Each costs two signals and two mprotect calls;
+/// `sort` of 200,000 lines under `memdx check` ran 0.87-0.97 s unwatched,
+/// 1.32-1.34 s with 1,000, 0.94-0.99 s with 256, 0.89-0.90 s with 64
+/// (loaded 2-core machine, bench/NOTES.md).
+pub static BUDGET: AtomicU16 = AtomicU16::new(256);
+/// Whether call sites' first blocks are watched.
+static ON: AtomicBool = AtomicBool::new(false);
+/// The main executable's text (allocations made from it are watched).
+static EXE_LO: AtomicUsize = AtomicUsize::new(0);
+static EXE_HI: AtomicUsize = AtomicUsize::new(0);
+
+/// Reads the setting and prepares the decoder (its tables are built on
+/// first use, which allocates: not in a fault handler). Call from the
+/// constructor, with the re-entry flag set (its allocations are internal).
+pub fn init() {
+    let on = match crate::sys::getenv(c"MEMDX_WATCH_BLOCKS") {
+        Some(b"no") => false,
+        Some(b"yes") => true,
+        _ => DEFAULT_ON,
+    };
+    if !on {
+        return;
+    }
+    if let Some(n) = crate::sys::getenv(c"MEMDX_WATCH_BUDGET").and_then(crate::sys::parse_usize) {
+        BUDGET.store(n.min(usize::from(u16::MAX - 1)) as u16, Ordering::Relaxed);
+    }
+    // SAFETY: getauxval has no preconditions.
+    let entry = unsafe { libc::getauxval(libc::AT_ENTRY) } as usize;
+    if entry == 0 {
+        return;
+    }
+    let (lo, hi) = crate::out::self_range(entry);
+    if lo == 0 || hi <= lo {
+        return;
+    }
+    EXE_LO.store(lo, Ordering::Relaxed);
+    EXE_HI.store(hi, Ordering::Relaxed);
+    let nop = [0x90u8];
+    let _ = access_size(&nop, 0);
+    ON.store(true, Ordering::Release);
+}
+
+/// Whether watching is on when `MEMDX_WATCH_BLOCKS` is not set.
+const DEFAULT_ON: bool = true;
+
+/// Whether the block about to be guarded from call site `stack` is to be
+/// watched: watching is on and the allocating frame (the first outside the
+/// runtime) is in the main executable.
+pub fn wanted(stack: u32) -> bool {
+    if !ON.load(Ordering::Relaxed) {
+        return false;
+    }
+    let Some(rec) = crate::stacks::get(stack) else {
+        return false;
+    };
+    let (slo, shi) = (
+        crate::stacks::SELF_LO.load(Ordering::Relaxed),
+        crate::stacks::SELF_HI.load(Ordering::Relaxed),
+    );
+    let n = (rec.n as usize).min(rec.frames.len());
+    rec.frames[..n]
+        .iter()
+        .map(|&f| f as usize)
+        .find(|&f| !(slo..shi).contains(&f))
+        .is_some_and(|f| {
+            (EXE_LO.load(Ordering::Relaxed)..EXE_HI.load(Ordering::Relaxed)).contains(&f)
+        })
+}
+
+/// Whether the access at `pc` that faulted at `addr` on the page of the
+/// watched block `q` (`size` bytes) is no error: made by the runtime or
+/// the C library (stepped unreported), or inside the block, or (with
+/// `--partial-loads-ok=yes`) an aligned word that starts inside it.
+/// Async-signal-safe.
+pub fn allowed(pc: usize, addr: usize, q: usize, size: usize) -> bool {
+    let ours = |lo: &AtomicUsize, hi: &AtomicUsize| {
+        (lo.load(Ordering::Relaxed)..hi.load(Ordering::Relaxed)).contains(&pc)
+    };
+    if ours(&crate::stacks::SELF_LO, &crate::stacks::SELF_HI) || crate::in_libc(pc) {
+        return true;
+    }
+    let end = q + size;
+    if addr < q || addr >= end {
+        return false;
+    }
+    let mut code = [0u8; 16];
+    let got = crate::access::read_own(pc, &mut code);
+    let n = access_size(&code[..got], pc).max(1);
+    addr + n <= end
+        || (n > 1 && addr % n == 0 && crate::strmem::PARTIAL_LOADS_OK.load(Ordering::Relaxed))
+}
+
+/// The size of the memory operand of the instruction in `code` (at `pc`);
+/// 0 when it has none or cannot be decoded.
+fn access_size(code: &[u8], pc: usize) -> usize {
+    let mut d = iced_x86::Decoder::with_ip(64, code, pc as u64, iced_x86::DecoderOptions::NONE);
+    let ins = d.decode();
+    if ins.is_invalid() {
+        return 0;
+    }
+    ins.memory_size().size()
+}
