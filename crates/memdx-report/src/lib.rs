@@ -7,7 +7,11 @@
 //!   Valgrind writes for the same content (CI plugins parse it);
 //!   [`xml::read()`] reads such a document back into the model.
 //! - [`json::write`]: one JSON document, schema in `docs/check-json.md`.
-//! - [`text::write`]: Valgrind's text report (`==PID== ...`).
+//! - [`text`]: Valgrind's text report (`==PID== ...`), the one place its
+//!   layout is written: [`text::Lines`] gives it piece by piece (an error,
+//!   a fatal signal, the summaries), as `memdx check`'s analyzer prints
+//!   each error when it arrives, and [`text::write`] a whole report with
+//!   the same pieces.
 //!
 //! Every writer takes an `impl io::Write`; nothing here prints or reads the
 //! clock. The differential test `tests/valgrind_roundtrip.rs` runs Valgrind
@@ -16,8 +20,8 @@
 //!
 //! # From `memdx check`'s analyzer to a [`Report`]
 //!
-//! One [`Report`] per checked process (the analyzer already keeps one
-//! `ProcessReport` per event stream):
+//! One [`Report`] per checked process (the analyzer, `memdx-analyzer`, keeps
+//! one `ProcessReport` per event stream):
 //!
 //! - `tool` = `"memcheck"`; `preamble` = the banner lines without the
 //!   `==PID== ` prefix, `Command: ...` included; `pid`/`ppid` from the
@@ -45,9 +49,9 @@
 //!   (frames with mangled names, [`Suppression::new`] writes the block);
 //!   `supp_counts` per used suppression.
 //!
-//! Then `--xml-file` / `--xml-fd` get [`xml::write()`], `--json` gets
-//! [`json::write`], and the terminal or `--log-file` gets [`text::write`]
-//! with [`text::TextOptions`] from the command line.
+//! Then `--xml-file` / `--xml-fd` get [`xml::write()`] and `--json` gets
+//! [`json::write`]; the terminal or `--log-file` got each piece of the
+//! text through [`text::Lines`] as it happened.
 //!
 //! ```
 //! use memdx_report::{xml, Report};

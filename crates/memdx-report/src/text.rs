@@ -42,7 +42,9 @@
 
 use std::io::{self, Write};
 
-use crate::model::{Amount, Frame, Report, Stack};
+use crate::model::{
+    Amount, Error, ErrorSummary, FatalSignal, Frame, HeapSummary, LeakSummary, Report, Stack,
+};
 
 /// What the text depends on besides the report: choices of the command
 /// line that Valgrind's XML does not record.
@@ -97,91 +99,105 @@ pub fn describe(f: &Frame) -> String {
     }
 }
 
-struct TextWriter<W> {
-    out: W,
+/// Valgrind's text, one chunk at a time: every line prefixed `==PID== `.
+/// The checker's analyzer writes each error with it as the error arrives;
+/// [`write`] writes a whole report with the same pieces.
+#[derive(Debug, Clone)]
+pub struct Lines {
     prefix: String,
 }
 
-impl<W: Write> TextWriter<W> {
-    fn line(&mut self, text: &str) -> io::Result<()> {
-        writeln!(self.out, "{}{text}", self.prefix)
+impl Lines {
+    /// Lines of process `pid`'s report.
+    pub fn new(pid: u32) -> Lines {
+        Lines {
+            prefix: format!("=={pid}== "),
+        }
     }
 
-    fn stack(&mut self, stack: &Stack) -> io::Result<()> {
+    /// One line.
+    pub fn line(&self, out: &mut String, text: &str) {
+        out.push_str(&self.prefix);
+        out.push_str(text);
+        out.push('\n');
+    }
+
+    /// A stack's frames (`at` the first, `by` the others); a stack the
+    /// runtime did not record is said to be so.
+    pub fn stack(&self, out: &mut String, stack: &Stack) {
+        if stack.frames.is_empty() {
+            self.line(out, "   at 0x0: ??? (no stack recorded)");
+        }
         for (i, f) in stack.frames.iter().enumerate() {
             let word = if i == 0 { "at" } else { "by" };
-            self.line(&format!("   {word} {}", describe(f)))?;
+            self.line(out, &format!("   {word} {}", describe(f)));
         }
-        Ok(())
     }
 
-    fn amount(&mut self, label: &str, a: Amount) -> io::Result<()> {
-        self.line(&format!(
-            "{label:>18}: {} bytes in {} blocks",
-            commas(a.bytes),
-            commas(a.blocks)
-        ))
-    }
-}
-
-/// Writes `report` as Valgrind's text report.
-pub fn write(report: &Report, options: &TextOptions, out: impl Write) -> io::Result<()> {
-    let mut w = TextWriter {
-        out,
-        prefix: format!("=={}== ", report.pid),
-    };
-    for line in &report.preamble {
-        w.line(line)?;
-    }
-    if options.parent_pid {
-        w.line(&format!("Parent PID: {}", report.ppid))?;
-    }
-    w.line("")?;
-    // Valgrind names the thread when it differs from the last one named,
-    // starting from the main thread.
-    let mut last_tid = 1;
-    let mut error = |w: &mut TextWriter<_>, e: &crate::model::Error| -> io::Result<()> {
-        if e.tid != last_tid {
-            match &e.thread_name {
-                Some(name) => w.line(&format!("Thread {} {name}:", e.tid))?,
-                None => w.line(&format!("Thread {}:", e.tid))?,
-            }
-            last_tid = e.tid;
+    /// "Thread N:" (with the thread's name when known), printed before an
+    /// error of another thread than the last one named.
+    pub fn thread(&self, out: &mut String, tid: u32, name: Option<&str>) {
+        match name {
+            Some(name) => self.line(out, &format!("Thread {tid} {name}:")),
+            None => self.line(out, &format!("Thread {tid}:")),
         }
+    }
+
+    /// An error: its headline, stack, auxiliary lines with their stacks,
+    /// a blank line, and the `--gen-suppressions` block when it has one.
+    pub fn error(&self, out: &mut String, e: &Error) {
         // Valgrind's XML ends some <what>s with a newline (Overlap's): the
         // text has the line only once.
-        w.line(e.what.text().trim_end_matches('\n'))?;
-        w.stack(&e.stack)?;
+        self.line(out, e.what.text().trim_end_matches('\n'));
+        self.stack(out, &e.stack);
         for aux in &e.aux {
-            w.line(&format!(" {}", aux.what))?;
+            self.line(out, &format!(" {}", aux.what));
             if let Some(s) = &aux.stack {
-                w.stack(s)?;
+                self.stack(out, s);
             }
         }
-        w.line("")
-    };
-    for e in report.run_errors() {
-        error(&mut w, e)?;
-    }
-    if let Some(sig) = &report.fatal_signal {
-        if let Some(text) = &sig.stack_overflow {
-            w.line(text)?;
+        self.line(out, "");
+        if let Some(supp) = &e.suppression {
+            out.push_str(&supp.raw_text);
         }
-        w.line("")?;
-        w.line(&format!(
-            "Process terminating with default action of signal {} ({})",
-            sig.signo, sig.signame
-        ))?;
+    }
+
+    /// "Process terminating with default action of signal N (NAME)" and
+    /// what follows it (the stack overflow line printed before it is the
+    /// caller's, when the overflow is reported).
+    pub fn fatal_signal(&self, out: &mut String, sig: &FatalSignal) {
+        self.line(out, "");
+        self.line(
+            out,
+            &format!(
+                "Process terminating with default action of signal {} ({})",
+                sig.signo, sig.signame
+            ),
+        );
         if let Some(event) = &sig.event {
             match sig.siaddr {
-                Some(addr) => w.line(&format!(" {event} at address 0x{addr:X}"))?,
-                None => w.line(&format!(" {event}"))?,
+                Some(addr) => self.line(out, &format!(" {event} at address 0x{addr:X}")),
+                None => self.line(out, &format!(" {event}")),
             }
         }
         if let Some(text) = &sig.stack_overflow {
-            w.line(text)?;
+            self.line(out, text);
         }
-        w.stack(&sig.stack)?;
+        self.stack(out, &sig.stack);
+        self.main_stack_size(out, sig);
+    }
+
+    /// The lines of a fatal signal that Valgrind prints as user messages
+    /// (on stderr in XML mode too): the stack overflow and the main
+    /// thread's stack size.
+    pub fn fatal_signal_user_messages(&self, out: &mut String, sig: &FatalSignal) {
+        if let Some(text) = &sig.stack_overflow {
+            self.line(out, text);
+        }
+        self.main_stack_size(out, sig);
+    }
+
+    fn main_stack_size(&self, out: &mut String, sig: &FatalSignal) {
         if let Some(size) = sig.main_stack_size {
             for line in [
                 " If you believe this happened as a result of a stack",
@@ -189,96 +205,196 @@ pub fn write(report: &Report, options: &TextOptions, out: impl Write) -> io::Res
                 " possible), you can try to increase the size of the",
                 " main thread stack using the --main-stacksize= flag.",
             ] {
-                w.line(line)?;
+                self.line(out, line);
             }
-            w.line(&format!(
-                " The main thread stack size used in this run was {size}."
-            ))?;
+            self.line(
+                out,
+                &format!(" The main thread stack size used in this run was {size}."),
+            );
         }
     }
-    if report.finished.is_none() {
-        return w.out.flush();
+
+    /// HEAP SUMMARY, with the blank lines around it.
+    pub fn heap_summary(&self, out: &mut String, heap: &HeapSummary) {
+        self.line(out, "");
+        self.line(out, "HEAP SUMMARY:");
+        self.line(
+            out,
+            &format!(
+                "    in use at exit: {} bytes in {} blocks",
+                commas(heap.in_use_bytes),
+                commas(heap.in_use_blocks)
+            ),
+        );
+        self.line(
+            out,
+            &format!(
+                "  total heap usage: {} allocs, {} frees, {} bytes allocated",
+                commas(heap.allocs),
+                commas(heap.frees),
+                commas(heap.allocated_bytes)
+            ),
+        );
+        self.line(out, "");
     }
-    if let Some(heap) = report.heap_summary {
-        w.line("")?;
-        w.line("HEAP SUMMARY:")?;
-        w.line(&format!(
-            "    in use at exit: {} bytes in {} blocks",
-            commas(heap.in_use_bytes),
-            commas(heap.in_use_blocks)
-        ))?;
-        w.line(&format!(
-            "  total heap usage: {} allocs, {} frees, {} bytes allocated",
-            commas(heap.allocs),
-            commas(heap.frees),
-            commas(heap.allocated_bytes)
-        ))?;
-        w.line("")?;
-    }
-    // Without a leak check Valgrind always points at one, and never says
-    // that everything was freed (the leak check says that).
-    let no_check = options.leak_check == LeakCheck::No;
-    if no_check && report.heap_summary.is_some() {
-        w.line("For a detailed leak analysis, rerun with: --leak-check=full")?;
-        w.line("")?;
-    }
-    for note in &report.notes {
-        w.line(&format!("memdx: {note}"))?;
-    }
-    if !no_check && report.heap_summary.is_some_and(|h| h.in_use_blocks == 0) {
-        w.line("All heap blocks were freed -- no leaks are possible")?;
-        w.line("")?;
-    }
-    // Loss records are listed with --leak-check=full only. (Valgrind's XML
-    // lists them for --leak-check=summary too; the text does not.)
-    if let LeakCheck::Full { .. } = options.leak_check {
-        for e in report.leak_errors() {
-            error(&mut w, e)?;
-        }
-    }
-    if let Some(leaks) = &report.leak_summary {
-        w.line("LEAK SUMMARY:")?;
-        w.amount("definitely lost", leaks.definitely_lost)?;
-        w.amount("indirectly lost", leaks.indirectly_lost)?;
-        w.amount("possibly lost", leaks.possibly_lost)?;
-        w.amount("still reachable", leaks.still_reachable)?;
+
+    /// LEAK SUMMARY, the hint that follows it for `leak_check`, and a
+    /// blank line.
+    pub fn leak_summary(&self, out: &mut String, leaks: &LeakSummary, leak_check: LeakCheck) {
+        self.line(out, "LEAK SUMMARY:");
+        self.amount(out, "definitely lost", leaks.definitely_lost);
+        self.amount(out, "indirectly lost", leaks.indirectly_lost);
+        self.amount(out, "possibly lost", leaks.possibly_lost);
+        self.amount(out, "still reachable", leaks.still_reachable);
         if !leaks.reachable_via_heuristic.is_empty() {
-            w.line("                      of which reachable via heuristic:")?;
+            self.line(
+                out,
+                "                      of which reachable via heuristic:",
+            );
             for h in &leaks.reachable_via_heuristic {
-                w.line(&format!(
-                    "                        {:<19}: {} bytes in {} blocks",
-                    h.heuristic,
-                    commas(h.amount.bytes),
-                    commas(h.amount.blocks)
-                ))?;
+                self.line(
+                    out,
+                    &format!(
+                        "                        {:<19}: {} bytes in {} blocks",
+                        h.heuristic,
+                        commas(h.amount.bytes),
+                        commas(h.amount.blocks)
+                    ),
+                );
             }
         }
-        w.amount("suppressed", leaks.suppressed)?;
-        match options.leak_check {
-            LeakCheck::Summary => {
-                w.line("Rerun with --leak-check=full to see details of leaked memory")?
-            }
+        self.amount(out, "suppressed", leaks.suppressed);
+        let any = leaks.definitely_lost.blocks
+            + leaks.indirectly_lost.blocks
+            + leaks.possibly_lost.blocks
+            + leaks.still_reachable.blocks
+            > 0;
+        match leak_check {
+            LeakCheck::Summary if any => self.line(
+                out,
+                "Rerun with --leak-check=full to see details of leaked memory",
+            ),
             LeakCheck::Full {
                 reachable_shown: false,
             } if leaks.still_reachable.blocks > 0 => {
-                w.line("Reachable blocks (those to which a pointer was found) are not shown.")?;
-                w.line("To see them, rerun with: --leak-check=full --show-leak-kinds=all")?;
+                self.line(
+                    out,
+                    "Reachable blocks (those to which a pointer was found) are not shown.",
+                );
+                self.line(
+                    out,
+                    "To see them, rerun with: --leak-check=full --show-leak-kinds=all",
+                );
             }
-            LeakCheck::Full { .. } | LeakCheck::No => {}
+            _ => {}
         }
-        w.line("")?;
+        self.line(out, "");
     }
-    if options.track_origins_hint {
-        w.line("Use --track-origins=yes to see where uninitialised values come from")?;
+
+    fn amount(&self, out: &mut String, label: &str, a: Amount) {
+        self.line(
+            out,
+            &format!(
+                "{label:>18}: {} bytes in {} blocks",
+                commas(a.bytes),
+                commas(a.blocks)
+            ),
+        );
     }
-    if let Some(s) = report.error_summary {
-        w.line("For lists of detected and suppressed errors, rerun with: -s")?;
-        w.line(&format!(
-            "ERROR SUMMARY: {} errors from {} contexts (suppressed: {} from {})",
-            s.errors, s.contexts, s.suppressed, s.suppressed_contexts
-        ))?;
+
+    /// The ERROR SUMMARY line (Valgrind 3.19 prints these numbers
+    /// without thousands separators: "1500 errors").
+    pub fn error_summary(&self, out: &mut String, s: &ErrorSummary) {
+        self.line(
+            out,
+            &format!(
+                "ERROR SUMMARY: {} errors from {} contexts (suppressed: {} from {})",
+                s.errors, s.contexts, s.suppressed, s.suppressed_contexts
+            ),
+        );
     }
-    w.out.flush()
+}
+
+/// Writes `report` as Valgrind's text report.
+pub fn write(report: &Report, options: &TextOptions, mut out: impl Write) -> io::Result<()> {
+    let w = Lines::new(report.pid);
+    let mut s = String::new();
+    for line in &report.preamble {
+        w.line(&mut s, line);
+    }
+    if options.parent_pid {
+        w.line(&mut s, &format!("Parent PID: {}", report.ppid));
+    }
+    w.line(&mut s, "");
+    // Valgrind names the thread when it differs from the last one named,
+    // starting from the main thread.
+    let mut last_tid = 1;
+    let mut error = |s: &mut String, e: &crate::model::Error| {
+        if e.tid != last_tid {
+            w.thread(s, e.tid, e.thread_name.as_deref());
+            last_tid = e.tid;
+        }
+        w.error(s, e);
+    };
+    for e in report.run_errors() {
+        error(&mut s, e);
+    }
+    if let Some(sig) = &report.fatal_signal {
+        if let Some(text) = &sig.stack_overflow {
+            w.line(&mut s, text);
+        }
+        w.fatal_signal(&mut s, sig);
+    }
+    if report.finished.is_some() {
+        if let Some(heap) = &report.heap_summary {
+            w.heap_summary(&mut s, heap);
+        }
+        for note in &report.notes {
+            w.line(&mut s, &format!("memdx: {note}"));
+        }
+        // Without a leak check Valgrind always points at one, and never
+        // says that everything was freed (the leak check says that).
+        let no_check = options.leak_check == LeakCheck::No;
+        if no_check && report.heap_summary.is_some() {
+            w.line(
+                &mut s,
+                "For a detailed leak analysis, rerun with: --leak-check=full",
+            );
+            w.line(&mut s, "");
+        }
+        if !no_check && report.heap_summary.is_some_and(|h| h.in_use_blocks == 0) {
+            w.line(
+                &mut s,
+                "All heap blocks were freed -- no leaks are possible",
+            );
+            w.line(&mut s, "");
+        }
+        // Loss records are listed with --leak-check=full only. (Valgrind's
+        // XML lists them for --leak-check=summary too; the text does not.)
+        if let LeakCheck::Full { .. } = options.leak_check {
+            for e in report.leak_errors() {
+                error(&mut s, e);
+            }
+        }
+        if let Some(leaks) = &report.leak_summary {
+            w.leak_summary(&mut s, leaks, options.leak_check);
+        }
+        if options.track_origins_hint {
+            w.line(
+                &mut s,
+                "Use --track-origins=yes to see where uninitialised values come from",
+            );
+        }
+        if let Some(summary) = &report.error_summary {
+            w.line(
+                &mut s,
+                "For lists of detected and suppressed errors, rerun with: -s",
+            );
+            w.error_summary(&mut s, summary);
+        }
+    }
+    out.write_all(s.as_bytes())?;
+    out.flush()
 }
 
 #[cfg(test)]

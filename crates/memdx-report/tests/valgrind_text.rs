@@ -2,7 +2,9 @@
 //! twice under Valgrind with the same options, once for XML (read into the
 //! model) and once for text (`--log-file`). The model gets what only the
 //! text has (pid, parent pid, the three summaries), is rendered with
-//! `text::write`, and must give Valgrind's text byte for byte.
+//! `text::write` (made of the same `text::Lines` pieces that `memdx
+//! check`'s analyzer prints as errors arrive), and must give Valgrind's
+//! text byte for byte.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 

@@ -10,13 +10,12 @@
 //! is a thin front (`front.rs`), and processes the program left running
 //! are reported by the worker left behind, into `%p` files (`session.rs`).
 
-mod access;
+mod analysis;
 mod effects;
 pub(crate) mod front;
 pub(crate) mod interpose;
 mod limits;
 mod options;
-mod render;
 pub(crate) mod runtime_lib;
 mod session;
 pub(crate) mod symbolize;

@@ -680,7 +680,7 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
     let words: Vec<&[u8]> = std::iter::once(opts.program.as_bytes())
         .chain(opts.args.iter().map(|a| a.as_bytes()))
         .collect();
-    let command = super::render::command_text(words);
+    let command = memdx_analyzer::command_text(words);
     lines.push(
         "memdx check --uninit-effects=yes: does the program's behaviour depend on \
          uninitialised heap memory?"

@@ -4,74 +4,32 @@
 
 use std::ffi::OsString;
 
-/// `--leak-check=`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeakCheck {
-    /// No leak scan.
-    No,
-    /// LEAK SUMMARY only (Valgrind's default).
-    Summary,
-    /// Loss records too.
-    Full,
-}
+pub use memdx_analyzer::{LeakCheck, LeakKinds};
 
-/// A set of leak kinds (`--show-leak-kinds=`, `--errors-for-leak-kinds=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LeakKinds {
-    pub definite: bool,
-    pub indirect: bool,
-    pub possible: bool,
-    pub reachable: bool,
-}
-
-impl LeakKinds {
-    fn parse(v: &str) -> Option<LeakKinds> {
-        let mut k = LeakKinds {
-            definite: false,
-            indirect: false,
-            possible: false,
-            reachable: false,
-        };
-        match v {
-            "all" => return Some(LeakKinds::ALL),
-            "none" => return Some(k),
-            _ => {}
-        }
-        for part in v.split(',') {
-            match part {
-                "definite" => k.definite = true,
-                "indirect" => k.indirect = true,
-                "possible" => k.possible = true,
-                "reachable" => k.reachable = true,
-                _ => return None,
-            }
-        }
-        Some(k)
-    }
-
-    const ALL: LeakKinds = LeakKinds {
-        definite: true,
-        indirect: true,
-        possible: true,
-        reachable: true,
-    };
-    const DEFAULT: LeakKinds = LeakKinds {
-        definite: true,
+/// A set of leak kinds as `--show-leak-kinds=` and
+/// `--errors-for-leak-kinds=` give it (`all`, `none`, or a list).
+fn leak_kinds(v: &str) -> Option<LeakKinds> {
+    let mut k = LeakKinds {
+        definite: false,
         indirect: false,
-        possible: true,
+        possible: false,
         reachable: false,
     };
-
-    /// Whether the set holds `state`.
-    pub fn has(&self, state: memdx_events::LeakState) -> bool {
-        use memdx_events::LeakState::*;
-        match state {
-            DefinitelyLost => self.definite,
-            IndirectlyLost => self.indirect,
-            PossiblyLost => self.possible,
-            StillReachable => self.reachable,
+    match v {
+        "all" => return Some(LeakKinds::ALL),
+        "none" => return Some(k),
+        _ => {}
+    }
+    for part in v.split(',') {
+        match part {
+            "definite" => k.definite = true,
+            "indirect" => k.indirect = true,
+            "possible" => k.possible = true,
+            "reachable" => k.reachable = true,
+            _ => return None,
         }
     }
+    Some(k)
 }
 
 /// Everything `memdx check` takes from its command line.
@@ -336,7 +294,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
             }
             "--show-leak-kinds" | "--errors-for-leak-kinds" => {
                 let v = need(name, value)?;
-                let k = LeakKinds::parse(v).ok_or_else(|| {
+                let k = leak_kinds(v).ok_or_else(|| {
                     OptionError(format!(
                         "Invalid argument '{v}' for option {name}: expected a list of definite,indirect,possible,reachable or all or none"
                     ))

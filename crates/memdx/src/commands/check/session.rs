@@ -20,7 +20,7 @@ use memdx_events::{needs_ack, EventReader, FLAG_CONTINUATION, FLAG_FORK_CHILD};
 
 use super::front::{self, Ending};
 use super::options::{CheckOptions, LeakCheck};
-use super::render::{ProcessReport, Sink};
+use memdx_analyzer::{ProcessReport, Sink};
 
 /// Where reports go: stderr, `--log-fd` or `--log-file` (with `%p` per
 /// process). In XML mode the text report is not written at all (Valgrind
@@ -242,7 +242,7 @@ fn ending(status: ExitStatus, errors: u64, error_exitcode: Option<i32>) -> Endin
 }
 
 fn command_line(program: &OsString, args: &[OsString]) -> String {
-    super::render::command_text(
+    memdx_analyzer::command_text(
         std::iter::once(program)
             .chain(args.iter())
             .map(|a| a.as_bytes()),
@@ -319,7 +319,7 @@ fn process_for(
             write_machine_reports(&r.report, opts, old.pid, main_pid, xml_out);
         }
     }
-    let mut report = ProcessReport::new(header.pid, opts.clone());
+    let mut report = super::analysis::new_report(header.pid, opts);
     // A program exec'd under --trace-children=yes gets its own preamble
     // (when its command line arrives).
     report.announce_command = header.pid != main_pid && header.flags & FLAG_FORK_CHILD == 0;
@@ -761,7 +761,7 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
                  =={main_pid}== Use --help for more information or consult the user manual.\n"
             ));
         }
-        ProcessReport::new(main_pid, opts.clone())
+        super::analysis::new_report(main_pid, opts)
             .preamble(&mut sink, &command_line(&opts.program, &opts.args));
         // A program whose heap the runtime cannot see would otherwise get
         // the preamble and then silence, which reads as a clean run: said
@@ -970,7 +970,7 @@ fn main_errors(processes: &Processes, main_pid: u32) -> u64 {
     processes.lock().map_or(0, |list| {
         list.iter()
             .filter(|p| p.pid == main_pid && p.done.load(Ordering::Acquire))
-            .filter_map(|p| p.report.try_lock().ok().map(|r| r.report.errors))
+            .filter_map(|p| p.report.try_lock().ok().map(|r| r.report.errors()))
             .sum()
     })
 }

@@ -8,39 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// One loaded object, from the runtime's module records.
-#[derive(Debug, Clone)]
-pub struct Module {
-    pub bias: u64,
-    pub start: u64,
-    pub end: u64,
-    pub path: PathBuf,
-}
-
-/// One printed frame (an address may expand to several inlined frames).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FrameText {
-    pub addr: u64,
-    pub function: Option<String>,
-    /// The linkage (mangled) name, as suppressions match it.
-    pub mangled: Option<String>,
-    /// The source file's directory, as the debug info names it.
-    pub dir: Option<String>,
-    pub file_line: Option<(String, u32)>,
-    pub object: Option<String>,
-}
-
-impl FrameText {
-    /// Valgrind's rendering after `at `/`by `.
-    pub fn render(&self) -> String {
-        let func = self.function.as_deref().unwrap_or("???");
-        match (&self.file_line, &self.object) {
-            (Some((file, line)), _) => format!("0x{:X}: {func} ({file}:{line})", self.addr),
-            (None, Some(obj)) => format!("0x{:X}: {func} (in {obj})", self.addr),
-            (None, None) => format!("0x{:X}: {func}", self.addr),
-        }
-    }
-}
+pub use memdx_analyzer::{FrameKey, FrameText, Module};
 
 /// The directories searched for separate debug files: those in
 /// `MEMDX_DEBUG_DIRS` (colon-separated, first), then `/usr/lib/debug`.
@@ -572,13 +540,21 @@ impl Symbolizer {
     /// by a run-wide number (`u32::MAX`: in no known object, with the
     /// address as it is). Two stacks with the same signature have the same
     /// frames.
-    pub fn signature(&self, addrs: &[u64]) -> Vec<(u32, u64, bool)> {
+    pub fn signature(&self, addrs: &[u64]) -> Vec<FrameKey> {
         addrs
             .iter()
             .enumerate()
             .map(|(i, &a)| match self.module_of(a) {
-                Some(m) => (object_number(&m.path), a.wrapping_sub(m.bias), i == 0),
-                None => (u32::MAX, a, i == 0),
+                Some(m) => FrameKey {
+                    object: object_number(&m.path),
+                    offset: a.wrapping_sub(m.bias),
+                    exact: i == 0,
+                },
+                None => FrameKey {
+                    object: u32::MAX,
+                    offset: a,
+                    exact: i == 0,
+                },
             })
             .collect()
     }
