@@ -244,8 +244,12 @@ pub unsafe extern "C" fn memdx_detach() -> c_int {
     }
     let entered = hooks::enter_runtime();
     ATTACHED.store(false, Ordering::Release);
-    let n = restore();
+    // Recording stops (the last burst sent) before the first slot goes
+    // back: while the slots are put back one by one, an allocation through
+    // a slot not yet restored whose release goes through one already
+    // restored would otherwise be recorded live forever.
     profile::detach();
+    let n = restore();
     if entered {
         hooks::leave_runtime();
     }
@@ -275,8 +279,8 @@ pub fn connection_lost() {
     if !ATTACHED.swap(false, Ordering::AcqRel) {
         return;
     }
-    restore();
     profile::detach();
+    restore();
 }
 
 /// Redirects every loaded object's slots; (slots, objects).
