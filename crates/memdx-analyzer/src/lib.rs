@@ -43,7 +43,7 @@
 //! ```
 
 mod context;
-mod decode;
+pub mod decode;
 mod errors;
 mod process;
 mod settings;

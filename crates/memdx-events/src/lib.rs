@@ -1771,7 +1771,7 @@ mod tests {
         let mut bytes = Vec::new();
         bytes.extend_from_slice(&heap_alloc_record(0x5000, 24, 3, 99));
         bytes.extend_from_slice(&heap_free_record(0x5000, 120));
-        let mut buf = [0u8; 64];
+        let mut buf = [0u8; 128];
         let mut e = Encoder::new(&mut buf);
         e.heap_clock(7, 8);
         e.heap_mallinfo(9, 10);

@@ -190,6 +190,7 @@ fn fixture_seeds(name: &str) -> Vec<Vec<u8>> {
         "event_stream" => event_seeds(),
         "record_db" => db_seed().into_iter().collect(),
         "heap_recording" => heap_seeds(),
+        "instruction_decode" => instruction_seeds(),
         "record_counters" => {
             let mut out = Vec::new();
             memdx_record::counters::encode([(1, 10), (2, 20), (300, u64::MAX)], &mut out);
@@ -413,4 +414,38 @@ fn heap_seeds() -> Vec<Vec<u8>> {
     }
     let framed = [&[1u8][..], &join_parts(&[&meta, &stacks, &evs, &end])].concat();
     vec![[&[0u8][..], &whole].concat(), framed]
+}
+
+/// Faulting instructions as the runtime sends them: a 4-byte load
+/// `mov eax, [rdi+0x28]`, a store `mov qword [rax], rdx`, `rep movsb`, an
+/// AVX2 load, and bytes that decode to nothing, each at a made-up pc and
+/// address with the registers zero but rdi/rax.
+fn instruction_seeds() -> Vec<Vec<u8>> {
+    let codes: [&[u8]; 5] = [
+        &[0x8b, 0x47, 0x28],
+        &[0x48, 0x89, 0x10],
+        &[0xf3, 0xa4],
+        &[0xc5, 0xfe, 0x6f, 0x06],
+        &[0x0f, 0x0b],
+    ];
+    codes
+        .iter()
+        .map(|code| {
+            let mut s = Vec::new();
+            s.extend_from_slice(&0x5555_0000_1234u64.to_le_bytes());
+            s.extend_from_slice(&0x6000_0000_0028u64.to_le_bytes());
+            let mut c = [0x90u8; 16];
+            c[..code.len()].copy_from_slice(code);
+            s.extend_from_slice(&c);
+            for i in 0..memdx_events::FAULT_REGS {
+                let r: u64 = if i == 0 || i == 7 {
+                    0x6000_0000_0000
+                } else {
+                    0
+                };
+                s.extend_from_slice(&r.to_le_bytes());
+            }
+            s
+        })
+        .collect()
 }

@@ -231,6 +231,29 @@ pub static TARGETS: &[Target] = &[
         };
         heap_report(&file);
     }),
+    // The faulting instruction's bytes of an Access record (and the
+    // registers of a FaultRegs record), decoded into the access the
+    // checker reports: pc (8 bytes), fault address (8), up to 16 code
+    // bytes, then the registers.
+    target!(
+        "instruction_decode",
+        ["memdx-analyzer/src/decode.rs:decode"],
+        |d| {
+            let u64_at = |o: usize| {
+                d.get(o..o + 8)
+                    .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+            };
+            let (pc, addr) = (u64_at(0), u64_at(8));
+            let code = d.get(16..d.len().min(32)).unwrap_or(&[]);
+            let mut regs = [0u64; memdx_events::FAULT_REGS];
+            for (i, r) in regs.iter_mut().enumerate() {
+                *r = u64_at(32 + 8 * i);
+            }
+            let _ = memdx_analyzer::decode::decode(pc, code, addr);
+            let _ = memdx_analyzer::decode::fault_address(pc, code, &regs);
+            let _ = memdx_analyzer::decode::non_canonical(addr);
+        }
+    ),
     target!(
         "record_counters",
         ["memdx-record/src/counters.rs:decode"],
