@@ -304,19 +304,14 @@ unsafe fn install_fatal(sig: i32) {
         block_async(&mut sa.sa_mask);
         __sigaction(sig, &sa, core::ptr::null_mut());
     }
-    HANDLING.fetch_or(1 << sig, Ordering::Relaxed);
 }
 
-/// The fatal signals whose handler the constructor installed (bit per
-/// signal): only those keep reporting when the program restores the
-/// default (a signal ignored when the program started is left alone).
-static HANDLING: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-
-/// Whether `act` gives fatal signal `sig` its default action.
+/// Whether `act` gives fatal signal `sig` its default action. Also for a
+/// signal that was ignored when the program started (run under `nohup`, a
+/// background job): once the program sets the default action, the signal
+/// kills it natively, and Valgrind reports that death.
 fn sets_default(sig: libc::c_int, act: &libc::sigaction) -> bool {
-    fatal_signals().any(|f| f == sig)
-        && act.sa_sigaction == libc::SIG_DFL
-        && HANDLING.load(Ordering::Relaxed) & (1 << sig) != 0
+    fatal_signals().any(|f| f == sig) && act.sa_sigaction == libc::SIG_DFL
 }
 
 /// Signals whose program handlers are chained behind the runtime's (so an

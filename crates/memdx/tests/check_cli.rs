@@ -316,6 +316,37 @@ fn fatal_signal_is_reported_then_the_program_dies_by_it() {
     assert!(err.contains("definitely lost: 32 bytes in 1 blocks"));
 }
 
+/// Started with SIGHUP ignored (under `nohup`), the program sets its
+/// default action and raises it: it dies by SIGHUP natively, and Valgrind
+/// reports that death; memdx did not (it left alone a signal ignored at
+/// start, even after the program restored the default).
+#[test]
+fn a_signal_ignored_at_start_then_restored_to_default_still_gets_the_report() {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let scratch = Scratch::new("nohup");
+    let exe = build_corpus("signal_from_outside.c", &scratch);
+    let mut cmd = memdx();
+    cmd.arg("check").arg(&exe);
+    // SAFETY: signal() is async-signal-safe, called between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let out = cmd.output_within(DEADLINE);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGHUP), "{err}");
+    assert!(
+        err.contains("Process terminating with default action of signal 1 (SIGHUP)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("definitely lost: 40 bytes in 1 blocks"),
+        "{err}"
+    );
+}
+
 #[test]
 fn num_callers_limits_the_frames_shown() {
     let scratch = Scratch::new("callers");
