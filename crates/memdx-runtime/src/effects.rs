@@ -230,20 +230,9 @@ unsafe extern "C" fn module_cb(
 ) -> libc::c_int {
     // SAFETY: dl_iterate_phdr passes a valid info; data is our fd.
     let (info, fd) = unsafe { (&*info, *data.cast::<i32>()) };
-    let mut lo = u64::MAX;
-    let mut hi = 0u64;
-    for i in 0..info.dlpi_phnum as usize {
-        // SAFETY: i < dlpi_phnum.
-        let ph = unsafe { &*info.dlpi_phdr.add(i) };
-        if ph.p_type == libc::PT_LOAD {
-            let a = info.dlpi_addr + ph.p_vaddr;
-            lo = lo.min(a);
-            hi = hi.max(a + ph.p_memsz);
-        }
-    }
-    if lo >= hi {
+    let Some((lo, hi)) = crate::out::load_range(info) else {
         return 0;
-    }
+    };
     let name: &[u8] = if info.dlpi_name.is_null() {
         b""
     } else {
