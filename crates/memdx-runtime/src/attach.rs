@@ -51,7 +51,7 @@ static LOADED_LATE: AtomicBool = AtomicBool::new(false);
 /// Whether this is a late load: not in `LD_PRELOAD`, and no stream to
 /// send to in the environment. Decided by the constructor.
 pub fn decide_at_load() -> bool {
-    let late = !crate::preloaded()
+    let late = !crate::init::preloaded()
         && crate::sys::getenv(c"MEMDX_EVENTS_SOCK").is_none()
         && crate::sys::getenv(c"MEMDX_HEAP").is_none();
     LOADED_LATE.store(late, Ordering::Relaxed);

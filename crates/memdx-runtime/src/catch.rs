@@ -246,11 +246,11 @@ impl Armed {
             };
             for (i, &sig) in FAULTS.iter().enumerate() {
                 let mut sa: libc::sigaction = core::mem::zeroed();
-                sa.sa_sigaction = crate::fatal_handler as *const () as usize;
+                sa.sa_sigaction = crate::fatal::fatal_handler as *const () as usize;
                 sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
                 libc::sigemptyset(&mut sa.sa_mask);
-                crate::block_async(&mut sa.sa_mask);
-                crate::__sigaction(sig, &sa, &mut armed.old[i]);
+                crate::signals::block_async(&mut sa.sa_mask);
+                crate::signals::__sigaction(sig, &sa, &mut armed.old[i]);
             }
             let mut unblock: libc::sigset_t = core::mem::zeroed();
             libc::sigemptyset(&mut unblock);
@@ -268,7 +268,7 @@ impl Drop for Armed {
         // SAFETY: restoring what `new` saved.
         unsafe {
             for (i, &sig) in FAULTS.iter().enumerate() {
-                crate::__sigaction(sig, &self.old[i], core::ptr::null_mut());
+                crate::signals::__sigaction(sig, &self.old[i], core::ptr::null_mut());
             }
             libc::pthread_sigmask(libc::SIG_SETMASK, &self.mask, core::ptr::null_mut());
         }

@@ -600,7 +600,7 @@ pub fn init() {
     if let Some(t) = sys::getenv(c"MEMDX_HEAP_SAMPLE").and_then(sys::parse_usize) {
         INTERVAL.store(t as u64, Ordering::Relaxed);
     }
-    tls::init_fast_path(crate::preloaded());
+    tls::init_fast_path(crate::init::preloaded());
     prepare();
     crate::threads::init();
     let Some(path) = sys::getenv(c"MEMDX_EVENTS_SOCK") else {

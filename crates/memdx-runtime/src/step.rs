@@ -122,7 +122,7 @@ pub fn open(ctx: *mut libc::c_void, page: usize, rearm: bool) {
         open_page(page);
         return;
     };
-    if slot.get() == page || !crate::ensure_trap_handler() {
+    if slot.get() == page || !crate::signals::ensure_trap_handler() {
         open_page(page);
         return;
     }

@@ -112,7 +112,7 @@ pub fn allowed(pc: usize, addr: usize, q: usize, size: usize) -> bool {
     let ours = |lo: &AtomicUsize, hi: &AtomicUsize| {
         (lo.load(Ordering::Relaxed)..hi.load(Ordering::Relaxed)).contains(&pc)
     };
-    if ours(&crate::stacks::SELF_LO, &crate::stacks::SELF_HI) || crate::in_libc(pc) {
+    if ours(&crate::stacks::SELF_LO, &crate::stacks::SELF_HI) || crate::fatal::in_libc(pc) {
         return true;
     }
     let end = q + size;
