@@ -122,18 +122,25 @@ fn load_debug_object(path: &Path) -> Option<DebugObject> {
     } else {
         addr2line::gimli::RunTimeEndian::Big
     };
-    let dwarf = addr2line::gimli::Dwarf::load(|id| -> Result<Reader, addr2line::gimli::Error> {
-        let bytes: &'static [u8] = match dwarf_obj.section_by_name(id.name()) {
-            Some(sec) => match sec.uncompressed_data().ok() {
-                Some(std::borrow::Cow::Borrowed(b)) => b,
-                Some(std::borrow::Cow::Owned(v)) => Box::leak(v.into_boxed_slice()),
+    let mut dwarf =
+        addr2line::gimli::Dwarf::load(|id| -> Result<Reader, addr2line::gimli::Error> {
+            if !symbolizing_reads(id) {
+                return Ok(addr2line::gimli::EndianSlice::new(&[], endian));
+            }
+            let bytes: &'static [u8] = match dwarf_obj.section_by_name(id.name()) {
+                Some(sec) => match sec.uncompressed_data().ok() {
+                    Some(std::borrow::Cow::Borrowed(b)) => b,
+                    Some(std::borrow::Cow::Owned(v)) => Box::leak(v.into_boxed_slice()),
+                    None => &[],
+                },
                 None => &[],
-            },
-            None => &[],
-        };
-        Ok(addr2line::gimli::EndianSlice::new(bytes, endian))
-    })
-    .ok()?;
+            };
+            Ok(addr2line::gimli::EndianSlice::new(bytes, endian))
+        })
+        .ok()?;
+    // Units that share an abbreviation table (most of glibc's) parse it
+    // once, as addr2line's own loader does.
+    dwarf.populate_abbreviations_cache(addr2line::gimli::AbbreviationsCacheStrategy::Duplicates);
     let ctx = addr2line::Context::from_dwarf(dwarf).ok()?;
     // The object's own symbol table, or the debug file's when the object
     // was stripped (objcopy --only-keep-debug keeps .symtab).
@@ -147,6 +154,21 @@ fn load_debug_object(path: &Path) -> Option<DebugObject> {
         symbols,
         file_names: HashMap::new(),
     })
+}
+
+/// Whether resolving addresses to functions, inlined calls and lines reads
+/// section `id`. The others (variable locations, macros) are not loaded:
+/// a separate debug file compresses its sections, and glibc's location
+/// lists are a quarter of its compressed DWARF.
+fn symbolizing_reads(id: addr2line::gimli::SectionId) -> bool {
+    use addr2line::gimli::SectionId;
+    !matches!(
+        id,
+        SectionId::DebugLoc
+            | SectionId::DebugLocLists
+            | SectionId::DebugMacinfo
+            | SectionId::DebugMacro
+    )
 }
 
 /// The symbols of `obj` (its symbol table, else its dynamic one), one
@@ -186,12 +208,14 @@ fn valgrind_names(
     // or object does.
     v.sort_by(|(ua, a), (ub, b)| {
         let (x, y) = (a.name(), b.name());
+        // Lazily: most symbols differ by address, and the name
+        // comparisons are for the few that share one.
         a.address()
             .cmp(&b.address())
-            .then(ua.cmp(ub))
-            .then(unversioned(x).cmp(&unversioned(y)))
-            .then(y.contains('@').cmp(&x.contains('@')))
-            .then(x.cmp(y))
+            .then_with(|| ua.cmp(ub))
+            .then_with(|| unversioned(x).cmp(&unversioned(y)))
+            .then_with(|| y.contains('@').cmp(&x.contains('@')))
+            .then_with(|| x.cmp(y))
     });
     v.dedup_by_key(|(_, s)| s.address());
     object::SymbolMap::new(v.into_iter().map(|(_, s)| s).collect())
