@@ -276,7 +276,15 @@ impl Analysis {
     }
 
     /// Closes the buckets that end at or before `time`.
+    #[inline]
     fn advance(&mut self, time: u64) {
+        if self.timeline.is_some() {
+            self.advance_timeline(time);
+        }
+    }
+
+    #[inline(never)]
+    fn advance_timeline(&mut self, time: u64) {
         let Some(tl) = self.timeline.as_mut() else {
             return;
         };
@@ -364,13 +372,6 @@ impl Analysis {
     }
 
     fn event(&mut self, e: Event) {
-        let time = match e {
-            Event::Alloc { time, .. } | Event::Free { time, .. } => time,
-        };
-        if self.until.is_some_and(|u| time > u) {
-            return;
-        }
-        self.advance(time);
         match e {
             Event::Alloc {
                 time,
@@ -378,48 +379,78 @@ impl Analysis {
                 size,
                 stack,
             } => {
-                self.last_time = self.last_time.max(time);
-                if self.live.contains_key(&ptr) {
+                if self.live.contains_key(&ptr) && !self.after_until(time) {
                     // A release that was never seen (a thread's record lost
                     // at a fork, or a realloc race): the old block is gone.
-                    self.release(ptr, false);
+                    if let Some((stack, size)) = self.live.remove(&ptr) {
+                        self.released(time, ptr, stack, size, false);
+                    }
                 }
-                let w = weight(size, self.interval);
-                let version = self.peak_version;
-                let s = self.sites.entry(stack).or_default();
-                s.touch(version);
-                s.live_bytes += w * size as f64;
-                s.live_blocks += w;
-                s.stats.allocations += w;
-                s.stats.allocated_bytes += w * size as f64;
-                self.live.insert(ptr, (stack, size));
-                self.total_bytes += w * size as f64;
-                self.total_blocks += w;
-                self.allocations += w;
-                self.allocated_bytes += w * size as f64;
-                self.last_alloc = Some(ptr);
-                if self.total_bytes > self.peak_bytes {
-                    self.peak_bytes = self.total_bytes;
-                    self.peak_blocks = self.total_blocks;
-                    self.peak_time = time;
-                    self.peak_version += 1;
+                if self.allocated(time, ptr, size, stack) {
+                    self.live.insert(ptr, (stack, size));
                 }
             }
             Event::Free { time, ptr } => {
-                self.last_time = self.last_time.max(time);
-                let temporary = self.last_alloc == Some(ptr);
-                self.release(ptr, temporary);
-                self.last_alloc = None;
+                if self.after_until(time) {
+                    return;
+                }
+                match self.live.remove(&ptr) {
+                    Some((stack, size)) => self.released(time, ptr, stack, size, true),
+                    // Releases of blocks not recorded (allocated before
+                    // recording started, or not sampled) change nothing
+                    // but the temporaries' bookkeeping.
+                    None => self.released_unknown(time),
+                }
             }
         }
     }
 
-    fn release(&mut self, ptr: u64, temporary: bool) {
-        // Releases of blocks not recorded (allocated before recording
-        // started, or not sampled) change nothing.
-        let Some((stack, size)) = self.live.remove(&ptr) else {
+    fn after_until(&self, time: u64) -> bool {
+        self.until.is_some_and(|u| time > u)
+    }
+
+    /// An allocation whose address the caller keeps (the recorder's
+    /// writer pairs releases with allocations for both: one map); false
+    /// when it is after [`Analysis::until`] and left out.
+    #[inline]
+    pub(crate) fn allocated(&mut self, time: u64, ptr: u64, size: u64, stack: u32) -> bool {
+        if self.after_until(time) {
+            return false;
+        }
+        self.advance(time);
+        self.last_time = self.last_time.max(time);
+        let w = weight(size, self.interval);
+        let version = self.peak_version;
+        let s = self.sites.entry(stack).or_default();
+        s.touch(version);
+        s.live_bytes += w * size as f64;
+        s.live_blocks += w;
+        s.stats.allocations += w;
+        s.stats.allocated_bytes += w * size as f64;
+        self.total_bytes += w * size as f64;
+        self.total_blocks += w;
+        self.allocations += w;
+        self.allocated_bytes += w * size as f64;
+        self.last_alloc = Some(ptr);
+        if self.total_bytes > self.peak_bytes {
+            self.peak_bytes = self.total_bytes;
+            self.peak_blocks = self.total_blocks;
+            self.peak_time = time;
+            self.peak_version += 1;
+        }
+        true
+    }
+
+    /// The release of a recorded block (`explicit`: a release event, not
+    /// an allocation at a live block's address).
+    #[inline]
+    pub(crate) fn released(&mut self, time: u64, ptr: u64, stack: u32, size: u64, explicit: bool) {
+        if self.after_until(time) {
             return;
-        };
+        }
+        self.advance(time);
+        self.last_time = self.last_time.max(time);
+        let temporary = explicit && self.last_alloc == Some(ptr);
         let w = weight(size, self.interval);
         let version = self.peak_version;
         let s = self.sites.entry(stack).or_default();
@@ -432,6 +463,19 @@ impl Analysis {
         }
         self.total_bytes -= w * size as f64;
         self.total_blocks -= w;
+        if explicit {
+            self.last_alloc = None;
+        }
+    }
+
+    /// A release of a block not in the recording.
+    pub(crate) fn released_unknown(&mut self, time: u64) {
+        if self.after_until(time) {
+            return;
+        }
+        self.advance(time);
+        self.last_time = self.last_time.max(time);
+        self.last_alloc = None;
     }
 
     /// The figures so far.

@@ -11,12 +11,46 @@ use crate::HeapError;
 
 use crate::format::col;
 
+#[inline(always)]
 fn put_v(out: &mut Vec<u8>, mut x: u64) {
+    if x < 0x80 {
+        out.push(x as u8);
+        return;
+    }
     while x >= 0x80 {
         out.push((x as u8) | 0x80);
         x >>= 7;
     }
     out.push(x as u8);
+}
+
+/// A block live in the recording: its allocation's sequence number, size
+/// and stack.
+#[derive(Clone, Copy)]
+struct LiveBlock {
+    seq: u64,
+    size: u64,
+    stack: u32,
+}
+
+/// What [`Writer::encode`] tells its sink about each event.
+enum Step {
+    Alloc {
+        time: u64,
+        ptr: u64,
+        size: u64,
+        stack: u32,
+    },
+    /// A recorded block ends (`explicit`: released; else replaced by an
+    /// allocation at its address).
+    Release {
+        time: u64,
+        ptr: u64,
+        block: LiveBlock,
+        explicit: bool,
+    },
+    /// A release of a block not in the recording.
+    Unknown { time: u64 },
 }
 
 /// A recording being written.
@@ -28,7 +62,7 @@ pub struct Writer<W: Write> {
     next_seq: u64,
     /// Live blocks: address to sequence number (a release is stored as
     /// the distance back to its allocation, not as an address).
-    live: FastMap<u64, u64>,
+    live: FastMap<u64, LiveBlock>,
     /// Bytes written so far.
     written: u64,
     /// One compressor for every section (a new one costs more than a
@@ -152,6 +186,38 @@ impl<W: Write> Writer<W> {
     /// left out; an allocation at a live block's address ends that block
     /// first (its release was not seen).
     pub fn events(&mut self, events: &[Event]) -> Result<(), HeapError> {
+        self.encode(events, |_| {})
+    }
+
+    /// [`Writer::events`], replaying them into `analysis` too: the
+    /// writer's map of live blocks (address to allocation) pairs each
+    /// release with its allocation for both, so the analysis keeps no map
+    /// of its own (the recorder's one address lookup per event).
+    pub fn events_into(
+        &mut self,
+        events: &[Event],
+        analysis: &mut crate::Analysis,
+    ) -> Result<(), HeapError> {
+        self.encode(events, |step| match step {
+            Step::Alloc {
+                time,
+                ptr,
+                size,
+                stack,
+            } => {
+                analysis.allocated(time, ptr, size, stack);
+            }
+            Step::Release {
+                time,
+                ptr,
+                block,
+                explicit,
+            } => analysis.released(time, ptr, block.stack, block.size, explicit),
+            Step::Unknown { time } => analysis.released_unknown(time),
+        })
+    }
+
+    fn encode(&mut self, events: &[Event], mut sink: impl FnMut(Step)) -> Result<(), HeapError> {
         let mut cols = std::mem::take(&mut self.columns);
         for c in &mut cols {
             c.clear();
@@ -165,11 +231,27 @@ impl<W: Write> Writer<W> {
                     size,
                     stack,
                 } => {
-                    let seq = self.next_seq;
-                    if let Some(old) = self.live.insert(ptr, seq) {
-                        self.release(&mut cols, n, time, old);
+                    let block = LiveBlock {
+                        seq: self.next_seq,
+                        size,
+                        stack,
+                    };
+                    if let Some(old) = self.live.insert(ptr, block) {
+                        self.release(&mut cols, n, time, old.seq);
+                        sink(Step::Release {
+                            time,
+                            ptr,
+                            block: old,
+                            explicit: false,
+                        });
                         n += 1;
                     }
+                    sink(Step::Alloc {
+                        time,
+                        ptr,
+                        size,
+                        stack,
+                    });
                     self.op_time(&mut cols, n, time, false);
                     cols[col::SIZE_LOW].push(size as u8);
                     put_v(&mut cols[col::SIZE_HIGH], size >> 8);
@@ -177,12 +259,19 @@ impl<W: Write> Writer<W> {
                     self.next_seq += 1;
                     n += 1;
                 }
-                Event::Free { time, ptr } => {
-                    if let Some(seq) = self.live.remove(&ptr) {
-                        self.release(&mut cols, n, time, seq);
+                Event::Free { time, ptr } => match self.live.remove(&ptr) {
+                    Some(block) => {
+                        self.release(&mut cols, n, time, block.seq);
+                        sink(Step::Release {
+                            time,
+                            ptr,
+                            block,
+                            explicit: true,
+                        });
                         n += 1;
                     }
-                }
+                    None => sink(Step::Unknown { time }),
+                },
             }
         }
         let result = if n == 0 {
@@ -196,6 +285,7 @@ impl<W: Write> Writer<W> {
         result
     }
 
+    #[inline]
     fn delta_us(&mut self, time: u64) -> u64 {
         let us = time / 1000;
         let d = us.saturating_sub(self.last_us);
@@ -204,6 +294,7 @@ impl<W: Write> Writer<W> {
     }
 
     /// The event's bit in the op bitmap and its time delta.
+    #[inline]
     fn op_time(&mut self, cols: &mut [Vec<u8>; EVENT_COLUMNS], n: u64, time: u64, release: bool) {
         let ops = &mut cols[col::OPS];
         if n % 8 == 0 {
@@ -218,6 +309,7 @@ impl<W: Write> Writer<W> {
         put_v(&mut cols[col::TIME], d);
     }
 
+    #[inline]
     fn release(&mut self, cols: &mut [Vec<u8>; EVENT_COLUMNS], n: u64, time: u64, seq: u64) {
         self.op_time(cols, n, time, true);
         let back = self.next_seq - seq;

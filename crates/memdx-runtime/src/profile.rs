@@ -494,18 +494,67 @@ fn record_free(p: *mut c_void) {
 
 /// Allocates through glibc (`align` 0 or up to 16: plain; `zero`: calloc).
 ///
+/// `extern "C"` (it never unwinds) so that the hooks reach it with a tail
+/// call, and its common path when sampling (no sample point in the block:
+/// a subtraction on the thread's countdown and a branch) saves no
+/// registers and ends in a tail call to glibc; everything else is in
+/// [`allocate_recorded`].
+///
 /// # Safety
 /// The C allocator contract.
 #[inline(never)]
-pub unsafe fn allocate(size: usize, align: usize, zero: bool, entry: usize) -> *mut c_void {
-    if !wanted(size) {
+pub unsafe extern "C" fn allocate(
+    size: usize,
+    align: usize,
+    zero: bool,
+    entry: usize,
+) -> *mut c_void {
+    if unsampled(size) {
         // Not sampled: glibc's allocator and nothing else (a tail call).
         // SAFETY: forwarded.
         return unsafe { raw_allocate(size, align, zero) };
     }
     // SAFETY: forwarded.
+    unsafe { allocate_recorded(size, align, zero, entry) }
+}
+
+/// Whether sampling is on and the block of `size` bytes certainly holds
+/// no sample point (the thread's countdown, taken down by `size`, is still
+/// positive). Never calls anything.
+#[inline(always)]
+fn unsampled(size: usize) -> bool {
+    let t = INTERVAL.load(Ordering::Relaxed);
+    if t == 0 || size as u64 >= t {
+        return false;
+    }
+    let Some(td) = tls::get_fast() else {
+        return false;
+    };
+    let left = td.heap_countdown.get() - size as i64;
+    if left > 0 {
+        td.heap_countdown.set(left);
+        return true;
+    }
+    false
+}
+
+/// [`allocate`] when the block may be recorded.
+///
+/// # Safety
+/// The C allocator contract.
+#[inline(never)]
+unsafe extern "C" fn allocate_recorded(
+    size: usize,
+    align: usize,
+    zero: bool,
+    entry: usize,
+) -> *mut c_void {
+    let record = wanted(size);
+    // SAFETY: forwarded.
     let p = unsafe { raw_allocate(size, align, zero) };
-    record_alloc(p, size, entry);
+    if record {
+        record_alloc(p, size, entry);
+    }
     p
 }
 
@@ -527,16 +576,33 @@ unsafe fn raw_allocate(size: usize, align: usize, zero: bool) -> *mut c_void {
     }
 }
 
-/// Releases through glibc.
+/// Releases through glibc (`extern "C"`: it never unwinds, so the hooks
+/// reach it with a tail call).
 ///
 /// # Safety
 /// The C allocator contract.
 #[inline(never)]
-pub unsafe fn release(p: *mut c_void) {
+pub unsafe extern "C" fn release(p: *mut c_void) {
+    if INTERVAL.load(Ordering::Relaxed) != 0 && !live_samples::maybe_sampled(p as usize) {
+        // Sampling, and not a sampled block: glibc and nothing else (a
+        // tail call; glibc ignores null).
+        // SAFETY: the program's block (or null), given back as natively.
+        return unsafe { sys::__libc_free(p) };
+    }
+    // SAFETY: forwarded.
+    unsafe { release_recorded(p) }
+}
+
+/// [`release`] when the block may be recorded.
+///
+/// # Safety
+/// The C allocator contract.
+#[inline(never)]
+unsafe extern "C" fn release_recorded(p: *mut c_void) {
     if p.is_null() {
         return;
     }
-    on_free(p);
+    record_free(p);
     // SAFETY: the program's block, given back as natively.
     unsafe { sys::__libc_free(p) };
 }

@@ -742,6 +742,12 @@ impl Clock {
     }
 }
 
+fn event_time(e: &Event) -> u64 {
+    match *e {
+        Event::Alloc { time, .. } | Event::Free { time, .. } => time,
+    }
+}
+
 pub struct Recorder {
     /// Attached to a running process: heap bytes in use then (written
     /// once, after the `Meta` frame).
@@ -828,8 +834,8 @@ impl Recorder {
         }
         self.pid = header.pid;
         let mut rest = &bytes[HEADER_LEN..];
-        // (time, address, size, stack): a release has size u64::MAX.
-        let mut timed: Vec<(u64, u64, u64, u32)> = Vec::with_capacity(bytes.len() / 24);
+        // Times are time-stamp counter readings until converted below.
+        let mut events: Vec<Event> = Vec::with_capacity(bytes.len() / 24);
         let mut modules = Vec::new();
         let mut stacks = Vec::new();
         while rest.len() >= RECORD_PREFIX {
@@ -850,13 +856,18 @@ impl Recorder {
                 if let (Some(ptr), Some(size), Some(time)) = (u64_at(0), u64_at(8), u64_at(20)) {
                     let stack =
                         u32::from_le_bytes([payload[16], payload[17], payload[18], payload[19]]);
-                    timed.push((time, ptr, size, stack));
+                    events.push(Event::Alloc {
+                        time,
+                        ptr,
+                        size,
+                        stack,
+                    });
                 }
                 continue;
             }
             if tag == memdx_events::tag::HEAP_FREE && len == 16 {
                 if let (Some(ptr), Some(time)) = (u64_at(0), u64_at(8)) {
-                    timed.push((time, ptr, u64::MAX, 0));
+                    events.push(Event::Free { time, ptr });
                 }
                 continue;
             }
@@ -869,8 +880,13 @@ impl Recorder {
                     size,
                     stack,
                     time,
-                } => timed.push((time, ptr, size.min(u64::MAX - 1), stack)),
-                Wire::HeapFree { ptr, time } => timed.push((time, ptr, u64::MAX, 0)),
+                } => events.push(Event::Alloc {
+                    time,
+                    ptr,
+                    size,
+                    stack,
+                }),
+                Wire::HeapFree { ptr, time } => events.push(Event::Free { time, ptr }),
                 Wire::HeapClock { time, nanos } => {
                     self.clock.reading(time, nanos);
                     self.burst_nanos = Some(nanos);
@@ -921,26 +937,15 @@ impl Recorder {
         }
         // The threads' buffers interleave: program order is time order
         // (stable, so equal times keep their buffer's order).
-        timed.sort_by_key(|&(t, ..)| t);
-        let events: Vec<Event> = timed
-            .into_iter()
-            .map(|(tsc, ptr, size, stack)| {
-                let time = self.clock.ns(tsc).max(self.last_time);
-                self.last_time = time;
-                if size == u64::MAX {
-                    Event::Free { time, ptr }
-                } else {
-                    Event::Alloc {
-                        time,
-                        ptr,
-                        size,
-                        stack,
-                    }
-                }
-            })
-            .collect();
+        events.sort_by_key(event_time);
+        for e in &mut events {
+            let (Event::Alloc { time, .. } | Event::Free { time, .. }) = e;
+            *time = self.clock.ns(*time).max(self.last_time);
+            self.last_time = *time;
+        }
         if !events.is_empty() {
-            self.write(Record::Events(events))?;
+            // One map of live blocks for the file and the summary.
+            self.writer.events_into(&events, &mut self.analysis)?;
         }
         self.write_memory()?;
         Ok(())
