@@ -43,6 +43,7 @@ mod out;
 mod profile;
 mod report;
 mod roots;
+mod stack_place;
 mod stacks;
 mod stdio;
 mod step;
