@@ -265,6 +265,39 @@ impl ProcessReport {
         }
     }
 
+    /// Valgrind's description of an address on the accessing thread's
+    /// stack: "Address 0x... is on thread N's stack", then, when the
+    /// runtime found the frame holding it (`block_size`: its index + 1),
+    /// "in frame #F, created by FN (FILE:LINE)".
+    fn stack_aux(&mut self, aux: &mut Vec<model::Aux>, a: &Access) {
+        aux.push(model::Aux {
+            what: format!(
+                "Address 0x{:x} is on thread {}'s stack",
+                a.addr,
+                a.tid.max(1)
+            ),
+            stack: None,
+        });
+        let Some(frame) = a.block_size.checked_sub(1) else {
+            return;
+        };
+        // Valgrind numbers the frames of its walk, not the inlined calls
+        // shown for them.
+        let ra = self
+            .stacks
+            .get(&a.stack)
+            .and_then(|frames| frames.get(usize::try_from(frame).ok()?).copied());
+        let Some(ra) = ra else {
+            return;
+        };
+        if let Some(creator) = self.sym.frame_creator(ra) {
+            aux.push(model::Aux {
+                what: format!("in frame #{frame}, created by {creator}"),
+                stack: None,
+            });
+        }
+    }
+
     /// An invalid access: a faulting instruction (decoded here) or a C
     /// library routine the runtime checked.
     pub(crate) fn access(&mut self, mut a: Access, sink: &mut dyn Sink) {
@@ -401,7 +434,9 @@ impl ProcessReport {
             self.lines.thread(&mut thread, a.tid, None);
             self.last_tid = a.tid;
         }
-        if !matches!(a.kind, AccessKind::Overlap | AccessKind::FishyValue) {
+        if a.place == Place::ThreadStack {
+            self.stack_aux(&mut aux, &a);
+        } else if !matches!(a.kind, AccessKind::Overlap | AccessKind::FishyValue) {
             self.address_aux(
                 &mut aux,
                 a.addr,

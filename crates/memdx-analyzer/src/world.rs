@@ -106,6 +106,15 @@ pub trait Symbols: Send {
     fn signature(&self, addrs: &[u64]) -> Vec<FrameKey>;
     /// The data symbol containing `addr` and the offset into it.
     fn data_symbol(&mut self, addr: u64) -> Option<(String, u64)>;
+    /// What made the stack frame of return address `ra` (looked up one
+    /// byte back, as a frame is), as Valgrind's "in frame #N, created by
+    /// FN (FILE:LINE)" names it: the function's symbol name, the source
+    /// file of the call and the line of the function's first
+    /// instruction. `None` when nothing is known (the line is left out
+    /// when only it is unknown).
+    fn frame_creator(&mut self, _ra: u64) -> Option<String> {
+        None
+    }
     /// How many distinct addresses were resolved (for `-v`).
     fn resolved(&self) -> usize;
     /// Time spent resolving addresses (for `-v`).

@@ -677,14 +677,18 @@ pub struct Access {
     /// Stack of the access (frame 0: the faulting pc, or the routine).
     pub stack: u32,
     /// What `addr` is near: [`Place::InsideLive`] / [`Place::InsideFreed`]
-    /// when `block_*` describe a block it is inside of or next to, else
+    /// when `block_*` describe a block it is inside of or next to,
+    /// [`Place::ThreadStack`] for an address on the accessing thread's
+    /// stack (so far only for [`AccessKind::SyscallParamUninit`]), else
     /// [`Place::Unknown`].
     pub place: Place,
     /// Thread number of the accessing thread.
     pub tid: u32,
     /// Start of the block.
     pub block_start: u64,
-    /// Its size.
+    /// Its size. For [`Place::ThreadStack`]: 1 + the index in `stack` of
+    /// the frame whose stack frame holds `addr` (Valgrind's "in frame
+    /// #N"), 0 when no frame is known to.
     pub block_size: u64,
     /// Where it was allocated.
     pub alloc_stack: u32,

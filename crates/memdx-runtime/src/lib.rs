@@ -88,6 +88,8 @@ mod out;
 mod report;
 /// The leak scan's roots.
 mod roots;
+/// Whether a system call's buffer lies on the caller's stack, and in which frame.
+mod stack_place;
 /// Stack capture and interning.
 mod stacks;
 /// The runtime's own `.eh_frame` unwinder.

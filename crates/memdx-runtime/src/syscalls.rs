@@ -273,6 +273,11 @@ fn report_uninit(func: Routine, addr: usize, origin: u32, inner: usize) {
         a.block_start = b.ptr as u64;
         a.block_size = b.size as u64;
         a.alloc_stack = b.stack;
+    } else if let Some(frame) = crate::stack_place::frame_holding(addr, usize::from(inner != 0)) {
+        // A copy in a local buffer: the frame holding it (see
+        // `Access::block_size`).
+        a.place = Place::ThreadStack;
+        a.block_size = frame.map_or(0, |f| f as u64 + 1);
     }
     access::send(&a);
     crate::sys::set_errno(errno);

@@ -72,6 +72,9 @@ impl Symbols for Symbolizer {
     fn data_symbol(&mut self, addr: u64) -> Option<(String, u64)> {
         Symbolizer::data_symbol(self, addr)
     }
+    fn frame_creator(&mut self, ra: u64) -> Option<String> {
+        Symbolizer::frame_creator(self, ra)
+    }
     fn resolved(&self) -> usize {
         Symbolizer::resolved(self)
     }

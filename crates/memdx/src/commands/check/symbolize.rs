@@ -593,6 +593,35 @@ impl Symbolizer {
         let (name, start) = dbg.symbol(probe)?;
         Some((demangle(name), probe - start))
     }
+    /// Valgrind's "created by" words for the frame of return address
+    /// `ra` (see `memdx_analyzer::Symbols::frame_creator`): the symbol's
+    /// name, the file of the call (its innermost inlined frame's) and the
+    /// line of the symbol's first instruction; `FN (FILE:)` when that
+    /// line is unknown, as Valgrind prints it.
+    pub fn frame_creator(&mut self, ra: u64) -> Option<String> {
+        let m = self.module_of(ra)?.clone();
+        let probe = ra.wrapping_sub(m.bias).wrapping_sub(1);
+        let (name, start) = {
+            let dbg = debug_object(&m.path)?;
+            let dbg = dbg.lock().ok()?;
+            let (name, start) = dbg.symbol(probe)?;
+            (demangle(name), start)
+        };
+        let file = self
+            .frames(ra, false)
+            .first()
+            .and_then(|f| f.file_line.as_ref().map(|(file, _)| file.clone()));
+        let line = self
+            .frames(start.wrapping_add(m.bias), true)
+            .first()
+            .and_then(|f| f.file_line.as_ref().map(|(_, line)| *line));
+        Some(match (file, line) {
+            (Some(file), Some(line)) => format!("{name} ({file}:{line})"),
+            (Some(file), None) => format!("{name} ({file}:)"),
+            (None, _) => format!("{name} (???:)"),
+        })
+    }
+
     /// Valgrind's stack rendering: frame 0 exact, the rest return
     /// addresses, nothing below `main`.
     pub fn stack(&mut self, frames: &[u64]) -> Vec<FrameText> {
