@@ -418,3 +418,75 @@ fn a_statically_linked_program_is_said_to_be_unseen_before_it_runs() {
         "{err}"
     );
 }
+
+/// `tests/programs/heap_quiet.c` touches an 8 MiB block and sleeps 300 ms
+/// without allocating: no burst comes meanwhile, so only memdx's timer
+/// (every 20 ms) can read its RSS while the block is live. Those readings
+/// have RSS and PSS and no heap figures (those come with bursts).
+#[test]
+fn a_quiet_program_gets_memory_readings_between_bursts() {
+    let dir = scratch("quiet");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/heap_quiet.c");
+    let exe = dir.path().join("heap_quiet");
+    let out = Command::new("gcc")
+        .args(["-O2", "-g"])
+        .arg(src)
+        .arg("-o")
+        .arg(&exe)
+        .output_within(DEADLINE);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec = dir.path().join("quiet.mdxh");
+    let out = heap(&exe, &rec, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok "));
+    let report = json(&memdx_ok(&[
+        "heap",
+        "report",
+        rec.to_str().unwrap(),
+        "--json",
+    ]));
+    let memory = report["memory"].as_array().unwrap();
+    let block = 8u64 << 20;
+    let while_live: Vec<&Value> = memory
+        .iter()
+        .filter(|m| m["rss"].as_u64().is_some_and(|r| r >= block))
+        .collect();
+    // 300 ms at one reading per 20 ms at most (a loaded machine may delay
+    // the timer, never speed it up).
+    assert!(
+        while_live.len() >= 3,
+        "{} readings with the block live: {memory:?}",
+        while_live.len()
+    );
+    let span = while_live.last().unwrap()["time"].as_u64().unwrap()
+        - while_live[0]["time"].as_u64().unwrap();
+    assert!(
+        // (19 ms: the time is taken just after the 20 ms check)
+        (while_live.len() as u64 - 1) * 19_000_000 <= span,
+        "more than one reading per 20 ms: {memory:?}"
+    );
+    for m in &while_live {
+        assert!(m["pss"].as_u64().is_some(), "{m}");
+        assert!(
+            m["live_heap"].is_null() && m["allocator_held"].is_null(),
+            "{m}"
+        );
+    }
+    // The last burst's reading, after the release: heap figures and RSS.
+    let last = memory.last().unwrap();
+    assert!(
+        last["live_heap"].as_u64().is_some() && last["rss"].as_u64().is_some(),
+        "{last}"
+    );
+    let times: Vec<u64> = memory.iter().map(|m| m["time"].as_u64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+}

@@ -6,6 +6,7 @@
 
 pub(crate) mod attach;
 mod diff;
+mod readings;
 mod record;
 mod remote;
 mod target;

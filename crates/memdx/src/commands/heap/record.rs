@@ -29,6 +29,7 @@ use memdx_events::{
 };
 use memdx_heap::{Analysis, Event, Exit as HeapExit, Record, Summary, SymFrame, Writer};
 
+use super::readings::{self, LastRead, RssReading};
 use crate::commands::check::front::Ending;
 use crate::commands::check::runtime_lib;
 use crate::commands::check::symbolize::{Module, Symbolizer};
@@ -142,6 +143,13 @@ pub enum Msg {
     Burst(Vec<u8>, Option<RssReading>),
     /// Attached to a running process: heap bytes in use then.
     Attached(u64),
+    /// A reading of process `pid`'s RSS/PSS by the timer (no burst came)
+    /// at a `CLOCK_MONOTONIC` time.
+    Reading {
+        pid: u32,
+        nanos: u64,
+        reading: RssReading,
+    },
     /// Mark a snapshot (`None`: named `snapshot-N`) at a `CLOCK_MONOTONIC`
     /// reading; the answer line goes to `reply`.
     Mark {
@@ -262,11 +270,13 @@ impl Session {
         let (tx, rx) = mpsc::sync_channel::<Msg>(8);
         let done = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let last_read = Arc::new(LastRead::default());
         let receiver = {
             let done = Arc::clone(&done);
             let seen = Arc::clone(&seen);
+            let last_read = Arc::clone(&last_read);
             let tx = tx.clone();
-            std::thread::spawn(move || receive(&listener, &tx, &done, &seen))
+            std::thread::spawn(move || receive(&listener, &tx, &done, &seen, &last_read))
         };
         let control_path = control_socket(&sock);
         let control_listener = UnixListener::bind(&control_path)
@@ -281,6 +291,12 @@ impl Session {
                 let done = Arc::clone(&done);
                 let tx = tx.clone();
                 std::thread::spawn(move || watch_usr1(&tx, &done))
+            },
+            {
+                let done = Arc::clone(&done);
+                let seen = Arc::clone(&seen);
+                let tx = tx.clone();
+                std::thread::spawn(move || readings::tick(&tx, &done, &seen, &last_read))
             },
         ];
         // SAFETY: the handler only reads the clock and bumps atomics.
@@ -301,6 +317,11 @@ impl Session {
                 match msg {
                     Msg::Burst(burst, rss) => p.burst(&burst, rss)?,
                     Msg::Attached(bytes) => p.main.attached = Some(bytes),
+                    Msg::Reading {
+                        pid,
+                        nanos,
+                        reading,
+                    } => p.reading(pid, nanos, reading)?,
                     Msg::Mark { name, nanos, reply } => {
                         marks += 1;
                         let name = name.unwrap_or_else(|| format!("snapshot-{marks}"));
@@ -577,6 +598,23 @@ impl Processes {
         Ok(())
     }
 
+    /// A timer reading of `pid`'s RSS/PSS, for its recording in progress.
+    fn reading(&mut self, pid: u32, nanos: u64, reading: RssReading) -> anyhow::Result<()> {
+        if pid == self.main.pid {
+            return self.main.reading(nanos, reading);
+        }
+        match self
+            .children
+            .iter_mut()
+            .rev()
+            .find(|c| c.pid == pid && c.rec.is_some())
+            .and_then(|c| c.rec.as_mut())
+        {
+            Some(rec) => rec.reading(nanos, reading),
+            None => Ok(()),
+        }
+    }
+
     /// Ends `pid`'s recording in progress, if any.
     fn end_child(&mut self, pid: u32, exit: HeapExit) -> anyhow::Result<()> {
         for child in &mut self.children {
@@ -616,35 +654,6 @@ impl Processes {
     }
 }
 
-/// A process's RSS and PSS (bytes), from `smaps_rollup`.
-#[derive(Debug, Clone, Copy)]
-pub struct RssReading {
-    rss: Option<u64>,
-    pss: Option<u64>,
-}
-
-/// How often a process's RSS is read at most (at its bursts).
-const RSS_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
-
-fn read_rss(pid: u32, buf: &mut Vec<u8>) -> Option<RssReading> {
-    let p = memdx_proc::process::read_process(
-        &memdx_proc::ProcRoot::from_env(),
-        pid,
-        memdx_proc::process::ReadOptions {
-            smaps: true,
-            cgroup: false,
-            cpu: false,
-        },
-        buf,
-    )
-    .ok()
-    .flatten()?;
-    Some(RssReading {
-        rss: p.rss,
-        pss: p.pss,
-    })
-}
-
 /// Whether a burst's last record is `HeapEnd` (the process's last burst).
 fn ends_with_heap_end(burst: &[u8]) -> bool {
     let mut rest = burst.get(HEADER_LEN..).unwrap_or_default();
@@ -663,9 +672,8 @@ fn receive(
     tx: &mpsc::SyncSender<Msg>,
     done: &AtomicBool,
     seen: &Mutex<Vec<u32>>,
+    last_read: &LastRead,
 ) {
-    let mut last_read: std::collections::HashMap<u32, std::time::Instant> =
-        std::collections::HashMap::new();
     let mut proc_buf = Vec::new();
     for conn in listener.incoming() {
         let Ok(mut conn) = conn else { continue };
@@ -691,13 +699,8 @@ fn receive(
             // The process waits until its connection is closed: what the
             // kernel says it holds is read now, at most every 20 ms (a
             // page-table walk) and at its last burst.
-            let now = std::time::Instant::now();
-            let due = last_read
-                .get(&head.pid)
-                .is_none_or(|t| now.duration_since(*t) >= RSS_EVERY);
-            if due || ends_with_heap_end(&burst) {
-                last_read.insert(head.pid, now);
-                rss = read_rss(head.pid, &mut proc_buf);
+            if last_read.claim(head.pid, ends_with_heap_end(&burst)) {
+                rss = readings::read_rss(head.pid, &mut proc_buf);
             }
         }
         drop(conn);
@@ -970,6 +973,25 @@ impl Recorder {
             allocator_held,
             allocator_in_use,
             live_heap: Some(self.analysis.live_bytes().max(0.0).round() as u64),
+        };
+        self.write(Record::Memory(m))
+    }
+
+    /// A `Memory` frame from the timer (no burst came meanwhile): the
+    /// process's RSS/PSS read at `nanos` (`CLOCK_MONOTONIC`). The live
+    /// heap and glibc's figures come only with bursts (between them the
+    /// program's latest records are still in its buffers): not known.
+    fn reading(&mut self, nanos: u64, reading: RssReading) -> anyhow::Result<()> {
+        if !self.meta_written || self.ended {
+            return Ok(());
+        }
+        let m = memdx_heap::MemorySample {
+            time: self.clock.since_start(nanos),
+            rss: reading.rss,
+            pss: reading.pss,
+            allocator_held: None,
+            allocator_in_use: None,
+            live_heap: None,
         };
         self.write(Record::Memory(m))
     }

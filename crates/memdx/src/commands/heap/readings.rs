@@ -1,0 +1,106 @@
+//! The profiled processes' RSS and PSS beside the heap: read by memdx
+//! (never by the program) from `/proc/PID/smaps_rollup`, at most every
+//! [`RSS_EVERY`] per process: while a burst's connection is open (the
+//! process waits, so the reading and the burst describe one moment), at
+//! its last burst, and from a timer when no burst comes (a quiet program
+//! still gets readings).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::record::{monotonic_ns, Msg};
+
+/// A process's RSS and PSS (bytes), from `smaps_rollup`.
+#[derive(Debug, Clone, Copy)]
+pub struct RssReading {
+    pub rss: Option<u64>,
+    pub pss: Option<u64>,
+}
+
+/// How often a process's RSS is read at most.
+pub const RSS_EVERY: Duration = Duration::from_millis(20);
+
+/// When each process was last read (shared by the receiver and the timer).
+#[derive(Default)]
+pub struct LastRead(Mutex<HashMap<u32, Instant>>);
+
+impl LastRead {
+    /// Whether `pid` is due for a reading (`force`: its last burst), and
+    /// if so notes that it is read now.
+    pub fn claim(&self, pid: u32, force: bool) -> bool {
+        let Ok(mut last) = self.0.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        let due = force
+            || last
+                .get(&pid)
+                .is_none_or(|t| now.duration_since(*t) >= RSS_EVERY);
+        if due {
+            last.insert(pid, now);
+        }
+        due
+    }
+}
+
+/// Reads `pid`'s RSS and PSS; `None` when it is gone.
+pub fn read_rss(pid: u32, buf: &mut Vec<u8>) -> Option<RssReading> {
+    let p = memdx_proc::process::read_process(
+        &memdx_proc::ProcRoot::from_env(),
+        pid,
+        memdx_proc::process::ReadOptions {
+            smaps: true,
+            cgroup: false,
+            cpu: false,
+        },
+        buf,
+    )
+    .ok()
+    .flatten()?;
+    Some(RssReading {
+        rss: p.rss,
+        pss: p.pss,
+    })
+}
+
+/// The timer: every [`RSS_EVERY`], each process a burst came from that
+/// was not read meanwhile and still runs is read, and the reading queued
+/// for its recorder with the `CLOCK_MONOTONIC` time it was taken.
+pub fn tick(
+    tx: &mpsc::SyncSender<Msg>,
+    done: &AtomicBool,
+    seen: &Mutex<Vec<u32>>,
+    last: &LastRead,
+) {
+    let mut buf = Vec::new();
+    while !done.load(Ordering::Acquire) {
+        std::thread::sleep(RSS_EVERY);
+        let pids = seen.lock().map(|p| p.clone()).unwrap_or_default();
+        for pid in pids {
+            // SAFETY: a signal-0 probe of a pid.
+            if unsafe { libc::kill(pid as i32, 0) } != 0 || !last.claim(pid, false) {
+                continue;
+            }
+            let nanos = monotonic_ns();
+            let Some(reading) = read_rss(pid, &mut buf) else {
+                continue;
+            };
+            if reading.rss.is_none() && reading.pss.is_none() {
+                // A zombie: nothing mapped any more.
+                continue;
+            }
+            if tx
+                .send(Msg::Reading {
+                    pid,
+                    nanos,
+                    reading,
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
