@@ -271,31 +271,41 @@ fn check_corpus_round_trips() {
         .collect();
     sources.sort();
     let opts = [FULL, &["--gen-suppressions=all", "-s"]].concat();
-    let mut done = 0;
-    for src in sources {
+    // One program per CPU at a time (memdx_testkit::corpus_jobs); what each
+    // printed is printed afterwards, in the corpus's order.
+    let outcomes = memdx_testkit::map_in_parallel(&sources, memdx_testkit::corpus_jobs(), |src| {
         let name = src.file_stem().unwrap().to_str().unwrap().to_owned();
-        let text = std::fs::read_to_string(&src).unwrap();
+        let text = std::fs::read_to_string(src).unwrap();
         if two_processes(&text) {
             // A fork child (and, under Valgrind, a vfork or posix_spawn
             // child whose exec fails) writes into the same file.
-            continue;
+            return Err(None);
         }
         let flags: Vec<&str> = text
             .lines()
             .filter_map(|l| l.split("build:").nth(1))
             .flat_map(|f| f.trim_end_matches("*/").split_whitespace())
             .collect();
-        let bin = build(&src, &flags);
+        let bin = build(src, &flags);
         let theirs = valgrind_xml(&format!("corpus-{name}"), &bin, &opts, &[]);
         if theirs.contains("<clientmsg>") {
             // Valgrind itself gave up on this program (e.g. "new/new[] failed
             // and should throw an exception, but Valgrind cannot throw
             // exceptions"): the model has no <clientmsg> yet.
-            println!("SKIPPED: {name}: Valgrind wrote <clientmsg>, which the model does not hold");
-            continue;
+            return Err(Some(format!(
+                "SKIPPED: {name}: Valgrind wrote <clientmsg>, which the model does not hold"
+            )));
         }
         round_trip(&theirs);
-        done += 1;
+        Ok(())
+    });
+    let mut done = 0;
+    for outcome in outcomes {
+        match outcome {
+            Ok(()) => done += 1,
+            Err(Some(line)) => println!("{line}"),
+            Err(None) => {}
+        }
     }
     assert!(
         memdx_testkit::corpus_filtered() || done >= 20,

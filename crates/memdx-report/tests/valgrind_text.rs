@@ -130,9 +130,9 @@ fn value_errors(r: &Report) -> bool {
 /// Whether Valgrind gives up on the program with a client message (e.g.
 /// "new/new[] failed and should throw an exception, but Valgrind cannot throw
 /// exceptions").
-fn valgrind_gives_up(bin: &Path) -> bool {
-    let tag = format!("gives-up-{}", bin.file_name().unwrap().to_string_lossy());
-    valgrind_xml(&tag, bin, ALL, &[]).contains("<clientmsg>")
+/// The XML run is `same_text`'s for `tag` (the shared cache runs it once).
+fn valgrind_gives_up(tag: &str, bin: &Path) -> bool {
+    valgrind_xml(&format!("text-{tag}"), bin, ALL, &[]).contains("<clientmsg>")
 }
 
 fn same_text(tag: &str, bin: &Path, options: &[&str], args: &[&str]) -> Report {
@@ -260,30 +260,37 @@ fn check_corpus_text_matches_valgrind() {
         .filter(|p| memdx_testkit::corpus_selected(&p.file_name().unwrap().to_string_lossy()))
         .collect();
     sources.sort();
-    for src in sources {
+    // One program per CPU at a time (memdx_testkit::corpus_jobs); what each
+    // printed is printed afterwards, in the corpus's order.
+    let printed = memdx_testkit::map_in_parallel(&sources, memdx_testkit::corpus_jobs(), |src| {
         let name = src.file_stem().unwrap().to_str().unwrap().to_owned();
-        let text = std::fs::read_to_string(&src).unwrap();
+        let text = std::fs::read_to_string(src).unwrap();
         if two_processes(&text) {
-            continue; // two processes in one file, see valgrind_roundtrip.rs
+            return None; // two processes in one file, see valgrind_roundtrip.rs
         }
         let flags: Vec<&str> = text
             .lines()
             .filter_map(|l| l.split("build:").nth(1))
             .flat_map(|f| f.trim_end_matches("*/").split_whitespace())
             .collect();
-        let bin = build(&src, &flags);
+        let bin = build(src, &flags);
         if text.contains("valgrind: skip") {
             // timing-dependent: the XML run and the text run of Valgrind differ
-            println!("SKIPPED: {name}: declared timing-dependent (valgrind: skip)");
-            continue;
+            return Some(format!(
+                "SKIPPED: {name}: declared timing-dependent (valgrind: skip)"
+            ));
         }
-        if valgrind_gives_up(&bin) {
-            println!(
+        let tag = format!("corpus-{name}");
+        if valgrind_gives_up(&tag, &bin) {
+            return Some(format!(
                 "SKIPPED: {name}: Valgrind aborts it (<clientmsg>), which the model does not hold"
-            );
-            continue;
+            ));
         }
-        same_text(&format!("corpus-{name}"), &bin, ALL, &[]);
+        same_text(&tag, &bin, ALL, &[]);
+        None
+    });
+    for line in printed.into_iter().flatten() {
+        println!("{line}");
     }
 }
 

@@ -6,6 +6,7 @@
 //! and passes; in CI (`.ci/run` sets `MEMDX_REQUIRE_TOOLS=1`) a missing tool
 //! is a failure, so a green run always means the comparison ran.
 
+pub mod cache;
 pub mod tmux;
 
 /// The environment variable that turns a missing reference tool into a
@@ -58,13 +59,62 @@ fn selected_by(list: &str, file_name: &str) -> bool {
         .any(|want| want == file_name || want == stem)
 }
 
+/// The environment variable that sets how many corpus programs a corpus
+/// test runs at once ([`corpus_jobs`]).
+pub const CORPUS_JOBS: &str = "MEMDX_CORPUS_JOBS";
+
+/// How many corpus programs a corpus test runs at once: `MEMDX_CORPUS_JOBS`,
+/// else the number of CPUs. Cargo runs the test binaries one after another,
+/// and a corpus test is one long loop: run alone it would leave the other
+/// cores idle.
+pub fn corpus_jobs() -> usize {
+    std::env::var(CORPUS_JOBS)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// `items.iter().map(f).collect()`, computed on up to `jobs` threads, each
+/// taking the next item when done with one; the results are in the order
+/// of `items`. A panic in `f` is raised again here, after the other
+/// threads are done.
+pub fn map_in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<R>>> =
+        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, items.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .expect("every item was computed (a panic would have been raised)")
+        })
+        .collect()
+}
+
 /// How long a test lets one program run unless it says otherwise: long
 /// enough for `memdx check` of a corpus program or a compiler on a loaded
 /// 2-core machine, short enough that a hang fails the test, not the suite.
 pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Sends SIGKILL to every process in process group `pgid` (by `kill(1)`:
-/// this crate has no dependencies).
+/// not libc, which this crate does not depend on).
 fn kill_group(pgid: u32) {
     let _ = std::process::Command::new("kill")
         .args(["-KILL", "--", &format!("-{pgid}")])
@@ -408,6 +458,26 @@ mod tests {
             None
         );
         // Dropping both kills their groups (the sleeps) and ends the readers.
+    }
+
+    #[test]
+    fn parallel_map_keeps_the_order_and_does_every_item_once() {
+        let items: Vec<u32> = (0..100).collect();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        for jobs in [1, 2, 7, 200] {
+            calls.store(0, std::sync::atomic::Ordering::Relaxed);
+            let out = map_in_parallel(&items, jobs, |&n| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                n * 3
+            });
+            assert_eq!(out, items.iter().map(|n| n * 3).collect::<Vec<_>>());
+            assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 100);
+        }
+        assert!(map_in_parallel(&[] as &[u32], 2, |&n| n).is_empty());
+        let caught = std::panic::catch_unwind(|| {
+            map_in_parallel(&items, 2, |&n| assert!(n != 42, "item {n}"))
+        });
+        assert!(caught.is_err(), "a panic in one item fails the whole map");
     }
 
     #[test]

@@ -15,14 +15,15 @@ const KINDS: [&str; 3] = ["definitely lost", "indirectly lost", "possibly lost"]
 #[test]
 fn corpus_verdicts_match_expectations() {
     let scratch = Scratch::new("corpus");
-    let mut failures = Vec::new();
     let sources = corpus_sources();
     assert!(
         memdx_testkit::corpus_filtered() || sources.len() >= 25,
         "corpus shrank: {}",
         sources.len()
     );
-    for src in &sources {
+    // One program per CPU at a time (memdx_testkit::corpus_jobs); the results
+    // are printed and judged afterwards, in the corpus's order.
+    let results = memdx_testkit::map_in_parallel(&sources, memdx_testkit::corpus_jobs(), |src| {
         let text = std::fs::read_to_string(src).unwrap();
         let expect = parse_expect(&text);
         let exe = build(src, &scratch.0, &expect.build);
@@ -90,16 +91,22 @@ fn corpus_verdicts_match_expectations() {
         if report.heap_summary.len() != 2 && expect.signal != Some(6) {
             problems.push("no HEAP SUMMARY".into());
         }
-        println!(
+        let line = format!(
             "{name:32} {}",
             if problems.is_empty() { "ok" } else { "FAILED" }
         );
-        if !problems.is_empty() {
-            failures.push(format!(
+        let failure = (!problems.is_empty()).then(|| {
+            format!(
                 "{name}:\n  {}\n--- stderr ---\n{stderr}",
                 problems.join("\n  ")
-            ));
-        }
+            )
+        });
+        (line, failure)
+    });
+    let mut failures = Vec::new();
+    for (line, failure) in results {
+        println!("{line}");
+        failures.extend(failure);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -30,8 +30,15 @@ fn guard_page_errors_are_valgrinds() {
         .collect();
     names.sort();
     assert!(names.len() >= 6, "guard corpus missing: {names:?}");
-    let mut failures = Vec::new();
-    for (name, opt) in names.iter().flat_map(|n| [(n, "-O2"), (n, "-O0")]) {
+    let runs: Vec<(&String, &str)> = names
+        .iter()
+        .flat_map(|n| [(n, "-O2"), (n, "-O0")])
+        .collect();
+    // One program per CPU at a time (memdx_testkit::corpus_jobs); the results
+    // are printed and judged afterwards, in the corpus's order.
+    let jobs = memdx_testkit::corpus_jobs();
+    let outcomes = memdx_testkit::map_in_parallel(&runs, jobs, |&(name, opt)| {
+        let mut lines = Vec::new();
         let src = dir.join(name);
         let text = std::fs::read_to_string(&src).unwrap();
         let expect = parse_expect(&text);
@@ -103,18 +110,30 @@ fn guard_page_errors_are_valgrinds() {
                 ));
             }
         } else {
-            println!("{name}: valgrind not installed, not compared (.ci/run installs it)");
+            // Under MEMDX_REQUIRE_TOOLS=1 (.ci/run) this fails the test.
+            memdx_testkit::tool_missing(&format!(
+                "{name}: valgrind not installed, not compared (.ci/run installs it)"
+            ));
         }
+        let mut failure = None;
         if problems.is_empty() {
-            println!("{name:32} ok");
+            lines.push(format!("{name:32} ok"));
         } else {
-            println!("{name:32} FAILED");
-            failures.push(format!(
+            lines.push(format!("{name:32} FAILED"));
+            failure = Some(format!(
                 "{name}:\n  {}\n--- stderr ---\n{}",
                 problems.join("\n  "),
                 String::from_utf8_lossy(&ours.stderr)
             ));
         }
+        (lines, failure)
+    });
+    let mut failures = Vec::new();
+    for (lines, failure) in outcomes {
+        for line in lines {
+            println!("{line}");
+        }
+        failures.extend(failure);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

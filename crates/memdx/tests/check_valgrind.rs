@@ -16,14 +16,13 @@ fn corpus_agrees_with_valgrind() {
     }
     let scratch = Scratch::new("valgrind");
     let sources = corpus_sources();
-    let mut failures = Vec::new();
-    let mut compared = 0;
-    for src in &sources {
+    // One program per CPU at a time (memdx_testkit::corpus_jobs); the results
+    // are printed and judged afterwards, in the corpus's order.
+    let results = memdx_testkit::map_in_parallel(&sources, memdx_testkit::corpus_jobs(), |src| {
         let expect = parse_expect(&std::fs::read_to_string(src).unwrap());
         let name = src.file_name().unwrap().to_string_lossy().to_string();
         if let Some(why) = &expect.valgrind_skip {
-            println!("{name:32} not compared: {why}");
-            continue;
+            return (format!("{name:32} not compared: {why}"), None, false);
         }
         let exe = build(src, &scratch.0, &expect.build);
         let ours = parse_report(&String::from_utf8_lossy(
@@ -70,8 +69,7 @@ fn corpus_agrees_with_valgrind() {
         if a != b {
             problems.push(format!("address facts: memdx {a:?}, valgrind {b:?}"));
         }
-        compared += 1;
-        println!(
+        let line = format!(
             "{name:32} {}",
             if problems.is_empty() {
                 "same"
@@ -79,9 +77,16 @@ fn corpus_agrees_with_valgrind() {
                 "DIFFERENT"
             }
         );
-        if !problems.is_empty() {
-            failures.push(format!("{name}: {}\n{vg_text}", problems.join("; ")));
-        }
+        let failure =
+            (!problems.is_empty()).then(|| format!("{name}: {}\n{vg_text}", problems.join("; ")));
+        (line, failure, true)
+    });
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for (line, failure, was_compared) in results {
+        println!("{line}");
+        failures.extend(failure);
+        compared += usize::from(was_compared);
     }
     println!("compared {compared} programs with valgrind");
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -184,6 +184,15 @@ fn run_both(
     (main_report(dir, "memdx."), main_report(dir, "valgrind."))
 }
 
+/// What comparing one corpus program gave.
+#[derive(Default)]
+struct Outcome {
+    lines: Vec<String>,
+    failures: Vec<String>,
+    compared: usize,
+    errors: usize,
+}
+
 #[test]
 fn corpus_xml_agrees_with_valgrind() {
     if !valgrind_available() {
@@ -191,15 +200,17 @@ fn corpus_xml_agrees_with_valgrind() {
         return;
     }
     let scratch = Scratch::new("xml");
-    let mut failures = Vec::new();
-    let mut compared = 0;
-    let mut errors_compared = 0;
-    for src in corpus_sources() {
+    let sources = corpus_sources();
+    // One program per CPU at a time (memdx_testkit::corpus_jobs); the results
+    // are printed and judged afterwards, in the corpus's order.
+    let outcomes = memdx_testkit::map_in_parallel(&sources, memdx_testkit::corpus_jobs(), |src| {
+        let src = src.clone();
+        let mut out = Outcome::default();
         let expect = parse_expect(&std::fs::read_to_string(&src).unwrap());
         let name = src.file_name().unwrap().to_string_lossy().to_string();
         if let Some(why) = &expect.valgrind_skip {
-            println!("{name:32} not compared: {why}");
-            continue;
+            out.lines.push(format!("{name:32} not compared: {why}"));
+            return out;
         }
         let exe = build(&src, &scratch.0, &expect.build);
         let dir = scratch.0.join(format!("{name}.out"));
@@ -216,19 +227,23 @@ fn corpus_xml_agrees_with_valgrind() {
                     .iter()
                     .any(|f| std::fs::read_to_string(&src).unwrap().contains(f)) =>
             {
-                println!("{name:32} not compared: valgrind's XML is not one document ({e})");
-                continue;
+                out.lines.push(format!(
+                    "{name:32} not compared: valgrind's XML is not one document ({e})"
+                ));
+                return out;
             }
             Err(e) => {
-                failures.push(format!("{name}: valgrind's XML unreadable: {e}"));
-                continue;
+                out.failures
+                    .push(format!("{name}: valgrind's XML unreadable: {e}"));
+                return out;
             }
         };
         let ours = match ours {
             Ok(r) => r,
             Err(e) => {
-                failures.push(format!("{name}: memdx's XML unreadable: {e}"));
-                continue;
+                out.failures
+                    .push(format!("{name}: memdx's XML unreadable: {e}"));
+                return out;
             }
         };
         assert!(ours.finished.is_some(), "{name}: no FINISHED status");
@@ -268,35 +283,51 @@ fn corpus_xml_agrees_with_valgrind() {
             "{name}: fatal signal"
         );
         let (a, b) = (facts(&ours), facts(&theirs));
-        compared += 1;
-        errors_compared += b.len();
+        out.compared += 1;
+        out.errors += b.len();
         let (sa, sb) = (stacks(&ours), stacks(&theirs));
         let known = STACKS_DIFFER.iter().find(|(n, _)| *n == name);
         let top_differs = TOP_FRAME_DIFFERS.iter().find(|(n, _)| *n == name);
         if let Some((_, why)) = top_differs {
             if kinds(&a) != kinds(&b) {
-                println!("{name:32} DIFFERENT");
-                failures.push(format!("{name}:\n  memdx    {a:?}\n  valgrind {b:?}"));
+                out.lines.push(format!("{name:32} DIFFERENT"));
+                out.failures
+                    .push(format!("{name}:\n  memdx    {a:?}\n  valgrind {b:?}"));
             } else {
-                println!(
+                out.lines.push(format!(
                     "{name:32} same errors ({}); top frames differ: {why}",
                     b.len()
-                );
+                ));
             }
         } else if a != b {
-            println!("{name:32} DIFFERENT");
-            failures.push(format!("{name}:\n  memdx    {a:?}\n  valgrind {b:?}"));
+            out.lines.push(format!("{name:32} DIFFERENT"));
+            out.failures
+                .push(format!("{name}:\n  memdx    {a:?}\n  valgrind {b:?}"));
         } else if sa != sb && known.is_none() {
-            println!("{name:32} DIFFERENT STACKS");
-            failures.push(format!("{name}:\n  memdx    {sa:?}\n  valgrind {sb:?}"));
+            out.lines.push(format!("{name:32} DIFFERENT STACKS"));
+            out.failures
+                .push(format!("{name}:\n  memdx    {sa:?}\n  valgrind {sb:?}"));
         } else if let (false, Some((_, why))) = (sa == sb, known) {
-            println!(
+            out.lines.push(format!(
                 "{name:32} same top frames ({} errors); stacks differ: {why}",
                 b.len()
-            );
+            ));
         } else {
-            println!("{name:32} same ({} errors, whole stacks)", b.len());
+            out.lines
+                .push(format!("{name:32} same ({} errors, whole stacks)", b.len()));
         }
+        out
+    });
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    let mut errors_compared = 0;
+    for out in outcomes {
+        for line in out.lines {
+            println!("{line}");
+        }
+        failures.extend(out.failures);
+        compared += out.compared;
+        errors_compared += out.errors;
     }
     println!("compared the XML of {compared} programs ({errors_compared} errors) with valgrind");
     assert!(compared > 0);

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use memdx_testkit::{Deadline, DEADLINE};
+use memdx_testkit::{cache, Deadline, DEADLINE};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,14 +42,24 @@ pub fn build(source: &Path, extra: &[&str]) -> PathBuf {
     let tests = exe.file_stem().unwrap().to_str().unwrap();
     let bin = work_dir(&format!("bin/{tests}")).join(stem);
     let cpp = source.extension().is_some_and(|e| e == "cpp");
-    let out = Command::new(if cpp { "g++" } else { "gcc" })
-        .args(["-O2", "-g", "-w"])
-        .arg(format!("-I{}", source.parent().unwrap().display()))
-        .args(extra)
-        .arg("-o")
-        .arg(&bin)
-        .arg(source)
-        .output_within(DEADLINE);
+    let dir = source.parent().unwrap();
+    let mut args = cache::os_args(["-O2", "-g", "-w"]);
+    args.push(format!("-I{}", dir.display()).into());
+    args.extend(cache::os_args(extra));
+    args.extend(cache::os_args([Path::new("-o"), &bin, source]));
+    let mut inputs = vec![source.to_owned()];
+    inputs.extend(cache::sources_in(dir));
+    // Through the shared cache: the same program with the same flags is
+    // compiled once per test run, not once per test binary.
+    let out = cache::compile(
+        &cache::Compile {
+            compiler: (if cpp { "g++" } else { "gcc" }).as_ref(),
+            args: &args,
+            output: &bin,
+            inputs: &inputs,
+        },
+        DEADLINE,
+    );
     assert!(
         out.status.success(),
         "compiling {}: {}",
@@ -68,17 +78,36 @@ pub fn program(name: &str) -> PathBuf {
 }
 
 /// Runs `valgrind --xml=yes --xml-file=... OPTIONS BIN ARGS` and returns
-/// the XML it wrote. `tag` names the output file.
+/// the XML it wrote. `tag` names the output file. Through the shared cache
+/// (memdx-testkit's `cache::run_tool`): the same command on the same
+/// binary runs once per test run; the XML's per-run values (pid, times)
+/// are those of that run.
 pub fn valgrind_xml(tag: &str, bin: &Path, options: &[&str], args: &[&str]) -> String {
     let xml = work_dir("xml").join(format!("{tag}.xml"));
-    let _ = std::fs::remove_file(&xml);
-    let out = Command::new("valgrind")
-        .arg("--xml=yes")
-        .arg(format!("--xml-file={}", xml.display()))
-        .args(options)
-        .arg(bin)
-        .args(args)
-        .output_within(DEADLINE);
+    let mut argv = cache::os_args([
+        "--xml=yes".to_owned(),
+        format!("--xml-file={}", xml.display()),
+    ]);
+    argv.extend(cache::os_args(options));
+    argv.push(bin.into());
+    argv.extend(cache::os_args(args));
+    let mut inputs = vec![bin.to_owned()];
+    inputs.extend(
+        options
+            .iter()
+            .filter_map(|o| o.strip_prefix("--suppressions="))
+            .map(PathBuf::from),
+    );
+    let out = cache::run_tool(
+        &cache::ToolRun {
+            program: "valgrind".as_ref(),
+            args: &argv,
+            inputs: &inputs,
+            env: VALGRIND_ENV,
+            writes: std::slice::from_ref(&xml),
+        },
+        DEADLINE,
+    );
     std::fs::read_to_string(&xml).unwrap_or_else(|e| {
         panic!(
             "valgrind wrote no XML ({e}): {}",
@@ -86,6 +115,9 @@ pub fn valgrind_xml(tag: &str, bin: &Path, options: &[&str], args: &[&str]) -> S
         )
     })
 }
+
+/// The environment variables Valgrind reads its options and tools from.
+pub const VALGRIND_ENV: &[&str] = &["VALGRIND_OPTS", "VALGRIND_LIB", "HOME"];
 
 /// Valgrind's options for a full leak report.
 pub const FULL: &[&str] = &["--leak-check=full", "--show-leak-kinds=all"];

@@ -5,8 +5,9 @@
 // Test support: a failed setup step should stop the test loudly.
 #![allow(clippy::unwrap_used)]
 
-use memdx_testkit::{Deadline, DEADLINE};
+use memdx_testkit::{cache, Deadline, DEADLINE};
 use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -122,53 +123,66 @@ pub fn build(src: &Path, out_dir: &Path, extra: &[String]) -> PathBuf {
     let is_cpp = src.extension().is_some_and(|e| e == "cpp");
     let exe = out_dir.join(src.file_stem().unwrap());
     if src.extension().is_some_and(|e| e == "rs") {
-        let status = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-            .args([
-                "-C",
-                "opt-level=2",
-                "-g",
-                "-C",
-                "force-frame-pointers=no",
-                "--edition=2021",
-            ])
-            .args(extra)
-            .arg(src)
-            .arg("-o")
-            .arg(&exe)
-            .status_within(DEADLINE);
-        assert!(status.success(), "compiling {}", src.display());
+        let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+        let mut args = cache::os_args([
+            "-C",
+            "opt-level=2",
+            "-g",
+            "-C",
+            "force-frame-pointers=no",
+            "--edition=2021",
+        ]);
+        args.extend(cache::os_args(extra));
+        args.extend(cache::os_args([src, Path::new("-o"), &exe]));
+        compile(&rustc, &args, &exe, vec![src.to_owned()], src);
         return exe;
     }
-    let status = Command::new(if is_cpp { "g++" } else { "gcc" })
-        .args(["-O2", "-g", "-fomit-frame-pointer", "-w", "-I"])
-        .arg(corpus_dir())
-        .arg(src)
-        .args(extra)
-        .arg("-o")
-        .arg(&exe)
-        .status_within(DEADLINE);
-    assert!(status.success(), "compiling {}", src.display());
+    let mut args = cache::os_args(["-O2", "-g", "-fomit-frame-pointer", "-w", "-I"]);
+    args.extend(cache::os_args([corpus_dir().as_path(), src]));
+    args.extend(cache::os_args(extra));
+    args.extend(cache::os_args([Path::new("-o"), &exe]));
+    let mut inputs = vec![src.to_owned()];
+    inputs.extend(cache::sources_in(&corpus_dir()));
+    inputs.extend(cache::sources_in(src.parent().unwrap()));
+    let compiler = if is_cpp { "g++" } else { "gcc" };
+    compile(compiler.as_ref(), &args, &exe, inputs, src);
     exe
+}
+
+/// Runs `compiler` with `args` through the shared cache of compiled
+/// programs (memdx-testkit's `cache::compile`: the same inputs and flags
+/// built once per test run), printing what it printed; fails the test
+/// unless it succeeded.
+fn compile(compiler: &OsStr, args: &[OsString], output: &Path, inputs: Vec<PathBuf>, src: &Path) {
+    let out = cache::compile(
+        &cache::Compile {
+            compiler,
+            args,
+            output,
+            inputs: &inputs,
+        },
+        DEADLINE,
+    );
+    // Through the test harness's capture, as `status_within` did.
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "compiling {}", src.display());
 }
 
 /// Builds `lib/NAME.c` of the corpus into `out_dir/NAME.so`.
 pub fn build_lib(name: &str, out_dir: &Path) -> PathBuf {
     let src = corpus_dir().join("lib").join(format!("{name}.c"));
     let out = out_dir.join(format!("{name}.so"));
-    let status = Command::new("gcc")
-        .args([
-            "-O2",
-            "-g",
-            "-fomit-frame-pointer",
-            "-w",
-            "-shared",
-            "-fPIC",
-        ])
-        .arg(&src)
-        .arg("-o")
-        .arg(&out)
-        .status_within(DEADLINE);
-    assert!(status.success(), "compiling {}", src.display());
+    let mut args = cache::os_args([
+        "-O2",
+        "-g",
+        "-fomit-frame-pointer",
+        "-w",
+        "-shared",
+        "-fPIC",
+    ]);
+    args.extend(cache::os_args([src.as_path(), Path::new("-o"), &out]));
+    compile("gcc".as_ref(), &args, &out, vec![src.clone()], &src);
     out
 }
 
