@@ -487,11 +487,15 @@ pub enum Routine {
     Wcscmp = 46,
     /// `wcschr`.
     Wcschr = 47,
+    /// `strchr` (Valgrind names its replacement `index`).
+    Strchr = 48,
+    /// `strrchr` (Valgrind's `rindex`).
+    Strrchr = 49,
 }
 
 impl Routine {
     /// Every routine, in wire order.
-    pub const ALL: [Routine; 45] = [
+    pub const ALL: [Routine; 47] = [
         Routine::Memcpy,
         Routine::Memmove,
         Routine::Memset,
@@ -537,6 +541,8 @@ impl Routine {
         Routine::Wcscpy,
         Routine::Wcscmp,
         Routine::Wcschr,
+        Routine::Strchr,
+        Routine::Strrchr,
     ];
 
     /// Decodes the wire value (0 and unassigned values are `None`).
@@ -594,6 +600,8 @@ impl Routine {
             Routine::Wcscpy => "wcscpy",
             Routine::Wcscmp => "wcscmp",
             Routine::Wcschr => "wcschr",
+            Routine::Strchr => "index",
+            Routine::Strrchr => "rindex",
         }
     }
 
@@ -640,6 +648,8 @@ impl Routine {
             Routine::Wcscpy => c"wcscpy",
             Routine::Wcscmp => c"wcscmp",
             Routine::Wcschr => c"wcschr",
+            Routine::Strchr => c"strchr",
+            Routine::Strrchr => c"strrchr",
             _ => return None,
         })
     }

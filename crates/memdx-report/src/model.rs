@@ -157,11 +157,16 @@ pub enum ErrorKind {
     /// A block still pointed to at exit.
     #[serde(rename = "Leak_StillReachable")]
     LeakStillReachable,
+    /// memdx's own kind, no memcheck error: `memdx check
+    /// --uninit-effects=yes` found allocation sites whose uninitialised
+    /// bytes change what the program does (docs/checker.md).
+    #[serde(rename = "Memdx_UninitEffect")]
+    UninitEffect,
 }
 
 impl ErrorKind {
     /// Every kind, in the order above.
-    pub const ALL: [ErrorKind; 17] = [
+    pub const ALL: [ErrorKind; 18] = [
         ErrorKind::CoreMemError,
         ErrorKind::UninitValue,
         ErrorKind::UninitCondition,
@@ -179,6 +184,7 @@ impl ErrorKind {
         ErrorKind::LeakIndirectlyLost,
         ErrorKind::LeakPossiblyLost,
         ErrorKind::LeakStillReachable,
+        ErrorKind::UninitEffect,
     ];
 
     /// The name in Valgrind's XML (`<kind>`) and in memdx's JSON.
@@ -201,6 +207,7 @@ impl ErrorKind {
             ErrorKind::LeakIndirectlyLost => "Leak_IndirectlyLost",
             ErrorKind::LeakPossiblyLost => "Leak_PossiblyLost",
             ErrorKind::LeakStillReachable => "Leak_StillReachable",
+            ErrorKind::UninitEffect => "Memdx_UninitEffect",
         }
     }
 

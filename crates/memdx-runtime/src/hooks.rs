@@ -717,6 +717,14 @@ unsafe fn realloc_impl(p: *mut c_void, size: usize, entry: usize) -> *mut c_void
         return unsafe { profile::realloc(p, size, entry) };
     }
     if p.is_null() {
+        // Valgrind's realloc(NULL, n) is its malloc(n): a fishy size is
+        // "of function malloc", frame 0 malloc (only the failing path
+        // takes it: the stacks of blocks allocated so are unchanged).
+        let entry = if (size as isize) < 0 && entry == realloc as *const () as usize {
+            malloc as *const () as usize
+        } else {
+            entry
+        };
         // SAFETY: forwarded.
         return unsafe { alloc(size, AllocKind::Malloc, entry) };
     }

@@ -265,7 +265,15 @@ fn corpus_xml_agrees_with_valgrind() {
             }
         }
         let mut theirs = theirs;
-        if expect.error_summary_differs.is_some() {
+        // A program whose invalid accesses memdx reports only differs in
+        // their counts (strchr_past_block.c): its errors are compared.
+        let memdx_reports_accesses = ours.errors.iter().any(|e| {
+            matches!(
+                e.kind,
+                memdx_report::ErrorKind::InvalidRead | memdx_report::ErrorKind::InvalidWrite
+            )
+        });
+        if expect.error_summary_differs.is_some() && !memdx_reports_accesses {
             // Declared: Valgrind also reports errors memdx does not check
             // for (invalid reads and writes, uninitialised values).
             theirs.errors.retain(|e| {

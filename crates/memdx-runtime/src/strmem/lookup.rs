@@ -35,9 +35,11 @@ pub(super) const F_WCSNLEN: Routine = Routine::Wcsnlen;
 pub(super) const F_WCSCPY: Routine = Routine::Wcscpy;
 pub(super) const F_WCSCMP: Routine = Routine::Wcscmp;
 pub(super) const F_WCSCHR: Routine = Routine::Wcschr;
+pub(super) const F_STRCHR: Routine = Routine::Strchr;
+pub(super) const F_STRRCHR: Routine = Routine::Strrchr;
 
 /// glibc's implementations, by [`Routine`] wire value.
-pub(super) static REAL: [AtomicUsize; 48] = [const { AtomicUsize::new(0) }; 48];
+pub(super) static REAL: [AtomicUsize; 50] = [const { AtomicUsize::new(0) }; 50];
 
 /// Resolves glibc's routines (every [`Routine`] with a C symbol); call
 /// from the constructor.

@@ -72,7 +72,7 @@ mod tests {
             .into_iter()
             .filter(|r| r.c_symbol().is_some())
             .collect();
-        assert_eq!(replaced.len(), 29);
+        assert_eq!(replaced.len(), 31);
         for r in replaced {
             assert!((r as usize) < REAL.len(), "{r:?}");
         }

@@ -1,4 +1,5 @@
-//! The checked routines that only read: memchr, strcmp, strncmp.
+//! The checked routines that only read: memchr, strchr and strrchr
+//! (Valgrind's `index` and `rindex`), strcmp, strncmp.
 
 use super::*;
 
@@ -49,6 +50,107 @@ pub unsafe extern "C" fn memchr(s: *const c_void, c: c_int, n: usize) -> *mut c_
     };
     check_read(F_MEMCHR, memchr as *const () as usize, s as usize, count);
     r
+}
+
+/// strchr: Valgrind's `index` loop reads up to the byte found or the NUL.
+///
+/// # Safety
+/// strchr(3)'s contract.
+unsafe fn strchr_checked(s: *const c_char, c: c_int, entry: usize) -> *mut c_char {
+    let r = if real(F_STRCHR) == 0 {
+        let mut i = 0;
+        loop {
+            // SAFETY: s is a C string.
+            let x = unsafe { s.cast::<u8>().add(i).read_volatile() };
+            if x == c as u8 {
+                break s.wrapping_add(i).cast_mut();
+            }
+            if x == 0 {
+                break core::ptr::null_mut();
+            }
+            i += 1;
+        }
+    } else {
+        call_real!(
+            F_STRCHR,
+            unsafe extern "C" fn(*const c_char, c_int) -> *mut c_char,
+            s,
+            c
+        )
+    };
+    let count = if r.is_null() {
+        // SAFETY: s is a C string.
+        unsafe { c_strlen(s.cast()) + 1 }
+    } else {
+        r as usize - s as usize + 1
+    };
+    check_read(F_STRCHR, entry, s as usize, count);
+    r
+}
+
+/// strrchr: Valgrind's `rindex` loop reads the whole string and its NUL.
+///
+/// # Safety
+/// strrchr(3)'s contract.
+unsafe fn strrchr_checked(s: *const c_char, c: c_int, entry: usize) -> *mut c_char {
+    let r = if real(F_STRRCHR) == 0 {
+        let mut last = core::ptr::null_mut();
+        let mut i = 0;
+        loop {
+            // SAFETY: s is a C string.
+            let x = unsafe { s.cast::<u8>().add(i).read_volatile() };
+            if x == c as u8 {
+                last = s.wrapping_add(i).cast_mut();
+            }
+            if x == 0 {
+                break last;
+            }
+            i += 1;
+        }
+    } else {
+        call_real!(
+            F_STRRCHR,
+            unsafe extern "C" fn(*const c_char, c_int) -> *mut c_char,
+            s,
+            c
+        )
+    };
+    // SAFETY: s is a C string.
+    let count = unsafe { c_strlen(s.cast()) + 1 };
+    check_read(F_STRRCHR, entry, s as usize, count);
+    r
+}
+
+/// # Safety
+/// strchr(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn strchr(s: *const c_char, c: c_int) -> *mut c_char {
+    // SAFETY: forwarded; reported under Valgrind's name, `index`.
+    unsafe { strchr_checked(s, c, index as *const () as usize) }
+}
+
+/// # Safety
+/// index(3)'s contract (strchr's).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn index(s: *const c_char, c: c_int) -> *mut c_char {
+    // SAFETY: forwarded.
+    unsafe { strchr_checked(s, c, index as *const () as usize) }
+}
+
+/// # Safety
+/// strrchr(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn strrchr(s: *const c_char, c: c_int) -> *mut c_char {
+    // SAFETY: forwarded; reported under Valgrind's name, `rindex`.
+    unsafe { strrchr_checked(s, c, rindex as *const () as usize) }
+}
+
+/// # Safety
+/// rindex(3)'s contract (strrchr's).
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn rindex(s: *const c_char, c: c_int) -> *mut c_char {
+    // SAFETY: forwarded.
+    unsafe { strrchr_checked(s, c, rindex as *const () as usize) }
 }
 
 /// strcmp and strncmp (at most `n` bytes): Valgrind's loop reads a byte of

@@ -47,8 +47,9 @@ pub struct CheckArgs {
     /// --default-suppressions=yes|no, --gen-suppressions=all|yes,
     /// --uninit-effects=yes (memdx: run the program several times with
     /// different fills of fresh heap blocks and name the allocation sites
-    /// whose fill changes its behaviour; text report only) with
-    /// --uninit-effects-runs=N (the most runs, default 32)), then the
+    /// whose fill changes its behaviour; text, --xml and --json reports) with
+    /// --uninit-effects-runs=N (the most runs, default 32) and
+    /// --uninit-effects-timeout=SECONDS (a run's deadline)), then the
     /// program and its arguments. Separate debug files are also looked for
     /// under the directories in MEMDX_DEBUG_DIRS (colon-separated).
     #[arg(

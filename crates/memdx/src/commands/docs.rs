@@ -143,6 +143,12 @@ const CHECK_OPTIONS: &[(&str, Option<char>, Takes, &str)] = &[
         "most runs --uninit-effects=yes makes (32)",
     ),
     (
+        "uninit-effects-timeout",
+        None,
+        Takes::Number,
+        "seconds a run of --uninit-effects=yes may take before it is killed (0: none; default 10x the first runs, at least 10)",
+    ),
+    (
         "redzone-size",
         None,
         Takes::Number,

@@ -73,6 +73,11 @@ pub struct CheckOptions {
     /// `--uninit-effects-runs=N` (default 32): the most runs that mode
     /// makes.
     pub uninit_effects_runs: usize,
+    /// `--uninit-effects-timeout=SECONDS`: how long one run of that mode
+    /// may take before it is killed (0: no limit). Default: no limit for
+    /// the two first runs, then ten times the slower of them, at least
+    /// 10 s.
+    pub uninit_effects_timeout: Option<u64>,
     /// `--redzone-size=BYTES`: canary bytes after each block (Valgrind's
     /// option; default 16, at most 4096).
     pub redzone_size: Option<u64>,
@@ -237,6 +242,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         track_origins: false,
         uninit_effects: false,
         uninit_effects_runs: 32,
+        uninit_effects_timeout: None,
         redzone_size: None,
         guard_pages: None,
         watch_blocks: false,
@@ -426,6 +432,9 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
                     )));
                 }
             }
+            "--uninit-effects-timeout" => {
+                o.uninit_effects_timeout = Some(number(name, need(name, value)?)?);
+            }
             "--track-origins" => {
                 o.track_origins = yes_no(name, need(name, value)?)?;
                 if o.track_origins {
@@ -448,13 +457,6 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         return Err(OptionError(
             "--xml=yes has been specified, but there is no XML output destination: \
              use --xml-file=FILE or --xml-fd=N"
-                .into(),
-        ));
-    }
-    if o.uninit_effects && (o.xml || o.json_file.is_some() || o.log_fd.is_some()) {
-        return Err(OptionError(
-            "--uninit-effects=yes writes a text report only (on stderr or --log-file): \
-             --xml, --json and --log-fd cannot be combined with it"
                 .into(),
         ));
     }
