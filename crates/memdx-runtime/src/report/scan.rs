@@ -220,17 +220,17 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> Scanned {
     // This thread's view: once the main thread has left with pthread_exit,
     // /proc/self (the thread group leader, a zombie) lists no mappings.
     let maps_text = match sys::read_file(b"/proc/thread-self/maps\0") {
-        Some((buf, cap, len)) if len > 0 => Some((buf, cap, len)),
+        Some(f) if f.len > 0 => Some(f),
         other => {
-            if let Some((buf, cap, _)) = other {
-                sys::unmap_private(buf, cap);
+            if let Some(f) = other {
+                sys::unmap_private(f.buf, f.cap);
             }
             sys::read_file(b"/proc/self/maps\0")
         }
     };
-    if let Some((buf, _, len)) = maps_text {
+    if let Some(f) = maps_text {
         // SAFETY: read_file returns a mapping holding `len` bytes.
-        let text = unsafe { core::slice::from_raw_parts(buf, len) };
+        let text = unsafe { core::slice::from_raw_parts(f.buf, f.len) };
         parse_maps(text, maps);
     }
     privs.len = sys::private_ranges(privs.full_capacity());
@@ -286,8 +286,8 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> Scanned {
         skipped_root_bytes = m.skipped_root_bytes;
         skipped_block_bytes = m.skipped_block_bytes;
     }
-    if let Some((buf, cap, _)) = maps_text {
-        sys::unmap_private(buf, cap);
+    if let Some(f) = maps_text {
+        sys::unmap_private(f.buf, f.cap);
     }
     Scanned {
         root_bytes: root_bytes - skipped_root_bytes,
