@@ -243,47 +243,30 @@ impl ProcessReport {
     fn error_list(&self, s: &mut String) {
         let order = self.tally.by_count();
         for (n, c) in order.iter().enumerate() {
-            self.line(s, "");
-            self.line(
-                s,
-                &format!(
-                    "{} errors in context {} of {}:",
-                    c.count,
-                    n + 1,
-                    self.tally.contexts
-                ),
-            );
+            self.lines
+                .error_context(s, c.count, n + 1, self.tally.contexts);
             s.push_str(&c.text);
         }
-        let used = self.supp.by_last_use();
-        if !used.is_empty() {
-            s.push_str(&format!("--{}-- \n", self.pid));
-        }
-        for u in &used {
-            let Some(supp) = self.supp.list.get(u.supp) else {
-                continue;
-            };
-            let leaked = if matches!(supp.kind, memdx_supp::SuppKind::Leak(_)) {
-                format!(
-                    " suppressed: {} bytes in {} blocks",
-                    commas(u.bytes),
-                    commas(u.blocks)
-                )
-            } else {
-                String::new()
-            };
-            s.push_str(&format!(
-                "--{}-- used_suppression: {:>6} {} {}:{}{leaked}\n",
-                self.pid,
-                u.count,
-                u.name,
-                supp.file.display(),
-                supp.name_line
-            ));
-        }
-        if !used.is_empty() {
-            self.line(s, "");
-        }
+        let by_last_use = self.supp.by_last_use();
+        let used: Vec<text::UsedSuppression> = by_last_use
+            .iter()
+            .filter_map(|u| {
+                let supp = self.supp.list.get(u.supp)?;
+                Some(text::UsedSuppression {
+                    count: u.count,
+                    name: &u.name,
+                    file: &supp.file,
+                    line: supp.name_line,
+                    leaked: matches!(supp.kind, memdx_supp::SuppKind::Leak(_)).then_some(
+                        text::SuppressedLeaks {
+                            bytes: u.bytes,
+                            blocks: u.blocks,
+                        },
+                    ),
+                })
+            })
+            .collect();
+        self.lines.used_suppressions(s, &used);
         if !order.is_empty() || !used.is_empty() {
             self.error_summary(s);
         }

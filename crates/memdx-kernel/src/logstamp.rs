@@ -12,7 +12,7 @@
 //! - `dmesg --time-format=iso`: `2026-03-03T10:15:02,123456+01:00 msg` (no host);
 //! - `dmesg -T`: `[Tue Mar  3 10:15:02 2026] msg` (local time; see [`parse_ctime`]).
 
-use memdx_units::datetime::{parse_iso_prefix, parse_time_of_day, Civil, Moment, Zone};
+use memdx_units::datetime::{parse_iso_prefix, parse_time_of_day, Civil, Moment, TimeOfDay, Zone};
 
 /// A wall-clock time stamp as a log line wrote it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,8 +27,8 @@ pub enum WallStamp {
         month: u32,
         /// Day of the month.
         day: u32,
-        /// Hour, minute, second and fraction.
-        time: (u32, u32, u32, f64),
+        /// The time of day.
+        time: TimeOfDay,
     },
 }
 
@@ -65,10 +65,10 @@ impl WallStamp {
                         year: latest_year - back,
                         month,
                         day,
-                        hour: time.0,
-                        minute: time.1,
-                        second: time.2,
-                        frac: time.3,
+                        hour: time.hour,
+                        minute: time.minute,
+                        second: time.second,
+                        frac: time.frac,
                     };
                     let t = civil.is_valid().then(|| clock.zone.to_utc(&civil))?;
                     (t <= clock.latest + 86_400.0).then_some(t)
@@ -178,10 +178,10 @@ pub fn parse_ctime(s: &str) -> Option<Moment> {
         year,
         month,
         day,
-        hour: time.0,
-        minute: time.1,
-        second: time.2,
-        frac: time.3,
+        hour: time.hour,
+        minute: time.minute,
+        second: time.second,
+        frac: time.frac,
     };
     civil.is_valid().then_some(Moment {
         civil,

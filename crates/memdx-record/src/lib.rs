@@ -21,5 +21,5 @@ pub mod timespec;
 
 pub use error::{RecordError, Result};
 pub use sample::{CgroupSample, ProcessSample, Sample};
-pub use store::{CgroupSeries, ProcessSeries, Store, SystemPoint, TimeRange};
+pub use store::{CgroupSeries, Counter, Extent, ProcessSeries, Store, SystemPoint, TimeRange};
 pub mod report;

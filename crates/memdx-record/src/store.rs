@@ -50,6 +50,29 @@ impl TimeRange {
     }
 }
 
+/// How many samples a time range holds, and when the first and last were
+/// taken ([`Store::extent`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Extent {
+    /// Samples in the range.
+    pub samples: u64,
+    /// Time of the first one (seconds since the epoch), if any.
+    pub first: Option<f64>,
+    /// Time of the last one, if any.
+    pub last: Option<f64>,
+}
+
+/// One meminfo or vmstat counter of a sample ([`Store::counters`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    /// "meminfo" (values in KiB) or "vmstat".
+    pub source: String,
+    /// The counter's name in its file.
+    pub name: String,
+    /// Its value.
+    pub value: u64,
+}
+
 /// The system columns of one sample. Sizes in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SystemPoint {
@@ -374,13 +397,19 @@ impl Store {
     }
 
     /// Number of samples, and the first and last sample time, in `range`.
-    pub fn extent(&self, range: TimeRange) -> Result<(u64, Option<f64>, Option<f64>)> {
+    pub fn extent(&self, range: TimeRange) -> Result<Extent> {
         let (lo, hi) = range.bounds();
         self.conn
             .query_row(
                 "SELECT count(*), min(time), max(time) FROM sample WHERE time >= ?1 AND time <= ?2",
                 [lo, hi],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)),
+                |r| {
+                    Ok(Extent {
+                        samples: r.get::<_, i64>(0)? as u64,
+                        first: r.get(1)?,
+                        last: r.get(2)?,
+                    })
+                },
             )
             .map_err(self.err("reading the samples"))
     }
@@ -418,9 +447,8 @@ impl Store {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
     }
 
-    /// Every meminfo and vmstat counter of one sample, as `(source, name,
-    /// value)` with `source` "meminfo" (KiB) or "vmstat".
-    pub fn counters(&self, sample_id: i64) -> Result<Vec<(String, String, u64)>> {
+    /// Every meminfo and vmstat counter of one sample.
+    pub fn counters(&self, sample_id: i64) -> Result<Vec<Counter>> {
         let err = self.err("reading counters");
         let blob: Option<Vec<u8>> = self
             .conn
@@ -462,7 +490,11 @@ impl Store {
                             path: self.path.clone(),
                             what: format!("sample {sample_id} names unknown counter id {id}"),
                         })?;
-                Ok((source, name, value))
+                Ok(Counter {
+                    source,
+                    name,
+                    value,
+                })
             })
             .collect()
     }

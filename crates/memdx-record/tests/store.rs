@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use memdx_proc::{MemInfo, VmStat};
-use memdx_record::{schema, CgroupSample, ProcessSample, RecordError, Sample, Store, TimeRange};
+use memdx_record::{
+    schema, CgroupSample, Counter, Extent, ProcessSample, RecordError, Sample, Store, TimeRange,
+};
 
 struct Dir(PathBuf);
 
@@ -25,6 +27,14 @@ impl Dir {
 impl Drop for Dir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn counter(source: &str, name: &str, value: u64) -> Counter {
+    Counter {
+        source: source.into(),
+        name: name.into(),
+        value,
     }
 }
 
@@ -81,8 +91,14 @@ fn samples_round_trip_with_every_counter() {
     drop(store);
 
     let store = Store::open(&dir.db()).unwrap();
-    let (count, first, last) = store.extent(TimeRange::default()).unwrap();
-    assert_eq!((count, first, last), (5, Some(1000.0), Some(1004.0)));
+    assert_eq!(
+        store.extent(TimeRange::default()).unwrap(),
+        Extent {
+            samples: 5,
+            first: Some(1000.0),
+            last: Some(1004.0)
+        }
+    );
     let system = store.system_series(TimeRange::default()).unwrap();
     assert_eq!(system.len(), 5);
     assert_eq!(system[4].mem_available, Some((4_000_000 - 4) * 1024));
@@ -92,8 +108,8 @@ fn samples_round_trip_with_every_counter() {
         "Cached + SReclaimable"
     );
     let counters = store.counters(ids[2]).unwrap();
-    assert!(counters.contains(&("vmstat".into(), "pgfault".into(), 2002)));
-    assert!(counters.contains(&("meminfo".into(), "SwapFree".into(), 900_000)));
+    assert!(counters.contains(&counter("vmstat", "pgfault", 2002)));
+    assert!(counters.contains(&counter("meminfo", "SwapFree", 900_000)));
     assert_eq!(counters.len(), 10);
 
     let procs = store.process_series(TimeRange::default(), None).unwrap();
@@ -124,7 +140,7 @@ fn retention_deletes_old_samples_and_their_rows() {
         store.insert(&sample(2000.0 + f64::from(i), 1, 1)).unwrap();
     }
     assert_eq!(store.delete_before(2006.0).unwrap(), 6);
-    assert_eq!(store.extent(TimeRange::default()).unwrap().0, 4);
+    assert_eq!(store.extent(TimeRange::default()).unwrap().samples, 4);
     assert_eq!(
         store.process_series(TimeRange::default(), None).unwrap()[0]
             .rss
@@ -179,8 +195,8 @@ fn a_version_1_file_is_migrated_and_keeps_its_samples() {
     assert_eq!(
         store.counters(2).unwrap(),
         vec![
-            ("meminfo".into(), "MemTotal".into(), 8000),
-            ("vmstat".into(), "pgfault".into(), 9)
+            counter("meminfo", "MemTotal", 8000),
+            counter("vmstat", "pgfault", 9)
         ]
     );
     let procs = store.process_series(TimeRange::default(), None).unwrap();

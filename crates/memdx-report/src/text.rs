@@ -37,10 +37,15 @@
 //! ==PID== ERROR SUMMARY: 3 errors from 3 contexts (suppressed: 0 from 0)
 //! ```
 //!
-//! Numbers in the summaries have thousands separators (`1,024`). Not
-//! reproduced: the error listing of `-s` and `--gen-suppressions` blocks.
+//! Numbers in the summaries have thousands separators (`1,024`). `-s`'s
+//! list (`N errors in context I of C:` before each error, then the
+//! suppressions used on `--PID-- used_suppression:` lines) has its pieces
+//! in [`Lines`] ([`Lines::error_context`], [`Lines::used_suppressions`]);
+//! [`write`] does not produce it. Not reproduced: `--gen-suppressions`
+//! blocks.
 
 use std::io::{self, Write};
+use std::path::Path;
 
 use crate::model::{
     Amount, Error, ErrorSummary, FatalSignal, Frame, HeapSummary, LeakSummary, Report, Stack,
@@ -105,6 +110,32 @@ pub fn describe(f: &Frame) -> String {
 #[derive(Debug, Clone)]
 pub struct Lines {
     prefix: String,
+    /// `--PID-- `: the prefix of Valgrind's informational lines.
+    info_prefix: String,
+}
+
+/// One suppression as `-s`'s list shows it (a `used_suppression` line).
+#[derive(Debug, Clone, Copy)]
+pub struct UsedSuppression<'a> {
+    /// How often it was used.
+    pub count: u64,
+    /// Its name.
+    pub name: &'a str,
+    /// The file it was read from.
+    pub file: &'a Path,
+    /// The line of its name in that file.
+    pub line: usize,
+    /// For a leak suppression, what it suppressed.
+    pub leaked: Option<SuppressedLeaks>,
+}
+
+/// The leaked bytes and blocks a leak suppression suppressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuppressedLeaks {
+    /// Bytes.
+    pub bytes: u64,
+    /// Blocks.
+    pub blocks: u64,
 }
 
 impl Lines {
@@ -112,7 +143,47 @@ impl Lines {
     pub fn new(pid: u32) -> Lines {
         Lines {
             prefix: format!("=={pid}== "),
+            info_prefix: format!("--{pid}-- "),
         }
+    }
+
+    /// `-s`'s heading of one error context (after an empty line):
+    /// `COUNT errors in context INDEX of CONTEXTS:`; the error follows.
+    pub fn error_context(&self, out: &mut String, count: u64, index: usize, contexts: u64) {
+        self.line(out, "");
+        self.line(
+            out,
+            &format!("{count} errors in context {index} of {contexts}:"),
+        );
+    }
+
+    /// `-s`'s suppressions used (most recently used first, as given):
+    /// an empty `--PID-- ` line, one `used_suppression` line each, then an
+    /// empty line. Nothing when none was used.
+    pub fn used_suppressions(&self, out: &mut String, used: &[UsedSuppression]) {
+        if used.is_empty() {
+            return;
+        }
+        out.push_str(&self.info_prefix);
+        out.push('\n');
+        for u in used {
+            let leaked = u.leaked.map_or(String::new(), |l| {
+                format!(
+                    " suppressed: {} bytes in {} blocks",
+                    commas(l.bytes),
+                    commas(l.blocks)
+                )
+            });
+            out.push_str(&self.info_prefix);
+            out.push_str(&format!(
+                "used_suppression: {:>6} {} {}:{}{leaked}\n",
+                u.count,
+                u.name,
+                u.file.display(),
+                u.line
+            ));
+        }
+        self.line(out, "");
     }
 
     /// One line.
@@ -415,6 +486,44 @@ mod tests {
         let mut out = Vec::new();
         write(r, o, &mut out).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_error_list_pieces_have_valgrinds_prefixes() {
+        let w = Lines::new(7);
+        let mut s = String::new();
+        w.error_context(&mut s, 3, 1, 2);
+        w.used_suppressions(
+            &mut s,
+            &[
+                UsedSuppression {
+                    count: 2,
+                    name: "leak-it",
+                    file: Path::new("a.supp"),
+                    line: 4,
+                    leaked: Some(SuppressedLeaks {
+                        bytes: 1_024,
+                        blocks: 1,
+                    }),
+                },
+                UsedSuppression {
+                    count: 12,
+                    name: "read-it",
+                    file: Path::new("a.supp"),
+                    line: 9,
+                    leaked: None,
+                },
+            ],
+        );
+        assert_eq!(
+            s,
+            "==7== \n==7== 3 errors in context 1 of 2:\n--7-- \n\
+             --7-- used_suppression:      2 leak-it a.supp:4 suppressed: 1,024 bytes in 1 blocks\n\
+             --7-- used_suppression:     12 read-it a.supp:9\n==7== \n"
+        );
+        let mut none = String::new();
+        w.used_suppressions(&mut none, &[]);
+        assert_eq!(none, "");
     }
 
     #[test]

@@ -208,7 +208,7 @@ fn open() {
     if first && !fork_child {
         // The analyzer cannot read /proc/PID/cmdline of a process that has
         // already exited: send it.
-        if let Some((buf, cap, len)) = sys::read_file(b"/proc/self/cmdline\0") {
+        if let Some(sys::FileText { buf, cap, len }) = sys::read_file(b"/proc/self/cmdline\0") {
             // SAFETY: read_file returns a mapping holding `len` bytes.
             let text = unsafe { core::slice::from_raw_parts(buf, len.min(3000)) };
             emit(|e| e.command_line(text));

@@ -101,7 +101,7 @@ fn patch(slot: usize, old: usize, new: usize) {
 
 /// The protection of the mapping holding `addr`, from /proc/self/maps.
 fn protection(addr: usize) -> Option<i32> {
-    let (buf, len, cap) = crate::sys::read_file(b"/proc/self/maps\0")?;
+    let crate::sys::FileText { buf, cap, len } = crate::sys::read_file(b"/proc/self/maps\0")?;
     // SAFETY: read_file's buffer of `len` bytes.
     let text = unsafe { core::slice::from_raw_parts(buf, len) };
     let mut found = None;

@@ -308,9 +308,21 @@ pub fn round_page(len: usize) -> usize {
     (len + 4095) & !4095
 }
 
-/// Reads a whole (small, /proc) file into a private mapping. Returns the
-/// mapping, its capacity and the length read. The caller unmaps it.
-pub fn read_file(path: &[u8]) -> Option<(*mut u8, usize, usize)> {
+/// A file's contents in a private mapping ([`read_file`]); the caller
+/// unmaps it (`unmap_private(buf, cap)`).
+#[derive(Clone, Copy)]
+pub struct FileText {
+    /// The mapping.
+    pub buf: *mut u8,
+    /// Its size.
+    pub cap: usize,
+    /// The bytes read into it.
+    pub len: usize,
+}
+
+/// Reads a whole (small, /proc) file into a private mapping. The caller
+/// unmaps it.
+pub fn read_file(path: &[u8]) -> Option<FileText> {
     // SAFETY: path is NUL-terminated by the caller's convention (checked).
     if path.last() != Some(&0) {
         return None;
@@ -358,7 +370,7 @@ pub fn read_file(path: &[u8]) -> Option<(*mut u8, usize, usize)> {
     }
     // SAFETY: fd is open.
     unsafe { libc::close(fd) };
-    Some((buf, cap, len))
+    Some(FileText { buf, cap, len })
 }
 
 pub fn errno() -> c_int {

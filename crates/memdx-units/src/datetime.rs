@@ -157,9 +157,22 @@ fn digits(s: &str, n: usize) -> Option<u32> {
     d.parse().ok()
 }
 
+/// A time of day as text wrote it (`HH:MM[:SS[.frac]]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeOfDay {
+    /// Hour, 0–99 as written (not checked against a day).
+    pub hour: u32,
+    /// Minute.
+    pub minute: u32,
+    /// Second (0 when not written).
+    pub second: u32,
+    /// Fraction of a second, 0 ≤ frac < 1.
+    pub frac: f64,
+}
+
 /// Reads `HH:MM[:SS[.frac]]` (`,` also separates a fraction, as
-/// `dmesg --time-format=iso` writes it). Returns the fields and the length read.
-pub fn parse_time_of_day(s: &str) -> Option<((u32, u32, u32, f64), usize)> {
+/// `dmesg --time-format=iso` writes it). Returns the time and the length read.
+pub fn parse_time_of_day(s: &str) -> Option<(TimeOfDay, usize)> {
     let hour = digits(s, 2)?;
     if s.as_bytes().get(2) != Some(&b':') {
         return None;
@@ -180,7 +193,15 @@ pub fn parse_time_of_day(s: &str) -> Option<((u32, u32, u32, f64), usize)> {
             at += 1 + n;
         }
     }
-    Some(((hour, minute, second, frac), at))
+    Some((
+        TimeOfDay {
+            hour,
+            minute,
+            second,
+            frac,
+        },
+        at,
+    ))
 }
 
 /// Reads a UTC offset: `Z`, `+HH:MM`, `+HHMM`, `+HH` (or `-`). Returns
@@ -220,7 +241,15 @@ pub fn parse_iso_prefix(s: &str) -> Option<(Moment, usize)> {
     if !matches!(b.get(10), Some(b'T') | Some(b' ')) {
         return None;
     }
-    let ((hour, minute, second, frac), len) = parse_time_of_day(&s[11..])?;
+    let (
+        TimeOfDay {
+            hour,
+            minute,
+            second,
+            frac,
+        },
+        len,
+    ) = parse_time_of_day(&s[11..])?;
     let mut at = 11 + len;
     let offset = match parse_offset(&s[at..]) {
         Some((off, n)) => {

@@ -16,7 +16,7 @@ use memdx_trend::{classify, time_to_limit, Analysis, Params, Point, TimeToLimit,
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::store::{Store, SystemPoint, TimeRange};
+use crate::store::{Extent, Store, SystemPoint, TimeRange};
 
 /// What to report on.
 #[derive(Debug, Clone, Default)]
@@ -197,7 +197,11 @@ const CHART_SERIES: usize = 8;
 /// Builds the report of `opts`'s window from `store`.
 pub fn build(store: &Store, opts: &ReportOptions) -> Result<Report> {
     let range = opts.range;
-    let (samples, first, last) = store.extent(range)?;
+    let Extent {
+        samples,
+        first,
+        last,
+    } = store.extent(range)?;
     let system = store.system_series(range)?;
     let mem_total = system.last().and_then(|s| s.mem_total);
 

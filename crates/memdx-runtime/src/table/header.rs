@@ -141,14 +141,24 @@ pub unsafe fn overrun_reported(q: usize) -> bool {
     unsafe { header_at(q).read() & FLAG_OVERRUN_REPORTED != 0 }
 }
 
-/// Verifies a live block's header before it is trusted with a release.
-/// Returns the damaged bytes as offsets before the block (1 = the byte just
-/// before it), and whether the first word (size, alignment) is still
-/// believable: glibc's chunk size before our header must fit it.
+/// A live block's damaged header ([`check_header`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderDamage {
+    /// The damaged bytes as offsets before the block (1 = the byte just
+    /// before it): the first and the last.
+    pub first: usize,
+    pub last: usize,
+    /// Whether the first word (size, alignment) is still believable:
+    /// glibc's chunk size before our header must fit it.
+    pub believable: bool,
+}
+
+/// Verifies a live block's header before it is trusted with a release:
+/// None when it is intact.
 ///
 /// # Safety
 /// `q` is a live block start (its bit was set).
-pub unsafe fn check_header(q: usize) -> Option<(usize, usize, bool)> {
+pub unsafe fn check_header(q: usize) -> Option<HeaderDamage> {
     let h = header_at(q);
     // SAFETY: per the contract.
     let (w0, w1) = unsafe { (h.read(), h.add(1).read()) };
@@ -170,7 +180,11 @@ pub unsafe fn check_header(q: usize) -> Option<(usize, usize, bool)> {
             csize >= size + off + redzone() && csize <= size + off + redzone() + (1 << 20) + 4096
         };
     let (first, last) = damaged_check_bytes(want, got);
-    Some((first, last, believable))
+    Some(HeaderDamage {
+        first,
+        last,
+        believable,
+    })
 }
 
 /// Which bytes of a check word differ (offsets before the block: the

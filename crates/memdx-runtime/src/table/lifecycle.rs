@@ -190,11 +190,11 @@ fn release_damaged_header<E: FnMut(usize)>(
     let mut b = unsafe { read_block(q) }.block;
     let mut damage = Damages {
         before_start: before
-            .map(|(first, last, _)| (first, last))
+            .map(|d| (d.first, d.last))
             .filter(|_| !underflow_reported(q, true)),
         after_end: None,
     };
-    if let Some((_, _, false)) = before {
+    if before.is_some_and(|d| !d.believable) {
         // The size and alignment were overwritten: the block cannot be
         // checked, held or given back safely. It stays allocated.
         b.size = 0;

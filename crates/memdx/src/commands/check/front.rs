@@ -12,7 +12,7 @@
 //! collector (`session::run`).
 //!
 //! Signals sent to the front (`kill PID`, `timeout`) are relayed to the
-//! worker, which sends them on to the program (`session::forward_signal`
+//! worker, which sends them on to the program (`session/program.rs`'s `forward_signal`
 //! accepts only the front's). A front that finds the pipe closed without an
 //! outcome (the worker failed before the program ended) ends as the worker
 //! did.
