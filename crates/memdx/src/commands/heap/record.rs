@@ -675,10 +675,15 @@ fn receive(
     last_read: &LastRead,
 ) {
     let mut proc_buf = Vec::new();
+    // Bursts of one run are of similar sizes (up to every buffer of the
+    // runtime): room for the largest so far, so that reading one does not
+    // copy it again and again as the vector grows.
+    let mut room = 1 << 20;
     for conn in listener.incoming() {
         let Ok(mut conn) = conn else { continue };
-        let mut burst = Vec::with_capacity(1 << 20);
+        let mut burst = Vec::with_capacity(room);
         let _ = conn.read_to_end(&mut burst);
+        room = room.max(burst.len() + 1);
         if burst.is_empty() {
             if done.load(Ordering::Acquire) {
                 return;
@@ -699,9 +704,7 @@ fn receive(
             // The process waits until its connection is closed: what the
             // kernel says it holds is read now, at most every 20 ms (a
             // page-table walk) and at its last burst.
-            if last_read.claim(head.pid, ends_with_heap_end(&burst)) {
-                rss = readings::read_rss(head.pid, &mut proc_buf);
-            }
+            rss = last_read.read(head.pid, ends_with_heap_end(&burst), &mut proc_buf);
         }
         drop(conn);
         if tx.send(Msg::Burst(burst, rss)).is_err() {
