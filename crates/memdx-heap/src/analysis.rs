@@ -171,7 +171,7 @@ pub struct Analysis {
     command: Vec<String>,
     interval: u64,
     live: FastMap<u64, (u32, u64)>,
-    sites: FastMap<u32, SiteState>,
+    sites: SiteTable,
     stacks: HashMap<u32, Vec<u64>>,
     symbols: HashMap<u32, Vec<SymFrame>>,
     total_bytes: f64,
@@ -226,6 +226,47 @@ struct TimelineState {
     times: Vec<u64>,
     total: Vec<f64>,
     sites: Vec<Vec<f64>>,
+}
+
+/// The sites' states by stack id: the runtime's ids are small and dense,
+/// so below [`DENSE_IDS`] they index a vector (no hashing per event);
+/// larger ones (a damaged file) go to a map.
+#[derive(Default)]
+struct SiteTable {
+    dense: Vec<Option<SiteState>>,
+    sparse: FastMap<u32, SiteState>,
+}
+
+const DENSE_IDS: u32 = 1 << 16;
+
+impl SiteTable {
+    fn get(&self, id: u32) -> Option<&SiteState> {
+        if id < DENSE_IDS {
+            self.dense.get(id as usize).and_then(Option::as_ref)
+        } else {
+            self.sparse.get(&id)
+        }
+    }
+
+    #[inline]
+    fn entry(&mut self, id: u32) -> &mut SiteState {
+        if id >= DENSE_IDS {
+            return self.sparse.entry(id).or_default();
+        }
+        let i = id as usize;
+        if i >= self.dense.len() {
+            self.dense.resize_with(i + 1, || None);
+        }
+        self.dense[i].get_or_insert_with(SiteState::default)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u32, &SiteState)> {
+        self.dense
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s)))
+            .chain(self.sparse.iter().map(|(&id, s)| (id, s)))
+    }
 }
 
 impl SiteState {
@@ -292,7 +333,7 @@ impl Analysis {
             tl.times.push(tl.next_end);
             tl.total.push(self.total_bytes);
             for (i, stack) in tl.tracked.iter().enumerate() {
-                let live = self.sites.get(stack).map_or(0.0, |s| s.live_bytes);
+                let live = self.sites.get(*stack).map_or(0.0, |s| s.live_bytes);
                 tl.sites[i].push(live);
             }
             tl.next_end += tl.bucket_ns;
@@ -311,7 +352,7 @@ impl Analysis {
             times.push(end);
             total.push(self.total_bytes);
             for (i, stack) in tl.tracked.iter().enumerate() {
-                sites[i].push(self.sites.get(stack).map_or(0.0, |s| s.live_bytes));
+                sites[i].push(self.sites.get(*stack).map_or(0.0, |s| s.live_bytes));
             }
             end += tl.bucket_ns;
         }
@@ -421,7 +462,7 @@ impl Analysis {
         self.last_time = self.last_time.max(time);
         let w = weight(size, self.interval);
         let version = self.peak_version;
-        let s = self.sites.entry(stack).or_default();
+        let s = self.sites.entry(stack);
         s.touch(version);
         s.live_bytes += w * size as f64;
         s.live_blocks += w;
@@ -453,7 +494,7 @@ impl Analysis {
         let temporary = explicit && self.last_alloc == Some(ptr);
         let w = weight(size, self.interval);
         let version = self.peak_version;
-        let s = self.sites.entry(stack).or_default();
+        let s = self.sites.entry(stack);
         s.touch(version);
         s.live_bytes -= w * size as f64;
         s.live_blocks -= w;
@@ -483,7 +524,7 @@ impl Analysis {
         let mut sites: Vec<Site> = self
             .sites
             .iter()
-            .map(|(&stack, s)| {
+            .map(|(stack, s)| {
                 let (peak_bytes, peak_blocks) = if s.snap_version == self.peak_version {
                     (s.snap_bytes, s.snap_blocks)
                 } else {

@@ -1,9 +1,10 @@
 //! The profiled processes' RSS and PSS beside the heap: read by memdx
 //! (never by the program) from `/proc/PID/smaps_rollup`, at most every
-//! [`RSS_EVERY`] per process: while a burst's connection is open (the
-//! process waits, so the reading and the burst describe one moment), at
-//! its last burst, and from a timer when no burst comes (a quiet program
-//! still gets readings).
+//! [`RSS_EVERY`] per process (and less often for a large process, whose
+//! reading costs more): while a burst's connection is open (the process
+//! waits, so the reading and the burst describe one moment), at its last
+//! burst, and from a timer when no burst comes (a quiet program still
+//! gets readings).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,31 +23,50 @@ pub struct RssReading {
 /// How often a process's RSS is read at most.
 pub const RSS_EVERY: Duration = Duration::from_millis(20);
 
-/// When each process was last read (shared by the receiver and the timer).
+/// When each process may be read next (shared by the receiver and the
+/// timer).
 #[derive(Default)]
 pub struct LastRead(Mutex<HashMap<u32, Instant>>);
 
+/// A reading costs memdx a walk of the process's page tables (about 2 ms
+/// for 60 MB resident on a loaded machine): the next one waits at least
+/// this many times as long as the last took, so the readings never take
+/// more than 1% of a core, whatever the process's size.
+const COST_FACTOR: u32 = 100;
+
 impl LastRead {
-    /// Whether `pid` is due for a reading (`force`: its last burst), and
-    /// if so notes that it is read now.
-    pub fn claim(&self, pid: u32, force: bool) -> bool {
-        let Ok(mut last) = self.0.lock() else {
+    /// Whether `pid` is due for a reading (`force`: its last burst); if
+    /// so, the next one is due [`RSS_EVERY`] from now at the earliest.
+    fn claim(&self, pid: u32, force: bool) -> bool {
+        let Ok(mut next) = self.0.lock() else {
             return false;
         };
         let now = Instant::now();
-        let due = force
-            || last
-                .get(&pid)
-                .is_none_or(|t| now.duration_since(*t) >= RSS_EVERY);
+        let due = force || next.get(&pid).is_none_or(|t| now >= *t);
         if due {
-            last.insert(pid, now);
+            next.insert(pid, now + RSS_EVERY);
         }
         due
+    }
+
+    /// Reads `pid` if it is due (see [`LastRead::claim`]), and puts the
+    /// next reading off by [`COST_FACTOR`] times what this one took.
+    pub fn read(&self, pid: u32, force: bool, buf: &mut Vec<u8>) -> Option<RssReading> {
+        if !self.claim(pid, force) {
+            return None;
+        }
+        let start = Instant::now();
+        let reading = read_rss(pid, buf);
+        let next = start + (start.elapsed() * COST_FACTOR).max(RSS_EVERY);
+        if let Ok(mut due) = self.0.lock() {
+            due.insert(pid, next);
+        }
+        reading
     }
 }
 
 /// Reads `pid`'s RSS and PSS; `None` when it is gone.
-pub fn read_rss(pid: u32, buf: &mut Vec<u8>) -> Option<RssReading> {
+fn read_rss(pid: u32, buf: &mut Vec<u8>) -> Option<RssReading> {
     let p = memdx_proc::process::read_process(
         &memdx_proc::ProcRoot::from_env(),
         pid,
@@ -80,11 +100,11 @@ pub fn tick(
         let pids = seen.lock().map(|p| p.clone()).unwrap_or_default();
         for pid in pids {
             // SAFETY: a signal-0 probe of a pid.
-            if unsafe { libc::kill(pid as i32, 0) } != 0 || !last.claim(pid, false) {
+            if unsafe { libc::kill(pid as i32, 0) } != 0 {
                 continue;
             }
             let nanos = monotonic_ns();
-            let Some(reading) = read_rss(pid, &mut buf) else {
+            let Some(reading) = last.read(pid, false, &mut buf) else {
                 continue;
             };
             if reading.rss.is_none() && reading.pss.is_none() {

@@ -24,16 +24,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use anyhow::Context;
-use memdx_events::{
-    decode_payload, Event as Wire, Header, FLAG_CONTINUATION, HEADER_LEN, RECORD_PREFIX,
-};
+use memdx_events::{decode_payload, Event as Wire, Header, HEADER_LEN, RECORD_PREFIX};
 use memdx_heap::{Analysis, Event, Exit as HeapExit, Record, Summary, SymFrame, Writer};
 
 use super::readings::{self, LastRead, RssReading};
+
+mod processes;
 use crate::commands::check::front::Ending;
 use crate::commands::check::runtime_lib;
 use crate::commands::check::symbolize::{Module, Symbolizer};
 use crate::exit::Exit;
+use processes::Processes;
 
 /// What `memdx heap` was asked to do.
 pub struct Options {
@@ -525,135 +526,6 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
     })
 }
 
-/// The recordings of one run: the program's, and with
-/// `--trace-children=yes` one per other process (and per program a
-/// process executed).
-struct Processes {
-    main: Recorder,
-    children: Vec<Child>,
-    naming: Option<Naming>,
-}
-
-struct Child {
-    pid: u32,
-    path: PathBuf,
-    /// While its stream goes on.
-    rec: Option<Recorder>,
-    done: Option<ChildRecording>,
-}
-
-impl Processes {
-    fn burst(&mut self, bytes: &[u8], rss: Option<RssReading>) -> anyhow::Result<()> {
-        let Some(header) = bytes
-            .get(..HEADER_LEN)
-            .and_then(|h| <&[u8; HEADER_LEN]>::try_from(h).ok())
-            .and_then(|h| Header::decode(h).ok())
-        else {
-            return Ok(());
-        };
-        let new_stream = header.flags & FLAG_CONTINUATION == 0;
-        let traced = self.naming.is_some();
-        if self.main.pid == 0 || (header.pid == self.main.pid && !(new_stream && traced)) {
-            // The program's own stream (the first burst of the run is
-            // its constructor's).
-            return self.main.burst(bytes, rss);
-        }
-        let Some(naming) = &mut self.naming else {
-            return Ok(());
-        };
-        if new_stream {
-            // A process's new stream: a fork child, or a program executed
-            // by a process whose earlier stream ends there.
-            let path = naming.path(header.pid);
-            self.end_child(header.pid, HeapExit::Cut)?;
-            match create(&path) {
-                Ok(writer) => self.children.push(Child {
-                    pid: header.pid,
-                    path,
-                    rec: Some(Recorder::new(writer)),
-                    done: None,
-                }),
-                Err(e) => {
-                    eprintln!("{e} (process {} is not recorded)", header.pid);
-                    return Ok(());
-                }
-            }
-        }
-        let Some(child) = self
-            .children
-            .iter_mut()
-            .rev()
-            .find(|c| c.pid == header.pid && c.rec.is_some())
-        else {
-            return Ok(());
-        };
-        let mut ended = false;
-        if let Some(rec) = &mut child.rec {
-            rec.burst(bytes, rss)?;
-            ended = rec.ended;
-        }
-        if ended {
-            self.end_child(header.pid, HeapExit::ChildEnded)?;
-        }
-        Ok(())
-    }
-
-    /// A timer reading of `pid`'s RSS/PSS, for its recording in progress.
-    fn reading(&mut self, pid: u32, nanos: u64, reading: RssReading) -> anyhow::Result<()> {
-        if pid == self.main.pid {
-            return self.main.reading(nanos, reading);
-        }
-        match self
-            .children
-            .iter_mut()
-            .rev()
-            .find(|c| c.pid == pid && c.rec.is_some())
-            .and_then(|c| c.rec.as_mut())
-        {
-            Some(rec) => rec.reading(nanos, reading),
-            None => Ok(()),
-        }
-    }
-
-    /// Ends `pid`'s recording in progress, if any.
-    fn end_child(&mut self, pid: u32, exit: HeapExit) -> anyhow::Result<()> {
-        for child in &mut self.children {
-            if child.pid != pid {
-                continue;
-            }
-            if let Some(rec) = child.rec.take() {
-                let command = rec
-                    .cmdline
-                    .split(|&b| b == 0)
-                    .map(String::from_utf8_lossy)
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let (bytes, summary) = rec
-                    .finish(exit)
-                    .with_context(|| format!("memdx heap: writing {}", child.path.display()))?;
-                child.done = Some(ChildRecording {
-                    pid,
-                    path: child.path.clone(),
-                    bytes,
-                    command,
-                    exit: summary.exit.unwrap_or(HeapExit::Cut),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(mut self, exit: HeapExit) -> anyhow::Result<(u64, Summary, Vec<ChildRecording>)> {
-        let pids: Vec<u32> = self.children.iter().map(|c| c.pid).collect();
-        for pid in pids {
-            self.end_child(pid, HeapExit::ChildEnded)?;
-        }
-        let (bytes, summary) = self.main.finish(exit)?;
-        let children = self.children.into_iter().filter_map(|c| c.done).collect();
-        Ok((bytes, summary, children))
-    }
-}
-
 /// Whether a burst's last record is `HeapEnd` (the process's last burst).
 fn ends_with_heap_end(burst: &[u8]) -> bool {
     let mut rest = burst.get(HEADER_LEN..).unwrap_or_default();
@@ -675,10 +547,15 @@ fn receive(
     last_read: &LastRead,
 ) {
     let mut proc_buf = Vec::new();
+    // Bursts of one run are of similar sizes (up to every buffer of the
+    // runtime): room for the largest so far, so that reading one does not
+    // copy it again and again as the vector grows.
+    let mut room = 1 << 20;
     for conn in listener.incoming() {
         let Ok(mut conn) = conn else { continue };
-        let mut burst = Vec::with_capacity(1 << 20);
+        let mut burst = Vec::with_capacity(room);
         let _ = conn.read_to_end(&mut burst);
+        room = room.max(burst.len() + 1);
         if burst.is_empty() {
             if done.load(Ordering::Acquire) {
                 return;
@@ -699,9 +576,7 @@ fn receive(
             // The process waits until its connection is closed: what the
             // kernel says it holds is read now, at most every 20 ms (a
             // page-table walk) and at its last burst.
-            if last_read.claim(head.pid, ends_with_heap_end(&burst)) {
-                rss = readings::read_rss(head.pid, &mut proc_buf);
-            }
+            rss = last_read.read(head.pid, ends_with_heap_end(&burst), &mut proc_buf);
         }
         drop(conn);
         if tx.send(Msg::Burst(burst, rss)).is_err() {
