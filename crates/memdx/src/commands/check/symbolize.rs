@@ -142,18 +142,66 @@ fn load_debug_object(path: &Path) -> Option<DebugObject> {
     // once, as addr2line's own loader does.
     dwarf.populate_abbreviations_cache(addr2line::gimli::AbbreviationsCacheStrategy::Duplicates);
     let ctx = addr2line::Context::from_dwarf(dwarf).ok()?;
-    // The object's own symbol table, or the debug file's when the object
-    // was stripped (objcopy --only-keep-debug keeps .symtab).
-    let own = obj.symbol_map();
-    let symbols = match &debug {
-        Some(d) if own.symbols().is_empty() || obj.symbols().next().is_none() => valgrind_names(d),
-        _ => valgrind_names(&obj),
-    };
     Some(DebugObject {
         ctx,
-        symbols,
+        symbols: object_symbols(&obj, debug.as_ref()),
         file_names: HashMap::new(),
     })
+}
+
+/// The object's own symbol table, or the debug file's when the object was
+/// stripped (objcopy --only-keep-debug keeps .symtab).
+fn object_symbols(
+    obj: &object::File<'static>,
+    debug: Option<&object::File<'static>>,
+) -> object::SymbolMap<object::SymbolMapName<'static>> {
+    use object::Object;
+    match debug {
+        Some(d) if obj.symbol_map().symbols().is_empty() || obj.symbols().next().is_none() => {
+            valgrind_names(d)
+        }
+        _ => valgrind_names(obj),
+    }
+}
+
+/// An object's symbols alone, without its DWARF: what the runtime's own
+/// frames are named by (its allocator entry points, shown like Valgrind's
+/// replacement functions). Its DWARF (Rust's standard library included)
+/// would cost several milliseconds per run to index, and a leak's stack
+/// always starts in it.
+fn load_symbols(path: &Path) -> Option<object::SymbolMap<object::SymbolMapName<'static>>> {
+    use object::Object;
+    // Only the headers and the symbol and string tables are read (the
+    // runtime is megabytes of debug information, read for nothing).
+    let file = std::fs::File::open(path).ok()?;
+    let cache: &'static object::ReadCache<std::fs::File> =
+        Box::leak(Box::new(object::ReadCache::new(file)));
+    let obj = object::File::parse(cache).ok()?;
+    if !obj.symbol_map().symbols().is_empty() && obj.symbols().next().is_some() {
+        return Some(valgrind_names(&obj));
+    }
+    // Stripped: the symbols of its debug file, as load_debug_object finds it.
+    let data = read_static(path)?;
+    let obj = object::File::parse(data).ok()?;
+    let debug = separate_debug_file(path, &obj)
+        .and_then(|p| read_static(&p))
+        .and_then(|d| object::File::parse(d).ok());
+    Some(object_symbols(&obj, debug.as_ref()))
+}
+
+/// The process-wide cache of symbol tables loaded by [`load_symbols`].
+type SymbolCache =
+    Mutex<HashMap<PathBuf, Option<Arc<object::SymbolMap<object::SymbolMapName<'static>>>>>>;
+
+fn symbols_only(path: &Path) -> Option<Arc<object::SymbolMap<object::SymbolMapName<'static>>>> {
+    static CACHE: std::sync::OnceLock<SymbolCache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(SymbolCache::default);
+    if let Some(hit) = cache.lock().ok()?.get(path) {
+        return hit.clone();
+    }
+    let loaded = load_symbols(path).map(Arc::new);
+    let mut c = cache.lock().ok()?;
+    c.entry(path.to_path_buf()).or_insert(loaded).clone()
 }
 
 /// Whether resolving addresses to functions, inlined calls and lines reads
@@ -177,8 +225,8 @@ fn symbolizing_reads(id: addr2line::gimli::SectionId) -> bool {
 /// over `pwrite64` and `__libc_pwrite`), then a versioned one over a plain
 /// one, then the alphabetically first. (`object`'s own symbol map prefers
 /// global names and later entries instead.)
-fn valgrind_names(
-    obj: &object::File<'static>,
+fn valgrind_names<R: object::ReadRef<'static>>(
+    obj: &object::File<'static, R>,
 ) -> object::SymbolMap<object::SymbolMapName<'static>> {
     use object::{Object, ObjectSymbol, ObjectSymbolTable, SymbolKind};
     let mut v = Vec::new();
@@ -530,6 +578,20 @@ impl Symbolizer {
         object: Option<String>,
         is_runtime: bool,
     ) -> Vec<FrameText> {
+        if is_runtime {
+            // The interposed allocator entry point: shown like Valgrind's
+            // replacement functions, by symbol name and object.
+            let mangled =
+                symbols_only(&m.path).and_then(|s| s.get(probe).map(|s| s.name().to_string()));
+            return vec![FrameText {
+                addr: shown,
+                function: mangled.as_deref().map(demangle),
+                mangled,
+                dir: None,
+                file_line: None,
+                object,
+            }];
+        }
         let Some(dbg) = debug_object(&m.path) else {
             return vec![FrameText {
                 addr: shown,
@@ -543,19 +605,6 @@ impl Symbolizer {
         let Ok(mut dbg) = dbg.lock() else {
             return Vec::new();
         };
-        if is_runtime {
-            // The interposed allocator entry point: shown like Valgrind's
-            // replacement functions, by symbol name and object.
-            let mangled = dbg.symbol(probe).map(|(n, _)| n.to_string());
-            return vec![FrameText {
-                addr: shown,
-                function: mangled.as_deref().map(demangle),
-                mangled,
-                dir: None,
-                file_line: None,
-                object,
-            }];
-        }
         dbg.frames(shown, probe, &object)
     }
 
