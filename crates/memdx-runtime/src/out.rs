@@ -546,3 +546,10 @@ pub(crate) fn load_range(info: &libc::dl_phdr_info) -> Option<(u64, u64)> {
     }
     (lo < hi).then_some((lo, hi))
 }
+
+/// The event socket's descriptor (-1 before the connection or after it was
+/// lost); suspend.rs tells the runtime's own exchange with memdx from other
+/// blocking calls by it.
+pub fn socket_fd() -> i32 {
+    FD.load(Ordering::Acquire)
+}

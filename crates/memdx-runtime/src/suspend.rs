@@ -26,6 +26,8 @@ pub static SLOTS: Racy<[Slot; MAX_THREADS]> = Racy::new(
 pub static SLOT_NEXT: AtomicUsize = AtomicUsize::new(0);
 static ACKS: AtomicUsize = AtomicUsize::new(0);
 static RESUME: AtomicI32 = AtomicI32::new(0);
+/// The thread that stopped the others (the one running the report).
+static SUSPENDER: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn suspend_handler(_sig: i32, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     let i = SLOT_NEXT.fetch_add(1, Ordering::AcqRel);
@@ -41,17 +43,28 @@ extern "C" fn suspend_handler(_sig: i32, _info: *mut libc::siginfo_t, ctx: *mut 
         }
     }
     ACKS.fetch_add(1, Ordering::AcqRel);
-    // Stay stopped until resumed, or for two seconds at most: the report runs
-    // at process exit, and the other threads are not resumed (under Valgrind
-    // they are gone by then; resumed, one of them could end the process
-    // first, with its own exit status). The time limit covers an exiting
-    // thread that needs a lock one of them holds.
+    // Stay stopped until resumed: the report runs at process exit, and the
+    // other threads are not resumed (under Valgrind they are gone by then;
+    // resumed, a thread whose `pause()` or `select()` the signal interrupted
+    // returns EINTR and could end the process first, with its own exit
+    // status). After two seconds, a thread goes on only when the exiting
+    // thread waits for one of the runtime's locks, or is blocked in a system
+    // call other than the runtime's own exchange with memdx (it may need a
+    // lock one of us holds, or a thread to join); while it runs or talks to
+    // memdx (a slow machine, a long report) we stay stopped, for a minute at
+    // most.
     let ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 100_000_000,
     };
     let mut waited = 0;
-    while RESUME.load(Ordering::Acquire) == 0 && waited < 20 {
+    let suspender = SUSPENDER.load(Ordering::Acquire);
+    while RESUME.load(Ordering::Acquire) == 0
+        && (waited < 20
+            || (waited < 600
+                && sys::SPIN_WAITER.load(Ordering::Acquire) != suspender
+                && !exiting_thread_waits(suspender)))
+    {
         // SAFETY: futex wait on our own word, 100 ms at a time.
         unsafe {
             libc::syscall(
@@ -84,6 +97,7 @@ pub fn suspend_others() -> usize {
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     let me = sys::gettid();
+    SUSPENDER.store(me, Ordering::Release);
     let mut sent = 0;
     for_each_task(|tid| {
         // A thread that blocks the signal (threads created with every
@@ -183,6 +197,41 @@ fn blocks_suspend_signal(tid: i32) -> bool {
         .unwrap_or(0);
     let (mask, n) = sys::parse_hex(rest.get(start..).unwrap_or(&[]));
     n > 0 && mask & (1usize << (SUSPEND_SIG - 1)) != 0
+}
+
+/// Whether thread `tid` (the one running the report) is blocked in a system
+/// call other than the runtime's exchange with memdx on its event socket:
+/// `/proc/self/task/TID/syscall` is "running" while it runs, or "NR ARG0 ..."
+/// while it is blocked. An unreadable file (the thread is gone) counts as
+/// waiting, so nobody stays stopped for a thread that will never resume it.
+fn exiting_thread_waits(tid: i32) -> bool {
+    let mut buf = [0u8; 256];
+    let len = read_task_file(tid, b"syscall", &mut buf);
+    let text = buf.get(..len).unwrap_or(&[]);
+    if text.is_empty() {
+        return true;
+    }
+    if text.starts_with(b"running") {
+        return false;
+    }
+    let mut fields = text.split(|&c| c == b' ' || c == b'\n');
+    let nr = fields.next().and_then(sys::parse_usize);
+    let arg0 = fields
+        .next()
+        .map(|f| sys::parse_hex(f.strip_prefix(b"0x").unwrap_or(f)));
+    let talks_to_memdx = matches!(
+        nr.map(|n| n as i64),
+        Some(
+            libc::SYS_read
+                | libc::SYS_recvfrom
+                | libc::SYS_recvmsg
+                | libc::SYS_poll
+                | libc::SYS_write
+                | libc::SYS_sendto
+                | libc::SYS_sendmsg
+        )
+    ) && matches!(arg0, Some((fd, n)) if n > 0 && fd as i32 == crate::out::socket_fd());
+    !talks_to_memdx
 }
 
 /// Whether thread `tid` of this process has exited but is still listed: the

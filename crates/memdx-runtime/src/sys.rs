@@ -66,6 +66,11 @@ impl Drop for SpinGuard<'_> {
     }
 }
 
+/// The thread id of the last thread that waited long for a [`SpinLock`]
+/// (set after 64 spins; never cleared: suspend.rs compares it with the thread
+/// running the exit report, which sets it only when it waits for a lock).
+pub static SPIN_WAITER: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(0);
+
 impl SpinLock {
     pub const fn new() -> Self {
         SpinLock {
@@ -86,6 +91,12 @@ impl SpinLock {
             }
             while self.locked.load(Ordering::Relaxed) {
                 spins += 1;
+                if spins == 65 {
+                    // Slow path only: lets threads stopped for the exit
+                    // report see that the reporting thread waits for a lock
+                    // one of them may hold (suspend.rs).
+                    SPIN_WAITER.store(gettid(), Ordering::Release);
+                }
                 if spins > 64 {
                     // SAFETY: sched_yield has no preconditions.
                     unsafe { libc::sched_yield() };
