@@ -487,11 +487,16 @@ pub enum Routine {
     Wcscmp = 46,
     /// `wcschr`.
     Wcschr = 47,
+    /// `sendmsg` (for a system call parameter, [`Access::size`] holds the
+    /// index of the iovec: Valgrind names `msg.msg_iov[N]`).
+    SysSendmsg = 48,
+    /// `recvmsg`.
+    SysRecvmsg = 49,
 }
 
 impl Routine {
     /// Every routine, in wire order.
-    pub const ALL: [Routine; 45] = [
+    pub const ALL: [Routine; 47] = [
         Routine::Memcpy,
         Routine::Memmove,
         Routine::Memset,
@@ -537,6 +542,8 @@ impl Routine {
         Routine::Wcscpy,
         Routine::Wcscmp,
         Routine::Wcschr,
+        Routine::SysSendmsg,
+        Routine::SysRecvmsg,
     ];
 
     /// Decodes the wire value (0 and unassigned values are `None`).
@@ -594,6 +601,8 @@ impl Routine {
             Routine::Wcscpy => "wcscpy",
             Routine::Wcscmp => "wcscmp",
             Routine::Wcschr => "wcschr",
+            Routine::SysSendmsg => "sendmsg",
+            Routine::SysRecvmsg => "recvmsg",
         }
     }
 
@@ -658,7 +667,22 @@ impl Routine {
             Routine::SysRecv | Routine::SysRecvfrom => "socketcall.recvfrom(buf)",
             Routine::SysWritev => "writev(vector[...])",
             Routine::SysReadv => "readv(vector[...])",
+            Routine::SysSendmsg => "sendmsg(msg.msg_iov[...])",
+            Routine::SysRecvmsg => "recvmsg(msg.msg_iov[...])",
             _ => return None,
+        })
+    }
+
+    /// [`Routine::syscall_param`] for the buffer at `index` of the call
+    /// (sendmsg and recvmsg name their iovec by index, as Valgrind 3.19
+    /// does: `sendmsg(msg.msg_iov[1])`; the others ignore it).
+    pub fn syscall_param_at(self, index: u64) -> Option<String> {
+        let name = self.syscall_param()?;
+        Some(match name.strip_suffix("[...])") {
+            Some(head) if matches!(self, Routine::SysSendmsg | Routine::SysRecvmsg) => {
+                format!("{head}[{index}])")
+            }
+            _ => name.to_string(),
         })
     }
 }

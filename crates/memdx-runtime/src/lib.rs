@@ -36,6 +36,7 @@ mod attach;
 mod catch;
 mod effects;
 mod guard;
+mod handoff;
 mod held;
 mod hooks;
 mod leak;
@@ -193,6 +194,7 @@ extern "C" fn init() {
     strmem::init();
     uninit::init();
     syscalls::init();
+    handoff::init();
     stdio::init();
     // SAFETY: getpid has no preconditions.
     report::OWNER_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
@@ -258,6 +260,7 @@ extern "C" fn init() {
             c"MEMDX_GUARD_PAGES",
             c"MEMDX_WATCH_BLOCKS",
             c"MEMDX_WATCH_BUDGET",
+            c"MEMDX_WATCH_TOTAL",
             c"MEMDX_LEAK_CHECK",
             c"MEMDX_TRACE_CHILDREN",
             c"MEMDX_DEBUG_ROOTS",
@@ -735,6 +738,9 @@ pub unsafe extern "C" fn sigaction(
     act: *const libc::sigaction,
     old: *mut libc::sigaction,
 ) -> libc::c_int {
+    // The kernel reads and writes these: not on a watched page.
+    guard::unwatch_range(act as usize, 1);
+    guard::unwatch_range(old as usize, 1);
     if profile::on() {
         // No handler of the runtime's to hide in profiling mode.
         // SAFETY: forwarded to glibc with the caller's pointers.
