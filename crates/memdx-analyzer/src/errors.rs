@@ -320,6 +320,7 @@ impl ProcessReport {
         }
         let func = a.func.map_or("", memdx_events::Routine::name);
         let fishy_param: String;
+        let param_buf: String;
         let (headline, kind, query, size) = match a.kind {
             AccessKind::Overlap => {
                 // Valgrind prints the length only for routines that take one.
@@ -355,10 +356,11 @@ impl ProcessReport {
                 )
             }
             AccessKind::SyscallParam | AccessKind::SyscallParamUninit => {
-                let param = a
+                param_buf = a
                     .func
-                    .and_then(memdx_events::Routine::syscall_param)
-                    .unwrap_or("?");
+                    .and_then(|f| f.syscall_param_at(a.size))
+                    .unwrap_or_else(|| "?".to_string());
+                let param = param_buf.as_str();
                 let what = if a.kind == AccessKind::SyscallParam {
                     "unaddressable"
                 } else {

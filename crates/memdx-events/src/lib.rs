@@ -491,11 +491,16 @@ pub enum Routine {
     Strchr = 48,
     /// `strrchr` (Valgrind's `rindex`).
     Strrchr = 49,
+    /// `sendmsg` (for a system call parameter, [`Access::size`] holds the
+    /// index of the iovec: Valgrind names `msg.msg_iov[N]`).
+    SysSendmsg = 50,
+    /// `recvmsg`.
+    SysRecvmsg = 51,
 }
 
 impl Routine {
     /// Every routine, in wire order.
-    pub const ALL: [Routine; 47] = [
+    pub const ALL: [Routine; 49] = [
         Routine::Memcpy,
         Routine::Memmove,
         Routine::Memset,
@@ -543,6 +548,8 @@ impl Routine {
         Routine::Wcschr,
         Routine::Strchr,
         Routine::Strrchr,
+        Routine::SysSendmsg,
+        Routine::SysRecvmsg,
     ];
 
     /// Decodes the wire value (0 and unassigned values are `None`).
@@ -602,6 +609,8 @@ impl Routine {
             Routine::Wcschr => "wcschr",
             Routine::Strchr => "index",
             Routine::Strrchr => "rindex",
+            Routine::SysSendmsg => "sendmsg",
+            Routine::SysRecvmsg => "recvmsg",
         }
     }
 
@@ -668,7 +677,22 @@ impl Routine {
             Routine::SysRecv | Routine::SysRecvfrom => "socketcall.recvfrom(buf)",
             Routine::SysWritev => "writev(vector[...])",
             Routine::SysReadv => "readv(vector[...])",
+            Routine::SysSendmsg => "sendmsg(msg.msg_iov[...])",
+            Routine::SysRecvmsg => "recvmsg(msg.msg_iov[...])",
             _ => return None,
+        })
+    }
+
+    /// [`Routine::syscall_param`] for the buffer at `index` of the call
+    /// (sendmsg and recvmsg name their iovec by index, as Valgrind 3.19
+    /// does: `sendmsg(msg.msg_iov[1])`; the others ignore it).
+    pub fn syscall_param_at(self, index: u64) -> Option<String> {
+        let name = self.syscall_param()?;
+        Some(match name.strip_suffix("[...])") {
+            Some(head) if matches!(self, Routine::SysSendmsg | Routine::SysRecvmsg) => {
+                format!("{head}[{index}])")
+            }
+            _ => name.to_string(),
         })
     }
 }

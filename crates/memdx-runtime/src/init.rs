@@ -9,7 +9,7 @@ use core::sync::atomic::Ordering;
 use crate::fork::{fork_child, fork_parent, fork_prepare};
 use crate::signals::{__sigaction, fatal_signals, install_fatal};
 use crate::{
-    access, attach, fatal, guard, held, hooks, out, profile, report, stacks, stdio, strmem, sys,
+    access, attach, fatal, guard, handoff, held, hooks, out, profile, report, stacks, stdio, strmem, sys,
     syscalls, table, threads, tls, uninit, watch,
 };
 
@@ -63,6 +63,7 @@ extern "C" fn init() {
     strmem::init();
     uninit::init();
     syscalls::init();
+    handoff::init();
     stdio::init();
     // SAFETY: getpid has no preconditions.
     report::OWNER_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
@@ -128,6 +129,7 @@ extern "C" fn init() {
             c"MEMDX_GUARD_PAGES",
             c"MEMDX_WATCH_BLOCKS",
             c"MEMDX_WATCH_BUDGET",
+            c"MEMDX_WATCH_TOTAL",
             c"MEMDX_LEAK_CHECK",
             c"MEMDX_TRACE_CHILDREN",
             c"MEMDX_DEBUG_ROOTS",

@@ -50,6 +50,9 @@ mod threads;
 // The allocator and its blocks.
 /// The guard-page pool for guarded blocks.
 mod guard;
+/// The C library's entry points that hand memory to the kernel: watched
+/// blocks among their arguments are released first.
+mod handoff;
 /// Big freed blocks held inaccessible until the next allocation.
 mod held;
 /// The interposed allocator family and `_exit`.

@@ -7,7 +7,7 @@
 use core::sync::atomic::Ordering;
 
 use crate::fatal::fatal_handler;
-use crate::{profile, sys};
+use crate::{guard, profile, sys};
 
 /// Fatal signals whose default action kills the process: the report runs
 /// first, then the signal is re-raised with its default action. These
@@ -218,6 +218,9 @@ pub unsafe extern "C" fn sigaction(
     act: *const libc::sigaction,
     old: *mut libc::sigaction,
 ) -> libc::c_int {
+    // The kernel reads and writes these: not on a watched page.
+    guard::unwatch_range(act as usize, 1);
+    guard::unwatch_range(old as usize, 1);
     if profile::on() {
         // No handler of the runtime's to hide in profiling mode.
         // SAFETY: forwarded to glibc with the caller's pointers.

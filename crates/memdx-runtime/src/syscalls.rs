@@ -1,5 +1,7 @@
 //! Checked system call wrappers: write, read, pread/pread64,
-//! pwrite/pwrite64, send, sendto, recv, recvfrom, writev and readv. Before
+//! pwrite/pwrite64, send, sendto, recv, recvfrom, writev, readv, sendmsg
+//! and recvmsg (the buffers of their iovecs; Valgrind names the one at
+//! fault `msg.msg_iov[N]`). Before
 //! the call, the buffer range is checked against the heap blocks as
 //! memcheck checks a system call's memory parameters: a range that leaves
 //! the live block it starts in (past its end, or from its header), or that
@@ -18,15 +20,25 @@ use crate::table::{self, Block};
 use crate::{access, guard, hooks, stacks, uninit};
 
 /// glibc's wrappers, by `Routine` wire value less [`FIRST`].
-static REAL: [AtomicUsize; 10] = [const { AtomicUsize::new(0) }; 10];
+static REAL: [AtomicUsize; 12] = [const { AtomicUsize::new(0) }; 12];
 /// Where Valgrind's frame 0 is for each: the wrapper's first `syscall`
 /// instruction (Valgrind shows the system call inside glibc's wrapper).
-static AT: [AtomicUsize; 10] = [const { AtomicUsize::new(0) }; 10];
+static AT: [AtomicUsize; 12] = [const { AtomicUsize::new(0) }; 12];
 const FIRST: u8 = Routine::SysWrite as u8;
+
+/// The slot in [`REAL`] and [`AT`] of wrapper `r`: the ten from write to
+/// readv by wire value, then sendmsg and recvmsg.
+const fn slot(r: Routine) -> usize {
+    match r {
+        Routine::SysSendmsg => 10,
+        Routine::SysRecvmsg => 11,
+        _ => (r as u8 - FIRST) as usize,
+    }
+}
 
 /// Resolves glibc's wrappers; call from the constructor.
 pub fn init() {
-    let names: [(Routine, &core::ffi::CStr); 10] = [
+    let names: [(Routine, &core::ffi::CStr); 12] = [
         (Routine::SysWrite, c"write"),
         (Routine::SysRead, c"read"),
         (Routine::SysPread64, c"pread64"),
@@ -37,11 +49,13 @@ pub fn init() {
         (Routine::SysRecvfrom, c"recvfrom"),
         (Routine::SysWritev, c"writev"),
         (Routine::SysReadv, c"readv"),
+        (Routine::SysSendmsg, c"sendmsg"),
+        (Routine::SysRecvmsg, c"recvmsg"),
     ];
     for (r, name) in names {
         // SAFETY: dlsym with a static name.
         let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize;
-        let i = usize::from(r as u8 - FIRST);
+        let i = slot(r);
         REAL[i].store(p, Ordering::Release);
         AT[i].store(syscall_insn(p), Ordering::Release);
     }
@@ -63,7 +77,7 @@ fn syscall_insn(f: usize) -> usize {
 }
 
 fn real(r: Routine) -> usize {
-    REAL[usize::from(r as u8 - FIRST)].load(Ordering::Acquire)
+    REAL[slot(r)].load(Ordering::Acquire)
 }
 
 /// What the first unaddressable byte of a range is near.
@@ -164,13 +178,13 @@ pub fn check_from(
     if !hooks::enter_runtime() {
         return;
     }
-    let mut all = ranges.clone();
-    if let Some(bad) = all.find_map(|(p, n)| first_bad(p, n)) {
-        report_unaddressable(func, bad);
+    let mut all = ranges.clone().enumerate();
+    if let Some((i, bad)) = all.find_map(|(i, (p, n))| Some((i, first_bad(p, n)?))) {
+        report_unaddressable(func, bad, i);
     } else if sends(func) && uninit::on() {
-        let mut all = ranges;
-        if let Some((addr, origin)) = all.find_map(|(p, n)| uninit_in(p, n)) {
-            report_uninit(func, addr, origin, inner);
+        let mut all = ranges.enumerate();
+        if let Some((i, (addr, origin))) = all.find_map(|(i, (p, n))| Some((i, uninit_in(p, n)?))) {
+            report_uninit(func, addr, origin, inner, i);
         }
     }
     hooks::leave_runtime();
@@ -179,7 +193,7 @@ pub fn check_from(
 /// The stack of a system call made now: Valgrind's frame 0 (the wrapper's
 /// `syscall` instruction), then `inner` when not 0, then the callers.
 fn syscall_stack(func: Routine, inner: usize) -> u32 {
-    let id = stacks::capture(AT[usize::from(func as u8 - FIRST)].load(Ordering::Relaxed));
+    let id = stacks::capture(AT[slot(func)].load(Ordering::Relaxed));
     if inner == 0 {
         return id;
     }
@@ -206,12 +220,23 @@ fn syscall_stack(func: Routine, inner: usize) -> u32 {
     stacks::intern(frames.get(..k).unwrap_or(&[]))
 }
 
-fn report_unaddressable(func: Routine, bad: Bad) {
+/// The buffer's index as the event carries it: sendmsg and recvmsg name
+/// their iovec by index (`Access::size`), the others carry 0.
+fn param_index(func: Routine, index: usize) -> u64 {
+    if matches!(func, Routine::SysSendmsg | Routine::SysRecvmsg) {
+        index as u64
+    } else {
+        0
+    }
+}
+
+fn report_unaddressable(func: Routine, bad: Bad, index: usize) {
     let errno = crate::sys::errno();
     let mut a = Access {
         kind: AccessKind::SyscallParam,
         func: Some(func),
         addr: bad.addr as u64,
+        size: param_index(func, index),
         tid: hooks::thread_no(),
         stack: syscall_stack(func, 0),
         place: bad.place,
@@ -255,12 +280,13 @@ fn uninit_in(p: usize, n: usize) -> Option<(usize, u32)> {
 
 /// Reports uninitialised byte `addr` (from the allocation at `origin`)
 /// in a buffer `func` sends out.
-fn report_uninit(func: Routine, addr: usize, origin: u32, inner: usize) {
+fn report_uninit(func: Routine, addr: usize, origin: u32, inner: usize, index: usize) {
     let errno = crate::sys::errno();
     let mut a = Access {
         kind: AccessKind::SyscallParamUninit,
         func: Some(func),
         addr: addr as u64,
+        size: param_index(func, index),
         tid: hooks::thread_no(),
         stack: syscall_stack(func, inner),
         free_stack: origin,
@@ -292,6 +318,7 @@ fn sends(func: Routine) -> bool {
             | Routine::SysSend
             | Routine::SysSendto
             | Routine::SysWritev
+            | Routine::SysSendmsg
     )
 }
 
@@ -304,6 +331,7 @@ fn kernel_writes(func: Routine) -> bool {
             | Routine::SysRecv
             | Routine::SysRecvfrom
             | Routine::SysReadv
+            | Routine::SysRecvmsg
     )
 }
 
@@ -401,6 +429,8 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut libc::sockaddr,
     len: *mut libc::socklen_t,
 ) -> isize {
+    guard::unwatch_range(addr as usize, 1);
+    guard::unwatch_range(len as usize, 1);
     check(Routine::SysRecvfrom, [(buf as usize, n)].into_iter());
     let r = call_real!(
         Routine::SysRecvfrom,
@@ -439,6 +469,9 @@ fn iov_ranges(iov: *const libc::iovec, cnt: c_int) -> impl Iterator<Item = (usiz
     let want = usize::try_from(cnt).unwrap_or(0).min(IOV_CHECKED);
     let mut got = 0;
     if !iov.is_null() && want > 0 {
+        // Opened first: the array itself may be a watched block (then
+        // unreadable here, and EFAULT to the kernel).
+        guard::unwatch_range(iov as usize, want * core::mem::size_of::<libc::iovec>());
         // SAFETY: the array viewed as bytes, to be filled by the kernel.
         let bytes = unsafe {
             core::slice::from_raw_parts_mut(
@@ -463,6 +496,50 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -
         fd,
         iov,
         cnt
+    );
+    crate::strmem::repair_header();
+    r
+}
+
+/// The buffers of the iovecs of the msghdr at `msg` (read through the
+/// kernel), after its name and control buffers stop being watched (the
+/// kernel reads or fills them too).
+fn msg_ranges(msg: *const libc::msghdr) -> impl Iterator<Item = (usize, usize)> + Clone {
+    // SAFETY: a zeroed msghdr is valid.
+    let mut m: libc::msghdr = unsafe { core::mem::zeroed() };
+    let size = core::mem::size_of::<libc::msghdr>();
+    // Opened first: the header itself may be a watched block.
+    guard::unwatch_range(msg as usize, size);
+    let got = if msg.is_null() {
+        0
+    } else {
+        // SAFETY: the header viewed as bytes, filled by the kernel.
+        let bytes = unsafe {
+            core::slice::from_raw_parts_mut((&mut m as *mut libc::msghdr).cast::<u8>(), size)
+        };
+        access::read_own(msg as usize, bytes)
+    };
+    if got < size {
+        return iov_ranges(core::ptr::null(), 0);
+    }
+    guard::unwatch_range(m.msg_name as usize, m.msg_namelen as usize);
+    guard::unwatch_range(m.msg_control as usize, m.msg_controllen);
+    let cnt = c_int::try_from(m.msg_iovlen).unwrap_or(c_int::MAX);
+    iov_ranges(m.msg_iov, cnt)
+}
+
+/// # Safety
+/// recvmsg(2)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize {
+    check(Routine::SysRecvmsg, msg_ranges(msg));
+    let r = call_real!(
+        Routine::SysRecvmsg,
+        unsafe extern "C" fn(c_int, *mut libc::msghdr, c_int) -> isize,
+        libc::SYS_recvmsg,
+        fd,
+        msg,
+        flags
     );
     crate::strmem::repair_header();
     r
@@ -520,23 +597,27 @@ core::arch::global_asm!(
     "memdx_send_entry writev, {c_writev}, {s_writev}, {f_writev}",
     "memdx_send_entry send, {c_send}, {s_send}, {f_send}",
     "memdx_send_entry sendto, {c_sendto}, {s_sendto}, {f_sendto}",
+    "memdx_send_entry sendmsg, {c_sendmsg}, {s_sendmsg}, {f_sendmsg}",
     ".purgem memdx_send_entry",
     real = sym REAL,
     c_write = sym check_write,
-    s_write = const (Routine::SysWrite as u8 - FIRST) as usize,
+    s_write = const slot(Routine::SysWrite),
     f_write = sym fallback_write,
     c_pwrite = sym check_pwrite,
-    s_pwrite = const (Routine::SysPwrite64 as u8 - FIRST) as usize,
+    s_pwrite = const slot(Routine::SysPwrite64),
     f_pwrite = sym fallback_pwrite,
     c_writev = sym check_writev,
-    s_writev = const (Routine::SysWritev as u8 - FIRST) as usize,
+    s_writev = const slot(Routine::SysWritev),
     f_writev = sym fallback_writev,
     c_send = sym check_send,
-    s_send = const (Routine::SysSend as u8 - FIRST) as usize,
+    s_send = const slot(Routine::SysSend),
     f_send = sym fallback_send,
     c_sendto = sym check_sendto,
-    s_sendto = const (Routine::SysSendto as u8 - FIRST) as usize,
+    s_sendto = const slot(Routine::SysSendto),
     f_sendto = sym fallback_sendto,
+    c_sendmsg = sym check_sendmsg,
+    s_sendmsg = const slot(Routine::SysSendmsg),
+    f_sendmsg = sym fallback_sendmsg,
 );
 
 #[cfg_attr(test, allow(dead_code))]
@@ -560,8 +641,28 @@ extern "C" fn check_send(_fd: c_int, buf: *const c_void, n: usize) {
 }
 
 #[cfg_attr(test, allow(dead_code))]
-extern "C" fn check_sendto(_fd: c_int, buf: *const c_void, n: usize) {
+extern "C" fn check_sendto(
+    _fd: c_int,
+    buf: *const c_void,
+    n: usize,
+    _flags: c_int,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+) {
+    guard::unwatch_range(addr as usize, len as usize);
     check(Routine::SysSendto, [(buf as usize, n)].into_iter());
+}
+
+#[cfg_attr(test, allow(dead_code))]
+extern "C" fn check_sendmsg(_fd: c_int, msg: *const libc::msghdr) {
+    check(Routine::SysSendmsg, msg_ranges(msg));
+}
+
+/// sendmsg(2) before glibc's wrapper is resolved.
+#[cfg_attr(test, allow(dead_code))]
+unsafe extern "C" fn fallback_sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize {
+    // SAFETY: the system call with the caller's arguments.
+    unsafe { libc::syscall(libc::SYS_sendmsg, fd, msg, flags) as isize }
 }
 
 /// write(2) before glibc's wrapper is resolved.

@@ -28,7 +28,7 @@
 //! `syscall()` or an unhooked call (fstat, getcwd, poll, epoll_wait, ...)
 //! given a watched block of the program's own fails with EFAULT.
 
-use core::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicUsize, Ordering};
 
 /// Faults of one watched block before it is released to ordinary checking
 /// (`MEMDX_WATCH_BUDGET`). Each costs two signals and two mprotect calls;
@@ -36,6 +36,23 @@ use core::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 /// 1.32-1.34 s with 1,000, 0.94-0.99 s with 256, 0.89-0.90 s with 64
 /// (loaded 2-core machine, bench/NOTES.md).
 pub static BUDGET: AtomicU16 = AtomicU16::new(256);
+/// Faults of all watched blocks of the process before watching stops
+/// (`MEMDX_WATCH_TOTAL`): no block is watched after, and a watched block's
+/// next fault releases it. A program allocating from thousands of call
+/// sites (python3, whose interpreter is its main executable) otherwise
+/// pays for hundreds of thousands of faults: a 0.3 s python3 script ran
+/// 0.9-1.0 s unwatched and 5.4-5.8 s watched with only the per-block
+/// budget.
+pub static TOTAL: AtomicU32 = AtomicU32::new(2_000);
+/// Faults of watched blocks so far.
+static SPENT: AtomicU32 = AtomicU32::new(0);
+
+/// Counts one fault of a watched block: whether the process's budget
+/// ([`TOTAL`]) still allows the block to stay watched. Async-signal-safe.
+pub fn spend() -> bool {
+    SPENT.fetch_add(1, Ordering::Relaxed) < TOTAL.load(Ordering::Relaxed)
+}
+
 /// Whether call sites' first blocks are watched.
 static ON: AtomicBool = AtomicBool::new(false);
 /// The main executable's text (allocations made from it are watched).
@@ -56,6 +73,9 @@ pub fn init() {
     }
     if let Some(n) = crate::sys::getenv(c"MEMDX_WATCH_BUDGET").and_then(crate::sys::parse_usize) {
         BUDGET.store(n.min(usize::from(u16::MAX - 1)) as u16, Ordering::Relaxed);
+    }
+    if let Some(n) = crate::sys::getenv(c"MEMDX_WATCH_TOTAL").and_then(crate::sys::parse_usize) {
+        TOTAL.store(u32::try_from(n).unwrap_or(u32::MAX), Ordering::Relaxed);
     }
     // SAFETY: getauxval has no preconditions.
     let entry = unsafe { libc::getauxval(libc::AT_ENTRY) } as usize;
@@ -83,7 +103,8 @@ const DEFAULT_ON: bool = false;
 /// watched: watching is on and the allocating frame (the first outside the
 /// runtime) is in the main executable.
 pub fn wanted(stack: u32) -> bool {
-    if !ON.load(Ordering::Relaxed) {
+    if !ON.load(Ordering::Relaxed) || SPENT.load(Ordering::Relaxed) >= TOTAL.load(Ordering::Relaxed)
+    {
         return false;
     }
     let Some(rec) = crate::stacks::get(stack) else {
@@ -103,27 +124,51 @@ pub fn wanted(stack: u32) -> bool {
         })
 }
 
-/// Whether the access at `pc` that faulted at `addr` on the page of the
-/// watched block `q` (`size` bytes) is no error: made by the runtime or
-/// the C library (stepped unreported), or inside the block, or (with
-/// `--partial-loads-ok=yes`) an aligned word that starts inside it.
-/// Async-signal-safe.
-pub fn allowed(pc: usize, addr: usize, q: usize, size: usize) -> bool {
-    let ours = |lo: &AtomicUsize, hi: &AtomicUsize| {
+/// What the fault handler does with an access to a watched block.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Verdict {
+    /// No error: stepped with the page opened, the page closed again.
+    Inside,
+    /// Outside the block's bounds: reported, then stepped.
+    Outside,
+    /// Made by code outside the main executable and the runtime (the C
+    /// library, the C++ library, another shared object): the block stops
+    /// being watched for good, unreported. Such code may hand the block
+    /// to the kernel next through a path no hook sees (glibc's internal
+    /// system calls), which would fail with EFAULT on a closed page.
+    Release,
+}
+
+/// What to do with the access at `pc` that faulted at `addr` on the page
+/// of the watched block `q` (`size` bytes): the runtime's own accesses are
+/// no error (stepped unreported); the C library's and other shared
+/// objects' release the block; the program's are checked against the
+/// block's exact bounds (with `--partial-loads-ok=yes`, an aligned word
+/// that starts inside it is no error). Async-signal-safe.
+pub fn judge(pc: usize, addr: usize, q: usize, size: usize) -> Verdict {
+    let within = |lo: &AtomicUsize, hi: &AtomicUsize| {
         (lo.load(Ordering::Relaxed)..hi.load(Ordering::Relaxed)).contains(&pc)
     };
-    if ours(&crate::stacks::SELF_LO, &crate::stacks::SELF_HI) || crate::fatal::in_libc(pc) {
-        return true;
+    if within(&crate::stacks::SELF_LO, &crate::stacks::SELF_HI) {
+        return Verdict::Inside;
+    }
+    if crate::fatal::in_libc(pc) || !within(&EXE_LO, &EXE_HI) {
+        return Verdict::Release;
     }
     let end = q + size;
     if addr < q || addr >= end {
-        return false;
+        return Verdict::Outside;
     }
     let mut code = [0u8; 16];
     let got = crate::access::read_own(pc, &mut code);
     let n = access_size(&code[..got], pc).max(1);
-    addr + n <= end
+    if addr + n <= end
         || (n > 1 && addr % n == 0 && crate::strmem::PARTIAL_LOADS_OK.load(Ordering::Relaxed))
+    {
+        Verdict::Inside
+    } else {
+        Verdict::Outside
+    }
 }
 
 /// The size of the memory operand of the instruction in `code` (at `pc`);

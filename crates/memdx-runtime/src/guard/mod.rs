@@ -56,6 +56,9 @@ use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use crate::sys::{self, PrivatePtr, Racy, SpinGuard, SpinLock};
 use crate::table::{self, Block};
 
+mod watched;
+pub use watched::{any as any_watched, unwatch_all, unwatch_all_locked, unwatch_range, watch};
+
 const PAGE: usize = 4096;
 const SLOT_BYTES: usize = 2 * PAGE;
 /// Slots when `--guard-pages` is not given.
@@ -602,8 +605,7 @@ pub fn release(q: usize, free_stack: u32) -> GuardRelease {
         let page = page_of(slot);
         if m.watched {
             // Its canaries are read below: the page is closed again after.
-            m.watched = false;
-            open_watched(page);
+            watched::release(m, page);
         }
         let front = FRONT.min(q - page);
         // SAFETY: the block's page is open while it is live.
@@ -744,17 +746,31 @@ pub fn on_fault(addr: usize, pc: usize) -> Option<Hit> {
         if !m.watched {
             return None; // the block's own page is open: not our fault
         }
-        let report = !crate::watch::allowed(pc, addr, m.q, m.size);
+        let report = match crate::watch::judge(pc, addr, m.q, m.size) {
+            crate::watch::Verdict::Release => {
+                // Code outside the program (the C library, another shared
+                // object) may hand the block to the kernel next.
+                watched::forget(m);
+                return Some(Hit {
+                    report: false,
+                    page,
+                    rearm: false,
+                });
+            }
+            crate::watch::Verdict::Inside => false,
+            crate::watch::Verdict::Outside => true,
+        };
         if report && addr >= m.q + m.size {
             m.overrun_reported = true;
         } else if report && addr < m.q {
             m.underrun_reported = true;
         }
         m.faults = m.faults.saturating_add(1);
-        let rearm = m.faults <= crate::watch::BUDGET.load(Ordering::Relaxed);
+        let rearm =
+            m.faults <= crate::watch::BUDGET.load(Ordering::Relaxed) && crate::watch::spend();
         if !rearm {
             // Released to ordinary checking: the page stays open.
-            m.watched = false;
+            watched::forget(m);
         }
         return Some(Hit {
             report,
@@ -939,91 +955,4 @@ pub fn live_in_slot(addr: usize) -> Option<Block> {
     }
     // SAFETY: slot < SLOTS_N.
     Some(unsafe { *meta(slot) }.block())
-}
-
-/// Opens the page of a watched block for good (its contents kept).
-fn open_watched(page: usize) {
-    // SAFETY: a block page of our reservation, closed with mprotect.
-    unsafe {
-        libc::mprotect(
-            page as *mut libc::c_void,
-            PAGE,
-            libc::PROT_READ | libc::PROT_WRITE,
-        )
-    };
-}
-
-/// Watches live guarded block `q` (see `crate::watch`): its page is
-/// closed, so every access to it faults and is checked against its exact
-/// bounds, for its first `watch::BUDGET` faults. Call once the runtime has
-/// written what it writes into the block (canaries, fill).
-pub fn watch(q: usize) {
-    if !contains(q) {
-        return;
-    }
-    let slot = slot_of(q);
-    let _pool = LOCK.lock();
-    // SAFETY: slot < SLOTS_N, under LOCK.
-    let m = unsafe { &mut *meta(slot) };
-    if STATE.at(slot).load(Ordering::Relaxed) == LIVE && m.q == q && !m.watched {
-        m.watched = true;
-        m.faults = 0;
-        // Opened again by `open` through mprotect (see STEPPED).
-        STEPPED.store(true, Ordering::Relaxed);
-        close_keeping(page_of(slot));
-    }
-}
-
-/// Stops watching the live guarded blocks whose pages `n` bytes at `p`
-/// touch (at most 64 slots): their pages are opened for good, so that the
-/// kernel can read and write them (a closed page is EFAULT to a system
-/// call). Returns whether one was watched.
-pub fn unwatch_range(p: usize, n: usize) -> bool {
-    let base = BASE.load(Ordering::Relaxed);
-    let slots = SLOTS_N.load(Ordering::Relaxed);
-    if base == 0 || n == 0 {
-        return false;
-    }
-    let end = p.saturating_add(n);
-    let pool_end = base + slots * SLOT_BYTES;
-    if end <= base || p >= pool_end {
-        return false;
-    }
-    let first = slot_of(p.max(base));
-    let last = slot_of(end.min(pool_end) - 1).min(first + 63);
-    let mut any = false;
-    for slot in first..=last {
-        // SAFETY: slot < SLOTS_N; a racy read, confirmed under LOCK.
-        if !unsafe { (*meta(slot)).watched } {
-            continue;
-        }
-        let _pool = LOCK.lock();
-        // SAFETY: under LOCK.
-        let m = unsafe { &mut *meta(slot) };
-        if m.watched {
-            m.watched = false;
-            open_watched(page_of(slot));
-            any = true;
-        }
-    }
-    any
-}
-
-/// Stops watching every block (under LOCK: the end-of-process report reads
-/// block contents and canaries).
-pub fn unwatch_all_locked() {
-    if SETUP.load(Ordering::Acquire) != 1 {
-        return;
-    }
-    let used = NEXT_UNUSED
-        .load(Ordering::Relaxed)
-        .min(SLOTS_N.load(Ordering::Relaxed));
-    for slot in 0..used {
-        // SAFETY: slot < SLOTS_N, under the caller's LOCK.
-        let m = unsafe { &mut *meta(slot) };
-        if m.watched {
-            m.watched = false;
-            open_watched(page_of(slot));
-        }
-    }
 }
