@@ -9,8 +9,8 @@ use core::sync::atomic::Ordering;
 use crate::fork::{fork_child, fork_parent, fork_prepare};
 use crate::signals::{__sigaction, fatal_signals, install_fatal};
 use crate::{
-    access, attach, fatal, guard, handoff, held, hooks, out, profile, report, stacks, stdio, strmem, sys,
-    syscalls, table, threads, tls, uninit, watch,
+    access, attach, fatal, guard, handoff, held, hooks, out, profile, report, stacks, stdio,
+    strmem, sys, syscalls, table, threads, tls, uninit, watch,
 };
 
 #[cfg(not(test))]

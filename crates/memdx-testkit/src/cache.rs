@@ -289,8 +289,7 @@ pub fn compile(spec: &Compile<'_>, limit: Duration) -> Output {
     if cached {
         if let Some(fields) = load(&key) {
             if let (Some(out), Some(bin)) = (output_of(&fields), field(&fields, "output")) {
-                if write_atomically(spec.output, bin).is_ok() && set_executable(spec.output).is_ok()
-                {
+                if place_executable(spec.output, bin).is_ok() {
                     return out;
                 }
             }
@@ -307,6 +306,49 @@ pub fn compile(spec: &Compile<'_>, limit: Duration) -> Output {
         }
     }
     out
+}
+
+/// Puts a cached program at `path`, written by a `cp` process rather than
+/// by this one: tests run programs from several threads, and a child forked
+/// by one of them between its fork and its exec holds every descriptor this
+/// process has open, so a program this process had just written could fail
+/// to start with ETXTBSY ("Text file busy"; seen with the parallel corpus
+/// loops). The bytes go first to a staging file that nothing runs.
+fn place_executable(path: &Path, bin: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or(OsStr::new("program"));
+    let seq = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
+    let unique = |what: &str| {
+        let mut n = OsString::from(format!(".{what}-"));
+        n.push(name);
+        n.push(format!("-{}-{seq}", std::process::id()));
+        dir.join(n)
+    };
+    let staging = unique("stage");
+    let copy = unique("exec");
+    write_atomically(&staging, bin)?;
+    let copied = Command::new("cp")
+        .arg(&staging)
+        .arg(&copy)
+        .try_output_within(Duration::from_secs(120))
+        .and_then(|out| {
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other(format!(
+                    "cp exited with {}",
+                    out.status
+                )))
+            }
+        });
+    let _ = std::fs::remove_file(&staging);
+    let placed = copied
+        .and_then(|()| set_executable(&copy))
+        .and_then(|()| std::fs::rename(&copy, path));
+    if placed.is_err() {
+        let _ = std::fs::remove_file(&copy);
+    }
+    placed
 }
 
 fn set_executable(path: &Path) -> std::io::Result<()> {
