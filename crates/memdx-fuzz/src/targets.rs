@@ -183,8 +183,8 @@ pub static TARGETS: &[Target] = &[
     target!(
         "event_stream",
         [
-            "memdx-events/src/lib.rs:decode",
-            "memdx-events/src/lib.rs:decode_payload"
+            "memdx-events/src/header.rs:decode",
+            "memdx-events/src/decode.rs:decode_payload"
         ],
         |d| {
             let mut reader = memdx_events::EventReader::new(d);
