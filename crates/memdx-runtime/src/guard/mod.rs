@@ -9,7 +9,7 @@
 //! executed).
 //!
 //! Each slot is two pages of one reserved region (block page, guard page).
-//! Slots are prepared [`CHUNK`] at a time, as the pool fills: the chunk is
+//! Slots are prepared `pages::CHUNK` at a time, as the pool fills: the chunk is
 //! made readable and writable and its guard pages closed. Where the kernel
 //! has guard markers (`MADV_GUARD_INSTALL`, Linux 6.13) a closed page is a
 //! marker in the page table and the region stays one mapping; a closed page
