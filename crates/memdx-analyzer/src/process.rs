@@ -74,6 +74,9 @@ pub struct ProcessReport {
     pub(crate) heuristics: Vec<(Heuristic, u64, u64)>,
     pub(crate) totals: Option<HeapTotals>,
     pub(crate) notes: Vec<String>,
+    /// The program this process was about to exec, unchecked
+    /// (`--trace-children=no`): if no final report comes, that is why.
+    pub(crate) exec_path: Option<Vec<u8>>,
     /// The runtime's closing record arrived (or the report was closed
     /// without it).
     pub finished: bool,
@@ -116,6 +119,7 @@ impl ProcessReport {
             heuristics: Vec::new(),
             totals: None,
             notes: Vec::new(),
+            exec_path: None,
             finished: false,
             stop_requested: false,
             announce_command: false,
@@ -241,6 +245,7 @@ impl ProcessReport {
                     };
                 }
             }
+            Event::Exec { path } => self.exec_path = Some(path),
             Event::ReportEnd { leak_scan_done } => self.end(leak_scan_done, sink),
             Event::HeapAlloc { .. }
             | Event::HeapFree { .. }
@@ -316,13 +321,22 @@ impl ProcessReport {
         if self.finished {
             return;
         }
+        self.finished = true;
+        let text = match &self.exec_path {
+            // As under Valgrind, a program exec'd without
+            // --trace-children=yes ends the report; memdx says why
+            // (not with -q: no error was found).
+            Some(_) if self.opts.quiet => return,
+            Some(path) if path.is_empty() => "memdx: the process exec'd a program (fexecve), which ran unchecked: exec'd programs are checked with --trace-children=yes".to_string(),
+            Some(path) => format!(
+                "memdx: the process exec'd {}, which ran unchecked: exec'd programs are checked with --trace-children=yes",
+                String::from_utf8_lossy(path)
+            ),
+            None => "memdx: the process ended without a final report (killed by SIGKILL, exec'd, or exited through a path memdx does not intercept)".to_string(),
+        };
         let mut s = String::new();
         self.line(&mut s, "");
-        self.line(
-            &mut s,
-            "memdx: the process ended without a final report (killed by SIGKILL, exec'd, or exited through a path memdx does not intercept)",
-        );
+        self.line(&mut s, &text);
         sink.write_chunk(&s);
-        self.finished = true;
     }
 }

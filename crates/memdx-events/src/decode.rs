@@ -333,6 +333,11 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
             c.b = &[];
             Event::CommandLine { args }
         }
+        tag::EXEC => {
+            let path = c.b.to_vec();
+            c.b = &[];
+            Event::Exec { path }
+        }
         _ => return Ok(None),
     };
     if !c.b.is_empty() {

@@ -268,6 +268,13 @@ impl<'a> Encoder<'a> {
         self.end(at);
     }
 
+    /// Appends an `Exec` record.
+    pub fn exec(&mut self, path: &[u8]) {
+        let at = self.begin(tag::EXEC, path.len());
+        self.put(path);
+        self.end(at);
+    }
+
     /// Appends a `ScanStats` record.
     pub fn scan_stats(&mut self, blocks: u64, root_bytes: u64, nanos: u64) {
         let at = self.begin(tag::SCAN_STATS, 24);
@@ -361,6 +368,7 @@ mod tests {
         e.stack_overflow(1, 0x7ffe_0000_0000);
         e.fault_regs(&core::array::from_fn(|i| 0x1000 + i as u64));
         e.command_line(b"./prog\0-x\0");
+        e.exec(b"/usr/bin/python3.11");
         e.scan_stats(3, 4096, 1000);
         e.scan_skipped(8192, 4096, 2);
         e.report_end(true);
@@ -408,6 +416,9 @@ mod tests {
                 },
                 Event::CommandLine {
                     args: vec![b"./prog".to_vec(), b"-x".to_vec()]
+                },
+                Event::Exec {
+                    path: b"/usr/bin/python3.11".to_vec()
                 },
                 Event::ScanStats {
                     blocks: 3,

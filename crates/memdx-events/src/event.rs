@@ -142,6 +142,12 @@ pub enum Event {
         /// The arguments, program first.
         args: Vec<Vec<u8>>,
     },
+    /// The process is about to exec a program that runs unchecked: no
+    /// final report follows if the call succeeds.
+    Exec {
+        /// The program as passed to the call (empty for `fexecve`).
+        path: Vec<u8>,
+    },
 }
 
 /// Acknowledgement byte: the record was rendered, go on.

@@ -65,6 +65,7 @@
 //! | 29 | [`Event::HeapExitStatus`] | status i32 (`memdx heap --pid`: the status the process passed to `exit` or `_exit` while attached; sent in the last burst, before `HeapEnd`) |
 //! | 31 | [`Event::HeapMallinfo`] | held u64, in use u64 (`memdx heap`: glibc's `mallinfo2` at the start of a burst: `arena + hblkhd` bytes the allocator holds from the system, `uordblks + hblkhd` of them in blocks handed out) |
 //! | 12 | [`Event::CommandLine`] | the process's arguments, each followed by a NUL byte (as in `/proc/PID/cmdline`); sent by a process that is not a fork child, right after the header |
+//! | 40 | [`Event::Exec`] | the program path as the process passed it to an `exec` function (empty for `fexecve`); sent just before the call when exec'd programs run unchecked (`--trace-children=no`): if the call succeeds, no final report follows |
 //!
 //! ## Acknowledgements
 //!
@@ -185,6 +186,8 @@ pub mod tag {
     pub const REPORT_END: u8 = 10;
     /// [`super::Event::CommandLine`]
     pub const COMMAND_LINE: u8 = 12;
+    /// [`super::Event::Exec`]
+    pub const EXEC: u8 = 40;
     /// [`super::Event::StackOverflow`]
     pub const STACK_OVERFLOW: u8 = 21;
     /// [`super::Event::FaultRegs`]

@@ -471,22 +471,34 @@ extern "C" fn memdx_handoff(idx: u32, regs: *const [usize; 6], stack: *const usi
             missing_int as *const () as usize
         };
     }
-    if !guard::any_watched() {
-        return f;
+    if guard::any_watched() {
+        // SAFETY: the entry saved six registers there; the return address
+        // is the word below the stack arguments.
+        let (regs, ret) = unsafe { (*regs, *stack.sub(1)) };
+        let runtime = crate::stacks::SELF_LO.load(Ordering::Relaxed)
+            ..crate::stacks::SELF_HI.load(Ordering::Relaxed);
+        // The runtime's own calls: none of its memory is watched.
+        if !runtime.contains(&ret) {
+            let errno = crate::sys::errno();
+            release_args(h, &regs, stack);
+            crate::sys::set_errno(errno);
+        }
     }
-    // SAFETY: the entry saved six registers there; the return address is
-    // the word below the stack arguments.
-    let (regs, ret) = unsafe { (*regs, *stack.sub(1)) };
-    let runtime = crate::stacks::SELF_LO.load(Ordering::Relaxed)
-        ..crate::stacks::SELF_HI.load(Ordering::Relaxed);
-    if runtime.contains(&ret) {
-        return f; // the runtime's own call: none of its memory is watched
+    if EXEC_FAMILY.contains(&h.idx) {
+        // SAFETY: as above; the path is argument 1 of execveat, none of
+        // fexecve (a descriptor), argument 0 of the others.
+        let path = match h.name {
+            b"fexecve\0" => 0,
+            b"execveat\0" => unsafe { (*regs)[1] },
+            _ => unsafe { (*regs)[0] },
+        };
+        crate::hooks::announce_exec(path as *const c_char);
     }
-    let errno = crate::sys::errno();
-    release_args(h, &regs, stack);
-    crate::sys::set_errno(errno);
     f
 }
+
+/// The exec family's hooks (execve to execle, checked by a test).
+const EXEC_FAMILY: core::ops::RangeInclusive<usize> = 99..=107;
 
 /// Releases what the arguments of a call to `h` point to.
 fn release_args(h: &Hook, regs: &[usize; 6], stack: *const usize) {
@@ -698,6 +710,23 @@ fn flat_syscall(nr: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_exec_family_is_where_its_announcement_expects_it() {
+        let names: Vec<&[u8]> = HOOKS[EXEC_FAMILY].iter().map(|h| h.name).collect();
+        let want: [&[u8]; 9] = [
+            b"execve\0",
+            b"execv\0",
+            b"execvp\0",
+            b"execvpe\0",
+            b"fexecve\0",
+            b"execveat\0",
+            b"execl\0",
+            b"execlp\0",
+            b"execle\0",
+        ];
+        assert_eq!(names, want);
+    }
 
     #[test]
     fn hooks_have_unique_names() {

@@ -114,10 +114,12 @@ extern "C" fn init() {
         out::configure(path);
         out::start(false);
     }
-    if sys::getenv(c"MEMDX_TRACE_CHILDREN") != Some(b"yes") {
+    let trace_children = sys::getenv(c"MEMDX_TRACE_CHILDREN") == Some(b"yes");
+    hooks::TRACE_CHILDREN.store(trace_children, Ordering::Relaxed);
+    if !trace_children {
         // Programs exec'd from here run unchecked, and the program sees the
         // environment it would see without memdx.
-        for var in [
+        sys::remove_env(&[
             c"LD_PRELOAD",
             c"MEMDX_EVENTS_SOCK",
             c"MEMDX_NUM_CALLERS",
@@ -136,10 +138,7 @@ extern "C" fn init() {
             c"MEMDX_UNDEF_VALUE_ERRORS",
             c"MEMDX_UNINIT_PLAN",
             c"MEMDX_UNINIT_SITES",
-        ] {
-            // SAFETY: unsetenv edits environ in place (no allocation).
-            unsafe { libc::unsetenv(var.as_ptr()) };
-        }
+        ]);
     }
     // The fault handler runs on its own stack (a stack overflow leaves no
     // room on the thread's own).

@@ -482,17 +482,14 @@ pub fn init() {
     if sys::getenv(c"MEMDX_TRACE_CHILDREN") == Some(b"yes") {
         TRACE_CHILDREN.store(true, Ordering::Relaxed);
     } else {
-        for var in [
+        sys::remove_env(&[
             c"LD_PRELOAD",
             c"MEMDX_EVENTS_SOCK",
             c"MEMDX_NUM_CALLERS",
             c"MEMDX_HEAP",
             c"MEMDX_HEAP_SAMPLE",
             c"MEMDX_TRACE_CHILDREN",
-        ] {
-            // SAFETY: unsetenv edits environ in place (no allocation).
-            unsafe { libc::unsetenv(var.as_ptr()) };
-        }
+        ]);
     }
     // SAFETY: registering plain C callbacks.
     unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };

@@ -430,15 +430,81 @@ pub fn parse_hex(s: &[u8]) -> (usize, usize) {
     (v, n)
 }
 
-/// `getenv` as bytes, without allocating. Only valid after libc set up `environ`.
+/// The value of environment variable `name` as bytes, read from `environ`
+/// itself without allocating. Only valid after libc set up `environ`.
+///
+/// Not through `getenv`: an executable may define its own (bash does, and
+/// answers from its shell variables once it has them).
 pub fn getenv(name: &core::ffi::CStr) -> Option<&'static [u8]> {
-    // SAFETY: getenv reads environ and returns a pointer into it (or null).
-    let p = unsafe { libc::getenv(name.as_ptr()) };
+    let name = name.to_bytes();
+    let mut p = environ_array();
     if p.is_null() {
         return None;
     }
-    // SAFETY: a NUL-terminated string that lives as long as the environment entry.
-    Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
+    // SAFETY: environ is a null-terminated array of NUL-terminated strings
+    // that live as long as the process (or until the program edits them,
+    // racy like every reader's).
+    unsafe {
+        while !(*p).is_null() {
+            let entry = core::ffi::CStr::from_ptr(*p).to_bytes();
+            if let Some(value) = entry
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(b"="))
+            {
+                return Some(value);
+            }
+            p = p.add(1);
+        }
+    }
+    None
+}
+
+/// Removes every entry of the variables `names` from `environ`, in place
+/// (the later entries move down; nothing is allocated or freed), so that
+/// the program and what it execs see the environment they would see
+/// without memdx.
+///
+/// Not through `unsetenv`: an executable may define its own (bash does,
+/// and before its shell variables exist it removes nothing, so every
+/// program a bash script ran got memdx's variables and its runtime).
+pub fn remove_env(names: &[&core::ffi::CStr]) {
+    let base = environ_array();
+    if base.is_null() {
+        return;
+    }
+    // SAFETY: as in `getenv`; entries are only moved down within the
+    // array, and its null terminator is copied too.
+    unsafe {
+        let mut read = base;
+        let mut write = base;
+        loop {
+            let entry = *read;
+            if entry.is_null() {
+                *write = entry;
+                break;
+            }
+            let bytes = core::ffi::CStr::from_ptr(entry).to_bytes();
+            let drop = names.iter().any(|n| {
+                bytes
+                    .strip_prefix(n.to_bytes())
+                    .is_some_and(|rest| rest.first() == Some(&b'='))
+            });
+            if !drop {
+                *write = entry;
+                write = write.add(1);
+            }
+            read = read.add(1);
+        }
+    }
+}
+
+/// Where `environ` points now.
+fn environ_array() -> *mut *mut core::ffi::c_char {
+    extern "C" {
+        static environ: *mut *mut core::ffi::c_char;
+    }
+    // SAFETY: reading the C library's variable.
+    unsafe { environ }
 }
 
 /// Sleeps `us` microseconds (a nanosleep interrupted by a signal ends it

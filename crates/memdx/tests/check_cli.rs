@@ -289,6 +289,56 @@ fn trace_children_decides_whether_exec_is_checked() {
     assert!(yes_err.contains("Command: echo hi"), "{yes_err}");
 }
 
+/// Without --trace-children=yes an exec'd program runs unchecked, as under
+/// Valgrind, and the report says so in place of a summary. bash defines
+/// its own getenv/unsetenv: the programs it execs must still not get
+/// memdx's variables (they used to, and were checked by accident).
+#[test]
+fn an_unchecked_exec_ends_the_report_saying_so_and_passes_on_no_memdx_variables() {
+    let environ = |out: &std::process::Output| {
+        let mut vars: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .split('\0')
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect();
+        vars.sort();
+        vars
+    };
+    let script = "exec cat /proc/self/environ";
+    let native = std::process::Command::new("bash")
+        .args(["-c", script])
+        .output_within(DEADLINE);
+    let checked = memdx()
+        .args(["check", "--", "bash", "-c", script])
+        .output_within(DEADLINE);
+    assert!(checked.status.success());
+    assert_eq!(environ(&checked), environ(&native));
+    let err = String::from_utf8_lossy(&checked.stderr);
+    assert!(err.contains("memdx: the process exec'd /"), "{err}");
+    assert!(
+        err.contains(
+            "cat, which ran unchecked: exec'd programs are checked with --trace-children=yes"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("HEAP SUMMARY"), "{err}");
+    assert!(!err.contains("without a final report"), "{err}");
+    // env execs through execvp, and with -q nothing is said (no error).
+    let quiet = memdx()
+        .args(["check", "-q", "--", "env", "true"])
+        .output_within(DEADLINE);
+    assert!(quiet.status.success());
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+    let said = memdx()
+        .args(["check", "--", "env", "true"])
+        .output_within(DEADLINE);
+    let err = String::from_utf8_lossy(&said.stderr);
+    assert!(
+        err.contains("memdx: the process exec'd true, which ran unchecked"),
+        "{err}"
+    );
+}
+
 #[test]
 fn fatal_signal_is_reported_then_the_program_dies_by_it() {
     use std::os::unix::process::ExitStatusExt;

@@ -14,7 +14,7 @@
 //! - `realloc`: realloc, reallocarray;
 //! - `aligned`: memalign, aligned_alloc, posix_memalign, valloc, pvalloc;
 //! - `cxx`: the C++ `operator new` and `operator delete` family;
-//! - `exit`: `_exit` and `_Exit`.
+//! - `exit`: `_exit` and `_Exit`; the report's end at an unchecked `exec`.
 
 // The C++ operators keep their Itanium-mangled names (that is what is
 // interposed), which are not snake case.
@@ -125,6 +125,6 @@ mod release;
 use aligned::{aligned_alloc, memalign, posix_memalign, valloc};
 use c::{calloc, malloc};
 use cxx::{_Znam, _ZnamRKSt9nothrow_t, _Znwm, _ZnwmRKSt9nothrow_t};
-pub use exit::{_Exit, _exit};
+pub use exit::{_Exit, _exit, announce_exec, TRACE_CHILDREN};
 use realloc::{realloc, reallocarray};
 pub use release::freed_corruptions;
