@@ -80,6 +80,20 @@ static TRACE_CHILDREN: AtomicBool = AtomicBool::new(false);
 /// glibc's malloc_usable_size (ours is exported under the name).
 static REAL_USABLE: AtomicUsize = AtomicUsize::new(0);
 
+/// Whether the runtime is known to check (`memdx check`): the hooks'
+/// first compare.
+#[inline(always)]
+pub fn checking() -> bool {
+    MODE.load(Ordering::Relaxed) == CHECK
+}
+
+/// Whether the runtime is known to profile (`memdx heap`; false while the
+/// mode is not decided yet).
+#[inline(always)]
+pub fn profiling() -> bool {
+    MODE.load(Ordering::Relaxed) == HEAP
+}
+
 /// Whether the runtime profiles (`memdx heap`) rather than checks.
 #[inline(always)]
 pub fn on() -> bool {
@@ -267,7 +281,8 @@ fn monotonic_ns() -> u64 {
 }
 
 mod sampling;
-use sampling::{unsampled, wanted};
+pub use sampling::unsampled;
+use sampling::wanted;
 
 /// The sampled blocks still live (sampling mode only).
 mod live_samples;
@@ -314,38 +329,18 @@ fn record_free(p: *mut c_void) {
     td.in_hook.set(false);
 }
 
-/// Allocates through glibc (`align` 0 or up to 16: plain; `zero`: calloc).
+/// Allocates through glibc (`align` 0 or up to 16: plain; `zero`: calloc)
+/// and records the block when it is wanted. The hooks call it after
+/// [`unsampled`] said no (sampling's common case, no sample point in the
+/// block, never gets here: the exported hook tail-calls glibc itself).
 ///
 /// `extern "C"` (it never unwinds) so that the hooks reach it with a tail
-/// call, and its common path when sampling (no sample point in the block:
-/// a subtraction on the thread's countdown and a branch) saves no
-/// registers and ends in a tail call to glibc; everything else is in
-/// [`allocate_recorded`].
+/// call.
 ///
 /// # Safety
 /// The C allocator contract.
 #[inline(never)]
 pub unsafe extern "C" fn allocate(
-    size: usize,
-    align: usize,
-    zero: bool,
-    entry: usize,
-) -> *mut c_void {
-    if unsampled(size) {
-        // Not sampled: glibc's allocator and nothing else (a tail call).
-        // SAFETY: forwarded.
-        return unsafe { raw_allocate(size, align, zero) };
-    }
-    // SAFETY: forwarded.
-    unsafe { allocate_recorded(size, align, zero, entry) }
-}
-
-/// [`allocate`] when the block may be recorded.
-///
-/// # Safety
-/// The C allocator contract.
-#[inline(never)]
-unsafe extern "C" fn allocate_recorded(
     size: usize,
     align: usize,
     zero: bool,
@@ -365,7 +360,7 @@ unsafe extern "C" fn allocate_recorded(
 /// # Safety
 /// The C allocator contract.
 #[inline(always)]
-unsafe fn raw_allocate(size: usize, align: usize, zero: bool) -> *mut c_void {
+pub unsafe fn raw_allocate(size: usize, align: usize, zero: bool) -> *mut c_void {
     // SAFETY: glibc's allocator with the caller's arguments.
     unsafe {
         if align > 16 {
@@ -378,29 +373,22 @@ unsafe fn raw_allocate(size: usize, align: usize, zero: bool) -> *mut c_void {
     }
 }
 
-/// Releases through glibc (`extern "C"`: it never unwinds, so the hooks
-/// reach it with a tail call).
+/// Whether sampling is on and `p` is certainly not a sampled block (then
+/// its release goes straight to glibc: one load of a counting filter).
+/// Never calls anything.
+#[inline(always)]
+pub fn unsampled_release(p: *mut c_void) -> bool {
+    INTERVAL.load(Ordering::Relaxed) != 0 && !live_samples::maybe_sampled(p as usize)
+}
+
+/// Releases through glibc and records the release when it is wanted
+/// (`extern "C"`: it never unwinds, so the hooks reach it with a tail
+/// call). The hooks call it after [`unsampled_release`] said no.
 ///
 /// # Safety
 /// The C allocator contract.
 #[inline(never)]
 pub unsafe extern "C" fn release(p: *mut c_void) {
-    if INTERVAL.load(Ordering::Relaxed) != 0 && !live_samples::maybe_sampled(p as usize) {
-        // Sampling, and not a sampled block: glibc and nothing else (a
-        // tail call; glibc ignores null).
-        // SAFETY: the program's block (or null), given back as natively.
-        return unsafe { sys::__libc_free(p) };
-    }
-    // SAFETY: forwarded.
-    unsafe { release_recorded(p) }
-}
-
-/// [`release`] when the block may be recorded.
-///
-/// # Safety
-/// The C allocator contract.
-#[inline(never)]
-unsafe extern "C" fn release_recorded(p: *mut c_void) {
     if p.is_null() {
         return;
     }

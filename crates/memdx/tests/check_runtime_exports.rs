@@ -389,3 +389,32 @@ const HANDOFF: &[&str] = &[
     "setdomainname",
     "name_to_handle_at",
 ];
+
+/// The libraries the runtime asks the dynamic loader for: each one is
+/// loaded into every process `memdx check` or `memdx heap` runs (issue 21:
+/// the sampling gap's logarithm is the runtime's own, not libm's).
+#[test]
+fn the_runtime_needs_no_math_library() {
+    let Some(lib) = runtime() else {
+        panic!("libmemdx_runtime.so not found next to the memdx binary");
+    };
+    let out = Command::new("objdump")
+        .arg("-p")
+        .arg(&lib)
+        .output_within(DEADLINE);
+    assert!(out.status.success(), "objdump -p {}", lib.display());
+    let needed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("NEEDED"))
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert!(
+        needed.iter().any(|n| n.starts_with("libc.so")),
+        "no NEEDED entries read from objdump -p: {needed:?}"
+    );
+    assert!(
+        !needed.iter().any(|n| n.starts_with("libm.so")),
+        "{} needs libm: {needed:?}",
+        lib.display()
+    );
+}

@@ -35,8 +35,59 @@ pub(super) unsafe fn allocate(
     kind: AllocKind,
     entry: usize,
 ) -> *mut c_void {
-    // `memdx heap`: a tail call to an out-of-line path, taken before the
-    // checker's frame is set up (its code stays inlined in the hook).
+    // SAFETY: forwarded.
+    unsafe {
+        if profile::checking() {
+            allocate_checked(size, align, zero, kind, entry)
+        } else if profile::unsampled(size) {
+            // `memdx heap --sample`, no sample point in the block: glibc
+            // and nothing else, a tail call from the exported hook.
+            profile::raw_allocate(size, align, zero)
+        } else {
+            allocate_other(size, align, zero, kind, entry)
+        }
+    }
+}
+
+/// [`allocate`] when the block may be recorded (`memdx heap`), or before
+/// the mode is known (the process's first allocation). Out of line and
+/// `extern "C"` (it never unwinds), so the hooks reach it with a tail call
+/// and their sampled fast path sets up no frame.
+///
+/// # Safety
+/// As [`allocate`].
+#[inline(never)]
+unsafe extern "C" fn allocate_other(
+    size: usize,
+    align: usize,
+    zero: bool,
+    kind: AllocKind,
+    entry: usize,
+) -> *mut c_void {
+    // SAFETY: forwarded.
+    unsafe {
+        if profile::profiling() {
+            profile::allocate(size, align, zero, entry)
+        } else {
+            allocate_undecided(size, align, zero, kind, entry)
+        }
+    }
+}
+
+/// [`allocate`] before the mode is known (kept apart so that deciding it,
+/// a call, makes [`allocate_other`] save no registers).
+///
+/// # Safety
+/// As [`allocate`].
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn allocate_undecided(
+    size: usize,
+    align: usize,
+    zero: bool,
+    kind: AllocKind,
+    entry: usize,
+) -> *mut c_void {
     // SAFETY: forwarded.
     unsafe {
         if profile::on() {
@@ -47,13 +98,14 @@ pub(super) unsafe fn allocate(
     }
 }
 
-/// [`allocate`] under `memdx check`.
-#[inline]
+/// [`allocate`] under `memdx check`. Out of line and `extern "C"` (it
+/// never unwinds), so the hooks reach it with a tail call.
+#[inline(never)]
 ///
 /// # Safety
 /// Called from the allocator entry points only: `align` is 0 or a power
 /// of two, and `entry` is the entry point's address (for the stack).
-unsafe fn allocate_checked(
+unsafe extern "C" fn allocate_checked(
     size: usize,
     align: usize,
     zero: bool,
@@ -155,6 +207,7 @@ unsafe fn allocate_checked(
     q as *mut c_void
 }
 
+#[inline(always)]
 /// [`allocate`] without alignment.
 ///
 /// # Safety
@@ -164,6 +217,7 @@ pub(super) unsafe fn alloc(size: usize, kind: AllocKind, entry: usize) -> *mut c
     unsafe { allocate(size, 0, false, kind, entry) }
 }
 
+#[inline(always)]
 /// [`allocate`] with an alignment.
 ///
 /// # Safety

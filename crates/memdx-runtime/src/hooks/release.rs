@@ -150,6 +150,48 @@ pub fn report_corruption(c: Corruption) {
 pub(super) unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     // SAFETY: forwarded.
     unsafe {
+        if profile::checking() {
+            release_checked(p, dealloc, entry)
+        } else if profile::unsampled_release(p) {
+            // `memdx heap --sample`, not a sampled block: glibc and
+            // nothing else, a tail call from the exported hook (glibc
+            // ignores null).
+            sys::__libc_free(p)
+        } else {
+            release_other(p, dealloc, entry)
+        }
+    }
+}
+
+/// [`release`] when the release may be recorded (`memdx heap`), or before
+/// the mode is known. Out of line and `extern "C"` (it never unwinds), so
+/// the hooks reach it with a tail call and their sampled fast path sets
+/// up no frame.
+///
+/// # Safety
+/// As [`release`].
+#[inline(never)]
+unsafe extern "C" fn release_other(p: *mut c_void, dealloc: Dealloc, entry: usize) {
+    // SAFETY: forwarded.
+    unsafe {
+        if profile::profiling() {
+            profile::release(p)
+        } else {
+            release_undecided(p, dealloc, entry)
+        }
+    }
+}
+
+/// [`release`] before the mode is known (kept apart so that deciding it,
+/// a call, makes [`release_other`] save no registers).
+///
+/// # Safety
+/// As [`release`].
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn release_undecided(p: *mut c_void, dealloc: Dealloc, entry: usize) {
+    // SAFETY: forwarded.
+    unsafe {
         if profile::on() {
             profile::release(p)
         } else {
@@ -158,14 +200,15 @@ pub(super) unsafe fn release(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     }
 }
 
-/// [`release`] under `memdx check`.
-#[inline]
+/// [`release`] under `memdx check`. Out of line and `extern "C"` (it
+/// never unwinds), so the hooks reach it with a tail call.
+#[inline(never)]
 ///
 /// # Safety
 /// Called from the deallocation entry points only: `p` is what the program
 /// passed to them (null, a block of ours or glibc's, or a bad pointer,
 /// which is reported), and `entry` is the entry point's address.
-unsafe fn release_checked(p: *mut c_void, dealloc: Dealloc, entry: usize) {
+unsafe extern "C" fn release_checked(p: *mut c_void, dealloc: Dealloc, entry: usize) {
     if p.is_null() {
         return;
     }
