@@ -253,7 +253,9 @@ impl ProcessReport {
             | Event::HeapStart { .. }
             | Event::HeapEnd
             | Event::HeapExitStatus { .. }
-            | Event::HeapMallinfo { .. } => {}
+            | Event::HeapMallinfo { .. }
+            | Event::HeapMap { .. }
+            | Event::HeapUnmap { .. } => {}
         }
     }
 

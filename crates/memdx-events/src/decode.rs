@@ -191,6 +191,17 @@ pub fn decode_payload(tag: u8, payload: &[u8]) -> Result<Option<Event>, DecodeEr
             held: c.u64()?,
             in_use: c.u64()?,
         },
+        tag::HEAP_MAP => Event::HeapMap {
+            addr: c.u64()?,
+            len: c.u64()?,
+            stack: c.u32()?,
+            time: c.u64()?,
+        },
+        tag::HEAP_UNMAP => Event::HeapUnmap {
+            addr: c.u64()?,
+            len: c.u64()?,
+            time: c.u64()?,
+        },
         tag::STACK => {
             let id = c.u32()?;
             let n = c.u16()? as usize;

@@ -137,6 +137,28 @@ pub enum Event {
         /// Bytes in blocks handed out (`uordblks + hblkhd`).
         in_use: u64,
     },
+    /// `memdx heap`: the program mapped memory itself (`mmap`, or the new
+    /// range of an `mremap`).
+    HeapMap {
+        /// The mapping's address.
+        addr: u64,
+        /// Its length in bytes (as asked; the kernel rounds up to pages).
+        len: u64,
+        /// The call's stack.
+        stack: u32,
+        /// Time-stamp counter.
+        time: u64,
+    },
+    /// `memdx heap`: the program unmapped a range itself (`munmap`, or the
+    /// old range of an `mremap`).
+    HeapUnmap {
+        /// The range's address.
+        addr: u64,
+        /// Its length in bytes.
+        len: u64,
+        /// Time-stamp counter.
+        time: u64,
+    },
     /// The command line of a process that was exec'd (not a fork child).
     CommandLine {
         /// The arguments, program first.

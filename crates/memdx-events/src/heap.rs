@@ -33,6 +33,31 @@ pub fn heap_free_record(ptr: u64, time: u64) -> [u8; HEAP_FREE_RECORD] {
     b
 }
 
+/// Bytes of an encoded `HeapMap` record (prefix included).
+pub const HEAP_MAP_RECORD: usize = RECORD_PREFIX + 28;
+/// Bytes of an encoded `HeapUnmap` record (prefix included).
+pub const HEAP_UNMAP_RECORD: usize = RECORD_PREFIX + 24;
+
+/// A whole `HeapMap` record (a mapping the program made itself).
+#[inline(always)]
+pub fn heap_map_record(addr: u64, len: u64, stack: u32, time: u64) -> [u8; HEAP_MAP_RECORD] {
+    let mut b = heap_alloc_record(addr, len, stack, time);
+    b[0] = tag::HEAP_MAP;
+    b
+}
+
+/// A whole `HeapUnmap` record (a range the program unmapped itself).
+#[inline(always)]
+pub fn heap_unmap_record(addr: u64, len: u64, time: u64) -> [u8; HEAP_UNMAP_RECORD] {
+    let mut b = [0u8; HEAP_UNMAP_RECORD];
+    b[0] = tag::HEAP_UNMAP;
+    b[1..5].copy_from_slice(&24u32.to_le_bytes());
+    b[5..13].copy_from_slice(&addr.to_le_bytes());
+    b[13..21].copy_from_slice(&len.to_le_bytes());
+    b[21..29].copy_from_slice(&time.to_le_bytes());
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,6 +68,8 @@ mod tests {
         let mut bytes = Vec::new();
         bytes.extend_from_slice(&heap_alloc_record(0x5000, 24, 3, 99));
         bytes.extend_from_slice(&heap_free_record(0x5000, 120));
+        bytes.extend_from_slice(&heap_map_record(0x7f00_0000_0000, 1 << 20, 4, 130));
+        bytes.extend_from_slice(&heap_unmap_record(0x7f00_0000_1000, 4096, 140));
         let mut buf = [0u8; 128];
         let mut e = Encoder::new(&mut buf);
         e.heap_clock(7, 8);
@@ -71,6 +98,17 @@ mod tests {
                 Event::HeapFree {
                     ptr: 0x5000,
                     time: 120
+                },
+                Event::HeapMap {
+                    addr: 0x7f00_0000_0000,
+                    len: 1 << 20,
+                    stack: 4,
+                    time: 130
+                },
+                Event::HeapUnmap {
+                    addr: 0x7f00_0000_1000,
+                    len: 4096,
+                    time: 140
                 },
                 Event::HeapClock { time: 7, nanos: 8 },
                 Event::HeapMallinfo {

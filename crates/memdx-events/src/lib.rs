@@ -64,6 +64,8 @@
 //! | 28 | [`Event::HeapEnd`] | empty (`memdx heap`: the process ended normally and this is its last burst) |
 //! | 29 | [`Event::HeapExitStatus`] | status i32 (`memdx heap --pid`: the status the process passed to `exit` or `_exit` while attached; sent in the last burst, before `HeapEnd`) |
 //! | 31 | [`Event::HeapMallinfo`] | held u64, in use u64 (`memdx heap`: glibc's `mallinfo2` at the start of a burst: `arena + hblkhd` bytes the allocator holds from the system, `uordblks + hblkhd` of them in blocks handed out) |
+//! | 32 | [`Event::HeapMap`] | addr u64, len u64, stack u32, time u64 (`memdx heap`: a mapping the program made itself with `mmap`/`mmap64`, or the new range of its `mremap`: its address and length as the kernel returned them, and the time-stamp counter just after the call) |
+//! | 33 | [`Event::HeapUnmap`] | addr u64, len u64, time u64 (`memdx heap`: a range the program unmapped with `munmap` (the counter just before the call), or the old range of its `mremap` (just after it)) |
 //! | 12 | [`Event::CommandLine`] | the process's arguments, each followed by a NUL byte (as in `/proc/PID/cmdline`); sent by a process that is not a fork child, right after the header |
 //! | 40 | [`Event::Exec`] | the program path as the process passed it to an `exec` function (empty for `fexecve`); sent just before the call when exec'd programs run unchecked (`--trace-children=no`): if the call succeeds, no final report follows |
 //!
@@ -123,7 +125,10 @@ pub use decode::{decode_payload, DecodeError, EventReader};
 pub use encode::Encoder;
 pub use event::{needs_ack, Event, ACK_CONTINUE, ACK_EXIT};
 pub use header::Header;
-pub use heap::{heap_alloc_record, heap_free_record, HEAP_ALLOC_RECORD, HEAP_FREE_RECORD};
+pub use heap::{
+    heap_alloc_record, heap_free_record, heap_map_record, heap_unmap_record, HEAP_ALLOC_RECORD,
+    HEAP_FREE_RECORD, HEAP_MAP_RECORD, HEAP_UNMAP_RECORD,
+};
 pub use routine::Routine;
 pub use types::{
     Access, AccessKind, AllocKind, BadFree, BadFreeKind, Corruption, CorruptionKind, Dealloc,
@@ -168,6 +173,10 @@ pub mod tag {
     pub const HEAP_EXIT_STATUS: u8 = 29;
     /// [`super::Event::HeapMallinfo`]
     pub const HEAP_MALLINFO: u8 = 31;
+    /// [`super::Event::HeapMap`]
+    pub const HEAP_MAP: u8 = 32;
+    /// [`super::Event::HeapUnmap`]
+    pub const HEAP_UNMAP: u8 = 33;
     /// [`super::Event::Stack`]
     pub const STACK: u8 = 3;
     /// [`super::Event::Module`]

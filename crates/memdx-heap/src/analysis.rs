@@ -153,6 +153,8 @@ pub struct Summary {
     pub snapshots: Vec<Snapshot>,
     /// Readings of the program's memory beside the heap, in time order.
     pub memory: Vec<crate::MemorySample>,
+    /// What the program mapped itself (`mmap`, `mremap`), beside the heap.
+    pub mapped: crate::Mapped,
 }
 
 /// A named moment marked while the program ran.
@@ -192,6 +194,7 @@ pub struct Analysis {
     timeline: Option<TimelineState>,
     snapshots: Vec<Snapshot>,
     memory: Vec<crate::MemorySample>,
+    maps: crate::mappings::MapReplay,
 }
 
 /// The live bytes of the heap and of chosen sites at the end of each of a
@@ -392,6 +395,14 @@ impl Analysis {
                     self.event(e);
                 }
             }
+            Record::Maps(ev) => {
+                for e in ev {
+                    if !self.after_until(e.time()) {
+                        self.last_time = self.last_time.max(e.time());
+                        self.maps.event(e);
+                    }
+                }
+            }
             Record::Attach { heap_bytes } => self.attached_heap_bytes = Some(heap_bytes),
             Record::Mark { name, time } => self.snapshots.push(Snapshot {
                 name,
@@ -530,19 +541,7 @@ impl Analysis {
                 } else {
                     (s.live_bytes, s.live_blocks)
                 };
-                let frames = self.symbols.get(&stack).cloned().unwrap_or_else(|| {
-                    self.stacks
-                        .get(&stack)
-                        .map(|f| {
-                            f.iter()
-                                .map(|&addr| SymFrame {
-                                    addr,
-                                    ..SymFrame::default()
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                });
+                let frames = self.frames(stack);
                 Site {
                     stack,
                     frames,
@@ -583,7 +582,32 @@ impl Analysis {
                 m.sort_by_key(|m| m.time);
                 m
             },
+            mapped: {
+                let mut m = self.maps.summary();
+                for site in &mut m.sites {
+                    site.frames = self.frames(site.stack);
+                }
+                m
+            },
         }
+    }
+
+    /// A stack's frames: symbolized when the recording has symbols, else
+    /// only addresses.
+    fn frames(&self, stack: u32) -> Vec<SymFrame> {
+        self.symbols.get(&stack).cloned().unwrap_or_else(|| {
+            self.stacks
+                .get(&stack)
+                .map(|f| {
+                    f.iter()
+                        .map(|&addr| SymFrame {
+                            addr,
+                            ..SymFrame::default()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
     }
 }
 

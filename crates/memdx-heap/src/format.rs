@@ -8,8 +8,10 @@ use serde::Serialize;
 
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"MDXHEAP\0";
-/// The version written (and read).
-pub const VERSION: u16 = 2;
+/// The version written (and read): version 2 and the `Maps` frame.
+pub const VERSION: u16 = 3;
+/// Version 2 (no `Maps` frames): still read.
+pub const VERSION_2: u16 = 2;
 /// The first version (deflate frames, events row by row): still read.
 pub const VERSION_1: u16 = 1;
 /// Sections of a version-2 `Events` frame.
@@ -64,6 +66,8 @@ pub enum FrameKind {
     Mark = 8,
     /// The program's memory as the kernel and the allocator see it.
     Memory = 9,
+    /// Mappings the program made or removed itself.
+    Maps = 10,
 }
 
 impl FrameKind {
@@ -79,6 +83,7 @@ impl FrameKind {
             7 => Self::Attach,
             8 => Self::Mark,
             9 => Self::Memory,
+            10 => Self::Maps,
             _ => return None,
         })
     }

@@ -8,10 +8,10 @@
 //! to the distinct stacks plus the blocks live at any one time, never to
 //! the number of events.
 //!
-//! # File format (version 2)
+//! # File format (version 3)
 //!
 //! All fixed-size integers are little-endian. The file starts with a
-//! 16-byte header: magic `b"MDXHEAP\0"`, version u16 (`2`), 6 reserved bytes
+//! 16-byte header: magic `b"MDXHEAP\0"`, version u16 (`3`), 6 reserved bytes
 //! (0). Frames follow, each:
 //!
 //! | size | field |
@@ -37,12 +37,17 @@
 //! | 6 `End` | exit kind v (0 exited, 1 killed by a signal, 2 stream cut, 3 memdx detached and the process runs on, 4 the attached process ended, status unknown, 5 a process traced by `--trace-children=yes` ended, status unknown), status or signal v, program end time v |
 //! | 8 `Mark` | time v (nanoseconds since the start), name s: a snapshot marked while the program ran (`memdx heap snapshot`); events up to that time came before it (it may be written after later events: bursts arrive late) |
 //! | 9 `Memory` | time v (nanoseconds), a bit mask of the figures present v (bit 0 RSS, 1 PSS, 2 allocator-held bytes, 3 allocator bytes in use, 4 bytes live in the recording), each present figure v in that order |
+//! | 10 `Maps` | count v, then per event: op v (0 a mapping, 1 an unmapping), time v (nanoseconds since the start), address v, length v, and for a mapping its stack id v: the `mmap`/`munmap`/`mremap` calls the program made itself (an `mremap` is the unmapping of its old range and a mapping of the new one); written per burst, beside its `Events` frame (see [`MapEvent`]) |
 //! | 7 `Attach` | heap bytes in use at the attach v (glibc's `mallinfo2`: `uordblks + hblkhd`); written after `Meta` by `memdx heap --pid` (allocations before it are not in the recording) |
 //!
 //! Column-wise events compress far better than event by event (a column
 //! holds numbers of one kind; the low bytes of sizes and distances, nearly
 //! random, are apart from their skewed high parts): 29.3 MB instead of 46.2
 //! for bench/heap.sh's 22 million events.
+//!
+//! Version 2 (still read) is version 3 without `Maps` frames (a reader of
+//! version 2 refuses a version-3 file by its version rather than failing
+//! at its first `Maps` frame).
 //!
 //! Version 1 (still read): each frame's stored payload was the whole
 //! payload as raw deflate, and an `Events` payload was event by event:
@@ -80,6 +85,7 @@ mod analysis;
 pub mod diff;
 pub mod flame;
 mod format;
+mod mappings;
 mod memory;
 pub mod plot;
 mod reader;
@@ -91,6 +97,7 @@ pub use analysis::{
     weight, Analysis, Exit, Site, SiteSeries, SiteStats, Snapshot, Summary, Timeline,
 };
 pub use format::{Event, FrameKind, LoadedModule, SymFrame};
+pub use mappings::{MapEvent, Mapped};
 pub use memory::MemorySample;
 pub use reader::{Reader, Record};
 pub use writer::Writer;
@@ -105,7 +112,7 @@ pub enum HeapError {
     #[error("not a memdx heap recording (bad magic at offset 0)")]
     BadMagic,
     /// A version this reader does not know.
-    #[error("recording version {0} is not supported (this memdx reads versions 1 and 2)")]
+    #[error("recording version {0} is not supported (this memdx reads versions 1 to 3)")]
     Version(u16),
     /// A frame is damaged.
     #[error("damaged frame at offset {offset}: {what}")]

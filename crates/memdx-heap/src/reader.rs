@@ -6,7 +6,7 @@ use flate2::read::DeflateDecoder;
 
 use crate::format::{
     col, Event, FrameKind, Get, SymFrame, EVENT_COLUMNS, FRAME_PREFIX, HEADER_LEN, MAGIC,
-    MAX_PAYLOAD, VERSION, VERSION_1,
+    MAX_PAYLOAD, VERSION, VERSION_1, VERSION_2,
 };
 use crate::{Exit, HeapError, LoadedModule};
 
@@ -45,6 +45,8 @@ pub enum Record {
     },
     /// A reading of the program's memory.
     Memory(crate::MemorySample),
+    /// Mappings the program made or removed itself, in time order.
+    Maps(Vec<crate::MapEvent>),
     /// How the program ended and when (nanoseconds since its start).
     End {
         /// Exit status, fatal signal, or a cut stream.
@@ -74,7 +76,7 @@ impl<R: Read> Reader<R> {
             return Err(HeapError::BadMagic);
         }
         let version = u16::from_le_bytes([h[8], h[9]]);
-        if version != VERSION && version != VERSION_1 {
+        if version != VERSION && version != VERSION_2 && version != VERSION_1 {
             return Err(HeapError::Version(version));
         }
         Ok(Reader {
@@ -357,6 +359,7 @@ impl<R: Read> Reader<R> {
                 name: String::from_utf8(g.s()?.to_vec()).ok()?,
             },
             FrameKind::Memory => Record::Memory(crate::MemorySample::decode(&mut g)?),
+            FrameKind::Maps => Record::Maps(crate::MapEvent::decode(&mut g)?),
             FrameKind::End => {
                 let kind = g.v()?;
                 let value = g.v()? as u32 as i32;
@@ -521,6 +524,51 @@ mod tests {
         assert_eq!(new.version(), VERSION);
         let new: Vec<Record> = new.map(|r| r.unwrap()).collect();
         assert_eq!(old, new);
+    }
+
+    #[test]
+    fn a_version_2_recording_reads_and_maps_frames_round_trip() {
+        // Version 2 is version 3 without `Maps` frames: the same file
+        // with the old version number reads as the same records.
+        let mut old = sample();
+        old[8..10].copy_from_slice(&2u16.to_le_bytes());
+        let r = Reader::new(&old[..]).unwrap();
+        assert_eq!(r.version(), 2);
+        let old: Vec<Record> = r.map(|r| r.unwrap()).collect();
+        let new: Vec<Record> = Reader::new(&sample()[..])
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(old, new);
+        // A later version is refused by its number.
+        let mut later = sample();
+        later[8..10].copy_from_slice(&4u16.to_le_bytes());
+        let err = Reader::new(&later[..]).err().unwrap().to_string();
+        assert_eq!(
+            err,
+            "recording version 4 is not supported (this memdx reads versions 1 to 3)"
+        );
+        let maps = vec![
+            crate::MapEvent::Map {
+                time: 1_000,
+                addr: 0x7f00_0000_0000,
+                len: 1 << 20,
+                stack: 2,
+            },
+            crate::MapEvent::Unmap {
+                time: 2_000,
+                addr: 0x7f00_0000_0000,
+                len: 4096,
+            },
+        ];
+        let mut w = Writer::new(Vec::new()).unwrap();
+        w.maps(&maps).unwrap();
+        let file = w.finish().unwrap();
+        let recs: Vec<Record> = Reader::new(&file[..])
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(recs, vec![Record::Maps(maps)]);
     }
 
     /// Rewrites the frame at `at` with `stored` as its payload and a

@@ -126,9 +126,14 @@ fn caller(site: &Site) -> Option<&SymFrame> {
 
 /// Groups the sites.
 pub fn group(summary: &Summary, by: GroupBy) -> Vec<Group> {
+    group_sites(&summary.sites, by)
+}
+
+/// Groups any sites (the heap's, or the mapped ones).
+pub fn group_sites(sites: &[Site], by: GroupBy) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for site in &summary.sites {
+    for site in sites {
         let (key, frames) = match by {
             GroupBy::Stack => (format!("stack {}", site.stack), site.frames.clone()),
             GroupBy::Function => {
@@ -354,7 +359,73 @@ pub fn write_text(
     for &v in views {
         write_view(out, s, &groups, v, top)?;
     }
+    write_mapped(out, s, by, top)?;
     write_memory(out, s)?;
+    Ok(())
+}
+
+/// What the program mapped itself, beside the heap: totals, then the
+/// sites by bytes mapped at the mapped peak and at exit. Nothing when the
+/// program mapped nothing itself.
+pub fn write_mapped(out: &mut dyn Write, s: &Summary, by: GroupBy, top: usize) -> io::Result<()> {
+    let m = &s.mapped;
+    if m.maps == 0 {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "mapped by the program (its own mmap/mremap, not through the allocator; whole pages): \
+         {}, {} bytes mapped, {} unmapped",
+        plural(m.maps as f64, "mapping", "mappings"),
+        count(m.mapped_bytes as f64),
+        plural(m.unmaps as f64, "range", "ranges")
+    )?;
+    writeln!(
+        out,
+        "  peak mapped: {} bytes at {}; still mapped at exit: {} bytes",
+        count(m.peak_bytes as f64),
+        secs(m.peak_time_ns),
+        count(m.exit_bytes as f64)
+    )?;
+    let groups = group_sites(&m.sites, by);
+    for (view, title) in [
+        (View::Peak, "mapped at the mapped peak"),
+        (View::Exit, "still mapped at exit"),
+    ] {
+        writeln!(out)?;
+        writeln!(out, "{title}:")?;
+        let rows: Vec<&Group> = ranked(&groups, view, top)
+            .into_iter()
+            .filter(|g| view.key(&g.stats) > 0.0)
+            .collect();
+        if rows.is_empty() {
+            writeln!(out, "  (none)")?;
+        }
+        for g in rows {
+            let st = &g.stats;
+            let (bytes, ranges) = match view {
+                View::Peak => (st.peak_bytes, st.peak_blocks),
+                _ => (st.exit_bytes, st.exit_blocks),
+            };
+            writeln!(
+                out,
+                "  {} bytes in {} (of {} bytes mapped in {})",
+                count(bytes),
+                plural(ranges, "range", "ranges"),
+                count(st.allocated_bytes),
+                plural(st.allocations, "call", "calls")
+            )?;
+            for (i, f) in g.frames.iter().enumerate() {
+                writeln!(
+                    out,
+                    "     {} {}",
+                    if i == 0 { "at" } else { "by" },
+                    f.render()
+                )?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -436,6 +507,18 @@ struct JsonView<'a> {
     groups: Vec<&'a Group>,
 }
 
+/// The JSON report's `mapped` object.
+#[derive(Serialize)]
+struct JsonMapped<'a> {
+    maps: u64,
+    unmaps: u64,
+    mapped_bytes: u64,
+    peak_bytes: u64,
+    peak_time_ns: u64,
+    exit_bytes: u64,
+    views: Vec<JsonView<'a>>,
+}
+
 #[derive(Serialize)]
 struct JsonReport<'a> {
     pid: u32,
@@ -459,6 +542,7 @@ struct JsonReport<'a> {
     leak_suspects: Option<&'a [crate::suspects::Suspect]>,
     snapshots: &'a [crate::Snapshot],
     memory: &'a [crate::MemorySample],
+    mapped: JsonMapped<'a>,
 }
 
 /// The report as one JSON object (figures of sampled recordings are
@@ -484,6 +568,23 @@ pub fn write_json_with(
     suspects: Option<&[crate::suspects::Suspect]>,
 ) -> io::Result<()> {
     let groups = group(s, by);
+    let mapped_groups = group_sites(&s.mapped.sites, by);
+    let m = &s.mapped;
+    let mapped = JsonMapped {
+        maps: m.maps,
+        unmaps: m.unmaps,
+        mapped_bytes: m.mapped_bytes,
+        peak_bytes: m.peak_bytes,
+        peak_time_ns: m.peak_time_ns,
+        exit_bytes: m.exit_bytes,
+        views: [View::Peak, View::Exit, View::Allocated]
+            .into_iter()
+            .map(|view| JsonView {
+                view,
+                groups: ranked(&mapped_groups, view, top),
+            })
+            .collect(),
+    };
     let report = JsonReport {
         pid: s.pid,
         command: &s.command,
@@ -510,6 +611,7 @@ pub fn write_json_with(
         leak_suspects: suspects.map(|v| &v[..v.len().min(top)]),
         snapshots: &s.snapshots,
         memory: &s.memory,
+        mapped,
     };
     serde_json::to_writer_pretty(&mut *out, &report).map_err(io::Error::from)?;
     writeln!(out)

@@ -358,6 +358,13 @@ impl<W: Write> Writer<W> {
         self.frame(FrameKind::Memory, &p.0)
     }
 
+    /// A `Maps` frame: mappings the program made or removed itself.
+    pub fn maps(&mut self, events: &[crate::MapEvent]) -> Result<(), HeapError> {
+        let mut p = Put::default();
+        crate::MapEvent::encode(events, &mut p);
+        self.frame(FrameKind::Maps, &p.0)
+    }
+
     /// The `End` frame.
     pub fn end(&mut self, exit: crate::Exit, end_time: u64) -> Result<(), HeapError> {
         let mut p = Put::default();

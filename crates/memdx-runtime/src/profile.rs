@@ -287,6 +287,10 @@ use sampling::wanted;
 /// The sampled blocks still live (sampling mode only).
 mod live_samples;
 
+/// The program's own mappings (`mmap`/`munmap`/`mremap`).
+mod maps;
+pub use maps::{mapped, unmapped};
+
 // ---- the hooks' profiling paths ----------------------------------------------
 
 /// Records a fresh block `p` of `size` bytes.

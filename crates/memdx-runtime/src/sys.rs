@@ -237,7 +237,7 @@ fn map_private_flags(len: usize, flags: libc::c_int) -> *mut u8 {
     let len = round_page(len);
     // SAFETY: anonymous private mapping; the result is checked.
     let p = unsafe {
-        libc::mmap(
+        raw_mmap(
             core::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
@@ -265,7 +265,7 @@ fn map_private_flags(len: usize, flags: libc::c_int) -> *mut u8 {
         // Unregistered memory would be scanned as a root (and it holds
         // block addresses): better to fail the runtime's allocation.
         // SAFETY: p/len were just mapped.
-        unsafe { libc::munmap(p, len) };
+        unsafe { raw_munmap(p, len) };
         return core::ptr::null_mut();
     }
     p.cast()
@@ -296,7 +296,7 @@ pub fn unmap_private(p: *mut u8, len: usize) {
     }
     drop(taken);
     // SAFETY: p/len came from map_private.
-    unsafe { libc::munmap(p.cast(), len) };
+    unsafe { raw_munmap(p.cast(), len) };
 }
 
 /// Copies the private ranges into `out`; returns how many.
@@ -516,4 +516,50 @@ pub fn sleep_us(us: u64) {
     };
     // SAFETY: a valid timespec; no remainder wanted.
     unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
+}
+
+/// mmap(2) as a system call: the runtime's own mappings (and the hooks'
+/// forwarding) bypass the exported `mmap` hook, so `memdx heap` never
+/// counts them as the program's. Same result and errno as glibc's wrapper
+/// (which adds nothing on x86-64 but the call).
+///
+/// # Safety
+/// As mmap(2).
+pub unsafe fn raw_mmap(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: libc::off_t,
+) -> *mut c_void {
+    // SAFETY: forwarded; the kernel checks the arguments.
+    unsafe { libc::syscall(libc::SYS_mmap, addr, len, prot, flags, fd, off) as *mut c_void }
+}
+
+/// munmap(2) as a system call (see [`raw_mmap`]).
+///
+/// # Safety
+/// As munmap(2).
+pub unsafe fn raw_munmap(addr: *mut c_void, len: size_t) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { libc::syscall(libc::SYS_munmap, addr, len) as c_int }
+}
+
+/// mremap(2) as a system call (see [`raw_mmap`]); `new_addr` is read by
+/// the kernel only with `MREMAP_FIXED`.
+///
+/// # Safety
+/// As mremap(2).
+pub unsafe fn raw_mremap(
+    old: *mut c_void,
+    old_len: size_t,
+    new_len: size_t,
+    flags: c_int,
+    new_addr: *mut c_void,
+) -> *mut c_void {
+    // SAFETY: forwarded.
+    unsafe {
+        libc::syscall(libc::SYS_mremap, old, old_len, new_len, flags, new_addr) as *mut c_void
+    }
 }

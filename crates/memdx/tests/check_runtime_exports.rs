@@ -1,5 +1,5 @@
 //! The runtime library exports the allocator family (plus `_exit`, `_Exit`,
-//! `sigaction`, `daemon`, the checked memory and string routines, the checked system call
+//! `sigaction`, `daemon`, `mmap`/`mmap64`/`munmap`/`mremap`, the checked memory and string routines, the checked system call
 //! wrappers, the calls that hand memory to the kernel (`handoff.rs`), `pthread_create`, `dlclose` (the unwinder's cached rules end with a module), and `memdx_attach`/`memdx_detach`, which `memdx heap --pid`
 //! calls in a process it loaded the runtime into) and nothing else: any other exported symbol (a Rust
 //! unwinder's `_Unwind_*`, say) would interpose on the program under test.
@@ -136,6 +136,11 @@ fn only_the_allocator_family_is_exported() {
         "readv",
         "sendmsg",
         "recvmsg",
+        // The program's own mappings, recorded by `memdx heap` (hooks/mapping.rs).
+        "mmap",
+        "mmap64",
+        "munmap",
+        "mremap",
     ]
     .iter()
     .chain(HANDOFF.iter())

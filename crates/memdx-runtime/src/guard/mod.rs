@@ -220,7 +220,7 @@ fn reserve(n: usize) -> bool {
     let len = n * SLOT_BYTES + PAGE;
     // SAFETY: a fresh inaccessible reservation; checked below.
     let base = unsafe {
-        libc::mmap(
+        sys::raw_mmap(
             ptr::null_mut(),
             len,
             libc::PROT_NONE,

@@ -14,7 +14,8 @@
 //! - `realloc`: realloc, reallocarray;
 //! - `aligned`: memalign, aligned_alloc, posix_memalign, valloc, pvalloc;
 //! - `cxx`: the C++ `operator new` and `operator delete` family;
-//! - `exit`: `_exit` and `_Exit`; the report's end at an unchecked `exec`.
+//! - `exit`: `_exit` and `_Exit`; the report's end at an unchecked `exec`;
+//! - `mapping`: `mmap`, `mmap64`, `munmap`, `mremap` (recorded by `memdx heap`).
 
 // The C++ operators keep their Itanium-mangled names (that is what is
 // interposed), which are not snake case.
@@ -119,6 +120,7 @@ mod c;
 mod cxx;
 mod exit;
 mod fishy;
+mod mapping;
 mod realloc;
 mod release;
 

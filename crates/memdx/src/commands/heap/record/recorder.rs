@@ -3,6 +3,7 @@
 //! replays them into the summary's analysis.
 
 use super::*;
+use memdx_heap::MapEvent;
 
 /// The time-stamp counter to nanoseconds since the program started, from
 /// the first clock reading and the latest one.
@@ -108,6 +109,7 @@ impl Recorder {
             Record::End { exit, end_time } => self.writer.end(*exit, *end_time)?,
             Record::Mark { name, time } => self.writer.mark(name, *time)?,
             Record::Memory(m) => self.writer.memory(m)?,
+            Record::Maps(m) => self.writer.maps(m)?,
         }
         self.analysis.add(rec);
         Ok(())
@@ -135,6 +137,7 @@ impl Recorder {
         let mut events: Vec<Event> = Vec::with_capacity(bytes.len() / 24);
         let mut modules = Vec::new();
         let mut stacks = Vec::new();
+        let mut maps: Vec<MapEvent> = Vec::new();
         while rest.len() >= RECORD_PREFIX {
             let tag = rest[0];
             let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
@@ -184,6 +187,20 @@ impl Recorder {
                     stack,
                 }),
                 Wire::HeapFree { ptr, time } => events.push(Event::Free { time, ptr }),
+                Wire::HeapMap {
+                    addr,
+                    len,
+                    stack,
+                    time,
+                } => maps.push(MapEvent::Map {
+                    time,
+                    addr,
+                    len,
+                    stack,
+                }),
+                Wire::HeapUnmap { addr, len, time } => {
+                    maps.push(MapEvent::Unmap { time, addr, len })
+                }
                 Wire::HeapClock { time, nanos } => {
                     self.clock.reading(time, nanos);
                     self.burst_nanos = Some(nanos);
@@ -244,8 +261,24 @@ impl Recorder {
             // One map of live blocks for the file and the summary.
             self.writer.events_into(&events, &mut self.analysis)?;
         }
+        self.write_maps(maps)?;
         self.write_memory()?;
         Ok(())
+    }
+
+    /// The burst's mappings, in time order, as one `Maps` frame (their
+    /// times converted as the allocations' are).
+    fn write_maps(&mut self, mut maps: Vec<MapEvent>) -> anyhow::Result<()> {
+        if maps.is_empty() {
+            return Ok(());
+        }
+        maps.sort_by_key(MapEvent::time);
+        for e in &mut maps {
+            let (MapEvent::Map { time, .. } | MapEvent::Unmap { time, .. }) = e;
+            *time = self.clock.ns(*time);
+            self.last_time = self.last_time.max(*time);
+        }
+        self.write(Record::Maps(maps))
     }
 
     /// A `Memory` frame at this burst: the runtime waits while memdx reads
