@@ -1,23 +1,25 @@
-//! Big freed blocks held until the next allocation (Valgrind's
+//! Big freed blocks held back from glibc (Valgrind's `--freelist-vol` and
 //! `--freelist-big-blocks`).
 //!
 //! The per-thread quarantine (`table`) holds blocks up to half its volume;
 //! a bigger block used to go back to glibc at once, which unmaps it (or
 //! hands it to the next malloc), so a read of it after the free crashed or
-//! read reused memory, unreported. Memcheck puts a freed block of at least
-//! `--freelist-big-blocks` bytes (default 1,000,000) at the front of its
-//! queue and releases it at the next allocation, so an access between the
-//! free and the next malloc is reported. Here such a block is held in a
-//! small process-wide table with the whole pages inside it made
-//! inaccessible, and given back when any thread next allocates. An access
-//! to those pages faults: it is reported as an access to a freed block,
-//! the page is opened for the one instruction and closed again after it
-//! (`step`), so every access counts, as under Valgrind.
+//! read reused memory, unreported. Memcheck queues every freed block until
+//! the queue's volume passes `--freelist-vol` (20,000,000 bytes), then
+//! releases the oldest blocks of at least `--freelist-big-blocks` bytes
+//! (default 1,000,000) first; a block of the whole volume or more goes at
+//! once. Here such a block is held in a process-wide table of [`SLOTS`]
+//! with the whole pages inside it made inaccessible, until the held bytes
+//! pass the volume ([`set_volume`]; the oldest goes first), or until an
+//! allocation fails for want of memory (then every held block is given
+//! back and the allocation tried again: holding never makes the program's
+//! own allocations fail). An access to those pages faults: it is reported
+//! as an access to a freed block, the page is opened for the one
+//! instruction and closed again after it (`step`), so every access
+//! counts, as under Valgrind.
 //!
 //! Not covered: the bytes of the block on its first and last page (shared
-//! with the block's header and whatever follows it) are not protected; a
-//! thread that uses the block while another allocates (a race in the
-//! program) may find it unmapped and die by SIGSEGV, as it would natively.
+//! with the block's header and whatever follows it) are not protected.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -27,8 +29,20 @@ use crate::table::Block;
 const PAGE: usize = 4096;
 
 /// Blocks held at once; a free that finds the table full gives back the
-/// oldest first.
-const SLOTS: usize = 8;
+/// oldest first (20 blocks of Valgrind's default 1,000,000 bytes fill its
+/// default volume).
+pub const SLOTS: usize = 32;
+
+/// Bytes held at most when `--freelist-vol` is not given (Valgrind's
+/// default for its whole queue).
+pub const DEFAULT_VOLUME: usize = 20_000_000;
+static VOLUME: AtomicUsize = AtomicUsize::new(DEFAULT_VOLUME);
+
+/// Sets the volume of held blocks (`--freelist-vol`): a block of this size
+/// or more is given back at once.
+pub fn set_volume(n: usize) {
+    VOLUME.store(n, Ordering::Relaxed);
+}
 
 /// `--freelist-big-blocks` when not given (Valgrind's default).
 pub const DEFAULT_BIG: usize = 1_000_000;
@@ -78,6 +92,8 @@ static LO: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static FAULTS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 /// Blocks held now (the allocation path's one load).
 static COUNT: AtomicUsize = AtomicUsize::new(0);
+/// Bytes of the blocks held now (under LOCK).
+static BYTES: AtomicUsize = AtomicUsize::new(0);
 /// Order of holding, to give the oldest back first.
 static SEQ: Racy<[u64; SLOTS]> = Racy::new([0; SLOTS]);
 static NEXT_SEQ: AtomicUsize = AtomicUsize::new(1);
@@ -89,26 +105,32 @@ fn protect(lo: usize, hi: usize, prot: libc::c_int) -> bool {
 }
 
 /// Holds freed block `b` (its release counted, its live bit cleared):
-/// false when it cannot be (too few whole pages inside it, or mprotect
-/// refused), and the caller gives it back. `give` gives a block back
-/// (used for the oldest one when the table is full).
+/// false when it cannot be (too few whole pages inside it, as big as the
+/// volume or bigger, or mprotect refused), and the caller gives it back.
+/// `give` gives a block back (the oldest ones, while the table is full or
+/// the held bytes would pass the volume).
 pub fn hold(b: Block, free_stack: u32, give: &mut dyn FnMut(usize)) -> bool {
     let lo = (b.ptr + PAGE - 1) & !(PAGE - 1);
     let hi = (b.ptr + b.size) & !(PAGE - 1);
-    if hi <= lo {
+    let volume = VOLUME.load(Ordering::Relaxed);
+    if hi <= lo || b.size >= volume {
         return false;
     }
     let _held = LOCK.lock();
     // SAFETY: the table and its order under LOCK.
     let (table, seq) = unsafe { (&mut *TABLE.get(), &mut *SEQ.get()) };
-    let slot = match table.iter().position(|h| h.lo == 0) {
-        Some(i) => i,
-        None => {
-            let oldest = (0..SLOTS).min_by_key(|&i| seq[i]).unwrap_or(0);
-            let old = take(table, oldest);
-            give(old.block.ptr);
-            oldest
-        }
+    while BYTES.load(Ordering::Relaxed) + b.size > volume || table.iter().all(|h| h.lo != 0) {
+        let Some(oldest) = (0..SLOTS)
+            .filter(|&i| table[i].lo != 0)
+            .min_by_key(|&i| seq[i])
+        else {
+            break;
+        };
+        let old = take(table, oldest);
+        give(old.block.ptr);
+    }
+    let Some(slot) = table.iter().position(|h| h.lo == 0) else {
+        return false;
     };
     if !protect(lo, hi, libc::PROT_NONE) {
         return false;
@@ -123,6 +145,7 @@ pub fn hold(b: Block, free_stack: u32, give: &mut dyn FnMut(usize)) -> bool {
     FAULTS[slot].store(0, Ordering::Relaxed);
     LO[slot].store(lo, Ordering::Release);
     COUNT.fetch_add(1, Ordering::Release);
+    BYTES.fetch_add(b.size, Ordering::Relaxed);
     true
 }
 
@@ -133,30 +156,30 @@ fn take(table: &mut [Held; SLOTS], i: usize) -> Held {
     protect(h.lo, h.hi, libc::PROT_READ | libc::PROT_WRITE);
     table[i] = EMPTY;
     COUNT.fetch_sub(1, Ordering::Release);
+    BYTES.fetch_sub(h.block.size, Ordering::Relaxed);
     h
 }
 
-/// Called at the start of every allocation: gives the held blocks back
-/// (one relaxed load when there are none).
-#[inline(always)]
-pub fn on_alloc(give: &mut dyn FnMut(usize)) {
-    if COUNT.load(Ordering::Relaxed) != 0 {
-        release_all(give);
-    }
-}
-
+/// Called when glibc could not allocate: gives every held block back;
+/// whether there was any (then the allocation is worth trying again).
 #[cold]
 #[inline(never)]
-fn release_all(give: &mut dyn FnMut(usize)) {
+pub fn give_back_all(give: &mut dyn FnMut(usize)) -> bool {
+    if COUNT.load(Ordering::Acquire) == 0 {
+        return false;
+    }
     let _held = LOCK.lock();
     // SAFETY: the table under LOCK.
     let table = unsafe { &mut *TABLE.get() };
+    let mut any = false;
     for i in 0..SLOTS {
         if table[i].lo != 0 {
             let h = take(table, i);
             give(h.block.ptr);
+            any = true;
         }
     }
+    any
 }
 
 /// The held block whose inaccessible pages hold `addr`. Lock-free (the

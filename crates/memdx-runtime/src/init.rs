@@ -72,6 +72,7 @@ extern "C" fn init() {
     }
     if let Some(v) = sys::getenv(c"MEMDX_FREELIST_VOL").and_then(sys::parse_usize) {
         table::set_quarantine_volume(v);
+        held::set_volume(v);
     }
     if let Some(v) = sys::getenv(c"MEMDX_FREELIST_BIG_BLOCKS").and_then(sys::parse_usize) {
         held::set_big_blocks(v);

@@ -119,9 +119,6 @@ unsafe extern "C" fn allocate_checked(
     };
     // Blocks the runtime's own work allocates (the unwinder loading
     // libgcc_s, dlsym) are not the program's: kept out of counts and leaks.
-    // Big freed blocks are held until the next allocation (Valgrind's
-    // `--freelist-big-blocks`).
-    crate::held::on_alloc(&mut give_to_glibc);
     let td = tls::get();
     let internal = td.in_hook.get();
     let stack = if internal { 0 } else { capture(td, entry) };
@@ -166,7 +163,7 @@ unsafe extern "C" fn allocate_checked(
         None
     };
     // SAFETY: as said above; a recycled chunk is one of ours, `len` bytes.
-    let raw = unsafe {
+    let get = || unsafe {
         if let Some(raw) = recycled {
             if zero {
                 crate::strmem::raw_memset((raw + off) as *mut u8, 0, size);
@@ -184,6 +181,12 @@ unsafe extern "C" fn allocate_checked(
             sys::__libc_malloc(len)
         }
     };
+    let mut raw = get();
+    // Big freed blocks held back (Valgrind's `--freelist-vol`) never make
+    // an allocation fail: given back, and the allocation tried again.
+    if raw.is_null() && crate::held::give_back_all(&mut give_to_glibc) {
+        raw = get();
+    }
     if raw.is_null() {
         return fail(libc::ENOMEM);
     }
