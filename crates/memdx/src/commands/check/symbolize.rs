@@ -8,6 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+mod units;
+
 pub use memdx_analyzer::{FrameKey, FrameText, Module};
 
 /// The directories searched for separate debug files: those in
@@ -80,12 +82,13 @@ fn separate_debug_file(path: &Path, obj: &object::File<'_>) -> Option<PathBuf> {
 /// How frames in the checker runtime name their object.
 pub const RUNTIME_OBJECT: &str = "libmemdx_runtime.so";
 
-type Reader = addr2line::gimli::EndianSlice<'static, addr2line::gimli::RunTimeEndian>;
+use units::Reader;
 
 /// One object's debug information and symbol table, loaded once per run
 /// (shared by every process's report; see [`debug_object`]).
 struct DebugObject {
-    ctx: addr2line::Context<Reader>,
+    /// Its DWARF, looked up per compilation unit.
+    units: units::Units,
     symbols: object::SymbolMap<object::SymbolMapName<'static>>,
     /// Per unit (by its offset): the full path addr2line reports for each
     /// line-table file, and the file's name as the table writes it
@@ -110,42 +113,39 @@ fn read_static(path: &Path) -> Option<&'static [u8]> {
 }
 
 fn load_debug_object(path: &Path) -> Option<DebugObject> {
-    use object::{Object, ObjectSection};
     let data = read_static(path)?;
     let obj = object::File::parse(data).ok()?;
     let debug = separate_debug_file(path, &obj)
         .and_then(|p| read_static(&p))
         .and_then(|d| object::File::parse(d).ok());
-    let dwarf_obj = debug.as_ref().unwrap_or(&obj);
+    let sections = dwarf_sections(debug.as_ref().unwrap_or(&obj));
+    Some(DebugObject {
+        units: units::Units::new(sections, units::MAX_UNIT_CONTEXTS),
+        symbols: object_symbols(&obj, debug.as_ref()),
+        file_names: HashMap::new(),
+    })
+}
+
+/// The DWARF sections of `dwarf_obj` that symbolizing reads, inflated.
+fn dwarf_sections(dwarf_obj: &object::File<'static>) -> units::Sections {
+    use object::{Object, ObjectSection};
     let endian = if dwarf_obj.is_little_endian() {
         addr2line::gimli::RunTimeEndian::Little
     } else {
         addr2line::gimli::RunTimeEndian::Big
     };
-    let mut dwarf =
-        addr2line::gimli::Dwarf::load(|id| -> Result<Reader, addr2line::gimli::Error> {
-            if !symbolizing_reads(id) {
-                return Ok(addr2line::gimli::EndianSlice::new(&[], endian));
-            }
-            let bytes: &'static [u8] = match dwarf_obj.section_by_name(id.name()) {
-                Some(sec) => match sec.uncompressed_data().ok() {
-                    Some(std::borrow::Cow::Borrowed(b)) => b,
-                    Some(std::borrow::Cow::Owned(v)) => Box::leak(v.into_boxed_slice()),
-                    None => &[],
-                },
+    units::Sections::load(endian, |id| {
+        if !symbolizing_reads(id) {
+            return &[];
+        }
+        match dwarf_obj.section_by_name(id.name()) {
+            Some(sec) => match sec.uncompressed_data().ok() {
+                Some(std::borrow::Cow::Borrowed(b)) => b,
+                Some(std::borrow::Cow::Owned(v)) => Box::leak(v.into_boxed_slice()),
                 None => &[],
-            };
-            Ok(addr2line::gimli::EndianSlice::new(bytes, endian))
-        })
-        .ok()?;
-    // Units that share an abbreviation table (most of glibc's) parse it
-    // once, as addr2line's own loader does.
-    dwarf.populate_abbreviations_cache(addr2line::gimli::AbbreviationsCacheStrategy::Duplicates);
-    let ctx = addr2line::Context::from_dwarf(dwarf).ok()?;
-    Some(DebugObject {
-        ctx,
-        symbols: object_symbols(&obj, debug.as_ref()),
-        file_names: HashMap::new(),
+            },
+            None => &[],
+        }
     })
 }
 
@@ -381,8 +381,8 @@ impl DebugObject {
     /// naming the outermost one, as Valgrind names frames.
     fn frames(&mut self, addr: u64, probe: u64, object: &Option<String>) -> Vec<FrameText> {
         let mut out = Vec::new();
-        let ctx = &self.ctx;
-        let unit = ctx.find_dwarf_and_unit(probe).skip_all_loads();
+        let ctx = self.units.context_for(probe);
+        let unit = ctx.and_then(|c| c.find_dwarf_and_unit(probe).skip_all_loads());
         let names = unit.map(|u| {
             let key = u
                 .header
@@ -394,7 +394,7 @@ impl DebugObject {
                 .entry(key)
                 .or_insert_with(|| Self::unit_file_names(u))
         });
-        if let Ok(mut frames) = ctx.find_frames(probe).skip_all_loads() {
+        if let Some(Ok(mut frames)) = ctx.map(|c| c.find_frames(probe).skip_all_loads()) {
             while let Ok(Some(f)) = frames.next() {
                 let mangled = f
                     .function
