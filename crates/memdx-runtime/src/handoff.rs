@@ -485,12 +485,14 @@ extern "C" fn memdx_handoff(idx: u32, regs: *const [usize; 6], stack: *const usi
         }
     }
     if EXEC_FAMILY.contains(&h.idx) {
-        // SAFETY: as above; the path is argument 1 of execveat, none of
-        // fexecve (a descriptor), argument 0 of the others.
+        // SAFETY: the entry saved six registers there.
+        let regs = unsafe { *regs };
+        // The path is argument 1 of execveat, none of fexecve (a
+        // descriptor), argument 0 of the others.
         let path = match h.name {
             b"fexecve\0" => 0,
-            b"execveat\0" => unsafe { (*regs)[1] },
-            _ => unsafe { (*regs)[0] },
+            b"execveat\0" => regs[1],
+            _ => regs[0],
         };
         crate::hooks::announce_exec(path as *const c_char);
     }
