@@ -80,6 +80,7 @@ mod analysis;
 pub mod diff;
 pub mod flame;
 mod format;
+mod live_map;
 mod memory;
 pub mod plot;
 mod reader;
