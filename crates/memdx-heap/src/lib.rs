@@ -85,6 +85,7 @@ mod analysis;
 pub mod diff;
 pub mod flame;
 mod format;
+mod live_map;
 mod mappings;
 mod memory;
 pub mod plot;

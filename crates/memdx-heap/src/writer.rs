@@ -4,9 +4,9 @@
 use std::io::Write;
 
 use crate::format::{
-    Event, FastMap, FrameKind, LoadedModule, Put, SymFrame, EVENT_COLUMNS, HEADER_LEN, MAGIC,
-    VERSION,
+    Event, FrameKind, LoadedModule, Put, SymFrame, EVENT_COLUMNS, HEADER_LEN, MAGIC, VERSION,
 };
+use crate::live_map::LiveMap;
 use crate::HeapError;
 
 use crate::format::col;
@@ -26,7 +26,7 @@ fn put_v(out: &mut Vec<u8>, mut x: u64) {
 
 /// A block live in the recording: its allocation's sequence number, size
 /// and stack.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct LiveBlock {
     seq: u64,
     size: u64,
@@ -62,7 +62,7 @@ pub struct Writer<W: Write> {
     next_seq: u64,
     /// Live blocks: address to sequence number (a release is stored as
     /// the distance back to its allocation, not as an address).
-    live: FastMap<u64, LiveBlock>,
+    live: LiveMap<LiveBlock>,
     /// Bytes written so far.
     written: u64,
     /// One compressor for every section (a new one costs more than a
@@ -84,7 +84,7 @@ impl<W: Write> Writer<W> {
             out,
             last_us: 0,
             next_seq: 0,
-            live: FastMap::default(),
+            live: LiveMap::with_capacity(1 << 12),
             written: HEADER_LEN as u64,
             // Level 1: the recorder keeps up with the program; higher
             // levels gained under 1% on column-wise events (bench/NOTES.md).
@@ -259,7 +259,7 @@ impl<W: Write> Writer<W> {
                     self.next_seq += 1;
                     n += 1;
                 }
-                Event::Free { time, ptr } => match self.live.remove(&ptr) {
+                Event::Free { time, ptr } => match self.live.remove(ptr) {
                     Some(block) => {
                         self.release(&mut cols, n, time, block.seq);
                         sink(Step::Release {

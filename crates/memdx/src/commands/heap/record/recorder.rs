@@ -250,8 +250,11 @@ impl Recorder {
             self.write(Record::Stacks(stacks))?;
         }
         // The threads' buffers interleave: program order is time order
-        // (stable, so equal times keep their buffer's order).
-        events.sort_by_key(event_time);
+        // (stable, so equal times keep their buffer's order). A burst of
+        // one thread's buffer is in order already.
+        if !events.is_sorted_by_key(event_time) {
+            events.sort_by_key(event_time);
+        }
         for e in &mut events {
             let (Event::Alloc { time, .. } | Event::Free { time, .. }) = e;
             *time = self.clock.ns(*time).max(self.last_time);
