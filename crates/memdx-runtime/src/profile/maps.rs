@@ -11,7 +11,7 @@ use libc::c_void;
 use memdx_events::{heap_map_record, heap_unmap_record};
 
 use super::{append, now, RECORDING};
-use crate::{stacks, tls};
+use crate::{stacks, sys, tls};
 
 /// The program mapped `len` bytes at `p` (`entry`: the hook called, the
 /// stack's frame 0).
@@ -25,11 +25,15 @@ pub fn mapped(p: *mut c_void, len: usize, entry: usize) {
         // The runtime's own work (its unwinder, a hook): not the program's.
         return;
     }
+    // A flush talks to memdx over a socket: the program's errno stays its
+    // own (a successful call leaves it as it was).
+    let errno = sys::errno();
     let stack = stacks::capture_on(td, entry);
     let time = now();
     td.in_hook.set(true);
     append(&heap_map_record(p as u64, len as u64, stack, time));
     td.in_hook.set(false);
+    sys::set_errno(errno);
 }
 
 /// The program unmaps `len` bytes at `p`.
@@ -42,8 +46,10 @@ pub fn unmapped(p: *mut c_void, len: usize) {
     if td.in_hook.get() {
         return;
     }
+    let errno = sys::errno();
     let time = now();
     td.in_hook.set(true);
     append(&heap_unmap_record(p as u64, len as u64, time));
     td.in_hook.set(false);
+    sys::set_errno(errno);
 }
