@@ -267,3 +267,77 @@ fn stripped_binary_uses_separate_debug_files() {
     std::fs::write(linked.join("prog.debug"), b"not the debug file").unwrap();
     assert!(!with_source(&memdx_run(&prog, &[])));
 }
+
+/// A report with process ids and addresses (ASLR) masked.
+fn masked_report(out: &Output) -> String {
+    let pid = regex::Regex::new(r"==\d+==").unwrap();
+    let addr = regex::Regex::new(r"0x[0-9A-F]+:").unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    let text = pid.replace_all(&text, "==PID==");
+    addr.replace_all(&text, "0xADDR:").into_owned()
+}
+
+/// The files of the frame cache under `xdg` (XDG_CACHE_HOME).
+fn kept_frame_files(xdg: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(xdg.join("memdx/frames"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
+/// Frames kept between runs (`$XDG_CACHE_HOME/memdx/frames`): the run
+/// that writes them and the one that reads them back print the report
+/// `MEMDX_SYMBOL_CACHE=off` prints; what the second run prints is read from
+/// the cache (an edited name shows); corrupt files are ignored and
+/// rewritten.
+#[test]
+fn frames_kept_between_runs_give_the_same_report() {
+    let scratch = check_util::Scratch::new("frame-cache");
+    let exe = build_corpus("definite_leak.c", &scratch);
+    let xdg = scratch.0.join("xdg");
+    let run = |cache_off: bool| {
+        let mut cmd = memdx();
+        cmd.args(["check", "--leak-check=full", "--show-leak-kinds=all"])
+            .arg(&exe)
+            .env("XDG_CACHE_HOME", &xdg);
+        if cache_off {
+            cmd.env("MEMDX_SYMBOL_CACHE", "off");
+        }
+        masked_report(&cmd.output_within(DEADLINE))
+    };
+    let uncached = run(true);
+    assert!(uncached.contains("by 0x"), "{uncached}");
+    assert!(
+        kept_frame_files(&xdg).is_empty(),
+        "MEMDX_SYMBOL_CACHE=off wrote"
+    );
+    assert_eq!(run(false), uncached, "the run that keeps the frames");
+    let files = kept_frame_files(&xdg);
+    let program_file = files
+        .iter()
+        .find(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .contains(&*exe.to_string_lossy())
+        })
+        .unwrap_or_else(|| panic!("no kept frames of the program in {files:?}"));
+    assert_eq!(run(false), uncached, "the run that reads them back");
+
+    // The second run's frames come from the file.
+    let text = std::fs::read_to_string(program_file).unwrap();
+    assert!(text.contains(r#"["main","main""#), "{text}");
+    std::fs::write(
+        program_file,
+        text.replace(r#"["main","main""#, r#"["kept_main","main""#),
+    )
+    .unwrap();
+    let edited = run(false);
+    assert!(edited.contains(": kept_main ("), "{edited}");
+
+    // Corrupt files are ignored, and replaced.
+    for f in &files {
+        std::fs::write(f, "{\"identity\": garbage").unwrap();
+    }
+    assert_eq!(run(false), uncached, "with corrupt files");
+    let rewritten = std::fs::read_to_string(program_file).unwrap();
+    assert!(rewritten.contains(r#"["main","main""#), "{rewritten}");
+}

@@ -51,7 +51,9 @@ pub struct CheckArgs {
     /// --uninit-effects-runs=N (the most runs, default 32) and
     /// --uninit-effects-timeout=SECONDS (a run's deadline)), then the
     /// program and its arguments. Separate debug files are also looked for
-    /// under the directories in MEMDX_DEBUG_DIRS (colon-separated).
+    /// under the directories in MEMDX_DEBUG_DIRS (colon-separated). Resolved
+    /// frames are kept between runs under $XDG_CACHE_HOME/memdx/frames
+    /// (MEMDX_SYMBOL_CACHE=off: not).
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,

@@ -322,6 +322,8 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
         }
     }
     let _ = std::io::stderr().flush();
+    // Before the front lets the user go, so the next run finds them.
+    super::symbolize::save_frame_cache();
     if outliving.is_empty() || !(keep_text || keep_xml || keep_json) {
         front.release(ending);
         stop.store(true, Ordering::Release);
@@ -351,6 +353,7 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    super::symbolize::save_frame_cache();
     stop.store(true, Ordering::Release);
     let _ = acceptor.join();
     Ok(())

@@ -8,7 +8,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+mod disk_cache;
 mod units;
+
+pub use disk_cache::save as save_frame_cache;
 
 pub use memdx_analyzer::{FrameKey, FrameText, Module};
 
@@ -32,7 +35,10 @@ fn debug_dirs() -> Vec<PathBuf> {
 /// object, in its `.debug/` subdirectory, then `DIR/<object's directory>/`;
 /// the link's CRC must match), then by path (`DIR/<object's path>`), for
 /// each `DIR` of [`debug_dirs`].
-fn separate_debug_file(path: &Path, obj: &object::File<'_>) -> Option<PathBuf> {
+fn separate_debug_file<'d, R: object::ReadRef<'d>>(
+    path: &Path,
+    obj: &object::File<'d, R>,
+) -> Option<PathBuf> {
     use object::{Object, ObjectSection};
     if obj
         .section_by_name(".debug_info")
@@ -561,11 +567,33 @@ impl Symbolizer {
                 })
                 .collect();
         }
-        let frames = self.resolve(&m, shown, probe, object, is_runtime);
+        // And across runs, on disk (not the runtime's frames: its symbol
+        // table alone names them, and it is rebuilt often).
+        let kept = if is_runtime {
+            None
+        } else {
+            disk_cache::lookup(&m.path, probe, exact)
+        };
+        let frames = match kept {
+            Some(kept) => kept,
+            None => {
+                let frames = Arc::new(self.resolve(&m, shown, probe, object, is_runtime));
+                if !is_runtime {
+                    disk_cache::record(&m.path, probe, exact, &frames);
+                }
+                frames
+            }
+        };
         if let Ok(mut c) = shared_frames().lock() {
-            c.insert(key, Arc::new(frames.clone()));
+            c.insert(key, frames.clone());
         }
         frames
+            .iter()
+            .map(|f| FrameText {
+                addr: shown,
+                ..f.clone()
+            })
+            .collect()
     }
 
     /// Resolves `probe` (an address of module `m`, less its load bias) to
