@@ -145,6 +145,7 @@ extern "C" fn init() {
     // room on the thread's own).
     access::install_alt_stack();
     threads::init();
+    crate::stack_cache::init();
     // SAFETY: registering plain C callbacks.
     unsafe {
         libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));

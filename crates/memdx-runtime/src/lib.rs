@@ -91,6 +91,8 @@ mod out;
 mod report;
 /// The leak scan's roots.
 mod roots;
+/// The per-thread stack cache.
+mod stack_cache;
 /// Whether a system call's buffer lies on the caller's stack, and in which frame.
 mod stack_place;
 /// Stack capture and interning.

@@ -4,6 +4,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
+use crate::stack_cache;
 use crate::sys::{self, PrivatePtr, Racy, SpinGuard, SpinLock};
 
 /// Frames captured at most (before the `--num-callers` cut).
@@ -126,39 +127,14 @@ fn libgcc_backtrace(ras: &mut [usize], slots: &mut [usize], want: usize) -> usiz
     u.n
 }
 
-/// The last stack captured for one allocator entry point on this thread,
-/// with where each return address was found. If the same slots still hold
-/// the same return addresses (same call chain, same stack depth), the stack
-/// is the same and no unwinding is needed: a loop allocating from one frame
-/// pays a dozen loads instead of a full DWARF unwind.
-#[derive(Clone, Copy)]
-pub struct CacheEntry {
-    entry: usize,
-    anchor: usize,
-    n: usize,
-    ras: [usize; CAPTURE],
-    slots: [usize; CAPTURE],
-    id: u32,
-}
-
-pub const CACHE_WAYS: usize = 4;
-
-/// An unused cache entry (never matches: id 0).
-pub const EMPTY_CACHE_ENTRY: CacheEntry = CacheEntry {
-    entry: 0,
-    anchor: 0,
-    n: 0,
-    ras: [0; CAPTURE],
-    slots: [0; CAPTURE],
-    id: 0,
-};
-
 /// Captures the current stack with `entry` (the interposed function's
 /// address) as frame 0 and returns its id, or 0 when capture is off.
 ///
-/// The common case is a hit in this thread's cache (see [`CacheEntry`]):
-/// a few loads and compares, kept apart from the unwinding path (whose
-/// kilobytes of frame state would otherwise be set up on every call).
+/// The common case is a hit in this thread's stack cache (see
+/// `stack_cache`): the entry that answered this entry point last, whose
+/// stack slots still hold the same return addresses (same call chain,
+/// same stack depth): a few loads and compares, kept apart from the miss
+/// path (the cache's other entries, then unwinding and interning).
 /// Inlined into the hooks: the anchor is then a slot of the hook's own
 /// frame, as fixed for a given call depth as one of ours would be.
 #[inline(always)]
@@ -175,16 +151,18 @@ pub fn capture_on(td: &crate::tls::ThreadData, entry: usize) -> u32 {
         return 0;
     }
     let anchor = stack_pointer();
-    let way = (entry >> 4) % CACHE_WAYS;
-    let cache = &td.stack_cache;
-    // SAFETY: this thread's cache. Only the miss path writes it, with the
-    // re-entry flag set; a signal handler that allocates while this reads
-    // can still rewrite the entry (its own capture missed), and at worst
-    // this capture then answers with its stack: every slot read is in
-    // this thread's stacks, mapped while it runs.
-    let e = unsafe { &(*cache.get())[way] };
-    if e.entry == entry && e.anchor == anchor && e.id != 0 && cached_frames_hold(e) {
-        return e.id;
+    let way = stack_cache::mru_way(entry);
+    let e = td.stack_mru[way].get();
+    // SAFETY: an entry of this thread's cache (null until one answered;
+    // nulled before the cache is unmapped). Only the miss path writes
+    // entries, with the re-entry flag set; a signal handler that allocates
+    // while this reads can still rewrite it (its own capture missed), and
+    // at worst this capture then answers with its stack: every slot read
+    // is in this thread's stacks, mapped while it runs.
+    if let Some(e) = unsafe { e.as_ref() } {
+        if e.entry == entry && e.anchor == anchor && e.id != 0 && e.frames_hold() {
+            return e.id;
+        }
     }
     // The walk starts in this frame (the hook's: this function is inlined
     // into it), not in the miss path's own frames below it, which it would
@@ -210,59 +188,112 @@ fn stack_pointer() -> usize {
     sp
 }
 
-/// Whether the stack slots a cache entry was made from still hold the
-/// same return addresses.
-#[inline(always)]
-fn cached_frames_hold(e: &CacheEntry) -> bool {
-    let n = e.n;
-    let mut k = 0;
-    while k < n {
-        // SAFETY: k < n <= CAPTURE (capture_slow stores at most that
-        // many). The slot is in this thread's stack above our own frame
-        // (it held a return address of a live caller when cached, and the
-        // anchor proves the same depth).
-        let (slot, ra) = unsafe { (*e.slots.get_unchecked(k), *e.ras.get_unchecked(k)) };
-        // SAFETY: as above.
-        if unsafe { core::ptr::read_volatile(slot as *const usize) } != ra {
-            return false;
-        }
-        k += 1;
-    }
-    true
-}
-
-/// A cache miss: unwinds, interns the stack and refreshes the cache entry,
-/// with the re-entry flag set (the unwinder may allocate: loading libgcc_s,
-/// its frame caches).
+/// A miss of the entry that answered last: the rest of the cache, else
+/// unwinding and interning (which refills an entry), with the re-entry
+/// flag set (the unwinder may allocate: loading libgcc_s, its frame
+/// caches).
 #[cold]
 #[inline(never)]
 fn capture_slow(entry: usize, anchor: usize, way: usize, start: crate::unwind::Regs) -> u32 {
     let td = crate::tls::get();
     let was_in_hook = td.in_hook.replace(true);
-    let id = capture_slow_inner(td, entry, anchor, way, start);
+    let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(1, CAPTURE) - 1;
+    let id = match stack_cache::of_thread(td, want) {
+        Some(cache) => {
+            let (e, id) = if !cache.use_sets() {
+                unwind_into_own(cache, entry, anchor, way, want, start)
+            } else {
+                match cache.find(entry, anchor) {
+                    Some(e) => {
+                        let id = e.id;
+                        (e as *const stack_cache::Entry, id)
+                    }
+                    None => unwind_into_cache(cache, entry, anchor, want, start),
+                }
+            };
+            td.stack_mru[way].set(e);
+            id
+        }
+        None => {
+            let mut ras = [0usize; CAPTURE];
+            let mut slots = [0usize; CAPTURE];
+            unwind_and_intern(entry, &mut ras, &mut slots, want, start).0
+        }
+    };
     td.in_hook.set(was_in_hook);
     id
 }
 
-fn capture_slow_inner(
-    td: &crate::tls::ThreadData,
+/// Unwinds and interns the stack straight into an entry of the cache (no
+/// kilobyte copies: the runtime's own memcpy and memset are the checked
+/// ones). Returns the entry (unused when its slots cannot be validated)
+/// and the stack's id.
+fn unwind_into_cache(
+    cache: &mut stack_cache::Cache,
+    entry: usize,
+    anchor: usize,
+    want: usize,
+    start: crate::unwind::Regs,
+) -> (*const stack_cache::Entry, u32) {
+    let guess = cache.first_ra_guess(entry, anchor);
+    let e = cache.victim(entry, anchor, guess);
+    // SAFETY: an entry of this thread's cache, not re-entered (the
+    // re-entry flag is set: a signal handler's allocation does not
+    // capture).
+    let (ras, slots) = unsafe { (*e).arrays_mut() };
+    let (id, n, cacheable) = unwind_and_intern(entry, ras, slots, want, start);
+    let (ra0, slot0) = match (ras.first(), slots.first()) {
+        (Some(&r), Some(&s)) if n > 0 => (r, s),
+        _ => (0, 0),
+    };
+    let e = cache.settle(
+        e,
+        entry,
+        anchor,
+        guess,
+        ra0,
+        slot0,
+        n,
+        cacheable.then_some(id),
+    );
+    (e, id)
+}
+
+/// Unwinds and interns the stack into MRU way `way`'s own entry (the sets
+/// are skipped for now).
+fn unwind_into_own(
+    cache: &mut stack_cache::Cache,
     entry: usize,
     anchor: usize,
     way: usize,
+    want: usize,
     start: crate::unwind::Regs,
-) -> u32 {
-    let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(1, CAPTURE) - 1;
-    // The stack is unwound straight into the cache entry (no kilobyte
-    // copies: the runtime's own memcpy and memset are the checked ones).
-    // SAFETY: this thread's cache, not re-entered (the re-entry flag is
-    // set: a signal handler's allocation does not capture).
-    let e = unsafe { &mut (*td.stack_cache.get())[way] };
-    e.id = 0;
+) -> (*const stack_cache::Entry, u32) {
+    let e = cache.own_entry(way);
+    // SAFETY: as in `unwind_into_cache`.
+    let e = unsafe { &mut *e };
+    let (ras, slots) = e.arrays_mut();
+    let (id, n, cacheable) = unwind_and_intern(entry, ras, slots, want, start);
+    e.set_key(entry, anchor, n, if cacheable { id } else { 0 });
+    (e, id)
+}
+
+/// Unwinds this thread's stack from `start` into `ras`/`slots` (at most
+/// `want` frames, both at least that long) and interns it with `entry` as
+/// frame 0. Returns its id, the frames kept and whether every slot is
+/// known (the stack can then be validated later by its slots).
+fn unwind_and_intern(
+    entry: usize,
+    ras: &mut [usize],
+    slots: &mut [usize],
+    want: usize,
+    start: crate::unwind::Regs,
+) -> (u32, usize, bool) {
     let fast = crate::unwind::backtrace_from(
         start,
         crate::unwind::Frames {
-            ras: &mut e.ras,
-            slots: &mut e.slots,
+            ras: &mut *ras,
+            slots: &mut *slots,
         },
         want,
         SELF_LO.load(Ordering::Relaxed),
@@ -274,30 +305,26 @@ fn capture_slow_inner(
             // Its slots are CFAs of frames above this one: all valid.
             checked_slots = true;
             if crate::unwind::verify() {
-                verify_against_libgcc(&e.ras[..n.min(CAPTURE)], &e.slots[..n.min(CAPTURE)], want);
+                let n = n.min(ras.len()).min(slots.len());
+                verify_against_libgcc(&ras[..n], &slots[..n], want);
             }
             n
         }
         None => {
             crate::unwind::count_fallback();
-            libgcc_backtrace(&mut e.ras, &mut e.slots, want)
+            libgcc_backtrace(ras, slots, want)
         }
     };
-    let n = n.min(CAPTURE - 1);
-    let ras = e.ras.get(..n).unwrap_or(&[]);
-    let id = intern_with_entry(entry as u64, ras);
+    let n = n.min(CAPTURE - 1).min(ras.len());
+    let id = intern_with_entry(entry as u64, ras.get(..n).unwrap_or(&[]));
     // Only frames whose slot is known can be validated; a frame found
     // without a callee CFA (slot 0 - 8) disables caching.
     let cacheable = checked_slots
-        || e.slots
+        || slots
             .iter()
             .take(n)
             .all(|&s| s > 4096 && s < usize::MAX - 4096);
-    e.entry = entry;
-    e.anchor = anchor;
-    e.n = n;
-    e.id = if cacheable { id } else { 0 };
-    id
+    (id, n, cacheable)
 }
 
 /// The return addresses of a walk of this thread's stack.

@@ -11,9 +11,9 @@
 //! plus the offset. Before the constructor has run (allocations by the
 //! dynamic loader) the slow, always-correct path is used.
 
-use core::cell::{Cell, UnsafeCell};
+use core::cell::Cell;
 
-use crate::stacks::{CacheEntry, CACHE_WAYS, EMPTY_CACHE_ENTRY};
+use crate::stack_cache::{Cache, Entry, MRU_WAYS};
 use crate::table::ThreadState;
 
 /// Everything the runtime keeps per thread.
@@ -36,8 +36,12 @@ pub struct ThreadData {
     /// The block `guard::wanted` last chose is one of its call site's
     /// first two (watched: see `watch`).
     pub watch_next: Cell<bool>,
-    /// The last stacks captured (see `stacks::capture`).
-    pub stack_cache: UnsafeCell<[CacheEntry; CACHE_WAYS]>,
+    /// This thread's stack cache (see `stack_cache`): null until its
+    /// first miss, `stack_cache::GONE` once unmapped.
+    pub stack_cache: Cell<*mut Cache>,
+    /// Per allocator entry point (hashed), the cache entry that answered
+    /// last (null: none).
+    pub stack_mru: [Cell<*const Entry>; MRU_WAYS],
     /// The recovery point of a fault-tolerant call running on this thread
     /// (see `catch::try_call`); 0 for none.
     pub catch_buf: Cell<usize>,
@@ -69,7 +73,8 @@ thread_local! {
             watch_next: Cell::new(false),
             sample_start: Cell::new(false),
             site_done: Cell::new(0),
-            stack_cache: UnsafeCell::new([EMPTY_CACHE_ENTRY; CACHE_WAYS]),
+            stack_cache: Cell::new(core::ptr::null_mut()),
+            stack_mru: [const { Cell::new(core::ptr::null()) }; MRU_WAYS],
             catch_buf: Cell::new(0),
             outer_sp: Cell::new(0),
             header_repair: Cell::new((0, 0, 0)),

@@ -130,3 +130,19 @@ use cxx::{_Znam, _ZnamRKSt9nothrow_t, _Znwm, _ZnwmRKSt9nothrow_t};
 pub use exit::{_Exit, _exit, announce_exec, TRACE_CHILDREN};
 use realloc::{realloc, reallocarray};
 pub use release::freed_corruptions;
+
+/// The entry points programs allocate and free through most (the stack
+/// cache keeps each in a way of its own: see `stack_cache::init`).
+pub fn hot_entry_points() -> [usize; 9] {
+    [
+        c::malloc as *const () as usize,
+        c::free as *const () as usize,
+        c::calloc as *const () as usize,
+        realloc::realloc as *const () as usize,
+        cxx::_Znwm as *const () as usize,
+        cxx::_Znam as *const () as usize,
+        cxx::_ZdlPv as *const () as usize,
+        cxx::_ZdlPvm as *const () as usize,
+        cxx::_ZdaPv as *const () as usize,
+    ]
+}
