@@ -160,18 +160,20 @@ fn slot() -> &'static Slot {
 }
 
 /// Appends one record to this thread's buffer, flushing every buffer when
-/// it is full. The caller has set the re-entry flag.
+/// it is full. The caller has set the re-entry flag and seen RECORDING
+/// set (with acquire ordering): the buffers are mapped (`map_buffers`
+/// runs before RECORDING is first set, and they are never unmapped).
 #[inline(always)]
 fn append<const N: usize>(rec: &[u8; N]) {
     let s = slot();
     loop {
         let held = s.lock.lock();
         // SAFETY: the slot's fields are only touched under its lock; the
-        // buffer holds BUF bytes.
+        // buffer holds BUF bytes and is mapped (see above).
         unsafe {
             let len = *s.len.get();
             let buf = (*s.active.get()).get();
-            if !buf.is_null() && len + N <= BUF {
+            if len + N <= BUF {
                 // A fixed-size copy (inlined: no call to the exported,
                 // checked memcpy).
                 *buf.add(len).cast::<[u8; N]>() = *rec;
@@ -297,7 +299,7 @@ pub use maps::{mapped, unmapped};
 #[inline(never)]
 fn record_alloc(p: *mut c_void, size: usize, entry: usize) {
     let td = tls::get();
-    if p.is_null() || td.in_hook.get() || !RECORDING.load(Ordering::Relaxed) {
+    if p.is_null() || td.in_hook.get() || !RECORDING.load(Ordering::Acquire) {
         return;
     }
     let stack = stacks::capture_on(td, entry);
@@ -321,7 +323,7 @@ fn on_free(p: *mut c_void) {
 #[inline(never)]
 fn record_free(p: *mut c_void) {
     let td = tls::get();
-    if td.in_hook.get() || !RECORDING.load(Ordering::Relaxed) {
+    if td.in_hook.get() || !RECORDING.load(Ordering::Acquire) {
         return;
     }
     if INTERVAL.load(Ordering::Relaxed) != 0 && !live_samples::remove(p as usize) {
