@@ -107,11 +107,19 @@ pub enum Routine {
     SysSendmsg = 50,
     /// `recvmsg`.
     SysRecvmsg = 51,
+    /// `puts` (checked as Valgrind's strlen below it).
+    Puts = 52,
+    /// `fputs`.
+    Fputs = 53,
+    /// `fputs_unlocked`.
+    FputsUnlocked = 54,
+    /// `strndup` (checked as Valgrind's strnlen and memmove below it).
+    Strndup = 55,
 }
 
 impl Routine {
     /// Every routine, in wire order.
-    pub const ALL: [Routine; 49] = [
+    pub const ALL: [Routine; 53] = [
         Routine::Memcpy,
         Routine::Memmove,
         Routine::Memset,
@@ -161,6 +169,10 @@ impl Routine {
         Routine::Strrchr,
         Routine::SysSendmsg,
         Routine::SysRecvmsg,
+        Routine::Puts,
+        Routine::Fputs,
+        Routine::FputsUnlocked,
+        Routine::Strndup,
     ];
 
     /// Decodes the wire value (0 and unassigned values are `None`).
@@ -222,6 +234,10 @@ impl Routine {
             Routine::Strrchr => "rindex",
             Routine::SysSendmsg => "sendmsg",
             Routine::SysRecvmsg => "recvmsg",
+            Routine::Puts => "puts",
+            Routine::Fputs => "fputs",
+            Routine::FputsUnlocked => "fputs_unlocked",
+            Routine::Strndup => "strndup",
         }
     }
 
@@ -270,6 +286,10 @@ impl Routine {
             Routine::Wcschr => c"wcschr",
             Routine::Strchr => c"strchr",
             Routine::Strrchr => c"strrchr",
+            Routine::Puts => c"puts",
+            Routine::Fputs => c"fputs",
+            Routine::FputsUnlocked => c"fputs_unlocked",
+            Routine::Strndup => c"strndup",
             _ => return None,
         })
     }

@@ -61,6 +61,7 @@ extern "C" fn init() {
         return;
     }
     strmem::init();
+    strmem::init_streams();
     uninit::init();
     syscalls::init();
     handoff::init();

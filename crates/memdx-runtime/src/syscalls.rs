@@ -114,6 +114,12 @@ fn first_bad(p: usize, n: usize) -> Option<Bad> {
     freed_at(p)
 }
 
+/// The freed block (still held: guarded or quarantined) that `p` starts,
+/// and its free stack (the checked C routines' use-after-free check).
+pub(crate) fn freed_block_at(p: usize) -> Option<(Block, u32)> {
+    freed_at(p).map(|b| (b.block, b.free_stack))
+}
+
 /// `p` as the start of a freed block still held (guarded or quarantined).
 fn freed_at(p: usize) -> Option<Bad> {
     if guard::contains(p) {

@@ -39,7 +39,7 @@ pub(super) const F_STRCHR: Routine = Routine::Strchr;
 pub(super) const F_STRRCHR: Routine = Routine::Strrchr;
 
 /// glibc's implementations, by [`Routine`] wire value.
-pub(super) static REAL: [AtomicUsize; 50] = [const { AtomicUsize::new(0) }; 50];
+pub(super) static REAL: [AtomicUsize; 56] = [const { AtomicUsize::new(0) }; 56];
 
 /// Resolves glibc's routines (every [`Routine`] with a C symbol); call
 /// from the constructor.

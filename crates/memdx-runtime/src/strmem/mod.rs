@@ -24,8 +24,10 @@
 //! 402833: glibc's memcpy is memmove there), so neither does memdx.
 //!
 //! Files: `lookup` (glibc's routines by [`Routine`]), `replay` (the replay
-//! engine), the checked routines in `copies`, `fortify`, `reads` and
-//! `wide` (wcslen, wcsnlen, wcscpy, wcscmp, wcschr).
+//! engine), the checked routines in `copies`, `fortify`, `reads` (with
+//! strnlen) and `wide` (wcslen, wcsnlen, wcscpy, wcscmp, wcschr), and in
+//! `streams` the hooks of puts, fputs, fputs_unlocked and strndup, whose
+//! strlen/strnlen glibc calls internally.
 
 use core::ffi::{c_char, c_int, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -51,6 +53,7 @@ mod fortify;
 mod lookup;
 mod reads;
 mod replay;
+mod streams;
 mod wide;
 
 use copies::*;
@@ -61,6 +64,7 @@ use replay::*;
 
 pub use lookup::{init, raw_memcpy, raw_memset};
 pub use replay::{repair_header, PARTIAL_LOADS_OK};
+pub use streams::init_streams;
 
 #[cfg(test)]
 mod tests {
@@ -72,7 +76,7 @@ mod tests {
             .into_iter()
             .filter(|r| r.c_symbol().is_some())
             .collect();
-        assert_eq!(replaced.len(), 31);
+        assert_eq!(replaced.len(), 35);
         for r in replaced {
             assert!((r as usize) < REAL.len(), "{r:?}");
         }

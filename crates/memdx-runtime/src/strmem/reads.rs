@@ -1,5 +1,5 @@
-//! The checked routines that only read: memchr, strchr and strrchr
-//! (Valgrind's `index` and `rindex`), strcmp, strncmp.
+//! The checked routines that only read: memchr, strnlen, strchr and
+//! strrchr (Valgrind's `index` and `rindex`), strcmp, strncmp.
 
 use super::*;
 
@@ -50,6 +50,19 @@ pub unsafe extern "C" fn memchr(s: *const c_void, c: c_int, n: usize) -> *mut c_
     };
     check_read(F_MEMCHR, memchr as *const () as usize, s as usize, count);
     r
+}
+
+/// strnlen: Valgrind's loop (one site) reads up to the NUL, or `n` bytes.
+///
+/// # Safety
+/// strnlen(3)'s contract.
+#[cfg_attr(not(test), no_mangle)]
+pub unsafe extern "C" fn strnlen(s: *const c_char, n: usize) -> usize {
+    // SAFETY: s is a C string or holds n bytes.
+    let len = unsafe { c_strnlen(s.cast(), n) };
+    let count = if len < n { len + 1 } else { n };
+    check_read(F_STRNLEN, strnlen as *const () as usize, s as usize, count);
+    len
 }
 
 /// strchr: Valgrind's `index` loop reads up to the byte found or the NUL.

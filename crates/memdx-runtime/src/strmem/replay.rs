@@ -115,6 +115,13 @@ impl Replay {
 
     /// Sends one record per context, in the order they first happened.
     pub(super) fn send(&self, func: Routine, entry: usize) {
+        self.send_from(func, entry, 0);
+    }
+
+    /// [`Replay::send`], with `inner` (when not 0) shown below frame 0: the
+    /// C library function whose call of Valgrind's replacement made the
+    /// accesses (see [`site_stack`]).
+    pub(super) fn send_from(&self, func: Routine, entry: usize, inner: usize) {
         for g in self.groups.iter().flatten() {
             let mut a = Access {
                 kind: if g.write {
@@ -129,7 +136,7 @@ impl Replay {
                 tid: hooks::thread_no(),
                 // Each site of Valgrind's loop is its own context there: a
                 // distinct frame 0 inside the routine makes it one here.
-                stack: stacks::capture(entry + g.site as usize),
+                stack: site_stack(entry + g.site as usize, inner),
                 place: Place::InsideLive,
                 block_start: g.block.ptr as u64,
                 block_size: g.block.size as u64,
@@ -157,6 +164,39 @@ impl Replay {
             access::send(&a);
         }
     }
+}
+
+/// The stack of an access made now by a site of Valgrind's loop: frame 0
+/// at `pc`, then `inner` when not 0 (a return address inside the C
+/// library function that called the routine: Valgrind's replacement runs
+/// below glibc's `puts`, which the runtime's hook stands in for), then the
+/// callers.
+pub(super) fn site_stack(pc: usize, inner: usize) -> u32 {
+    let id = stacks::capture(pc);
+    if inner == 0 {
+        return id;
+    }
+    let Some(rec) = stacks::get(id) else {
+        return id;
+    };
+    let want = stacks::NUM_CALLERS
+        .load(Ordering::Relaxed)
+        .clamp(2, stacks::CAPTURE);
+    let mut frames = [0u64; stacks::CAPTURE];
+    let n = (rec.n as usize).min(rec.frames.len());
+    let mut k = 0;
+    for (i, &f) in rec.frames.iter().take(n).enumerate() {
+        if k == want {
+            break;
+        }
+        frames[k] = f;
+        k += 1;
+        if i == 0 && k < want {
+            frames[k] = inner as u64;
+            k += 1;
+        }
+    }
+    stacks::intern(frames.get(..k).unwrap_or(&[]))
 }
 
 /// Puts back a block header that the routine just run overwrote after
