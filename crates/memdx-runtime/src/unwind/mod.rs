@@ -109,38 +109,6 @@ pub fn backtrace_from(
     self_lo: usize,
     self_hi: usize,
 ) -> Option<usize> {
-    backtrace_reusing(start, out, want, self_lo, self_hi, None)
-}
-
-/// The frames of an earlier walk of this thread's stack (`n` of them, at
-/// most as many as were wanted: fewer means it reached the stack's end),
-/// whose slots still hold their return addresses or not: a walk that
-/// reaches one of its frames ([`backtrace_reusing`]) takes the rest from
-/// it if they do.
-#[derive(Clone, Copy)]
-pub struct Known<'a> {
-    pub ras: &'a [usize],
-    pub slots: &'a [usize],
-    /// The earlier walk reached the stack's end (it kept fewer frames
-    /// than it had room for).
-    pub complete: bool,
-}
-
-/// [`backtrace_from`], taking the frames above the first one it shares
-/// with `known` (same slot, same return address) from `known` when their
-/// slots still hold the same return addresses (the stack cache's own
-/// check: the same call chain above that frame), instead of unwinding
-/// them. A recursion allocating at every depth thus unwinds the frames
-/// between one capture and the last one, not the whole stack.
-#[inline(never)]
-pub fn backtrace_reusing(
-    start: Regs,
-    out: Frames<'_>,
-    want: usize,
-    self_lo: usize,
-    self_hi: usize,
-    known: Option<Known<'_>>,
-) -> Option<usize> {
     if VERIFY.load(Ordering::Relaxed) == 4 || start.pc == 0 {
         return None;
     }
@@ -155,8 +123,6 @@ pub fn backtrace_reusing(
     let etag = epoch_tag(epoch);
     let (mut pc, mut sp, mut bp) = (pc, sp, bp);
     let mut n = 0usize;
-    let mut known = known;
-    let mut j = 0usize;
     loop {
         let rule = rule_of(cache, etag, pc)?;
         if rule.is_end() {
@@ -190,68 +156,11 @@ pub fn backtrace_reusing(
         *out.ras.get_mut(n)? = ra;
         *out.slots.get_mut(n)? = slot;
         n += 1;
-        if let Some(k) = &known {
-            // Known slots rise with the frame index, as these do.
-            while k.slots.get(j).is_some_and(|&s| s < slot) {
-                j += 1;
-            }
-            if k.slots.get(j) == Some(&slot) {
-                match reuse(k, j + 1, want - n, out.ras, out.slots, n) {
-                    Some(taken) => {
-                        n += taken;
-                        break;
-                    }
-                    None => known = None,
-                }
-            }
-        }
     }
     if VERIFY.load(Ordering::Relaxed) == 2 {
         FAST.fetch_add(1, Ordering::Relaxed);
     }
     Some(n)
-}
-
-/// Copies the known frames from `from` on (at most `room`) after the `n`
-/// frames of `ras`/`slots`, if the known frame before `from` is the last
-/// one unwound (same return address at the same slot), every copied
-/// slot still holds its return address, and they end the stack or fill
-/// the room. Returns how many were copied, or `None` (the walk goes on;
-/// what was copied past `n` is then overwritten or ignored).
-#[inline(always)]
-fn reuse(
-    k: &Known<'_>,
-    from: usize,
-    room: usize,
-    ras: &mut [usize],
-    slots: &mut [usize],
-    n: usize,
-) -> Option<usize> {
-    if k.ras.get(from.checked_sub(1)?) != ras.get(n.checked_sub(1)?) {
-        return None;
-    }
-    let rest = k.ras.len().min(k.slots.len()).checked_sub(from)?;
-    // Known frames that stopped at the room they had may go on above:
-    // only frames that reach the stack's end, or fill this walk's room,
-    // can be taken.
-    if rest < room && !k.complete {
-        return None;
-    }
-    let take = rest.min(room);
-    for i in 0..take {
-        let (ra, slot) = (*k.ras.get(from + i)?, *k.slots.get(from + i)?);
-        // SAFETY: a slot an earlier walk of this thread's stack read a
-        // return address from, above the frame just unwound (whose slot
-        // and return address are the ones that walk had there): in this
-        // thread's stack, mapped. (Volatile: the loop must read the
-        // stack, and stays a loop, not a call to the checked memcpy.)
-        if unsafe { core::ptr::read_volatile(slot as *const usize) } != ra {
-            return None;
-        }
-        *ras.get_mut(n + i)? = ra;
-        *slots.get_mut(n + i)? = slot;
-    }
-    Some(take)
 }
 
 #[cfg(test)]
