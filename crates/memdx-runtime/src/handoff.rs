@@ -60,6 +60,11 @@ enum Shape {
     Deep,
     /// `syscall(nr, ...)`.
     Syscall,
+    /// Flat, and argument `.0` is a signal mask the thread runs with
+    /// (for the call, or from now on unless argument `.1`, when not
+    /// [`NONE`], is `SIG_UNBLOCK`): one that blocks SIGSEGV stops watching
+    /// for good (`watch::stop`).
+    Mask(u8, u8),
 }
 
 /// No second array.
@@ -242,13 +247,13 @@ handoff_hooks! {
     // Waiting, polling, descriptors.
     112 poll 3 Flat, false;
     113 __poll_chk 4 Flat, false;
-    114 ppoll 4 Flat, false;
-    115 __ppoll_chk 5 Flat, false;
+    114 ppoll 4 Mask(3, NONE), false;
+    115 __ppoll_chk 5 Mask(3, NONE), false;
     116 select 5 Flat, false;
-    117 pselect 6 Flat, false;
+    117 pselect 6 Mask(5, NONE), false;
     118 epoll_wait 4 Flat, false;
-    119 epoll_pwait 5 Flat, false;
-    120 epoll_pwait2 5 Flat, false;
+    119 epoll_pwait 5 Mask(4, NONE), false;
+    120 epoll_pwait2 5 Mask(4, NONE), false;
     121 epoll_ctl 4 Flat, false;
     122 pipe 1 Flat, false;
     123 pipe2 2 Flat, false;
@@ -332,10 +337,10 @@ handoff_hooks! {
     199 setgroups 2 Flat, false;
     200 getresuid 3 Flat, false;
     201 getresgid 3 Flat, false;
-    202 sigprocmask 3 Flat, false;
-    203 pthread_sigmask 3 Flat, false;
+    202 sigprocmask 3 Mask(1, 0), false;
+    203 pthread_sigmask 3 Mask(1, 0), false;
     204 sigpending 1 Flat, false;
-    205 sigsuspend 1 Flat, false;
+    205 sigsuspend 1 Mask(0, NONE), false;
     206 sigwait 2 Flat, false;
     207 sigwaitinfo 2 Flat, false;
     208 sigtimedwait 3 Flat, false;
@@ -471,14 +476,20 @@ extern "C" fn memdx_handoff(idx: u32, regs: *const [usize; 6], stack: *const usi
             missing_int as *const () as usize
         };
     }
-    if guard::any_watched() {
+    let mask = matches!(h.shape, Mask(..)) && crate::watch::on();
+    if mask || guard::any_watched() {
         // SAFETY: the entry saved six registers there; the return address
         // is the word below the stack arguments.
         let (regs, ret) = unsafe { (*regs, *stack.sub(1)) };
         let runtime = crate::stacks::SELF_LO.load(Ordering::Relaxed)
             ..crate::stacks::SELF_HI.load(Ordering::Relaxed);
-        // The runtime's own calls: none of its memory is watched.
+        // The runtime's own calls: none of its memory is watched, and it
+        // touches no watched page while it blocks SIGSEGV (it may hold the
+        // guard pool's lock: no `watch::stop` here).
         if !runtime.contains(&ret) {
+            if let Mask(set, how) = h.shape {
+                stop_if_fault_blocked(&regs, set, how);
+            }
             let errno = crate::sys::errno();
             release_args(h, &regs, stack);
             crate::sys::set_errno(errno);
@@ -502,12 +513,45 @@ extern "C" fn memdx_handoff(idx: u32, regs: *const [usize; 6], stack: *const usi
 /// The exec family's hooks (execve to execle, checked by a test).
 const EXEC_FAMILY: core::ops::RangeInclusive<usize> = 99..=107;
 
+/// Stops watching for good (`watch::stop`) when the signal mask in
+/// argument `set` blocks SIGSEGV and argument `how` (unless [`NONE`]) is
+/// not `SIG_UNBLOCK`: a fault on a watched page would then kill the
+/// process. Before the call, so that no block is watched once the mask
+/// takes effect.
+fn stop_if_fault_blocked(regs: &[usize; 6], set: u8, how: u8) {
+    if !crate::watch::on() && !guard::any_watched() {
+        return;
+    }
+    if how != NONE && regs[usize::from(how).min(5)] as libc::c_int == libc::SIG_UNBLOCK {
+        return;
+    }
+    let p = regs[usize::from(set).min(5)];
+    // A set in a watched block is unreadable to the kernel too.
+    release(p);
+    // SAFETY: an all-zero sigset_t is the empty set.
+    let mut copy: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: the set's first 8 bytes (the kernel's 64 signals), as bytes.
+    let bytes = unsafe { core::slice::from_raw_parts_mut((&raw mut copy).cast::<u8>(), 8) };
+    let errno = crate::sys::errno();
+    // Read through the kernel: an unreadable set is the call's EFAULT.
+    let read = p != 0 && crate::access::read_own(p, bytes) == 8;
+    if read && crate::watch::mask_blocks_fault(&copy) {
+        crate::watch::stop(false);
+    }
+    crate::sys::set_errno(errno);
+}
+
 /// Releases what the arguments of a call to `h` point to.
 fn release_args(h: &Hook, regs: &[usize; 6], stack: *const usize) {
     let n = usize::from(h.args).min(6);
     let args = &regs[..n];
     match h.shape {
         Syscall => {
+            if regs[0] == libc::SYS_rt_sigprocmask as usize {
+                stop_if_fault_blocked(regs, 2, 1);
+            } else if regs[0] == libc::SYS_rt_sigsuspend as usize {
+                stop_if_fault_blocked(regs, 1, NONE);
+            }
             if flat_syscall(regs[0]) {
                 release_all(&regs[1..]);
                 // SAFETY: syscall()'s sixth argument is on the stack.
@@ -570,7 +614,7 @@ fn release_args(h: &Hook, regs: &[usize; 6], stack: *const usize) {
                 release_words(a, 32);
             }
         }
-        Flat | List(_) | Syscall => {}
+        Flat | List(_) | Syscall | Mask(..) => {}
     }
 }
 

@@ -146,6 +146,13 @@ pub(crate) fn call_program_handler(
         // SAFETY: reinstalling the runtime's handler for a chained signal.
         unsafe { install_fatal(sig) };
     }
+    // The handler runs with SIGSEGV blocked (the signal itself without
+    // SA_NODEFER, or its mask): a watched page it touches (Rust's
+    // stack-overflow handler reads its thread's data) would kill the
+    // process.
+    if current_mask_blocks_fault() {
+        crate::watch::stop(true);
+    }
     // SAFETY: calling the handler the program registered, with the
     // kernel's arguments, as the kernel would have.
     unsafe {
@@ -159,6 +166,23 @@ pub(crate) fn call_program_handler(
         }
     }
     true
+}
+
+/// Whether this thread runs with SIGSEGV blocked now (the raw system
+/// call: no hook, nothing allocated).
+fn current_mask_blocks_fault() -> bool {
+    // SAFETY: the kernel fills a local set with the current mask.
+    unsafe {
+        let mut now: libc::sigset_t = core::mem::zeroed();
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            core::ptr::null::<libc::sigset_t>(),
+            &mut now as *mut libc::sigset_t,
+            8usize,
+        ) == 0
+            && crate::watch::mask_blocks_fault(&now)
+    }
 }
 
 /// Makes sure the runtime's handler receives SIGTRAP (a single-step trap
@@ -221,6 +245,24 @@ pub unsafe extern "C" fn sigaction(
     // The kernel reads and writes these: not on a watched page.
     guard::unwatch_range(act as usize, 1);
     guard::unwatch_range(old as usize, 1);
+    // A handler of the program's that runs with SIGSEGV blocked could
+    // touch a watched page (see `watch::stop`); the chained SIGSEGV
+    // handler's own blocking is seen when it is called
+    // (`call_program_handler`). The runtime's own handlers (suspend.rs's,
+    // installed under the guard pool's lock) touch none.
+    if sig != libc::SIGSEGV && !act.is_null() {
+        // SAFETY: the caller's act is readable when not null.
+        let (h, mask) = unsafe { ((*act).sa_sigaction, &(*act).sa_mask) };
+        let own = crate::stacks::SELF_LO.load(Ordering::Relaxed)
+            ..crate::stacks::SELF_HI.load(Ordering::Relaxed);
+        if h != libc::SIG_DFL
+            && h != libc::SIG_IGN
+            && !own.contains(&h)
+            && crate::watch::mask_blocks_fault(mask)
+        {
+            crate::watch::stop(false);
+        }
+    }
     if profile::on() {
         // No handler of the runtime's to hide in profiling mode.
         // SAFETY: forwarded to glibc with the caller's pointers.

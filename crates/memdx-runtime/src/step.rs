@@ -165,6 +165,11 @@ fn close(page: usize) {
     let last = match table.iter_mut().find(|o| o.count > 0 && o.page == page) {
         Some(o) => {
             o.count -= 1;
+            if o.count == 0 {
+                // Not left behind: a page address is a pointer to the
+                // block at its start.
+                o.page = 0;
+            }
             o.count == 0
         }
         None => true,

@@ -107,6 +107,16 @@ impl SpinLock {
         }
     }
 
+    /// Takes the lock if it is free (a signal handler that may have
+    /// interrupted the lock's holder on its own thread must not wait).
+    #[inline]
+    pub fn try_lock(&self) -> Option<SpinGuard<'_>> {
+        self.locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            .then_some(SpinGuard { lock: self })
+    }
+
     /// Releases the lock whatever holds it.
     ///
     /// # Safety

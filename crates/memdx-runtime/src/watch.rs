@@ -14,7 +14,7 @@
 //! released to ordinary checking (its page stays open).
 //!
 //! Which blocks: the first and second guarded blocks of each call site
-//! (`--watch-blocks=yes`, `MEMDX_WATCH_BLOCKS`; off by default), when the frame that
+//! (`--watch-blocks=yes`, the CLI's default, sets `MEMDX_WATCH_BLOCKS`), when the frame that
 //! allocated them is in the main executable: blocks the C library, the C++
 //! library or another shared object allocate are filled by the kernel
 //! through calls nobody can hook (stdio's buffers).
@@ -53,8 +53,59 @@ pub fn spend() -> bool {
     SPENT.fetch_add(1, Ordering::Relaxed) < TOTAL.load(Ordering::Relaxed)
 }
 
-/// Whether call sites' first blocks are watched.
+/// Whether call sites' first blocks are watched (cleared for good by
+/// [`stop`]).
 static ON: AtomicBool = AtomicBool::new(false);
+
+/// Whether blocks may be watched now (read under the guard pool's lock
+/// by `guard::watch`, so that no block is watched after [`stop`]).
+pub fn on() -> bool {
+    ON.load(Ordering::Acquire)
+}
+
+/// Stops watching for the rest of the process: every watched block is
+/// released (its page opened for good) and no block is watched after.
+/// Called when the program may run with SIGSEGV blocked: a fault the
+/// kernel cannot deliver kills the process (it resets the action to the
+/// default), so no closed page may be left for it to touch. See
+/// [`mask_blocks_fault`] for who calls it and why this rather than
+/// hiding SIGSEGV from the program's masks. Async-signal-safe; `in_handler`:
+/// called from a signal handler, which may have interrupted this thread
+/// holding the guard pool's lock (then the blocks watched now stay so,
+/// and none is watched after).
+pub fn stop(in_handler: bool) {
+    if !ON.swap(false, Ordering::AcqRel) && !crate::guard::any_watched() {
+        return;
+    }
+    // A program's signal handler may have interrupted a hook of this
+    // thread that holds the lock (its re-entry flag is set then).
+    if in_handler || crate::tls::get().in_hook.get() {
+        crate::guard::try_unwatch_all();
+    } else {
+        crate::guard::unwatch_all_now();
+    }
+}
+
+/// Whether signal set `set` blocks SIGSEGV (the signal a watched page's
+/// fault raises). The program's masks are left as it set them, and
+/// watching stops ([`stop`]) before any of them takes effect: from
+/// `sigprocmask`, `pthread_sigmask` (not `SIG_UNBLOCK`), the temporary
+/// masks of `sigsuspend`, `ppoll`, `pselect`, `epoll_pwait` and a raw
+/// `rt_sigprocmask` (`handoff`), the handler masks given to `sigaction`
+/// (`signals`), the mask a chained SIGSEGV, SIGBUS or SIGTRAP handler of
+/// the program is about to run with (`signals::call_program_handler`:
+/// Rust's stack-overflow handler), and the mask the process started with
+/// ([`init`]). Hiding SIGSEGV from those masks instead (keeping the
+/// program's view in a per-thread copy) would keep watching on in more
+/// programs, but changes what the kernel does for the program: a fault in
+/// a handler that blocked SIGSEGV would run the program's SIGSEGV handler
+/// rather than kill it, an exec'd program would start with SIGSEGV
+/// unblocked, and masks restored behind the hooks (siglongjmp,
+/// setcontext, glibc's own calls) would not match the copy.
+pub fn mask_blocks_fault(set: &libc::sigset_t) -> bool {
+    // SAFETY: a valid set; sigismember only reads it.
+    unsafe { libc::sigismember(set, libc::SIGSEGV) == 1 }
+}
 /// The main executable's text (allocations made from it are watched).
 static EXE_LO: AtomicUsize = AtomicUsize::new(0);
 static EXE_HI: AtomicUsize = AtomicUsize::new(0);
@@ -68,7 +119,7 @@ pub fn init() {
         Some(b"yes") => true,
         _ => DEFAULT_ON,
     };
-    if !on {
+    if !on || started_with_fault_blocked() {
         return;
     }
     if let Some(n) = crate::sys::getenv(c"MEMDX_WATCH_BUDGET").and_then(crate::sys::parse_usize) {
@@ -93,18 +144,35 @@ pub fn init() {
     ON.store(true, Ordering::Release);
 }
 
-/// Whether watching is on when `MEMDX_WATCH_BLOCKS` is not set: off, since
-/// a watched block given to a system call the runtime does not hook fails
-/// with EFAULT (seen: valgrind's launcher exec'ing its tool with an argv
-/// built in the heap, under `bench/check_instr.sh`).
+/// Whether the process started with SIGSEGV blocked (the mask is
+/// inherited through exec): then no block is watched (see [`stop`]).
+fn started_with_fault_blocked() -> bool {
+    // SAFETY: an empty set filled by the kernel with the current mask
+    // (the raw system call: the runtime's own, no hook).
+    unsafe {
+        let mut now: libc::sigset_t = core::mem::zeroed();
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            core::ptr::null::<libc::sigset_t>(),
+            &mut now as *mut libc::sigset_t,
+            8usize,
+        ) != 0
+            || mask_blocks_fault(&now)
+    }
+}
+
+/// Whether watching is on when `MEMDX_WATCH_BLOCKS` is not set (the
+/// runtime loaded without the CLI, which always sets it: `memdx check`
+/// watches unless `--watch-blocks=no`): off, since a watched block given
+/// to a system call the runtime does not hook fails with EFAULT.
 const DEFAULT_ON: bool = false;
 
 /// Whether the block about to be guarded from call site `stack` is to be
 /// watched: watching is on and the allocating frame (the first outside the
 /// runtime) is in the main executable.
 pub fn wanted(stack: u32) -> bool {
-    if !ON.load(Ordering::Relaxed) || SPENT.load(Ordering::Relaxed) >= TOTAL.load(Ordering::Relaxed)
-    {
+    if !on() || SPENT.load(Ordering::Relaxed) >= TOTAL.load(Ordering::Relaxed) {
         return false;
     }
     let Some(rec) = crate::stacks::get(stack) else {

@@ -215,3 +215,43 @@ fn a_program_that_ignores_sigtrap_keeps_ignoring_it() {
         "{text}"
     );
 }
+
+/// Watched blocks keep the leak verdicts: a lost list whose first nodes
+/// were watched (their page address was left in the runtime's own data,
+/// which the leak scan took for a root: "still reachable") and a lost
+/// `std::map` (its object "possibly lost") get the corpus's expected
+/// LEAK SUMMARY, as with `--watch-blocks=no`.
+#[test]
+fn watched_blocks_keep_leak_verdicts() {
+    let scratch = Scratch::new("guard-watched-leaks");
+    for name in ["indirect_two_levels.c", "cpp_map_leak.cpp"] {
+        let src = corpus_dir().join(name);
+        let expect = parse_expect(&std::fs::read_to_string(&src).unwrap());
+        let exe = build(&src, &scratch.0, &expect.build);
+        for watch in ["--watch-blocks=yes", "--watch-blocks=no"] {
+            let out = run_memdx(
+                &exe,
+                &[
+                    "--leak-check=full",
+                    "--default-suppressions=no",
+                    "--guard-pages=64",
+                    watch,
+                ],
+            );
+            let report = parse_report(&String::from_utf8_lossy(&out.stderr));
+            for kind in ["definitely lost", "indirectly lost", "possibly lost"] {
+                let want = expect
+                    .leaks
+                    .get(kind)
+                    .cloned()
+                    .unwrap_or_else(|| "0 bytes in 0 blocks".into());
+                assert_eq!(
+                    report.leak(kind),
+                    want,
+                    "{name} {watch} {kind}:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}

@@ -781,8 +781,17 @@ shutil.rmtree(d)
     add("perl", "perl-base", &["-e", perl_script], true);
     add("python3", "python3", &["-c", py_script], true);
     add("bash", "bash", &["-c", bash_script], true);
-    // Not `sh -c 'ls /'`: dash's forked child dies by SIGSEGV with
-    // watched blocks (see docs/checker.md, "Why still off by default").
+    // dash blocks every signal around vfork: its child ran with SIGSEGV
+    // blocked and died on a watched page before watching stopped then.
+    add(
+        "sh",
+        "dash",
+        &[
+            "-c",
+            "ls / >/dev/null; echo listed; ls /nonexistent 2>&1; true",
+        ],
+        true,
+    );
     add("gcc", "gcc", &["-O2", "hello.c", "-o", "hello"], true);
     add("make", "make", &["-s", "CC=gcc"], true);
     add("git", "git", &["--version"], true);

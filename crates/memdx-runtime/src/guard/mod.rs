@@ -73,7 +73,10 @@ pub use blocks::{alloc, lookup, release, GuardRelease};
 pub use fault::{on_fault, open_after, open_page, rearm, FAULT_BUDGET};
 use pages::{close_keeping, STEPPED};
 pub use scan::{find, for_each_live, for_each_live_damage, live_in_slot, lock, range};
-pub use watched::{any as any_watched, unwatch_all, unwatch_all_locked, unwatch_range, watch};
+pub use watched::{
+    any as any_watched, try_unwatch_all, unwatch_all, unwatch_all_locked, unwatch_all_now,
+    unwatch_range, watch,
+};
 
 const PAGE: usize = 4096;
 const SLOT_BYTES: usize = 2 * PAGE;

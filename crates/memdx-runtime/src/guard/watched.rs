@@ -62,7 +62,13 @@ pub fn watch(q: usize) {
     let _pool = LOCK.lock();
     // SAFETY: slot < SLOTS_N, under LOCK.
     let m = unsafe { &mut *meta(slot) };
-    if STATE.at(slot).load(Ordering::Relaxed) == LIVE && m.q == q && !m.watched {
+    // `watch::on` under LOCK: `watch::stop` releases every block under it
+    // after turning watching off, so none is watched after it.
+    if crate::watch::on()
+        && STATE.at(slot).load(Ordering::Relaxed) == LIVE
+        && m.q == q
+        && !m.watched
+    {
         m.watched = true;
         WATCHED.fetch_add(1, Ordering::Relaxed);
         m.faults = 0;
@@ -113,6 +119,22 @@ pub fn unwatch_all() {
     }
     let _pool = LOCK.lock();
     unwatch_all_locked();
+}
+
+/// Stops watching every block, taking the lock even when none seems
+/// watched (a racy hint): `watch::stop` must not miss a block another
+/// thread is watching now.
+pub fn unwatch_all_now() {
+    let _pool = LOCK.lock();
+    unwatch_all_locked();
+}
+
+/// Stops watching every block unless the lock is held (a signal handler
+/// that interrupted its holder on this thread would wait for ever).
+pub fn try_unwatch_all() {
+    if let Some(_pool) = LOCK.try_lock() {
+        unwatch_all_locked();
+    }
 }
 
 /// Stops watching every block (under LOCK: the end-of-process report reads

@@ -194,6 +194,17 @@ fn scan_heap(a: &mut ScanArrays, my_sp: usize, others: usize) -> Scanned {
     if let Some(pool) = crate::guard::range() {
         excluded.push(pool);
     }
+    // The runtime's own data and bss are no root (Valgrind's tool memory
+    // is none either): the watched-block machinery leaves the page address
+    // of the last block it stepped there (`step`'s table of open pages),
+    // which made a lost list's watched nodes "still reachable".
+    let own = (
+        stacks::SELF_LO.load(Ordering::Relaxed),
+        stacks::SELF_HI.load(Ordering::Relaxed),
+    );
+    if own.0 < own.1 {
+        excluded.push((own.0 & !4095, sys::round_page(own.1)));
+    }
     table::for_each_state(&mut |s| {
         s.for_each_freed(&mut |q| {
             if !header_readable(q) {
