@@ -163,7 +163,7 @@ unsafe extern "C" fn allocate_checked(
         None
     };
     // SAFETY: as said above; a recycled chunk is one of ours, `len` bytes.
-    let get = || unsafe {
+    let raw = unsafe {
         if let Some(raw) = recycled {
             if zero {
                 crate::strmem::raw_memset((raw + off) as *mut u8, 0, size);
@@ -181,12 +181,13 @@ unsafe extern "C" fn allocate_checked(
             sys::__libc_malloc(len)
         }
     };
-    let mut raw = get();
     // Big freed blocks held back (Valgrind's `--freelist-vol`) never make
     // an allocation fail: given back, and the allocation tried again.
-    if raw.is_null() && crate::held::give_back_all(&mut give_to_glibc) {
-        raw = get();
-    }
+    let raw = if raw.is_null() {
+        retry_after_giving_back(off, len, zero)
+    } else {
+        raw
+    };
     if raw.is_null() {
         return fail(libc::ENOMEM);
     }
@@ -210,11 +211,37 @@ unsafe extern "C" fn allocate_checked(
     q as *mut c_void
 }
 
-#[inline(always)]
+/// The allocation of `len` bytes (at offset `off`, zeroed when `zero`)
+/// that glibc refused, tried again after the big freed blocks held back
+/// are given back (null when none were held, or it fails again). Out of
+/// line: the allocation path keeps its registers.
+#[cold]
+#[inline(never)]
+fn retry_after_giving_back(off: usize, len: usize, zero: bool) -> *mut c_void {
+    if !crate::held::give_back_all(&mut give_to_glibc) {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: glibc's allocator, as in `allocate_checked`.
+    unsafe {
+        if off > table::HEADER {
+            let p = sys::__libc_memalign(off, len);
+            if zero && !p.is_null() {
+                crate::strmem::raw_memset(p.cast::<u8>(), 0, len);
+            }
+            p
+        } else if zero {
+            sys::__libc_calloc(1, len)
+        } else {
+            sys::__libc_malloc(len)
+        }
+    }
+}
+
 /// [`allocate`] without alignment.
 ///
 /// # Safety
 /// As [`allocate`].
+#[inline(always)]
 pub(super) unsafe fn alloc(size: usize, kind: AllocKind, entry: usize) -> *mut c_void {
     // SAFETY: forwarded.
     unsafe { allocate(size, 0, false, kind, entry) }
