@@ -126,6 +126,7 @@ pub fn alloc(
         left: start,
         slack: slack as u16,
         watched: false,
+        was_watched: false,
         underrun_reported: false,
     };
     STATE.at(slot).store(LIVE, Ordering::Release);

@@ -129,6 +129,10 @@ struct Slot {
     /// The block's own page is closed while it lives: each access faults
     /// and is checked against the block's exact bounds (see [`watch`]).
     watched: bool,
+    /// The block has been watched (and may be no longer): a fault on its
+    /// own page raised while it was closed can be handled after another
+    /// thread stopped watching it (see `fault::on_fault`).
+    was_watched: bool,
     /// An access before the block's start was reported from its watched
     /// page (its front canaries are not reported again on free).
     underrun_reported: bool,

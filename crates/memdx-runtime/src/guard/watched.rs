@@ -70,6 +70,7 @@ pub fn watch(q: usize) {
         && !m.watched
     {
         m.watched = true;
+        m.was_watched = true;
         WATCHED.fetch_add(1, Ordering::Relaxed);
         m.faults = 0;
         // Opened again by `open` through mprotect (see STEPPED).
