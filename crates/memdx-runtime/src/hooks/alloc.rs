@@ -100,11 +100,11 @@ unsafe extern "C" fn allocate_undecided(
 
 /// [`allocate`] under `memdx check`. Out of line and `extern "C"` (it
 /// never unwinds), so the hooks reach it with a tail call.
-#[inline(never)]
 ///
 /// # Safety
 /// Called from the allocator entry points only: `align` is 0 or a power
 /// of two, and `entry` is the entry point's address (for the stack).
+#[inline(never)]
 unsafe extern "C" fn allocate_checked(
     size: usize,
     align: usize,
