@@ -142,6 +142,39 @@ pub fn capture(entry: usize) -> u32 {
     capture_on(crate::tls::get(), entry)
 }
 
+/// [`capture`], then `inner` inserted as frame 1 when not 0 (a return
+/// address inside the C library function that called the reporting
+/// routine or system call wrapper: Valgrind's replacement runs below
+/// glibc's caller, which the runtime's hook stands in for), the callers
+/// after it, `--num-callers` frames in all. Only when an error is
+/// reported (it interns a second stack).
+#[inline(always)]
+pub fn capture_with_inner(entry: usize, inner: usize) -> u32 {
+    let id = capture(entry);
+    if inner == 0 {
+        return id;
+    }
+    let Some(rec) = get(id) else {
+        return id;
+    };
+    let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(2, CAPTURE);
+    let mut frames = [0u64; CAPTURE];
+    let n = (rec.n as usize).min(rec.frames.len());
+    let mut k = 0;
+    for (i, &f) in rec.frames.iter().take(n).enumerate() {
+        if k == want {
+            break;
+        }
+        frames[k] = f;
+        k += 1;
+        if i == 0 && k < want {
+            frames[k] = inner as u64;
+            k += 1;
+        }
+    }
+    intern(frames.get(..k).unwrap_or(&[]))
+}
+
 /// [`capture`] with this thread's data already at hand (the hooks pass it
 /// along: the compiler cannot tell that the thread-data address stays the
 /// same across their stores, and would compute it again).

@@ -199,31 +199,7 @@ pub fn check_from(
 /// The stack of a system call made now: Valgrind's frame 0 (the wrapper's
 /// `syscall` instruction), then `inner` when not 0, then the callers.
 fn syscall_stack(func: Routine, inner: usize) -> u32 {
-    let id = stacks::capture(AT[slot(func)].load(Ordering::Relaxed));
-    if inner == 0 {
-        return id;
-    }
-    let Some(rec) = stacks::get(id) else {
-        return id;
-    };
-    let want = stacks::NUM_CALLERS
-        .load(Ordering::Relaxed)
-        .clamp(2, stacks::CAPTURE);
-    let mut frames = [0u64; stacks::CAPTURE];
-    let n = (rec.n as usize).min(rec.frames.len());
-    let mut k = 0;
-    for (i, &f) in rec.frames.iter().take(n).enumerate() {
-        if k == want {
-            break;
-        }
-        frames[k] = f;
-        k += 1;
-        if i == 0 && k < want {
-            frames[k] = inner as u64;
-            k += 1;
-        }
-    }
-    stacks::intern(frames.get(..k).unwrap_or(&[]))
+    stacks::capture_with_inner(AT[slot(func)].load(Ordering::Relaxed), inner)
 }
 
 /// The buffer's index as the event carries it: sendmsg and recvmsg name

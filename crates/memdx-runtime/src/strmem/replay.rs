@@ -172,31 +172,7 @@ impl Replay {
 /// below glibc's `puts`, which the runtime's hook stands in for), then the
 /// callers.
 pub(super) fn site_stack(pc: usize, inner: usize) -> u32 {
-    let id = stacks::capture(pc);
-    if inner == 0 {
-        return id;
-    }
-    let Some(rec) = stacks::get(id) else {
-        return id;
-    };
-    let want = stacks::NUM_CALLERS
-        .load(Ordering::Relaxed)
-        .clamp(2, stacks::CAPTURE);
-    let mut frames = [0u64; stacks::CAPTURE];
-    let n = (rec.n as usize).min(rec.frames.len());
-    let mut k = 0;
-    for (i, &f) in rec.frames.iter().take(n).enumerate() {
-        if k == want {
-            break;
-        }
-        frames[k] = f;
-        k += 1;
-        if i == 0 && k < want {
-            frames[k] = inner as u64;
-            k += 1;
-        }
-    }
-    stacks::intern(frames.get(..k).unwrap_or(&[]))
+    stacks::capture_with_inner(pc, inner)
 }
 
 /// Puts back a block header that the routine just run overwrote after
