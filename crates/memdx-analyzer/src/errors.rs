@@ -90,12 +90,13 @@ impl ProcessReport {
     fn shown_error(
         &mut self,
         key: ContextKey,
-        mut text: String,
+        before: String,
         mut error: model::Error,
         count: u64,
         sink: &mut dyn Sink,
     ) {
-        self.lines.error(&mut text, &error);
+        let mut text = String::new();
+        self.lines.error_after(&mut text, &before, &error);
         sink.write_chunk(&text);
         error.unique = self.next_unique;
         self.next_unique += 1;

@@ -95,7 +95,7 @@ impl ProcessReport {
         let program = opts.program.clone();
         ProcessReport {
             pid,
-            lines: Lines::new(pid),
+            lines: Lines::new(pid).with_error_markers(opts.error_markers.clone()),
             supp: Suppressions::new(opts.suppressions.clone(), opts.leak_verdicts.clone()),
             opts,
             ppid: world.parent_pid(pid),

@@ -93,6 +93,8 @@ pub struct Settings {
     pub exit_on_first_error: bool,
     /// `-s` / `--show-error-list=yes`.
     pub show_error_list: bool,
+    /// `--error-markers=BEGIN,END`.
+    pub error_markers: memdx_report::text::ErrorMarkers,
     /// `-q`.
     pub quiet: bool,
     /// `-v`.
@@ -130,6 +132,7 @@ impl Settings {
             errors_for_leak_kinds: kinds,
             exit_on_first_error: false,
             show_error_list: false,
+            error_markers: memdx_report::text::ErrorMarkers::default(),
             quiet: false,
             verbose: false,
             track_origins: false,

@@ -112,6 +112,21 @@ pub struct Lines {
     prefix: String,
     /// `--PID-- `: the prefix of Valgrind's informational lines.
     info_prefix: String,
+    /// `--error-markers=BEGIN,END`: lines around each error (either may
+    /// be empty: no line).
+    markers: ErrorMarkers,
+}
+
+/// `--error-markers=BEGIN,END`: a line before each error (before its
+/// "Thread N:" line) and one after its closing empty line (before its
+/// `--gen-suppressions` block), as Valgrind 3.19 prints them; loss
+/// records are errors too. An empty marker prints no line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorMarkers {
+    /// The line before each error.
+    pub begin: String,
+    /// The line after each error.
+    pub end: String,
 }
 
 /// One suppression as `-s`'s list shows it (a `used_suppression` line).
@@ -144,7 +159,14 @@ impl Lines {
         Lines {
             prefix: format!("=={pid}== "),
             info_prefix: format!("--{pid}-- "),
+            markers: ErrorMarkers::default(),
         }
+    }
+
+    /// The same lines with `--error-markers` around each error.
+    pub fn with_error_markers(mut self, markers: ErrorMarkers) -> Lines {
+        self.markers = markers;
+        self
     }
 
     /// `-s`'s heading of one error context (after an empty line):
@@ -217,6 +239,16 @@ impl Lines {
     /// An error: its headline, stack, auxiliary lines with their stacks,
     /// a blank line, and the `--gen-suppressions` block when it has one.
     pub fn error(&self, out: &mut String, e: &Error) {
+        self.error_after(out, "", e);
+    }
+
+    /// An error as [`Lines::error`] prints it, with `before` (a "Thread
+    /// N:" line, already prefixed, or nothing) after its begin marker.
+    pub fn error_after(&self, out: &mut String, before: &str, e: &Error) {
+        if !self.markers.begin.is_empty() {
+            self.line(out, &self.markers.begin);
+        }
+        out.push_str(before);
         // Valgrind's XML ends some <what>s with a newline (Overlap's): the
         // text has the line only once.
         self.line(out, e.what.text().trim_end_matches('\n'));
@@ -228,6 +260,9 @@ impl Lines {
             }
         }
         self.line(out, "");
+        if !self.markers.end.is_empty() {
+            self.line(out, &self.markers.end);
+        }
         if let Some(supp) = &e.suppression {
             out.push_str(&supp.raw_text);
         }

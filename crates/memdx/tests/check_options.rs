@@ -1,6 +1,6 @@
 //! Output options of `memdx check` against the real Valgrind 3.19 on the
 //! same binary: XML mode's silence on stderr, `-s` (the error list and
-//! `used_suppression:` lines), `--exit-on-first-error`, `--log-fd`,
+//! `used_suppression:` lines), `--error-markers`, `--exit-on-first-error`, `--log-fd`,
 //! `--xml-fd` with a closed descriptor, and the refused socket options.
 //!
 //! Texts are compared after the `Command:` line with the pid, addresses and
@@ -103,6 +103,38 @@ fn show_error_list_matches_valgrind() {
             normalized(&text(&theirs.stderr)),
         );
         assert!(b.contains("errors in context 1 of"), "{b}");
+        assert_eq!(a, b, "options {opts:?}");
+        assert_eq!(ours.status.code(), theirs.status.code());
+    }
+}
+
+#[test]
+fn error_markers_match_valgrind() {
+    if !valgrind_available() {
+        eprintln!("valgrind not installed: skipped");
+        return;
+    }
+    let exe = error_list_program();
+    for opts in [
+        vec!["--error-markers=<<BEGIN>>,<<END>>", "--leak-check=full"],
+        vec![
+            "--error-markers=[[[",
+            "-s",
+            "--gen-suppressions=all",
+            "--leak-check=full",
+        ],
+        vec!["--error-markers=,]]]", "--leak-check=summary"],
+    ] {
+        let ours = memdx_check(&opts, &exe);
+        let theirs = valgrind(&opts, &exe);
+        let (a, b) = (
+            normalized(&text(&ours.stderr)),
+            normalized(&text(&theirs.stderr)),
+        );
+        assert!(
+            b.contains("BEGIN") || b.contains("[[[") || b.contains("]]]"),
+            "{b}"
+        );
         assert_eq!(a, b, "options {opts:?}");
         assert_eq!(ours.status.code(), theirs.status.code());
     }

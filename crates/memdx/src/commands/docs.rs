@@ -99,6 +99,12 @@ const CHECK_OPTIONS: &[(&str, Option<char>, Takes, &str)] = &[
         "stop the program at its first error",
     ),
     (
+        "error-markers",
+        None,
+        Takes::Text,
+        "BEGIN,END: lines printed before and after each error",
+    ),
+    (
         "show-error-list",
         None,
         YES_NO,

@@ -284,12 +284,19 @@ pub fn run_memdx(exe: &Path, opts: &[&str]) -> Output {
         .output_within(DEADLINE)
 }
 
+/// Whether valgrind runs here; when it does not, the calling test is a
+/// differential test without its reference: `tool_missing` says so (and
+/// fails the test under `MEMDX_REQUIRE_TOOLS=1`, as in CI).
 pub fn valgrind_available() -> bool {
-    Command::new("valgrind")
+    let runs = Command::new("valgrind")
         .arg("--version")
         .try_output_within(DEADLINE)
         .map(|o| o.status.success())
-        .unwrap_or(false)
+        .unwrap_or(false);
+    if !runs {
+        memdx_testkit::tool_missing("valgrind is not installed");
+    }
+    runs
 }
 
 pub fn run_valgrind(exe: &Path) -> Output {

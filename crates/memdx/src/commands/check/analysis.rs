@@ -98,6 +98,7 @@ fn settings(opts: &CheckOptions) -> Settings {
     s.errors_for_leak_kinds = opts.errors_for_leak_kinds;
     s.exit_on_first_error = opts.exit_on_first_error;
     s.show_error_list = opts.show_error_list;
+    s.error_markers = opts.error_markers.clone();
     s.quiet = opts.quiet;
     s.verbose = opts.verbose;
     s.track_origins = opts.track_origins;

@@ -49,6 +49,8 @@ pub struct CheckOptions {
     /// `-s` / `--show-error-list=yes`: list the error contexts and the
     /// used suppressions after the ERROR SUMMARY.
     pub show_error_list: bool,
+    /// `--error-markers=BEGIN,END`: lines around each error in the text.
+    pub error_markers: memdx_report::text::ErrorMarkers,
     pub quiet: bool,
     /// -v: also print the leak scan's size and duration.
     pub verbose: bool,
@@ -232,6 +234,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         log_fd: None,
         exit_on_first_error: false,
         show_error_list: false,
+        error_markers: memdx_report::text::ErrorMarkers::default(),
         quiet: false,
         verbose: false,
         trace_children: false,
@@ -348,6 +351,15 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
             }
             "--exit-on-first-error" => {
                 o.exit_on_first_error = yes_no(name, need(name, value)?)?;
+            }
+            "--error-markers" => {
+                // Valgrind's grammar: BEGIN[,END]; either may be empty.
+                let v = need(name, value)?;
+                let (begin, end) = v.split_once(',').unwrap_or((v, ""));
+                o.error_markers = memdx_report::text::ErrorMarkers {
+                    begin: begin.to_string(),
+                    end: end.to_string(),
+                };
             }
             "-s" => o.show_error_list = true,
             "--show-error-list" => o.show_error_list = yes_no(name, need(name, value)?)?,
