@@ -88,12 +88,33 @@ struct Bad {
     free_stack: u32,
 }
 
+/// The lowest address no user-space mapping can reach on x86-64 (the end
+/// of the lower canonical half).
+const USER_END: usize = 1 << 47;
+
 /// The first unaddressable byte of `n` bytes at `p`, as far as the heap
 /// blocks tell: past the end of (or before) the live block `p` is in or
-/// next to, or `p` itself when it starts a freed block still held.
+/// next to, or `p` itself when it starts a freed block still held; or `p`
+/// when it can be no memory at all (the NULL page, or above the user
+/// half of the address space, e.g. `(void *)-1`: Valgrind's writev1.c),
+/// found with two compares, where a mapping lookup would cost a system
+/// call on every buffer.
 fn first_bad(p: usize, n: usize) -> Option<Bad> {
-    if n == 0 || p < 4096 {
+    if n == 0 {
         return None;
+    }
+    if p < 4096 || p >= USER_END {
+        return Some(Bad {
+            addr: p,
+            place: Place::Unknown,
+            block: Block {
+                ptr: 0,
+                size: 0,
+                stack: 0,
+                kind: 0,
+            },
+            free_stack: 0,
+        });
     }
     if let Some(b) = table::lookup_near(p).filter(|b| b.kind & table::INTERNAL == 0) {
         let end = b.ptr + b.size;
@@ -240,7 +261,7 @@ fn report_unaddressable(func: Routine, bad: Bad, index: usize) {
             crate::tls::get().header_repair.set((bad.block.ptr, w0, w1));
         }
     }
-    if bad.addr >= bad.block.ptr + bad.block.size + 16 {
+    if bad.place != Place::Unknown && bad.addr >= bad.block.ptr + bad.block.size + 16 {
         // Beyond the redzone: described by whatever is there.
         a.place = Place::Unknown;
         access::describe(bad.addr, &mut a);
