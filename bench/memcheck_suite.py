@@ -162,7 +162,7 @@ def main():
             rows.append(dict(test=os.path.relpath(os.path.join(d, test), os.path.join(top, "memcheck/tests")),
                              clreq=clreq, vk=vk, mk=mk, vsum=vsum, msum=msum, same=same,
                              nat=nat[0], md=md[0], vg=vg[0], dropped=dropped,
-                             stdout_same=nat[1] == md[1]))
+                             stdout_same=nat[1] == md[1], stdout_same_vg=vg[1] == md[1]))
             r = rows[-1]
             missed = sorted(r["vk"] - r["mk"])
             print(f"{r['test']:<32} vg={vsum!s:>4} memdx={msum!s:>4} "
@@ -179,9 +179,9 @@ def main():
     vg_err = [r for r in rows if (r["vsum"] or 0) > 0]
     md_too = [r for r in vg_err if (r["msum"] or 0) > 0]
     vg_err_nc = [r for r in vg_err if not r["clreq"]]
+    print(f"Valgrind reports an error: {len(vg_err)}; memdx reports one too: {len(md_too)}")
     print(f"  of those without client requests: {len(vg_err_nc)}; memdx reports one too: "
           f"{len([r for r in vg_err_nc if (r['msum'] or 0) > 0])}")
-    print(f"Valgrind reports an error: {len(vg_err)}; memdx reports one too: {len(md_too)}")
     claimed = [r for r in rows if not r["clreq"] and (r["vk"] - NOT_CLAIMED)]
     claimed_hit = [r for r in claimed if r["mk"] & (r["vk"] - NOT_CLAIMED)]
     print(f"without client requests, with a kind memdx claims: {len(claimed)}; "
@@ -197,9 +197,12 @@ def main():
     changed = [r for r in rows if not r["same"]]
     print(f"behaviour differs from native under memdx: {len(changed)}: "
           + " ".join(f"{r['test']}({r['nat']}->{r['md']})" for r in changed))
-    changed_vg = [r for r in changed if r["md"] != r["vg"] or r["vg"] == "timeout"]
-    print(f"  of which memdx's exit status also differs from Valgrind's: {len(changed_vg)}: "
-          + " ".join(f"{r['test']}(native {r['nat']}, valgrind {r['vg']}, memdx {r['md']})" for r in changed_vg))
+    changed_vg = [r for r in changed
+                  if r["md"] != r["vg"] or r["vg"] == "timeout" or not r["stdout_same_vg"]]
+    print(f"  of which memdx's exit status or stdout also differs from Valgrind's: "
+          f"{len(changed_vg)}: "
+          + " ".join(f"{r['test']}(native {r['nat']}, valgrind {r['vg']}, memdx {r['md']}"
+                     f"{'' if r['stdout_same_vg'] else ', stdout'})" for r in changed_vg))
     return 0
 
 

@@ -1,6 +1,6 @@
 //! Output options of `memdx check` against the real Valgrind 3.19 on the
 //! same binary: XML mode's silence on stderr, `-s` (the error list and
-//! `used_suppression:` lines), `--error-markers`, `--exit-on-first-error`, `--log-fd`,
+//! `used_suppression:` lines), `--error-markers`, `--child-silent-after-fork`, `--exit-on-first-error`, `--log-fd`,
 //! `--xml-fd` with a closed descriptor, and the refused socket options.
 //!
 //! Texts are compared after the `Command:` line with the pid, addresses and
@@ -138,6 +138,34 @@ fn error_markers_match_valgrind() {
         assert_eq!(a, b, "options {opts:?}");
         assert_eq!(ours.status.code(), theirs.status.code());
     }
+}
+
+#[test]
+fn child_silent_after_fork_matches_valgrind() {
+    if !valgrind_available() {
+        eprintln!("valgrind not installed: skipped");
+        return;
+    }
+    let scratch = Scratch::new("child-silent");
+    let exe = build(&programs_dir().join("fork_child_errors.c"), &scratch.0, &[]);
+    let opts = ["--child-silent-after-fork=yes", "--leak-check=full"];
+    let ours = memdx_check(&opts, &exe);
+    let theirs = valgrind(&opts, &exe);
+    let (a, b) = (
+        normalized(&text(&ours.stderr)),
+        normalized(&text(&theirs.stderr)),
+    );
+    assert!(!b.contains("8 bytes inside"), "{b}");
+    assert_eq!(a, b);
+    assert_eq!(ours.stdout, theirs.stdout);
+    assert_eq!(ours.status.code(), theirs.status.code());
+    // Without it, the child's own report (its bad free) is printed too.
+    let loud = memdx_check(&["--leak-check=full"], &exe);
+    assert!(
+        text(&loud.stderr).contains("8 bytes inside a block of size 16"),
+        "{}",
+        text(&loud.stderr)
+    );
 }
 
 #[test]

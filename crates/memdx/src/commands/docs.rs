@@ -119,6 +119,12 @@ const CHECK_OPTIONS: &[(&str, Option<char>, Takes, &str)] = &[
         "check programs the program executes",
     ),
     (
+        "child-silent-after-fork",
+        None,
+        YES_NO,
+        "print nothing for the children of fork",
+    ),
+    (
         "freelist-vol",
         None,
         Takes::Number,

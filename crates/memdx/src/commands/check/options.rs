@@ -55,6 +55,9 @@ pub struct CheckOptions {
     /// -v: also print the leak scan's size and duration.
     pub verbose: bool,
     pub trace_children: bool,
+    /// `--child-silent-after-fork=yes`: a fork child's report is not
+    /// written (a program it execs reports as usual).
+    pub child_silent_after_fork: bool,
     pub freelist_vol: Option<u64>,
     /// `--freelist-big-blocks=BYTES`: freed blocks of at least this size
     /// that the quarantine does not hold are held (their pages closed)
@@ -158,7 +161,6 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("--show-reachable", "use --show-leak-kinds"),
     ("--show-possibly-lost", "use --show-leak-kinds"),
     ("--time-stamp", "lines are not time-stamped"),
-    ("--child-silent-after-fork", "fork children always report"),
     ("--demangle", "names are always demangled"),
     ("--read-var-info", "variable info is not read"),
     ("--read-inline-info", "inlined frames are always shown"),
@@ -238,6 +240,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         quiet: false,
         verbose: false,
         trace_children: false,
+        child_silent_after_fork: false,
         freelist_vol: None,
         freelist_big_blocks: None,
         partial_loads_ok: true,
@@ -366,6 +369,9 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
             "-q" | "--quiet" => o.quiet = true,
             "-v" | "--verbose" => o.verbose = true,
             "--trace-children" => o.trace_children = yes_no(name, need(name, value)?)?,
+            "--child-silent-after-fork" => {
+                o.child_silent_after_fork = yes_no(name, need(name, value)?)?;
+            }
             "--freelist-vol" => o.freelist_vol = Some(number(name, need(name, value)?)?),
             "--freelist-big-blocks" => {
                 o.freelist_big_blocks = Some(number(name, need(name, value)?)?)

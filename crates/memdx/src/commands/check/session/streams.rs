@@ -49,6 +49,9 @@ pub(super) fn maps_name(maps: &[u8], name: &[u8]) -> bool {
 /// before it opens the next).
 pub(super) struct Process {
     pub(super) pid: u32,
+    /// `--child-silent-after-fork=yes` and a fork child: nothing of its
+    /// report is written (text, XML or JSON), as under Valgrind.
+    pub(super) silent: bool,
     /// The report is complete and its machine-readable files written.
     pub(super) done: AtomicBool,
     pub(super) report: Mutex<Rendering>,
@@ -83,20 +86,25 @@ pub(super) fn process_for(
     }
     if let Some(old) = latest.filter(|p| !p.done.swap(true, Ordering::AcqRel)) {
         if let Ok(r) = old.report.lock() {
-            write_machine_reports(&r.report, opts, old.pid, main_pid, xml_out);
+            if !old.silent {
+                write_machine_reports(&r.report, opts, old.pid, main_pid, xml_out);
+            }
         }
     }
     let mut report = crate::commands::check::analysis::new_report(header.pid, opts);
     // A program exec'd under --trace-children=yes gets its own preamble
     // (when its command line arrives).
     report.announce_command = header.pid != main_pid && header.flags & FLAG_FORK_CHILD == 0;
+    let silent = opts.child_silent_after_fork && header.flags & FLAG_FORK_CHILD != 0;
+    let mut sink = out.sink(header.pid);
+    if silent {
+        sink.muted = Some(Arc::new(AtomicBool::new(true)));
+    }
     let p = Arc::new(Process {
         pid: header.pid,
+        silent,
         done: AtomicBool::new(false),
-        report: Mutex::new(Rendering {
-            report,
-            sink: out.sink(header.pid),
-        }),
+        report: Mutex::new(Rendering { report, sink }),
     });
     list.push(p.clone());
     Some(p)
@@ -120,7 +128,9 @@ pub(super) fn close_report(
         if !report.finished && say_so {
             report.abandoned(sink);
         }
-        write_machine_reports(report, opts, p.pid, main_pid, xml_out);
+        if !p.silent {
+            write_machine_reports(report, opts, p.pid, main_pid, xml_out);
+        }
     }
 }
 
