@@ -94,7 +94,8 @@ mech "+ quarantine and poison (32 bytes)" --redzone-size=0 --guard-pages=0
 mech "+ quarantine and poison (4096 bytes)" --redzone-size=0 --poison-size=4096 --guard-pages=0
 mech "+ guard pages (4096 slots)" --redzone-size=0 --poison-size=0 --freelist-vol=0 --guard-pages=4096
 mech "defaults without guard pages" --guard-pages=0
-mech "defaults (redzones, quarantine, poison, guards)"
+mech "defaults without watched blocks" --watch-blocks=no
+mech "defaults (redzones, quarantine, poison, guards, watched blocks)"
 # The leak scan on its own: a run that keeps the million-node list alive
 # (reachable from a global) at exit; -v makes memdx print the scan's duration.
 "$memdx" check -v --leak-check=full "$work/alloc_heavy" "$pairs" "$nodes" keep \

@@ -54,6 +54,7 @@ run() {
 run "base (no redzone, poison, quarantine, guards)" \
     --redzone-size=0 --poison-size=0 --freelist-vol=0 --guard-pages=0
 run "defaults without quarantine" --freelist-vol=0
+run "defaults without watched blocks" --watch-blocks=no
 run "defaults"
 echo "the runtime's functions under the defaults (own instructions per pair, inlined code included):"
 callgrind_annotate --auto=no "$work/last.out" 2>/dev/null |

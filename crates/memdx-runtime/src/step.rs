@@ -43,8 +43,10 @@ pub const MAX_PAGES: usize = 4;
 /// The trap flag in `rflags`.
 const TF: i64 = 0x100;
 
-/// `si_code` of the trap raised after a single-stepped instruction.
-const TRAP_TRACE: i32 = 2;
+/// `si_code`s of a SIGTRAP raised by a debug exception: the first and
+/// the last of `TRAP_BRKPT`, `TRAP_TRACE`, `TRAP_BRANCH`, `TRAP_HWBKPT`.
+const TRAP_BRKPT: i32 = 1;
+const TRAP_HWBKPT: i32 = 4;
 
 /// One thread's pending step.
 pub struct Pending {
@@ -193,14 +195,30 @@ pub unsafe fn reset_in_child() {
     }
 }
 
-/// Called first for every SIGTRAP: when this thread has a pending step
-/// and its instruction has run (the trap flag is set in `ctx`), closes
-/// the pages again and puts the flag and the signal mask back as the
-/// program had them. Returns true when the trap was the runtime's own
-/// (nothing else to do), false when it is the program's.
+/// Whether a SIGTRAP with `si_code` `code` was raised by a debug
+/// exception (the kind a single step raises), rather than by `int3`
+/// (`SI_KERNEL`), a perf event or a process (`kill`, `tgkill`: `code <= 0`).
+///
+/// Not only `TRAP_TRACE`: the kernel derives the code from the debug
+/// status register (DR6), and a step's trap whose DR6 lost its
+/// single-step bit arrives as `TRAP_BRKPT`. Seen under load in a
+/// Firecracker VM: gcc's driver and cc1 with watched blocks died by
+/// SIGTRAP in 4 of 200 runs, each time with a step pending, the trap flag
+/// set in the context and `si_code` 1 (issue 19).
+fn from_debug_exception(code: i32) -> bool {
+    (TRAP_BRKPT..=TRAP_HWBKPT).contains(&code)
+}
+
+/// Called first for every SIGTRAP: when this thread has a pending step,
+/// the trap comes from a debug exception ([`from_debug_exception`]) and
+/// the trap flag is set in `ctx` (its instruction has run), closes the
+/// pages again and puts the flag and the signal mask back as the program
+/// had them. Returns true when the trap was the runtime's own (nothing
+/// else to do), false when it is the program's (a pending step then stays
+/// pending: its instruction has not run yet).
 pub fn on_trap(code: i32, ctx: *mut libc::c_void) -> bool {
     let p = &tls::get().step;
-    if p.pages.iter().all(|c| c.get() == 0) {
+    if p.pages.iter().all(|c| c.get() == 0) || !from_debug_exception(code) {
         return false;
     }
     let Some(uc) = context(ctx) else {
@@ -224,5 +242,66 @@ pub fn on_trap(code: i32, ctx: *mut libc::c_void) -> bool {
         return false; // the program's own stepping: its trap too
     }
     *flags &= !TF;
-    code == TRAP_TRACE
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A context interrupted with the trap flag set, and this thread's
+    /// step pending on `page` (outside any pool: closing it is a no-op).
+    fn stepping(page: usize) -> libc::ucontext_t {
+        // SAFETY: all-zero is a valid ucontext.
+        let mut uc: libc::ucontext_t = unsafe { core::mem::zeroed() };
+        uc.uc_mcontext.gregs[libc::REG_EFL as usize] = 0x246 | TF;
+        let p = &tls::get().step;
+        p.pages[0].set(page);
+        p.tf_was_set.set(false);
+        p.trap_was_blocked.set(false);
+        uc
+    }
+
+    fn trap(code: i32, uc: &mut libc::ucontext_t) -> bool {
+        on_trap(code, (uc as *mut libc::ucontext_t).cast())
+    }
+
+    fn pending() -> usize {
+        tls::get()
+            .step
+            .pages
+            .iter()
+            .filter(|c| c.get() != 0)
+            .count()
+    }
+
+    #[test]
+    fn a_step_trap_without_the_single_step_bit_is_still_the_runtimes() {
+        for code in [TRAP_BRKPT, 2] {
+            let mut uc = stepping(0x1000);
+            assert!(trap(code, &mut uc), "si_code {code}");
+            assert_eq!(uc.uc_mcontext.gregs[libc::REG_EFL as usize] & TF, 0);
+            assert_eq!(pending(), 0);
+        }
+    }
+
+    #[test]
+    fn int3_or_a_sent_sigtrap_leaves_the_step_pending() {
+        const SI_KERNEL: i32 = 0x80;
+        for code in [SI_KERNEL, libc::SI_USER, -6] {
+            let mut uc = stepping(0x1000);
+            assert!(!trap(code, &mut uc), "si_code {code}");
+            assert_ne!(uc.uc_mcontext.gregs[libc::REG_EFL as usize] & TF, 0);
+            assert_eq!(pending(), 1);
+        }
+        tls::get().step.pages[0].set(0);
+    }
+
+    #[test]
+    fn no_pending_step_means_the_programs_trap() {
+        let mut uc = stepping(0x1000);
+        tls::get().step.pages[0].set(0);
+        assert!(!trap(TRAP_BRKPT, &mut uc));
+        assert_ne!(uc.uc_mcontext.gregs[libc::REG_EFL as usize] & TF, 0);
+    }
 }

@@ -14,7 +14,7 @@
 //! released to ordinary checking (its page stays open).
 //!
 //! Which blocks: the first and second guarded blocks of each call site
-//! (`--watch-blocks=yes`, `MEMDX_WATCH_BLOCKS`; off by default), when the frame that
+//! (`--watch-blocks=yes`, the CLI's default, sets `MEMDX_WATCH_BLOCKS`), when the frame that
 //! allocated them is in the main executable: blocks the C library, the C++
 //! library or another shared object allocate are filled by the kernel
 //! through calls nobody can hook (stdio's buffers).
@@ -162,10 +162,10 @@ fn started_with_fault_blocked() -> bool {
     }
 }
 
-/// Whether watching is on when `MEMDX_WATCH_BLOCKS` is not set: off, since
-/// a watched block given to a system call the runtime does not hook fails
-/// with EFAULT (seen: valgrind's launcher exec'ing its tool with an argv
-/// built in the heap, under `bench/check_instr.sh`).
+/// Whether watching is on when `MEMDX_WATCH_BLOCKS` is not set (the
+/// runtime loaded without the CLI, which always sets it: `memdx check`
+/// watches unless `--watch-blocks=no`): off, since a watched block given
+/// to a system call the runtime does not hook fails with EFAULT.
 const DEFAULT_ON: bool = false;
 
 /// Whether the block about to be guarded from call site `stack` is to be

@@ -3,11 +3,13 @@
    guarded: the front canary and the slack after its end are checked at
    exit (Valgrind: "Invalid write of size 4 ... 4 bytes before a block of
    size 100 alloc'd" and "Invalid write of size 1 ... 0 bytes after").
-   expect-error: Invalid write before the start of a block (the writing instruction is unknown)
-   expect-error: Invalid write after the end of a block (the writing instruction is unknown)
+   Watched (--watch-blocks=yes, the default), both writes are reported at
+   their lines as Valgrind reports them; with watching off they are found
+   after the fact at exit, with no access size.
+   expect-error: Invalid write of size 4
+   expect-error: Invalid write of size 1
    expect: definitely lost: 100 bytes in 1 blocks
-   build: -O0
-   valgrind: skip found after the fact, so the headline has no access size */
+   build: -O0 */
 #include <cstdio>
 #include "common.h"
 __attribute__((noipa)) void set(int *a, int i, int v) { a[i] = v; }

@@ -1,8 +1,9 @@
-/* Writes two bytes past the end of a 20-byte block (no guard page: found in
-   the block's redzone when it is freed, with the damaged offsets; the
-   writing instruction is not known).
-   expect-error: Invalid write after the end of a block (the writing instruction is unknown)
-   valgrind: skip found after the fact, so the headline has no access size (Valgrind: "Invalid write of size 1" twice) */
+/* Writes two bytes past the end of a 20-byte block. The block is its call
+   site's first, watched (--watch-blocks=yes, the default): each write is
+   reported at its line, as Valgrind reports them; with watching off they
+   are found after the fact in the block's slack when it is freed.
+   expect-error: Invalid write of size 1
+   expect-error: Invalid write of size 1 */
 #include <stdlib.h>
 #include "common.h"
 __attribute__((noipa)) void poke(char *p, int i) { p[i] = 'x'; }

@@ -41,7 +41,7 @@ pub struct CheckArgs {
     /// (default 16), --guard-pages=N|all|0
     /// (guard-page pool size, default 4096; 0 turns it off), --watch-blocks=yes|no
     /// (each call site's first two blocks checked byte by byte, reads too; default
-    /// no: see LIMITATIONS), --poison-size=BYTES (default
+    /// yes: see LIMITATIONS), --poison-size=BYTES (default
     /// 32), --xml=yes with --xml-file=FILE
     /// (%p = pid) or --xml-fd=N, --json=FILE, --suppressions=FILE (repeatable),
     /// --default-suppressions=yes|no, --gen-suppressions=all|yes,

@@ -182,7 +182,7 @@ const CHECK_OPTIONS: &[(&str, Option<char>, Takes, &str)] = &[
         "watch-blocks",
         None,
         YES_NO,
-        "check each call site's first two blocks byte by byte (default no; experimental: such a block given to a system call memdx does not hook, e.g. open or stat, fails with EFAULT)",
+        "check each call site's first two blocks byte by byte, reads too (default yes)",
     ),
     (
         "xml",

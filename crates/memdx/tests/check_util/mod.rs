@@ -76,6 +76,10 @@ pub struct Expect {
     pub heap_summary_differs: Option<String>,
     /// Why the ERROR SUMMARY differs from Valgrind's (`error-summary: differs ...`).
     pub error_summary_differs: Option<String>,
+    /// Why the program ends otherwise natively than under memdx and
+    /// Valgrind (`native: differs ...`; e.g. glibc's free aborting on the
+    /// chunk header the program overwrote).
+    pub native_differs: Option<String>,
 }
 
 pub fn parse_expect(src: &str) -> Expect {
@@ -102,6 +106,8 @@ pub fn parse_expect(src: &str) -> Expect {
             e.build = rest.split_whitespace().map(String::from).collect();
         } else if let Some(rest) = line.strip_prefix("error-summary: differs") {
             e.error_summary_differs = Some(rest.trim().to_string());
+        } else if let Some(rest) = line.strip_prefix("native: differs") {
+            e.native_differs = Some(rest.trim().to_string());
         } else if let Some(rest) = line.strip_prefix("heap-summary: differs") {
             e.heap_summary_differs = Some(rest.trim().to_string());
         } else if let Some(rest) = line.strip_prefix("valgrind: skip") {

@@ -39,7 +39,10 @@ blocks of each call site and one block in 5,000 sit against one), at an unmapped
 protected address (NULL, a wild pointer), or inside a checked C routine (memcpy, strcpy, \
 strlen, ...). Other writes past a heap block or into a freed one are found later, when \
 the block is freed or at exit, from its redzone or poison (\"the writing instruction is \
-unknown\"); other reads outside a heap block are not seen.
+unknown\"); other reads outside a heap block are not seen. The first two blocks of each \
+call site in the main executable are also watched byte by byte, reads too (each access \
+faults and is checked; --watch-blocks=no turns it off), for their first 256 accesses and \
+the process's first 2,000, and not after the program blocks SIGSEGV.
 - Stack and global buffer overruns are not checked. Of the system call arguments, only \
 the buffers of write, read, pread, pwrite, send, sendto, recv, recvfrom, writev and \
 readv (called by the program, not from inside the C library) are checked against the \

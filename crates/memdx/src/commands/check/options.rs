@@ -89,7 +89,7 @@ pub struct CheckOptions {
     /// `--guard-pages=N|all|0`: size of the guard-page pool (memdx).
     pub guard_pages: Option<String>,
     /// `--watch-blocks=yes|no`: watch each call site's first two guarded
-    /// blocks byte by byte (memdx; default no).
+    /// blocks byte by byte (memdx; default yes).
     pub watch_blocks: bool,
     /// `--poison-size=BYTES`: bytes of each freed block filled and checked
     /// while it is quarantined (memdx; default 32).
@@ -251,7 +251,7 @@ pub fn parse(raw: &[OsString]) -> Result<CheckOptions, OptionError> {
         uninit_effects_timeout: None,
         redzone_size: None,
         guard_pages: None,
-        watch_blocks: false,
+        watch_blocks: true,
         poison_size: None,
         xml: false,
         xml_file: None,

@@ -113,9 +113,10 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
     if let Some(v) = &opts.guard_pages {
         cmd.env("MEMDX_GUARD_PAGES", v);
     }
-    if opts.watch_blocks {
-        cmd.env("MEMDX_WATCH_BLOCKS", "yes");
-    }
+    cmd.env(
+        "MEMDX_WATCH_BLOCKS",
+        if opts.watch_blocks { "yes" } else { "no" },
+    );
     let blind = super::interpose::check(&opts.program);
     let mut child = cmd.spawn().map_err(|e| {
         // As Valgrind and shells: 127 when there is no such program, 126
