@@ -224,12 +224,25 @@ pub fn judge(pc: usize, addr: usize, q: usize, size: usize) -> Verdict {
         return Verdict::Release;
     }
     let end = q + size;
+    let mut code = [0u8; 16];
+    let got = crate::access::read_own(pc, &mut code);
+    let (n, bit_test) = access_size(&code[..got], pc);
+    let n = n.max(1);
+    if bit_test {
+        // bt/bts/btr/btc with the bit offset in a register: the CPU
+        // accesses the aligned chunk around the bit, Valgrind checks the one
+        // byte holding it (`bit_test_chunk.c`: bit offsets -800..799 around
+        // a pointer 100 bytes into a 200-byte block read 4 bytes before
+        // it). A chunk that overlaps the block may hold a bit inside it.
+        return if addr < end && addr + n > q {
+            Verdict::Inside
+        } else {
+            Verdict::Outside
+        };
+    }
     if addr < q || addr >= end {
         return Verdict::Outside;
     }
-    let mut code = [0u8; 16];
-    let got = crate::access::read_own(pc, &mut code);
-    let n = access_size(&code[..got], pc).max(1);
     if addr + n <= end
         || (n > 1 && addr % n == 0 && crate::strmem::PARTIAL_LOADS_OK.load(Ordering::Relaxed))
     {
@@ -239,13 +252,20 @@ pub fn judge(pc: usize, addr: usize, q: usize, size: usize) -> Verdict {
     }
 }
 
-/// The size of the memory operand of the instruction in `code` (at `pc`);
-/// 0 when it has none or cannot be decoded.
-fn access_size(code: &[u8], pc: usize) -> usize {
+/// The size of the memory operand of the instruction in `code` (at `pc`),
+/// 0 when it has none or cannot be decoded; and whether it is a bit test
+/// of memory by a register's bit offset (bt, bts, btr, btc).
+fn access_size(code: &[u8], pc: usize) -> (usize, bool) {
+    use iced_x86::{Mnemonic, OpKind};
     let mut d = iced_x86::Decoder::with_ip(64, code, pc as u64, iced_x86::DecoderOptions::NONE);
     let ins = d.decode();
     if ins.is_invalid() {
-        return 0;
+        return (0, false);
     }
-    ins.memory_size().size()
+    let bit_test = matches!(
+        ins.mnemonic(),
+        Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc
+    ) && ins.op0_kind() == OpKind::Memory
+        && ins.op1_kind() == OpKind::Register;
+    (ins.memory_size().size(), bit_test)
 }
