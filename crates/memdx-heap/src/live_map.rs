@@ -39,7 +39,7 @@ impl<V: Copy + Default> LiveMap<V> {
     }
 
     /// Puts `value` at `key`; the value it replaces, if any.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, key: u64, value: V) -> Option<V> {
         if key == EMPTY {
             return self.zero.replace(value);
@@ -64,7 +64,7 @@ impl<V: Copy + Default> LiveMap<V> {
     }
 
     /// Takes `key`'s value out of the map.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove(&mut self, key: u64) -> Option<V> {
         if key == EMPTY {
             return self.zero.take();
