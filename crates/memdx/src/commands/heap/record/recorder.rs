@@ -439,6 +439,10 @@ impl Recorder {
                 (*id, shown)
             })
             .collect();
+        // The frames named here are kept for the next run, as `memdx
+        // check` keeps its own: naming the C library's frames otherwise
+        // inflates its debug file on every run (bench/NOTES.md).
+        crate::commands::check::symbolize::save_frame_cache();
         self.write(Record::Symbols(symbols))?;
         // A process that died without its last burst: the recording holds
         // what it flushed.
