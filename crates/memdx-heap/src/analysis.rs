@@ -53,12 +53,29 @@ pub enum Exit {
 /// inverse of the probability that a Poisson process of that rate over
 /// allocated bytes puts a sample point in the block. Blocks of `interval`
 /// bytes or more are always recorded.
+#[inline]
 pub fn weight(size: u64, interval: u64) -> f64 {
     if interval == 0 || size >= interval {
         return 1.0;
     }
+    sampled_weight(size, interval)
+}
+
+#[inline(never)]
+fn sampled_weight(size: u64, interval: u64) -> f64 {
     let p = -(-(size.max(1) as f64) / interval as f64).exp_m1();
     1.0 / p
+}
+
+/// `size as f64`, through `i64` below 2^63 (the same value, one
+/// conversion instruction instead of a branchy sequence: the replay does
+/// this for every event).
+#[inline(always)]
+fn bytes_f64(size: u64) -> f64 {
+    match i64::try_from(size) {
+        Ok(s) => s as f64,
+        Err(_) => size as f64,
+    }
 }
 
 /// Figures of one allocation site (a stack, or a group of them).
@@ -95,6 +112,9 @@ impl SiteStats {
 
 #[derive(Default)]
 struct SiteState {
+    /// Whether the site had an event (the dense table holds every id
+    /// below its length).
+    seen: bool,
     stats: SiteStats,
     live_bytes: f64,
     live_blocks: f64,
@@ -236,7 +256,7 @@ struct TimelineState {
 /// larger ones (a damaged file) go to a map.
 #[derive(Default)]
 struct SiteTable {
-    dense: Vec<Option<SiteState>>,
+    dense: Vec<SiteState>,
     sparse: FastMap<u32, SiteState>,
 }
 
@@ -245,29 +265,43 @@ const DENSE_IDS: u32 = 1 << 16;
 impl SiteTable {
     fn get(&self, id: u32) -> Option<&SiteState> {
         if id < DENSE_IDS {
-            self.dense.get(id as usize).and_then(Option::as_ref)
+            self.dense.get(id as usize).filter(|s| s.seen)
         } else {
             self.sparse.get(&id)
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn entry(&mut self, id: u32) -> &mut SiteState {
-        if id >= DENSE_IDS {
-            return self.sparse.entry(id).or_default();
-        }
         let i = id as usize;
-        if i >= self.dense.len() {
-            self.dense.resize_with(i + 1, || None);
+        if i < self.dense.len() {
+            let s = &mut self.dense[i];
+            s.seen = true;
+            return s;
         }
-        self.dense[i].get_or_insert_with(SiteState::default)
+        self.new_entry(id)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_entry(&mut self, id: u32) -> &mut SiteState {
+        let s = if id >= DENSE_IDS {
+            self.sparse.entry(id).or_default()
+        } else {
+            let i = id as usize;
+            self.dense.resize_with(i + 1, SiteState::default);
+            &mut self.dense[i]
+        };
+        s.seen = true;
+        s
     }
 
     fn iter(&self) -> impl Iterator<Item = (u32, &SiteState)> {
         self.dense
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (i as u32, s)))
+            .filter(|(_, s)| s.seen)
+            .map(|(i, s)| (i as u32, s))
             .chain(self.sparse.iter().map(|(&id, s)| (id, s)))
     }
 }
@@ -275,6 +309,7 @@ impl SiteTable {
 impl SiteState {
     /// Takes the snapshot at the last peak before the site's first change
     /// after it.
+    #[inline(always)]
     fn touch(&mut self, version: u64) {
         if self.snap_version != version {
             self.snap_bytes = self.live_bytes;
@@ -464,7 +499,7 @@ impl Analysis {
     /// An allocation whose address the caller keeps (the recorder's
     /// writer pairs releases with allocations for both: one map); false
     /// when it is after [`Analysis::until`] and left out.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn allocated(&mut self, time: u64, ptr: u64, size: u64, stack: u32) -> bool {
         if self.after_until(time) {
             return false;
@@ -472,17 +507,18 @@ impl Analysis {
         self.advance(time);
         self.last_time = self.last_time.max(time);
         let w = weight(size, self.interval);
+        let bytes = w * bytes_f64(size);
         let version = self.peak_version;
         let s = self.sites.entry(stack);
         s.touch(version);
-        s.live_bytes += w * size as f64;
+        s.live_bytes += bytes;
         s.live_blocks += w;
         s.stats.allocations += w;
-        s.stats.allocated_bytes += w * size as f64;
-        self.total_bytes += w * size as f64;
+        s.stats.allocated_bytes += bytes;
+        self.total_bytes += bytes;
         self.total_blocks += w;
         self.allocations += w;
-        self.allocated_bytes += w * size as f64;
+        self.allocated_bytes += bytes;
         self.last_alloc = Some(ptr);
         if self.total_bytes > self.peak_bytes {
             self.peak_bytes = self.total_bytes;
@@ -495,7 +531,7 @@ impl Analysis {
 
     /// The release of a recorded block (`explicit`: a release event, not
     /// an allocation at a live block's address).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn released(&mut self, time: u64, ptr: u64, stack: u32, size: u64, explicit: bool) {
         if self.after_until(time) {
             return;
@@ -504,16 +540,17 @@ impl Analysis {
         self.last_time = self.last_time.max(time);
         let temporary = explicit && self.last_alloc == Some(ptr);
         let w = weight(size, self.interval);
+        let bytes = w * bytes_f64(size);
         let version = self.peak_version;
         let s = self.sites.entry(stack);
         s.touch(version);
-        s.live_bytes -= w * size as f64;
+        s.live_bytes -= bytes;
         s.live_blocks -= w;
         if temporary {
             s.stats.temporaries += w;
             self.temporaries += w;
         }
-        self.total_bytes -= w * size as f64;
+        self.total_bytes -= bytes;
         self.total_blocks -= w;
         if explicit {
             self.last_alloc = None;
@@ -521,6 +558,7 @@ impl Analysis {
     }
 
     /// A release of a block not in the recording.
+    #[inline]
     pub(crate) fn released_unknown(&mut self, time: u64) {
         if self.after_until(time) {
             return;

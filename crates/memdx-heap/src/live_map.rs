@@ -1,11 +1,15 @@
 //! The writer's map of live blocks, address to value: open addressing with
-//! linear probing and backward-shift deletion, at most half full. The
+//! linear probing and backward-shift deletion, at most a quarter full
+//! (half from a million slots on). The
 //! recorder does one insert or one remove per event; a general hash map
 //! (hashbrown with the address hasher) cost about 70 instructions per
 //! event there, this about a third of that (bench/heap_instr.sh).
 
 /// A key that marks an empty slot; the map keeps that key's value apart.
 const EMPTY: u64 = 0;
+
+/// Slots from which the map may be half full rather than a quarter.
+const DENSE_UP_TO: usize = 1 << 20;
 
 /// Address to `V`.
 pub(crate) struct LiveMap<V: Copy> {
@@ -23,7 +27,7 @@ pub(crate) struct LiveMap<V: Copy> {
 impl<V: Copy + Default> LiveMap<V> {
     /// An empty map with room for `n` keys before it grows.
     pub(crate) fn with_capacity(n: usize) -> Self {
-        let cap = (n.max(8) * 2).next_power_of_two();
+        let cap = (n.max(8) * 4).next_power_of_two();
         LiveMap {
             slots: vec![(EMPTY, V::default()); cap],
             len: 0,
@@ -32,19 +36,37 @@ impl<V: Copy + Default> LiveMap<V> {
         }
     }
 
+    /// Slots per entry at most: 4 while the table is small (a removal
+    /// moves fewer entries back; the recorder does one per release), 2
+    /// from [`DENSE_UP_TO`] slots on (memory: the table of a million live
+    /// blocks is 64 MiB).
+    #[inline(always)]
+    fn sparseness(&self) -> usize {
+        if self.slots.len() < DENSE_UP_TO {
+            4
+        } else {
+            2
+        }
+    }
+
     #[inline(always)]
     fn home(&self, key: u64) -> usize {
+        Self::home_at(key, self.shift)
+    }
+
+    #[inline(always)]
+    fn home_at(key: u64, shift: u32) -> usize {
         // Blocks are at least 16-byte aligned: the low bits carry nothing.
-        ((key >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+        ((key >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
     }
 
     /// Puts `value` at `key`; the value it replaces, if any.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, key: u64, value: V) -> Option<V> {
         if key == EMPTY {
             return self.zero.replace(value);
         }
-        if (self.len + 1) * 2 > self.slots.len() {
+        if (self.len + 1) * self.sparseness() > self.slots.len() {
             self.grow();
         }
         let mask = self.slots.len() - 1;
@@ -64,7 +86,7 @@ impl<V: Copy + Default> LiveMap<V> {
     }
 
     /// Takes `key`'s value out of the map.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove(&mut self, key: u64) -> Option<V> {
         if key == EMPTY {
             return self.zero.take();
@@ -72,10 +94,13 @@ impl<V: Copy + Default> LiveMap<V> {
         if self.len == 0 {
             return None;
         }
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(key);
+        let shift = self.shift;
+        let slots = &mut self.slots[..];
+        let mask = slots.len() - 1;
+        let home = |k: u64| Self::home_at(k, shift);
+        let mut i = home(key);
         loop {
-            let k = self.slots[i].0;
+            let k = slots[i].0;
             if k == key {
                 break;
             }
@@ -84,28 +109,22 @@ impl<V: Copy + Default> LiveMap<V> {
             }
             i = (i + 1) & mask;
         }
-        let value = self.slots[i].1;
-        // Backward-shift deletion: a later entry of the run whose home is
-        // not in (i, j] moves into the hole.
+        let value = slots[i].1;
+        // Backward-shift deletion: a later entry of the run moves into the
+        // hole unless its home lies cyclically in (hole, entry].
         let mut j = i;
         loop {
             j = (j + 1) & mask;
-            let k = self.slots[j].0;
+            let k = slots[j].0;
             if k == EMPTY {
                 break;
             }
-            let h = self.home(k);
-            let stays = if i <= j {
-                i < h && h <= j
-            } else {
-                i < h || h <= j
-            };
-            if !stays {
-                self.slots[i] = self.slots[j];
+            if (j.wrapping_sub(home(k)) & mask) >= (j.wrapping_sub(i) & mask) {
+                slots[i] = slots[j];
                 i = j;
             }
         }
-        self.slots[i].0 = EMPTY;
+        slots[i].0 = EMPTY;
         self.len -= 1;
         Some(value)
     }

@@ -27,30 +27,46 @@ fn put_v(out: &mut Vec<u8>, mut x: u64) {
 /// A block live in the recording: its allocation's sequence number, size
 /// and stack.
 #[derive(Clone, Copy, Default)]
-struct LiveBlock {
+pub(crate) struct LiveBlock {
     seq: u64,
-    size: u64,
-    stack: u32,
+    pub(crate) size: u64,
+    pub(crate) stack: u32,
 }
 
-/// What [`Writer::encode`] tells its sink about each event.
-enum Step {
-    Alloc {
-        time: u64,
-        ptr: u64,
-        size: u64,
-        stack: u32,
-    },
+/// Where the writer's pairing of releases with allocations goes besides
+/// the file: nowhere, or the summary's analysis (one map of live blocks
+/// for both).
+pub(crate) trait Replay {
+    fn allocated(&mut self, time: u64, ptr: u64, size: u64, stack: u32);
     /// A recorded block ends (`explicit`: released; else replaced by an
     /// allocation at its address).
-    Release {
-        time: u64,
-        ptr: u64,
-        block: LiveBlock,
-        explicit: bool,
-    },
+    fn released(&mut self, time: u64, ptr: u64, block: LiveBlock, explicit: bool);
     /// A release of a block not in the recording.
-    Unknown { time: u64 },
+    fn released_unknown(&mut self, time: u64);
+}
+
+impl Replay for () {
+    #[inline(always)]
+    fn allocated(&mut self, _: u64, _: u64, _: u64, _: u32) {}
+    #[inline(always)]
+    fn released(&mut self, _: u64, _: u64, _: LiveBlock, _: bool) {}
+    #[inline(always)]
+    fn released_unknown(&mut self, _: u64) {}
+}
+
+impl Replay for crate::Analysis {
+    #[inline(always)]
+    fn allocated(&mut self, time: u64, ptr: u64, size: u64, stack: u32) {
+        crate::Analysis::allocated(self, time, ptr, size, stack);
+    }
+    #[inline(always)]
+    fn released(&mut self, time: u64, ptr: u64, block: LiveBlock, explicit: bool) {
+        crate::Analysis::released(self, time, ptr, block.stack, block.size, explicit);
+    }
+    #[inline(always)]
+    fn released_unknown(&mut self, time: u64) {
+        crate::Analysis::released_unknown(self, time);
+    }
 }
 
 /// A recording being written.
@@ -71,6 +87,8 @@ pub struct Writer<W: Write> {
     stored: Vec<u8>,
     /// An `Events` frame's columns, kept between frames for their capacity.
     columns: [Vec<u8>; EVENT_COLUMNS],
+    /// Events in the `Events` frame being built.
+    pending: u64,
 }
 
 impl<W: Write> Writer<W> {
@@ -91,6 +109,7 @@ impl<W: Write> Writer<W> {
             zstd: zstd::bulk::Compressor::new(1)?,
             stored: Vec::new(),
             columns: Default::default(),
+            pending: 0,
         })
     }
 
@@ -186,7 +205,7 @@ impl<W: Write> Writer<W> {
     /// left out; an allocation at a live block's address ends that block
     /// first (its release was not seen).
     pub fn events(&mut self, events: &[Event]) -> Result<(), HeapError> {
-        self.encode(events, |_| {})
+        self.encode(events, &mut ())
     }
 
     /// [`Writer::events`], replaying them into `analysis` too: the
@@ -198,31 +217,11 @@ impl<W: Write> Writer<W> {
         events: &[Event],
         analysis: &mut crate::Analysis,
     ) -> Result<(), HeapError> {
-        self.encode(events, |step| match step {
-            Step::Alloc {
-                time,
-                ptr,
-                size,
-                stack,
-            } => {
-                analysis.allocated(time, ptr, size, stack);
-            }
-            Step::Release {
-                time,
-                ptr,
-                block,
-                explicit,
-            } => analysis.released(time, ptr, block.stack, block.size, explicit),
-            Step::Unknown { time } => analysis.released_unknown(time),
-        })
+        self.encode(events, analysis)
     }
 
-    fn encode(&mut self, events: &[Event], mut sink: impl FnMut(Step)) -> Result<(), HeapError> {
-        let mut cols = std::mem::take(&mut self.columns);
-        for c in &mut cols {
-            c.clear();
-        }
-        let mut n = 0u64;
+    fn encode(&mut self, events: &[Event], sink: &mut impl Replay) -> Result<(), HeapError> {
+        self.begin_events(events.len());
         for e in events {
             match *e {
                 Event::Alloc {
@@ -230,89 +229,122 @@ impl<W: Write> Writer<W> {
                     ptr,
                     size,
                     stack,
-                } => {
-                    let block = LiveBlock {
-                        seq: self.next_seq,
-                        size,
-                        stack,
-                    };
-                    if let Some(old) = self.live.insert(ptr, block) {
-                        self.release(&mut cols, n, time, old.seq);
-                        sink(Step::Release {
-                            time,
-                            ptr,
-                            block: old,
-                            explicit: false,
-                        });
-                        n += 1;
-                    }
-                    sink(Step::Alloc {
-                        time,
-                        ptr,
-                        size,
-                        stack,
-                    });
-                    self.op_time(&mut cols, n, time, false);
-                    cols[col::SIZE_LOW].push(size as u8);
-                    put_v(&mut cols[col::SIZE_HIGH], size >> 8);
-                    put_v(&mut cols[col::STACK], u64::from(stack));
-                    self.next_seq += 1;
-                    n += 1;
-                }
-                Event::Free { time, ptr } => match self.live.remove(ptr) {
-                    Some(block) => {
-                        self.release(&mut cols, n, time, block.seq);
-                        sink(Step::Release {
-                            time,
-                            ptr,
-                            block,
-                            explicit: true,
-                        });
-                        n += 1;
-                    }
-                    None => sink(Step::Unknown { time }),
-                },
+                } => self.alloc_to(time, ptr, size, stack, sink),
+                Event::Free { time, ptr } => self.free_to(time, ptr, sink),
             }
         }
-        let result = if n == 0 {
-            Ok(())
-        } else {
-            put_v(&mut cols[col::COUNT], n);
-            let sections: [&[u8]; EVENT_COLUMNS] = std::array::from_fn(|i| &cols[i][..]);
-            self.frame_sections(FrameKind::Events as u8, &sections)
+        self.end_events()
+    }
+
+    /// Starts an `Events` frame of about `events` events, built one event
+    /// at a time by [`Writer::alloc_into`] and [`Writer::free_into`] and
+    /// written by [`Writer::end_events`] (the recorder's way: no list of
+    /// events in between).
+    pub fn begin_events(&mut self, events: usize) {
+        self.pending = 0;
+        for c in &mut self.columns {
+            c.clear();
+        }
+        // Most events take one byte per column they use.
+        for i in [col::OPS, col::SIZE_HIGH, col::BACK_HIGH] {
+            self.columns[i].reserve(events / 4 + 1);
+        }
+        for i in [col::TIME, col::SIZE_LOW, col::STACK, col::BACK_LOW] {
+            self.columns[i].reserve(events + 1);
+        }
+    }
+
+    /// An allocation of the frame begun by [`Writer::begin_events`] (its
+    /// time not before the previous event's), replayed into `analysis`.
+    #[inline]
+    pub fn alloc_into(
+        &mut self,
+        time: u64,
+        ptr: u64,
+        size: u64,
+        stack: u32,
+        analysis: &mut crate::Analysis,
+    ) {
+        self.alloc_to(time, ptr, size, stack, analysis);
+    }
+
+    /// A release of the frame begun by [`Writer::begin_events`],
+    /// replayed into `analysis`.
+    #[inline]
+    pub fn free_into(&mut self, time: u64, ptr: u64, analysis: &mut crate::Analysis) {
+        self.free_to(time, ptr, analysis);
+    }
+
+    #[inline(always)]
+    fn alloc_to(&mut self, time: u64, ptr: u64, size: u64, stack: u32, sink: &mut impl Replay) {
+        let block = LiveBlock {
+            seq: self.next_seq,
+            size,
+            stack,
         };
+        if let Some(old) = self.live.insert(ptr, block) {
+            self.release(time, old.seq);
+            sink.released(time, ptr, old, false);
+        }
+        sink.allocated(time, ptr, size, stack);
+        self.op_time(time, false);
+        let cols = &mut self.columns;
+        cols[col::SIZE_LOW].push(size as u8);
+        put_v(&mut cols[col::SIZE_HIGH], size >> 8);
+        put_v(&mut cols[col::STACK], u64::from(stack));
+        self.next_seq += 1;
+    }
+
+    #[inline(always)]
+    fn free_to(&mut self, time: u64, ptr: u64, sink: &mut impl Replay) {
+        match self.live.remove(ptr) {
+            Some(block) => {
+                self.release(time, block.seq);
+                sink.released(time, ptr, block, true);
+            }
+            None => sink.released_unknown(time),
+        }
+    }
+
+    /// Writes the `Events` frame begun by [`Writer::begin_events`] (none
+    /// when it holds no event).
+    pub fn end_events(&mut self) -> Result<(), HeapError> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let mut cols = std::mem::take(&mut self.columns);
+        put_v(&mut cols[col::COUNT], self.pending);
+        self.pending = 0;
+        let sections: [&[u8]; EVENT_COLUMNS] = std::array::from_fn(|i| &cols[i][..]);
+        let result = self.frame_sections(FrameKind::Events as u8, &sections);
         self.columns = cols;
         result
     }
 
-    #[inline]
-    fn delta_us(&mut self, time: u64) -> u64 {
-        let us = time / 1000;
-        let d = us.saturating_sub(self.last_us);
-        self.last_us = self.last_us.max(us);
-        d
-    }
-
     /// The event's bit in the op bitmap and its time delta.
-    #[inline]
-    fn op_time(&mut self, cols: &mut [Vec<u8>; EVENT_COLUMNS], n: u64, time: u64, release: bool) {
-        let ops = &mut cols[col::OPS];
+    #[inline(always)]
+    fn op_time(&mut self, time: u64, release: bool) {
+        let n = self.pending;
+        self.pending += 1;
+        let ops = &mut self.columns[col::OPS];
         if n % 8 == 0 {
-            ops.push(0);
-        }
-        if release {
+            ops.push(u8::from(release));
+        } else if release {
             if let Some(last) = ops.last_mut() {
                 *last |= 1 << (n % 8);
             }
         }
-        let d = self.delta_us(time);
-        put_v(&mut cols[col::TIME], d);
+        let us = time / 1000;
+        let d = us.saturating_sub(self.last_us);
+        self.last_us = self.last_us.max(us);
+        put_v(&mut self.columns[col::TIME], d);
     }
 
-    #[inline]
-    fn release(&mut self, cols: &mut [Vec<u8>; EVENT_COLUMNS], n: u64, time: u64, seq: u64) {
-        self.op_time(cols, n, time, true);
+    #[inline(always)]
+    fn release(&mut self, time: u64, seq: u64) {
+        self.op_time(time, true);
         let back = self.next_seq - seq;
+        let cols = &mut self.columns;
         cols[col::BACK_LOW].push(back as u8);
         put_v(&mut cols[col::BACK_HIGH], back >> 8);
     }

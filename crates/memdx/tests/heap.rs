@@ -406,3 +406,37 @@ fn an_unwritable_recording_stops_memdx_before_the_program_runs() {
     );
     assert!(!rec.exists());
 }
+
+#[test]
+fn threads_whose_records_interleave_in_a_burst_are_counted_exactly() {
+    // Four threads write to different buffers of the runtime; each burst
+    // interleaves them and the recorder orders them by time before the
+    // file and the summary see them.
+    let scratch = Scratch::new("threads");
+    let exe = scratch.0.join("heap_threads");
+    let status = Command::new("gcc")
+        .args(["-O2", "-g", "-fomit-frame-pointer", "-pthread"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/heap_threads.c"))
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .expect("running gcc");
+    assert!(status.success());
+    let rec = scratch.0.join("rec.mdxh");
+    let out = heap(&exe, &rec, &[], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"done\n");
+    let r = report_json(&rec, "function");
+    let worker = group(&r, "count", "worker");
+    assert_eq!(num(&worker["stats"]["allocations"]), 200_400.0, "{worker}");
+    assert_eq!(
+        num(&worker["stats"]["allocated_bytes"]),
+        4.0 * (50_000.0 * 24.0 + 100.0 * 40.0)
+    );
+    assert_eq!(num(&worker["stats"]["exit_blocks"]), 400.0, "{worker}");
+    assert_eq!(num(&worker["stats"]["exit_bytes"]), 16_000.0, "{worker}");
+}

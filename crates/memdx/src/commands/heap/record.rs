@@ -25,7 +25,7 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use anyhow::Context;
 use memdx_events::{decode_payload, Event as Wire, Header, HEADER_LEN, RECORD_PREFIX};
-use memdx_heap::{Analysis, Event, Exit as HeapExit, Record, Summary, SymFrame, Writer};
+use memdx_heap::{Analysis, Exit as HeapExit, Record, Summary, SymFrame, Writer};
 
 use super::readings::{self, LastRead, RssReading};
 

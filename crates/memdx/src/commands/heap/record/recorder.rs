@@ -32,17 +32,78 @@ impl Clock {
         self.first.map_or(0, |(_, n0)| nanos.saturating_sub(n0))
     }
 
+    /// A counter reading as nanoseconds since the start. Through `i64`:
+    /// the same value for every count below 2^63 as through `u64`, in one
+    /// conversion instruction each way instead of a dozen.
+    #[inline(always)]
     fn ns(&self, tsc: u64) -> u64 {
         match self.first {
-            Some((t0, _)) => (tsc.saturating_sub(t0) as f64 * self.rate) as u64,
+            Some((t0, _)) => {
+                let ticks = tsc.saturating_sub(t0).min(i64::MAX as u64) as i64;
+                (ticks as f64 * self.rate) as i64 as u64
+            }
             None => 0,
         }
     }
 }
 
-fn event_time(e: &Event) -> u64 {
-    match *e {
-        Event::Alloc { time, .. } | Event::Free { time, .. } => time,
+/// A `HeapAlloc` record's payload: address, size, stack id, counter.
+const ALLOC_PAYLOAD: usize = 28;
+/// A `HeapFree` record's payload: address, counter.
+const FREE_PAYLOAD: usize = 16;
+
+/// The next record of a burst: its tag and payload (`None` at the end or
+/// at a record cut short).
+#[inline(always)]
+fn next_record<'a>(rest: &mut &'a [u8]) -> Option<(u8, &'a [u8])> {
+    let (prefix, after) = rest.split_first_chunk::<RECORD_PREFIX>()?;
+    let len = u32::from_le_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
+    if len > after.len() {
+        return None;
+    }
+    let (payload, tail) = after.split_at(len);
+    *rest = tail;
+    Some((prefix[0], payload))
+}
+
+/// The little-endian u64 at `at` of a payload known to be long enough.
+#[inline(always)]
+fn u64_at<const N: usize>(p: &[u8; N], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&p[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// An allocation or a release of a burst.
+#[derive(Clone, Copy)]
+struct HeapRecord {
+    /// Time-stamp counter.
+    tsc: u64,
+    ptr: u64,
+    /// An allocation's size and stack id (`None`: a release).
+    alloc: Option<(u64, u32)>,
+}
+
+/// A heap record of a burst, decoded (`None` for the other records).
+#[inline(always)]
+fn heap_record(tag: u8, payload: &[u8]) -> Option<HeapRecord> {
+    if tag == memdx_events::tag::HEAP_ALLOC {
+        let p: &[u8; ALLOC_PAYLOAD] = payload.try_into().ok()?;
+        let stack = u32::from_le_bytes([p[16], p[17], p[18], p[19]]);
+        Some(HeapRecord {
+            tsc: u64_at(p, 20),
+            ptr: u64_at(p, 0),
+            alloc: Some((u64_at(p, 8), stack)),
+        })
+    } else if tag == memdx_events::tag::HEAP_FREE {
+        let p: &[u8; FREE_PAYLOAD] = payload.try_into().ok()?;
+        Some(HeapRecord {
+            tsc: u64_at(p, 8),
+            ptr: u64_at(p, 0),
+            alloc: None,
+        })
+    } else {
+        None
     }
 }
 
@@ -132,61 +193,32 @@ impl Recorder {
             return Ok(());
         }
         self.pid = header.pid;
-        let mut rest = &bytes[HEADER_LEN..];
-        // Times are time-stamp counter readings until converted below.
-        let mut events: Vec<Event> = Vec::with_capacity(bytes.len() / 24);
+        let events_at = &bytes[HEADER_LEN..];
+        // First pass: everything but the allocations and releases, which
+        // are only counted and checked for time order.
+        let mut rest = events_at;
+        let mut heap_events = 0usize;
+        let mut in_order = true;
+        let mut last_tsc = 0u64;
         let mut modules = Vec::new();
         let mut stacks = Vec::new();
         let mut maps: Vec<MapEvent> = Vec::new();
-        while rest.len() >= RECORD_PREFIX {
-            let tag = rest[0];
-            let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-            let Some(payload) = rest.get(RECORD_PREFIX..RECORD_PREFIX + len) else {
-                break;
-            };
-            rest = &rest[RECORD_PREFIX + len..];
-            // The bulk of a burst, decoded without building an event.
-            let u64_at = |o: usize| {
-                payload
-                    .get(o..o + 8)
-                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map(u64::from_le_bytes)
-            };
-            if tag == memdx_events::tag::HEAP_ALLOC && len == 28 {
-                if let (Some(ptr), Some(size), Some(time)) = (u64_at(0), u64_at(8), u64_at(20)) {
-                    let stack =
-                        u32::from_le_bytes([payload[16], payload[17], payload[18], payload[19]]);
-                    events.push(Event::Alloc {
-                        time,
-                        ptr,
-                        size,
-                        stack,
-                    });
-                }
+        while let Some((tag, payload)) = next_record(&mut rest) {
+            if let Some(r) = heap_record(tag, payload) {
+                heap_events += 1;
+                in_order &= r.tsc >= last_tsc;
+                last_tsc = r.tsc;
                 continue;
             }
-            if tag == memdx_events::tag::HEAP_FREE && len == 16 {
-                if let (Some(ptr), Some(time)) = (u64_at(0), u64_at(8)) {
-                    events.push(Event::Free { time, ptr });
-                }
+            if tag == memdx_events::tag::HEAP_ALLOC || tag == memdx_events::tag::HEAP_FREE {
+                // A heap record of the wrong length: left out, as the
+                // second pass does.
                 continue;
             }
             let Ok(Some(ev)) = decode_payload(tag, payload) else {
                 continue;
             };
             match ev {
-                Wire::HeapAlloc {
-                    ptr,
-                    size,
-                    stack,
-                    time,
-                } => events.push(Event::Alloc {
-                    time,
-                    ptr,
-                    size,
-                    stack,
-                }),
-                Wire::HeapFree { ptr, time } => events.push(Event::Free { time, ptr }),
                 Wire::HeapMap {
                     addr,
                     len,
@@ -249,24 +281,57 @@ impl Recorder {
             self.stacks.extend(stacks.iter().cloned());
             self.write(Record::Stacks(stacks))?;
         }
-        // The threads' buffers interleave: program order is time order
-        // (stable, so equal times keep their buffer's order). A burst of
-        // one thread's buffer is in order already.
-        if !events.is_sorted_by_key(event_time) {
-            events.sort_by_key(event_time);
-        }
-        for e in &mut events {
-            let (Event::Alloc { time, .. } | Event::Free { time, .. }) = e;
-            *time = self.clock.ns(*time).max(self.last_time);
-            self.last_time = *time;
-        }
-        if !events.is_empty() {
-            // One map of live blocks for the file and the summary.
-            self.writer.events_into(&events, &mut self.analysis)?;
+        if heap_events > 0 {
+            self.heap_events(events_at, heap_events, in_order)?;
         }
         self.write_maps(maps)?;
         self.write_memory()?;
         Ok(())
+    }
+
+    /// The burst's allocations and releases, in time order, as one
+    /// `Events` frame, replayed into the summary as they are encoded (one
+    /// map of live blocks for both). A burst of one thread's buffer is in
+    /// order already and goes straight from its records to the frame's
+    /// columns; the threads' buffers of a burst interleave and are sorted
+    /// first (stable: equal times keep their buffer's order).
+    fn heap_events(&mut self, records: &[u8], count: usize, in_order: bool) -> anyhow::Result<()> {
+        self.writer.begin_events(count);
+        if in_order {
+            let mut rest = records;
+            while let Some((tag, payload)) = next_record(&mut rest) {
+                if let Some(r) = heap_record(tag, payload) {
+                    self.heap_event(r);
+                }
+            }
+        } else {
+            let mut events: Vec<HeapRecord> = Vec::with_capacity(count);
+            let mut rest = records;
+            while let Some((tag, payload)) = next_record(&mut rest) {
+                if let Some(e) = heap_record(tag, payload) {
+                    events.push(e);
+                }
+            }
+            events.sort_by_key(|e| e.tsc);
+            for r in events {
+                self.heap_event(r);
+            }
+        }
+        self.writer.end_events()?;
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn heap_event(&mut self, r: HeapRecord) {
+        let time = self.clock.ns(r.tsc).max(self.last_time);
+        self.last_time = time;
+        match r.alloc {
+            Some((size, stack)) => {
+                self.writer
+                    .alloc_into(time, r.ptr, size, stack, &mut self.analysis)
+            }
+            None => self.writer.free_into(time, r.ptr, &mut self.analysis),
+        }
     }
 
     /// The burst's mappings, in time order, as one `Maps` frame (their
@@ -374,6 +439,10 @@ impl Recorder {
                 (*id, shown)
             })
             .collect();
+        // The frames named here are kept for the next run, as `memdx
+        // check` keeps its own: naming the C library's frames otherwise
+        // inflates its debug file on every run (bench/NOTES.md).
+        crate::commands::check::symbolize::save_frame_cache();
         self.write(Record::Symbols(symbols))?;
         // A process that died without its last burst: the recording holds
         // what it flushed.
