@@ -263,7 +263,9 @@ fn profile(args: RunArgs) -> anyhow::Result<()> {
     }
     let outcome = record::run(&opts)?;
     let summary = &outcome.summary;
-    let mut err = std::io::stderr().lock();
+    // One write for the whole summary (stderr is unbuffered: hundreds of
+    // writes otherwise).
+    let mut err = std::io::BufWriter::new(std::io::stderr().lock());
     let views = [View::Peak, View::Exit, View::Temporaries];
     let _ = writeln!(
         err,
@@ -301,6 +303,7 @@ fn profile(args: RunArgs) -> anyhow::Result<()> {
         );
     }
     let _ = writeln!(err, "\nmore: memdx heap report {}", outcome.path.display());
+    let _ = err.flush();
     drop(err);
     outcome.ending.end()
 }
