@@ -193,6 +193,75 @@ fn the_programs_own_mappings_are_counted_by_site_at_the_peak_and_at_exit() {
     assert!(grow.contains(": grow (heap_mmaps.c:"), "{grow}");
 }
 
+/// `memdx heap diff REC --from 0`: from the start (nothing mapped yet) to
+/// the end, the mappings grow by what is still mapped at exit, per site.
+#[test]
+fn diff_compares_the_programs_mappings_per_site() {
+    let scratch = scratch("diff");
+    let exe = build(&scratch);
+    let rec = scratch.path().join("run.mdxh");
+    record(&exe, &rec, &[]);
+    let rec = rec.to_str().unwrap();
+    let args = ["heap", "diff", rec, "--from", "0", "--group-by", "function"];
+    let out = memdx(&[&args[..], &["--json"]].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &v["mapped"];
+    assert_eq!(
+        (m["total_before"].as_f64(), m["total_after"].as_f64()),
+        (Some(0.0), Some(3_149_824.0)),
+        "{m}"
+    );
+    let changed: Vec<(String, f64, f64, f64)> = m["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["before"] != r["after"])
+        .map(|r| {
+            (
+                r["frames"][0]["function"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string(),
+                r["before"].as_f64().unwrap(),
+                r["after"].as_f64().unwrap(),
+                r["after_blocks"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        vec![
+            ("grow".to_string(), 0.0, (2 * MIB) as f64, 1.0),
+            ("map_anon".to_string(), 0.0, (MIB - 4096) as f64, 1.0),
+            ("map_file".to_string(), 0.0, 8192.0, 1.0),
+        ],
+        "{m}"
+    );
+    let out = memdx(&args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let section = &text[text
+        .find("mapped by the program")
+        .unwrap_or_else(|| panic!("{text}"))..];
+    assert!(
+        section.starts_with(
+            "mapped by the program (its own mmap/mremap, whole pages): 0 -> 3,149,824 bytes \
+             (+3,149,824)\n\nlargest changes first:\n  +2,097,152 bytes: 0 -> 2,097,152, 0 -> 1 \
+             ranges\n     at "
+        ),
+        "{section}"
+    );
+    assert!(
+        section.contains("  +8,192 bytes: 0 -> 8,192, 0 -> 1 ranges\n"),
+        "{section}"
+    );
+}
+
 #[test]
 fn sampling_records_every_mapping() {
     let scratch = scratch("sampled");
