@@ -26,8 +26,15 @@ fn scratch(name: &str) -> TempDir {
 }
 
 fn build(scratch: &TempDir) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/heap_mmaps.c");
-    let exe = scratch.path().join("heap_mmaps");
+    build_program(scratch, "heap_mmaps")
+}
+
+/// Compiles `tests/programs/NAME.c` into the scratch directory.
+fn build_program(scratch: &TempDir, name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/programs")
+        .join(format!("{name}.c"));
+    let exe = scratch.path().join(name);
     let out = Command::new("gcc")
         .args(["-O1", "-g"])
         .arg(src)
@@ -260,6 +267,56 @@ fn diff_compares_the_programs_mappings_per_site() {
         section.contains("  +8,192 bytes: 0 -> 8,192, 0 -> 1 ranges\n"),
         "{section}"
     );
+}
+
+/// `tests/programs/heap_map_growth.c`: a mapping site that maps 16 KiB
+/// every 2 ms and keeps it is a leak suspect; a 1 MiB mapping made once at
+/// the start and mappings all unmapped before the end are not.
+#[test]
+fn leak_suspects_name_a_site_whose_mappings_grow_steadily() {
+    let scratch = scratch("suspects");
+    let exe = build_program(&scratch, "heap_map_growth");
+    let rec = scratch.path().join("run.mdxh");
+    record(&exe, &rec, &[]);
+    let rec = rec.to_str().unwrap();
+    let out = memdx(&["heap", "report", "--json", "--leak-suspects", rec]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let suspects = report["leak_suspects"].as_array().unwrap();
+    let named = |s: &Value, f: &str| {
+        s["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|fr| fr["function"] == f)
+    };
+    assert_eq!(suspects.len(), 1, "{report:#}");
+    let s = &suspects[0];
+    assert!(named(s, "map_step"), "{s:#}");
+    assert_eq!(s["mapped"], true);
+    assert_eq!(s["exit_blocks"].as_f64(), Some(300.0));
+    // The last bucket ends at the last record, which may be the last
+    // mapping itself.
+    let last = s["last_bytes"].as_f64().unwrap();
+    assert!((299.0 * 16384.0..=300.0 * 16384.0).contains(&last), "{s:#}");
+    // 16 KiB per 2 ms step at most (the sleeps only stretch it).
+    let rate = &s["rate"];
+    assert!(rate["lower"].as_f64().unwrap() > 0.0, "{rate}");
+    assert!(
+        rate["slope"].as_f64().unwrap() <= 8_192_000.0 * 1.02,
+        "{rate}"
+    );
+    let out = memdx(&["heap", "report", "--leak-suspects", "--view", "exit", rec]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("bytes mapped by the program (its own mmap/mremap), 300 ranges at the end\n"),
+        "{text}"
+    );
+    assert!(text.contains("map_step (heap_map_growth.c:"), "{text}");
 }
 
 #[test]

@@ -480,10 +480,13 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     let summary = analysis.summary();
     // A second pass follows chosen sites over time (memory: the buckets of
     // those sites only).
-    let candidates = if args.leak_suspects {
-        suspects::candidates(&summary, SUSPECT_CANDIDATES)
+    let (candidates, mapped_candidates) = if args.leak_suspects {
+        (
+            suspects::candidates(&summary, SUSPECT_CANDIDATES),
+            suspects::mapped_candidates(&summary, SUSPECT_CANDIDATES),
+        )
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let plotted = if args.plot.is_some() {
         plot::sites_to_plot(&summary, PLOTTED_SITES)
@@ -493,8 +496,9 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     let timeline = if args.leak_suspects || args.plot.is_some() {
         let mut tracked = candidates.clone();
         tracked.extend(plotted.iter().filter(|s| !candidates.contains(s)));
-        let replay_to =
-            Analysis::new().with_timeline(summary.duration_ns, SUSPECT_BUCKETS, &tracked);
+        let replay_to = Analysis::new()
+            .with_timeline(summary.duration_ns, SUSPECT_BUCKETS, &tracked)
+            .tracking_mappings(&mapped_candidates);
         let (again, _) = replay(&args.file, replay_to, "report")?;
         again.timeline()
     } else {
