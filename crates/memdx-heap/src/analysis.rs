@@ -228,6 +228,9 @@ pub struct Timeline {
     pub total_bytes: Vec<f64>,
     /// Live bytes of each tracked site then.
     pub sites: Vec<SiteSeries>,
+    /// Bytes mapped by each tracked mapping site then (the program's own
+    /// `mmap`/`mremap`; see [`Analysis::tracking_mappings`]).
+    pub mapped_sites: Vec<SiteSeries>,
 }
 
 /// One site's live bytes over a [`Timeline`].
@@ -249,6 +252,8 @@ struct TimelineState {
     times: Vec<u64>,
     total: Vec<f64>,
     sites: Vec<Vec<f64>>,
+    tracked_maps: Vec<u32>,
+    map_sites: Vec<Vec<f64>>,
 }
 
 /// The sites' states by stack id: the runtime's ids are small and dense,
@@ -354,6 +359,50 @@ impl Analysis {
         self
     }
 
+    /// With [`Analysis::with_timeline`], also follows the bytes mapped by
+    /// the mapping sites in `tracked` (the program's own mappings).
+    pub fn tracking_mappings(mut self, tracked: &[u32]) -> Self {
+        if let Some(tl) = self.timeline.as_mut() {
+            tl.tracked_maps = tracked.to_vec();
+            tl.map_sites = vec![Vec::with_capacity(tl.buckets); tracked.len()];
+        }
+        self
+    }
+
+    /// The bytes each tracked mapping site has mapped now (empty when none
+    /// is tracked).
+    fn tracked_mapped_bytes(&self) -> Vec<u64> {
+        self.timeline.as_ref().map_or_else(Vec::new, |tl| {
+            tl.tracked_maps
+                .iter()
+                .map(|&s| self.maps.live_bytes(s))
+                .collect()
+        })
+    }
+
+    /// A mapping event at `time` that came after buckets ending later were
+    /// closed (a burst's `Maps` frame follows its `Events` frame, whose
+    /// events may reach further): those buckets get the tracked sites'
+    /// change (`before`: their bytes before the event).
+    fn patch_mapped_buckets(&mut self, time: u64, before: &[u64]) {
+        let Some(tl) = self.timeline.as_mut() else {
+            return;
+        };
+        let first = tl.times.partition_point(|&end| end <= time);
+        if first == tl.times.len() {
+            return;
+        }
+        for (i, &stack) in tl.tracked_maps.iter().enumerate() {
+            let now = self.maps.live_bytes(stack) as f64;
+            let delta = now - before.get(i).copied().unwrap_or(0) as f64;
+            if delta != 0.0 {
+                for v in &mut tl.map_sites[i][first..] {
+                    *v += delta;
+                }
+            }
+        }
+    }
+
     /// Closes the buckets that end at or before `time`.
     #[inline]
     fn advance(&mut self, time: u64) {
@@ -374,6 +423,9 @@ impl Analysis {
                 let live = self.sites.get(*stack).map_or(0.0, |s| s.live_bytes);
                 tl.sites[i].push(live);
             }
+            for (i, stack) in tl.tracked_maps.iter().enumerate() {
+                tl.map_sites[i].push(self.maps.live_bytes(*stack) as f64);
+            }
             tl.next_end += tl.bucket_ns;
         }
     }
@@ -385,12 +437,16 @@ impl Analysis {
         let mut times = tl.times.clone();
         let mut total = tl.total.clone();
         let mut sites = tl.sites.clone();
+        let mut map_sites = tl.map_sites.clone();
         let mut end = tl.next_end;
         while times.len() < tl.buckets {
             times.push(end);
             total.push(self.total_bytes);
             for (i, stack) in tl.tracked.iter().enumerate() {
                 sites[i].push(self.sites.get(*stack).map_or(0.0, |s| s.live_bytes));
+            }
+            for (i, stack) in tl.tracked_maps.iter().enumerate() {
+                map_sites[i].push(self.maps.live_bytes(*stack) as f64);
             }
             end += tl.bucket_ns;
         }
@@ -401,6 +457,12 @@ impl Analysis {
                 .tracked
                 .iter()
                 .zip(sites)
+                .map(|(&stack, bytes)| SiteSeries { stack, bytes })
+                .collect(),
+            mapped_sites: tl
+                .tracked_maps
+                .iter()
+                .zip(map_sites)
                 .map(|(&stack, bytes)| SiteSeries { stack, bytes })
                 .collect(),
         })
@@ -433,8 +495,11 @@ impl Analysis {
             Record::Maps(ev) => {
                 for e in ev {
                     if !self.after_until(e.time()) {
+                        self.advance(e.time());
                         self.last_time = self.last_time.max(e.time());
+                        let before = self.tracked_mapped_bytes();
                         self.maps.event(e);
+                        self.patch_mapped_buckets(e.time(), &before);
                     }
                 }
             }

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::analysis::{SiteStats, Summary};
 use crate::format::SymFrame;
-use crate::render::{count, group, GroupBy, View};
+use crate::mappings::Mapped;
+use crate::render::{count, group, group_sites, Group, GroupBy, View};
 
 /// One site (or group of sites) in both moments.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,6 +53,23 @@ pub struct Diff {
     pub total_after: f64,
     /// Every group present in either moment, largest change first.
     pub rows: Vec<DiffRow>,
+    /// The program's own mappings (`mmap`/`mremap`) compared the same way.
+    pub mapped: MappedDiff,
+}
+
+/// The program's own mappings in both moments: the figure of `of` for
+/// mappings (bytes mapped at the mapped peak or at the moment's end, bytes
+/// mapped over the run, or mappings made; nothing for temporaries), and
+/// per group of mapping sites (`before_blocks`/`after_blocks`: ranges
+/// mapped for [`View::Peak`] and [`View::Exit`], mappings made otherwise).
+#[derive(Debug, Clone, Serialize)]
+pub struct MappedDiff {
+    /// Mapped in the first moment.
+    pub total_before: f64,
+    /// See `total_before`.
+    pub total_after: f64,
+    /// Every group of mapping sites in either moment, largest change first.
+    pub rows: Vec<DiffRow>,
 }
 
 /// A frame's name without its address (which moves between runs).
@@ -84,12 +102,48 @@ fn total(s: &Summary, of: View) -> f64 {
     }
 }
 
-/// Compares `before` with `after` on the figure `of`, sites grouped `by`.
+fn mapped_total(m: &Mapped, of: View) -> f64 {
+    match of {
+        View::Peak => m.peak_bytes as f64,
+        View::Exit => m.exit_bytes as f64,
+        View::Allocated => m.mapped_bytes as f64,
+        View::Count => m.maps as f64,
+        View::Temporaries => 0.0,
+    }
+}
+
+/// Compares `before` with `after` on the figure `of`, sites grouped `by`
+/// (the heap's sites, then the mapping sites).
 pub fn diff(before: &Summary, after: &Summary, by: GroupBy, of: View) -> Diff {
+    let mapped = MappedDiff {
+        total_before: mapped_total(&before.mapped, of),
+        total_after: mapped_total(&after.mapped, of),
+        rows: if matches!(of, View::Temporaries) {
+            Vec::new()
+        } else {
+            compare(
+                group_sites(&before.mapped.sites, by),
+                group_sites(&after.mapped.sites, by),
+                of,
+            )
+        },
+    };
+    Diff {
+        of,
+        group_by: by,
+        total_before: total(before, of),
+        total_after: total(after, of),
+        rows: compare(group(before, by), group(after, by), of),
+        mapped,
+    }
+}
+
+/// The rows of two moments' groups, largest change first.
+fn compare(before: Vec<Group>, after: Vec<Group>, of: View) -> Vec<DiffRow> {
     let mut rows: Vec<DiffRow> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for (side, summary) in [(0, before), (1, after)] {
-        for g in group(summary, by) {
+    for (side, groups) in [(0, before), (1, after)] {
+        for g in groups {
             let key = g
                 .frames
                 .iter()
@@ -124,13 +178,7 @@ pub fn diff(before: &Summary, after: &Summary, by: GroupBy, of: View) -> Diff {
             .total_cmp(&a.delta().abs())
             .then_with(|| a.key.cmp(&b.key))
     });
-    Diff {
-        of,
-        group_by: by,
-        total_before: total(before, of),
-        total_after: total(after, of),
-        rows,
-    }
+    rows
 }
 
 fn signed(x: f64) -> String {
@@ -168,8 +216,36 @@ pub fn write_text(
         count(d.total_after),
         signed(d.total_after - d.total_before)
     )?;
-    let changed: Vec<&DiffRow> = d
-        .rows
+    write_rows(out, &d.rows, d.of, u, "blocks", top)?;
+    let m = &d.mapped;
+    if m.rows.is_empty() && m.total_before == 0.0 && m.total_after == 0.0 {
+        return Ok(());
+    }
+    let u = match d.of {
+        View::Count => "mappings",
+        _ => "bytes",
+    };
+    writeln!(out)?;
+    writeln!(
+        out,
+        "mapped by the program (its own mmap/mremap, whole pages): {} -> {} {u} ({})",
+        count(m.total_before),
+        count(m.total_after),
+        signed(m.total_after - m.total_before)
+    )?;
+    write_rows(out, &m.rows, d.of, u, "ranges", top)
+}
+
+/// The `top` rows that changed, largest change first, with their frames.
+fn write_rows(
+    out: &mut dyn Write,
+    rows: &[DiffRow],
+    of: View,
+    u: &str,
+    blocks_word: &str,
+    top: usize,
+) -> io::Result<()> {
+    let changed: Vec<&DiffRow> = rows
         .iter()
         .filter(|r| r.delta().round() != 0.0)
         .take(top)
@@ -180,9 +256,9 @@ pub fn write_text(
         writeln!(out, "  (no site changed)")?;
     }
     for r in changed {
-        let blocks = match d.of {
+        let blocks = match of {
             View::Peak | View::Exit => format!(
-                ", {} -> {} blocks",
+                ", {} -> {} {blocks_word}",
                 count(r.before_blocks),
                 count(r.after_blocks)
             ),
@@ -222,6 +298,14 @@ struct JsonBody<'a> {
     total_before: f64,
     total_after: f64,
     rows: &'a [DiffRow],
+    mapped: JsonMapped<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonMapped<'a> {
+    total_before: f64,
+    total_after: f64,
+    rows: &'a [DiffRow],
 }
 
 /// The comparison as one JSON object (every group, unchanged ones too, up
@@ -243,6 +327,11 @@ pub fn write_json(
             total_before: d.total_before,
             total_after: d.total_after,
             rows,
+            mapped: JsonMapped {
+                total_before: d.mapped.total_before,
+                total_after: d.mapped.total_after,
+                rows: &d.mapped.rows[..d.mapped.rows.len().min(top)],
+            },
         },
     };
     serde_json::to_writer_pretty(&mut *out, &j).map_err(io::Error::from)?;
@@ -325,6 +414,116 @@ mod tests {
             text.contains("  +200 bytes: 100 -> 300, 1 -> 3 blocks"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn mapped_bytes_are_compared_per_site_beside_the_heap() {
+        use crate::mappings::{MapEvent, PAGE};
+        const MIB: u64 = 1 << 20;
+        let maps = vec![
+            // Site 1 maps 1 MiB at 1 and 1 MiB more at 10; site 2 maps
+            // 64 KiB at 2 and gives it back at 11.
+            MapEvent::Map {
+                time: 1,
+                addr: 0x10_0000_0000,
+                len: MIB,
+                stack: 1,
+            },
+            MapEvent::Map {
+                time: 2,
+                addr: 0x20_0000_0000,
+                len: 16 * PAGE,
+                stack: 2,
+            },
+            MapEvent::Map {
+                time: 10,
+                addr: 0x30_0000_0000,
+                len: MIB,
+                stack: 1,
+            },
+            MapEvent::Unmap {
+                time: 11,
+                addr: 0x20_0000_0000,
+                len: 16 * PAGE,
+            },
+        ];
+        let at = |until: Option<u64>| {
+            let mut a = Analysis::new();
+            if let Some(t) = until {
+                a = a.until(t);
+            }
+            a.add(Record::Symbols(
+                [1, 2]
+                    .into_iter()
+                    .map(|id| {
+                        let f = SymFrame {
+                            addr: 0x1000 + u64::from(id),
+                            function: Some(format!("map{id}")),
+                            file: Some("p.c".into()),
+                            line: id,
+                            ..SymFrame::default()
+                        };
+                        (id, vec![f])
+                    })
+                    .collect(),
+            ));
+            a.add(Record::Maps(maps.clone()));
+            a.summary()
+        };
+        let (a, b) = (at(Some(5)), at(None));
+        let d = diff(&a, &b, GroupBy::Line, View::Exit);
+        assert!(d.rows.is_empty(), "{:?}", d.rows);
+        let m = &d.mapped;
+        assert_eq!(
+            (m.total_before, m.total_after),
+            ((MIB + 16 * PAGE) as f64, (2 * MIB) as f64)
+        );
+        let got: Vec<(&str, f64, f64, f64, f64)> = m
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.key.as_str(),
+                    r.before,
+                    r.after,
+                    r.before_blocks,
+                    r.after_blocks,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("map1 (p.c:1)", MIB as f64, (2 * MIB) as f64, 1.0, 2.0),
+                ("map2 (p.c:2)", (16 * PAGE) as f64, 0.0, 1.0, 0.0),
+            ]
+        );
+        let mut text = Vec::new();
+        write_text(&mut text, &d, "at 5 ns", "at exit", 10).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains(
+                "mapped by the program (its own mmap/mremap, whole pages): \
+                 1,114,112 -> 2,097,152 bytes (+983,040)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("  +1,048,576 bytes: 1,048,576 -> 2,097,152, 1 -> 2 ranges"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  -65,536 bytes: 65,536 -> 0, 1 -> 0 ranges"),
+            "{text}"
+        );
+        // Over the run: bytes mapped and mappings made.
+        let d = diff(&a, &b, GroupBy::Line, View::Count);
+        assert_eq!((d.mapped.total_before, d.mapped.total_after), (2.0, 3.0));
+        let mut json = Vec::new();
+        write_json(&mut json, &d, "a", "b", 10).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["mapped"]["rows"][0]["key"], "map1 (p.c:1)");
+        assert_eq!(v["mapped"]["rows"][0]["after"], 2.0);
     }
 
     #[test]

@@ -250,6 +250,11 @@ impl MapReplay {
         }
     }
 
+    /// Bytes site `stack` has mapped now.
+    pub(crate) fn live_bytes(&self, stack: u32) -> u64 {
+        self.sites.get(&stack).map_or(0, |s| s.live_bytes)
+    }
+
     /// The figures so far; sites without frames (the caller names them).
     pub(crate) fn summary(&self) -> Mapped {
         Mapped {

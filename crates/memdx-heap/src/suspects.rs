@@ -36,8 +36,12 @@ pub struct Suspect {
     pub last_bytes: f64,
     /// Seconds judged.
     pub span_s: f64,
-    /// Live blocks at the end of the recording.
+    /// Live blocks at the end of the recording (ranges, for a mapping
+    /// site).
     pub exit_blocks: f64,
+    /// Whether the site maps memory itself (`mmap`/`mremap`: its mapped
+    /// bytes grow) rather than allocating heap blocks.
+    pub mapped: bool,
 }
 
 /// The sites of `summary` worth following over time for leak suspects:
@@ -55,14 +59,32 @@ pub fn candidates(summary: &Summary, n: usize) -> Vec<u32> {
     v.into_iter().map(|(_, s)| s).collect()
 }
 
-/// The suspects among the tracked sites of `timeline`, fastest first.
+/// The program's own mapping sites worth following over time: the `n`
+/// with most bytes mapped at the end.
+pub fn mapped_candidates(summary: &Summary, n: usize) -> Vec<u32> {
+    let mut v: Vec<(f64, u32)> = summary
+        .mapped
+        .sites
+        .iter()
+        .filter(|s| s.stats.exit_bytes > 0.0)
+        .map(|s| (s.stats.exit_bytes, s.stack))
+        .collect();
+    v.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    v.truncate(n);
+    v.into_iter().map(|(_, s)| s).collect()
+}
+
+/// The suspects among the tracked sites of `timeline` (heap sites and the
+/// program's own mapping sites), fastest first.
 pub fn leak_suspects(summary: &Summary, timeline: &Timeline, min_growth: f64) -> Vec<Suspect> {
     let params = Params {
         min_change_bytes: min_growth,
         ..Params::default()
     };
     let mut out = Vec::new();
-    for series in &timeline.sites {
+    let heap = timeline.sites.iter().map(|s| (s, false));
+    let mapped = timeline.mapped_sites.iter().map(|s| (s, true));
+    for (series, is_mapping) in heap.chain(mapped) {
         let points: Vec<Point> = timeline
             .times_s
             .iter()
@@ -78,7 +100,12 @@ pub fn leak_suspects(summary: &Summary, timeline: &Timeline, min_growth: f64) ->
         if last < 0.9 * max {
             continue;
         }
-        let site = summary.sites.iter().find(|s| s.stack == series.stack);
+        let sites = if is_mapping {
+            &summary.mapped.sites
+        } else {
+            &summary.sites
+        };
+        let site = sites.iter().find(|s| s.stack == series.stack);
         out.push(Suspect {
             stack: series.stack,
             frames: site.map(|s| s.frames.clone()).unwrap_or_default(),
@@ -88,12 +115,14 @@ pub fn leak_suspects(summary: &Summary, timeline: &Timeline, min_growth: f64) ->
             last_bytes: a.last_bytes,
             span_s: a.span_s,
             exit_blocks: site.map_or(0.0, |s| s.stats.exit_blocks),
+            mapped: is_mapping,
         });
     }
     out.sort_by(|a, b| {
         b.rate
             .lower
             .total_cmp(&a.rate.lower)
+            .then(a.mapped.cmp(&b.mapped))
             .then(a.stack.cmp(&b.stack))
     });
     out
@@ -117,7 +146,7 @@ pub fn write_text(
     for s in suspects.iter().take(top) {
         writeln!(
             out,
-            "  +{} bytes/s (95% CI {} to {}){} over {:.1} s: {} -> {} bytes, {} blocks at the end",
+            "  +{} bytes/s (95% CI {} to {}){} over {:.1} s: {} -> {} bytes{}, {} {} at the end",
             count(s.rate.slope),
             count(s.rate.lower),
             count(s.rate.upper),
@@ -125,7 +154,13 @@ pub fn write_text(
             s.span_s,
             count(s.first_bytes),
             count(s.last_bytes),
-            count(s.exit_blocks)
+            if s.mapped {
+                " mapped by the program (its own mmap/mremap)"
+            } else {
+                ""
+            },
+            count(s.exit_blocks),
+            if s.mapped { "ranges" } else { "blocks" }
         )?;
         for (i, f) in s.frames.iter().enumerate() {
             writeln!(
@@ -203,6 +238,83 @@ mod tests {
         assert!(
             (r.slope - 102_400.0).abs() < 5_000.0 && r.lower > 90_000.0,
             "{r:?}"
+        );
+    }
+
+    /// Mapping site 7 maps 64 KiB every 10 ms and keeps it; site 8 maps
+    /// 1 MiB once at the start; site 9 maps 64 KiB every 10 ms and unmaps
+    /// it all before the end.
+    fn maps() -> Vec<crate::MapEvent> {
+        use crate::MapEvent;
+        let ms = 1_000_000u64;
+        let mut ev = vec![MapEvent::Map {
+            time: 0,
+            addr: 0x7000_0000_0000,
+            len: 1 << 20,
+            stack: 8,
+        }];
+        for i in 0..200u64 {
+            ev.push(MapEvent::Map {
+                time: 20 * ms + i * 10 * ms,
+                addr: 0x1000_0000_0000 + i * (1 << 20),
+                len: 64 * 1024,
+                stack: 7,
+            });
+            if i < 150 {
+                ev.push(MapEvent::Map {
+                    time: 20 * ms + i * 10 * ms + 1,
+                    addr: 0x2000_0000_0000 + i * (1 << 20),
+                    len: 64 * 1024,
+                    stack: 9,
+                });
+            }
+        }
+        for i in 0..150u64 {
+            ev.push(MapEvent::Unmap {
+                time: 1_600 * ms + i,
+                addr: 0x2000_0000_0000 + i * (1 << 20),
+                len: 64 * 1024,
+            });
+        }
+        ev.sort_by_key(MapEvent::time);
+        ev
+    }
+
+    #[test]
+    fn a_mapping_site_that_keeps_mapping_is_a_suspect_too() {
+        let mut first = Analysis::new();
+        first.add(Record::Events(events()));
+        first.add(Record::Maps(maps()));
+        let s = first.summary();
+        let tracked = mapped_candidates(&s, 50);
+        assert_eq!(tracked, vec![7, 8], "site 9 unmaps everything");
+        let mut second = Analysis::new()
+            .with_timeline(s.duration_ns, 100, &candidates(&s, 50))
+            .tracking_mappings(&[7, 8, 9]);
+        second.add(Record::Events(events()));
+        second.add(Record::Maps(maps()));
+        let tl = second.timeline().unwrap();
+        assert_eq!(tl.mapped_sites.len(), 3);
+        assert_eq!(tl.mapped_sites[0].bytes.len(), 100);
+        let found = leak_suspects(&s, &tl, 16.0 * 1024.0);
+        let got: Vec<(u32, bool)> = found.iter().map(|x| (x.stack, x.mapped)).collect();
+        // 64 KiB per 10 ms grows faster than the heap's 1 KiB per 10 ms.
+        assert_eq!(got, vec![(7, true), (1, false)]);
+        let m = &found[0];
+        assert!(
+            (m.rate.slope - 6_553_600.0).abs() < 300_000.0,
+            "{:?}",
+            m.rate
+        );
+        // The last bucket ends at the last event (the 200th mapping), which
+        // it does not include.
+        assert_eq!((m.last_bytes, m.exit_blocks), (199.0 * 65536.0, 200.0));
+        let mut text = Vec::new();
+        write_text(&mut text, &found, 10).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains(" -> 13,041,664 bytes mapped by the program (its own mmap/mremap), 200 ranges at the end\n"),
+            "{text}"
         );
     }
 }

@@ -151,6 +151,20 @@ impl StatmReader {
     }
 }
 
+/// One process's resident size in bytes (statm's second field × page
+/// size): an open and one read, no page-table walk. `Ok(None)` when the
+/// process is gone (or a zombie, whose statm is all zeros and reads as 0).
+pub fn resident_bytes(root: &ProcRoot, pid: u32) -> Result<Option<u64>> {
+    let path = root.path(&format!("proc/{pid}/statm"));
+    let mut buf = [0u8; 128];
+    let n = match File::open(&path).and_then(|f| f.read_at(&mut buf, 0)) {
+        Ok(n) => n,
+        Err(e) if gone(&e) => return Ok(None),
+        Err(source) => return Err(ProcError::Io { path, source }),
+    };
+    Ok(parse_resident(&buf[..n]).map(|pages| pages * crate::sysconf::page_size()))
+}
+
 fn gone(e: &std::io::Error) -> bool {
     e.kind() == ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH)
 }
@@ -164,6 +178,25 @@ fn parse_resident(bytes: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_process_resident_size_is_read_and_a_missing_one_is_none() {
+        let own = resident_bytes(&ProcRoot::live(), std::process::id())
+            .unwrap()
+            .unwrap();
+        // This test binary has at least its code resident.
+        assert!(
+            own >= 4096 && own % crate::sysconf::page_size() == 0,
+            "{own}"
+        );
+        let dir = std::env::temp_dir().join(format!("memdx-statm1-{}", std::process::id()));
+        assert_eq!(resident_bytes(&ProcRoot::new(&dir), 1).unwrap(), None);
+        std::fs::create_dir_all(dir.join("proc/1")).unwrap();
+        std::fs::write(dir.join("proc/1/statm"), "4142 3379 1661 1 0 2020 0\n").unwrap();
+        let got = resident_bytes(&ProcRoot::new(&dir), 1).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got, Some(3379 * crate::sysconf::page_size()));
+    }
 
     #[test]
     fn parses_the_resident_field() {

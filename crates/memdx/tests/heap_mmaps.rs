@@ -26,8 +26,15 @@ fn scratch(name: &str) -> TempDir {
 }
 
 fn build(scratch: &TempDir) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/programs/heap_mmaps.c");
-    let exe = scratch.path().join("heap_mmaps");
+    build_program(scratch, "heap_mmaps")
+}
+
+/// Compiles `tests/programs/NAME.c` into the scratch directory.
+fn build_program(scratch: &TempDir, name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/programs")
+        .join(format!("{name}.c"));
+    let exe = scratch.path().join(name);
     let out = Command::new("gcc")
         .args(["-O1", "-g"])
         .arg(src)
@@ -191,6 +198,125 @@ fn the_programs_own_mappings_are_counted_by_site_at_the_peak_and_at_exit() {
     let grow = &section[..section.find("\n  1,044,480 bytes in 1 range").unwrap()];
     assert!(grow.contains(": mremap (in "), "{grow}");
     assert!(grow.contains(": grow (heap_mmaps.c:"), "{grow}");
+}
+
+/// `memdx heap diff REC --from 0`: from the start (nothing mapped yet) to
+/// the end, the mappings grow by what is still mapped at exit, per site.
+#[test]
+fn diff_compares_the_programs_mappings_per_site() {
+    let scratch = scratch("diff");
+    let exe = build(&scratch);
+    let rec = scratch.path().join("run.mdxh");
+    record(&exe, &rec, &[]);
+    let rec = rec.to_str().unwrap();
+    let args = ["heap", "diff", rec, "--from", "0", "--group-by", "function"];
+    let out = memdx(&[&args[..], &["--json"]].concat());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &v["mapped"];
+    assert_eq!(
+        (m["total_before"].as_f64(), m["total_after"].as_f64()),
+        (Some(0.0), Some(3_149_824.0)),
+        "{m}"
+    );
+    let changed: Vec<(String, f64, f64, f64)> = m["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["before"] != r["after"])
+        .map(|r| {
+            (
+                r["frames"][0]["function"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string(),
+                r["before"].as_f64().unwrap(),
+                r["after"].as_f64().unwrap(),
+                r["after_blocks"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        vec![
+            ("grow".to_string(), 0.0, (2 * MIB) as f64, 1.0),
+            ("map_anon".to_string(), 0.0, (MIB - 4096) as f64, 1.0),
+            ("map_file".to_string(), 0.0, 8192.0, 1.0),
+        ],
+        "{m}"
+    );
+    let out = memdx(&args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let section = &text[text
+        .find("mapped by the program")
+        .unwrap_or_else(|| panic!("{text}"))..];
+    assert!(
+        section.starts_with(
+            "mapped by the program (its own mmap/mremap, whole pages): 0 -> 3,149,824 bytes \
+             (+3,149,824)\n\nlargest changes first:\n  +2,097,152 bytes: 0 -> 2,097,152, 0 -> 1 \
+             ranges\n     at "
+        ),
+        "{section}"
+    );
+    assert!(
+        section.contains("  +8,192 bytes: 0 -> 8,192, 0 -> 1 ranges\n"),
+        "{section}"
+    );
+}
+
+/// `tests/programs/heap_map_growth.c`: a mapping site that maps 16 KiB
+/// every 2 ms and keeps it is a leak suspect; a 1 MiB mapping made once at
+/// the start and mappings all unmapped before the end are not.
+#[test]
+fn leak_suspects_name_a_site_whose_mappings_grow_steadily() {
+    let scratch = scratch("suspects");
+    let exe = build_program(&scratch, "heap_map_growth");
+    let rec = scratch.path().join("run.mdxh");
+    record(&exe, &rec, &[]);
+    let rec = rec.to_str().unwrap();
+    let out = memdx(&["heap", "report", "--json", "--leak-suspects", rec]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let suspects = report["leak_suspects"].as_array().unwrap();
+    let named = |s: &Value, f: &str| {
+        s["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|fr| fr["function"] == f)
+    };
+    assert_eq!(suspects.len(), 1, "{report:#}");
+    let s = &suspects[0];
+    assert!(named(s, "map_step"), "{s:#}");
+    assert_eq!(s["mapped"], true);
+    assert_eq!(s["exit_blocks"].as_f64(), Some(300.0));
+    // The last bucket ends at the last record, which may be the last
+    // mapping itself.
+    let last = s["last_bytes"].as_f64().unwrap();
+    assert!((299.0 * 16384.0..=300.0 * 16384.0).contains(&last), "{s:#}");
+    // 16 KiB per 2 ms step at most (the sleeps only stretch it).
+    let rate = &s["rate"];
+    assert!(rate["lower"].as_f64().unwrap() > 0.0, "{rate}");
+    assert!(
+        rate["slope"].as_f64().unwrap() <= 8_192_000.0 * 1.02,
+        "{rate}"
+    );
+    let out = memdx(&["heap", "report", "--leak-suspects", "--view", "exit", rec]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("bytes mapped by the program (its own mmap/mremap), 300 ranges at the end\n"),
+        "{text}"
+    );
+    assert!(text.contains("map_step (heap_map_growth.c:"), "{text}");
 }
 
 #[test]

@@ -263,7 +263,9 @@ fn profile(args: RunArgs) -> anyhow::Result<()> {
     }
     let outcome = record::run(&opts)?;
     let summary = &outcome.summary;
-    let mut err = std::io::stderr().lock();
+    // One write for the whole summary (stderr is unbuffered: hundreds of
+    // writes otherwise).
+    let mut err = std::io::BufWriter::new(std::io::stderr().lock());
     let views = [View::Peak, View::Exit, View::Temporaries];
     let _ = writeln!(
         err,
@@ -301,6 +303,7 @@ fn profile(args: RunArgs) -> anyhow::Result<()> {
         );
     }
     let _ = writeln!(err, "\nmore: memdx heap report {}", outcome.path.display());
+    let _ = err.flush();
     drop(err);
     outcome.ending.end()
 }
@@ -477,10 +480,13 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     let summary = analysis.summary();
     // A second pass follows chosen sites over time (memory: the buckets of
     // those sites only).
-    let candidates = if args.leak_suspects {
-        suspects::candidates(&summary, SUSPECT_CANDIDATES)
+    let (candidates, mapped_candidates) = if args.leak_suspects {
+        (
+            suspects::candidates(&summary, SUSPECT_CANDIDATES),
+            suspects::mapped_candidates(&summary, SUSPECT_CANDIDATES),
+        )
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let plotted = if args.plot.is_some() {
         plot::sites_to_plot(&summary, PLOTTED_SITES)
@@ -490,8 +496,9 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
     let timeline = if args.leak_suspects || args.plot.is_some() {
         let mut tracked = candidates.clone();
         tracked.extend(plotted.iter().filter(|s| !candidates.contains(s)));
-        let replay_to =
-            Analysis::new().with_timeline(summary.duration_ns, SUSPECT_BUCKETS, &tracked);
+        let replay_to = Analysis::new()
+            .with_timeline(summary.duration_ns, SUSPECT_BUCKETS, &tracked)
+            .tracking_mappings(&mapped_candidates);
         let (again, _) = replay(&args.file, replay_to, "report")?;
         again.timeline()
     } else {

@@ -47,6 +47,10 @@ impl Clock {
     }
 }
 
+/// How long the timer's readings are held for a burst that may be in
+/// flight (see `Recorder::timer_readings`), in nanoseconds.
+const HOLD_NS: u64 = 1_000_000_000;
+
 /// A `HeapAlloc` record's payload: address, size, stack id, counter.
 const ALLOC_PAYLOAD: usize = 28;
 /// A `HeapFree` record's payload: address, counter.
@@ -130,6 +134,14 @@ pub struct Recorder {
     mallinfo: Option<(u64, u64)>,
     /// RSS/PSS read while this burst was received.
     rss: Option<RssReading>,
+    /// The timer's readings since the last burst, held until the next
+    /// burst (or the end; those older than [`HOLD_NS`] before the latest
+    /// are written meanwhile): the timer may read
+    /// the process after the runtime took a burst's clock (the process
+    /// then waits in that burst) and queue its reading before the receiver
+    /// has queued the burst, so that the burst's own reading would not be
+    /// the last in time. The burst drops those.
+    timer_readings: std::collections::VecDeque<memdx_heap::MemorySample>,
 }
 
 impl Recorder {
@@ -152,6 +164,7 @@ impl Recorder {
             burst_nanos: None,
             mallinfo: None,
             rss: None,
+            timer_readings: std::collections::VecDeque::new(),
         }
     }
 
@@ -354,8 +367,9 @@ impl Recorder {
     /// with the burst and the RSS read now describe one moment.
     fn write_memory(&mut self) -> anyhow::Result<()> {
         let Some(nanos) = self.burst_nanos.take() else {
-            return Ok(());
+            return self.flush_timer_reading(None);
         };
+        self.flush_timer_reading(Some(self.clock.since_start(nanos)))?;
         let (allocator_held, allocator_in_use) = match self.mallinfo.take() {
             Some((h, u)) => (Some(h), Some(u)),
             None => (None, None),
@@ -380,15 +394,39 @@ impl Recorder {
         if !self.meta_written || self.ended {
             return Ok(());
         }
-        let m = memdx_heap::MemorySample {
+        self.timer_readings.push_back(memdx_heap::MemorySample {
             time: self.clock.since_start(nanos),
             rss: reading.rss,
             pss: reading.pss,
             allocator_held: None,
             allocator_in_use: None,
             live_heap: None,
-        };
-        self.write(Record::Memory(m))
+        });
+        // No burst is in flight for that long: older ones are written.
+        while let (Some(first), Some(last)) =
+            (self.timer_readings.front(), self.timer_readings.back())
+        {
+            if first.time.saturating_add(HOLD_NS) >= last.time {
+                break;
+            }
+            if let Some(m) = self.timer_readings.pop_front() {
+                self.write(Record::Memory(m))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the timer's held readings, except those taken at or after
+    /// `burst` (the time of the burst being written): the process was
+    /// waiting in that burst then, whose own reading (with the heap's and
+    /// glibc's figures) stands for that moment.
+    fn flush_timer_reading(&mut self, burst: Option<u64>) -> anyhow::Result<()> {
+        while let Some(m) = self.timer_readings.pop_front() {
+            if burst.is_none_or(|b| m.time < b) {
+                self.write(Record::Memory(m))?;
+            }
+        }
+        Ok(())
     }
 
     /// A snapshot named `name` marked at `nanos` (`CLOCK_MONOTONIC`).
@@ -417,6 +455,7 @@ impl Recorder {
     /// Symbols and the end frame; the file's size and the summary.
     pub(super) fn finish(mut self, exit: HeapExit) -> anyhow::Result<(u64, Summary)> {
         self.write_attach()?;
+        self.flush_timer_reading(None)?;
         let mut sym = Symbolizer::default();
         for m in std::mem::take(&mut self.modules) {
             sym.add_module(m);
