@@ -8,75 +8,80 @@
 //! idle, or a new one): a stream never waits behind another, as the
 //! runtime that sent it waits until it is read.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 /// One stream's reading, run on a worker.
 pub(super) type Job = Box<dyn FnOnce() + Send>;
 
-/// Reader threads waiting for streams. Dropping it lets the idle ones end
+/// Reader threads waiting for streams, each on a channel of its own (a job
+/// wakes only the worker it is given to). Dropping it ends the idle ones
 /// (those still reading end with their stream, or with memdx).
 pub(super) struct Workers {
-    jobs: Sender<Job>,
-    queue: Arc<Mutex<Receiver<Job>>>,
-    /// Workers blocked waiting for a job and not yet promised one.
-    idle: Arc<AtomicUsize>,
+    /// The channels of the workers waiting for a job; a worker puts its
+    /// own back when it finishes one.
+    idle: Arc<Mutex<Vec<Sender<Job>>>>,
 }
 
 impl Workers {
     pub(super) fn new() -> Workers {
-        let (jobs, queue) = channel();
         Workers {
-            jobs,
-            queue: Arc::new(Mutex::new(queue)),
             idle: Arc::default(),
         }
     }
 
     /// Runs `job` on an idle worker, or on a new one when none is idle.
     pub(super) fn run(&self, job: Job) {
-        // An idle worker taken here is promised this job: each one counted
-        // idle is (or is about to be) waiting in `recv`, so every job sent
-        // has a worker of its own.
-        let taken = self
-            .idle
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok();
-        let job = if taken {
-            match self.jobs.send(job) {
+        let waiting = self.idle.lock().ok().and_then(|mut list| list.pop());
+        let job = match waiting {
+            // Taken off the list: this worker has no other job.
+            Some(worker) => match worker.send(job) {
                 Ok(()) => return,
-                // Only if the receiver were gone (`self` holds it): the
-                // job runs on a new thread instead.
+                // Its thread is gone (it cannot be, short of a panic in a
+                // job): a new one runs the job.
                 Err(unsent) => unsent.0,
-            }
-        } else {
-            job
+            },
+            None => job,
         };
-        let queue = self.queue.clone();
         let idle = self.idle.clone();
         let spawned = std::thread::Builder::new()
             .name("memdx-reader".into())
-            .spawn(move || work(job, &queue, &idle));
+            .spawn(move || work(job, &idle));
         if let Err(e) = spawned {
             // Without a thread the stream cannot be read: the runtime
             // gives up on it after its timeout.
             eprintln!("memdx check: cannot start a reader thread: {e}");
         }
     }
+
+    /// Workers waiting for a job.
+    #[cfg(test)]
+    fn idle_count(&self) -> usize {
+        self.idle.lock().map_or(0, |list| list.len())
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        if let Ok(mut list) = self.idle.lock() {
+            list.clear();
+        }
+    }
 }
 
 /// A worker: its first job, then whatever it is handed while idle, until
 /// the pool is dropped.
-fn work(first: Job, queue: &Mutex<Receiver<Job>>, idle: &AtomicUsize) {
+fn work(first: Job, idle: &Mutex<Vec<Sender<Job>>>) {
     first();
     loop {
-        idle.fetch_add(1, Ordering::AcqRel);
-        let next = match queue.lock() {
-            Ok(q) => q.recv(),
+        // A channel per wait: its only sender is on the idle list, so the
+        // wait ends when the pool is dropped.
+        let (me, jobs): (Sender<Job>, Receiver<Job>) = channel();
+        match idle.lock() {
+            Ok(mut list) => list.push(me),
             Err(_) => return,
-        };
-        match next {
+        }
+        match jobs.recv() {
             Ok(job) => job(),
             Err(_) => return,
         }
@@ -115,7 +120,7 @@ mod tests {
         // them, not on new threads.
         let mut seen = std::collections::HashSet::new();
         for _ in 0..20 {
-            while workers.idle.load(Ordering::Acquire) == 0 {
+            while workers.idle_count() == 0 {
                 std::thread::yield_now();
             }
             let d = done_tx.clone();
