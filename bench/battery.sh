@@ -7,6 +7,7 @@
 #
 #   bench/battery.sh [NAME...]        (default: every program)
 #   REPS=3 VALGRIND=1 bench/battery.sh
+#   MEMDX=/tmp/memdx-main bench/battery.sh NAME...   (another binary)
 #
 # Native and memdx runs alternate REPS times (default 3) so a slow spell
 # of the shared machine hits both; the table shows the median of each and
@@ -21,8 +22,14 @@ vg_reps=${VALGRIND:-1}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release -q -p memdx
-memdx=$PWD/target/release/memdx
+# MEMDX=PATH: time that memdx binary (e.g. a copy built from main) instead
+# of building this tree's.
+if [ -n "${MEMDX:-}" ]; then
+    memdx=$MEMDX
+else
+    cargo build --release -q -p memdx
+    memdx=$PWD/target/release/memdx
+fi
 src=$PWD/bench/battery
 g++ -O2 -g -pthread "$src/churn_threads.cpp" -o "$work/churn_threads"
 g++ -O2 -g "$src/new_delete.cpp" -o "$work/new_delete"

@@ -26,6 +26,20 @@ static FINI: extern "C" fn() = fini;
 /// Whether this library was loaded with the program through LD_PRELOAD
 /// (its thread-local data is then in the static TLS block).
 pub(crate) fn preloaded() -> bool {
+    // Asked twice at load (attach's decision, then the constructor): the
+    // answer does not change, so dladdr runs once.
+    static KNOWN: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+    match KNOWN.load(Ordering::Relaxed) {
+        1 => return false,
+        2 => return true,
+        _ => {}
+    }
+    let answer = find_preloaded();
+    KNOWN.store(if answer { 2 } else { 1 }, Ordering::Relaxed);
+    answer
+}
+
+fn find_preloaded() -> bool {
     let Some(list) = sys::getenv(c"LD_PRELOAD") else {
         return false;
     };

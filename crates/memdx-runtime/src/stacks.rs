@@ -675,7 +675,10 @@ pub fn next_id() -> u32 {
 pub fn reset_emitted() {
     let n = NEXT_ID.load(Ordering::Relaxed);
     for id in 1..n {
-        if let Some(r) = get(id) {
+        // Only the records that were sent are written: a write to every
+        // record would copy each of their pages in a fork child that
+        // shares them with its parent (bash's children, which only exec).
+        if let Some(r) = get(id).filter(|r| r.emitted.load(Ordering::Relaxed)) {
             r.emitted.store(false, Ordering::Relaxed);
         }
     }

@@ -9,6 +9,7 @@
 mod output;
 mod program;
 mod streams;
+mod workers;
 
 use output::{names_pid, not_collected_note, user_fd, Output};
 use program::{
@@ -199,7 +200,14 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
     }
 
     let stop = Arc::new(AtomicBool::new(false));
-    let poll_ms = Arc::new(std::sync::atomic::AtomicU64::new(2));
+    // Rung (a byte written) with `stop` set: wakes the acceptor, which
+    // otherwise waits for connections without a timeout.
+    let (stop_bell, stop_heard) =
+        std::os::unix::net::UnixStream::pair().context("making the acceptor's stop socket pair")?;
+    let ring_stop = || {
+        stop.store(true, Ordering::Release);
+        let _ = (&stop_bell).write(&[1]);
+    };
     // Set by the acceptor from before an accept until its reader is listed.
     let accepting = Arc::new(AtomicBool::new(false));
     // Rung when a reader is listed or a stream ends (the main thread
@@ -212,7 +220,6 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
     let processes: Processes = Arc::default();
     let acceptor = {
         let stop = stop.clone();
-        let poll_ms = poll_ms.clone();
         let accepting = accepting.clone();
         let activity = activity.clone();
         let opts = opts.clone();
@@ -220,41 +227,43 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
         let readers = readers.clone();
         let processes = processes.clone();
         let xml_out = xml_out.clone();
-        std::thread::spawn(move || loop {
-            accepting.store(true, Ordering::SeqCst);
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    let opts = opts.clone();
-                    let out = out.clone();
-                    let xml_out = xml_out.clone();
-                    let state = Arc::new(ReaderState::default());
-                    let st = state.clone();
-                    let processes = processes.clone();
-                    let ended = activity.clone();
-                    let handle = std::thread::spawn(move || {
-                        serve(stream, opts, out, main_pid, xml_out, &st, &processes);
-                        st.done.store(true, Ordering::Release);
-                        ended.ring();
-                    });
-                    if let Ok(mut list) = readers.lock() {
-                        list.push(Reader { handle, state });
+        std::thread::spawn(move || {
+            let workers = workers::Workers::new();
+            loop {
+                accepting.store(true, Ordering::SeqCst);
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let opts = opts.clone();
+                        let out = out.clone();
+                        let xml_out = xml_out.clone();
+                        let state = Arc::new(ReaderState::default());
+                        let st = state.clone();
+                        let processes = processes.clone();
+                        let ended = activity.clone();
+                        // Listed before it can end, so the main thread
+                        // never misses a stream.
+                        if let Ok(mut list) = readers.lock() {
+                            list.push(Reader { state });
+                        }
+                        workers.run(Box::new(move || {
+                            serve(stream, opts, out, main_pid, xml_out, &st, &processes);
+                            st.done.store(true, Ordering::Release);
+                            ended.ring();
+                        }));
+                        accepting.store(false, Ordering::SeqCst);
+                        activity.ring();
                     }
-                    accepting.store(false, Ordering::SeqCst);
-                    activity.ring();
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    accepting.store(false, Ordering::SeqCst);
-                    if stop.load(Ordering::Acquire) {
-                        break;
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        accepting.store(false, Ordering::SeqCst);
+                        if stop.load(Ordering::Acquire) {
+                            break;
+                        }
+                        // The runtime waits for each stream to be read
+                        // before it goes on: accept as soon as one arrives.
+                        wait_readable(&listener, &stop_heard);
                     }
-                    // The runtime waits for each stream to be read before
-                    // it goes on: accept as soon as one arrives.
-                    wait_readable(
-                        &listener,
-                        Duration::from_millis(poll_ms.load(Ordering::Acquire)),
-                    );
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
         })
     };
@@ -327,7 +336,7 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
     super::symbolize::save_frame_cache();
     if outliving.is_empty() || !(keep_text || keep_xml || keep_json) {
         front.release(ending);
-        stop.store(true, Ordering::Release);
+        ring_stop();
         let _ = acceptor.join();
         // Streams still open are cut when this process exits: their
         // processes' later writes fail (MSG_NOSIGNAL) and change nothing.
@@ -343,7 +352,6 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
     // SAFETY: setsid has no preconditions (the worker leads no group).
     unsafe { libc::setsid() };
     stop_forwarding();
-    poll_ms.store(50, Ordering::Release);
     loop {
         join_ended(&readers);
         close_reports_of_the_gone(&processes, opts, main_pid, xml_out.as_deref());
@@ -355,7 +363,7 @@ pub fn run(opts: &CheckOptions, runtime: &Path) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     super::symbolize::save_frame_cache();
-    stop.store(true, Ordering::Release);
+    ring_stop();
     let _ = acceptor.join();
     Ok(())
 }

@@ -240,17 +240,25 @@ impl Activity {
     }
 }
 
-/// Waits until `listener` has a connection to accept, or `timeout`.
-pub(super) fn wait_readable(listener: &UnixListener, timeout: Duration) {
+/// Waits until `listener` has a connection to accept or `stop` is rung
+/// (something to read on it): no timeout, so an idle run does not wake
+/// memdx every few milliseconds.
+pub(super) fn wait_readable(listener: &UnixListener, stop: &UnixStream) {
     use std::os::fd::AsRawFd;
-    let mut pfd = libc::pollfd {
-        fd: listener.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: one pollfd on a descriptor the listener owns.
-    unsafe { libc::poll(&mut pfd, 1, ms) };
+    let mut pfds = [
+        libc::pollfd {
+            fd: listener.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: stop.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: two pollfds on descriptors the caller owns.
+    unsafe { libc::poll(pfds.as_mut_ptr(), 2, -1) };
 }
 
 /// What the main thread knows of one process stream's reader.
@@ -262,26 +270,15 @@ pub(super) struct ReaderState {
     pub(super) done: AtomicBool,
 }
 
+/// One stream being read (on a thread of [`super::workers::Workers`]).
 pub(super) struct Reader {
-    pub(super) handle: std::thread::JoinHandle<()>,
     pub(super) state: Arc<ReaderState>,
 }
 
-/// Takes the readers whose stream has ended out of `readers` and joins
-/// their threads.
+/// Takes the readers whose stream has ended out of `readers`.
 pub(super) fn join_ended(readers: &Mutex<Vec<Reader>>) {
-    let ended: Vec<Reader> = readers.lock().map_or_else(
-        |_| Vec::new(),
-        |mut list| {
-            let (ended, running) = list
-                .drain(..)
-                .partition(|r| r.state.done.load(Ordering::Acquire));
-            *list = running;
-            ended
-        },
-    );
-    for r in ended {
-        let _ = r.handle.join();
+    if let Ok(mut list) = readers.lock() {
+        list.retain(|r| !r.state.done.load(Ordering::Acquire));
     }
 }
 
