@@ -33,7 +33,11 @@ static MRU_MUL: AtomicUsize = AtomicUsize::new(0x9e37_79b9_7f4a_7c15);
 const SETS: usize = 4096;
 const ASSOC: usize = 4;
 /// (entry point, stack pointer) -> slots of the first return addresses.
-const PROBES: usize = 256;
+const PROBES: usize = 1024;
+/// (entry point, stack pointer, first return address) -> the entry that
+/// held such a stack last: tried before the sets (one entry to validate,
+/// no hash of the whole path), which is all most call sites need.
+const QUICK: usize = 4096;
 /// Return addresses (the first ones) that choose a stack's set: in a
 /// recursion, the same entry point, depth and first few return addresses
 /// are shared by many stacks that differ only further out.
@@ -75,6 +79,8 @@ struct Probe {
 #[repr(C)]
 pub struct Cache {
     probes: [Probe; PROBES],
+    /// See [`QUICK`]; null: none.
+    quick: [*const Entry; QUICK],
     /// Entries filled so far (picks the entry of a full set to replace).
     fills: usize,
     /// Searches and hits since the last judgement, and misses left
@@ -223,6 +229,13 @@ fn path_hash(entry: usize, anchor: usize, ras: impl Iterator<Item = usize>) -> u
     mix(mix(entry, anchor) as usize, h as usize)
 }
 
+fn quick_index(entry: usize, anchor: usize, ra0: usize) -> usize {
+    top(
+        mix(mix(entry, anchor) as usize, ra0),
+        QUICK.trailing_zeros(),
+    )
+}
+
 fn set_of(hash: u64) -> usize {
     top(hash, SETS.trailing_zeros()) * ASSOC
 }
@@ -263,6 +276,38 @@ impl Cache {
                 .cast::<u8>()
                 .add(core::mem::size_of::<Cache>() + i * self.stride)
                 .cast::<Entry>()
+        }
+    }
+
+    /// The cached stack for this capture that the quick table names
+    /// (see [`QUICK`]), if its slots still hold its return addresses; the
+    /// quick index either way (`None`: no capture from this entry point
+    /// at this stack depth known).
+    #[inline(always)]
+    pub fn quick(&self, entry: usize, anchor: usize) -> (Option<&Entry>, Option<usize>) {
+        let p = &self.probes[probe_index(entry, anchor)];
+        if p.entry != entry || p.anchor != anchor {
+            return (None, None);
+        }
+        let ra0 = match p.slots.get(..p.n).and_then(|s| s.first()) {
+            // SAFETY: as in `guess`.
+            Some(&s) => unsafe { core::ptr::read_volatile(s as *const usize) },
+            None => 0,
+        };
+        let q = quick_index(entry, anchor, ra0);
+        // SAFETY: null or an entry of this thread's cache (entries are
+        // only ever rewritten, and then validated like any other).
+        let e = self.quick.get(q).and_then(|&e| unsafe { e.as_ref() });
+        let hit =
+            e.filter(|e| e.entry == entry && e.anchor == anchor && e.id != 0 && e.frames_hold());
+        (hit, Some(q))
+    }
+
+    /// Names `e` in quick slot `q` (from [`Cache::quick`]).
+    #[inline(always)]
+    pub fn set_quick(&mut self, q: usize, e: *const Entry) {
+        if let Some(d) = self.quick.get_mut(q) {
+            *d = e;
         }
     }
 
@@ -369,6 +414,13 @@ impl Cache {
         // SAFETY: an entry of this thread's cache, its frames written.
         let e = unsafe { &mut *e };
         e.set_key(entry, anchor, n, id);
+        let ra0 = if k > 0 {
+            // SAFETY: 0 < k <= cap.
+            unsafe { *ras }
+        } else {
+            0
+        };
+        self.set_quick(quick_index(entry, anchor, ra0), e);
         e
     }
 }

@@ -236,12 +236,24 @@ fn capture_slow(entry: usize, anchor: usize, way: usize, start: crate::unwind::R
             // While searches do not pay, the stack is still cached (a
             // few stores): the sets warm up, and the next judgement can
             // see searches pay.
-            let guess = cache.guess(entry, anchor);
-            let found = match guess {
-                Some(g) if cache.use_sets() => cache.find(g, entry, anchor).map(|e| {
-                    let id = e.id;
-                    (e as *const stack_cache::Entry, id)
-                }),
+            let (quick, q) = cache.quick(entry, anchor);
+            let quick = quick.map(|e| (e as *const stack_cache::Entry, e.id));
+            let guess = match quick {
+                Some(_) => None,
+                None => cache.guess(entry, anchor),
+            };
+            let found = match (quick, guess, q) {
+                (Some(hit), _, _) => Some(hit),
+                (None, Some(g), Some(q)) if cache.use_sets() => {
+                    let hit = cache.find(g, entry, anchor).map(|e| {
+                        let id = e.id;
+                        (e as *const stack_cache::Entry, id)
+                    });
+                    if let Some((e, _)) = hit {
+                        cache.set_quick(q, e);
+                    }
+                    hit
+                }
                 _ => None,
             };
             let (e, id) = match found {
