@@ -71,6 +71,10 @@ struct Probe {
     anchor: usize,
     /// How many of `slots` the stack had.
     n: usize,
+    /// The quick table did not answer here but the sets did (stacks
+    /// that share their first return address, as a recursion's do): the
+    /// quick table is not tried here again.
+    deep: bool,
     /// Where its first return addresses were.
     slots: [usize; HASHED],
 }
@@ -203,6 +207,18 @@ impl Entry {
     }
 }
 
+/// What [`Cache::quick`] found.
+pub struct Quick<'a> {
+    /// The cached stack of this capture.
+    pub hit: Option<&'a Entry>,
+    /// The quick slot of this capture (`None`: not to be tried).
+    pub index: Option<usize>,
+    /// The slot named a stack from the same entry point and stack
+    /// pointer, with the same first return address, that does not hold:
+    /// stacks that differ only further out take turns in this slot.
+    pub stale: bool,
+}
+
 /// A hash of two words, good in its high bits.
 #[inline(always)]
 fn mix(a: usize, b: usize) -> u64 {
@@ -284,10 +300,14 @@ impl Cache {
     /// quick index either way (`None`: no capture from this entry point
     /// at this stack depth known).
     #[inline(always)]
-    pub fn quick(&self, entry: usize, anchor: usize) -> (Option<&Entry>, Option<usize>) {
+    pub fn quick(&self, entry: usize, anchor: usize) -> Quick<'_> {
         let p = &self.probes[probe_index(entry, anchor)];
-        if p.entry != entry || p.anchor != anchor {
-            return (None, None);
+        if p.entry != entry || p.anchor != anchor || p.deep {
+            return Quick {
+                hit: None,
+                index: None,
+                stale: false,
+            };
         }
         let ra0 = match p.slots.get(..p.n).and_then(|s| s.first()) {
             // SAFETY: as in `guess`.
@@ -298,9 +318,29 @@ impl Cache {
         // SAFETY: null or an entry of this thread's cache (entries are
         // only ever rewritten, and then validated like any other).
         let e = self.quick.get(q).and_then(|&e| unsafe { e.as_ref() });
-        let hit =
-            e.filter(|e| e.entry == entry && e.anchor == anchor && e.id != 0 && e.frames_hold());
-        (hit, Some(q))
+        let e = e.filter(|e| e.entry == entry && e.anchor == anchor && e.id != 0);
+        let hit = e.filter(|e| e.frames_hold());
+        // Stale: the same first return address (not a slot shared by
+        // another), further frames differ.
+        let same_ra0 = e.is_some_and(|e| {
+            let (ras, _) = e.arrays();
+            // SAFETY: the entry's first return address, when it has one.
+            e.n > 0 && unsafe { *ras } == ra0
+        });
+        Quick {
+            hit,
+            index: Some(q),
+            stale: same_ra0 && hit.is_none(),
+        }
+    }
+
+    /// Stops trying the quick table for captures from `entry` at
+    /// `anchor` (see [`Probe::deep`]).
+    pub fn quick_fails(&mut self, entry: usize, anchor: usize) {
+        let p = &mut self.probes[probe_index(entry, anchor)];
+        if p.entry == entry && p.anchor == anchor {
+            p.deep = true;
+        }
     }
 
     /// Names `e` in quick slot `q` (from [`Cache::quick`]).
@@ -383,6 +423,7 @@ impl Cache {
         let (ras, slots) = unsafe { (*e).arrays() };
         let k = n.min(HASHED).min(self.cap);
         let p = &mut self.probes[probe_index(entry, anchor)];
+        p.deep = p.deep && p.entry == entry && p.anchor == anchor;
         p.entry = entry;
         p.anchor = anchor;
         p.n = k;

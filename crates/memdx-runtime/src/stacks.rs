@@ -236,21 +236,27 @@ fn capture_slow(entry: usize, anchor: usize, way: usize, start: crate::unwind::R
             // While searches do not pay, the stack is still cached (a
             // few stores): the sets warm up, and the next judgement can
             // see searches pay.
-            let (quick, q) = cache.quick(entry, anchor);
-            let quick = quick.map(|e| (e as *const stack_cache::Entry, e.id));
+            let quick = cache.quick(entry, anchor);
+            let (q, stale) = (quick.index, quick.stale);
+            let quick = quick.hit.map(|e| (e as *const stack_cache::Entry, e.id));
             let guess = match quick {
                 Some(_) => None,
                 None => cache.guess(entry, anchor),
             };
-            let found = match (quick, guess, q) {
-                (Some(hit), _, _) => Some(hit),
-                (None, Some(g), Some(q)) if cache.use_sets() => {
+            let found = match (quick, guess) {
+                (Some(hit), _) => Some(hit),
+                (None, Some(g)) if cache.use_sets() => {
                     let hit = cache.find(g, entry, anchor).map(|e| {
                         let id = e.id;
                         (e as *const stack_cache::Entry, id)
                     });
-                    if let Some((e, _)) = hit {
+                    if let (Some((e, _)), Some(q)) = (hit, q) {
                         cache.set_quick(q, e);
+                        if stale {
+                            // Stacks that share their first return
+                            // address: the sets tell them apart.
+                            cache.quick_fails(entry, anchor);
+                        }
                     }
                     hit
                 }
