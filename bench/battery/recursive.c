@@ -8,7 +8,7 @@ struct tree {
   char *label;
   int depth;
 };
-static struct tree *build(int depth, int seed) {
+static struct tree *build(int depth, unsigned seed) {
   struct tree *t = malloc(sizeof *t);
   t->depth = depth;
   t->label = malloc((size_t)(seed % 40) + 8);

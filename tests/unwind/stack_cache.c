@@ -5,8 +5,13 @@
                 each reached through a recursion of depth 0-4), more than
                 a handful of entries can hold;
      threads N  four threads, each N pairs from one site, then exiting (each
-                thread's cache is made and unmapped).
-   Every capture is a malloc or a free: 2 N of them (8 N with threads). */
+                thread's cache is made and unmapped);
+     tree N     a tree of N nodes built and freed recursively, again and
+                again, 4 N pairs in all: at one depth the stacks share their
+                first frames (malloc from build, called from build) and
+                differ further out (the path from the root).
+   Every capture is a malloc or a free: 2 N of them (8 N with threads and
+   tree). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +44,30 @@ __attribute__((noinline)) static void pairs(long n) {
   }
 }
 
+struct node {
+  struct node *left, *right;
+};
+
+/* A tree of `n` nodes, split between the two subtrees unevenly. */
+__attribute__((noinline)) static struct node *build(long n) {
+  volatile long frame = n; /* used after the calls: no tail call */
+  if (n <= 0) return NULL;
+  struct node *t = malloc(sizeof *t);
+  t->left = build((n - 1) / 3);
+  t->right = build(n - 1 - (n - 1) / 3);
+  sink = t;
+  (void)frame;
+  return t;
+}
+
+__attribute__((noinline)) static long tear_down(struct node *t) {
+  volatile long frame = 1;
+  if (!t) return 0;
+  long k = tear_down(t->left) + tear_down(t->right) + frame;
+  free(t);
+  return k;
+}
+
 static void *thread_main(void *arg) {
   pairs((long)arg);
   return NULL;
@@ -56,6 +85,8 @@ int main(int argc, char **argv) {
     pthread_t t[4];
     for (int k = 0; k < 4; k++) pthread_create(&t[k], NULL, thread_main, (void *)n);
     for (int k = 0; k < 4; k++) pthread_join(t[k], NULL);
+  } else if (strcmp(mode, "tree") == 0) {
+    for (int r = 0; r < 4; r++) sum += tear_down(build(n));
   } else {
     return 2;
   }

@@ -30,15 +30,23 @@ pub const MRU_WAYS: usize = 16;
 /// chosen by [`init`]; written before any other thread exists.
 static MRU_MUL: AtomicUsize = AtomicUsize::new(0x9e37_79b9_7f4a_7c15);
 /// Sets of the cache, and entries per set.
-const SETS: usize = 1024;
+const SETS: usize = 4096;
 const ASSOC: usize = 4;
-/// (entry point, stack pointer) -> slot of the first return address.
-const PROBES: usize = 256;
+/// (entry point, stack pointer) -> slots of the first return addresses.
+const PROBES: usize = 1024;
+/// (entry point, stack pointer, first return address) -> the entry that
+/// held such a stack last: tried before the sets (one entry to validate,
+/// no hash of the whole path), which is all most call sites need.
+const QUICK: usize = 4096;
+/// Return addresses (the first ones) that choose a stack's set: in a
+/// recursion, the same entry point, depth and first few return addresses
+/// are shared by many stacks that differ only further out.
+const HASHED: usize = 12;
 /// Searches of the sets counted before judging whether they pay, and how
 /// many misses they are then skipped for when fewer than one in
 /// `1 << POOR_SHIFT` found the stack (a program whose stacks are too many
-/// for the cache, e.g. a recursion allocating at every depth: each search
-/// would validate several entries in vain before the unwind).
+/// for the cache: each search would validate several entries in vain
+/// before the unwind). Skipped searches still fill the sets.
 const JUDGE_EVERY: u32 = 1024;
 const POOR_SHIFT: u32 = 4;
 const SKIP_FOR: u32 = 16384;
@@ -61,14 +69,22 @@ pub struct Entry {
 struct Probe {
     entry: usize,
     anchor: usize,
-    /// Where the first return address was (0: the stack had none).
-    slot0: usize,
+    /// How many of `slots` the stack had.
+    n: usize,
+    /// The quick table did not answer here but the sets did (stacks
+    /// that share their first return address, as a recursion's do): the
+    /// quick table is not tried here again.
+    deep: bool,
+    /// Where its first return addresses were.
+    slots: [usize; HASHED],
 }
 
 /// The head of a thread's cache mapping; the entries follow it.
 #[repr(C)]
 pub struct Cache {
     probes: [Probe; PROBES],
+    /// See [`QUICK`]; null: none.
+    quick: [*const Entry; QUICK],
     /// Entries filled so far (picks the entry of a full set to replace).
     fills: usize,
     /// Searches and hits since the last judgement, and misses left
@@ -191,6 +207,18 @@ impl Entry {
     }
 }
 
+/// What [`Cache::quick`] found.
+pub struct Quick<'a> {
+    /// The cached stack of this capture.
+    pub hit: Option<&'a Entry>,
+    /// The quick slot of this capture (`None`: not to be tried).
+    pub index: Option<usize>,
+    /// The slot named a stack from the same entry point and stack
+    /// pointer, with the same first return address, that does not hold:
+    /// stacks that differ only further out take turns in this slot.
+    pub stale: bool,
+}
+
 /// A hash of two words, good in its high bits.
 #[inline(always)]
 fn mix(a: usize, b: usize) -> u64 {
@@ -208,14 +236,30 @@ fn probe_index(entry: usize, anchor: usize) -> usize {
     top(mix(entry, anchor), PROBES.trailing_zeros())
 }
 
-fn set_index(entry: usize, anchor: usize, ra0: usize) -> usize {
-    top(mix(mix(entry, anchor) as usize, ra0), SETS.trailing_zeros())
+/// The hash that chooses the set of a stack from `entry` at `anchor`
+/// whose first return addresses are `ras` (at most [`HASHED`] of them):
+/// a rotate and an exclusive or a frame, mixed once.
+#[inline(always)]
+fn path_hash(entry: usize, anchor: usize, ras: impl Iterator<Item = usize>) -> u64 {
+    let h = ras.fold(0u64, |h, ra| h.rotate_left(19) ^ ra as u64);
+    mix(mix(entry, anchor) as usize, h as usize)
+}
+
+fn quick_index(entry: usize, anchor: usize, ra0: usize) -> usize {
+    top(
+        mix(mix(entry, anchor) as usize, ra0),
+        QUICK.trailing_zeros(),
+    )
+}
+
+fn set_of(hash: u64) -> usize {
+    top(hash, SETS.trailing_zeros()) * ASSOC
 }
 
 impl Cache {
-    /// Whether this miss is to search the sets (and fill one); `false`:
-    /// the sets do not pay for now, the stack goes to the way's own
-    /// entry ([`Cache::own_entry`]).
+    /// Whether this miss is to search the sets; `false`: searches do not
+    /// pay for now, the stack is unwound at once (and still cached, so
+    /// that the sets warm up for the next judgement).
     #[inline(always)]
     pub fn use_sets(&mut self) -> bool {
         if self.skip == 0 {
@@ -239,19 +283,9 @@ impl Cache {
         }
     }
 
-    /// The entry of MRU way `way` outside the sets (unwound into when the
-    /// sets are skipped): what the way held before the sets existed.
-    pub fn own_entry(&mut self, way: usize) -> *mut Entry {
-        let cap = self.cap;
-        let e = self.entry(SETS * ASSOC + way % MRU_WAYS);
-        e.id = 0;
-        e.cap = cap;
-        e
-    }
-
-    /// Entry `i` (below SETS * ASSOC + MRU_WAYS).
+    /// Entry `i` (below SETS * ASSOC).
     fn entry(&mut self, i: usize) -> &mut Entry {
-        // SAFETY: the mapping holds SETS * ASSOC + MRU_WAYS entries of `stride`
+        // SAFETY: the mapping holds SETS * ASSOC entries of `stride`
         // bytes after the head (see `map`), 8-aligned.
         unsafe {
             &mut *(self as *mut Cache)
@@ -261,28 +295,87 @@ impl Cache {
         }
     }
 
-    /// The first return address the last capture from this entry point
-    /// at this stack depth had, read again from its slot (0: none known).
+    /// The cached stack for this capture that the quick table names
+    /// (see [`QUICK`]), if its slots still hold its return addresses; the
+    /// quick index either way (`None`: no capture from this entry point
+    /// at this stack depth known).
     #[inline(always)]
-    pub fn first_ra_guess(&self, entry: usize, anchor: usize) -> usize {
+    pub fn quick(&self, entry: usize, anchor: usize) -> Quick<'_> {
         let p = &self.probes[probe_index(entry, anchor)];
-        if p.entry != entry || p.anchor != anchor || p.slot0 == 0 {
-            return 0;
+        if p.entry != entry || p.anchor != anchor || p.deep {
+            return Quick {
+                hit: None,
+                index: None,
+                stale: false,
+            };
         }
-        // SAFETY: a slot a capture from this entry point at this stack
-        // depth read its first return address from: in this thread's
-        // stack, above the caller's frame (as every cached slot is).
-        unsafe { core::ptr::read_volatile(p.slot0 as *const usize) }
+        let ra0 = match p.slots.get(..p.n).and_then(|s| s.first()) {
+            // SAFETY: as in `guess`.
+            Some(&s) => unsafe { core::ptr::read_volatile(s as *const usize) },
+            None => 0,
+        };
+        let q = quick_index(entry, anchor, ra0);
+        // SAFETY: null or an entry of this thread's cache (entries are
+        // only ever rewritten, and then validated like any other).
+        let e = self.quick.get(q).and_then(|&e| unsafe { e.as_ref() });
+        let e = e.filter(|e| e.entry == entry && e.anchor == anchor && e.id != 0);
+        let hit = e.filter(|e| e.frames_hold());
+        // Stale: the same first return address (not a slot shared by
+        // another), further frames differ.
+        let same_ra0 = e.is_some_and(|e| {
+            let (ras, _) = e.arrays();
+            // SAFETY: the entry's first return address, when it has one.
+            e.n > 0 && unsafe { *ras } == ra0
+        });
+        Quick {
+            hit,
+            index: Some(q),
+            stale: same_ra0 && hit.is_none(),
+        }
     }
 
-    /// A cached stack for this capture whose slots still hold its return
-    /// addresses.
-    pub fn find(&mut self, entry: usize, anchor: usize) -> Option<&mut Entry> {
+    /// Stops trying the quick table for captures from `entry` at
+    /// `anchor` (see [`Probe::deep`]).
+    pub fn quick_fails(&mut self, entry: usize, anchor: usize) {
+        let p = &mut self.probes[probe_index(entry, anchor)];
+        if p.entry == entry && p.anchor == anchor {
+            p.deep = true;
+        }
+    }
+
+    /// Names `e` in quick slot `q` (from [`Cache::quick`]).
+    #[inline(always)]
+    pub fn set_quick(&mut self, q: usize, e: *const Entry) {
+        if let Some(d) = self.quick.get_mut(q) {
+            *d = e;
+        }
+    }
+
+    /// The set hash ([`path_hash`]) of this capture's stack, guessed
+    /// from the slots the last capture from this entry point at this
+    /// stack depth read its first return addresses from (`None`: no such
+    /// capture known). Right whenever the frames nearest the entry point
+    /// have the same sizes as then (always in a loop or a recursion).
+    #[inline(always)]
+    pub fn guess(&self, entry: usize, anchor: usize) -> Option<u64> {
         let p = &self.probes[probe_index(entry, anchor)];
         if p.entry != entry || p.anchor != anchor {
             return None;
         }
-        let set = set_index(entry, anchor, self.first_ra_guess(entry, anchor)) * ASSOC;
+        let slots = p.slots.get(..p.n).unwrap_or(&[]);
+        // SAFETY: slots a capture from this entry point at this stack
+        // depth read return addresses from: in this thread's stack, above
+        // the caller's frame (as every cached slot is).
+        let ras = slots
+            .iter()
+            .map(|&s| unsafe { core::ptr::read_volatile(s as *const usize) });
+        Some(path_hash(entry, anchor, ras))
+    }
+
+    /// A cached stack for this capture, in the set of hash `guess`, whose
+    /// slots still hold its return addresses.
+    pub fn find(&mut self, guess: u64, entry: usize, anchor: usize) -> Option<&mut Entry> {
+        let set = set_of(guess);
         let hit = (set..set + ASSOC).find(|&i| {
             let e = self.entry(i);
             e.entry == entry && e.anchor == anchor && e.id != 0 && e.frames_hold()
@@ -291,11 +384,10 @@ impl Cache {
         Some(self.entry(hit?))
     }
 
-    /// The entry to unwind a stack whose first return address is `ra0`
-    /// into: an unused one of its set, else one in turn. Its id is 0
-    /// until [`Cache::settle`].
-    pub fn victim(&mut self, entry: usize, anchor: usize, ra0: usize) -> *mut Entry {
-        let set = set_index(entry, anchor, ra0) * ASSOC;
+    /// The entry to unwind a stack of set hash `hash` into: an unused one
+    /// of its set, else one in turn. Its id is 0 until [`Cache::settle`].
+    pub fn victim(&mut self, hash: u64) -> *mut Entry {
+        let set = set_of(hash);
         let way = (0..ASSOC)
             .find(|&w| self.entry(set + w).id == 0)
             .unwrap_or(self.fills % ASSOC);
@@ -307,35 +399,44 @@ impl Cache {
         e
     }
 
-    /// Keys entry `e` (from [`Cache::victim`] for first return address
-    /// `guess`), now holding `n` frames of a stack whose first return
-    /// address `ra0` was found at `slot0`, with stack id `id` (`None`:
-    /// not to be used again). A stack whose first return address was not
-    /// the one guessed belongs to another set: it is moved there.
-    /// Returns the entry that holds it.
-    #[allow(clippy::too_many_arguments)]
+    /// Keys entry `e` (from [`Cache::victim`] for set hash `guess`),
+    /// now holding `n` frames of a stack from `entry` at `anchor`, with
+    /// stack id `id` (`None`: not to be used again, its slots are not all
+    /// known), and makes its first slots the probe of the next capture
+    /// from there. A stack whose
+    /// hash was not the one guessed belongs to another set: it is moved
+    /// there. Returns the entry that holds it.
     pub fn settle(
         &mut self,
         e: *mut Entry,
         entry: usize,
         anchor: usize,
-        guess: usize,
-        ra0: usize,
-        slot0: usize,
+        guess: u64,
         n: usize,
         id: Option<u32>,
     ) -> *const Entry {
-        self.probes[probe_index(entry, anchor)] = Probe {
-            entry,
-            anchor,
-            slot0,
-        };
         let Some(id) = id else {
             return e;
         };
+        // SAFETY: an entry of this thread's cache, its `n` frames written
+        // (every slot a valid one: the stack is to be used again).
+        let (ras, slots) = unsafe { (*e).arrays() };
+        let k = n.min(HASHED).min(self.cap);
+        let p = &mut self.probes[probe_index(entry, anchor)];
+        p.deep = p.deep && p.entry == entry && p.anchor == anchor;
+        p.entry = entry;
+        p.anchor = anchor;
+        p.n = k;
+        for (i, d) in p.slots.iter_mut().enumerate().take(k) {
+            // SAFETY: i < k <= cap. Read volatile: a copy loop would
+            // become a call to the runtime's own, checked, memcpy.
+            *d = unsafe { core::ptr::read_volatile(slots.add(i)) };
+        }
+        // SAFETY: as above.
+        let hash = path_hash(entry, anchor, (0..k).map(|i| unsafe { *ras.add(i) }));
         let mut e = e;
-        if set_index(entry, anchor, guess) != set_index(entry, anchor, ra0) {
-            let to = self.victim(entry, anchor, ra0);
+        if set_of(guess) != set_of(hash) {
+            let to = self.victim(hash);
             // SAFETY: two distinct entries (different sets) of this
             // thread's cache, `cap` frames each; `n <= cap`. Copied word
             // by word (a copy loop would become a call to the runtime's
@@ -354,6 +455,13 @@ impl Cache {
         // SAFETY: an entry of this thread's cache, its frames written.
         let e = unsafe { &mut *e };
         e.set_key(entry, anchor, n, id);
+        let ra0 = if k > 0 {
+            // SAFETY: 0 < k <= cap.
+            unsafe { *ras }
+        } else {
+            0
+        };
+        self.set_quick(quick_index(entry, anchor, ra0), e);
         e
     }
 }
@@ -385,7 +493,7 @@ pub fn of_thread(td: &crate::tls::ThreadData, cap: usize) -> Option<&'static mut
 /// Maps a cache for `cap` frames per stack.
 fn map(cap: usize) -> *mut Cache {
     let stride = core::mem::size_of::<Entry>() + 16 * cap;
-    let len = core::mem::size_of::<Cache>() + (SETS * ASSOC + MRU_WAYS) * stride;
+    let len = core::mem::size_of::<Cache>() + SETS * ASSOC * stride;
     let c = sys::map_private_noreserve(len).cast::<Cache>();
     if !c.is_null() {
         // SAFETY: fresh zeroed pages (every entry unused, id 0; an

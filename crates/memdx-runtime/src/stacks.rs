@@ -233,16 +233,38 @@ fn capture_slow(entry: usize, anchor: usize, way: usize, start: crate::unwind::R
     let want = NUM_CALLERS.load(Ordering::Relaxed).clamp(1, CAPTURE) - 1;
     let id = match stack_cache::of_thread(td, want) {
         Some(cache) => {
-            let (e, id) = if !cache.use_sets() {
-                unwind_into_own(cache, entry, anchor, way, want, start)
-            } else {
-                match cache.find(entry, anchor) {
-                    Some(e) => {
+            // While searches do not pay, the stack is still cached (a
+            // few stores): the sets warm up, and the next judgement can
+            // see searches pay.
+            let quick = cache.quick(entry, anchor);
+            let (q, stale) = (quick.index, quick.stale);
+            let quick = quick.hit.map(|e| (e as *const stack_cache::Entry, e.id));
+            let guess = match quick {
+                Some(_) => None,
+                None => cache.guess(entry, anchor),
+            };
+            let found = match (quick, guess) {
+                (Some(hit), _) => Some(hit),
+                (None, Some(g)) if cache.use_sets() => {
+                    let hit = cache.find(g, entry, anchor).map(|e| {
                         let id = e.id;
                         (e as *const stack_cache::Entry, id)
+                    });
+                    if let (Some((e, _)), Some(q)) = (hit, q) {
+                        cache.set_quick(q, e);
+                        if stale {
+                            // Stacks that share their first return
+                            // address: the sets tell them apart.
+                            cache.quick_fails(entry, anchor);
+                        }
                     }
-                    None => unwind_into_cache(cache, entry, anchor, want, start),
+                    hit
                 }
+                _ => None,
+            };
+            let (e, id) = match found {
+                Some(hit) => hit,
+                None => unwind_into_cache(cache, entry, anchor, guess.unwrap_or(0), want, start),
             };
             td.stack_mru[way].set(e);
             id
@@ -265,49 +287,17 @@ fn unwind_into_cache(
     cache: &mut stack_cache::Cache,
     entry: usize,
     anchor: usize,
+    guess: u64,
     want: usize,
     start: crate::unwind::Regs,
 ) -> (*const stack_cache::Entry, u32) {
-    let guess = cache.first_ra_guess(entry, anchor);
-    let e = cache.victim(entry, anchor, guess);
+    let e = cache.victim(guess);
     // SAFETY: an entry of this thread's cache, not re-entered (the
     // re-entry flag is set: a signal handler's allocation does not
     // capture).
     let (ras, slots) = unsafe { (*e).arrays_mut() };
     let (id, n, cacheable) = unwind_and_intern(entry, ras, slots, want, start);
-    let (ra0, slot0) = match (ras.first(), slots.first()) {
-        (Some(&r), Some(&s)) if n > 0 => (r, s),
-        _ => (0, 0),
-    };
-    let e = cache.settle(
-        e,
-        entry,
-        anchor,
-        guess,
-        ra0,
-        slot0,
-        n,
-        cacheable.then_some(id),
-    );
-    (e, id)
-}
-
-/// Unwinds and interns the stack into MRU way `way`'s own entry (the sets
-/// are skipped for now).
-fn unwind_into_own(
-    cache: &mut stack_cache::Cache,
-    entry: usize,
-    anchor: usize,
-    way: usize,
-    want: usize,
-    start: crate::unwind::Regs,
-) -> (*const stack_cache::Entry, u32) {
-    let e = cache.own_entry(way);
-    // SAFETY: as in `unwind_into_cache`.
-    let e = unsafe { &mut *e };
-    let (ras, slots) = e.arrays_mut();
-    let (id, n, cacheable) = unwind_and_intern(entry, ras, slots, want, start);
-    e.set_key(entry, anchor, n, if cacheable { id } else { 0 });
+    let e = cache.settle(e, entry, anchor, guess, n, cacheable.then_some(id));
     (e, id)
 }
 
@@ -517,20 +507,21 @@ impl Key<'_> {
             Rest::Ras(r) => r.get(k - 1).map_or(0, |&v| v as u64),
         }
     }
+    /// A multiply-rotate hash of the frames (three instructions a frame:
+    /// a capture that misses the stack cache hashes every one), mixed once
+    /// at the end; the bucket is taken from its high bits ([`bucket`]).
     fn hash(&self) -> u64 {
-        let step = |h: u64, f: u64| {
-            let h = (h ^ f).wrapping_mul(0x1000_0000_01b3);
-            h ^ (h >> 29)
-        };
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let step = |h: u64, f: u64| (h ^ f).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(26);
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ self.len as u64;
         if self.len == 0 {
             return h;
         }
         h = step(h, self.first);
-        match self.rest {
+        h = match self.rest {
             Rest::Frames(f) => f.iter().fold(h, |h, &v| step(h, v)),
             Rest::Ras(r) => r.iter().fold(h, |h, &v| step(h, v as u64)),
-        }
+        };
+        (h ^ (h >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9)
     }
     fn equals(&self, frames: &[u64]) -> bool {
         if frames.len() != self.len {
@@ -545,6 +536,12 @@ impl Key<'_> {
                 Rest::Ras(r) => rest.iter().zip(r).all(|(&a, &b)| a == b as u64),
             }
     }
+}
+
+/// The bucket of hash `h`.
+#[inline(always)]
+fn bucket(h: u64) -> usize {
+    (h >> (64 - BUCKETS.trailing_zeros())) as usize
 }
 
 fn intern_key(key: &Key<'_>) -> u32 {
@@ -568,7 +565,7 @@ fn find(h: u64, key: &Key<'_>) -> Option<u32> {
     // complete (Acquire on the head or link that named them) and valid
     // for the process lifetime.
     unsafe {
-        let mut r = (*heads.add((h as usize) & (BUCKETS - 1))).load(Ordering::Acquire);
+        let mut r = (*heads.add(bucket(h))).load(Ordering::Acquire);
         while !r.is_null() {
             let rec = &*r;
             if rec.hash == h
@@ -609,7 +606,7 @@ unsafe fn intern_locked(t: &mut Interner, h: u64, key: &Key<'_>) -> u32 {
         HEADS.store(heads, Ordering::Release);
     }
     let len = key.len.min(CAPTURE);
-    let b = (h as usize) & (BUCKETS - 1);
+    let b = bucket(h);
     let id = NEXT_ID.load(Ordering::Relaxed);
     let chunk = id as usize / ID_CHUNK;
     let Some(chunk_ptr) = BY_ID.get(chunk) else {

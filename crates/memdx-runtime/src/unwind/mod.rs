@@ -40,7 +40,7 @@ use modules::current_epoch;
 pub use modules::{modules_may_have_changed, reset_lock_in_child};
 use rules::{epoch_tag, rule_of, CACHE};
 pub use verify::{count_fallback, report_mismatch, verify};
-use verify::{FAST, VERIFY};
+use verify::{mode, FAST};
 
 /// A frame bigger than this is taken for a bad unwind.
 const MAX_FRAME: usize = 256 << 20;
@@ -109,11 +109,11 @@ pub fn backtrace_from(
     self_lo: usize,
     self_hi: usize,
 ) -> Option<usize> {
-    if VERIFY.load(Ordering::Relaxed) == 4 || start.pc == 0 {
+    let mode = mode();
+    if mode == 4 || start.pc == 0 {
         return None;
     }
     let Regs { pc, sp, bp } = start;
-    verify();
     let epoch = current_epoch()?;
     let cache = CACHE.load(Ordering::Acquire);
     if cache.is_null() {
@@ -157,7 +157,7 @@ pub fn backtrace_from(
         *out.slots.get_mut(n)? = slot;
         n += 1;
     }
-    if VERIFY.load(Ordering::Relaxed) == 2 {
+    if mode == 2 {
         FAST.fetch_add(1, Ordering::Relaxed);
     }
     Some(n)

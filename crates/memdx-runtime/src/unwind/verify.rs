@@ -18,8 +18,36 @@ pub(super) static VERIFY: AtomicU8 = AtomicU8::new(0);
 /// environment by the thread that moved VERIFY from 0, before it stores 2).
 static VERIFY_PATH: Racy<[u8; 256]> = Racy::new([0; 256]);
 
-/// Whether every capture is to be checked against libgcc.
+/// Whether every capture is to be checked against libgcc: one load once
+/// the mode is known (every capture that unwinds asks).
+#[inline(always)]
 pub fn verify() -> bool {
+    match VERIFY.load(Ordering::Relaxed) {
+        1 | 4 => false,
+        2 => true,
+        _ => read_mode(),
+    }
+}
+
+/// The mode ([`VERIFY`]) of this unwinder, read from the environment at
+/// the first capture: 1 off, 2 verify, 4 libgcc only.
+#[inline(always)]
+pub(super) fn mode() -> u8 {
+    match VERIFY.load(Ordering::Relaxed) {
+        m @ (1 | 2 | 4) => m,
+        _ => {
+            read_mode();
+            VERIFY.load(Ordering::Relaxed)
+        }
+    }
+}
+
+/// Reads the mode from the environment (the first capture), or waits for
+/// nothing when another thread is reading it (its captures meanwhile are
+/// not verified).
+#[cold]
+#[inline(never)]
+fn read_mode() -> bool {
     match VERIFY.load(Ordering::Acquire) {
         0 => {
             if VERIFY
