@@ -62,6 +62,7 @@ extern "C" fn init() {
     }
     strmem::init();
     strmem::init_streams();
+    strmem::init_printf();
     uninit::init();
     syscalls::init();
     handoff::init();
