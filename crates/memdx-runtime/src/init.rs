@@ -52,6 +52,8 @@ extern "C" fn init() {
         return;
     }
     let entered = hooks::enter_runtime();
+    // Old symbol versions of hooked functions (both modes hook them).
+    crate::symver::init();
     if profile::on() {
         // `memdx heap`: none of the checker's machinery.
         profile::init();
