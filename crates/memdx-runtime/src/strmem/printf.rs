@@ -544,10 +544,14 @@ impl Specs {
         }
         self.bump();
         c.arg = match conv {
-            b'd' | b'i' | b'o' | b'u' | b'x' | b'X' | b'c' | b'C' | b'p' | b'n' | b'S' => Arg::Gp,
+            b'd' | b'i' | b'o' | b'u' | b'x' | b'X' | b'b' | b'B' | b'c' | b'C' | b'p' | b'n'
+            | b'S' => Arg::Gp,
             b's' if longs > 0 => Arg::Gp,
             b's' => Arg::String,
-            b'e' | b'E' | b'f' | b'F' | b'g' | b'G' | b'a' | b'A' if long_double => Arg::LongDouble,
+            // glibc reads `ll` (like `L` and `q`) as long double here.
+            b'e' | b'E' | b'f' | b'F' | b'g' | b'G' | b'a' | b'A' if long_double || longs > 1 => {
+                Arg::LongDouble
+            }
             b'e' | b'E' | b'f' | b'F' | b'g' | b'G' | b'a' | b'A' => Arg::Fp,
             b'm' => Arg::None,
             _ => return None,
@@ -804,6 +808,14 @@ mod tests {
                 conv(0, None, false, Arg::Gp),
                 conv(0, None, false, Arg::None),
                 conv(0, None, false, Arg::Gp),
+            ]
+        );
+        // `%llf` is a long double to glibc; `%b` an integer.
+        assert_eq!(
+            convs(c"%llf %b"),
+            vec![
+                conv(0, None, false, Arg::LongDouble),
+                conv(0, None, false, Arg::Gp)
             ]
         );
         // `%.s` is a precision of 0; `%08.2f` a double.
