@@ -476,6 +476,10 @@ extern "C" fn memdx_handoff(idx: u32, regs: *const [usize; 6], stack: *const usi
             missing_int as *const () as usize
         };
     }
+    // A caller built against an old version of the function gets it
+    // (`symver`).
+    // SAFETY: the return address is the word below the stack arguments.
+    let f = crate::symver::redirect(h.name, unsafe { *stack.sub(1) }, f);
     let mask = matches!(h.shape, Mask(..)) && crate::watch::on();
     if mask || guard::any_watched() {
         // SAFETY: the entry saved six registers there; the return address

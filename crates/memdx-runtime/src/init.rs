@@ -66,6 +66,8 @@ extern "C" fn init() {
         return;
     }
     let entered = hooks::enter_runtime();
+    // Old symbol versions of hooked functions (both modes hook them).
+    crate::symver::init();
     if profile::on() {
         // `memdx heap`: none of the checker's machinery.
         profile::init();
@@ -76,6 +78,7 @@ extern "C" fn init() {
     }
     strmem::init();
     strmem::init_streams();
+    strmem::init_printf();
     uninit::init();
     syscalls::init();
     handoff::init();

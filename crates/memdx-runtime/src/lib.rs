@@ -59,6 +59,8 @@ mod held;
 mod hooks;
 /// Pages closed again after a single-stepped instruction.
 mod step;
+/// Old symbol versions of hooked functions, for callers built against them.
+mod symver;
 /// Block headers, the live-block bitmap, per-thread quarantines.
 mod table;
 /// Per-thread data through the static-TLS offset.

@@ -515,7 +515,7 @@ fn strlen_of_freed_guarded(s: usize) -> Option<usize> {
         super::streams::send_freed_reads(
             F_STRLEN,
             strlen as *const () as usize + super::streams::S_FIRST as usize,
-            0,
+            &[],
             s,
             1,
             b,

@@ -27,7 +27,9 @@
 //! engine), the checked routines in `copies`, `fortify`, `reads` (with
 //! strnlen) and `wide` (wcslen, wcsnlen, wcscpy, wcscmp, wcschr), and in
 //! `streams` the hooks of puts, fputs, fputs_unlocked and strndup, whose
-//! strlen/strnlen glibc calls internally.
+//! strlen/strnlen glibc calls internally; in `printf` the printf family's
+//! `%s` arguments (glibc's `__vfprintf_internal` reads them with its
+//! internal strlen/strnlen).
 
 use core::ffi::{c_char, c_int, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -51,6 +53,7 @@ macro_rules! call_real {
 mod copies;
 mod fortify;
 mod lookup;
+mod printf;
 mod reads;
 mod replay;
 mod streams;
@@ -63,6 +66,7 @@ use lookup::*;
 use replay::*;
 
 pub use lookup::{init, raw_memcpy, raw_memset};
+pub use printf::init_printf;
 pub use replay::{repair_header, PARTIAL_LOADS_OK};
 pub use streams::init_streams;
 

@@ -115,13 +115,13 @@ impl Replay {
 
     /// Sends one record per context, in the order they first happened.
     pub(super) fn send(&self, func: Routine, entry: usize) {
-        self.send_from(func, entry, 0);
+        self.send_from(func, entry, &[]);
     }
 
-    /// [`Replay::send`], with `inner` (when not 0) shown below frame 0: the
-    /// C library function whose call of Valgrind's replacement made the
-    /// accesses (see [`site_stack`]).
-    pub(super) fn send_from(&self, func: Routine, entry: usize, inner: usize) {
+    /// [`Replay::send`], with the frames of `below` (those not 0) shown
+    /// below frame 0: the C library functions whose call of Valgrind's
+    /// replacement made the accesses (see [`site_stack`]).
+    pub(super) fn send_from(&self, func: Routine, entry: usize, below: &[usize]) {
         for g in self.groups.iter().flatten() {
             let mut a = Access {
                 kind: if g.write {
@@ -136,7 +136,7 @@ impl Replay {
                 tid: hooks::thread_no(),
                 // Each site of Valgrind's loop is its own context there: a
                 // distinct frame 0 inside the routine makes it one here.
-                stack: site_stack(entry + g.site as usize, inner),
+                stack: site_stack(entry + g.site as usize, below),
                 place: Place::InsideLive,
                 block_start: g.block.ptr as u64,
                 block_size: g.block.size as u64,
@@ -167,12 +167,52 @@ impl Replay {
 }
 
 /// The stack of an access made now by a site of Valgrind's loop: frame 0
-/// at `pc`, then `inner` when not 0 (a return address inside the C
-/// library function that called the routine: Valgrind's replacement runs
-/// below glibc's `puts`, which the runtime's hook stands in for), then the
-/// callers.
-pub(super) fn site_stack(pc: usize, inner: usize) -> u32 {
-    stacks::capture_with_inner(pc, inner)
+/// at `pc`, then the return addresses of `below` that are not 0, innermost
+/// first (inside the C library functions between the routine and the
+/// program: Valgrind's replacement runs below glibc's `puts`, or below
+/// `__vfprintf_internal` and `printf`, which the runtime's hook stands in
+/// for), then the callers.
+pub(super) fn site_stack(pc: usize, below: &[usize]) -> u32 {
+    let mut inner = [0usize; 4];
+    let mut n = 0;
+    for &f in below.iter().filter(|&&f| f != 0) {
+        if let Some(slot) = inner.get_mut(n) {
+            *slot = f;
+            n += 1;
+        }
+    }
+    if n <= 1 {
+        return stacks::capture_with_inner(pc, inner[0]);
+    }
+    let id = stacks::capture(pc);
+    let Some(rec) = stacks::get(id) else {
+        return id;
+    };
+    let want = stacks::NUM_CALLERS
+        .load(Ordering::Relaxed)
+        .clamp(n + 1, stacks::CAPTURE);
+    let mut frames = [0u64; stacks::CAPTURE];
+    let mut k = 0;
+    let recorded = rec
+        .frames
+        .iter()
+        .take((rec.n as usize).min(rec.frames.len()));
+    for (i, &f) in recorded.enumerate() {
+        if k == want {
+            break;
+        }
+        frames[k] = f;
+        k += 1;
+        if i == 0 {
+            for &g in inner.iter().take(n) {
+                if k < want {
+                    frames[k] = g as u64;
+                    k += 1;
+                }
+            }
+        }
+    }
+    stacks::intern(frames.get(..k).unwrap_or(&[]))
 }
 
 /// Puts back a block header that the routine just run overwrote after

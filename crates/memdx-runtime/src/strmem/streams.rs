@@ -123,11 +123,11 @@ fn inner(slot: Inner) -> usize {
 
 /// Reports `count` one-byte reads from `s` on, in freed block `b` (freed
 /// at `free_stack`), by the site at `pc` of routine `func`, called from
-/// `inner` (see [`site_stack`]).
+/// the return addresses of `below` (see [`site_stack`]).
 pub(super) fn send_freed_reads(
     func: Routine,
     pc: usize,
-    inner: usize,
+    below: &[usize],
     s: usize,
     count: usize,
     b: Block,
@@ -143,7 +143,7 @@ pub(super) fn send_freed_reads(
         size: 1,
         len: count as u64,
         tid: hooks::thread_no(),
-        stack: site_stack(pc, inner),
+        stack: site_stack(pc, below),
         place: Place::InsideFreed,
         block_start: b.ptr as u64,
         block_size: b.size as u64,
@@ -181,17 +181,24 @@ fn readable(s: *const c_char) -> *const c_char {
 }
 
 /// Valgrind's strlen (or strnlen, at most `max` bytes) over `s`, called
-/// from glibc's function at `inner`: its reads outside the live block `s`
-/// is in or next to, or its first read of a freed block `s` starts.
-fn check_string(func: Routine, entry: usize, inner: usize, s: usize, max: usize) {
+/// from glibc's function at `below` (return addresses, innermost first):
+/// its reads outside the live block `s` is in or next to, or its first
+/// read of a freed block `s` starts.
+fn check_string(func: Routine, entry: usize, below: &[usize], s: usize, max: usize) {
     if max == 0 || !hooks::enter_runtime() {
         return;
     }
+    check_string_in(func, entry, below, s, max);
+    hooks::leave_runtime();
+}
+
+/// [`check_string`] inside the runtime (its re-entry flag already set).
+pub(super) fn check_string_in(func: Routine, entry: usize, below: &[usize], s: usize, max: usize) {
+    if max == 0 {
+        return;
+    }
     if let Some(b) = block_at(s) {
-        // SAFETY: s is a C string or holds `max` bytes (the caller's
-        // contract): glibc's function reads these bytes too.
-        let len = unsafe { c_strnlen(s as *const u8, max) };
-        let count = if len < max { len + 1 } else { max };
+        let count = string_reads(&b, s, max);
         if leaves(&b, s, count) {
             let mut r = Replay::new();
             // strnlen's loop is one site under Valgrind, strlen's two.
@@ -200,15 +207,41 @@ fn check_string(func: Routine, entry: usize, inner: usize, s: usize, max: usize)
                 let site = if split && i == 0 { S_FIRST } else { S_LOOP };
                 r.access(false, site, s + i, 1, Some(b));
             }
-            r.send_from(func, entry, inner);
+            r.send_from(func, entry, below);
+            if s.saturating_add(count) > b.ptr + b.size {
+                // glibc's function reads past the end next: a guarded
+                // block's guard page must not fault and report it again.
+                crate::guard::open_after(b.ptr);
+            }
         }
     } else if let Some((b, free_stack)) = crate::syscalls::freed_block_at(s) {
-        send_freed_reads(func, entry + S_FIRST as usize, inner, s, 1, b, free_stack);
+        send_freed_reads(func, entry + S_FIRST as usize, below, s, 1, b, free_stack);
     }
-    hooks::leave_runtime();
 }
 
-fn strlen_entry() -> usize {
+/// How many bytes Valgrind's strlen (strnlen, at most `max`) reads from
+/// `s`, which is in live block `b` or next to it: up to the string's NUL
+/// when it is in the block, else up to the first byte past the block's
+/// end, which it finds 0 (memcheck's fresh redzone; here the guard page
+/// or the runtime's own bytes, which are not read).
+fn string_reads(b: &Block, s: usize, max: usize) -> usize {
+    let end = b.ptr + b.size;
+    if s >= end {
+        return max.min(1);
+    }
+    let room = end - s;
+    // SAFETY: s is a C string or holds `max` bytes (the caller's
+    // contract): glibc's function reads these bytes too; none past the
+    // block's end is read here.
+    let len = unsafe { c_strnlen(s as *const u8, max.min(room)) };
+    if len < max.min(room) {
+        len + 1
+    } else {
+        max.min(room + 1)
+    }
+}
+
+pub(super) fn strlen_entry() -> usize {
     strlen as *const () as usize
 }
 
@@ -219,7 +252,7 @@ pub unsafe extern "C" fn puts(s: *const c_char) -> c_int {
     check_string(
         F_STRLEN,
         strlen_entry(),
-        inner(Inner::Puts),
+        &[inner(Inner::Puts)],
         s as usize,
         usize::MAX,
     );
@@ -237,7 +270,7 @@ pub unsafe extern "C" fn fputs(s: *const c_char, stream: *mut libc::FILE) -> c_i
     check_string(
         F_STRLEN,
         strlen_entry(),
-        inner(Inner::Fputs),
+        &[inner(Inner::Fputs)],
         s as usize,
         usize::MAX,
     );
@@ -256,7 +289,7 @@ pub unsafe extern "C" fn fputs_unlocked(s: *const c_char, stream: *mut libc::FIL
     check_string(
         F_STRLEN,
         strlen_entry(),
-        inner(Inner::FputsUnlocked),
+        &[inner(Inner::FputsUnlocked)],
         s as usize,
         usize::MAX,
     );
@@ -280,7 +313,7 @@ pub unsafe extern "C" fn strndup(s: *const c_char, n: usize) -> *mut c_char {
     check_string(
         F_STRNLEN,
         super::reads::strnlen as *const () as usize,
-        at,
+        &[at],
         sa,
         n,
     );
@@ -300,7 +333,7 @@ pub unsafe extern "C" fn strndup(s: *const c_char, n: usize) -> *mut c_char {
                     rp.access(false, site, sa + off, sz, Some(b));
                 });
                 // Valgrind names glibc's memcpy call `memmove` on amd64.
-                rp.send_from(F_MEMMOVE, memmove as *const () as usize, 0);
+                rp.send_from(F_MEMMOVE, memmove as *const () as usize, &[]);
             }
         }
         hooks::leave_runtime();
