@@ -103,7 +103,7 @@ fn first_bad(p: usize, n: usize) -> Option<Bad> {
     if n == 0 {
         return None;
     }
-    if p < 4096 || p >= USER_END {
+    if !(4096..USER_END).contains(&p) {
         return Some(Bad {
             addr: p,
             place: Place::Unknown,
