@@ -99,33 +99,7 @@ macro_rules! handoff_hooks {
             ptr_ret: $ptr,
         }),*];
 
-        const _: () = {
-            let mut i = 0;
-            while i < HOOKS.len() {
-                assert!(HOOKS[i].idx == i, "handoff hook indices must count up from 0");
-                i += 1;
-            }
-        };
-
-        #[cfg(not(test))]
-        core::arch::global_asm!(
-            $(
-                concat!(
-                    ".pushsection .text.memdx_handoff.", stringify!($name), ",\"ax\",@progbits\n",
-                    ".p2align 4\n",
-                    ".globl ", stringify!($name), "\n",
-                    ".type ", stringify!($name), ",@function\n",
-                    stringify!($name), ":\n",
-                    ".cfi_startproc\n",
-                    "mov r11d, ", stringify!($idx), "\n",
-                    "jmp {entry}\n",
-                    ".cfi_endproc\n",
-                    ".size ", stringify!($name), ", .-", stringify!($name), "\n",
-                    ".popsection\n",
-                ),
-            )*
-            entry = sym memdx_handoff_entry,
-        );
+        index_stubs!("memdx_handoff", memdx_handoff_entry, HOOKS, $($idx $name)*);
     };
 }
 

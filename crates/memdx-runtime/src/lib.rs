@@ -34,6 +34,9 @@
 // The crate's map: one concern per module.
 
 // Start, end, signals and processes.
+/// Exported assembly entries sharing one handler (`index_stubs!`).
+#[macro_use]
+mod stubs;
 /// The fatal-signal handler: faults, traps, the report before death.
 mod fatal;
 /// The fork handlers and the interposed `daemon`.
