@@ -48,27 +48,29 @@ pub struct Suspect {
 /// the `n` holding most at the end (a site that gives everything back
 /// cannot be one).
 pub fn candidates(summary: &Summary, n: usize) -> Vec<u32> {
-    let mut v: Vec<(f64, u32)> = summary
-        .sites
-        .iter()
-        .filter(|s| s.stats.exit_bytes > 0.0)
-        .map(|s| (s.stats.exit_bytes, s.stack))
-        .collect();
-    v.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    v.truncate(n);
-    v.into_iter().map(|(_, s)| s).collect()
+    most_at_exit(
+        summary.sites.iter().map(|s| (s.stats.exit_bytes, s.stack)),
+        n,
+    )
 }
 
 /// The program's own mapping sites worth following over time: the `n`
 /// with most bytes mapped at the end.
 pub fn mapped_candidates(summary: &Summary, n: usize) -> Vec<u32> {
-    let mut v: Vec<(f64, u32)> = summary
-        .mapped
-        .sites
-        .iter()
-        .filter(|s| s.stats.exit_bytes > 0.0)
-        .map(|s| (s.stats.exit_bytes, s.stack))
-        .collect();
+    most_at_exit(
+        summary
+            .mapped
+            .sites
+            .iter()
+            .map(|s| (s.stats.exit_bytes, s.stack)),
+        n,
+    )
+}
+
+/// The stacks of the `n` sites holding most at exit, of `(bytes at exit,
+/// stack)` pairs (none that holds nothing; ties by stack id).
+fn most_at_exit(sites: impl Iterator<Item = (f64, u32)>, n: usize) -> Vec<u32> {
+    let mut v: Vec<(f64, u32)> = sites.filter(|&(bytes, _)| bytes > 0.0).collect();
     v.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     v.truncate(n);
     v.into_iter().map(|(_, s)| s).collect()

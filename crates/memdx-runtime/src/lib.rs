@@ -37,6 +37,8 @@
 /// Exported assembly entries sharing one handler (`index_stubs!`).
 #[macro_use]
 mod stubs;
+/// ELF64 records read from loaded objects' dynamic sections.
+mod elf;
 /// The fatal-signal handler: faults, traps, the report before death.
 mod fatal;
 /// The fork handlers and the interposed `daemon`.

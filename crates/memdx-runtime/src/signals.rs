@@ -171,18 +171,7 @@ pub(crate) fn call_program_handler(
 /// Whether this thread runs with SIGSEGV blocked now (the raw system
 /// call: no hook, nothing allocated).
 fn current_mask_blocks_fault() -> bool {
-    // SAFETY: the kernel fills a local set with the current mask.
-    unsafe {
-        let mut now: libc::sigset_t = core::mem::zeroed();
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_BLOCK,
-            core::ptr::null::<libc::sigset_t>(),
-            &mut now as *mut libc::sigset_t,
-            8usize,
-        ) == 0
-            && crate::watch::mask_blocks_fault(&now)
-    }
+    crate::watch::current_mask().is_some_and(|m| crate::watch::mask_blocks_fault(&m))
 }
 
 /// Makes sure the runtime's handler receives SIGTRAP (a single-step trap

@@ -85,30 +85,11 @@ fn redirect_index(k: usize, ret: usize, f: usize, n: usize) -> usize {
     f
 }
 
-/// ELF64 dynamic entry, relocation, symbol and version need records.
-#[repr(C)]
-struct Dyn {
-    tag: i64,
-    val: u64,
-}
+use crate::elf::{
+    Dyn, Rela, Sym, DT_JMPREL, DT_PLTRELSZ, DT_RELA, DT_RELASZ, DT_STRTAB, DT_SYMTAB,
+};
 
-#[repr(C)]
-struct Rela {
-    offset: u64,
-    info: u64,
-    addend: i64,
-}
-
-#[repr(C)]
-struct Sym {
-    name: u32,
-    info: u8,
-    other: u8,
-    shndx: u16,
-    value: u64,
-    size: u64,
-}
-
+/// ELF64 version need records.
 #[repr(C)]
 struct Verneed {
     version: u16,
@@ -127,12 +108,6 @@ struct Vernaux {
     next: u32,
 }
 
-const DT_PLTRELSZ: i64 = 2;
-const DT_STRTAB: i64 = 5;
-const DT_SYMTAB: i64 = 6;
-const DT_RELA: i64 = 7;
-const DT_RELASZ: i64 = 8;
-const DT_JMPREL: i64 = 23;
 const DT_VERSYM: i64 = 0x6fff_fff0;
 const DT_VERNEED: i64 = 0x6fff_fffe;
 const DT_VERNEEDNUM: i64 = 0x6fff_ffff;

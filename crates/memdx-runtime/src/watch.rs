@@ -144,22 +144,28 @@ pub fn init() {
     ON.store(true, Ordering::Release);
 }
 
-/// Whether the process started with SIGSEGV blocked (the mask is
-/// inherited through exec): then no block is watched (see [`stop`]).
-fn started_with_fault_blocked() -> bool {
-    // SAFETY: an empty set filled by the kernel with the current mask
-    // (the raw system call: the runtime's own, no hook).
+/// This thread's signal mask now (the raw system call: the runtime's
+/// own, no hook, nothing allocated); `None` if the kernel refused.
+pub fn current_mask() -> Option<libc::sigset_t> {
+    // SAFETY: an empty set filled by the kernel with the current mask.
     unsafe {
         let mut now: libc::sigset_t = core::mem::zeroed();
-        libc::syscall(
+        let r = libc::syscall(
             libc::SYS_rt_sigprocmask,
             libc::SIG_BLOCK,
             core::ptr::null::<libc::sigset_t>(),
             &mut now as *mut libc::sigset_t,
             8usize,
-        ) != 0
-            || mask_blocks_fault(&now)
+        );
+        (r == 0).then_some(now)
     }
+}
+
+/// Whether the process started with SIGSEGV blocked (the mask is
+/// inherited through exec), or its mask cannot be read: then no block is
+/// watched (see [`stop`]).
+fn started_with_fault_blocked() -> bool {
+    current_mask().is_none_or(|m| mask_blocks_fault(&m))
 }
 
 /// Whether watching is on when `MEMDX_WATCH_BLOCKS` is not set (the
